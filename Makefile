@@ -1,0 +1,67 @@
+# Tenantry: the two commands of the README are `make demo` and `make test`.
+# Both install what they need (Python venv with moto and the checkers, npm tools) on first use.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+TENANTRY := target/debug/tenantry
+ifdef CARGO_TARGET_DIR
+TENANTRY := $(CARGO_TARGET_DIR)/debug/tenantry
+endif
+
+.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra schemas package clean-stack help
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup: venv npm ## install the local stack's Python tools and the npm checkers
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+npm: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: ## build the workspace (debug)
+	$(CARGO) build --workspace
+
+demo: setup build ## the main job on the local stack (no AWS account needed)
+	scripts/demo.sh $(TENANTRY)
+
+test: setup lint cargo-test check-asl check-infra ## every test and check
+	@echo "make test: all checks passed"
+
+lint: fmt-check clippy
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+cargo-test: venv
+	$(CARGO) test --workspace
+
+check-asl: npm ## asl-validator on every state machine definition
+	@for f in statemachine/*.asl.json; do \
+		node_modules/.bin/asl-validator --json-path "$$f" || exit 1; \
+	done
+
+check-infra: venv ## cfn-lint on the deployment template
+	$(VENV)/bin/cfn-lint infra/*.yaml
+
+schemas: ## regenerate the committed JSON Schemas from the Rust types
+	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas
+
+package: ## release zips of every function (cargo-lambda; slow: ~15 min per cold build)
+	$(VENV)/bin/pip install --quiet cargo-lambda
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip
+
+clean-stack: ## stop a local stack left running by `tenantry dev up`
+	-$(TENANTRY) dev down

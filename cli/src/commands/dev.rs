@@ -1,0 +1,277 @@
+//! `tenantry dev`: the local stack (moto behind Tenantry's gateway) as a background process.
+
+use crate::follow;
+use crate::stackfile::{self, StackFile};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use tenantry_gateway::stack::{LocalStack, StackOptions};
+
+const STATE_DIR_HELP: &str = "Where the running stack's record (stack.json) and log (stack.log) live";
+
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// Start the local stack in the background and return once it answers.
+    ///
+    /// Starts moto (from the project's .venv, see `make setup`) with Step Functions execution
+    /// enabled, the gateway in front of it, the state table, and every state machine. Running it
+    /// again while a stack is up does nothing.
+    Up {
+        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
+        state_dir: PathBuf,
+        /// Seconds to wait for the stack to answer.
+        #[arg(long, default_value_t = 90)]
+        timeout: u64,
+    },
+    /// Stop the local stack started by `dev up` (moto included).
+    Down {
+        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
+        state_dir: PathBuf,
+    },
+    /// Show whether the local stack runs, its endpoints, and the AWS calls it has counted.
+    Status {
+        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
+        state_dir: PathBuf,
+        /// Machine-readable output: `{"running": bool, "awsEndpoint": "http://127.0.0.1:PORT", ...}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the selftest state machine on the local stack and follow it to the end.
+    ///
+    /// Proves the wiring every workflow relies on: Step Functions (moto's interpreter) invokes a
+    /// Tenantry function through the gateway, which reaches the state table; a Wait/Choice poll
+    /// loop runs until the function reports ready.
+    Selftest {
+        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
+        state_dir: PathBuf,
+        /// Polls before the function reports ready.
+        #[arg(long, default_value_t = 3)]
+        polls: u32,
+    },
+    /// Run the stack in the foreground (what `dev up` starts in the background).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry")]
+        state_dir: PathBuf,
+    },
+}
+
+pub async fn run(cmd: DevCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DevCommand::Up { state_dir, timeout } => up(&state_dir, Duration::from_secs(timeout)).await,
+        DevCommand::Down { state_dir } => down(&state_dir).await,
+        DevCommand::Status { state_dir, json } => status(&state_dir, json).await,
+        DevCommand::Selftest { state_dir, polls } => selftest(&state_dir, polls).await,
+        DevCommand::Serve { state_dir } => serve(&state_dir).await,
+    }
+}
+
+async fn healthy(endpoint: &str) -> bool {
+    let url = format!("{endpoint}/_tenantry/health");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("static client config");
+    matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+}
+
+async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
+    if let Some(existing) = stackfile::read(state_dir)? {
+        if healthy(&existing.aws_endpoint).await {
+            println!("local stack already running: AWS endpoint {}", existing.aws_endpoint);
+            return Ok(ExitCode::SUCCESS);
+        }
+        stackfile::remove(state_dir); // left behind by a stack that died
+    }
+    std::fs::create_dir_all(state_dir)?;
+    let log_path = state_dir.join(stackfile::LOG_NAME);
+    let log = std::fs::File::create(&log_path)?;
+    let started = Instant::now();
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(std::env::current_exe()?)
+            .args(["dev", "serve", "--state-dir"])
+            .arg(state_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0) // survives the terminal that ran `dev up`
+            .spawn()
+            .context("starting `tenantry dev serve`")?
+    };
+    loop {
+        if let Some(file) = stackfile::read(state_dir)? {
+            if healthy(&file.aws_endpoint).await {
+                println!(
+                    "local stack up in {:.1}s\n  AWS endpoint:   {}\n  moto:           {}\n  Kubernetes API: {}\n  region {}, table {}, log {}",
+                    started.elapsed().as_secs_f64(),
+                    file.aws_endpoint,
+                    file.moto_endpoint,
+                    file.kube_endpoint,
+                    file.region,
+                    file.table_name,
+                    log_path.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the local stack exited during start-up ({status}); its log {}:\n{}",
+                log_path.display(),
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            bail!("the local stack did not answer within {timeout:?}; see {}", log_path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+async fn down(state_dir: &Path) -> anyhow::Result<ExitCode> {
+    let Some(file) = stackfile::read(state_dir)? else {
+        println!("no local stack running");
+        return Ok(ExitCode::SUCCESS);
+    };
+    if process_alive(file.pid) {
+        std::process::Command::new("kill").args(["-TERM", &file.pid.to_string()]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while process_alive(file.pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if process_alive(file.pid) {
+            std::process::Command::new("kill").args(["-KILL", &file.pid.to_string()]).status()?;
+        }
+    }
+    stackfile::remove(state_dir);
+    println!("local stack stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(state_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let file = stackfile::read(state_dir)?;
+    let running = match &file {
+        Some(f) => healthy(&f.aws_endpoint).await,
+        None => false,
+    };
+    let calls = match (&file, running) {
+        (Some(f), true) => reqwest::get(format!("{}/_tenantry/calls", f.aws_endpoint))
+            .await?
+            .json::<serde_json::Value>()
+            .await
+            .ok(),
+        _ => None,
+    };
+    if json {
+        let mut out = serde_json::json!({ "running": running });
+        if let Some(f) = &file {
+            if let serde_json::Value::Object(fields) = serde_json::to_value(f)? {
+                out.as_object_mut().expect("object").extend(fields);
+            }
+        }
+        if let Some(calls) = calls {
+            out["calls"] = summarize_calls(&calls);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        match (&file, running) {
+            (Some(f), true) => {
+                println!("local stack running (pid {}, since {})", f.pid, f.started_at);
+                println!("  AWS endpoint:   {}", f.aws_endpoint);
+                println!("  moto:           {}", f.moto_endpoint);
+                println!("  Kubernetes API: {}", f.kube_endpoint);
+                if let Some(calls) = calls {
+                    let s = summarize_calls(&calls);
+                    println!("  AWS calls: {} mutating, {} read", s["mutating"], s["read"]);
+                }
+            }
+            (Some(_), false) => println!("local stack not answering (stale {}); run `tenantry dev up`", stackfile::path(state_dir).display()),
+            (None, _) => println!("no local stack running; start one with `tenantry dev up`"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Totals of the gateway's call log (`{"calls": [{"mutating": bool, ...}]}`).
+fn summarize_calls(log: &serde_json::Value) -> serde_json::Value {
+    let calls = log["calls"].as_array().cloned().unwrap_or_default();
+    let mutating = calls.iter().filter(|c| c["mutating"] == true).count();
+    serde_json::json!({ "mutating": mutating, "read": calls.len() - mutating })
+}
+
+async fn selftest(state_dir: &Path, polls: u32) -> anyhow::Result<ExitCode> {
+    let file = stackfile::require(state_dir)?;
+    let arn = file
+        .state_machines
+        .get(tenantry::workflows::SELFTEST.name)
+        .context("the running stack has no selftest state machine; restart it with `tenantry dev down && tenantry dev up`")?;
+    let aws = tenantry::aws::local(&file.aws_endpoint, &file.region, "testing").await;
+    let sfn = aws_sdk_sfn::Client::new(&aws);
+    let input = serde_json::json!({ "readyAfter": polls, "pollSeconds": 1 });
+    let outcome = follow::start_and_follow(&sfn, arn, &format!("selftest-{}", std::process::id()), &input).await?;
+    Ok(outcome.exit_code())
+}
+
+async fn serve(state_dir: &Path) -> anyhow::Result<ExitCode> {
+    let opts = StackOptions {
+        log_dir: Some(state_dir.to_path_buf()),
+        ..StackOptions::default()
+    };
+    let stack = LocalStack::start(opts).await?;
+    let aws = stack.sdk_config().await;
+    let table = tenantry::functions::DEFAULT_TABLE;
+    tenantry::store::Store::from_config(&aws, table)
+        .create_table_if_missing()
+        .await
+        .context("creating the state table")?;
+    let state_machines = tenantry::workflows::deploy_all(
+        &aws_sdk_sfn::Client::new(&aws),
+        stack.region(),
+        tenantry::aws::LOCAL_ACCOUNT_ID,
+        tenantry::aws::LOCAL_STATES_ROLE_ARN,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    stackfile::write(
+        state_dir,
+        &StackFile {
+            aws_endpoint: stack.endpoint(),
+            moto_endpoint: stack.moto_endpoint(),
+            kube_endpoint: stack.kube_endpoint(),
+            region: stack.region().to_owned(),
+            table_name: table.to_owned(),
+            pid: std::process::id(),
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            state_machines,
+        },
+    )?;
+    eprintln!("tenantry dev serve: local stack ready at {}", stack.endpoint());
+    wait_for_shutdown_signal().await;
+    eprintln!("tenantry dev serve: stopping");
+    stackfile::remove(state_dir);
+    stack.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,17 @@
+pub mod dev;
+pub mod plan;
+pub mod validate;
+
+use anyhow::Context;
+use std::io::Read;
+use std::path::Path;
+
+/// Reads a request file, or standard input for `-`.
+pub fn read_input(file: &Path) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}

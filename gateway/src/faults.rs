@@ -1,0 +1,249 @@
+//! Fault injection: throttling, 5xx, latency, and crashing a handler after its N-th AWS call.
+
+use crate::calls::Protocol;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Faults applied to AWS calls through the gateway (not to Lambda invokes, control or moto-api
+/// calls). Default: none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    /// Percentage (0-100) of calls answered with the service's throttling error.
+    pub throttle_percent: u8,
+    /// Percentage (0-100) of calls answered with 503 ServiceUnavailable.
+    pub server_error_percent: u8,
+    /// Added before every call.
+    pub latency_ms: u64,
+    /// Crash a handler invocation after its N-th AWS call.
+    pub crash_after_calls: Option<CrashRule>,
+    /// Seed for the dice, so a test sees the same faults every run.
+    pub seed: Option<u64>,
+}
+
+/// Crash an invocation right after its `after_calls`-th AWS call was forwarded (its side effect
+/// happened; the handler never sees the response).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrashRule {
+    /// Only invocations of this function (handler name, e.g. `selftest`); None = any.
+    #[serde(default)]
+    pub function: Option<String>,
+    pub after_calls: u32,
+    /// How many invocations to crash.
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl CrashRule {
+    pub fn new(function: impl Into<String>, after_calls: u32) -> Self {
+        CrashRule {
+            function: Some(function.into()),
+            after_calls,
+            times: 1,
+        }
+    }
+
+    pub fn matches(&self, function: &str) -> bool {
+        self.times > 0 && self.function.as_deref().is_none_or(|f| f == function)
+    }
+}
+
+/// What the dice decided for one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injected {
+    Throttle,
+    ServerError,
+}
+
+impl Injected {
+    pub fn name(self) -> &'static str {
+        match self {
+            Injected::Throttle => "throttle",
+            Injected::ServerError => "server-error",
+        }
+    }
+}
+
+/// Faults plus their random state.
+pub struct FaultState {
+    pub faults: Faults,
+    rng: StdRng,
+}
+
+impl Default for FaultState {
+    fn default() -> Self {
+        FaultState::new(Faults::default())
+    }
+}
+
+impl FaultState {
+    pub fn new(faults: Faults) -> Self {
+        let rng = match faults.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        FaultState { faults, rng }
+    }
+
+    /// Rolls the dice for one call.
+    pub fn roll(&mut self) -> Option<Injected> {
+        let throttle = self.faults.throttle_percent.min(100);
+        let server = self.faults.server_error_percent.min(100);
+        if throttle > 0 && self.rng.random_range(0..100u8) < throttle {
+            return Some(Injected::Throttle);
+        }
+        if server > 0 && self.rng.random_range(0..100u8) < server {
+            return Some(Injected::ServerError);
+        }
+        None
+    }
+
+    /// Whether a crash rule applies to a new invocation of `function` (checked at its start).
+    pub fn crash_armed(&self, function: &str) -> Option<u32> {
+        self.faults
+            .crash_after_calls
+            .as_ref()
+            .filter(|r| r.matches(function))
+            .map(|r| r.after_calls)
+    }
+
+    /// Consumes one crash of `function` if any is left.
+    pub fn take_crash(&mut self, function: &str) -> bool {
+        match self.faults.crash_after_calls.as_mut() {
+            Some(rule) if rule.matches(function) => {
+                rule.times -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The injected error in the protocol the caller speaks.
+pub fn error_response(
+    injected: Injected,
+    protocol: Protocol,
+    service: &str,
+    request_id: &str,
+) -> Response<Bytes> {
+    let (status, code, message) = match (injected, protocol, service) {
+        (Injected::Throttle, Protocol::RestXml, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate.",
+        ),
+        (Injected::Throttle, Protocol::Ec2, _) => (
+            StatusCode::BAD_REQUEST,
+            "RequestLimitExceeded",
+            "Request limit exceeded.",
+        ),
+        (Injected::Throttle, Protocol::Query, _) => {
+            (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
+        }
+        (Injected::Throttle, _, _) => (
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        (Injected::ServerError, _, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Service is unavailable (injected by the tenantry gateway)",
+        ),
+    };
+    let (content_type, body) = match protocol {
+        Protocol::AwsJson | Protocol::RestJson | Protocol::Cbor => (
+            "application/x-amz-json-1.1",
+            serde_json::json!({"__type": code, "message": message}).to_string(),
+        ),
+        Protocol::Query => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            ),
+        ),
+        Protocol::Ec2 => (
+            "text/xml;charset=UTF-8",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+            ),
+        ),
+        Protocol::RestXml => (
+            "application/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+            ),
+        ),
+    };
+    let mut resp = Response::new(Bytes::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(code) {
+        h.insert("x-amzn-errortype", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v.clone());
+        h.insert("x-amz-request-id", v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_dice_repeat() {
+        let f = Faults {
+            throttle_percent: 50,
+            seed: Some(7),
+            ..Faults::default()
+        };
+        let a: Vec<_> = {
+            let mut s = FaultState::new(f.clone());
+            (0..50).map(|_| s.roll()).collect()
+        };
+        let b: Vec<_> = {
+            let mut s = FaultState::new(f);
+            (0..50).map(|_| s.roll()).collect()
+        };
+        assert_eq!(a, b);
+        assert!(a.iter().any(|x| x.is_some()) && a.iter().any(|x| x.is_none()));
+    }
+
+    #[test]
+    fn crash_rule_counts_down() {
+        let mut s = FaultState::new(Faults {
+            crash_after_calls: Some(CrashRule {
+                function: Some("f".into()),
+                after_calls: 2,
+                times: 1,
+            }),
+            ..Faults::default()
+        });
+        assert_eq!(s.crash_armed("g"), None);
+        assert_eq!(s.crash_armed("f"), Some(2));
+        assert!(s.take_crash("f"));
+        assert!(!s.take_crash("f"));
+        assert_eq!(s.crash_armed("f"), None);
+    }
+
+    #[test]
+    fn faults_json_is_camel_case() {
+        let f: Faults = serde_json::from_value(serde_json::json!({
+            "throttlePercent": 10, "crashAfterCalls": {"function": "x", "afterCalls": 3}
+        }))
+        .unwrap();
+        assert_eq!(f.throttle_percent, 10);
+        assert_eq!(f.crash_after_calls.unwrap().times, 1);
+    }
+}

@@ -1,0 +1,229 @@
+//! Kubernetes API double: `kube-fake-client`'s in-memory API server (server-side apply with field
+//! ownership and conflicts, resource versions, label/field selectors) behind an HTTP listener, so
+//! a `kube::Client` pointed at [`crate::LocalStack::kube_endpoint`] talks to it like a cluster.
+//!
+//! `kube_fake_client::ClientBuilder::build()` returns a `kube::Client` over its (crate-private)
+//! `MockService`; `kube::Client::send` hands it a raw `http::Request` and returns the raw answer
+//! (including error statuses as Kubernetes `Status` objects), which is all an HTTP front needs.
+//!
+//! Gap in kube-fake-client 0.3: its URL parser treats every `/api/v1/namespaces/...` path as a
+//! namespaced-resource path, so `Namespace` objects themselves (`/api/v1/namespaces[/{name}]`)
+//! answer 500 "Invalid path" (also through its in-process client). The front rewrites those paths
+//! to an alias resource `/api/v1/tenantrynamespaces[/{name}]` registered with kind `Namespace`
+//! (cluster-scoped per its discovery data), so namespaces get the same SSA semantics as the rest.
+//!
+//! One in-memory cluster per EKS cluster name: `{kube}/clusters/{name}/api/...` is cluster
+//! `name` (created on first use, dropped when the EKS cluster is deleted), and the gateway
+//! rewrites `cluster.endpoint` in DescribeCluster answers to that URL, so handlers that connect to
+//! "the cluster" reach its double. `{kube}/api/...` (no prefix) is a default cluster.
+
+use crate::proxy::lock;
+use axum::body::Body;
+use axum::extract::State;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Plural under which `Namespace` objects are stored (see the module docs).
+const NAMESPACE_ALIAS: &str = "tenantrynamespaces";
+
+/// Registers kind `Namespace` under the plural [`NAMESPACE_ALIAS`].
+struct NamespaceAlias {
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+}
+
+impl kube::Resource for NamespaceAlias {
+    type DynamicType = ();
+    type Scope = kube::core::ClusterResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "Namespace".into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        "".into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        NAMESPACE_ALIAS.into()
+    }
+    fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// Builds the in-memory API server.
+pub async fn fake_cluster() -> anyhow::Result<kube::Client> {
+    Ok(kube_fake_client::ClientBuilder::new()
+        .with_resource::<NamespaceAlias>()
+        .build()
+        .await?)
+}
+
+/// `/api/v1/namespaces[/{name}[/status|/finalize]]` → the alias; everything else unchanged.
+fn rewrite_namespace_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/v1/namespaces")?;
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        [] | [_] => Some(format!("/api/v1/{NAMESPACE_ALIAS}{rest}")),
+        [name, sub] if *sub == "status" || *sub == "finalize" => {
+            Some(format!("/api/v1/{NAMESPACE_ALIAS}/{name}/status"))
+        }
+        _ => None,
+    }
+}
+
+/// The in-memory clusters: a default one and one per EKS cluster name.
+pub struct KubeDoubles {
+    default: kube::Client,
+    clusters: Mutex<HashMap<String, kube::Client>>,
+}
+
+impl KubeDoubles {
+    pub async fn new() -> anyhow::Result<KubeDoubles> {
+        Ok(KubeDoubles {
+            default: fake_cluster().await?,
+            clusters: Mutex::default(),
+        })
+    }
+
+    /// The double of one EKS cluster (created on first use).
+    pub async fn cluster(&self, name: &str) -> anyhow::Result<kube::Client> {
+        if let Some(c) = lock(&self.clusters).get(name) {
+            return Ok(c.clone());
+        }
+        let fresh = fake_cluster().await?;
+        Ok(lock(&self.clusters)
+            .entry(name.to_owned())
+            .or_insert(fresh)
+            .clone())
+    }
+
+    /// Forgets a cluster's objects (its EKS cluster was deleted).
+    pub fn drop_cluster(&self, name: &str) {
+        lock(&self.clusters).remove(name);
+    }
+}
+
+/// `/clusters/{name}/rest` → (name, `/rest`).
+fn split_cluster_prefix(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/clusters/")?;
+    let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((crate::calls::decode(name), format!("/{rest}")))
+}
+
+/// axum fallback handler: every request goes to a fake API server.
+pub async fn handle(State(doubles): State<Arc<KubeDoubles>>, req: Request<Body>) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let client = match split_cluster_prefix(parts.uri.path()) {
+        Some((name, rest)) => {
+            let pq = match parts.uri.query() {
+                Some(q) => format!("{rest}?{q}"),
+                None => rest,
+            };
+            match pq.parse() {
+                Ok(uri) => parts.uri = uri,
+                Err(e) => return status(StatusCode::BAD_REQUEST, &format!("bad path: {e}")),
+            }
+            match doubles.cluster(&name).await {
+                Ok(c) => c,
+                Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        None => doubles.default.clone(),
+    };
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return status(StatusCode::BAD_REQUEST, &format!("unreadable body: {e}")),
+    };
+    let path = parts.uri.path().to_owned();
+    let path = path.as_str();
+    if parts.method == http::Method::GET && path == "/version" {
+        return version();
+    }
+    if let Some(p) = rewrite_namespace_path(path) {
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        match pq.parse() {
+            Ok(uri) => parts.uri = uri,
+            Err(e) => return status(StatusCode::BAD_REQUEST, &format!("bad path: {e}")),
+        }
+    }
+    let req = Request::from_parts(parts, kube::client::Body::from(bytes));
+    match client.send(req).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            match body.collect().await {
+                Ok(c) => Response::from_parts(parts, Body::from(c.to_bytes())),
+                Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn version() -> Response<Body> {
+    let v = serde_json::json!({
+        "major": "1", "minor": "35", "gitVersion": "v1.35.0-tenantry-fake",
+        "platform": "linux/amd64"
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(v.to_string()))
+        .unwrap_or_default()
+}
+
+/// A Kubernetes `Status` failure.
+fn status(code: StatusCode, message: &str) -> Response<Body> {
+    let v = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "message": message, "code": code.as_u16()
+    });
+    let mut r = Response::new(Body::from(v.to_string()));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_paths_are_aliased() {
+        assert_eq!(
+            rewrite_namespace_path("/api/v1/namespaces").as_deref(),
+            Some("/api/v1/tenantrynamespaces")
+        );
+        assert_eq!(
+            rewrite_namespace_path("/api/v1/namespaces/a").as_deref(),
+            Some("/api/v1/tenantrynamespaces/a")
+        );
+        assert_eq!(
+            rewrite_namespace_path("/api/v1/namespaces/a/status").as_deref(),
+            Some("/api/v1/tenantrynamespaces/a/status")
+        );
+        assert_eq!(
+            rewrite_namespace_path("/api/v1/namespaces/a/configmaps"),
+            None
+        );
+        assert_eq!(
+            rewrite_namespace_path("/apis/apps/v1/namespaces/a/deployments/x"),
+            None
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! Local stack: a moto server plus the Rust gateway in front of it.
+//!
+//! The gateway listens on moto's `MOTO_PORT`, so everything moto's Step Functions interpreter calls
+//! (Lambda Invoke, service integrations) comes back through it. It
+//! - answers the Lambda Invoke API with Tenantry's own handlers ([`invoke`]),
+//! - serves the EKS APIs moto lacks ([`eks`]) and simulates long operations ([`durations`]),
+//! - injects faults ([`faults`]) and counts every AWS call ([`calls`]),
+//! - forwards everything else to moto verbatim ([`proxy`]),
+//! - and runs a Kubernetes API double on its own port ([`kube`]).
+//!
+//! [`stack::LocalStack`] starts and stops all of it.
+
+pub mod calls;
+pub mod durations;
+pub mod eks;
+pub mod faults;
+pub mod invoke;
+pub mod kube;
+pub mod moto;
+pub mod proxy;
+pub mod stack;
+
+pub use calls::{CallLog, CallRecord, InvocationRecord};
+pub use durations::Durations;
+pub use faults::{CrashRule, Faults};
+pub use proxy::install_crypto_provider;
+pub use stack::{run_until_signal, LocalStack, StackOptions};

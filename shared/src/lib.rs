@@ -1,0 +1,13 @@
+//! Tenantry core library: the request model and its validation, naming and planning, the DynamoDB
+//! state store, AWS client construction, and the phase handlers that the Lambda binaries under
+//! `functions/` (and the local stack's gateway) run.
+
+pub mod aws;
+pub mod error;
+pub mod functions;
+pub mod naming;
+pub mod plan;
+pub mod spec;
+pub mod store;
+pub mod validate;
+pub mod workflows;

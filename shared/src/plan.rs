@@ -1,0 +1,1406 @@
+//! The planner: a platform spec becomes the list of resources to create, with their
+//! dependencies, grouped by phase in provisioning order.
+//!
+//! Resource ids are stable paths (`network/subnet/private/0`, `tenants/checkout/role`) that the
+//! phase functions and the inventory use; names come from [`crate::naming`]; every resource
+//! carries the tags of [`crate::naming::tags`]. AZs are referred to by index (0..azCount): the
+//! network phase resolves them to the first `azCount` available zones of the region at run time.
+//!
+//! A dependency always points to a resource in the same or an earlier phase, and the graph has no
+//! cycle (both checked by [`Plan::check_graph`]). Plan a *validated* spec: for an invalid one
+//! (say, a malformed CIDR) the plan still lists the resources but may omit their CIDRs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::naming::{self, Names};
+use crate::spec::{Cni, NatMode, PlatformSpec, TenantSpec, TrustMechanism};
+
+/// Provisioning phases, in order.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// VPC, subnets, gateways, routes, VPC endpoints.
+    Network,
+    /// KMS keys and aliases.
+    Encryption,
+    /// IAM roles that do not need the cluster (cluster, node, Pod Identity service roles).
+    Identity,
+    /// Cluster log group, EKS cluster, IAM OIDC provider (and IRSA-only service roles).
+    Cluster,
+    /// Launch templates and managed node groups.
+    Nodegroups,
+    /// EKS managed add-ons and Pod Identity associations of the service roles.
+    Addons,
+    /// In-cluster components: controllers, Calico, ENIConfigs, storage class, platform secret.
+    Bootstrap,
+    /// Access entries, OIDC identity provider, group bindings.
+    Access,
+    /// SNS topic, alarms, flow logs, Container Insights log groups.
+    Observability,
+    /// Tenant bucket and each tenant's namespace, policies, quota, role, key, access.
+    Tenants,
+}
+
+impl Phase {
+    /// All phases in order.
+    pub const ALL: [Phase; 10] = [
+        Phase::Network,
+        Phase::Encryption,
+        Phase::Identity,
+        Phase::Cluster,
+        Phase::Nodegroups,
+        Phase::Addons,
+        Phase::Bootstrap,
+        Phase::Access,
+        Phase::Observability,
+        Phase::Tenants,
+    ];
+
+    /// The serialized name (`network`, `nodegroups`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Network => "network",
+            Phase::Encryption => "encryption",
+            Phase::Identity => "identity",
+            Phase::Cluster => "cluster",
+            Phase::Nodegroups => "nodegroups",
+            Phase::Addons => "addons",
+            Phase::Bootstrap => "bootstrap",
+            Phase::Access => "access",
+            Phase::Observability => "observability",
+            Phase::Tenants => "tenants",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One resource to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedResource {
+    /// Stable id, e.g. `network/vpc`.
+    pub id: String,
+    /// Kind, `<service>:<type>`, e.g. `ec2:subnet`, `k8s:namespace`.
+    pub kind: String,
+    /// Deterministic name (AWS name, `Name` tag, or Kubernetes `namespace/name`).
+    pub name: String,
+    /// Ids of the resources that must exist first.
+    pub depends_on: Vec<String>,
+    /// Tags (AWS) or labels (Kubernetes) the resource carries.
+    pub tags: BTreeMap<String, String>,
+    /// Kind-specific settings (CIDR, AZ index, instance types...). Empty when none.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub properties: Value,
+}
+
+/// The resources of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhasePlan {
+    /// The phase.
+    pub phase: Phase,
+    /// Its resources, in creation order.
+    pub resources: Vec<PlannedResource>,
+}
+
+/// Everything a platform needs, by phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Platform id.
+    pub platform_id: String,
+    /// EKS cluster name.
+    pub cluster_name: String,
+    /// Region.
+    pub region: String,
+    /// Phases in order (every phase is present, possibly empty).
+    pub phases: Vec<PhasePlan>,
+}
+
+impl Plan {
+    /// Number of resources per phase, in phase order.
+    pub fn counts_by_phase(&self) -> Vec<(Phase, usize)> {
+        self.phases
+            .iter()
+            .map(|p| (p.phase, p.resources.len()))
+            .collect()
+    }
+
+    /// Number of resources.
+    pub fn total(&self) -> usize {
+        self.phases.iter().map(|p| p.resources.len()).sum()
+    }
+
+    /// All resources in order.
+    pub fn resources(&self) -> impl Iterator<Item = &PlannedResource> {
+        self.phases.iter().flat_map(|p| p.resources.iter())
+    }
+
+    /// The resources of one phase.
+    pub fn phase(&self, phase: Phase) -> &[PlannedResource] {
+        self.phases
+            .iter()
+            .find(|p| p.phase == phase)
+            .map(|p| p.resources.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// A resource by id.
+    pub fn resource(&self, id: &str) -> Option<&PlannedResource> {
+        self.resources().find(|r| r.id == id)
+    }
+
+    /// Number of resources of a kind.
+    pub fn count_kind(&self, kind: &str) -> usize {
+        self.resources().filter(|r| r.kind == kind).count()
+    }
+
+    /// Checks the dependency graph: unique ids, every dependency resolves to a resource in the
+    /// same or an earlier phase, and within a phase to an earlier resource (so the listed order
+    /// is a valid creation order and there is no cycle).
+    pub fn check_graph(&self) -> Result<(), String> {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        for r in self.resources() {
+            for dep in &r.depends_on {
+                if !seen.contains(dep.as_str()) {
+                    return Err(format!(
+                        "{} depends on {dep}, which is not planned before it",
+                        r.id
+                    ));
+                }
+            }
+            if !seen.insert(r.id.as_str()) {
+                return Err(format!("{} is planned twice", r.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Builder<'a> {
+    spec: &'a PlatformSpec,
+    names: Names,
+    phases: Vec<PhasePlan>,
+    current: Phase,
+}
+
+impl Builder<'_> {
+    fn phase(&mut self, phase: Phase) {
+        self.current = phase;
+        self.phases.push(PhasePlan {
+            phase,
+            resources: Vec::new(),
+        });
+    }
+
+    fn add(
+        &mut self,
+        id: impl Into<String>,
+        kind: &str,
+        name: impl Into<String>,
+        depends_on: Vec<String>,
+        properties: Value,
+    ) -> String {
+        self.add_for(None, id, kind, name, depends_on, properties)
+    }
+
+    fn add_for(
+        &mut self,
+        tenant: Option<&TenantSpec>,
+        id: impl Into<String>,
+        kind: &str,
+        name: impl Into<String>,
+        depends_on: Vec<String>,
+        properties: Value,
+    ) -> String {
+        let id = id.into();
+        let tags = naming::tags(self.spec, tenant, self.current.as_str());
+        let resource = PlannedResource {
+            id: id.clone(),
+            kind: kind.to_string(),
+            name: name.into(),
+            depends_on,
+            tags,
+            properties,
+        };
+        if let Some(last) = self.phases.last_mut() {
+            last.resources.push(resource);
+        }
+        id
+    }
+}
+
+/// Ids of the service roles, by purpose, with the namespace/service account they serve.
+const SERVICE_ACCOUNTS: &[(&str, &str, &str)] = &[
+    (naming::ROLE_EBS_CSI, "kube-system", "ebs-csi-controller-sa"),
+    (
+        naming::ROLE_CLUSTER_AUTOSCALER,
+        "kube-system",
+        "cluster-autoscaler",
+    ),
+    (
+        naming::ROLE_ALB_CONTROLLER,
+        "kube-system",
+        "aws-load-balancer-controller",
+    ),
+    (naming::ROLE_EXTERNAL_DNS, "external-dns", "external-dns"),
+    (
+        naming::ROLE_EXTERNAL_SECRETS,
+        "external-secrets",
+        "external-secrets",
+    ),
+];
+
+/// Alarms created when `observability.alarms.enabled` (name, Container Insights metric).
+pub const ALARMS: &[(&str, &str)] = &[
+    ("node-cpu-high", "node_cpu_utilization"),
+    ("node-memory-high", "node_memory_utilization"),
+    ("failed-nodes", "cluster_failed_node_count"),
+    ("pod-restarts", "pod_number_of_container_restarts"),
+];
+
+/// Container Insights log groups pre-created with the platform's retention and logs key.
+pub const CONTAINER_INSIGHTS_LOG_GROUPS: &[&str] =
+    &["application", "dataplane", "host", "performance"];
+
+/// Plans every resource of a platform.
+pub fn plan(spec: &PlatformSpec) -> Plan {
+    let names = Names::new(spec);
+    let mut b = Builder {
+        spec,
+        names,
+        phases: Vec::new(),
+        current: Phase::Network,
+    };
+    let net = network(&mut b);
+    let keys = encryption(&mut b);
+    let mut roles = identity(&mut b);
+    let cluster = cluster(&mut b, &net, &keys, &mut roles);
+    let groups = nodegroups(&mut b, &net, &roles, &cluster);
+    let addons = addons(&mut b, &roles, &cluster, &groups);
+    bootstrap(&mut b, &net, &keys, &roles, &cluster, &addons);
+    access(&mut b, &cluster);
+    observability(&mut b, &net, &keys, &cluster);
+    tenants(&mut b, &keys, &cluster);
+    Plan {
+        platform_id: spec.id.clone(),
+        cluster_name: b.names.cluster(),
+        region: spec.region.clone(),
+        phases: b.phases,
+    }
+}
+
+struct NetworkIds {
+    vpc: String,
+    private_subnets: Vec<String>,
+    pod_subnets: Vec<String>,
+    /// What nodes need for egress (NAT gateways, endpoints).
+    egress: Vec<String>,
+}
+
+fn network(b: &mut Builder) -> NetworkIds {
+    b.phase(Phase::Network);
+    let n = &b.spec.network;
+    let layout = n.layout().ok();
+    let azs = n.az_count as usize;
+    let cidr = |list: Option<&Vec<ipnet::Ipv4Net>>, i: usize| -> Value {
+        list.and_then(|l| l.get(i))
+            .map(|c| Value::String(c.to_string()))
+            .unwrap_or(Value::Null)
+    };
+    let vpc = b.add(
+        "network/vpc",
+        "ec2:vpc",
+        b.names.name_tag("vpc"),
+        vec![],
+        json!({ "cidr": n.vpc_cidr, "enableDnsHostnames": true, "enableDnsSupport": true }),
+    );
+    let pod_block = n.pod_cidr.as_ref().map(|pod| {
+        b.add(
+            "network/vpc-cidr/pods",
+            "ec2:vpc-cidr-block-association",
+            b.names.name_tag("pods"),
+            vec![vpc.clone()],
+            json!({ "cidr": pod }),
+        )
+    });
+    let igw = b.add(
+        "network/internet-gateway",
+        "ec2:internet-gateway",
+        b.names.name_tag("igw"),
+        vec![vpc.clone()],
+        Value::Null,
+    );
+    let cluster_tag = format!("kubernetes.io/cluster/{}", b.names.cluster());
+    let mut public = Vec::new();
+    let mut private = Vec::new();
+    let mut pods = Vec::new();
+    for i in 0..azs {
+        public.push(b.add(
+            format!("network/subnet/public/{i}"),
+            "ec2:subnet",
+            b.names.name_tag(&format!("public-{i}")),
+            vec![vpc.clone()],
+            json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.public), i),
+                    "mapPublicIpOnLaunch": false,
+                    "kubernetesTags": { "kubernetes.io/role/elb": "1", cluster_tag.as_str(): "shared" } }),
+        ));
+    }
+    for i in 0..azs {
+        private.push(b.add(
+            format!("network/subnet/private/{i}"),
+            "ec2:subnet",
+            b.names.name_tag(&format!("private-{i}")),
+            vec![vpc.clone()],
+            json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.private), i),
+                    "kubernetesTags": { "kubernetes.io/role/internal-elb": "1", cluster_tag.as_str(): "shared" } }),
+        ));
+    }
+    if let Some(block) = &pod_block {
+        for i in 0..azs {
+            pods.push(b.add(
+                format!("network/subnet/pods/{i}"),
+                "ec2:subnet",
+                b.names.name_tag(&format!("pods-{i}")),
+                vec![block.clone()],
+                json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.pods), i) }),
+            ));
+        }
+    }
+    let nat_count = match n.nat_mode {
+        NatMode::OnePerAz => azs,
+        NatMode::Single => 1.min(azs),
+        NatMode::None => 0,
+    };
+    let mut nats = Vec::new();
+    for i in 0..nat_count {
+        let eip = b.add(
+            format!("network/eip/nat/{i}"),
+            "ec2:eip",
+            b.names.name_tag(&format!("nat-{i}")),
+            vec![igw.clone()],
+            json!({ "azIndex": i }),
+        );
+        nats.push(b.add(
+            format!("network/nat-gateway/{i}"),
+            "ec2:nat-gateway",
+            b.names.name_tag(&format!("nat-{i}")),
+            vec![public[i].clone(), eip],
+            json!({ "azIndex": i }),
+        ));
+    }
+    let public_rt = b.add(
+        "network/route-table/public",
+        "ec2:route-table",
+        b.names.name_tag("public"),
+        vec![vpc.clone()],
+        Value::Null,
+    );
+    b.add(
+        "network/route/public/default",
+        "ec2:route",
+        b.names.name_tag("public-default"),
+        vec![public_rt.clone(), igw.clone()],
+        json!({ "destination": "0.0.0.0/0", "target": "internet-gateway" }),
+    );
+    for (i, subnet) in public.iter().enumerate() {
+        b.add(
+            format!("network/route-table-association/public/{i}"),
+            "ec2:route-table-association",
+            b.names.name_tag(&format!("public-{i}")),
+            vec![public_rt.clone(), subnet.clone()],
+            Value::Null,
+        );
+    }
+    let mut private_rts = Vec::new();
+    for i in 0..azs {
+        let rt = b.add(
+            format!("network/route-table/private/{i}"),
+            "ec2:route-table",
+            b.names.name_tag(&format!("private-{i}")),
+            vec![vpc.clone()],
+            json!({ "azIndex": i }),
+        );
+        if let Some(nat) = nats.get(i).or(nats.first()) {
+            b.add(
+                format!("network/route/private/{i}/default"),
+                "ec2:route",
+                b.names.name_tag(&format!("private-{i}-default")),
+                vec![rt.clone(), nat.clone()],
+                json!({ "destination": "0.0.0.0/0", "target": nat }),
+            );
+        }
+        b.add(
+            format!("network/route-table-association/private/{i}"),
+            "ec2:route-table-association",
+            b.names.name_tag(&format!("private-{i}")),
+            vec![rt.clone(), private[i].clone()],
+            Value::Null,
+        );
+        if let Some(pod) = pods.get(i) {
+            b.add(
+                format!("network/route-table-association/pods/{i}"),
+                "ec2:route-table-association",
+                b.names.name_tag(&format!("pods-{i}")),
+                vec![rt.clone(), pod.clone()],
+                Value::Null,
+            );
+        }
+        private_rts.push(rt);
+    }
+    let mut egress = nats.clone();
+    let interface: Vec<_> = n.endpoints.iter().filter(|e| !e.is_gateway()).collect();
+    let endpoint_sg = if interface.is_empty() {
+        None
+    } else {
+        Some(b.add(
+            "network/security-group/endpoints",
+            "ec2:security-group",
+            b.names.security_group("endpoints"),
+            vec![vpc.clone()],
+            json!({ "ingress": [{ "port": 443, "cidr": n.vpc_cidr }] }),
+        ))
+    };
+    let mut done = BTreeSet::new();
+    for endpoint in &n.endpoints {
+        if !done.insert(*endpoint) {
+            continue;
+        }
+        let service = format!(
+            "com.amazonaws.{}.{}",
+            b.spec.region,
+            endpoint.service_suffix()
+        );
+        let id = if endpoint.is_gateway() {
+            let mut deps = vec![vpc.clone()];
+            deps.extend(private_rts.iter().cloned());
+            b.add(
+                format!("network/endpoint/{}", endpoint.as_str()),
+                "ec2:vpc-endpoint",
+                b.names.name_tag(endpoint.as_str()),
+                deps,
+                json!({ "service": service, "type": "Gateway" }),
+            )
+        } else {
+            let mut deps = vec![vpc.clone()];
+            deps.extend(private.iter().cloned());
+            deps.extend(endpoint_sg.iter().cloned());
+            b.add(
+                format!("network/endpoint/{}", endpoint.as_str()),
+                "ec2:vpc-endpoint",
+                b.names.name_tag(endpoint.as_str()),
+                deps,
+                json!({ "service": service, "type": "Interface", "privateDns": true }),
+            )
+        };
+        egress.push(id);
+    }
+    NetworkIds {
+        vpc,
+        private_subnets: private,
+        pod_subnets: pods,
+        egress,
+    }
+}
+
+struct KeyIds {
+    /// The cluster (secrets) key, unless the request brings its own.
+    cluster: Option<String>,
+    logs: String,
+    data: String,
+}
+
+fn encryption(b: &mut Builder) -> KeyIds {
+    b.phase(Phase::Encryption);
+    let key = |b: &mut Builder, purpose: &str, description: &str| -> String {
+        let key = b.add(
+            format!("encryption/kms-key/{purpose}"),
+            "kms:key",
+            b.names.kms_alias(purpose),
+            vec![],
+            json!({ "description": description, "enableKeyRotation": true, "deletionWindowDays": 30 }),
+        );
+        b.add(
+            format!("encryption/kms-alias/{purpose}"),
+            "kms:alias",
+            b.names.kms_alias(purpose),
+            vec![key.clone()],
+            Value::Null,
+        );
+        key
+    };
+    let cluster = match &b.spec.encryption.kms_key_arn {
+        Some(_) => None,
+        None => Some(key(b, "cluster", "EKS secrets envelope encryption")),
+    };
+    let logs = key(
+        b,
+        "logs",
+        "CloudWatch Logs encryption (cluster, flow logs, Container Insights)",
+    );
+    let data = key(b, "data", "Tenant bucket and platform secrets");
+    KeyIds {
+        cluster,
+        logs,
+        data,
+    }
+}
+
+struct RoleIds {
+    cluster: String,
+    node: String,
+    /// Service roles by purpose (planned in identity or, for IRSA only, in cluster).
+    service: Vec<(&'static str, String)>,
+}
+
+fn enabled_service_roles(spec: &PlatformSpec) -> Vec<&'static str> {
+    let r = &spec.identity.service_roles;
+    let addons = spec.effective_addons();
+    let mut out = Vec::new();
+    if addons.iter().any(|a| a.name == "aws-ebs-csi-driver") {
+        out.push(naming::ROLE_EBS_CSI);
+    }
+    if r.cluster_autoscaler.enabled {
+        out.push(naming::ROLE_CLUSTER_AUTOSCALER);
+    }
+    if r.alb_controller.enabled {
+        out.push(naming::ROLE_ALB_CONTROLLER);
+    }
+    if r.external_dns.enabled {
+        out.push(naming::ROLE_EXTERNAL_DNS);
+    }
+    if r.external_secrets.enabled {
+        out.push(naming::ROLE_EXTERNAL_SECRETS);
+    }
+    out
+}
+
+fn service_role(b: &mut Builder, purpose: &'static str, deps: Vec<String>) -> String {
+    let trust = b.spec.identity.trust();
+    let (namespace, account) = SERVICE_ACCOUNTS
+        .iter()
+        .find(|(p, _, _)| *p == purpose)
+        .map(|(_, ns, sa)| (*ns, *sa))
+        .unwrap_or(("kube-system", purpose));
+    b.add(
+        format!("identity/role/{purpose}"),
+        "iam:role",
+        b.names.role(purpose),
+        deps,
+        json!({ "trust": trust, "namespace": namespace, "serviceAccount": account }),
+    )
+}
+
+fn identity(b: &mut Builder) -> RoleIds {
+    b.phase(Phase::Identity);
+    let cluster = b.add(
+        "identity/role/cluster",
+        "iam:role",
+        b.names.role(naming::ROLE_CLUSTER),
+        vec![],
+        json!({ "trust": "eks.amazonaws.com",
+                "managedPolicies": ["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"] }),
+    );
+    let mut node_policies = vec![
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonSSMManagedInstanceCore",
+    ];
+    if b.spec.cni == Cni::VpcCni {
+        node_policies.push("AmazonEKS_CNI_Policy");
+    }
+    if b.spec.observability.container_insights {
+        node_policies.push("CloudWatchAgentServerPolicy");
+    }
+    let node = b.add(
+        "identity/role/node",
+        "iam:role",
+        b.names.role(naming::ROLE_NODE),
+        vec![],
+        json!({ "trust": "ec2.amazonaws.com", "managedPolicies": node_policies }),
+    );
+    let mut service = Vec::new();
+    if b.spec.identity.trust() == TrustMechanism::PodIdentity {
+        for purpose in enabled_service_roles(b.spec) {
+            let id = service_role(b, purpose, vec![]);
+            service.push((purpose, id));
+        }
+    }
+    RoleIds {
+        cluster,
+        node,
+        service,
+    }
+}
+
+struct ClusterIds {
+    cluster: String,
+    oidc: Option<String>,
+}
+
+fn cluster(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, roles: &mut RoleIds) -> ClusterIds {
+    b.phase(Phase::Cluster);
+    let spec = b.spec;
+    let log_group = b.add(
+        "cluster/log-group",
+        "logs:log-group",
+        b.names.cluster_log_group(),
+        vec![keys.logs.clone()],
+        json!({ "retentionDays": spec.logging.retention_days }),
+    );
+    let mut deps = vec![roles.cluster.clone(), log_group];
+    deps.extend(net.private_subnets.iter().cloned());
+    deps.extend(keys.cluster.iter().cloned());
+    let types: Vec<&str> = spec.logging.types.iter().map(|t| t.as_str()).collect();
+    let cluster = b.add(
+        "cluster/cluster",
+        "eks:cluster",
+        b.names.cluster(),
+        deps,
+        json!({
+            "version": spec.kubernetes_version,
+            "endpointPrivateAccess": spec.endpoint_access.private,
+            "endpointPublicAccess": spec.endpoint_access.public(),
+            "publicAccessCidrs": spec.endpoint_access.public_access_cidrs,
+            "encryptionKey": spec.encryption.kms_key_arn.clone().map(Value::String)
+                .unwrap_or_else(|| json!({ "planned": "encryption/kms-key/cluster" })),
+            "logTypes": types,
+            "authenticationMode": "API",
+            "bootstrapSelfManagedAddons": spec.cni == Cni::VpcCni,
+            "deletionProtection": true,
+        }),
+    );
+    let oidc = if spec.identity.irsa {
+        Some(b.add(
+            "cluster/oidc-provider",
+            "iam:oidc-provider",
+            format!("oidc.eks.{}.amazonaws.com", spec.region),
+            vec![cluster.clone()],
+            json!({ "clientIds": ["sts.amazonaws.com"] }),
+        ))
+    } else {
+        None
+    };
+    if spec.identity.trust() == TrustMechanism::Irsa {
+        if let Some(oidc) = &oidc {
+            for purpose in enabled_service_roles(spec) {
+                let id = service_role(b, purpose, vec![oidc.clone()]);
+                roles.service.push((purpose, id));
+            }
+        }
+    }
+    ClusterIds { cluster, oidc }
+}
+
+fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds) -> Vec<String> {
+    b.phase(Phase::Nodegroups);
+    let cluster_name = b.names.cluster();
+    let mut out = Vec::new();
+    for g in b.spec.effective_node_groups() {
+        let lt = b.add(
+            format!("nodegroups/launch-template/{}", g.name),
+            "ec2:launch-template",
+            b.names.launch_template(&g.name),
+            vec![c.cluster.clone()],
+            json!({ "imdsv2": "required", "httpPutResponseHopLimit": 1,
+                    "diskSizeGib": g.disk_size_gib, "encrypted": true }),
+        );
+        let mut deps = vec![lt, roles.node.clone(), c.cluster.clone()];
+        deps.extend(net.private_subnets.iter().cloned());
+        deps.extend(net.egress.iter().cloned());
+        let taints: Vec<Value> = g
+            .taints
+            .iter()
+            .map(|t| json!({ "key": t.key, "value": t.value, "effect": t.effect.eks_name() }))
+            .collect();
+        out.push(b.add(
+            format!("nodegroups/nodegroup/{}", g.name),
+            "eks:nodegroup",
+            b.names.nodegroup(&g.name),
+            deps,
+            json!({
+                "role": g.role.as_str(),
+                "instanceTypes": g.instance_types,
+                "capacityType": g.capacity_type,
+                "amiType": g.ami_type.as_str(),
+                "scaling": { "min": g.min_size, "desired": g.desired_size, "max": g.max_size },
+                "labels": g.labels,
+                "taints": taints,
+                "autoscalerTags": {
+                    "k8s.io/cluster-autoscaler/enabled": "true",
+                    format!("k8s.io/cluster-autoscaler/{cluster_name}"): "owned",
+                },
+            }),
+        ));
+    }
+    out
+}
+
+fn addons(
+    b: &mut Builder,
+    roles: &RoleIds,
+    c: &ClusterIds,
+    groups: &[String],
+) -> Vec<(String, String)> {
+    b.phase(Phase::Addons);
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for a in b.spec.effective_addons() {
+        if !seen.insert(a.name.clone()) {
+            continue;
+        }
+        let mut deps = vec![c.cluster.clone()];
+        // Add-ons that run pods need nodes to become healthy (vpc-cni and kube-proxy are DaemonSets
+        // the nodes themselves need, so they only wait for the cluster).
+        if !matches!(
+            a.name.as_str(),
+            "vpc-cni" | "kube-proxy" | "eks-pod-identity-agent"
+        ) {
+            deps.extend(groups.iter().cloned());
+        }
+        if a.name == "aws-ebs-csi-driver" {
+            if let Some((_, role)) = roles
+                .service
+                .iter()
+                .find(|(p, _)| *p == naming::ROLE_EBS_CSI)
+            {
+                deps.push(role.clone());
+            }
+        }
+        let mut config = a.configuration_values.clone().unwrap_or_default();
+        if a.name == "vpc-cni" {
+            config.insert("enableNetworkPolicy".into(), Value::String("true".into()));
+        }
+        let id = b.add(
+            format!("addons/{}", a.name),
+            "eks:addon",
+            a.name.clone(),
+            deps,
+            json!({ "version": a.version, "configurationValues": config, "resolveConflicts": "OVERWRITE" }),
+        );
+        out.push((a.name.clone(), id));
+    }
+    if b.spec.identity.trust() == TrustMechanism::PodIdentity {
+        let agent = out
+            .iter()
+            .find(|(name, _)| name == "eks-pod-identity-agent")
+            .map(|(_, id)| id.clone());
+        for (purpose, role) in &roles.service {
+            let (namespace, account) = SERVICE_ACCOUNTS
+                .iter()
+                .find(|(p, _, _)| p == purpose)
+                .map(|(_, ns, sa)| (*ns, *sa))
+                .unwrap_or(("kube-system", purpose));
+            let mut deps = vec![c.cluster.clone(), role.clone()];
+            deps.extend(agent.iter().cloned());
+            b.add(
+                format!("addons/pod-identity/{purpose}"),
+                "eks:pod-identity-association",
+                format!("{namespace}/{account}"),
+                deps,
+                json!({ "namespace": namespace, "serviceAccount": account }),
+            );
+        }
+    }
+    out
+}
+
+fn bootstrap(
+    b: &mut Builder,
+    net: &NetworkIds,
+    keys: &KeyIds,
+    roles: &RoleIds,
+    c: &ClusterIds,
+    addons: &[(String, String)],
+) {
+    b.phase(Phase::Bootstrap);
+    let spec = b.spec;
+    let cni_dep: Vec<String> = addons
+        .iter()
+        .filter(|(name, _)| name == "vpc-cni")
+        .map(|(_, id)| id.clone())
+        .collect();
+    if spec.cni == Cni::Calico {
+        b.add(
+            "bootstrap/calico",
+            "k8s:helm-release",
+            "tigera-operator/calico",
+            vec![c.cluster.clone()],
+            json!({ "chart": "tigera-operator", "ipPool": spec.network.pod_cidr }),
+        );
+    } else if !net.pod_subnets.is_empty() {
+        for (i, subnet) in net.pod_subnets.iter().enumerate() {
+            let mut deps = vec![c.cluster.clone(), subnet.clone()];
+            deps.extend(cni_dep.iter().cloned());
+            b.add(
+                format!("bootstrap/eniconfig/{i}"),
+                "k8s:eniconfig",
+                format!("az-{i}"),
+                deps,
+                json!({ "azIndex": i }),
+            );
+        }
+    }
+    b.add(
+        "bootstrap/storage-class/gp3",
+        "k8s:storage-class",
+        "gp3-encrypted",
+        vec![c.cluster.clone()],
+        json!({ "default": true, "encrypted": true }),
+    );
+    let charts: &[(&str, &str, &str)] = &[
+        (
+            naming::ROLE_CLUSTER_AUTOSCALER,
+            "kube-system",
+            "cluster-autoscaler",
+        ),
+        (
+            naming::ROLE_ALB_CONTROLLER,
+            "kube-system",
+            "aws-load-balancer-controller",
+        ),
+        (naming::ROLE_EXTERNAL_DNS, "external-dns", "external-dns"),
+        (
+            naming::ROLE_EXTERNAL_SECRETS,
+            "external-secrets",
+            "external-secrets",
+        ),
+    ];
+    for (purpose, namespace, chart) in charts {
+        let Some((_, role)) = roles.service.iter().find(|(p, _)| p == purpose) else {
+            continue;
+        };
+        let mut deps = vec![c.cluster.clone(), role.clone()];
+        if *namespace != "kube-system" {
+            deps.push(b.add(
+                format!("bootstrap/namespace/{namespace}"),
+                "k8s:namespace",
+                namespace.to_string(),
+                vec![c.cluster.clone()],
+                Value::Null,
+            ));
+        }
+        if spec.identity.trust() == TrustMechanism::Irsa {
+            deps.push(b.add(
+                format!("bootstrap/service-account/{purpose}"),
+                "k8s:service-account",
+                format!("{namespace}/{chart}"),
+                deps.clone(),
+                json!({ "roleAnnotation": role }),
+            ));
+        } else {
+            deps.push(format!("addons/pod-identity/{purpose}"));
+        }
+        if *purpose == naming::ROLE_CLUSTER_AUTOSCALER {
+            deps.push(b.add(
+                "bootstrap/configmap/cluster-autoscaler-priority-expander",
+                "k8s:configmap",
+                "kube-system/cluster-autoscaler-priority-expander",
+                vec![c.cluster.clone()],
+                json!({ "priorities": { "50": [".*-spot.*", ".*batch.*"], "10": [".*"] } }),
+            ));
+        }
+        b.add(
+            format!("bootstrap/{chart}"),
+            "k8s:helm-release",
+            format!("{namespace}/{chart}"),
+            deps,
+            Value::Null,
+        );
+    }
+    let mut deps = vec![c.cluster.clone(), keys.data.clone()];
+    deps.extend(c.oidc.iter().cloned());
+    b.add(
+        "bootstrap/secret/platform-config",
+        "secretsmanager:secret",
+        b.names.platform_secret(),
+        deps,
+        json!({ "contents": ["clusterEndpoint", "clusterCertificate", "oidcIssuer", "vpcId", "subnetIds", "bucket"] }),
+    );
+}
+
+fn access(b: &mut Builder, c: &ClusterIds) {
+    b.phase(Phase::Access);
+    let spec = b.spec;
+    for (i, principal) in spec.access.admin_principals.iter().enumerate() {
+        let entry = b.add(
+            format!("access/entry/admin/{i}"),
+            "eks:access-entry",
+            principal.clone(),
+            vec![c.cluster.clone()],
+            Value::Null,
+        );
+        b.add(
+            format!("access/policy/admin/{i}"),
+            "eks:access-policy-association",
+            principal.clone(),
+            vec![entry],
+            json!({ "policy": "AmazonEKSClusterAdminPolicy", "scope": "cluster" }),
+        );
+    }
+    if let Some(idp) = &spec.access.oidc_identity_provider {
+        let config = b.add(
+            format!("access/identity-provider/{}", idp.name),
+            "eks:identity-provider-config",
+            idp.name.clone(),
+            vec![c.cluster.clone()],
+            json!({ "issuerUrl": idp.issuer_url, "clientId": idp.client_id,
+                    "usernameClaim": idp.username_claim, "groupsClaim": idp.groups_claim,
+                    "groupsPrefix": idp.groups_prefix }),
+        );
+        for m in &idp.group_mappings {
+            b.add(
+                format!("access/group-binding/{}", m.kubernetes_group),
+                "k8s:cluster-role-binding",
+                format!("tenantry:{}", m.kubernetes_group),
+                vec![config.clone()],
+                json!({ "group": format!("{}{}", idp.groups_prefix, m.idp_group), "clusterRole": m.cluster_role }),
+            );
+        }
+    }
+}
+
+fn observability(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, c: &ClusterIds) {
+    b.phase(Phase::Observability);
+    let spec = b.spec;
+    if spec.network.flow_logs.enabled {
+        let group = b.add(
+            "observability/flow-logs/log-group",
+            "logs:log-group",
+            b.names.flow_log_group(),
+            vec![keys.logs.clone()],
+            json!({ "retentionDays": spec.network.flow_logs.retention_days }),
+        );
+        let role = b.add(
+            "observability/flow-logs/role",
+            "iam:role",
+            b.names.role(naming::ROLE_FLOW_LOGS),
+            vec![group.clone()],
+            json!({ "trust": "vpc-flow-logs.amazonaws.com" }),
+        );
+        b.add(
+            "observability/flow-logs",
+            "ec2:flow-log",
+            b.names.name_tag("flow-logs"),
+            vec![net.vpc.clone(), group, role],
+            json!({ "trafficType": spec.network.flow_logs.traffic_type }),
+        );
+    }
+    if spec.observability.container_insights {
+        for kind in CONTAINER_INSIGHTS_LOG_GROUPS {
+            b.add(
+                format!("observability/container-insights/{kind}"),
+                "logs:log-group",
+                b.names.container_insights_log_group(kind),
+                vec![keys.logs.clone(), c.cluster.clone()],
+                json!({ "retentionDays": spec.logging.retention_days }),
+            );
+        }
+    }
+    if spec.observability.alarms.enabled {
+        let topic = match &spec.observability.alarms.sns_topic_arn {
+            Some(_) => None,
+            None => Some(b.add(
+                "observability/sns-topic",
+                "sns:topic",
+                b.names.sns_topic(),
+                vec![keys.data.clone()],
+                Value::Null,
+            )),
+        };
+        for (alarm, metric) in ALARMS {
+            let mut deps = vec![c.cluster.clone()];
+            deps.extend(topic.iter().cloned());
+            b.add(
+                format!("observability/alarm/{alarm}"),
+                "cloudwatch:alarm",
+                b.names.alarm(alarm),
+                deps,
+                json!({ "namespace": "ContainerInsights", "metric": metric }),
+            );
+        }
+    }
+}
+
+fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
+    b.phase(Phase::Tenants);
+    let spec = b.spec;
+    let stem = b.names.stem().to_string();
+    let bucket = b.add(
+        "tenants/bucket",
+        "s3:bucket",
+        b.names.bucket(),
+        vec![keys.data.clone()],
+        json!({ "versioning": true, "blockPublicAccess": true, "encryption": "aws:kms", "enforceTls": true }),
+    );
+    for t in &spec.tenants {
+        let base = format!("tenants/{}", t.name);
+        let ns = t.name.clone();
+        let key = if t.own_kms_key {
+            let key = b.add_for(
+                Some(t),
+                format!("{base}/kms-key"),
+                "kms:key",
+                b.names.tenant_kms_alias(&t.name),
+                vec![],
+                json!({ "enableKeyRotation": true }),
+            );
+            b.add_for(
+                Some(t),
+                format!("{base}/kms-alias"),
+                "kms:alias",
+                b.names.tenant_kms_alias(&t.name),
+                vec![key.clone()],
+                Value::Null,
+            );
+            Some(key)
+        } else {
+            None
+        };
+        let mut role_deps = vec![bucket.clone()];
+        role_deps.extend(key.iter().cloned());
+        if spec.identity.trust() == TrustMechanism::Irsa {
+            role_deps.extend(c.oidc.iter().cloned());
+        }
+        let role = b.add_for(
+            Some(t),
+            format!("{base}/role"),
+            "iam:role",
+            b.names.tenant_role(&t.name),
+            role_deps,
+            json!({ "trust": spec.identity.trust(), "s3Prefix": t.effective_s3_prefix(),
+                    "secretsPrefix": t.effective_secrets_prefix(&stem),
+                    "namespace": ns, "serviceAccount": "workload" }),
+        );
+        let namespace = b.add_for(
+            Some(t),
+            format!("{base}/namespace"),
+            "k8s:namespace",
+            ns.clone(),
+            vec![c.cluster.clone()],
+            json!({ "podSecurity": { "enforce": "restricted", "audit": "restricted", "warn": "restricted" } }),
+        );
+        for policy in [
+            "default-deny",
+            "allow-same-namespace",
+            "allow-dns",
+            "allow-egress-except-metadata",
+        ] {
+            b.add_for(
+                Some(t),
+                format!("{base}/network-policy/{policy}"),
+                "k8s:network-policy",
+                format!("{ns}/{policy}"),
+                vec![namespace.clone()],
+                Value::Null,
+            );
+        }
+        b.add_for(
+            Some(t),
+            format!("{base}/resource-quota"),
+            "k8s:resource-quota",
+            format!("{ns}/quota"),
+            vec![namespace.clone()],
+            serde_json::to_value(&t.quotas).unwrap_or(Value::Null),
+        );
+        b.add_for(
+            Some(t),
+            format!("{base}/limit-range"),
+            "k8s:limit-range",
+            format!("{ns}/limits"),
+            vec![namespace.clone()],
+            serde_json::to_value(&t.limits).unwrap_or(Value::Null),
+        );
+        let mut sa_deps = vec![namespace.clone(), role.clone()];
+        if spec.identity.trust() == TrustMechanism::PodIdentity {
+            sa_deps.push(b.add_for(
+                Some(t),
+                format!("{base}/pod-identity"),
+                "eks:pod-identity-association",
+                format!("{ns}/workload"),
+                vec![c.cluster.clone(), role.clone()],
+                Value::Null,
+            ));
+        }
+        b.add_for(
+            Some(t),
+            format!("{base}/service-account"),
+            "k8s:service-account",
+            format!("{ns}/workload"),
+            sa_deps,
+            Value::Null,
+        );
+        for (i, owner) in t.owners.iter().enumerate() {
+            let entry = b.add_for(
+                Some(t),
+                format!("{base}/access-entry/{i}"),
+                "eks:access-entry",
+                owner.clone(),
+                vec![c.cluster.clone(), namespace.clone()],
+                Value::Null,
+            );
+            b.add_for(
+                Some(t),
+                format!("{base}/access-policy/{i}"),
+                "eks:access-policy-association",
+                owner.clone(),
+                vec![entry],
+                json!({ "policy": "AmazonEKSEditPolicy", "scope": "namespace", "namespaces": [ns] }),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLATFORM: &str = include_str!("../../examples/platform.json");
+
+    fn example() -> PlatformSpec {
+        crate::validate::parse_platform(PLATFORM).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn variant(patch: impl FnOnce(&mut serde_json::Value)) -> PlatformSpec {
+        let mut v: Value = serde_json::from_str(PLATFORM).expect("json");
+        patch(&mut v);
+        crate::validate::parse_platform(&v.to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn example_counts_by_phase() {
+        let plan = plan(&example());
+        assert_eq!(
+            plan.counts_by_phase(),
+            vec![
+                (Phase::Network, 42),
+                (Phase::Encryption, 6),
+                (Phase::Identity, 7),
+                (Phase::Cluster, 3),
+                (Phase::Nodegroups, 8),
+                (Phase::Addons, 11),
+                (Phase::Bootstrap, 12),
+                (Phase::Access, 5),
+                (Phase::Observability, 12),
+                (Phase::Tenants, 43),
+            ]
+        );
+        assert_eq!(plan.total(), 149);
+        assert_eq!(plan.cluster_name, "payments-prod");
+    }
+
+    #[test]
+    fn example_has_everything_the_seed_platform_needs() {
+        let plan = plan(&example());
+        let kinds = [
+            ("ec2:vpc", 1),
+            ("ec2:vpc-cidr-block-association", 1),
+            ("ec2:subnet", 9),
+            ("ec2:internet-gateway", 1),
+            ("ec2:eip", 3),
+            ("ec2:nat-gateway", 3),
+            ("ec2:route-table", 4),
+            ("ec2:vpc-endpoint", 6),
+            ("ec2:security-group", 1),
+            ("ec2:flow-log", 1),
+            ("kms:key", 6),
+            ("kms:alias", 6),
+            ("iam:oidc-provider", 1),
+            ("eks:cluster", 1),
+            ("ec2:launch-template", 4),
+            ("eks:nodegroup", 4),
+            ("eks:addon", 6),
+            ("eks:identity-provider-config", 1),
+            ("cloudwatch:alarm", 4),
+            ("sns:topic", 1),
+            ("secretsmanager:secret", 1),
+            ("s3:bucket", 1),
+            ("k8s:namespace", 5),
+            ("k8s:network-policy", 12),
+            ("k8s:resource-quota", 3),
+            ("k8s:limit-range", 3),
+        ];
+        for (kind, count) in kinds {
+            assert_eq!(plan.count_kind(kind), count, "{kind}");
+        }
+        for id in [
+            "identity/role/cluster",
+            "identity/role/node",
+            "identity/role/ebs-csi",
+            "identity/role/cluster-autoscaler",
+            "identity/role/alb-controller",
+            "identity/role/external-dns",
+            "identity/role/external-secrets",
+            "cluster/log-group",
+            "network/endpoint/ecr-api",
+            "network/endpoint/ecr-dkr",
+            "network/endpoint/logs",
+            "access/entry/admin/0",
+            "tenants/ledger/role",
+            "tenants/ledger/kms-key",
+            "tenants/ledger/service-account",
+            "tenants/ledger/access-entry/0",
+            "observability/flow-logs/log-group",
+        ] {
+            assert!(plan.resource(id).is_some(), "{id} missing");
+        }
+        let subnet = plan.resource("network/subnet/private/1").expect("subnet");
+        assert_eq!(subnet.properties["cidr"], "10.0.144.0/20");
+        let pods = plan.resource("network/subnet/pods/2").expect("pod subnet");
+        assert_eq!(pods.properties["cidr"], "100.64.128.0/18");
+    }
+
+    #[test]
+    fn dependencies_resolve_and_have_no_cycle() {
+        let variants = [
+            example(),
+            variant(|_| {}),
+            variant(|v| {
+                v["cni"] = json!("calico");
+                let kept: Vec<Value> = v["addons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a["name"] != "vpc-cni")
+                    .cloned()
+                    .collect();
+                v["addons"] = json!(kept);
+                v["identity"]["podIdentity"] = json!(false);
+                v["network"]["natMode"] = json!("single");
+            }),
+            variant(|v| {
+                v["network"]["natMode"] = json!("none");
+                v["network"]["endpoints"] = json!(["s3", "ecr-api", "ecr-dkr", "ec2", "sts"]);
+                v["encryption"]["kmsKeyArn"] = json!(
+                    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                );
+                v["observability"]["alarms"]["snsTopicArn"] =
+                    json!("arn:aws:sns:us-east-1:111122223333:ops");
+            }),
+            crate::validate::parse_platform(
+                r#"{"id":"shop","environment":"dev","region":"eu-west-1"}"#,
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+        ];
+        for spec in &variants {
+            let plan = plan(spec);
+            plan.check_graph()
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.id));
+            // Dependencies never point to a later phase.
+            let phase_of: BTreeMap<&str, Phase> = plan
+                .phases
+                .iter()
+                .flat_map(|p| p.resources.iter().map(move |r| (r.id.as_str(), p.phase)))
+                .collect();
+            for p in &plan.phases {
+                for r in &p.resources {
+                    for dep in &r.depends_on {
+                        assert!(phase_of[dep.as_str()] <= p.phase, "{} -> {dep}", r.id);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn check_graph_finds_cycles_and_dangling_ids() {
+        let mut plan = plan(&example());
+        plan.phases[0].resources[0]
+            .depends_on
+            .push("network/internet-gateway".into());
+        assert!(plan.check_graph().is_err());
+        let mut plan2 = super::plan(&example());
+        plan2.phases[9].resources[0]
+            .depends_on
+            .push("nowhere".into());
+        assert!(plan2.check_graph().is_err());
+    }
+
+    #[test]
+    fn variants_change_the_plan() {
+        let single = plan(&variant(|v| v["network"]["natMode"] = json!("single")));
+        assert_eq!(single.count_kind("ec2:nat-gateway"), 1);
+        assert_eq!(single.count_kind("ec2:route"), 4);
+        let irsa_only = plan(&variant(|v| v["identity"]["podIdentity"] = json!(false)));
+        let role = irsa_only.resource("identity/role/alb-controller");
+        assert!(role.is_some());
+        assert!(irsa_only
+            .phase(Phase::Cluster)
+            .iter()
+            .any(|r| r.id == "identity/role/alb-controller"));
+        assert!(role.is_some_and(|r| r.depends_on.contains(&"cluster/oidc-provider".to_string())));
+        assert_eq!(irsa_only.count_kind("eks:pod-identity-association"), 0);
+        let byo = plan(&variant(|v| {
+            v["encryption"]["kmsKeyArn"] = json!(
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            );
+        }));
+        assert!(byo.resource("encryption/kms-key/cluster").is_none());
+        let calico = plan(&variant(|v| {
+            v["cni"] = json!("calico");
+            let kept: Vec<Value> = v["addons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["name"] != "vpc-cni")
+                .cloned()
+                .collect();
+            v["addons"] = json!(kept);
+        }));
+        assert!(calico.resource("bootstrap/calico").is_some());
+        assert!(calico.resource("addons/vpc-cni").is_none());
+        assert_eq!(calico.count_kind("k8s:eniconfig"), 0);
+    }
+
+    #[test]
+    fn every_resource_is_tagged() {
+        let plan = plan(&example());
+        for p in &plan.phases {
+            for r in &p.resources {
+                assert_eq!(r.tags[naming::TAG_PLATFORM], "payments", "{}", r.id);
+                assert_eq!(r.tags[naming::TAG_COMPONENT], p.phase.as_str(), "{}", r.id);
+                assert_eq!(r.tags["cost-center"], "fin-platform-4410", "{}", r.id);
+                let tenant_resource = r.id.starts_with("tenants/") && r.id != "tenants/bucket";
+                assert_eq!(
+                    r.tags.contains_key(naming::TAG_TENANT),
+                    tenant_resource,
+                    "{}",
+                    r.id
+                );
+            }
+        }
+        assert_eq!(
+            plan.resource("tenants/ledger/role")
+                .map(|r| r.tags[naming::TAG_TENANT].as_str()),
+            Some("ledger")
+        );
+    }
+
+    #[test]
+    fn plan_is_deterministic_and_serializes() {
+        let a = plan(&example());
+        let b = plan(&example());
+        assert_eq!(a, b);
+        let json = serde_json::to_value(&a).expect("serializes");
+        assert_eq!(json["phases"][4]["phase"], "nodegroups");
+        assert_eq!(
+            serde_json::to_value(Phase::Observability).expect("phase"),
+            "observability"
+        );
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+        for (phase, name) in Phase::ALL.iter().zip(names) {
+            assert_eq!(serde_json::to_value(phase).expect("phase"), name);
+        }
+    }
+}

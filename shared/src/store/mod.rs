@@ -1,0 +1,271 @@
+//! The state store: one DynamoDB table holding every platform's desired spec, status, tenants,
+//! resource inventory, run history and lease, plus request idempotency records.
+//!
+//! # Table design
+//!
+//! | PK                    | SK                          | what                                          |
+//! |-----------------------|-----------------------------|-----------------------------------------------|
+//! | `PLATFORM#<id>`       | `SPEC`                      | desired spec (`spec`, map), `version`; carries `GSI1PK`/`GSI1SK` |
+//! | `PLATFORM#<id>`       | `STATUS`                    | [`PlatformStatus`] (`status`, map), `version` |
+//! | `PLATFORM#<id>`       | `TENANT#<name>`             | tenant spec (`tenant`, map), `version`        |
+//! | `PLATFORM#<id>`       | `RESOURCE#<type>#<id>`      | [`ResourceRecord`] (inventory)                |
+//! | `PLATFORM#<id>`       | `RUN#<rfc3339 ms>#<kind>`   | [`RunRecord`], TTL `expiresAt`                |
+//! | `PLATFORM#<id>`       | `LEASE`                     | [`Lease`]: holder, operation, `leaseExpiresAtMs`, `fence` |
+//! | `REQUEST#<requestId>` | `REQUEST`                   | [`RequestInfo`] (idempotency), TTL `expiresAt`|
+//!
+//! * Keys are strings named `PK` and `SK`; billing is on demand.
+//! * `GSI1` (`GSI1PK` hash, `GSI1SK` range, projecting `platformId`, `version`, `updatedAt`) is a
+//!   sparse index: only `SPEC` items carry `GSI1PK = "PLATFORMS"`, `GSI1SK = <platform id>`, so one
+//!   paginated query lists every platform for the scheduled sweeps ([`Store::list_platforms`]).
+//!   One partition is fine at Tenantry's scale (EKS allows 100 clusters per region); shard the
+//!   partition key (`PLATFORMS#<n>`) if that ever changes.
+//! * TTL is enabled on `expiresAt` (epoch seconds). Run history and idempotency records carry it
+//!   (90 days by default: Step Functions execution names are unique for 90 days). Nothing whose
+//!   correctness depends on timely deletion uses it: the lease's expiry lives in its own attribute
+//!   and is checked by the write condition, since TTL deletion can lag by days.
+//! * Idempotency records live in their own partition `REQUEST#<requestId>`, not under the platform:
+//!   a request id is unique on its own, and the duplicate check must work before the request's
+//!   platform id has been validated (or when a redelivery carries a different platform id).
+//!
+//! # Concurrency
+//!
+//! Every write that depends on what is stored is a single conditional write; there is no
+//! read-modify-write. Spec, status and tenant records carry a `version` that starts at 1: a write
+//! states the version it expects (`None`: must not exist) and stores that version + 1, and a loser
+//! gets [`StoreError::VersionConflict`] naming the version it found. The lease is taken by one
+//! conditional `UpdateItem` that succeeds when nobody holds it, it expired, or the caller already
+//! holds it (re-entrant, so a retried step of the same execution gets it back). A release keeps the
+//! item (without holder) so that the lease's fencing token keeps increasing.
+
+mod clock;
+mod error;
+mod inventory;
+mod item;
+pub mod keys;
+mod lease;
+mod requests;
+mod runs;
+mod table;
+mod types;
+mod versioned;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Result, StoreError};
+pub use item::{from_attr, to_attr};
+pub use types::*;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::result::SdkError;
+use chrono::{DateTime, Utc};
+use item::Item;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long run history is kept by default.
+pub const DEFAULT_RUN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+/// How long idempotency records are kept by default.
+pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// The DynamoDB state store. Cheap to clone (the client is reference counted).
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+    run_ttl: Duration,
+    request_ttl: Duration,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Store {
+            client,
+            table: table.into(),
+            clock: Arc::new(SystemClock),
+            run_ttl: DEFAULT_RUN_TTL,
+            request_ttl: DEFAULT_REQUEST_TTL,
+        }
+    }
+
+    pub fn from_config(config: &SdkConfig, table: impl Into<String>) -> Self {
+        Store::new(aws_sdk_dynamodb::Client::new(config), table)
+    }
+
+    /// The store of a handler's [`Deps`](crate::functions::Deps).
+    pub fn from_deps(deps: &crate::functions::Deps) -> Self {
+        Store::from_config(&deps.aws, deps.table_name.clone())
+    }
+
+    /// Uses `clock` for every time the store writes or compares (lease expiry, timestamps, TTLs).
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How long run history entries are kept (DynamoDB TTL).
+    pub fn with_run_ttl(mut self, ttl: Duration) -> Self {
+        self.run_ttl = ttl;
+        self
+    }
+
+    /// How long idempotency records are kept (DynamoDB TTL).
+    pub fn with_request_ttl(mut self, ttl: Duration) -> Self {
+        self.request_ttl = ttl;
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// The store's idea of the current time, truncated to milliseconds (the stored resolution).
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
+
+    fn key(pk: &str, sk: &str) -> Item {
+        [
+            (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
+            (keys::SK.to_owned(), AttributeValue::S(sk.to_owned())),
+        ]
+        .into()
+    }
+
+    /// A strongly consistent read of one item.
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, following pagination,
+    /// at most `limit` of them.
+    async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .consistent_read(true)
+            .scan_index_forward(!newest_first);
+        if let Some(limit) = limit {
+            request = request.limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000));
+        }
+        let mut pages = request.into_paginator().items().send();
+        let mut items = Vec::new();
+        while limit.is_none_or(|limit| items.len() < limit) {
+            match pages.next().await {
+                Some(item) => items.push(item.map_err(|e| StoreError::aws("Query", e))?),
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// The item a conditional write found instead of what its condition required (returned because
+/// writes ask for `ReturnValuesOnConditionCheckFailure = ALL_OLD`).
+trait ConditionFailure {
+    /// `Some(old item, if DynamoDB returned it)` when the error is a failed condition.
+    fn condition_failed(&self) -> Option<Option<Item>>;
+}
+
+impl ConditionFailure for PutItemError {
+    fn condition_failed(&self) -> Option<Option<Item>> {
+        match self {
+            PutItemError::ConditionalCheckFailedException(e) => Some(e.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+impl ConditionFailure for UpdateItemError {
+    fn condition_failed(&self) -> Option<Option<Item>> {
+        match self {
+            UpdateItemError::ConditionalCheckFailedException(e) => Some(e.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+impl ConditionFailure for DeleteItemError {
+    fn condition_failed(&self) -> Option<Option<Item>> {
+        match self {
+            DeleteItemError::ConditionalCheckFailedException(e) => Some(e.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+fn condition_failed<E: ConditionFailure, R>(err: &SdkError<E, R>) -> Option<Option<Item>> {
+    err.as_service_error()
+        .and_then(ConditionFailure::condition_failed)
+}
+
+/// `ttl` after `from`, saturating at the largest representable time.
+fn after(from: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| from.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Epoch seconds `ttl` after `from`, for the `expiresAt` TTL attribute.
+fn expiry_epoch(from: DateTime<Utc>, ttl: Duration) -> i64 {
+    from.timestamp()
+        .saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A client whose responses come from `aws-smithy-mocks` rules.
+
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
+
+    pub fn client(rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    pub fn store(rules: &[&Rule]) -> super::Store {
+        super::Store::new(client(rules), "tenantry-test")
+    }
+}

@@ -1,0 +1,480 @@
+//! The records the store keeps.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A record together with the version it was read at (pass that version back to update it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+    #[serde(with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a platform is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum LifecycleState {
+    Requested,
+    Provisioning,
+    Active,
+    Updating,
+    Failed,
+    Decommissioning,
+    Decommissioned,
+}
+
+/// Where one provisioning phase (network, cluster, nodegroups, ...) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum PhaseState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+/// A failure as recorded and reported: the phase, the AWS (or Tenantry) error code and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    pub retryable: bool,
+}
+
+/// The status of one phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseStatus {
+    pub state: PhaseState,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rfc3339")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rfc3339")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+impl PhaseStatus {
+    pub fn new(state: PhaseState) -> Self {
+        PhaseStatus {
+            state,
+            started_at: None,
+            finished_at: None,
+            message: None,
+            attempts: 0,
+        }
+    }
+}
+
+/// The `STATUS` record of a platform: lifecycle state, per-phase status, the outputs the phases
+/// produced (VPC id, subnet ids, cluster ARN, OIDC provider ARN, ...) and the last failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformStatus {
+    pub state: LifecycleState,
+    #[serde(default)]
+    pub phases: BTreeMap<String, PhaseStatus>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+impl PlatformStatus {
+    pub fn new(state: LifecycleState) -> Self {
+        PlatformStatus {
+            state,
+            phases: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            last_error: None,
+        }
+    }
+}
+
+/// The platform's lease: one mutating operation at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub platform_id: String,
+    pub holder: String,
+    pub operation: String,
+    #[serde(with = "rfc3339")]
+    pub acquired_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    /// Increases with every acquisition (renewals keep it): a fencing token for writers that
+    /// want to reject work from a holder whose lease has since been taken over.
+    pub fence: u64,
+}
+
+impl Lease {
+    /// Whether the lease still excludes other holders at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        now < self.expires_at
+    }
+}
+
+impl RequestOutcome {
+    pub fn new(state: RequestState) -> Self {
+        RequestOutcome {
+            state,
+            execution_arn: None,
+            error: None,
+        }
+    }
+}
+
+/// Where an idempotent request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum RequestState {
+    Accepted,
+    Started,
+    Succeeded,
+    Failed,
+    Rejected,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Accepted => "Accepted",
+            RequestState::Started => "Started",
+            RequestState::Succeeded => "Succeeded",
+            RequestState::Failed => "Failed",
+            RequestState::Rejected => "Rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RequestState::Accepted,
+            RequestState::Started,
+            RequestState::Succeeded,
+            RequestState::Failed,
+            RequestState::Rejected,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// The idempotency record of one request id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestInfo {
+    pub request_id: String,
+    pub platform_id: String,
+    pub kind: String,
+    pub payload_hash: String,
+    pub state: RequestState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LastError>,
+    #[serde(with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+    /// When DynamoDB may delete the record (epoch seconds).
+    pub expires_at: i64,
+}
+
+/// What [`Store::record_request`](super::Store::record_request) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestRecord {
+    /// First time this request id was seen; the record now exists.
+    New(RequestInfo),
+    /// The id was seen before. `same_payload` is false when the earlier request carried a
+    /// different payload: a client bug (request ids must not be reused), not a redelivery.
+    Duplicate {
+        existing: RequestInfo,
+        same_payload: bool,
+    },
+}
+
+/// How a request ended (or that it started).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOutcome {
+    pub state: RequestState,
+    pub execution_arn: Option<String>,
+    pub error: Option<LastError>,
+}
+
+/// How a run (a Step Functions execution, drift check or compliance sweep) is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "Running",
+            RunStatus::Succeeded => "Succeeded",
+            RunStatus::Failed => "Failed",
+            RunStatus::TimedOut => "TimedOut",
+            RunStatus::Aborted => "Aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::TimedOut,
+            RunStatus::Aborted,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// One entry of a platform's run history. `(started_at, kind)` identifies it: recording the same
+/// run again (e.g. when it finishes) overwrites it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// `provision`, `update`, `decommission`, `onboard`, `offboard`, `drift`, `compliance`, ...
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(with = "rfc3339")]
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rfc3339")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LastError>,
+    /// Kind-specific detail: a drift report, compliance findings summary, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+    /// Epoch seconds after which DynamoDB deletes the entry; set by the store when recording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl RunRecord {
+    pub fn new(kind: impl Into<String>, started_at: DateTime<Utc>, status: RunStatus) -> Self {
+        RunRecord {
+            kind: kind.into(),
+            execution_arn: None,
+            request_id: None,
+            started_at,
+            finished_at: None,
+            status,
+            error: None,
+            detail: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// One AWS (or Kubernetes) resource Tenantry created for a platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRecord {
+    /// e.g. `vpc`, `subnet`, `kms-key`, `eks-cluster`, `iam-role`, `nodegroup`.
+    pub resource_type: String,
+    /// The resource's id (VPC id, key id, cluster name, role name, ...).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The phase that owns (creates and deletes) the resource.
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Value>,
+    /// Set by the store: first recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rfc3339")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Set by the store: last recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rfc3339")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl ResourceRecord {
+    pub fn new(
+        resource_type: impl Into<String>,
+        id: impl Into<String>,
+        phase: impl Into<String>,
+    ) -> Self {
+        ResourceRecord {
+            resource_type: resource_type.into(),
+            id: id.into(),
+            arn: None,
+            phase: phase.into(),
+            tenant: None,
+            tags: BTreeMap::new(),
+            attributes: None,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}
+
+/// A platform as listed by the `GSI1` index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSummary {
+    pub platform_id: String,
+    pub spec_version: u64,
+    #[serde(with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A tenant record of a platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantEntry {
+    pub name: String,
+    pub record: Versioned<Value>,
+}
+
+/// RFC 3339 (de)serialisation for `DateTime<Utc>` (chrono's `serde` feature is not enabled).
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::super::keys::timestamp(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`rfc3339`] for optional times.
+pub mod opt_rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| {
+                DateTime::parse_from_rfc3339(&s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
+/// A stable hash of a JSON payload (FNV-1a 64 over its canonical serialisation: object keys
+/// sorted), for [`Store::record_request`](super::Store::record_request).
+pub fn payload_hash(payload: &Value) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(payload, &mut text);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv1a64:{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    #[test]
+    fn status_serialises_in_camel_case_and_round_trips() {
+        let mut status = PlatformStatus::new(LifecycleState::Provisioning);
+        let mut phase = PhaseStatus::new(PhaseState::Failed);
+        phase.started_at = Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap());
+        phase.attempts = 2;
+        status.phases.insert("network".into(), phase);
+        status.outputs.insert("vpcId".into(), json!("vpc-123"));
+        status.last_error = Some(LastError {
+            code: "ThrottlingException".into(),
+            message: "Rate exceeded".into(),
+            phase: Some("network".into()),
+            retryable: true,
+        });
+        let v = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "state": "Provisioning",
+                "phases": {"network": {"state": "Failed", "startedAt": "2026-01-02T03:04:05.000Z", "attempts": 2}},
+                "outputs": {"vpcId": "vpc-123"},
+                "lastError": {"code": "ThrottlingException", "message": "Rate exceeded", "phase": "network", "retryable": true}
+            })
+        );
+        let back: PlatformStatus = serde_json::from_value(v).unwrap();
+        assert_eq!(back, status);
+    }
+
+    #[test]
+    fn payload_hash_ignores_key_order_but_not_content() {
+        let a = json!({"b": 1, "a": [1, {"y": 2, "x": 1}]});
+        let b: Value = serde_json::from_str(r#"{"a":[1,{"x":1,"y":2}],"b":1}"#).unwrap();
+        assert_eq!(payload_hash(&a), payload_hash(&b));
+        assert_ne!(
+            payload_hash(&a),
+            payload_hash(&json!({"b": 2, "a": [1, {"y": 2, "x": 1}]}))
+        );
+        assert!(payload_hash(&a).starts_with("fnv1a64:"));
+        assert_eq!(payload_hash(&a).len(), "fnv1a64:".len() + 16);
+    }
+}

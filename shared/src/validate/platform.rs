@@ -1,0 +1,453 @@
+//! Platform-level rules: identity of the request, versions, logging, add-ons, identity, access,
+//! observability, tags, compliance; delegates network, node groups and tenants.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::arn::{check_arn, check_hosted_zone, is_region, ArnKind};
+use super::cidr::{check_endpoint_access, check_network, check_retention};
+use super::names::{check_label, check_unique, Reserved};
+use super::text::{check_tag_key, check_tag_value, check_unsafe};
+use super::{field, index, key, nodegroups, rules, tenant, Issues};
+use crate::naming::{MAX_ENVIRONMENT_LEN, MAX_PLATFORM_ID_LEN};
+use crate::spec::{
+    Cni, ComplianceProfile, ControlPlaneLogType, PlatformSpec, ADDON_VERSION_LATEST,
+    BINDABLE_CLUSTER_ROLES, KNOWN_ADDONS, RETIRED_KUBERNETES_VERSIONS,
+    SUPPORTED_KUBERNETES_VERSIONS,
+};
+
+/// Most cost tags a request may carry (AWS allows 50 per resource; Tenantry adds up to 5 plus
+/// `Name` and Kubernetes discovery tags).
+pub(crate) const MAX_COST_TAGS: usize = 40;
+
+static ADDON_VERSION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^v[0-9]+\.[0-9]+\.[0-9]+(-eksbuild\.[0-9]+)?$").expect("regex"));
+static CLAIM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_:.-]{1,64}$").expect("regex"));
+static CLIENT_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9._:/-]{1,256}$").expect("regex"));
+static ISSUER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!&()+,;=:@-]*)*$")
+        .expect("regex")
+});
+
+pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
+    check_label(
+        issues,
+        "$.id",
+        "platform id",
+        &spec.id,
+        MAX_PLATFORM_ID_LEN,
+        Reserved::None,
+    );
+    check_label(
+        issues,
+        "$.environment",
+        "environment",
+        &spec.environment,
+        MAX_ENVIRONMENT_LEN,
+        Reserved::None,
+    );
+    let region = spec.region.as_str();
+    if !is_region(region) {
+        issues.push(
+            "$.region",
+            rules::REGION,
+            format!("{region:?} is not an AWS region name like us-east-1"),
+        );
+    }
+    if let Some(arn) = &spec.target_role_arn {
+        check_arn(issues, "$.targetRoleArn", arn, ArnKind::IamRole, region);
+    }
+    check_tags(spec, issues);
+    check_kubernetes_version(issues, &spec.kubernetes_version);
+    check_network(issues, "$.network", &spec.network);
+    check_endpoint_access(
+        issues,
+        "$.endpointAccess",
+        &spec.endpoint_access,
+        spec.compliance_profile,
+    );
+    if let Some(arn) = &spec.encryption.kms_key_arn {
+        check_arn(
+            issues,
+            "$.encryption.kmsKeyArn",
+            arn,
+            ArnKind::KmsKey,
+            region,
+        );
+    }
+    check_logging(spec, issues);
+    if let Some(groups) = &spec.node_groups {
+        nodegroups::check(issues, "$.nodeGroups", groups);
+    }
+    check_addons(spec, issues);
+    check_identity(spec, issues);
+    check_access(spec, issues);
+    if let Some(arn) = &spec.observability.alarms.sns_topic_arn {
+        check_arn(
+            issues,
+            "$.observability.alarms.snsTopicArn",
+            arn,
+            ArnKind::SnsTopic,
+            region,
+        );
+    }
+    check_compliance(spec, issues);
+
+    let mut tenants = Vec::new();
+    for (i, t) in spec.tenants.iter().enumerate() {
+        let at = index("$.tenants", i);
+        tenant::check_with_region(t, &at, region, issues);
+        tenants.push((at, t));
+    }
+    let stem = crate::naming::stem(&spec.id, &spec.environment);
+    tenant::check_all(issues, &tenants, &stem);
+}
+
+fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {
+    if spec.tags.len() > MAX_COST_TAGS {
+        issues.push(
+            "$.tags",
+            rules::TAG_COUNT,
+            format!("{} tags; at most {MAX_COST_TAGS} (AWS allows 50 per resource and Tenantry adds its own)", spec.tags.len()),
+        );
+    }
+    for (k, v) in &spec.tags {
+        let path = key("$.tags", k);
+        check_tag_key(issues, &path, k);
+        check_tag_value(issues, &path, v, false);
+    }
+}
+
+/// Refuses versions EKS no longer supports (with that message) and unknown ones.
+pub(crate) fn check_kubernetes_version(issues: &mut Issues, version: &str) {
+    if SUPPORTED_KUBERNETES_VERSIONS.contains(&version) {
+        return;
+    }
+    let supported = SUPPORTED_KUBERNETES_VERSIONS.join(", ");
+    let retired = RETIRED_KUBERNETES_VERSIONS.contains(&version)
+        || version
+            .strip_prefix("1.")
+            .and_then(|minor| minor.parse::<u32>().ok())
+            .zip(
+                SUPPORTED_KUBERNETES_VERSIONS
+                    .first()
+                    .and_then(|v| v.strip_prefix("1."))
+                    .and_then(|m| m.parse::<u32>().ok()),
+            )
+            .is_some_and(|(minor, oldest)| minor < oldest);
+    let message = if retired {
+        format!("Kubernetes {version} is no longer supported by Amazon EKS; use one of {supported}")
+    } else {
+        format!("{version:?} is not a Kubernetes version Amazon EKS supports (`major.minor`, one of {supported})")
+    };
+    issues.push("$.kubernetesVersion", rules::KUBERNETES_VERSION, message);
+}
+
+fn check_logging(spec: &PlatformSpec, issues: &mut Issues) {
+    let types = &spec.logging.types;
+    for (i, t) in types.iter().enumerate() {
+        if types[..i].contains(t) {
+            issues.push(
+                index("$.logging.types", i),
+                rules::DUPLICATE_LOG_TYPE,
+                format!("log type `{}` is listed twice", t.as_str()),
+            );
+        }
+    }
+    check_retention(
+        issues,
+        "$.logging.retentionDays",
+        spec.logging.retention_days,
+    );
+}
+
+fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
+    let addons = spec.effective_addons();
+    if let Some(list) = &spec.addons {
+        let mut names = Vec::new();
+        for (i, a) in list.iter().enumerate() {
+            let at = index("$.addons", i);
+            let name_path = field(&at, "name");
+            if !check_unsafe(issues, &name_path, "add-on name", &a.name, false)
+                && !KNOWN_ADDONS.contains(&a.name.as_str())
+            {
+                issues.push(
+                    name_path.as_str(),
+                    rules::ADDON_UNKNOWN,
+                    format!(
+                        "{:?} is not an add-on Tenantry knows; known: {}",
+                        a.name,
+                        KNOWN_ADDONS.join(", ")
+                    ),
+                );
+            }
+            names.push((name_path, a.name.as_str()));
+            if a.version != ADDON_VERSION_LATEST && !ADDON_VERSION.is_match(&a.version) {
+                issues.push(
+                    field(&at, "version"),
+                    rules::ADDON_VERSION,
+                    format!(
+                        "add-on version {:?} must be `latest` or like v1.19.0-eksbuild.1",
+                        a.version
+                    ),
+                );
+            }
+            if a.name == "vpc-cni" && spec.cni == Cni::Calico {
+                issues.push(
+                    at.as_str(),
+                    rules::CNI_CONFLICT,
+                    "cni is `calico`, so the `vpc-cni` add-on must be absent",
+                );
+            }
+            if a.name == "vpc-cni" {
+                let disabled = a
+                    .configuration_values
+                    .as_ref()
+                    .and_then(|c| c.get("enableNetworkPolicy"))
+                    .is_some_and(|v| {
+                        v != &serde_json::json!("true") && v != &serde_json::json!(true)
+                    });
+                if disabled {
+                    issues.push(
+                        field(&field(&at, "configurationValues"), "enableNetworkPolicy"),
+                        rules::NETWORK_POLICY_DISABLED,
+                        "network policy enforcement must stay on: tenant isolation depends on it",
+                    );
+                }
+            }
+        }
+        check_unique(issues, "add-on", &names);
+    }
+    let has = |name: &str| addons.iter().any(|a| a.name == name);
+    let mut required: Vec<(&str, &str)> = vec![
+        ("coredns", "cluster DNS"),
+        ("kube-proxy", "Service networking"),
+    ];
+    if spec.cni == Cni::VpcCni {
+        required.push(("vpc-cni", "cni `vpc-cni`"));
+    }
+    if spec.identity.pod_identity {
+        required.push(("eks-pod-identity-agent", "identity.podIdentity"));
+    }
+    if spec.observability.container_insights {
+        required.push((
+            "amazon-cloudwatch-observability",
+            "observability.containerInsights",
+        ));
+    }
+    for (name, why) in required {
+        if !has(name) {
+            issues.push(
+                "$.addons",
+                rules::ADDON_REQUIRED,
+                format!("add-on `{name}` is required by {why}"),
+            );
+        }
+    }
+}
+
+fn check_identity(spec: &PlatformSpec, issues: &mut Issues) {
+    let id = &spec.identity;
+    if !id.irsa && !id.pod_identity {
+        issues.push(
+            "$.identity",
+            rules::IDENTITY_MECHANISM,
+            "turn on irsa or podIdentity (or both): service and tenant roles need one",
+        );
+    }
+    let roles = "$.identity.serviceRoles";
+    let dns = &id.service_roles.external_dns;
+    let zones_path = format!("{roles}.externalDns.hostedZones");
+    if dns.enabled && dns.hosted_zones.is_empty() {
+        issues.push(
+            zones_path.as_str(),
+            rules::SERVICE_ROLE_CONFIG,
+            "external-dns is enabled but no hosted zone is listed: its role would have nothing (or everything) to change",
+        );
+    }
+    for (i, zone) in dns.hosted_zones.iter().enumerate() {
+        check_hosted_zone(issues, &index(&zones_path, i), zone, &spec.region);
+    }
+    let secrets = &id.service_roles.external_secrets;
+    let prefixes_path = format!("{roles}.externalSecrets.secretPrefixes");
+    if secrets.enabled && secrets.secret_prefixes.is_empty() {
+        issues.push(
+            prefixes_path.as_str(),
+            rules::SERVICE_ROLE_CONFIG,
+            "external-secrets is enabled but no secret prefix is listed",
+        );
+    }
+    for (i, prefix) in secrets.secret_prefixes.iter().enumerate() {
+        tenant::check_secret_prefix(issues, &index(&prefixes_path, i), prefix);
+    }
+}
+
+fn check_access(spec: &PlatformSpec, issues: &mut Issues) {
+    for (i, arn) in spec.access.admin_principals.iter().enumerate() {
+        check_arn(
+            issues,
+            &index("$.access.adminPrincipals", i),
+            arn,
+            ArnKind::IamPrincipal,
+            &spec.region,
+        );
+    }
+    let Some(idp) = &spec.access.oidc_identity_provider else {
+        return;
+    };
+    let base = "$.access.oidcIdentityProvider";
+    check_label(
+        issues,
+        &field(base, "name"),
+        "identity provider name",
+        &idp.name,
+        63,
+        Reserved::Basic,
+    );
+    let issuer_path = field(base, "issuerUrl");
+    if !check_unsafe(issues, &issuer_path, "issuer URL", &idp.issuer_url, true)
+        && (!ISSUER.is_match(&idp.issuer_url) || idp.issuer_url.len() > 2048)
+    {
+        issues.push(
+            issuer_path,
+            rules::OIDC_ISSUER,
+            format!(
+                "issuer {:?} must be an https:// URL without query or fragment",
+                idp.issuer_url
+            ),
+        );
+    }
+    let client_path = field(base, "clientId");
+    if !check_unsafe(issues, &client_path, "client id", &idp.client_id, true)
+        && !CLIENT_ID.is_match(&idp.client_id)
+    {
+        issues.push(
+            client_path,
+            rules::OIDC_CLIENT_ID,
+            format!(
+                "client id {:?} must be 1-256 letters, digits and `._:/-`",
+                idp.client_id
+            ),
+        );
+    }
+    for (name, value) in [
+        ("usernameClaim", &idp.username_claim),
+        ("groupsClaim", &idp.groups_claim),
+        ("groupsPrefix", &idp.groups_prefix),
+    ] {
+        let path = field(base, name);
+        if check_unsafe(issues, &path, name, value, false) {
+            continue;
+        }
+        if !CLAIM.is_match(value) {
+            issues.push(
+                path.as_str(),
+                rules::OIDC_CLAIM,
+                format!("{name} {value:?} must be 1-64 letters, digits and `_:.-`"),
+            );
+        }
+        if value.starts_with("system:") {
+            issues.push(
+                path,
+                rules::RESERVED_NAME,
+                format!("{name} {value:?} may not start with `system:` (reserved by Kubernetes)"),
+            );
+        }
+    }
+    let mut groups = Vec::new();
+    for (i, m) in idp.group_mappings.iter().enumerate() {
+        let at = index(&field(base, "groupMappings"), i);
+        let idp_path = field(&at, "idpGroup");
+        if !check_unsafe(
+            issues,
+            &idp_path,
+            "identity-provider group",
+            &m.idp_group,
+            true,
+        ) && (m.idp_group.trim().is_empty() || m.idp_group.len() > 256)
+        {
+            issues.push(
+                idp_path,
+                rules::NAME_SYNTAX,
+                "idpGroup must be 1-256 characters",
+            );
+        }
+        let group_path = field(&at, "kubernetesGroup");
+        if check_label(
+            issues,
+            &group_path,
+            "Kubernetes group",
+            &m.kubernetes_group,
+            63,
+            Reserved::Basic,
+        ) && m.kubernetes_group.starts_with("system")
+        {
+            issues.push(
+                group_path.as_str(),
+                rules::RESERVED_NAME,
+                format!(
+                    "Kubernetes group {:?} is reserved (`system*`)",
+                    m.kubernetes_group
+                ),
+            );
+        }
+        groups.push((group_path, m.kubernetes_group.as_str()));
+        if !BINDABLE_CLUSTER_ROLES.contains(&m.cluster_role.as_str()) {
+            issues.push(
+                field(&at, "clusterRole"),
+                rules::CLUSTER_ROLE,
+                format!(
+                    "clusterRole {:?} must be one of {}",
+                    m.cluster_role,
+                    BINDABLE_CLUSTER_ROLES.join(", ")
+                ),
+            );
+        }
+    }
+    check_unique(issues, "Kubernetes group", &groups);
+}
+
+fn check_compliance(spec: &PlatformSpec, issues: &mut Issues) {
+    if spec.compliance_profile != ComplianceProfile::PciDssV4 {
+        return;
+    }
+    if spec.logging.retention_days < 365 {
+        issues.push(
+            "$.logging.retentionDays",
+            rules::COMPLIANCE_RETENTION,
+            format!("pci-dss-v4 needs 12 months of audit log history (10.5.1): retentionDays {} is below 365", spec.logging.retention_days),
+        );
+    }
+    let missing: Vec<&str> = ControlPlaneLogType::ALL
+        .iter()
+        .filter(|t| !spec.logging.types.contains(t))
+        .map(|t| t.as_str())
+        .collect();
+    if !missing.is_empty() {
+        issues.push(
+            "$.logging.types",
+            rules::COMPLIANCE_LOG_TYPES,
+            format!(
+                "pci-dss-v4 needs every control-plane log type; missing {}",
+                missing.join(", ")
+            ),
+        );
+    }
+    if !spec.network.flow_logs.enabled {
+        issues.push(
+            "$.network.flowLogs.enabled",
+            rules::COMPLIANCE_FLOW_LOGS,
+            "pci-dss-v4 needs VPC flow logs",
+        );
+    }
+    if !spec.endpoint_access.private {
+        issues.push(
+            "$.endpointAccess.private",
+            rules::COMPLIANCE_PRIVATE_ENDPOINT,
+            "pci-dss-v4 needs the private endpoint on",
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! Tenant rules.
+
+use super::arn::{check_arn, ArnKind};
+use super::names::{check_label, check_unique, Reserved};
+use super::text::{check_tag_value, check_unsafe, quantity};
+use super::{field, index, rules, Issues};
+use crate::naming::MAX_TENANT_NAME_LEN;
+use crate::spec::TenantSpec;
+
+/// Every rule of one tenant. `at` is the path of the tenant object.
+pub(crate) fn check(t: &TenantSpec, at: &str, issues: &mut Issues) {
+    check_with_region(t, at, "", issues);
+}
+
+/// As [`check`], with the platform's region for ARN partition checks (empty: unknown).
+pub(crate) fn check_with_region(t: &TenantSpec, at: &str, region: &str, issues: &mut Issues) {
+    check_label(
+        issues,
+        &field(at, "name"),
+        "tenant name",
+        &t.name,
+        MAX_TENANT_NAME_LEN,
+        Reserved::Namespace,
+    );
+    let owners_path = field(at, "owners");
+    for (i, owner) in t.owners.iter().enumerate() {
+        check_arn(
+            issues,
+            &index(&owners_path, i),
+            owner,
+            ArnKind::IamPrincipal,
+            region,
+        );
+    }
+    check_quantities(t, at, issues);
+    if let Some(prefix) = &t.s3_prefix {
+        let path = field(at, "s3Prefix");
+        if !check_unsafe(issues, &path, "S3 prefix", prefix, true) {
+            let ok = !prefix.is_empty()
+                && prefix.len() <= 512
+                && prefix.ends_with('/')
+                && !prefix.starts_with('/')
+                && !prefix.contains("//")
+                && !prefix.split('/').any(|seg| seg == "." || seg == "..")
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
+            if !ok {
+                issues.push(
+                    path,
+                    rules::S3_PREFIX,
+                    format!("S3 prefix {prefix:?} must be relative, end with `/`, use only letters, digits and `/_.-`, and contain no `.`/`..` segments or `//`"),
+                );
+            }
+        }
+    }
+    if let Some(prefix) = &t.secrets_prefix {
+        check_secret_prefix(issues, &field(at, "secretsPrefix"), prefix);
+    }
+    check_tag_value(issues, &field(at, "costCentre"), &t.cost_centre, true);
+}
+
+/// Secrets Manager name prefix: safe characters, the Secrets Manager charset, no wildcard.
+pub(crate) fn check_secret_prefix(issues: &mut Issues, path: &str, prefix: &str) {
+    if check_unsafe(issues, path, "secret prefix", prefix, true) {
+        return;
+    }
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 400
+        && !prefix.starts_with('/')
+        && !prefix.split('/').any(|seg| seg == "..")
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+    if !ok {
+        issues.push(
+            path,
+            rules::SECRET_PREFIX,
+            format!("secret prefix {prefix:?} must be 1-400 characters of letters, digits and `/_+=.@-`, not start with `/` and contain no `..` segment"),
+        );
+    }
+}
+
+fn check_quantities(t: &TenantSpec, at: &str, issues: &mut Issues) {
+    let q = &t.quotas;
+    let l = &t.limits;
+    let quotas = field(at, "quotas");
+    let limits = field(at, "limits");
+    let mut parsed = |path: String, value: &str| -> Option<f64> {
+        let v = quantity(value);
+        if v.is_none() {
+            issues.push(
+                path,
+                rules::QUANTITY,
+                format!("{value:?} is not a Kubernetes quantity like 4, 500m or 8Gi"),
+            );
+        }
+        v
+    };
+    let requests_cpu = parsed(field(&quotas, "requestsCpu"), &q.requests_cpu);
+    let requests_memory = parsed(field(&quotas, "requestsMemory"), &q.requests_memory);
+    let limits_cpu = parsed(field(&quotas, "limitsCpu"), &q.limits_cpu);
+    let limits_memory = parsed(field(&quotas, "limitsMemory"), &q.limits_memory);
+    parsed(field(&quotas, "requestsStorage"), &q.requests_storage);
+    let d_req_cpu = parsed(field(&limits, "defaultRequestCpu"), &l.default_request_cpu);
+    let d_req_mem = parsed(
+        field(&limits, "defaultRequestMemory"),
+        &l.default_request_memory,
+    );
+    let d_cpu = parsed(field(&limits, "defaultCpu"), &l.default_cpu);
+    let d_mem = parsed(field(&limits, "defaultMemory"), &l.default_memory);
+    let order = [
+        (
+            d_req_cpu,
+            d_cpu,
+            field(&limits, "defaultRequestCpu"),
+            "the default CPU request",
+            "the default CPU limit",
+        ),
+        (
+            d_req_mem,
+            d_mem,
+            field(&limits, "defaultRequestMemory"),
+            "the default memory request",
+            "the default memory limit",
+        ),
+        (
+            d_cpu,
+            limits_cpu,
+            field(&limits, "defaultCpu"),
+            "the default CPU limit",
+            "the limits.cpu quota",
+        ),
+        (
+            d_mem,
+            limits_memory,
+            field(&limits, "defaultMemory"),
+            "the default memory limit",
+            "the limits.memory quota",
+        ),
+        (
+            requests_cpu,
+            limits_cpu,
+            field(&quotas, "requestsCpu"),
+            "the requests.cpu quota",
+            "the limits.cpu quota",
+        ),
+        (
+            requests_memory,
+            limits_memory,
+            field(&quotas, "requestsMemory"),
+            "the requests.memory quota",
+            "the limits.memory quota",
+        ),
+    ];
+    for (small, big, path, small_name, big_name) in order {
+        if let (Some(small), Some(big)) = (small, big) {
+            if small > big {
+                issues.push(
+                    path,
+                    rules::QUANTITY_ORDER,
+                    format!("{small_name} exceeds {big_name}"),
+                );
+            }
+        }
+    }
+}
+
+/// Rules across tenants: unique names (also after normalisation), S3 and secret prefixes that
+/// do not nest. `tenants` are (path of the tenant, tenant); `stem` resolves default prefixes.
+pub(crate) fn check_all(issues: &mut Issues, tenants: &[(String, &TenantSpec)], stem: &str) {
+    let names: Vec<(String, &str)> = tenants
+        .iter()
+        .map(|(path, t)| (field(path, "name"), t.name.as_str()))
+        .collect();
+    check_unique(issues, "tenant name", &names);
+    let s3: Vec<(String, String)> = tenants
+        .iter()
+        .map(|(path, t)| (field(path, "s3Prefix"), t.effective_s3_prefix()))
+        .collect();
+    check_nesting(issues, "S3 prefix", &s3);
+    let secrets: Vec<(String, String)> = tenants
+        .iter()
+        .map(|(path, t)| {
+            (
+                field(path, "secretsPrefix"),
+                t.effective_secrets_prefix(stem),
+            )
+        })
+        .collect();
+    check_nesting(issues, "secret prefix", &secrets);
+}
+
+/// A new tenant against the platform's existing ones (`existing` paths are descriptive).
+pub(crate) fn check_against(
+    t: &TenantSpec,
+    at: &str,
+    existing: &[(String, &TenantSpec)],
+    stem: &str,
+    issues: &mut Issues,
+) {
+    let mut all: Vec<(String, &TenantSpec)> = existing.to_vec();
+    all.push((at.to_string(), t));
+    let mut found = Issues::default();
+    check_all(&mut found, &all, stem);
+    // Only the new tenant's problems matter here.
+    for issue in found.0 {
+        if issue.path.starts_with(at) && !issue.path.starts_with("platform") {
+            issues.0.push(issue);
+        }
+    }
+}
+
+fn check_nesting(issues: &mut Issues, what: &str, prefixes: &[(String, String)]) {
+    for (j, (path, prefix)) in prefixes.iter().enumerate() {
+        if let Some((other_path, other)) = prefixes[..j].iter().find(|(_, o)| {
+            !o.is_empty()
+                && !prefix.is_empty()
+                && (o.starts_with(prefix.as_str()) || prefix.starts_with(o.as_str()))
+        }) {
+            issues.push(
+                path.as_str(),
+                rules::PREFIX_OVERLAP,
+                format!("{what} {prefix:?} nests with {other:?} ({other_path}): one tenant could reach the other's data"),
+            );
+        }
+    }
+}

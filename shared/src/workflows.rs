@@ -1,0 +1,141 @@
+//! The state machines (`statemachine/*.asl.json`, the production artefacts) and how they are
+//! deployed: function ARNs are `${<Name>FunctionArn}` placeholders (SAM `DefinitionSubstitutions`
+//! style), filled in here for the local stack and by the deployment template in AWS.
+
+use aws_sdk_sfn::types::StateMachineType;
+
+/// A state machine definition shipped with Tenantry.
+#[derive(Debug, Clone, Copy)]
+pub struct Workflow {
+    /// State machine name (prefixed with [`NAME_PREFIX`] when deployed).
+    pub name: &'static str,
+    /// The ASL text with `${...FunctionArn}` placeholders.
+    pub definition: &'static str,
+}
+
+/// Prefix of every deployed state machine and Lambda function name.
+pub const NAME_PREFIX: &str = "tenantry-";
+
+pub const SELFTEST: Workflow = Workflow {
+    name: "selftest",
+    definition: include_str!("../../statemachine/selftest.asl.json"),
+};
+
+/// Every workflow Tenantry deploys.
+pub const ALL: &[Workflow] = &[SELFTEST];
+
+/// ARN of a Tenantry Lambda function.
+pub fn function_arn(region: &str, account: &str, function: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:{NAME_PREFIX}{function}")
+}
+
+/// Replaces every `${<Camel>FunctionArn}` placeholder with the ARN of the function named in
+/// kebab case (`${SelftestFunctionArn}` → `tenantry-selftest`). Fails on a placeholder that names
+/// no known function, so a typo in a definition cannot deploy.
+pub fn render(definition: &str, region: &str, account: &str) -> Result<String, String> {
+    let placeholder = regex::Regex::new(r"\$\{([A-Za-z]+)FunctionArn\}").expect("static regex");
+    let mut unknown = Vec::new();
+    let rendered = placeholder.replace_all(definition, |caps: &regex::Captures| {
+        let function = kebab(&caps[1]);
+        if !crate::functions::FUNCTION_NAMES.contains(&function.as_str()) {
+            unknown.push(caps[0].to_owned());
+        }
+        function_arn(region, account, &function)
+    });
+    if unknown.is_empty() {
+        Ok(rendered.into_owned())
+    } else {
+        Err(format!("unknown function placeholder(s): {}", unknown.join(", ")))
+    }
+}
+
+fn kebab(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Creates the state machine, or updates its definition when it exists. Returns its ARN.
+pub async fn deploy(
+    sfn: &aws_sdk_sfn::Client,
+    workflow: &Workflow,
+    definition: &str,
+    role_arn: &str,
+) -> Result<String, aws_sdk_sfn::Error> {
+    let name = format!("{NAME_PREFIX}{}", workflow.name);
+    let mut pages = sfn.list_state_machines().into_paginator().items().send();
+    while let Some(item) = pages.next().await {
+        let item = item?;
+        if item.name() == name {
+            let arn = item.state_machine_arn().to_owned();
+            sfn.update_state_machine()
+                .state_machine_arn(&arn)
+                .definition(definition)
+                .role_arn(role_arn)
+                .send()
+                .await?;
+            return Ok(arn);
+        }
+    }
+    let created = sfn
+        .create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn(role_arn)
+        .r#type(StateMachineType::Standard)
+        .send()
+        .await?;
+    Ok(created.state_machine_arn().to_owned())
+}
+
+/// Deploys every workflow with its placeholders rendered for `region`/`account`. Returns the
+/// state machine ARNs by workflow name.
+pub async fn deploy_all(
+    sfn: &aws_sdk_sfn::Client,
+    region: &str,
+    account: &str,
+    role_arn: &str,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut arns = std::collections::BTreeMap::new();
+    for workflow in ALL {
+        let definition = render(workflow.definition, region, account)?;
+        let arn = deploy(sfn, workflow, &definition, role_arn)
+            .await
+            .map_err(|e| format!("deploying state machine {}: {e}", workflow.name))?;
+        arns.insert(workflow.name.to_owned(), arn);
+    }
+    Ok(arns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_function_arns() {
+        let out = render(SELFTEST.definition, "eu-west-1", "111122223333").unwrap();
+        assert!(out.contains("arn:aws:lambda:eu-west-1:111122223333:function:tenantry-selftest"));
+        assert!(!out.contains("${"));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    }
+
+    #[test]
+    fn unknown_placeholders_are_refused() {
+        let err = render(r#"{"F": "${NoSuchThingFunctionArn}"}"#, "us-east-1", "1").unwrap_err();
+        assert!(err.contains("${NoSuchThingFunctionArn}"), "{err}");
+    }
+
+    #[test]
+    fn every_definition_is_json_with_a_start_state() {
+        for wf in ALL {
+            let v: serde_json::Value = serde_json::from_str(wf.definition).unwrap();
+            let start = v["StartAt"].as_str().unwrap();
+            assert!(v["States"].get(start).is_some(), "{}", wf.name);
+        }
+    }
+}
