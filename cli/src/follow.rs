@@ -49,7 +49,9 @@ pub async fn start_and_follow(
 pub async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("static template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("static template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     // Without a terminal the spinner is hidden: print the state lines plainly instead.
     let line = |text: String| {
@@ -74,7 +76,11 @@ pub async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::R
         for event in history.iter().skip(seen) {
             if let Some(entered) = event.state_entered_event_details() {
                 states_entered += 1;
-                line(format!("  {:>6.1}s  {}", t0.elapsed().as_secs_f64(), entered.name()));
+                line(format!(
+                    "  {:>6.1}s  {}",
+                    t0.elapsed().as_secs_f64(),
+                    entered.name()
+                ));
                 bar.set_message(entered.name().to_owned());
             }
             if event.r#type() == &HistoryEventType::TaskFailed {

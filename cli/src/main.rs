@@ -14,7 +14,9 @@ use std::process::ExitCode;
 /// Functions, on AWS or on the local stack (`tenantry dev up`), which needs no AWS account.
 #[derive(Parser)]
 #[command(name = "tenantry", version, about, long_about = None)]
-#[command(after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up && tenantry dev selftest && tenantry dev down")]
+#[command(
+    after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up && tenantry dev selftest && tenantry dev down"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

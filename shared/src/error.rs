@@ -123,7 +123,9 @@ pub fn classify_aws_code(code: Option<&str>, message: Option<&str>) -> ErrorType
 
 /// Classifies any SDK error (`aws_sdk_*::error::SdkError`): dispatch, timeout and 5xx response
 /// failures are retryable; service errors go through [`classify_aws_code`].
-pub fn classify_sdk_error<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ErrorType
+pub fn classify_sdk_error<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> ErrorType
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
@@ -155,7 +157,10 @@ mod tests {
 
     #[test]
     fn aws_codes_are_classified() {
-        assert_eq!(classify_aws_code(Some("ThrottlingException"), None), ErrorType::Retryable);
+        assert_eq!(
+            classify_aws_code(Some("ThrottlingException"), None),
+            ErrorType::Retryable
+        );
         assert_eq!(
             classify_aws_code(Some("ConditionalCheckFailedException"), None),
             ErrorType::Conflict

@@ -79,6 +79,17 @@ impl Phase {
     }
 }
 
+impl std::str::FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Phase, String> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown phase {s:?}"))
+    }
+}
+
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -182,6 +193,31 @@ impl Plan {
             }
             if !seen.insert(r.id.as_str()) {
                 return Err(format!("{} is planned twice", r.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A readable listing: each phase with its count, then `id  kind  name  <- dependencies`.
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "platform {} (cluster {}, {}): {} resources",
+            self.platform_id,
+            self.cluster_name,
+            self.region,
+            self.total()
+        )?;
+        for p in &self.phases {
+            writeln!(f, "\n{} ({})", p.phase, p.resources.len())?;
+            for r in &p.resources {
+                write!(f, "  {:<58} {:<32} {}", r.id, r.kind, r.name)?;
+                if !r.depends_on.is_empty() {
+                    write!(f, "  <- {}", r.depends_on.join(", "))?;
+                }
+                writeln!(f)?;
             }
         }
         Ok(())
@@ -384,7 +420,7 @@ fn network(b: &mut Builder) -> NetworkIds {
         NatMode::None => 0,
     };
     let mut nats = Vec::new();
-    for i in 0..nat_count {
+    for (i, subnet) in public.iter().enumerate().take(nat_count) {
         let eip = b.add(
             format!("network/eip/nat/{i}"),
             "ec2:eip",
@@ -396,7 +432,7 @@ fn network(b: &mut Builder) -> NetworkIds {
             format!("network/nat-gateway/{i}"),
             "ec2:nat-gateway",
             b.names.name_tag(&format!("nat-{i}")),
-            vec![public[i].clone(), eip],
+            vec![subnet.clone(), eip],
             json!({ "azIndex": i }),
         ));
     }
@@ -424,7 +460,7 @@ fn network(b: &mut Builder) -> NetworkIds {
         );
     }
     let mut private_rts = Vec::new();
-    for i in 0..azs {
+    for (i, subnet) in private.iter().enumerate() {
         let rt = b.add(
             format!("network/route-table/private/{i}"),
             "ec2:route-table",
@@ -445,7 +481,7 @@ fn network(b: &mut Builder) -> NetworkIds {
             format!("network/route-table-association/private/{i}"),
             "ec2:route-table-association",
             b.names.name_tag(&format!("private-{i}")),
-            vec![rt.clone(), private[i].clone()],
+            vec![rt.clone(), subnet.clone()],
             Value::Null,
         );
         if let Some(pod) = pods.get(i) {
@@ -1401,6 +1437,10 @@ mod tests {
         let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
         for (phase, name) in Phase::ALL.iter().zip(names) {
             assert_eq!(serde_json::to_value(phase).expect("phase"), name);
+            assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
+        let text = a.to_string();
+        assert!(text.contains("tenants (43)"), "{text}");
+        assert!(text.contains("network/vpc"), "{text}");
     }
 }

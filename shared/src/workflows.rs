@@ -45,7 +45,10 @@ pub fn render(definition: &str, region: &str, account: &str) -> Result<String, S
     if unknown.is_empty() {
         Ok(rendered.into_owned())
     } else {
-        Err(format!("unknown function placeholder(s): {}", unknown.join(", ")))
+        Err(format!(
+            "unknown function placeholder(s): {}",
+            unknown.join(", ")
+        ))
     }
 }
 

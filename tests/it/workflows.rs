@@ -56,7 +56,12 @@ async fn deployed() -> (LocalStack, aws_sdk_sfn::Client, String) {
     (stack, sfn, arn)
 }
 
-async fn execute(sfn: &aws_sdk_sfn::Client, arn: &str, name: &str, input: serde_json::Value) -> Run {
+async fn execute(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    name: &str,
+    input: serde_json::Value,
+) -> Run {
     let execution_arn = sfn
         .start_execution()
         .state_machine_arn(arn)
@@ -99,12 +104,27 @@ async fn execute(sfn: &aws_sdk_sfn::Client, arn: &str, name: &str, input: serde_
 async fn poll_loop_runs_to_completion_through_the_gateway() {
     let (stack, sfn, arn) = deployed().await;
     stack.reset_calls();
-    let run = execute(&sfn, &arn, "poll-3", json!({"readyAfter": 3, "pollSeconds": 1})).await;
+    let run = execute(
+        &sfn,
+        &arn,
+        "poll-3",
+        json!({"readyAfter": 3, "pollSeconds": 1}),
+    )
+    .await;
 
-    assert_eq!(run.status, ExecutionStatus::Succeeded, "error: {:?}", run.error);
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "error: {:?}",
+        run.error
+    );
     assert_eq!(run.entered("Probe"), 3, "one task per poll");
     assert_eq!(run.entered("IsReady"), 3);
-    assert_eq!(run.entered("WaitBeforePoll"), 2, "waits between polls, not after the last");
+    assert_eq!(
+        run.entered("WaitBeforePoll"),
+        2,
+        "waits between polls, not after the last"
+    );
     assert_eq!(run.entered("Done"), 1);
     assert_eq!(run.count(HistoryEventType::WaitStateExited), 2);
 
@@ -116,7 +136,9 @@ async fn poll_loop_runs_to_completion_through_the_gateway() {
         .filter(|c| c.service == "dynamodb" && c.operation == "DescribeTable")
         .collect();
     assert_eq!(describe_table.len(), 3, "{calls:?}");
-    assert!(describe_table.iter().all(|c| c.invocation.as_deref() == Some("selftest") && !c.mutating));
+    assert!(describe_table
+        .iter()
+        .all(|c| c.invocation.as_deref() == Some("selftest") && !c.mutating));
 }
 
 #[tokio::test]
@@ -124,19 +146,38 @@ async fn handler_errors_reach_the_state_machine_as_stable_error_types() {
     let (_stack, sfn, arn) = deployed().await;
 
     // Caught: Conflict goes to the failure path, which records the error and fails the execution.
-    let run = execute(&sfn, &arn, "conflict", json!({"failWith": "Tenantry.Conflict"})).await;
+    let run = execute(
+        &sfn,
+        &arn,
+        "conflict",
+        json!({"failWith": "Tenantry.Conflict"}),
+    )
+    .await;
     assert_eq!(run.status, ExecutionStatus::Failed);
-    assert_eq!(run.task_errors(), vec!["Tenantry.Conflict".to_owned()], "caught at once, never retried");
+    assert_eq!(
+        run.task_errors(),
+        vec!["Tenantry.Conflict".to_owned()],
+        "caught at once, never retried"
+    );
     assert_eq!(run.entered("RecordFailure"), 1);
     assert_eq!(run.error.as_deref(), Some("Tenantry.SelftestFailed"));
 
     // Invalid input: the handler names the field; the state machine catches InvalidRequest.
     let run = execute(&sfn, &arn, "invalid", json!({"readyAfter": "soon"})).await;
-    assert_eq!(run.task_errors(), vec!["Tenantry.InvalidRequest".to_owned()]);
+    assert_eq!(
+        run.task_errors(),
+        vec!["Tenantry.InvalidRequest".to_owned()]
+    );
     assert_eq!(run.entered("RecordFailure"), 1);
 
     // Retried: Retryable is retried 3 times (4 attempts), then fails the execution uncaught.
-    let run = execute(&sfn, &arn, "retryable", json!({"failWith": "Tenantry.Retryable"})).await;
+    let run = execute(
+        &sfn,
+        &arn,
+        "retryable",
+        json!({"failWith": "Tenantry.Retryable"}),
+    )
+    .await;
     assert_eq!(run.status, ExecutionStatus::Failed);
     assert_eq!(run.task_errors().len(), 4, "{:?}", run.task_errors());
     assert!(run.task_errors().iter().all(|e| e == "Tenantry.Retryable"));
@@ -144,10 +185,11 @@ async fn handler_errors_reach_the_state_machine_as_stable_error_types() {
     assert_eq!(run.error.as_deref(), Some("Tenantry.Retryable"));
 
     // No Rust type name ever leaks into the contract.
-    assert!(run.history.iter().filter_map(|e| e.task_failed_event_details()).all(|d| !d
-        .error()
-        .unwrap_or_default()
-        .contains("::")));
+    assert!(run
+        .history
+        .iter()
+        .filter_map(|e| e.task_failed_event_details())
+        .all(|d| !d.error().unwrap_or_default().contains("::")));
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use tenantry_gateway::stack::{LocalStack, StackOptions};
 
-const STATE_DIR_HELP: &str = "Where the running stack's record (stack.json) and log (stack.log) live";
+const STATE_DIR_HELP: &str =
+    "Where the running stack's record (stack.json) and log (stack.log) live";
 
 #[derive(Subcommand)]
 pub enum DevCommand {
@@ -80,7 +81,10 @@ async fn healthy(endpoint: &str) -> bool {
 async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
     if let Some(existing) = stackfile::read(state_dir)? {
         if healthy(&existing.aws_endpoint).await {
-            println!("local stack already running: AWS endpoint {}", existing.aws_endpoint);
+            println!(
+                "local stack already running: AWS endpoint {}",
+                existing.aws_endpoint
+            );
             return Ok(ExitCode::SUCCESS);
         }
         stackfile::remove(state_dir); // left behind by a stack that died
@@ -126,7 +130,10 @@ async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
         }
         if started.elapsed() > timeout {
             let _ = child.kill();
-            bail!("the local stack did not answer within {timeout:?}; see {}", log_path.display());
+            bail!(
+                "the local stack did not answer within {timeout:?}; see {}",
+                log_path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -147,13 +154,17 @@ async fn down(state_dir: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     if process_alive(file.pid) {
-        std::process::Command::new("kill").args(["-TERM", &file.pid.to_string()]).status()?;
+        std::process::Command::new("kill")
+            .args(["-TERM", &file.pid.to_string()])
+            .status()?;
         let deadline = Instant::now() + Duration::from_secs(15);
         while process_alive(file.pid) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if process_alive(file.pid) {
-            std::process::Command::new("kill").args(["-KILL", &file.pid.to_string()]).status()?;
+            std::process::Command::new("kill")
+                .args(["-KILL", &file.pid.to_string()])
+                .status()?;
         }
     }
     stackfile::remove(state_dir);
@@ -189,16 +200,25 @@ async fn status(state_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         match (&file, running) {
             (Some(f), true) => {
-                println!("local stack running (pid {}, since {})", f.pid, f.started_at);
+                println!(
+                    "local stack running (pid {}, since {})",
+                    f.pid, f.started_at
+                );
                 println!("  AWS endpoint:   {}", f.aws_endpoint);
                 println!("  moto:           {}", f.moto_endpoint);
                 println!("  Kubernetes API: {}", f.kube_endpoint);
                 if let Some(calls) = calls {
                     let s = summarize_calls(&calls);
-                    println!("  AWS calls: {} mutating, {} read", s["mutating"], s["read"]);
+                    println!(
+                        "  AWS calls: {} mutating, {} read",
+                        s["mutating"], s["read"]
+                    );
                 }
             }
-            (Some(_), false) => println!("local stack not answering (stale {}); run `tenantry dev up`", stackfile::path(state_dir).display()),
+            (Some(_), false) => println!(
+                "local stack not answering (stale {}); run `tenantry dev up`",
+                stackfile::path(state_dir).display()
+            ),
             (None, _) => println!("no local stack running; start one with `tenantry dev up`"),
         }
     }
@@ -221,7 +241,13 @@ async fn selftest(state_dir: &Path, polls: u32) -> anyhow::Result<ExitCode> {
     let aws = tenantry::aws::local(&file.aws_endpoint, &file.region, "testing").await;
     let sfn = aws_sdk_sfn::Client::new(&aws);
     let input = serde_json::json!({ "readyAfter": polls, "pollSeconds": 1 });
-    let outcome = follow::start_and_follow(&sfn, arn, &format!("selftest-{}", std::process::id()), &input).await?;
+    let outcome = follow::start_and_follow(
+        &sfn,
+        arn,
+        &format!("selftest-{}", std::process::id()),
+        &input,
+    )
+    .await?;
     Ok(outcome.exit_code())
 }
 
@@ -258,7 +284,10 @@ async fn serve(state_dir: &Path) -> anyhow::Result<ExitCode> {
             state_machines,
         },
     )?;
-    eprintln!("tenantry dev serve: local stack ready at {}", stack.endpoint());
+    eprintln!(
+        "tenantry dev serve: local stack ready at {}",
+        stack.endpoint()
+    );
     wait_for_shutdown_signal().await;
     eprintln!("tenantry dev serve: stopping");
     stackfile::remove(state_dir);

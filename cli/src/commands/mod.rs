@@ -10,7 +10,9 @@ use std::path::Path;
 pub fn read_input(file: &Path) -> anyhow::Result<String> {
     if file.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input")?;
         return Ok(s);
     }
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))

@@ -2,16 +2,20 @@
 
 use super::read_input;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use tenantry::plan::PhasePlan;
 use std::path::Path;
 use std::process::ExitCode;
+use tenantry::plan::PhasePlan;
 
 pub fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let text = read_input(file)?;
     let spec = match tenantry::validate::parse_platform(&text) {
         Ok(spec) => spec,
         Err(errors) => {
-            eprintln!("{}: {} problem(s); nothing planned", file.display(), errors.0.len());
+            eprintln!(
+                "{}: {} problem(s); nothing planned",
+                file.display(),
+                errors.0.len()
+            );
             for issue in &errors.0 {
                 eprintln!("  {}  [{}]  {}", issue.path, issue.rule, issue.message);
             }
@@ -32,7 +36,11 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         table.load_style(UTF8_BORDERS_ONLY);
         table.set_header(vec!["kind", "name", "depends on"]);
         for r in resources {
-            table.add_row(vec![r.kind.clone(), r.name.clone(), r.depends_on.join(", ")]);
+            table.add_row(vec![
+                r.kind.clone(),
+                r.name.clone(),
+                r.depends_on.join(", "),
+            ]);
         }
         println!("{phase} ({} resources)\n{table}\n", resources.len());
     }
@@ -41,6 +49,11 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(phase, n)| format!("{phase} {n}"))
         .collect();
-    println!("{} resources in {} phases: {}", plan.total(), plan.phases.len(), counts.join(", "));
+    println!(
+        "{} resources in {} phases: {}",
+        plan.total(),
+        plan.phases.len(),
+        counts.join(", ")
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -30,5 +30,9 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

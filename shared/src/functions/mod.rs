@@ -65,6 +65,7 @@ pub fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, FunctionError> {
 
 fn respond<T: serde::Serialize>(result: Result<T, FunctionError>) -> Result<Value, FunctionError> {
     let output = result?;
-    serde_json::to_value(output)
-        .map_err(|e| FunctionError::new(ErrorType::Terminal, format!("output not serialisable: {e}")))
+    serde_json::to_value(output).map_err(|e| {
+        FunctionError::new(ErrorType::Terminal, format!("output not serialisable: {e}"))
+    })
 }

@@ -65,7 +65,11 @@ pub async fn handle(input: SelftestInput, deps: &Deps) -> Result<SelftestOutput,
             let kind = crate::error::classify_sdk_error(&e);
             FunctionError::new(
                 kind,
-                format!("state table {:?} unreachable: {}", deps.table_name, aws_sdk_dynamodb::error::DisplayErrorContext(&e)),
+                format!(
+                    "state table {:?} unreachable: {}",
+                    deps.table_name,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                ),
             )
         })?;
     let table_status = table

@@ -54,7 +54,7 @@ impl IdentitySpec {
 }
 
 /// Roles for the platform's controllers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceRoles {
     /// cluster-autoscaler (auto-discovery by tags, priority expander preferring spot groups).
@@ -70,17 +70,6 @@ pub struct ServiceRoles {
     /// external-secrets, limited to the listed Secrets Manager prefixes. Default: disabled.
     #[serde(default)]
     pub external_secrets: ExternalSecretsRole,
-}
-
-impl Default for ServiceRoles {
-    fn default() -> Self {
-        ServiceRoles {
-            cluster_autoscaler: ServiceRole::default(),
-            alb_controller: ServiceRole::default(),
-            external_dns: ExternalDnsRole::default(),
-            external_secrets: ExternalSecretsRole::default(),
-        }
-    }
 }
 
 /// A service role that only needs switching on or off.

@@ -158,13 +158,39 @@ impl Store {
         phase: &str,
         status: &PhaseStatus,
     ) -> Result<u64> {
+        self.record_phase(platform_id, phase, status, &std::collections::BTreeMap::new())
+            .await
+    }
+
+    /// [`Store::set_phase`] plus the phase's outputs, each set in place in the status record's
+    /// `outputs` map (other phases' outputs are untouched), all in one atomic update.
+    pub async fn record_phase(
+        &self,
+        platform_id: &str,
+        phase: &str,
+        status: &PhaseStatus,
+        outputs: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<u64> {
         let pk = keys::platform_pk(platform_id)?;
-        let result = self
+        let mut expression = String::from(
+            "SET #status.#phases.#phase = :phase, #version = #version + :one, #updatedAt = :now",
+        );
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, keys::STATUS)))
-            .update_expression("SET #status.#phases.#phase = :phase, #version = #version + :one, #updatedAt = :now")
+            .set_key(Some(Self::key(&pk, keys::STATUS)));
+        for (i, (key, value)) in outputs.iter().enumerate() {
+            expression.push_str(&format!(", #status.#outputs.#o{i} = :o{i}"));
+            update = update
+                .expression_attribute_names(format!("#o{i}"), key)
+                .expression_attribute_values(format!(":o{i}"), item::to_attr(value));
+        }
+        if !outputs.is_empty() {
+            update = update.expression_attribute_names("#outputs", "outputs");
+        }
+        let result = update
+            .update_expression(expression)
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#status", STATUS_ATTR)

@@ -35,6 +35,8 @@ pub mod rules {
     pub const UNKNOWN_FIELD: &str = "unknown-field";
     /// A required field is missing.
     pub const MISSING_FIELD: &str = "missing-field";
+    /// The same field twice in one JSON object (parsers disagree on which one wins).
+    pub const DUPLICATE_FIELD: &str = "duplicate-field";
     /// A value of the wrong JSON type.
     pub const INVALID_TYPE: &str = "invalid-type";
     /// A value outside the allowed set (unknown enum value such as a taint effect, number out of range).
@@ -186,6 +188,7 @@ pub mod rules {
         JSON_SYNTAX,
         UNKNOWN_FIELD,
         MISSING_FIELD,
+        DUPLICATE_FIELD,
         INVALID_TYPE,
         INVALID_VALUE,
         NAME_SYNTAX,
@@ -424,7 +427,7 @@ pub fn validate_new_tenant(
     spec: &TenantSpec,
 ) -> Result<(), ValidationErrors> {
     let mut issues = Issues::default();
-    tenant::check(spec, "$", &mut issues);
+    tenant::check_with_region(spec, "$", &platform.region, &mut issues);
     let stem = crate::naming::stem(&platform.id, &platform.environment);
     let existing: Vec<(String, &TenantSpec)> = platform
         .tenants

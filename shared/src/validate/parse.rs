@@ -63,6 +63,14 @@ fn to_issue(err: serde_path_to_error::Error<serde_json::Error>) -> Issue {
             key(&path, name)
         };
         (rules::MISSING_FIELD, path, text.clone())
+    } else if let Some(name) = between(&text, "duplicate field `", "`") {
+        let own = key("", name);
+        let path = if path.ends_with(&own) {
+            path
+        } else {
+            key(&path, name)
+        };
+        (rules::DUPLICATE_FIELD, path, text.clone())
     } else if text.starts_with("unknown variant") || text.starts_with("invalid value") {
         (rules::INVALID_VALUE, path, text.clone())
     } else {

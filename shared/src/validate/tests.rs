@@ -113,6 +113,7 @@ const PARSE_RULES: &[&str] = &[
     rules::JSON_SYNTAX,
     rules::UNKNOWN_FIELD,
     rules::MISSING_FIELD,
+    rules::DUPLICATE_FIELD,
     rules::INVALID_TYPE,
     rules::INVALID_VALUE,
 ];
@@ -153,10 +154,22 @@ fn missing_field_names_the_field() {
 }
 
 #[test]
+fn duplicate_field_is_refused() {
+    let errors = parse_tenant(r#"{"name":"checkout","costCentre":"a","name":"kube-system"}"#)
+        .expect_err("duplicate field");
+    assert!(errors.has("$.name", rules::DUPLICATE_FIELD), "{errors}");
+}
+
+#[test]
 fn invalid_type_has_path() {
     let mut v = example();
     v["network"]["azCount"] = json!("three");
     expect(&v, "$.network.azCount", rules::INVALID_TYPE);
+    let errors = parse_platform("[]").expect_err("not an object");
+    assert!(errors.has("$", rules::INVALID_TYPE), "{errors}");
+    let mut v = example();
+    v["network"]["azCount"] = json!(300);
+    expect(&v, "$.network.azCount", rules::INVALID_VALUE);
 }
 
 #[test]
