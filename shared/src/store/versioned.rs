@@ -158,8 +158,13 @@ impl Store {
         phase: &str,
         status: &PhaseStatus,
     ) -> Result<u64> {
-        self.record_phase(platform_id, phase, status, &std::collections::BTreeMap::new())
-            .await
+        self.record_phase(
+            platform_id,
+            phase,
+            status,
+            &std::collections::BTreeMap::new(),
+        )
+        .await
     }
 
     /// [`Store::set_phase`] plus the phase's outputs, each set in place in the status record's
