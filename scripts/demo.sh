@@ -3,23 +3,33 @@
 set -euo pipefail
 tenantry=${1:-target/debug/tenantry}
 export TENANTRY_STATE_DIR=${TENANTRY_STATE_DIR:-.tenantry/demo}
+platform=payments
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Check the example platform request (the full PCI platform of the seeds)"
 "$tenantry" validate examples/platform.json
 
-step "A bad request is refused with every problem named (and nothing is created)"
+step "A bad request is refused with every problem named (and nothing is sent)"
 "$tenantry" validate examples/invalid-platform.json || echo "(exit $? as expected)"
 
-step "Plan: every resource the platform needs, by phase"
-"$tenantry" plan examples/platform.json
+step "Plan: every resource the platform needs, by phase (counts)"
+"$tenantry" plan examples/platform.json | tail -n 1
 
-step "Start the local stack (moto + gateway), in the background"
+step "Start the local stack (moto + gateway + Tenantry's control plane), in the background"
 trap '"$tenantry" dev down' EXIT
 "$tenantry" dev up
 
-step "Run a workflow for real: Step Functions -> Lambda Invoke -> Tenantry handler -> DynamoDB"
-"$tenantry" dev selftest --polls 3
+step "Provision: request event -> EventBridge -> SQS -> intake -> Step Functions -> phase functions"
+"$tenantry" provision examples/platform.json --wait
 
-step "Local stack status and the AWS calls it counted"
-"$tenantry" dev status --json
+step "Status and inventory, from DynamoDB"
+"$tenantry" status
+"$tenantry" status "$platform"
+"$tenantry" dev resources "$platform"
+
+step "Decommission"
+"$tenantry" decommission "$platform" --wait
+
+step "Nothing remains"
+"$tenantry" status "$platform" | head -n 3
+"$tenantry" dev resources "$platform"

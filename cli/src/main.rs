@@ -1,6 +1,7 @@
 //! `tenantry`: validate and plan platform requests, and run the local AWS stack.
 
 mod commands;
+mod connect;
 mod follow;
 mod stackfile;
 
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "tenantry", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up && tenantry dev selftest && tenantry dev down"
+    after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up\n  tenantry provision examples/platform.json --wait\n  tenantry status payments\n  tenantry decommission payments --wait\n  tenantry dev down"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +41,52 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Provision (or update) a platform: put a PlatformProvisionRequested event on the Tenantry bus.
+    ///
+    /// The request is validated here first (nothing is sent when it is invalid), then by intake,
+    /// which starts the provision workflow under the platform's lease.
+    Provision {
+        /// The platform request (JSON), e.g. examples/platform.json.
+        file: PathBuf,
+        /// Follow the run: states as they are entered, elapsed time; exit 1 on failure with the reason.
+        #[arg(long)]
+        wait: bool,
+        /// Idempotency key (default: generated). Sending the same id again starts nothing new.
+        #[arg(long)]
+        request_id: Option<String>,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
+    /// Decommission a platform: remove everything it created, in reverse order.
+    Decommission {
+        /// The platform id.
+        platform: String,
+        /// Follow the run; exit 1 on failure with the reason.
+        #[arg(long)]
+        wait: bool,
+        /// Idempotency key (default: generated).
+        #[arg(long)]
+        request_id: Option<String>,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
+    /// Show platforms, or one platform's phases, outputs, inventory, runs and last error.
+    Status {
+        /// The platform id (omit to list every platform).
+        platform: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
+    /// Put any raw event on the Tenantry bus (`{"detail-type": ..., "detail": {...}}`).
+    Submit {
+        /// The event (JSON): an EventBridge entry or event envelope.
+        file: PathBuf,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
     /// Run the local stack: moto (the AWS emulator) behind Tenantry's gateway.
     #[command(subcommand)]
     Dev(commands::dev::DevCommand),
@@ -47,12 +94,36 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Die quietly when the reader of our output goes away (`tenantry status | head`), like any
+    // command-line tool, instead of panicking on a broken pipe.
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // reqwest is built with rustls but no crypto provider of its own (kube-fake-client's choice).
     tenantry_gateway::install_crypto_provider();
     let result = match cli.command {
         Command::Validate { file, json } => commands::validate::run(&file, json),
         Command::Plan { file, json } => commands::plan::run(&file, json),
+        Command::Provision {
+            file,
+            wait,
+            request_id,
+            conn,
+        } => commands::requests::provision(&conn, &file, request_id, wait).await,
+        Command::Decommission {
+            platform,
+            wait,
+            request_id,
+            conn,
+        } => commands::requests::decommission(&conn, &platform, request_id, wait).await,
+        Command::Status {
+            platform,
+            json,
+            conn,
+        } => commands::status::run(&conn, platform.as_deref(), json).await,
+        Command::Submit { file, conn } => commands::requests::submit(&conn, &file).await,
         Command::Dev(cmd) => commands::dev::run(cmd).await,
     };
     match result {

@@ -11,9 +11,11 @@
 //! [`stack::LocalStack`] starts and stops all of it.
 
 pub mod calls;
+pub mod control_plane;
 pub mod durations;
 pub mod eks;
 pub mod faults;
+pub mod inspect;
 pub mod invoke;
 pub mod kube;
 pub mod moto;

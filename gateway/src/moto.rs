@@ -64,6 +64,8 @@ impl Moto {
             .arg(port.to_string())
             .env("MOTO_PORT", gateway_port.to_string())
             .env("PYTHONUNBUFFERED", "1")
+            // AWS managed policies (AmazonEKSClusterPolicy, ...) exist in every account, as in AWS.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))

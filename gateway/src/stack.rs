@@ -249,6 +249,13 @@ impl LocalStack {
         tenantry::functions::Deps::new(self.sdk_config().await, self.gw.table_name.clone())
     }
 
+    /// An SDK configuration pointing at moto directly: bypasses the gateway, so its calls are
+    /// neither counted nor subject to faults (the stand-in for AWS-internal callers such as
+    /// Lambda's event source mappings).
+    pub async fn moto_sdk_config(&self) -> aws_config::SdkConfig {
+        tenantry::aws::local(&self.moto_endpoint(), self.region(), "testing").await
+    }
+
     /// Snapshot of the counted calls and invocations.
     pub fn calls(&self) -> CallLog {
         self.gw.calls()

@@ -118,6 +118,23 @@ pub fn classify_aws_code(code: Option<&str>, message: Option<&str>) -> ErrorType
     {
         return ErrorType::Retryable;
     }
+    // IAM and KMS eventual consistency: a principal created a moment ago (a role, an OIDC
+    // provider) is not yet known to the service validating a policy that names it. A principal
+    // that stays invalid exhausts the state machine's retries and fails there.
+    if matches!(
+        code,
+        "MalformedPolicyDocument" | "MalformedPolicyDocumentException"
+    ) && message.to_ascii_lowercase().contains("invalid principal")
+    {
+        return ErrorType::Retryable;
+    }
+    // IAM: another request is changing the same entity, or it is briefly locked.
+    if matches!(
+        code,
+        "ConcurrentModification" | "EntityTemporarilyUnmodifiable"
+    ) {
+        return ErrorType::Retryable;
+    }
     ErrorType::Terminal
 }
 
@@ -177,6 +194,24 @@ mod tests {
             ErrorType::Terminal
         );
         assert_eq!(classify_aws_code(None, None), ErrorType::Terminal);
+        assert_eq!(
+            classify_aws_code(
+                Some("MalformedPolicyDocument"),
+                Some("Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/new\"")
+            ),
+            ErrorType::Retryable
+        );
+        assert_eq!(
+            classify_aws_code(
+                Some("MalformedPolicyDocument"),
+                Some("Syntax errors in policy.")
+            ),
+            ErrorType::Terminal
+        );
+        assert_eq!(
+            classify_aws_code(Some("ConcurrentModification"), None),
+            ErrorType::Retryable
+        );
     }
 
     #[test]

@@ -4,9 +4,12 @@
 
 pub mod aws;
 pub mod error;
+pub mod events;
 pub mod functions;
 pub mod naming;
+pub mod phases;
 pub mod plan;
+pub mod policies;
 pub mod spec;
 pub mod store;
 pub mod validate;

@@ -21,8 +21,18 @@ pub const SELFTEST: Workflow = Workflow {
     definition: include_str!("../../statemachine/selftest.asl.json"),
 };
 
+pub const PROVISION_PLATFORM: Workflow = Workflow {
+    name: "provision-platform",
+    definition: include_str!("../../statemachine/provision-platform.asl.json"),
+};
+
+pub const DECOMMISSION_PLATFORM: Workflow = Workflow {
+    name: "decommission-platform",
+    definition: include_str!("../../statemachine/decommission-platform.asl.json"),
+};
+
 /// Every workflow Tenantry deploys.
-pub const ALL: &[Workflow] = &[SELFTEST];
+pub const ALL: &[Workflow] = &[PROVISION_PLATFORM, DECOMMISSION_PLATFORM, SELFTEST];
 
 /// ARN of a Tenantry Lambda function.
 pub fn function_arn(region: &str, account: &str, function: &str) -> String {

@@ -1,2 +1,6 @@
+mod intake;
+mod network;
+mod platform;
+mod security;
 mod store;
 mod workflows;

@@ -17,8 +17,9 @@ pub enum DevCommand {
     /// Start the local stack in the background and return once it answers.
     ///
     /// Starts moto (from the project's .venv, see `make setup`) with Step Functions execution
-    /// enabled, the gateway in front of it, the state table, and every state machine. Running it
-    /// again while a stack is up does nothing.
+    /// enabled, the gateway in front of it, and Tenantry's control plane: the state table, every
+    /// state machine, the event bus whose request rule feeds an SQS queue that `intake` consumes.
+    /// Running it again while a stack is up does nothing.
     Up {
         #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
         state_dir: PathBuf,
@@ -51,6 +52,17 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 3)]
         polls: u32,
     },
+    /// Count what exists in the local stack for a platform: every resource tagged with it, by kind
+    /// (VPC pieces, IAM roles, OIDC providers, live KMS keys, clusters, log groups).
+    Resources {
+        /// The platform id.
+        platform: String,
+        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
+        state_dir: PathBuf,
+        /// Machine-readable output: `{"vpc": 1, "subnet": 9, ...}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the stack in the foreground (what `dev up` starts in the background).
     #[command(hide = true)]
     Serve {
@@ -65,6 +77,11 @@ pub async fn run(cmd: DevCommand) -> anyhow::Result<ExitCode> {
         DevCommand::Down { state_dir } => down(&state_dir).await,
         DevCommand::Status { state_dir, json } => status(&state_dir, json).await,
         DevCommand::Selftest { state_dir, polls } => selftest(&state_dir, polls).await,
+        DevCommand::Resources {
+            platform,
+            state_dir,
+            json,
+        } => resources(&state_dir, &platform, json).await,
         DevCommand::Serve { state_dir } => serve(&state_dir).await,
     }
 }
@@ -102,6 +119,11 @@ async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
             .stdout(log.try_clone()?)
             .stderr(log)
             .process_group(0) // survives the terminal that ran `dev up`
+            // Poll long operations every second on the local stack (30 s in AWS).
+            .env(
+                "TENANTRY_POLL_SECONDS",
+                std::env::var("TENANTRY_POLL_SECONDS").unwrap_or_else(|_| "1".to_owned()),
+            )
             .spawn()
             .context("starting `tenantry dev serve`")?
     };
@@ -251,26 +273,32 @@ async fn selftest(state_dir: &Path, polls: u32) -> anyhow::Result<ExitCode> {
     Ok(outcome.exit_code())
 }
 
+async fn resources(state_dir: &Path, platform: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let file = stackfile::require(state_dir)?;
+    let aws = tenantry::aws::local(&file.aws_endpoint, &file.region, "testing").await;
+    let counts = tenantry_gateway::inspect::tagged_resources(&aws, platform).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&counts)?);
+    } else {
+        let total: usize = counts.values().sum();
+        println!("{total} resource(s) of platform {platform:?} in the local stack");
+        for (kind, n) in counts.iter().filter(|(_, n)| **n > 0) {
+            println!("  {kind:<16} {n}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn serve(state_dir: &Path) -> anyhow::Result<ExitCode> {
     let opts = StackOptions {
         log_dir: Some(state_dir.to_path_buf()),
         ..StackOptions::default()
     };
     let stack = LocalStack::start(opts).await?;
-    let aws = stack.sdk_config().await;
-    let table = tenantry::functions::DEFAULT_TABLE;
-    tenantry::store::Store::from_config(&aws, table)
-        .create_table_if_missing()
-        .await
-        .context("creating the state table")?;
-    let state_machines = tenantry::workflows::deploy_all(
-        &aws_sdk_sfn::Client::new(&aws),
-        stack.region(),
-        tenantry::aws::LOCAL_ACCOUNT_ID,
-        tenantry::aws::LOCAL_STATES_ROLE_ARN,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    // Table, state machines, event bus → rule → queue → intake: Tenantry's own control plane.
+    let control_plane = tenantry_gateway::control_plane::deploy(&stack).await?;
+    let table = stack.table_name().to_owned();
+    let state_machines = control_plane.state_machines.clone();
     stackfile::write(
         state_dir,
         &StackFile {
@@ -278,7 +306,7 @@ async fn serve(state_dir: &Path) -> anyhow::Result<ExitCode> {
             moto_endpoint: stack.moto_endpoint(),
             kube_endpoint: stack.kube_endpoint(),
             region: stack.region().to_owned(),
-            table_name: table.to_owned(),
+            table_name: table,
             pid: std::process::id(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             state_machines,
@@ -291,6 +319,7 @@ async fn serve(state_dir: &Path) -> anyhow::Result<ExitCode> {
     wait_for_shutdown_signal().await;
     eprintln!("tenantry dev serve: stopping");
     stackfile::remove(state_dir);
+    drop(control_plane);
     stack.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,7 @@
 pub mod dev;
 pub mod plan;
+pub mod requests;
+pub mod status;
 pub mod validate;
 
 use anyhow::Context;

@@ -21,7 +21,8 @@ pub async fn run(name: &'static str) -> Result<(), lambda_runtime::Error> {
     let deps = Deps::from_env().await;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invoke(name, event.payload, deps)
+        // Boxed: the dispatch future over every handler is too deep to lay out inline.
+        Box::pin(invoke(name, event.payload, deps))
             .await
             .map_err(Diagnostic::from)
     }))

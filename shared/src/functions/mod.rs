@@ -4,10 +4,15 @@
 //! stack's gateway runs the very same handlers when Step Functions calls the Lambda Invoke API
 //! ([`invoke`]). Either way errors leave as a stable [`ErrorType`](crate::error::ErrorType).
 
+pub mod finalize;
+pub mod intake;
 pub mod lambda;
 pub mod selftest;
 
 use crate::error::{ErrorType, FunctionError};
+use crate::phases::PhaseInput;
+use crate::plan::Phase;
+use crate::store::{PhaseState, PhaseStatus, Store};
 use aws_config::SdkConfig;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -40,16 +45,68 @@ impl Deps {
 }
 
 /// Names of every function Tenantry deploys (the Lambda function names, without any prefix).
-pub const FUNCTION_NAMES: &[&str] = &[selftest::NAME];
+pub const FUNCTION_NAMES: &[&str] = &[
+    INTAKE,
+    "network",
+    "encryption",
+    "identity",
+    "cluster",
+    FINALIZE,
+    selftest::NAME,
+];
+
+pub const INTAKE: &str = "intake";
+pub const FINALIZE: &str = "finalize";
 
 /// Runs the named handler on a JSON payload.
 pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, FunctionError> {
     match name {
+        INTAKE => respond(intake::handle(parse(payload)?, deps).await),
+        FINALIZE => respond(finalize::handle(parse(payload)?, deps).await),
+        "network" => phase(Phase::Network, payload, deps).await,
+        "encryption" => phase(Phase::Encryption, payload, deps).await,
+        "identity" => phase(Phase::Identity, payload, deps).await,
+        "cluster" => phase(Phase::Cluster, payload, deps).await,
         selftest::NAME => respond(selftest::handle(parse(payload)?, deps).await),
         other => Err(FunctionError::new(
             ErrorType::Terminal,
             format!("no Tenantry function named {other:?}; known: {FUNCTION_NAMES:?}"),
         )),
+    }
+}
+
+/// Runs a phase handler. A failure is recorded on the phase in the platform's status record (so
+/// that finalize and `tenantry status` can name the phase) and its message names the phase.
+async fn phase(phase: Phase, payload: Value, deps: &Deps) -> Result<Value, FunctionError> {
+    let input: PhaseInput = parse(payload)?;
+    let platform_id = input.platform_id.clone();
+    let result = match phase {
+        Phase::Network => crate::phases::network::handle(input, deps).await,
+        Phase::Encryption => crate::phases::encryption::handle(input, deps).await,
+        Phase::Identity => crate::phases::identity::handle(input, deps).await,
+        Phase::Cluster => crate::phases::cluster::handle(input, deps).await,
+        other => Err(FunctionError::new(
+            ErrorType::Terminal,
+            format!("phase {other} has no function in this version"),
+        )),
+    };
+    match result {
+        Ok(output) => respond(Ok(output)),
+        Err(mut e) => {
+            e.error_message = format!("{phase}: {}", e.error_message);
+            if !e.error_type.is_retryable() {
+                let mut status = PhaseStatus::new(PhaseState::Failed);
+                status.message = Some(e.error_message.clone());
+                // Best effort: the error itself is what the state machine acts on.
+                if let Err(store_error) = Store::from_deps(deps)
+                    .set_phase(&platform_id, phase.as_str(), &status)
+                    .await
+                {
+                    tracing::warn!("recording the failure of phase {phase}: {store_error}");
+                }
+            }
+            Err(e)
+        }
     }
 }
 
@@ -68,4 +125,36 @@ fn respond<T: serde::Serialize>(result: Result<T, FunctionError>) -> Result<Valu
     serde_json::to_value(output).map_err(|e| {
         FunctionError::new(ErrorType::Terminal, format!("output not serialisable: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_has_a_lambda_binary_and_every_binary_a_function() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+        let mut binaries: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        binaries.sort();
+        let mut names: Vec<String> = FUNCTION_NAMES.iter().map(|n| n.to_string()).collect();
+        names.sort();
+        assert_eq!(binaries, names);
+    }
+
+    #[tokio::test]
+    async fn unknown_functions_are_refused_by_name() {
+        let aws = aws_config::SdkConfig::builder().build();
+        let err = invoke("nope", serde_json::json!({}), &Deps::new(aws, "t"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, ErrorType::Terminal);
+        assert!(
+            err.error_message.contains("\"nope\""),
+            "{}",
+            err.error_message
+        );
+    }
 }

@@ -1,0 +1,150 @@
+//! `tenantry status [PLATFORM]`: what exists, what is running and why something failed, as
+//! recorded in the state table.
+
+use crate::connect::Connection;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde_json::json;
+use std::process::ExitCode;
+
+fn table(header: Vec<&str>) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_BORDERS_ONLY);
+    t.set_header(header);
+    t
+}
+
+fn state_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}
+
+/// Long values (a certificate, a list of many ARNs) are cut; `--json` has them whole.
+fn abbreviate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}… (see --json)")
+}
+
+pub async fn run(
+    conn: &Connection,
+    platform: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let connected = conn.connect().await?;
+    let store = connected.store();
+    let Some(platform_id) = platform else {
+        let platforms = store.list_platforms().await?;
+        let mut rows = Vec::new();
+        for p in &platforms {
+            let status = store.get_status(&p.platform_id).await?.map(|s| s.value);
+            rows.push((p, status));
+        }
+        if json_out {
+            let out: Vec<_> = rows
+                .iter()
+                .map(|(p, s)| json!({ "platformId": p.platform_id, "specVersion": p.spec_version, "updatedAt": p.updated_at, "status": s }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if rows.is_empty() {
+            println!("no platforms recorded ({})", connected.target);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut t = table(vec![
+            "platform",
+            "state",
+            "spec version",
+            "updated",
+            "last error",
+        ]);
+        for (p, s) in &rows {
+            t.add_row(vec![
+                p.platform_id.clone(),
+                s.as_ref().map(|s| state_name(&s.state)).unwrap_or_default(),
+                p.spec_version.to_string(),
+                p.updated_at.to_rfc3339(),
+                s.as_ref()
+                    .and_then(|s| s.last_error.as_ref())
+                    .map(|e| format!("{}: {}", e.code, e.message))
+                    .unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+        return Ok(ExitCode::SUCCESS);
+    };
+
+    let Some(status) = store.get_status(platform_id).await? else {
+        eprintln!(
+            "platform {platform_id:?} is not recorded ({})",
+            connected.target
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let inventory = store.list_resources(platform_id).await?;
+    let runs = store.list_runs(platform_id, 5).await?;
+    if json_out {
+        let out = json!({
+            "platformId": platform_id,
+            "version": status.version,
+            "updatedAt": status.updated_at,
+            "status": status.value,
+            "inventory": inventory,
+            "runs": runs,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = &status.value;
+    println!(
+        "platform {platform_id}: {} (status version {}, updated {})",
+        state_name(&s.state),
+        status.version,
+        status.updated_at.to_rfc3339()
+    );
+    if let Some(e) = &s.last_error {
+        println!(
+            "last error: phase {}: {}: {}",
+            e.phase.as_deref().unwrap_or("?"),
+            e.code,
+            e.message
+        );
+    }
+    let mut phases = table(vec!["phase", "state", "finished", "message"]);
+    for (name, p) in &s.phases {
+        phases.add_row(vec![
+            name.clone(),
+            state_name(&p.state),
+            p.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            p.message.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("\nphases\n{phases}");
+    let mut outputs = table(vec!["output", "value"]);
+    for (k, v) in &s.outputs {
+        outputs.add_row(vec![k.clone(), abbreviate(&v.to_string(), 120)]);
+    }
+    println!("\noutputs\n{outputs}");
+    let mut inv = table(vec!["type", "id", "phase"]);
+    for r in &inventory {
+        inv.add_row(vec![r.resource_type.clone(), r.id.clone(), r.phase.clone()]);
+    }
+    println!("\ninventory ({} resources)\n{inv}", inventory.len());
+    let mut rt = table(vec!["run", "status", "started", "finished", "request"]);
+    for r in &runs {
+        rt.add_row(vec![
+            r.kind.clone(),
+            state_name(&r.status),
+            r.started_at.to_rfc3339(),
+            r.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            r.request_id.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("\nrecent runs\n{rt}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,196 @@
+//! What exists in the local stack for a platform: every resource tagged with it, by kind.
+//! `tenantry dev resources PLATFORM` and the integration tests use it to show that a
+//! decommission leaves nothing behind.
+
+use aws_sdk_ec2::types::Filter;
+use std::collections::BTreeMap;
+
+/// EC2 filter on the `tenantry:platform` tag.
+pub fn tag_filter(platform: &str) -> Filter {
+    Filter::builder()
+        .name("tag:tenantry:platform")
+        .values(platform)
+        .build()
+}
+
+/// Everything in AWS tagged with the platform (or, for log groups, named for it), counted by kind.
+/// KMS keys pending deletion and NAT gateways deleting or deleted count as gone.
+pub async fn tagged_resources(
+    aws: &aws_config::SdkConfig,
+    platform: &str,
+) -> anyhow::Result<BTreeMap<&'static str, usize>> {
+    let ec2 = aws_sdk_ec2::Client::new(aws);
+    let mut out = BTreeMap::new();
+    let f = || tag_filter(platform);
+    out.insert(
+        "vpc",
+        ec2.describe_vpcs().filters(f()).send().await?.vpcs().len(),
+    );
+    out.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(f())
+            .send()
+            .await?
+            .subnets()
+            .len(),
+    );
+    out.insert(
+        "igw",
+        ec2.describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await?
+            .internet_gateways()
+            .len(),
+    );
+    out.insert(
+        "nat",
+        ec2.describe_nat_gateways()
+            .filter(f())
+            .send()
+            .await?
+            .nat_gateways()
+            .iter()
+            .filter(|n| {
+                !matches!(
+                    n.state().map(|s| s.as_str()),
+                    Some("deleted") | Some("deleting")
+                )
+            })
+            .count(),
+    );
+    out.insert(
+        "eip",
+        ec2.describe_addresses()
+            .filters(f())
+            .send()
+            .await?
+            .addresses()
+            .len(),
+    );
+    out.insert(
+        "route-table",
+        ec2.describe_route_tables()
+            .filters(f())
+            .send()
+            .await?
+            .route_tables()
+            .len(),
+    );
+    out.insert(
+        "endpoint",
+        ec2.describe_vpc_endpoints()
+            .filters(f())
+            .send()
+            .await?
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| e.state().map(|s| s.as_str().to_lowercase()) != Some("deleted".into()))
+            .count(),
+    );
+    out.insert(
+        "security-group",
+        ec2.describe_security_groups()
+            .filters(f())
+            .send()
+            .await?
+            .security_groups()
+            .len(),
+    );
+    out.insert(
+        "flow-log",
+        ec2.describe_flow_logs()
+            .filter(f())
+            .send()
+            .await?
+            .flow_logs()
+            .len(),
+    );
+
+    let iam = aws_sdk_iam::Client::new(aws);
+    let roles = iam.list_roles().send().await?;
+    let mut tagged_roles = 0;
+    for role in roles.roles() {
+        let tags = iam
+            .list_role_tags()
+            .role_name(role.role_name())
+            .send()
+            .await?;
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "tenantry:platform" && t.value() == platform)
+        {
+            tagged_roles += 1;
+        }
+    }
+    out.insert("iam-role", tagged_roles);
+    let mut tagged_providers = 0;
+    for provider in iam
+        .list_open_id_connect_providers()
+        .send()
+        .await?
+        .open_id_connect_provider_list()
+    {
+        let Some(arn) = provider.arn() else { continue };
+        let tags = iam
+            .list_open_id_connect_provider_tags()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await?;
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "tenantry:platform" && t.value() == platform)
+        {
+            tagged_providers += 1;
+        }
+    }
+    out.insert("oidc-provider", tagged_providers);
+
+    let kms = aws_sdk_kms::Client::new(aws);
+    let mut live_keys = 0;
+    for key in kms.list_keys().send().await?.keys() {
+        let Some(id) = key.key_id() else { continue };
+        let meta = kms.describe_key().key_id(id).send().await?;
+        let state = meta
+            .key_metadata()
+            .and_then(|m| m.key_state())
+            .map(|s| s.as_str().to_owned());
+        let tags = kms.list_resource_tags().key_id(id).send().await?;
+        let ours = tags
+            .tags()
+            .iter()
+            .any(|t| t.tag_key() == "tenantry:platform" && t.tag_value() == platform);
+        if ours && state.as_deref() != Some("PendingDeletion") {
+            live_keys += 1;
+        }
+    }
+    out.insert("kms-key", live_keys);
+    let eks = aws_sdk_eks::Client::new(aws);
+    let mut tagged_clusters = 0;
+    for name in eks.list_clusters().send().await?.clusters() {
+        let cluster = eks.describe_cluster().name(name).send().await?;
+        let tags = cluster.cluster().and_then(|c| c.tags());
+        if tags
+            .and_then(|t| t.get("tenantry:platform"))
+            .map(String::as_str)
+            == Some(platform)
+        {
+            tagged_clusters += 1;
+        }
+    }
+    out.insert("eks-cluster", tagged_clusters);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(aws);
+    let groups = logs.describe_log_groups().send().await?;
+    out.insert(
+        "log-group",
+        groups
+            .log_groups()
+            .iter()
+            .filter(|g| g.log_group_name().unwrap_or_default().contains(platform))
+            .count(),
+    );
+    Ok(out)
+}

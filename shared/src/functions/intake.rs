@@ -1,0 +1,995 @@
+//! `intake`: turns request events into Step Functions executions.
+//!
+//! Per request: parse the envelope and detail, validate the spec (a bad request is answered with a
+//! `<Kind>Rejected` event carrying every issue, and nothing else changes), record the request id
+//! (a duplicate whose intake finished changes nothing), take the platform's lease (held by another
+//! request: rejected, naming it), record the spec and the platform's new lifecycle state, start the
+//! execution named after the request id, publish `<Kind>Accepted` and mark the request started.
+//!
+//! Every step is idempotent, so a crash at any point followed by a redelivery converges: the
+//! idempotency record stays `Accepted` until the end, the lease is re-entrant for the same request,
+//! the spec and status are only written when they differ, and a second `StartExecution` of the same
+//! name finds the first execution. The `Accepted` event is published *before* the request is marked
+//! started, so a crash in between re-publishes it (at least once) rather than losing it.
+//!
+//! Input: an SQS event whose bodies are EventBridge envelopes (the production shape: rule → queue
+//! → event source mapping; answered with `batchItemFailures` for the messages to redeliver), or a
+//! bare EventBridge event (rule → Lambda).
+
+use super::Deps;
+use crate::error::{ErrorType, FunctionError};
+use crate::events::{self, EventError, PlatformRequest, RequestKind, ResultEvent, ResultStatus};
+use crate::spec::PlatformSpec;
+use crate::store::{
+    payload_hash, LastError, LifecycleState, PlatformStatus, RequestInfo, RequestOutcome,
+    RequestRecord, RequestState, Store, StoreError,
+};
+use crate::validate::{self, rules, Issue};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const NAME: &str = "intake";
+
+/// How long a request holds its platform's lease (released by `finalize`; an execution that
+/// dies without finalizing frees the platform after this).
+pub const LEASE_TTL: Duration = Duration::from_secs(2 * 3600);
+/// Environment variable: seconds the state machines wait between polls.
+pub const POLL_SECONDS_ENV: &str = "TENANTRY_POLL_SECONDS";
+/// Poll interval when [`POLL_SECONDS_ENV`] is not set.
+pub const DEFAULT_POLL_SECONDS: u32 = 30;
+/// Environment variable: the AWS account id (saves an STS call per cold start).
+pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
+/// Workflow (state machine) serving provisions and updates.
+pub const PROVISION_WORKFLOW: &str = "provision-platform";
+/// Workflow (state machine) serving decommissions.
+pub const DECOMMISSION_WORKFLOW: &str = "decommission-platform";
+
+/// What `intake` is invoked with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum IntakeInput {
+    /// From an SQS event source mapping: each body is an EventBridge envelope.
+    Sqs(SqsEvent),
+    /// A bare EventBridge envelope (parsed by the handler, so a malformed one is answered).
+    Event(Value),
+}
+
+impl<'de> Deserialize<'de> for IntakeInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        if value.get("Records").is_some() {
+            serde_json::from_value(value)
+                .map(IntakeInput::Sqs)
+                .map_err(serde::de::Error::custom)
+        } else {
+            Ok(IntakeInput::Event(value))
+        }
+    }
+}
+
+/// What `intake` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntakeOutput {
+    /// To SQS: the messages to deliver again (retryable failures).
+    Batch(SqsBatchResponse),
+    /// To a direct invocation: what became of the request.
+    Outcome(IntakeOutcome),
+}
+
+/// What became of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntakeOutcome {
+    pub request_id: String,
+    pub platform_id: String,
+    pub disposition: Disposition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    /// Why, for rejections and failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Disposition {
+    /// An execution runs (started now, or by an earlier delivery that crashed).
+    Accepted,
+    /// Refused; a `<Kind>Rejected` event says why.
+    Rejected,
+    /// Could not be started after it was accepted for processing (deployment problem); a
+    /// `<Kind>Failed` event says why.
+    Failed,
+    /// A redelivery of a request whose intake already finished: nothing done.
+    Duplicate,
+    /// An event Tenantry published itself: nothing done.
+    Ignored,
+}
+
+pub async fn handle(input: IntakeInput, deps: &Deps) -> Result<IntakeOutput, FunctionError> {
+    let intake = Intake::new(deps);
+    match input {
+        IntakeInput::Event(envelope) => intake.process(envelope).await.map(IntakeOutput::Outcome),
+        IntakeInput::Sqs(event) => Ok(IntakeOutput::Batch(intake.process_batch(event).await)),
+    }
+}
+
+/// The state machine ARN of a workflow (`provision-platform`, ...):
+/// `arn:<partition>:states:<region>:<account>:stateMachine:tenantry-<workflow>`.
+pub async fn state_machine_arn(deps: &Deps, workflow: &str) -> Result<String, FunctionError> {
+    let region = region(deps);
+    let account = account_id(deps).await?;
+    Ok(format!(
+        "arn:{}:states:{region}:{account}:stateMachine:{}{workflow}",
+        crate::spec::partition_of(&region),
+        crate::workflows::NAME_PREFIX,
+    ))
+}
+
+/// The execution ARN of execution `name` of a state machine.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+fn region(deps: &Deps) -> String {
+    deps.aws
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_else(|| crate::aws::DEFAULT_REGION.to_owned())
+}
+
+/// `$TENANTRY_ACCOUNT_ID`, else STS GetCallerIdentity (once per process).
+async fn account_id(deps: &Deps) -> Result<String, FunctionError> {
+    if let Some(id) = std::env::var(ACCOUNT_ID_ENV).ok().filter(|a| !a.is_empty()) {
+        return Ok(id);
+    }
+    static ACCOUNT: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    ACCOUNT
+        .get_or_try_init(|| async {
+            let out = aws_sdk_sts::Client::new(&deps.aws)
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| crate::phases::aws_error("GetCallerIdentity", e))?;
+            out.account().map(str::to_owned).ok_or_else(|| {
+                FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no account")
+            })
+        })
+        .await
+        .cloned()
+}
+
+fn poll_seconds() -> u32 {
+    std::env::var(POLL_SECONDS_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_POLL_SECONDS)
+}
+
+/// A request that parsed and validated.
+#[derive(Debug, Clone)]
+struct Request {
+    kind: RequestKind,
+    detail: PlatformRequest,
+    /// The validated spec (provision, update).
+    spec: Option<PlatformSpec>,
+    payload_hash: String,
+}
+
+impl Request {
+    fn operation(&self) -> &'static str {
+        self.kind.operation()
+    }
+
+    fn result(&self, status: ResultStatus) -> ResultEvent {
+        ResultEvent::new(
+            &self.detail.request_id,
+            &self.detail.platform_id,
+            Some(self.kind),
+            status,
+        )
+    }
+}
+
+/// A request refused before anything was recorded.
+#[derive(Debug, Clone)]
+struct Rejection {
+    kind: Option<RequestKind>,
+    request_id: String,
+    platform_id: String,
+    error: EventError,
+    issues: Vec<Issue>,
+}
+
+impl Rejection {
+    fn new(raw_detail: Option<&Value>, kind: Option<RequestKind>, message: String) -> Self {
+        let field = |name: &str| {
+            raw_detail
+                .and_then(|d| d.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Rejection {
+            kind,
+            request_id: field("requestId"),
+            platform_id: field("platformId"),
+            error: EventError::new(ErrorType::InvalidRequest, message),
+            issues: Vec::new(),
+        }
+    }
+}
+
+/// What parsing an envelope gave.
+enum Parsed {
+    Request(Box<Request>),
+    Rejected(Box<Rejection>),
+    /// One of Tenantry's own events.
+    Ignored {
+        detail_type: String,
+    },
+}
+
+/// Parses and validates one envelope; never touches AWS.
+fn parse(envelope: Value) -> Parsed {
+    let event: EventBridgeEvent<Value> = match serde_json::from_value(envelope.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            let detail = envelope.get("detail");
+            let message = format!("not an EventBridge event: {e}");
+            return Parsed::Rejected(Box::new(Rejection::new(detail, None, message)));
+        }
+    };
+    if events::is_own_event(&event.source, &event.detail_type) {
+        return Parsed::Ignored {
+            detail_type: event.detail_type,
+        };
+    }
+    let Some(kind) = RequestKind::from_detail_type(&event.detail_type) else {
+        let known: Vec<String> = RequestKind::ALL.iter().map(|k| k.detail_type()).collect();
+        let message = format!(
+            "unknown detail-type {:?}; Tenantry takes {}",
+            event.detail_type,
+            known.join(", ")
+        );
+        return Parsed::Rejected(Box::new(Rejection::new(Some(&event.detail), None, message)));
+    };
+    match parse_detail(kind, &event.detail_type, &event.detail) {
+        Ok(request) => Parsed::Request(Box::new(request)),
+        Err(rejection) => Parsed::Rejected(Box::new(rejection)),
+    }
+}
+
+fn parse_detail(kind: RequestKind, detail_type: &str, raw: &Value) -> Result<Request, Rejection> {
+    let detail: PlatformRequest = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
+        let path = format!("detail.{}", e.path()).replace("detail..", "detail");
+        let message = e.inner().to_string();
+        let mut r = Rejection::new(
+            Some(raw),
+            Some(kind),
+            format!("invalid request detail: {message}"),
+        );
+        r.issues
+            .push(Issue::new(path, serde_rule(&message), message));
+        r
+    })?;
+    if !kind.is_supported() {
+        let message = format!(
+            "{detail_type} is not yet supported by this version of Tenantry (it handles \
+             platform provision, update and decommission requests)"
+        );
+        return Err(Rejection::new(Some(raw), Some(kind), message));
+    }
+    let mut issues = detail_issues(&detail);
+    let spec = spec_issues(kind, &detail, &mut issues);
+    if !issues.is_empty() {
+        let count = issues.len();
+        let first = issues.first().map(ToString::to_string).unwrap_or_default();
+        let message = format!(
+            "request refused: {count} problem{}, first: {first}",
+            if count == 1 { "" } else { "s" }
+        );
+        let mut r = Rejection::new(Some(raw), Some(kind), message);
+        r.issues = issues;
+        return Err(r);
+    }
+    let payload_hash = payload_hash(&json!({ "detailType": detail_type, "detail": raw }));
+    Ok(Request {
+        kind,
+        detail,
+        spec,
+        payload_hash,
+    })
+}
+
+fn serde_rule(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        rules::UNKNOWN_FIELD
+    } else if message.starts_with("missing field") {
+        rules::MISSING_FIELD
+    } else {
+        rules::INVALID_TYPE
+    }
+}
+
+/// Problems with the detail's own fields (paths `detail.<field>`).
+fn detail_issues(detail: &PlatformRequest) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if detail.schema_version != events::SCHEMA_VERSION {
+        issues.push(Issue::new(
+            "detail.schemaVersion",
+            rules::INVALID_VALUE,
+            format!(
+                "schemaVersion {:?} is not supported; this version of Tenantry reads {:?}",
+                detail.schema_version,
+                events::SCHEMA_VERSION
+            ),
+        ));
+    }
+    let id = &detail.request_id;
+    let id_ok = !id.is_empty()
+        && id.len() <= events::MAX_REQUEST_ID_LEN
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !id_ok {
+        issues.push(Issue::new(
+            "detail.requestId",
+            rules::INVALID_VALUE,
+            format!(
+                "requestId must be 1 to {} characters among letters, digits, '-' and '_' \
+                 (it names the Step Functions execution); got {id:?}",
+                events::MAX_REQUEST_ID_LEN
+            ),
+        ));
+    }
+    let platform = &detail.platform_id;
+    let platform_ok = !platform.is_empty()
+        && platform.len() <= crate::naming::MAX_PLATFORM_ID_LEN
+        && platform.starts_with(|c: char| c.is_ascii_lowercase())
+        && !platform.ends_with('-')
+        && platform
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !platform_ok {
+        issues.push(Issue::new(
+            "detail.platformId",
+            rules::NAME_SYNTAX,
+            format!(
+                "platformId must be a DNS-1123 label starting with a letter, at most {} \
+                 characters; got {platform:?}",
+                crate::naming::MAX_PLATFORM_ID_LEN
+            ),
+        ));
+    }
+    issues
+}
+
+/// Validates the spec a provision or update carries (issue paths are relative to the spec, as
+/// when validating the request file); a decommission takes none.
+fn spec_issues(
+    kind: RequestKind,
+    detail: &PlatformRequest,
+    issues: &mut Vec<Issue>,
+) -> Option<PlatformSpec> {
+    match (&detail.spec, kind.needs_spec()) {
+        (None, true) => {
+            issues.push(Issue::new(
+                "detail.spec",
+                rules::MISSING_FIELD,
+                format!(
+                    "a {} request needs the platform request in `spec`",
+                    kind.operation()
+                ),
+            ));
+            None
+        }
+        (Some(_), false) => {
+            issues.push(Issue::new(
+                "detail.spec",
+                rules::UNKNOWN_FIELD,
+                format!("a {} request takes no `spec`", kind.operation()),
+            ));
+            None
+        }
+        (None, false) => None,
+        (Some(raw), true) => match validate::parse_platform(&raw.to_string()) {
+            Ok(spec) => {
+                if spec.id != detail.platform_id {
+                    issues.push(Issue::new(
+                        "$.id",
+                        rules::INVALID_VALUE,
+                        format!(
+                            "the spec's id {:?} is not the request's platformId {:?}",
+                            spec.id, detail.platform_id
+                        ),
+                    ));
+                }
+                Some(spec)
+            }
+            Err(errors) => {
+                issues.extend(errors.0);
+                None
+            }
+        },
+    }
+}
+
+/// Whether intake of a recorded request finished (anything but the initial `Accepted`).
+fn intake_finished(info: &RequestInfo) -> bool {
+    info.state != RequestState::Accepted
+}
+
+/// The handler's clients, built once per invocation.
+struct Intake<'a> {
+    deps: &'a Deps,
+    store: Store,
+    events: aws_sdk_eventbridge::Client,
+}
+
+impl<'a> Intake<'a> {
+    fn new(deps: &'a Deps) -> Self {
+        Intake {
+            deps,
+            store: Store::from_deps(deps),
+            events: aws_sdk_eventbridge::Client::new(&deps.aws),
+        }
+    }
+
+    async fn process_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for message in event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            let result = match message.body.as_deref().map(serde_json::from_str::<Value>) {
+                Some(Ok(envelope)) => self.process(envelope).await,
+                Some(Err(e)) => {
+                    self.process(json!({ "unparseable-body": e.to_string() }))
+                        .await
+                }
+                None => self.process(Value::Null).await,
+            };
+            match result {
+                Ok(outcome) => tracing::info!(message_id = %id, ?outcome, "intake done"),
+                Err(error) => {
+                    // Unhandled errors go back to the queue (and to its DLQ after maxReceiveCount).
+                    tracing::warn!(message_id = %id, %error, "intake failed; message will be redelivered");
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        response
+    }
+
+    /// One envelope, start to finish.
+    async fn process(&self, envelope: Value) -> Result<IntakeOutcome, FunctionError> {
+        let request = match parse(envelope) {
+            Parsed::Request(request) => request,
+            Parsed::Rejected(rejection) => return self.reject_unrecorded(*rejection).await,
+            Parsed::Ignored { detail_type } => {
+                tracing::info!(detail_type, "ignoring Tenantry's own event");
+                return Ok(IntakeOutcome {
+                    request_id: String::new(),
+                    platform_id: String::new(),
+                    disposition: Disposition::Ignored,
+                    execution_arn: None,
+                    reason: Some(format!("{detail_type} is a Tenantry result event")),
+                });
+            }
+        };
+        if let Some(outcome) = self.check_duplicate(&request).await? {
+            return Ok(outcome);
+        }
+        if let Err(held) = self.lease(&request).await? {
+            return self.reject(&request, held).await;
+        }
+        match self.accept(&request).await {
+            Ok(outcome) => Ok(outcome),
+            Err(Refusal::Rejected(error)) => self.reject(&request, error).await,
+            Err(Refusal::Error(e))
+                if matches!(
+                    e.error_type,
+                    ErrorType::Terminal | ErrorType::InvalidRequest
+                ) =>
+            {
+                self.fail(&request, e).await
+            }
+            Err(Refusal::Error(e)) => Err(e),
+        }
+    }
+
+    /// A bad request: answered, nothing recorded.
+    async fn reject_unrecorded(&self, r: Rejection) -> Result<IntakeOutcome, FunctionError> {
+        let mut result = ResultEvent::new(
+            &r.request_id,
+            &r.platform_id,
+            r.kind,
+            ResultStatus::Rejected,
+        );
+        result.error = Some(r.error.clone());
+        result.issues = r.issues;
+        events::publish_result(&self.events, r.kind, &result).await?;
+        Ok(IntakeOutcome {
+            request_id: r.request_id,
+            platform_id: r.platform_id,
+            disposition: Disposition::Rejected,
+            execution_arn: None,
+            reason: Some(r.error.message),
+        })
+    }
+
+    /// `Some` when the request must not be processed (again): a redelivery of a request whose
+    /// intake finished, or a request id reused for another request. A read first, so a duplicate
+    /// costs no write.
+    async fn check_duplicate(
+        &self,
+        request: &Request,
+    ) -> Result<Option<IntakeOutcome>, FunctionError> {
+        let id = &request.detail.request_id;
+        let existing = match self.store.get_request(id).await? {
+            Some(existing) => existing,
+            None => {
+                let recorded = self
+                    .store
+                    .record_request(
+                        id,
+                        &request.detail.platform_id,
+                        request.operation(),
+                        &request.payload_hash,
+                    )
+                    .await?;
+                match recorded {
+                    RequestRecord::New(_) => return Ok(None),
+                    RequestRecord::Duplicate { existing, .. } => existing,
+                }
+            }
+        };
+        if existing.payload_hash != request.payload_hash {
+            // A client reused a request id: answer it, but touch nothing of the first request.
+            let error = EventError::new(
+                ErrorType::Conflict,
+                format!(
+                    "request id {id:?} was already used for another request ({} of platform {:?}); \
+                     use a new request id",
+                    existing.kind, existing.platform_id
+                ),
+            );
+            let mut result = request.result(ResultStatus::Rejected);
+            result.error = Some(error.clone());
+            events::publish_result(&self.events, Some(request.kind), &result).await?;
+            return Ok(Some(self.outcome(
+                request,
+                Disposition::Rejected,
+                None,
+                Some(error.message),
+            )));
+        }
+        if intake_finished(&existing) {
+            tracing::info!(request_id = %id, state = ?existing.state, "duplicate delivery: nothing to do");
+            return Ok(Some(self.outcome(
+                request,
+                Disposition::Duplicate,
+                existing.execution_arn,
+                None,
+            )));
+        }
+        // Recorded but unfinished: an earlier delivery crashed mid-way; carry on from the start.
+        Ok(None)
+    }
+
+    /// `Ok(Err(reason))` when another request holds the platform.
+    async fn lease(&self, request: &Request) -> Result<Result<(), EventError>, FunctionError> {
+        let acquired = self
+            .store
+            .acquire_lease(
+                &request.detail.platform_id,
+                &request.detail.request_id,
+                request.operation(),
+                LEASE_TTL,
+            )
+            .await;
+        match acquired {
+            Ok(_) => Ok(Ok(())),
+            Err(StoreError::LeaseHeld {
+                holder,
+                operation,
+                expires_at,
+                ..
+            }) => Ok(Err(EventError::new(
+                ErrorType::Conflict,
+                format!(
+                    "platform {:?} is busy: request {holder:?} is running its {operation} \
+                     (lease until {}); operations on a platform never run concurrently, send \
+                     this request again (with a new request id) once that one has finished",
+                    request.detail.platform_id,
+                    crate::store::keys::timestamp(expires_at),
+                ),
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Under the lease: records the spec and lifecycle state, starts the execution, publishes
+    /// `Accepted`, marks the request started.
+    async fn accept(&self, request: &Request) -> Result<IntakeOutcome, Refusal> {
+        match &request.spec {
+            Some(spec) => self.record_spec(request, spec).await?,
+            None => self.check_decommissionable(request).await?,
+        }
+        let target = match request.kind {
+            RequestKind::PlatformUpdate => LifecycleState::Updating,
+            RequestKind::PlatformDecommission => LifecycleState::Decommissioning,
+            _ => LifecycleState::Provisioning,
+        };
+        self.set_state(&request.detail.platform_id, target, None)
+            .await?;
+        let execution_arn = self.start_execution(request).await?;
+        let mut result = request.result(ResultStatus::Accepted);
+        result.execution_arn = Some(execution_arn.clone());
+        events::publish_result(&self.events, Some(request.kind), &result).await?;
+        let mut outcome = RequestOutcome::new(RequestState::Started);
+        outcome.execution_arn = Some(execution_arn.clone());
+        self.store
+            .complete_request(&request.detail.request_id, &outcome)
+            .await
+            .map_err(FunctionError::from)?;
+        Ok(self.outcome(request, Disposition::Accepted, Some(execution_arn), None))
+    }
+
+    /// Stores the desired spec unless it is already the stored one; an update needs a platform
+    /// that exists and was not decommissioned.
+    async fn record_spec(&self, request: &Request, spec: &PlatformSpec) -> Result<(), Refusal> {
+        let platform = &request.detail.platform_id;
+        let value = serde_json::to_value(spec).map_err(|e| {
+            FunctionError::new(ErrorType::Terminal, format!("spec not serialisable: {e}"))
+        })?;
+        for attempt in 0..2 {
+            let current = self
+                .store
+                .get_spec(platform)
+                .await
+                .map_err(FunctionError::from)?;
+            if request.kind == RequestKind::PlatformUpdate {
+                self.check_updatable(platform, current.is_some()).await?;
+            }
+            if current.as_ref().is_some_and(|c| c.value == value) {
+                return Ok(());
+            }
+            match self
+                .store
+                .put_spec(platform, &value, current.map(|c| c.version))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) if attempt == 0 => continue,
+                Err(e) => return Err(FunctionError::from(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_updatable(&self, platform: &str, has_spec: bool) -> Result<(), Refusal> {
+        let state = self.lifecycle(platform).await?;
+        if !has_spec || state == Some(LifecycleState::Decommissioned) {
+            return Err(Refusal::Rejected(EventError::new(
+                ErrorType::InvalidRequest,
+                format!("platform {platform:?} does not exist (or was decommissioned): provision it instead of updating it"),
+            )));
+        }
+        Ok(())
+    }
+
+    async fn check_decommissionable(&self, request: &Request) -> Result<(), Refusal> {
+        let platform = &request.detail.platform_id;
+        let has_spec = self
+            .store
+            .get_spec(platform)
+            .await
+            .map_err(FunctionError::from)?
+            .is_some();
+        let state = self.lifecycle(platform).await?;
+        if !has_spec || state == Some(LifecycleState::Decommissioned) {
+            return Err(Refusal::Rejected(EventError::new(
+                ErrorType::InvalidRequest,
+                format!("platform {platform:?} does not exist or is already decommissioned: nothing to decommission"),
+            )));
+        }
+        Ok(())
+    }
+
+    async fn lifecycle(&self, platform: &str) -> Result<Option<LifecycleState>, FunctionError> {
+        Ok(self
+            .store
+            .get_status(platform)
+            .await?
+            .map(|s| s.value.state))
+    }
+
+    /// Sets the platform's lifecycle state (and last error) unless already so; retries once on a
+    /// version conflict (a phase may be recording its status at the same time).
+    async fn set_state(
+        &self,
+        platform: &str,
+        state: LifecycleState,
+        last_error: Option<LastError>,
+    ) -> Result<(), FunctionError> {
+        for attempt in 0..2 {
+            let current = self.store.get_status(platform).await?;
+            let mut status = current
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_else(|| PlatformStatus::new(state));
+            if current.is_some() && status.state == state && status.last_error == last_error {
+                return Ok(());
+            }
+            status.state = state;
+            status.last_error = last_error.clone();
+            match self
+                .store
+                .update_status(platform, &status, current.map(|c| c.version))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) if attempt == 0 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_execution(&self, request: &Request) -> Result<String, FunctionError> {
+        let workflow = match request.kind {
+            RequestKind::PlatformDecommission => DECOMMISSION_WORKFLOW,
+            _ => PROVISION_WORKFLOW,
+        };
+        let arn = state_machine_arn(self.deps, workflow).await?;
+        let input = json!({
+            "platformId": request.detail.platform_id,
+            "requestId": request.detail.request_id,
+            "operation": request.operation(),
+            "pollSeconds": poll_seconds(),
+        });
+        let started = aws_sdk_sfn::Client::new(&self.deps.aws)
+            .start_execution()
+            .state_machine_arn(&arn)
+            .name(&request.detail.request_id)
+            .input(input.to_string())
+            .send()
+            .await;
+        match started {
+            Ok(out) => Ok(out.execution_arn().to_owned()),
+            // An earlier delivery started it (names are unique per state machine for 90 days).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_execution_already_exists()) =>
+            {
+                Ok(execution_arn(&arn, &request.detail.request_id))
+            }
+            Err(e) => Err(crate::phases::aws_error("StartExecution", e)),
+        }
+    }
+
+    /// Refuses a recorded request: releases the lease if it holds it, publishes `Rejected`,
+    /// records the outcome.
+    async fn reject(
+        &self,
+        request: &Request,
+        error: EventError,
+    ) -> Result<IntakeOutcome, FunctionError> {
+        self.store
+            .release_lease(&request.detail.platform_id, &request.detail.request_id)
+            .await?;
+        let mut result = request.result(ResultStatus::Rejected);
+        result.error = Some(error.clone());
+        events::publish_result(&self.events, Some(request.kind), &result).await?;
+        let mut outcome = RequestOutcome::new(RequestState::Rejected);
+        outcome.error = Some(last_error(&error));
+        self.store
+            .complete_request(&request.detail.request_id, &outcome)
+            .await?;
+        Ok(self.outcome(request, Disposition::Rejected, None, Some(error.message)))
+    }
+
+    /// A request that could not be started for a reason retrying will not fix (e.g. the state
+    /// machine does not exist): the platform is marked failed, the lease released, `Failed`
+    /// published.
+    async fn fail(
+        &self,
+        request: &Request,
+        e: FunctionError,
+    ) -> Result<IntakeOutcome, FunctionError> {
+        tracing::error!(request_id = %request.detail.request_id, error = %e, "intake failed");
+        let mut error = EventError::from(&e);
+        error.phase = Some(NAME.to_owned());
+        let last = last_error(&error);
+        let platform = &request.detail.platform_id;
+        if self.store.get_status(platform).await?.is_some() {
+            self.set_state(platform, LifecycleState::Failed, Some(last.clone()))
+                .await?;
+        }
+        self.store
+            .release_lease(platform, &request.detail.request_id)
+            .await?;
+        let mut result = request.result(ResultStatus::Failed);
+        result.error = Some(error.clone());
+        events::publish_result(&self.events, Some(request.kind), &result).await?;
+        let mut outcome = RequestOutcome::new(RequestState::Failed);
+        outcome.error = Some(last);
+        self.store
+            .complete_request(&request.detail.request_id, &outcome)
+            .await?;
+        Ok(self.outcome(request, Disposition::Failed, None, Some(error.message)))
+    }
+
+    fn outcome(
+        &self,
+        request: &Request,
+        disposition: Disposition,
+        execution_arn: Option<String>,
+        reason: Option<String>,
+    ) -> IntakeOutcome {
+        IntakeOutcome {
+            request_id: request.detail.request_id.clone(),
+            platform_id: request.detail.platform_id.clone(),
+            disposition,
+            execution_arn,
+            reason,
+        }
+    }
+}
+
+/// Why `accept` stopped: a refusal to answer, or an error.
+enum Refusal {
+    Rejected(EventError),
+    Error(FunctionError),
+}
+
+impl From<FunctionError> for Refusal {
+    fn from(e: FunctionError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+fn last_error(e: &EventError) -> LastError {
+    LastError {
+        code: e.code.clone(),
+        message: e.message.clone(),
+        phase: e.phase.clone(),
+        retryable: e.retryable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(detail_type: &str, detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "e-1", "detail-type": detail_type, "source": "acme.platforms",
+            "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": detail
+        })
+    }
+
+    fn example_spec() -> Value {
+        let text = include_str!("../../../examples/platform.json");
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn rejected(p: Parsed) -> Rejection {
+        match p {
+            Parsed::Rejected(r) => *r,
+            Parsed::Request(r) => panic!("accepted: {r:?}"),
+            Parsed::Ignored { detail_type } => panic!("ignored {detail_type}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_provision_parses() {
+        let spec = example_spec();
+        let id = spec["id"].as_str().unwrap().to_owned();
+        let p = parse(envelope(
+            "PlatformProvisionRequested",
+            json!({"schemaVersion": "1", "requestId": "req-1", "platformId": id, "spec": spec}),
+        ));
+        let Parsed::Request(r) = p else {
+            panic!("not parsed")
+        };
+        assert_eq!(r.kind, RequestKind::PlatformProvision);
+        assert!(r.spec.is_some());
+        assert!(r.payload_hash.starts_with("fnv1a64:"));
+    }
+
+    #[test]
+    fn every_detail_problem_is_reported() {
+        let mut spec = example_spec();
+        spec["network"]["azCount"] = json!(7);
+        let r = rejected(parse(envelope(
+            "PlatformProvisionRequested",
+            json!({"schemaVersion": "2", "requestId": "bad id!", "platformId": "Acme", "spec": spec}),
+        )));
+        let paths: Vec<&str> = r.issues.iter().map(|i| i.path.as_str()).collect();
+        assert!(paths.contains(&"detail.schemaVersion"), "{paths:?}");
+        assert!(paths.contains(&"detail.requestId"), "{paths:?}");
+        assert!(paths.contains(&"detail.platformId"), "{paths:?}");
+        assert!(
+            paths.iter().any(|p| p.starts_with("$.network")),
+            "{paths:?}"
+        );
+        assert_eq!(r.error.code, "Tenantry.InvalidRequest");
+        assert_eq!(r.request_id, "bad id!");
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_rejected() {
+        let r = rejected(parse(envelope(
+            "PlatformDecommissionRequested",
+            json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme", "force": true}),
+        )));
+        assert_eq!(r.issues[0].rule, rules::UNKNOWN_FIELD);
+        let r = rejected(parse(envelope("Nonsense", json!({"requestId": "r"}))));
+        assert_eq!(r.kind, None);
+        assert_eq!(r.request_id, "r");
+        let r = rejected(parse(envelope(
+            "DriftCheckRequested",
+            json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme"}),
+        )));
+        assert!(
+            r.error.message.contains("not yet supported"),
+            "{}",
+            r.error.message
+        );
+        let r = rejected(parse(json!({"detail": {"requestId": "x"}})));
+        assert!(r.error.message.contains("not an EventBridge event"));
+    }
+
+    #[test]
+    fn spec_id_must_match_and_decommission_takes_no_spec() {
+        let spec = example_spec();
+        let r = rejected(parse(envelope(
+            "PlatformUpdateRequested",
+            json!({"schemaVersion": "1", "requestId": "r", "platformId": "other", "spec": spec}),
+        )));
+        assert!(r.issues.iter().any(|i| i.path == "$.id"), "{:?}", r.issues);
+        let r = rejected(parse(envelope(
+            "PlatformDecommissionRequested",
+            json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme", "spec": {}}),
+        )));
+        assert_eq!(r.issues[0].path, "detail.spec");
+    }
+
+    #[test]
+    fn own_events_are_ignored() {
+        let mut e = envelope("PlatformProvisionAccepted", json!({}));
+        e["source"] = json!("tenantry");
+        assert!(matches!(parse(e), Parsed::Ignored { .. }));
+    }
+
+    #[test]
+    fn input_shapes_are_told_apart() {
+        let sqs: IntakeInput =
+            serde_json::from_value(json!({"Records": [{"messageId": "m", "body": "{}"}]})).unwrap();
+        assert!(matches!(sqs, IntakeInput::Sqs(e) if e.records.len() == 1));
+        let bare: IntakeInput = serde_json::from_value(envelope("X", json!({}))).unwrap();
+        assert!(matches!(bare, IntakeInput::Event(_)));
+    }
+
+    #[test]
+    fn execution_arns_derive_from_the_state_machine() {
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-east-1:1:stateMachine:tenantry-provision-platform",
+                "r-1"
+            ),
+            "arn:aws:states:us-east-1:1:execution:tenantry-provision-platform:r-1"
+        );
+    }
+}

@@ -1,0 +1,1014 @@
+//! The `cluster` phase: the cluster's log group and the EKS cluster itself.
+//!
+//! - `ensure`: the log group `/aws/eks/<stem>/cluster` (created before the cluster so that it has
+//!   the platform's retention and logs key, rather than the one EKS would create on its own), then
+//!   the cluster, found by its deterministic name: created with the requested version, the private
+//!   subnets, private endpoint, public access per spec, every requested log type, envelope
+//!   encryption of secrets with the platform key, access config authentication mode `API`,
+//!   deletion protection and the platform's tags. An existing ACTIVE cluster is compared field by
+//!   field and *one* update is applied per call (EKS runs one cluster update at a time); `ready`
+//!   is true once the cluster is ACTIVE and as specified.
+//! - `status`: the poll loop. Like `ensure` without creating: while the cluster is CREATING or
+//!   UPDATING it is not ready; once ACTIVE, remaining differences are applied one per poll.
+//! - `observe`: the differences (version, endpoint access, log types, encryption key,
+//!   authentication mode, log retention) as drift, no writes.
+//! - `delete`: turns deletion protection off, deletes the cluster, waits until it is gone, then
+//!   deletes the log group. "Already gone" is success.
+//!
+//! A cluster that exists under the platform's name but is not tagged with the platform's id is
+//! never adopted nor deleted.
+
+use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::TAG_PLATFORM;
+use crate::plan::Phase;
+use crate::spec::Cni;
+use crate::store::ResourceRecord;
+use aws_sdk_eks::types::{
+    AuthenticationMode, Cluster, ClusterStatus, CreateAccessConfigRequest, EncryptionConfig,
+    LogSetup, LogType, Logging, Provider, UpdateAccessConfigRequest, VpcConfigRequest,
+};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Inventory type of the EKS cluster.
+pub const CLUSTER_RESOURCE: &str = "eks-cluster";
+/// Inventory type of the cluster's log group.
+pub const LOG_GROUP_RESOURCE: &str = "log-group";
+/// The `tenantry:component` tag value of this phase's resources.
+pub const COMPONENT: &str = "cluster";
+/// Output of the network phase: the private subnets the control plane uses.
+pub const PRIVATE_SUBNETS_OUTPUT: &str = "privateSubnetIds";
+/// Output of the identity phase: the cluster role.
+pub const CLUSTER_ROLE_OUTPUT: &str = "clusterRoleArn";
+/// Output of the encryption phase: the key for Kubernetes secrets.
+pub const SECRETS_KEY_OUTPUT: &str = "secretsKeyArn";
+/// Output of the encryption phase: the key for CloudWatch Logs (optional).
+pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
+
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let mut ctx = PhaseContext::load(Phase::Cluster, input, deps).await?;
+    let aws = Clients {
+        eks: aws_sdk_eks::Client::new(&deps.aws),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&deps.aws),
+    };
+    match ctx.input.action {
+        Action::Ensure => ensure(&mut ctx, &aws).await,
+        Action::Status => status(&mut ctx, &aws).await,
+        Action::Observe => observe(&ctx, &aws).await,
+        Action::Delete => delete(&mut ctx, &aws).await,
+    }
+}
+
+struct Clients {
+    eks: aws_sdk_eks::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+/// The cluster as the spec wants it.
+#[derive(Debug, Clone, PartialEq)]
+struct Desired {
+    name: String,
+    version: String,
+    private: bool,
+    public: bool,
+    public_cidrs: BTreeSet<String>,
+    log_types: BTreeSet<String>,
+    /// `None` when the encryption phase has not run (observe/status of a half-built platform).
+    secrets_key: Option<String>,
+    log_group: String,
+    retention_days: i32,
+    logs_key: Option<String>,
+}
+
+impl Desired {
+    fn of(ctx: &PhaseContext<'_>) -> Desired {
+        let spec = &ctx.spec;
+        let secrets_key = spec.encryption.kms_key_arn.clone().or_else(|| {
+            ctx.status
+                .outputs
+                .get(SECRETS_KEY_OUTPUT)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        Desired {
+            name: ctx.names.cluster(),
+            version: spec.kubernetes_version.clone(),
+            private: spec.endpoint_access.private,
+            public: spec.endpoint_access.public(),
+            public_cidrs: spec
+                .endpoint_access
+                .public_access_cidrs
+                .iter()
+                .cloned()
+                .collect(),
+            log_types: spec
+                .logging
+                .types
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+            secrets_key,
+            log_group: ctx.names.cluster_log_group(),
+            retention_days: i32::try_from(spec.logging.retention_days).unwrap_or(i32::MAX),
+            logs_key: ctx
+                .status
+                .outputs
+                .get(LOGS_KEY_OUTPUT)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// One difference between the desired and the actual cluster.
+#[derive(Debug, Clone, PartialEq)]
+enum Difference {
+    /// Behind the desired version: upgrade to `next` (one minor version at a time).
+    Version {
+        actual: String,
+        next: String,
+    },
+    Endpoint {
+        actual: Value,
+    },
+    Logging {
+        actual: BTreeSet<String>,
+    },
+    /// Authentication mode not yet `API`: move one step (CONFIG_MAP → API_AND_CONFIG_MAP → API).
+    AuthenticationMode {
+        actual: String,
+        next: AuthenticationMode,
+    },
+    /// Secrets encrypted with another key (or not at all): EKS cannot change it; reported only.
+    Encryption {
+        actual: Option<String>,
+    },
+}
+
+impl Difference {
+    fn drift(&self, desired: &Desired) -> Drift {
+        let resource = format!("eks:cluster/{}", desired.name);
+        let (field, want, actual) = match self {
+            Difference::Version { actual, .. } => {
+                ("version", json!(desired.version), json!(actual))
+            }
+            Difference::Endpoint { actual } => {
+                ("endpointAccess", endpoint_json(desired), actual.clone())
+            }
+            Difference::Logging { actual } => ("logTypes", json!(desired.log_types), json!(actual)),
+            Difference::AuthenticationMode { actual, .. } => {
+                ("authenticationMode", json!("API"), json!(actual))
+            }
+            Difference::Encryption { actual } => {
+                ("secretsKeyArn", json!(desired.secrets_key), json!(actual))
+            }
+        };
+        Drift {
+            resource,
+            field: field.to_owned(),
+            desired: want,
+            actual,
+        }
+    }
+
+    fn fixable(&self) -> bool {
+        !matches!(self, Difference::Encryption { .. })
+    }
+}
+
+fn endpoint_json(d: &Desired) -> Value {
+    json!({
+        "endpointPrivateAccess": d.private,
+        "endpointPublicAccess": d.public,
+        "publicAccessCidrs": if d.public { json!(d.public_cidrs) } else { json!([]) },
+    })
+}
+
+/// `(major, minor)` of a `major.minor[.patch]` version.
+fn minor_version(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Every difference between `desired` and `cluster`, fixable ones in the order they are applied.
+/// Fields the API does not report (older emulators omit the access config) are not compared.
+fn differences(desired: &Desired, cluster: &Cluster) -> Result<Vec<Difference>, FunctionError> {
+    let mut out = Vec::new();
+    if let Some(vpc) = cluster.resources_vpc_config() {
+        // With the public endpoint off, EKS still reports its default allow-list: ignore it then.
+        let cidrs: BTreeSet<String> = vpc.public_access_cidrs().iter().cloned().collect();
+        let same = vpc.endpoint_private_access() == desired.private
+            && vpc.endpoint_public_access() == desired.public
+            && (!desired.public || cidrs == desired.public_cidrs);
+        if !same {
+            out.push(Difference::Endpoint {
+                actual: json!({
+                    "endpointPrivateAccess": vpc.endpoint_private_access(),
+                    "endpointPublicAccess": vpc.endpoint_public_access(),
+                    "publicAccessCidrs": cidrs,
+                }),
+            });
+        }
+    }
+    let enabled = enabled_log_types(cluster);
+    if enabled != desired.log_types {
+        out.push(Difference::Logging { actual: enabled });
+    }
+    if let Some(mode) = cluster
+        .access_config()
+        .and_then(|a| a.authentication_mode())
+    {
+        let next = match mode {
+            AuthenticationMode::Api => None,
+            AuthenticationMode::ConfigMap => Some(AuthenticationMode::ApiAndConfigMap),
+            _ => Some(AuthenticationMode::Api),
+        };
+        if let Some(next) = next {
+            out.push(Difference::AuthenticationMode {
+                actual: mode.as_str().to_owned(),
+                next,
+            });
+        }
+    }
+    if let Some(diff) = version_difference(desired, cluster.version().unwrap_or_default())? {
+        out.push(diff);
+    }
+    let key = cluster
+        .encryption_config()
+        .iter()
+        .find_map(|e| e.provider())
+        .and_then(|p| p.key_arn())
+        .map(str::to_owned);
+    if desired.secrets_key.is_some() && key != desired.secrets_key {
+        out.push(Difference::Encryption { actual: key });
+    }
+    Ok(out)
+}
+
+fn version_difference(
+    desired: &Desired,
+    actual: &str,
+) -> Result<Option<Difference>, FunctionError> {
+    let (Some(want), Some(have)) = (minor_version(&desired.version), minor_version(actual)) else {
+        return Ok(None);
+    };
+    if have > want {
+        return Err(FunctionError::new(
+            ErrorType::Terminal,
+            format!(
+                "cluster {} runs Kubernetes {actual}, newer than the requested {}: EKS cannot downgrade",
+                desired.name, desired.version
+            ),
+        ));
+    }
+    Ok((have < want).then(|| Difference::Version {
+        actual: actual.to_owned(),
+        next: format!("{}.{}", have.0, have.1 + 1),
+    }))
+}
+
+fn enabled_log_types(cluster: &Cluster) -> BTreeSet<String> {
+    cluster
+        .logging()
+        .map(|l| l.cluster_logging())
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| s.enabled() == Some(true))
+        .flat_map(|s| s.types().iter().map(|t| t.as_str().to_owned()))
+        .collect()
+}
+
+/// Every log type on or off as desired (EKS takes both lists; an empty list is left out).
+fn logging(desired: &BTreeSet<String>) -> Logging {
+    let all: Vec<&str> = crate::spec::ControlPlaneLogType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    let setup = |enabled: bool| {
+        let types: Vec<LogType> = all
+            .iter()
+            .filter(|t| desired.contains(**t) == enabled)
+            .map(|t| LogType::from(*t))
+            .collect();
+        (!types.is_empty()).then(|| {
+            LogSetup::builder()
+                .set_types(Some(types))
+                .enabled(enabled)
+                .build()
+        })
+    };
+    Logging::builder()
+        .set_cluster_logging(Some(
+            [setup(true), setup(false)].into_iter().flatten().collect(),
+        ))
+        .build()
+}
+
+fn vpc_config(desired: &Desired, subnets: Option<Vec<String>>) -> VpcConfigRequest {
+    VpcConfigRequest::builder()
+        .set_subnet_ids(subnets)
+        .endpoint_private_access(desired.private)
+        .endpoint_public_access(desired.public)
+        .set_public_access_cidrs(
+            desired
+                .public
+                .then(|| desired.public_cidrs.iter().cloned().collect()),
+        )
+        .build()
+}
+
+/// What the status poll reports: name, ARN, endpoint, OIDC issuer, security group, CA, version.
+fn outputs(cluster: &Cluster, desired: &Desired) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut put = |key: &str, value: Option<&str>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            out.insert(key.to_owned(), json!(v));
+        }
+    };
+    put("clusterName", cluster.name());
+    put("clusterArn", cluster.arn());
+    put("clusterEndpoint", cluster.endpoint());
+    put(
+        "oidcIssuer",
+        cluster
+            .identity()
+            .and_then(|i| i.oidc())
+            .and_then(|o| o.issuer()),
+    );
+    put(
+        "clusterSecurityGroupId",
+        cluster
+            .resources_vpc_config()
+            .and_then(|v| v.cluster_security_group_id()),
+    );
+    put(
+        "certificateAuthority",
+        cluster.certificate_authority().and_then(|c| c.data()),
+    );
+    put("clusterVersion", cluster.version());
+    put("clusterLogGroup", Some(&desired.log_group));
+    out
+}
+
+async fn describe(eks: &aws_sdk_eks::Client, name: &str) -> Result<Option<Cluster>, FunctionError> {
+    match eks.describe_cluster().name(name).send().await {
+        Ok(out) => Ok(out.cluster),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("DescribeCluster", e)),
+    }
+}
+
+/// Refuses a cluster of the platform's name that Tenantry did not create for this platform.
+fn check_owner(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), FunctionError> {
+    let owner = cluster.tags().and_then(|t| t.get(TAG_PLATFORM));
+    if owner.map(String::as_str) == Some(ctx.platform_id()) {
+        return Ok(());
+    }
+    Err(FunctionError::new(
+        ErrorType::Terminal,
+        format!(
+            "an EKS cluster named {:?} exists but is not tagged {TAG_PLATFORM}={} (found {owner:?}); \
+             Tenantry neither adopts nor deletes it",
+            cluster.name().unwrap_or_default(),
+            ctx.platform_id()
+        ),
+    ))
+}
+
+async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let desired = Desired::of(ctx);
+    // One read of the inventory: records are only written for resources not yet in it.
+    let inventory = ctx.store.list_resources(ctx.platform_id()).await?;
+    let recorded = |kind: &str, id: &str| {
+        inventory
+            .iter()
+            .any(|r| r.resource_type == kind && r.id == id)
+    };
+    let log_group_recorded = recorded(LOG_GROUP_RESOURCE, &desired.log_group);
+    let cluster_recorded = recorded(CLUSTER_RESOURCE, &desired.name);
+    let existing = describe(&aws.eks, &desired.name).await?;
+    if let Some(cluster) = &existing {
+        check_owner(ctx, cluster)?;
+    }
+    // Before the cluster: EKS would otherwise create the group itself, unencrypted, kept forever.
+    ensure_log_group(ctx, aws, &desired, !log_group_recorded).await?;
+    let cluster = match existing {
+        Some(cluster) => cluster,
+        None => create(ctx, aws, &desired).await?,
+    };
+    check_owner(ctx, &cluster)?;
+    if !cluster_recorded {
+        record_cluster(ctx, &cluster).await?;
+    }
+    let ready = converge(ctx, aws, &desired, &cluster).await?;
+    ctx.finish(ready, outputs(&cluster, &desired)).await
+}
+
+async fn status(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let desired = Desired::of(ctx);
+    let Some(cluster) = describe(&aws.eks, &desired.name).await? else {
+        return Err(FunctionError::new(
+            ErrorType::Terminal,
+            format!(
+                "EKS cluster {:?} does not exist (ensure creates it)",
+                desired.name
+            ),
+        ));
+    };
+    check_owner(ctx, &cluster)?;
+    let ready = converge(ctx, aws, &desired, &cluster).await?;
+    ctx.finish(ready, outputs(&cluster, &desired)).await
+}
+
+/// Ready when ACTIVE with nothing left to change; otherwise applies the next update, if any.
+async fn converge(
+    ctx: &mut PhaseContext<'_>,
+    aws: &Clients,
+    desired: &Desired,
+    cluster: &Cluster,
+) -> Result<bool, FunctionError> {
+    match cluster.status() {
+        Some(ClusterStatus::Active) => {}
+        Some(ClusterStatus::Failed) => {
+            return Err(FunctionError::new(
+                ErrorType::Terminal,
+                format!("EKS cluster {:?} is FAILED", desired.name),
+            ))
+        }
+        Some(ClusterStatus::Deleting) => {
+            return Err(FunctionError::new(
+                ErrorType::Retryable,
+                format!(
+                    "EKS cluster {:?} is being deleted; it is created again once gone",
+                    desired.name
+                ),
+            ))
+        }
+        // CREATING, UPDATING, PENDING: poll again.
+        _ => return Ok(false),
+    }
+    let diffs = differences(desired, cluster)?;
+    for diff in diffs.iter().filter(|d| !d.fixable()) {
+        tracing::warn!(?diff, "cluster differs in a way EKS cannot change in place");
+    }
+    match diffs.iter().find(|d| d.fixable()) {
+        Some(diff) => apply(ctx, aws, desired, diff).await.map(|()| false),
+        None => Ok(true),
+    }
+}
+
+/// Starts one cluster update. An update already running is not an error: poll again.
+async fn apply(
+    ctx: &mut PhaseContext<'_>,
+    aws: &Clients,
+    desired: &Desired,
+    diff: &Difference,
+) -> Result<(), FunctionError> {
+    tracing::info!(?diff, cluster = %desired.name, "updating cluster");
+    let result = match diff {
+        Difference::Version { next, .. } => aws
+            .eks
+            .update_cluster_version()
+            .name(&desired.name)
+            .version(next)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| busy_or("UpdateClusterVersion", e)),
+        Difference::Endpoint { .. } => {
+            update_config(aws, desired, |u| {
+                u.resources_vpc_config(vpc_config(desired, None))
+            })
+            .await
+        }
+        Difference::Logging { .. } => {
+            update_config(aws, desired, |u| u.logging(logging(&desired.log_types))).await
+        }
+        Difference::AuthenticationMode { next, .. } => {
+            update_config(aws, desired, |u| {
+                u.access_config(
+                    UpdateAccessConfigRequest::builder()
+                        .authentication_mode(next.clone())
+                        .build(),
+                )
+            })
+            .await
+        }
+        Difference::Encryption { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => {
+            ctx.changed();
+            Ok(())
+        }
+        Err(None) => Ok(()),
+        Err(Some(e)) => Err(e),
+    }
+}
+
+type UpdateConfig =
+    aws_sdk_eks::operation::update_cluster_config::builders::UpdateClusterConfigFluentBuilder;
+
+async fn update_config(
+    aws: &Clients,
+    desired: &Desired,
+    set: impl FnOnce(UpdateConfig) -> UpdateConfig,
+) -> Result<(), Option<FunctionError>> {
+    set(aws.eks.update_cluster_config().name(&desired.name))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| busy_or("UpdateClusterConfig", e))
+}
+
+/// `None` when the cluster is busy with another update (ResourceInUse / InvalidRequest): retry
+/// on the next poll. Otherwise the mapped error.
+fn busy_or<E, R>(
+    op: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Option<FunctionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .unwrap_or_default();
+    if matches!(code, "ResourceInUseException" | "InvalidRequestException") {
+        tracing::info!(
+            op,
+            code,
+            "cluster busy; the update is retried on the next poll"
+        );
+        None
+    } else {
+        Some(aws_error(op, e))
+    }
+}
+
+async fn create(
+    ctx: &mut PhaseContext<'_>,
+    aws: &Clients,
+    desired: &Desired,
+) -> Result<Cluster, FunctionError> {
+    let role: String = ctx.output(CLUSTER_ROLE_OUTPUT)?;
+    let subnets: Vec<String> = ctx.output(PRIVATE_SUBNETS_OUTPUT)?;
+    let key = desired.secrets_key.clone().ok_or_else(|| {
+        FunctionError::new(
+            ErrorType::Terminal,
+            format!("output {SECRETS_KEY_OUTPUT:?} of the encryption phase is missing and the spec names no key"),
+        )
+    })?;
+    // `resources` is deprecated (EKS now encrypts all API data) but `secrets` is still the value
+    // the API documents and emulators expect.
+    #[allow(deprecated)]
+    let encryption = EncryptionConfig::builder()
+        .resources("secrets")
+        .provider(Provider::builder().key_arn(key).build())
+        .build();
+    let access = CreateAccessConfigRequest::builder()
+        .authentication_mode(AuthenticationMode::Api)
+        // Tenantry's own role administers the cluster (the bootstrap phase applies manifests).
+        .bootstrap_cluster_creator_admin_permissions(true)
+        .build();
+    let tags = ctx.tags(COMPONENT).into_iter().collect();
+    let created = aws
+        .eks
+        .create_cluster()
+        .name(&desired.name)
+        .version(&desired.version)
+        .role_arn(role)
+        .resources_vpc_config(vpc_config(desired, Some(subnets)))
+        .logging(logging(&desired.log_types))
+        .encryption_config(encryption)
+        .access_config(access)
+        // With Calico, EKS must not install the VPC CNI it bootstraps by default.
+        .bootstrap_self_managed_addons(ctx.spec.cni == Cni::VpcCni)
+        .deletion_protection(true)
+        .set_tags(Some(tags))
+        .send()
+        .await;
+    match created {
+        Ok(out) => {
+            ctx.changed();
+            out.cluster.ok_or_else(|| {
+                FunctionError::new(ErrorType::Retryable, "CreateCluster returned no cluster")
+            })
+        }
+        // A retried CreateCluster whose first attempt went through.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            describe(&aws.eks, &desired.name).await?.ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::Retryable,
+                    "cluster exists but cannot be described yet",
+                )
+            })
+        }
+        Err(e) => Err(aws_error("CreateCluster", e)),
+    }
+}
+
+async fn record_cluster(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), FunctionError> {
+    let name = cluster.name().unwrap_or_default();
+    let mut record = ResourceRecord::new(CLUSTER_RESOURCE, name, Phase::Cluster.as_str());
+    record.arn = cluster.arn().map(str::to_owned);
+    record.tags = ctx.tags(COMPONENT);
+    ctx.record_resource(record).await
+}
+
+/// Creates the cluster's log group (with retention and the logs key) or corrects them.
+async fn ensure_log_group(
+    ctx: &mut PhaseContext<'_>,
+    aws: &Clients,
+    desired: &Desired,
+    unrecorded: bool,
+) -> Result<(), FunctionError> {
+    let existing = find_log_group(aws, &desired.log_group).await?;
+    let (retention, kms) = match &existing {
+        Some(g) => (g.retention_in_days(), g.kms_key_id().map(str::to_owned)),
+        None => {
+            create_log_group(ctx, aws, desired).await?;
+            (None, desired.logs_key.clone())
+        }
+    };
+    if unrecorded || existing.is_none() {
+        let mut record = ResourceRecord::new(
+            LOG_GROUP_RESOURCE,
+            &desired.log_group,
+            Phase::Cluster.as_str(),
+        );
+        record.tags = ctx.tags(COMPONENT);
+        ctx.record_resource(record).await?;
+    }
+    if retention != Some(desired.retention_days) {
+        aws.logs
+            .put_retention_policy()
+            .log_group_name(&desired.log_group)
+            .retention_in_days(desired.retention_days)
+            .send()
+            .await
+            .map_err(|e| aws_error("PutRetentionPolicy", e))?;
+        ctx.changed();
+    }
+    if let Some(key) = desired
+        .logs_key
+        .as_ref()
+        .filter(|k| kms.as_ref() != Some(*k))
+    {
+        aws.logs
+            .associate_kms_key()
+            .log_group_name(&desired.log_group)
+            .kms_key_id(key)
+            .send()
+            .await
+            .map_err(|e| aws_error("AssociateKmsKey", e))?;
+        ctx.changed();
+    }
+    Ok(())
+}
+
+async fn find_log_group(
+    aws: &Clients,
+    name: &str,
+) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, FunctionError> {
+    let out = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeLogGroups", e))?;
+    Ok(out
+        .log_groups
+        .unwrap_or_default()
+        .into_iter()
+        .find(|g| g.log_group_name() == Some(name)))
+}
+
+async fn create_log_group(
+    ctx: &mut PhaseContext<'_>,
+    aws: &Clients,
+    desired: &Desired,
+) -> Result<(), FunctionError> {
+    let created = aws
+        .logs
+        .create_log_group()
+        .log_group_name(&desired.log_group)
+        .set_kms_key_id(desired.logs_key.clone())
+        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {
+            ctx.changed();
+            Ok(())
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error("CreateLogGroup", e)),
+    }
+}
+
+async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let desired = Desired::of(ctx);
+    let mut drift = Vec::new();
+    let log_group = find_log_group(aws, &desired.log_group).await?;
+    let retention = log_group.as_ref().and_then(|g| g.retention_in_days());
+    if retention != Some(desired.retention_days) {
+        drift.push(Drift {
+            resource: format!("logs:log-group/{}", desired.log_group),
+            field: "retentionInDays".to_owned(),
+            desired: json!(desired.retention_days),
+            actual: json!(retention),
+        });
+    }
+    let cluster = describe(&aws.eks, &desired.name).await?;
+    let (ready, outputs) = match &cluster {
+        Some(c) => {
+            let diffs = differences(&desired, c).unwrap_or_else(|_| {
+                vec![Difference::Version {
+                    actual: c.version().unwrap_or_default().to_owned(),
+                    next: desired.version.clone(),
+                }]
+            });
+            drift.extend(diffs.iter().map(|d| d.drift(&desired)));
+            (
+                c.status() == Some(&ClusterStatus::Active),
+                outputs(c, &desired),
+            )
+        }
+        None => {
+            drift.push(Drift {
+                resource: format!("eks:cluster/{}", desired.name),
+                field: "exists".to_owned(),
+                desired: json!(true),
+                actual: json!(false),
+            });
+            (false, BTreeMap::new())
+        }
+    };
+    Ok(PhaseOutput {
+        phase: Phase::Cluster,
+        action: Action::Observe,
+        ready,
+        changes: 0,
+        outputs,
+        drift,
+    })
+}
+
+async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let name = ctx.names.cluster();
+    let gone = match describe(&aws.eks, &name).await? {
+        None => true,
+        Some(cluster) => {
+            check_owner(ctx, &cluster)?;
+            start_deletion(ctx, aws, &cluster).await?;
+            false
+        }
+    };
+    if gone {
+        ctx.forget_resource(CLUSTER_RESOURCE, &name).await?;
+        delete_log_group(ctx, aws).await?;
+    }
+    ctx.finish(gone, BTreeMap::new()).await
+}
+
+/// One step towards deletion: wait for a running operation, turn deletion protection off, or
+/// delete. The cluster is gone only when DescribeCluster no longer finds it.
+async fn start_deletion(
+    ctx: &mut PhaseContext<'_>,
+    aws: &Clients,
+    cluster: &Cluster,
+) -> Result<(), FunctionError> {
+    let name = cluster.name().unwrap_or_default();
+    match cluster.status() {
+        Some(
+            ClusterStatus::Deleting
+            | ClusterStatus::Creating
+            | ClusterStatus::Updating
+            | ClusterStatus::Pending,
+        ) => return Ok(()),
+        _ => {}
+    }
+    if cluster.deletion_protection() == Some(true) {
+        let result = aws
+            .eks
+            .update_cluster_config()
+            .name(name)
+            .deletion_protection(false)
+            .send()
+            .await;
+        return match result.map_err(|e| busy_or("UpdateClusterConfig", e)) {
+            Ok(_) => {
+                ctx.changed();
+                Ok(())
+            }
+            Err(None) => Ok(()),
+            Err(Some(e)) => Err(e),
+        };
+    }
+    match aws.eks.delete_cluster().name(name).send().await {
+        Ok(_) => {
+            ctx.changed();
+            Ok(())
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        // Node groups or an update still attached: the poll tries again.
+        Err(e) => match busy_or("DeleteCluster", e) {
+            None => Ok(()),
+            Some(e) => Err(e),
+        },
+    }
+}
+
+async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(), FunctionError> {
+    let name = ctx.names.cluster_log_group();
+    // Looked up first so that deleting what is already gone makes no mutating call.
+    if find_log_group(aws, &name).await?.is_none() {
+        return ctx.forget_resource(LOG_GROUP_RESOURCE, &name).await;
+    }
+    match aws
+        .logs
+        .delete_log_group()
+        .log_group_name(&name)
+        .send()
+        .await
+    {
+        Ok(_) => ctx.changed(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(aws_error("DeleteLogGroup", e)),
+    }
+    ctx.forget_resource(LOG_GROUP_RESOURCE, &name).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eks::types::{AccessConfigResponse, Certificate, VpcConfigResponse};
+
+    fn desired() -> Desired {
+        Desired {
+            name: "acme-prod".into(),
+            version: "1.35".into(),
+            private: true,
+            public: false,
+            public_cidrs: BTreeSet::new(),
+            log_types: ["api", "audit"].into_iter().map(String::from).collect(),
+            secrets_key: Some("arn:aws:kms:us-east-1:1:key/k".into()),
+            log_group: "/aws/eks/acme-prod/cluster".into(),
+            retention_days: 90,
+            logs_key: None,
+        }
+    }
+
+    fn cluster(d: &Desired) -> aws_sdk_eks::types::builders::ClusterBuilder {
+        Cluster::builder()
+            .name(&d.name)
+            .arn("arn:aws:eks:us-east-1:1:cluster/acme-prod")
+            .version(&d.version)
+            .status(ClusterStatus::Active)
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .endpoint_private_access(true)
+                    .endpoint_public_access(false)
+                    .public_access_cidrs("0.0.0.0/0")
+                    .build(),
+            )
+            .logging(logging(&d.log_types))
+            .encryption_config(
+                EncryptionConfig::builder()
+                    .provider(
+                        Provider::builder()
+                            .set_key_arn(d.secrets_key.clone())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .access_config(
+                AccessConfigResponse::builder()
+                    .authentication_mode(AuthenticationMode::Api)
+                    .build(),
+            )
+            .certificate_authority(Certificate::builder().data("ca").build())
+    }
+
+    #[test]
+    fn a_cluster_as_specified_has_no_difference() {
+        let d = desired();
+        assert_eq!(differences(&d, &cluster(&d).build()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn differences_come_in_update_order() {
+        let d = desired();
+        let c = cluster(&d)
+            .version("1.33")
+            .logging(logging(&["api".to_owned()].into()))
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .endpoint_private_access(true)
+                    .endpoint_public_access(true)
+                    .build(),
+            )
+            .access_config(
+                AccessConfigResponse::builder()
+                    .authentication_mode(AuthenticationMode::ConfigMap)
+                    .build(),
+            )
+            .build();
+        let diffs = differences(&d, &c).unwrap();
+        assert!(matches!(diffs[0], Difference::Endpoint { .. }), "{diffs:?}");
+        assert!(matches!(diffs[1], Difference::Logging { .. }));
+        assert_eq!(
+            diffs[2],
+            Difference::AuthenticationMode {
+                actual: "CONFIG_MAP".into(),
+                next: AuthenticationMode::ApiAndConfigMap
+            }
+        );
+        assert_eq!(
+            diffs[3],
+            Difference::Version {
+                actual: "1.33".into(),
+                next: "1.34".into()
+            }
+        );
+    }
+
+    #[test]
+    fn downgrades_and_foreign_keys_are_not_applied() {
+        let d = desired();
+        let err = differences(&d, &cluster(&d).version("1.36").build()).unwrap_err();
+        assert_eq!(err.error_type, ErrorType::Terminal);
+        let c = cluster(&d).set_encryption_config(Some(vec![])).build();
+        let diffs = differences(&d, &c).unwrap();
+        assert_eq!(diffs, vec![Difference::Encryption { actual: None }]);
+        assert!(!diffs[0].fixable());
+        assert_eq!(diffs[0].drift(&d).field, "secretsKeyArn");
+    }
+
+    #[test]
+    fn public_cidrs_matter_only_with_the_public_endpoint_on() {
+        let mut d = desired();
+        d.public = true;
+        d.public_cidrs = ["203.0.113.0/24".to_owned()].into();
+        let c = cluster(&d)
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .endpoint_private_access(true)
+                    .endpoint_public_access(true)
+                    .public_access_cidrs("203.0.113.0/24")
+                    .build(),
+            )
+            .build();
+        assert_eq!(differences(&d, &c).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn logging_lists_enabled_and_disabled_types() {
+        let l = logging(&["api".to_owned(), "audit".to_owned()].into());
+        assert_eq!(l.cluster_logging().len(), 2);
+        assert_eq!(l.cluster_logging()[0].types().len(), 2);
+        assert_eq!(l.cluster_logging()[1].enabled(), Some(false));
+        let all: BTreeSet<String> = crate::spec::ControlPlaneLogType::ALL
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
+        assert_eq!(logging(&all).cluster_logging().len(), 1);
+    }
+
+    #[test]
+    fn outputs_name_the_cluster() {
+        let d = desired();
+        let o = outputs(&cluster(&d).build(), &d);
+        assert_eq!(o["clusterName"], json!("acme-prod"));
+        assert_eq!(o["certificateAuthority"], json!("ca"));
+        assert_eq!(o["clusterLogGroup"], json!("/aws/eks/acme-prod/cluster"));
+        assert!(!o.contains_key("clusterEndpoint"));
+    }
+}

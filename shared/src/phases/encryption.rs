@@ -1,0 +1,604 @@
+//! The `encryption` phase: the platform's KMS keys (Kubernetes secrets, logs, data), rotation
+//! on, one alias each, key policies from [`crate::policies::key_policy`].
+//!
+//! A key is found by its alias first; when the alias is missing (a crash between `CreateKey` and
+//! `CreateAlias`), by the tags it got at creation (`tenantry:platform`, `tenantry:component`,
+//! [`TAG_PURPOSE`]) among keys still Enabled, so a re-run adopts it instead of creating a second
+//! key. Policy, rotation and tags are compared before anything is written.
+//!
+//! `delete` removes the aliases, then schedules every key tagged with the platform for deletion
+//! ([`DELETION_WINDOW_DAYS`]); a key already pending deletion counts as gone. A key the spec
+//! brings (`encryption.kmsKeyArn`) is never created, changed or deleted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState, Tag};
+use serde_json::{json, Value};
+
+use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
+use crate::plan::Phase;
+use crate::policies::{self, Target, KEY_DATA, KEY_LOGS, KEY_PURPOSES, KEY_SECRETS};
+use crate::store::ResourceRecord;
+
+/// Tag telling the platform's keys apart (`cluster`, `logs`, `data`), set at creation.
+pub const TAG_PURPOSE: &str = "tenantry:purpose";
+/// Days a deleted key stays recoverable (the planner's `deletionWindowDays`; KMS allows 7-30).
+pub const DELETION_WINDOW_DAYS: i32 = 30;
+/// Output: ARN of the Kubernetes secrets key (the spec's own key when it brings one).
+pub const OUTPUT_SECRETS_KEY: &str = "secretsKeyArn";
+/// Output: ARN of the CloudWatch Logs key.
+pub const OUTPUT_LOGS_KEY: &str = "logsKeyArn";
+/// Output: ARN of the data key (tenant bucket, platform secrets).
+pub const OUTPUT_DATA_KEY: &str = "dataKeyArn";
+/// Inventory type of keys.
+pub const RESOURCE_KEY: &str = "kms-key";
+/// Inventory type of aliases.
+pub const RESOURCE_ALIAS: &str = "kms-alias";
+
+const COMPONENT: &str = "encryption";
+
+/// The output naming a purpose's key ARN.
+pub fn output_name(purpose: &str) -> &'static str {
+    match purpose {
+        KEY_SECRETS => OUTPUT_SECRETS_KEY,
+        KEY_LOGS => OUTPUT_LOGS_KEY,
+        _ => OUTPUT_DATA_KEY,
+    }
+}
+
+fn description(stem: &str, purpose: &str) -> String {
+    let what = match purpose {
+        KEY_SECRETS => "EKS secrets envelope encryption",
+        KEY_LOGS => "CloudWatch Logs encryption (cluster, flow logs, Container Insights)",
+        KEY_DATA => "Tenant bucket and platform secrets",
+        other => other,
+    };
+    format!("Tenantry {stem}: {what}")
+}
+
+/// Runs the phase.
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let ctx = PhaseContext::load(Phase::Encryption, input, deps).await?;
+    let kms = kms_client(&deps.aws, &ctx.spec.region);
+    let mut run = Run::new(ctx).await?;
+    let (ready, outputs) = match run.ctx.input.action {
+        Action::Delete => (delete(&mut run, &kms).await?, BTreeMap::new()),
+        _ => ensure(&mut run, &kms).await?,
+    };
+    run.finish(ready, outputs).await
+}
+
+/// A KMS client for the platform's region (keys are regional; the handler's own region may
+/// differ).
+pub fn kms_client(aws: &aws_config::SdkConfig, region: &str) -> aws_sdk_kms::Client {
+    let conf = aws_sdk_kms::config::Builder::from(aws)
+        .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
+// --- helpers shared with the identity phase ------------------------------------------------------
+
+/// The account the handler's credentials belong to (ARNs in policies need it).
+pub(crate) async fn account_id(deps: &Deps) -> Result<String, FunctionError> {
+    let sts = aws_sdk_sts::Client::new(&deps.aws);
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws_error("sts:GetCallerIdentity", e))?;
+    out.account.ok_or_else(|| {
+        FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no account")
+    })
+}
+
+/// One invocation: the context, the account, what the inventory already lists, and (for
+/// `observe`/`status`) the differences found instead of written.
+pub(crate) struct Run<'a> {
+    pub ctx: PhaseContext<'a>,
+    pub account: String,
+    known: BTreeSet<(String, String)>,
+    pub drift: Vec<Drift>,
+}
+
+impl<'a> Run<'a> {
+    pub async fn new(ctx: PhaseContext<'a>) -> Result<Run<'a>, FunctionError> {
+        let account = account_id(ctx.deps).await?;
+        let known = ctx
+            .store
+            .list_resources(ctx.platform_id())
+            .await?
+            .into_iter()
+            .filter(|r| r.phase == ctx.phase.as_str())
+            .map(|r| (r.resource_type, r.id))
+            .collect();
+        Ok(Run {
+            ctx,
+            account,
+            known,
+            drift: Vec::new(),
+        })
+    }
+
+    /// Whether this run writes (`ensure`, `delete`) or only reports (`observe`, `status`).
+    pub fn writes(&self) -> bool {
+        matches!(self.ctx.input.action, Action::Ensure | Action::Delete)
+    }
+
+    pub fn target(&self) -> Target<'_> {
+        Target::new(&self.ctx.spec, &self.account, &self.ctx.spec.region)
+    }
+
+    /// Notes a difference; returns whether the caller should repair it now.
+    pub fn differs(&mut self, resource: &str, field: &str, desired: Value, actual: Value) -> bool {
+        if self.writes() {
+            return true;
+        }
+        self.drift.push(Drift {
+            resource: resource.to_owned(),
+            field: field.to_owned(),
+            desired,
+            actual,
+        });
+        false
+    }
+
+    /// Records a resource in the inventory unless it is already listed.
+    pub async fn record(&mut self, record: ResourceRecord) -> Result<(), FunctionError> {
+        let key = (record.resource_type.clone(), record.id.clone());
+        if self.writes() && !self.known.contains(&key) {
+            self.ctx.record_resource(record).await?;
+            self.known.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Forgets a resource if the inventory lists it.
+    pub async fn forget(&mut self, resource_type: &str, id: &str) -> Result<(), FunctionError> {
+        let key = (resource_type.to_owned(), id.to_owned());
+        if self.known.remove(&key) {
+            self.ctx.forget_resource(resource_type, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the invocation: `ensure`/`delete` record the phase; `observe`/`status` only report
+    /// (ready when nothing differs).
+    pub async fn finish(
+        self,
+        ready: bool,
+        outputs: BTreeMap<String, Value>,
+    ) -> Result<PhaseOutput, FunctionError> {
+        if self.writes() {
+            return self.ctx.finish(ready, outputs).await;
+        }
+        Ok(PhaseOutput {
+            phase: self.ctx.phase,
+            action: self.ctx.input.action,
+            ready: ready && self.drift.is_empty(),
+            changes: 0,
+            outputs,
+            drift: self.drift,
+        })
+    }
+}
+
+// --- ensure -------------------------------------------------------------------------------------
+
+type Outputs = BTreeMap<String, Value>;
+
+async fn ensure(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+) -> Result<(bool, Outputs), FunctionError> {
+    let mut outputs = BTreeMap::new();
+    let mut complete = true;
+    for purpose in KEY_PURPOSES {
+        let own = match *purpose {
+            KEY_SECRETS => run.ctx.spec.encryption.kms_key_arn.clone(),
+            _ => None,
+        };
+        let arn = match own {
+            Some(arn) => Some(arn),
+            None => ensure_key(run, kms, purpose).await?,
+        };
+        match arn {
+            Some(arn) => {
+                outputs.insert(output_name(purpose).to_owned(), json!(arn));
+            }
+            None => complete = false,
+        }
+    }
+    Ok((complete, outputs))
+}
+
+fn key_tags(run: &Run, purpose: &str) -> BTreeMap<String, String> {
+    let mut tags = run.ctx.tags(COMPONENT);
+    tags.insert(TAG_PURPOSE.to_owned(), purpose.to_owned());
+    tags
+}
+
+fn kms_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder().tag_key(k).tag_value(v).build().map_err(|e| {
+                FunctionError::new(ErrorType::Terminal, format!("building KMS tag {k}: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// Ensures one key; returns its ARN (None in `observe` when it does not exist).
+async fn ensure_key(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    purpose: &str,
+) -> Result<Option<String>, FunctionError> {
+    let alias = run.ctx.names.kms_alias(purpose);
+    let aliased = describe_key(kms, &alias).await?;
+    let has_alias = aliased.is_some();
+    let found = match aliased {
+        Some(meta) => Some(meta),
+        None => find_tagged_key(run, kms, purpose).await?,
+    };
+    let meta = match found {
+        Some(meta) => meta,
+        None => {
+            if !run.differs(
+                &format!("kms:alias/{alias}"),
+                "exists",
+                json!(true),
+                json!(false),
+            ) {
+                return Ok(None);
+            }
+            create_key(run, kms, purpose).await?
+        }
+    };
+    let key_id = meta.key_id().to_owned();
+    let arn = meta.arn().unwrap_or_default().to_owned();
+    let resource = format!("kms:key/{key_id}");
+    let mut record = ResourceRecord::new(RESOURCE_KEY, &key_id, Phase::Encryption.as_str());
+    record.arn = Some(arn.clone());
+    record.tags = key_tags(run, purpose);
+    record.attributes = Some(json!({ "alias": alias, "purpose": purpose }));
+    run.record(record).await?;
+    converge_state(run, kms, &resource, &meta).await?;
+    if !has_alias && run.differs(&resource, "alias", json!(alias), Value::Null) {
+        kms.create_alias()
+            .alias_name(&alias)
+            .target_key_id(&key_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("kms:CreateAlias", e))?;
+        run.ctx.changed();
+    }
+    let mut alias_record = ResourceRecord::new(RESOURCE_ALIAS, &alias, Phase::Encryption.as_str());
+    alias_record.attributes = Some(json!({ "keyId": key_id }));
+    run.record(alias_record).await?;
+    converge_policy(run, kms, &resource, &key_id, purpose).await?;
+    converge_rotation(run, kms, &resource, &key_id).await?;
+    converge_tags(run, kms, &resource, &key_id, purpose).await?;
+    Ok(Some(arn))
+}
+
+/// DescribeKey by id, ARN or alias; None when it does not exist.
+async fn describe_key(
+    kms: &aws_sdk_kms::Client,
+    key: &str,
+) -> Result<Option<KeyMetadata>, FunctionError> {
+    match kms.describe_key().key_id(key).send().await {
+        Ok(out) => Ok(out.key_metadata),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("kms:DescribeKey", e)),
+    }
+}
+
+/// Creates a key with its tags and policy (one call, so a crash leaves a findable key), then
+/// turns rotation on. The alias is created by the caller.
+async fn create_key(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    purpose: &str,
+) -> Result<KeyMetadata, FunctionError> {
+    let policy = policies::key_policy(&run.target(), purpose);
+    let tags = kms_tags(&key_tags(run, purpose))?;
+    let out = kms
+        .create_key()
+        .description(description(run.ctx.names.stem(), purpose))
+        .key_usage(aws_sdk_kms::types::KeyUsageType::EncryptDecrypt)
+        .key_spec(aws_sdk_kms::types::KeySpec::SymmetricDefault)
+        .policy(policy.to_string())
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:CreateKey", e))?;
+    run.ctx.changed();
+    out.key_metadata.ok_or_else(|| {
+        FunctionError::new(ErrorType::Terminal, "CreateKey returned no key metadata")
+    })
+}
+
+/// The platform's keys by tag: (metadata, purpose) of every customer-managed key tagged with
+/// this platform and component, whatever its state.
+async fn tagged_keys(
+    run: &Run<'_>,
+    kms: &aws_sdk_kms::Client,
+) -> Result<Vec<(KeyMetadata, String)>, FunctionError> {
+    let mut keys = kms.list_keys().into_paginator().items().send();
+    let mut out = Vec::new();
+    while let Some(entry) = keys.next().await {
+        let entry = entry.map_err(|e| aws_error("kms:ListKeys", e))?;
+        let Some(key_id) = entry.key_id() else {
+            continue;
+        };
+        let tags = match kms.list_resource_tags().key_id(key_id).send().await {
+            Ok(out) => out.tags.unwrap_or_default(),
+            // AWS managed keys and keys another principal owns are not ours to read.
+            Err(e)
+                if e.as_service_error().and_then(|s| s.meta().code())
+                    == Some("AccessDeniedException") =>
+            {
+                continue
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                continue
+            }
+            Err(e) => return Err(aws_error("kms:ListResourceTags", e)),
+        };
+        let tag = |k: &str| {
+            tags.iter()
+                .find(|t| t.tag_key() == k)
+                .map(|t| t.tag_value())
+        };
+        if tag(TAG_PLATFORM) != Some(run.ctx.platform_id()) || tag(TAG_COMPONENT) != Some(COMPONENT)
+        {
+            continue;
+        }
+        let purpose = tag(TAG_PURPOSE).unwrap_or_default().to_owned();
+        if let Some(meta) = describe_key(kms, key_id).await? {
+            if meta.key_manager() != Some(&KeyManagerType::Aws) {
+                out.push((meta, purpose));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A key a crashed run created for `purpose` and did not alias yet: the oldest Enabled one.
+async fn find_tagged_key(
+    run: &Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    purpose: &str,
+) -> Result<Option<KeyMetadata>, FunctionError> {
+    let mut candidates: Vec<KeyMetadata> = tagged_keys(run, kms)
+        .await?
+        .into_iter()
+        .filter(|(meta, p)| p == purpose && meta.key_state() == Some(&KeyState::Enabled))
+        .map(|(meta, _)| meta)
+        .collect();
+    candidates.sort_by_key(|m| {
+        (
+            m.creation_date().map(|d| d.as_nanos()),
+            m.key_id().to_owned(),
+        )
+    });
+    Ok(candidates.into_iter().next())
+}
+
+/// A key that is aliased but pending deletion or disabled is brought back (the alias says the
+/// platform still wants it).
+async fn converge_state(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    resource: &str,
+    meta: &KeyMetadata,
+) -> Result<(), FunctionError> {
+    let state = meta.key_state().cloned();
+    let pending = state == Some(KeyState::PendingDeletion);
+    if !pending && state != Some(KeyState::Disabled) {
+        return Ok(());
+    }
+    let actual = json!(state.as_ref().map(|s| s.as_str()));
+    if !run.differs(resource, "keyState", json!("Enabled"), actual) {
+        return Ok(());
+    }
+    if pending {
+        kms.cancel_key_deletion()
+            .key_id(meta.key_id())
+            .send()
+            .await
+            .map_err(|e| aws_error("kms:CancelKeyDeletion", e))?;
+        run.ctx.changed();
+    }
+    // CancelKeyDeletion leaves the key Disabled.
+    enable_key(run, kms, meta.key_id()).await
+}
+
+async fn enable_key(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+) -> Result<(), FunctionError> {
+    kms.enable_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:EnableKey", e))?;
+    run.ctx.changed();
+    Ok(())
+}
+
+async fn converge_policy(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    resource: &str,
+    key_id: &str,
+    purpose: &str,
+) -> Result<(), FunctionError> {
+    let desired = policies::key_policy(&run.target(), purpose);
+    let actual = kms
+        .get_key_policy()
+        .key_id(key_id)
+        .policy_name("default")
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:GetKeyPolicy", e))?
+        .policy
+        .and_then(|p| policies::parse_returned(&p))
+        .unwrap_or(Value::Null);
+    if policies::same_policy(&desired, &actual)
+        || !run.differs(resource, "policy", desired.clone(), actual)
+    {
+        return Ok(());
+    }
+    kms.put_key_policy()
+        .key_id(key_id)
+        .policy_name("default")
+        .policy(desired.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:PutKeyPolicy", e))?;
+    run.ctx.changed();
+    Ok(())
+}
+
+async fn converge_rotation(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    resource: &str,
+    key_id: &str,
+) -> Result<(), FunctionError> {
+    let enabled = kms
+        .get_key_rotation_status()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:GetKeyRotationStatus", e))?
+        .key_rotation_enabled;
+    if enabled || !run.differs(resource, "keyRotationEnabled", json!(true), json!(false)) {
+        return Ok(());
+    }
+    kms.enable_key_rotation()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:EnableKeyRotation", e))?;
+    run.ctx.changed();
+    Ok(())
+}
+
+/// Adds tags that are missing or differ (cost tags may change); never removes foreign tags.
+async fn converge_tags(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    resource: &str,
+    key_id: &str,
+    purpose: &str,
+) -> Result<(), FunctionError> {
+    let actual: BTreeMap<String, String> = kms
+        .list_resource_tags()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:ListResourceTags", e))?
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.tag_key, t.tag_value))
+        .collect();
+    let missing: BTreeMap<String, String> = key_tags(run, purpose)
+        .into_iter()
+        .filter(|(k, v)| actual.get(k) != Some(v))
+        .collect();
+    if missing.is_empty() || !run.differs(resource, "tags", json!(missing), json!(actual)) {
+        return Ok(());
+    }
+    kms.tag_resource()
+        .key_id(key_id)
+        .set_tags(Some(kms_tags(&missing)?))
+        .send()
+        .await
+        .map_err(|e| aws_error("kms:TagResource", e))?;
+    run.ctx.changed();
+    Ok(())
+}
+
+// --- delete -------------------------------------------------------------------------------------
+
+/// Deletes the aliases, then schedules every key tagged with the platform for deletion.
+async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, FunctionError> {
+    for purpose in KEY_PURPOSES {
+        let alias = run.ctx.names.kms_alias(purpose);
+        if describe_key(kms, &alias).await?.is_some() {
+            match kms.delete_alias().alias_name(&alias).send().await {
+                Ok(_) => run.ctx.changed(),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_not_found_exception()) => {}
+                Err(e) => return Err(aws_error("kms:DeleteAlias", e)),
+            }
+        }
+        run.forget(RESOURCE_ALIAS, &alias).await?;
+    }
+    for (meta, _) in tagged_keys(run, kms).await? {
+        let key_id = meta.key_id().to_owned();
+        let pending = matches!(
+            meta.key_state(),
+            Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
+        );
+        if !pending {
+            schedule_deletion(run, kms, &key_id).await?;
+        }
+        run.forget(RESOURCE_KEY, &key_id).await?;
+    }
+    Ok(true)
+}
+
+async fn schedule_deletion(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+) -> Result<(), FunctionError> {
+    let result = kms
+        .schedule_key_deletion()
+        .key_id(key_id)
+        .pending_window_in_days(DELETION_WINDOW_DAYS)
+        .send()
+        .await;
+    match result {
+        Ok(_) => run.ctx.changed(),
+        // Gone, or already pending deletion (a concurrent delete): the outcome we want.
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_not_found_exception() || s.is_kms_invalid_state_exception()
+            }) => {}
+        Err(e) => return Err(aws_error("kms:ScheduleKeyDeletion", e)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_purpose_has_its_own_output() {
+        let names: BTreeSet<_> = KEY_PURPOSES.iter().map(|p| output_name(p)).collect();
+        assert_eq!(names.len(), KEY_PURPOSES.len());
+        assert_eq!(output_name(KEY_SECRETS), "secretsKeyArn");
+        assert_eq!(output_name(KEY_LOGS), "logsKeyArn");
+        assert!(description("payments-prod", KEY_DATA).starts_with("Tenantry payments-prod: "));
+    }
+}

@@ -1,0 +1,814 @@
+//! The `identity` phase: the IAM roles of the platform and, once the cluster exists, its IAM OIDC
+//! provider and the workload roles of its controllers.
+//!
+//! - Always: the cluster role (trusts EKS), the node role (trusts EC2) and, with flow logs on,
+//!   the flow logs role (trusts VPC Flow Logs of this account).
+//! - When the `cluster` phase has recorded `oidcIssuer` and `clusterName`: the OIDC provider for
+//!   the issuer (with IRSA on) and one role per enabled controller, whose trust names exactly one
+//!   service account (IRSA `sub` + `aud`, and/or Pod Identity session tags). Roles of controllers
+//!   the spec turned off are deleted.
+//!
+//! Roles are found by their deterministic names; a role of that name without this platform's
+//! tag is someone else's and is refused. Trust, inline policies, managed policy attachments and
+//! tags are read and compared (as JSON values) before anything is written. Documents come from
+//! [`crate::policies`]. IAM eventual consistency (a principal IAM does not know yet) is
+//! `Tenantry.Retryable` ([`crate::error::classify_aws_code`]).
+//!
+//! `delete` removes the workload roles, the OIDC provider, then the base roles (managed policies
+//! detached, inline policies and instance profiles removed first); "no such entity" is success.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_iam::types::Tag;
+use serde_json::{json, Value};
+
+use super::encryption::{Run, OUTPUT_SECRETS_KEY};
+use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
+use crate::plan::Phase;
+use crate::policies::{self, ServiceAccount, Target, SERVICE_ACCOUNTS};
+use crate::store::ResourceRecord;
+
+/// Output: the EKS cluster role ARN.
+pub const OUTPUT_CLUSTER_ROLE: &str = "clusterRoleArn";
+/// Output: the node role ARN.
+pub const OUTPUT_NODE_ROLE: &str = "nodeRoleArn";
+/// Output: the flow logs delivery role ARN (flow logs on only).
+pub const OUTPUT_FLOW_LOGS_ROLE: &str = "flowLogsRoleArn";
+/// Output: the IAM OIDC provider ARN (IRSA on, cluster created).
+pub const OUTPUT_OIDC_PROVIDER: &str = "oidcProviderArn";
+/// Output: workload role ARNs by purpose (`cluster-autoscaler` → ARN).
+pub const OUTPUT_SERVICE_ROLES: &str = "serviceRoleArns";
+/// Cluster phase output read here: the cluster's OIDC issuer URL.
+pub const INPUT_OIDC_ISSUER: &str = "oidcIssuer";
+/// Cluster phase output read here: the cluster's name.
+pub const INPUT_CLUSTER_NAME: &str = "clusterName";
+/// Thumbprint registered with the OIDC provider. IAM no longer uses it for EKS issuers (it
+/// trusts their certificate authority), but the API still requires one.
+pub const OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
+/// Inventory type of roles.
+pub const RESOURCE_ROLE: &str = "iam-role";
+/// Inventory type of the OIDC provider.
+pub const RESOURCE_OIDC_PROVIDER: &str = "iam-oidc-provider";
+
+const COMPONENT: &str = "identity";
+
+/// A role as it should be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredRole {
+    pub purpose: String,
+    pub name: String,
+    pub description: String,
+    pub trust: Value,
+    /// Managed policy ARNs.
+    pub managed: BTreeSet<String>,
+    /// Inline policies by name.
+    pub inline: BTreeMap<String, Value>,
+}
+
+/// The roles that do not need the cluster: cluster, node, and flow logs (when on).
+pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole> {
+    let names = &t.names;
+    let stem = names.stem();
+    let mut cluster_inline = BTreeMap::new();
+    if let Some(key) = secrets_key_arn {
+        cluster_inline.insert(
+            policies::CLUSTER_SECRETS_POLICY_NAME.to_owned(),
+            policies::cluster_secrets_policy(key),
+        );
+    }
+    let mut roles = vec![
+        DesiredRole {
+            purpose: naming::ROLE_CLUSTER.to_owned(),
+            name: names.role(naming::ROLE_CLUSTER),
+            description: format!("Tenantry {stem}: EKS cluster role"),
+            trust: policies::cluster_trust(),
+            managed: policies::cluster_managed_policies(t).into_iter().collect(),
+            inline: cluster_inline,
+        },
+        DesiredRole {
+            purpose: naming::ROLE_NODE.to_owned(),
+            name: names.role(naming::ROLE_NODE),
+            description: format!("Tenantry {stem}: node role"),
+            trust: policies::node_trust(),
+            managed: policies::node_managed_policies(t).into_iter().collect(),
+            inline: BTreeMap::new(),
+        },
+    ];
+    if t.spec.network.flow_logs.enabled {
+        roles.push(DesiredRole {
+            purpose: naming::ROLE_FLOW_LOGS.to_owned(),
+            name: names.role(naming::ROLE_FLOW_LOGS),
+            description: format!("Tenantry {stem}: VPC flow logs delivery"),
+            trust: policies::flow_logs_trust(t),
+            managed: BTreeSet::new(),
+            inline: BTreeMap::from([(
+                policies::FLOW_LOGS_POLICY_NAME.to_owned(),
+                policies::flow_logs_policy(t),
+            )]),
+        });
+    }
+    roles
+}
+
+/// A controller's workload role.
+pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> DesiredRole {
+    DesiredRole {
+        purpose: sa.purpose.to_owned(),
+        name: t.names.role(sa.purpose),
+        description: format!(
+            "Tenantry {}: {} ({}/{})",
+            t.names.stem(),
+            sa.purpose,
+            sa.namespace,
+            sa.name
+        ),
+        trust: policies::workload_trust(t, issuer, sa),
+        managed: policies::service_managed_policies(t, sa.purpose)
+            .into_iter()
+            .collect(),
+        inline: policies::service_policy(t, sa.purpose)
+            .map(|p| BTreeMap::from([(policies::SERVICE_POLICY_NAME.to_owned(), p)]))
+            .unwrap_or_default(),
+    }
+}
+
+/// Runs the phase.
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let ctx = PhaseContext::load(Phase::Identity, input, deps).await?;
+    let iam = iam_client(&deps.aws);
+    let mut run = Run::new(ctx).await?;
+    let (ready, outputs) = match run.ctx.input.action {
+        Action::Delete => (delete(&mut run, &iam).await?, BTreeMap::new()),
+        _ => ensure(&mut run, &iam).await?,
+    };
+    run.finish(ready, outputs).await
+}
+
+/// An IAM client (IAM is global).
+pub fn iam_client(aws: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(aws)
+}
+
+/// The cluster's issuer when the cluster phase has recorded it (and the cluster's name).
+fn cluster_issuer(ctx: &PhaseContext) -> Option<String> {
+    let issuer = ctx.status.outputs.get(INPUT_OIDC_ISSUER)?.as_str()?;
+    ctx.status.outputs.get(INPUT_CLUSTER_NAME)?.as_str()?;
+    Some(issuer.to_owned())
+}
+
+// --- ensure -------------------------------------------------------------------------------------
+
+type Outputs = BTreeMap<String, Value>;
+
+async fn ensure(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+) -> Result<(bool, Outputs), FunctionError> {
+    let mut outputs = BTreeMap::new();
+    let mut complete = true;
+    let secrets_key = run
+        .ctx
+        .status
+        .outputs
+        .get(OUTPUT_SECRETS_KEY)
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    for role in base_roles(&run.target(), secrets_key.as_deref()) {
+        let output = match role.purpose.as_str() {
+            naming::ROLE_CLUSTER => OUTPUT_CLUSTER_ROLE,
+            naming::ROLE_NODE => OUTPUT_NODE_ROLE,
+            _ => OUTPUT_FLOW_LOGS_ROLE,
+        };
+        match ensure_role(run, iam, &role).await? {
+            Some(arn) => {
+                outputs.insert(output.to_owned(), json!(arn));
+            }
+            None => complete = false,
+        }
+    }
+    let Some(issuer) = cluster_issuer(&run.ctx) else {
+        return Ok((complete, outputs));
+    };
+    if run.ctx.spec.identity.irsa {
+        match ensure_oidc_provider(run, iam, &issuer).await? {
+            Some(arn) => {
+                outputs.insert(OUTPUT_OIDC_PROVIDER.to_owned(), json!(arn));
+            }
+            None => complete = false,
+        }
+    } else {
+        delete_oidc_providers(run, iam).await?;
+    }
+    let enabled = policies::enabled_service_accounts(&run.ctx.spec);
+    let mut service = BTreeMap::new();
+    for sa in &enabled {
+        let role = service_role(&run.target(), Some(&issuer), sa);
+        match ensure_role(run, iam, &role).await? {
+            Some(arn) => {
+                service.insert(sa.purpose.to_owned(), json!(arn));
+            }
+            None => complete = false,
+        }
+    }
+    for sa in SERVICE_ACCOUNTS.iter().filter(|sa| !enabled.contains(sa)) {
+        let name = run.ctx.names.role(sa.purpose);
+        delete_role(run, iam, &name).await?;
+    }
+    outputs.insert(
+        OUTPUT_SERVICE_ROLES.to_owned(),
+        Value::Object(service.into_iter().collect()),
+    );
+    Ok((complete, outputs))
+}
+
+fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| {
+                FunctionError::new(ErrorType::Terminal, format!("building IAM tag {k}: {e}"))
+            })
+        })
+        .collect()
+}
+
+fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("NoSuchEntity")
+}
+
+fn is_not_found<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    e.as_service_error().is_some_and(not_found)
+}
+
+async fn get_role(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<Option<aws_sdk_iam::types::Role>, FunctionError> {
+    match iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(aws_error("iam:GetRole", e)),
+    }
+}
+
+/// Refuses a role of one of our names that this platform did not create.
+fn check_owner(run: &Run, role: &aws_sdk_iam::types::Role) -> Result<(), FunctionError> {
+    let owner = role
+        .tags()
+        .iter()
+        .find(|t| t.key() == TAG_PLATFORM)
+        .map(|t| t.value());
+    if owner == Some(run.ctx.platform_id()) {
+        return Ok(());
+    }
+    Err(FunctionError::new(
+        ErrorType::Terminal,
+        format!(
+            "IAM role {} exists but is not tagged {TAG_PLATFORM}={} (owner: {owner:?}); \
+             refusing to adopt or delete it",
+            role.role_name(),
+            run.ctx.platform_id()
+        ),
+    ))
+}
+
+/// Ensures one role; returns its ARN (None in `observe` when it does not exist).
+async fn ensure_role(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    role: &DesiredRole,
+) -> Result<Option<String>, FunctionError> {
+    let resource = format!("iam:role/{}", role.name);
+    let tags = run.ctx.tags(COMPONENT);
+    let (arn, created) = match get_role(iam, &role.name).await? {
+        Some(actual) => {
+            check_owner(run, &actual)?;
+            converge_trust(run, iam, role, &resource, &actual).await?;
+            converge_role_tags(run, iam, &role.name, &resource, &tags, actual.tags()).await?;
+            (actual.arn().to_owned(), false)
+        }
+        None => {
+            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+                return Ok(None);
+            }
+            let out = iam
+                .create_role()
+                .role_name(&role.name)
+                .description(&role.description)
+                .assume_role_policy_document(role.trust.to_string())
+                .set_tags(Some(iam_tags(&tags)?))
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:CreateRole", e))?;
+            run.ctx.changed();
+            let arn = out.role.map(|r| r.arn).unwrap_or_default();
+            (arn, true)
+        }
+    };
+    let mut record = ResourceRecord::new(RESOURCE_ROLE, &role.name, Phase::Identity.as_str());
+    record.arn = Some(arn.clone());
+    record.tags = tags;
+    record.attributes = Some(json!({ "purpose": role.purpose }));
+    run.record(record).await?;
+    converge_managed(run, iam, role, &resource, created).await?;
+    converge_inline(run, iam, role, &resource, created).await?;
+    Ok(Some(arn))
+}
+
+async fn converge_trust(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    role: &DesiredRole,
+    resource: &str,
+    actual: &aws_sdk_iam::types::Role,
+) -> Result<(), FunctionError> {
+    let current = actual
+        .assume_role_policy_document()
+        .and_then(policies::parse_returned)
+        .unwrap_or(Value::Null);
+    if policies::same_policy(&role.trust, &current)
+        || !run.differs(resource, "assumeRolePolicy", role.trust.clone(), current)
+    {
+        return Ok(());
+    }
+    iam.update_assume_role_policy()
+        .role_name(&role.name)
+        .policy_document(role.trust.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e))?;
+    run.ctx.changed();
+    Ok(())
+}
+
+async fn converge_role_tags(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    resource: &str,
+    desired: &BTreeMap<String, String>,
+    actual: &[Tag],
+) -> Result<(), FunctionError> {
+    let actual: BTreeMap<&str, &str> = actual.iter().map(|t| (t.key(), t.value())).collect();
+    let missing: BTreeMap<String, String> = desired
+        .iter()
+        .filter(|(k, v)| actual.get(k.as_str()) != Some(&v.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if missing.is_empty() || !run.differs(resource, "tags", json!(missing), json!(actual)) {
+        return Ok(());
+    }
+    iam.tag_role()
+        .role_name(name)
+        .set_tags(Some(iam_tags(&missing)?))
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:TagRole", e))?;
+    run.ctx.changed();
+    Ok(())
+}
+
+async fn attached_policies(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<Option<BTreeSet<String>>, FunctionError> {
+    let mut pages = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send();
+    let mut out = BTreeSet::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(p) => out.extend(p.policy_arn),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(aws_error("iam:ListAttachedRolePolicies", e)),
+        }
+    }
+    Ok(Some(out))
+}
+
+async fn inline_policy_names(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<Option<BTreeSet<String>>, FunctionError> {
+    let mut pages = iam
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send();
+    let mut out = BTreeSet::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(p) => {
+                out.insert(p);
+            }
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(aws_error("iam:ListRolePolicies", e)),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Attaches missing managed policies and detaches the ones the role should not have.
+async fn converge_managed(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    role: &DesiredRole,
+    resource: &str,
+    created: bool,
+) -> Result<(), FunctionError> {
+    let actual = if created {
+        BTreeSet::new()
+    } else {
+        attached_policies(iam, &role.name)
+            .await?
+            .unwrap_or_default()
+    };
+    for arn in role.managed.difference(&actual) {
+        if run.differs(resource, "managedPolicies", json!(arn), Value::Null) {
+            iam.attach_role_policy()
+                .role_name(&role.name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:AttachRolePolicy", e))?;
+            run.ctx.changed();
+        }
+    }
+    for arn in actual.difference(&role.managed) {
+        if run.differs(resource, "managedPolicies", Value::Null, json!(arn)) {
+            detach(run, iam, &role.name, arn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts inline policies that are missing or differ and deletes the ones not desired.
+async fn converge_inline(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    role: &DesiredRole,
+    resource: &str,
+    created: bool,
+) -> Result<(), FunctionError> {
+    let names = if created {
+        BTreeSet::new()
+    } else {
+        inline_policy_names(iam, &role.name)
+            .await?
+            .unwrap_or_default()
+    };
+    for (policy_name, desired) in &role.inline {
+        let actual = if names.contains(policy_name) {
+            let out = iam
+                .get_role_policy()
+                .role_name(&role.name)
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:GetRolePolicy", e))?;
+            policies::parse_returned(&out.policy_document).unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        let field = format!("inlinePolicy/{policy_name}");
+        if policies::same_policy(desired, &actual)
+            || !run.differs(resource, &field, desired.clone(), actual)
+        {
+            continue;
+        }
+        iam.put_role_policy()
+            .role_name(&role.name)
+            .policy_name(policy_name)
+            .policy_document(desired.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:PutRolePolicy", e))?;
+        run.ctx.changed();
+    }
+    for extra in names.iter().filter(|n| !role.inline.contains_key(*n)) {
+        let field = format!("inlinePolicy/{extra}");
+        if run.differs(resource, &field, Value::Null, json!("present")) {
+            delete_inline(run, iam, &role.name, extra).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ensures the IAM OIDC provider of the issuer (audience `sts.amazonaws.com`); returns its ARN.
+async fn ensure_oidc_provider(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    issuer: &str,
+) -> Result<Option<String>, FunctionError> {
+    let arn = run.target().oidc_provider_arn(issuer);
+    let resource = format!("iam:oidc-provider/{}", policies::issuer_host(issuer));
+    let existing = list_oidc_providers(iam).await?;
+    let tags = run.ctx.tags(COMPONENT);
+    if existing.contains(&arn) {
+        let out = iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:GetOpenIDConnectProvider", e))?;
+        let audience = policies::IRSA_AUDIENCE.to_owned();
+        if !out.client_id_list().contains(&audience)
+            && run.differs(
+                &resource,
+                "clientIdList",
+                json!([audience]),
+                json!(out.client_id_list()),
+            )
+        {
+            iam.add_client_id_to_open_id_connect_provider()
+                .open_id_connect_provider_arn(&arn)
+                .client_id(audience)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:AddClientIDToOpenIDConnectProvider", e))?;
+            run.ctx.changed();
+        }
+    } else {
+        if !run.differs(&resource, "exists", json!(true), json!(false)) {
+            return Ok(None);
+        }
+        iam.create_open_id_connect_provider()
+            .url(issuer)
+            .client_id_list(policies::IRSA_AUDIENCE)
+            .thumbprint_list(OIDC_THUMBPRINT)
+            .set_tags(Some(iam_tags(&tags)?))
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:CreateOpenIDConnectProvider", e))?;
+        run.ctx.changed();
+    }
+    let mut record = ResourceRecord::new(RESOURCE_OIDC_PROVIDER, &arn, Phase::Identity.as_str());
+    record.arn = Some(arn.clone());
+    record.tags = tags;
+    record.attributes = Some(json!({ "url": issuer }));
+    run.record(record).await?;
+    Ok(Some(arn))
+}
+
+async fn list_oidc_providers(iam: &aws_sdk_iam::Client) -> Result<BTreeSet<String>, FunctionError> {
+    let out = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:ListOpenIDConnectProviders", e))?;
+    Ok(out
+        .open_id_connect_provider_list
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.arn)
+        .collect())
+}
+
+// --- delete -------------------------------------------------------------------------------------
+
+async fn delete(run: &mut Run<'_>, iam: &aws_sdk_iam::Client) -> Result<bool, FunctionError> {
+    for sa in SERVICE_ACCOUNTS {
+        let name = run.ctx.names.role(sa.purpose);
+        delete_role(run, iam, &name).await?;
+    }
+    delete_oidc_providers(run, iam).await?;
+    for purpose in [
+        naming::ROLE_CLUSTER,
+        naming::ROLE_NODE,
+        naming::ROLE_FLOW_LOGS,
+    ] {
+        let name = run.ctx.names.role(purpose);
+        delete_role(run, iam, &name).await?;
+    }
+    Ok(true)
+}
+
+/// Deletes the OIDC providers tagged with this platform's identity component.
+async fn delete_oidc_providers(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+) -> Result<(), FunctionError> {
+    for arn in list_oidc_providers(iam).await? {
+        let out = match iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(aws_error("iam:GetOpenIDConnectProvider", e)),
+        };
+        let tag = |k: &str| out.tags().iter().find(|t| t.key() == k).map(|t| t.value());
+        if tag(TAG_PLATFORM) != Some(run.ctx.platform_id()) || tag(TAG_COMPONENT) != Some(COMPONENT)
+        {
+            continue;
+        }
+        if run.differs(&format!("iam:{arn}"), "exists", json!(false), json!(true)) {
+            match iam
+                .delete_open_id_connect_provider()
+                .open_id_connect_provider_arn(&arn)
+                .send()
+                .await
+            {
+                Ok(_) => run.ctx.changed(),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(aws_error("iam:DeleteOpenIDConnectProvider", e)),
+            }
+            run.forget(RESOURCE_OIDC_PROVIDER, &arn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a role of this platform with everything attached to it; a missing role is success.
+async fn delete_role(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<(), FunctionError> {
+    let Some(role) = get_role(iam, name).await? else {
+        return run.forget(RESOURCE_ROLE, name).await;
+    };
+    check_owner(run, &role)?;
+    if !run.differs(
+        &format!("iam:role/{name}"),
+        "exists",
+        json!(false),
+        json!(true),
+    ) {
+        return Ok(());
+    }
+    for arn in attached_policies(iam, name).await?.unwrap_or_default() {
+        detach(run, iam, name, &arn).await?;
+    }
+    for policy in inline_policy_names(iam, name).await?.unwrap_or_default() {
+        delete_inline(run, iam, name, &policy).await?;
+    }
+    remove_instance_profiles(run, iam, name).await?;
+    match iam.delete_role().role_name(name).send().await {
+        Ok(_) => run.ctx.changed(),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(aws_error("iam:DeleteRole", e)),
+    }
+    run.forget(RESOURCE_ROLE, name).await
+}
+
+async fn detach(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    arn: &str,
+) -> Result<(), FunctionError> {
+    match iam
+        .detach_role_policy()
+        .role_name(name)
+        .policy_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => run.ctx.changed(),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(aws_error("iam:DetachRolePolicy", e)),
+    }
+    Ok(())
+}
+
+async fn delete_inline(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    policy: &str,
+) -> Result<(), FunctionError> {
+    match iam
+        .delete_role_policy()
+        .role_name(name)
+        .policy_name(policy)
+        .send()
+        .await
+    {
+        Ok(_) => run.ctx.changed(),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(aws_error("iam:DeleteRolePolicy", e)),
+    }
+    Ok(())
+}
+
+/// Takes the role out of any instance profile; a profile named like the role is deleted too.
+async fn remove_instance_profiles(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<(), FunctionError> {
+    let mut pages = iam
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send();
+    let mut profiles = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(p) => profiles.push(p.instance_profile_name),
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", e)),
+        }
+    }
+    for profile in profiles {
+        match iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(&profile)
+            .role_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => run.ctx.changed(),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(aws_error("iam:RemoveRoleFromInstanceProfile", e)),
+        }
+        if profile == name {
+            match iam
+                .delete_instance_profile()
+                .instance_profile_name(&profile)
+                .send()
+                .await
+            {
+                Ok(_) => run.ctx.changed(),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(aws_error("iam:DeleteInstanceProfile", e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> crate::spec::PlatformSpec {
+        crate::validate::parse_platform(include_str!("../../../examples/platform.json"))
+            .expect("example spec is valid")
+    }
+
+    #[test]
+    fn base_roles_follow_the_plan() {
+        let spec = spec();
+        let t = Target::new(&spec, "123456789012", "us-east-1");
+        let roles = base_roles(&t, Some("arn:aws:kms:us-east-1:123456789012:key/k"));
+        let names: Vec<_> = roles.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "tenantry-payments-prod-cluster",
+                "tenantry-payments-prod-node",
+                "tenantry-payments-prod-flow-logs"
+            ]
+        );
+        let plan = crate::plan::plan(&spec);
+        let planned = plan
+            .resource("identity/role/node")
+            .expect("node role planned");
+        let managed: BTreeSet<String> = planned.properties["managedPolicies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|n| t.managed_policy(n))
+            .collect();
+        assert_eq!(roles[1].managed, managed);
+        assert!(roles[0]
+            .inline
+            .contains_key(policies::CLUSTER_SECRETS_POLICY_NAME));
+    }
+
+    #[test]
+    fn service_roles_trust_one_service_account() {
+        let spec = spec();
+        let t = Target::new(&spec, "123456789012", "us-east-1");
+        let issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC";
+        let sa = &SERVICE_ACCOUNTS[1];
+        let role = service_role(&t, Some(issuer), sa);
+        assert_eq!(role.name, "tenantry-payments-prod-cluster-autoscaler");
+        let statements = role.trust["Statement"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(statements.len(), 2, "IRSA and Pod Identity are both on");
+        assert_eq!(
+            statements[0]["Condition"]["StringEquals"]
+                ["oidc.eks.us-east-1.amazonaws.com/id/ABC:sub"],
+            "system:serviceaccount:kube-system:cluster-autoscaler"
+        );
+        assert!(role.inline.contains_key(policies::SERVICE_POLICY_NAME));
+    }
+}

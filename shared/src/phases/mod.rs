@@ -1,0 +1,240 @@
+//! The phase contract (ARCHITECTURE.md section 3).
+//!
+//! Every provisioning phase is one Lambda function taking a [`PhaseInput`] (platform id, request
+//! id, [`Action`]) and returning a [`PhaseOutput`]. Payloads stay small: the desired spec and the
+//! outputs of earlier phases are read from the state store, and each phase records what it
+//! produced there ([`PhaseContext::finish`]) and in the platform's inventory
+//! ([`PhaseContext::record_resource`]).
+//!
+//! Rules every phase keeps:
+//! - `ensure` finds existing resources by deterministic name or by the `tenantry:*` tags set *at
+//!   creation* (TagSpecifications, `Tags` on create), never by memory of a previous run, so a crash
+//!   between any two calls converges on re-run with nothing duplicated;
+//! - `ensure` compares before it writes: a platform that is already as specified costs no mutating
+//!   call;
+//! - `delete` treats "already gone" as success;
+//! - no phase sleeps: a long operation returns `ready: false` and the state machine polls.
+
+pub mod cluster;
+pub mod encryption;
+pub mod identity;
+pub mod network;
+
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::{self, Names};
+use crate::plan::Phase;
+use crate::spec::PlatformSpec;
+use crate::store::{PhaseState, PhaseStatus, PlatformStatus, ResourceRecord, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a phase is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// Create what is missing, update what differs, never duplicate.
+    Ensure,
+    /// Poll a long operation: `ready` tells whether it finished.
+    Status,
+    /// Read actual state and report differences from the desired state; no writes.
+    Observe,
+    /// Remove what the phase created, in reverse dependency order; "already gone" is success.
+    Delete,
+}
+
+/// Input of every phase function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseInput {
+    pub platform_id: String,
+    /// The request this run serves (the Step Functions execution name).
+    pub request_id: String,
+    pub action: Action,
+}
+
+/// One field that differs between desired and actual state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// The resource, e.g. `ec2:vpc/vpc-123`.
+    pub resource: String,
+    pub field: String,
+    pub desired: Value,
+    pub actual: Value,
+}
+
+/// Output of every phase function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseOutput {
+    pub phase: Phase,
+    pub action: Action,
+    /// False while a long operation (cluster creation, NAT deletion...) is still running.
+    pub ready: bool,
+    /// Mutating AWS calls this invocation made (0 when everything was already as specified).
+    pub changes: u32,
+    /// What the phase produced (VPC id, subnet ids, key ARNs...), also recorded in the store.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+    /// `observe` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+}
+
+/// Everything a phase works from, loaded once per invocation.
+pub struct PhaseContext<'a> {
+    pub deps: &'a Deps,
+    pub store: Store,
+    pub phase: Phase,
+    pub input: PhaseInput,
+    pub spec: PlatformSpec,
+    pub names: Names,
+    /// The platform's status record: outputs of earlier phases.
+    pub status: PlatformStatus,
+    /// Mutating calls made so far (phases count their own).
+    pub changes: u32,
+}
+
+impl<'a> PhaseContext<'a> {
+    /// Loads the platform's spec and status from the store.
+    pub async fn load(
+        phase: Phase,
+        input: PhaseInput,
+        deps: &'a Deps,
+    ) -> Result<Self, FunctionError> {
+        let store = Store::from_deps(deps);
+        let spec = store.get_spec(&input.platform_id).await?.ok_or_else(|| {
+            FunctionError::new(
+                ErrorType::InvalidRequest,
+                format!("platform {:?} has no recorded spec", input.platform_id),
+            )
+        })?;
+        let spec: PlatformSpec = serde_json::from_value(spec.value).map_err(|e| {
+            FunctionError::new(
+                ErrorType::Terminal,
+                format!(
+                    "recorded spec of {:?} does not parse: {e}",
+                    input.platform_id
+                ),
+            )
+        })?;
+        let status = store
+            .get_status(&input.platform_id)
+            .await?
+            .map(|v| v.value)
+            .unwrap_or_else(|| PlatformStatus::new(crate::store::LifecycleState::Requested));
+        Ok(PhaseContext {
+            deps,
+            store,
+            phase,
+            names: Names::new(&spec),
+            spec,
+            status,
+            input,
+            changes: 0,
+        })
+    }
+
+    pub fn platform_id(&self) -> &str {
+        &self.input.platform_id
+    }
+
+    /// The tags every resource of `component` carries (tenantry:* plus the user's cost tags).
+    pub fn tags(&self, component: &str) -> BTreeMap<String, String> {
+        naming::tags(&self.spec, None, component)
+    }
+
+    /// An output of an earlier phase, e.g. `vpcId`; a missing one is a terminal error naming it.
+    pub fn output<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, FunctionError> {
+        let value = self.status.outputs.get(key).ok_or_else(|| {
+            FunctionError::new(
+                ErrorType::Terminal,
+                format!(
+                    "output {key:?} of an earlier phase is missing for platform {:?}",
+                    self.platform_id()
+                ),
+            )
+        })?;
+        serde_json::from_value(value.clone()).map_err(|e| {
+            FunctionError::new(
+                ErrorType::Terminal,
+                format!("output {key:?} has the wrong shape: {e}"),
+            )
+        })
+    }
+
+    /// Counts one mutating AWS call.
+    pub fn changed(&mut self) {
+        self.changes += 1;
+    }
+
+    /// Records a resource in the platform's inventory.
+    pub async fn record_resource(&self, record: ResourceRecord) -> Result<(), FunctionError> {
+        self.store.put_resource(self.platform_id(), &record).await?;
+        Ok(())
+    }
+
+    /// Removes a resource from the inventory (after deleting it).
+    pub async fn forget_resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), FunctionError> {
+        self.store
+            .delete_resource(self.platform_id(), resource_type, id)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the phase's state and outputs in the store and builds the output.
+    pub async fn finish(
+        &self,
+        ready: bool,
+        outputs: BTreeMap<String, Value>,
+    ) -> Result<PhaseOutput, FunctionError> {
+        let mut status = PhaseStatus::new(if ready {
+            PhaseState::Succeeded
+        } else {
+            PhaseState::Running
+        });
+        status.finished_at = ready.then(|| self.store.now());
+        status.message = Some(format!(
+            "{:?}: {} change(s)",
+            self.input.action, self.changes
+        ));
+        self.store
+            .record_phase(self.platform_id(), self.phase.as_str(), &status, &outputs)
+            .await?;
+        Ok(PhaseOutput {
+            phase: self.phase,
+            action: self.input.action,
+            ready,
+            changes: self.changes,
+            outputs,
+            drift: Vec::new(),
+        })
+    }
+}
+
+/// Maps an AWS SDK error to a [`FunctionError`] naming the operation.
+pub fn aws_error<E, R>(
+    operation: &str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> FunctionError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let kind = crate::error::classify_sdk_error(&err);
+    let detail = match err.as_service_error() {
+        Some(e) => format!(
+            "{}: {}",
+            e.code().unwrap_or("Unknown"),
+            e.message().unwrap_or_default()
+        ),
+        None => format!("{err:?}"),
+    };
+    FunctionError::new(kind, format!("{operation} failed: {detail}"))
+}

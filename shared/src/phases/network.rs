@@ -1,0 +1,579 @@
+//! The `network` phase: the platform's VPC and everything in it.
+//!
+//! What it builds (the planner's `network` phase, plus the VPC flow log):
+//! - the VPC (DNS support and DNS hostnames on) and, with a `podCidr`, that CIDR as a secondary
+//!   block with one pod subnet per AZ;
+//! - per AZ a public subnet (`kubernetes.io/role/elb`) and a private subnet
+//!   (`kubernetes.io/role/internal-elb`), both with `kubernetes.io/cluster/<cluster>=shared`;
+//!   the AZs are the first `azCount` available zones of the region, sorted by name;
+//! - an internet gateway, NAT gateways per `natMode` (each with its own Elastic IP), one public
+//!   route table (default route to the internet gateway) and one private route table per AZ
+//!   (default route to that AZ's NAT, the single NAT, or none), which also serves the AZ's pod
+//!   subnet;
+//! - VPC endpoints: S3 as a gateway endpoint on the private route tables, the others as interface
+//!   endpoints in the private subnets with private DNS, behind one security group that admits
+//!   HTTPS from the VPC CIDR and the pod CIDR;
+//! - the flow log of the VPC to the log group `Names::flow_log_group()`, with the spec's
+//!   retention, encrypted with the platform's logs key.
+//!
+//! Everything is found by its `tenantry:platform` and `Name` tags (set by `TagSpecifications` on
+//! the create call), the log group by its name, attachments and associations by reading the
+//! state they change; so a crash between any two calls converges on re-run, and a re-run on an
+//! unchanged network makes no mutating call.
+//!
+//! # Inputs from other phases
+//! The flow log needs two outputs of phases that run beside this one: `logsKeyArn` (encryption:
+//! the KMS key of the log group) and `flowLogsRoleArn` (identity: the role
+//! `Names::role(ROLE_FLOW_LOGS)` that `vpc-flow-logs.amazonaws.com` assumes to write to the
+//! group). `ensure` builds everything else first; if either output is not recorded yet it records
+//! the outputs it has (phase state `running`) and fails with `Tenantry.NotReady`, which the state
+//! machine retries once encryption and identity have finished. With flow logs disabled neither
+//! output is read.
+//!
+//! # Readiness
+//! NAT gateways take a minute or two to become `available`: `ensure` and `status` report
+//! `ready: false` while any is `pending`. `delete` reports `ready: false` while NAT gateways or
+//! endpoints are still being deleted, or while EC2 refuses a deletion with `DependencyViolation`
+//! (network interfaces of deleted endpoints linger for a while).
+
+mod delete;
+mod ensure;
+pub mod lookup;
+mod observe;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use ipnet::Ipv4Net;
+use serde_json::{json, Value};
+
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::phases::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::plan::Phase;
+use crate::spec::{NatMode, PlatformSpec, SubnetLayout, VpcEndpointService};
+use crate::store::ResourceRecord;
+
+/// Function name.
+pub const NAME: &str = "network";
+/// `tenantry:component` of everything this phase creates.
+pub const COMPONENT: &str = "network";
+
+/// Output keys.
+pub mod outputs {
+    pub const VPC_ID: &str = "vpcId";
+    pub const PUBLIC_SUBNET_IDS: &str = "publicSubnetIds";
+    pub const PRIVATE_SUBNET_IDS: &str = "privateSubnetIds";
+    pub const POD_SUBNET_IDS: &str = "podSubnetIds";
+    pub const AVAILABILITY_ZONES: &str = "availabilityZones";
+    pub const ENDPOINT_SECURITY_GROUP_ID: &str = "endpointSecurityGroupId";
+    pub const NAT_GATEWAY_IDS: &str = "natGatewayIds";
+    pub const FLOW_LOG_ID: &str = "flowLogId";
+    /// Every key, in the order above.
+    pub const ALL: [&str; 8] = [
+        VPC_ID,
+        PUBLIC_SUBNET_IDS,
+        PRIVATE_SUBNET_IDS,
+        POD_SUBNET_IDS,
+        AVAILABILITY_ZONES,
+        ENDPOINT_SECURITY_GROUP_ID,
+        NAT_GATEWAY_IDS,
+        FLOW_LOG_ID,
+    ];
+    /// Output of the encryption phase: the KMS key of log groups.
+    pub const LOGS_KEY_ARN: &str = "logsKeyArn";
+    /// Output of the identity phase: the role VPC flow logs deliver with.
+    pub const FLOW_LOGS_ROLE_ARN: &str = "flowLogsRoleArn";
+}
+
+/// Inventory resource types of this phase.
+pub mod kinds {
+    pub const VPC: &str = "vpc";
+    pub const VPC_CIDR: &str = "vpc-cidr-block-association";
+    pub const INTERNET_GATEWAY: &str = "internet-gateway";
+    pub const SUBNET: &str = "subnet";
+    pub const ELASTIC_IP: &str = "elastic-ip";
+    pub const NAT_GATEWAY: &str = "nat-gateway";
+    pub const ROUTE_TABLE: &str = "route-table";
+    pub const SECURITY_GROUP: &str = "security-group";
+    pub const VPC_ENDPOINT: &str = "vpc-endpoint";
+    pub const FLOW_LOG: &str = "flow-log";
+    pub const LOG_GROUP: &str = "log-group";
+}
+
+/// Runs one action of the network phase.
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let mut ctx = PhaseContext::load(Phase::Network, input, deps).await?;
+    let clients = Clients::new(deps, &ctx.spec.region);
+    let desired = Desired::new(&ctx.spec)?;
+    match ctx.input.action {
+        Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
+        Action::Status => observe::status(&mut ctx, &clients).await,
+        Action::Observe => observe::observe(&ctx, &clients, &desired).await,
+        Action::Delete => delete::delete(&mut ctx, &clients).await,
+    }
+}
+
+/// The AWS clients of the phase, in the platform's region.
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Clients {
+    pub fn new(deps: &Deps, region: &str) -> Self {
+        let region = aws_config::Region::new(region.to_owned());
+        let ec2 = aws_sdk_ec2::config::Builder::from(&deps.aws)
+            .region(region.clone())
+            .build();
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&deps.aws)
+            .region(region)
+            .build();
+        Clients {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
+        }
+    }
+}
+
+/// The three subnet tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Public,
+    Private,
+    Pods,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Public, Tier::Private, Tier::Pods];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Public => "public",
+            Tier::Private => "private",
+            Tier::Pods => "pods",
+        }
+    }
+}
+
+/// One subnet to have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetWant {
+    pub tier: Tier,
+    /// AZ index.
+    pub index: usize,
+    pub cidr: Ipv4Net,
+    /// `Name` tag.
+    pub name: String,
+    /// Tags beyond the common ones (EKS discovery tags).
+    pub extra_tags: BTreeMap<String, String>,
+}
+
+/// The desired network, derived from the spec alone (no AWS call).
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub platform_id: String,
+    pub layout: SubnetLayout,
+    pub az_count: usize,
+    pub nat_mode: NatMode,
+    /// Endpoints without duplicates, in the spec's order.
+    pub endpoints: Vec<VpcEndpointService>,
+    pub region: String,
+    /// `kubernetes.io/cluster/<cluster>`.
+    pub cluster_tag: String,
+    pub flow_logs: Option<FlowLogWant>,
+    pub names: crate::naming::Names,
+}
+
+/// The flow log to have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLogWant {
+    pub log_group: String,
+    pub retention_days: i32,
+    /// `ALL`, `ACCEPT` or `REJECT`.
+    pub traffic_type: String,
+}
+
+impl Desired {
+    pub fn new(spec: &PlatformSpec) -> Result<Desired, FunctionError> {
+        let n = &spec.network;
+        let layout = n.layout().map_err(|e| {
+            FunctionError::new(ErrorType::InvalidRequest, format!("network layout: {e}"))
+        })?;
+        let names = crate::naming::Names::new(spec);
+        let mut seen = BTreeSet::new();
+        let endpoints = n
+            .endpoints
+            .iter()
+            .copied()
+            .filter(|e| seen.insert(*e))
+            .collect();
+        let flow_logs = n.flow_logs.enabled.then(|| FlowLogWant {
+            log_group: names.flow_log_group(),
+            retention_days: i32::try_from(n.flow_logs.retention_days).unwrap_or(i32::MAX),
+            traffic_type: serde_json::to_value(n.flow_logs.traffic_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "ALL".to_owned()),
+        });
+        Ok(Desired {
+            platform_id: spec.id.clone(),
+            az_count: usize::from(n.az_count),
+            nat_mode: n.nat_mode,
+            endpoints,
+            region: spec.region.clone(),
+            cluster_tag: format!("kubernetes.io/cluster/{}", names.cluster()),
+            flow_logs,
+            layout,
+            names,
+        })
+    }
+
+    /// Number of NAT gateways.
+    pub fn nat_count(&self) -> usize {
+        match self.nat_mode {
+            NatMode::OnePerAz => self.az_count,
+            NatMode::Single => self.az_count.min(1),
+            NatMode::None => 0,
+        }
+    }
+
+    /// Which NAT gateway (by index) the private route table of AZ `az` sends to.
+    pub fn nat_for_az(&self, az: usize) -> Option<usize> {
+        match self.nat_mode {
+            NatMode::OnePerAz => Some(az),
+            NatMode::Single => Some(0),
+            NatMode::None => None,
+        }
+    }
+
+    /// Every subnet, public then private then pods, each by AZ index.
+    pub fn subnets(&self) -> Vec<SubnetWant> {
+        let mut out = Vec::new();
+        for tier in Tier::ALL {
+            let cidrs = match tier {
+                Tier::Public => &self.layout.public,
+                Tier::Private => &self.layout.private,
+                Tier::Pods => &self.layout.pods,
+            };
+            for (index, cidr) in cidrs.iter().enumerate().take(self.az_count) {
+                out.push(SubnetWant {
+                    tier,
+                    index,
+                    cidr: *cidr,
+                    name: self.names.name_tag(&format!("{}-{index}", tier.as_str())),
+                    extra_tags: self.subnet_tags(tier),
+                });
+            }
+        }
+        out
+    }
+
+    fn subnet_tags(&self, tier: Tier) -> BTreeMap<String, String> {
+        let role = match tier {
+            Tier::Public => "kubernetes.io/role/elb",
+            Tier::Private => "kubernetes.io/role/internal-elb",
+            Tier::Pods => return BTreeMap::new(),
+        };
+        BTreeMap::from([
+            (role.to_owned(), "1".to_owned()),
+            (self.cluster_tag.clone(), "shared".to_owned()),
+        ])
+    }
+
+    /// `com.amazonaws.<region>.<service>`.
+    pub fn service_name(&self, endpoint: VpcEndpointService) -> String {
+        format!(
+            "com.amazonaws.{}.{}",
+            self.region,
+            endpoint.service_suffix()
+        )
+    }
+
+    /// CIDRs the endpoint security group admits on 443: the VPC and the pod CIDR.
+    pub fn endpoint_ingress(&self) -> Vec<String> {
+        let mut out = vec![self.layout.vpc.to_string()];
+        out.extend(self.layout.pod_cidr.iter().map(|c| c.to_string()));
+        out
+    }
+
+    /// The `Name` tag of a resource.
+    pub fn name(&self, suffix: &str) -> String {
+        self.names.name_tag(suffix)
+    }
+
+    /// Whether the spec asks for any interface endpoint (and so for the security group).
+    pub fn wants_endpoint_group(&self) -> bool {
+        self.endpoints.iter().any(|e| !e.is_gateway())
+    }
+}
+
+/// The tags of a resource named `name`: the platform's tags plus `Name` plus `extra`.
+pub fn resource_tags(
+    ctx: &PhaseContext<'_>,
+    name: &str,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut tags = ctx.tags(COMPONENT);
+    tags.insert("Name".to_owned(), name.to_owned());
+    tags.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    tags
+}
+
+/// EC2 tags from a map.
+pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// `TagSpecifications` entry tagging a resource of `kind` at creation.
+pub fn tag_spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(ec2_tags(tags)))
+        .build()
+}
+
+/// The service error code of an SDK error.
+fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// "Already gone" codes: `*.NotFound`, `ResourceNotFoundException`, and the attachment ones.
+fn is_gone_code(code: &str) -> bool {
+    code.ends_with(".NotFound")
+        || code == "ResourceNotFoundException"
+        || code == "Gateway.NotAttached"
+        || code == "InvalidAddress.NotFound"
+}
+
+/// Outcome of a delete call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleted now.
+    Done,
+    /// It was already gone.
+    Gone,
+    /// EC2 refused with `DependencyViolation` (something that uses it is still going away).
+    Blocked,
+}
+
+/// Maps the result of a delete call: "already gone" is success, `DependencyViolation` means
+/// "not yet", anything else fails.
+pub fn removal<T, E, R>(
+    operation: &str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Removal, FunctionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(Removal::Done),
+        Err(e) => match error_code(&e) {
+            Some(code) if is_gone_code(code) => Ok(Removal::Gone),
+            Some("DependencyViolation") => Ok(Removal::Blocked),
+            _ => Err(aws_error(operation, e)),
+        },
+    }
+}
+
+/// The platform's inventory records of this phase, read once, so that a resource found (say,
+/// after a crash between its creation and its recording) is recorded without writing the
+/// records that are already there.
+pub struct Inventory {
+    known: BTreeSet<(String, String)>,
+}
+
+impl Inventory {
+    pub async fn load(ctx: &PhaseContext<'_>) -> Result<Inventory, FunctionError> {
+        let known = ctx
+            .store
+            .list_resources(ctx.platform_id())
+            .await?
+            .into_iter()
+            .filter(|r| r.phase == Phase::Network.as_str())
+            .map(|r| (r.resource_type, r.id))
+            .collect();
+        Ok(Inventory { known })
+    }
+
+    /// Records a resource unless it is recorded already.
+    pub async fn record(
+        &mut self,
+        ctx: &PhaseContext<'_>,
+        kind: &str,
+        id: &str,
+        tags: BTreeMap<String, String>,
+        attributes: Value,
+    ) -> Result<(), FunctionError> {
+        if self.known.contains(&(kind.to_owned(), id.to_owned())) {
+            return Ok(());
+        }
+        let mut record = ResourceRecord::new(kind, id, Phase::Network.as_str());
+        record.tags = tags;
+        record.attributes = (!attributes.is_null()).then_some(attributes);
+        ctx.record_resource(record).await?;
+        self.known.insert((kind.to_owned(), id.to_owned()));
+        Ok(())
+    }
+
+    /// Removes a resource from the inventory (no call when it is not recorded).
+    pub async fn forget(
+        &mut self,
+        ctx: &PhaseContext<'_>,
+        kind: &str,
+        id: &str,
+    ) -> Result<(), FunctionError> {
+        if self.known.remove(&(kind.to_owned(), id.to_owned())) {
+            ctx.forget_resource(kind, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets every remaining record of the phase (after a complete delete).
+    pub async fn forget_all(&mut self, ctx: &PhaseContext<'_>) -> Result<(), FunctionError> {
+        for (kind, id) in std::mem::take(&mut self.known) {
+            ctx.forget_resource(&kind, &id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What the phase produced, as recorded in the status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Produced {
+    pub vpc_id: Option<String>,
+    pub public_subnet_ids: Vec<String>,
+    pub private_subnet_ids: Vec<String>,
+    pub pod_subnet_ids: Vec<String>,
+    pub availability_zones: Vec<String>,
+    pub endpoint_security_group_id: Option<String>,
+    pub nat_gateway_ids: Vec<String>,
+    pub flow_log_id: Option<String>,
+}
+
+impl Produced {
+    pub fn to_outputs(&self) -> BTreeMap<String, Value> {
+        BTreeMap::from([
+            (outputs::VPC_ID.to_owned(), json!(self.vpc_id)),
+            (
+                outputs::PUBLIC_SUBNET_IDS.to_owned(),
+                json!(self.public_subnet_ids),
+            ),
+            (
+                outputs::PRIVATE_SUBNET_IDS.to_owned(),
+                json!(self.private_subnet_ids),
+            ),
+            (
+                outputs::POD_SUBNET_IDS.to_owned(),
+                json!(self.pod_subnet_ids),
+            ),
+            (
+                outputs::AVAILABILITY_ZONES.to_owned(),
+                json!(self.availability_zones),
+            ),
+            (
+                outputs::ENDPOINT_SECURITY_GROUP_ID.to_owned(),
+                json!(self.endpoint_security_group_id),
+            ),
+            (
+                outputs::NAT_GATEWAY_IDS.to_owned(),
+                json!(self.nat_gateway_ids),
+            ),
+            (outputs::FLOW_LOG_ID.to_owned(), json!(self.flow_log_id)),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(network: Value) -> PlatformSpec {
+        serde_json::from_value(json!({
+            "id": "payments", "environment": "prod", "region": "eu-west-1", "network": network
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn subnets_follow_the_layout_with_discovery_tags() {
+        let d = Desired::new(&spec(json!({ "podCidr": "100.64.0.0/16" }))).expect("desired");
+        let subnets = d.subnets();
+        assert_eq!(subnets.len(), 9);
+        let public = &subnets[0];
+        assert_eq!((public.tier, public.index), (Tier::Public, 0));
+        assert_eq!(public.cidr.to_string(), "10.0.0.0/20");
+        assert_eq!(public.name, "payments-prod-public-0");
+        assert_eq!(public.extra_tags["kubernetes.io/role/elb"], "1");
+        assert_eq!(
+            public.extra_tags["kubernetes.io/cluster/payments-prod"],
+            "shared"
+        );
+        let private = &subnets[3];
+        assert_eq!(private.cidr.to_string(), "10.0.128.0/20");
+        assert_eq!(private.extra_tags["kubernetes.io/role/internal-elb"], "1");
+        let pods = &subnets[8];
+        assert_eq!((pods.tier, pods.index), (Tier::Pods, 2));
+        assert_eq!(pods.cidr.to_string(), "100.64.128.0/18");
+        assert!(pods.extra_tags.is_empty());
+        assert_eq!(d.endpoint_ingress(), ["10.0.0.0/16", "100.64.0.0/16"]);
+    }
+
+    #[test]
+    fn nat_mode_decides_count_and_routes() {
+        let per_az = Desired::new(&spec(json!({}))).expect("desired");
+        assert_eq!(per_az.nat_count(), 3);
+        assert_eq!(per_az.nat_for_az(2), Some(2));
+        let single = Desired::new(&spec(json!({ "natMode": "single" }))).expect("desired");
+        assert_eq!(single.nat_count(), 1);
+        assert_eq!(single.nat_for_az(2), Some(0));
+        let none = Desired::new(&spec(json!({ "natMode": "none" }))).expect("desired");
+        assert_eq!(none.nat_count(), 0);
+        assert_eq!(none.nat_for_az(1), None);
+    }
+
+    #[test]
+    fn endpoints_are_deduplicated_and_named_for_the_region() {
+        let d =
+            Desired::new(&spec(json!({ "endpoints": ["s3", "ecr-api", "s3"] }))).expect("desired");
+        assert_eq!(
+            d.endpoints,
+            [VpcEndpointService::S3, VpcEndpointService::EcrApi]
+        );
+        assert_eq!(
+            d.service_name(VpcEndpointService::EcrApi),
+            "com.amazonaws.eu-west-1.ecr.api"
+        );
+        assert!(d.wants_endpoint_group());
+        let gateway_only = Desired::new(&spec(json!({ "endpoints": ["s3"] }))).expect("desired");
+        assert!(!gateway_only.wants_endpoint_group());
+    }
+
+    #[test]
+    fn flow_log_settings_come_from_the_spec() {
+        let d = Desired::new(&spec(
+            json!({ "flowLogs": { "trafficType": "REJECT", "retentionDays": 365 } }),
+        ))
+        .expect("desired");
+        let f = d.flow_logs.expect("flow logs on");
+        assert_eq!(f.log_group, "/tenantry/payments-prod/vpc-flow-logs");
+        assert_eq!(f.retention_days, 365);
+        assert_eq!(f.traffic_type, "REJECT");
+        let off =
+            Desired::new(&spec(json!({ "flowLogs": { "enabled": false } }))).expect("desired");
+        assert!(off.flow_logs.is_none());
+    }
+
+    #[test]
+    fn gone_codes() {
+        assert!(is_gone_code("InvalidVpcID.NotFound"));
+        assert!(is_gone_code("InvalidAllocationID.NotFound"));
+        assert!(is_gone_code("ResourceNotFoundException"));
+        assert!(!is_gone_code("DependencyViolation"));
+    }
+}

@@ -1,0 +1,340 @@
+//! `delete`: everything the phase created, found by tags, in reverse dependency order.
+//!
+//! Steps that depend on an earlier step wait for it (NAT gateways must be gone before their
+//! Elastic IPs are released and the internet gateway detached, endpoints before their security
+//! group and subnets); independent steps proceed in the same invocation. `ready` is false until
+//! every step is done; each call makes progress and never sleeps.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
+use serde_json::Value;
+
+use super::lookup;
+use super::{error_code, kinds, outputs, removal, Clients, Inventory, Removal};
+use crate::error::FunctionError;
+use crate::phases::{PhaseContext, PhaseOutput};
+
+pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let inv = Inventory::load(ctx).await?;
+    let platform_id = ctx.platform_id().to_owned();
+    let mut run = Delete {
+        ctx,
+        c,
+        inv,
+        platform_id,
+    };
+    let ready = run.run().await?;
+    let Delete { ctx, mut inv, .. } = run;
+    let mut cleared = BTreeMap::new();
+    if ready {
+        inv.forget_all(ctx).await?;
+        cleared = outputs::ALL
+            .iter()
+            .map(|k| ((*k).to_owned(), Value::Null))
+            .collect();
+    }
+    ctx.finish(ready, cleared).await
+}
+
+struct Delete<'r, 'a> {
+    ctx: &'r mut PhaseContext<'a>,
+    c: &'r Clients,
+    inv: Inventory,
+    platform_id: String,
+}
+
+impl Delete<'_, '_> {
+    async fn run(&mut self) -> Result<bool, FunctionError> {
+        self.flow_logs().await?;
+        self.log_group().await?;
+        let endpoints_gone = self.endpoints().await?;
+        let group_gone = endpoints_gone && self.security_groups().await?;
+        let nats_gone = self.nat_gateways().await?;
+        let addresses_gone = nats_gone && self.addresses().await?;
+        let tables_gone = endpoints_gone && self.route_tables().await?;
+        let igw_gone = addresses_gone && self.internet_gateways().await?;
+        let subnets_gone = nats_gone && endpoints_gone && self.subnets().await?;
+        let ready = group_gone && tables_gone && igw_gone && subnets_gone && self.vpcs().await?;
+        Ok(ready)
+    }
+
+    /// Counts a deletion and forgets the resource unless EC2 refused it; returns whether it is gone.
+    async fn settle(
+        &mut self,
+        outcome: Removal,
+        kind: &str,
+        id: &str,
+    ) -> Result<bool, FunctionError> {
+        match outcome {
+            Removal::Blocked => Ok(false),
+            Removal::Done | Removal::Gone => {
+                if outcome == Removal::Done {
+                    self.ctx.changed();
+                }
+                self.inv.forget(self.ctx, kind, id).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn flow_logs(&mut self) -> Result<(), FunctionError> {
+        let ids: Vec<String> = lookup::flow_logs(self.c, &self.platform_id)
+            .await?
+            .iter()
+            .filter_map(|f| f.flow_log_id().map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .c
+            .ec2
+            .delete_flow_logs()
+            .set_flow_log_ids(Some(ids.clone()))
+            .send()
+            .await;
+        if removal("DeleteFlowLogs", result)? == Removal::Done {
+            self.ctx.changed();
+        }
+        for id in ids {
+            self.inv.forget(self.ctx, kinds::FLOW_LOG, &id).await?;
+        }
+        Ok(())
+    }
+
+    async fn log_group(&mut self) -> Result<(), FunctionError> {
+        let name = self.ctx.names.flow_log_group();
+        if lookup::log_group(self.c, &name).await?.is_none() {
+            return self.inv.forget(self.ctx, kinds::LOG_GROUP, &name).await;
+        }
+        let result = self
+            .c
+            .logs
+            .delete_log_group()
+            .log_group_name(&name)
+            .send()
+            .await;
+        let outcome = removal("DeleteLogGroup", result)?;
+        self.settle(outcome, kinds::LOG_GROUP, &name).await?;
+        Ok(())
+    }
+
+    /// Deletes live endpoints; true once none is left (deleting ones included).
+    async fn endpoints(&mut self) -> Result<bool, FunctionError> {
+        let before = lookup::endpoints(self.c, &self.platform_id).await?;
+        let live: Vec<String> = before
+            .iter()
+            .filter(|e| !lookup::endpoint_gone(e))
+            .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
+            .collect();
+        if before.is_empty() {
+            return Ok(true);
+        }
+        if !live.is_empty() {
+            let result = self
+                .c
+                .ec2
+                .delete_vpc_endpoints()
+                .set_vpc_endpoint_ids(Some(live))
+                .send()
+                .await;
+            if removal("DeleteVpcEndpoints", result)? == Removal::Done {
+                self.ctx.changed();
+            }
+        }
+        // Interface endpoints stay `deleting` while their network interfaces go away.
+        let after = lookup::endpoints(self.c, &self.platform_id).await?;
+        for e in &before {
+            let id = e.vpc_endpoint_id().unwrap_or_default();
+            if !after.iter().any(|a| a.vpc_endpoint_id() == Some(id)) {
+                self.inv.forget(self.ctx, kinds::VPC_ENDPOINT, id).await?;
+            }
+        }
+        Ok(after.is_empty())
+    }
+
+    async fn security_groups(&mut self) -> Result<bool, FunctionError> {
+        let groups = lookup::security_groups(self.c, &self.platform_id).await?;
+        let mut gone = true;
+        for g in groups.iter().filter(|g| g.group_name() != Some("default")) {
+            let id = g.group_id().unwrap_or_default();
+            let result = self.c.ec2.delete_security_group().group_id(id).send().await;
+            let outcome = removal("DeleteSecurityGroup", result)?;
+            gone &= self.settle(outcome, kinds::SECURITY_GROUP, id).await?;
+        }
+        Ok(gone)
+    }
+
+    /// Deletes live NAT gateways; true once none is pending, available or deleting.
+    async fn nat_gateways(&mut self) -> Result<bool, FunctionError> {
+        let live = lookup::live_nat_gateways(self.c, &self.platform_id).await?;
+        for n in &live {
+            let id = n.nat_gateway_id().unwrap_or_default();
+            let result = self
+                .c
+                .ec2
+                .delete_nat_gateway()
+                .nat_gateway_id(id)
+                .send()
+                .await;
+            if removal("DeleteNatGateway", result)? == Removal::Done {
+                self.ctx.changed();
+            }
+        }
+        let states = [
+            NatGatewayState::Pending,
+            NatGatewayState::Available,
+            NatGatewayState::Deleting,
+        ];
+        let remaining = if live.is_empty() {
+            // Nothing was live: only `deleting` ones can remain.
+            lookup::nat_gateways_in(self.c, &self.platform_id, &states[2..]).await?
+        } else {
+            lookup::nat_gateways_in(self.c, &self.platform_id, &states).await?
+        };
+        for n in &live {
+            let id = n.nat_gateway_id().unwrap_or_default();
+            if !remaining.iter().any(|r| r.nat_gateway_id() == Some(id)) {
+                self.inv.forget(self.ctx, kinds::NAT_GATEWAY, id).await?;
+            }
+        }
+        Ok(remaining.is_empty())
+    }
+
+    /// Releases the Elastic IPs; one still in use (its NAT gateway not quite gone) waits.
+    async fn addresses(&mut self) -> Result<bool, FunctionError> {
+        let addresses = lookup::addresses(self.c, &self.platform_id).await?;
+        let mut gone = true;
+        for a in &addresses {
+            let id = a.allocation_id().unwrap_or_default();
+            let result = self.c.ec2.release_address().allocation_id(id).send().await;
+            let outcome = match result {
+                Err(e)
+                    if matches!(
+                        error_code(&e),
+                        Some("InvalidIPAddress.InUse" | "AuthFailure")
+                    ) =>
+                {
+                    Removal::Blocked
+                }
+                other => removal("ReleaseAddress", other)?,
+            };
+            gone &= self.settle(outcome, kinds::ELASTIC_IP, id).await?;
+        }
+        Ok(gone)
+    }
+
+    /// Disassociates subnets from the platform's route tables, then deletes the tables.
+    async fn route_tables(&mut self) -> Result<bool, FunctionError> {
+        let tables = lookup::our_route_tables(self.c, &self.platform_id).await?;
+        let mut gone = true;
+        for t in &tables {
+            let id = t.route_table_id().unwrap_or_default();
+            for a in t.associations().iter().filter(|a| a.main() != Some(true)) {
+                let association = a.route_table_association_id().unwrap_or_default();
+                let result = self
+                    .c
+                    .ec2
+                    .disassociate_route_table()
+                    .association_id(association)
+                    .send()
+                    .await;
+                if removal("DisassociateRouteTable", result)? == Removal::Done {
+                    self.ctx.changed();
+                }
+            }
+            let result = self
+                .c
+                .ec2
+                .delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await;
+            let outcome = removal("DeleteRouteTable", result)?;
+            gone &= self.settle(outcome, kinds::ROUTE_TABLE, id).await?;
+        }
+        Ok(gone)
+    }
+
+    /// Detaches the internet gateways, then deletes them.
+    async fn internet_gateways(&mut self) -> Result<bool, FunctionError> {
+        let igws = lookup::internet_gateways(self.c, &self.platform_id).await?;
+        let mut gone = true;
+        for g in &igws {
+            let id = g.internet_gateway_id().unwrap_or_default();
+            let mut detached = true;
+            for vpc in g.attachments().iter().filter_map(|a| a.vpc_id()) {
+                let result = self
+                    .c
+                    .ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(vpc)
+                    .send()
+                    .await;
+                match removal("DetachInternetGateway", result)? {
+                    Removal::Done => self.ctx.changed(),
+                    Removal::Gone => {}
+                    Removal::Blocked => detached = false,
+                }
+            }
+            if !detached {
+                gone = false;
+                continue;
+            }
+            let result = self
+                .c
+                .ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(id)
+                .send()
+                .await;
+            let outcome = removal("DeleteInternetGateway", result)?;
+            gone &= self.settle(outcome, kinds::INTERNET_GATEWAY, id).await?;
+        }
+        Ok(gone)
+    }
+
+    async fn subnets(&mut self) -> Result<bool, FunctionError> {
+        let subnets = lookup::subnets(self.c, &self.platform_id).await?;
+        let mut gone = true;
+        for s in &subnets {
+            let id = s.subnet_id().unwrap_or_default();
+            let result = self.c.ec2.delete_subnet().subnet_id(id).send().await;
+            let outcome = removal("DeleteSubnet", result)?;
+            gone &= self.settle(outcome, kinds::SUBNET, id).await?;
+        }
+        Ok(gone)
+    }
+
+    /// Disassociates secondary CIDRs, then deletes the VPCs.
+    async fn vpcs(&mut self) -> Result<bool, FunctionError> {
+        let vpcs = lookup::vpcs(self.c, &self.platform_id).await?;
+        let mut gone = true;
+        for v in &vpcs {
+            let id = v.vpc_id().unwrap_or_default();
+            let secondary = v.cidr_block_association_set().iter().filter(|a| {
+                a.cidr_block() != v.cidr_block()
+                    && a.cidr_block_state().and_then(|s| s.state())
+                        == Some(&VpcCidrBlockStateCode::Associated)
+            });
+            for a in secondary {
+                let association = a.association_id().unwrap_or_default();
+                let result = self
+                    .c
+                    .ec2
+                    .disassociate_vpc_cidr_block()
+                    .association_id(association)
+                    .send()
+                    .await;
+                let outcome = removal("DisassociateVpcCidrBlock", result)?;
+                self.settle(outcome, kinds::VPC_CIDR, association).await?;
+            }
+            let result = self.c.ec2.delete_vpc().vpc_id(id).send().await;
+            let outcome = removal("DeleteVpc", result)?;
+            gone &= self.settle(outcome, kinds::VPC, id).await?;
+        }
+        Ok(gone)
+    }
+}

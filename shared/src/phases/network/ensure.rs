@@ -1,0 +1,1255 @@
+//! `ensure`: create what is missing, repair what differs, in dependency order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{
+    Address, AttachmentStatus, AvailabilityZoneState, DomainType, FlowLogsResourceType,
+    IpPermission, IpRange, LogDestinationType, NatGatewayState, ResourceType, Route, RouteTable,
+    SecurityGroup, TrafficType, Vpc, VpcAttributeName, VpcCidrBlockStateCode, VpcEndpointType,
+};
+use serde_json::{json, Value};
+
+use super::lookup::{self, named};
+use super::{
+    ec2_tags, error_code, kinds, outputs, removal, resource_tags, tag_spec, Clients, Desired,
+    Inventory, Produced, Removal, Tier,
+};
+use crate::error::{ErrorType, FunctionError};
+use crate::phases::{aws_error, PhaseContext, PhaseOutput};
+
+const DEFAULT_ROUTE: &str = "0.0.0.0/0";
+
+pub async fn ensure(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    d: &Desired,
+) -> Result<PhaseOutput, FunctionError> {
+    let inv = Inventory::load(ctx).await?;
+    Ensure {
+        ctx,
+        c,
+        d,
+        inv,
+        out: Produced::default(),
+    }
+    .run()
+    .await
+}
+
+struct Ensure<'r, 'a> {
+    ctx: &'r mut PhaseContext<'a>,
+    c: &'r Clients,
+    d: &'r Desired,
+    inv: Inventory,
+    out: Produced,
+}
+
+/// Subnet ids by tier and AZ index.
+type SubnetIds = BTreeMap<(Tier, usize), String>;
+
+/// Where a default route points.
+#[derive(Debug, Clone, Copy)]
+enum Target<'t> {
+    Gateway(&'t str),
+    Nat(&'t str),
+}
+
+impl Target<'_> {
+    fn matches(self, route: &Route) -> bool {
+        match self {
+            Target::Gateway(id) => route.gateway_id() == Some(id),
+            Target::Nat(id) => route.nat_gateway_id() == Some(id),
+        }
+    }
+}
+
+fn terminal(message: impl Into<String>) -> FunctionError {
+    FunctionError::new(ErrorType::Terminal, message)
+}
+
+fn conflict(message: impl Into<String>) -> FunctionError {
+    FunctionError::new(ErrorType::Conflict, message)
+}
+
+impl Ensure<'_, '_> {
+    async fn run(mut self) -> Result<PhaseOutput, FunctionError> {
+        let azs = self.availability_zones().await?;
+        let vpc = self.vpc().await?;
+        let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
+        self.dns(&vpc_id).await?;
+        self.pod_cidr(&vpc).await?;
+        let igw = self.internet_gateway(&vpc_id).await?;
+        let subnets = self.subnets(&vpc_id, &azs).await?;
+        let nats_ready = self.nat_gateways(&subnets).await?;
+        let private_tables = self.route_tables(&vpc_id, &igw, &subnets).await?;
+        let group = self.endpoint_group(&vpc_id).await?;
+        let endpoints_ready = self
+            .endpoints(&vpc_id, &subnets, &private_tables, group.as_deref())
+            .await?;
+        self.out.vpc_id = Some(vpc_id.clone());
+        self.out.availability_zones = azs;
+        self.out.endpoint_security_group_id = group;
+        for ((tier, _), id) in &subnets {
+            match tier {
+                Tier::Public => self.out.public_subnet_ids.push(id.clone()),
+                Tier::Private => self.out.private_subnet_ids.push(id.clone()),
+                Tier::Pods => self.out.pod_subnet_ids.push(id.clone()),
+            }
+        }
+        let missing = self.flow_log(&vpc_id).await?;
+        let ready = nats_ready && endpoints_ready && missing.is_empty();
+        let output = self.ctx.finish(ready, self.out.to_outputs()).await?;
+        if !missing.is_empty() {
+            return Err(FunctionError::new(
+                ErrorType::NotReady,
+                format!(
+                    "network is in place but its flow log waits for output(s) {missing:?} of the encryption and identity phases"
+                ),
+            ));
+        }
+        Ok(output)
+    }
+
+    fn platform_id(&self) -> String {
+        self.d.platform_id.clone()
+    }
+
+    fn tags(&self, name: &str, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        resource_tags(self.ctx, name, extra)
+    }
+
+    async fn record(
+        &mut self,
+        kind: &str,
+        id: &str,
+        name: &str,
+        attributes: Value,
+    ) -> Result<(), FunctionError> {
+        let tags = self.tags(name, &BTreeMap::new());
+        let mut attributes = attributes;
+        if let Value::Object(map) = &mut attributes {
+            map.insert("name".to_owned(), json!(name));
+        }
+        self.inv.record(self.ctx, kind, id, tags, attributes).await
+    }
+
+    /// The first `azCount` available zones of the region, sorted by name.
+    async fn availability_zones(&self) -> Result<Vec<String>, FunctionError> {
+        let out = self
+            .c
+            .ec2
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAvailabilityZones", e))?;
+        let mut zones: Vec<String> = out
+            .availability_zones()
+            .iter()
+            .filter(|z| z.state() == Some(&AvailabilityZoneState::Available))
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+            .filter_map(|z| z.zone_name().map(str::to_owned))
+            .collect();
+        zones.sort();
+        if zones.len() < self.d.az_count {
+            return Err(FunctionError::new(
+                ErrorType::InvalidRequest,
+                format!(
+                    "region {} has {} available zones, the network asks for {}",
+                    self.d.region,
+                    zones.len(),
+                    self.d.az_count
+                ),
+            ));
+        }
+        zones.truncate(self.d.az_count);
+        Ok(zones)
+    }
+
+    async fn vpc(&mut self) -> Result<Vpc, FunctionError> {
+        let name = self.d.name("vpc");
+        let cidr = self.d.layout.vpc.to_string();
+        let vpcs = lookup::vpcs(self.c, &self.platform_id()).await?;
+        let vpc = match named(&vpcs, &name, |v| v.tags(), |v| v.vpc_id()) {
+            Some(v) => v.clone(),
+            None => {
+                let out = self
+                    .c
+                    .ec2
+                    .create_vpc()
+                    .cidr_block(&cidr)
+                    .tag_specifications(tag_spec(
+                        ResourceType::Vpc,
+                        &self.tags(&name, &BTreeMap::new()),
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateVpc", e))?;
+                self.ctx.changed();
+                out.vpc()
+                    .cloned()
+                    .ok_or_else(|| terminal("CreateVpc returned no VPC"))?
+            }
+        };
+        let id = vpc.vpc_id().unwrap_or_default().to_owned();
+        if vpc.cidr_block() != Some(cidr.as_str()) {
+            return Err(conflict(format!(
+                "VPC {id} has CIDR {:?}, the spec asks for {cidr}: a VPC's primary CIDR cannot change",
+                vpc.cidr_block()
+            )));
+        }
+        self.record(kinds::VPC, &id, &name, json!({ "cidr": cidr }))
+            .await?;
+        Ok(vpc)
+    }
+
+    /// DNS support, then DNS hostnames (which needs support).
+    async fn dns(&mut self, vpc_id: &str) -> Result<(), FunctionError> {
+        for attribute in [
+            VpcAttributeName::EnableDnsSupport,
+            VpcAttributeName::EnableDnsHostnames,
+        ] {
+            if vpc_attribute(self.c, vpc_id, attribute.clone()).await? {
+                continue;
+            }
+            let on = aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(true)
+                .build();
+            let call = self.c.ec2.modify_vpc_attribute().vpc_id(vpc_id);
+            let call = match attribute {
+                VpcAttributeName::EnableDnsSupport => call.enable_dns_support(on),
+                _ => call.enable_dns_hostnames(on),
+            };
+            call.send()
+                .await
+                .map_err(|e| aws_error("ModifyVpcAttribute", e))?;
+            self.ctx.changed();
+        }
+        Ok(())
+    }
+
+    async fn pod_cidr(&mut self, vpc: &Vpc) -> Result<(), FunctionError> {
+        let Some(pod) = self.d.layout.pod_cidr else {
+            return Ok(());
+        };
+        let pod = pod.to_string();
+        let vpc_id = vpc.vpc_id().unwrap_or_default();
+        let existing = vpc.cidr_block_association_set().iter().find(|a| {
+            a.cidr_block() == Some(pod.as_str())
+                && matches!(
+                    a.cidr_block_state().and_then(|s| s.state()),
+                    Some(VpcCidrBlockStateCode::Associated | VpcCidrBlockStateCode::Associating)
+                )
+        });
+        let id = match existing {
+            Some(a) => a.association_id().unwrap_or_default().to_owned(),
+            None => {
+                let out = self
+                    .c
+                    .ec2
+                    .associate_vpc_cidr_block()
+                    .vpc_id(vpc_id)
+                    .cidr_block(&pod)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("AssociateVpcCidrBlock", e))?;
+                self.ctx.changed();
+                out.cidr_block_association()
+                    .and_then(|a| a.association_id())
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+        };
+        let name = self.d.name("pods");
+        self.record(
+            kinds::VPC_CIDR,
+            &id,
+            &name,
+            json!({ "cidr": pod, "vpcId": vpc_id }),
+        )
+        .await
+    }
+
+    async fn internet_gateway(&mut self, vpc_id: &str) -> Result<String, FunctionError> {
+        let name = self.d.name("igw");
+        let igws = lookup::internet_gateways(self.c, &self.platform_id()).await?;
+        let (id, attached) = match named(&igws, &name, |g| g.tags(), |g| g.internet_gateway_id()) {
+            Some(g) => (
+                g.internet_gateway_id().unwrap_or_default().to_owned(),
+                g.attachments().iter().any(|a| {
+                    a.vpc_id() == Some(vpc_id)
+                        && !matches!(
+                            a.state(),
+                            Some(AttachmentStatus::Detaching | AttachmentStatus::Detached)
+                        )
+                }),
+            ),
+            None => {
+                let out = self
+                    .c
+                    .ec2
+                    .create_internet_gateway()
+                    .tag_specifications(tag_spec(
+                        ResourceType::InternetGateway,
+                        &self.tags(&name, &BTreeMap::new()),
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateInternetGateway", e))?;
+                self.ctx.changed();
+                let id = out
+                    .internet_gateway()
+                    .and_then(|g| g.internet_gateway_id())
+                    .ok_or_else(|| terminal("CreateInternetGateway returned no id"))?;
+                (id.to_owned(), false)
+            }
+        };
+        self.record(
+            kinds::INTERNET_GATEWAY,
+            &id,
+            &name,
+            json!({ "vpcId": vpc_id }),
+        )
+        .await?;
+        if !attached {
+            self.c
+                .ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(&id)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .map_err(|e| aws_error("AttachInternetGateway", e))?;
+            self.ctx.changed();
+        }
+        Ok(id)
+    }
+
+    async fn subnets(&mut self, vpc_id: &str, azs: &[String]) -> Result<SubnetIds, FunctionError> {
+        let existing = lookup::subnets(self.c, &self.platform_id()).await?;
+        let mut ids = SubnetIds::new();
+        for want in self.d.subnets() {
+            let az = azs.get(want.index).cloned().unwrap_or_default();
+            let cidr = want.cidr.to_string();
+            let tags = self.tags(&want.name, &want.extra_tags);
+            let id = match named(&existing, &want.name, |s| s.tags(), |s| s.subnet_id()) {
+                Some(s) => {
+                    let id = s.subnet_id().unwrap_or_default().to_owned();
+                    if s.vpc_id() != Some(vpc_id)
+                        || s.cidr_block() != Some(cidr.as_str())
+                        || s.availability_zone() != Some(az.as_str())
+                    {
+                        return Err(conflict(format!(
+                            "subnet {id} ({}) is {:?} in {:?} of {:?}; the spec asks for {cidr} in {az} of {vpc_id}",
+                            want.name,
+                            s.cidr_block(),
+                            s.availability_zone(),
+                            s.vpc_id()
+                        )));
+                    }
+                    self.repair_tags(&id, s.tags(), &tags).await?;
+                    id
+                }
+                None => {
+                    self.create_subnet(vpc_id, &cidr, &az, &tags, want.tier)
+                        .await?
+                }
+            };
+            self.inv
+                .record(
+                    self.ctx,
+                    kinds::SUBNET,
+                    &id,
+                    tags,
+                    json!({ "name": want.name, "tier": want.tier.as_str(), "az": az, "cidr": cidr }),
+                )
+                .await?;
+            ids.insert((want.tier, want.index), id);
+        }
+        Ok(ids)
+    }
+
+    async fn create_subnet(
+        &mut self,
+        vpc_id: &str,
+        cidr: &str,
+        az: &str,
+        tags: &BTreeMap<String, String>,
+        tier: Tier,
+    ) -> Result<String, FunctionError> {
+        let out = self
+            .c
+            .ec2
+            .create_subnet()
+            .vpc_id(vpc_id)
+            .cidr_block(cidr)
+            .availability_zone(az)
+            .tag_specifications(tag_spec(ResourceType::Subnet, tags))
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // A secondary CIDR associated a moment ago may still be `associating`.
+            Err(e) if tier == Tier::Pods && error_code(&e) == Some("InvalidSubnet.Range") => {
+                return Err(FunctionError::new(
+                    ErrorType::Retryable,
+                    format!("CreateSubnet {cidr}: the pod CIDR is not associated yet"),
+                ))
+            }
+            Err(e) => return Err(aws_error("CreateSubnet", e)),
+        };
+        self.ctx.changed();
+        out.subnet()
+            .and_then(|s| s.subnet_id())
+            .map(str::to_owned)
+            .ok_or_else(|| terminal("CreateSubnet returned no id"))
+    }
+
+    /// Adds or corrects tags that are missing or differ (e.g. EKS discovery tags removed by
+    /// hand). Unknown extra tags are left alone.
+    async fn repair_tags(
+        &mut self,
+        id: &str,
+        have: &[aws_sdk_ec2::types::Tag],
+        want: &BTreeMap<String, String>,
+    ) -> Result<(), FunctionError> {
+        let wrong: BTreeMap<String, String> = want
+            .iter()
+            .filter(|(k, v)| lookup::tag(have, k) != Some(v.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        self.c
+            .ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(ec2_tags(&wrong)))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateTags", e))?;
+        self.ctx.changed();
+        Ok(())
+    }
+
+    /// NAT gateways (with their Elastic IPs) in the first public subnets. Returns whether all
+    /// are available.
+    async fn nat_gateways(&mut self, subnets: &SubnetIds) -> Result<bool, FunctionError> {
+        let count = self.d.nat_count();
+        if count == 0 {
+            return Ok(true);
+        }
+        let nats = lookup::live_nat_gateways(self.c, &self.platform_id()).await?;
+        let mut addresses: Option<Vec<Address>> = None;
+        let mut ready = true;
+        for i in 0..count {
+            let name = self.d.name(&format!("nat-{i}"));
+            let subnet = subnets.get(&(Tier::Public, i)).cloned().unwrap_or_default();
+            let (id, allocation, state) =
+                match named(&nats, &name, |n| n.tags(), |n| n.nat_gateway_id()) {
+                    Some(n) => (
+                        n.nat_gateway_id().unwrap_or_default().to_owned(),
+                        n.nat_gateway_addresses()
+                            .first()
+                            .and_then(|a| a.allocation_id())
+                            .map(str::to_owned),
+                        n.state().cloned(),
+                    ),
+                    None => {
+                        let allocation = self.elastic_ip(&name, &mut addresses).await?;
+                        let (id, state) = self.create_nat(&name, &subnet, &allocation).await?;
+                        (id, Some(allocation), state)
+                    }
+                };
+            if let Some(allocation) = allocation {
+                self.record(
+                    kinds::ELASTIC_IP,
+                    &allocation,
+                    &name,
+                    json!({ "natGateway": i }),
+                )
+                .await?;
+            }
+            self.record(
+                kinds::NAT_GATEWAY,
+                &id,
+                &name,
+                json!({ "subnetId": subnet }),
+            )
+            .await?;
+            ready &= state == Some(NatGatewayState::Available);
+            self.out.nat_gateway_ids.push(id);
+        }
+        Ok(ready)
+    }
+
+    /// The Elastic IP named `name` (allocated now if missing); `cache` holds the platform's
+    /// addresses, read on first need.
+    async fn elastic_ip(
+        &mut self,
+        name: &str,
+        cache: &mut Option<Vec<Address>>,
+    ) -> Result<String, FunctionError> {
+        if cache.is_none() {
+            *cache = Some(lookup::addresses(self.c, &self.platform_id()).await?);
+        }
+        let found = cache.as_deref().and_then(|list| {
+            named(list, name, |a| a.tags(), |a| a.allocation_id())
+                .and_then(|a| a.allocation_id())
+                .map(str::to_owned)
+        });
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        let out = self
+            .c
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(
+                ResourceType::ElasticIp,
+                &self.tags(name, &BTreeMap::new()),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("AllocateAddress", e))?;
+        self.ctx.changed();
+        let id = out
+            .allocation_id()
+            .ok_or_else(|| terminal("AllocateAddress returned no allocation id"))?
+            .to_owned();
+        // Record before the NAT gateway exists, so a crash in between leaves it inventoried.
+        self.record(kinds::ELASTIC_IP, &id, name, json!({})).await?;
+        Ok(id)
+    }
+
+    async fn create_nat(
+        &mut self,
+        name: &str,
+        subnet: &str,
+        allocation: &str,
+    ) -> Result<(String, Option<NatGatewayState>), FunctionError> {
+        let out = self
+            .c
+            .ec2
+            .create_nat_gateway()
+            .subnet_id(subnet)
+            .allocation_id(allocation)
+            .tag_specifications(tag_spec(
+                ResourceType::Natgateway,
+                &self.tags(name, &BTreeMap::new()),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateNatGateway", e))?;
+        self.ctx.changed();
+        let nat = out
+            .nat_gateway()
+            .ok_or_else(|| terminal("CreateNatGateway returned no NAT gateway"))?;
+        Ok((
+            nat.nat_gateway_id().unwrap_or_default().to_owned(),
+            nat.state().cloned(),
+        ))
+    }
+
+    /// The public route table and one private route table per AZ, their default routes and
+    /// subnet associations. Returns the private route table ids by AZ.
+    async fn route_tables(
+        &mut self,
+        vpc_id: &str,
+        igw: &str,
+        subnets: &SubnetIds,
+    ) -> Result<Vec<String>, FunctionError> {
+        let all = lookup::route_tables(self.c, vpc_id).await?;
+        let public = self.route_table(&all, vpc_id, "public").await?;
+        self.default_route(&public, Some(Target::Gateway(igw)))
+            .await?;
+        for i in 0..self.d.az_count {
+            if let Some(subnet) = subnets.get(&(Tier::Public, i)) {
+                self.association(&all, &public, subnet).await?;
+            }
+        }
+        let mut private = Vec::new();
+        let nats = self.out.nat_gateway_ids.clone();
+        for i in 0..self.d.az_count {
+            let table = self
+                .route_table(&all, vpc_id, &format!("private-{i}"))
+                .await?;
+            let nat = self.d.nat_for_az(i).and_then(|n| nats.get(n));
+            self.default_route(&table, nat.map(|n| Target::Nat(n)))
+                .await?;
+            for tier in [Tier::Private, Tier::Pods] {
+                if let Some(subnet) = subnets.get(&(tier, i)) {
+                    self.association(&all, &table, subnet).await?;
+                }
+            }
+            private.push(table.route_table_id().unwrap_or_default().to_owned());
+        }
+        Ok(private)
+    }
+
+    async fn route_table(
+        &mut self,
+        all: &[RouteTable],
+        vpc_id: &str,
+        suffix: &str,
+    ) -> Result<RouteTable, FunctionError> {
+        let name = self.d.name(suffix);
+        let platform_id = self.platform_id();
+        let ours: Vec<RouteTable> = all
+            .iter()
+            .filter(|t| lookup::ours(t.tags(), &platform_id))
+            .cloned()
+            .collect();
+        let table = match named(&ours, &name, |t| t.tags(), |t| t.route_table_id()) {
+            Some(t) => t.clone(),
+            None => {
+                let out = self
+                    .c
+                    .ec2
+                    .create_route_table()
+                    .vpc_id(vpc_id)
+                    .tag_specifications(tag_spec(
+                        ResourceType::RouteTable,
+                        &self.tags(&name, &BTreeMap::new()),
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateRouteTable", e))?;
+                self.ctx.changed();
+                out.route_table()
+                    .cloned()
+                    .ok_or_else(|| terminal("CreateRouteTable returned no route table"))?
+            }
+        };
+        let id = table.route_table_id().unwrap_or_default().to_owned();
+        self.record(kinds::ROUTE_TABLE, &id, &name, json!({ "vpcId": vpc_id }))
+            .await?;
+        Ok(table)
+    }
+
+    /// Makes the table's `0.0.0.0/0` route point at `target` (or removes it for `None`).
+    async fn default_route(
+        &mut self,
+        table: &RouteTable,
+        target: Option<Target<'_>>,
+    ) -> Result<(), FunctionError> {
+        let table_id = table.route_table_id().unwrap_or_default();
+        let current = table
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+        let ec2 = &self.c.ec2;
+        match (current, target) {
+            (None, None) => return Ok(()),
+            (Some(r), Some(t)) if t.matches(r) => return Ok(()),
+            (Some(_), None) => {
+                ec2.delete_route()
+                    .route_table_id(table_id)
+                    .destination_cidr_block(DEFAULT_ROUTE)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteRoute", e))?;
+            }
+            (None, Some(t)) => {
+                let call = ec2
+                    .create_route()
+                    .route_table_id(table_id)
+                    .destination_cidr_block(DEFAULT_ROUTE);
+                let call = match t {
+                    Target::Gateway(id) => call.gateway_id(id),
+                    Target::Nat(id) => call.nat_gateway_id(id),
+                };
+                call.send().await.map_err(|e| aws_error("CreateRoute", e))?;
+            }
+            (Some(_), Some(t)) => {
+                let call = ec2
+                    .replace_route()
+                    .route_table_id(table_id)
+                    .destination_cidr_block(DEFAULT_ROUTE);
+                let call = match t {
+                    Target::Gateway(id) => call.gateway_id(id),
+                    Target::Nat(id) => call.nat_gateway_id(id),
+                };
+                call.send()
+                    .await
+                    .map_err(|e| aws_error("ReplaceRoute", e))?;
+            }
+        }
+        self.ctx.changed();
+        Ok(())
+    }
+
+    /// Associates `subnet` with `table`, moving it from another table if needed.
+    async fn association(
+        &mut self,
+        all: &[RouteTable],
+        table: &RouteTable,
+        subnet: &str,
+    ) -> Result<(), FunctionError> {
+        let table_id = table.route_table_id().unwrap_or_default();
+        let current = all.iter().find_map(|t| {
+            t.associations()
+                .iter()
+                .find(|a| a.subnet_id() == Some(subnet) && association_live(a))
+                .map(|a| (t.route_table_id(), a.route_table_association_id()))
+        });
+        match current {
+            Some((Some(t), _)) if t == table_id => return Ok(()),
+            Some((_, Some(association))) => {
+                self.c
+                    .ec2
+                    .replace_route_table_association()
+                    .association_id(association)
+                    .route_table_id(table_id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ReplaceRouteTableAssociation", e))?;
+            }
+            _ => {
+                self.c
+                    .ec2
+                    .associate_route_table()
+                    .route_table_id(table_id)
+                    .subnet_id(subnet)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("AssociateRouteTable", e))?;
+            }
+        }
+        self.ctx.changed();
+        Ok(())
+    }
+
+    /// The interface endpoints' security group: HTTPS from the VPC and pod CIDRs.
+    async fn endpoint_group(&mut self, vpc_id: &str) -> Result<Option<String>, FunctionError> {
+        if !self.d.wants_endpoint_group() {
+            return Ok(None);
+        }
+        let group_name = self.d.names.security_group("endpoints");
+        let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
+        let found = groups
+            .iter()
+            .find(|g| g.group_name() == Some(group_name.as_str()) && g.vpc_id() == Some(vpc_id));
+        let (id, have) = match found {
+            Some(g) => (
+                g.group_id().unwrap_or_default().to_owned(),
+                https_sources(g),
+            ),
+            None => (
+                self.create_group(vpc_id, &group_name).await?,
+                BTreeSet::new(),
+            ),
+        };
+        self.record(
+            kinds::SECURITY_GROUP,
+            &id,
+            &group_name,
+            json!({ "vpcId": vpc_id }),
+        )
+        .await?;
+        let missing: Vec<String> = self
+            .d
+            .endpoint_ingress()
+            .into_iter()
+            .filter(|c| !have.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            let ranges = missing
+                .iter()
+                .map(|c| {
+                    IpRange::builder()
+                        .cidr_ip(c)
+                        .description("HTTPS to VPC endpoints")
+                        .build()
+                })
+                .collect();
+            let permission = IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .set_ip_ranges(Some(ranges))
+                .build();
+            let result = self
+                .c
+                .ec2
+                .authorize_security_group_ingress()
+                .group_id(&id)
+                .ip_permissions(permission)
+                .send()
+                .await;
+            match result {
+                Ok(_) => self.ctx.changed(),
+                Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => {}
+                Err(e) => return Err(aws_error("AuthorizeSecurityGroupIngress", e)),
+            }
+        }
+        Ok(Some(id))
+    }
+
+    async fn create_group(
+        &mut self,
+        vpc_id: &str,
+        group_name: &str,
+    ) -> Result<String, FunctionError> {
+        let out = self
+            .c
+            .ec2
+            .create_security_group()
+            .group_name(group_name)
+            .description(format!(
+                "Tenantry {}: HTTPS to the VPC interface endpoints",
+                self.d.names.stem()
+            ))
+            .vpc_id(vpc_id)
+            .tag_specifications(tag_spec(
+                ResourceType::SecurityGroup,
+                &self.tags(group_name, &BTreeMap::new()),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSecurityGroup", e))?;
+        self.ctx.changed();
+        out.group_id()
+            .map(str::to_owned)
+            .ok_or_else(|| terminal("CreateSecurityGroup returned no id"))
+    }
+
+    /// VPC endpoints: created, corrected, or (when no longer asked for) deleted. Returns
+    /// whether all are available.
+    async fn endpoints(
+        &mut self,
+        vpc_id: &str,
+        subnets: &SubnetIds,
+        private_tables: &[String],
+        group: Option<&str>,
+    ) -> Result<bool, FunctionError> {
+        let existing: Vec<_> = lookup::endpoints(self.c, &self.platform_id())
+            .await?
+            .into_iter()
+            .filter(|e| e.vpc_id() == Some(vpc_id) && !lookup::endpoint_gone(e))
+            .collect();
+        let private_subnets: Vec<String> = (0..self.d.az_count)
+            .filter_map(|i| subnets.get(&(Tier::Private, i)).cloned())
+            .collect();
+        let mut ready = true;
+        let mut wanted = BTreeSet::new();
+        for service in self.d.endpoints.clone() {
+            let name = self.d.name(service.as_str());
+            wanted.insert(name.clone());
+            let want = EndpointWant {
+                gateway: service.is_gateway(),
+                subnets: if service.is_gateway() {
+                    vec![]
+                } else {
+                    private_subnets.clone()
+                },
+                tables: if service.is_gateway() {
+                    private_tables.to_vec()
+                } else {
+                    vec![]
+                },
+                group: if service.is_gateway() {
+                    None
+                } else {
+                    group.map(str::to_owned)
+                },
+            };
+            let found = named(&existing, &name, |e| e.tags(), |e| e.vpc_endpoint_id());
+            let (id, available) = match found {
+                Some(e) => {
+                    let id = e.vpc_endpoint_id().unwrap_or_default().to_owned();
+                    self.modify_endpoint(&id, e, &want).await?;
+                    (id, lookup::endpoint_available(e))
+                }
+                None => {
+                    let service_name = self.d.service_name(service);
+                    self.create_endpoint(vpc_id, &service_name, &name, &want)
+                        .await?
+                }
+            };
+            ready &= available;
+            self.record(
+                kinds::VPC_ENDPOINT,
+                &id,
+                &name,
+                json!({ "service": service.as_str(), "vpcId": vpc_id }),
+            )
+            .await?;
+        }
+        let surplus: Vec<String> = existing
+            .iter()
+            .filter(|e| lookup::name(e.tags()).is_none_or(|n| !wanted.contains(n)))
+            .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
+            .collect();
+        if !surplus.is_empty() {
+            let result = self
+                .c
+                .ec2
+                .delete_vpc_endpoints()
+                .set_vpc_endpoint_ids(Some(surplus.clone()))
+                .send()
+                .await;
+            if removal("DeleteVpcEndpoints", result)? == Removal::Done {
+                self.ctx.changed();
+            }
+            for id in surplus {
+                self.inv.forget(self.ctx, kinds::VPC_ENDPOINT, &id).await?;
+            }
+        }
+        Ok(ready)
+    }
+
+    async fn create_endpoint(
+        &mut self,
+        vpc_id: &str,
+        service_name: &str,
+        name: &str,
+        want: &EndpointWant,
+    ) -> Result<(String, bool), FunctionError> {
+        let call = self
+            .c
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_id(vpc_id)
+            .service_name(service_name)
+            .tag_specifications(tag_spec(
+                ResourceType::VpcEndpoint,
+                &self.tags(name, &BTreeMap::new()),
+            ));
+        let call = if want.gateway {
+            call.vpc_endpoint_type(VpcEndpointType::Gateway)
+                .set_route_table_ids(Some(want.tables.clone()))
+        } else {
+            call.vpc_endpoint_type(VpcEndpointType::Interface)
+                .set_subnet_ids(Some(want.subnets.clone()))
+                .set_security_group_ids(want.group.clone().map(|g| vec![g]))
+                .private_dns_enabled(true)
+        };
+        let out = call
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
+        self.ctx.changed();
+        let endpoint = out
+            .vpc_endpoint()
+            .ok_or_else(|| terminal("CreateVpcEndpoint returned no endpoint"))?;
+        Ok((
+            endpoint.vpc_endpoint_id().unwrap_or_default().to_owned(),
+            lookup::endpoint_available(endpoint),
+        ))
+    }
+
+    /// One ModifyVpcEndpoint call when subnets, route tables, security groups or private DNS
+    /// differ; none otherwise.
+    async fn modify_endpoint(
+        &mut self,
+        id: &str,
+        have: &aws_sdk_ec2::types::VpcEndpoint,
+        want: &EndpointWant,
+    ) -> Result<(), FunctionError> {
+        let have_groups: Vec<String> = have
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect();
+        let want_groups: Vec<String> = want.group.iter().cloned().collect();
+        let (add_subnets, remove_subnets) = diff(have.subnet_ids(), &want.subnets);
+        let (add_tables, remove_tables) = diff(have.route_table_ids(), &want.tables);
+        let (add_groups, remove_groups) = diff(&have_groups, &want_groups);
+        let fix_dns = !want.gateway && have.private_dns_enabled() != Some(true);
+        let changes = [
+            &add_subnets,
+            &remove_subnets,
+            &add_tables,
+            &remove_tables,
+            &add_groups,
+            &remove_groups,
+        ];
+        if !fix_dns && changes.iter().all(|c| c.is_empty()) {
+            return Ok(());
+        }
+        let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        let mut call = self
+            .c
+            .ec2
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(id)
+            .set_add_subnet_ids(some(add_subnets))
+            .set_remove_subnet_ids(some(remove_subnets))
+            .set_add_route_table_ids(some(add_tables))
+            .set_remove_route_table_ids(some(remove_tables))
+            .set_add_security_group_ids(some(add_groups))
+            .set_remove_security_group_ids(some(remove_groups));
+        if fix_dns {
+            call = call.private_dns_enabled(true);
+        }
+        call.send()
+            .await
+            .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
+        self.ctx.changed();
+        Ok(())
+    }
+
+    /// The encrypted log group and the VPC's flow log. Returns the names of the outputs of other
+    /// phases it still waits for (empty when done or when flow logs are off).
+    async fn flow_log(&mut self, vpc_id: &str) -> Result<Vec<&'static str>, FunctionError> {
+        let Some(want) = self.d.flow_logs.clone() else {
+            self.remove_flow_logs(vpc_id, None).await?;
+            return Ok(Vec::new());
+        };
+        let missing: Vec<&'static str> = [outputs::LOGS_KEY_ARN, outputs::FLOW_LOGS_ROLE_ARN]
+            .into_iter()
+            .filter(|k| self.ctx.status.outputs.get(*k).is_none_or(Value::is_null))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(missing);
+        }
+        let key: String = self.ctx.output(outputs::LOGS_KEY_ARN)?;
+        let role: String = self.ctx.output(outputs::FLOW_LOGS_ROLE_ARN)?;
+        self.log_group(&want.log_group, want.retention_days, &key)
+            .await?;
+        let name = self.d.name("flow-logs");
+        let current = self
+            .remove_flow_logs(
+                vpc_id,
+                Some((&name, &want.log_group, &want.traffic_type, &role)),
+            )
+            .await?;
+        let id = match current {
+            Some(id) => id,
+            None => {
+                self.create_flow_log(vpc_id, &name, &want.log_group, &want.traffic_type, &role)
+                    .await?
+            }
+        };
+        self.record(
+            kinds::FLOW_LOG,
+            &id,
+            &name,
+            json!({ "vpcId": vpc_id, "logGroup": want.log_group }),
+        )
+        .await?;
+        self.out.flow_log_id = Some(id);
+        Ok(Vec::new())
+    }
+
+    /// Deletes the platform's flow logs of the VPC except the one that is exactly as wanted
+    /// (`keep`: name, log group, traffic type, role), whose id it returns.
+    async fn remove_flow_logs(
+        &mut self,
+        vpc_id: &str,
+        keep: Option<(&str, &str, &str, &str)>,
+    ) -> Result<Option<String>, FunctionError> {
+        let logs = lookup::flow_logs(self.c, &self.platform_id()).await?;
+        let mut kept = None;
+        let mut remove = Vec::new();
+        for log in logs.iter().filter(|l| l.resource_id() == Some(vpc_id)) {
+            let id = log.flow_log_id().unwrap_or_default().to_owned();
+            let good = keep.is_some_and(|(name, group, traffic, role)| {
+                lookup::name(log.tags()) == Some(name)
+                    && log.log_group_name() == Some(group)
+                    && log.traffic_type().map(|t| t.as_str()) == Some(traffic)
+                    && log.deliver_logs_permission_arn() == Some(role)
+            });
+            if good && kept.is_none() {
+                kept = Some(id);
+            } else {
+                remove.push(id);
+            }
+        }
+        if !remove.is_empty() {
+            let result = self
+                .c
+                .ec2
+                .delete_flow_logs()
+                .set_flow_log_ids(Some(remove.clone()))
+                .send()
+                .await;
+            if removal("DeleteFlowLogs", result)? == Removal::Done {
+                self.ctx.changed();
+            }
+            for id in remove {
+                self.inv.forget(self.ctx, kinds::FLOW_LOG, &id).await?;
+            }
+        }
+        Ok(kept)
+    }
+
+    async fn create_flow_log(
+        &mut self,
+        vpc_id: &str,
+        name: &str,
+        group: &str,
+        traffic: &str,
+        role: &str,
+    ) -> Result<String, FunctionError> {
+        let out = self
+            .c
+            .ec2
+            .create_flow_logs()
+            .resource_type(FlowLogsResourceType::Vpc)
+            .resource_ids(vpc_id)
+            .traffic_type(TrafficType::from(traffic))
+            .log_destination_type(LogDestinationType::CloudWatchLogs)
+            .log_group_name(group)
+            .deliver_logs_permission_arn(role)
+            .tag_specifications(tag_spec(
+                ResourceType::VpcFlowLog,
+                &self.tags(name, &BTreeMap::new()),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateFlowLogs", e))?;
+        self.ctx.changed();
+        if let Some(failed) = out.unsuccessful().first() {
+            let error = failed.error();
+            return Err(terminal(format!(
+                "CreateFlowLogs failed for {vpc_id}: {}: {}",
+                error.and_then(|e| e.code()).unwrap_or("Unknown"),
+                error.and_then(|e| e.message()).unwrap_or_default()
+            )));
+        }
+        out.flow_log_ids()
+            .first()
+            .cloned()
+            .ok_or_else(|| terminal("CreateFlowLogs returned no id"))
+    }
+
+    /// The flow log group: KMS key and retention as specified.
+    async fn log_group(
+        &mut self,
+        name: &str,
+        retention: i32,
+        key: &str,
+    ) -> Result<(), FunctionError> {
+        let logs = &self.c.logs;
+        let (retention_now, key_now) = match lookup::log_group(self.c, name).await? {
+            Some(g) => (g.retention_in_days(), g.kms_key_id().map(str::to_owned)),
+            None => {
+                let tags = self.tags(name, &BTreeMap::new());
+                let result = logs
+                    .create_log_group()
+                    .log_group_name(name)
+                    .kms_key_id(key)
+                    .set_tags(Some(tags.into_iter().collect()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => self.ctx.changed(),
+                    // Created by a concurrent run since we looked: compare as usual next time.
+                    Err(e) if error_code(&e) == Some("ResourceAlreadyExistsException") => {}
+                    Err(e) => return Err(aws_error("CreateLogGroup", e)),
+                }
+                (None, Some(key.to_owned()))
+            }
+        };
+        self.record(kinds::LOG_GROUP, name, name, json!({ "kmsKeyId": key }))
+            .await?;
+        if key_now.as_deref() != Some(key) {
+            logs.associate_kms_key()
+                .log_group_name(name)
+                .kms_key_id(key)
+                .send()
+                .await
+                .map_err(|e| aws_error("AssociateKmsKey", e))?;
+            self.ctx.changed();
+        }
+        if retention_now != Some(retention) {
+            logs.put_retention_policy()
+                .log_group_name(name)
+                .retention_in_days(retention)
+                .send()
+                .await
+                .map_err(|e| aws_error("PutRetentionPolicy", e))?;
+            self.ctx.changed();
+        }
+        Ok(())
+    }
+}
+
+/// What one endpoint should look like.
+struct EndpointWant {
+    gateway: bool,
+    subnets: Vec<String>,
+    tables: Vec<String>,
+    group: Option<String>,
+}
+
+/// (to add, to remove) to turn `have` into `want`.
+fn diff(have: &[String], want: &[String]) -> (Vec<String>, Vec<String>) {
+    let add = want.iter().filter(|w| !have.contains(w)).cloned().collect();
+    let remove = have.iter().filter(|h| !want.contains(h)).cloned().collect();
+    (add, remove)
+}
+
+/// CIDRs admitted on TCP 443 by a security group.
+pub(super) fn https_sources(group: &SecurityGroup) -> BTreeSet<String> {
+    group
+        .ip_permissions()
+        .iter()
+        .filter(|p| {
+            p.ip_protocol() == Some("tcp") && p.from_port() == Some(443) && p.to_port() == Some(443)
+        })
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip().map(str::to_owned))
+        })
+        .collect()
+}
+
+fn association_live(a: &aws_sdk_ec2::types::RouteTableAssociation) -> bool {
+    use aws_sdk_ec2::types::RouteTableAssociationStateCode as S;
+    !matches!(
+        a.association_state().and_then(|s| s.state()),
+        Some(S::Disassociated | S::Disassociating | S::Failed)
+    )
+}
+
+/// One boolean VPC attribute.
+pub(super) async fn vpc_attribute(
+    c: &Clients,
+    vpc_id: &str,
+    attribute: VpcAttributeName,
+) -> Result<bool, FunctionError> {
+    let out = c
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(attribute.clone())
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
+    let value = match attribute {
+        VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
+        _ => out.enable_dns_hostnames(),
+    };
+    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_adds_and_removes() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (add, remove) = diff(&s(&["a", "b"]), &s(&["b", "c"]));
+        assert_eq!(add, s(&["c"]));
+        assert_eq!(remove, s(&["a"]));
+        let (add, remove) = diff(&s(&["a"]), &s(&["a"]));
+        assert!(add.is_empty() && remove.is_empty());
+    }
+
+    #[test]
+    fn default_route_targets() {
+        let route = Route::builder()
+            .destination_cidr_block(DEFAULT_ROUTE)
+            .nat_gateway_id("nat-1")
+            .build();
+        assert!(Target::Nat("nat-1").matches(&route));
+        assert!(!Target::Nat("nat-2").matches(&route));
+        assert!(!Target::Gateway("igw-1").matches(&route));
+    }
+}

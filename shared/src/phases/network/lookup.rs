@@ -1,0 +1,281 @@
+//! Finding the network's resources by their `tenantry:*` and `Name` tags.
+//!
+//! Every describe call filters by the platform tag (and the VPC where the API has that filter),
+//! and the result is checked again client-side: moto ignores tag filters on some operations
+//! (DescribeNatGateways), and a second check costs nothing.
+
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+use aws_sdk_ec2::types::{
+    Address, Filter, FlowLog, InternetGateway, NatGateway, NatGatewayState, RouteTable,
+    SecurityGroup, State, Subnet, Tag, Vpc, VpcEndpoint,
+};
+
+use super::Clients;
+use crate::error::FunctionError;
+use crate::naming::TAG_PLATFORM;
+use crate::phases::aws_error;
+
+/// The value of tag `key`, if present.
+pub fn tag<'t>(tags: &'t [Tag], key: &str) -> Option<&'t str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+/// Whether `tags` carry the platform tag of `platform_id`.
+pub fn ours(tags: &[Tag], platform_id: &str) -> bool {
+    tag(tags, TAG_PLATFORM) == Some(platform_id)
+}
+
+/// The `Name` tag.
+pub fn name(tags: &[Tag]) -> Option<&str> {
+    tag(tags, "Name")
+}
+
+pub fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+fn platform_filter(platform_id: &str) -> Filter {
+    filter(&format!("tag:{TAG_PLATFORM}"), platform_id)
+}
+
+/// The first item (by id, so the choice is stable) whose `Name` tag is `wanted`.
+pub fn named<'i, T>(
+    items: &'i [T],
+    wanted: &str,
+    tags: impl Fn(&T) -> &[Tag],
+    id: impl Fn(&T) -> Option<&str>,
+) -> Option<&'i T> {
+    items
+        .iter()
+        .filter(|i| name(tags(i)) == Some(wanted))
+        .min_by(|a, b| id(a).cmp(&id(b)))
+}
+
+pub async fn vpcs(c: &Clients, platform_id: &str) -> Result<Vec<Vpc>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_vpcs()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcs", e))?;
+    Ok(out
+        .vpcs()
+        .iter()
+        .filter(|v| ours(v.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+pub async fn subnets(c: &Clients, platform_id: &str) -> Result<Vec<Subnet>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_subnets()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeSubnets", e))?;
+    Ok(out
+        .subnets()
+        .iter()
+        .filter(|s| ours(s.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+pub async fn internet_gateways(
+    c: &Clients,
+    platform_id: &str,
+) -> Result<Vec<InternetGateway>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_internet_gateways()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInternetGateways", e))?;
+    Ok(out
+        .internet_gateways()
+        .iter()
+        .filter(|g| ours(g.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+pub async fn addresses(c: &Clients, platform_id: &str) -> Result<Vec<Address>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_addresses()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeAddresses", e))?;
+    Ok(out
+        .addresses()
+        .iter()
+        .filter(|a| ours(a.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+/// NAT gateways that exist or are coming (`pending`, `available`); deleted and failed ones are
+/// history, and `deleting` ones are reported by [`nat_gateways_in`].
+pub async fn live_nat_gateways(
+    c: &Clients,
+    platform_id: &str,
+) -> Result<Vec<NatGateway>, FunctionError> {
+    nat_gateways_in(
+        c,
+        platform_id,
+        &[NatGatewayState::Pending, NatGatewayState::Available],
+    )
+    .await
+}
+
+/// The platform's NAT gateways in one of `states`.
+pub async fn nat_gateways_in(
+    c: &Clients,
+    platform_id: &str,
+    states: &[NatGatewayState],
+) -> Result<Vec<NatGateway>, FunctionError> {
+    let mut state_filter = Filter::builder().name("state");
+    for s in states {
+        state_filter = state_filter.values(s.as_str());
+    }
+    let out = c
+        .ec2
+        .describe_nat_gateways()
+        .filter(platform_filter(platform_id))
+        .filter(state_filter.build())
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeNatGateways", e))?;
+    Ok(out
+        .nat_gateways()
+        .iter()
+        .filter(|n| ours(n.tags(), platform_id))
+        .filter(|n| n.state().is_some_and(|s| states.contains(s)))
+        .cloned()
+        .collect())
+}
+
+/// Every route table of the VPC (not only ours: a subnet may be associated with another one).
+pub async fn route_tables(c: &Clients, vpc_id: &str) -> Result<Vec<RouteTable>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", vpc_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeRouteTables", e))?;
+    Ok(out.route_tables().to_vec())
+}
+
+/// The platform's route tables in any VPC.
+pub async fn our_route_tables(
+    c: &Clients,
+    platform_id: &str,
+) -> Result<Vec<RouteTable>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_route_tables()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeRouteTables", e))?;
+    Ok(out
+        .route_tables()
+        .iter()
+        .filter(|r| ours(r.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+pub async fn security_groups(
+    c: &Clients,
+    platform_id: &str,
+) -> Result<Vec<SecurityGroup>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_security_groups()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .filter(|g| ours(g.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+/// An endpoint's state, lower case: AWS documents `Available`, moto answers `available`.
+pub fn endpoint_state(e: &VpcEndpoint) -> Option<String> {
+    e.state().map(|s: &State| s.as_str().to_ascii_lowercase())
+}
+
+/// Whether an endpoint is available (or reports no state).
+pub fn endpoint_available(e: &VpcEndpoint) -> bool {
+    endpoint_state(e).is_none_or(|s| s == "available")
+}
+
+/// Whether an endpoint is gone or going (it no longer counts as existing).
+pub fn endpoint_gone(e: &VpcEndpoint) -> bool {
+    matches!(
+        endpoint_state(e).as_deref(),
+        Some("deleted" | "deleting" | "failed" | "rejected" | "expired")
+    )
+}
+
+/// The platform's VPC endpoints in any state (callers filter with [`endpoint_gone`]).
+pub async fn endpoints(c: &Clients, platform_id: &str) -> Result<Vec<VpcEndpoint>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcEndpoints", e))?;
+    Ok(out
+        .vpc_endpoints()
+        .iter()
+        .filter(|e| ours(e.tags(), platform_id))
+        .filter(|e| endpoint_state(e).as_deref() != Some("deleted"))
+        .cloned()
+        .collect())
+}
+
+pub async fn flow_logs(c: &Clients, platform_id: &str) -> Result<Vec<FlowLog>, FunctionError> {
+    let out = c
+        .ec2
+        .describe_flow_logs()
+        .filter(platform_filter(platform_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeFlowLogs", e))?;
+    Ok(out
+        .flow_logs()
+        .iter()
+        .filter(|f| ours(f.tags(), platform_id))
+        .cloned()
+        .collect())
+}
+
+/// The log group named exactly `name`.
+pub async fn log_group(c: &Clients, name: &str) -> Result<Option<LogGroup>, FunctionError> {
+    let out = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeLogGroups", e))?;
+    Ok(out
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+        .cloned())
+}

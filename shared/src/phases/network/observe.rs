@@ -1,0 +1,294 @@
+//! `status` (are the NAT gateways and endpoints available?) and `observe` (drift), both
+//! read-only towards AWS.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{NatGatewayState, VpcAttributeName};
+use serde_json::{json, Value};
+
+use super::ensure::{https_sources, vpc_attribute};
+use super::lookup::{self, named};
+use super::{outputs, Clients, Desired, Produced, Tier};
+use crate::error::FunctionError;
+use crate::phases::{Action, Drift, PhaseContext, PhaseOutput};
+use crate::plan::Phase;
+
+/// Ready once every NAT gateway and endpoint of the platform is available.
+pub async fn status(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let platform_id = ctx.platform_id().to_owned();
+    let nats = lookup::live_nat_gateways(c, &platform_id).await?;
+    let endpoints = lookup::endpoints(c, &platform_id).await?;
+    let ready = nats
+        .iter()
+        .all(|n| n.state() == Some(&NatGatewayState::Available))
+        && endpoints
+            .iter()
+            .filter(|e| !lookup::endpoint_gone(e))
+            .all(lookup::endpoint_available);
+    ctx.finish(ready, BTreeMap::new()).await
+}
+
+/// Compares the network in AWS with the spec, field by field; no writes anywhere.
+pub async fn observe(
+    ctx: &PhaseContext<'_>,
+    c: &Clients,
+    d: &Desired,
+) -> Result<PhaseOutput, FunctionError> {
+    let mut o = Observer {
+        ctx,
+        c,
+        d,
+        drift: Vec::new(),
+        found: Produced::default(),
+    };
+    o.run().await?;
+    Ok(PhaseOutput {
+        phase: Phase::Network,
+        action: Action::Observe,
+        ready: true,
+        changes: 0,
+        outputs: o.found.to_outputs(),
+        drift: o.drift,
+    })
+}
+
+struct Observer<'r, 'a> {
+    ctx: &'r PhaseContext<'a>,
+    c: &'r Clients,
+    d: &'r Desired,
+    drift: Vec<Drift>,
+    found: Produced,
+}
+
+impl Observer<'_, '_> {
+    fn differ(&mut self, resource: impl Into<String>, field: &str, desired: Value, actual: Value) {
+        if desired != actual {
+            self.drift.push(Drift {
+                resource: resource.into(),
+                field: field.to_owned(),
+                desired,
+                actual,
+            });
+        }
+    }
+
+    fn missing(&mut self, resource: impl Into<String>) {
+        self.differ(resource, "exists", json!(true), json!(false));
+    }
+
+    async fn run(&mut self) -> Result<(), FunctionError> {
+        let platform_id = self.ctx.platform_id().to_owned();
+        let vpcs = lookup::vpcs(self.c, &platform_id).await?;
+        let name = self.d.name("vpc");
+        let Some(vpc) = named(&vpcs, &name, |v| v.tags(), |v| v.vpc_id()).cloned() else {
+            self.missing(format!("ec2:vpc/{name}"));
+            return Ok(());
+        };
+        let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
+        let resource = format!("ec2:vpc/{vpc_id}");
+        self.found.vpc_id = Some(vpc_id.clone());
+        for (field, attribute) in [
+            ("enableDnsSupport", VpcAttributeName::EnableDnsSupport),
+            ("enableDnsHostnames", VpcAttributeName::EnableDnsHostnames),
+        ] {
+            let actual = vpc_attribute(self.c, &vpc_id, attribute).await?;
+            self.differ(&resource, field, json!(true), json!(actual));
+        }
+        if let Some(pod) = self.d.layout.pod_cidr {
+            let pod = pod.to_string();
+            let associated = vpc
+                .cidr_block_association_set()
+                .iter()
+                .any(|a| a.cidr_block() == Some(pod.as_str()));
+            self.differ(
+                &resource,
+                &format!("secondaryCidr[{pod}]"),
+                json!(true),
+                json!(associated),
+            );
+        }
+        self.subnets(&platform_id).await?;
+        self.gateways(&platform_id, &vpc_id).await?;
+        self.endpoints(&platform_id, &vpc_id).await?;
+        self.flow_log(&platform_id, &vpc_id).await
+    }
+
+    /// Existence, CIDR and tags of every subnet (EKS discovery tags included).
+    async fn subnets(&mut self, platform_id: &str) -> Result<(), FunctionError> {
+        let subnets = lookup::subnets(self.c, platform_id).await?;
+        for want in self.d.subnets() {
+            let Some(s) = named(&subnets, &want.name, |s| s.tags(), |s| s.subnet_id()) else {
+                self.missing(format!("ec2:subnet/{}", want.name));
+                continue;
+            };
+            let id = s.subnet_id().unwrap_or_default().to_owned();
+            let resource = format!("ec2:subnet/{id}");
+            self.differ(
+                &resource,
+                "cidr",
+                json!(want.cidr.to_string()),
+                json!(s.cidr_block()),
+            );
+            let mut tags = self.ctx.tags(super::COMPONENT);
+            tags.extend(want.extra_tags.clone());
+            for (key, value) in tags {
+                let actual = lookup::tag(s.tags(), &key);
+                self.differ(
+                    &resource,
+                    &format!("tags.{key}"),
+                    json!(value),
+                    json!(actual),
+                );
+            }
+            let az = s.availability_zone().unwrap_or_default().to_owned();
+            match want.tier {
+                Tier::Public => {
+                    self.found.availability_zones.push(az);
+                    self.found.public_subnet_ids.push(id);
+                }
+                Tier::Private => self.found.private_subnet_ids.push(id),
+                Tier::Pods => self.found.pod_subnet_ids.push(id),
+            }
+        }
+        Ok(())
+    }
+
+    /// Internet gateway attachment and NAT gateway count.
+    async fn gateways(&mut self, platform_id: &str, vpc_id: &str) -> Result<(), FunctionError> {
+        let igws = lookup::internet_gateways(self.c, platform_id).await?;
+        let name = self.d.name("igw");
+        match named(&igws, &name, |g| g.tags(), |g| g.internet_gateway_id()) {
+            None => self.missing(format!("ec2:internet-gateway/{name}")),
+            Some(g) => {
+                let attached = g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id));
+                let resource = format!(
+                    "ec2:internet-gateway/{}",
+                    g.internet_gateway_id().unwrap_or_default()
+                );
+                self.differ(
+                    resource,
+                    "attachedTo",
+                    json!(vpc_id),
+                    json!(attached.then_some(vpc_id)),
+                );
+            }
+        }
+        let nats = lookup::live_nat_gateways(self.c, platform_id).await?;
+        self.found.nat_gateway_ids = nats
+            .iter()
+            .filter_map(|n| n.nat_gateway_id().map(str::to_owned))
+            .collect();
+        self.differ(
+            format!("ec2:vpc/{vpc_id}"),
+            "natGatewayCount",
+            json!(self.d.nat_count()),
+            json!(nats.len()),
+        );
+        Ok(())
+    }
+
+    /// Endpoints by name, private DNS, and the security group's HTTPS sources.
+    async fn endpoints(&mut self, platform_id: &str, vpc_id: &str) -> Result<(), FunctionError> {
+        let endpoints: Vec<_> = lookup::endpoints(self.c, platform_id)
+            .await?
+            .into_iter()
+            .filter(|e| e.vpc_id() == Some(vpc_id) && !lookup::endpoint_gone(e))
+            .collect();
+        for service in self.d.endpoints.clone() {
+            let name = self.d.name(service.as_str());
+            match named(&endpoints, &name, |e| e.tags(), |e| e.vpc_endpoint_id()) {
+                None => self.missing(format!("ec2:vpc-endpoint/{name}")),
+                Some(e) if !service.is_gateway() => {
+                    let resource = format!(
+                        "ec2:vpc-endpoint/{}",
+                        e.vpc_endpoint_id().unwrap_or_default()
+                    );
+                    self.differ(
+                        resource,
+                        "privateDnsEnabled",
+                        json!(true),
+                        json!(e.private_dns_enabled()),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if !self.d.wants_endpoint_group() {
+            return Ok(());
+        }
+        let group_name = self.d.names.security_group("endpoints");
+        let groups = lookup::security_groups(self.c, platform_id).await?;
+        match groups
+            .iter()
+            .find(|g| g.group_name() == Some(group_name.as_str()))
+        {
+            None => self.missing(format!("ec2:security-group/{group_name}")),
+            Some(g) => {
+                let id = g.group_id().unwrap_or_default().to_owned();
+                let have = https_sources(g);
+                let want = self.d.endpoint_ingress();
+                let missing: Vec<&String> = want.iter().filter(|c| !have.contains(*c)).collect();
+                if !missing.is_empty() {
+                    self.differ(
+                        format!("ec2:security-group/{id}"),
+                        "ingress443",
+                        json!(want),
+                        json!(have),
+                    );
+                }
+                self.found.endpoint_security_group_id = Some(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The flow log, and the log group's retention and key.
+    async fn flow_log(&mut self, platform_id: &str, vpc_id: &str) -> Result<(), FunctionError> {
+        let Some(want) = self.d.flow_logs.clone() else {
+            return Ok(());
+        };
+        let logs = lookup::flow_logs(self.c, platform_id).await?;
+        let log = logs.iter().find(|l| l.resource_id() == Some(vpc_id));
+        match log {
+            None => self.missing(format!("ec2:flow-log/{}", self.d.name("flow-logs"))),
+            Some(l) => {
+                let resource = format!("ec2:flow-log/{}", l.flow_log_id().unwrap_or_default());
+                self.differ(
+                    &resource,
+                    "logGroupName",
+                    json!(want.log_group),
+                    json!(l.log_group_name()),
+                );
+                self.differ(
+                    &resource,
+                    "trafficType",
+                    json!(want.traffic_type),
+                    json!(l.traffic_type().map(|t| t.as_str())),
+                );
+                self.found.flow_log_id = l.flow_log_id().map(str::to_owned);
+            }
+        }
+        let resource = format!("logs:log-group/{}", want.log_group);
+        match lookup::log_group(self.c, &want.log_group).await? {
+            None => self.missing(resource),
+            Some(g) => {
+                self.differ(
+                    &resource,
+                    "retentionInDays",
+                    json!(want.retention_days),
+                    json!(g.retention_in_days()),
+                );
+                if let Some(key) = self
+                    .ctx
+                    .status
+                    .outputs
+                    .get(outputs::LOGS_KEY_ARN)
+                    .filter(|v| !v.is_null())
+                {
+                    self.differ(&resource, "kmsKeyId", key.clone(), json!(g.kms_key_id()));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,868 @@
+//! Every IAM document the `encryption` and `identity` phases write, rendered as JSON values by
+//! pure functions (no AWS call, no clock), so each one is unit-tested and checked by `parliament`
+//! (`shared/tests/policies.rs`).
+//!
+//! Request values (hosted zones, secret prefixes, names) only ever enter a document as JSON
+//! strings through `serde_json`, so no value can add a statement or a condition.
+//!
+//! Kinds of documents, told apart by the file-name prefix [`all_rendered`] gives them:
+//! - `key.<purpose>.json`: KMS key policies. In a key policy `Resource: "*"` means "this key";
+//!   [`for_parliament`] substitutes the key's (placeholder) ARN and its alias ARN, which is what
+//!   `*` denotes there, since parliament reads every document as an identity policy.
+//! - `policy.<role>.<name>.json`: inline permission policies of Tenantry's roles.
+//! - `trust.<role>.json`: role trust policies. They are resource policies without `Resource`,
+//!   which parliament reports as malformed; their shape is pinned by unit tests instead.
+
+use serde_json::{json, Value};
+
+use crate::naming::{self, Names};
+use crate::spec::{partition_of, PlatformSpec};
+
+/// Key purpose: Kubernetes secrets envelope encryption (alias `.../cluster`).
+pub const KEY_SECRETS: &str = "cluster";
+/// Key purpose: CloudWatch Logs (cluster, flow logs, Container Insights).
+pub const KEY_LOGS: &str = "logs";
+/// Key purpose: tenant bucket and platform secrets.
+pub const KEY_DATA: &str = "data";
+/// Every key purpose, in creation order.
+pub const KEY_PURPOSES: &[&str] = &[KEY_SECRETS, KEY_LOGS, KEY_DATA];
+
+/// Audience of IRSA web identity tokens.
+pub const IRSA_AUDIENCE: &str = "sts.amazonaws.com";
+/// Inline policy name of every service role's permissions.
+pub const SERVICE_POLICY_NAME: &str = "permissions";
+/// Inline policy of the cluster role on the secrets key.
+pub const CLUSTER_SECRETS_POLICY_NAME: &str = "secrets-encryption";
+/// Inline policy of the flow logs role.
+pub const FLOW_LOGS_POLICY_NAME: &str = "flow-logs-delivery";
+
+const VERSION: &str = "2012-10-17";
+
+/// A workload role: its purpose (role name suffix) and the one service account it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub purpose: &'static str,
+    pub namespace: &'static str,
+    pub name: &'static str,
+}
+
+/// Every workload role Tenantry knows, with its service account (same table as the planner).
+pub const SERVICE_ACCOUNTS: &[ServiceAccount] = &[
+    ServiceAccount {
+        purpose: naming::ROLE_EBS_CSI,
+        namespace: "kube-system",
+        name: "ebs-csi-controller-sa",
+    },
+    ServiceAccount {
+        purpose: naming::ROLE_CLUSTER_AUTOSCALER,
+        namespace: "kube-system",
+        name: "cluster-autoscaler",
+    },
+    ServiceAccount {
+        purpose: naming::ROLE_ALB_CONTROLLER,
+        namespace: "kube-system",
+        name: "aws-load-balancer-controller",
+    },
+    ServiceAccount {
+        purpose: naming::ROLE_EXTERNAL_DNS,
+        namespace: "external-dns",
+        name: "external-dns",
+    },
+    ServiceAccount {
+        purpose: naming::ROLE_EXTERNAL_SECRETS,
+        namespace: "external-secrets",
+        name: "external-secrets",
+    },
+];
+
+/// The workload roles a spec asks for (EBS CSI when its add-on is installed).
+pub fn enabled_service_accounts(spec: &PlatformSpec) -> Vec<ServiceAccount> {
+    let roles = &spec.identity.service_roles;
+    let ebs = spec
+        .effective_addons()
+        .iter()
+        .any(|a| a.name == "aws-ebs-csi-driver");
+    SERVICE_ACCOUNTS
+        .iter()
+        .copied()
+        .filter(|sa| match sa.purpose {
+            naming::ROLE_EBS_CSI => ebs,
+            naming::ROLE_CLUSTER_AUTOSCALER => roles.cluster_autoscaler.enabled,
+            naming::ROLE_ALB_CONTROLLER => roles.alb_controller.enabled,
+            naming::ROLE_EXTERNAL_DNS => roles.external_dns.enabled,
+            naming::ROLE_EXTERNAL_SECRETS => roles.external_secrets.enabled,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Where documents are rendered for: the account and region ARNs point into.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub spec: &'a PlatformSpec,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub names: Names,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(spec: &'a PlatformSpec, account: &'a str, region: &'a str) -> Self {
+        Target {
+            spec,
+            account,
+            region,
+            names: Names::new(spec),
+        }
+    }
+
+    pub fn partition(&self) -> &'static str {
+        partition_of(self.region)
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition(),
+            self.region,
+            self.account
+        )
+    }
+
+    /// `arn:<p>:iam::<account>:root`.
+    pub fn account_root(&self) -> String {
+        format!("arn:{}:iam::{}:root", self.partition(), self.account)
+    }
+
+    /// The platform's EKS cluster ARN.
+    pub fn cluster_arn(&self) -> String {
+        self.arn("eks", &format!("cluster/{}", self.names.cluster()))
+    }
+
+    /// A log group's ARN (without the `:*` suffix), as KMS encryption contexts carry it.
+    pub fn log_group_arn(&self, name: &str) -> String {
+        self.arn("logs", &format!("log-group:{name}"))
+    }
+
+    /// An AWS managed policy ARN, e.g. `AmazonEKSClusterPolicy` or
+    /// `service-role/AmazonEBSCSIDriverPolicy`.
+    pub fn managed_policy(&self, name: &str) -> String {
+        format!("arn:{}:iam::aws:policy/{name}", self.partition())
+    }
+
+    /// The IAM OIDC provider ARN of an issuer URL.
+    pub fn oidc_provider_arn(&self, issuer: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:oidc-provider/{}",
+            self.partition(),
+            self.account,
+            issuer_host(issuer)
+        )
+    }
+}
+
+/// The issuer without its scheme (`oidc.eks.<region>.amazonaws.com/id/<ID>`): the prefix of
+/// IRSA condition keys and the tail of the provider ARN.
+pub fn issuer_host(issuer: &str) -> &str {
+    let host = issuer.strip_prefix("https://").unwrap_or(issuer);
+    host.trim_end_matches('/')
+}
+
+fn document(statements: Vec<Value>) -> Value {
+    json!({ "Version": VERSION, "Statement": statements })
+}
+
+// --- KMS key policies --------------------------------------------------------------------------
+
+/// What the account root may do on a symmetric key: every key-scoped operation Tenantry or an
+/// operator needs (administration, use, grants, aliases), delegated to IAM policies. Listed
+/// rather than `kms:*`, so the key policy itself never allows key material import, replication
+/// or asymmetric operations.
+const ROOT_KEY_ACTIONS: &[&str] = &[
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+];
+
+/// The policy of one of the platform's keys.
+pub fn key_policy(t: &Target, purpose: &str) -> Value {
+    let mut statements = vec![json!({
+        "Sid": "AccountAdministration",
+        "Effect": "Allow",
+        "Principal": { "AWS": t.account_root() },
+        "Action": ROOT_KEY_ACTIONS,
+        "Resource": "*",
+    })];
+    match purpose {
+        KEY_SECRETS => statements.push(json!({
+            "Sid": "EksSecretsEncryption",
+            "Effect": "Allow",
+            "Principal": { "Service": "eks.amazonaws.com" },
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": { "aws:SourceAccount": t.account },
+                "ArnLike": { "aws:SourceArn": t.cluster_arn() },
+            },
+        })),
+        KEY_LOGS => statements.push(json!({
+            "Sid": "CloudWatchLogsEncryption",
+            "Effect": "Allow",
+            "Principal": { "Service": format!("logs.{}.amazonaws.com", t.region) },
+            "Action": [
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
+            "Resource": "*",
+            // The confused-deputy guard CloudWatch Logs documents: the encryption context names
+            // the log group (account included). Only this platform's groups qualify. The context
+            // key is a String key, so StringLike (parliament flags ArnLike as a type mismatch).
+            "Condition": {
+                "StringLike": { "kms:EncryptionContext:aws:logs:arn": platform_log_group_patterns(t) },
+            },
+        })),
+        _ => {}
+    }
+    document(statements)
+}
+
+/// The log groups the logs key may encrypt: the cluster's, the flow logs', Container Insights'.
+pub fn platform_log_group_patterns(t: &Target) -> Vec<String> {
+    let stem = t.names.stem();
+    vec![
+        t.log_group_arn(&format!("/aws/eks/{stem}/*")),
+        t.log_group_arn(&format!("/tenantry/{stem}/*")),
+        t.log_group_arn(&format!("/aws/containerinsights/{stem}/*")),
+    ]
+}
+
+/// Placeholder key id used when a key policy is shown to parliament.
+pub const PLACEHOLDER_KEY_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+// --- trust policies ----------------------------------------------------------------------------
+
+fn service_trust(service: &str, actions: &[&str], condition: Option<Value>) -> Value {
+    let mut statement = json!({
+        "Effect": "Allow",
+        "Principal": { "Service": service },
+        "Action": actions,
+    });
+    if let Some(condition) = condition {
+        statement["Condition"] = condition;
+    }
+    document(vec![statement])
+}
+
+/// The EKS cluster role trusts EKS.
+pub fn cluster_trust() -> Value {
+    service_trust(
+        "eks.amazonaws.com",
+        &["sts:AssumeRole", "sts:TagSession"],
+        None,
+    )
+}
+
+/// The node role trusts EC2 (managed node groups build the instance profile).
+pub fn node_trust() -> Value {
+    service_trust("ec2.amazonaws.com", &["sts:AssumeRole"], None)
+}
+
+/// The flow logs role trusts VPC Flow Logs of this account only.
+pub fn flow_logs_trust(t: &Target) -> Value {
+    service_trust(
+        "vpc-flow-logs.amazonaws.com",
+        &["sts:AssumeRole"],
+        Some(json!({
+            "StringEquals": { "aws:SourceAccount": t.account },
+            "ArnLike": { "aws:SourceArn": t.arn("ec2", "vpc-flow-log/*") },
+        })),
+    )
+}
+
+/// IRSA: the cluster's OIDC provider may assume the role for exactly one service account.
+pub fn irsa_statement(t: &Target, issuer: &str, sa: &ServiceAccount) -> Value {
+    let host = issuer_host(issuer);
+    let mut equals = serde_json::Map::new();
+    equals.insert(
+        format!("{host}:sub"),
+        Value::String(format!(
+            "system:serviceaccount:{}:{}",
+            sa.namespace, sa.name
+        )),
+    );
+    equals.insert(
+        format!("{host}:aud"),
+        Value::String(IRSA_AUDIENCE.to_owned()),
+    );
+    json!({
+        "Sid": "Irsa",
+        "Effect": "Allow",
+        "Principal": { "Federated": t.oidc_provider_arn(issuer) },
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": { "StringEquals": equals },
+    })
+}
+
+/// EKS Pod Identity: `pods.eks.amazonaws.com` may assume the role for exactly one service
+/// account of this cluster (the session tags the agent sets).
+pub fn pod_identity_statement(t: &Target, sa: &ServiceAccount) -> Value {
+    json!({
+        "Sid": "PodIdentity",
+        "Effect": "Allow",
+        "Principal": { "Service": "pods.eks.amazonaws.com" },
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": { "StringEquals": {
+            "aws:RequestTag/eks-cluster-arn": t.cluster_arn(),
+            "aws:RequestTag/kubernetes-namespace": sa.namespace,
+            "aws:RequestTag/kubernetes-service-account": sa.name,
+        } },
+    })
+}
+
+/// A workload role's trust: IRSA when on and the issuer is known, Pod Identity when on.
+pub fn workload_trust(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> Value {
+    let identity = &t.spec.identity;
+    let mut statements = Vec::new();
+    if let (true, Some(issuer)) = (identity.irsa, issuer) {
+        statements.push(irsa_statement(t, issuer, sa));
+    }
+    if identity.pod_identity {
+        statements.push(pod_identity_statement(t, sa));
+    }
+    document(statements)
+}
+
+// --- permission policies -----------------------------------------------------------------------
+
+/// Managed policies of the cluster role.
+pub fn cluster_managed_policies(t: &Target) -> Vec<String> {
+    ["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"]
+        .iter()
+        .map(|p| t.managed_policy(p))
+        .collect()
+}
+
+/// Managed policies of the node role (the CNI policy only with the VPC CNI, the CloudWatch agent
+/// policy only with Container Insights).
+pub fn node_managed_policies(t: &Target) -> Vec<String> {
+    let mut names = vec![
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonSSMManagedInstanceCore",
+    ];
+    if t.spec.cni == crate::spec::Cni::VpcCni {
+        names.push("AmazonEKS_CNI_Policy");
+    }
+    if t.spec.observability.container_insights {
+        names.push("CloudWatchAgentServerPolicy");
+    }
+    names.iter().map(|p| t.managed_policy(p)).collect()
+}
+
+/// The cluster role's use of the secrets key (EKS envelope encryption runs as the cluster role).
+pub fn cluster_secrets_policy(key_arn: &str) -> Value {
+    document(vec![json!({
+        "Sid": "SecretsEnvelopeEncryption",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ListGrants"],
+        "Resource": key_arn,
+    })])
+}
+
+/// VPC Flow Logs delivery into the platform's flow log group only.
+pub fn flow_logs_policy(t: &Target) -> Value {
+    let group = t.log_group_arn(&t.names.flow_log_group());
+    document(vec![json!({
+        "Sid": "DeliverFlowLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+        "Resource": [group.clone(), format!("{group}:log-stream:*")],
+    })])
+}
+
+/// Managed policies of a workload role.
+pub fn service_managed_policies(t: &Target, purpose: &str) -> Vec<String> {
+    match purpose {
+        naming::ROLE_EBS_CSI => vec![t.managed_policy("service-role/AmazonEBSCSIDriverPolicy")],
+        _ => Vec::new(),
+    }
+}
+
+/// The inline permission policy of a workload role (None when it only uses managed policies).
+pub fn service_policy(t: &Target, purpose: &str) -> Option<Value> {
+    match purpose {
+        naming::ROLE_CLUSTER_AUTOSCALER => Some(cluster_autoscaler_policy(t)),
+        naming::ROLE_ALB_CONTROLLER => Some(alb_controller_policy(t)),
+        naming::ROLE_EXTERNAL_DNS => Some(external_dns_policy(t)),
+        naming::ROLE_EXTERNAL_SECRETS => Some(external_secrets_policy(t)),
+        _ => None,
+    }
+}
+
+/// cluster-autoscaler: discovery everywhere, scaling only of this cluster's tagged groups.
+pub fn cluster_autoscaler_policy(t: &Target) -> Value {
+    let cluster = t.names.cluster();
+    let mut owned = serde_json::Map::new();
+    owned.insert(
+        format!("aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}"),
+        Value::String("owned".to_owned()),
+    );
+    document(vec![
+        json!({
+            "Sid": "Discover",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeTags",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+            ],
+            "Resource": "*",
+        }),
+        json!({
+            "Sid": "DescribeNodegroups",
+            "Effect": "Allow",
+            "Action": "eks:DescribeNodegroup",
+            "Resource": t.arn("eks", &format!("nodegroup/{cluster}/*/*")),
+        }),
+        json!({
+            "Sid": "ScaleOwnedGroups",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+            ],
+            "Resource": t.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
+            "Condition": { "StringEquals": owned },
+        }),
+    ])
+}
+
+/// AWS Load Balancer Controller: the upstream policy (docs/install/iam_policy.json), trimmed to
+/// what a platform without WAF, Shield, Cognito or Outposts uses, with every write scoped to the
+/// region and account and to resources tagged `elbv2.k8s.aws/cluster = <this cluster>`.
+pub fn alb_controller_policy(t: &Target) -> Value {
+    let cluster = t.names.cluster();
+    let tag = |kind: &str| format!("aws:{kind}/elbv2.k8s.aws/cluster");
+    let this_cluster = |kind: &str| {
+        let mut m = serde_json::Map::new();
+        m.insert(tag(kind), Value::String(cluster.clone()));
+        json!({ "StringEquals": m })
+    };
+    let sg = t.arn("ec2", "security-group/*");
+    let balancers = vec![
+        t.arn("elasticloadbalancing", "loadbalancer/app/*/*"),
+        t.arn("elasticloadbalancing", "loadbalancer/net/*/*"),
+    ];
+    let target_groups = t.arn("elasticloadbalancing", "targetgroup/*/*");
+    let listeners = vec![
+        t.arn("elasticloadbalancing", "listener/app/*/*/*"),
+        t.arn("elasticloadbalancing", "listener/net/*/*/*"),
+        t.arn("elasticloadbalancing", "listener-rule/app/*/*/*/*"),
+        t.arn("elasticloadbalancing", "listener-rule/net/*/*/*/*"),
+    ];
+    let balancers_and_listeners = [balancers.clone(), listeners].concat();
+    let mut lb_and_tg = balancers.clone();
+    lb_and_tg.push(target_groups.clone());
+    // Tagging at creation: the request must tag for this cluster and the resource must not belong
+    // to any cluster yet. (Upstream also pins `elasticloadbalancing:CreateAction`; parliament's
+    // action catalogue predates that key and reports it, so it is left out.)
+    let mut tag_on_create = this_cluster("RequestTag");
+    tag_on_create["Null"] = json!({ tag("ResourceTag"): "true" });
+    let mut sg_tag_on_create = this_cluster("RequestTag");
+    sg_tag_on_create["StringEquals"]["ec2:CreateAction"] = json!("CreateSecurityGroup");
+    document(vec![
+        json!({
+            "Sid": "ServiceLinkedRole",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": format!(
+                "arn:{}:iam::{}:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing",
+                t.partition(), t.account
+            ),
+            "Condition": { "StringEquals": { "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com" } },
+        }),
+        json!({
+            "Sid": "Describe",
+            "Effect": "Allow",
+            "Action": [
+                "acm:ListCertificates",
+                "ec2:DescribeAccountAttributes",
+                "ec2:DescribeAddresses",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeTags",
+                "ec2:DescribeVpcs",
+                "elasticloadbalancing:DescribeListenerCertificates",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeSSLPolicies",
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
+            "Resource": "*",
+        }),
+        json!({
+            "Sid": "Certificates",
+            "Effect": "Allow",
+            "Action": "acm:DescribeCertificate",
+            "Resource": t.arn("acm", "certificate/*"),
+        }),
+        json!({
+            "Sid": "CreateSecurityGroups",
+            "Effect": "Allow",
+            "Action": "ec2:CreateSecurityGroup",
+            "Resource": [sg.clone(), t.arn("ec2", "vpc/*")],
+        }),
+        json!({
+            "Sid": "TagSecurityGroupsOnCreate",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": sg.clone(),
+            "Condition": sg_tag_on_create,
+        }),
+        json!({
+            "Sid": "NodeSecurityGroupRules",
+            "Effect": "Allow",
+            "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+            "Resource": sg.clone(),
+        }),
+        json!({
+            "Sid": "ManageOwnSecurityGroups",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags", "ec2:DeleteSecurityGroup", "ec2:DeleteTags"],
+            "Resource": sg,
+            "Condition": this_cluster("ResourceTag"),
+        }),
+        json!({
+            "Sid": "CreateBalancers",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
+            "Resource": lb_and_tg.clone(),
+            "Condition": this_cluster("RequestTag"),
+        }),
+        json!({
+            "Sid": "TagBalancersOnCreate",
+            "Effect": "Allow",
+            "Action": "elasticloadbalancing:AddTags",
+            "Resource": lb_and_tg.clone(),
+            "Condition": tag_on_create,
+        }),
+        json!({
+            "Sid": "ManageOwnBalancers",
+            "Effect": "Allow",
+            "Action": [
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:DeleteLoadBalancer",
+                "elasticloadbalancing:DeleteTargetGroup",
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:ModifyTargetGroup",
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                "elasticloadbalancing:RemoveTags",
+                "elasticloadbalancing:SetIpAddressType",
+                "elasticloadbalancing:SetSecurityGroups",
+                "elasticloadbalancing:SetSubnets",
+            ],
+            "Resource": lb_and_tg,
+            "Condition": this_cluster("ResourceTag"),
+        }),
+        json!({
+            "Sid": "Targets",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
+            "Resource": target_groups,
+        }),
+        json!({
+            "Sid": "ListenersAndRules",
+            "Effect": "Allow",
+            "Action": [
+                "elasticloadbalancing:AddListenerCertificates",
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:CreateRule",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:DeleteRule",
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:ModifyRule",
+                "elasticloadbalancing:RemoveListenerCertificates",
+            ],
+            "Resource": balancers_and_listeners,
+        }),
+    ])
+}
+
+/// A hosted zone id or ARN as a hosted zone ARN.
+pub fn hosted_zone_arn(t: &Target, zone: &str) -> String {
+    if zone.starts_with("arn:") {
+        zone.to_owned()
+    } else {
+        let id = zone.strip_prefix("/hostedzone/").unwrap_or(zone);
+        format!("arn:{}:route53:::hostedzone/{id}", t.partition())
+    }
+}
+
+/// external-dns: record changes only in the spec's zones; zone listing everywhere.
+pub fn external_dns_policy(t: &Target) -> Value {
+    let zones: Vec<String> = t
+        .spec
+        .identity
+        .service_roles
+        .external_dns
+        .hosted_zones
+        .iter()
+        .map(|z| hosted_zone_arn(t, z))
+        .collect();
+    document(vec![
+        json!({
+            "Sid": "ChangeRecordsInListedZones",
+            "Effect": "Allow",
+            "Action": [
+                "route53:ChangeResourceRecordSets",
+                "route53:ListResourceRecordSets",
+                "route53:ListTagsForResource",
+            ],
+            "Resource": zones,
+        }),
+        json!({
+            "Sid": "ListZones",
+            "Effect": "Allow",
+            "Action": ["route53:ListHostedZones", "route53:ListTagsForResources"],
+            "Resource": "*",
+        }),
+    ])
+}
+
+/// external-secrets: read secrets under the spec's prefixes only.
+pub fn external_secrets_policy(t: &Target) -> Value {
+    let secrets: Vec<String> = t
+        .spec
+        .identity
+        .service_roles
+        .external_secrets
+        .secret_prefixes
+        .iter()
+        .map(|p| t.arn("secretsmanager", &format!("secret:{p}*")))
+        .collect();
+    document(vec![json!({
+        "Sid": "ReadSecretsUnderPrefixes",
+        "Effect": "Allow",
+        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+        "Resource": secrets,
+    })])
+}
+
+// --- everything, for the checks ----------------------------------------------------------------
+
+/// Every document for a platform, named `key.<purpose>.json`, `trust.<role>.json` or
+/// `policy.<role>.<policy>.json` (see the module docs). The cluster's secrets key is rendered
+/// even when the spec brings its own key (its policy is then not written).
+pub fn all_rendered(
+    spec: &PlatformSpec,
+    account: &str,
+    region: &str,
+    issuer: &str,
+) -> Vec<(String, Value)> {
+    let t = Target::new(spec, account, region);
+    let mut out = Vec::new();
+    for purpose in KEY_PURPOSES {
+        out.push((format!("key.{purpose}.json"), key_policy(&t, purpose)));
+    }
+    let secrets_key = t.arn("kms", &format!("key/{PLACEHOLDER_KEY_ID}"));
+    out.push(("trust.cluster.json".into(), cluster_trust()));
+    out.push((
+        format!("policy.cluster.{CLUSTER_SECRETS_POLICY_NAME}.json"),
+        cluster_secrets_policy(&secrets_key),
+    ));
+    out.push(("trust.node.json".into(), node_trust()));
+    out.push(("trust.flow-logs.json".into(), flow_logs_trust(&t)));
+    out.push((
+        format!("policy.flow-logs.{FLOW_LOGS_POLICY_NAME}.json"),
+        flow_logs_policy(&t),
+    ));
+    for sa in enabled_service_accounts(spec) {
+        out.push((
+            format!("trust.{}.json", sa.purpose),
+            workload_trust(&t, Some(issuer), &sa),
+        ));
+        if let Some(policy) = service_policy(&t, sa.purpose) {
+            out.push((
+                format!("policy.{}.{SERVICE_POLICY_NAME}.json", sa.purpose),
+                policy,
+            ));
+        }
+    }
+    out
+}
+
+/// The document parliament should audit for a file of [`all_rendered`]: permission policies as
+/// they are; key policies with `"*"` replaced by what it denotes in a key policy (the key, and
+/// for alias operations its alias); trust policies not at all (None).
+pub fn for_parliament(file: &str, doc: &Value, t: &Target) -> Option<Value> {
+    if file.starts_with("trust.") {
+        return None;
+    }
+    let Some(purpose) = file
+        .strip_prefix("key.")
+        .and_then(|f| f.strip_suffix(".json"))
+    else {
+        return Some(doc.clone());
+    };
+    let key = t.arn("kms", &format!("key/{PLACEHOLDER_KEY_ID}"));
+    let alias = t.arn("kms", &t.names.kms_alias(purpose));
+    let mut doc = doc.clone();
+    if let Some(statements) = doc["Statement"].as_array_mut() {
+        for s in statements {
+            if s["Resource"] == "*" {
+                s["Resource"] = json!([key, alias]);
+            }
+        }
+    }
+    Some(doc)
+}
+
+// --- comparing documents -----------------------------------------------------------------------
+
+/// A policy document as AWS returns it (IAM URL-encodes documents; KMS does not) parsed to JSON.
+pub fn parse_returned(document: &str) -> Option<Value> {
+    serde_json::from_str(document)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_decode(document)).ok())
+}
+
+/// `%XX` decoding (IAM's document encoding); anything malformed is kept as is.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether two policy documents say the same thing, ignoring the representations AWS treats as
+/// equal: a one-element list and its element, a lone statement object and a list of one.
+pub fn same_policy(a: &Value, b: &Value) -> bool {
+    normalize(a) == normalize(b)
+}
+
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Array(items) if items.len() == 1 => normalize(&items[0]),
+        Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> PlatformSpec {
+        let text = include_str!("../../examples/platform.json");
+        crate::validate::parse_platform(text).expect("example spec is valid")
+    }
+
+    #[test]
+    fn percent_decoding_round_trips_iam_documents() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(percent_decode(encoded), doc);
+        assert_eq!(parse_returned(encoded), serde_json::from_str(doc).ok());
+        assert_eq!(parse_returned(doc), serde_json::from_str(doc).ok());
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn policies_compare_modulo_single_element_lists() {
+        let a = json!({"Statement": [{"Action": ["kms:Decrypt"], "Resource": "*"}]});
+        let b = json!({"Statement": {"Action": "kms:Decrypt", "Resource": ["*"]}});
+        assert!(same_policy(&a, &b));
+        let c = json!({"Statement": {"Action": "kms:Encrypt", "Resource": ["*"]}});
+        assert!(!same_policy(&a, &c));
+    }
+
+    #[test]
+    fn key_policies_name_the_service_principals_with_confused_deputy_conditions() {
+        let spec = spec();
+        let t = Target::new(&spec, "111122223333", "us-east-1");
+        let secrets = key_policy(&t, KEY_SECRETS);
+        let eks = &secrets["Statement"][1];
+        assert_eq!(eks["Principal"]["Service"], "eks.amazonaws.com");
+        assert_eq!(
+            eks["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "111122223333"
+        );
+        assert_eq!(
+            eks["Condition"]["ArnLike"]["aws:SourceArn"],
+            "arn:aws:eks:us-east-1:111122223333:cluster/payments-prod"
+        );
+        let logs = key_policy(&t, KEY_LOGS);
+        let stmt = &logs["Statement"][1];
+        assert_eq!(stmt["Principal"]["Service"], "logs.us-east-1.amazonaws.com");
+        let contexts = &stmt["Condition"]["StringLike"]["kms:EncryptionContext:aws:logs:arn"];
+        assert_eq!(
+            contexts[0],
+            "arn:aws:logs:us-east-1:111122223333:log-group:/aws/eks/payments-prod/*"
+        );
+        let data = key_policy(&t, KEY_DATA);
+        assert_eq!(data["Statement"].as_array().map(Vec::len), Some(1));
+        assert!(!ROOT_KEY_ACTIONS.contains(&"kms:*"));
+    }
+}
