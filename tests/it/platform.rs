@@ -245,7 +245,7 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         (3, 3),
         "public and private subnet per AZ with discovery tags"
     );
-    let before = tagged_resources(&env.aws, &platform).await;
+    let before = tagged_resources(&env.aws, &platform).await.unwrap();
     assert_eq!(before["nat"], 3, "one NAT per AZ");
     assert_eq!(before["vpc"], 1);
     assert_eq!(before["endpoint"], 6, "S3 gateway + 5 interface endpoints");
@@ -350,7 +350,7 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         "a re-run of an unchanged spec mutates nothing: {rerun_calls:?}"
     );
     assert_eq!(
-        tagged_resources(&env.aws, &platform).await,
+        tagged_resources(&env.aws, &platform).await.unwrap(),
         before,
         "and creates nothing"
     );
@@ -395,7 +395,7 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         gone.transitions(),
         platform_calls(&env.stack.calls())
     );
-    let left = tagged_resources(&env.aws, &platform).await;
+    let left = tagged_resources(&env.aws, &platform).await.unwrap();
     assert!(left.values().all(|n| *n == 0), "left behind: {left:?}");
     let status = env
         .store
@@ -495,7 +495,9 @@ async fn a_phase_crashed_mid_way_is_retried_by_the_state_machine_and_converges()
         .filter(|i| i.function == "network")
         .count();
     assert!(crashed >= 2, "network ran again after the crash");
-    let found = tagged_resources(&env.aws, &env.platform_id()).await;
+    let found = tagged_resources(&env.aws, &env.platform_id())
+        .await
+        .unwrap();
     assert_eq!(
         (found["vpc"], found["subnet"], found["nat"]),
         (1, 9, 3),

@@ -209,7 +209,7 @@ struct Rejection {
 }
 
 impl Rejection {
-    fn new(raw_detail: Option<&Value>, kind: Option<RequestKind>, message: String) -> Self {
+    fn new(raw_detail: Option<&Value>, kind: Option<RequestKind>, message: String) -> Box<Self> {
         let field = |name: &str| {
             raw_detail
                 .and_then(|d| d.get(name))
@@ -217,13 +217,13 @@ impl Rejection {
                 .unwrap_or_default()
                 .to_owned()
         };
-        Rejection {
+        Box::new(Rejection {
             kind,
             request_id: field("requestId"),
             platform_id: field("platformId"),
             error: EventError::new(ErrorType::InvalidRequest, message),
             issues: Vec::new(),
-        }
+        })
     }
 }
 
@@ -244,7 +244,7 @@ fn parse(envelope: Value) -> Parsed {
         Err(e) => {
             let detail = envelope.get("detail");
             let message = format!("not an EventBridge event: {e}");
-            return Parsed::Rejected(Box::new(Rejection::new(detail, None, message)));
+            return Parsed::Rejected(Rejection::new(detail, None, message));
         }
     };
     if events::is_own_event(&event.source, &event.detail_type) {
@@ -259,15 +259,19 @@ fn parse(envelope: Value) -> Parsed {
             event.detail_type,
             known.join(", ")
         );
-        return Parsed::Rejected(Box::new(Rejection::new(Some(&event.detail), None, message)));
+        return Parsed::Rejected(Rejection::new(Some(&event.detail), None, message));
     };
     match parse_detail(kind, &event.detail_type, &event.detail) {
         Ok(request) => Parsed::Request(Box::new(request)),
-        Err(rejection) => Parsed::Rejected(Box::new(rejection)),
+        Err(rejection) => Parsed::Rejected(rejection),
     }
 }
 
-fn parse_detail(kind: RequestKind, detail_type: &str, raw: &Value) -> Result<Request, Rejection> {
+fn parse_detail(
+    kind: RequestKind,
+    detail_type: &str,
+    raw: &Value,
+) -> Result<Request, Box<Rejection>> {
     let detail: PlatformRequest = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
         let path = format!("detail.{}", e.path()).replace("detail..", "detail");
         let message = e.inner().to_string();

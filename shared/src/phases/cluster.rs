@@ -799,14 +799,17 @@ async fn start_deletion(
     cluster: &Cluster,
 ) -> Result<(), FunctionError> {
     let name = cluster.name().unwrap_or_default();
-    match cluster.status() {
+    let busy = matches!(
+        cluster.status(),
         Some(
             ClusterStatus::Deleting
-            | ClusterStatus::Creating
-            | ClusterStatus::Updating
-            | ClusterStatus::Pending,
-        ) => return Ok(()),
-        _ => {}
+                | ClusterStatus::Creating
+                | ClusterStatus::Updating
+                | ClusterStatus::Pending
+        )
+    );
+    if busy {
+        return Ok(());
     }
     if cluster.deletion_protection() == Some(true) {
         let result = aws
