@@ -277,26 +277,15 @@ impl Builder<'_> {
     }
 }
 
-/// Ids of the service roles, by purpose, with the namespace/service account they serve.
-const SERVICE_ACCOUNTS: &[(&str, &str, &str)] = &[
-    (naming::ROLE_EBS_CSI, "kube-system", "ebs-csi-controller-sa"),
-    (
-        naming::ROLE_CLUSTER_AUTOSCALER,
-        "kube-system",
-        "cluster-autoscaler",
-    ),
-    (
-        naming::ROLE_ALB_CONTROLLER,
-        "kube-system",
-        "aws-load-balancer-controller",
-    ),
-    (naming::ROLE_EXTERNAL_DNS, "external-dns", "external-dns"),
-    (
-        naming::ROLE_EXTERNAL_SECRETS,
-        "external-secrets",
-        "external-secrets",
-    ),
-];
+/// The namespace and service account a service role serves (one table, in `policies`, for the
+/// plan and the trust policies alike).
+fn service_account(purpose: &str) -> (&str, &str) {
+    crate::policies::SERVICE_ACCOUNTS
+        .iter()
+        .find(|sa| sa.purpose == purpose)
+        .map(|sa| (sa.namespace, sa.name))
+        .unwrap_or(("kube-system", purpose))
+}
 
 /// Alarms created when `observability.alarms.enabled` (name, Container Insights metric).
 pub const ALARMS: &[(&str, &str)] = &[
@@ -624,11 +613,7 @@ fn enabled_service_roles(spec: &PlatformSpec) -> Vec<&'static str> {
 
 fn service_role(b: &mut Builder, purpose: &'static str, deps: Vec<String>) -> String {
     let trust = b.spec.identity.trust();
-    let (namespace, account) = SERVICE_ACCOUNTS
-        .iter()
-        .find(|(p, _, _)| *p == purpose)
-        .map(|(_, ns, sa)| (*ns, *sa))
-        .unwrap_or(("kube-system", purpose));
+    let (namespace, account) = service_account(purpose);
     b.add(
         format!("identity/role/{purpose}"),
         "iam:role",
@@ -833,11 +818,7 @@ fn addons(
             .find(|(name, _)| name == "eks-pod-identity-agent")
             .map(|(_, id)| id.clone());
         for (purpose, role) in &roles.service {
-            let (namespace, account) = SERVICE_ACCOUNTS
-                .iter()
-                .find(|(p, _, _)| p == purpose)
-                .map(|(_, ns, sa)| (*ns, *sa))
-                .unwrap_or(("kube-system", purpose));
+            let (namespace, account) = service_account(purpose);
             let mut deps = vec![c.cluster.clone(), role.clone()];
             deps.extend(agent.iter().cloned());
             b.add(

@@ -39,3 +39,26 @@ pub async fn store(stack: &LocalStack) -> Store {
 pub async fn peer(stack: &LocalStack, of: &Store, clock: impl Clock + 'static) -> Store {
     Store::from_config(&stack.sdk_config().await, of.table()).with_clock(clock)
 }
+
+/// `examples/platform.json`, validated.
+pub fn example_spec() -> tenantry::spec::PlatformSpec {
+    let text = include_str!("../../examples/platform.json");
+    match tenantry::validate::parse_platform(text) {
+        Ok(spec) => spec,
+        Err(e) => panic!("examples/platform.json is invalid: {e}"),
+    }
+}
+
+/// Records `spec` in the store as intake would before a provision: the spec (version 1) and a
+/// `Provisioning` status record, so phase handlers can be run on it directly.
+pub async fn record_platform(store: &Store, spec: &tenantry::spec::PlatformSpec) {
+    let value = serde_json::to_value(spec).expect("spec serialises");
+    if let Err(e) = store.put_spec(&spec.id, &value, None).await {
+        panic!("put spec of {}: {e}", spec.id);
+    }
+    let status =
+        tenantry::store::PlatformStatus::new(tenantry::store::LifecycleState::Provisioning);
+    if let Err(e) = store.update_status(&spec.id, &status, None).await {
+        panic!("put status of {}: {e}", spec.id);
+    }
+}

@@ -715,11 +715,8 @@ const LOGS_KEY: &str =
 /// A platform whose earlier phases "ran": spec, status and their outputs recorded.
 async fn platform_ready_for_cluster(store: &Store, spec: &Value) {
     let id = spec["id"].as_str().unwrap_or_default();
-    store.put_spec(id, spec, None).await.unwrap();
-    store
-        .update_status(id, &PlatformStatus::new(LifecycleState::Provisioning), None)
-        .await
-        .unwrap();
+    let parsed = serde_json::from_value(spec.clone()).expect("spec");
+    tenantry_integration::record_platform(store, &parsed).await;
     let done = PhaseStatus::new(PhaseState::Succeeded);
     let outputs = [
         (

@@ -16,7 +16,7 @@ use tenantry::functions::Deps;
 use tenantry::naming::TAG_PLATFORM;
 use tenantry::phases::network::{self, lookup, outputs, Clients};
 use tenantry::phases::{Action, PhaseInput, PhaseOutput};
-use tenantry::store::{LifecycleState, PhaseState, PhaseStatus, PlatformStatus, Store};
+use tenantry::store::{PhaseState, PhaseStatus, Store};
 use tenantry_gateway::{CallLog, CrashRule, Faults, LocalStack};
 use tenantry_integration::{stack, unique};
 
@@ -34,26 +34,9 @@ async fn platform(stack: &LocalStack, upstream: bool) -> String {
     let deps = stack.deps().await;
     let store = Store::from_deps(&deps);
     store.create_table_if_missing().await.expect("state table");
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/platform.json"
-    ))
-    .expect("examples/platform.json");
-    let mut spec = tenantry::validate::parse_platform(&text).expect("the example is valid");
+    let mut spec = tenantry_integration::example_spec();
     spec.id = unique("net");
-    let spec_json = serde_json::to_value(&spec).expect("spec serialises");
-    store
-        .put_spec(&spec.id, &spec_json, None)
-        .await
-        .expect("put spec");
-    store
-        .update_status(
-            &spec.id,
-            &PlatformStatus::new(LifecycleState::Provisioning),
-            None,
-        )
-        .await
-        .expect("put status");
+    tenantry_integration::record_platform(&store, &spec).await;
     if upstream {
         record_upstream(&store, &spec.id).await;
     }

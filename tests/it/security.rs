@@ -4,60 +4,23 @@
 //! without a second key, and that `delete` leaves nothing tagged with the platform, twice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{json, Value};
 use tenantry::functions::Deps;
 use tenantry::phases::{encryption, identity, Action, PhaseInput, PhaseOutput};
 use tenantry::policies;
-use tenantry::store::{LifecycleState, PhaseState, PhaseStatus, PlatformStatus, Store};
-use tenantry_gateway::{CallLog, CrashRule, Faults, LocalStack, StackOptions};
+use tenantry::store::{PhaseState, PhaseStatus, Store};
+use tenantry_gateway::{CallLog, CrashRule, Faults, LocalStack};
 
 const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
 const ISSUER_HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
-
-/// A stack whose moto knows the AWS managed policies (AttachRolePolicy refuses unknown ARNs;
-/// moto loads them only with `MOTO_IAM_LOAD_MANAGED_POLICIES=true`).
-async fn stack_with_managed_policies() -> LocalStack {
-    let real = tenantry_gateway::moto::find_moto_server().expect("moto_server in .venv");
-    let dir = std::env::temp_dir().join(tenantry_integration::unique("tenantry-moto-iam"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let script = dir.join("moto_server");
-    let text = format!(
-        "#!/bin/sh\nMOTO_IAM_LOAD_MANAGED_POLICIES=true exec '{}' \"$@\"\n",
-        real.display()
-    );
-    std::fs::write(&script, text).expect("wrapper script");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let opts = StackOptions {
-        moto_server: Some(script),
-        ..StackOptions::default()
-    };
-    match LocalStack::start(opts).await {
-        Ok(stack) => stack,
-        Err(e) => panic!("local stack did not start: {e:#}"),
-    }
-}
 
 /// Records the example platform's spec and status; returns its id.
 async fn platform(deps: &Deps) -> (Store, String) {
     let store = Store::from_deps(deps);
     store.create_table_if_missing().await.expect("state table");
-    let text = include_str!("../../examples/platform.json");
-    let spec = tenantry::validate::parse_platform(text).expect("example spec is valid");
-    let value = serde_json::to_value(&spec).expect("spec serialises");
-    store
-        .put_spec(&spec.id, &value, None)
-        .await
-        .expect("put spec");
-    store
-        .update_status(
-            &spec.id,
-            &PlatformStatus::new(LifecycleState::Provisioning),
-            None,
-        )
-        .await
-        .expect("put status");
+    let spec = tenantry_integration::example_spec();
+    tenantry_integration::record_platform(&store, &spec).await;
     (store, spec.id)
 }
 
@@ -177,7 +140,7 @@ fn mutating(calls: &CallLog, service: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encryption_creates_converges_and_deletes_keys() {
-    let stack = stack_with_managed_policies().await;
+    let stack = tenantry_integration::stack().await;
     let deps = stack.deps().await;
     let (_store, id) = platform(&deps).await;
     let alias = |purpose: &str| format!("alias/tenantry/payments-prod/{purpose}");
@@ -398,7 +361,7 @@ async fn record_phase(store: &Store, id: &str, phase: &str, outputs: BTreeMap<St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_creates_roles_then_irsa_and_deletes_everything() {
-    let stack = stack_with_managed_policies().await;
+    let stack = tenantry_integration::stack().await;
     let deps = stack.deps().await;
     let (store, id) = platform(&deps).await;
     let secrets_key = "arn:aws:kms:us-east-1:123456789012:key/0f0e0d0c-0000-4000-8000-000000000001";
@@ -605,7 +568,7 @@ async fn invoke(stack: &LocalStack, function: &str, payload: &Value) -> Result<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encryption_crash_between_create_key_and_create_alias_converges_with_one_key() {
-    let stack = stack_with_managed_policies().await;
+    let stack = tenantry_integration::stack().await;
     let deps = stack.deps().await;
     let (_store, id) = platform(&deps).await;
     let payload = json!({ "platformId": id, "requestId": "it-crash", "action": "ensure" });
