@@ -14,7 +14,8 @@ pub fn tag_filter(platform: &str) -> Filter {
 }
 
 /// Everything in AWS tagged with the platform (or, for log groups, named for it), counted by kind.
-/// KMS keys pending deletion and NAT gateways deleting or deleted count as gone.
+/// KMS keys pending deletion and NAT gateways deleting or deleted count as gone. EC2 lists are
+/// filtered server-side by tag; IAM, KMS, EKS and Logs are read through every page.
 pub async fn tagged_resources(
     aws: &aws_config::SdkConfig,
     platform: &str,
@@ -109,9 +110,15 @@ pub async fn tagged_resources(
     );
 
     let iam = aws_sdk_iam::Client::new(aws);
-    let roles = iam.list_roles().send().await?;
+    let roles: Vec<_> = iam
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
     let mut tagged_roles = 0;
-    for role in roles.roles() {
+    for role in &roles {
         let tags = iam
             .list_role_tags()
             .role_name(role.role_name())
@@ -151,7 +158,14 @@ pub async fn tagged_resources(
 
     let kms = aws_sdk_kms::Client::new(aws);
     let mut live_keys = 0;
-    for key in kms.list_keys().send().await?.keys() {
+    let keys: Vec<_> = kms
+        .list_keys()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
+    for key in &keys {
         let Some(id) = key.key_id() else { continue };
         let meta = kms.describe_key().key_id(id).send().await?;
         let state = meta
@@ -170,7 +184,14 @@ pub async fn tagged_resources(
     out.insert("kms-key", live_keys);
     let eks = aws_sdk_eks::Client::new(aws);
     let mut tagged_clusters = 0;
-    for name in eks.list_clusters().send().await?.clusters() {
+    let clusters: Vec<String> = eks
+        .list_clusters()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
+    for name in &clusters {
         let cluster = eks.describe_cluster().name(name).send().await?;
         let tags = cluster.cluster().and_then(|c| c.tags());
         if tags
@@ -183,11 +204,16 @@ pub async fn tagged_resources(
     }
     out.insert("eks-cluster", tagged_clusters);
     let logs = aws_sdk_cloudwatchlogs::Client::new(aws);
-    let groups = logs.describe_log_groups().send().await?;
+    let groups: Vec<_> = logs
+        .describe_log_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
     out.insert(
         "log-group",
         groups
-            .log_groups()
             .iter()
             .filter(|g| g.log_group_name().unwrap_or_default().contains(platform))
             .count(),

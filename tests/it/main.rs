@@ -1,3 +1,4 @@
+mod crash;
 mod intake;
 mod network;
 mod platform;
