@@ -266,7 +266,7 @@ async fn selftest(state_dir: &Path, polls: u32) -> anyhow::Result<ExitCode> {
     let outcome = follow::start_and_follow(
         &sfn,
         arn,
-        &format!("selftest-{}", std::process::id()),
+        &format!("selftest-{}", uuid::Uuid::new_v4().simple()),
         &input,
     )
     .await?;
