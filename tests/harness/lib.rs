@@ -62,3 +62,135 @@ pub async fn record_platform(store: &Store, spec: &tenantry::spec::PlatformSpec)
         panic!("put status of {}: {e}", spec.id);
     }
 }
+
+/// Invokes a Tenantry function through the gateway's Lambda Invoke API, as Step Functions and
+/// the event source mapping do. Returns the payload, or `(errorType, errorMessage)` of a
+/// function error (a handler's stable error type, or `Runtime.ExitError` for a crash).
+pub async fn invoke(
+    stack: &LocalStack,
+    function: &str,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, (String, String)> {
+    tenantry_gateway::install_crypto_provider();
+    let url = format!(
+        "{}/2015-03-31/functions/{}{function}/invocations",
+        stack.endpoint(),
+        tenantry::workflows::NAME_PREFIX
+    );
+    let response = match reqwest::Client::new().post(url).json(payload).send().await {
+        Ok(r) => r,
+        Err(e) => panic!("invoking {function}: {e}"),
+    };
+    assert!(
+        response.status().is_success(),
+        "invoke of {function} answered {}",
+        response.status()
+    );
+    let failed = response.headers().contains_key("x-amz-function-error");
+    let body: serde_json::Value = match response.json().await {
+        Ok(v) => v,
+        Err(e) => panic!("{function} answered no JSON payload: {e}"),
+    };
+    if failed {
+        let field = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+        Err((field("errorType"), field("errorMessage")))
+    } else {
+        Ok(body)
+    }
+}
+
+/// A finished Step Functions execution, with its history.
+pub struct Execution {
+    pub status: aws_sdk_sfn::types::ExecutionStatus,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history: Vec<aws_sdk_sfn::types::HistoryEvent>,
+    /// How long it was waited for (callers may widen it to their whole request).
+    pub elapsed: std::time::Duration,
+}
+
+impl Execution {
+    /// Times the state `state` was entered.
+    pub fn entered(&self, state: &str) -> usize {
+        self.history
+            .iter()
+            .filter_map(|e| e.state_entered_event_details())
+            .filter(|d| d.name() == state)
+            .count()
+    }
+
+    /// State transitions: every state entered, branches included.
+    pub fn transitions(&self) -> usize {
+        self.history
+            .iter()
+            .filter(|e| e.state_entered_event_details().is_some())
+            .count()
+    }
+
+    /// The `Error` of every failed task, in order.
+    pub fn task_errors(&self) -> Vec<String> {
+        self.history
+            .iter()
+            .filter_map(|e| e.task_failed_event_details())
+            .filter_map(|d| d.error().map(str::to_owned))
+            .collect()
+    }
+
+    /// `Error Cause` of every failed task, for assertion messages.
+    pub fn failures(&self) -> Vec<String> {
+        self.history
+            .iter()
+            .filter_map(|e| e.task_failed_event_details())
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d.error().unwrap_or_default(),
+                    d.cause().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Events of one type.
+    pub fn count(&self, kind: aws_sdk_sfn::types::HistoryEventType) -> usize {
+        self.history.iter().filter(|e| e.r#type() == &kind).count()
+    }
+}
+
+/// Polls an execution until it ends (panics after `timeout`) and reads its whole history.
+pub async fn wait_execution(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    timeout: std::time::Duration,
+) -> Execution {
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        let d = match sfn.describe_execution().execution_arn(arn).send().await {
+            Ok(d) => d,
+            Err(e) => panic!("describe execution {arn}: {e}"),
+        };
+        if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+            let history = sfn
+                .get_execution_history()
+                .execution_arn(arn)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await;
+            let history = match history {
+                Ok(h) => h,
+                Err(e) => panic!("history of {arn}: {e}"),
+            };
+            return Execution {
+                status: d.status().clone(),
+                error: d.error().map(str::to_owned),
+                cause: d.cause().map(str::to_owned),
+                history,
+                elapsed: started.elapsed(),
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("execution {arn} still running after {timeout:?}");
+}

@@ -175,48 +175,15 @@ async fn record(store: &Store, id: &str, phase: &str, outputs: Value) {
         .unwrap_or_else(|e| panic!("record {phase} outputs of {id}: {e}"));
 }
 
-/// Calls the gateway's Lambda Invoke API (as Step Functions does) over plain HTTP/1.1.
-/// Returns the payload, or (errorType, errorMessage) for a function error.
-async fn invoke(
+/// Runs `ensure` of `function` for the platform through the gateway's Lambda Invoke API.
+async fn ensure(
     stack: &LocalStack,
     function: &str,
     platform_id: &str,
 ) -> Result<Value, (String, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let payload =
         json!({ "platformId": platform_id, "requestId": unique("req"), "action": "ensure" });
-    let endpoint = stack.endpoint();
-    let authority = endpoint.trim_start_matches("http://");
-    let body = payload.to_string();
-    let request = format!(
-        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {authority}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect to the gateway");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("receive");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "invoke answered {head}");
-    let value: Value = serde_json::from_str(body).expect("a JSON payload");
-    let failed = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("x-amz-function-error"));
-    if failed {
-        Err((
-            value["errorType"].as_str().unwrap_or_default().to_owned(),
-            value["errorMessage"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ))
-    } else {
-        Ok(value)
-    }
+    tenantry_integration::invoke(stack, function, &payload).await
 }
 
 fn is_platform_mutation(c: &CallRecord) -> bool {
@@ -257,7 +224,7 @@ async fn sweep(stack: &LocalStack, target: Target) -> usize {
     }
     let reference = platform(stack, target).await;
     stack.reset_calls();
-    let out = invoke(stack, function, reference.id())
+    let out = ensure(stack, function, reference.id())
         .await
         .unwrap_or_else(|e| panic!("{target:?}: reference ensure failed: {e:?}"));
     let calls: Vec<CallRecord> = stack.calls().for_function(function).cloned().collect();
@@ -281,7 +248,7 @@ async fn sweep(stack: &LocalStack, target: Target) -> usize {
         "{target:?}: changes counts every mutating platform call"
     );
     assert!(!points.is_empty(), "{target:?}: nothing to crash after");
-    let again = invoke(stack, function, reference.id())
+    let again = ensure(stack, function, reference.id())
         .await
         .expect("second reference ensure");
     assert_eq!(
@@ -337,7 +304,7 @@ async fn crash_point(
         )),
         ..Faults::default()
     });
-    let crashed = invoke(stack, function, p.id()).await;
+    let crashed = ensure(stack, function, p.id()).await;
     stack.set_faults(Faults::default());
     match crashed {
         Err((t, _)) if t == "Runtime.ExitError" => {}
@@ -349,10 +316,10 @@ async fn crash_point(
             "the crashed run's calls differ from the reference's first {after}: {made:?}"
         ));
     }
-    let rerun = invoke(stack, function, p.id())
+    let rerun = ensure(stack, function, p.id())
         .await
         .map_err(|e| format!("the re-run failed: {e:?}"))?;
-    let third = invoke(stack, function, p.id())
+    let third = ensure(stack, function, p.id())
         .await
         .map_err(|e| format!("the third run failed: {e:?}"))?;
     let mut problems = Vec::new();

@@ -17,6 +17,7 @@ use tenantry::store::{
     LifecycleState, PhaseState, PhaseStatus, PlatformStatus, RequestState, ResourceRecord, Store,
 };
 use tenantry_gateway::{Durations, LocalStack};
+use tenantry_integration::invoke;
 
 /// A state machine that succeeds at once (stands in for the real workflows).
 const STAND_IN: &str = r#"{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}"#;
@@ -960,29 +961,6 @@ async fn a_foreign_cluster_of_the_same_name_is_neither_adopted_nor_deleted() {
         .is_ok());
 }
 
-/// Invokes a function through the gateway's Lambda Invoke API (as Step Functions and the event
-/// source mapping do). Returns the payload, or the function error's `errorType`.
-async fn invoke(stack: &LocalStack, function: &str, payload: &Value) -> Result<Value, String> {
-    tenantry_gateway::install_crypto_provider();
-    let url = format!(
-        "{}/2015-03-31/functions/tenantry-{function}/invocations",
-        stack.endpoint()
-    );
-    let response = reqwest::Client::new()
-        .post(url)
-        .json(payload)
-        .send()
-        .await
-        .expect("invoke");
-    let failed = response.headers().contains_key("x-amz-function-error");
-    let body: Value = response.json().await.expect("JSON payload");
-    if failed {
-        Err(body["errorType"].as_str().unwrap_or_default().to_owned())
-    } else {
-        Ok(body)
-    }
-}
-
 #[tokio::test]
 async fn a_crash_of_intake_after_any_aws_call_converges_on_redelivery() {
     use tenantry_gateway::{CrashRule, Faults};
@@ -1018,7 +996,7 @@ async fn a_crash_of_intake_after_any_aws_call_converges_on_redelivery() {
         let crashed = invoke(&w.stack, "intake", &event).await;
         w.stack.set_faults(Faults::default());
         match crashed {
-            Err(error_type) => {
+            Err((error_type, _)) => {
                 assert_eq!(error_type, "Runtime.ExitError", "crash after call {n}");
                 crashes += 1;
             }

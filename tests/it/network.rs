@@ -18,7 +18,7 @@ use tenantry::phases::network::{self, lookup, outputs, Clients};
 use tenantry::phases::{Action, PhaseInput, PhaseOutput};
 use tenantry::store::{PhaseState, PhaseStatus, Store};
 use tenantry_gateway::{CallLog, CrashRule, Faults, LocalStack};
-use tenantry_integration::{stack, unique};
+use tenantry_integration::{invoke, stack, unique};
 
 const LOGS_KEY_ARN: &str =
     "arn:aws:kms:us-east-1:123456789012:key/0b5e8f4a-3c1d-4e2f-9a7b-6c5d4e3f2a1b";
@@ -67,48 +67,6 @@ async fn run(deps: &Deps, platform_id: &str, action: Action) -> Result<PhaseOutp
         action,
     };
     network::handle(input, deps).await
-}
-
-/// Calls the gateway's Lambda Invoke API (as Step Functions does) over plain HTTP/1.1.
-/// Returns the payload, or (errorType, errorMessage) for a function error.
-async fn invoke(
-    stack: &LocalStack,
-    function: &str,
-    payload: &Value,
-) -> Result<Value, (String, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let endpoint = stack.endpoint();
-    let authority = endpoint.trim_start_matches("http://");
-    let body = payload.to_string();
-    let request = format!(
-        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {authority}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect to the gateway");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("receive");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "invoke answered {head}");
-    let value: Value = serde_json::from_str(body).expect("a JSON payload");
-    let failed = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("x-amz-function-error"));
-    if failed {
-        Err((
-            value["errorType"].as_str().unwrap_or_default().to_owned(),
-            value["errorMessage"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ))
-    } else {
-        Ok(value)
-    }
 }
 
 fn phase_input(platform_id: &str, action: &str) -> Value {

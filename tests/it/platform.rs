@@ -2,7 +2,7 @@
 //! the Tenantry bus → EventBridge rule → SQS → intake → Step Functions (the real ASL on moto's
 //! interpreter) → phase functions through the gateway's Lambda Invoke API → AWS (moto).
 
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use tenantry::store::{LifecycleState, RequestState, Store};
 use tenantry_gateway::control_plane::ControlPlane;
 use tenantry_gateway::inspect::{tag_filter, tagged_resources};
 use tenantry_gateway::{CallLog, CrashRule, Durations, Faults, LocalStack};
+use tenantry_integration::Execution;
 
 /// Services Tenantry uses for its own bookkeeping (state, workflows, events), not the platform.
 const CONTROL_PLANE_SERVICES: &[&str] = &["dynamodb", "states", "events", "sqs", "sts"];
@@ -83,7 +84,7 @@ impl Env {
     }
 
     /// Runs a request to the end of its execution; returns the execution's status and history.
-    async fn run(&self, kind: RequestKind, request_id: &str) -> Run {
+    async fn run(&self, kind: RequestKind, request_id: &str) -> Execution {
         let spec = kind.needs_spec().then(|| self.spec.clone());
         let t0 = Instant::now();
         self.put(kind, request_id, spec).await;
@@ -95,73 +96,15 @@ impl Env {
             info.error
         );
         let arn = info.execution_arn.unwrap();
-        let run = wait_execution(&self.aws, &arn).await;
-        Run {
-            elapsed: t0.elapsed(),
-            ..run
-        }
+        let mut run = wait_execution(&self.aws, &arn).await;
+        run.elapsed = t0.elapsed();
+        run
     }
 }
 
-struct Run {
-    status: ExecutionStatus,
-    error: Option<String>,
-    history: Vec<aws_sdk_sfn::types::HistoryEvent>,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn transitions(&self) -> usize {
-        self.history
-            .iter()
-            .filter(|e| e.state_entered_event_details().is_some())
-            .count()
-    }
-    fn failures(&self) -> Vec<String> {
-        self.history
-            .iter()
-            .filter(|e| e.r#type() == &HistoryEventType::TaskFailed)
-            .filter_map(|e| e.task_failed_event_details())
-            .map(|d| {
-                format!(
-                    "{} {}",
-                    d.error().unwrap_or_default(),
-                    d.cause().unwrap_or_default()
-                )
-            })
-            .collect()
-    }
-}
-
-async fn wait_execution(aws: &aws_config::SdkConfig, arn: &str) -> Run {
+async fn wait_execution(aws: &aws_config::SdkConfig, arn: &str) -> Execution {
     let sfn = aws_sdk_sfn::Client::new(aws);
-    for _ in 0..1200 {
-        let d = sfn
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await
-            .unwrap();
-        if d.status() != &ExecutionStatus::Running {
-            let history = sfn
-                .get_execution_history()
-                .execution_arn(arn)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .unwrap();
-            return Run {
-                status: d.status().clone(),
-                error: d.cause().map(str::to_owned),
-                history,
-                elapsed: Duration::ZERO,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("execution {arn} did not finish in 5 minutes");
+    tenantry_integration::wait_execution(&sfn, arn, Duration::from_secs(300)).await
 }
 
 /// Mutating and read calls per service, platform services only.
@@ -188,7 +131,7 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         first.status,
         ExecutionStatus::Succeeded,
         "{:?} {:?}",
-        first.error,
+        first.cause,
         first.failures()
     );
     let provision_calls = platform_calls(&env.stack.calls());
@@ -386,7 +329,7 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         gone.status,
         ExecutionStatus::Succeeded,
         "{:?} {:?}",
-        gone.error,
+        gone.cause,
         gone.failures()
     );
     eprintln!(

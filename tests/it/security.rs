@@ -11,6 +11,7 @@ use tenantry::phases::{encryption, identity, Action, PhaseInput, PhaseOutput};
 use tenantry::policies;
 use tenantry::store::{PhaseState, PhaseStatus, Store};
 use tenantry_gateway::{CallLog, CrashRule, Faults, LocalStack};
+use tenantry_integration::invoke;
 
 const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
 const ISSUER_HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
@@ -534,38 +535,6 @@ async fn identity_creates_roles_then_irsa_and_deletes_everything() {
     stack.shutdown().await;
 }
 
-/// Calls the gateway's Lambda Invoke API (as Step Functions does) over plain HTTP/1.1; returns
-/// the payload, or the errorType of a function error.
-async fn invoke(stack: &LocalStack, function: &str, payload: &Value) -> Result<Value, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let endpoint = stack.endpoint();
-    let authority = endpoint.trim_start_matches("http://");
-    let body = payload.to_string();
-    let request = format!(
-        "POST /2015-03-31/functions/tenantry-{function}/invocations HTTP/1.1\r\nHost: {authority}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect to the gateway");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("receive");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "invoke answered {head}");
-    let value: Value = serde_json::from_str(body).expect("a JSON payload");
-    if head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("x-amz-function-error"))
-    {
-        Err(value["errorType"].as_str().unwrap_or_default().to_owned())
-    } else {
-        Ok(value)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encryption_crash_between_create_key_and_create_alias_converges_with_one_key() {
     let stack = tenantry_integration::stack().await;
@@ -582,7 +551,7 @@ async fn encryption_crash_between_create_key_and_create_alias_converges_with_one
             crash_after_calls: Some(CrashRule::new("encryption", n)),
             ..Faults::default()
         });
-        let error = invoke(&stack, "encryption", &payload)
+        let (error, _) = invoke(&stack, "encryption", &payload)
             .await
             .expect_err("the run crashes");
         assert_eq!(error, "Runtime.ExitError", "crash after call {n}");

@@ -2,38 +2,11 @@
 //! moto's Step Functions engine, its Lambda tasks answered by Tenantry's handlers through the
 //! gateway's Invoke API.
 
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use serde_json::json;
 use std::time::Duration;
 use tenantry_gateway::stack::LocalStack;
-
-struct Run {
-    status: ExecutionStatus,
-    error: Option<String>,
-    history: Vec<HistoryEvent>,
-}
-
-impl Run {
-    fn entered(&self, state: &str) -> usize {
-        self.history
-            .iter()
-            .filter_map(|e| e.state_entered_event_details())
-            .filter(|d| d.name() == state)
-            .count()
-    }
-
-    fn task_errors(&self) -> Vec<String> {
-        self.history
-            .iter()
-            .filter_map(|e| e.task_failed_event_details())
-            .filter_map(|d| d.error().map(str::to_owned))
-            .collect()
-    }
-
-    fn count(&self, kind: HistoryEventType) -> usize {
-        self.history.iter().filter(|e| e.r#type() == &kind).count()
-    }
-}
+use tenantry_integration::Execution;
 
 /// A stack with the state table and the selftest state machine deployed.
 async fn deployed() -> (LocalStack, aws_sdk_sfn::Client, String) {
@@ -61,7 +34,7 @@ async fn execute(
     arn: &str,
     name: &str,
     input: serde_json::Value,
-) -> Run {
+) -> Execution {
     let execution_arn = sfn
         .start_execution()
         .state_machine_arn(arn)
@@ -72,32 +45,7 @@ async fn execute(
         .expect("start execution")
         .execution_arn()
         .to_owned();
-    for _ in 0..240 {
-        let d = sfn
-            .describe_execution()
-            .execution_arn(&execution_arn)
-            .send()
-            .await
-            .expect("describe execution");
-        if d.status() != &ExecutionStatus::Running {
-            let history = sfn
-                .get_execution_history()
-                .execution_arn(&execution_arn)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("history");
-            return Run {
-                status: d.status().clone(),
-                error: d.error().map(str::to_owned),
-                history,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("execution {name} still running after 60 s");
+    tenantry_integration::wait_execution(sfn, &execution_arn, Duration::from_secs(60)).await
 }
 
 #[tokio::test]
