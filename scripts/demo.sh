@@ -31,5 +31,5 @@ step "Decommission"
 "$tenantry" decommission "$platform" --wait
 
 step "Nothing remains"
-"$tenantry" status "$platform" | head -n 3
+"$tenantry" status "$platform"
 "$tenantry" dev resources "$platform"
