@@ -191,6 +191,14 @@ pub fn classify(
         Some((a, r, s)) => (Some(a), Some(r), s),
         None => (None, None, "unknown".to_owned()),
     };
+    // CloudWatch signs as `monitoring`; count it as `cloudwatch` (also when unsigned).
+    let service = if service == crate::cloudwatch::SIGNING_NAME
+        || rpc_v2_service(path) == Some(crate::cloudwatch::RPC_SERVICE)
+    {
+        crate::cloudwatch::SERVICE.to_owned()
+    } else {
+        service
+    };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let content_type = header("content-type").unwrap_or_default().to_owned();
 
@@ -254,6 +262,16 @@ fn rpc_v2_operation(path: &str) -> Option<String> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if parts.len() == 4 && parts[0] == "service" && parts[2] == "operation" {
         Some(parts[3].to_owned())
+    } else {
+        None
+    }
+}
+
+/// Smithy RPC v2: the `{service}` of `/service/{service}/operation/{operation}`.
+fn rpc_v2_service(path: &str) -> Option<&str> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if parts.len() == 4 && parts[0] == "service" && parts[2] == "operation" {
+        Some(parts[1])
     } else {
         None
     }
@@ -774,6 +792,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(caps, vec!["dev", "arn:aws:iam::1:role/x"]);
+    }
+
+    #[test]
+    fn cloudwatch_rpc_v2_cbor() {
+        let h = headers(&[
+            ("authorization", &auth("x", "monitoring")),
+            ("smithy-protocol", "rpc-v2-cbor"),
+            ("content-type", "application/cbor"),
+        ]);
+        let path = |op: &str| format!("/service/GraniteServiceVersion20100801/operation/{op}");
+        for (op, mutating) in [
+            ("PutMetricAlarm", true),
+            ("DeleteAlarms", true),
+            ("TagResource", true),
+            ("UntagResource", true),
+            ("DescribeAlarms", false),
+            ("ListTagsForResource", false),
+        ] {
+            let c = classify(&Method::POST, &path(op), None, &h, b"\xa0");
+            assert_eq!(c.service, "cloudwatch");
+            assert_eq!((c.operation.as_str(), c.mutating), (op, mutating));
+            assert_eq!(c.protocol, Protocol::Cbor);
+        }
+        // Unsigned: still CloudWatch by its RPC v2 service name.
+        let c = classify(
+            &Method::POST,
+            &path("DescribeAlarms"),
+            None,
+            &HeaderMap::new(),
+            b"",
+        );
+        assert_eq!(c.service, "cloudwatch");
     }
 
     #[test]

@@ -414,9 +414,15 @@ async fn moto_with_durations(
             if let Some(name) = v["cluster"]["name"].as_str().map(str::to_owned) {
                 lock(&gw.timeline).cluster_created(region, &name);
                 gw.kube.drop_cluster(&name);
-                lock(&gw.eks).clusters.remove(&(region.to_owned(), name));
+                lock(&gw.eks)
+                    .clusters
+                    .remove(&(region.to_owned(), name.clone()));
                 if d.cluster_creating_secs > 0 {
+                    // As in AWS: no endpoint until the control plane is up.
                     v["cluster"]["status"] = json!("CREATING");
+                    v["cluster"]["endpoint"] = Value::Null;
+                } else {
+                    v["cluster"]["endpoint"] = json!(kube_endpoint_for(gw, &name));
                 }
             }
         }

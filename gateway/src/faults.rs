@@ -148,6 +148,10 @@ pub fn error_response(
         (Injected::Throttle, Protocol::Query, _) => {
             (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
         }
+        // awsQuery-compatible: the SDK takes the code from `x-amzn-query-error`.
+        (Injected::Throttle, Protocol::Cbor, crate::cloudwatch::SERVICE) => {
+            (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
+        }
         (Injected::Throttle, _, _) => (
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
@@ -159,6 +163,22 @@ pub fn error_response(
             "Service is unavailable (injected by the tenantry gateway)",
         ),
     };
+    if protocol == Protocol::Cbor {
+        let query_error = (service == crate::cloudwatch::SERVICE).then(|| {
+            let fault = match injected {
+                Injected::Throttle => "Sender",
+                Injected::ServerError => "Receiver",
+            };
+            format!("{code};{fault}")
+        });
+        return crate::cloudwatch::cbor_error(
+            status,
+            code,
+            query_error.as_deref(),
+            &[("message", message.to_owned())],
+            request_id,
+        );
+    }
     let (content_type, body) = match protocol {
         Protocol::AwsJson | Protocol::RestJson | Protocol::Cbor => (
             "application/x-amz-json-1.1",
@@ -235,6 +255,23 @@ mod tests {
         assert!(s.take_crash("f"));
         assert!(!s.take_crash("f"));
         assert_eq!(s.crash_armed("f"), None);
+    }
+
+    #[test]
+    fn cbor_faults_are_rpc_v2_errors() {
+        let r = error_response(Injected::Throttle, Protocol::Cbor, "cloudwatch", "rid");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()["content-type"], "application/cbor");
+        assert_eq!(r.headers()["smithy-protocol"], "rpc-v2-cbor");
+        assert_eq!(r.headers()["x-amzn-query-error"], "Throttling;Sender");
+        let body: ciborium::Value = ciborium::from_reader(&r.body()[..]).unwrap();
+        let ciborium::Value::Map(m) = body else {
+            panic!("a CBOR map expected")
+        };
+        assert!(m.contains(&("__type".into(), "Throttling".into())));
+        let r = error_response(Injected::ServerError, Protocol::Cbor, "other", "rid");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().get("x-amzn-query-error").is_none());
     }
 
     #[test]

@@ -203,6 +203,33 @@ pub async fn tagged_resources(
         }
     }
     out.insert("eks-cluster", tagged_clusters);
+    let mut inside = ClusterContents::default();
+    for name in &clusters {
+        let cluster = eks.describe_cluster().name(name).send().await?;
+        let ours = cluster
+            .cluster()
+            .and_then(|c| c.tags())
+            .and_then(|t| t.get("tenantry:platform"))
+            .map(String::as_str)
+            == Some(platform);
+        if ours {
+            inside.add(&eks, name).await?;
+        }
+    }
+    out.insert("eks-nodegroup", inside.nodegroups);
+    out.insert("eks-addon", inside.addons);
+    out.insert("eks-access-entry", inside.access_entries);
+    out.insert("eks-identity-provider-config", inside.identity_providers);
+    out.insert("eks-pod-identity-association", inside.pod_identities);
+    out.insert(
+        "launch-template",
+        ec2.describe_launch_templates()
+            .filters(f())
+            .send()
+            .await?
+            .launch_templates()
+            .len(),
+    );
     let logs = aws_sdk_cloudwatchlogs::Client::new(aws);
     let groups: Vec<_> = logs
         .describe_log_groups()
@@ -218,5 +245,150 @@ pub async fn tagged_resources(
             .filter(|g| g.log_group_name().unwrap_or_default().contains(platform))
             .count(),
     );
+    let sns = aws_sdk_sns::Client::new(aws);
+    let topics: Vec<_> = sns
+        .list_topics()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
+    let mut tagged_topics = 0;
+    for topic in &topics {
+        let Some(arn) = topic.topic_arn() else {
+            continue;
+        };
+        let tags = sns
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await?;
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "tenantry:platform" && t.value() == platform)
+        {
+            tagged_topics += 1;
+        }
+    }
+    out.insert("sns-topic", tagged_topics);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(aws);
+    let alarms: Vec<_> = cloudwatch
+        .describe_alarms()
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await?;
+    let mut tagged_alarms = 0;
+    for alarm in alarms.iter().flat_map(|page| page.metric_alarms()) {
+        let Some(arn) = alarm.alarm_arn() else {
+            continue;
+        };
+        let tags = cloudwatch
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await?;
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("tenantry:platform") && t.value() == Some(platform))
+        {
+            tagged_alarms += 1;
+        }
+    }
+    out.insert("cloudwatch-alarm", tagged_alarms);
+    // ListSecrets leaves out secrets scheduled for deletion (they count as gone, like keys).
+    let pages: Vec<_> = aws_sdk_secretsmanager::Client::new(aws)
+        .list_secrets()
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagKey)
+                .values("tenantry:platform")
+                .build(),
+        )
+        .into_paginator()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
+    out.insert(
+        "secret",
+        pages
+            .iter()
+            .flat_map(|page| page.secret_list())
+            .filter(|s| {
+                s.deleted_date().is_none()
+                    && s.tags().iter().any(|t| {
+                        t.key() == Some("tenantry:platform") && t.value() == Some(platform)
+                    })
+            })
+            .count(),
+    );
     Ok(out)
+}
+
+/// Counts of what lives inside the platform's EKS clusters.
+#[derive(Default)]
+struct ClusterContents {
+    nodegroups: usize,
+    addons: usize,
+    access_entries: usize,
+    identity_providers: usize,
+    pod_identities: usize,
+}
+
+impl ClusterContents {
+    async fn add(&mut self, eks: &aws_sdk_eks::Client, cluster: &str) -> anyhow::Result<()> {
+        self.nodegroups += eks
+            .list_nodegroups()
+            .cluster_name(cluster)
+            .send()
+            .await?
+            .nodegroups()
+            .len();
+        self.addons += eks
+            .list_addons()
+            .cluster_name(cluster)
+            .send()
+            .await?
+            .addons()
+            .len();
+        // Tenantry's own entries (the cluster creator's entry is EKS's).
+        for principal in eks
+            .list_access_entries()
+            .cluster_name(cluster)
+            .send()
+            .await?
+            .access_entries()
+        {
+            let entry = eks
+                .describe_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .send()
+                .await?;
+            if entry
+                .access_entry()
+                .and_then(|e| e.tags())
+                .is_some_and(|t| t.contains_key("tenantry:platform"))
+            {
+                self.access_entries += 1;
+            }
+        }
+        self.identity_providers += eks
+            .list_identity_provider_configs()
+            .cluster_name(cluster)
+            .send()
+            .await?
+            .identity_provider_configs()
+            .len();
+        self.pod_identities += eks
+            .list_pod_identity_associations()
+            .cluster_name(cluster)
+            .send()
+            .await?
+            .associations()
+            .len();
+        Ok(())
+    }
 }

@@ -4,6 +4,7 @@
 //! (Lambda Invoke, service integrations) comes back through it. It
 //! - answers the Lambda Invoke API with Tenantry's own handlers ([`invoke`]),
 //! - serves the EKS APIs moto lacks ([`eks`]) and simulates long operations ([`durations`]),
+//! - serves CloudWatch alarms in Smithy RPC v2 CBOR, which moto does not speak ([`cloudwatch`]),
 //! - injects faults ([`faults`]) and counts every AWS call ([`calls`]),
 //! - forwards everything else to moto verbatim ([`proxy`]),
 //! - and runs a Kubernetes API double on its own port ([`kube`]).
@@ -11,6 +12,7 @@
 //! [`stack::LocalStack`] starts and stops all of it.
 
 pub mod calls;
+pub mod cloudwatch;
 pub mod control_plane;
 pub mod durations;
 pub mod eks;

@@ -1,7 +1,7 @@
 //! The gateway's HTTP front: routes Lambda invokes, control calls, EKS extras; forwards the rest
 //! to moto verbatim; applies faults and counts calls on the way.
 
-use crate::calls::{classify, match_route, CallLog, CallRecord, Classified};
+use crate::calls::{classify, match_route, CallLog, CallRecord, Classified, Protocol};
 use crate::durations::{Durations, Timeline};
 use crate::faults::{error_response, FaultState, Faults};
 use crate::invoke::{self, Active};
@@ -31,6 +31,7 @@ pub struct Gateway {
     pub(crate) durations: Mutex<Durations>,
     pub(crate) timeline: Mutex<Timeline>,
     pub(crate) eks: Mutex<crate::eks::EksState>,
+    pub(crate) cloudwatch: Mutex<crate::cloudwatch::CloudWatchState>,
     /// Invocation access key → its invocation (kept after it ends, to attribute late calls).
     pub(crate) invocations: Mutex<HashMap<String, Arc<Active>>>,
     pub(crate) next_invocation: AtomicU64,
@@ -87,6 +88,7 @@ impl Gateway {
             durations: Mutex::default(),
             timeline: Mutex::default(),
             eks: Mutex::default(),
+            cloudwatch: Mutex::default(),
             invocations: Mutex::default(),
             next_invocation: AtomicU64::new(1),
             dynamodb_serial: tokio::sync::Mutex::new(()),
@@ -232,6 +234,10 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
 
     let resp = if req.class.service == "eks" {
         crate::eks::serve(gw, &req).await
+    } else if req.class.protocol == Protocol::Cbor
+        && req.class.service == crate::cloudwatch::SERVICE
+    {
+        crate::cloudwatch::serve(gw, &req)
     } else if req.class.service == "dynamodb" {
         let _serial = gw.dynamodb_serial.lock().await;
         forward(

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod error;
 pub mod events;
 pub mod functions;
+pub mod kubernetes;
 pub mod naming;
 pub mod phases;
 pub mod plan;

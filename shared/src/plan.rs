@@ -287,17 +287,124 @@ fn service_account(purpose: &str) -> (&str, &str) {
         .unwrap_or(("kube-system", purpose))
 }
 
-/// Alarms created when `observability.alarms.enabled` (name, Container Insights metric).
-pub const ALARMS: &[(&str, &str)] = &[
-    ("node-cpu-high", "node_cpu_utilization"),
-    ("node-memory-high", "node_memory_utilization"),
-    ("failed-nodes", "cluster_failed_node_count"),
-    ("pod-restarts", "pod_number_of_container_restarts"),
+/// One CloudWatch alarm on a Container Insights metric of the cluster (namespace
+/// [`ALARM_NAMESPACE`], dimension `ClusterName=<cluster>`): everything the `observability` phase
+/// puts, so that the plan and the phase share one definition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlarmDefinition {
+    /// Alarm name suffix: the alarm is `tenantry-<stem>-<name>`.
+    pub name: &'static str,
+    /// Container Insights metric.
+    pub metric: &'static str,
+    /// CloudWatch statistic (`Average`, `Maximum`, `Sum`).
+    pub statistic: &'static str,
+    /// CloudWatch comparison operator, e.g. `GreaterThanThreshold`.
+    pub comparison: &'static str,
+    pub threshold: f64,
+    pub period_seconds: i32,
+    /// Periods evaluated; the alarm fires when all of them breach (`DatapointsToAlarm` equal).
+    pub evaluation_periods: i32,
+    /// `TreatMissingData`: `missing`, `notBreaching`, `breaching` or `ignore`.
+    pub treat_missing_data: &'static str,
+    /// Alarm description.
+    pub description: &'static str,
+}
+
+/// Namespace of the metrics the alarms watch (published by the CloudWatch observability add-on).
+pub const ALARM_NAMESPACE: &str = "ContainerInsights";
+
+/// Alarms created when `observability.alarms.enabled`.
+pub const ALARMS: &[AlarmDefinition] = &[
+    AlarmDefinition {
+        name: "node-cpu-high",
+        metric: "node_cpu_utilization",
+        statistic: "Average",
+        comparison: "GreaterThanThreshold",
+        threshold: 80.0,
+        period_seconds: 300,
+        evaluation_periods: 3,
+        treat_missing_data: "missing",
+        description: "Average node CPU utilisation above 80 % for 15 minutes",
+    },
+    AlarmDefinition {
+        name: "node-memory-high",
+        metric: "node_memory_utilization",
+        statistic: "Average",
+        comparison: "GreaterThanThreshold",
+        threshold: 80.0,
+        period_seconds: 300,
+        evaluation_periods: 3,
+        treat_missing_data: "missing",
+        description: "Average node memory utilisation above 80 % for 15 minutes",
+    },
+    AlarmDefinition {
+        name: "failed-nodes",
+        metric: "cluster_failed_node_count",
+        statistic: "Maximum",
+        comparison: "GreaterThanThreshold",
+        threshold: 0.0,
+        period_seconds: 300,
+        evaluation_periods: 1,
+        treat_missing_data: "notBreaching",
+        description: "At least one worker node failed",
+    },
+    AlarmDefinition {
+        name: "apiserver-errors",
+        metric: "apiserver_request_total_5xx",
+        statistic: "Sum",
+        comparison: "GreaterThanThreshold",
+        threshold: 0.0,
+        period_seconds: 300,
+        evaluation_periods: 1,
+        treat_missing_data: "notBreaching",
+        description: "The Kubernetes API server answered 5xx errors in the last 5 minutes \
+                      (Container Insights enhanced observability)",
+    },
 ];
 
 /// Container Insights log groups pre-created with the platform's retention and logs key.
 pub const CONTAINER_INSIGHTS_LOG_GROUPS: &[&str] =
     &["application", "dataplane", "host", "performance"];
+
+/// Whether an add-on needs nodes to become healthy: add-ons that run Deployments (CoreDNS, the
+/// EBS CSI controller, the CloudWatch agent...) do; vpc-cni, kube-proxy and the pod identity agent
+/// are DaemonSets the nodes themselves need, so they only wait for the cluster.
+pub fn addon_needs_nodes(name: &str) -> bool {
+    !matches!(name, "vpc-cni" | "kube-proxy" | "eks-pod-identity-agent")
+}
+
+/// What the provision workflow's Map states iterate over, in the execution input. The critical
+/// path is cluster → node groups → add-ons that need nodes; everything else runs beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkItems {
+    /// Node group names (spec names, not EKS names).
+    pub node_groups: Vec<String>,
+    /// Add-ons installed as soon as the cluster is ACTIVE.
+    pub addons_without_nodes: Vec<String>,
+    /// Add-ons installed once the node groups are ACTIVE.
+    pub addons_with_nodes: Vec<String>,
+}
+
+/// The work items of a spec.
+pub fn work_items(spec: &PlatformSpec) -> WorkItems {
+    let mut seen = BTreeSet::new();
+    let (with, without): (Vec<String>, Vec<String>) = spec
+        .effective_addons()
+        .into_iter()
+        .map(|a| a.name)
+        .filter(|name| seen.insert(name.clone()))
+        .partition(|name| addon_needs_nodes(name));
+    WorkItems {
+        node_groups: spec
+            .effective_node_groups()
+            .into_iter()
+            .map(|g| g.name)
+            .collect(),
+        addons_without_nodes: without,
+        addons_with_nodes: with,
+    }
+}
 
 /// Plans every resource of a platform.
 pub fn plan(spec: &PlatformSpec) -> Plan {
@@ -734,7 +841,7 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
             "ec2:launch-template",
             b.names.launch_template(&g.name),
             vec![c.cluster.clone()],
-            json!({ "imdsv2": "required", "httpPutResponseHopLimit": 1,
+            json!({ "imdsv2": "required", "httpPutResponseHopLimit": 2,
                     "diskSizeGib": g.disk_size_gib, "encrypted": true }),
         );
         let mut deps = vec![lt, roles.node.clone(), c.cluster.clone()];
@@ -782,12 +889,7 @@ fn addons(
             continue;
         }
         let mut deps = vec![c.cluster.clone()];
-        // Add-ons that run pods need nodes to become healthy (vpc-cni and kube-proxy are DaemonSets
-        // the nodes themselves need, so they only wait for the cluster).
-        if !matches!(
-            a.name.as_str(),
-            "vpc-cni" | "kube-proxy" | "eks-pod-identity-agent"
-        ) {
+        if addon_needs_nodes(&a.name) {
             deps.extend(groups.iter().cloned());
         }
         if a.name == "aws-ebs-csi-driver" {
@@ -1036,15 +1138,24 @@ fn observability(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, c: &ClusterId
                 Value::Null,
             )),
         };
-        for (alarm, metric) in ALARMS {
+        for alarm in ALARMS {
             let mut deps = vec![c.cluster.clone()];
             deps.extend(topic.iter().cloned());
             b.add(
-                format!("observability/alarm/{alarm}"),
+                format!("observability/alarm/{}", alarm.name),
                 "cloudwatch:alarm",
-                b.names.alarm(alarm),
+                b.names.alarm(alarm.name),
                 deps,
-                json!({ "namespace": "ContainerInsights", "metric": metric }),
+                json!({
+                    "namespace": ALARM_NAMESPACE,
+                    "metric": alarm.metric,
+                    "statistic": alarm.statistic,
+                    "comparison": alarm.comparison,
+                    "threshold": alarm.threshold,
+                    "periodSeconds": alarm.period_seconds,
+                    "evaluationPeriods": alarm.evaluation_periods,
+                    "treatMissingData": alarm.treat_missing_data,
+                }),
             );
         }
     }

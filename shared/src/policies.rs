@@ -251,9 +251,30 @@ pub fn key_policy(t: &Target, purpose: &str) -> Value {
                 "StringLike": { "kms:EncryptionContext:aws:logs:arn": platform_log_group_patterns(t) },
             },
         })),
+        // The alarm topic Tenantry creates is encrypted with the data key: CloudWatch publishes
+        // to it only if it may use the key (an AWS managed key would not allow it). Limited to
+        // this account's alarms of this platform (confused-deputy guard), and only present when
+        // the platform's own topic is used.
+        KEY_DATA if alarm_topic_is_own(t.spec) => statements.push(json!({
+            "Sid": "CloudWatchAlarmsToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": { "Service": "cloudwatch.amazonaws.com" },
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": { "aws:SourceAccount": t.account },
+                "ArnLike": { "aws:SourceArn": t.arn("cloudwatch", &format!("alarm:{}*", t.names.alarm(""))) },
+            },
+        })),
         _ => {}
     }
     document(statements)
+}
+
+/// Whether the platform's alarms notify the SNS topic Tenantry creates (encrypted with the data
+/// key) rather than a topic the request names.
+pub fn alarm_topic_is_own(spec: &PlatformSpec) -> bool {
+    spec.observability.alarms.enabled && spec.observability.alarms.sns_topic_arn.is_none()
 }
 
 /// The log groups the logs key may encrypt: the cluster's, the flow logs', Container Insights'.
@@ -846,6 +867,22 @@ mod tests {
             contexts[0],
             "arn:aws:logs:us-east-1:111122223333:log-group:/aws/eks/payments-prod/*"
         );
+        let data = key_policy(&t, KEY_DATA);
+        assert_eq!(data["Statement"].as_array().map(Vec::len), Some(2));
+        let alarms = &data["Statement"][1];
+        assert_eq!(alarms["Principal"]["Service"], "cloudwatch.amazonaws.com");
+        assert_eq!(
+            alarms["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "111122223333"
+        );
+        assert_eq!(
+            alarms["Condition"]["ArnLike"]["aws:SourceArn"],
+            "arn:aws:cloudwatch:us-east-1:111122223333:alarm:tenantry-payments-prod-*"
+        );
+        let mut external = spec.clone();
+        external.observability.alarms.sns_topic_arn =
+            Some("arn:aws:sns:us-east-1:111122223333:ops".into());
+        let t = Target::new(&external, "111122223333", "us-east-1");
         let data = key_policy(&t, KEY_DATA);
         assert_eq!(data["Statement"].as_array().map(Vec::len), Some(1));
         assert!(!ROOT_KEY_ACTIONS.contains(&"kms:*"));

@@ -127,6 +127,7 @@ async fn platform(stack: &LocalStack, target: Target) -> Platform {
                     platform_id: p.id().to_owned(),
                     request_id: unique("req"),
                     action: Action::Ensure,
+                    item: None,
                 },
                 &deps,
             )

@@ -744,6 +744,7 @@ async fn run_phase(deps: &Deps, action: Action) -> PhaseOutput {
         platform_id: PLATFORM.to_owned(),
         request_id: "req-cluster".to_owned(),
         action,
+        item: None,
     };
     cluster::handle(input, deps).await.expect("cluster phase")
 }
@@ -944,6 +945,7 @@ async fn a_foreign_cluster_of_the_same_name_is_neither_adopted_nor_deleted() {
             platform_id: PLATFORM.to_owned(),
             request_id: "req-foreign".to_owned(),
             action,
+            item: None,
         };
         let err = cluster::handle(input, &deps).await.expect_err("refused");
         assert_eq!(err.error_type, tenantry::error::ErrorType::Terminal);

@@ -1,6 +1,9 @@
+mod complete;
 mod crash;
 mod intake;
+mod kubernetes;
 mod network;
+mod observability;
 mod platform;
 mod security;
 mod store;

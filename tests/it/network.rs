@@ -65,6 +65,7 @@ async fn run(deps: &Deps, platform_id: &str, action: Action) -> Result<PhaseOutp
         platform_id: platform_id.to_owned(),
         request_id: unique("req"),
         action,
+        item: None,
     };
     network::handle(input, deps).await
 }

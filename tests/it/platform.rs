@@ -272,6 +272,8 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         .unwrap();
     assert!(rotation.key_rotation_enabled());
 
+    crate::complete::assert_complete_platform(&env.stack, &env.aws, &env.spec, &status).await;
+
     // 2. The same spec under a new request id: nothing to do for the platform's resources.
     env.stack.reset_calls();
     let again = env.run(RequestKind::PlatformProvision, "provision-2").await;

@@ -30,6 +30,7 @@ fn input(id: &str, action: Action) -> PhaseInput {
         platform_id: id.to_owned(),
         request_id: "it-security".to_owned(),
         action,
+        item: None,
     }
 }
 

@@ -755,12 +755,16 @@ impl<'a> Intake<'a> {
             _ => PROVISION_WORKFLOW,
         };
         let arn = state_machine_arn(self.deps, workflow).await?;
-        let input = json!({
+        let mut input = json!({
             "platformId": request.detail.platform_id,
             "requestId": request.detail.request_id,
             "operation": request.operation(),
             "pollSeconds": poll_seconds(),
         });
+        // What the provision workflow's Map states fan out over.
+        if let Some(spec) = &request.spec {
+            input["items"] = json!(crate::plan::work_items(spec));
+        }
         let started = aws_sdk_sfn::Client::new(&self.deps.aws)
             .start_execution()
             .state_machine_arn(&arn)

@@ -51,6 +51,11 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "encryption",
     "identity",
     "cluster",
+    "nodegroups",
+    "addons",
+    "bootstrap",
+    "access",
+    "observability",
     FINALIZE,
     selftest::NAME,
 ];
@@ -67,6 +72,11 @@ pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, Fu
         "encryption" => phase(Phase::Encryption, payload, deps).await,
         "identity" => phase(Phase::Identity, payload, deps).await,
         "cluster" => phase(Phase::Cluster, payload, deps).await,
+        "nodegroups" => phase(Phase::Nodegroups, payload, deps).await,
+        "addons" => phase(Phase::Addons, payload, deps).await,
+        "bootstrap" => phase(Phase::Bootstrap, payload, deps).await,
+        "access" => phase(Phase::Access, payload, deps).await,
+        "observability" => phase(Phase::Observability, payload, deps).await,
         selftest::NAME => respond(selftest::handle(parse(payload)?, deps).await),
         other => Err(FunctionError::new(
             ErrorType::Terminal,
@@ -80,11 +90,20 @@ pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, Fu
 async fn phase(phase: Phase, payload: Value, deps: &Deps) -> Result<Value, FunctionError> {
     let input: PhaseInput = parse(payload)?;
     let platform_id = input.platform_id.clone();
+    let key = match &input.item {
+        Some(item) => format!("{phase}/{item}"),
+        None => phase.as_str().to_owned(),
+    };
     let result = match phase {
         Phase::Network => crate::phases::network::handle(input, deps).await,
         Phase::Encryption => crate::phases::encryption::handle(input, deps).await,
         Phase::Identity => crate::phases::identity::handle(input, deps).await,
         Phase::Cluster => crate::phases::cluster::handle(input, deps).await,
+        Phase::Nodegroups => crate::phases::nodegroups::handle(input, deps).await,
+        Phase::Addons => crate::phases::addons::handle(input, deps).await,
+        Phase::Bootstrap => crate::phases::bootstrap::handle(input, deps).await,
+        Phase::Access => crate::phases::access::handle(input, deps).await,
+        Phase::Observability => crate::phases::observability::handle(input, deps).await,
         other => Err(FunctionError::new(
             ErrorType::Terminal,
             format!("phase {other} has no function in this version"),
@@ -93,13 +112,13 @@ async fn phase(phase: Phase, payload: Value, deps: &Deps) -> Result<Value, Funct
     match result {
         Ok(output) => respond(Ok(output)),
         Err(mut e) => {
-            e.error_message = format!("{phase}: {}", e.error_message);
+            e.error_message = format!("{key}: {}", e.error_message);
             if !e.error_type.is_retryable() {
                 let mut status = PhaseStatus::new(PhaseState::Failed);
                 status.message = Some(e.error_message.clone());
                 // Best effort: the error itself is what the state machine acts on.
                 if let Err(store_error) = Store::from_deps(deps)
-                    .set_phase(&platform_id, phase.as_str(), &status)
+                    .set_phase(&platform_id, &key, &status)
                     .await
                 {
                     tracing::warn!("recording the failure of phase {phase}: {store_error}");

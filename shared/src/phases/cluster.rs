@@ -49,9 +49,10 @@ pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Cluster, input, deps).await?;
+    let config = ctx.aws();
     let aws = Clients {
-        eks: aws_sdk_eks::Client::new(&deps.aws),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&deps.aws),
+        eks: aws_sdk_eks::Client::new(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
     };
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx, &aws).await,

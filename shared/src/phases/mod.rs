@@ -15,10 +15,16 @@
 //! - `delete` treats "already gone" as success;
 //! - no phase sleeps: a long operation returns `ready: false` and the state machine polls.
 
+pub mod access;
+pub mod addons;
+pub mod bootstrap;
 pub mod cluster;
+pub mod common;
 pub mod encryption;
 pub mod identity;
 pub mod network;
+pub mod nodegroups;
+pub mod observability;
 
 use crate::error::{ErrorType, FunctionError};
 use crate::functions::Deps;
@@ -52,6 +58,11 @@ pub struct PhaseInput {
     /// The request this run serves (the Step Functions execution name).
     pub request_id: String,
     pub action: Action,
+    /// The one item (node group, add-on) this invocation handles, when the workflow fans a phase
+    /// out over a Map state; `None` means the whole phase, including removing what the spec no
+    /// longer names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 /// One field that differs between desired and actual state.
@@ -141,6 +152,25 @@ impl<'a> PhaseContext<'a> {
         &self.input.platform_id
     }
 
+    /// The AWS configuration in the platform's region (a function may run in another region
+    /// than the platform it provisions).
+    pub fn aws(&self) -> aws_config::SdkConfig {
+        self.deps
+            .aws
+            .to_builder()
+            .region(aws_config::Region::new(self.spec.region.clone()))
+            .build()
+    }
+
+    /// Key of this invocation's entry in the status record's phases: `nodegroups`, or
+    /// `nodegroups/critical` for one item, so parallel items do not overwrite each other.
+    pub fn phase_key(&self) -> String {
+        match &self.input.item {
+            Some(item) => format!("{}/{item}", self.phase.as_str()),
+            None => self.phase.as_str().to_owned(),
+        }
+    }
+
     /// The tags every resource of `component` carries (tenantry:* plus the user's cost tags).
     pub fn tags(&self, component: &str) -> BTreeMap<String, String> {
         naming::tags(&self.spec, None, component)
@@ -205,7 +235,7 @@ impl<'a> PhaseContext<'a> {
             self.input.action, self.changes
         ));
         self.store
-            .record_phase(self.platform_id(), self.phase.as_str(), &status, &outputs)
+            .record_phase(self.platform_id(), &self.phase_key(), &status, &outputs)
             .await?;
         Ok(PhaseOutput {
             phase: self.phase,

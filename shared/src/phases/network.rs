@@ -36,6 +36,10 @@
 //! endpoints are still being deleted, or while EC2 refuses a deletion with `DependencyViolation`
 //! (network interfaces of deleted endpoints linger for a while).
 
+#[cfg(test)]
+use super::common::is_gone_code;
+pub use super::common::{ec2_tags, error_code, removal, tag_spec, Inventory, Removal};
+
 mod delete;
 mod ensure;
 pub mod lookup;
@@ -43,18 +47,14 @@ mod observe;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
 use crate::error::{ErrorType, FunctionError};
 use crate::functions::Deps;
-use crate::phases::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::phases::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::plan::Phase;
 use crate::spec::{NatMode, PlatformSpec, SubnetLayout, VpcEndpointService};
-use crate::store::ResourceRecord;
 
 /// Function name.
 pub const NAME: &str = "network";
@@ -320,127 +320,6 @@ pub fn resource_tags(
     tags.insert("Name".to_owned(), name.to_owned());
     tags.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     tags
-}
-
-/// EC2 tags from a map.
-pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-/// `TagSpecifications` entry tagging a resource of `kind` at creation.
-pub fn tag_spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(kind)
-        .set_tags(Some(ec2_tags(tags)))
-        .build()
-}
-
-/// The service error code of an SDK error.
-fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
-    err.as_service_error().and_then(|e| e.code())
-}
-
-/// "Already gone" codes: `*.NotFound`, `ResourceNotFoundException`, and the attachment ones.
-fn is_gone_code(code: &str) -> bool {
-    code.ends_with(".NotFound")
-        || code == "ResourceNotFoundException"
-        || code == "Gateway.NotAttached"
-        || code == "InvalidAddress.NotFound"
-}
-
-/// Outcome of a delete call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal {
-    /// Deleted now.
-    Done,
-    /// It was already gone.
-    Gone,
-    /// EC2 refused with `DependencyViolation` (something that uses it is still going away).
-    Blocked,
-}
-
-/// Maps the result of a delete call: "already gone" is success, `DependencyViolation` means
-/// "not yet", anything else fails.
-pub fn removal<T, E, R>(
-    operation: &str,
-    result: Result<T, SdkError<E, R>>,
-) -> Result<Removal, FunctionError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(Removal::Done),
-        Err(e) => match error_code(&e) {
-            Some(code) if is_gone_code(code) => Ok(Removal::Gone),
-            Some("DependencyViolation") => Ok(Removal::Blocked),
-            _ => Err(aws_error(operation, e)),
-        },
-    }
-}
-
-/// The platform's inventory records of this phase, read once, so that a resource found (say,
-/// after a crash between its creation and its recording) is recorded without writing the
-/// records that are already there.
-pub struct Inventory {
-    known: BTreeSet<(String, String)>,
-}
-
-impl Inventory {
-    pub async fn load(ctx: &PhaseContext<'_>) -> Result<Inventory, FunctionError> {
-        let known = ctx
-            .store
-            .list_resources(ctx.platform_id())
-            .await?
-            .into_iter()
-            .filter(|r| r.phase == Phase::Network.as_str())
-            .map(|r| (r.resource_type, r.id))
-            .collect();
-        Ok(Inventory { known })
-    }
-
-    /// Records a resource unless it is recorded already.
-    pub async fn record(
-        &mut self,
-        ctx: &PhaseContext<'_>,
-        kind: &str,
-        id: &str,
-        tags: BTreeMap<String, String>,
-        attributes: Value,
-    ) -> Result<(), FunctionError> {
-        if self.known.contains(&(kind.to_owned(), id.to_owned())) {
-            return Ok(());
-        }
-        let mut record = ResourceRecord::new(kind, id, Phase::Network.as_str());
-        record.tags = tags;
-        record.attributes = (!attributes.is_null()).then_some(attributes);
-        ctx.record_resource(record).await?;
-        self.known.insert((kind.to_owned(), id.to_owned()));
-        Ok(())
-    }
-
-    /// Removes a resource from the inventory (no call when it is not recorded).
-    pub async fn forget(
-        &mut self,
-        ctx: &PhaseContext<'_>,
-        kind: &str,
-        id: &str,
-    ) -> Result<(), FunctionError> {
-        if self.known.remove(&(kind.to_owned(), id.to_owned())) {
-            ctx.forget_resource(kind, id).await?;
-        }
-        Ok(())
-    }
-
-    /// Forgets every remaining record of the phase (after a complete delete).
-    pub async fn forget_all(&mut self, ctx: &PhaseContext<'_>) -> Result<(), FunctionError> {
-        for (kind, id) in std::mem::take(&mut self.known) {
-            ctx.forget_resource(&kind, &id).await?;
-        }
-        Ok(())
-    }
 }
 
 /// What the phase produced, as recorded in the status.

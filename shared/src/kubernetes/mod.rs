@@ -1,0 +1,41 @@
+//! The Kubernetes side of a platform: connecting to its cluster, and what Tenantry puts in it.
+//!
+//! - [`connect`] builds a `kube::Client` for a cluster endpoint: for Amazon EKS (`https`) it
+//!   trusts exactly the cluster's CA and authenticates with an EKS bearer token
+//!   ([`eks_token`], a presigned STS `GetCallerIdentity` URL); for the local stack's API double
+//!   (`http`) it uses plain HTTP and no token.
+//! - [`bootstrap_manifests`] and [`access_manifests`] render the objects (pure functions of the
+//!   spec, typed with k8s-openapi, returned as JSON with `apiVersion`/`kind`): Pod Security
+//!   labels on the system namespaces, PriorityClasses, cluster-autoscaler, OIDC group bindings.
+//!   Every rendered manifest is checked against the Kubernetes OpenAPI schemas of the spec's
+//!   version by `kubernetes-validate --strict` (`shared/tests/manifests.rs`).
+//! - [`apply`] server-side applies a manifest (field manager `tenantry`, forced) and reports
+//!   whether it wrote anything (an unchanged object costs a read, no write); [`get`] and
+//!   [`delete`] read and remove the object a manifest names. Kubernetes API errors map to the
+//!   error contract: 409 Conflict, 429/5xx/connection Retryable, other 4xx Terminal.
+
+mod access;
+mod apply;
+mod autoscaler;
+mod client;
+mod manifests;
+mod token;
+
+pub use access::{access_manifests, group_binding_name, oidc_group, GROUP_BINDING_PREFIX};
+pub use apply::{
+    apply, apply_all, contains, deletable, delete, delete_all, digest, get, resource_of, KindInfo,
+    DIGEST_ANNOTATION, FIELD_MANAGER,
+};
+pub use autoscaler::{
+    asg_regex, autoscaler_args, autoscaler_image, autoscaler_manifests, priorities_yaml,
+    AUTOSCALER_NAME, AUTOSCALER_NAMESPACE, IRSA_ANNOTATION, PRIORITY_EXPANDER_CONFIGMAP,
+};
+pub use client::{ca_certificates, connect};
+/// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
+pub use kube::Client;
+pub use manifests::{
+    bootstrap_manifests, common_labels, namespace_manifests, pod_security_labels,
+    priority_class_manifests, LABEL_MANAGED_BY, LABEL_PLATFORM, MANAGED_BY, PRIORITY_BATCH,
+    PRIORITY_PLATFORM_CRITICAL, PRIORITY_TENANT_DEFAULT, PRIORITY_TENANT_HIGH, SYSTEM_NAMESPACES,
+};
+pub use token::{eks_token, sts_endpoint, TOKEN_PREFIX};

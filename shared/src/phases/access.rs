@@ -1,0 +1,665 @@
+//! The `access` phase: who may use the cluster.
+//!
+//! - `ensure`:
+//!   - an access entry per admin principal with `AmazonEKSClusterAdminPolicy` at cluster scope;
+//!     entries of this phase the spec no longer names are deleted (entries of other components,
+//!     such as tenants' namespace-scoped ones, and the cluster creator's are never touched);
+//!   - the OIDC identity provider config (e.g. Azure AD: issuer, client id, username and groups
+//!     claims, groups prefix). EKS cannot change a config in place: a different one is
+//!     disassociated first and associated again on a later poll. Association is a cluster update
+//!     that takes minutes in AWS, so `ready` is false while it is CREATING or DELETING;
+//!   - one ClusterRoleBinding per group mapping (`tenantry:<kubernetesGroup>` binding
+//!     `<groupsPrefix><idpGroup>` to its cluster role), applied server-side with field manager
+//!     `tenantry`; bindings the spec no longer names are deleted.
+//! - `status`: the same as `ensure` (the poll loop while the identity provider associates).
+//! - `observe`: missing or extra entries, a differing provider config, missing bindings.
+//! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
+
+use super::common::Inventory;
+use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::kubernetes;
+use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
+use crate::plan::Phase;
+use crate::spec::OidcIdentityProvider;
+use aws_sdk_eks::types::{
+    AccessScope, AccessScopeType, ConfigStatus, IdentityProviderConfig, OidcIdentityProviderConfig,
+    OidcIdentityProviderConfigRequest,
+};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The `tenantry:component` tag value of this phase's resources.
+pub const COMPONENT: &str = "access";
+/// Inventory type of an access entry (id: principal ARN).
+pub const ACCESS_ENTRY_RESOURCE: &str = "eks-access-entry";
+/// Inventory type of an identity provider config (id: its name).
+pub const IDENTITY_PROVIDER_RESOURCE: &str = "eks-identity-provider-config";
+/// Inventory type of a ClusterRoleBinding (id: its name).
+pub const BINDING_RESOURCE: &str = "k8s-cluster-role-binding";
+/// The access policy admin principals get.
+pub const ADMIN_POLICY: &str = "AmazonEKSClusterAdminPolicy";
+/// Identity provider type EKS supports.
+const OIDC: &str = "oidc";
+
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let mut ctx = PhaseContext::load(Phase::Access, input, deps).await?;
+    let eks = aws_sdk_eks::Client::new(&ctx.aws());
+    match ctx.input.action {
+        Action::Ensure | Action::Status => ensure(&mut ctx, &eks).await,
+        Action::Observe => observe(&ctx, &eks).await,
+        Action::Delete => delete(&mut ctx, &eks).await,
+    }
+}
+
+fn admin_policy_arn(partition: &str) -> String {
+    format!("arn:{partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}")
+}
+
+fn ours(ctx: &PhaseContext<'_>, tags: Option<&std::collections::HashMap<String, String>>) -> bool {
+    tags.is_some_and(|t| {
+        t.get(TAG_PLATFORM).map(String::as_str) == Some(ctx.platform_id())
+            && t.get(TAG_COMPONENT).map(String::as_str) == Some(COMPONENT)
+    })
+}
+
+async fn ensure(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut inventory = Inventory::load(ctx).await?;
+    ensure_entries(ctx, eks, &mut inventory, &cluster).await?;
+    let idp_ready = ensure_identity_provider(ctx, eks, &mut inventory, &cluster).await?;
+    ensure_bindings(ctx, &mut inventory).await?;
+    let mut outputs = BTreeMap::new();
+    outputs.insert(
+        "adminAccessEntries".to_owned(),
+        json!(ctx.spec.access.admin_principals),
+    );
+    ctx.finish(idp_ready, outputs).await
+}
+
+// ----- access entries -----
+
+/// Principal ARNs of this phase's access entries on the cluster.
+async fn our_entries(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let mut pages = eks
+        .list_access_entries()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    let mut principals = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(p) => principals.push(p),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(aws_error("ListAccessEntries", e)),
+        }
+    }
+    let mut out = Vec::new();
+    for principal in principals {
+        let entry = eks
+            .describe_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(&principal)
+            .send()
+            .await;
+        match entry {
+            Ok(e) => {
+                if ours(ctx, e.access_entry().and_then(|e| e.tags())) {
+                    out.push(principal);
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(aws_error("DescribeAccessEntry", e)),
+        }
+    }
+    Ok(out)
+}
+
+async fn ensure_entries(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    inventory: &mut Inventory,
+    cluster: &str,
+) -> Result<(), FunctionError> {
+    let existing = our_entries(ctx, eks, cluster).await?;
+    let wanted = ctx.spec.access.admin_principals.clone();
+    let policy = admin_policy_arn(ctx.spec.partition());
+    for principal in &wanted {
+        if !existing.contains(principal) {
+            let created = eks
+                .create_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .r#type("STANDARD")
+                .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+                .client_request_token(format!("tenantry-{cluster}-{principal}"))
+                .send()
+                .await;
+            match created {
+                Ok(_) => ctx.changed(),
+                // Exists but is not ours (e.g. made by hand): keep it, make sure of the policy.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_in_use_exception()) =>
+                {
+                    tracing::warn!(%principal, "an access entry exists that Tenantry did not tag; associating the admin policy only");
+                }
+                Err(e) => return Err(aws_error("CreateAccessEntry", e)),
+            }
+        }
+        let associated = eks
+            .list_associated_access_policies()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
+        let has_admin = associated.associated_access_policies().iter().any(|p| {
+            p.policy_arn() == Some(policy.as_str())
+                && p.access_scope().and_then(|s| s.r#type()) == Some(&AccessScopeType::Cluster)
+        });
+        if !has_admin {
+            eks.associate_access_policy()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .policy_arn(&policy)
+                .access_scope(
+                    AccessScope::builder()
+                        .r#type(AccessScopeType::Cluster)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error("AssociateAccessPolicy", e))?;
+            ctx.changed();
+        }
+        inventory
+            .record(
+                ctx,
+                ACCESS_ENTRY_RESOURCE,
+                principal,
+                ctx.tags(COMPONENT),
+                json!({ "policy": ADMIN_POLICY, "scope": "cluster" }),
+            )
+            .await?;
+    }
+    for principal in existing.iter().filter(|p| !wanted.contains(p)) {
+        delete_entry(ctx, eks, inventory, cluster, principal).await?;
+    }
+    Ok(())
+}
+
+async fn delete_entry(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    inventory: &mut Inventory,
+    cluster: &str,
+    principal: &str,
+) -> Result<(), FunctionError> {
+    match eks
+        .delete_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await
+    {
+        Ok(_) => ctx.changed(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(aws_error("DeleteAccessEntry", e)),
+    }
+    inventory
+        .forget(ctx, ACCESS_ENTRY_RESOURCE, principal)
+        .await
+}
+
+// ----- identity provider -----
+
+/// Whether the config EKS reports is the one the spec asks for.
+pub fn same_provider(want: &OidcIdentityProvider, have: &OidcIdentityProviderConfig) -> bool {
+    have.issuer_url() == Some(want.issuer_url.as_str())
+        && have.client_id() == Some(want.client_id.as_str())
+        && have.username_claim() == Some(want.username_claim.as_str())
+        && have.groups_claim() == Some(want.groups_claim.as_str())
+        && have.groups_prefix() == Some(want.groups_prefix.as_str())
+}
+
+async fn provider_names(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let mut pages = eks
+        .list_identity_provider_configs()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    let mut names = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(c) if c.r#type() == OIDC => names.push(c.name().to_owned()),
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(aws_error("ListIdentityProviderConfigs", e)),
+        }
+    }
+    Ok(names)
+}
+
+async fn describe_provider(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<OidcIdentityProviderConfig>, FunctionError> {
+    let config = IdentityProviderConfig::builder()
+        .r#type(OIDC)
+        .name(name)
+        .build()
+        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
+    match eks
+        .describe_identity_provider_config()
+        .cluster_name(cluster)
+        .identity_provider_config(config)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.identity_provider_config.and_then(|c| c.oidc)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("DescribeIdentityProviderConfig", e)),
+    }
+}
+
+/// Starts disassociating a config; true when it was already gone.
+async fn disassociate(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<(), FunctionError> {
+    let config = IdentityProviderConfig::builder()
+        .r#type(OIDC)
+        .name(name)
+        .build()
+        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
+    match eks
+        .disassociate_identity_provider_config()
+        .cluster_name(cluster)
+        .identity_provider_config(config)
+        .send()
+        .await
+    {
+        Ok(_) => ctx.changed(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        // Another cluster update is running: the next poll tries again.
+        Err(e)
+            if e.as_service_error().is_some_and(|e| {
+                e.is_resource_in_use_exception() || e.is_invalid_request_exception()
+            }) => {}
+        Err(e) => return Err(aws_error("DisassociateIdentityProviderConfig", e)),
+    }
+    Ok(())
+}
+
+/// Ready when the wanted provider (if any) is ACTIVE and no other of ours remains.
+async fn ensure_identity_provider(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    inventory: &mut Inventory,
+    cluster: &str,
+) -> Result<bool, FunctionError> {
+    let want = ctx.spec.access.oidc_identity_provider.clone();
+    let mut ready = true;
+    let mut want_present = false;
+    for name in provider_names(eks, cluster).await? {
+        let Some(have) = describe_provider(eks, cluster, &name).await? else {
+            continue;
+        };
+        if !ours(ctx, have.tags()) {
+            continue;
+        }
+        match have.status() {
+            Some(ConfigStatus::Deleting) => {
+                ready = false;
+                continue;
+            }
+            Some(ConfigStatus::Creating) => ready = false,
+            _ => {}
+        }
+        match &want {
+            Some(w) if w.name == name && same_provider(w, &have) => {
+                want_present = true;
+                inventory
+                    .record(
+                        ctx,
+                        IDENTITY_PROVIDER_RESOURCE,
+                        &name,
+                        ctx.tags(COMPONENT),
+                        json!({ "issuerUrl": w.issuer_url }),
+                    )
+                    .await?;
+            }
+            _ => {
+                if have.status() != Some(&ConfigStatus::Creating) {
+                    tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
+                    disassociate(ctx, eks, cluster, &name).await?;
+                    inventory
+                        .forget(ctx, IDENTITY_PROVIDER_RESOURCE, &name)
+                        .await?;
+                }
+                ready = false;
+            }
+        }
+    }
+    let Some(w) = want else { return Ok(ready) };
+    if want_present || !ready {
+        return Ok(ready);
+    }
+    let oidc = OidcIdentityProviderConfigRequest::builder()
+        .identity_provider_config_name(&w.name)
+        .issuer_url(&w.issuer_url)
+        .client_id(&w.client_id)
+        .username_claim(&w.username_claim)
+        .groups_claim(&w.groups_claim)
+        .groups_prefix(&w.groups_prefix)
+        .build()
+        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
+    match eks
+        .associate_identity_provider_config()
+        .cluster_name(cluster)
+        .oidc(oidc)
+        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+        .client_request_token(format!("tenantry-{cluster}-{}", w.name))
+        .send()
+        .await
+    {
+        Ok(_) => ctx.changed(),
+        // Already associated (a retried call), or the cluster is busy with another update.
+        Err(e)
+            if e.as_service_error().is_some_and(|e| {
+                e.is_resource_in_use_exception() || e.is_invalid_request_exception()
+            }) => {}
+        Err(e) => return Err(aws_error("AssociateIdentityProviderConfig", e)),
+    }
+    // Association is a cluster update: the next poll sees it ACTIVE.
+    Ok(false)
+}
+
+// ----- group bindings (Kubernetes) -----
+
+async fn cluster_client(ctx: &PhaseContext<'_>) -> Result<kube::Client, FunctionError> {
+    let endpoint: String = ctx.output("clusterEndpoint")?;
+    let ca: Option<String> = ctx
+        .status
+        .outputs
+        .get("certificateAuthority")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    kubernetes::connect(&ctx.aws(), &ctx.names.cluster(), &endpoint, ca.as_deref()).await
+}
+
+/// Names of the ClusterRoleBindings of group mappings Tenantry manages on the cluster.
+async fn managed_bindings(
+    client: &kube::Client,
+    platform_id: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let api: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
+    let selector =
+        format!("app.kubernetes.io/managed-by=tenantry,tenantry.io/platform={platform_id}");
+    let list = api
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| {
+            FunctionError::new(
+                ErrorType::Retryable,
+                format!("listing ClusterRoleBindings: {e}"),
+            )
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|b| b.metadata.name)
+        .filter(|n| n.starts_with(kubernetes::GROUP_BINDING_PREFIX))
+        .collect())
+}
+
+fn binding_stub(name: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": { "name": name },
+    })
+}
+
+async fn ensure_bindings(
+    ctx: &mut PhaseContext<'_>,
+    inventory: &mut Inventory,
+) -> Result<(), FunctionError> {
+    let manifests = kubernetes::access_manifests(&ctx.spec);
+    let existing = if manifests.is_empty() && !inventory_has_bindings(ctx).await? {
+        // Nothing wanted and nothing recorded: no need to reach the cluster.
+        return Ok(());
+    } else {
+        let client = cluster_client(ctx).await?;
+        let existing = managed_bindings(&client, ctx.platform_id()).await?;
+        let mut wanted = BTreeSet::new();
+        for m in &manifests {
+            let name = m["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if kubernetes::apply(&client, m).await? {
+                ctx.changed();
+            }
+            inventory
+                .record(
+                    ctx,
+                    BINDING_RESOURCE,
+                    &name,
+                    BTreeMap::new(),
+                    json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
+                )
+                .await?;
+            wanted.insert(name);
+        }
+        for name in existing.iter().filter(|n| !wanted.contains(*n)) {
+            if kubernetes::delete(&client, &binding_stub(name)).await? {
+                ctx.changed();
+            }
+            inventory.forget(ctx, BINDING_RESOURCE, name).await?;
+        }
+        existing
+    };
+    tracing::debug!(bindings = existing.len(), "group bindings checked");
+    Ok(())
+}
+
+async fn inventory_has_bindings(ctx: &PhaseContext<'_>) -> Result<bool, FunctionError> {
+    Ok(ctx
+        .store
+        .list_resources(ctx.platform_id())
+        .await?
+        .iter()
+        .any(|r| r.resource_type == BINDING_RESOURCE))
+}
+
+// ----- observe / delete -----
+
+async fn observe(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut drift = Vec::new();
+    let entries: BTreeSet<String> = our_entries(ctx, eks, &cluster).await?.into_iter().collect();
+    let wanted: BTreeSet<String> = ctx.spec.access.admin_principals.iter().cloned().collect();
+    if entries != wanted {
+        drift.push(Drift {
+            resource: format!("eks:cluster/{cluster}"),
+            field: "accessEntries".into(),
+            desired: json!(wanted),
+            actual: json!(entries),
+        });
+    }
+    if let Some(w) = &ctx.spec.access.oidc_identity_provider {
+        let have = describe_provider(eks, &cluster, &w.name).await?;
+        if !have.as_ref().is_some_and(|h| same_provider(w, h)) {
+            drift.push(Drift {
+                resource: format!("eks:identity-provider-config/{}", w.name),
+                field: "oidc".into(),
+                desired: json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim, "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix }),
+                actual: json!(have.map(|h| json!({ "issuerUrl": h.issuer_url(), "clientId": h.client_id(), "usernameClaim": h.username_claim(), "groupsClaim": h.groups_claim(), "groupsPrefix": h.groups_prefix() }))),
+            });
+        }
+    }
+    let manifests = kubernetes::access_manifests(&ctx.spec);
+    if !manifests.is_empty() {
+        let client = cluster_client(ctx).await?;
+        for m in &manifests {
+            let live = kubernetes::get(&client, m).await?;
+            if !live.as_ref().is_some_and(|l| kubernetes::contains(l, m)) {
+                drift.push(Drift {
+                    resource: format!(
+                        "k8s:clusterrolebinding/{}",
+                        m["metadata"]["name"].as_str().unwrap_or_default()
+                    ),
+                    field: "spec".into(),
+                    desired: json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
+                    actual: json!(
+                        live.map(|l| json!({ "subjects": l["subjects"], "roleRef": l["roleRef"] }))
+                    ),
+                });
+            }
+        }
+    }
+    Ok(PhaseOutput {
+        phase: Phase::Access,
+        action: Action::Observe,
+        ready: drift.is_empty(),
+        changes: 0,
+        outputs: BTreeMap::new(),
+        drift,
+    })
+}
+
+async fn cluster_exists(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<bool, FunctionError> {
+    match eks.describe_cluster().name(cluster).send().await {
+        Ok(out) => Ok(out
+            .cluster()
+            .and_then(|c| c.status())
+            .is_some_and(|s| *s != aws_sdk_eks::types::ClusterStatus::Deleting)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws_error("DescribeCluster", e)),
+    }
+}
+
+async fn delete(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut inventory = Inventory::load(ctx).await?;
+    if !cluster_exists(eks, &cluster).await? {
+        // Entries, provider configs and bindings live inside the cluster: gone with it.
+        inventory.forget_all(ctx).await?;
+        return ctx.finish(true, BTreeMap::new()).await;
+    }
+    if ctx.status.outputs.contains_key("clusterEndpoint") {
+        let client = cluster_client(ctx).await?;
+        for name in managed_bindings(&client, ctx.platform_id()).await? {
+            if kubernetes::delete(&client, &binding_stub(&name)).await? {
+                ctx.changed();
+            }
+            inventory.forget(ctx, BINDING_RESOURCE, &name).await?;
+        }
+    }
+    let mut gone = true;
+    for name in provider_names(eks, &cluster).await? {
+        if let Some(have) = describe_provider(eks, &cluster, &name).await? {
+            if ours(ctx, have.tags()) {
+                if have.status() != Some(&ConfigStatus::Deleting) {
+                    disassociate(ctx, eks, &cluster, &name).await?;
+                }
+                gone = false;
+            }
+        }
+    }
+    for principal in our_entries(ctx, eks, &cluster).await? {
+        delete_entry(ctx, eks, &mut inventory, &cluster, &principal).await?;
+    }
+    if gone {
+        inventory.forget_all(ctx).await?;
+    }
+    ctx.finish(gone, BTreeMap::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_comparison_covers_every_field_tenantry_sets() {
+        let want = OidcIdentityProvider {
+            name: "azure".into(),
+            issuer_url: "https://login.microsoftonline.com/t/v2.0".into(),
+            client_id: "c".into(),
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+            groups_prefix: "oidc:".into(),
+            group_mappings: vec![],
+        };
+        let have = |prefix: &str| {
+            OidcIdentityProviderConfig::builder()
+                .issuer_url(&want.issuer_url)
+                .client_id("c")
+                .username_claim("email")
+                .groups_claim("groups")
+                .groups_prefix(prefix)
+                .build()
+        };
+        assert!(same_provider(&want, &have("oidc:")));
+        assert!(!same_provider(&want, &have("aad:")));
+    }
+
+    #[test]
+    fn the_admin_policy_arn_follows_the_partition() {
+        assert_eq!(
+            admin_policy_arn("aws-us-gov"),
+            "arn:aws-us-gov:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        );
+    }
+}

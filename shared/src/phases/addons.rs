@@ -1,0 +1,923 @@
+//! The `addons` phase: EKS managed add-ons and the pod identity associations of workload roles.
+//!
+//! - `ensure` (one item = one add-on, or every add-on when the workflow sends no item):
+//!   resolves the version (`latest` = the newest version `DescribeAddonVersions` lists as
+//!   compatible with the cluster's Kubernetes version; a pinned version must be listed), renders
+//!   the configuration values (`vpc-cni` always gets `enableNetworkPolicy: "true"`), gives the
+//!   EBS CSI driver its role (IRSA `serviceAccountRoleArn`, or a pod identity association), and
+//!   creates the add-on with `resolveConflicts: OVERWRITE`, or updates one whose version,
+//!   configuration or role differs. The add-on API may refuse for a few minutes after the
+//!   cluster turns ACTIVE: that is `Tenantry.Retryable`.
+//!   Without an item it also creates the pod identity associations of the other workload roles
+//!   (Pod Identity platforms) and deletes add-ons of the platform the spec no longer names.
+//! - `status`: ready once every targeted add-on is ACTIVE (DEGRADED counts as installed: CoreDNS
+//!   reports it until its pods are scheduled; the health issues are logged and recorded).
+//! - `observe`: version, configuration and role differences as drift.
+//! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
+
+use super::common::Inventory;
+use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::{self, TAG_PLATFORM};
+use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::plan::Phase;
+use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
+use crate::spec::{AddonSpec, Cni, TrustMechanism, ADDON_VERSION_LATEST};
+use aws_sdk_eks::types::{Addon, AddonStatus, ResolveConflicts};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The `tenantry:component` tag value of this phase's resources.
+pub const COMPONENT: &str = "addons";
+/// Inventory type of an add-on.
+pub const ADDON_RESOURCE: &str = "eks-addon";
+/// Inventory type of a pod identity association (id `namespace/serviceAccount`).
+pub const POD_IDENTITY_RESOURCE: &str = "pod-identity-association";
+/// Output prefix: `addon/<name>` → installed version.
+pub const OUTPUT_PREFIX: &str = "addon/";
+/// The add-on that runs the EBS CSI driver, and its controller's service account.
+const EBS_CSI: &str = "aws-ebs-csi-driver";
+
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let mut ctx = PhaseContext::load(Phase::Addons, input, deps).await?;
+    let eks = aws_sdk_eks::Client::new(&ctx.aws());
+    match ctx.input.action {
+        Action::Ensure => converge(&mut ctx, &eks, true).await,
+        Action::Status => converge(&mut ctx, &eks, false).await,
+        Action::Observe => observe(&ctx, &eks).await,
+        Action::Delete => delete(&mut ctx, &eks).await,
+    }
+}
+
+/// The add-ons this invocation handles: the item, or every add-on of the spec.
+fn targets(ctx: &PhaseContext<'_>) -> Result<Vec<AddonSpec>, FunctionError> {
+    let mut seen = BTreeSet::new();
+    let addons: Vec<AddonSpec> = ctx
+        .spec
+        .effective_addons()
+        .into_iter()
+        .filter(|a| seen.insert(a.name.clone()))
+        .collect();
+    match &ctx.input.item {
+        None => Ok(addons),
+        Some(item) => addons
+            .into_iter()
+            .find(|a| &a.name == item)
+            .map(|a| vec![a])
+            .ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::InvalidRequest,
+                    format!(
+                        "item {item:?}: the spec of platform {:?} names no add-on of that name",
+                        ctx.platform_id()
+                    ),
+                )
+            }),
+    }
+}
+
+// ----- desired state (pure) -----
+
+/// Sort key of an add-on version such as `v1.19.0-eksbuild.1`: its numbers in order.
+pub fn version_key(version: &str) -> Vec<u64> {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+/// Picks the version to install from the versions compatible with the cluster.
+pub fn choose_version(
+    addon: &AddonSpec,
+    kubernetes_version: &str,
+    compatible: &[String],
+) -> Result<String, FunctionError> {
+    if addon.version == ADDON_VERSION_LATEST {
+        return compatible
+            .iter()
+            .max_by_key(|v| version_key(v))
+            .cloned()
+            .ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::InvalidRequest,
+                    format!(
+                        "addons[{}].version: EKS lists no version of {} for Kubernetes {kubernetes_version}",
+                        addon.name, addon.name
+                    ),
+                )
+            });
+    }
+    if compatible.contains(&addon.version) {
+        return Ok(addon.version.clone());
+    }
+    let mut listed = compatible.to_vec();
+    listed.sort_by_key(|v| std::cmp::Reverse(version_key(v)));
+    Err(FunctionError::new(
+        ErrorType::InvalidRequest,
+        format!(
+            "addons[{}].version: {} is not available for Kubernetes {kubernetes_version}; \
+             compatible versions: {}",
+            addon.name,
+            addon.version,
+            listed.join(", ")
+        ),
+    ))
+}
+
+/// The configuration values sent for an add-on (`None` = the add-on's defaults).
+pub fn configuration(addon: &AddonSpec, cni: Cni) -> Option<Map<String, Value>> {
+    let mut config = addon.configuration_values.clone().unwrap_or_default();
+    if addon.name == "vpc-cni" && cni == Cni::VpcCni {
+        config.insert("enableNetworkPolicy".into(), Value::String("true".into()));
+    }
+    (!config.is_empty()).then_some(config)
+}
+
+/// Whether the configuration EKS reports equals the desired one (compared as JSON, so key order
+/// and whitespace do not count).
+fn same_configuration(desired: Option<&Map<String, Value>>, actual: Option<&str>) -> bool {
+    let actual: Option<Value> = actual
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned())));
+    match (desired, actual) {
+        (None, None) => true,
+        (Some(d), Some(a)) => Value::Object(d.clone()) == a,
+        (Some(d), None) => d.is_empty(),
+        (None, Some(a)) => a.as_object().is_some_and(Map::is_empty),
+    }
+}
+
+/// What an add-on should be.
+#[derive(Debug, Clone, PartialEq)]
+struct Desired {
+    name: String,
+    version: String,
+    configuration: Option<Map<String, Value>>,
+    /// IRSA role of the add-on's service account.
+    role: Option<String>,
+    /// Pod Identity: `(service account, role)`, set at creation.
+    pod_identity: Option<(String, String)>,
+}
+
+fn service_role(ctx: &PhaseContext<'_>, purpose: &str) -> Option<String> {
+    ctx.status
+        .outputs
+        .get(OUTPUT_SERVICE_ROLES)
+        .and_then(|m| m.get(purpose))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn kubernetes_version(ctx: &PhaseContext<'_>) -> String {
+    ctx.status
+        .outputs
+        .get("clusterVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| ctx.spec.kubernetes_version.clone())
+}
+
+async fn desired(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    addon: &AddonSpec,
+) -> Result<Desired, FunctionError> {
+    let k8s = kubernetes_version(ctx);
+    let compatible = compatible_versions(eks, &addon.name, &k8s).await?;
+    let version = choose_version(addon, &k8s, &compatible)?;
+    let (mut role, mut pod_identity) = (None, None);
+    if addon.name == EBS_CSI {
+        let arn = service_role(ctx, naming::ROLE_EBS_CSI);
+        match ctx.spec.identity.trust() {
+            TrustMechanism::Irsa => role = arn,
+            TrustMechanism::PodIdentity => {
+                pod_identity = arn.map(|a| (ebs_service_account().to_owned(), a))
+            }
+        }
+    }
+    Ok(Desired {
+        name: addon.name.clone(),
+        version,
+        configuration: configuration(addon, ctx.spec.cni),
+        role,
+        pod_identity,
+    })
+}
+
+fn ebs_service_account() -> &'static str {
+    SERVICE_ACCOUNTS
+        .iter()
+        .find(|sa| sa.purpose == naming::ROLE_EBS_CSI)
+        .map(|sa| sa.name)
+        .unwrap_or("ebs-csi-controller-sa")
+}
+
+async fn compatible_versions(
+    eks: &aws_sdk_eks::Client,
+    name: &str,
+    kubernetes_version: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let out = eks
+        .describe_addon_versions()
+        .addon_name(name)
+        .kubernetes_version(kubernetes_version)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeAddonVersions", e))?;
+    Ok(out
+        .addons()
+        .iter()
+        .filter(|a| a.addon_name() == Some(name))
+        .flat_map(|a| a.addon_versions())
+        .filter(|v| {
+            v.compatibilities()
+                .iter()
+                .any(|c| c.cluster_version() == Some(kubernetes_version))
+        })
+        .filter_map(|v| v.addon_version().map(str::to_owned))
+        .collect())
+}
+
+// ----- ensure / status -----
+
+async fn converge(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    create: bool,
+) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut inventory = Inventory::load(ctx).await?;
+    let mut ready = true;
+    let mut outputs = BTreeMap::new();
+    let addons = targets(ctx)?;
+    for addon in &addons {
+        let want = desired(ctx, eks, addon).await?;
+        let existing = describe(eks, &cluster, &addon.name).await?;
+        let current = match existing {
+            Some(a) => {
+                check_owner(ctx, &a)?;
+                a
+            }
+            None if create => create_addon(ctx, eks, &cluster, &want).await?,
+            None => {
+                return Err(FunctionError::new(
+                    ErrorType::Terminal,
+                    format!("add-on {:?} does not exist (ensure creates it)", addon.name),
+                ))
+            }
+        };
+        inventory
+            .record(
+                ctx,
+                ADDON_RESOURCE,
+                &addon.name,
+                ctx.tags(COMPONENT),
+                json!({ "arn": current.addon_arn(), "version": current.addon_version() }),
+            )
+            .await?;
+        ready &= addon_ready(ctx, eks, &cluster, &want, &current).await?;
+        outputs.insert(
+            format!("{OUTPUT_PREFIX}{}", addon.name),
+            json!(current.addon_version()),
+        );
+    }
+    if ctx.input.item.is_none() {
+        ready &= ensure_pod_identities(ctx, eks, &mut inventory, &cluster).await?;
+        let wanted: BTreeSet<&str> = addons.iter().map(|a| a.name.as_str()).collect();
+        for name in our_addons(ctx, eks, &cluster).await? {
+            if !wanted.contains(name.as_str()) {
+                ready &= remove_addon(ctx, eks, &mut inventory, &cluster, &name).await?;
+            }
+        }
+    }
+    ctx.finish(ready, outputs).await
+}
+
+/// Ready, or applies the one update the add-on needs (EKS runs one update per add-on at a time).
+async fn addon_ready(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    want: &Desired,
+    current: &Addon,
+) -> Result<bool, FunctionError> {
+    let issues = || -> String {
+        current
+            .health()
+            .map(|h| {
+                h.issues()
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i.code().map(|c| c.as_str()).unwrap_or("?"),
+                            i.message().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    match current.status() {
+        Some(AddonStatus::Active) => {}
+        Some(AddonStatus::Degraded) => {
+            tracing::warn!(addon = %want.name, issues = %issues(), "add-on is DEGRADED");
+        }
+        Some(AddonStatus::CreateFailed) | Some(AddonStatus::UpdateFailed) => {
+            return Err(FunctionError::new(
+                ErrorType::Terminal,
+                format!(
+                    "add-on {:?} is {}: {}",
+                    want.name,
+                    current.status().map(|s| s.as_str()).unwrap_or("?"),
+                    issues()
+                ),
+            ))
+        }
+        Some(AddonStatus::Deleting) => {
+            return Err(FunctionError::new(
+                ErrorType::Retryable,
+                format!(
+                    "add-on {:?} is being deleted; it is created again once gone",
+                    want.name
+                ),
+            ))
+        }
+        // CREATING, UPDATING: poll again.
+        _ => return Ok(false),
+    }
+    let version_differs = current.addon_version() != Some(want.version.as_str());
+    let config_differs =
+        !same_configuration(want.configuration.as_ref(), current.configuration_values());
+    let role_differs =
+        want.role.is_some() && current.service_account_role_arn() != want.role.as_deref();
+    if !(version_differs || config_differs || role_differs) {
+        return Ok(true);
+    }
+    tracing::info!(addon = %want.name, version_differs, config_differs, role_differs, "updating add-on");
+    let result = eks
+        .update_addon()
+        .cluster_name(cluster)
+        .addon_name(&want.name)
+        .addon_version(&want.version)
+        .configuration_values(config_text(want))
+        .set_service_account_role_arn(want.role.clone())
+        .resolve_conflicts(ResolveConflicts::Overwrite)
+        .send()
+        .await;
+    match result {
+        Ok(_) => ctx.changed(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(aws_error("UpdateAddon", e)),
+    }
+    Ok(false)
+}
+
+fn config_text(want: &Desired) -> String {
+    want.configuration
+        .as_ref()
+        .map(|c| Value::Object(c.clone()).to_string())
+        .unwrap_or_default()
+}
+
+/// Refuses an add-on not tagged with the platform (installed by someone else).
+fn check_owner(ctx: &PhaseContext<'_>, addon: &Addon) -> Result<(), FunctionError> {
+    let owner = addon.tags().and_then(|t| t.get(TAG_PLATFORM));
+    if owner.map(String::as_str) == Some(ctx.platform_id()) {
+        return Ok(());
+    }
+    Err(FunctionError::new(
+        ErrorType::Conflict,
+        format!(
+            "add-on {:?} is installed on cluster {:?} but not tagged {TAG_PLATFORM}={} (found \
+             {owner:?}); Tenantry neither adopts nor removes it",
+            addon.addon_name().unwrap_or_default(),
+            ctx.names.cluster(),
+            ctx.platform_id()
+        ),
+    ))
+}
+
+async fn describe(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<Addon>, FunctionError> {
+    match eks
+        .describe_addon()
+        .cluster_name(cluster)
+        .addon_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.addon),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("DescribeAddon", e)),
+    }
+}
+
+async fn create_addon(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    want: &Desired,
+) -> Result<Addon, FunctionError> {
+    let pod_identity = want.pod_identity.as_ref().map(|(sa, role)| {
+        vec![aws_sdk_eks::types::AddonPodIdentityAssociations::builder()
+            .service_account(sa)
+            .role_arn(role)
+            .build()
+            .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))]
+    });
+    let pod_identity = match pod_identity {
+        Some(list) => Some(list.into_iter().collect::<Result<Vec<_>, _>>()?),
+        None => None,
+    };
+    let created = eks
+        .create_addon()
+        .cluster_name(cluster)
+        .addon_name(&want.name)
+        .addon_version(&want.version)
+        .set_configuration_values(want.configuration.as_ref().map(|_| config_text(want)))
+        .set_service_account_role_arn(want.role.clone())
+        .set_pod_identity_associations(pod_identity)
+        .resolve_conflicts(ResolveConflicts::Overwrite)
+        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+        .client_request_token(format!("tenantry-{}-{}", cluster, want.name))
+        .send()
+        .await;
+    match created {
+        Ok(out) => {
+            ctx.changed();
+            out.addon.ok_or_else(|| {
+                FunctionError::new(ErrorType::Retryable, "CreateAddon returned no add-on")
+            })
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            describe(eks, cluster, &want.name).await?.ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::Retryable,
+                    format!("add-on {:?} exists but cannot be described yet", want.name),
+                )
+            })
+        }
+        // The add-on API is not ready yet after the cluster turned ACTIVE: retry.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_invalid_request_exception()) =>
+        {
+            let mut err = aws_error("CreateAddon", e);
+            err.error_type = ErrorType::Retryable;
+            Err(err)
+        }
+        Err(e) => Err(aws_error("CreateAddon", e)),
+    }
+}
+
+/// Pod Identity platforms: an association per enabled workload role (EBS CSI's comes with its
+/// add-on). IRSA platforms: none (stale ones are deleted). Ready when nothing is pending.
+async fn ensure_pod_identities(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    inventory: &mut Inventory,
+    cluster: &str,
+) -> Result<bool, FunctionError> {
+    let wanted: Vec<(String, String, String)> = match ctx.spec.identity.trust() {
+        TrustMechanism::Irsa => Vec::new(),
+        TrustMechanism::PodIdentity => enabled_service_accounts(&ctx.spec)
+            .into_iter()
+            .filter(|sa| sa.purpose != naming::ROLE_EBS_CSI)
+            .filter_map(|sa| {
+                service_role(ctx, sa.purpose)
+                    .map(|role| (sa.namespace.to_owned(), sa.name.to_owned(), role))
+            })
+            .collect(),
+    };
+    let existing = our_pod_identities(ctx, eks, cluster).await?;
+    for (namespace, account, role) in &wanted {
+        let id = format!("{namespace}/{account}");
+        let found = existing
+            .iter()
+            .find(|(ns, sa, _, _)| ns == namespace && sa == account);
+        match found {
+            Some((_, _, current_role, association)) if current_role == role => {
+                inventory
+                    .record(
+                        ctx,
+                        POD_IDENTITY_RESOURCE,
+                        &id,
+                        ctx.tags(COMPONENT),
+                        json!({ "associationId": association }),
+                    )
+                    .await?;
+            }
+            Some((_, _, _, association)) => {
+                eks.update_pod_identity_association()
+                    .cluster_name(cluster)
+                    .association_id(association)
+                    .role_arn(role)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("UpdatePodIdentityAssociation", e))?;
+                ctx.changed();
+            }
+            None => {
+                let out = eks
+                    .create_pod_identity_association()
+                    .cluster_name(cluster)
+                    .namespace(namespace)
+                    .service_account(account)
+                    .role_arn(role)
+                    .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+                    .client_request_token(format!("tenantry-{cluster}-{namespace}-{account}"))
+                    .send()
+                    .await;
+                match out {
+                    Ok(out) => {
+                        ctx.changed();
+                        let association = out
+                            .association()
+                            .and_then(|a| a.association_id())
+                            .unwrap_or_default()
+                            .to_owned();
+                        inventory
+                            .record(
+                                ctx,
+                                POD_IDENTITY_RESOURCE,
+                                &id,
+                                ctx.tags(COMPONENT),
+                                json!({ "associationId": association }),
+                            )
+                            .await?;
+                    }
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                    Err(e) => return Err(aws_error("CreatePodIdentityAssociation", e)),
+                }
+            }
+        }
+    }
+    for (namespace, account, _, association) in existing {
+        if !wanted
+            .iter()
+            .any(|(ns, sa, _)| *ns == namespace && *sa == account)
+        {
+            remove_pod_identity(
+                ctx,
+                eks,
+                inventory,
+                cluster,
+                &namespace,
+                &account,
+                &association,
+            )
+            .await?;
+        }
+    }
+    Ok(true)
+}
+
+/// `(namespace, service account, role, association id)` of the platform's associations (the
+/// ones Tenantry tagged; those an add-on owns are the add-on's).
+async fn our_pod_identities(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<(String, String, String, String)>, FunctionError> {
+    let mut pages = eks
+        .list_pod_identity_associations()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    let mut ids = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(a) => {
+                if a.owner_arn().is_none() {
+                    if let Some(id) = a.association_id() {
+                        ids.push(id.to_owned());
+                    }
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(aws_error("ListPodIdentityAssociations", e)),
+        }
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let described = eks
+            .describe_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(&id)
+            .send()
+            .await;
+        let a = match described {
+            Ok(d) => d.association,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(aws_error("DescribePodIdentityAssociation", e)),
+        };
+        let Some(a) = a else { continue };
+        if a.tags()
+            .and_then(|t| t.get(TAG_PLATFORM))
+            .map(String::as_str)
+            == Some(ctx.platform_id())
+        {
+            out.push((
+                a.namespace().unwrap_or_default().to_owned(),
+                a.service_account().unwrap_or_default().to_owned(),
+                a.role_arn().unwrap_or_default().to_owned(),
+                id,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn remove_pod_identity(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    inventory: &mut Inventory,
+    cluster: &str,
+    namespace: &str,
+    account: &str,
+    association: &str,
+) -> Result<(), FunctionError> {
+    match eks
+        .delete_pod_identity_association()
+        .cluster_name(cluster)
+        .association_id(association)
+        .send()
+        .await
+    {
+        Ok(_) => ctx.changed(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(aws_error("DeletePodIdentityAssociation", e)),
+    }
+    inventory
+        .forget(
+            ctx,
+            POD_IDENTITY_RESOURCE,
+            &format!("{namespace}/{account}"),
+        )
+        .await
+}
+
+/// Add-ons on the cluster tagged with this platform.
+async fn our_addons(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let mut pages = eks
+        .list_addons()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    let mut names = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(name) => names.push(name),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(aws_error("ListAddons", e)),
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(a) = describe(eks, cluster, &name).await? {
+            if a.tags()
+                .and_then(|t| t.get(TAG_PLATFORM))
+                .map(String::as_str)
+                == Some(ctx.platform_id())
+            {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes an add-on; true once it is gone.
+async fn remove_addon(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    inventory: &mut Inventory,
+    cluster: &str,
+    name: &str,
+) -> Result<bool, FunctionError> {
+    match describe(eks, cluster, name).await? {
+        None => {
+            inventory.forget(ctx, ADDON_RESOURCE, name).await?;
+            Ok(true)
+        }
+        Some(a) if a.status() == Some(&AddonStatus::Deleting) => Ok(false),
+        Some(_) => {
+            match eks
+                .delete_addon()
+                .cluster_name(cluster)
+                .addon_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => ctx.changed(),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(aws_error("DeleteAddon", e)),
+            }
+            // Gone at once (the local stack) or DELETING: the next poll tells.
+            Ok(describe(eks, cluster, name).await?.is_none()
+                && inventory.forget(ctx, ADDON_RESOURCE, name).await.is_ok())
+        }
+    }
+}
+
+// ----- observe / delete -----
+
+async fn observe(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut drift = Vec::new();
+    for addon in targets(ctx)? {
+        let resource = format!("eks:addon/{}", addon.name);
+        let want = desired(ctx, eks, &addon).await?;
+        let Some(current) = describe(eks, &cluster, &addon.name).await? else {
+            drift.push(Drift {
+                resource,
+                field: "exists".into(),
+                desired: json!(true),
+                actual: json!(false),
+            });
+            continue;
+        };
+        if current.addon_version() != Some(want.version.as_str()) {
+            drift.push(Drift {
+                resource: resource.clone(),
+                field: "addonVersion".into(),
+                desired: json!(want.version),
+                actual: json!(current.addon_version()),
+            });
+        }
+        if !same_configuration(want.configuration.as_ref(), current.configuration_values()) {
+            drift.push(Drift {
+                resource: resource.clone(),
+                field: "configurationValues".into(),
+                desired: json!(want.configuration),
+                actual: json!(current.configuration_values()),
+            });
+        }
+        if want.role.is_some() && current.service_account_role_arn() != want.role.as_deref() {
+            drift.push(Drift {
+                resource,
+                field: "serviceAccountRoleArn".into(),
+                desired: json!(want.role),
+                actual: json!(current.service_account_role_arn()),
+            });
+        }
+    }
+    Ok(PhaseOutput {
+        phase: Phase::Addons,
+        action: Action::Observe,
+        ready: drift.is_empty(),
+        changes: 0,
+        outputs: BTreeMap::new(),
+        drift,
+    })
+}
+
+async fn delete(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut inventory = Inventory::load(ctx).await?;
+    for (namespace, account, _, association) in our_pod_identities(ctx, eks, &cluster).await? {
+        remove_pod_identity(
+            ctx,
+            eks,
+            &mut inventory,
+            &cluster,
+            &namespace,
+            &account,
+            &association,
+        )
+        .await?;
+    }
+    let mut gone = true;
+    for name in our_addons(ctx, eks, &cluster).await? {
+        gone &= remove_addon(ctx, eks, &mut inventory, &cluster, &name).await?;
+    }
+    if gone {
+        inventory.forget_all(ctx).await?;
+    }
+    ctx.finish(gone, BTreeMap::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn latest_is_the_newest_numerically() {
+        let list = versions(&[
+            "v1.9.3-eksbuild.2",
+            "v1.19.0-eksbuild.1",
+            "v1.19.0-eksbuild.10",
+            "v1.11.4-eksbuild.1",
+        ]);
+        let got = choose_version(&AddonSpec::latest("vpc-cni"), "1.35", &list).unwrap();
+        assert_eq!(got, "v1.19.0-eksbuild.10");
+    }
+
+    #[test]
+    fn a_pinned_version_must_be_listed_and_the_error_names_the_field() {
+        let mut a = AddonSpec::latest("coredns");
+        a.version = "v1.2.3-eksbuild.1".into();
+        let list = versions(&["v1.11.4-eksbuild.1", "v1.12.0-eksbuild.2"]);
+        let e = choose_version(&a, "1.35", &list).unwrap_err();
+        assert_eq!(e.error_type, ErrorType::InvalidRequest);
+        assert!(
+            e.error_message.starts_with(
+                "addons[coredns].version: v1.2.3-eksbuild.1 is not available for Kubernetes 1.35"
+            ),
+            "{}",
+            e.error_message
+        );
+        assert!(e
+            .error_message
+            .ends_with("v1.12.0-eksbuild.2, v1.11.4-eksbuild.1"));
+        a.version = "v1.11.4-eksbuild.1".into();
+        assert_eq!(
+            choose_version(&a, "1.35", &list).unwrap(),
+            "v1.11.4-eksbuild.1"
+        );
+        assert!(choose_version(&AddonSpec::latest("coredns"), "1.35", &[]).is_err());
+    }
+
+    #[test]
+    fn vpc_cni_always_gets_network_policy_unless_calico() {
+        let mut a = AddonSpec::latest("vpc-cni");
+        let mut user = Map::new();
+        user.insert("env".into(), json!({"ENABLE_PREFIX_DELEGATION": "true"}));
+        a.configuration_values = Some(user);
+        let c = configuration(&a, Cni::VpcCni).unwrap();
+        assert_eq!(c["enableNetworkPolicy"], json!("true"));
+        assert_eq!(c["env"]["ENABLE_PREFIX_DELEGATION"], json!("true"));
+        assert!(configuration(&AddonSpec::latest("coredns"), Cni::VpcCni).is_none());
+        assert!(configuration(&AddonSpec::latest("vpc-cni"), Cni::Calico).is_none());
+    }
+
+    #[test]
+    fn configuration_compares_as_json() {
+        let mut d = Map::new();
+        d.insert("a".into(), json!(1));
+        d.insert("b".into(), json!("x"));
+        assert!(same_configuration(
+            Some(&d),
+            Some(r#"{ "b": "x", "a": 1 }"#)
+        ));
+        assert!(!same_configuration(Some(&d), Some(r#"{"a": 2, "b": "x"}"#)));
+        assert!(!same_configuration(Some(&d), None));
+        assert!(same_configuration(None, Some("")));
+        assert!(same_configuration(None, None));
+    }
+}

@@ -1,0 +1,209 @@
+//! The `bootstrap` phase: what Tenantry puts inside the cluster (see [`crate::kubernetes`]).
+//!
+//! In AWS this function runs attached to the platform's VPC (the endpoint is private) and
+//! authenticates with an EKS token from an STS presigned URL; locally it reaches the gateway's
+//! Kubernetes double.
+//!
+//! - `ensure`: server-side applies (field manager `tenantry`) Pod Security labels on the system
+//!   namespaces, the default PriorityClasses and the cluster-autoscaler (IRSA-annotated service
+//!   account, RBAC, priority expander preferring spot groups, hardened Deployment). Objects are
+//!   compared first, so an unchanged cluster costs no write. Objects recorded earlier that the
+//!   spec no longer asks for (the autoscaler switched off) are deleted.
+//! - `status`: the same (nothing here is long-running).
+//! - `observe`: every object whose live state lacks a desired field, as drift.
+//! - `delete`: deletes the objects while the cluster exists (deleting the cluster removes them
+//!   anyway); the system namespaces are only ever labelled, never deleted.
+
+use super::common::Inventory;
+use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::FunctionError;
+use crate::functions::Deps;
+use crate::kubernetes;
+use crate::naming;
+use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::plan::Phase;
+use crate::spec::TrustMechanism;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Inventory type of a Kubernetes object (id: `apiVersion/kind/namespace/name`).
+pub const OBJECT_RESOURCE: &str = "k8s-object";
+
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let mut ctx = PhaseContext::load(Phase::Bootstrap, input, deps).await?;
+    match ctx.input.action {
+        Action::Ensure | Action::Status => ensure(&mut ctx).await,
+        Action::Observe => observe(&ctx).await,
+        Action::Delete => {
+            let eks = aws_sdk_eks::Client::new(&ctx.aws());
+            delete(&mut ctx, &eks).await
+        }
+    }
+}
+
+/// Inventory id of a manifest: `apiVersion/kind/namespace/name` (namespace empty when
+/// cluster-scoped).
+pub fn object_id(manifest: &Value) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        manifest["apiVersion"].as_str().unwrap_or_default(),
+        manifest["kind"].as_str().unwrap_or_default(),
+        manifest["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default(),
+        manifest["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// The manifest naming the object of an inventory id (enough to get or delete it).
+fn stub(id: &str) -> Option<Value> {
+    let parts: Vec<&str> = id.rsplitn(3, '/').collect();
+    let [name, namespace, rest] = parts.as_slice() else {
+        return None;
+    };
+    let (api_version, kind) = rest.rsplit_once('/')?;
+    let mut metadata = json!({ "name": name });
+    if !namespace.is_empty() {
+        metadata["namespace"] = json!(namespace);
+    }
+    Some(json!({ "apiVersion": api_version, "kind": kind, "metadata": metadata }))
+}
+
+fn manifests(ctx: &PhaseContext<'_>) -> Vec<Value> {
+    let role = match ctx.spec.identity.trust() {
+        TrustMechanism::Irsa => ctx
+            .status
+            .outputs
+            .get(OUTPUT_SERVICE_ROLES)
+            .and_then(|m| m.get(naming::ROLE_CLUSTER_AUTOSCALER))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        TrustMechanism::PodIdentity => None,
+    };
+    kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref())
+}
+
+async fn client(ctx: &PhaseContext<'_>) -> Result<kube::Client, FunctionError> {
+    let endpoint: String = ctx.output("clusterEndpoint")?;
+    let ca = ctx
+        .status
+        .outputs
+        .get("certificateAuthority")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    kubernetes::connect(&ctx.aws(), &ctx.names.cluster(), &endpoint, ca.as_deref()).await
+}
+
+async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+    let client = client(ctx).await?;
+    let mut inventory = Inventory::load(ctx).await?;
+    let recorded: Vec<String> = ctx
+        .store
+        .list_resources(ctx.platform_id())
+        .await?
+        .into_iter()
+        .filter(|r| r.phase == Phase::Bootstrap.as_str() && r.resource_type == OBJECT_RESOURCE)
+        .map(|r| r.id)
+        .collect();
+    let desired = manifests(ctx);
+    let mut wanted = BTreeSet::new();
+    for manifest in &desired {
+        if kubernetes::apply(&client, manifest).await? {
+            ctx.changed();
+        }
+        let id = object_id(manifest);
+        inventory
+            .record(ctx, OBJECT_RESOURCE, &id, BTreeMap::new(), Value::Null)
+            .await?;
+        wanted.insert(id);
+    }
+    // Objects of an earlier spec that this one no longer asks for, dependents first.
+    for id in recorded.iter().rev().filter(|id| !wanted.contains(*id)) {
+        if let Some(stub) = stub(id) {
+            if kubernetes::deletable(&stub) && kubernetes::delete(&client, &stub).await? {
+                ctx.changed();
+            }
+        }
+        inventory.forget(ctx, OBJECT_RESOURCE, id).await?;
+    }
+    let mut outputs = BTreeMap::new();
+    outputs.insert("bootstrapObjects".to_owned(), json!(desired.len()));
+    ctx.finish(true, outputs).await
+}
+
+async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+    let client = client(ctx).await?;
+    let mut drift = Vec::new();
+    for manifest in manifests(ctx) {
+        let live = kubernetes::get(&client, &manifest).await?;
+        if !live
+            .as_ref()
+            .is_some_and(|l| kubernetes::contains(l, &manifest))
+        {
+            drift.push(Drift {
+                resource: format!("k8s:{}", object_id(&manifest)),
+                field: if live.is_some() { "spec" } else { "exists" }.to_owned(),
+                desired: manifest.clone(),
+                actual: live.unwrap_or(Value::Null),
+            });
+        }
+    }
+    Ok(PhaseOutput {
+        phase: Phase::Bootstrap,
+        action: Action::Observe,
+        ready: drift.is_empty(),
+        changes: 0,
+        outputs: BTreeMap::new(),
+        drift,
+    })
+}
+
+async fn delete(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+) -> Result<PhaseOutput, FunctionError> {
+    let mut inventory = Inventory::load(ctx).await?;
+    let cluster = ctx.names.cluster();
+    let exists = match eks.describe_cluster().name(&cluster).send().await {
+        Ok(out) => out
+            .cluster()
+            .and_then(|c| c.status())
+            .is_some_and(|s| *s == aws_sdk_eks::types::ClusterStatus::Active),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            false
+        }
+        Err(e) => return Err(aws_error("DescribeCluster", e)),
+    };
+    if exists && ctx.status.outputs.contains_key("clusterEndpoint") {
+        let client = client(ctx).await?;
+        let deleted = kubernetes::delete_all(&client, &manifests(ctx)).await?;
+        ctx.changes += u32::try_from(deleted).unwrap_or(u32::MAX);
+    }
+    inventory.forget_all(ctx).await?;
+    ctx.finish(true, BTreeMap::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inventory_ids_round_trip_to_stubs() {
+        let m = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                       "metadata": {"name": "cluster-autoscaler", "namespace": "kube-system"}});
+        let id = object_id(&m);
+        assert_eq!(
+            id,
+            "rbac.authorization.k8s.io/v1/RoleBinding/kube-system/cluster-autoscaler"
+        );
+        assert_eq!(stub(&id).unwrap(), m);
+        let pc = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                        "metadata": {"name": "tenantry-batch"}});
+        assert_eq!(stub(&object_id(&pc)).unwrap(), pc);
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
+        assert_eq!(stub(&object_id(&ns)).unwrap(), ns);
+    }
+}

@@ -1,0 +1,1107 @@
+//! The `nodegroups` phase: per node group of the spec, a launch template and a managed node group.
+//!
+//! - `ensure` (one item = one group, or every group when the workflow sends no item):
+//!   - the launch template `<stem>-<group>`: IMDSv2 required with hop limit 2 (pods behind the
+//!     node's network namespace still reach IMDS), encrypted gp3 volumes with the platform's data
+//!     key, no SSH key, and for Bottlerocket a settings TOML (kernel lockdown, admin container
+//!     off) as base64 user data;
+//!   - the managed node group `<stem>-<group>` on the private subnets with the node role, labels,
+//!     taints, capacity and AMI type, instance types, scaling bounds, the platform's tags and the
+//!     cluster-autoscaler discovery tags.
+//!
+//!   An ACTIVE group whose scaling bounds, labels or taints differ gets one
+//!   `UpdateNodegroupConfig`. `desiredSize` belongs to the cluster autoscaler after creation and
+//!   is never reset; it is only clamped into new bounds because EKS requires
+//!   `min <= desired <= max`.
+//!   Without an item, groups of the platform that the spec no longer names are deleted too.
+//! - `status`: the poll loop: ready once every targeted group is ACTIVE and as specified (and,
+//!   without an item, every removed group is gone).
+//! - `observe`: differences as drift, including the ones EKS cannot change in place (instance
+//!   types, capacity type, AMI type, launch template settings), no writes.
+//! - `delete`: deletes every node group of the platform, waits until they are gone, then deletes
+//!   their launch templates. "Already gone" is success.
+
+use super::common::{error_code, removal, tag_spec, Inventory};
+use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::TAG_PLATFORM;
+use crate::phases::{encryption, identity};
+use crate::plan::Phase;
+use crate::spec::{AmiType, CapacityType, NodeGroupSpec};
+use aws_sdk_ec2::types::{
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest,
+    RequestLaunchTemplateData, ResourceType, ResponseLaunchTemplateData, VolumeType,
+};
+use aws_sdk_eks::types::{
+    CapacityTypes, LaunchTemplateSpecification, Nodegroup, NodegroupScalingConfig, NodegroupStatus,
+    Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
+};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The `tenantry:component` tag value of this phase's resources.
+pub const COMPONENT: &str = "nodegroups";
+/// Inventory type of a managed node group.
+pub const NODEGROUP_RESOURCE: &str = "eks-nodegroup";
+/// Inventory type of a launch template.
+pub const LAUNCH_TEMPLATE_RESOURCE: &str = "launch-template";
+/// Output prefix: `nodeGroup/<group>` → node group ARN.
+pub const OUTPUT_PREFIX: &str = "nodeGroup/";
+/// Cluster-autoscaler auto-discovery tag (EKS copies node group tags it knows to the ASG; the
+/// autoscaler's `--node-group-auto-discovery` matches on these).
+pub const AUTOSCALER_ENABLED_TAG: &str = "k8s.io/cluster-autoscaler/enabled";
+/// IMDS hop limit: 2 so that containers (one network hop away) can still use IMDSv2 tokens
+/// where a workload needs it; IRSA and Pod Identity do not need IMDS at all.
+pub const IMDS_HOP_LIMIT: i32 = 2;
+
+/// Bottlerocket settings put in every Bottlerocket launch template (EKS merges its own
+/// `[settings.kubernetes]` bootstrap settings into these).
+pub const BOTTLEROCKET_SETTINGS: &str = "\
+[settings.kernel]
+lockdown = \"integrity\"
+
+[settings.host-containers.admin]
+enabled = false
+
+[settings.host-containers.control]
+enabled = true
+";
+
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let mut ctx = PhaseContext::load(Phase::Nodegroups, input, deps).await?;
+    let aws = ctx.aws();
+    let c = Clients {
+        eks: aws_sdk_eks::Client::new(&aws),
+        ec2: aws_sdk_ec2::Client::new(&aws),
+    };
+    match ctx.input.action {
+        Action::Ensure => converge(&mut ctx, &c, true).await,
+        Action::Status => converge(&mut ctx, &c, false).await,
+        Action::Observe => observe(&ctx, &c).await,
+        Action::Delete => delete(&mut ctx, &c).await,
+    }
+}
+
+struct Clients {
+    eks: aws_sdk_eks::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+/// The groups this invocation handles: the item, or every group of the spec.
+fn targets(ctx: &PhaseContext<'_>) -> Result<Vec<NodeGroupSpec>, FunctionError> {
+    let groups = ctx.spec.effective_node_groups();
+    match &ctx.input.item {
+        None => Ok(groups),
+        Some(item) => groups
+            .into_iter()
+            .find(|g| &g.name == item)
+            .map(|g| vec![g])
+            .ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::InvalidRequest,
+                    format!(
+                        "item {item:?}: the spec of platform {:?} has no node group of that name",
+                        ctx.platform_id()
+                    ),
+                )
+            }),
+    }
+}
+
+// ----- desired state (pure) -----
+
+/// The launch template settings Tenantry compares (what it sets, normalised).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateShape {
+    pub http_tokens: String,
+    pub hop_limit: i32,
+    pub volumes: Vec<Volume>,
+    pub user_data: Option<String>,
+    pub key_name: Option<String>,
+}
+
+/// One block device of a launch template.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Volume {
+    pub device: String,
+    pub size_gib: i32,
+    pub volume_type: String,
+    pub encrypted: bool,
+    pub kms_key: Option<String>,
+}
+
+/// What the launch template of `group` must contain.
+pub fn desired_template(group: &NodeGroupSpec, data_key: &str) -> TemplateShape {
+    let volume = |device: &str, size: u32| Volume {
+        device: device.to_owned(),
+        size_gib: i32::try_from(size).unwrap_or(i32::MAX),
+        volume_type: "gp3".to_owned(),
+        encrypted: true,
+        kms_key: Some(data_key.to_owned()),
+    };
+    let bottlerocket = matches!(
+        group.ami_type,
+        AmiType::BottlerocketX86_64 | AmiType::BottlerocketArm64
+    );
+    let volumes = if bottlerocket {
+        // Bottlerocket: /dev/xvda is the OS volume, /dev/xvdb the data volume (images, pods).
+        vec![
+            volume("/dev/xvda", 4),
+            volume("/dev/xvdb", group.disk_size_gib),
+        ]
+    } else {
+        vec![volume("/dev/xvda", group.disk_size_gib)]
+    };
+    TemplateShape {
+        http_tokens: "required".to_owned(),
+        hop_limit: IMDS_HOP_LIMIT,
+        volumes,
+        user_data: bottlerocket
+            .then(|| base64::engine::general_purpose::STANDARD.encode(BOTTLEROCKET_SETTINGS)),
+        key_name: None,
+    }
+}
+
+fn request_data(
+    shape: &TemplateShape,
+    tags: &BTreeMap<String, String>,
+) -> RequestLaunchTemplateData {
+    let devices = shape
+        .volumes
+        .iter()
+        .map(|v| {
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(&v.device)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(v.size_gib)
+                        .volume_type(VolumeType::from(v.volume_type.as_str()))
+                        .encrypted(v.encrypted)
+                        .set_kms_key_id(v.kms_key.clone())
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    let tag_specs = [ResourceType::Instance, ResourceType::Volume]
+        .into_iter()
+        .map(|kind| {
+            let spec = tag_spec(kind, tags);
+            LaunchTemplateTagSpecificationRequest::builder()
+                .set_resource_type(spec.resource_type().cloned())
+                .set_tags(Some(spec.tags().to_vec()))
+                .build()
+        })
+        .collect();
+    RequestLaunchTemplateData::builder()
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::from(
+                    shape.http_tokens.as_str(),
+                ))
+                .http_put_response_hop_limit(shape.hop_limit)
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .set_block_device_mappings(Some(devices))
+        .set_user_data(shape.user_data.clone())
+        .set_tag_specifications(Some(tag_specs))
+        .build()
+}
+
+/// The comparable shape of a launch template version as EC2 describes it.
+fn actual_template(data: &ResponseLaunchTemplateData) -> TemplateShape {
+    let metadata = data.metadata_options();
+    let mut volumes: Vec<Volume> = data
+        .block_device_mappings()
+        .iter()
+        .map(|m| {
+            let ebs = m.ebs();
+            Volume {
+                device: m.device_name().unwrap_or_default().to_owned(),
+                size_gib: ebs.and_then(|e| e.volume_size()).unwrap_or_default(),
+                volume_type: ebs
+                    .and_then(|e| e.volume_type())
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
+                kms_key: ebs.and_then(|e| e.kms_key_id()).map(str::to_owned),
+            }
+        })
+        .collect();
+    volumes.sort();
+    TemplateShape {
+        http_tokens: metadata
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_else(|| "optional".to_owned()),
+        hop_limit: metadata
+            .and_then(|m| m.http_put_response_hop_limit())
+            .unwrap_or(1),
+        volumes,
+        user_data: data.user_data().map(str::to_owned),
+        key_name: data.key_name().map(str::to_owned),
+    }
+}
+
+/// The node group's tags: the platform's plus the autoscaler discovery tags.
+pub fn nodegroup_tags(ctx: &PhaseContext<'_>) -> BTreeMap<String, String> {
+    let mut tags = ctx.tags(COMPONENT);
+    tags.insert(AUTOSCALER_ENABLED_TAG.to_owned(), "true".to_owned());
+    tags.insert(
+        format!("k8s.io/cluster-autoscaler/{}", ctx.names.cluster()),
+        "owned".to_owned(),
+    );
+    tags
+}
+
+/// What `UpdateNodegroupConfig` must change on a group, if anything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigChange {
+    /// `(min, desired, max)`; desired is the current one, clamped into the new bounds.
+    pub scaling: Option<(i32, i32, i32)>,
+    pub add_labels: BTreeMap<String, String>,
+    pub remove_labels: Vec<String>,
+    pub add_taints: Vec<(String, String, String)>,
+    pub remove_taints: Vec<(String, String, String)>,
+}
+
+impl ConfigChange {
+    pub fn is_empty(&self) -> bool {
+        *self == ConfigChange::default()
+    }
+}
+
+fn as_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// `(key, value, EKS effect)` of the spec's taints.
+fn desired_taints(group: &NodeGroupSpec) -> BTreeSet<(String, String, String)> {
+    group
+        .taints
+        .iter()
+        .map(|t| {
+            (
+                t.key.clone(),
+                t.value.clone(),
+                t.effect.eks_name().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn actual_taints(ng: &Nodegroup) -> BTreeSet<(String, String, String)> {
+    ng.taints()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+                t.effect()
+                    .map(|e| e.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The in-place changes that bring `ng` to `group` (never touching desiredSize otherwise).
+pub fn config_change(group: &NodeGroupSpec, ng: &Nodegroup) -> ConfigChange {
+    let mut change = ConfigChange::default();
+    let scaling = ng.scaling_config();
+    let (min, max) = (as_i32(group.min_size), as_i32(group.max_size));
+    let current_min = scaling.and_then(|s| s.min_size()).unwrap_or_default();
+    let current_max = scaling.and_then(|s| s.max_size()).unwrap_or_default();
+    let current_desired = scaling.and_then(|s| s.desired_size()).unwrap_or(min);
+    if (current_min, current_max) != (min, max) {
+        change.scaling = Some((min, current_desired.clamp(min, max), max));
+    }
+    let actual_labels: BTreeMap<String, String> = ng
+        .labels()
+        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    for (k, v) in &group.labels {
+        if actual_labels.get(k) != Some(v) {
+            change.add_labels.insert(k.clone(), v.clone());
+        }
+    }
+    change.remove_labels = actual_labels
+        .keys()
+        .filter(|k| !group.labels.contains_key(*k))
+        .cloned()
+        .collect();
+    let (want, have) = (desired_taints(group), actual_taints(ng));
+    change.add_taints = want.difference(&have).cloned().collect();
+    change.remove_taints = have
+        .difference(&want)
+        // A taint whose key stays (with another value or effect) is replaced by the add.
+        .filter(|(k, _, _)| !want.iter().any(|(wk, _, _)| wk == k))
+        .cloned()
+        .collect();
+    change
+}
+
+/// Differences EKS cannot change in place (the group must be replaced): reported, not fixed.
+pub fn immutable_differences(group: &NodeGroupSpec, ng: &Nodegroup) -> Vec<(String, Value, Value)> {
+    let mut out = Vec::new();
+    let types: BTreeSet<&str> = ng.instance_types().iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = group.instance_types.iter().map(String::as_str).collect();
+    if types != want {
+        out.push(("instanceTypes".to_owned(), json!(want), json!(types)));
+    }
+    let capacity = ng
+        .capacity_type()
+        .map(|c| c.as_str())
+        .unwrap_or("ON_DEMAND");
+    let want_capacity = capacity_type(group.capacity_type);
+    if capacity != want_capacity.as_str() {
+        out.push((
+            "capacityType".to_owned(),
+            json!(want_capacity.as_str()),
+            json!(capacity),
+        ));
+    }
+    let ami = ng.ami_type().map(|a| a.as_str()).unwrap_or_default();
+    if !ami.is_empty() && ami != group.ami_type.as_str() {
+        out.push((
+            "amiType".to_owned(),
+            json!(group.ami_type.as_str()),
+            json!(ami),
+        ));
+    }
+    out
+}
+
+fn capacity_type(c: CapacityType) -> CapacityTypes {
+    match c {
+        CapacityType::OnDemand => CapacityTypes::OnDemand,
+        CapacityType::Spot => CapacityTypes::Spot,
+    }
+}
+
+// ----- ensure / status -----
+
+async fn converge(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    create: bool,
+) -> Result<PhaseOutput, FunctionError> {
+    let groups = targets(ctx)?;
+    let cluster = ctx.names.cluster();
+    let mut inventory = Inventory::load(ctx).await?;
+    let mut ready = true;
+    let mut outputs = BTreeMap::new();
+    for group in &groups {
+        let (group_ready, arn) = converge_group(ctx, c, &mut inventory, group, create).await?;
+        ready &= group_ready;
+        if let Some(arn) = arn {
+            outputs.insert(format!("{OUTPUT_PREFIX}{}", group.name), json!(arn));
+        }
+    }
+    if ctx.input.item.is_none() {
+        let wanted: BTreeSet<String> = groups
+            .iter()
+            .map(|g| ctx.names.nodegroup(&g.name))
+            .collect();
+        let stale: Vec<String> = ours(ctx, c, &cluster)
+            .await?
+            .into_iter()
+            .filter(|name| !wanted.contains(name))
+            .collect();
+        if !stale.is_empty() {
+            ready &= remove(ctx, c, &mut inventory, &cluster, &stale).await?;
+        }
+    }
+    ctx.finish(ready, outputs).await
+}
+
+async fn converge_group(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    inventory: &mut Inventory,
+    group: &NodeGroupSpec,
+    create: bool,
+) -> Result<(bool, Option<String>), FunctionError> {
+    let cluster = ctx.names.cluster();
+    let name = ctx.names.nodegroup(&group.name);
+    let existing = describe(&c.eks, &cluster, &name).await?;
+    if let Some(ng) = &existing {
+        check_owner(ctx, ng)?;
+    }
+    let ng = match existing {
+        Some(ng) => ng,
+        None if create => {
+            let template_id = ensure_template(ctx, c, inventory, group).await?;
+            create_group(ctx, c, group, &template_id).await?
+        }
+        None => {
+            return Err(FunctionError::new(
+                ErrorType::Terminal,
+                format!("node group {name:?} does not exist (ensure creates it)"),
+            ))
+        }
+    };
+    if let Some(t) = ng.launch_template().and_then(|t| t.id()) {
+        inventory
+            .record(
+                ctx,
+                LAUNCH_TEMPLATE_RESOURCE,
+                &ctx.names.launch_template(&group.name),
+                ctx.tags(COMPONENT),
+                json!({ "launchTemplateId": t }),
+            )
+            .await?;
+    }
+    inventory
+        .record(
+            ctx,
+            NODEGROUP_RESOURCE,
+            &name,
+            nodegroup_tags(ctx),
+            json!({ "arn": ng.nodegroup_arn(), "group": group.name }),
+        )
+        .await?;
+    let arn = ng.nodegroup_arn().map(str::to_owned);
+    match ng.status() {
+        Some(NodegroupStatus::Active) => {}
+        Some(NodegroupStatus::CreateFailed) | Some(NodegroupStatus::DeleteFailed) => {
+            let issues: Vec<String> = ng
+                .health()
+                .map(|h| {
+                    h.issues()
+                        .iter()
+                        .map(|i| {
+                            format!(
+                                "{}: {}",
+                                i.code().map(|c| c.as_str()).unwrap_or("?"),
+                                i.message().unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(FunctionError::new(
+                ErrorType::Terminal,
+                format!(
+                    "node group {name:?} is {}: {}",
+                    ng.status().map(|s| s.as_str()).unwrap_or("?"),
+                    if issues.is_empty() {
+                        "no health issue reported".to_owned()
+                    } else {
+                        issues.join("; ")
+                    }
+                ),
+            ));
+        }
+        Some(NodegroupStatus::Deleting) => {
+            return Err(FunctionError::new(
+                ErrorType::Retryable,
+                format!("node group {name:?} is being deleted; it is created again once gone"),
+            ))
+        }
+        // CREATING, UPDATING, DEGRADED: poll again.
+        _ => return Ok((false, arn)),
+    }
+    for (field, want, have) in immutable_differences(group, &ng) {
+        tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
+    }
+    let change = config_change(group, &ng);
+    if change.is_empty() {
+        return Ok((true, arn));
+    }
+    update_config(ctx, c, &cluster, &name, &change).await?;
+    Ok((false, arn))
+}
+
+/// Refuses a node group of the platform's name that is not tagged with the platform.
+fn check_owner(ctx: &PhaseContext<'_>, ng: &Nodegroup) -> Result<(), FunctionError> {
+    let owner = ng.tags().and_then(|t| t.get(TAG_PLATFORM));
+    if owner.map(String::as_str) == Some(ctx.platform_id()) {
+        return Ok(());
+    }
+    Err(FunctionError::new(
+        ErrorType::Terminal,
+        format!(
+            "a node group named {:?} exists but is not tagged {TAG_PLATFORM}={} (found {owner:?}); \
+             Tenantry neither adopts nor deletes it",
+            ng.nodegroup_name().unwrap_or_default(),
+            ctx.platform_id()
+        ),
+    ))
+}
+
+async fn describe(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<Nodegroup>, FunctionError> {
+    match eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.nodegroup),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("DescribeNodegroup", e)),
+    }
+}
+
+/// Finds or creates the group's launch template; returns its id. Settings that differ on an
+/// existing template are reported by `observe` (replacing it means rolling the node group).
+async fn ensure_template(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    inventory: &mut Inventory,
+    group: &NodeGroupSpec,
+) -> Result<String, FunctionError> {
+    let name = ctx.names.launch_template(&group.name);
+    if let Some((id, _)) = find_template(&c.ec2, &name).await? {
+        return Ok(id);
+    }
+    let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
+    let shape = desired_template(group, &data_key);
+    let tags = ctx.tags(COMPONENT);
+    let created = c
+        .ec2
+        .create_launch_template()
+        .launch_template_name(&name)
+        .version_description("tenantry")
+        .launch_template_data(request_data(&shape, &tags))
+        .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
+        .send()
+        .await;
+    let id = match created {
+        Ok(out) => {
+            ctx.changed();
+            out.launch_template()
+                .and_then(|t| t.launch_template_id())
+                .map(str::to_owned)
+        }
+        // A retried create whose first attempt went through.
+        Err(e) if error_code(&e) == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
+            find_template(&c.ec2, &name).await?.map(|(id, _)| id)
+        }
+        Err(e) => return Err(aws_error("CreateLaunchTemplate", e)),
+    };
+    let id = id.ok_or_else(|| {
+        FunctionError::new(
+            ErrorType::Retryable,
+            format!("launch template {name:?} has no id yet"),
+        )
+    })?;
+    inventory
+        .record(
+            ctx,
+            LAUNCH_TEMPLATE_RESOURCE,
+            &name,
+            tags,
+            json!({ "launchTemplateId": id }),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// `(id, latest version data)` of the launch template named `name`.
+async fn find_template(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+) -> Result<Option<(String, Option<ResponseLaunchTemplateData>)>, FunctionError> {
+    let found = ec2
+        .describe_launch_template_versions()
+        .launch_template_name(name)
+        .versions("$Latest")
+        .send()
+        .await;
+    match found {
+        Ok(out) => Ok(out.launch_template_versions().first().and_then(|v| {
+            v.launch_template_id()
+                .map(|id| (id.to_owned(), v.launch_template_data().cloned()))
+        })),
+        Err(e)
+            if matches!(
+                error_code(&e),
+                Some("InvalidLaunchTemplateName.NotFoundException")
+                    | Some("InvalidLaunchTemplateId.NotFound")
+                    | Some("InvalidLaunchTemplateName.MalformedException")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("DescribeLaunchTemplateVersions", e)),
+    }
+}
+
+async fn create_group(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    group: &NodeGroupSpec,
+    template_id: &str,
+) -> Result<Nodegroup, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let name = ctx.names.nodegroup(&group.name);
+    let role: String = ctx.output(identity::OUTPUT_NODE_ROLE)?;
+    let subnets: Vec<String> = ctx.output(super::network::outputs::PRIVATE_SUBNET_IDS)?;
+    let taints = group
+        .taints
+        .iter()
+        .map(|t| {
+            Taint::builder()
+                .key(&t.key)
+                .value(&t.value)
+                .effect(TaintEffect::from(t.effect.eks_name()))
+                .build()
+        })
+        .collect();
+    let created = c
+        .eks
+        .create_nodegroup()
+        .cluster_name(&cluster)
+        .nodegroup_name(&name)
+        .node_role(role)
+        .set_subnets(Some(subnets))
+        .scaling_config(
+            NodegroupScalingConfig::builder()
+                .min_size(as_i32(group.min_size))
+                .desired_size(as_i32(group.desired_size))
+                .max_size(as_i32(group.max_size))
+                .build(),
+        )
+        .set_instance_types(Some(group.instance_types.clone()))
+        .capacity_type(capacity_type(group.capacity_type))
+        .ami_type(aws_sdk_eks::types::AmiTypes::from(group.ami_type.as_str()))
+        .set_labels(Some(group.labels.clone().into_iter().collect()))
+        .set_taints(Some(taints))
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .id(template_id)
+                .version("$Latest")
+                .build(),
+        )
+        .set_tags(Some(nodegroup_tags(ctx).into_iter().collect()))
+        // The same token for every retry of this creation: EKS answers a repeat with the group.
+        .client_request_token(format!("tenantry-{name}"))
+        .send()
+        .await;
+    match created {
+        Ok(out) => {
+            ctx.changed();
+            out.nodegroup.ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::Retryable,
+                    "CreateNodegroup returned no node group",
+                )
+            })
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            describe(&c.eks, &cluster, &name).await?.ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::Retryable,
+                    format!("node group {name:?} exists but cannot be described yet"),
+                )
+            })
+        }
+        Err(e) => Err(aws_error("CreateNodegroup", e)),
+    }
+}
+
+async fn update_config(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    cluster: &str,
+    name: &str,
+    change: &ConfigChange,
+) -> Result<(), FunctionError> {
+    tracing::info!(nodegroup = %name, ?change, "updating node group");
+    let taint = |(k, v, e): &(String, String, String)| {
+        Taint::builder()
+            .key(k)
+            .value(v)
+            .effect(TaintEffect::from(e.as_str()))
+            .build()
+    };
+    let mut update = c
+        .eks
+        .update_nodegroup_config()
+        .cluster_name(cluster)
+        .nodegroup_name(name);
+    if let Some((min, desired, max)) = change.scaling {
+        update = update.scaling_config(
+            NodegroupScalingConfig::builder()
+                .min_size(min)
+                .desired_size(desired)
+                .max_size(max)
+                .build(),
+        );
+    }
+    if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
+        update = update.labels(
+            UpdateLabelsPayload::builder()
+                .set_add_or_update_labels(
+                    (!change.add_labels.is_empty())
+                        .then(|| change.add_labels.clone().into_iter().collect()),
+                )
+                .set_remove_labels(
+                    (!change.remove_labels.is_empty()).then(|| change.remove_labels.clone()),
+                )
+                .build(),
+        );
+    }
+    if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
+        update = update.taints(
+            UpdateTaintsPayload::builder()
+                .set_add_or_update_taints(
+                    (!change.add_taints.is_empty())
+                        .then(|| change.add_taints.iter().map(taint).collect()),
+                )
+                .set_remove_taints(
+                    (!change.remove_taints.is_empty())
+                        .then(|| change.remove_taints.iter().map(taint).collect()),
+                )
+                .build(),
+        );
+    }
+    match update.send().await {
+        Ok(_) => {
+            ctx.changed();
+            Ok(())
+        }
+        // Another update is running: the next poll applies this one.
+        Err(e)
+            if matches!(
+                error_code(&e),
+                Some("ResourceInUseException") | Some("InvalidRequestException")
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error("UpdateNodegroupConfig", e)),
+    }
+}
+
+// ----- observe -----
+
+async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut drift = Vec::new();
+    let data_key: Option<String> = ctx.output(encryption::OUTPUT_DATA_KEY).ok();
+    for group in targets(ctx)? {
+        let name = ctx.names.nodegroup(&group.name);
+        let resource = format!("eks:nodegroup/{name}");
+        let Some(ng) = describe(&c.eks, &cluster, &name).await? else {
+            drift.push(Drift {
+                resource,
+                field: "exists".to_owned(),
+                desired: json!(true),
+                actual: json!(false),
+            });
+            continue;
+        };
+        let change = config_change(&group, &ng);
+        if let Some((min, _, max)) = change.scaling {
+            let s = ng.scaling_config();
+            drift.push(Drift {
+                resource: resource.clone(),
+                field: "scalingConfig".to_owned(),
+                desired: json!({ "minSize": min, "maxSize": max }),
+                actual: json!({
+                    "minSize": s.and_then(|s| s.min_size()),
+                    "maxSize": s.and_then(|s| s.max_size()),
+                }),
+            });
+        }
+        if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
+            drift.push(Drift {
+                resource: resource.clone(),
+                field: "labels".to_owned(),
+                desired: json!(group.labels),
+                actual: json!(ng.labels()),
+            });
+        }
+        if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
+            drift.push(Drift {
+                resource: resource.clone(),
+                field: "taints".to_owned(),
+                desired: json!(desired_taints(&group)),
+                actual: json!(actual_taints(&ng)),
+            });
+        }
+        for (field, desired, actual) in immutable_differences(&group, &ng) {
+            drift.push(Drift {
+                resource: resource.clone(),
+                field,
+                desired,
+                actual,
+            });
+        }
+        let template = ctx.names.launch_template(&group.name);
+        if let (Some(key), Some((_, Some(data)))) =
+            (&data_key, find_template(&c.ec2, &template).await?)
+        {
+            let mut want = desired_template(&group, key);
+            want.volumes.sort();
+            let have = actual_template(&data);
+            if want != have {
+                drift.push(Drift {
+                    resource: format!("ec2:launch-template/{template}"),
+                    field: "launchTemplateData".to_owned(),
+                    desired: json!(format!("{want:?}")),
+                    actual: json!(format!("{have:?}")),
+                });
+            }
+        }
+    }
+    Ok(PhaseOutput {
+        phase: Phase::Nodegroups,
+        action: Action::Observe,
+        ready: drift.is_empty(),
+        changes: 0,
+        outputs: BTreeMap::new(),
+        drift,
+    })
+}
+
+// ----- delete -----
+
+/// EKS names of the cluster's node groups tagged with this platform.
+async fn ours(
+    ctx: &PhaseContext<'_>,
+    c: &Clients,
+    cluster: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let mut names = Vec::new();
+    let mut pages = c
+        .eks
+        .list_nodegroups()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(name) = pages.next().await {
+        match name {
+            Ok(name) => names.push(name),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(aws_error("ListNodegroups", e)),
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(ng) = describe(&c.eks, cluster, &name).await? {
+            if ng
+                .tags()
+                .and_then(|t| t.get(TAG_PLATFORM))
+                .map(String::as_str)
+                == Some(ctx.platform_id())
+            {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes node groups and, once each is gone, its launch template. True when all are gone.
+async fn remove(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    inventory: &mut Inventory,
+    cluster: &str,
+    names: &[String],
+) -> Result<bool, FunctionError> {
+    let mut gone = true;
+    for name in names {
+        match describe(&c.eks, cluster, name).await? {
+            Some(ng) if ng.status() == Some(&NodegroupStatus::Deleting) => gone = false,
+            Some(_) => {
+                let result = c
+                    .eks
+                    .delete_nodegroup()
+                    .cluster_name(cluster)
+                    .nodegroup_name(name)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => ctx.changed(),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                    Err(e) => return Err(aws_error("DeleteNodegroup", e)),
+                }
+                gone = false;
+            }
+            None => {
+                inventory.forget(ctx, NODEGROUP_RESOURCE, name).await?;
+                let group = name
+                    .strip_prefix(&format!("{}-", ctx.names.stem()))
+                    .unwrap_or(name);
+                let template = ctx.names.launch_template(group);
+                let result = c
+                    .ec2
+                    .delete_launch_template()
+                    .launch_template_name(&template)
+                    .send()
+                    .await;
+                if removal("DeleteLaunchTemplate", result)? == super::common::Removal::Done {
+                    ctx.changed();
+                }
+                inventory
+                    .forget(ctx, LAUNCH_TEMPLATE_RESOURCE, &template)
+                    .await?;
+            }
+        }
+    }
+    Ok(gone)
+}
+
+async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
+    let cluster = ctx.names.cluster();
+    let mut inventory = Inventory::load(ctx).await?;
+    // Groups of the spec plus any other group tagged with the platform (a removed one).
+    let mut names: BTreeSet<String> = ctx
+        .spec
+        .effective_node_groups()
+        .iter()
+        .map(|g| ctx.names.nodegroup(&g.name))
+        .collect();
+    names.extend(ours(ctx, c, &cluster).await?);
+    let names: Vec<String> = names.into_iter().collect();
+    let gone = remove(ctx, c, &mut inventory, &cluster, &names).await?;
+    ctx.finish(gone, BTreeMap::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::standard_node_groups;
+
+    fn nodegroup(min: i32, desired: i32, max: i32) -> Nodegroup {
+        Nodegroup::builder()
+            .scaling_config(
+                NodegroupScalingConfig::builder()
+                    .min_size(min)
+                    .desired_size(desired)
+                    .max_size(max)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn bottlerocket_template_requires_imdsv2_and_encrypts_both_volumes() {
+        let g = &standard_node_groups()[0];
+        let t = desired_template(g, "arn:key");
+        assert_eq!(t.http_tokens, "required");
+        assert_eq!(t.hop_limit, 2);
+        assert_eq!(t.key_name, None);
+        assert_eq!(t.volumes.len(), 2);
+        assert!(t.volumes.iter().all(|v| v.encrypted
+            && v.volume_type == "gp3"
+            && v.kms_key.as_deref() == Some("arn:key")));
+        assert_eq!(t.volumes[1].size_gib, 50);
+        let toml = base64::engine::general_purpose::STANDARD
+            .decode(t.user_data.unwrap())
+            .unwrap();
+        let toml = String::from_utf8(toml).unwrap();
+        assert!(toml.contains("lockdown = \"integrity\""));
+        assert!(toml.contains("[settings.host-containers.admin]\nenabled = false"));
+    }
+
+    #[test]
+    fn al2023_template_has_one_root_volume_and_no_user_data() {
+        let mut g = standard_node_groups()[0].clone();
+        g.ami_type = AmiType::Al2023X86_64Standard;
+        let t = desired_template(&g, "k");
+        assert_eq!(t.volumes.len(), 1);
+        assert_eq!(t.volumes[0].device, "/dev/xvda");
+        assert_eq!(t.user_data, None);
+    }
+
+    #[test]
+    fn desired_size_is_kept_and_only_clamped_into_new_bounds() {
+        let mut g = standard_node_groups()[1].clone(); // general 1/2/6
+                                                       // The autoscaler scaled to 5: the bounds are as specified, so nothing changes.
+        let mut ng = nodegroup(1, 5, 6);
+        ng.labels = Some(g.labels.clone().into_iter().collect());
+        assert!(config_change(&g, &ng).is_empty());
+        // New bounds 1..4: desired 5 must come down to 4, not back to the spec's 2.
+        g.max_size = 4;
+        assert_eq!(config_change(&g, &ng).scaling, Some((1, 4, 4)));
+        // New bounds 1..8: desired stays 5.
+        g.max_size = 8;
+        assert_eq!(config_change(&g, &ng).scaling, Some((1, 5, 8)));
+    }
+
+    #[test]
+    fn labels_and_taints_are_diffed_both_ways() {
+        let g = standard_node_groups()[0].clone(); // critical, tainted
+        let mut ng = nodegroup(2, 2, 4);
+        ng.labels = Some(
+            [
+                ("old".to_owned(), "x".to_owned()),
+                ("tenantry.io/role".to_owned(), "critical".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        ng.taints = Some(vec![Taint::builder()
+            .key("workload")
+            .value("batch")
+            .effect(TaintEffect::NoSchedule)
+            .build()]);
+        let change = config_change(&g, &ng);
+        assert_eq!(change.scaling, None);
+        assert_eq!(change.remove_labels, vec!["old".to_owned()]);
+        assert_eq!(
+            change.add_labels.keys().collect::<Vec<_>>(),
+            vec!["tenantry.io/capacity"]
+        );
+        assert_eq!(
+            change.add_taints,
+            vec![(
+                "workload".to_owned(),
+                "critical".to_owned(),
+                "NO_SCHEDULE".to_owned()
+            )]
+        );
+        // Same key: replaced by the add, not removed.
+        assert!(change.remove_taints.is_empty());
+    }
+
+    #[test]
+    fn instance_and_capacity_changes_are_reported_as_immutable() {
+        let g = standard_node_groups()[2].clone(); // general-spot
+        let ng = Nodegroup::builder()
+            .instance_types("m5.large")
+            .capacity_type(CapacityTypes::OnDemand)
+            .ami_type(aws_sdk_eks::types::AmiTypes::BottlerocketX8664)
+            .build();
+        let fields: Vec<String> = immutable_differences(&g, &ng)
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        assert_eq!(fields, vec!["instanceTypes", "capacityType"]);
+    }
+}

@@ -1,0 +1,333 @@
+//! The `observability` phase: Container Insights log groups, the alarm topic, the cluster health
+//! alarms and the platform configuration secret.
+//!
+//! - **Container Insights log groups** (`spec.observability.containerInsights`):
+//!   `/aws/containerinsights/<cluster>/{application,dataplane,host,performance}`, created before
+//!   the CloudWatch agent does (which would leave them unencrypted and kept forever) with the logs
+//!   key and `spec.logging.retentionDays`, tagged; retention, key and tags are corrected on
+//!   `ensure`. Turning Container Insights off does not delete them (they hold data); `delete` does.
+//! - **Alarm topic** `tenantry-<stem>-alarms` when alarms are on and the request names no topic:
+//!   encrypted with the platform's data key (whose key policy lets CloudWatch use it, see
+//!   [`crate::policies::key_policy`]), with a topic policy letting this account's alarms of this
+//!   platform publish ([`topic::topic_policy`]), tagged. It is found by its ARN (derived from the
+//!   account, region and name), and a topic of that name not tagged with the platform is neither
+//!   adopted nor deleted.
+//! - **Alarms** ([`crate::plan::ALARMS`], one definition for the plan and the phase) on the
+//!   `ContainerInsights` namespace, dimension `ClusterName=<cluster>`, alarm and OK actions to the
+//!   topic, tagged at creation. The platform's alarms are read with one `DescribeAlarms` by the
+//!   prefix `tenantry-<stem>-`; an alarm is put again only when its definition differs
+//!   ([`alarms::AlarmView`]). Alarms under the prefix that are tagged with the platform but no
+//!   longer defined (an older release's, or all of them once alarms are turned off) are deleted.
+//! - **Platform configuration secret** `tenantry/<stem>/platform-config` in Secrets Manager,
+//!   encrypted with the data key, tagged, holding the platform's non-secret connection facts as
+//!   JSON ([`secret::document`]); its value is written only when it differs.
+//!
+//! `ensure` creates in the order secret, log groups, topic, alarms; `delete` removes in the
+//! reverse order. `status` and `observe` run `ensure` without writing: `observe` reports every
+//! difference as drift, `status` is ready when there is none (nothing here is long-running).
+//! Every resource is created with its tags in the creating call and found again by its
+//! deterministic name, so a crash between any two calls converges on the next run.
+
+mod alarms;
+mod logs;
+mod secret;
+mod topic;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::encryption::{Run, OUTPUT_DATA_KEY, OUTPUT_LOGS_KEY};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::naming::{Names, TAG_COMPONENT, TAG_PLATFORM};
+use crate::plan::{Phase, CONTAINER_INSIGHTS_LOG_GROUPS};
+use crate::spec::partition_of;
+
+pub use alarms::AlarmView;
+pub use secret::{document as secret_document, SECRET_SCHEMA_VERSION};
+pub use topic::topic_policy;
+
+/// The `tenantry:component` tag of this phase's resources.
+pub const COMPONENT: &str = "observability";
+/// Output: ARN of the topic the alarms notify (the request's or the platform's own).
+pub const OUTPUT_TOPIC: &str = "alarmTopicArn";
+/// Output: ARN of the platform configuration secret.
+pub const OUTPUT_SECRET: &str = "platformSecretArn";
+/// Output: names of the platform's alarms.
+pub const OUTPUT_ALARMS: &str = "alarmNames";
+/// Output: names of the Container Insights log groups.
+pub const OUTPUT_LOG_GROUPS: &str = "containerInsightsLogGroups";
+/// Inventory type of log groups.
+pub const RESOURCE_LOG_GROUP: &str = "logs:log-group";
+/// Inventory type of the alarm topic.
+pub const RESOURCE_TOPIC: &str = "sns:topic";
+/// Inventory type of alarms.
+pub const RESOURCE_ALARM: &str = "cloudwatch:alarm";
+/// Inventory type of the platform secret.
+pub const RESOURCE_SECRET: &str = "secretsmanager:secret";
+
+/// The clients of the services this phase uses, for the platform's region.
+pub struct Clients {
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    /// Clients for `region` (the handler's own region may differ from the platform's).
+    pub fn new(aws: &aws_config::SdkConfig, region: &str) -> Clients {
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(aws)
+            .region(aws_sdk_cloudwatchlogs::config::Region::new(
+                region.to_owned(),
+            ))
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(aws)
+            .region(aws_sdk_sns::config::Region::new(region.to_owned()))
+            .build();
+        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(aws)
+            .region(aws_sdk_cloudwatch::config::Region::new(region.to_owned()))
+            .build();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(aws)
+            .region(aws_sdk_secretsmanager::config::Region::new(
+                region.to_owned(),
+            ))
+            .build();
+        Clients {
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+        }
+    }
+}
+
+/// Runs the phase.
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let ctx = PhaseContext::load(Phase::Observability, input, deps).await?;
+    let clients = Clients::new(&deps.aws, &ctx.spec.region);
+    let mut run = Run::new(ctx).await?;
+    let desired = Desired::of(&run)?;
+    let (ready, outputs) = match run.ctx.input.action {
+        Action::Delete => (delete(&mut run, &clients, &desired).await?, Outputs::new()),
+        _ => ensure(&mut run, &clients, &desired).await?,
+    };
+    run.finish(ready, outputs).await
+}
+
+type Outputs = BTreeMap<String, Value>;
+
+/// What the phase wants, from the spec, the names and the outputs of earlier phases.
+pub(crate) struct Desired {
+    pub platform_id: String,
+    pub names: Names,
+    pub region: String,
+    pub account: String,
+    pub partition: &'static str,
+    pub tags: BTreeMap<String, String>,
+    /// Container Insights log groups to ensure (empty when Container Insights is off).
+    pub log_groups: Vec<String>,
+    pub retention_days: i32,
+    /// `None` only in `observe`/`status`/`delete` of a platform whose encryption phase has not
+    /// recorded its keys (`ensure` requires them).
+    pub logs_key: Option<String>,
+    pub data_key: Option<String>,
+    /// The topic the alarms notify; `None` when alarms are off.
+    pub alarm_topic: Option<String>,
+    /// Whether [`Desired::alarm_topic`] is the platform's own topic (created here).
+    pub own_topic: bool,
+    /// The secret's value, or why it cannot be built yet (an earlier output is missing).
+    pub secret: Result<Value, String>,
+}
+
+impl Desired {
+    fn of(run: &Run<'_>) -> Result<Desired, FunctionError> {
+        let ctx = &run.ctx;
+        let spec = &ctx.spec;
+        let ensure = ctx.input.action == Action::Ensure;
+        let container_insights = spec.observability.container_insights;
+        let alarms = &spec.observability.alarms;
+        let own_topic = alarms.enabled && alarms.sns_topic_arn.is_none();
+        let key = |output: &str, needed: bool| -> Result<Option<String>, FunctionError> {
+            if ensure && needed {
+                return ctx.output::<String>(output).map(Some);
+            }
+            Ok(ctx
+                .status
+                .outputs
+                .get(output)
+                .and_then(Value::as_str)
+                .map(str::to_owned))
+        };
+        let partition = partition_of(&spec.region);
+        let names = ctx.names.clone();
+        let alarm_topic = if !alarms.enabled {
+            None
+        } else {
+            match &alarms.sns_topic_arn {
+                Some(arn) => Some(arn.clone()),
+                None => Some(topic::topic_arn(
+                    partition,
+                    &spec.region,
+                    &run.account,
+                    &names.sns_topic(),
+                )),
+            }
+        };
+        Ok(Desired {
+            platform_id: spec.id.clone(),
+            region: spec.region.clone(),
+            account: run.account.clone(),
+            partition,
+            tags: ctx.tags(COMPONENT),
+            log_groups: if container_insights {
+                CONTAINER_INSIGHTS_LOG_GROUPS
+                    .iter()
+                    .map(|kind| names.container_insights_log_group(kind))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            retention_days: i32::try_from(spec.logging.retention_days).unwrap_or(i32::MAX),
+            logs_key: key(OUTPUT_LOGS_KEY, container_insights)?,
+            data_key: key(OUTPUT_DATA_KEY, true)?,
+            alarm_topic,
+            own_topic,
+            secret: secret::document(spec, &names, &ctx.status.outputs),
+            names,
+        })
+    }
+
+    /// `arn:<partition>:<service>:<region>:<account>:<resource>`.
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition, self.region, self.account
+        )
+    }
+}
+
+async fn ensure(
+    run: &mut Run<'_>,
+    c: &Clients,
+    d: &Desired,
+) -> Result<(bool, Outputs), FunctionError> {
+    let mut outputs = Outputs::new();
+    if let Some(arn) = secret::ensure(run, c, d).await? {
+        outputs.insert(OUTPUT_SECRET.to_owned(), json!(arn));
+    }
+    let groups = logs::ensure(run, c, d).await?;
+    outputs.insert(OUTPUT_LOG_GROUPS.to_owned(), json!(groups));
+    let topic = match &d.alarm_topic {
+        Some(_) if d.own_topic => topic::ensure(run, c, d).await?,
+        other => other.clone(),
+    };
+    if let Some(arn) = &topic {
+        outputs.insert(OUTPUT_TOPIC.to_owned(), json!(arn));
+    }
+    let alarm_names = alarms::ensure(run, c, d).await?;
+    outputs.insert(OUTPUT_ALARMS.to_owned(), json!(alarm_names));
+    Ok((true, outputs))
+}
+
+/// Alarms, the platform's own topic, the log groups, the secret; "already gone" is success.
+async fn delete(run: &mut Run<'_>, c: &Clients, d: &Desired) -> Result<bool, FunctionError> {
+    alarms::delete(run, c, d).await?;
+    topic::delete(run, c, d).await?;
+    logs::delete(run, c, d).await?;
+    secret::delete(run, c, d).await?;
+    Ok(true)
+}
+
+// --- helpers shared by the submodules ------------------------------------------------------------
+
+/// The tags of `desired` that `actual` lacks or holds with another value (tags are only ever
+/// added: foreign tags are left alone).
+pub(crate) fn missing_tags(
+    desired: &BTreeMap<String, String>,
+    actual: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    desired
+        .iter()
+        .filter(|(k, v)| actual.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Whether `tags` mark a resource of this phase of `platform`.
+pub(crate) fn owned(tags: &BTreeMap<String, String>, platform: &str) -> bool {
+    tags.get(TAG_PLATFORM).map(String::as_str) == Some(platform)
+        && tags.get(TAG_COMPONENT).map(String::as_str) == Some(COMPONENT)
+}
+
+/// Whether a KMS key reference an API reports (`actual`: key id, key ARN, alias) names the key
+/// `desired` (a key ARN).
+pub(crate) fn same_key(desired: &str, actual: &str) -> bool {
+    desired == actual
+        || desired
+            .rsplit_once(":key/")
+            .is_some_and(|(_, id)| id == actual || actual.ends_with(&format!(":key/{id}")))
+}
+
+/// The error of a resource found under the platform's name but not tagged as its own.
+pub(crate) fn foreign(what: &str, name: &str, platform: &str) -> FunctionError {
+    FunctionError::new(
+        ErrorType::Terminal,
+        format!(
+            "{what} {name:?} exists but is not tagged {TAG_PLATFORM}={platform}, \
+             {TAG_COMPONENT}={COMPONENT}; Tenantry neither adopts nor deletes it"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_by_id_arn_or_both() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab";
+        assert!(same_key(arn, arn));
+        assert!(same_key(arn, "1234abcd-12ab"));
+        assert!(same_key(
+            arn,
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab"
+        ));
+        assert!(!same_key(arn, "ffff"));
+        assert!(!same_key(
+            arn,
+            "arn:aws:kms:us-east-1:111122223333:key/ffff"
+        ));
+        assert!(!same_key(arn, ""));
+    }
+
+    #[test]
+    fn only_missing_or_changed_tags_are_added() {
+        let desired: BTreeMap<String, String> = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let actual: BTreeMap<String, String> = [("a", "1"), ("b", "9"), ("foreign", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let missing = missing_tags(&desired, &actual);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing["b"], "2");
+        assert!(missing_tags(&desired, &desired).is_empty());
+    }
+
+    #[test]
+    fn ownership_needs_platform_and_component() {
+        let mut tags = BTreeMap::new();
+        tags.insert(TAG_PLATFORM.to_owned(), "payments".to_owned());
+        assert!(!owned(&tags, "payments"));
+        tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
+        assert!(owned(&tags, "payments"));
+        assert!(!owned(&tags, "pay"));
+        let err = foreign("SNS topic", "tenantry-payments-prod-alarms", "payments");
+        assert_eq!(err.error_type, ErrorType::Terminal);
+    }
+}

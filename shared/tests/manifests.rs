@@ -1,0 +1,168 @@
+//! Every Kubernetes manifest Tenantry renders passes `kubernetes-validate --strict` against the
+//! OpenAPI schemas of the platform's Kubernetes version: the check that keeps the manifests (and
+//! the local stack's API double, which accepts whatever it is given) honest.
+//!
+//! Rendered for `examples/platform.json` (vpc-cni, IRSA and Pod Identity, OIDC group mappings;
+//! rendered with an IRSA role ARN so the annotation is checked too) and for a variant on Calico
+//! with Pod Identity only and no identity provider, at every Kubernetes version EKS supports.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use tenantry::kubernetes::{access_manifests, bootstrap_manifests};
+use tenantry::spec::{Cni, PlatformSpec, SUPPORTED_KUBERNETES_VERSIONS};
+
+const AUTOSCALER_ROLE: &str =
+    "arn:aws:iam::111122223333:role/tenantry-payments-prod-cluster-autoscaler";
+
+fn example_json() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/platform.json");
+    let text = std::fs::read_to_string(&path).expect("examples/platform.json is readable");
+    serde_json::from_str(&text).expect("examples/platform.json is JSON")
+}
+
+fn parse(value: &Value) -> PlatformSpec {
+    tenantry::validate::parse_platform(&value.to_string())
+        .unwrap_or_else(|e| panic!("spec is invalid: {e}"))
+}
+
+/// The example on Calico (no vpc-cni add-on), Pod Identity only, no OIDC identity provider.
+fn calico_pod_identity(version: &str) -> PlatformSpec {
+    let mut v = example_json();
+    v["kubernetesVersion"] = json!(version);
+    v["cni"] = json!("calico");
+    v["identity"]["irsa"] = json!(false);
+    v["identity"]["podIdentity"] = json!(true);
+    if let Some(addons) = v["addons"].as_array_mut() {
+        addons.retain(|a| a["name"] != "vpc-cni");
+    }
+    if let Some(access) = v["access"].as_object_mut() {
+        access.remove("oidcIdentityProvider");
+    }
+    let spec = parse(&v);
+    assert_eq!(spec.cni, Cni::Calico);
+    spec
+}
+
+/// `.venv/bin/kubernetes-validate` in the nearest ancestor of this crate (`make setup`).
+fn kubernetes_validate() -> PathBuf {
+    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
+    start
+        .ancestors()
+        .map(|dir| dir.join(".venv/bin/kubernetes-validate"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "kubernetes-validate not found in .venv/bin of {} or any parent: run `make setup` \
+                 (it installs requirements-dev.txt); this check is never skipped",
+                start.display()
+            )
+        })
+}
+
+fn file_name(index: usize, manifest: &Value) -> String {
+    let part = |v: &Value| {
+        v.as_str()
+            .unwrap_or("none")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect::<String>()
+    };
+    format!(
+        "{index:02}-{}-{}-{}.json",
+        part(&manifest["kind"]),
+        part(&manifest["metadata"]["namespace"]),
+        part(&manifest["metadata"]["name"])
+    )
+}
+
+/// Writes `manifests` to a fresh directory and runs kubernetes-validate --strict on them for
+/// the spec's version; fails with the tool's output unless it exits 0 having passed them all.
+fn validate(label: &str, spec: &PlatformSpec, manifests: &[Value]) {
+    assert!(!manifests.is_empty(), "{label}: nothing rendered");
+    let dir =
+        std::env::temp_dir().join(format!("tenantry-manifests-{}-{label}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut files = Vec::new();
+    for (i, manifest) in manifests.iter().enumerate() {
+        let path = dir.join(file_name(i, manifest));
+        let text = serde_json::to_string_pretty(manifest).expect("serialisable");
+        std::fs::write(&path, text).expect("writing manifest");
+        files.push(path);
+    }
+    let version = format!("{}.0", spec.kubernetes_version);
+    let out = Command::new(kubernetes_validate())
+        .arg("--strict")
+        .arg("--kubernetes-version")
+        .arg(&version)
+        .args(&files)
+        .output()
+        .expect("kubernetes-validate runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{label}: kubernetes-validate --strict -k {version} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let passed = stdout.lines().filter(|l| l.contains(" passed ")).count();
+    assert_eq!(
+        passed,
+        files.len(),
+        "{label}: every manifest must pass:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        !stdout.contains("WARN") && !stderr.contains("WARN"),
+        "{label}: warnings:\n{stdout}\n{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn example_manifests_pass_kubernetes_validate_strict() {
+    let spec = parse(&example_json());
+    let mut all = bootstrap_manifests(&spec, Some(AUTOSCALER_ROLE));
+    all.extend(access_manifests(&spec));
+    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings.
+    assert_eq!(all.len(), 17);
+    validate("example", &spec, &all);
+}
+
+#[test]
+fn calico_pod_identity_manifests_pass_at_every_supported_version() {
+    for version in SUPPORTED_KUBERNETES_VERSIONS {
+        let spec = calico_pod_identity(version);
+        let mut all = bootstrap_manifests(&spec, None);
+        all.extend(access_manifests(&spec));
+        assert_eq!(all.len(), 15, "{version}");
+        let sa = all
+            .iter()
+            .find(|m| m["kind"] == "ServiceAccount")
+            .expect("autoscaler service account");
+        assert!(sa["metadata"].get("annotations").is_none(), "{sa}");
+        validate(&format!("calico-{version}"), &spec, &all);
+    }
+}
+
+#[test]
+fn an_invalid_manifest_fails_the_check() {
+    // The check itself can fail: a field the schema does not know is refused under --strict.
+    let spec = parse(&example_json());
+    let mut bad = bootstrap_manifests(&spec, None);
+    bad.truncate(1);
+    bad[0]["metadata"]["labelz"] = json!({"x": "y"});
+    let dir = std::env::temp_dir().join(format!("tenantry-manifests-{}-bad", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("bad.json");
+    std::fs::write(&path, bad[0].to_string()).expect("write");
+    let out = Command::new(kubernetes_validate())
+        .args(["--strict", "--kubernetes-version", "1.35.0"])
+        .arg(&path)
+        .output()
+        .expect("kubernetes-validate runs");
+    assert!(!out.status.success(), "labelz must be refused");
+    let _ = std::fs::remove_dir_all(&dir);
+}
