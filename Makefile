@@ -10,7 +10,7 @@ ifdef CARGO_TARGET_DIR
 TENANTRY := $(CARGO_TARGET_DIR)/debug/tenantry
 endif
 
-.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra schemas package clean-stack help
+.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra schemas package bench clean-stack help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -55,6 +55,9 @@ check-asl: npm ## asl-validator on every state machine definition
 
 check-infra: venv ## cfn-lint on the deployment template
 	$(VENV)/bin/cfn-lint infra/*.yaml
+
+bench: venv ## provision benchmark on the local stack: wall time vs critical path, calls; JSON in target/tenantry-bench/
+	cargo bench -p tenantry-integration --bench provision --profile dev
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
 	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas

@@ -421,7 +421,7 @@ pub fn plan(spec: &PlatformSpec) -> Plan {
     let cluster = cluster(&mut b, &net, &keys, &mut roles);
     let groups = nodegroups(&mut b, &net, &roles, &cluster);
     let addons = addons(&mut b, &roles, &cluster, &groups);
-    bootstrap(&mut b, &net, &keys, &roles, &cluster, &addons);
+    bootstrap(&mut b, &net, &roles, &cluster, &addons);
     access(&mut b, &cluster);
     observability(&mut b, &net, &keys, &cluster);
     tenants(&mut b, &keys, &cluster);
@@ -938,7 +938,6 @@ fn addons(
 fn bootstrap(
     b: &mut Builder,
     net: &NetworkIds,
-    keys: &KeyIds,
     roles: &RoleIds,
     c: &ClusterIds,
     addons: &[(String, String)],
@@ -1038,15 +1037,6 @@ fn bootstrap(
             Value::Null,
         );
     }
-    let mut deps = vec![c.cluster.clone(), keys.data.clone()];
-    deps.extend(c.oidc.iter().cloned());
-    b.add(
-        "bootstrap/secret/platform-config",
-        "secretsmanager:secret",
-        b.names.platform_secret(),
-        deps,
-        json!({ "contents": ["clusterEndpoint", "clusterCertificate", "oidcIssuer", "vpcId", "subnetIds", "bucket"] }),
-    );
 }
 
 fn access(b: &mut Builder, c: &ClusterIds) {
@@ -1093,6 +1083,15 @@ fn access(b: &mut Builder, c: &ClusterIds) {
 fn observability(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, c: &ClusterIds) {
     b.phase(Phase::Observability);
     let spec = b.spec;
+    let mut deps = vec![c.cluster.clone(), keys.data.clone()];
+    deps.extend(c.oidc.iter().cloned());
+    b.add(
+        "observability/secret/platform-config",
+        "secretsmanager:secret",
+        b.names.platform_secret(),
+        deps,
+        json!({ "contents": ["clusterName", "clusterEndpoint", "certificateAuthority", "oidcIssuer", "vpcId", "subnetIds", "bucket"] }),
+    );
     if spec.network.flow_logs.enabled {
         let group = b.add(
             "observability/flow-logs/log-group",
@@ -1318,9 +1317,9 @@ mod tests {
                 (Phase::Cluster, 3),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 11),
-                (Phase::Bootstrap, 12),
+                (Phase::Bootstrap, 11),
                 (Phase::Access, 5),
-                (Phase::Observability, 12),
+                (Phase::Observability, 13),
                 (Phase::Tenants, 43),
             ]
         );

@@ -12,11 +12,22 @@
 //! - `policy.<role>.<name>.json`: inline permission policies of Tenantry's roles.
 //! - `trust.<role>.json`: role trust policies. They are resource policies without `Resource`,
 //!   which parliament reports as malformed; their shape is pinned by unit tests instead.
+//! - Tenants (`policies/tenant.rs`): `key.tenant.<tenant>.json` (its key, whose alias
+//!   [`for_parliament`] substitutes too), `trust.tenant.<tenant>.json`,
+//!   `policy.tenant.<tenant>.<policy>.json`, and `bucket.tenant-data.json`, the platform
+//!   bucket's policy: Deny statements with `Principal: "*"`, which parliament reads as they are.
 
 use serde_json::{json, Value};
 
 use crate::naming::{self, Names};
 use crate::spec::{partition_of, PlatformSpec};
+
+mod tenant;
+pub use tenant::{
+    iam_literal, tenant_bucket_policy, tenant_key_policy, tenant_role_policy,
+    tenant_service_account, tenant_trust, TENANT_KEY_ACTIONS, TENANT_POLICY_NAME,
+    TENANT_SERVICE_ACCOUNT,
+};
 
 /// Key purpose: Kubernetes secrets envelope encryption (alias `.../cluster`).
 pub const KEY_SECRETS: &str = "cluster";
@@ -149,6 +160,11 @@ impl<'a> Target<'a> {
         format!("arn:{}:iam::aws:policy/{name}", self.partition())
     }
 
+    /// `arn:<p>:iam::<account>:role/<name>`.
+    pub fn role_arn(&self, name: &str) -> String {
+        format!("arn:{}:iam::{}:role/{name}", self.partition(), self.account)
+    }
+
     /// The IAM OIDC provider ARN of an issuer URL.
     pub fn oidc_provider_arn(&self, issuer: &str) -> String {
         format!(
@@ -210,15 +226,21 @@ const ROOT_KEY_ACTIONS: &[&str] = &[
     "kms:UpdateKeyDescription",
 ];
 
-/// The policy of one of the platform's keys.
-pub fn key_policy(t: &Target, purpose: &str) -> Value {
-    let mut statements = vec![json!({
+/// The first statement of every key policy Tenantry writes: the account root may do
+/// [`ROOT_KEY_ACTIONS`] (delegated to IAM policies).
+fn account_administration(t: &Target) -> Value {
+    json!({
         "Sid": "AccountAdministration",
         "Effect": "Allow",
         "Principal": { "AWS": t.account_root() },
         "Action": ROOT_KEY_ACTIONS,
         "Resource": "*",
-    })];
+    })
+}
+
+/// The policy of one of the platform's keys.
+pub fn key_policy(t: &Target, purpose: &str) -> Value {
+    let mut statements = vec![account_administration(t)];
     match purpose {
         KEY_SECRETS => statements.push(json!({
             "Sid": "EksSecretsEncryption",
@@ -251,6 +273,36 @@ pub fn key_policy(t: &Target, purpose: &str) -> Value {
                 "StringLike": { "kms:EncryptionContext:aws:logs:arn": platform_log_group_patterns(t) },
             },
         })),
+        KEY_DATA => {}
+        _ => {}
+    }
+    if purpose == KEY_DATA {
+        // Node volumes are encrypted with the data key; EC2 Auto Scaling launches them (managed
+        // node groups) through its service-linked role. The statement of the AWS managed
+        // `aws/ebs` key: any principal of this account, only through EC2 in this region. It
+        // names no role, so it does not depend on the service-linked role existing yet.
+        statements.push(json!({
+            "Sid": "EncryptedVolumesThroughEc2",
+            "Effect": "Allow",
+            "Principal": { "AWS": "*" },
+            "Action": [
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:CallerAccount": t.account,
+                    "kms:ViaService": format!("ec2.{}.amazonaws.com", t.region),
+                },
+            },
+        }));
+    }
+    match purpose {
         // The alarm topic Tenantry creates is encrypted with the data key: CloudWatch publishes
         // to it only if it may use the key (an AWS managed key would not allow it). Limited to
         // this account's alarms of this platform (confused-deputy guard), and only present when
@@ -332,14 +384,16 @@ pub fn flow_logs_trust(t: &Target) -> Value {
 
 /// IRSA: the cluster's OIDC provider may assume the role for exactly one service account.
 pub fn irsa_statement(t: &Target, issuer: &str, sa: &ServiceAccount) -> Value {
+    irsa_statement_for(t, issuer, sa.namespace, sa.name)
+}
+
+/// [`irsa_statement`] for a namespace and service account given as (already literal) strings.
+fn irsa_statement_for(t: &Target, issuer: &str, namespace: &str, name: &str) -> Value {
     let host = issuer_host(issuer);
     let mut equals = serde_json::Map::new();
     equals.insert(
         format!("{host}:sub"),
-        Value::String(format!(
-            "system:serviceaccount:{}:{}",
-            sa.namespace, sa.name
-        )),
+        Value::String(format!("system:serviceaccount:{namespace}:{name}")),
     );
     equals.insert(
         format!("{host}:aud"),
@@ -717,8 +771,11 @@ pub fn external_secrets_policy(t: &Target) -> Value {
 // --- everything, for the checks ----------------------------------------------------------------
 
 /// Every document for a platform, named `key.<purpose>.json`, `trust.<role>.json` or
-/// `policy.<role>.<policy>.json` (see the module docs). The cluster's secrets key is rendered
-/// even when the spec brings its own key (its policy is then not written).
+/// `policy.<role>.<policy>.json`, and for each tenant of the spec `key.tenant.<tenant>.json`,
+/// `trust.tenant.<tenant>.json` and `policy.tenant.<tenant>.<policy>.json`, then
+/// `bucket.tenant-data.json` (see the module docs). The cluster's secrets key is rendered even
+/// when the spec brings its own key (its policy is then not written); tenant keys are the
+/// placeholder key.
 pub fn all_rendered(
     spec: &PlatformSpec,
     account: &str,
@@ -754,12 +811,34 @@ pub fn all_rendered(
             ));
         }
     }
+    let bucket = t.names.bucket();
+    let tenant_key = t.arn("kms", &format!("key/{PLACEHOLDER_KEY_ID}"));
+    for tenant in &spec.tenants {
+        let role = t.role_arn(&t.names.tenant_role(&tenant.name));
+        out.push((
+            format!("key.tenant.{}.json", tenant.name),
+            tenant_key_policy(&t, &role),
+        ));
+        out.push((
+            format!("trust.tenant.{}.json", tenant.name),
+            tenant_trust(&t, Some(issuer), tenant),
+        ));
+        out.push((
+            format!("policy.tenant.{}.{TENANT_POLICY_NAME}.json", tenant.name),
+            tenant_role_policy(&t, &bucket, tenant, &tenant_key),
+        ));
+    }
+    out.push((
+        "bucket.tenant-data.json".into(),
+        tenant_bucket_policy(&t, &bucket),
+    ));
     out
 }
 
-/// The document parliament should audit for a file of [`all_rendered`]: permission policies as
-/// they are; key policies with `"*"` replaced by what it denotes in a key policy (the key, and
-/// for alias operations its alias); trust policies not at all (None).
+/// The document parliament should audit for a file of [`all_rendered`]: permission and bucket
+/// policies as they are; key policies with `"*"` replaced by what it denotes in a key policy (the
+/// key, and for alias operations its alias: a tenant key's for `key.tenant.<tenant>.json`);
+/// trust policies not at all (None).
 pub fn for_parliament(file: &str, doc: &Value, t: &Target) -> Option<Value> {
     if file.starts_with("trust.") {
         return None;
@@ -771,7 +850,11 @@ pub fn for_parliament(file: &str, doc: &Value, t: &Target) -> Option<Value> {
         return Some(doc.clone());
     };
     let key = t.arn("kms", &format!("key/{PLACEHOLDER_KEY_ID}"));
-    let alias = t.arn("kms", &t.names.kms_alias(purpose));
+    let alias = match purpose.strip_prefix("tenant.") {
+        Some(tenant) => t.names.tenant_kms_alias(tenant),
+        None => t.names.kms_alias(purpose),
+    };
+    let alias = t.arn("kms", &alias);
     let mut doc = doc.clone();
     if let Some(statements) = doc["Statement"].as_array_mut() {
         for s in statements {
@@ -868,8 +951,14 @@ mod tests {
             "arn:aws:logs:us-east-1:111122223333:log-group:/aws/eks/payments-prod/*"
         );
         let data = key_policy(&t, KEY_DATA);
-        assert_eq!(data["Statement"].as_array().map(Vec::len), Some(2));
-        let alarms = &data["Statement"][1];
+        assert_eq!(data["Statement"].as_array().map(Vec::len), Some(3));
+        let volumes = &data["Statement"][1];
+        assert_eq!(volumes["Principal"]["AWS"], "*");
+        assert_eq!(
+            volumes["Condition"]["StringEquals"],
+            json!({ "kms:CallerAccount": "111122223333", "kms:ViaService": "ec2.us-east-1.amazonaws.com" })
+        );
+        let alarms = &data["Statement"][2];
         assert_eq!(alarms["Principal"]["Service"], "cloudwatch.amazonaws.com");
         assert_eq!(
             alarms["Condition"]["StringEquals"]["aws:SourceAccount"],
@@ -884,7 +973,7 @@ mod tests {
             Some("arn:aws:sns:us-east-1:111122223333:ops".into());
         let t = Target::new(&external, "111122223333", "us-east-1");
         let data = key_policy(&t, KEY_DATA);
-        assert_eq!(data["Statement"].as_array().map(Vec::len), Some(1));
+        assert_eq!(data["Statement"].as_array().map(Vec::len), Some(2));
         assert!(!ROOT_KEY_ACTIONS.contains(&"kms:*"));
     }
 }

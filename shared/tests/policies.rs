@@ -2,8 +2,9 @@
 //! finding, and the documents say exactly what they should (and nothing a request value could
 //! widen).
 //!
-//! What parliament audits (see `tenantry::policies` module docs): inline permission policies as
-//! rendered, and key policies with `"*"` read as "this key and its alias" (what it means in a key
+//! What parliament audits (see `tenantry::policies` module docs): inline permission policies
+//! (tenant roles' included) and the tenant-data bucket policy as rendered, and key policies
+//! (tenant keys' included) with `"*"` read as "this key and its alias" (what it means in a key
 //! policy). Trust policies are resource policies without `Resource`, which parliament reports as
 //! malformed; their exact shape is asserted below instead.
 
@@ -68,8 +69,24 @@ fn parliament_finds_nothing_in_any_rendered_policy() {
         }
     }
     // 3 key policies, cluster + flow logs inline policies, 4 controller policies (EBS CSI uses
-    // the AWS managed policy only).
-    assert_eq!(audited.len(), 9, "audited: {audited:?}");
+    // the AWS managed policy only), then for each of the example's tenants its key policy and
+    // role policy, and the tenant-data bucket policy.
+    let tenants = spec.tenants.len();
+    assert_eq!(tenants, 3, "the example has three tenants");
+    assert_eq!(audited.len(), 9 + 2 * tenants + 1, "audited: {audited:?}");
+    for tenant in &spec.tenants {
+        for file in [
+            format!("key.tenant.{}.json", tenant.name),
+            format!(
+                "policy.tenant.{}.{}.json",
+                tenant.name,
+                policies::TENANT_POLICY_NAME
+            ),
+        ] {
+            assert!(audited.contains(&file), "{file} not audited: {audited:?}");
+        }
+    }
+    assert!(audited.iter().any(|f| f == "bucket.tenant-data.json"));
     let out = Command::new(parliament())
         .arg("--directory")
         .arg(&dir)

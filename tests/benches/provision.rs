@@ -214,7 +214,12 @@ fn state_time(history: &[HistoryEvent], name: &str, exited: bool) -> Option<f64>
                 .is_some_and(|d| d.name() == name)
         }
     });
-    if exited { times.last() } else { times.next() }.map(at)
+    if exited {
+        times.next_back()
+    } else {
+        times.next()
+    }
+    .map(at)
 }
 
 /// The longest iteration of the Map state `map`.

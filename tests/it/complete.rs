@@ -358,12 +358,11 @@ pub async fn assert_complete_platform(
     let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(kube, "kube-system");
     let sa = accounts.get("cluster-autoscaler").await.unwrap();
     // Pod Identity platform: no IRSA annotation, the association links the role.
-    assert!(sa
+    assert!(!sa
         .metadata
         .annotations
         .unwrap_or_default()
-        .get("eks.amazonaws.com/role-arn")
-        .is_none());
+        .contains_key("eks.amazonaws.com/role-arn"));
 
     // Observability: alarms to the platform's topic, the configuration secret.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(aws);

@@ -200,7 +200,22 @@ async fn encryption_creates_converges_and_deletes_keys() {
                     "arn:aws:logs:us-east-1:123456789012:log-group:/aws/eks/payments-prod/*"
                 ))));
             }
-            _ => assert_eq!(policy["Statement"].as_array().map(Vec::len), Some(1)),
+            _ => {
+                // The data key: the account, EC2 for encrypted node volumes, and CloudWatch
+                // alarms publishing to the platform's encrypted topic (the platform's alarms only).
+                assert_eq!(policy["Statement"].as_array().map(Vec::len), Some(3));
+                let volumes = &policy["Statement"][1];
+                assert_eq!(
+                    volumes["Condition"]["StringEquals"]["kms:ViaService"],
+                    "ec2.us-east-1.amazonaws.com"
+                );
+                let alarms = &policy["Statement"][2];
+                assert_eq!(alarms["Principal"]["Service"], "cloudwatch.amazonaws.com");
+                assert_eq!(
+                    alarms["Condition"]["StringEquals"]["aws:SourceAccount"],
+                    "123456789012"
+                );
+            }
         }
     }
 
