@@ -465,41 +465,38 @@ async fn ensure_bindings(
     inventory: &mut Inventory,
 ) -> Result<(), FunctionError> {
     let manifests = kubernetes::access_manifests(&ctx.spec);
-    let existing = if manifests.is_empty() && !inventory_has_bindings(ctx).await? {
+    if manifests.is_empty() && !inventory_has_bindings(ctx).await? {
         // Nothing wanted and nothing recorded: no need to reach the cluster.
         return Ok(());
-    } else {
-        let client = cluster_client(ctx).await?;
-        let existing = managed_bindings(&client, ctx.platform_id()).await?;
-        let mut wanted = BTreeSet::new();
-        for m in &manifests {
-            let name = m["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            if kubernetes::apply(&client, m).await? {
-                ctx.changed();
-            }
-            inventory
-                .record(
-                    ctx,
-                    BINDING_RESOURCE,
-                    &name,
-                    BTreeMap::new(),
-                    json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
-                )
-                .await?;
-            wanted.insert(name);
+    }
+    let client = cluster_client(ctx).await?;
+    let existing = managed_bindings(&client, ctx.platform_id()).await?;
+    let mut wanted = BTreeSet::new();
+    for m in &manifests {
+        let name = m["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if kubernetes::apply(&client, m).await? {
+            ctx.changed();
         }
-        for name in existing.iter().filter(|n| !wanted.contains(*n)) {
-            if kubernetes::delete(&client, &binding_stub(name)).await? {
-                ctx.changed();
-            }
-            inventory.forget(ctx, BINDING_RESOURCE, name).await?;
+        inventory
+            .record(
+                ctx,
+                BINDING_RESOURCE,
+                &name,
+                BTreeMap::new(),
+                json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
+            )
+            .await?;
+        wanted.insert(name);
+    }
+    for name in existing.iter().filter(|n| !wanted.contains(*n)) {
+        if kubernetes::delete(&client, &binding_stub(name)).await? {
+            ctx.changed();
         }
-        existing
-    };
-    tracing::debug!(bindings = existing.len(), "group bindings checked");
+        inventory.forget(ctx, BINDING_RESOURCE, name).await?;
+    }
     Ok(())
 }
 

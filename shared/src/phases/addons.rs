@@ -759,8 +759,11 @@ async fn remove_addon(
                 Err(e) => return Err(aws_error("DeleteAddon", e)),
             }
             // Gone at once (the local stack) or DELETING: the next poll tells.
-            Ok(describe(eks, cluster, name).await?.is_none()
-                && inventory.forget(ctx, ADDON_RESOURCE, name).await.is_ok())
+            if describe(eks, cluster, name).await?.is_some() {
+                return Ok(false);
+            }
+            inventory.forget(ctx, ADDON_RESOURCE, name).await?;
+            Ok(true)
         }
     }
 }
