@@ -416,17 +416,6 @@ async fn ensure_identity_provider(
 
 // ----- group bindings (Kubernetes) -----
 
-async fn cluster_client(ctx: &PhaseContext<'_>) -> Result<kube::Client, FunctionError> {
-    let endpoint: String = ctx.output("clusterEndpoint")?;
-    let ca: Option<String> = ctx
-        .status
-        .outputs
-        .get("certificateAuthority")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    kubernetes::connect(&ctx.aws(), &ctx.names.cluster(), &endpoint, ca.as_deref()).await
-}
-
 /// Names of the ClusterRoleBindings of group mappings Tenantry manages on the cluster.
 async fn managed_bindings(
     client: &kube::Client,
@@ -469,7 +458,7 @@ async fn ensure_bindings(
         // Nothing wanted and nothing recorded: no need to reach the cluster.
         return Ok(());
     }
-    let client = cluster_client(ctx).await?;
+    let client = ctx.kube_client().await?;
     let existing = managed_bindings(&client, ctx.platform_id()).await?;
     let mut wanted = BTreeSet::new();
     for m in &manifests {
@@ -540,7 +529,7 @@ async fn observe(
     }
     let manifests = kubernetes::access_manifests(&ctx.spec);
     if !manifests.is_empty() {
-        let client = cluster_client(ctx).await?;
+        let client = ctx.kube_client().await?;
         for m in &manifests {
             let live = kubernetes::get(&client, m).await?;
             if !live.as_ref().is_some_and(|l| kubernetes::contains(l, m)) {
@@ -568,35 +557,19 @@ async fn observe(
     })
 }
 
-async fn cluster_exists(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<bool, FunctionError> {
-    match eks.describe_cluster().name(cluster).send().await {
-        Ok(out) => Ok(out
-            .cluster()
-            .and_then(|c| c.status())
-            .is_some_and(|s| *s != aws_sdk_eks::types::ClusterStatus::Deleting)),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(aws_error("DescribeCluster", e)),
-    }
-}
-
 async fn delete(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
     let mut inventory = Inventory::load(ctx).await?;
-    if !cluster_exists(eks, &cluster).await? {
+    if !super::common::cluster_reachable(eks, &cluster).await? {
         // Entries, provider configs and bindings live inside the cluster: gone with it.
         inventory.forget_all(ctx).await?;
         return ctx.finish(true, BTreeMap::new()).await;
     }
     if ctx.status.outputs.contains_key("clusterEndpoint") {
-        let client = cluster_client(ctx).await?;
+        let client = ctx.kube_client().await?;
         for name in managed_bindings(&client, ctx.platform_id()).await? {
             if kubernetes::delete(&client, &binding_stub(&name)).await? {
                 ctx.changed();

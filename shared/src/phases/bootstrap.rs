@@ -15,7 +15,7 @@
 //!   anyway); the system namespaces are only ever labelled, never deleted.
 
 use super::common::Inventory;
-use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use super::{Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::error::FunctionError;
 use crate::functions::Deps;
 use crate::kubernetes;
@@ -83,19 +83,8 @@ fn manifests(ctx: &PhaseContext<'_>) -> Vec<Value> {
     kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref())
 }
 
-async fn client(ctx: &PhaseContext<'_>) -> Result<kube::Client, FunctionError> {
-    let endpoint: String = ctx.output("clusterEndpoint")?;
-    let ca = ctx
-        .status
-        .outputs
-        .get("certificateAuthority")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    kubernetes::connect(&ctx.aws(), &ctx.names.cluster(), &endpoint, ca.as_deref()).await
-}
-
 async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let client = client(ctx).await?;
+    let client = ctx.kube_client().await?;
     let mut inventory = Inventory::load(ctx).await?;
     let recorded: Vec<String> = ctx
         .store
@@ -132,7 +121,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
 }
 
 async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let client = client(ctx).await?;
+    let client = ctx.kube_client().await?;
     let mut drift = Vec::new();
     for manifest in manifests(ctx) {
         let live = kubernetes::get(&client, &manifest).await?;
@@ -164,21 +153,9 @@ async fn delete(
 ) -> Result<PhaseOutput, FunctionError> {
     let mut inventory = Inventory::load(ctx).await?;
     let cluster = ctx.names.cluster();
-    let exists = match eks.describe_cluster().name(&cluster).send().await {
-        Ok(out) => out
-            .cluster()
-            .and_then(|c| c.status())
-            .is_some_and(|s| *s == aws_sdk_eks::types::ClusterStatus::Active),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            false
-        }
-        Err(e) => return Err(aws_error("DescribeCluster", e)),
-    };
+    let exists = super::common::cluster_reachable(eks, &cluster).await?;
     if exists && ctx.status.outputs.contains_key("clusterEndpoint") {
-        let client = client(ctx).await?;
+        let client = ctx.kube_client().await?;
         let deleted = kubernetes::delete_all(&client, &manifests(ctx)).await?;
         ctx.changes += u32::try_from(deleted).unwrap_or(u32::MAX);
     }

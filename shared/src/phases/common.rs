@@ -133,3 +133,25 @@ impl Inventory {
         Ok(())
     }
 }
+
+/// Whether the EKS cluster exists and its API can be reached (ACTIVE or UPDATING): deleting what
+/// lives inside a cluster is pointless once the cluster itself is going away.
+pub async fn cluster_reachable(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<bool, FunctionError> {
+    use aws_sdk_eks::types::ClusterStatus;
+    match eks.describe_cluster().name(cluster).send().await {
+        Ok(out) => Ok(out
+            .cluster()
+            .and_then(|c| c.status())
+            .is_some_and(|s| matches!(s, ClusterStatus::Active | ClusterStatus::Updating))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws_error("DescribeCluster", e)),
+    }
+}

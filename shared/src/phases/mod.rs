@@ -162,6 +162,20 @@ impl<'a> PhaseContext<'a> {
             .build()
     }
 
+    /// A Kubernetes client on the platform's cluster, from the endpoint and CA the cluster phase
+    /// recorded (EKS token auth over https; plain http to the local stack's double).
+    pub async fn kube_client(&self) -> Result<kube::Client, FunctionError> {
+        let endpoint: String = self.output("clusterEndpoint")?;
+        let ca = self
+            .status
+            .outputs
+            .get("certificateAuthority")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        crate::kubernetes::connect(&self.aws(), &self.names.cluster(), &endpoint, ca.as_deref())
+            .await
+    }
+
     /// Key of this invocation's entry in the status record's phases: `nodegroups`, or
     /// `nodegroups/critical` for one item, so parallel items do not overwrite each other.
     pub fn phase_key(&self) -> String {
