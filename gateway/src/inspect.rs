@@ -191,6 +191,7 @@ pub async fn tagged_resources(
         .send()
         .collect::<Result<_, _>>()
         .await?;
+    let mut inside = ClusterContents::default();
     for name in &clusters {
         let cluster = eks.describe_cluster().name(name).send().await?;
         let tags = cluster.cluster().and_then(|c| c.tags());
@@ -200,22 +201,10 @@ pub async fn tagged_resources(
             == Some(platform)
         {
             tagged_clusters += 1;
-        }
-    }
-    out.insert("eks-cluster", tagged_clusters);
-    let mut inside = ClusterContents::default();
-    for name in &clusters {
-        let cluster = eks.describe_cluster().name(name).send().await?;
-        let ours = cluster
-            .cluster()
-            .and_then(|c| c.tags())
-            .and_then(|t| t.get("tenantry:platform"))
-            .map(String::as_str)
-            == Some(platform);
-        if ours {
             inside.add(&eks, name).await?;
         }
     }
+    out.insert("eks-cluster", tagged_clusters);
     out.insert("eks-nodegroup", inside.nodegroups);
     out.insert("eks-addon", inside.addons);
     out.insert("eks-access-entry", inside.access_entries);
