@@ -31,8 +31,27 @@ pub const DECOMMISSION_PLATFORM: Workflow = Workflow {
     definition: include_str!("../../statemachine/decommission-platform.asl.json"),
 };
 
+/// Onboards one tenant. Input: `{platformId, requestId, operation: "onboard", pollSeconds, tenant}`.
+pub const ONBOARD_TENANT: Workflow = Workflow {
+    name: "onboard-tenant",
+    definition: include_str!("../../statemachine/onboard-tenant.asl.json"),
+};
+
+/// Offboards one tenant. Input: `{platformId, requestId, operation: "offboard", pollSeconds,
+/// tenant}`.
+pub const OFFBOARD_TENANT: Workflow = Workflow {
+    name: "offboard-tenant",
+    definition: include_str!("../../statemachine/offboard-tenant.asl.json"),
+};
+
 /// Every workflow Tenantry deploys.
-pub const ALL: &[Workflow] = &[PROVISION_PLATFORM, DECOMMISSION_PLATFORM, SELFTEST];
+pub const ALL: &[Workflow] = &[
+    PROVISION_PLATFORM,
+    DECOMMISSION_PLATFORM,
+    ONBOARD_TENANT,
+    OFFBOARD_TENANT,
+    SELFTEST,
+];
 
 /// ARN of a Tenantry Lambda function.
 pub fn function_arn(region: &str, account: &str, function: &str) -> String {

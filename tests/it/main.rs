@@ -7,4 +7,6 @@ mod observability;
 mod platform;
 mod security;
 mod store;
+mod tenant_intake;
+mod tenant_lease;
 mod workflows;

@@ -6,6 +6,14 @@
 //! A decommission only succeeds when the platform's inventory is empty; leftovers make it fail,
 //! listed in the error.
 //!
+//! Tenant executions (`operation` `onboard` / `offboard`) end here too: the tenant record whose
+//! `requestId` is the execution's request (the `tenant` named in the input is the same tenant)
+//! becomes `Active` / `Offboarded` (the record stays, for history) or `Failed` with the phase and
+//! reason; the platform's status is left alone; the request's share of the platform's lease is
+//! released and `TenantOnboarding{Succeeded,Failed}` / `TenantOffboarding{...}` published, naming
+//! the tenant. The state change is conditioned on the record still being this request's, in the
+//! state the request left it in, so a late re-run never overwrites a newer request's work.
+//!
 //! Idempotent: once the request is marked finished, a re-run only releases the lease (a no-op if
 //! it is gone) and publishes the result again; it never overwrites the status of a platform that
 //! another request may own by then.
@@ -17,12 +25,16 @@ use crate::plan::Phase;
 use crate::store::{
     LastError, LifecycleState, PhaseState, PhaseStatus, PlatformStatus, RequestInfo,
     RequestOutcome, RequestState, ResourceRecord, RunRecord, RunStatus, Store, StoreError,
+    TenantFailure, TenantRecord, TenantState, Versioned,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "finalize";
+
+/// The phase named in a tenant failure that names none.
+pub const TENANT_PHASE: &str = "tenant";
 
 /// How many times a status write is retried after losing a version race.
 const STATUS_ATTEMPTS: usize = 3;
@@ -34,6 +46,10 @@ pub enum Operation {
     Provision,
     Update,
     Decommission,
+    /// A tenant onboarding.
+    Onboard,
+    /// A tenant offboarding.
+    Offboard,
 }
 
 impl Operation {
@@ -42,7 +58,14 @@ impl Operation {
             Operation::Provision => RequestKind::PlatformProvision,
             Operation::Update => RequestKind::PlatformUpdate,
             Operation::Decommission => RequestKind::PlatformDecommission,
+            Operation::Onboard => RequestKind::TenantOnboarding,
+            Operation::Offboard => RequestKind::TenantOffboarding,
         }
+    }
+
+    /// Whether the execution served a tenant request.
+    pub fn is_tenant(self) -> bool {
+        matches!(self, Operation::Onboard | Operation::Offboard)
     }
 }
 
@@ -86,6 +109,19 @@ pub async fn handle(input: FinalizeInput, deps: &Deps) -> Result<ResultEvent, Fu
     let store = Store::from_deps(deps);
     let request = store.get_request(&input.request_id).await?;
     let kind = input.operation.kind();
+    if input.operation.is_tenant() {
+        let tenant = tenant_of(&store, &input).await?;
+        let result = match request.as_ref().filter(|r| is_finished(r)) {
+            Some(done) => replay_tenant(&input, done, tenant.as_ref()),
+            None => record_tenant(&store, &input, request.as_ref(), tenant.as_ref()).await?,
+        };
+        store
+            .release_shared_lease(&input.platform_id, &input.request_id)
+            .await?;
+        let client = aws_sdk_eventbridge::Client::new(&deps.aws);
+        events::publish_result(&client, Some(kind), &result).await?;
+        return Ok(result);
+    }
     let result = match request.as_ref().filter(|r| is_finished(r)) {
         Some(done) => replay(&store, &input, done).await?,
         None => record(&store, &input, request.as_ref()).await?,
@@ -388,6 +424,152 @@ async fn record_run(
     Ok(())
 }
 
+/// The tenant record the execution's request works on (its `requestId`).
+async fn tenant_of(
+    store: &Store,
+    input: &FinalizeInput,
+) -> Result<Option<Versioned<TenantRecord>>, FunctionError> {
+    let records = store.list_tenant_records(&input.platform_id).await?;
+    let found = records
+        .into_iter()
+        .find(|r| r.value.request_id == input.request_id);
+    if found.is_none() {
+        tracing::warn!(request_id = %input.request_id, "no tenant record of this request");
+    }
+    Ok(found)
+}
+
+/// Where a tenant goes when its request ends with `error` (or succeeds), and the states this
+/// request may have left it in.
+pub fn tenant_transition(
+    operation: Operation,
+    error: Option<&EventError>,
+) -> (TenantState, &'static [TenantState]) {
+    const ONBOARDING: &[TenantState] = &[TenantState::Requested, TenantState::Onboarding];
+    const OFFBOARDING: &[TenantState] = &[TenantState::Offboarding];
+    const ANY: &[TenantState] = &[
+        TenantState::Requested,
+        TenantState::Onboarding,
+        TenantState::Offboarding,
+    ];
+    match (operation, error) {
+        (_, Some(_)) => (TenantState::Failed, ANY),
+        (Operation::Offboard, None) => (TenantState::Offboarded, OFFBOARDING),
+        (_, None) => (TenantState::Active, ONBOARDING),
+    }
+}
+
+/// The failure recorded on the tenant: the phase (`tenant` when none is known) and the reason.
+pub fn tenant_failure(error: &EventError) -> TenantFailure {
+    TenantFailure {
+        phase: error
+            .phase
+            .clone()
+            .unwrap_or_else(|| TENANT_PHASE.to_owned()),
+        reason: error.message.clone(),
+        code: Some(error.code.clone()),
+    }
+}
+
+/// First run for a tenant request: the tenant's new state, a run history entry, the request's
+/// outcome.
+async fn record_tenant(
+    store: &Store,
+    input: &FinalizeInput,
+    request: Option<&RequestInfo>,
+    tenant: Option<&Versioned<TenantRecord>>,
+) -> Result<ResultEvent, FunctionError> {
+    let error = match input.outcome {
+        Outcome::Failed => {
+            let mut e = error_of(input);
+            e.phase.get_or_insert_with(|| TENANT_PHASE.to_owned());
+            Some(e)
+        }
+        Outcome::Succeeded => None,
+    };
+    let (to, from) = tenant_transition(input.operation, error.as_ref());
+    let failure = error.as_ref().map(tenant_failure);
+    if let Some(tenant) = tenant {
+        let moved = store
+            .transition_tenant(
+                &input.platform_id,
+                &tenant.value.name,
+                &input.request_id,
+                from,
+                to,
+                failure.as_ref(),
+            )
+            .await?;
+        if moved.is_none() {
+            tracing::warn!(tenant = %tenant.value.name, state = %tenant.value.state, to = %to,
+                "tenant record not in a state this request left it in: left as is");
+        }
+    }
+    let execution_arn = request.and_then(|r| r.execution_arn.clone());
+    let started_at = request.map_or_else(|| store.now(), |r| r.created_at);
+    let mut run = RunRecord::new(
+        input.operation.kind().operation(),
+        started_at,
+        if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        },
+    );
+    run.execution_arn = execution_arn.clone();
+    run.request_id = Some(input.request_id.clone());
+    run.finished_at = Some(store.now());
+    run.error = error.as_ref().map(last_error);
+    run.detail = Some(json!({
+        "tenant": tenant.map(|t| t.value.name.clone()),
+        "state": to,
+    }));
+    store.record_run(&input.platform_id, &run).await?;
+    if request.is_some() {
+        let mut outcome = RequestOutcome::new(match error {
+            Some(_) => RequestState::Failed,
+            None => RequestState::Succeeded,
+        });
+        outcome.execution_arn = execution_arn.clone();
+        outcome.error = error.as_ref().map(last_error);
+        store.complete_request(&input.request_id, &outcome).await?;
+    }
+    Ok(tenant_result(input, execution_arn, tenant, error))
+}
+
+/// A re-run for a tenant request after its outcome was recorded.
+fn replay_tenant(
+    input: &FinalizeInput,
+    done: &RequestInfo,
+    tenant: Option<&Versioned<TenantRecord>>,
+) -> ResultEvent {
+    let error = done.error.as_ref().map(EventError::from);
+    tenant_result(input, done.execution_arn.clone(), tenant, error)
+}
+
+fn tenant_result(
+    input: &FinalizeInput,
+    execution_arn: Option<String>,
+    tenant: Option<&Versioned<TenantRecord>>,
+    error: Option<EventError>,
+) -> ResultEvent {
+    let status = if error.is_some() {
+        ResultStatus::Failed
+    } else {
+        ResultStatus::Succeeded
+    };
+    let mut result = ResultEvent::new(
+        &input.request_id,
+        &input.platform_id,
+        Some(input.operation.kind()),
+        status,
+    );
+    result.tenant = tenant.map(|t| t.value.name.clone());
+    result.execution_arn = execution_arn;
+    result.error = error;
+    result
+}
+
 fn last_error(e: &EventError) -> LastError {
     LastError {
         code: e.code.clone(),
@@ -478,6 +660,43 @@ mod tests {
         let i: FinalizeInput = serde_json::from_value(v).unwrap();
         assert_eq!(i.operation, Operation::Decommission);
         assert_eq!(i.error.unwrap().error, "Tenantry.Terminal");
+    }
+
+    #[test]
+    fn tenant_operations_parse_and_move_the_tenant() {
+        let v = json!({
+            "platformId": "acme", "requestId": "r", "operation": "offboard",
+            "outcome": "succeeded", "tenant": "team-a"
+        });
+        let i: FinalizeInput = serde_json::from_value(v).unwrap();
+        assert_eq!(i.operation, Operation::Offboard);
+        assert!(i.operation.is_tenant());
+        assert_eq!(i.operation.kind(), RequestKind::TenantOffboarding);
+        assert!(!Operation::Decommission.is_tenant());
+        assert_eq!(
+            tenant_transition(Operation::Onboard, None),
+            (
+                TenantState::Active,
+                &[TenantState::Requested, TenantState::Onboarding][..]
+            )
+        );
+        assert_eq!(
+            tenant_transition(Operation::Offboard, None).0,
+            TenantState::Offboarded
+        );
+        let e = EventError {
+            code: "AccessDenied".into(),
+            message: "tenant: PutBucketPolicy failed: AccessDenied: no".into(),
+            phase: None,
+            retryable: false,
+        };
+        let (to, from) = tenant_transition(Operation::Offboard, Some(&e));
+        assert_eq!(to, TenantState::Failed);
+        assert!(from.contains(&TenantState::Offboarding));
+        let failure = tenant_failure(&e);
+        assert_eq!(failure.phase, "tenant");
+        assert_eq!(failure.code.as_deref(), Some("AccessDenied"));
+        assert!(failure.reason.contains("PutBucketPolicy"));
     }
 
     #[test]

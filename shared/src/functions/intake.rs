@@ -12,21 +12,37 @@
 //! name finds the first execution. The `Accepted` event is published *before* the request is marked
 //! started, so a crash in between re-publishes it (at least once) rather than losing it.
 //!
+//! Tenant onboarding and offboarding requests take a *share* of the platform's lease (tenants of
+//! one platform run side by side; no platform operation runs meanwhile, see
+//! [`Store::acquire_shared_lease`]), check the platform (it must exist and be Active) and the
+//! tenant (onboarding: [`validate::validate_new_tenant`] against the platform's spec and its tenant
+//! records that are not `Offboarded`; offboarding: the tenant is `Active` or `Failed`), write the
+//! tenant record (`Requested` → `Onboarding`, or `Offboarding` with `retainData` and
+//! `scheduleKeyDeletion`) and start `onboard-tenant` / `offboard-tenant` with input
+//! `{platformId, requestId, operation, pollSeconds, tenant}`. A new tenant is recorded first and
+//! checked again against the records of concurrent onboardings (write, then read: of two requests
+//! that conflict, at least the later one sees the other), and withdrawn if it now conflicts. A
+//! rejected tenant request leaves no tenant record and no share behind.
+//!
 //! Input: an SQS event whose bodies are EventBridge envelopes (the production shape: rule → queue
 //! → event source mapping; answered with `batchItemFailures` for the messages to redeliver), or a
 //! bare EventBridge event (rule → Lambda).
 
 use super::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::events::{self, EventError, PlatformRequest, RequestKind, ResultEvent, ResultStatus};
-use crate::spec::PlatformSpec;
+use crate::events::{
+    self, EventError, PlatformRequest, RequestKind, ResultEvent, ResultStatus, TenantRequest,
+};
+use crate::spec::{PlatformSpec, TenantSpec};
 use crate::store::{
     payload_hash, LastError, LifecycleState, PlatformStatus, RequestInfo, RequestOutcome,
-    RequestRecord, RequestState, Store, StoreError,
+    RequestRecord, RequestState, Store, StoreError, TenantFailure, TenantRecord, TenantState,
+    Versioned,
 };
 use crate::validate::{self, rules, Issue};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -46,6 +62,15 @@ pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
 pub const PROVISION_WORKFLOW: &str = "provision-platform";
 /// Workflow (state machine) serving decommissions.
 pub const DECOMMISSION_WORKFLOW: &str = "decommission-platform";
+/// Workflow (state machine) serving tenant onboardings.
+pub const ONBOARD_WORKFLOW: &str = crate::workflows::ONBOARD_TENANT.name;
+/// Workflow (state machine) serving tenant offboardings.
+pub const OFFBOARD_WORKFLOW: &str = crate::workflows::OFFBOARD_TENANT.name;
+/// How long a tenant request holds its share of the platform's lease (released by `finalize`; a
+/// tenant execution that dies without finalizing stops blocking platform operations after this).
+pub const TENANT_LEASE_TTL: Duration = Duration::from_secs(3600);
+/// The phase named in the failure of a request that could not be started.
+const INTAKE_PHASE: &str = NAME;
 
 /// What `intake` is invoked with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,10 +202,19 @@ fn poll_seconds() -> u32 {
 #[derive(Debug, Clone)]
 struct Request {
     kind: RequestKind,
-    detail: PlatformRequest,
-    /// The validated spec (provision, update).
-    spec: Option<PlatformSpec>,
+    request_id: String,
+    platform_id: String,
+    body: Body,
     payload_hash: String,
+}
+
+/// What a request carries besides its ids.
+#[derive(Debug, Clone)]
+enum Body {
+    /// Provision, update (with the validated spec), decommission.
+    Platform { spec: Option<Box<PlatformSpec>> },
+    /// Tenant onboarding (with the validated tenant) or offboarding.
+    Tenant(Box<TenantRequest>),
 }
 
 impl Request {
@@ -188,13 +222,25 @@ impl Request {
         self.kind.operation()
     }
 
+    fn spec(&self) -> Option<&PlatformSpec> {
+        match &self.body {
+            Body::Platform { spec } => spec.as_deref(),
+            Body::Tenant(_) => None,
+        }
+    }
+
+    fn tenant_name(&self) -> Option<&str> {
+        match &self.body {
+            Body::Tenant(detail) => detail.name(),
+            Body::Platform { .. } => None,
+        }
+    }
+
     fn result(&self, status: ResultStatus) -> ResultEvent {
-        ResultEvent::new(
-            &self.detail.request_id,
-            &self.detail.platform_id,
-            Some(self.kind),
-            status,
-        )
+        let mut result =
+            ResultEvent::new(&self.request_id, &self.platform_id, Some(self.kind), status);
+        result.tenant = self.tenant_name().map(str::to_owned);
+        result
     }
 }
 
@@ -204,6 +250,8 @@ struct Rejection {
     kind: Option<RequestKind>,
     request_id: String,
     platform_id: String,
+    /// The tenant a tenant request names (`tenantName`, or the name of `tenant`).
+    tenant: Option<String>,
     error: EventError,
     issues: Vec<Issue>,
 }
@@ -217,10 +265,16 @@ impl Rejection {
                 .unwrap_or_default()
                 .to_owned()
         };
+        let tenant = raw_detail
+            .and_then(|d| d.get("tenantName").or_else(|| d.get("tenant")?.get("name")))
+            .and_then(Value::as_str)
+            .filter(|_| kind.is_some_and(RequestKind::is_tenant))
+            .map(str::to_owned);
         Box::new(Rejection {
             kind,
             request_id: field("requestId"),
             platform_id: field("platformId"),
+            tenant,
             error: EventError::new(ErrorType::InvalidRequest, message),
             issues: Vec::new(),
         })
@@ -267,12 +321,12 @@ fn parse(envelope: Value) -> Parsed {
     }
 }
 
-fn parse_detail(
+/// Deserializes a detail strictly; the first type-level problem rejects it.
+fn deserialize_detail<T: DeserializeOwned>(
     kind: RequestKind,
-    detail_type: &str,
     raw: &Value,
-) -> Result<Request, Box<Rejection>> {
-    let detail: PlatformRequest = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
+) -> Result<T, Box<Rejection>> {
+    serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
         let path = format!("detail.{}", e.path()).replace("detail..", "detail");
         let message = e.inner().to_string();
         let mut r = Rejection::new(
@@ -283,16 +337,43 @@ fn parse_detail(
         r.issues
             .push(Issue::new(path, serde_rule(&message), message));
         r
-    })?;
-    if !kind.is_supported() {
-        let message = format!(
-            "{detail_type} is not yet supported by this version of Tenantry (it handles \
-             platform provision, update and decommission requests)"
+    })
+}
+
+fn parse_detail(
+    kind: RequestKind,
+    detail_type: &str,
+    raw: &Value,
+) -> Result<Request, Box<Rejection>> {
+    let (request_id, platform_id, body, issues) = if kind.is_tenant() {
+        let (detail, issues) = tenant_detail(kind, raw)?;
+        let ids = (detail.request_id.clone(), detail.platform_id.clone());
+        (ids.0, ids.1, Body::Tenant(Box::new(detail)), issues)
+    } else {
+        let detail: PlatformRequest = deserialize_detail(kind, raw)?;
+        if !kind.is_supported() {
+            let message = format!(
+                "{detail_type} is not yet supported by this version of Tenantry (it handles \
+                 platform provision, update and decommission and tenant onboarding and \
+                 offboarding requests)"
+            );
+            return Err(Rejection::new(Some(raw), Some(kind), message));
+        }
+        let mut issues = detail_issues(
+            &detail.schema_version,
+            &detail.request_id,
+            &detail.platform_id,
         );
-        return Err(Rejection::new(Some(raw), Some(kind), message));
-    }
-    let mut issues = detail_issues(&detail);
-    let spec = spec_issues(kind, &detail, &mut issues);
+        let spec = spec_issues(kind, &detail, &mut issues);
+        (
+            detail.request_id,
+            detail.platform_id,
+            Body::Platform {
+                spec: spec.map(Box::new),
+            },
+            issues,
+        )
+    };
     if !issues.is_empty() {
         let count = issues.len();
         let first = issues.first().map(ToString::to_string).unwrap_or_default();
@@ -307,10 +388,112 @@ fn parse_detail(
     let payload_hash = payload_hash(&json!({ "detailType": detail_type, "detail": raw }));
     Ok(Request {
         kind,
-        detail,
-        spec,
+        request_id,
+        platform_id,
+        body,
         payload_hash,
     })
+}
+
+/// Parses a tenant request: the tenant of an onboarding is checked like a tenant file (every
+/// problem, paths relative to the tenant, `$`), the detail's own fields per kind (paths
+/// `detail.<field>`), the name of the tenant to offboard by the tenant name rules.
+fn tenant_detail(
+    kind: RequestKind,
+    raw: &Value,
+) -> Result<(TenantRequest, Vec<Issue>), Box<Rejection>> {
+    let mut issues = Vec::new();
+    let mut raw_detail = raw.clone();
+    let mut tenant_refused = false;
+    if kind == RequestKind::TenantOnboarding {
+        let tenant = raw.get("tenant").filter(|t| !t.is_null());
+        if let Some(Err(errors)) = tenant.map(|t| validate::parse_tenant(&t.to_string())) {
+            issues.extend(errors.0);
+            tenant_refused = true;
+            if let Some(map) = raw_detail.as_object_mut() {
+                map.remove("tenant");
+            }
+        }
+    }
+    let detail: TenantRequest = deserialize_detail(kind, &raw_detail)?;
+    let mut all = detail_issues(
+        &detail.schema_version,
+        &detail.request_id,
+        &detail.platform_id,
+    );
+    all.append(&mut issues);
+    all.extend(
+        detail
+            .field_issues(kind)
+            .into_iter()
+            .filter(|i| !(tenant_refused && i.path == "detail.tenant")),
+    );
+    if let (RequestKind::TenantOffboarding, Some(name)) = (kind, &detail.tenant_name) {
+        all.extend(tenant_name_issues(name));
+    }
+    Ok((detail, all))
+}
+
+/// The tenant name rules (syntax, unsafe characters, reserved names, length) applied to the name
+/// of a tenant to offboard (path `detail.tenantName`), so that a hostile name never reaches a key
+/// or a policy.
+fn tenant_name_issues(name: &str) -> Vec<Issue> {
+    let probe: TenantSpec = match serde_json::from_value(json!({"name": name, "costCentre": "x"})) {
+        Ok(probe) => probe,
+        Err(e) => {
+            return vec![Issue::new(
+                "detail.tenantName",
+                rules::INVALID_VALUE,
+                e.to_string(),
+            )]
+        }
+    };
+    match validate::validate_tenant(&probe) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
+            .0
+            .into_iter()
+            .filter(|i| i.path == "$.name")
+            .map(|mut i| {
+                i.path = "detail.tenantName".to_owned();
+                i
+            })
+            .collect(),
+    }
+}
+
+/// Onboarding a tenant onto `platform` next to its tenant `records`: the tenant's own rules (with
+/// the platform's region) plus name collisions and prefix overlaps with every tenant that is not
+/// offboarded: those of the platform's spec and those of the records. Records of `request_id`
+/// itself (an earlier delivery of the same request) do not count.
+fn onboarding_issues(
+    platform: &PlatformSpec,
+    records: &[Versioned<TenantRecord>],
+    tenant: &TenantSpec,
+    request_id: &str,
+) -> Vec<Issue> {
+    let offboarded: Vec<&str> = records
+        .iter()
+        .filter(|r| r.value.state == TenantState::Offboarded)
+        .map(|r| r.value.name.as_str())
+        .collect();
+    let mut effective = platform.clone();
+    effective
+        .tenants
+        .retain(|t| !offboarded.contains(&t.name.as_str()));
+    for record in records {
+        let r = &record.value;
+        if r.state != TenantState::Offboarded
+            && r.request_id != request_id
+            && !effective.tenants.iter().any(|t| t.name == r.name)
+        {
+            effective.tenants.push(r.spec.clone());
+        }
+    }
+    match validate::validate_new_tenant(&effective, tenant) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.0,
+    }
 }
 
 fn serde_rule(message: &str) -> &'static str {
@@ -324,20 +507,20 @@ fn serde_rule(message: &str) -> &'static str {
 }
 
 /// Problems with the detail's own fields (paths `detail.<field>`).
-fn detail_issues(detail: &PlatformRequest) -> Vec<Issue> {
+fn detail_issues(schema_version: &str, request_id: &str, platform_id: &str) -> Vec<Issue> {
     let mut issues = Vec::new();
-    if detail.schema_version != events::SCHEMA_VERSION {
+    if schema_version != events::SCHEMA_VERSION {
         issues.push(Issue::new(
             "detail.schemaVersion",
             rules::INVALID_VALUE,
             format!(
                 "schemaVersion {:?} is not supported; this version of Tenantry reads {:?}",
-                detail.schema_version,
+                schema_version,
                 events::SCHEMA_VERSION
             ),
         ));
     }
-    let id = &detail.request_id;
+    let id = request_id;
     let id_ok = !id.is_empty()
         && id.len() <= events::MAX_REQUEST_ID_LEN
         && id
@@ -354,7 +537,7 @@ fn detail_issues(detail: &PlatformRequest) -> Vec<Issue> {
             ),
         ));
     }
-    let platform = &detail.platform_id;
+    let platform = platform_id;
     let platform_ok = !platform.is_empty()
         && platform.len() <= crate::naming::MAX_PLATFORM_ID_LEN
         && platform.starts_with(|c: char| c.is_ascii_lowercase())
@@ -493,11 +676,11 @@ impl<'a> Intake<'a> {
             return Ok(outcome);
         }
         if let Err(held) = self.lease(&request).await? {
-            return self.reject(&request, held).await;
+            return self.reject(&request, held, Vec::new()).await;
         }
         match self.accept(&request).await {
             Ok(outcome) => Ok(outcome),
-            Err(Refusal::Rejected(error)) => self.reject(&request, error).await,
+            Err(Refusal::Rejected(error, issues)) => self.reject(&request, error, issues).await,
             Err(Refusal::Error(e))
                 if matches!(
                     e.error_type,
@@ -520,6 +703,7 @@ impl<'a> Intake<'a> {
         );
         result.error = Some(r.error.clone());
         result.issues = r.issues;
+        result.tenant = r.tenant;
         events::publish_result(&self.events, r.kind, &result).await?;
         Ok(IntakeOutcome {
             request_id: r.request_id,
@@ -537,7 +721,7 @@ impl<'a> Intake<'a> {
         &self,
         request: &Request,
     ) -> Result<Option<IntakeOutcome>, FunctionError> {
-        let id = &request.detail.request_id;
+        let id = &request.request_id;
         let existing = match self.store.get_request(id).await? {
             Some(existing) => existing,
             None => {
@@ -545,7 +729,7 @@ impl<'a> Intake<'a> {
                     .store
                     .record_request(
                         id,
-                        &request.detail.platform_id,
+                        &request.platform_id,
                         request.operation(),
                         &request.payload_hash,
                     )
@@ -590,16 +774,28 @@ impl<'a> Intake<'a> {
     }
 
     /// `Ok(Err(reason))` when another request holds the platform.
+    /// Platform requests take the platform's lease, tenant requests a share of it.
     async fn lease(&self, request: &Request) -> Result<Result<(), EventError>, FunctionError> {
-        let acquired = self
-            .store
-            .acquire_lease(
-                &request.detail.platform_id,
-                &request.detail.request_id,
-                request.operation(),
-                LEASE_TTL,
-            )
-            .await;
+        let (platform, id, operation) = (
+            &request.platform_id,
+            &request.request_id,
+            request.operation(),
+        );
+        let acquired = if request.kind.is_tenant() {
+            self.store
+                .acquire_shared_lease(platform, id, operation, TENANT_LEASE_TTL)
+                .await
+        } else {
+            self.store
+                .acquire_lease(platform, id, operation, LEASE_TTL)
+                .await
+        };
+        let rule = if request.kind.is_tenant() {
+            "tenant operations never run while a platform operation runs"
+        } else {
+            "operations on a platform never run concurrently (nor while tenants are being \
+             onboarded or offboarded)"
+        };
         match acquired {
             Ok(_) => Ok(Ok(())),
             Err(StoreError::LeaseHeld {
@@ -611,9 +807,9 @@ impl<'a> Intake<'a> {
                 ErrorType::Conflict,
                 format!(
                     "platform {:?} is busy: request {holder:?} is running its {operation} \
-                     (lease until {}); operations on a platform never run concurrently, send \
-                     this request again (with a new request id) once that one has finished",
-                    request.detail.platform_id,
+                     (lease until {}); {rule}, send this request again (with a new request id) \
+                     once that one has finished",
+                    request.platform_id,
                     crate::store::keys::timestamp(expires_at),
                 ),
             ))),
@@ -621,20 +817,47 @@ impl<'a> Intake<'a> {
         }
     }
 
-    /// Under the lease: records the spec and lifecycle state, starts the execution, publishes
-    /// `Accepted`, marks the request started.
+    /// Gives up what [`Intake::lease`] took (a no-op when it holds nothing).
+    async fn release(&self, request: &Request) -> Result<bool, StoreError> {
+        if request.kind.is_tenant() {
+            self.store
+                .release_shared_lease(&request.platform_id, &request.request_id)
+                .await
+        } else {
+            self.store
+                .release_lease(&request.platform_id, &request.request_id)
+                .await
+        }
+    }
+
+    /// Under the lease: records the spec and lifecycle state (or the tenant record), starts the
+    /// execution, publishes `Accepted`, marks the request started.
     async fn accept(&self, request: &Request) -> Result<IntakeOutcome, Refusal> {
-        match &request.spec {
-            Some(spec) => self.record_spec(request, spec).await?,
-            None => self.check_decommissionable(request).await?,
+        match (&request.body, request.kind) {
+            (Body::Tenant(detail), RequestKind::TenantOnboarding) => {
+                let platform = self.active_platform(request).await?;
+                self.record_onboarding(request, &platform, detail).await?;
+                return self.started(request).await;
+            }
+            (Body::Tenant(detail), _) => {
+                let platform = self.active_platform(request).await?;
+                self.record_offboarding(request, &platform, detail).await?;
+                return self.started(request).await;
+            }
+            (Body::Platform { spec: Some(spec) }, _) => self.record_spec(request, spec).await?,
+            (Body::Platform { spec: None }, _) => self.check_decommissionable(request).await?,
         }
         let target = match request.kind {
             RequestKind::PlatformUpdate => LifecycleState::Updating,
             RequestKind::PlatformDecommission => LifecycleState::Decommissioning,
             _ => LifecycleState::Provisioning,
         };
-        self.set_state(&request.detail.platform_id, target, None)
-            .await?;
+        self.set_state(&request.platform_id, target, None).await?;
+        self.started(request).await
+    }
+
+    /// Starts the execution, publishes `Accepted`, marks the request started.
+    async fn started(&self, request: &Request) -> Result<IntakeOutcome, Refusal> {
         let execution_arn = self.start_execution(request).await?;
         let mut result = request.result(ResultStatus::Accepted);
         result.execution_arn = Some(execution_arn.clone());
@@ -642,7 +865,7 @@ impl<'a> Intake<'a> {
         let mut outcome = RequestOutcome::new(RequestState::Started);
         outcome.execution_arn = Some(execution_arn.clone());
         self.store
-            .complete_request(&request.detail.request_id, &outcome)
+            .complete_request(&request.request_id, &outcome)
             .await
             .map_err(FunctionError::from)?;
         Ok(self.outcome(request, Disposition::Accepted, Some(execution_arn), None))
@@ -651,7 +874,7 @@ impl<'a> Intake<'a> {
     /// Stores the desired spec unless it is already the stored one; an update needs a platform
     /// that exists and was not decommissioned.
     async fn record_spec(&self, request: &Request, spec: &PlatformSpec) -> Result<(), Refusal> {
-        let platform = &request.detail.platform_id;
+        let platform = &request.platform_id;
         let value = serde_json::to_value(spec).map_err(|e| {
             FunctionError::new(ErrorType::Terminal, format!("spec not serialisable: {e}"))
         })?;
@@ -680,19 +903,241 @@ impl<'a> Intake<'a> {
         Ok(())
     }
 
+    /// The platform of a tenant request: it must exist and be Active.
+    async fn active_platform(&self, request: &Request) -> Result<PlatformSpec, Refusal> {
+        let platform = &request.platform_id;
+        let Some(spec) = self
+            .store
+            .get_spec(platform)
+            .await
+            .map_err(FunctionError::from)?
+        else {
+            return Err(invalid(format!(
+                "platform {platform:?} does not exist: provision it before onboarding or \
+                 offboarding tenants"
+            )));
+        };
+        let state = self.lifecycle(platform).await?;
+        if state != Some(LifecycleState::Active) {
+            let state = state.map_or_else(|| "not provisioned".to_owned(), |s| format!("{s:?}"));
+            return Err(invalid(format!(
+                "platform {platform:?} is {state}, not Active: tenants are onboarded and \
+                 offboarded only on an Active platform"
+            )));
+        }
+        serde_json::from_value(spec.value).map_err(|e| {
+            Refusal::Error(FunctionError::new(
+                ErrorType::Terminal,
+                format!("the stored spec of platform {platform:?} cannot be read: {e}"),
+            ))
+        })
+    }
+
+    /// Records a tenant to onboard (`Requested`), checks it again against concurrent
+    /// onboardings, and moves it to `Onboarding`. A redelivery finds its own record and carries on.
+    async fn record_onboarding(
+        &self,
+        request: &Request,
+        platform: &PlatformSpec,
+        detail: &TenantRequest,
+    ) -> Result<(), Refusal> {
+        let (platform_id, id) = (&request.platform_id, &request.request_id);
+        let Some(tenant) = &detail.tenant else {
+            return Err(invalid("an onboard request needs `tenant`".to_owned()));
+        };
+        let name = &tenant.name;
+        let records = self
+            .store
+            .list_tenant_records(platform_id)
+            .await
+            .map_err(FunctionError::from)?;
+        let existing = records.iter().find(|r| &r.value.name == name);
+        let mine = existing.filter(|r| &r.value.request_id == id);
+        if let Some(mine) = mine.filter(|r| r.value.state != TenantState::Requested) {
+            tracing::info!(tenant = %name, state = %mine.value.state, "tenant recorded by an earlier delivery");
+            return Ok(());
+        }
+        let issues = onboarding_issues(platform, &records, tenant, id);
+        if !issues.is_empty() {
+            return Err(refused(ErrorType::InvalidRequest, issues));
+        }
+        let (version, previous) = match mine {
+            Some(mine) => (mine.version, None),
+            None => {
+                let record = TenantRecord::new(tenant.clone(), TenantState::Requested, id.clone());
+                let expected = existing.map(|r| r.version);
+                match self
+                    .store
+                    .put_tenant_record(platform_id, &record, expected)
+                    .await
+                {
+                    Ok(version) => (version, existing.cloned()),
+                    Err(StoreError::VersionConflict { .. }) => {
+                        return Err(Refusal::Rejected(
+                            EventError::new(
+                                ErrorType::Conflict,
+                                format!(
+                                    "tenant {name:?} of platform {platform_id:?} was recorded by \
+                                     another request at the same time; send this request again \
+                                     (with a new request id) if the tenant is still wanted"
+                                ),
+                            ),
+                            Vec::new(),
+                        ))
+                    }
+                    Err(e) => return Err(FunctionError::from(e).into()),
+                }
+            }
+        };
+        // Recorded: check again against every tenant recorded meanwhile.
+        let records = self
+            .store
+            .list_tenant_records(platform_id)
+            .await
+            .map_err(FunctionError::from)?;
+        let issues = onboarding_issues(platform, &records, tenant, id);
+        if !issues.is_empty() {
+            self.withdraw(platform_id, name, version, previous).await?;
+            return Err(refused(ErrorType::Conflict, issues));
+        }
+        self.store
+            .transition_tenant(
+                platform_id,
+                name,
+                id,
+                &[TenantState::Requested],
+                TenantState::Onboarding,
+                None,
+            )
+            .await
+            .map_err(FunctionError::from)?;
+        Ok(())
+    }
+
+    /// Takes back a tenant record this request wrote: restores the record it replaced (an
+    /// offboarded tenant of the same name) or deletes it.
+    async fn withdraw(
+        &self,
+        platform_id: &str,
+        name: &str,
+        version: u64,
+        previous: Option<Versioned<TenantRecord>>,
+    ) -> Result<(), FunctionError> {
+        match previous {
+            Some(previous) => {
+                self.store
+                    .put_tenant_record(platform_id, &previous.value, Some(version))
+                    .await?;
+            }
+            None => {
+                self.store
+                    .delete_tenant(platform_id, name, Some(version))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves an Active or Failed tenant to `Offboarding` with the request's options. A tenant of
+    /// the platform's spec without a record (onboarded by the provision workflow) counts as
+    /// Active.
+    async fn record_offboarding(
+        &self,
+        request: &Request,
+        platform: &PlatformSpec,
+        detail: &TenantRequest,
+    ) -> Result<(), Refusal> {
+        let (platform_id, id) = (&request.platform_id, &request.request_id);
+        let Some(name) = detail.tenant_name.as_deref() else {
+            return Err(invalid("an offboard request needs `tenantName`".to_owned()));
+        };
+        let current = self
+            .store
+            .get_tenant_record(platform_id, name)
+            .await
+            .map_err(FunctionError::from)?;
+        let (mut record, expected) = match current {
+            Some(current) if &current.value.request_id == id => {
+                // An earlier delivery of this request recorded it.
+                tracing::info!(tenant = %name, state = %current.value.state, "tenant recorded by an earlier delivery");
+                return Ok(());
+            }
+            Some(current)
+                if matches!(
+                    current.value.state,
+                    TenantState::Active | TenantState::Failed
+                ) =>
+            {
+                (current.value, Some(current.version))
+            }
+            Some(current) if current.value.state.in_progress() => {
+                return Err(Refusal::Rejected(
+                    EventError::new(
+                        ErrorType::Conflict,
+                        format!(
+                            "tenant {name:?} of platform {platform_id:?} is {} (request {:?}): \
+                             send this request again (with a new request id) once that one has \
+                             finished",
+                            current.value.state, current.value.request_id
+                        ),
+                    ),
+                    Vec::new(),
+                ))
+            }
+            Some(_) => {
+                return Err(invalid(format!(
+                    "tenant {name:?} of platform {platform_id:?} is already offboarded"
+                )))
+            }
+            None => match platform.tenants.iter().find(|t| t.name == name) {
+                Some(spec) => (
+                    TenantRecord::new(spec.clone(), TenantState::Active, String::new()),
+                    None,
+                ),
+                None => {
+                    return Err(invalid(format!(
+                        "tenant {name:?} does not exist on platform {platform_id:?}: nothing to \
+                         offboard"
+                    )))
+                }
+            },
+        };
+        record.state = TenantState::Offboarding;
+        record.failure = None;
+        record.retain_data = detail.retain_data();
+        record.schedule_key_deletion = detail.schedule_key_deletion();
+        record.request_id = id.clone();
+        match self
+            .store
+            .put_tenant_record(platform_id, &record, expected)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::VersionConflict { .. }) => Err(Refusal::Rejected(
+                EventError::new(
+                    ErrorType::Conflict,
+                    format!(
+                        "tenant {name:?} of platform {platform_id:?} was changed by another \
+                         request at the same time; send this request again (with a new request \
+                         id) once that one has finished"
+                    ),
+                ),
+                Vec::new(),
+            )),
+            Err(e) => Err(FunctionError::from(e).into()),
+        }
+    }
+
     async fn check_updatable(&self, platform: &str, has_spec: bool) -> Result<(), Refusal> {
         let state = self.lifecycle(platform).await?;
         if !has_spec || state == Some(LifecycleState::Decommissioned) {
-            return Err(Refusal::Rejected(EventError::new(
-                ErrorType::InvalidRequest,
-                format!("platform {platform:?} does not exist (or was decommissioned): provision it instead of updating it"),
-            )));
+            return Err(invalid(format!("platform {platform:?} does not exist (or was decommissioned): provision it instead of updating it")));
         }
         Ok(())
     }
 
     async fn check_decommissionable(&self, request: &Request) -> Result<(), Refusal> {
-        let platform = &request.detail.platform_id;
+        let platform = &request.platform_id;
         let has_spec = self
             .store
             .get_spec(platform)
@@ -701,10 +1146,7 @@ impl<'a> Intake<'a> {
             .is_some();
         let state = self.lifecycle(platform).await?;
         if !has_spec || state == Some(LifecycleState::Decommissioned) {
-            return Err(Refusal::Rejected(EventError::new(
-                ErrorType::InvalidRequest,
-                format!("platform {platform:?} does not exist or is already decommissioned: nothing to decommission"),
-            )));
+            return Err(invalid(format!("platform {platform:?} does not exist or is already decommissioned: nothing to decommission")));
         }
         Ok(())
     }
@@ -752,23 +1194,28 @@ impl<'a> Intake<'a> {
     async fn start_execution(&self, request: &Request) -> Result<String, FunctionError> {
         let workflow = match request.kind {
             RequestKind::PlatformDecommission => DECOMMISSION_WORKFLOW,
+            RequestKind::TenantOnboarding => ONBOARD_WORKFLOW,
+            RequestKind::TenantOffboarding => OFFBOARD_WORKFLOW,
             _ => PROVISION_WORKFLOW,
         };
         let arn = state_machine_arn(self.deps, workflow).await?;
         let mut input = json!({
-            "platformId": request.detail.platform_id,
-            "requestId": request.detail.request_id,
+            "platformId": request.platform_id,
+            "requestId": request.request_id,
             "operation": request.operation(),
             "pollSeconds": poll_seconds(),
         });
         // What the provision workflow's Map states fan out over.
-        if let Some(spec) = &request.spec {
+        if let Some(spec) = request.spec() {
             input["items"] = json!(crate::plan::work_items(spec));
+        }
+        if let Some(tenant) = request.tenant_name() {
+            input["tenant"] = json!(tenant);
         }
         let started = aws_sdk_sfn::Client::new(&self.deps.aws)
             .start_execution()
             .state_machine_arn(&arn)
-            .name(&request.detail.request_id)
+            .name(&request.request_id)
             .input(input.to_string())
             .send()
             .await;
@@ -779,7 +1226,7 @@ impl<'a> Intake<'a> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_execution_already_exists()) =>
             {
-                Ok(execution_arn(&arn, &request.detail.request_id))
+                Ok(execution_arn(&arn, &request.request_id))
             }
             Err(e) => Err(crate::phases::aws_error("StartExecution", e)),
         }
@@ -791,17 +1238,17 @@ impl<'a> Intake<'a> {
         &self,
         request: &Request,
         error: EventError,
+        issues: Vec<Issue>,
     ) -> Result<IntakeOutcome, FunctionError> {
-        self.store
-            .release_lease(&request.detail.platform_id, &request.detail.request_id)
-            .await?;
+        self.release(request).await?;
         let mut result = request.result(ResultStatus::Rejected);
         result.error = Some(error.clone());
+        result.issues = issues;
         events::publish_result(&self.events, Some(request.kind), &result).await?;
         let mut outcome = RequestOutcome::new(RequestState::Rejected);
         outcome.error = Some(last_error(&error));
         self.store
-            .complete_request(&request.detail.request_id, &outcome)
+            .complete_request(&request.request_id, &outcome)
             .await?;
         Ok(self.outcome(request, Disposition::Rejected, None, Some(error.message)))
     }
@@ -814,25 +1261,44 @@ impl<'a> Intake<'a> {
         request: &Request,
         e: FunctionError,
     ) -> Result<IntakeOutcome, FunctionError> {
-        tracing::error!(request_id = %request.detail.request_id, error = %e, "intake failed");
+        tracing::error!(request_id = %request.request_id, error = %e, "intake failed");
         let mut error = EventError::from(&e);
-        error.phase = Some(NAME.to_owned());
+        error.phase = Some(INTAKE_PHASE.to_owned());
         let last = last_error(&error);
-        let platform = &request.detail.platform_id;
-        if self.store.get_status(platform).await?.is_some() {
+        let platform = &request.platform_id;
+        if let Some(tenant) = request.tenant_name() {
+            // The tenant fails, not the platform; only a record this request owns changes.
+            let failure = TenantFailure {
+                phase: INTAKE_PHASE.to_owned(),
+                reason: error.message.clone(),
+                code: Some(error.code.clone()),
+            };
+            self.store
+                .transition_tenant(
+                    platform,
+                    tenant,
+                    &request.request_id,
+                    &[
+                        TenantState::Requested,
+                        TenantState::Onboarding,
+                        TenantState::Offboarding,
+                    ],
+                    TenantState::Failed,
+                    Some(&failure),
+                )
+                .await?;
+        } else if self.store.get_status(platform).await?.is_some() {
             self.set_state(platform, LifecycleState::Failed, Some(last.clone()))
                 .await?;
         }
-        self.store
-            .release_lease(platform, &request.detail.request_id)
-            .await?;
+        self.release(request).await?;
         let mut result = request.result(ResultStatus::Failed);
         result.error = Some(error.clone());
         events::publish_result(&self.events, Some(request.kind), &result).await?;
         let mut outcome = RequestOutcome::new(RequestState::Failed);
         outcome.error = Some(last);
         self.store
-            .complete_request(&request.detail.request_id, &outcome)
+            .complete_request(&request.request_id, &outcome)
             .await?;
         Ok(self.outcome(request, Disposition::Failed, None, Some(error.message)))
     }
@@ -845,8 +1311,8 @@ impl<'a> Intake<'a> {
         reason: Option<String>,
     ) -> IntakeOutcome {
         IntakeOutcome {
-            request_id: request.detail.request_id.clone(),
-            platform_id: request.detail.platform_id.clone(),
+            request_id: request.request_id.clone(),
+            platform_id: request.platform_id.clone(),
             disposition,
             execution_arn,
             reason,
@@ -854,10 +1320,29 @@ impl<'a> Intake<'a> {
     }
 }
 
-/// Why `accept` stopped: a refusal to answer, or an error.
+/// Why `accept` stopped: a refusal to answer (with the validation issues, if any), or an error.
 enum Refusal {
-    Rejected(EventError),
+    Rejected(EventError, Vec<Issue>),
     Error(FunctionError),
+}
+
+/// A refusal of an invalid request.
+fn invalid(message: String) -> Refusal {
+    Refusal::Rejected(
+        EventError::new(ErrorType::InvalidRequest, message),
+        Vec::new(),
+    )
+}
+
+/// A refusal listing `issues` (the message names the first, its field and rule).
+fn refused(error_type: ErrorType, issues: Vec<Issue>) -> Refusal {
+    let count = issues.len();
+    let first = issues.first().map(ToString::to_string).unwrap_or_default();
+    let message = format!(
+        "request refused: {count} problem{}, first: {first}",
+        if count == 1 { "" } else { "s" }
+    );
+    Refusal::Rejected(EventError::new(error_type, message), issues)
 }
 
 impl From<FunctionError> for Refusal {
@@ -912,7 +1397,7 @@ mod tests {
             panic!("not parsed")
         };
         assert_eq!(r.kind, RequestKind::PlatformProvision);
-        assert!(r.spec.is_some());
+        assert!(r.spec().is_some());
         assert!(r.payload_hash.starts_with("fnv1a64:"));
     }
 
@@ -972,6 +1457,153 @@ mod tests {
             json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme", "spec": {}}),
         )));
         assert_eq!(r.issues[0].path, "detail.spec");
+    }
+
+    fn tenant_envelope(detail_type: &str, detail: Value) -> Value {
+        envelope(detail_type, detail)
+    }
+
+    fn onboard(tenant: Value) -> Value {
+        tenant_envelope(
+            "TenantOnboardingRequested",
+            json!({"schemaVersion": "1", "requestId": "req-t", "platformId": "acme", "tenant": tenant}),
+        )
+    }
+
+    fn offboard(name: &str, extra: Value) -> Value {
+        let mut detail = json!({"schemaVersion": "1", "requestId": "req-o", "platformId": "acme", "tenantName": name});
+        if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        tenant_envelope("TenantOffboardingRequested", detail)
+    }
+
+    #[test]
+    fn tenant_requests_parse() {
+        let Parsed::Request(r) = parse(onboard(json!({"name": "team-a", "costCentre": "cc-1"})))
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(r.kind, RequestKind::TenantOnboarding);
+        assert_eq!(r.tenant_name(), Some("team-a"));
+        assert_eq!(r.operation(), "onboard");
+        assert!(r.spec().is_none());
+        let result = r.result(ResultStatus::Accepted);
+        assert_eq!(result.tenant.as_deref(), Some("team-a"));
+        let Parsed::Request(r) = parse(offboard("team-a", json!({"retainData": true}))) else {
+            panic!("not parsed")
+        };
+        assert_eq!(r.kind, RequestKind::TenantOffboarding);
+        let Body::Tenant(detail) = &r.body else {
+            panic!("not a tenant body")
+        };
+        assert!(detail.retain_data() && !detail.schedule_key_deletion());
+    }
+
+    #[test]
+    fn hostile_tenant_names_are_refused_naming_field_and_rule() {
+        for name in [
+            "../x",
+            "a*",
+            "kube-system",
+            "default",
+            &"a".repeat(64),
+            "Team-A",
+            "team a",
+            "tëam",
+            "team\"a",
+            "team'a",
+        ] {
+            let r = rejected(parse(onboard(json!({"name": name, "costCentre": "cc-1"}))));
+            assert!(
+                r.issues.iter().any(|i| i.path == "$.name"),
+                "{name:?}: {:?}",
+                r.issues
+            );
+            assert!(r.error.message.contains("$.name"), "{}", r.error.message);
+            assert_eq!(r.tenant.as_deref(), Some(name));
+            let r = rejected(parse(offboard(name, json!({}))));
+            assert!(
+                r.issues.iter().any(|i| i.path == "detail.tenantName"),
+                "{name:?}: {:?}",
+                r.issues
+            );
+        }
+    }
+
+    #[test]
+    fn tenant_fields_are_checked_per_kind() {
+        let mut e = onboard(json!({"name": "team-a", "costCentre": "cc-1"}));
+        e["detail"]["retainData"] = json!(false);
+        let r = rejected(parse(e));
+        assert_eq!(r.issues.len(), 1, "{:?}", r.issues);
+        assert_eq!(
+            (r.issues[0].path.as_str(), r.issues[0].rule.as_str()),
+            ("detail.retainData", rules::UNKNOWN_FIELD)
+        );
+        let r = rejected(parse(tenant_envelope(
+            "TenantOffboardingRequested",
+            json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme"}),
+        )));
+        assert_eq!(r.issues[0].path, "detail.tenantName");
+        assert_eq!(r.issues[0].rule, rules::MISSING_FIELD);
+        let r = rejected(parse(offboard("team-a", json!({"force": true}))));
+        assert_eq!(r.issues[0].rule, rules::UNKNOWN_FIELD);
+        // Every problem of the tenant at once, and no "missing tenant" on top of them.
+        let r = rejected(parse(onboard(
+            json!({"name": "Bad Name", "costCentre": "cc-1", "s3Prefix": "../up/"}),
+        )));
+        let paths: Vec<&str> = r.issues.iter().map(|i| i.path.as_str()).collect();
+        assert!(
+            paths.contains(&"$.name") && paths.contains(&"$.s3Prefix"),
+            "{paths:?}"
+        );
+        assert!(!paths.contains(&"detail.tenant"), "{paths:?}");
+    }
+
+    fn record(name: &str, state: TenantState, request: &str) -> Versioned<TenantRecord> {
+        let spec: TenantSpec =
+            serde_json::from_value(json!({"name": name, "costCentre": "cc"})).unwrap();
+        Versioned {
+            value: TenantRecord::new(spec, state, request),
+            version: 1,
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn onboarding_is_checked_against_live_tenants_only() {
+        let mut platform: PlatformSpec = serde_json::from_value(example_spec()).unwrap();
+        let listed: TenantSpec =
+            serde_json::from_value(json!({"name": "listed", "costCentre": "cc"})).unwrap();
+        platform.tenants = vec![listed];
+        let new = |name: &str| -> TenantSpec {
+            serde_json::from_value(json!({"name": name, "costCentre": "cc"})).unwrap()
+        };
+        let records = vec![
+            record("active", TenantState::Active, "r-1"),
+            record("gone", TenantState::Offboarded, "r-2"),
+            record("mine", TenantState::Requested, "req-me"),
+        ];
+        let dup = onboarding_issues(&platform, &records, &new("active"), "req-me");
+        assert!(
+            dup.iter()
+                .any(|i| i.path == "$.name" && i.rule == rules::DUPLICATE_NAME),
+            "{dup:?}"
+        );
+        assert!(!onboarding_issues(&platform, &records, &new("listed"), "req-me").is_empty());
+        assert!(onboarding_issues(&platform, &records, &new("gone"), "req-me").is_empty());
+        assert!(onboarding_issues(&platform, &records, &new("mine"), "req-me").is_empty());
+        assert!(!onboarding_issues(&platform, &records, &new("mine"), "req-other").is_empty());
+        // An offboarded tenant of the platform's spec may be onboarded again.
+        let records = vec![record("listed", TenantState::Offboarded, "r-3")];
+        assert!(onboarding_issues(&platform, &records, &new("listed"), "req-me").is_empty());
+        // Prefixes that nest with a live tenant's are refused.
+        let mut nested = new("other");
+        nested.s3_prefix = Some("tenants/active/x/".into());
+        let records = vec![record("active", TenantState::Active, "r-1")];
+        let issues = onboarding_issues(&platform, &records, &nested, "req-me");
+        assert!(issues.iter().any(|i| i.path == "$.s3Prefix"), "{issues:?}");
     }
 
     #[test]

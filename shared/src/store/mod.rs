@@ -7,10 +7,10 @@
 //! |-----------------------|-----------------------------|-----------------------------------------------|
 //! | `PLATFORM#<id>`       | `SPEC`                      | desired spec (`spec`, map), `version`; carries `GSI1PK`/`GSI1SK` |
 //! | `PLATFORM#<id>`       | `STATUS`                    | [`PlatformStatus`] (`status`, map), `version` |
-//! | `PLATFORM#<id>`       | `TENANT#<name>`             | tenant spec (`tenant`, map), `version`        |
+//! | `PLATFORM#<id>`       | `TENANT#<name>`             | [`TenantRecord`]: spec (`tenant`, map), `tenantState`, `version` |
 //! | `PLATFORM#<id>`       | `RESOURCE#<type>#<id>`      | [`ResourceRecord`] (inventory)                |
-//! | `PLATFORM#<id>`       | `RUN#<rfc3339 ms>#<kind>`   | [`RunRecord`], TTL `expiresAt`                |
-//! | `PLATFORM#<id>`       | `LEASE`                     | [`Lease`]: holder, operation, `leaseExpiresAtMs`, `fence` |
+//! | `PLATFORM#<id>`       | `RUN#<rfc3339 ms>#<kind>[#<requestId>]` | [`RunRecord`], TTL `expiresAt`    |
+//! | `PLATFORM#<id>`       | `LEASE`                     | [`Lease`]: holder, operation, `leaseExpiresAtMs`, `fence`; shared holders `readers` + `reader:<holder>` |
 //! | `REQUEST#<requestId>` | `REQUEST`                   | [`RequestInfo`] (idempotency), TTL `expiresAt`|
 //!
 //! * Keys are strings named `PK` and `SK`; billing is on demand.
@@ -36,6 +36,18 @@
 //! conditional `UpdateItem` that succeeds when nobody holds it, it expired, or the caller already
 //! holds it (re-entrant, so a retried step of the same execution gets it back). A release keeps the
 //! item (without holder) so that the lease's fencing token keeps increasing.
+//!
+//! The lease is a reader/writer lease: platform operations take it exclusively
+//! ([`Store::acquire_lease`]), tenant operations take shares of it
+//! ([`Store::acquire_shared_lease`]) that any number of them hold at once, and neither kind is
+//! granted while the other is live; every share expires on its own, so a crashed tenant operation
+//! cannot block its platform for longer than its lease (see the `lease` module).
+//!
+//! Tenant records ([`TenantRecord`]) are the single source of truth of a tenant's lifecycle
+//! ([`TenantState`]); state changes are single conditional updates
+//! ([`Store::set_tenant_state`], [`Store::transition_tenant`]). Run history entries of a request
+//! carry its id in the sort key, so runs of concurrent requests started in the same millisecond
+//! (tenant onboardings) do not overwrite each other.
 
 mod clock;
 mod error;
@@ -46,6 +58,7 @@ mod lease;
 mod requests;
 mod runs;
 mod table;
+mod tenants;
 mod types;
 mod versioned;
 

@@ -20,7 +20,11 @@ impl Store {
     /// run TTL counted from the run's start (default 90 days). Returns the record as stored.
     pub async fn record_run(&self, platform_id: &str, run: &RunRecord) -> Result<RunRecord> {
         let pk = keys::platform_pk(platform_id)?;
-        let sk = keys::run_sk(run.started_at, &run.kind)?;
+        let mut sk = keys::run_sk(run.started_at, &run.kind)?;
+        // Concurrent requests of one kind may start in the same millisecond (tenant onboardings).
+        if let Some(id) = &run.request_id {
+            sk = format!("{sk}#{id}");
+        }
         let started_at = keys::timestamp(run.started_at);
         let expires_at = expiry_epoch(run.started_at, self.run_ttl);
         let mut record: Item = [

@@ -243,8 +243,8 @@ impl RunStatus {
     }
 }
 
-/// One entry of a platform's run history. `(started_at, kind)` identifies it: recording the same
-/// run again (e.g. when it finishes) overwrites it.
+/// One entry of a platform's run history. `(started_at, kind, request_id)` identifies it:
+/// recording the same run again (e.g. when it finishes) overwrites it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
@@ -347,6 +347,118 @@ pub struct PlatformSummary {
 pub struct TenantEntry {
     pub name: String,
     pub record: Versioned<Value>,
+}
+
+/// Where a tenant is in its life. The tenant record is the single source of truth for it.
+///
+/// `Requested` (recorded by intake, being checked against concurrent requests) → `Onboarding`
+/// (the onboarding execution runs) → `Active`; `Active` or `Failed` → `Offboarding` → `Offboarded`
+/// (the record stays, for history; the name may be onboarded again). A failed onboarding or
+/// offboarding leaves `Failed` with the phase and the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum TenantState {
+    Requested,
+    Onboarding,
+    Active,
+    Offboarding,
+    Offboarded,
+    Failed,
+}
+
+impl TenantState {
+    pub const ALL: [TenantState; 6] = [
+        TenantState::Requested,
+        TenantState::Onboarding,
+        TenantState::Active,
+        TenantState::Offboarding,
+        TenantState::Offboarded,
+        TenantState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Requested => "Requested",
+            TenantState::Onboarding => "Onboarding",
+            TenantState::Active => "Active",
+            TenantState::Offboarding => "Offboarding",
+            TenantState::Offboarded => "Offboarded",
+            TenantState::Failed => "Failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether a request is working on the tenant (`Requested`, `Onboarding`, `Offboarding`).
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            TenantState::Requested | TenantState::Onboarding | TenantState::Offboarding
+        )
+    }
+}
+
+impl std::fmt::Display for TenantState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a tenant operation failed: the phase and the reason (and the error code, when known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantFailure {
+    pub phase: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// The tenant record (`PLATFORM#<id>` / `TENANT#<name>`): the tenant's spec and where it is.
+/// Stored versioned like the platform's spec and status (see [`Store::put_tenant_record`]).
+///
+/// [`Store::put_tenant_record`]: super::Store::put_tenant_record
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantRecord {
+    pub name: String,
+    pub spec: crate::spec::TenantSpec,
+    pub state: TenantState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<TenantFailure>,
+    /// Offboarding: keep the tenant's S3 prefix and KMS key.
+    #[serde(default)]
+    pub retain_data: bool,
+    /// Offboarding with `retain_data`: schedule the kept key for deletion (maximum window).
+    #[serde(default)]
+    pub schedule_key_deletion: bool,
+    /// The request that last changed the record (empty for records that predate the lifecycle).
+    #[serde(default)]
+    pub request_id: String,
+    /// Set by the store on every write.
+    #[serde(with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TenantRecord {
+    /// A record in `state` for `request_id`, without failure or offboarding options.
+    pub fn new(
+        spec: crate::spec::TenantSpec,
+        state: TenantState,
+        request_id: impl Into<String>,
+    ) -> Self {
+        TenantRecord {
+            name: spec.name.clone(),
+            spec,
+            state,
+            failure: None,
+            retain_data: false,
+            schedule_key_deletion: false,
+            request_id: request_id.into(),
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
 }
 
 /// RFC 3339 (de)serialisation for `DateTime<Utc>` (chrono's `serde` feature is not enabled).

@@ -8,20 +8,20 @@ use super::{condition_failed, Store};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
 
-const VERSION: &str = "version";
-const UPDATED_AT: &str = "updatedAt";
-const PLATFORM_ID: &str = "platformId";
+pub(super) const VERSION: &str = "version";
+pub(super) const UPDATED_AT: &str = "updatedAt";
+pub(super) const PLATFORM_ID: &str = "platformId";
 const SPEC_ATTR: &str = "spec";
 const STATUS_ATTR: &str = "status";
 const STATE_ATTR: &str = "lifecycleState";
-const TENANT_ATTR: &str = "tenant";
-const TENANT_NAME: &str = "tenantName";
+pub(super) const TENANT_ATTR: &str = "tenant";
+pub(super) const TENANT_NAME: &str = "tenantName";
 
 impl Store {
     /// Writes a versioned item: `attrs` plus the keys, `version` and `updatedAt`.
     /// `expected = None` requires that the item does not exist (the new version is 1);
     /// `Some(v)` requires that it is at version `v` (the new version is `v + 1`).
-    async fn put_versioned(
+    pub(super) async fn put_versioned(
         &self,
         pk: &str,
         sk: &str,
