@@ -1,4 +1,5 @@
-//! `tenantry`: validate and plan platform requests, and run the local AWS stack.
+//! `tenantry`: validate and plan platform requests, send platform and tenant requests, and run the
+//! local AWS stack.
 
 mod commands;
 mod connect;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "tenantry", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up\n  tenantry provision examples/platform.json --wait\n  tenantry status payments\n  tenantry decommission payments --wait\n  tenantry dev down"
+    after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up\n  tenantry provision examples/platform.json --wait\n  tenantry status payments\n  tenantry tenant validate examples/tenant.json\n  tenantry tenant add payments examples/tenant.json --wait\n  tenantry tenant list payments\n  tenantry tenant remove payments fraud-scoring --retain-data --wait\n  tenantry decommission payments --wait\n  tenantry dev down"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -87,6 +88,9 @@ enum Command {
         #[command(flatten)]
         conn: connect::Connection,
     },
+    /// Onboard, offboard and list a platform's tenants (`tenant --help` tells what stays and what goes).
+    #[command(subcommand, long_about = commands::tenant::LONG_ABOUT)]
+    Tenant(commands::tenant::TenantCommand),
     /// Run the local stack: moto (the AWS emulator) behind Tenantry's gateway.
     #[command(subcommand)]
     Dev(commands::dev::DevCommand),
@@ -124,6 +128,7 @@ async fn main() -> ExitCode {
             conn,
         } => commands::status::run(&conn, platform.as_deref(), json).await,
         Command::Submit { file, conn } => commands::requests::submit(&conn, &file).await,
+        Command::Tenant(cmd) => commands::tenant::run(cmd).await,
         Command::Dev(cmd) => commands::dev::run(cmd).await,
     };
     match result {

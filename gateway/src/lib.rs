@@ -22,6 +22,7 @@ pub mod invoke;
 pub mod kube;
 pub mod moto;
 pub mod proxy;
+pub mod s3;
 pub mod stack;
 
 pub use calls::{CallLog, CallRecord, InvocationRecord};

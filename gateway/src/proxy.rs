@@ -248,6 +248,16 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
             req.body.clone(),
         )
         .await
+    } else if req.class.service == "s3" {
+        let resp = forward(
+            gw,
+            &req.method,
+            &req.path_and_query(),
+            &req.headers,
+            req.body.clone(),
+        )
+        .await;
+        crate::s3::fix(&req.class.operation, resp)
     } else {
         forward(
             gw,

@@ -384,6 +384,9 @@ pub struct WorkItems {
     pub addons_without_nodes: Vec<String>,
     /// Add-ons installed once the node groups are ACTIVE.
     pub addons_with_nodes: Vec<String>,
+    /// Tenants of the spec, onboarded side by side once the cluster is ACTIVE.
+    #[serde(default)]
+    pub tenants: Vec<String>,
 }
 
 /// The work items of a spec.
@@ -403,6 +406,7 @@ pub fn work_items(spec: &PlatformSpec) -> WorkItems {
             .collect(),
         addons_without_nodes: without,
         addons_with_nodes: with,
+        tenants: spec.tenants.iter().map(|t| t.name.clone()).collect(),
     }
 }
 

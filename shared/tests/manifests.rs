@@ -5,21 +5,32 @@
 //! Rendered for `examples/platform.json` (vpc-cni, IRSA and Pod Identity, OIDC group mappings;
 //! rendered with an IRSA role ARN so the annotation is checked too) and for a variant on Calico
 //! with Pod Identity only and no identity provider, at every Kubernetes version EKS supports.
+//! Both also render the tenant of `examples/tenant.json` (the example with its tenant role ARN
+//! as the IRSA annotation, the Calico variant without); the tenant objects are also rendered for
+//! an IRSA-only variant of the example (with the role ARN, for the example tenant and a tenant
+//! with every default) at every supported version.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tenantry::kubernetes::{access_manifests, bootstrap_manifests};
-use tenantry::spec::{Cni, PlatformSpec, SUPPORTED_KUBERNETES_VERSIONS};
+use tenantry::kubernetes::{access_manifests, bootstrap_manifests, tenant_manifests};
+use tenantry::spec::{Cni, PlatformSpec, TenantSpec, SUPPORTED_KUBERNETES_VERSIONS};
 
 const AUTOSCALER_ROLE: &str =
     "arn:aws:iam::111122223333:role/tenantry-payments-prod-cluster-autoscaler";
+const TENANT_ROLE: &str = "arn:aws:iam::111122223333:role/tenantry-payments-prod-t-fraud-scoring";
 
 fn example_json() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/platform.json");
     let text = std::fs::read_to_string(&path).expect("examples/platform.json is readable");
     serde_json::from_str(&text).expect("examples/platform.json is JSON")
+}
+
+fn example_tenant() -> TenantSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tenant.json");
+    let text = std::fs::read_to_string(&path).expect("examples/tenant.json is readable");
+    tenantry::validate::parse_tenant(&text).unwrap_or_else(|e| panic!("tenant is invalid: {e}"))
 }
 
 fn parse(value: &Value) -> PlatformSpec {
@@ -125,8 +136,13 @@ fn example_manifests_pass_kubernetes_validate_strict() {
     let spec = parse(&example_json());
     let mut all = bootstrap_manifests(&spec, Some(AUTOSCALER_ROLE));
     all.extend(access_manifests(&spec));
-    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings.
-    assert_eq!(all.len(), 17);
+    all.extend(tenant_manifests(
+        &spec,
+        &example_tenant(),
+        Some(TENANT_ROLE),
+    ));
+    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings, 8 tenant objects.
+    assert_eq!(all.len(), 25);
     validate("example", &spec, &all);
 }
 
@@ -136,13 +152,41 @@ fn calico_pod_identity_manifests_pass_at_every_supported_version() {
         let spec = calico_pod_identity(version);
         let mut all = bootstrap_manifests(&spec, None);
         all.extend(access_manifests(&spec));
-        assert_eq!(all.len(), 15, "{version}");
-        let sa = all
+        all.extend(tenant_manifests(&spec, &example_tenant(), None));
+        assert_eq!(all.len(), 23, "{version}");
+        let accounts: Vec<&Value> = all
             .iter()
-            .find(|m| m["kind"] == "ServiceAccount")
-            .expect("autoscaler service account");
-        assert!(sa["metadata"].get("annotations").is_none(), "{sa}");
+            .filter(|m| m["kind"] == "ServiceAccount")
+            .collect();
+        assert_eq!(accounts.len(), 2, "autoscaler and tenant service accounts");
+        for sa in accounts {
+            assert!(sa["metadata"].get("annotations").is_none(), "{sa}");
+        }
         validate(&format!("calico-{version}"), &spec, &all);
+    }
+}
+
+/// The example with IRSA as the only trust mechanism (tenant egress without the Pod Identity
+/// agent rule).
+fn irsa_only(version: &str) -> PlatformSpec {
+    let mut v = example_json();
+    v["kubernetesVersion"] = json!(version);
+    v["identity"]["irsa"] = json!(true);
+    v["identity"]["podIdentity"] = json!(false);
+    parse(&v)
+}
+
+#[test]
+fn tenant_manifests_pass_at_every_supported_version() {
+    let defaults =
+        tenantry::validate::parse_tenant(r#"{"name":"checkout","costCentre":"cc-1000"}"#)
+            .unwrap_or_else(|e| panic!("tenant is invalid: {e}"));
+    for version in SUPPORTED_KUBERNETES_VERSIONS {
+        let spec = irsa_only(version);
+        let mut all = tenant_manifests(&spec, &example_tenant(), Some(TENANT_ROLE));
+        all.extend(tenant_manifests(&spec, &defaults, Some(TENANT_ROLE)));
+        assert_eq!(all.len(), 16, "{version}");
+        validate(&format!("tenant-irsa-{version}"), &spec, &all);
     }
 }
 

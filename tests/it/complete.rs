@@ -236,11 +236,16 @@ pub async fn assert_complete_platform(
         accounts.contains("kube-system/cluster-autoscaler"),
         "{accounts:?}"
     );
+    let tenants = spec["tenants"].as_array().unwrap().len();
     assert_eq!(
         accounts.len(),
-        5,
-        "EBS CSI + 4 workload roles: {accounts:?}"
+        5 + tenants,
+        "EBS CSI + 4 workload roles + one `workload` per tenant: {accounts:?}"
     );
+    for tenant in spec["tenants"].as_array().unwrap() {
+        let account = format!("{}/workload", tenant["name"].as_str().unwrap());
+        assert!(accounts.contains(&account), "{account}: {accounts:?}");
+    }
 
     // Access: admin entries with the cluster admin policy; the identity provider.
     for principal in spec["access"]["adminPrincipals"].as_array().unwrap() {

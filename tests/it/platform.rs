@@ -292,7 +292,14 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
     assert_eq!(
         mutating(&rerun_calls),
         0,
-        "a re-run of an unchanged spec mutates nothing: {rerun_calls:?}"
+        "a re-run of an unchanged spec mutates nothing: {rerun_calls:?} {:?}",
+        env.stack
+            .calls()
+            .calls
+            .iter()
+            .filter(|c| c.mutating && !CONTROL_PLANE_SERVICES.contains(&c.service.as_str()))
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         tagged_resources(&env.aws, &platform).await.unwrap(),

@@ -2,6 +2,7 @@ pub mod dev;
 pub mod plan;
 pub mod requests;
 pub mod status;
+pub mod tenant;
 pub mod validate;
 
 use anyhow::Context;

@@ -1,5 +1,6 @@
 //! `tenantry provision | decommission | submit`: put request events on the Tenantry event bus,
-//! the same path every user takes, and optionally follow the run they start.
+//! the same path every user takes, and optionally follow the run they start. `tenantry tenant
+//! add | remove` send theirs through [`send`] too.
 
 use super::read_input;
 use crate::connect::{Connected, Connection};
@@ -8,7 +9,7 @@ use anyhow::{bail, Context};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tenantry::events::{PlatformRequest, RequestKind, SCHEMA_VERSION};
+use tenantry::events::{PlatformRequest, RequestKind, TenantRequest, SCHEMA_VERSION};
 use tenantry::store::RequestState;
 
 /// Source of the events the CLI puts on the bus.
@@ -16,7 +17,8 @@ const CLI_SOURCE: &str = "tenantry.cli";
 /// How long `--wait` waits for intake to accept or reject a request.
 const INTAKE_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn new_request_id(operation: &str) -> String {
+/// A generated idempotency key: `<operation>-<32 hex digits>` (a valid execution name).
+pub fn new_request_id(operation: &str) -> String {
     format!("{operation}-{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -31,14 +33,11 @@ pub async fn provision(
     let spec = match tenantry::validate::parse_platform(&text) {
         Ok(spec) => spec,
         Err(errors) => {
-            eprintln!(
-                "{}: {} problem(s); nothing was sent",
-                file.display(),
-                errors.0.len()
+            super::validate::print_issues(
+                &file.display().to_string(),
+                &errors.0,
+                "; nothing was sent",
             );
-            for issue in &errors.0 {
-                eprintln!("  {}  [{}]  {}", issue.path, issue.rule, issue.message);
-            }
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -48,7 +47,12 @@ pub async fn provision(
         platform_id: spec.id.clone(),
         spec: Some(serde_json::from_str(&text)?),
     };
-    send(conn, RequestKind::PlatformProvision, &request, wait).await
+    send(
+        conn,
+        &Outgoing::platform(RequestKind::PlatformProvision, &request)?,
+        wait,
+    )
+    .await
 }
 
 pub async fn decommission(
@@ -63,7 +67,12 @@ pub async fn decommission(
         platform_id: platform_id.to_owned(),
         spec: None,
     };
-    send(conn, RequestKind::PlatformDecommission, &request, wait).await
+    send(
+        conn,
+        &Outgoing::platform(RequestKind::PlatformDecommission, &request)?,
+        wait,
+    )
+    .await
 }
 
 /// `submit EVENT.json`: an EventBridge entry (`Source`, `DetailType`, `Detail`) or event envelope
@@ -126,40 +135,83 @@ async fn put_event(
     Ok(())
 }
 
-async fn send(
-    conn: &Connection,
-    kind: RequestKind,
-    request: &PlatformRequest,
-    wait: bool,
-) -> anyhow::Result<ExitCode> {
+/// A request event about to go on the bus, with what it is about (for messages and `--wait`).
+pub struct Outgoing {
+    pub kind: RequestKind,
+    pub request_id: String,
+    pub platform_id: String,
+    /// The tenant of a tenant request.
+    pub tenant: Option<String>,
+    /// The event's `detail` (JSON).
+    pub detail: String,
+}
+
+impl Outgoing {
+    /// A platform request (provision, update, decommission).
+    pub fn platform(kind: RequestKind, request: &PlatformRequest) -> anyhow::Result<Self> {
+        Ok(Outgoing {
+            kind,
+            request_id: request.request_id.clone(),
+            platform_id: request.platform_id.clone(),
+            tenant: None,
+            detail: serde_json::to_string(request)?,
+        })
+    }
+
+    /// A tenant request (onboarding, offboarding).
+    pub fn tenant(kind: RequestKind, request: &TenantRequest) -> anyhow::Result<Self> {
+        Ok(Outgoing {
+            kind,
+            request_id: request.request_id.clone(),
+            platform_id: request.platform_id.clone(),
+            tenant: request.name().map(str::to_owned),
+            detail: serde_json::to_string(request)?,
+        })
+    }
+
+    /// `platform "p"` or `tenant "t" of platform "p"`, for messages.
+    fn subject(&self) -> String {
+        match &self.tenant {
+            Some(tenant) => format!("tenant {tenant:?} of platform {:?}", self.platform_id),
+            None => format!("platform {:?}", self.platform_id),
+        }
+    }
+}
+
+/// Puts the request on the bus; with `wait`, follows intake's verdict and the run it starts to
+/// the end (exit 1 when the request is rejected or the run fails).
+pub async fn send(conn: &Connection, request: &Outgoing, wait: bool) -> anyhow::Result<ExitCode> {
     let connected = conn.connect().await?;
     put_event(
         &connected,
         CLI_SOURCE,
-        &kind.detail_type(),
-        &serde_json::to_string(request)?,
+        &request.kind.detail_type(),
+        &request.detail,
     )
     .await?;
     println!(
-        "{} request {} for platform {:?} sent ({})",
-        kind.operation(),
+        "{} request {} for {} sent ({})",
+        request.kind.operation(),
         request.request_id,
-        request.platform_id,
+        request.subject(),
         connected.target
     );
     if !wait {
-        println!("follow it with `tenantry status {}`", request.platform_id);
+        match request.tenant {
+            Some(_) => println!(
+                "follow it with `tenantry tenant list {}`",
+                request.platform_id
+            ),
+            None => println!("follow it with `tenantry status {}`", request.platform_id),
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    follow_request(&connected, &request.request_id, &request.platform_id).await
+    follow_request(&connected, request).await
 }
 
 /// Waits for intake's verdict on the request, then follows the execution it started.
-async fn follow_request(
-    connected: &Connected,
-    request_id: &str,
-    platform_id: &str,
-) -> anyhow::Result<ExitCode> {
+async fn follow_request(connected: &Connected, request: &Outgoing) -> anyhow::Result<ExitCode> {
+    let request_id = request.request_id.as_str();
     let store = connected.store();
     let t0 = Instant::now();
     let info = loop {
@@ -191,17 +243,39 @@ async fn follow_request(
     println!("accepted: execution {execution_arn}");
     let sfn = aws_sdk_sfn::Client::new(&connected.aws);
     let outcome = follow::follow(&sfn, &execution_arn).await?;
-    if outcome.exit_code() != ExitCode::SUCCESS {
-        if let Some(status) = store.get_status(platform_id).await? {
-            if let Some(e) = status.value.last_error {
-                eprintln!(
-                    "failed in phase {}: {}: {}",
-                    e.phase.as_deref().unwrap_or("?"),
-                    e.code,
-                    e.message
-                );
+    let failed = outcome.exit_code() != ExitCode::SUCCESS;
+    match &request.tenant {
+        // A tenant request's result is the tenant's record: say where the tenant is now.
+        Some(tenant) => {
+            if let Some(record) = store
+                .get_tenant_record(&request.platform_id, tenant)
+                .await?
+            {
+                let r = record.value;
+                println!("tenant {tenant}: {}", r.state.as_str());
+                if let Some(f) = r.failure.filter(|_| failed) {
+                    eprintln!(
+                        "failed in phase {}: {}{}",
+                        f.phase,
+                        f.code.map(|c| format!("{c}: ")).unwrap_or_default(),
+                        f.reason
+                    );
+                }
             }
         }
+        None if failed => {
+            if let Some(status) = store.get_status(&request.platform_id).await? {
+                if let Some(e) = status.value.last_error {
+                    eprintln!(
+                        "failed in phase {}: {}: {}",
+                        e.phase.as_deref().unwrap_or("?"),
+                        e.code,
+                        e.message
+                    );
+                }
+            }
+        }
+        None => {}
     }
     Ok(outcome.exit_code())
 }

@@ -6,7 +6,8 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::json;
 use std::process::ExitCode;
 
-fn table(header: Vec<&str>) -> Table {
+/// A table in the style of every `tenantry` listing.
+pub fn table(header: Vec<&str>) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_BORDERS_ONLY);
     t.set_header(header);

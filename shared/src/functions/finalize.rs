@@ -162,6 +162,7 @@ async fn record(
         }
     }
     let status = write_status(store, input, error.as_ref()).await?;
+    settle_tenants(store, input, error.as_ref()).await?;
     let execution_arn = request.and_then(|r| r.execution_arn.clone());
     record_run(store, input, request, &status, &inventory, error.as_ref()).await?;
     let mut outcome = RequestOutcome::new(match error {
@@ -421,6 +422,40 @@ async fn record_run(
         "inventory": { "count": inventory.len(), "byType": by_type },
     }));
     store.record_run(&input.platform_id, &run).await?;
+    Ok(())
+}
+
+/// A platform run's tenants: the spec's tenants a provision or update recorded as `Onboarding`
+/// become `Active`, the tenants a decommission recorded as `Offboarding` become `Offboarded`
+/// (`Failed`, with the phase and reason, when the run failed). Only records this request last
+/// changed are moved.
+async fn settle_tenants(
+    store: &Store,
+    input: &FinalizeInput,
+    error: Option<&EventError>,
+) -> Result<(), FunctionError> {
+    let as_tenant_operation = match input.operation {
+        Operation::Decommission => Operation::Offboard,
+        _ => Operation::Onboard,
+    };
+    let (to, from) = tenant_transition(as_tenant_operation, error);
+    let failure = error.map(tenant_failure);
+    for record in store.list_tenant_records(&input.platform_id).await? {
+        let record = record.value;
+        if record.request_id != input.request_id || !from.contains(&record.state) {
+            continue;
+        }
+        store
+            .transition_tenant(
+                &input.platform_id,
+                &record.name,
+                &input.request_id,
+                from,
+                to,
+                failure.as_ref(),
+            )
+            .await?;
+    }
     Ok(())
 }
 

@@ -56,6 +56,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "bootstrap",
     "access",
     "observability",
+    "tenant",
     FINALIZE,
     selftest::NAME,
 ];
@@ -77,6 +78,7 @@ pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, Fu
         "bootstrap" => phase(Phase::Bootstrap, payload, deps).await,
         "access" => phase(Phase::Access, payload, deps).await,
         "observability" => phase(Phase::Observability, payload, deps).await,
+        "tenant" => phase(Phase::Tenants, payload, deps).await,
         selftest::NAME => respond(selftest::handle(parse(payload)?, deps).await),
         other => Err(FunctionError::new(
             ErrorType::Terminal,
@@ -104,10 +106,7 @@ async fn phase(phase: Phase, payload: Value, deps: &Deps) -> Result<Value, Funct
         Phase::Bootstrap => crate::phases::bootstrap::handle(input, deps).await,
         Phase::Access => crate::phases::access::handle(input, deps).await,
         Phase::Observability => crate::phases::observability::handle(input, deps).await,
-        other => Err(FunctionError::new(
-            ErrorType::Terminal,
-            format!("phase {other} has no function in this version"),
-        )),
+        Phase::Tenants => crate::phases::tenant::handle(input, deps).await,
     };
     match result {
         Ok(output) => respond(Ok(output)),

@@ -19,7 +19,7 @@ use super::common::Inventory;
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::error::{ErrorType, FunctionError};
 use crate::functions::Deps;
-use crate::naming::{self, TAG_PLATFORM};
+use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;
 use crate::plan::Phase;
 use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
@@ -642,11 +642,9 @@ async fn our_pod_identities(
             Err(e) => return Err(aws_error("DescribePodIdentityAssociation", e)),
         };
         let Some(a) = a else { continue };
-        if a.tags()
-            .and_then(|t| t.get(TAG_PLATFORM))
-            .map(String::as_str)
-            == Some(ctx.platform_id())
-        {
+        // Only this phase's: tenant associations carry the platform tag too.
+        let tag = |k: &str| a.tags().and_then(|t| t.get(k)).map(String::as_str);
+        if tag(TAG_PLATFORM) == Some(ctx.platform_id()) && tag(TAG_COMPONENT) == Some(COMPONENT) {
             out.push((
                 a.namespace().unwrap_or_default().to_owned(),
                 a.service_account().unwrap_or_default().to_owned(),

@@ -49,6 +49,35 @@ pub fn output_name(purpose: &str) -> &'static str {
     }
 }
 
+/// A customer-managed key as it should be: found by `alias`, or (after a crash before the alias)
+/// by its `tags` `tenantry:platform`, `tenantry:component` and [`TAG_PURPOSE`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DesiredKey {
+    pub alias: String,
+    pub description: String,
+    pub policy: Value,
+    /// Set at creation; must include `tenantry:component` and [`TAG_PURPOSE`].
+    pub tags: BTreeMap<String, String>,
+}
+
+impl DesiredKey {
+    fn tag(&self, key: &str) -> &str {
+        self.tags.get(key).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// The platform key of `purpose`.
+fn platform_key(run: &Run, purpose: &str) -> DesiredKey {
+    let mut tags = run.ctx.tags(COMPONENT);
+    tags.insert(TAG_PURPOSE.to_owned(), purpose.to_owned());
+    DesiredKey {
+        alias: run.ctx.names.kms_alias(purpose),
+        description: description(run.ctx.names.stem(), purpose),
+        policy: policies::key_policy(&run.target(), purpose),
+        tags,
+    }
+}
+
 fn description(stem: &str, purpose: &str) -> String {
     let what = match purpose {
         KEY_SECRETS => "EKS secrets envelope encryption",
@@ -203,7 +232,12 @@ async fn ensure(
         };
         let arn = match own {
             Some(arn) => Some(arn),
-            None => ensure_key(run, kms, purpose).await?,
+            None => {
+                let key = platform_key(run, purpose);
+                ensure_key(run, kms, &key)
+                    .await?
+                    .map(|m| m.arn.unwrap_or_default())
+            }
         };
         match arn {
             Some(arn) => {
@@ -213,12 +247,6 @@ async fn ensure(
         }
     }
     Ok((complete, outputs))
-}
-
-fn key_tags(run: &Run, purpose: &str) -> BTreeMap<String, String> {
-    let mut tags = run.ctx.tags(COMPONENT);
-    tags.insert(TAG_PURPOSE.to_owned(), purpose.to_owned());
-    tags
 }
 
 fn kms_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
@@ -231,18 +259,20 @@ fn kms_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> 
         .collect()
 }
 
-/// Ensures one key; returns its ARN (None in `observe` when it does not exist).
-async fn ensure_key(
+/// Ensures one key: Enabled (a key pending deletion is restored), aliased, with its policy,
+/// rotation and tags. Returns its metadata (None in `observe` when it does not exist); recorded
+/// in the inventory under the run's phase.
+pub(crate) async fn ensure_key(
     run: &mut Run<'_>,
     kms: &aws_sdk_kms::Client,
-    purpose: &str,
-) -> Result<Option<String>, FunctionError> {
-    let alias = run.ctx.names.kms_alias(purpose);
+    key: &DesiredKey,
+) -> Result<Option<KeyMetadata>, FunctionError> {
+    let alias = key.alias.clone();
     let aliased = describe_key(kms, &alias).await?;
     let has_alias = aliased.is_some();
     let found = match aliased {
         Some(meta) => Some(meta),
-        None => find_tagged_key(run, kms, purpose).await?,
+        None => find_tagged_key(run, kms, key).await?,
     };
     let meta = match found {
         Some(meta) => meta,
@@ -255,16 +285,17 @@ async fn ensure_key(
             ) {
                 return Ok(None);
             }
-            create_key(run, kms, purpose).await?
+            create_key(run, kms, key).await?
         }
     };
     let key_id = meta.key_id().to_owned();
     let arn = meta.arn().unwrap_or_default().to_owned();
     let resource = format!("kms:key/{key_id}");
-    let mut record = ResourceRecord::new(RESOURCE_KEY, &key_id, Phase::Encryption.as_str());
+    let phase = run.ctx.phase.as_str();
+    let mut record = ResourceRecord::new(RESOURCE_KEY, &key_id, phase);
     record.arn = Some(arn.clone());
-    record.tags = key_tags(run, purpose);
-    record.attributes = Some(json!({ "alias": alias, "purpose": purpose }));
+    record.tags = key.tags.clone();
+    record.attributes = Some(json!({ "alias": alias, "purpose": key.tag(TAG_PURPOSE) }));
     run.record(record).await?;
     converge_state(run, kms, &resource, &meta).await?;
     if !has_alias && run.differs(&resource, "alias", json!(alias), Value::Null) {
@@ -276,17 +307,17 @@ async fn ensure_key(
             .map_err(|e| aws_error("kms:CreateAlias", e))?;
         run.ctx.changed();
     }
-    let mut alias_record = ResourceRecord::new(RESOURCE_ALIAS, &alias, Phase::Encryption.as_str());
+    let mut alias_record = ResourceRecord::new(RESOURCE_ALIAS, &alias, phase);
     alias_record.attributes = Some(json!({ "keyId": key_id }));
     run.record(alias_record).await?;
-    converge_policy(run, kms, &resource, &key_id, purpose).await?;
+    converge_policy(run, kms, &resource, &key_id, &key.policy).await?;
     converge_rotation(run, kms, &resource, &key_id).await?;
-    converge_tags(run, kms, &resource, &key_id, purpose).await?;
-    Ok(Some(arn))
+    converge_tags(run, kms, &resource, &key_id, &key.tags).await?;
+    Ok(Some(meta))
 }
 
 /// DescribeKey by id, ARN or alias; None when it does not exist.
-async fn describe_key(
+pub(crate) async fn describe_key(
     kms: &aws_sdk_kms::Client,
     key: &str,
 ) -> Result<Option<KeyMetadata>, FunctionError> {
@@ -307,16 +338,15 @@ async fn describe_key(
 async fn create_key(
     run: &mut Run<'_>,
     kms: &aws_sdk_kms::Client,
-    purpose: &str,
+    key: &DesiredKey,
 ) -> Result<KeyMetadata, FunctionError> {
-    let policy = policies::key_policy(&run.target(), purpose);
-    let tags = kms_tags(&key_tags(run, purpose))?;
+    let tags = kms_tags(&key.tags)?;
     let out = kms
         .create_key()
-        .description(description(run.ctx.names.stem(), purpose))
+        .description(&key.description)
         .key_usage(aws_sdk_kms::types::KeyUsageType::EncryptDecrypt)
         .key_spec(aws_sdk_kms::types::KeySpec::SymmetricDefault)
-        .policy(policy.to_string())
+        .policy(key.policy.to_string())
         .set_tags(Some(tags))
         .send()
         .await
@@ -328,10 +358,11 @@ async fn create_key(
 }
 
 /// The platform's keys by tag: (metadata, purpose) of every customer-managed key tagged with
-/// this platform and component, whatever its state.
-async fn tagged_keys(
+/// this platform and `component`, whatever its state.
+pub(crate) async fn tagged_keys(
     run: &Run<'_>,
     kms: &aws_sdk_kms::Client,
+    component: &str,
 ) -> Result<Vec<(KeyMetadata, String)>, FunctionError> {
     let mut keys = kms.list_keys().into_paginator().items().send();
     let mut out = Vec::new();
@@ -362,7 +393,7 @@ async fn tagged_keys(
                 .find(|t| t.tag_key() == k)
                 .map(|t| t.tag_value())
         };
-        if tag(TAG_PLATFORM) != Some(run.ctx.platform_id()) || tag(TAG_COMPONENT) != Some(COMPONENT)
+        if tag(TAG_PLATFORM) != Some(run.ctx.platform_id()) || tag(TAG_COMPONENT) != Some(component)
         {
             continue;
         }
@@ -376,13 +407,15 @@ async fn tagged_keys(
     Ok(out)
 }
 
-/// A key a crashed run created for `purpose` and did not alias yet: the oldest Enabled one.
+/// A key a crashed run created and did not alias yet: the oldest Enabled one with the key's
+/// component and purpose tags.
 async fn find_tagged_key(
     run: &Run<'_>,
     kms: &aws_sdk_kms::Client,
-    purpose: &str,
+    key: &DesiredKey,
 ) -> Result<Option<KeyMetadata>, FunctionError> {
-    let mut candidates: Vec<KeyMetadata> = tagged_keys(run, kms)
+    let purpose = key.tag(TAG_PURPOSE);
+    let mut candidates: Vec<KeyMetadata> = tagged_keys(run, kms, key.tag(TAG_COMPONENT))
         .await?
         .into_iter()
         .filter(|(meta, p)| p == purpose && meta.key_state() == Some(&KeyState::Enabled))
@@ -445,9 +478,8 @@ async fn converge_policy(
     kms: &aws_sdk_kms::Client,
     resource: &str,
     key_id: &str,
-    purpose: &str,
+    desired: &Value,
 ) -> Result<(), FunctionError> {
-    let desired = policies::key_policy(&run.target(), purpose);
     let actual = kms
         .get_key_policy()
         .key_id(key_id)
@@ -458,7 +490,7 @@ async fn converge_policy(
         .policy
         .and_then(|p| policies::parse_returned(&p))
         .unwrap_or(Value::Null);
-    if policies::same_policy(&desired, &actual)
+    if policies::same_policy(desired, &actual)
         || !run.differs(resource, "policy", desired.clone(), actual)
     {
         return Ok(());
@@ -505,7 +537,7 @@ async fn converge_tags(
     kms: &aws_sdk_kms::Client,
     resource: &str,
     key_id: &str,
-    purpose: &str,
+    desired: &BTreeMap<String, String>,
 ) -> Result<(), FunctionError> {
     let actual: BTreeMap<String, String> = kms
         .list_resource_tags()
@@ -518,9 +550,10 @@ async fn converge_tags(
         .into_iter()
         .map(|t| (t.tag_key, t.tag_value))
         .collect();
-    let missing: BTreeMap<String, String> = key_tags(run, purpose)
-        .into_iter()
-        .filter(|(k, v)| actual.get(k) != Some(v))
+    let missing: BTreeMap<String, String> = desired
+        .iter()
+        .filter(|(k, v)| actual.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if missing.is_empty() || !run.differs(resource, "tags", json!(missing), json!(actual)) {
         return Ok(());
@@ -552,29 +585,31 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
         }
         run.forget(RESOURCE_ALIAS, &alias).await?;
     }
-    for (meta, _) in tagged_keys(run, kms).await? {
+    for (meta, _) in tagged_keys(run, kms, COMPONENT).await? {
         let key_id = meta.key_id().to_owned();
         let pending = matches!(
             meta.key_state(),
             Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
         );
         if !pending {
-            schedule_deletion(run, kms, &key_id).await?;
+            schedule_deletion(run, kms, &key_id, DELETION_WINDOW_DAYS).await?;
         }
         run.forget(RESOURCE_KEY, &key_id).await?;
     }
     Ok(true)
 }
 
-async fn schedule_deletion(
+/// Schedules a key for deletion in `days` (7-30); already pending or gone is success.
+pub(crate) async fn schedule_deletion(
     run: &mut Run<'_>,
     kms: &aws_sdk_kms::Client,
     key_id: &str,
+    days: i32,
 ) -> Result<(), FunctionError> {
     let result = kms
         .schedule_key_deletion()
         .key_id(key_id)
-        .pending_window_in_days(DELETION_WINDOW_DAYS)
+        .pending_window_in_days(days)
         .send()
         .await;
     match result {

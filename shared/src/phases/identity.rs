@@ -66,11 +66,14 @@ pub struct DesiredRole {
     pub managed: BTreeSet<String>,
     /// Inline policies by name.
     pub inline: BTreeMap<String, Value>,
+    /// Tags set at creation and kept (never removes foreign tags).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The roles that do not need the cluster: cluster, node, and flow logs (when on).
 pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole> {
     let names = &t.names;
+    let tags = naming::tags(t.spec, None, COMPONENT);
     let stem = names.stem();
     let mut cluster_inline = BTreeMap::new();
     if let Some(key) = secrets_key_arn {
@@ -87,6 +90,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
             trust: policies::cluster_trust(),
             managed: policies::cluster_managed_policies(t).into_iter().collect(),
             inline: cluster_inline,
+            tags: tags.clone(),
         },
         DesiredRole {
             purpose: naming::ROLE_NODE.to_owned(),
@@ -95,6 +99,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
             trust: policies::node_trust(),
             managed: policies::node_managed_policies(t).into_iter().collect(),
             inline: BTreeMap::new(),
+            tags: tags.clone(),
         },
     ];
     if t.spec.network.flow_logs.enabled {
@@ -108,6 +113,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
                 policies::FLOW_LOGS_POLICY_NAME.to_owned(),
                 policies::flow_logs_policy(t),
             )]),
+            tags,
         });
     }
     roles
@@ -132,6 +138,7 @@ pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> De
         inline: policies::service_policy(t, sa.purpose)
             .map(|p| BTreeMap::from([(policies::SERVICE_POLICY_NAME.to_owned(), p)]))
             .unwrap_or_default(),
+        tags: naming::tags(t.spec, None, COMPONENT),
     }
 }
 
@@ -245,7 +252,7 @@ where
     e.as_service_error().is_some_and(not_found)
 }
 
-async fn get_role(
+pub(crate) async fn get_role(
     iam: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<Option<aws_sdk_iam::types::Role>, FunctionError> {
@@ -277,14 +284,15 @@ fn check_owner(run: &Run, role: &aws_sdk_iam::types::Role) -> Result<(), Functio
     ))
 }
 
-/// Ensures one role; returns its ARN (None in `observe` when it does not exist).
-async fn ensure_role(
+/// Ensures one role; returns its ARN (None in `observe` when it does not exist). Recorded in
+/// the inventory under the run's phase.
+pub(crate) async fn ensure_role(
     run: &mut Run<'_>,
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
 ) -> Result<Option<String>, FunctionError> {
     let resource = format!("iam:role/{}", role.name);
-    let tags = run.ctx.tags(COMPONENT);
+    let tags = role.tags.clone();
     let (arn, created) = match get_role(iam, &role.name).await? {
         Some(actual) => {
             check_owner(run, &actual)?;
@@ -310,7 +318,7 @@ async fn ensure_role(
             (arn, true)
         }
     };
-    let mut record = ResourceRecord::new(RESOURCE_ROLE, &role.name, Phase::Identity.as_str());
+    let mut record = ResourceRecord::new(RESOURCE_ROLE, &role.name, run.ctx.phase.as_str());
     record.arn = Some(arn.clone());
     record.tags = tags;
     record.attributes = Some(json!({ "purpose": role.purpose }));
@@ -631,7 +639,7 @@ async fn delete_oidc_providers(
 }
 
 /// Deletes a role of this platform with everything attached to it; a missing role is success.
-async fn delete_role(
+pub(crate) async fn delete_role(
     run: &mut Run<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod network;
 pub mod nodegroups;
 pub mod observability;
+pub mod tenant;
 
 use crate::error::{ErrorType, FunctionError};
 use crate::functions::Deps;

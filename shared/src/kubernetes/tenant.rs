@@ -1,0 +1,598 @@
+//! A tenant's objects in the platform's cluster: its namespace (Pod Security `restricted`), the
+//! NetworkPolicies that isolate it, its ResourceQuota and LimitRange, and the service account its
+//! workloads run as to use the tenant's IAM role.
+//!
+//! Like the other manifests they are typed k8s-openapi values returned as JSON with
+//! `apiVersion`/`kind`, carrying the common labels plus [`TENANT_LABEL`]`: <tenant name>`, so a
+//! tenant's objects can be listed (and offboarded) by label.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+    ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
+
+use super::autoscaler::IRSA_ANNOTATION;
+use super::manifests::{meta, pod_security_version, to_value};
+use crate::policies::TENANT_SERVICE_ACCOUNT;
+use crate::spec::{PlatformSpec, TenantSpec, TrustMechanism};
+
+/// Label holding the tenant's name, on every object of the tenant.
+pub const TENANT_LABEL: &str = "tenantry.io/tenant";
+
+/// Names of the tenant namespace's NetworkPolicies, in apply order (the planner records the
+/// same names).
+pub const TENANT_NETWORK_POLICIES: &[&str] = &[
+    POLICY_DEFAULT_DENY,
+    POLICY_SAME_NAMESPACE,
+    POLICY_DNS,
+    POLICY_EGRESS_EXCEPT_METADATA,
+];
+
+const POLICY_DEFAULT_DENY: &str = "default-deny";
+const POLICY_SAME_NAMESPACE: &str = "allow-same-namespace";
+const POLICY_DNS: &str = "allow-dns";
+const POLICY_EGRESS_EXCEPT_METADATA: &str = "allow-egress-except-metadata";
+
+/// Pod Security Standards level of tenant namespaces (enforce, audit and warn).
+const POD_SECURITY_RESTRICTED: &str = "restricted";
+
+/// The EC2 instance metadata service (IPv4): the node's instance profile credentials live there.
+const INSTANCE_METADATA_CIDR: &str = "169.254.169.254/32";
+/// The EKS Pod Identity agent (a `hostNetwork` DaemonSet listening on this link-local address,
+/// HTTP port 80): where the SDKs of pods bound by Pod Identity fetch their credentials.
+const POD_IDENTITY_AGENT_CIDR: &str = "169.254.170.23/32";
+/// Port of the EKS Pod Identity agent's credentials endpoint.
+const POD_IDENTITY_AGENT_PORT: i32 = 80;
+
+/// Name of the tenant namespace's ResourceQuota.
+const QUOTA_NAME: &str = "quota";
+/// Name of the tenant namespace's LimitRange.
+const LIMIT_RANGE_NAME: &str = "limits";
+
+/// Metadata of a tenant object: common labels plus [`TENANT_LABEL`].
+fn tenant_meta(
+    spec: &PlatformSpec,
+    tenant: &TenantSpec,
+    name: &str,
+    namespace: Option<&str>,
+) -> ObjectMeta {
+    meta(spec, name, namespace, &[(TENANT_LABEL, &tenant.name)])
+}
+
+/// Pod Security Admission labels of a tenant namespace: `restricted` for enforce, audit and
+/// warn, each pinned to the cluster's version (`v<major.minor>`) so that a control-plane upgrade
+/// does not silently change what is enforced; the pin moves with `spec.kubernetesVersion`.
+fn restricted_pod_security_labels(spec: &PlatformSpec) -> BTreeMap<String, String> {
+    let version = pod_security_version(spec);
+    let mut labels = BTreeMap::new();
+    for mode in ["enforce", "audit", "warn"] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            POD_SECURITY_RESTRICTED.to_owned(),
+        );
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            version.clone(),
+        );
+    }
+    labels
+}
+
+/// The tenant's namespace, named after the tenant. Tenants run untrusted-by-default workloads
+/// next to each other, so the namespace enforces the `restricted` Pod Security Standard (no
+/// privilege, host namespaces, host paths, root or added capabilities), and audits and warns at
+/// the same level so that nothing passes silently.
+fn namespace(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
+    let mut metadata = tenant_meta(spec, tenant, &tenant.name, None);
+    if let Some(labels) = metadata.labels.as_mut() {
+        labels.extend(restricted_pod_security_labels(spec));
+    }
+    to_value(&Namespace {
+        metadata,
+        ..Namespace::default()
+    })
+}
+
+/// The empty selector: every pod (of the policy's namespace, when used in a peer).
+fn all_pods() -> Option<LabelSelector> {
+    Some(LabelSelector::default())
+}
+
+fn labels_selector(pairs: &[(&str, &str)]) -> Option<LabelSelector> {
+    Some(LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ),
+        match_expressions: None,
+    })
+}
+
+fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.to_owned()),
+        port: Some(IntOrString::Int(number)),
+        end_port: None,
+    }
+}
+
+fn policy_types(types: &[&str]) -> Option<Vec<String>> {
+    Some(types.iter().map(|t| (*t).to_owned()).collect())
+}
+
+fn network_policy(
+    spec: &PlatformSpec,
+    tenant: &TenantSpec,
+    name: &str,
+    policy: NetworkPolicySpec,
+) -> Value {
+    to_value(&NetworkPolicy {
+        metadata: tenant_meta(spec, tenant, name, Some(&tenant.name)),
+        spec: Some(policy),
+    })
+}
+
+/// The tenant namespace's NetworkPolicies, in the order of [`TENANT_NETWORK_POLICIES`].
+/// Policies are additive (a connection is allowed when any policy selecting the pod allows it),
+/// so isolation starts from a deny-all and each further policy opens one thing:
+///
+/// - `default-deny`: every pod, both directions, no rules. Without it a pod that no policy
+///   selects accepts and sends anything, from and to every other tenant.
+/// - `allow-same-namespace`: pods of the namespace may talk to each other (a peer with only a
+///   `podSelector` means the policy's own namespace), and nothing from other namespaces may come
+///   in; tenants open more themselves (e.g. for load balancer traffic).
+/// - `allow-dns`: UDP and TCP 53 to CoreDNS only (`k8s-app: kube-dns` in `kube-system`: both
+///   selectors in one peer, so both must match); TCP because large answers are retried over it.
+/// - `allow-egress-except-metadata`: HTTPS (TCP 443) anywhere, which is what workloads need to
+///   reach AWS APIs (directly, through the VPC endpoints or the NAT) and other HTTPS services,
+///   except the instance metadata service: `169.254.169.254/32` serves the node's instance
+///   profile credentials, which a tenant must never get. Only 443 because plain-text and other
+///   protocols out of the cluster are not something a tenant gets by default (IMDS itself
+///   answers on port 80, so the `except` is a second guard, kept so that widening the ports
+///   later cannot open it). When the platform's tenant roles trust EKS Pod Identity, the rule
+///   also allows TCP 80 to the Pod Identity agent (`169.254.170.23/32`), without which the
+///   tenant's workloads cannot obtain the credentials of the tenant role (IRSA needs no such
+///   rule: its token is projected into the pod and exchanged with STS over HTTPS). IPv6 is not
+///   covered: the platform's clusters are IPv4.
+fn network_policies(spec: &PlatformSpec, tenant: &TenantSpec) -> Vec<Value> {
+    let default_deny = NetworkPolicySpec {
+        pod_selector: all_pods(),
+        policy_types: policy_types(&["Ingress", "Egress"]),
+        ingress: None,
+        egress: None,
+    };
+    let same_namespace_peer = NetworkPolicyPeer {
+        pod_selector: all_pods(),
+        ..NetworkPolicyPeer::default()
+    };
+    let same_namespace = NetworkPolicySpec {
+        pod_selector: all_pods(),
+        policy_types: policy_types(&["Ingress", "Egress"]),
+        ingress: Some(vec![NetworkPolicyIngressRule {
+            from: Some(vec![same_namespace_peer.clone()]),
+            ports: None,
+        }]),
+        egress: Some(vec![NetworkPolicyEgressRule {
+            to: Some(vec![same_namespace_peer]),
+            ports: None,
+        }]),
+    };
+    let dns = NetworkPolicySpec {
+        pod_selector: all_pods(),
+        policy_types: policy_types(&["Egress"]),
+        ingress: None,
+        egress: Some(vec![NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: labels_selector(&[(
+                    "kubernetes.io/metadata.name",
+                    "kube-system",
+                )]),
+                pod_selector: labels_selector(&[("k8s-app", "kube-dns")]),
+                ip_block: None,
+            }]),
+            ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
+        }]),
+    };
+    let mut egress = vec![NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            ip_block: Some(IPBlock {
+                cidr: "0.0.0.0/0".to_owned(),
+                except: Some(vec![INSTANCE_METADATA_CIDR.to_owned()]),
+            }),
+            ..NetworkPolicyPeer::default()
+        }]),
+        ports: Some(vec![port("TCP", 443)]),
+    }];
+    if spec.identity.trust() == TrustMechanism::PodIdentity {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock {
+                    cidr: POD_IDENTITY_AGENT_CIDR.to_owned(),
+                    except: None,
+                }),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: Some(vec![port("TCP", POD_IDENTITY_AGENT_PORT)]),
+        });
+    }
+    let egress_except_metadata = NetworkPolicySpec {
+        pod_selector: all_pods(),
+        policy_types: policy_types(&["Egress"]),
+        ingress: None,
+        egress: Some(egress),
+    };
+    [
+        (POLICY_DEFAULT_DENY, default_deny),
+        (POLICY_SAME_NAMESPACE, same_namespace),
+        (POLICY_DNS, dns),
+        (POLICY_EGRESS_EXCEPT_METADATA, egress_except_metadata),
+    ]
+    .into_iter()
+    .map(|(name, policy)| network_policy(spec, tenant, name, policy))
+    .collect()
+}
+
+fn quantities(pairs: &[(&str, String)]) -> Option<BTreeMap<String, Quantity>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Quantity(v.clone())))
+            .collect(),
+    )
+}
+
+/// The namespace's ResourceQuota (`quota`), from `tenant.quotas`: caps what one tenant can take
+/// from the nodes, volumes and load balancers all tenants share. Because it sets CPU and memory
+/// requests and limits, every pod must state them; the LimitRange supplies defaults.
+fn resource_quota(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
+    let q = &tenant.quotas;
+    to_value(&ResourceQuota {
+        metadata: tenant_meta(spec, tenant, QUOTA_NAME, Some(&tenant.name)),
+        spec: Some(ResourceQuotaSpec {
+            hard: quantities(&[
+                ("requests.cpu", q.requests_cpu.clone()),
+                ("requests.memory", q.requests_memory.clone()),
+                ("limits.cpu", q.limits_cpu.clone()),
+                ("limits.memory", q.limits_memory.clone()),
+                ("requests.storage", q.requests_storage.clone()),
+                ("pods", q.pods.to_string()),
+                ("services", q.services.to_string()),
+                ("services.loadbalancers", q.load_balancers.to_string()),
+                (
+                    "persistentvolumeclaims",
+                    q.persistent_volume_claims.to_string(),
+                ),
+            ]),
+            ..ResourceQuotaSpec::default()
+        }),
+        status: None,
+    })
+}
+
+/// The namespace's LimitRange (`limits`): default requests and limits for containers that state
+/// none, from `tenant.limits`, so that pods without them are still admitted under the quota
+/// (which otherwise refuses them) and are scheduled with a sensible size.
+fn limit_range(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
+    let l = &tenant.limits;
+    to_value(&LimitRange {
+        metadata: tenant_meta(spec, tenant, LIMIT_RANGE_NAME, Some(&tenant.name)),
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".to_owned(),
+                default_request: quantities(&[
+                    ("cpu", l.default_request_cpu.clone()),
+                    ("memory", l.default_request_memory.clone()),
+                ]),
+                default: quantities(&[
+                    ("cpu", l.default_cpu.clone()),
+                    ("memory", l.default_memory.clone()),
+                ]),
+                ..LimitRangeItem::default()
+            }],
+        }),
+    })
+}
+
+/// The tenant's service account ([`TENANT_SERVICE_ACCOUNT`], `workload`), the only one the
+/// tenant role trusts. Under IRSA `irsa_role_arn` becomes its `eks.amazonaws.com/role-arn`
+/// annotation; under Pod Identity (`None`) a pod identity association links the role instead.
+/// `automountServiceAccountToken` is left unset: workloads need the projected token that IRSA
+/// and Pod Identity exchange for the role's credentials.
+fn service_account(spec: &PlatformSpec, tenant: &TenantSpec, irsa_role_arn: Option<&str>) -> Value {
+    let mut metadata = tenant_meta(spec, tenant, TENANT_SERVICE_ACCOUNT, Some(&tenant.name));
+    metadata.annotations =
+        irsa_role_arn.map(|arn| BTreeMap::from([(IRSA_ANNOTATION.to_owned(), arn.to_owned())]));
+    to_value(&ServiceAccount {
+        metadata,
+        ..ServiceAccount::default()
+    })
+}
+
+/// Everything one tenant has in the cluster, in apply order: the Namespace first (everything
+/// else lives in it), the NetworkPolicies (default deny before the allowances, so the namespace
+/// is never open while half-built), the ResourceQuota and LimitRange, then the ServiceAccount
+/// (with the IRSA annotation when `irsa_role_arn` is given). Offboarding deletes in reverse.
+pub fn tenant_manifests(
+    spec: &PlatformSpec,
+    tenant: &TenantSpec,
+    irsa_role_arn: Option<&str>,
+) -> Vec<Value> {
+    let mut out = vec![namespace(spec, tenant)];
+    out.extend(network_policies(spec, tenant));
+    out.push(resource_quota(spec, tenant));
+    out.push(limit_range(spec, tenant));
+    out.push(service_account(spec, tenant, irsa_role_arn));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubernetes::manifests::tests::{assert_common_labels, example};
+    use serde_json::json;
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/tenantry-payments-prod-t-fraud-scoring";
+
+    fn fraud() -> TenantSpec {
+        let text = include_str!("../../../examples/tenant.json");
+        crate::validate::parse_tenant(text).expect("example tenant is valid")
+    }
+
+    fn find<'a>(all: &'a [Value], kind: &str, name: &str) -> &'a Value {
+        all.iter()
+            .find(|m| m["kind"] == kind && m["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+    }
+
+    /// The example with IRSA as the only trust mechanism.
+    fn irsa_only() -> PlatformSpec {
+        let mut spec = example();
+        spec.identity.pod_identity = false;
+        spec.identity.irsa = true;
+        spec
+    }
+
+    #[test]
+    fn objects_are_in_apply_order_labelled_and_applicable() {
+        let all = tenant_manifests(&example(), &fraud(), None);
+        let order: Vec<(&str, &str)> = all
+            .iter()
+            .map(|m| {
+                (
+                    m["kind"].as_str().expect("kind"),
+                    m["metadata"]["name"].as_str().expect("name"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("Namespace", "fraud-scoring"),
+                ("NetworkPolicy", "default-deny"),
+                ("NetworkPolicy", "allow-same-namespace"),
+                ("NetworkPolicy", "allow-dns"),
+                ("NetworkPolicy", "allow-egress-except-metadata"),
+                ("ResourceQuota", "quota"),
+                ("LimitRange", "limits"),
+                ("ServiceAccount", "workload"),
+            ]
+        );
+        for m in &all {
+            assert_common_labels(m, "payments");
+            assert_eq!(
+                m["metadata"]["labels"][TENANT_LABEL], "fraud-scoring",
+                "{m}"
+            );
+            if m["kind"] != "Namespace" {
+                assert_eq!(m["metadata"]["namespace"], "fraud-scoring", "{m}");
+            } else {
+                assert!(m["metadata"].get("namespace").is_none(), "{m}");
+            }
+            assert!(
+                crate::kubernetes::resource_of(
+                    m["apiVersion"].as_str().expect("apiVersion"),
+                    m["kind"].as_str().expect("kind"),
+                )
+                .is_some(),
+                "{m}"
+            );
+        }
+        let policies: Vec<&str> = all
+            .iter()
+            .filter(|m| m["kind"] == "NetworkPolicy")
+            .map(|m| m["metadata"]["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(policies, TENANT_NETWORK_POLICIES);
+        assert_eq!(TENANT_SERVICE_ACCOUNT, "workload");
+    }
+
+    #[test]
+    fn namespace_enforces_restricted_at_the_cluster_version() {
+        let spec = example();
+        let all = tenant_manifests(&spec, &fraud(), None);
+        let ns = find(&all, "Namespace", "fraud-scoring");
+        assert_eq!(ns["apiVersion"], "v1");
+        let labels = ns["metadata"]["labels"].as_object().expect("labels");
+        for mode in ["enforce", "audit", "warn"] {
+            assert_eq!(
+                labels[&format!("pod-security.kubernetes.io/{mode}")],
+                "restricted"
+            );
+            assert_eq!(
+                labels[&format!("pod-security.kubernetes.io/{mode}-version")],
+                "v1.35"
+            );
+        }
+        // Two common labels, the tenant label and six Pod Security labels: nothing else.
+        assert_eq!(labels.len(), 9, "{ns}");
+        assert!(ns.get("spec").is_none(), "{ns}");
+
+        let mut old = spec.clone();
+        old.kubernetes_version = "1.33".into();
+        let all = tenant_manifests(&old, &fraud(), None);
+        assert_eq!(
+            all[0]["metadata"]["labels"]["pod-security.kubernetes.io/warn-version"],
+            "v1.33"
+        );
+    }
+
+    #[test]
+    fn network_policies_have_the_agreed_shapes() {
+        let all = tenant_manifests(&irsa_only(), &fraud(), None);
+        for name in TENANT_NETWORK_POLICIES {
+            let p = find(&all, "NetworkPolicy", name);
+            assert_eq!(p["apiVersion"], "networking.k8s.io/v1");
+            assert_eq!(p["spec"]["podSelector"], json!({}), "{p}");
+        }
+
+        let deny = &find(&all, "NetworkPolicy", "default-deny")["spec"];
+        assert_eq!(
+            *deny,
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+        );
+
+        let same = &find(&all, "NetworkPolicy", "allow-same-namespace")["spec"];
+        assert_eq!(
+            *same,
+            json!({
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": {}}]}],
+                "egress": [{"to": [{"podSelector": {}}]}],
+            })
+        );
+
+        let dns = &find(&all, "NetworkPolicy", "allow-dns")["spec"];
+        assert_eq!(
+            *dns,
+            json!({
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": [{
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        },
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }],
+                    "ports": [
+                        {"protocol": "UDP", "port": 53},
+                        {"protocol": "TCP", "port": 53},
+                    ],
+                }],
+            })
+        );
+
+        let egress = &find(&all, "NetworkPolicy", "allow-egress-except-metadata")["spec"];
+        assert_eq!(
+            *egress,
+            json!({
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                }],
+            })
+        );
+    }
+
+    #[test]
+    fn pod_identity_platforms_may_reach_the_pod_identity_agent_only() {
+        // The example trusts Pod Identity: the agent's link-local address on port 80 is open,
+        // the instance metadata service still is not.
+        let all = tenant_manifests(&example(), &fraud(), None);
+        let egress = &find(&all, "NetworkPolicy", "allow-egress-except-metadata")["spec"]["egress"];
+        assert_eq!(
+            *egress,
+            json!([
+                {
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                },
+                {
+                    "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+                    "ports": [{"protocol": "TCP", "port": 80}],
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn quota_and_limits_come_from_the_tenant_spec() {
+        let tenant = fraud();
+        let all = tenant_manifests(&example(), &tenant, None);
+        let quota = find(&all, "ResourceQuota", "quota");
+        let q = &tenant.quotas;
+        assert_eq!(
+            quota["spec"],
+            json!({"hard": {
+                "requests.cpu": q.requests_cpu,
+                "requests.memory": q.requests_memory,
+                "limits.cpu": q.limits_cpu,
+                "limits.memory": q.limits_memory,
+                "requests.storage": q.requests_storage,
+                "pods": q.pods.to_string(),
+                "services": q.services.to_string(),
+                "services.loadbalancers": q.load_balancers.to_string(),
+                "persistentvolumeclaims": q.persistent_volume_claims.to_string(),
+            }})
+        );
+        // The example's own values, so a mapping mix-up cannot hide behind equal defaults.
+        assert_eq!(quota["spec"]["hard"]["requests.cpu"], "8");
+        assert_eq!(quota["spec"]["hard"]["limits.memory"], "32Gi");
+        assert_eq!(quota["spec"]["hard"]["pods"], "80");
+        assert_eq!(quota["spec"]["hard"]["services.loadbalancers"], "1");
+
+        let limits = find(&all, "LimitRange", "limits");
+        let l = &tenant.limits;
+        assert_eq!(
+            limits["spec"],
+            json!({"limits": [{
+                "type": "Container",
+                "defaultRequest": {"cpu": l.default_request_cpu, "memory": l.default_request_memory},
+                "default": {"cpu": l.default_cpu, "memory": l.default_memory},
+            }]})
+        );
+        assert_eq!(limits["spec"]["limits"][0]["default"]["cpu"], "1");
+        assert_eq!(
+            limits["spec"]["limits"][0]["defaultRequest"]["memory"],
+            "256Mi"
+        );
+    }
+
+    #[test]
+    fn service_account_is_annotated_only_with_a_role() {
+        let spec = irsa_only();
+        let with = tenant_manifests(&spec, &fraud(), Some(ROLE));
+        let sa = find(&with, "ServiceAccount", "workload");
+        assert_eq!(
+            sa["metadata"]["annotations"],
+            json!({ "eks.amazonaws.com/role-arn": ROLE })
+        );
+        assert!(sa.get("automountServiceAccountToken").is_none(), "{sa}");
+
+        let without = tenant_manifests(&spec, &fraud(), None);
+        let sa = find(&without, "ServiceAccount", "workload");
+        assert!(sa["metadata"].get("annotations").is_none(), "{sa}");
+        assert!(sa.get("automountServiceAccountToken").is_none(), "{sa}");
+        // The annotation is the only difference.
+        let mut annotated = without.clone();
+        if let Some(last) = annotated.last_mut() {
+            last["metadata"]["annotations"] = json!({ "eks.amazonaws.com/role-arn": ROLE });
+        }
+        assert_eq!(annotated, with);
+    }
+}

@@ -1,0 +1,704 @@
+//! The `tenant` phase (function `tenant`, plan phase `tenants`): the platform's tenant-data
+//! bucket, and each tenant's role, key, namespace, pod identity association and owners' access.
+//!
+//! Invocations:
+//! - `ensure` without an item: the bucket ([`bucket`]), once per platform.
+//! - `ensure` with item `<tenant>`: the tenant, in dependency order: its IAM role (trusted only
+//!   by the `workload` service account of its namespace), its KMS key (rotation on, alias
+//!   `alias/tenantry/<stem>/tenant/<name>`, a policy naming the role; a key pending deletion from
+//!   an earlier offboarding is restored), the role's `tenant-access` policy (its prefix, its key,
+//!   its secrets), the namespace and what lives in it ([`kubernetes::tenant_manifests`]), the pod
+//!   identity association (Pod Identity platforms), and the owners' access entries
+//!   ([`owners`]). Everything AWS carries the tenant's tags (`tenantry:tenant`,
+//!   `tenantry:cost-centre`, and the platform's cost tags).
+//! - `delete` with item `<tenant>`: the same in reverse. The data follows the tenant record's
+//!   options: without `retainData` the prefix is emptied (every version and delete marker, in
+//!   batches; `ready: false` until done) and the key scheduled for deletion in
+//!   [`KEY_DELETION_MIN_DAYS`]; with it the prefix and key stay, the key scheduled for deletion
+//!   in [`KEY_DELETION_MAX_DAYS`] only when `scheduleKeyDeletion` asks. Nothing is lost at once.
+//! - `delete` without an item (decommission): every tenant as above without `retainData`, then
+//!   the bucket, unless it still holds the prefix of a tenant offboarded with `retainData` (it is
+//!   then kept, and said so in the outputs).
+//!
+//! Which tenant spec: the tenant record this request wrote (onboarding requests, recorded by
+//! intake); otherwise the platform spec's tenant (the provision workflow onboards those, and
+//! records them here as `Onboarding` for this request: finalize makes them `Active`).
+
+pub mod bucket;
+pub mod owners;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use super::encryption::{self, DesiredKey, Run, TAG_PURPOSE};
+use super::identity::{self, DesiredRole, INPUT_OIDC_ISSUER};
+use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::Deps;
+use crate::kubernetes;
+use crate::naming;
+use crate::plan::Phase;
+use crate::policies::{self, TENANT_POLICY_NAME};
+use crate::spec::{TenantSpec, TrustMechanism};
+use crate::store::{ResourceRecord, StoreError, TenantRecord, TenantState, Versioned};
+
+/// Tag component of a tenant's own resources.
+pub const COMPONENT: &str = "tenant";
+/// Key deletion window without `retainData` (the KMS minimum).
+pub const KEY_DELETION_MIN_DAYS: i32 = 7;
+/// Key deletion window with `retainData` and `scheduleKeyDeletion` (the KMS maximum).
+pub const KEY_DELETION_MAX_DAYS: i32 = 30;
+/// Inventory type of a tenant namespace.
+pub const NAMESPACE_RESOURCE: &str = "k8s-namespace";
+/// Inventory type of a tenant's pod identity association (id `<namespace>/<service account>`).
+pub const POD_IDENTITY_RESOURCE: &str = "tenant-pod-identity-association";
+/// Output of a tenant (`tenant/<name>`): role, key, namespace, bucket and prefix.
+pub const OUTPUT_PREFIX: &str = "tenant/";
+/// Output: the tenant-data bucket.
+pub const OUTPUT_BUCKET: &str = "tenantBucket";
+
+pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
+    let ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
+    let mut run = Run::new(ctx).await?;
+    let clients = Clients::new(&run.ctx);
+    let item = run.ctx.input.item.clone();
+    let (ready, outputs) = match (run.ctx.input.action, item) {
+        (Action::Delete, Some(name)) => {
+            let done = offboard_one(&mut run, &clients, &name).await?;
+            // The tenant's output is cleared once it is gone.
+            let cleared = Outputs::from([(format!("{OUTPUT_PREFIX}{name}"), Value::Null)]);
+            (done, if done { cleared } else { Outputs::new() })
+        }
+        (Action::Delete, None) => decommission(&mut run, &clients).await?,
+        (_, None) => {
+            let bucket = bucket::ensure(&mut run, &clients.s3).await?;
+            let outputs = bucket
+                .map(|b| BTreeMap::from([(OUTPUT_BUCKET.to_owned(), json!(b))]))
+                .unwrap_or_default();
+            (!outputs.is_empty(), outputs)
+        }
+        (_, Some(name)) => {
+            let tenant = desired_tenant(&mut run, &name).await?;
+            ensure(&mut run, &clients, &tenant).await?
+        }
+    };
+    run.finish(ready, outputs).await
+}
+
+/// The AWS clients a tenant invocation uses, in the platform's region.
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    fn new(ctx: &PhaseContext<'_>) -> Self {
+        let aws = ctx.aws();
+        Clients {
+            iam: identity::iam_client(&aws),
+            kms: encryption::kms_client(&aws, &ctx.spec.region),
+            eks: aws_sdk_eks::Client::new(&aws),
+            s3: bucket::s3_client(&aws),
+        }
+    }
+}
+
+/// The tags of a tenant's resources.
+pub(crate) fn tenant_tags(run: &Run<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {
+    naming::tags(&run.ctx.spec, Some(tenant), COMPONENT)
+}
+
+fn not_found(name: &str, platform: &str) -> FunctionError {
+    FunctionError::new(
+        ErrorType::InvalidRequest,
+        format!("tenant {name:?} is neither recorded for platform {platform:?} nor in its spec"),
+    )
+}
+
+/// The spec of the tenant to ensure (see the module docs). For a platform spec tenant, records
+/// it as `Onboarding` for this request unless it is already `Active` as specified.
+async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, FunctionError> {
+    let platform = run.ctx.platform_id().to_owned();
+    let request = run.ctx.input.request_id.clone();
+    let record = run.ctx.store.get_tenant_record(&platform, name).await?;
+    if let Some(r) = record.as_ref().filter(|r| r.value.request_id == request) {
+        return Ok(r.value.spec.clone());
+    }
+    let Some(spec) = run
+        .ctx
+        .spec
+        .tenants
+        .iter()
+        .find(|t| t.name == name)
+        .cloned()
+    else {
+        return match record {
+            Some(r) if r.value.state == TenantState::Active => Ok(r.value.spec),
+            _ => Err(not_found(name, &platform)),
+        };
+    };
+    let settled = record
+        .as_ref()
+        .is_some_and(|r| r.value.state == TenantState::Active && r.value.spec == spec);
+    if run.writes() && !settled {
+        let mut next = TenantRecord::new(spec.clone(), TenantState::Onboarding, request);
+        next.failure = None;
+        match run
+            .ctx
+            .store
+            .put_tenant_record(&platform, &next, record.as_ref().map(|r| r.version))
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::VersionConflict { .. }) => {
+                return Err(FunctionError::new(
+                    ErrorType::Retryable,
+                    format!("tenant record {name:?} changed while it was being recorded"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(spec)
+}
+
+// --- ensure -------------------------------------------------------------------------------------
+
+type Outputs = BTreeMap<String, Value>;
+
+async fn ensure(
+    run: &mut Run<'_>,
+    c: &Clients,
+    tenant: &TenantSpec,
+) -> Result<(bool, Outputs), FunctionError> {
+    let role = desired_role(run, tenant, None)?;
+    // The key policy names the role, and the role's policy names the key: the role is created
+    // first with its trust alone, then the key, then the role's permissions.
+    if identity::get_role(&c.iam, &role.name).await?.is_none() {
+        let bare = DesiredRole {
+            inline: BTreeMap::new(),
+            ..role.clone()
+        };
+        if identity::ensure_role(run, &c.iam, &bare).await?.is_none() {
+            return Ok((false, Outputs::new()));
+        }
+    }
+    let role_arn = run.target().role_arn(&role.name);
+    let key_arn = match tenant.own_kms_key {
+        true => {
+            let key = desired_key(run, tenant, &role_arn);
+            match encryption::ensure_key(run, &c.kms, &key).await? {
+                Some(meta) => meta.arn.unwrap_or_default(),
+                None => return Ok((false, Outputs::new())),
+            }
+        }
+        // Without its own key the tenant uses the platform data key, through S3 and Secrets
+        // Manager only: what it can decrypt is still bounded by the objects and secrets its
+        // role may read.
+        false => run.ctx.output(encryption::OUTPUT_DATA_KEY)?,
+    };
+    let role = desired_role(run, tenant, Some(&key_arn))?;
+    let Some(role_arn) = identity::ensure_role(run, &c.iam, &role).await? else {
+        return Ok((false, Outputs::new()));
+    };
+    let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
+    let manifests =
+        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
+    let in_cluster = converge_manifests(run, tenant, &manifests).await?;
+    let cluster = run.ctx.names.cluster();
+    match irsa {
+        false => ensure_pod_identity(run, c, &cluster, tenant, &role_arn).await?,
+        true => remove_pod_identity(run, c, &cluster, tenant).await?,
+    }
+    let scopes = owners::scopes(run, Some(tenant), None).await?;
+    let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
+    owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
+    let output = json!({
+        "roleArn": role_arn,
+        "keyArn": key_arn,
+        "namespace": tenant.name,
+        "bucket": run.ctx.names.bucket(),
+        "s3Prefix": tenant.effective_s3_prefix(),
+    });
+    let outputs = Outputs::from([(format!("{OUTPUT_PREFIX}{}", tenant.name), output)]);
+    Ok((in_cluster, outputs))
+}
+
+/// The tenant's role; without `key_arn`, its trust alone.
+fn desired_role(
+    run: &Run<'_>,
+    tenant: &TenantSpec,
+    key_arn: Option<&str>,
+) -> Result<DesiredRole, FunctionError> {
+    let t = run.target();
+    let issuer = run
+        .ctx
+        .status
+        .outputs
+        .get(INPUT_OIDC_ISSUER)
+        .and_then(Value::as_str);
+    if run.ctx.spec.identity.trust() == TrustMechanism::Irsa && issuer.is_none() {
+        return Err(FunctionError::new(
+            ErrorType::Terminal,
+            format!(
+                "tenant {:?}: the cluster's OIDC issuer is not recorded yet (the cluster phase \
+                 records it); an IRSA tenant role cannot be trusted without it",
+                tenant.name
+            ),
+        ));
+    }
+    let inline = key_arn
+        .map(|key| {
+            BTreeMap::from([(
+                TENANT_POLICY_NAME.to_owned(),
+                policies::tenant_role_policy(&t, &t.names.bucket(), tenant, key),
+            )])
+        })
+        .unwrap_or_default();
+    Ok(DesiredRole {
+        purpose: format!("tenant/{}", tenant.name),
+        name: t.names.tenant_role(&tenant.name),
+        description: format!("Tenantry {}: tenant {}", t.names.stem(), tenant.name),
+        trust: policies::tenant_trust(&t, issuer, tenant),
+        managed: BTreeSet::new(),
+        inline,
+        tags: tenant_tags(run, tenant),
+    })
+}
+
+fn desired_key(run: &Run<'_>, tenant: &TenantSpec, role_arn: &str) -> DesiredKey {
+    let mut tags = tenant_tags(run, tenant);
+    tags.insert(TAG_PURPOSE.to_owned(), format!("tenant/{}", tenant.name));
+    DesiredKey {
+        alias: run.ctx.names.tenant_kms_alias(&tenant.name),
+        description: format!(
+            "Tenantry {}: tenant {} data and secrets",
+            run.ctx.names.stem(),
+            tenant.name
+        ),
+        policy: policies::tenant_key_policy(&run.target(), role_arn),
+        tags,
+    }
+}
+
+/// Applies the tenant's objects (or, in `observe`, reports the ones that differ). Returns
+/// whether the cluster holds them all.
+async fn converge_manifests(
+    run: &mut Run<'_>,
+    tenant: &TenantSpec,
+    manifests: &[Value],
+) -> Result<bool, FunctionError> {
+    let client = run.ctx.kube_client().await?;
+    let mut complete = true;
+    for manifest in manifests {
+        if run.writes() {
+            if kubernetes::apply(&client, manifest).await? {
+                run.ctx.changed();
+            }
+            continue;
+        }
+        let live = kubernetes::get(&client, manifest).await?;
+        if !live
+            .as_ref()
+            .is_some_and(|l| kubernetes::contains(l, manifest))
+        {
+            complete = false;
+            let id = super::bootstrap::object_id(manifest);
+            run.differs(
+                &format!("k8s:{id}"),
+                "spec",
+                manifest.clone(),
+                live.unwrap_or(Value::Null),
+            );
+        }
+    }
+    let mut record = ResourceRecord::new(NAMESPACE_RESOURCE, &tenant.name, run.ctx.phase.as_str());
+    record.attributes = Some(json!({ "objects": manifests.len() }));
+    run.record(record).await?;
+    Ok(complete)
+}
+
+/// The tenant's association (`<namespace>/workload`): `(association id, role ARN)`.
+async fn find_pod_identity(
+    c: &Clients,
+    cluster: &str,
+    tenant: &TenantSpec,
+) -> Result<Option<(String, String)>, FunctionError> {
+    let (namespace, account) = policies::tenant_service_account(tenant);
+    let listed = c
+        .eks
+        .list_pod_identity_associations()
+        .cluster_name(cluster)
+        .namespace(&namespace)
+        .service_account(&account)
+        .send()
+        .await;
+    let listed = match listed {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(aws_error("eks:ListPodIdentityAssociations", e)),
+    };
+    let Some(id) = listed
+        .associations()
+        .iter()
+        .filter(|a| a.namespace() == Some(namespace.as_str()))
+        .find_map(|a| a.association_id())
+    else {
+        return Ok(None);
+    };
+    let described = c
+        .eks
+        .describe_pod_identity_association()
+        .cluster_name(cluster)
+        .association_id(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("eks:DescribePodIdentityAssociation", e))?;
+    let role = described
+        .association()
+        .and_then(|a| a.role_arn())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Some((id.to_owned(), role)))
+}
+
+async fn ensure_pod_identity(
+    run: &mut Run<'_>,
+    c: &Clients,
+    cluster: &str,
+    tenant: &TenantSpec,
+    role_arn: &str,
+) -> Result<(), FunctionError> {
+    let (namespace, account) = policies::tenant_service_account(tenant);
+    let id = format!("{namespace}/{account}");
+    let resource = format!("eks:pod-identity-association/{id}");
+    let association = match find_pod_identity(c, cluster, tenant).await? {
+        Some((association, role)) if role == role_arn => association,
+        Some((association, role)) => {
+            if run.differs(&resource, "roleArn", json!(role_arn), json!(role)) {
+                c.eks
+                    .update_pod_identity_association()
+                    .cluster_name(cluster)
+                    .association_id(&association)
+                    .role_arn(role_arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("eks:UpdatePodIdentityAssociation", e))?;
+                run.ctx.changed();
+            }
+            association
+        }
+        None => {
+            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+                return Ok(());
+            }
+            // Session tags stay on (no `disableSessionTags`): the role's trust requires them.
+            let created = c
+                .eks
+                .create_pod_identity_association()
+                .cluster_name(cluster)
+                .namespace(&namespace)
+                .service_account(&account)
+                .role_arn(role_arn)
+                .set_tags(Some(tenant_tags(run, tenant).into_iter().collect()))
+                .client_request_token(format!("tenantry-{cluster}-{namespace}-{account}"))
+                .send()
+                .await;
+            match created {
+                Ok(out) => {
+                    run.ctx.changed();
+                    out.association()
+                        .and_then(|a| a.association_id())
+                        .unwrap_or_default()
+                        .to_owned()
+                }
+                // Created meanwhile by a retry of this invocation.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_in_use_exception()) =>
+                {
+                    return Err(FunctionError::new(
+                        ErrorType::Retryable,
+                        format!("pod identity association {id} is being created"),
+                    ))
+                }
+                Err(e) => return Err(aws_error("eks:CreatePodIdentityAssociation", e)),
+            }
+        }
+    };
+    let mut record = ResourceRecord::new(POD_IDENTITY_RESOURCE, &id, run.ctx.phase.as_str());
+    record.tags = tenant_tags(run, tenant);
+    record.attributes = Some(json!({ "associationId": association }));
+    run.record(record).await
+}
+
+async fn remove_pod_identity(
+    run: &mut Run<'_>,
+    c: &Clients,
+    cluster: &str,
+    tenant: &TenantSpec,
+) -> Result<(), FunctionError> {
+    let (namespace, account) = policies::tenant_service_account(tenant);
+    let id = format!("{namespace}/{account}");
+    if let Some((association, _)) = find_pod_identity(c, cluster, tenant).await? {
+        if run.differs(
+            &format!("eks:pod-identity-association/{id}"),
+            "exists",
+            json!(false),
+            json!(true),
+        ) {
+            match c
+                .eks
+                .delete_pod_identity_association()
+                .cluster_name(cluster)
+                .association_id(&association)
+                .send()
+                .await
+            {
+                Ok(_) => run.ctx.changed(),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(aws_error("eks:DeletePodIdentityAssociation", e)),
+            }
+        }
+    }
+    run.forget(POD_IDENTITY_RESOURCE, &id).await
+}
+
+// --- delete -------------------------------------------------------------------------------------
+
+/// What offboarding does with a tenant's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataOptions {
+    pub retain_data: bool,
+    pub schedule_key_deletion: bool,
+}
+
+/// Offboards the tenant the request names, with the options its record holds.
+async fn offboard_one(run: &mut Run<'_>, c: &Clients, name: &str) -> Result<bool, FunctionError> {
+    let platform = run.ctx.platform_id().to_owned();
+    let record = run.ctx.store.get_tenant_record(&platform, name).await?;
+    let (spec, options) = match record {
+        Some(r) => {
+            let options = DataOptions {
+                retain_data: r.value.retain_data,
+                schedule_key_deletion: r.value.schedule_key_deletion,
+            };
+            (r.value.spec, options)
+        }
+        None => return Err(not_found(name, &platform)),
+    };
+    offboard(run, c, &spec, options).await
+}
+
+/// Removes a tenant in reverse order; returns whether it is done (false: call again).
+pub(crate) async fn offboard(
+    run: &mut Run<'_>,
+    c: &Clients,
+    tenant: &TenantSpec,
+    options: DataOptions,
+) -> Result<bool, FunctionError> {
+    let cluster = run.ctx.names.cluster();
+    let cluster_there = super::common::cluster_reachable(&c.eks, &cluster).await?;
+    if cluster_there {
+        let scopes = owners::scopes(run, None, Some(&tenant.name)).await?;
+        let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
+        owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
+        remove_pod_identity(run, c, &cluster, tenant).await?;
+        if !delete_namespace(run, tenant).await? {
+            return Ok(false);
+        }
+    }
+    run.forget(NAMESPACE_RESOURCE, &tenant.name).await?;
+    let role = run.ctx.names.tenant_role(&tenant.name);
+    identity::delete_role(run, &c.iam, &role).await?;
+    if !options.retain_data {
+        let bucket = run.ctx.names.bucket();
+        if !bucket::empty_prefix(run, &c.s3, &bucket, &tenant.effective_s3_prefix()).await? {
+            return Ok(false);
+        }
+    }
+    if tenant.own_kms_key {
+        let days = match (options.retain_data, options.schedule_key_deletion) {
+            (false, _) => Some(KEY_DELETION_MIN_DAYS),
+            (true, true) => Some(KEY_DELETION_MAX_DAYS),
+            (true, false) => None,
+        };
+        release_key(run, c, tenant, days).await?;
+    }
+    Ok(true)
+}
+
+/// Deletes the namespace (and with it everything in it); true once it is gone.
+async fn delete_namespace(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<bool, FunctionError> {
+    let client = run.ctx.kube_client().await?;
+    let namespace = json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": tenant.name },
+    });
+    if kubernetes::get(&client, &namespace).await?.is_none() {
+        return Ok(true);
+    }
+    if !run.differs(
+        &format!("k8s:namespace/{}", tenant.name),
+        "exists",
+        json!(false),
+        json!(true),
+    ) {
+        return Ok(true);
+    }
+    if kubernetes::delete(&client, &namespace).await? {
+        run.ctx.changed();
+    }
+    // Namespace deletion finalizes asynchronously (pods terminate first).
+    Ok(kubernetes::get(&client, &namespace).await?.is_none())
+}
+
+/// Hands the tenant's key (found by alias, or by tags after a crash) over: scheduled for
+/// deletion in `days` when given, kept otherwise, and out of the platform's inventory either way
+/// (a kept key is the tenant's retained data, which the tenant record accounts for). The alias
+/// stays, so that onboarding the tenant again within the window restores the key.
+async fn release_key(
+    run: &mut Run<'_>,
+    c: &Clients,
+    tenant: &TenantSpec,
+    days: Option<i32>,
+) -> Result<(), FunctionError> {
+    let alias = run.ctx.names.tenant_kms_alias(&tenant.name);
+    let purpose = format!("tenant/{}", tenant.name);
+    let mut keys: Vec<_> = encryption::tagged_keys(run, &c.kms, COMPONENT)
+        .await?
+        .into_iter()
+        .filter(|(_, p)| *p == purpose)
+        .map(|(meta, _)| meta)
+        .collect();
+    if let Some(meta) = encryption::describe_key(&c.kms, &alias).await? {
+        if !keys.iter().any(|k| k.key_id() == meta.key_id()) {
+            keys.push(meta);
+        }
+    }
+    for meta in keys {
+        let pending = meta.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion);
+        if let Some(days) = days.filter(|_| !pending) {
+            if run.differs(
+                &format!("kms:key/{}", meta.key_id()),
+                "keyState",
+                json!("PendingDeletion"),
+                json!(meta.key_state().map(|s| s.as_str())),
+            ) {
+                encryption::schedule_deletion(run, &c.kms, meta.key_id(), days).await?;
+            }
+        }
+        run.forget(encryption::RESOURCE_KEY, meta.key_id()).await?;
+    }
+    run.forget(encryption::RESOURCE_ALIAS, &alias).await
+}
+
+/// Every tenant still on the platform: the records not yet offboarded and the spec's tenants
+/// without a record.
+async fn remaining_tenants(
+    run: &Run<'_>,
+) -> Result<(Vec<TenantSpec>, Vec<Versioned<TenantRecord>>), FunctionError> {
+    let records = run
+        .ctx
+        .store
+        .list_tenant_records(run.ctx.platform_id())
+        .await?;
+    let mut out: BTreeMap<String, TenantSpec> = run
+        .ctx
+        .spec
+        .tenants
+        .iter()
+        .map(|t| (t.name.clone(), t.clone()))
+        .collect();
+    for r in &records {
+        if r.value.state == TenantState::Offboarded {
+            out.remove(&r.value.name);
+        } else {
+            out.insert(r.value.name.clone(), r.value.spec.clone());
+        }
+    }
+    Ok((out.into_values().collect(), records))
+}
+
+/// Decommission: offboards every remaining tenant (data not retained), then removes the bucket
+/// unless a tenant offboarded earlier with `retainData` still has data in it.
+async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), FunctionError> {
+    let (tenants, records) = remaining_tenants(run).await?;
+    let options = DataOptions {
+        retain_data: false,
+        schedule_key_deletion: false,
+    };
+    for tenant in &tenants {
+        mark_offboarding(run, tenant, &records).await?;
+        if !offboard(run, c, tenant, options).await? {
+            return Ok((false, Outputs::new()));
+        }
+    }
+    let bucket = run.ctx.names.bucket();
+    let mut retained = Vec::new();
+    for r in records
+        .iter()
+        .filter(|r| r.value.state == TenantState::Offboarded && r.value.retain_data)
+    {
+        let prefix = r.value.spec.effective_s3_prefix();
+        if bucket::holds_data(&c.s3, &bucket, &prefix).await? {
+            retained.push(prefix);
+        }
+    }
+    if !retained.is_empty() {
+        // Handed over like the retained keys: kept, and out of the platform's inventory.
+        tracing::warn!(%bucket, ?retained, "keeping the tenant-data bucket: it holds retained tenant data");
+        run.forget(bucket::BUCKET_RESOURCE, &bucket).await?;
+        let outputs = Outputs::from([(
+            "retainedBucket".to_owned(),
+            json!({ "bucket": bucket, "prefixes": retained }),
+        )]);
+        return Ok((true, outputs));
+    }
+    if !bucket::empty_prefix(run, &c.s3, &bucket, "").await? {
+        return Ok((false, Outputs::new()));
+    }
+    bucket::delete(run, &c.s3, &bucket).await?;
+    Ok((true, Outputs::new()))
+}
+
+/// Records a tenant the decommission removes as `Offboarding` for this request (finalize makes
+/// it `Offboarded`), unless it already is.
+async fn mark_offboarding(
+    run: &Run<'_>,
+    tenant: &TenantSpec,
+    records: &[Versioned<TenantRecord>],
+) -> Result<(), FunctionError> {
+    let request = &run.ctx.input.request_id;
+    let current = records.iter().find(|r| r.value.name == tenant.name);
+    if current.is_some_and(|r| &r.value.request_id == request) || !run.writes() {
+        return Ok(());
+    }
+    let mut next = TenantRecord::new(tenant.clone(), TenantState::Offboarding, request.clone());
+    next.retain_data = false;
+    match run
+        .ctx
+        .store
+        .put_tenant_record(run.ctx.platform_id(), &next, current.map(|r| r.version))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(StoreError::VersionConflict { .. }) => Err(FunctionError::new(
+            ErrorType::Retryable,
+            format!(
+                "tenant record {:?} changed while it was being recorded",
+                tenant.name
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
