@@ -27,6 +27,16 @@ step "Status and inventory, from DynamoDB"
 "$tenantry" status "$platform"
 "$tenantry" dev resources "$platform"
 
+step "Tenants: the platform's three are Active; onboard one more by a tenant request"
+"$tenantry" tenant list "$platform"
+"$tenantry" tenant validate examples/tenant.json
+"$tenantry" tenant add "$platform" examples/tenant.json --wait
+"$tenantry" tenant list "$platform"
+
+step "Offboard it, keeping its data (S3 prefix and KMS key stay)"
+"$tenantry" tenant remove "$platform" fraud-scoring --retain-data --wait
+"$tenantry" tenant list "$platform"
+
 step "Decommission"
 "$tenantry" decommission "$platform" --wait
 

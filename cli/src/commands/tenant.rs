@@ -220,7 +220,7 @@ async fn add(
 async fn remove(conn: &Connection, request: TenantRequest, wait: bool) -> anyhow::Result<ExitCode> {
     let name = request.name().unwrap_or_default();
     // The tenant name rules, so that a hostile name is refused here rather than by intake.
-    let issues = name_issues(name);
+    let issues = tenantry::validate::tenant_name_issues(name, "NAME");
     if !issues.is_empty() {
         print_issues(
             &format!("tenant name {name:?}"),
@@ -235,24 +235,6 @@ async fn remove(conn: &Connection, request: TenantRequest, wait: bool) -> anyhow
         wait,
     )
     .await
-}
-
-/// The problems of a tenant name by the tenant name rules (those of `name` in a tenant file),
-/// with the path `NAME` (the argument).
-fn name_issues(name: &str) -> Vec<Issue> {
-    let probe = serde_json::json!({ "name": name, "costCentre": "x" }).to_string();
-    match tenantry::validate::parse_tenant(&probe) {
-        Ok(_) => Vec::new(),
-        Err(errors) => errors
-            .0
-            .into_iter()
-            .filter(|i| i.path == "$.name")
-            .map(|mut i| {
-                i.path = "NAME".to_owned();
-                i
-            })
-            .collect(),
-    }
 }
 
 async fn list(conn: &Connection, platform: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -354,9 +336,12 @@ mod tests {
 
     #[test]
     fn hostile_names_are_refused_before_sending() {
-        assert!(name_issues("team-a").is_empty());
+        assert!(tenantry::validate::tenant_name_issues("team-a", "NAME").is_empty());
         for name in ["../x", "KUBE-SYSTEM", "kube-system", "default", ""] {
-            assert!(!name_issues(name).is_empty(), "{name:?} should be refused");
+            assert!(
+                !tenantry::validate::tenant_name_issues(name, "NAME").is_empty(),
+                "{name:?} should be refused"
+            );
         }
     }
 }

@@ -429,37 +429,9 @@ fn tenant_detail(
             .filter(|i| !(tenant_refused && i.path == "detail.tenant")),
     );
     if let (RequestKind::TenantOffboarding, Some(name)) = (kind, &detail.tenant_name) {
-        all.extend(tenant_name_issues(name));
+        all.extend(validate::tenant_name_issues(name, "detail.tenantName"));
     }
     Ok((detail, all))
-}
-
-/// The tenant name rules (syntax, unsafe characters, reserved names, length) applied to the name
-/// of a tenant to offboard (path `detail.tenantName`), so that a hostile name never reaches a key
-/// or a policy.
-fn tenant_name_issues(name: &str) -> Vec<Issue> {
-    let probe: TenantSpec = match serde_json::from_value(json!({"name": name, "costCentre": "x"})) {
-        Ok(probe) => probe,
-        Err(e) => {
-            return vec![Issue::new(
-                "detail.tenantName",
-                rules::INVALID_VALUE,
-                e.to_string(),
-            )]
-        }
-    };
-    match validate::validate_tenant(&probe) {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors
-            .0
-            .into_iter()
-            .filter(|i| i.path == "$.name")
-            .map(|mut i| {
-                i.path = "detail.tenantName".to_owned();
-                i
-            })
-            .collect(),
-    }
 }
 
 /// Onboarding a tenant onto `platform` next to its tenant `records`: the tenant's own rules (with

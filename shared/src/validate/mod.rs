@@ -420,6 +420,25 @@ pub fn validate_tenant(spec: &TenantSpec) -> Result<(), ValidationErrors> {
     issues.finish().into_result()
 }
 
+/// The tenant name rules (syntax, unsafe characters, reserved names, length) applied to a bare
+/// name, e.g. of a tenant to offboard, so that a hostile name never reaches a key or a policy.
+/// Issues carry `path` (where the caller got the name from).
+pub fn tenant_name_issues(name: &str, path: &str) -> Vec<Issue> {
+    let probe = serde_json::json!({ "name": name, "costCentre": "x" }).to_string();
+    match parse_tenant(&probe) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .0
+            .into_iter()
+            .filter(|i| i.path == "$.name")
+            .map(|mut i| {
+                i.path = path.to_owned();
+                i
+            })
+            .collect(),
+    }
+}
+
 /// Validates a tenant about to be onboarded onto an existing platform: the tenant's own rules
 /// plus name collisions and prefix overlaps with the platform's tenants.
 pub fn validate_new_tenant(
