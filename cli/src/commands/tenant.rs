@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use tenantry::events::{RequestKind, TenantRequest};
 use tenantry::spec::TenantSpec;
 use tenantry::store::TenantRecord;
-use tenantry::validate::Issue;
 
 /// Shown by `tenantry tenant --help`.
 pub const LONG_ABOUT: &str = "\
