@@ -63,8 +63,8 @@ fn not_found(code: Option<&str>) -> bool {
     )
 }
 
-/// Whether the bucket exists: `Some(true)` ours, `Some(false)` missing; an error when it exists
-/// but another account or platform owns it.
+/// Whether the bucket exists (and is this platform's); an error when it exists but another
+/// account or platform owns it.
 async fn exists(
     run: &Run<'_>,
     s3: &aws_sdk_s3::Client,
@@ -83,6 +83,12 @@ async fn exists(
     }
     let tags = tags_of(s3, bucket).await?;
     let owner = tags.get(TAG_PLATFORM).map(String::as_str);
+    // A bucket of this platform's name without any tag was created by this platform and not
+    // tagged yet: a concurrent onboarding between its two calls, or a crash in between. The name
+    // carries a hash of the platform's stem, region and account role, so it is adopted.
+    if owner.is_none() && tags.is_empty() {
+        return Ok(true);
+    }
     if owner != Some(run.ctx.platform_id()) {
         return Err(FunctionError::new(
             ErrorType::Terminal,

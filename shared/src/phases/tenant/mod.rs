@@ -483,6 +483,18 @@ pub struct DataOptions {
     pub schedule_key_deletion: bool,
 }
 
+impl DataOptions {
+    /// The deletion window of the tenant's key: the minimum without `retainData`; with it, the
+    /// maximum when `scheduleKeyDeletion` asks, otherwise none (the key is kept).
+    pub fn key_deletion_days(self) -> Option<i32> {
+        match (self.retain_data, self.schedule_key_deletion) {
+            (false, _) => Some(KEY_DELETION_MIN_DAYS),
+            (true, true) => Some(KEY_DELETION_MAX_DAYS),
+            (true, false) => None,
+        }
+    }
+}
+
 /// Offboards the tenant the request names, with the options its record holds.
 async fn offboard_one(run: &mut Run<'_>, c: &Clients, name: &str) -> Result<bool, FunctionError> {
     let platform = run.ctx.platform_id().to_owned();
@@ -528,12 +540,7 @@ pub(crate) async fn offboard(
         }
     }
     if tenant.own_kms_key {
-        let days = match (options.retain_data, options.schedule_key_deletion) {
-            (false, _) => Some(KEY_DELETION_MIN_DAYS),
-            (true, true) => Some(KEY_DELETION_MAX_DAYS),
-            (true, false) => None,
-        };
-        release_key(run, c, tenant, days).await?;
+        release_key(run, c, tenant, options.key_deletion_days()).await?;
     }
     Ok(true)
 }
@@ -700,5 +707,22 @@ async fn mark_offboarding(
             ),
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_kept_only_when_the_data_is_retained_and_no_deletion_is_asked() {
+        let options = |retain_data, schedule_key_deletion| DataOptions {
+            retain_data,
+            schedule_key_deletion,
+        };
+        assert_eq!(options(false, false).key_deletion_days(), Some(7));
+        assert_eq!(options(false, true).key_deletion_days(), Some(7));
+        assert_eq!(options(true, true).key_deletion_days(), Some(30));
+        assert_eq!(options(true, false).key_deletion_days(), None);
     }
 }

@@ -19,7 +19,7 @@ use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
 use crate::phases::encryption::Run;
 use crate::spec::TenantSpec;
-use crate::store::TenantState;
+use crate::store::{TenantRecord, TenantState};
 
 /// Tag component of owners' access entries.
 pub const COMPONENT: &str = "tenant-owners";
@@ -39,28 +39,41 @@ pub(crate) async fn scopes(
     also: Option<&TenantSpec>,
     leaving: Option<&str>,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, FunctionError> {
-    let records = run
+    let records: Vec<TenantRecord> = run
         .ctx
         .store
         .list_tenant_records(run.ctx.platform_id())
-        .await?;
-    let mut tenants: BTreeMap<String, TenantSpec> = BTreeMap::new();
-    for t in &run.ctx.spec.tenants {
-        tenants.insert(t.name.clone(), t.clone());
-    }
+        .await?
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    Ok(owner_scopes(&run.ctx.spec.tenants, &records, also, leaving))
+}
+
+/// Owner principal → the names of the tenants it owns: the spec's tenants, overridden by their
+/// records (a record Requested, Onboarding or Active counts with its spec; Offboarding,
+/// Offboarded or Failed does not), plus `also`, minus `leaving`.
+pub fn owner_scopes(
+    spec_tenants: &[TenantSpec],
+    records: &[TenantRecord],
+    also: Option<&TenantSpec>,
+    leaving: Option<&str>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut tenants: BTreeMap<&str, &TenantSpec> =
+        spec_tenants.iter().map(|t| (t.name.as_str(), t)).collect();
     for r in records {
         let live = matches!(
-            r.value.state,
+            r.state,
             TenantState::Requested | TenantState::Onboarding | TenantState::Active
         );
         if live {
-            tenants.insert(r.value.name.clone(), r.value.spec);
+            tenants.insert(&r.name, &r.spec);
         } else {
-            tenants.remove(&r.value.name);
+            tenants.remove(r.name.as_str());
         }
     }
     if let Some(t) = also {
-        tenants.insert(t.name.clone(), t.clone());
+        tenants.insert(&t.name, t);
     }
     if let Some(leaving) = leaving {
         tenants.remove(leaving);
@@ -71,7 +84,7 @@ pub(crate) async fn scopes(
             out.entry(owner.clone()).or_default().insert(t.name.clone());
         }
     }
-    Ok(out)
+    out
 }
 
 /// Converges the entry of each principal in `principals` on its scope in `scopes` (no scope:
@@ -272,4 +285,57 @@ async fn remove(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(name: &str, owners: &[&str]) -> TenantSpec {
+        crate::validate::parse_tenant(
+            &serde_json::json!({ "name": name, "owners": owners, "costCentre": "cc-1" })
+                .to_string(),
+        )
+        .expect("valid tenant")
+    }
+
+    fn record(t: &TenantSpec, state: TenantState) -> TenantRecord {
+        TenantRecord::new(t.clone(), state, "req")
+    }
+
+    const OPS: &str = "arn:aws:iam::111122223333:role/ops";
+    const TEAM: &str = "arn:aws:iam::111122223333:role/team";
+
+    #[test]
+    fn a_shared_owner_reaches_exactly_the_live_tenants_it_owns() {
+        let a = tenant("a", &[OPS, TEAM]);
+        let b = tenant("b", &[OPS]);
+        let c = tenant("c", &[OPS]);
+        let gone = tenant("gone", &[OPS]);
+        let records = [
+            record(&b, TenantState::Onboarding),
+            record(&c, TenantState::Offboarding),
+            record(&gone, TenantState::Offboarded),
+        ];
+        let scopes = owner_scopes(std::slice::from_ref(&a), &records, None, None);
+        let names = |p: &str| scopes[p].iter().cloned().collect::<Vec<_>>();
+        assert_eq!(names(OPS), ["a", "b"]);
+        assert_eq!(names(TEAM), ["a"]);
+    }
+
+    #[test]
+    fn the_leaving_tenant_drops_out_and_its_only_owner_with_it() {
+        let a = tenant("a", &[OPS, TEAM]);
+        let b = tenant("b", &[OPS]);
+        let records = [
+            record(&a, TenantState::Active),
+            record(&b, TenantState::Active),
+        ];
+        let scopes = owner_scopes(&[], &records, None, Some("a"));
+        assert_eq!(scopes[OPS].iter().collect::<Vec<_>>(), ["b"]);
+        assert!(!scopes.contains_key(TEAM), "{scopes:?}");
+        let joining = tenant("new", &[TEAM]);
+        let scopes = owner_scopes(&[], &records, Some(&joining), None);
+        assert_eq!(scopes[TEAM].iter().collect::<Vec<_>>(), ["a", "new"]);
+    }
 }
