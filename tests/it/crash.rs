@@ -212,9 +212,10 @@ async fn reset_moto(stack: &LocalStack) {
 
 /// The sweep of one phase; returns the number of crash points.
 async fn sweep(stack: &LocalStack, target: Target) -> usize {
-    // The encryption phase looks for a key whose alias is missing among *all* the account's keys
-    // (ListKeys, then ListResourceTags per key), so how many calls precede its N-th mutating call
-    // depends on how many keys exist: each of its runs starts on an emptied moto. Identity and
+    // After a crash between CreateKey and CreateAlias, the encryption phase looks for the key among
+    // *all* the account's keys (ListKeys, then ListResourceTags per key; see
+    // `encryption::RESOURCE_KEY_PENDING`), so how many calls precede a crashed run's N-th mutating
+    // call depends on how many keys exist: each of its runs starts on an emptied moto. Identity and
     // cluster only look resources up by name (and one unpaginated ListOpenIDConnectProviders), so
     // their call sequences do not depend on other platforms and they share one moto. Either way
     // the crashed run's calls are compared with the reference's below.

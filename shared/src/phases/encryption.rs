@@ -37,6 +37,11 @@ pub const OUTPUT_DATA_KEY: &str = "dataKeyArn";
 pub const RESOURCE_KEY: &str = "kms-key";
 /// Inventory type of aliases.
 pub const RESOURCE_ALIAS: &str = "kms-alias";
+/// Inventory marker (id: the alias) written just before `CreateKey` and removed once the alias
+/// exists: only a run that finds it (an earlier attempt may have created the key and crashed
+/// before aliasing it) searches the account's keys by tag, so a normal run's cost does not grow
+/// with the number of keys in the region.
+pub const RESOURCE_KEY_PENDING: &str = "kms-key-pending";
 
 const COMPONENT: &str = "encryption";
 
@@ -185,6 +190,12 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Whether the inventory (as read at the start of the run, plus this run's records) lists it.
+    pub fn is_known(&self, resource_type: &str, id: &str) -> bool {
+        self.known
+            .contains(&(resource_type.to_owned(), id.to_owned()))
+    }
+
     /// Forgets a resource if the inventory lists it.
     pub async fn forget(&mut self, resource_type: &str, id: &str) -> Result<(), FunctionError> {
         let key = (resource_type.to_owned(), id.to_owned());
@@ -272,7 +283,10 @@ pub(crate) async fn ensure_key(
     let has_alias = aliased.is_some();
     let found = match aliased {
         Some(meta) => Some(meta),
-        None => find_tagged_key(run, kms, key).await?,
+        None if run.is_known(RESOURCE_KEY_PENDING, &alias) => {
+            find_tagged_key(run, kms, key).await?
+        }
+        None => None,
     };
     let meta = match found {
         Some(meta) => meta,
@@ -285,6 +299,10 @@ pub(crate) async fn ensure_key(
             ) {
                 return Ok(None);
             }
+            let mut pending =
+                ResourceRecord::new(RESOURCE_KEY_PENDING, &alias, run.ctx.phase.as_str());
+            pending.tags = key.tags.clone();
+            run.record(pending).await?;
             create_key(run, kms, key).await?
         }
     };
@@ -310,6 +328,7 @@ pub(crate) async fn ensure_key(
     let mut alias_record = ResourceRecord::new(RESOURCE_ALIAS, &alias, phase);
     alias_record.attributes = Some(json!({ "keyId": key_id }));
     run.record(alias_record).await?;
+    run.forget(RESOURCE_KEY_PENDING, &alias).await?;
     converge_policy(run, kms, &resource, &key_id, &key.policy).await?;
     converge_rotation(run, kms, &resource, &key_id).await?;
     converge_tags(run, kms, &resource, &key_id, &key.tags).await?;
@@ -584,6 +603,7 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
             }
         }
         run.forget(RESOURCE_ALIAS, &alias).await?;
+        run.forget(RESOURCE_KEY_PENDING, &alias).await?;
     }
     for (meta, _) in tagged_keys(run, kms, COMPONENT).await? {
         let key_id = meta.key_id().to_owned();

@@ -581,12 +581,17 @@ async fn release_key(
 ) -> Result<(), FunctionError> {
     let alias = run.ctx.names.tenant_kms_alias(&tenant.name);
     let purpose = format!("tenant/{}", tenant.name);
-    let mut keys: Vec<_> = encryption::tagged_keys(run, &c.kms, COMPONENT)
-        .await?
-        .into_iter()
-        .filter(|(_, p)| *p == purpose)
-        .map(|(meta, _)| meta)
-        .collect();
+    // The aliased key; and only when an onboarding may have crashed between creating a key and
+    // aliasing it (its marker is in the inventory), the keys tagged for this tenant.
+    let mut keys = Vec::new();
+    if run.is_known(encryption::RESOURCE_KEY_PENDING, &alias) {
+        keys = encryption::tagged_keys(run, &c.kms, COMPONENT)
+            .await?
+            .into_iter()
+            .filter(|(_, p)| *p == purpose)
+            .map(|(meta, _)| meta)
+            .collect();
+    }
     if let Some(meta) = encryption::describe_key(&c.kms, &alias).await? {
         if !keys.iter().any(|k| k.key_id() == meta.key_id()) {
             keys.push(meta);
@@ -606,6 +611,7 @@ async fn release_key(
         }
         run.forget(encryption::RESOURCE_KEY, meta.key_id()).await?;
     }
+    run.forget(encryption::RESOURCE_KEY_PENDING, &alias).await?;
     run.forget(encryption::RESOURCE_ALIAS, &alias).await
 }
 
