@@ -56,8 +56,9 @@ check-asl: npm ## asl-validator on every state machine definition
 check-infra: venv ## cfn-lint on the deployment template
 	$(VENV)/bin/cfn-lint infra/*.yaml
 
-bench: venv ## provision benchmark on the local stack: wall time vs critical path, calls; JSON in target/tenantry-bench/
+bench: venv ## benchmarks on the local stack (provision: wall time vs critical path; tenants: onboarding latency, calls); JSON in target/tenantry-bench/
 	cargo bench -p tenantry-integration --bench provision --profile dev
+	cargo bench -p tenantry-integration --bench tenants --profile dev
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
 	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas
