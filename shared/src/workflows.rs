@@ -148,6 +148,48 @@ pub async fn deploy_all(
 mod tests {
     use super::*;
 
+    /// Every `ResultPath` of a state (Map iterations included).
+    fn result_paths(states: &serde_json::Value, out: &mut Vec<String>) {
+        for state in states.as_object().into_iter().flat_map(|m| m.values()) {
+            if let Some(path) = state["ResultPath"].as_str() {
+                out.push(path.to_owned());
+            }
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                result_paths(&branch["States"], out);
+            }
+            result_paths(&state["ItemProcessor"]["States"], out);
+        }
+    }
+
+    /// A task result written over an input field (`$.tenant`, `$.item`...) would hand the next
+    /// poll the result instead of the field: no state may do that.
+    #[test]
+    fn no_result_overwrites_an_input_field() {
+        const INPUT: &[&str] = &[
+            "$",
+            "$.platformId",
+            "$.requestId",
+            "$.operation",
+            "$.pollSeconds",
+            "$.items",
+            "$.tenant",
+            "$.item",
+        ];
+        for workflow in ALL {
+            let definition: serde_json::Value =
+                serde_json::from_str(workflow.definition).expect("ASL is JSON");
+            let mut paths = Vec::new();
+            result_paths(&definition["States"], &mut paths);
+            for path in paths {
+                assert!(
+                    !INPUT.contains(&path.as_str()),
+                    "{}: a state writes its result to the input field {path}",
+                    workflow.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn placeholders_become_function_arns() {
         let out = render(SELFTEST.definition, "eu-west-1", "111122223333").unwrap();

@@ -194,3 +194,95 @@ pub async fn wait_execution(
     }
     panic!("execution {arn} still running after {timeout:?}");
 }
+
+/// Whether an IAM `Resource` or condition pattern matches a concrete value, as IAM reads it: `*`
+/// any run of characters, `?` exactly one, and the policy variables `${*}`, `${?}` and `${$}`
+/// the literal characters. (Mirrors the matcher of `shared/src/policies/tenant.rs`'s unit tests,
+/// which is private to them.)
+pub fn iam_matches(pattern: &str, value: &str) -> bool {
+    enum Tok {
+        Any,
+        One,
+        Lit(char),
+    }
+    let mut toks = Vec::new();
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        let (tok, len) = if rest.starts_with("${*}") {
+            (Tok::Lit('*'), 4)
+        } else if rest.starts_with("${?}") {
+            (Tok::Lit('?'), 4)
+        } else if rest.starts_with("${$}") {
+            (Tok::Lit('$'), 4)
+        } else if c == '*' {
+            (Tok::Any, 1)
+        } else if c == '?' {
+            (Tok::One, 1)
+        } else {
+            (Tok::Lit(c), c.len_utf8())
+        };
+        toks.push(tok);
+        rest = &rest[len..];
+    }
+    let value: Vec<char> = value.chars().collect();
+    // reach[j]: the tokens so far can match value[..j].
+    let mut reach = vec![false; value.len() + 1];
+    reach[0] = true;
+    for tok in &toks {
+        let mut next = vec![false; value.len() + 1];
+        for j in 0..=value.len() {
+            if !reach[j] {
+                continue;
+            }
+            match tok {
+                Tok::Any => next[j..].iter_mut().for_each(|r| *r = true),
+                Tok::One if j < value.len() => next[j + 1] = true,
+                Tok::Lit(c) if j < value.len() && value[j] == *c => next[j + 1] = true,
+                _ => {}
+            }
+        }
+        reach = next;
+    }
+    reach[value.len()]
+}
+
+/// Every string in the `Resource` and `Condition` values of a policy document's statements: what
+/// a statement is scoped to, for checks that one principal's policy reaches nothing of another's.
+pub fn scoped_values(document: &serde_json::Value) -> Vec<String> {
+    fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for s in document["Statement"].as_array().into_iter().flatten() {
+        collect(&s["Resource"], &mut out);
+        collect(&s["Condition"], &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iam_matches;
+
+    #[test]
+    fn the_pattern_matcher_reads_wildcards_and_literals_as_iam_does() {
+        assert!(iam_matches("tenants/a/*", "tenants/a/x/y"));
+        assert!(iam_matches("tenants/a/*", "tenants/a/"));
+        assert!(!iam_matches("tenants/a/*", "tenants/ab/x"));
+        assert!(!iam_matches("tenants/a/*", "tenants/a"));
+        assert!(iam_matches("tenants/a*/*", "tenants/ab/x"));
+        assert!(!iam_matches("tenants/a${*}/*", "tenants/ab/x"));
+        assert!(iam_matches("tenants/a${*}/*", "tenants/a*/x"));
+        assert!(iam_matches("a?c", "abc") && !iam_matches("a${?}c", "abc"));
+        assert!(iam_matches(
+            "arn:aws:kms:*",
+            "arn:aws:kms:us-east-1:1:key/k"
+        ));
+        assert!(!iam_matches("exact", "exactly") && !iam_matches("exactly", "exact"));
+    }
+}

@@ -9,4 +9,5 @@ mod security;
 mod store;
 mod tenant_intake;
 mod tenant_lease;
+mod tenants;
 mod workflows;

@@ -211,7 +211,8 @@ fn result_event(
     };
     let mut result = ResultEvent::new(&input.request_id, &input.platform_id, Some(kind), state);
     result.execution_arn = execution_arn;
-    if error.is_none() && input.operation != Operation::Decommission {
+    if error.is_none() && (input.operation != Operation::Decommission || !status.outputs.is_empty())
+    {
         result.outputs = Some(status.outputs.clone());
     }
     result.error = error;
@@ -366,7 +367,11 @@ fn apply_outcome(
     match error {
         None if operation == Operation::Decommission => {
             status.state = LifecycleState::Decommissioned;
-            status.outputs.clear();
+            // What a decommission kept on purpose (the tenant-data bucket holding retained tenant
+            // data) is the one output that outlives the platform.
+            status
+                .outputs
+                .retain(|key, _| key == crate::phases::tenant::OUTPUT_RETAINED_BUCKET);
             status.last_error = None;
         }
         None => {

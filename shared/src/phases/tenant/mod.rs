@@ -57,6 +57,9 @@ pub const POD_IDENTITY_RESOURCE: &str = "tenant-pod-identity-association";
 pub const OUTPUT_PREFIX: &str = "tenant/";
 /// Output: the tenant-data bucket.
 pub const OUTPUT_BUCKET: &str = "tenantBucket";
+/// Output of a decommission that kept the tenant-data bucket: `{bucket, prefixes}` (the prefixes
+/// of tenants offboarded with `retainData` that still hold data).
+pub const OUTPUT_RETAINED_BUCKET: &str = "retainedBucket";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
@@ -672,7 +675,7 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         tracing::warn!(%bucket, ?retained, "keeping the tenant-data bucket: it holds retained tenant data");
         run.forget(bucket::BUCKET_RESOURCE, &bucket).await?;
         let outputs = Outputs::from([(
-            "retainedBucket".to_owned(),
+            OUTPUT_RETAINED_BUCKET.to_owned(),
             json!({ "bucket": bucket, "prefixes": retained }),
         )]);
         return Ok((true, outputs));
