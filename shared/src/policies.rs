@@ -24,7 +24,7 @@ use crate::spec::{partition_of, PlatformSpec};
 
 mod tenant;
 pub use tenant::{
-    iam_literal, tenant_bucket_policy, tenant_key_policy, tenant_role_policy,
+    iam_literal, iam_matches, tenant_bucket_policy, tenant_key_policy, tenant_role_policy,
     tenant_service_account, tenant_trust, TENANT_KEY_ACTIONS, TENANT_POLICY_NAME,
     TENANT_SERVICE_ACCOUNT,
 };

@@ -195,56 +195,7 @@ pub async fn wait_execution(
     panic!("execution {arn} still running after {timeout:?}");
 }
 
-/// Whether an IAM `Resource` or condition pattern matches a concrete value, as IAM reads it: `*`
-/// any run of characters, `?` exactly one, and the policy variables `${*}`, `${?}` and `${$}`
-/// the literal characters. (Mirrors the matcher of `shared/src/policies/tenant.rs`'s unit tests,
-/// which is private to them.)
-pub fn iam_matches(pattern: &str, value: &str) -> bool {
-    enum Tok {
-        Any,
-        One,
-        Lit(char),
-    }
-    let mut toks = Vec::new();
-    let mut rest = pattern;
-    while let Some(c) = rest.chars().next() {
-        let (tok, len) = if rest.starts_with("${*}") {
-            (Tok::Lit('*'), 4)
-        } else if rest.starts_with("${?}") {
-            (Tok::Lit('?'), 4)
-        } else if rest.starts_with("${$}") {
-            (Tok::Lit('$'), 4)
-        } else if c == '*' {
-            (Tok::Any, 1)
-        } else if c == '?' {
-            (Tok::One, 1)
-        } else {
-            (Tok::Lit(c), c.len_utf8())
-        };
-        toks.push(tok);
-        rest = &rest[len..];
-    }
-    let value: Vec<char> = value.chars().collect();
-    // reach[j]: the tokens so far can match value[..j].
-    let mut reach = vec![false; value.len() + 1];
-    reach[0] = true;
-    for tok in &toks {
-        let mut next = vec![false; value.len() + 1];
-        for j in 0..=value.len() {
-            if !reach[j] {
-                continue;
-            }
-            match tok {
-                Tok::Any => next[j..].iter_mut().for_each(|r| *r = true),
-                Tok::One if j < value.len() => next[j + 1] = true,
-                Tok::Lit(c) if j < value.len() && value[j] == *c => next[j + 1] = true,
-                _ => {}
-            }
-        }
-        reach = next;
-    }
-    reach[value.len()]
-}
+pub use tenantry::policies::iam_matches;
 
 /// Every string in the `Resource` and `Condition` values of a policy document's statements: what
 /// a statement is scoped to, for checks that one principal's policy reaches nothing of another's.
@@ -263,6 +214,65 @@ pub fn scoped_values(document: &serde_json::Value) -> Vec<String> {
         collect(&s["Condition"], &mut out);
     }
     out
+}
+
+/// A new SQS queue (named `<prefix>-<unique>`) that an EventBridge rule on the Tenantry bus
+/// fills with every result event Tenantry publishes; returns its URL. Creates the bus if the
+/// stack has none yet.
+pub async fn results_queue(
+    aws: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let eventbridge = aws_sdk_eventbridge::Client::new(aws);
+    let bus = tenantry::events::event_bus();
+    // The stack may already have the bus (the gateway's request routing creates it).
+    let _ = eventbridge.create_event_bus().name(&bus).send().await;
+    let name = unique(prefix);
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("results queue")
+        .queue_url()
+        .expect("queue URL")
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue ARN");
+    let pattern = serde_json::json!({ "source": [tenantry::events::RESULT_SOURCE] });
+    eventbridge
+        .put_rule()
+        .name(&name)
+        .event_bus_name(&bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .expect("results rule");
+    eventbridge
+        .put_targets()
+        .rule(&name)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("results")
+                .arn(arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("results target");
+    url
 }
 
 #[cfg(test)]

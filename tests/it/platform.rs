@@ -460,49 +460,7 @@ async fn a_phase_crashed_mid_way_is_retried_by_the_state_machine_and_converges()
 /// A queue receiving every result event Tenantry publishes on the bus.
 async fn results_queue(env: &Env) -> (aws_sdk_sqs::Client, String) {
     let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    let url = sqs
-        .create_queue()
-        .queue_name("results")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let events = aws_sdk_eventbridge::Client::new(&env.aws);
-    let bus = tenantry::events::event_bus();
-    events
-        .put_rule()
-        .name("results")
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": [tenantry::events::RESULT_SOURCE]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("results")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let url = tenantry_integration::results_queue(&env.aws, &sqs, "results").await;
     (sqs, url)
 }
 

@@ -241,8 +241,9 @@ async fn encryption_creates_converges_and_deletes_keys() {
     assert_eq!(out.drift.len(), 1, "{:?}", out.drift);
     assert_eq!(out.drift[0].field, "keyRotationEnabled");
 
-    // A run that stopped right after CreateKey: the key exists, tagged, without alias or
-    // rotation. ensure adopts it (found by its tags) instead of creating a second key.
+    // A key without its alias or rotation (as after a run that stopped right after CreateKey,
+    // or an alias deleted by hand): ensure adopts it (found by its tags) instead of creating a
+    // second key.
     kms.delete_alias()
         .alias_name(alias("logs"))
         .send()

@@ -52,7 +52,8 @@ impl World {
             .expect("stand-in state machine");
         }
         let sqs = aws_sdk_sqs::Client::new(&deps.aws);
-        let results_queue = results_queue(&deps, &sqs).await;
+        let results_queue =
+            tenantry_integration::results_queue(&deps.aws, &sqs, "tenant-results").await;
         World {
             stack,
             deps,
@@ -190,59 +191,6 @@ fn finalize_input(request_id: &str, operation: Operation, outcome: Outcome) -> F
         error: None,
         phase: None,
     }
-}
-
-/// A queue that an EventBridge rule on the Tenantry bus fills with every result event.
-async fn results_queue(deps: &Deps, sqs: &aws_sdk_sqs::Client) -> String {
-    let eventbridge = aws_sdk_eventbridge::Client::new(&deps.aws);
-    let bus = events::event_bus();
-    let _ = eventbridge.create_event_bus().name(&bus).send().await;
-    let url = sqs
-        .create_queue()
-        .queue_name(tenantry_integration::unique("tenant-results"))
-        .send()
-        .await
-        .expect("results queue")
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue ARN")
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue ARN attribute");
-    let rule = tenantry_integration::unique("tenant-results");
-    eventbridge
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(json!({ "source": [events::RESULT_SOURCE] }).to_string())
-        .send()
-        .await
-        .expect("results rule");
-    eventbridge
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("results")
-                .arn(arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("results target");
-    url
 }
 
 fn envelope(kind: RequestKind, detail: Value) -> Value {

@@ -91,53 +91,7 @@ struct Results {
 impl Results {
     async fn new(aws: &aws_config::SdkConfig) -> Results {
         let sqs = aws_sdk_sqs::Client::new(aws);
-        let name = tenantry_integration::unique("tenant-results");
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .expect("results queue")
-            .queue_url()
-            .expect("queue URL")
-            .to_owned();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("queue ARN");
-        let events = aws_sdk_eventbridge::Client::new(aws);
-        let bus = tenantry::events::event_bus();
-        events
-            .put_rule()
-            .name(&name)
-            .event_bus_name(&bus)
-            .event_pattern(json!({"source": [tenantry::events::RESULT_SOURCE]}).to_string())
-            .send()
-            .await
-            .expect("results rule");
-        events
-            .put_targets()
-            .rule(&name)
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("results")
-                    .arn(arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("results target");
+        let url = tenantry_integration::results_queue(aws, &sqs, "tenant-results").await;
         Results {
             sqs,
             url,

@@ -38,9 +38,9 @@ pub const RESOURCE_KEY: &str = "kms-key";
 /// Inventory type of aliases.
 pub const RESOURCE_ALIAS: &str = "kms-alias";
 /// Inventory marker (id: the alias) written just before `CreateKey` and removed once the alias
-/// exists: only a run that finds it (an earlier attempt may have created the key and crashed
-/// before aliasing it) searches the account's keys by tag, so a normal run's cost does not grow
-/// with the number of keys in the region.
+/// exists. Only a run that finds it (an earlier attempt may have created the key and crashed
+/// before aliasing it), or finds an alias the inventory lists missing, searches the account's
+/// keys by tag, so a normal run's cost does not grow with the number of keys in the region.
 pub const RESOURCE_KEY_PENDING: &str = "kms-key-pending";
 
 const COMPONENT: &str = "encryption";
@@ -283,7 +283,11 @@ pub(crate) async fn ensure_key(
     let has_alias = aliased.is_some();
     let found = match aliased {
         Some(meta) => Some(meta),
-        None if run.is_known(RESOURCE_KEY_PENDING, &alias) => {
+        // A key may exist without its alias: an earlier attempt crashed between creating and
+        // aliasing it, or the alias was deleted behind Tenantry's back.
+        None if run.is_known(RESOURCE_KEY_PENDING, &alias)
+            || run.is_known(RESOURCE_ALIAS, &alias) =>
+        {
             find_tagged_key(run, kms, key).await?
         }
         None => None,

@@ -50,6 +50,52 @@ pub fn iam_literal(value: &str) -> String {
     out
 }
 
+/// Whether an IAM `Resource` or condition pattern matches a concrete value, as IAM reads it: `*`
+/// any run of characters, `?` exactly one, and the policy variables `${*}`, `${?}` and `${$}`
+/// the literal characters (what [`iam_literal`] writes). Used to prove isolation: no pattern of
+/// one tenant's documents matches another tenant's resources.
+pub fn iam_matches(pattern: &str, value: &str) -> bool {
+    enum Tok {
+        Any,
+        One,
+        Lit(char),
+    }
+    let mut toks = Vec::new();
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        let (tok, len) = match (c, rest) {
+            (_, r) if r.starts_with("${*}") => (Tok::Lit('*'), 4),
+            (_, r) if r.starts_with("${?}") => (Tok::Lit('?'), 4),
+            (_, r) if r.starts_with("${$}") => (Tok::Lit('$'), 4),
+            ('*', _) => (Tok::Any, 1),
+            ('?', _) => (Tok::One, 1),
+            (c, _) => (Tok::Lit(c), c.len_utf8()),
+        };
+        toks.push(tok);
+        rest = &rest[len..];
+    }
+    let value: Vec<char> = value.chars().collect();
+    // reach[j]: the tokens so far can match value[..j].
+    let mut reach = vec![false; value.len() + 1];
+    reach[0] = true;
+    for tok in &toks {
+        let mut next = vec![false; value.len() + 1];
+        for j in 0..=value.len() {
+            if !reach[j] {
+                continue;
+            }
+            match tok {
+                Tok::Any => next[j..].iter_mut().for_each(|r| *r = true),
+                Tok::One if j < value.len() => next[j + 1] = true,
+                Tok::Lit(c) if j < value.len() && value[j] == *c => next[j + 1] = true,
+                _ => {}
+            }
+        }
+        reach = next;
+    }
+    reach[value.len()]
+}
+
 /// The namespace and service account a tenant role serves: the namespace is the tenant's name,
 /// the service account is always [`TENANT_SERVICE_ACCOUNT`] (`workload`).
 ///
@@ -262,50 +308,6 @@ mod tests {
             collect(&s["Condition"], &mut out);
         }
         out
-    }
-
-    /// Whether an IAM pattern (`*` any run, `?` one character, `${*}` `${?}` `${$}` literal)
-    /// matches a concrete value.
-    fn iam_matches(pattern: &str, value: &str) -> bool {
-        enum Tok {
-            Any,
-            One,
-            Lit(char),
-        }
-        let mut toks = Vec::new();
-        let mut rest = pattern;
-        while let Some(c) = rest.chars().next() {
-            let (tok, len) = match (c, rest) {
-                (_, r) if r.starts_with("${*}") => (Tok::Lit('*'), 4),
-                (_, r) if r.starts_with("${?}") => (Tok::Lit('?'), 4),
-                (_, r) if r.starts_with("${$}") => (Tok::Lit('$'), 4),
-                ('*', _) => (Tok::Any, 1),
-                ('?', _) => (Tok::One, 1),
-                (c, _) => (Tok::Lit(c), c.len_utf8()),
-            };
-            toks.push(tok);
-            rest = &rest[len..];
-        }
-        let value: Vec<char> = value.chars().collect();
-        // reach[j]: the tokens so far can match value[..j].
-        let mut reach = vec![false; value.len() + 1];
-        reach[0] = true;
-        for tok in &toks {
-            let mut next = vec![false; value.len() + 1];
-            for j in 0..=value.len() {
-                if !reach[j] {
-                    continue;
-                }
-                match tok {
-                    Tok::Any => next[j..].iter_mut().for_each(|r| *r = true),
-                    Tok::One if j < value.len() => next[j + 1] = true,
-                    Tok::Lit(c) if j < value.len() && value[j] == *c => next[j + 1] = true,
-                    _ => {}
-                }
-            }
-            reach = next;
-        }
-        reach[value.len()]
     }
 
     #[test]
