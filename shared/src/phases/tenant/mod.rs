@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use super::common::{removal, Removal};
 use super::encryption::{self, DesiredKey, Run, TAG_PURPOSE};
 use super::identity::{self, DesiredRole, INPUT_OIDC_ISSUER};
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
@@ -458,19 +459,15 @@ async fn remove_pod_identity(
             json!(false),
             json!(true),
         ) {
-            match c
+            let deleted = c
                 .eks
                 .delete_pod_identity_association()
                 .cluster_name(cluster)
                 .association_id(&association)
                 .send()
-                .await
-            {
-                Ok(_) => run.ctx.changed(),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(aws_error("eks:DeletePodIdentityAssociation", e)),
+                .await;
+            if removal("eks:DeletePodIdentityAssociation", deleted)? == Removal::Done {
+                run.ctx.changed();
             }
         }
     }
@@ -512,18 +509,21 @@ async fn offboard_one(run: &mut Run<'_>, c: &Clients, name: &str) -> Result<bool
         }
         None => return Err(not_found(name, &platform)),
     };
-    offboard(run, c, &spec, options).await
+    let cluster = run.ctx.names.cluster();
+    let cluster_there = super::common::cluster_reachable(&c.eks, &cluster).await?;
+    offboard(run, c, &spec, options, cluster_there).await
 }
 
-/// Removes a tenant in reverse order; returns whether it is done (false: call again).
+/// Removes a tenant in reverse order; returns whether it is done (false: call again). Without
+/// the cluster (`cluster_there` false) its in-cluster side and access are gone with it.
 pub(crate) async fn offboard(
     run: &mut Run<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     options: DataOptions,
+    cluster_there: bool,
 ) -> Result<bool, FunctionError> {
     let cluster = run.ctx.names.cluster();
-    let cluster_there = super::common::cluster_reachable(&c.eks, &cluster).await?;
     if cluster_there {
         let scopes = owners::scopes(run, None, Some(&tenant.name)).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
@@ -653,9 +653,10 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         retain_data: false,
         schedule_key_deletion: false,
     };
+    let cluster_there = super::common::cluster_reachable(&c.eks, &run.ctx.names.cluster()).await?;
     for tenant in &tenants {
         mark_offboarding(run, tenant, &records).await?;
-        if !offboard(run, c, tenant, options).await? {
+        if !offboard(run, c, tenant, options, cluster_there).await? {
             return Ok((false, Outputs::new()));
         }
     }

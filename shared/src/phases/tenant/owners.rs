@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::error::FunctionError;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
+use crate::phases::common::{removal, Removal};
 use crate::phases::encryption::Run;
 use crate::spec::TenantSpec;
 use crate::store::{TenantRecord, TenantState};
@@ -246,18 +247,14 @@ async fn remove(
         if !run.differs(&resource, "exists", json!(false), json!(true)) {
             return Ok(());
         }
-        match eks
+        let deleted = eks
             .delete_access_entry()
             .cluster_name(cluster)
             .principal_arn(principal)
             .send()
-            .await
-        {
-            Ok(_) => run.ctx.changed(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(aws_error("eks:DeleteAccessEntry", e)),
+            .await;
+        if removal("eks:DeleteAccessEntry", deleted)? == Removal::Done {
+            run.ctx.changed();
         }
         return Ok(());
     }
@@ -269,19 +266,15 @@ async fn remove(
             json!(associated.get(policy)),
         )
     {
-        match eks
+        let removed = eks
             .disassociate_access_policy()
             .cluster_name(cluster)
             .principal_arn(principal)
             .policy_arn(policy)
             .send()
-            .await
-        {
-            Ok(_) => run.ctx.changed(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(aws_error("eks:DisassociateAccessPolicy", e)),
+            .await;
+        if removal("eks:DisassociateAccessPolicy", removed)? == Removal::Done {
+            run.ctx.changed();
         }
     }
     Ok(())
