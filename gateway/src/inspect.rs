@@ -4,6 +4,7 @@
 
 use aws_sdk_ec2::types::Filter;
 use std::collections::BTreeMap;
+use tenantry::resources::Kind;
 
 /// EC2 filter on the `tenantry:platform` tag.
 pub fn tag_filter(platform: &str) -> Filter {
@@ -13,7 +14,8 @@ pub fn tag_filter(platform: &str) -> Filter {
         .build()
 }
 
-/// Everything in AWS tagged with the platform (or, for log groups, named for it), counted by kind.
+/// Everything in AWS tagged with the platform (or, for log groups, named for it), counted by
+/// catalogue kind (`ec2:vpc`, `eks:addon`...: the plan's and the inventory's vocabulary).
 /// KMS keys pending deletion and NAT gateways deleting or deleted count as gone. EC2 lists are
 /// filtered server-side by tag; IAM, KMS, EKS and Logs are read through every page.
 pub async fn tagged_resources(
@@ -24,11 +26,11 @@ pub async fn tagged_resources(
     let mut out = BTreeMap::new();
     let f = || tag_filter(platform);
     out.insert(
-        "vpc",
+        Kind::Vpc.as_str(),
         ec2.describe_vpcs().filters(f()).send().await?.vpcs().len(),
     );
     out.insert(
-        "subnet",
+        Kind::Subnet.as_str(),
         ec2.describe_subnets()
             .filters(f())
             .send()
@@ -37,7 +39,7 @@ pub async fn tagged_resources(
             .len(),
     );
     out.insert(
-        "igw",
+        Kind::InternetGateway.as_str(),
         ec2.describe_internet_gateways()
             .filters(f())
             .send()
@@ -46,7 +48,7 @@ pub async fn tagged_resources(
             .len(),
     );
     out.insert(
-        "nat",
+        Kind::NatGateway.as_str(),
         ec2.describe_nat_gateways()
             .filter(f())
             .send()
@@ -62,7 +64,7 @@ pub async fn tagged_resources(
             .count(),
     );
     out.insert(
-        "eip",
+        Kind::ElasticIp.as_str(),
         ec2.describe_addresses()
             .filters(f())
             .send()
@@ -71,7 +73,7 @@ pub async fn tagged_resources(
             .len(),
     );
     out.insert(
-        "route-table",
+        Kind::RouteTable.as_str(),
         ec2.describe_route_tables()
             .filters(f())
             .send()
@@ -80,7 +82,7 @@ pub async fn tagged_resources(
             .len(),
     );
     out.insert(
-        "endpoint",
+        Kind::VpcEndpoint.as_str(),
         ec2.describe_vpc_endpoints()
             .filters(f())
             .send()
@@ -91,7 +93,7 @@ pub async fn tagged_resources(
             .count(),
     );
     out.insert(
-        "security-group",
+        Kind::SecurityGroup.as_str(),
         ec2.describe_security_groups()
             .filters(f())
             .send()
@@ -100,7 +102,7 @@ pub async fn tagged_resources(
             .len(),
     );
     out.insert(
-        "flow-log",
+        Kind::FlowLog.as_str(),
         ec2.describe_flow_logs()
             .filter(f())
             .send()
@@ -132,7 +134,7 @@ pub async fn tagged_resources(
             tagged_roles += 1;
         }
     }
-    out.insert("iam-role", tagged_roles);
+    out.insert(Kind::IamRole.as_str(), tagged_roles);
     let mut tagged_providers = 0;
     for provider in iam
         .list_open_id_connect_providers()
@@ -154,7 +156,7 @@ pub async fn tagged_resources(
             tagged_providers += 1;
         }
     }
-    out.insert("oidc-provider", tagged_providers);
+    out.insert(Kind::OidcProvider.as_str(), tagged_providers);
 
     let kms = aws_sdk_kms::Client::new(aws);
     let mut live_keys = 0;
@@ -181,7 +183,7 @@ pub async fn tagged_resources(
             live_keys += 1;
         }
     }
-    out.insert("kms-key", live_keys);
+    out.insert(Kind::KmsKey.as_str(), live_keys);
     let eks = aws_sdk_eks::Client::new(aws);
     let mut tagged_clusters = 0;
     let clusters: Vec<String> = eks
@@ -204,14 +206,18 @@ pub async fn tagged_resources(
             inside.add(&eks, name).await?;
         }
     }
-    out.insert("eks-cluster", tagged_clusters);
-    out.insert("eks-nodegroup", inside.nodegroups);
-    out.insert("eks-addon", inside.addons);
-    out.insert("eks-access-entry", inside.access_entries);
-    out.insert("eks-identity-provider-config", inside.identity_providers);
-    out.insert("eks-pod-identity-association", inside.pod_identities);
+    out.insert(Kind::Cluster.as_str(), tagged_clusters);
+    out.insert(Kind::Nodegroup.as_str(), inside.nodegroups);
+    out.insert(Kind::Addon.as_str(), inside.addons);
+    out.insert(Kind::AccessEntry.as_str(), inside.access_entries);
+    out.insert(Kind::AccessPolicyAssociation.as_str(), inside.owner_entries);
     out.insert(
-        "launch-template",
+        Kind::IdentityProviderConfig.as_str(),
+        inside.identity_providers,
+    );
+    out.insert(Kind::PodIdentityAssociation.as_str(), inside.pod_identities);
+    out.insert(
+        Kind::LaunchTemplate.as_str(),
         ec2.describe_launch_templates()
             .filters(f())
             .send()
@@ -228,7 +234,7 @@ pub async fn tagged_resources(
         .collect::<Result<_, _>>()
         .await?;
     out.insert(
-        "log-group",
+        Kind::LogGroup.as_str(),
         groups
             .iter()
             .filter(|g| g.log_group_name().unwrap_or_default().contains(platform))
@@ -260,7 +266,7 @@ pub async fn tagged_resources(
             tagged_topics += 1;
         }
     }
-    out.insert("sns-topic", tagged_topics);
+    out.insert(Kind::Topic.as_str(), tagged_topics);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(aws);
     let alarms: Vec<_> = cloudwatch
         .describe_alarms()
@@ -286,7 +292,7 @@ pub async fn tagged_resources(
             tagged_alarms += 1;
         }
     }
-    out.insert("cloudwatch-alarm", tagged_alarms);
+    out.insert(Kind::Alarm.as_str(), tagged_alarms);
     // ListSecrets leaves out secrets scheduled for deletion (they count as gone, like keys).
     let pages: Vec<_> = aws_sdk_secretsmanager::Client::new(aws)
         .list_secrets()
@@ -301,7 +307,7 @@ pub async fn tagged_resources(
         .collect::<Result<_, _>>()
         .await?;
     out.insert(
-        "secret",
+        Kind::Secret.as_str(),
         pages
             .iter()
             .flat_map(|page| page.secret_list())
@@ -322,6 +328,9 @@ struct ClusterContents {
     nodegroups: usize,
     addons: usize,
     access_entries: usize,
+    /// Entries Tenantry made for tenant owners (counted as their association, the catalogue's
+    /// unit for them).
+    owner_entries: usize,
     identity_providers: usize,
     pod_identities: usize,
 }
@@ -356,11 +365,17 @@ impl ClusterContents {
                 .principal_arn(principal)
                 .send()
                 .await?;
-            if entry
-                .access_entry()
-                .and_then(|e| e.tags())
-                .is_some_and(|t| t.contains_key("tenantry:platform"))
+            let tags = entry.access_entry().and_then(|e| e.tags());
+            if !tags.is_some_and(|t| t.contains_key("tenantry:platform")) {
+                continue;
+            }
+            if tags
+                .and_then(|t| t.get("tenantry:component"))
+                .map(String::as_str)
+                == Some(tenantry::phases::tenant::owners::COMPONENT)
             {
+                self.owner_entries += 1;
+            } else {
                 self.access_entries += 1;
             }
         }

@@ -11,6 +11,7 @@ pub mod naming;
 pub mod phases;
 pub mod plan;
 pub mod policies;
+pub mod resources;
 pub mod spec;
 pub mod store;
 pub mod validate;

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::naming::{self, Names};
-use crate::spec::{Cni, NatMode, PlatformSpec, TenantSpec, TrustMechanism};
+use crate::resources::Kind;
+use crate::spec::{Cni, PlatformSpec, TenantSpec, TrustMechanism};
 
 /// Provisioning phases, in order.
 #[derive(
@@ -25,23 +26,25 @@ use crate::spec::{Cni, NatMode, PlatformSpec, TenantSpec, TrustMechanism};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
-    /// VPC, subnets, gateways, routes, VPC endpoints.
-    Network,
     /// KMS keys and aliases.
     Encryption,
-    /// IAM roles that do not need the cluster (cluster, node, Pod Identity service roles).
+    /// IAM roles that do not need the cluster (cluster, node, flow logs, Pod Identity service
+    /// roles); after the cluster, the OIDC provider and the IRSA service roles.
     Identity,
+    /// VPC, subnets, gateways, route tables, VPC endpoints, flow logs.
+    Network,
     /// Cluster log group, EKS cluster, IAM OIDC provider (and IRSA-only service roles).
     Cluster,
     /// Launch templates and managed node groups.
     Nodegroups,
     /// EKS managed add-ons and Pod Identity associations of the service roles.
     Addons,
-    /// In-cluster components: controllers, Calico, ENIConfigs, storage class, platform secret.
+    /// In-cluster components: Pod Security labels of the system namespaces, PriorityClasses,
+    /// the cluster-autoscaler.
     Bootstrap,
     /// Access entries, OIDC identity provider, group bindings.
     Access,
-    /// SNS topic, alarms, flow logs, Container Insights log groups.
+    /// SNS topic, alarms, Container Insights log groups, the platform configuration secret.
     Observability,
     /// Tenant bucket and each tenant's namespace, policies, quota, role, key, access.
     Tenants,
@@ -50,9 +53,9 @@ pub enum Phase {
 impl Phase {
     /// All phases in order.
     pub const ALL: [Phase; 10] = [
-        Phase::Network,
         Phase::Encryption,
         Phase::Identity,
+        Phase::Network,
         Phase::Cluster,
         Phase::Nodegroups,
         Phase::Addons,
@@ -102,8 +105,8 @@ impl std::fmt::Display for Phase {
 pub struct PlannedResource {
     /// Stable id, e.g. `network/vpc`.
     pub id: String,
-    /// Kind, `<service>:<type>`, e.g. `ec2:subnet`, `k8s:namespace`.
-    pub kind: String,
+    /// Kind, from the resource catalogue: the same id the inventory records.
+    pub kind: Kind,
     /// Deterministic name (AWS name, `Name` tag, or Kubernetes `namespace/name`).
     pub name: String,
     /// Ids of the resources that must exist first.
@@ -172,30 +175,69 @@ impl Plan {
         self.resources().find(|r| r.id == id)
     }
 
+    /// Number of resources of each kind.
+    pub fn counts_by_kind(&self) -> BTreeMap<Kind, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.resources() {
+            *out.entry(r.kind).or_default() += 1;
+        }
+        out
+    }
+
     /// Number of resources of a kind.
-    pub fn count_kind(&self, kind: &str) -> usize {
+    pub fn count_kind(&self, kind: Kind) -> usize {
         self.resources().filter(|r| r.kind == kind).count()
     }
 
-    /// Checks the dependency graph: unique ids, every dependency resolves to a resource in the
-    /// same or an earlier phase, and within a phase to an earlier resource (so the listed order
-    /// is a valid creation order and there is no cycle).
+    /// Checks the dependency graph: unique ids, every dependency resolves to a planned resource,
+    /// and there is no cycle. Resources are grouped by the phase that owns them, and that phase
+    /// may run more than once (identity: before and after the cluster), so the listing is not
+    /// itself a creation order: [`Plan::creation_order`] is.
     pub fn check_graph(&self) -> Result<(), String> {
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut ids: BTreeSet<&str> = BTreeSet::new();
         for r in self.resources() {
-            for dep in &r.depends_on {
-                if !seen.contains(dep.as_str()) {
-                    return Err(format!(
-                        "{} depends on {dep}, which is not planned before it",
-                        r.id
-                    ));
-                }
-            }
-            if !seen.insert(r.id.as_str()) {
+            if !ids.insert(r.id.as_str()) {
                 return Err(format!("{} is planned twice", r.id));
             }
         }
+        for r in self.resources() {
+            if let Some(dep) = r.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
+                return Err(format!("{} depends on {dep}, which is not planned", r.id));
+            }
+        }
+        let order = self.creation_order();
+        if order.len() < ids.len() {
+            let stuck = self
+                .resources()
+                .find(|r| !order.contains(&r.id.as_str()))
+                .map(|r| r.id.as_str())
+                .unwrap_or_default();
+            return Err(format!("{stuck} is on a dependency cycle"));
+        }
         Ok(())
+    }
+
+    /// Ids in an order that creates every dependency first (Kahn's algorithm, stable: among the
+    /// resources that are ready, listing order wins). Resources on a cycle are left out.
+    pub fn creation_order(&self) -> Vec<&str> {
+        let all: Vec<&PlannedResource> = self.resources().collect();
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut order = Vec::new();
+        loop {
+            let ready: Vec<&str> = all
+                .iter()
+                .filter(|r| !done.contains(r.id.as_str()))
+                .filter(|r| r.depends_on.iter().all(|d| done.contains(d.as_str())))
+                .map(|r| r.id.as_str())
+                .collect();
+            if ready.is_empty() {
+                return order;
+            }
+            for id in ready {
+                done.insert(id);
+                order.push(id);
+            }
+        }
     }
 }
 
@@ -213,7 +255,7 @@ impl std::fmt::Display for Plan {
         for p in &self.phases {
             writeln!(f, "\n{} ({})", p.phase, p.resources.len())?;
             for r in &p.resources {
-                write!(f, "  {:<58} {:<32} {}", r.id, r.kind, r.name)?;
+                write!(f, "  {:<58} {:<32} {}", r.id, r.kind.as_str(), r.name)?;
                 if !r.depends_on.is_empty() {
                     write!(f, "  <- {}", r.depends_on.join(", "))?;
                 }
@@ -243,7 +285,7 @@ impl Builder<'_> {
     fn add(
         &mut self,
         id: impl Into<String>,
-        kind: &str,
+        kind: Kind,
         name: impl Into<String>,
         depends_on: Vec<String>,
         properties: Value,
@@ -255,7 +297,7 @@ impl Builder<'_> {
         &mut self,
         tenant: Option<&TenantSpec>,
         id: impl Into<String>,
-        kind: &str,
+        kind: Kind,
         name: impl Into<String>,
         depends_on: Vec<String>,
         properties: Value,
@@ -264,16 +306,26 @@ impl Builder<'_> {
         let tags = naming::tags(self.spec, tenant, self.current.as_str());
         let resource = PlannedResource {
             id: id.clone(),
-            kind: kind.to_string(),
+            kind,
             name: name.into(),
             depends_on,
             tags,
             properties,
         };
-        if let Some(last) = self.phases.last_mut() {
-            last.resources.push(resource);
+        let current = self.current;
+        if let Some(plan) = self.phases.iter_mut().find(|p| p.phase == current) {
+            plan.resources.push(resource);
         }
         id
+    }
+
+    /// Adds to an earlier phase: a function that runs twice in the workflow (identity, before
+    /// and after the cluster) owns resources that depend on later phases.
+    fn in_phase<T>(&mut self, phase: Phase, add: impl FnOnce(&mut Self) -> T) -> T {
+        let current = std::mem::replace(&mut self.current, phase);
+        let out = add(self);
+        self.current = current;
+        out
     }
 }
 
@@ -419,15 +471,15 @@ pub fn plan(spec: &PlatformSpec) -> Plan {
         phases: Vec::new(),
         current: Phase::Network,
     };
-    let net = network(&mut b);
     let keys = encryption(&mut b);
     let mut roles = identity(&mut b);
+    let net = network(&mut b, &keys, &roles);
     let cluster = cluster(&mut b, &net, &keys, &mut roles);
     let groups = nodegroups(&mut b, &net, &roles, &cluster);
-    let addons = addons(&mut b, &roles, &cluster, &groups);
-    bootstrap(&mut b, &net, &roles, &cluster, &addons);
+    addons(&mut b, &roles, &cluster, &groups);
+    bootstrap(&mut b, &roles, &cluster);
     access(&mut b, &cluster);
-    observability(&mut b, &net, &keys, &cluster);
+    observability(&mut b, &keys, &cluster);
     tenants(&mut b, &keys, &cluster);
     Plan {
         platform_id: spec.id.clone(),
@@ -438,14 +490,12 @@ pub fn plan(spec: &PlatformSpec) -> Plan {
 }
 
 struct NetworkIds {
-    vpc: String,
     private_subnets: Vec<String>,
-    pod_subnets: Vec<String>,
     /// What nodes need for egress (NAT gateways, endpoints).
     egress: Vec<String>,
 }
 
-fn network(b: &mut Builder) -> NetworkIds {
+fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
     b.phase(Phase::Network);
     let n = &b.spec.network;
     let layout = n.layout().ok();
@@ -457,7 +507,7 @@ fn network(b: &mut Builder) -> NetworkIds {
     };
     let vpc = b.add(
         "network/vpc",
-        "ec2:vpc",
+        Kind::Vpc,
         b.names.name_tag("vpc"),
         vec![],
         json!({ "cidr": n.vpc_cidr, "enableDnsHostnames": true, "enableDnsSupport": true }),
@@ -465,7 +515,7 @@ fn network(b: &mut Builder) -> NetworkIds {
     let pod_block = n.pod_cidr.as_ref().map(|pod| {
         b.add(
             "network/vpc-cidr/pods",
-            "ec2:vpc-cidr-block-association",
+            Kind::VpcCidrBlock,
             b.names.name_tag("pods"),
             vec![vpc.clone()],
             json!({ "cidr": pod }),
@@ -473,7 +523,7 @@ fn network(b: &mut Builder) -> NetworkIds {
     });
     let igw = b.add(
         "network/internet-gateway",
-        "ec2:internet-gateway",
+        Kind::InternetGateway,
         b.names.name_tag("igw"),
         vec![vpc.clone()],
         Value::Null,
@@ -485,7 +535,7 @@ fn network(b: &mut Builder) -> NetworkIds {
     for i in 0..azs {
         public.push(b.add(
             format!("network/subnet/public/{i}"),
-            "ec2:subnet",
+            Kind::Subnet,
             b.names.name_tag(&format!("public-{i}")),
             vec![vpc.clone()],
             json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.public), i),
@@ -496,7 +546,7 @@ fn network(b: &mut Builder) -> NetworkIds {
     for i in 0..azs {
         private.push(b.add(
             format!("network/subnet/private/{i}"),
-            "ec2:subnet",
+            Kind::Subnet,
             b.names.name_tag(&format!("private-{i}")),
             vec![vpc.clone()],
             json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.private), i),
@@ -507,93 +557,62 @@ fn network(b: &mut Builder) -> NetworkIds {
         for i in 0..azs {
             pods.push(b.add(
                 format!("network/subnet/pods/{i}"),
-                "ec2:subnet",
+                Kind::Subnet,
                 b.names.name_tag(&format!("pods-{i}")),
                 vec![block.clone()],
                 json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.pods), i) }),
             ));
         }
     }
-    let nat_count = match n.nat_mode {
-        NatMode::OnePerAz => azs,
-        NatMode::Single => 1.min(azs),
-        NatMode::None => 0,
-    };
+    let nat_count = n.nat_mode.nat_count(azs);
     let mut nats = Vec::new();
     for (i, subnet) in public.iter().enumerate().take(nat_count) {
         let eip = b.add(
             format!("network/eip/nat/{i}"),
-            "ec2:eip",
+            Kind::ElasticIp,
             b.names.name_tag(&format!("nat-{i}")),
             vec![igw.clone()],
             json!({ "azIndex": i }),
         );
         nats.push(b.add(
             format!("network/nat-gateway/{i}"),
-            "ec2:nat-gateway",
+            Kind::NatGateway,
             b.names.name_tag(&format!("nat-{i}")),
             vec![subnet.clone(), eip],
             json!({ "azIndex": i }),
         ));
     }
-    let public_rt = b.add(
-        "network/route-table/public",
-        "ec2:route-table",
-        b.names.name_tag("public"),
-        vec![vpc.clone()],
-        Value::Null,
-    );
+    // Routes and subnet associations are part of their route table (created, compared and
+    // deleted with it), so they are its properties rather than resources of their own.
+    let mut public_deps = vec![vpc.clone(), igw.clone()];
+    public_deps.extend(public.iter().cloned());
     b.add(
-        "network/route/public/default",
-        "ec2:route",
-        b.names.name_tag("public-default"),
-        vec![public_rt.clone(), igw.clone()],
-        json!({ "destination": "0.0.0.0/0", "target": "internet-gateway" }),
+        "network/route-table/public",
+        Kind::RouteTable,
+        b.names.name_tag("public"),
+        public_deps,
+        json!({ "routes": [{ "destination": "0.0.0.0/0", "target": igw }],
+                "subnets": public }),
     );
-    for (i, subnet) in public.iter().enumerate() {
-        b.add(
-            format!("network/route-table-association/public/{i}"),
-            "ec2:route-table-association",
-            b.names.name_tag(&format!("public-{i}")),
-            vec![public_rt.clone(), subnet.clone()],
-            Value::Null,
-        );
-    }
     let mut private_rts = Vec::new();
     for (i, subnet) in private.iter().enumerate() {
-        let rt = b.add(
+        let nat = n.nat_mode.nat_for_az(i).and_then(|k| nats.get(k));
+        let mut deps = vec![vpc.clone(), subnet.clone()];
+        deps.extend(nat.cloned());
+        deps.extend(pods.get(i).cloned());
+        let routes: Vec<Value> = nat
+            .map(|nat| json!({ "destination": "0.0.0.0/0", "target": nat }))
+            .into_iter()
+            .collect();
+        let mut subnets = vec![subnet.clone()];
+        subnets.extend(pods.get(i).cloned());
+        private_rts.push(b.add(
             format!("network/route-table/private/{i}"),
-            "ec2:route-table",
+            Kind::RouteTable,
             b.names.name_tag(&format!("private-{i}")),
-            vec![vpc.clone()],
-            json!({ "azIndex": i }),
-        );
-        if let Some(nat) = nats.get(i).or(nats.first()) {
-            b.add(
-                format!("network/route/private/{i}/default"),
-                "ec2:route",
-                b.names.name_tag(&format!("private-{i}-default")),
-                vec![rt.clone(), nat.clone()],
-                json!({ "destination": "0.0.0.0/0", "target": nat }),
-            );
-        }
-        b.add(
-            format!("network/route-table-association/private/{i}"),
-            "ec2:route-table-association",
-            b.names.name_tag(&format!("private-{i}")),
-            vec![rt.clone(), subnet.clone()],
-            Value::Null,
-        );
-        if let Some(pod) = pods.get(i) {
-            b.add(
-                format!("network/route-table-association/pods/{i}"),
-                "ec2:route-table-association",
-                b.names.name_tag(&format!("pods-{i}")),
-                vec![rt.clone(), pod.clone()],
-                Value::Null,
-            );
-        }
-        private_rts.push(rt);
+            deps,
+            json!({ "azIndex": i, "routes": routes, "subnets": subnets }),
+        ));
     }
     let mut egress = nats.clone();
     let interface: Vec<_> = n.endpoints.iter().filter(|e| !e.is_gateway()).collect();
@@ -602,7 +621,7 @@ fn network(b: &mut Builder) -> NetworkIds {
     } else {
         Some(b.add(
             "network/security-group/endpoints",
-            "ec2:security-group",
+            Kind::SecurityGroup,
             b.names.security_group("endpoints"),
             vec![vpc.clone()],
             json!({ "ingress": [{ "port": 443, "cidr": n.vpc_cidr }] }),
@@ -623,7 +642,7 @@ fn network(b: &mut Builder) -> NetworkIds {
             deps.extend(private_rts.iter().cloned());
             b.add(
                 format!("network/endpoint/{}", endpoint.as_str()),
-                "ec2:vpc-endpoint",
+                Kind::VpcEndpoint,
                 b.names.name_tag(endpoint.as_str()),
                 deps,
                 json!({ "service": service, "type": "Gateway" }),
@@ -634,7 +653,7 @@ fn network(b: &mut Builder) -> NetworkIds {
             deps.extend(endpoint_sg.iter().cloned());
             b.add(
                 format!("network/endpoint/{}", endpoint.as_str()),
-                "ec2:vpc-endpoint",
+                Kind::VpcEndpoint,
                 b.names.name_tag(endpoint.as_str()),
                 deps,
                 json!({ "service": service, "type": "Interface", "privateDns": true }),
@@ -642,10 +661,24 @@ fn network(b: &mut Builder) -> NetworkIds {
         };
         egress.push(id);
     }
+    if let Some(role) = &roles.flow_logs {
+        let group = b.add(
+            "network/flow-logs/log-group",
+            Kind::LogGroup,
+            b.names.flow_log_group(),
+            vec![keys.logs.clone()],
+            json!({ "retentionDays": n.flow_logs.retention_days }),
+        );
+        b.add(
+            "network/flow-logs",
+            Kind::FlowLog,
+            b.names.name_tag("flow-logs"),
+            vec![vpc.clone(), group, role.clone()],
+            json!({ "trafficType": n.flow_logs.traffic_type }),
+        );
+    }
     NetworkIds {
-        vpc,
         private_subnets: private,
-        pod_subnets: pods,
         egress,
     }
 }
@@ -662,14 +695,14 @@ fn encryption(b: &mut Builder) -> KeyIds {
     let key = |b: &mut Builder, purpose: &str, description: &str| -> String {
         let key = b.add(
             format!("encryption/kms-key/{purpose}"),
-            "kms:key",
+            Kind::KmsKey,
             b.names.kms_alias(purpose),
             vec![],
             json!({ "description": description, "enableKeyRotation": true, "deletionWindowDays": 30 }),
         );
         b.add(
             format!("encryption/kms-alias/{purpose}"),
-            "kms:alias",
+            Kind::KmsAlias,
             b.names.kms_alias(purpose),
             vec![key.clone()],
             Value::Null,
@@ -696,6 +729,8 @@ fn encryption(b: &mut Builder) -> KeyIds {
 struct RoleIds {
     cluster: String,
     node: String,
+    /// The role VPC flow logs deliver with, when flow logs are on.
+    flow_logs: Option<String>,
     /// Service roles by purpose (planned in identity or, for IRSA only, in cluster).
     service: Vec<(&'static str, String)>,
 }
@@ -727,7 +762,7 @@ fn service_role(b: &mut Builder, purpose: &'static str, deps: Vec<String>) -> St
     let (namespace, account) = service_account(purpose);
     b.add(
         format!("identity/role/{purpose}"),
-        "iam:role",
+        Kind::IamRole,
         b.names.role(purpose),
         deps,
         json!({ "trust": trust, "namespace": namespace, "serviceAccount": account }),
@@ -738,7 +773,7 @@ fn identity(b: &mut Builder) -> RoleIds {
     b.phase(Phase::Identity);
     let cluster = b.add(
         "identity/role/cluster",
-        "iam:role",
+        Kind::IamRole,
         b.names.role(naming::ROLE_CLUSTER),
         vec![],
         json!({ "trust": "eks.amazonaws.com",
@@ -757,11 +792,20 @@ fn identity(b: &mut Builder) -> RoleIds {
     }
     let node = b.add(
         "identity/role/node",
-        "iam:role",
+        Kind::IamRole,
         b.names.role(naming::ROLE_NODE),
         vec![],
         json!({ "trust": "ec2.amazonaws.com", "managedPolicies": node_policies }),
     );
+    let flow_logs = b.spec.network.flow_logs.enabled.then(|| {
+        b.add(
+            "identity/role/flow-logs",
+            Kind::IamRole,
+            b.names.role(naming::ROLE_FLOW_LOGS),
+            vec![],
+            json!({ "trust": "vpc-flow-logs.amazonaws.com" }),
+        )
+    });
     let mut service = Vec::new();
     if b.spec.identity.trust() == TrustMechanism::PodIdentity {
         for purpose in enabled_service_roles(b.spec) {
@@ -772,6 +816,7 @@ fn identity(b: &mut Builder) -> RoleIds {
     RoleIds {
         cluster,
         node,
+        flow_logs,
         service,
     }
 }
@@ -786,7 +831,7 @@ fn cluster(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, roles: &mut RoleIds
     let spec = b.spec;
     let log_group = b.add(
         "cluster/log-group",
-        "logs:log-group",
+        Kind::LogGroup,
         b.names.cluster_log_group(),
         vec![keys.logs.clone()],
         json!({ "retentionDays": spec.logging.retention_days }),
@@ -797,7 +842,7 @@ fn cluster(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, roles: &mut RoleIds
     let types: Vec<&str> = spec.logging.types.iter().map(|t| t.as_str()).collect();
     let cluster = b.add(
         "cluster/cluster",
-        "eks:cluster",
+        Kind::Cluster,
         b.names.cluster(),
         deps,
         json!({
@@ -813,25 +858,25 @@ fn cluster(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, roles: &mut RoleIds
             "deletionProtection": true,
         }),
     );
-    let oidc = if spec.identity.irsa {
-        Some(b.add(
-            "cluster/oidc-provider",
-            "iam:oidc-provider",
-            format!("oidc.eks.{}.amazonaws.com", spec.region),
-            vec![cluster.clone()],
-            json!({ "clientIds": ["sts.amazonaws.com"] }),
-        ))
-    } else {
-        None
-    };
-    if spec.identity.trust() == TrustMechanism::Irsa {
-        if let Some(oidc) = &oidc {
+    // The identity function's second run, once the cluster has an issuer.
+    let oidc = b.in_phase(Phase::Identity, |b| {
+        let oidc = spec.identity.irsa.then(|| {
+            b.add(
+                "identity/oidc-provider",
+                Kind::OidcProvider,
+                format!("oidc.eks.{}.amazonaws.com", spec.region),
+                vec![cluster.clone()],
+                json!({ "clientIds": ["sts.amazonaws.com"] }),
+            )
+        });
+        if let (TrustMechanism::Irsa, Some(oidc)) = (spec.identity.trust(), &oidc) {
             for purpose in enabled_service_roles(spec) {
                 let id = service_role(b, purpose, vec![oidc.clone()]);
                 roles.service.push((purpose, id));
             }
         }
-    }
+        oidc
+    });
     ClusterIds { cluster, oidc }
 }
 
@@ -842,7 +887,7 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
     for g in b.spec.effective_node_groups() {
         let lt = b.add(
             format!("nodegroups/launch-template/{}", g.name),
-            "ec2:launch-template",
+            Kind::LaunchTemplate,
             b.names.launch_template(&g.name),
             vec![c.cluster.clone()],
             json!({ "imdsv2": "required", "httpPutResponseHopLimit": 2,
@@ -858,7 +903,7 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
             .collect();
         out.push(b.add(
             format!("nodegroups/nodegroup/{}", g.name),
-            "eks:nodegroup",
+            Kind::Nodegroup,
             b.names.nodegroup(&g.name),
             deps,
             json!({
@@ -879,12 +924,7 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
     out
 }
 
-fn addons(
-    b: &mut Builder,
-    roles: &RoleIds,
-    c: &ClusterIds,
-    groups: &[String],
-) -> Vec<(String, String)> {
+fn addons(b: &mut Builder, roles: &RoleIds, c: &ClusterIds, groups: &[String]) {
     b.phase(Phase::Addons);
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
@@ -911,7 +951,7 @@ fn addons(
         }
         let id = b.add(
             format!("addons/{}", a.name),
-            "eks:addon",
+            Kind::Addon,
             a.name.clone(),
             deps,
             json!({ "version": a.version, "configurationValues": config, "resolveConflicts": "OVERWRITE" }),
@@ -923,207 +963,128 @@ fn addons(
             .iter()
             .find(|(name, _)| name == "eks-pod-identity-agent")
             .map(|(_, id)| id.clone());
-        for (purpose, role) in &roles.service {
+        // EBS CSI's association is made by the add-on itself (`podIdentityAssociations`).
+        for (purpose, role) in roles
+            .service
+            .iter()
+            .filter(|(p, _)| *p != naming::ROLE_EBS_CSI)
+        {
             let (namespace, account) = service_account(purpose);
             let mut deps = vec![c.cluster.clone(), role.clone()];
             deps.extend(agent.iter().cloned());
             b.add(
                 format!("addons/pod-identity/{purpose}"),
-                "eks:pod-identity-association",
+                Kind::PodIdentityAssociation,
                 format!("{namespace}/{account}"),
                 deps,
                 json!({ "namespace": namespace, "serviceAccount": account }),
             );
         }
     }
-    out
 }
 
-fn bootstrap(
+/// Plans Kubernetes objects from the very manifests the phase applies: `<prefix>/<kind>/<name>`
+/// (namespaced: `<prefix>/<kind>/<namespace>/<name>`), named `namespace/name`.
+fn add_manifests(
     b: &mut Builder,
-    net: &NetworkIds,
-    roles: &RoleIds,
-    c: &ClusterIds,
-    addons: &[(String, String)],
+    tenant: Option<&TenantSpec>,
+    prefix: &str,
+    manifests: &[Value],
+    depends_on: impl Fn(&Value) -> Vec<String>,
 ) {
-    b.phase(Phase::Bootstrap);
-    let spec = b.spec;
-    let cni_dep: Vec<String> = addons
-        .iter()
-        .filter(|(name, _)| name == "vpc-cni")
-        .map(|(_, id)| id.clone())
-        .collect();
-    if spec.cni == Cni::Calico {
-        b.add(
-            "bootstrap/calico",
-            "k8s:helm-release",
-            "tigera-operator/calico",
-            vec![c.cluster.clone()],
-            json!({ "chart": "tigera-operator", "ipPool": spec.network.pod_cidr }),
-        );
-    } else if !net.pod_subnets.is_empty() {
-        for (i, subnet) in net.pod_subnets.iter().enumerate() {
-            let mut deps = vec![c.cluster.clone(), subnet.clone()];
-            deps.extend(cni_dep.iter().cloned());
-            b.add(
-                format!("bootstrap/eniconfig/{i}"),
-                "k8s:eniconfig",
-                format!("az-{i}"),
-                deps,
-                json!({ "azIndex": i }),
-            );
-        }
-    }
-    b.add(
-        "bootstrap/storage-class/gp3",
-        "k8s:storage-class",
-        "gp3-encrypted",
-        vec![c.cluster.clone()],
-        json!({ "default": true, "encrypted": true }),
-    );
-    let charts: &[(&str, &str, &str)] = &[
-        (
-            naming::ROLE_CLUSTER_AUTOSCALER,
-            "kube-system",
-            "cluster-autoscaler",
-        ),
-        (
-            naming::ROLE_ALB_CONTROLLER,
-            "kube-system",
-            "aws-load-balancer-controller",
-        ),
-        (naming::ROLE_EXTERNAL_DNS, "external-dns", "external-dns"),
-        (
-            naming::ROLE_EXTERNAL_SECRETS,
-            "external-secrets",
-            "external-secrets",
-        ),
-    ];
-    for (purpose, namespace, chart) in charts {
-        let Some((_, role)) = roles.service.iter().find(|(p, _)| p == purpose) else {
+    for m in manifests {
+        let Some(kind) = m["kind"].as_str().and_then(Kind::of_k8s) else {
+            // Every manifest kind is in the catalogue (tested); a miss would be a bug, and the
+            // phase refuses it at run time.
             continue;
         };
-        let mut deps = vec![c.cluster.clone(), role.clone()];
-        if *namespace != "kube-system" {
-            deps.push(b.add(
-                format!("bootstrap/namespace/{namespace}"),
-                "k8s:namespace",
-                namespace.to_string(),
-                vec![c.cluster.clone()],
-                Value::Null,
-            ));
-        }
-        if spec.identity.trust() == TrustMechanism::Irsa {
-            deps.push(b.add(
-                format!("bootstrap/service-account/{purpose}"),
-                "k8s:service-account",
-                format!("{namespace}/{chart}"),
-                deps.clone(),
-                json!({ "roleAnnotation": role }),
-            ));
-        } else {
-            deps.push(format!("addons/pod-identity/{purpose}"));
-        }
-        if *purpose == naming::ROLE_CLUSTER_AUTOSCALER {
-            deps.push(b.add(
-                "bootstrap/configmap/cluster-autoscaler-priority-expander",
-                "k8s:configmap",
-                "kube-system/cluster-autoscaler-priority-expander",
-                vec![c.cluster.clone()],
-                json!({ "priorities": { "50": [".*-spot.*", ".*batch.*"], "10": [".*"] } }),
-            ));
-        }
-        b.add(
-            format!("bootstrap/{chart}"),
-            "k8s:helm-release",
-            format!("{namespace}/{chart}"),
-            deps,
-            Value::Null,
-        );
+        let name = m["metadata"]["name"].as_str().unwrap_or_default();
+        let qualified = match m["metadata"]["namespace"].as_str() {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_owned(),
+        };
+        // A tenant's prefix already names its namespace.
+        let path = if tenant.is_some() { name } else { &qualified };
+        let id = format!("{prefix}/{}/{path}", &kind.as_str()["k8s:".len()..]);
+        let deps = depends_on(m);
+        b.add_for(tenant, id, kind, qualified, deps, manifest_properties(m));
     }
+}
+
+/// What a manifest sets beyond its identity: its body (`spec`, `rules`, `data`...), or a
+/// namespace's labels.
+fn manifest_properties(m: &Value) -> Value {
+    let mut body = m.as_object().cloned().unwrap_or_default();
+    for field in ["apiVersion", "kind", "metadata"] {
+        body.remove(field);
+    }
+    if body.is_empty() {
+        return m["metadata"].get("labels").cloned().unwrap_or(Value::Null);
+    }
+    Value::Object(body)
+}
+
+fn bootstrap(b: &mut Builder, roles: &RoleIds, c: &ClusterIds) {
+    b.phase(Phase::Bootstrap);
+    let autoscaler_role = roles
+        .service
+        .iter()
+        .find(|(p, _)| *p == naming::ROLE_CLUSTER_AUTOSCALER)
+        .map(|(_, id)| id.clone());
+    let manifests = crate::kubernetes::bootstrap_manifests(b.spec, None);
+    add_manifests(b, None, "bootstrap", &manifests, |m| {
+        let mut deps = vec![c.cluster.clone()];
+        if m["kind"] == "Deployment" {
+            deps.extend(autoscaler_role.iter().cloned());
+        }
+        deps
+    });
 }
 
 fn access(b: &mut Builder, c: &ClusterIds) {
     b.phase(Phase::Access);
     let spec = b.spec;
     for (i, principal) in spec.access.admin_principals.iter().enumerate() {
-        let entry = b.add(
+        b.add(
             format!("access/entry/admin/{i}"),
-            "eks:access-entry",
+            Kind::AccessEntry,
             principal.clone(),
             vec![c.cluster.clone()],
-            Value::Null,
-        );
-        b.add(
-            format!("access/policy/admin/{i}"),
-            "eks:access-policy-association",
-            principal.clone(),
-            vec![entry],
             json!({ "policy": "AmazonEKSClusterAdminPolicy", "scope": "cluster" }),
         );
     }
     if let Some(idp) = &spec.access.oidc_identity_provider {
         let config = b.add(
             format!("access/identity-provider/{}", idp.name),
-            "eks:identity-provider-config",
+            Kind::IdentityProviderConfig,
             idp.name.clone(),
             vec![c.cluster.clone()],
             json!({ "issuerUrl": idp.issuer_url, "clientId": idp.client_id,
                     "usernameClaim": idp.username_claim, "groupsClaim": idp.groups_claim,
                     "groupsPrefix": idp.groups_prefix }),
         );
-        for m in &idp.group_mappings {
-            b.add(
-                format!("access/group-binding/{}", m.kubernetes_group),
-                "k8s:cluster-role-binding",
-                format!("tenantry:{}", m.kubernetes_group),
-                vec![config.clone()],
-                json!({ "group": format!("{}{}", idp.groups_prefix, m.idp_group), "clusterRole": m.cluster_role }),
-            );
-        }
+        let bindings = crate::kubernetes::access_manifests(spec);
+        add_manifests(b, None, "access", &bindings, |_| vec![config.clone()]);
     }
 }
 
-fn observability(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, c: &ClusterIds) {
+fn observability(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     b.phase(Phase::Observability);
     let spec = b.spec;
     let mut deps = vec![c.cluster.clone(), keys.data.clone()];
     deps.extend(c.oidc.iter().cloned());
     b.add(
         "observability/secret/platform-config",
-        "secretsmanager:secret",
+        Kind::Secret,
         b.names.platform_secret(),
         deps,
         json!({ "contents": ["clusterName", "clusterEndpoint", "certificateAuthority", "oidcIssuer", "vpcId", "subnetIds", "bucket"] }),
     );
-    if spec.network.flow_logs.enabled {
-        let group = b.add(
-            "observability/flow-logs/log-group",
-            "logs:log-group",
-            b.names.flow_log_group(),
-            vec![keys.logs.clone()],
-            json!({ "retentionDays": spec.network.flow_logs.retention_days }),
-        );
-        let role = b.add(
-            "observability/flow-logs/role",
-            "iam:role",
-            b.names.role(naming::ROLE_FLOW_LOGS),
-            vec![group.clone()],
-            json!({ "trust": "vpc-flow-logs.amazonaws.com" }),
-        );
-        b.add(
-            "observability/flow-logs",
-            "ec2:flow-log",
-            b.names.name_tag("flow-logs"),
-            vec![net.vpc.clone(), group, role],
-            json!({ "trafficType": spec.network.flow_logs.traffic_type }),
-        );
-    }
     if spec.observability.container_insights {
         for kind in CONTAINER_INSIGHTS_LOG_GROUPS {
             b.add(
                 format!("observability/container-insights/{kind}"),
-                "logs:log-group",
+                Kind::LogGroup,
                 b.names.container_insights_log_group(kind),
                 vec![keys.logs.clone(), c.cluster.clone()],
                 json!({ "retentionDays": spec.logging.retention_days }),
@@ -1135,7 +1096,7 @@ fn observability(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, c: &ClusterId
             Some(_) => None,
             None => Some(b.add(
                 "observability/sns-topic",
-                "sns:topic",
+                Kind::Topic,
                 b.names.sns_topic(),
                 vec![keys.data.clone()],
                 Value::Null,
@@ -1146,7 +1107,7 @@ fn observability(b: &mut Builder, net: &NetworkIds, keys: &KeyIds, c: &ClusterId
             deps.extend(topic.iter().cloned());
             b.add(
                 format!("observability/alarm/{}", alarm.name),
-                "cloudwatch:alarm",
+                Kind::Alarm,
                 b.names.alarm(alarm.name),
                 deps,
                 json!({
@@ -1170,7 +1131,7 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     let stem = b.names.stem().to_string();
     let bucket = b.add(
         "tenants/bucket",
-        "s3:bucket",
+        Kind::Bucket,
         b.names.bucket(),
         vec![keys.data.clone()],
         json!({ "versioning": true, "blockPublicAccess": true, "encryption": "aws:kms", "enforceTls": true }),
@@ -1182,7 +1143,7 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
             let key = b.add_for(
                 Some(t),
                 format!("{base}/kms-key"),
-                "kms:key",
+                Kind::KmsKey,
                 b.names.tenant_kms_alias(&t.name),
                 vec![],
                 json!({ "enableKeyRotation": true }),
@@ -1190,7 +1151,7 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
             b.add_for(
                 Some(t),
                 format!("{base}/kms-alias"),
-                "kms:alias",
+                Kind::KmsAlias,
                 b.names.tenant_kms_alias(&t.name),
                 vec![key.clone()],
                 Value::Null,
@@ -1207,89 +1168,59 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
         let role = b.add_for(
             Some(t),
             format!("{base}/role"),
-            "iam:role",
+            Kind::IamRole,
             b.names.tenant_role(&t.name),
             role_deps,
             json!({ "trust": spec.identity.trust(), "s3Prefix": t.effective_s3_prefix(),
                     "secretsPrefix": t.effective_secrets_prefix(&stem),
                     "namespace": ns, "serviceAccount": "workload" }),
         );
-        let namespace = b.add_for(
-            Some(t),
-            format!("{base}/namespace"),
-            "k8s:namespace",
-            ns.clone(),
-            vec![c.cluster.clone()],
-            json!({ "podSecurity": { "enforce": "restricted", "audit": "restricted", "warn": "restricted" } }),
-        );
-        for policy in [
-            "default-deny",
-            "allow-same-namespace",
-            "allow-dns",
-            "allow-egress-except-metadata",
-        ] {
-            b.add_for(
-                Some(t),
-                format!("{base}/network-policy/{policy}"),
-                "k8s:network-policy",
-                format!("{ns}/{policy}"),
-                vec![namespace.clone()],
-                Value::Null,
-            );
-        }
-        b.add_for(
-            Some(t),
-            format!("{base}/resource-quota"),
-            "k8s:resource-quota",
-            format!("{ns}/quota"),
-            vec![namespace.clone()],
-            serde_json::to_value(&t.quotas).unwrap_or(Value::Null),
-        );
-        b.add_for(
-            Some(t),
-            format!("{base}/limit-range"),
-            "k8s:limit-range",
-            format!("{ns}/limits"),
-            vec![namespace.clone()],
-            serde_json::to_value(&t.limits).unwrap_or(Value::Null),
-        );
-        let mut sa_deps = vec![namespace.clone(), role.clone()];
+        let namespace = format!("{base}/namespace/{ns}");
+        let mut pod_identity = None;
         if spec.identity.trust() == TrustMechanism::PodIdentity {
-            sa_deps.push(b.add_for(
+            pod_identity = Some(b.add_for(
                 Some(t),
                 format!("{base}/pod-identity"),
-                "eks:pod-identity-association",
+                Kind::PodIdentityAssociation,
                 format!("{ns}/workload"),
                 vec![c.cluster.clone(), role.clone()],
                 Value::Null,
             ));
         }
-        b.add_for(
-            Some(t),
-            format!("{base}/service-account"),
-            "k8s:service-account",
-            format!("{ns}/workload"),
-            sa_deps,
-            Value::Null,
-        );
-        for (i, owner) in t.owners.iter().enumerate() {
-            let entry = b.add_for(
-                Some(t),
-                format!("{base}/access-entry/{i}"),
-                "eks:access-entry",
-                owner.clone(),
-                vec![c.cluster.clone(), namespace.clone()],
-                Value::Null,
-            );
-            b.add_for(
-                Some(t),
-                format!("{base}/access-policy/{i}"),
-                "eks:access-policy-association",
-                owner.clone(),
-                vec![entry],
-                json!({ "policy": "AmazonEKSEditPolicy", "scope": "namespace", "namespaces": [ns] }),
-            );
+        let manifests = crate::kubernetes::tenant_manifests(spec, t, None);
+        add_manifests(b, Some(t), &base, &manifests, |m| {
+            match m["kind"].as_str() {
+                Some("Namespace") => vec![c.cluster.clone()],
+                Some("ServiceAccount") => {
+                    let mut deps = vec![namespace.clone(), role.clone()];
+                    deps.extend(pod_identity.iter().cloned());
+                    deps
+                }
+                _ => vec![namespace.clone()],
+            }
+        });
+    }
+    // One namespace-scoped Edit association per owner principal, over every tenant it owns.
+    let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for t in &spec.tenants {
+        for owner in &t.owners {
+            owners.entry(owner).or_default().push(&t.name);
         }
+    }
+    for (owner, namespaces) in owners {
+        let mut deps = vec![c.cluster.clone()];
+        deps.extend(
+            namespaces
+                .iter()
+                .map(|ns| format!("tenants/{ns}/namespace/{ns}")),
+        );
+        b.add(
+            format!("tenants/owner/{owner}"),
+            Kind::AccessPolicyAssociation,
+            owner,
+            deps,
+            json!({ "policy": "AmazonEKSEditPolicy", "scope": "namespace", "namespaces": namespaces }),
+        );
     }
 }
 
@@ -1315,19 +1246,19 @@ mod tests {
         assert_eq!(
             plan.counts_by_phase(),
             vec![
-                (Phase::Network, 42),
                 (Phase::Encryption, 6),
-                (Phase::Identity, 7),
-                (Phase::Cluster, 3),
+                (Phase::Identity, 9),
+                (Phase::Network, 31),
+                (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
-                (Phase::Addons, 11),
-                (Phase::Bootstrap, 11),
-                (Phase::Access, 5),
-                (Phase::Observability, 13),
-                (Phase::Tenants, 43),
+                (Phase::Addons, 10),
+                (Phase::Bootstrap, 15),
+                (Phase::Access, 4),
+                (Phase::Observability, 10),
+                (Phase::Tenants, 40),
             ]
         );
-        assert_eq!(plan.total(), 149);
+        assert_eq!(plan.total(), 135);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1336,6 +1267,13 @@ mod tests {
         let plan = plan(&example());
         let kinds = [
             ("ec2:vpc", 1),
+            ("iam:role", 11),
+            ("logs:log-group", 6),
+            ("eks:pod-identity-association", 7),
+            ("eks:access-entry", 1),
+            ("eks:access-policy-association", 3),
+            ("k8s:deployment", 1),
+            ("k8s:priority-class", 4),
             ("ec2:vpc-cidr-block-association", 1),
             ("ec2:subnet", 9),
             ("ec2:internet-gateway", 1),
@@ -1357,12 +1295,14 @@ mod tests {
             ("sns:topic", 1),
             ("secretsmanager:secret", 1),
             ("s3:bucket", 1),
-            ("k8s:namespace", 5),
+            // The tenants' three, and the Pod Security labels on four system namespaces.
+            ("k8s:namespace", 7),
             ("k8s:network-policy", 12),
             ("k8s:resource-quota", 3),
             ("k8s:limit-range", 3),
         ];
         for (kind, count) in kinds {
+            let kind: Kind = kind.parse().expect("a catalogue kind");
             assert_eq!(plan.count_kind(kind), count, "{kind}");
         }
         for id in [
@@ -1380,9 +1320,14 @@ mod tests {
             "access/entry/admin/0",
             "tenants/ledger/role",
             "tenants/ledger/kms-key",
-            "tenants/ledger/service-account",
-            "tenants/ledger/access-entry/0",
-            "observability/flow-logs/log-group",
+            "tenants/ledger/namespace/ledger",
+            "tenants/ledger/network-policy/default-deny",
+            "tenants/ledger/service-account/workload",
+            "tenants/owner/arn:aws:iam::111122223333:role/team-ledger",
+            "network/flow-logs/log-group",
+            "network/route-table/private/0",
+            "bootstrap/deployment/kube-system/cluster-autoscaler",
+            "access/cluster-role-binding/tenantry:developers",
         ] {
             assert!(plan.resource(id).is_some(), "{id} missing");
         }
@@ -1390,6 +1335,45 @@ mod tests {
         assert_eq!(subnet.properties["cidr"], "10.0.144.0/20");
         let pods = plan.resource("network/subnet/pods/2").expect("pod subnet");
         assert_eq!(pods.properties["cidr"], "100.64.128.0/18");
+        // Routes and associations are properties of their route table.
+        let private = plan
+            .resource("network/route-table/private/1")
+            .expect("table");
+        assert_eq!(
+            private.properties["routes"],
+            json!([{ "destination": "0.0.0.0/0", "target": "network/nat-gateway/1" }])
+        );
+        assert_eq!(
+            private.properties["subnets"],
+            json!(["network/subnet/private/1", "network/subnet/pods/1"])
+        );
+        // Objects are planned from the manifests the phases apply, with their bodies.
+        let quota = plan
+            .resource("tenants/checkout/resource-quota/quota")
+            .expect("quota");
+        assert_eq!(quota.properties["spec"]["hard"]["pods"], "100");
+    }
+
+    #[test]
+    fn nothing_unbuilt_is_planned() {
+        let spec = example();
+        let plan = plan(&spec);
+        // Every planned Kubernetes object is one a phase applies (Calico, ENIConfigs, a gp3
+        // StorageClass and Helm releases were once planned and never built).
+        for r in plan.resources() {
+            assert!(
+                !r.id.contains("calico") && !r.id.contains("eniconfig") && !r.id.contains("helm"),
+                "{}",
+                r.id
+            );
+        }
+        let owners = plan.count_kind(Kind::AccessPolicyAssociation);
+        let distinct: BTreeSet<&String> = spec.tenants.iter().flat_map(|t| &t.owners).collect();
+        assert_eq!(
+            owners,
+            distinct.len(),
+            "one association per owner principal"
+        );
     }
 
     #[test]
@@ -1398,15 +1382,6 @@ mod tests {
             example(),
             variant(|_| {}),
             variant(|v| {
-                v["cni"] = json!("calico");
-                let kept: Vec<Value> = v["addons"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|a| a["name"] != "vpc-cni")
-                    .cloned()
-                    .collect();
-                v["addons"] = json!(kept);
                 v["identity"]["podIdentity"] = json!(false);
                 v["network"]["natMode"] = json!("single");
             }),
@@ -1428,17 +1403,18 @@ mod tests {
             let plan = plan(spec);
             plan.check_graph()
                 .unwrap_or_else(|e| panic!("{}: {e}", spec.id));
-            // Dependencies never point to a later phase.
-            let phase_of: BTreeMap<&str, Phase> = plan
-                .phases
-                .iter()
-                .flat_map(|p| p.resources.iter().map(move |r| (r.id.as_str(), p.phase)))
-                .collect();
-            for p in &plan.phases {
-                for r in &p.resources {
-                    for dep in &r.depends_on {
-                        assert!(phase_of[dep.as_str()] <= p.phase, "{} -> {dep}", r.id);
-                    }
+            // The creation order holds everything, each after what it depends on.
+            let order = plan.creation_order();
+            assert_eq!(order.len(), plan.total(), "{}", spec.id);
+            let position: BTreeMap<&str, usize> =
+                order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+            for r in plan.resources() {
+                for dep in &r.depends_on {
+                    assert!(
+                        position[dep.as_str()] < position[r.id.as_str()],
+                        "{} -> {dep}",
+                        r.id
+                    );
                 }
             }
         }
@@ -1447,10 +1423,11 @@ mod tests {
     #[test]
     fn check_graph_finds_cycles_and_dangling_ids() {
         let mut plan = plan(&example());
+        // encryption/kms-key/cluster <- ... <- the cluster, which depends on that key.
         plan.phases[0].resources[0]
             .depends_on
-            .push("network/internet-gateway".into());
-        assert!(plan.check_graph().is_err());
+            .push("cluster/cluster".into());
+        assert!(plan.check_graph().is_err_and(|e| e.contains("cycle")));
         let mut plan2 = super::plan(&example());
         plan2.phases[9].resources[0]
             .depends_on
@@ -1461,37 +1438,37 @@ mod tests {
     #[test]
     fn variants_change_the_plan() {
         let single = plan(&variant(|v| v["network"]["natMode"] = json!("single")));
-        assert_eq!(single.count_kind("ec2:nat-gateway"), 1);
-        assert_eq!(single.count_kind("ec2:route"), 4);
+        assert_eq!(single.count_kind(Kind::NatGateway), 1);
+        assert_eq!(single.count_kind(Kind::ElasticIp), 1);
+        let to_first_nat = single
+            .resources()
+            .filter(|r| r.properties["routes"][0]["target"] == "network/nat-gateway/0")
+            .count();
+        assert_eq!(
+            to_first_nat, 3,
+            "every private table routes through the one NAT"
+        );
         let irsa_only = plan(&variant(|v| v["identity"]["podIdentity"] = json!(false)));
         let role = irsa_only.resource("identity/role/alb-controller");
         assert!(role.is_some());
+        // The identity function makes IRSA roles in its second run, after the cluster.
         assert!(irsa_only
-            .phase(Phase::Cluster)
+            .phase(Phase::Identity)
             .iter()
             .any(|r| r.id == "identity/role/alb-controller"));
-        assert!(role.is_some_and(|r| r.depends_on.contains(&"cluster/oidc-provider".to_string())));
-        assert_eq!(irsa_only.count_kind("eks:pod-identity-association"), 0);
+        assert!(role.is_some_and(|r| r.depends_on.contains(&"identity/oidc-provider".to_string())));
+        assert_eq!(irsa_only.count_kind(Kind::PodIdentityAssociation), 0);
         let byo = plan(&variant(|v| {
             v["encryption"]["kmsKeyArn"] = json!(
                 "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
             );
         }));
         assert!(byo.resource("encryption/kms-key/cluster").is_none());
-        let calico = plan(&variant(|v| {
-            v["cni"] = json!("calico");
-            let kept: Vec<Value> = v["addons"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|a| a["name"] != "vpc-cni")
-                .cloned()
-                .collect();
-            v["addons"] = json!(kept);
-        }));
-        assert!(calico.resource("bootstrap/calico").is_some());
-        assert!(calico.resource("addons/vpc-cni").is_none());
-        assert_eq!(calico.count_kind("k8s:eniconfig"), 0);
+        let no_tenants = plan(&variant(|v| v["tenants"] = json!([])));
+        assert!(
+            no_tenants.phase(Phase::Tenants).len() == 1,
+            "the bucket only"
+        );
     }
 
     #[test]
@@ -1502,7 +1479,9 @@ mod tests {
                 assert_eq!(r.tags[naming::TAG_PLATFORM], "payments", "{}", r.id);
                 assert_eq!(r.tags[naming::TAG_COMPONENT], p.phase.as_str(), "{}", r.id);
                 assert_eq!(r.tags["cost-center"], "fin-platform-4410", "{}", r.id);
-                let tenant_resource = r.id.starts_with("tenants/") && r.id != "tenants/bucket";
+                let tenant_resource = r.id.starts_with("tenants/")
+                    && r.id != "tenants/bucket"
+                    && !r.id.starts_with("tenants/owner/");
                 assert_eq!(
                     r.tags.contains_key(naming::TAG_TENANT),
                     tenant_resource,
@@ -1525,6 +1504,7 @@ mod tests {
         assert_eq!(a, b);
         let json = serde_json::to_value(&a).expect("serializes");
         assert_eq!(json["phases"][4]["phase"], "nodegroups");
+        assert_eq!(json["phases"][2]["resources"][0]["kind"], "ec2:vpc");
         assert_eq!(
             serde_json::to_value(Phase::Observability).expect("phase"),
             "observability"
@@ -1535,7 +1515,7 @@ mod tests {
             assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
         let text = a.to_string();
-        assert!(text.contains("tenants (43)"), "{text}");
+        assert!(text.contains("tenants (40)"), "{text}");
         assert!(text.contains("network/vpc"), "{text}");
     }
 }

@@ -214,7 +214,7 @@ async fn reset_moto(stack: &LocalStack) {
 async fn sweep(stack: &LocalStack, target: Target) -> usize {
     // After a crash between CreateKey and CreateAlias, the encryption phase looks for the key among
     // *all* the account's keys (ListKeys, then ListResourceTags per key; see
-    // `encryption::RESOURCE_KEY_PENDING`), so how many calls precede a crashed run's N-th mutating
+    // `Kind::KmsKeyPending`), so how many calls precede a crashed run's N-th mutating
     // call depends on how many keys exist: each of its runs starts on an emptied moto. Identity and
     // cluster only look resources up by name (and one unpaginated ListOpenIDConnectProviders), so
     // their call sequences do not depend on other platforms and they share one moto. Either way

@@ -802,7 +802,7 @@ async fn the_cluster_phase_creates_polls_updates_and_deletes() {
     let inventory = store.list_resources(PLATFORM).await.unwrap();
     let mut kinds: Vec<&str> = inventory.iter().map(|r| r.resource_type.as_str()).collect();
     kinds.sort();
-    assert_eq!(kinds, ["eks-cluster", "log-group"]);
+    assert_eq!(kinds, ["eks:cluster", "logs:log-group"]);
 
     // The same spec again: no mutating AWS call.
     stack.reset_calls();

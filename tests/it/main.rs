@@ -1,3 +1,4 @@
+mod catalogue;
 mod complete;
 mod crash;
 mod intake;

@@ -16,15 +16,15 @@ use tenantry_integration::Execution;
 /// Services Tenantry uses for its own bookkeeping (state, workflows, events), not the platform.
 const CONTROL_PLANE_SERVICES: &[&str] = &["dynamodb", "states", "events", "sqs", "sts"];
 
-struct Env {
-    stack: LocalStack,
+pub(crate) struct Env {
+    pub(crate) stack: LocalStack,
     _control_plane: ControlPlane,
-    aws: aws_config::SdkConfig,
-    store: Store,
-    spec: Value,
+    pub(crate) aws: aws_config::SdkConfig,
+    pub(crate) store: Store,
+    pub(crate) spec: Value,
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     std::env::set_var("TENANTRY_POLL_SECONDS", "1");
     let stack = tenantry_integration::stack().await;
     let control_plane = tenantry_gateway::control_plane::deploy(&stack)
@@ -43,7 +43,7 @@ async fn env() -> Env {
 }
 
 impl Env {
-    fn platform_id(&self) -> String {
+    pub(crate) fn platform_id(&self) -> String {
         self.spec["id"].as_str().unwrap().to_owned()
     }
 
@@ -84,7 +84,7 @@ impl Env {
     }
 
     /// Runs a request to the end of its execution; returns the execution's status and history.
-    async fn run(&self, kind: RequestKind, request_id: &str) -> Execution {
+    pub(crate) async fn run(&self, kind: RequestKind, request_id: &str) -> Execution {
         let spec = kind.needs_spec().then(|| self.spec.clone());
         let t0 = Instant::now();
         self.put(kind, request_id, spec).await;
@@ -108,14 +108,14 @@ async fn wait_execution(aws: &aws_config::SdkConfig, arn: &str) -> Execution {
 }
 
 /// Mutating and read calls per service, platform services only.
-fn platform_calls(log: &CallLog) -> BTreeMap<String, (usize, usize)> {
+pub(crate) fn platform_calls(log: &CallLog) -> BTreeMap<String, (usize, usize)> {
     log.by_service()
         .into_iter()
         .filter(|(service, _)| !CONTROL_PLANE_SERVICES.contains(&service.as_str()))
         .collect()
 }
 
-fn mutating(calls: &BTreeMap<String, (usize, usize)>) -> usize {
+pub(crate) fn mutating(calls: &BTreeMap<String, (usize, usize)>) -> usize {
     calls.values().map(|(m, _)| m).sum()
 }
 
@@ -189,9 +189,12 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
         "public and private subnet per AZ with discovery tags"
     );
     let before = tagged_resources(&env.aws, &platform).await.unwrap();
-    assert_eq!(before["nat"], 3, "one NAT per AZ");
-    assert_eq!(before["vpc"], 1);
-    assert_eq!(before["endpoint"], 6, "S3 gateway + 5 interface endpoints");
+    assert_eq!(before["ec2:nat-gateway"], 3, "one NAT per AZ");
+    assert_eq!(before["ec2:vpc"], 1);
+    assert_eq!(
+        before["ec2:vpc-endpoint"], 6,
+        "S3 gateway + 5 interface endpoints"
+    );
 
     let eks = aws_sdk_eks::Client::new(&env.aws);
     let cluster_name = status.outputs["clusterName"].as_str().unwrap().to_owned();
@@ -273,6 +276,8 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
     assert!(rotation.key_rotation_enabled());
 
     crate::complete::assert_complete_platform(&env.stack, &env.aws, &env.spec, &status).await;
+    crate::catalogue::assert_plan_matches_inventory(&env).await;
+    crate::catalogue::assert_observe_is_silent(&env).await;
 
     // 2. The same spec under a new request id: nothing to do for the platform's resources.
     env.stack.reset_calls();
@@ -451,7 +456,11 @@ async fn a_phase_crashed_mid_way_is_retried_by_the_state_machine_and_converges()
         .await
         .unwrap();
     assert_eq!(
-        (found["vpc"], found["subnet"], found["nat"]),
+        (
+            found["ec2:vpc"],
+            found["ec2:subnet"],
+            found["ec2:nat-gateway"]
+        ),
         (1, 9, 3),
         "no duplicates: {found:?}"
     );

@@ -2266,7 +2266,7 @@ async fn offboarding_keeps_exactly_what_the_request_says() {
     let left: BTreeMap<&str, usize> = left.into_iter().filter(|(_, n)| *n > 0).collect();
     assert_eq!(
         left,
-        BTreeMap::from([("kms-key", 1)]),
+        BTreeMap::from([("kms:key", 1)]),
         "only alpha-two's retained key"
     );
     assert!(

@@ -37,7 +37,7 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         table.set_header(vec!["kind", "name", "depends on"]);
         for r in resources {
             table.add_row(vec![
-                r.kind.clone(),
+                r.kind.to_string(),
                 r.name.clone(),
                 r.depends_on.join(", "),
             ]);

@@ -22,6 +22,7 @@ use crate::functions::Deps;
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
+use crate::resources::Kind;
 use crate::spec::OidcIdentityProvider;
 use aws_sdk_eks::types::{
     AccessScope, AccessScopeType, ConfigStatus, IdentityProviderConfig, OidcIdentityProviderConfig,
@@ -33,12 +34,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "access";
-/// Inventory type of an access entry (id: principal ARN).
-pub const ACCESS_ENTRY_RESOURCE: &str = "eks-access-entry";
-/// Inventory type of an identity provider config (id: its name).
-pub const IDENTITY_PROVIDER_RESOURCE: &str = "eks-identity-provider-config";
-/// Inventory type of a ClusterRoleBinding (id: its name).
-pub const BINDING_RESOURCE: &str = "k8s-cluster-role-binding";
 /// The access policy admin principals get.
 pub const ADMIN_POLICY: &str = "AmazonEKSClusterAdminPolicy";
 /// Identity provider type EKS supports.
@@ -193,7 +188,7 @@ async fn ensure_entries(
         inventory
             .record(
                 ctx,
-                ACCESS_ENTRY_RESOURCE,
+                Kind::AccessEntry,
                 principal,
                 ctx.tags(COMPONENT),
                 json!({ "policy": ADMIN_POLICY, "scope": "cluster" }),
@@ -226,9 +221,7 @@ async fn delete_entry(
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(e) => return Err(aws_error("DeleteAccessEntry", e)),
     }
-    inventory
-        .forget(ctx, ACCESS_ENTRY_RESOURCE, principal)
-        .await
+    inventory.forget(ctx, Kind::AccessEntry, principal).await
 }
 
 // ----- identity provider -----
@@ -361,7 +354,7 @@ async fn ensure_identity_provider(
                 inventory
                     .record(
                         ctx,
-                        IDENTITY_PROVIDER_RESOURCE,
+                        Kind::IdentityProviderConfig,
                         &name,
                         ctx.tags(COMPONENT),
                         json!({ "issuerUrl": w.issuer_url }),
@@ -373,7 +366,7 @@ async fn ensure_identity_provider(
                     tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
                     disassociate(ctx, eks, cluster, &name).await?;
                     inventory
-                        .forget(ctx, IDENTITY_PROVIDER_RESOURCE, &name)
+                        .forget(ctx, Kind::IdentityProviderConfig, &name)
                         .await?;
                 }
                 ready = false;
@@ -472,7 +465,7 @@ async fn ensure_bindings(
         inventory
             .record(
                 ctx,
-                BINDING_RESOURCE,
+                Kind::ClusterRoleBinding,
                 &name,
                 BTreeMap::new(),
                 json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
@@ -484,7 +477,9 @@ async fn ensure_bindings(
         if kubernetes::delete(&client, &binding_stub(name)).await? {
             ctx.changed();
         }
-        inventory.forget(ctx, BINDING_RESOURCE, name).await?;
+        inventory
+            .forget(ctx, Kind::ClusterRoleBinding, name)
+            .await?;
     }
     Ok(())
 }
@@ -495,7 +490,7 @@ async fn inventory_has_bindings(ctx: &PhaseContext<'_>) -> Result<bool, Function
         .list_resources(ctx.platform_id())
         .await?
         .iter()
-        .any(|r| r.resource_type == BINDING_RESOURCE))
+        .any(|r| r.resource_type == Kind::ClusterRoleBinding.as_str()))
 }
 
 // ----- observe / delete -----
@@ -574,7 +569,9 @@ async fn delete(
             if kubernetes::delete(&client, &binding_stub(&name)).await? {
                 ctx.changed();
             }
-            inventory.forget(ctx, BINDING_RESOURCE, &name).await?;
+            inventory
+                .forget(ctx, Kind::ClusterRoleBinding, &name)
+                .await?;
         }
     }
     let mut gone = true;

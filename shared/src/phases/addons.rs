@@ -23,6 +23,7 @@ use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;
 use crate::plan::Phase;
 use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
+use crate::resources::Kind;
 use crate::spec::{AddonSpec, Cni, TrustMechanism, ADDON_VERSION_LATEST};
 use aws_sdk_eks::types::{Addon, AddonStatus, ResolveConflicts};
 use serde_json::{json, Map, Value};
@@ -30,10 +31,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "addons";
-/// Inventory type of an add-on.
-pub const ADDON_RESOURCE: &str = "eks-addon";
-/// Inventory type of a pod identity association (id `namespace/serviceAccount`).
-pub const POD_IDENTITY_RESOURCE: &str = "pod-identity-association";
 /// Output prefix: `addon/<name>` → installed version.
 pub const OUTPUT_PREFIX: &str = "addon/";
 /// The add-on that runs the EBS CSI driver, and its controller's service account.
@@ -271,7 +268,7 @@ async fn converge(
         inventory
             .record(
                 ctx,
-                ADDON_RESOURCE,
+                Kind::Addon,
                 &addon.name,
                 ctx.tags(COMPONENT),
                 json!({ "arn": current.addon_arn(), "version": current.addon_version() }),
@@ -517,7 +514,7 @@ async fn ensure_pod_identities(
                 inventory
                     .record(
                         ctx,
-                        POD_IDENTITY_RESOURCE,
+                        Kind::PodIdentityAssociation,
                         &id,
                         ctx.tags(COMPONENT),
                         json!({ "associationId": association }),
@@ -556,7 +553,7 @@ async fn ensure_pod_identities(
                         inventory
                             .record(
                                 ctx,
-                                POD_IDENTITY_RESOURCE,
+                                Kind::PodIdentityAssociation,
                                 &id,
                                 ctx.tags(COMPONENT),
                                 json!({ "associationId": association }),
@@ -682,7 +679,7 @@ async fn remove_pod_identity(
     inventory
         .forget(
             ctx,
-            POD_IDENTITY_RESOURCE,
+            Kind::PodIdentityAssociation,
             &format!("{namespace}/{account}"),
         )
         .await
@@ -738,7 +735,7 @@ async fn remove_addon(
 ) -> Result<bool, FunctionError> {
     match describe(eks, cluster, name).await? {
         None => {
-            inventory.forget(ctx, ADDON_RESOURCE, name).await?;
+            inventory.forget(ctx, Kind::Addon, name).await?;
             Ok(true)
         }
         Some(a) if a.status() == Some(&AddonStatus::Deleting) => Ok(false),
@@ -760,7 +757,7 @@ async fn remove_addon(
             if describe(eks, cluster, name).await?.is_some() {
                 return Ok(false);
             }
-            inventory.forget(ctx, ADDON_RESOURCE, name).await?;
+            inventory.forget(ctx, Kind::Addon, name).await?;
             Ok(true)
         }
     }

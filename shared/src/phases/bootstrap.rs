@@ -22,12 +22,22 @@ use crate::kubernetes;
 use crate::naming;
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;
 use crate::plan::Phase;
+use crate::resources::Kind;
 use crate::spec::TrustMechanism;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Inventory type of a Kubernetes object (id: `apiVersion/kind/namespace/name`).
-pub const OBJECT_RESOURCE: &str = "k8s-object";
+/// The catalogue kind of a manifest (every object Tenantry applies has one: a unit test checks
+/// the bootstrap manifests, so a missing one is a bug, reported as terminal).
+pub fn object_kind(manifest: &Value) -> Result<Kind, FunctionError> {
+    let k8s_kind = manifest["kind"].as_str().unwrap_or_default();
+    Kind::of_k8s(k8s_kind).ok_or_else(|| {
+        FunctionError::new(
+            crate::error::ErrorType::Terminal,
+            format!("Kubernetes kind {k8s_kind:?} is not in the resource catalogue"),
+        )
+    })
+}
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Bootstrap, input, deps).await?;
@@ -41,7 +51,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
     }
 }
 
-/// Inventory id of a manifest: `apiVersion/kind/namespace/name` (namespace empty when
+/// Inventory id of a manifest (its type is [`object_kind`]): `apiVersion/kind/namespace/name` (namespace empty when
 /// cluster-scoped).
 pub fn object_id(manifest: &Value) -> String {
     format!(
@@ -86,13 +96,13 @@ fn manifests(ctx: &PhaseContext<'_>) -> Vec<Value> {
 async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
     let mut inventory = Inventory::load(ctx).await?;
-    let recorded: Vec<String> = ctx
+    let recorded: Vec<(Kind, String)> = ctx
         .store
         .list_resources(ctx.platform_id())
         .await?
         .into_iter()
-        .filter(|r| r.phase == Phase::Bootstrap.as_str() && r.resource_type == OBJECT_RESOURCE)
-        .map(|r| r.id)
+        .filter(|r| r.phase == Phase::Bootstrap.as_str())
+        .filter_map(|r| Some((Kind::parse(&r.resource_type)?, r.id)))
         .collect();
     let desired = manifests(ctx);
     let mut wanted = BTreeSet::new();
@@ -102,18 +112,24 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
         }
         let id = object_id(manifest);
         inventory
-            .record(ctx, OBJECT_RESOURCE, &id, BTreeMap::new(), Value::Null)
+            .record(
+                ctx,
+                object_kind(manifest)?,
+                &id,
+                BTreeMap::new(),
+                Value::Null,
+            )
             .await?;
         wanted.insert(id);
     }
     // Objects of an earlier spec that this one no longer asks for, dependents first.
-    for id in recorded.iter().rev().filter(|id| !wanted.contains(*id)) {
+    for (kind, id) in recorded.iter().rev().filter(|(_, id)| !wanted.contains(id)) {
         if let Some(stub) = stub(id) {
             if kubernetes::deletable(&stub) && kubernetes::delete(&client, &stub).await? {
                 ctx.changed();
             }
         }
-        inventory.forget(ctx, OBJECT_RESOURCE, id).await?;
+        inventory.forget(ctx, *kind, id).await?;
     }
     let mut outputs = BTreeMap::new();
     outputs.insert("bootstrapObjects".to_owned(), json!(desired.len()));

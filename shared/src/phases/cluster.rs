@@ -23,6 +23,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::functions::Deps;
 use crate::naming::TAG_PLATFORM;
 use crate::plan::Phase;
+use crate::resources::Kind;
 use crate::spec::Cni;
 use crate::store::ResourceRecord;
 use aws_sdk_eks::types::{
@@ -32,10 +33,6 @@ use aws_sdk_eks::types::{
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Inventory type of the EKS cluster.
-pub const CLUSTER_RESOURCE: &str = "eks-cluster";
-/// Inventory type of the cluster's log group.
-pub const LOG_GROUP_RESOURCE: &str = "log-group";
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "cluster";
 /// Output of the network phase: the private subnets the control plane uses.
@@ -389,13 +386,13 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
     let desired = Desired::of(ctx);
     // One read of the inventory: records are only written for resources not yet in it.
     let inventory = ctx.store.list_resources(ctx.platform_id()).await?;
-    let recorded = |kind: &str, id: &str| {
+    let recorded = |kind: Kind, id: &str| {
         inventory
             .iter()
-            .any(|r| r.resource_type == kind && r.id == id)
+            .any(|r| r.resource_type == kind.as_str() && r.id == id)
     };
-    let log_group_recorded = recorded(LOG_GROUP_RESOURCE, &desired.log_group);
-    let cluster_recorded = recorded(CLUSTER_RESOURCE, &desired.name);
+    let log_group_recorded = recorded(Kind::LogGroup, &desired.log_group);
+    let cluster_recorded = recorded(Kind::Cluster, &desired.name);
     let existing = describe(&aws.eks, &desired.name).await?;
     if let Some(cluster) = &existing {
         check_owner(ctx, cluster)?;
@@ -624,7 +621,7 @@ async fn create(
 
 async fn record_cluster(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), FunctionError> {
     let name = cluster.name().unwrap_or_default();
-    let mut record = ResourceRecord::new(CLUSTER_RESOURCE, name, Phase::Cluster.as_str());
+    let mut record = ResourceRecord::new(Kind::Cluster, name, Phase::Cluster.as_str());
     record.arn = cluster.arn().map(str::to_owned);
     record.tags = ctx.tags(COMPONENT);
     ctx.record_resource(record).await
@@ -646,11 +643,8 @@ async fn ensure_log_group(
         }
     };
     if unrecorded || existing.is_none() {
-        let mut record = ResourceRecord::new(
-            LOG_GROUP_RESOURCE,
-            &desired.log_group,
-            Phase::Cluster.as_str(),
-        );
+        let mut record =
+            ResourceRecord::new(Kind::LogGroup, &desired.log_group, Phase::Cluster.as_str());
         record.tags = ctx.tags(COMPONENT);
         ctx.record_resource(record).await?;
     }
@@ -786,7 +780,7 @@ async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         }
     };
     if gone {
-        ctx.forget_resource(CLUSTER_RESOURCE, &name).await?;
+        ctx.forget_resource(Kind::Cluster, &name).await?;
         delete_log_group(ctx, aws).await?;
     }
     ctx.finish(gone, BTreeMap::new()).await
@@ -852,7 +846,7 @@ async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(
     let name = ctx.names.cluster_log_group();
     // Looked up first so that deleting what is already gone makes no mutating call.
     if find_log_group(aws, &name).await?.is_none() {
-        return ctx.forget_resource(LOG_GROUP_RESOURCE, &name).await;
+        return ctx.forget_resource(Kind::LogGroup, &name).await;
     }
     match aws
         .logs
@@ -867,7 +861,7 @@ async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(e) => return Err(aws_error("DeleteLogGroup", e)),
     }
-    ctx.forget_resource(LOG_GROUP_RESOURCE, &name).await
+    ctx.forget_resource(Kind::LogGroup, &name).await
 }
 
 #[cfg(test)]

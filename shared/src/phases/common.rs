@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::FunctionError;
 use crate::phases::{aws_error, PhaseContext};
+use crate::resources::Kind;
 use crate::store::ResourceRecord;
 
 /// EC2 tags from a map.
@@ -96,19 +97,19 @@ impl Inventory {
     pub async fn record(
         &mut self,
         ctx: &PhaseContext<'_>,
-        kind: &str,
+        kind: Kind,
         id: &str,
         tags: BTreeMap<String, String>,
         attributes: Value,
     ) -> Result<(), FunctionError> {
-        if self.known.contains(&(kind.to_owned(), id.to_owned())) {
+        if self.known.contains(&(kind.into(), id.to_owned())) {
             return Ok(());
         }
         let mut record = ResourceRecord::new(kind, id, ctx.phase.as_str());
         record.tags = tags;
         record.attributes = (!attributes.is_null()).then_some(attributes);
         ctx.record_resource(record).await?;
-        self.known.insert((kind.to_owned(), id.to_owned()));
+        self.known.insert((kind.into(), id.to_owned()));
         Ok(())
     }
 
@@ -116,10 +117,10 @@ impl Inventory {
     pub async fn forget(
         &mut self,
         ctx: &PhaseContext<'_>,
-        kind: &str,
+        kind: Kind,
         id: &str,
     ) -> Result<(), FunctionError> {
-        if self.known.remove(&(kind.to_owned(), id.to_owned())) {
+        if self.known.remove(&(kind.into(), id.to_owned())) {
             ctx.forget_resource(kind, id).await?;
         }
         Ok(())
@@ -128,7 +129,9 @@ impl Inventory {
     /// Forgets every remaining record of the phase (after a complete delete).
     pub async fn forget_all(&mut self, ctx: &PhaseContext<'_>) -> Result<(), FunctionError> {
         for (kind, id) in std::mem::take(&mut self.known) {
-            ctx.forget_resource(&kind, &id).await?;
+            ctx.store
+                .delete_resource(ctx.platform_id(), &kind, &id)
+                .await?;
         }
         Ok(())
     }

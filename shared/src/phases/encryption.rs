@@ -10,6 +10,7 @@
 //! ([`DELETION_WINDOW_DAYS`]); a key already pending deletion counts as gone. A key the spec
 //! brings (`encryption.kmsKeyArn`) is never created, changed or deleted.
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState, Tag};
@@ -33,15 +34,6 @@ pub const OUTPUT_SECRETS_KEY: &str = "secretsKeyArn";
 pub const OUTPUT_LOGS_KEY: &str = "logsKeyArn";
 /// Output: ARN of the data key (tenant bucket, platform secrets).
 pub const OUTPUT_DATA_KEY: &str = "dataKeyArn";
-/// Inventory type of keys.
-pub const RESOURCE_KEY: &str = "kms-key";
-/// Inventory type of aliases.
-pub const RESOURCE_ALIAS: &str = "kms-alias";
-/// Inventory marker (id: the alias) written just before `CreateKey` and removed once the alias
-/// exists. Only a run that finds it (an earlier attempt may have created the key and crashed
-/// before aliasing it), or finds an alias the inventory lists missing, searches the account's
-/// keys by tag, so a normal run's cost does not grow with the number of keys in the region.
-pub const RESOURCE_KEY_PENDING: &str = "kms-key-pending";
 
 const COMPONENT: &str = "encryption";
 
@@ -191,16 +183,15 @@ impl<'a> Run<'a> {
     }
 
     /// Whether the inventory (as read at the start of the run, plus this run's records) lists it.
-    pub fn is_known(&self, resource_type: &str, id: &str) -> bool {
-        self.known
-            .contains(&(resource_type.to_owned(), id.to_owned()))
+    pub fn is_known(&self, kind: Kind, id: &str) -> bool {
+        self.known.contains(&(kind.into(), id.to_owned()))
     }
 
     /// Forgets a resource if the inventory lists it.
-    pub async fn forget(&mut self, resource_type: &str, id: &str) -> Result<(), FunctionError> {
-        let key = (resource_type.to_owned(), id.to_owned());
+    pub async fn forget(&mut self, kind: Kind, id: &str) -> Result<(), FunctionError> {
+        let key = (kind.into(), id.to_owned());
         if self.known.remove(&key) {
-            self.ctx.forget_resource(resource_type, id).await?;
+            self.ctx.forget_resource(kind, id).await?;
         }
         Ok(())
     }
@@ -285,8 +276,8 @@ pub(crate) async fn ensure_key(
         Some(meta) => Some(meta),
         // A key may exist without its alias: an earlier attempt crashed between creating and
         // aliasing it, or the alias was deleted behind Tenantry's back.
-        None if run.is_known(RESOURCE_KEY_PENDING, &alias)
-            || run.is_known(RESOURCE_ALIAS, &alias) =>
+        None if run.is_known(Kind::KmsKeyPending, &alias)
+            || run.is_known(Kind::KmsAlias, &alias) =>
         {
             find_tagged_key(run, kms, key).await?
         }
@@ -304,7 +295,7 @@ pub(crate) async fn ensure_key(
                 return Ok(None);
             }
             let mut pending =
-                ResourceRecord::new(RESOURCE_KEY_PENDING, &alias, run.ctx.phase.as_str());
+                ResourceRecord::new(Kind::KmsKeyPending, &alias, run.ctx.phase.as_str());
             pending.tags = key.tags.clone();
             run.record(pending).await?;
             create_key(run, kms, key).await?
@@ -314,7 +305,7 @@ pub(crate) async fn ensure_key(
     let arn = meta.arn().unwrap_or_default().to_owned();
     let resource = format!("kms:key/{key_id}");
     let phase = run.ctx.phase.as_str();
-    let mut record = ResourceRecord::new(RESOURCE_KEY, &key_id, phase);
+    let mut record = ResourceRecord::new(Kind::KmsKey, &key_id, phase);
     record.arn = Some(arn.clone());
     record.tags = key.tags.clone();
     record.attributes = Some(json!({ "alias": alias, "purpose": key.tag(TAG_PURPOSE) }));
@@ -329,10 +320,10 @@ pub(crate) async fn ensure_key(
             .map_err(|e| aws_error("kms:CreateAlias", e))?;
         run.ctx.changed();
     }
-    let mut alias_record = ResourceRecord::new(RESOURCE_ALIAS, &alias, phase);
+    let mut alias_record = ResourceRecord::new(Kind::KmsAlias, &alias, phase);
     alias_record.attributes = Some(json!({ "keyId": key_id }));
     run.record(alias_record).await?;
-    run.forget(RESOURCE_KEY_PENDING, &alias).await?;
+    run.forget(Kind::KmsKeyPending, &alias).await?;
     converge_policy(run, kms, &resource, &key_id, &key.policy).await?;
     converge_rotation(run, kms, &resource, &key_id).await?;
     converge_tags(run, kms, &resource, &key_id, &key.tags).await?;
@@ -606,8 +597,8 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
                 Err(e) => return Err(aws_error("kms:DeleteAlias", e)),
             }
         }
-        run.forget(RESOURCE_ALIAS, &alias).await?;
-        run.forget(RESOURCE_KEY_PENDING, &alias).await?;
+        run.forget(Kind::KmsAlias, &alias).await?;
+        run.forget(Kind::KmsKeyPending, &alias).await?;
     }
     for (meta, _) in tagged_keys(run, kms, COMPONENT).await? {
         let key_id = meta.key_id().to_owned();
@@ -618,7 +609,7 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
         if !pending {
             schedule_deletion(run, kms, &key_id, DELETION_WINDOW_DAYS).await?;
         }
-        run.forget(RESOURCE_KEY, &key_id).await?;
+        run.forget(Kind::KmsKey, &key_id).await?;
     }
     Ok(true)
 }

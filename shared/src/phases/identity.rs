@@ -17,6 +17,7 @@
 //! `delete` removes the workload roles, the OIDC provider, then the base roles (managed policies
 //! detached, inline policies and instance profiles removed first); "no such entity" is success.
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::Tag;
@@ -48,10 +49,6 @@ pub const INPUT_CLUSTER_NAME: &str = "clusterName";
 /// Thumbprint registered with the OIDC provider. IAM no longer uses it for EKS issuers (it
 /// trusts their certificate authority), but the API still requires one.
 pub const OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
-/// Inventory type of roles.
-pub const RESOURCE_ROLE: &str = "iam-role";
-/// Inventory type of the OIDC provider.
-pub const RESOURCE_OIDC_PROVIDER: &str = "iam-oidc-provider";
 
 const COMPONENT: &str = "identity";
 
@@ -318,7 +315,7 @@ pub(crate) async fn ensure_role(
             (arn, true)
         }
     };
-    let mut record = ResourceRecord::new(RESOURCE_ROLE, &role.name, run.ctx.phase.as_str());
+    let mut record = ResourceRecord::new(Kind::IamRole, &role.name, run.ctx.phase.as_str());
     record.arn = Some(arn.clone());
     record.tags = tags;
     record.attributes = Some(json!({ "purpose": role.purpose }));
@@ -559,7 +556,7 @@ async fn ensure_oidc_provider(
             .map_err(|e| aws_error("iam:CreateOpenIDConnectProvider", e))?;
         run.ctx.changed();
     }
-    let mut record = ResourceRecord::new(RESOURCE_OIDC_PROVIDER, &arn, Phase::Identity.as_str());
+    let mut record = ResourceRecord::new(Kind::OidcProvider, &arn, Phase::Identity.as_str());
     record.arn = Some(arn.clone());
     record.tags = tags;
     record.attributes = Some(json!({ "url": issuer }));
@@ -632,7 +629,7 @@ async fn delete_oidc_providers(
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(aws_error("iam:DeleteOpenIDConnectProvider", e)),
             }
-            run.forget(RESOURCE_OIDC_PROVIDER, &arn).await?;
+            run.forget(Kind::OidcProvider, &arn).await?;
         }
     }
     Ok(())
@@ -645,7 +642,7 @@ pub(crate) async fn delete_role(
     name: &str,
 ) -> Result<(), FunctionError> {
     let Some(role) = get_role(iam, name).await? else {
-        return run.forget(RESOURCE_ROLE, name).await;
+        return run.forget(Kind::IamRole, name).await;
     };
     check_owner(run, &role)?;
     if !run.differs(
@@ -668,7 +665,7 @@ pub(crate) async fn delete_role(
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(aws_error("iam:DeleteRole", e)),
     }
-    run.forget(RESOURCE_ROLE, name).await
+    run.forget(Kind::IamRole, name).await
 }
 
 async fn detach(

@@ -31,6 +31,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::functions::Deps;
 use crate::naming::{self, Names};
 use crate::plan::Phase;
+use crate::resources::Kind;
 use crate::spec::PlatformSpec;
 use crate::store::{PhaseState, PhaseStatus, PlatformStatus, ResourceRecord, Store};
 use serde::{Deserialize, Serialize};
@@ -222,13 +223,9 @@ impl<'a> PhaseContext<'a> {
     }
 
     /// Removes a resource from the inventory (after deleting it).
-    pub async fn forget_resource(
-        &self,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<(), FunctionError> {
+    pub async fn forget_resource(&self, kind: Kind, id: &str) -> Result<(), FunctionError> {
         self.store
-            .delete_resource(self.platform_id(), resource_type, id)
+            .delete_resource(self.platform_id(), kind.as_str(), id)
             .await?;
         Ok(())
     }

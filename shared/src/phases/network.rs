@@ -88,21 +88,6 @@ pub mod outputs {
     pub const FLOW_LOGS_ROLE_ARN: &str = "flowLogsRoleArn";
 }
 
-/// Inventory resource types of this phase.
-pub mod kinds {
-    pub const VPC: &str = "vpc";
-    pub const VPC_CIDR: &str = "vpc-cidr-block-association";
-    pub const INTERNET_GATEWAY: &str = "internet-gateway";
-    pub const SUBNET: &str = "subnet";
-    pub const ELASTIC_IP: &str = "elastic-ip";
-    pub const NAT_GATEWAY: &str = "nat-gateway";
-    pub const ROUTE_TABLE: &str = "route-table";
-    pub const SECURITY_GROUP: &str = "security-group";
-    pub const VPC_ENDPOINT: &str = "vpc-endpoint";
-    pub const FLOW_LOG: &str = "flow-log";
-    pub const LOG_GROUP: &str = "log-group";
-}
-
 /// Runs one action of the network phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Network, input, deps).await?;
@@ -233,20 +218,12 @@ impl Desired {
 
     /// Number of NAT gateways.
     pub fn nat_count(&self) -> usize {
-        match self.nat_mode {
-            NatMode::OnePerAz => self.az_count,
-            NatMode::Single => self.az_count.min(1),
-            NatMode::None => 0,
-        }
+        self.nat_mode.nat_count(self.az_count)
     }
 
     /// Which NAT gateway (by index) the private route table of AZ `az` sends to.
     pub fn nat_for_az(&self, az: usize) -> Option<usize> {
-        match self.nat_mode {
-            NatMode::OnePerAz => Some(az),
-            NatMode::Single => Some(0),
-            NatMode::None => None,
-        }
+        self.nat_mode.nat_for_az(az)
     }
 
     /// Every subnet, public then private then pods, each by AZ index.

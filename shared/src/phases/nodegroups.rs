@@ -28,6 +28,7 @@ use crate::functions::Deps;
 use crate::naming::TAG_PLATFORM;
 use crate::phases::{encryption, identity};
 use crate::plan::Phase;
+use crate::resources::Kind;
 use crate::spec::{AmiType, CapacityType, NodeGroupSpec};
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
@@ -45,10 +46,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "nodegroups";
-/// Inventory type of a managed node group.
-pub const NODEGROUP_RESOURCE: &str = "eks-nodegroup";
-/// Inventory type of a launch template.
-pub const LAUNCH_TEMPLATE_RESOURCE: &str = "launch-template";
 /// Output prefix: `nodeGroup/<group>` → node group ARN.
 pub const OUTPUT_PREFIX: &str = "nodeGroup/";
 /// Cluster-autoscaler auto-discovery tag (EKS copies node group tags it knows to the ASG; the
@@ -451,7 +448,7 @@ async fn converge_group(
         inventory
             .record(
                 ctx,
-                LAUNCH_TEMPLATE_RESOURCE,
+                Kind::LaunchTemplate,
                 &ctx.names.launch_template(&group.name),
                 ctx.tags(COMPONENT),
                 json!({ "launchTemplateId": t }),
@@ -461,7 +458,7 @@ async fn converge_group(
     inventory
         .record(
             ctx,
-            NODEGROUP_RESOURCE,
+            Kind::Nodegroup,
             &name,
             nodegroup_tags(ctx),
             json!({ "arn": ng.nodegroup_arn(), "group": group.name }),
@@ -605,7 +602,7 @@ async fn ensure_template(
     inventory
         .record(
             ctx,
-            LAUNCH_TEMPLATE_RESOURCE,
+            Kind::LaunchTemplate,
             &name,
             tags,
             json!({ "launchTemplateId": id }),
@@ -953,7 +950,7 @@ async fn remove(
                 gone = false;
             }
             None => {
-                inventory.forget(ctx, NODEGROUP_RESOURCE, name).await?;
+                inventory.forget(ctx, Kind::Nodegroup, name).await?;
                 let group = name
                     .strip_prefix(&format!("{}-", ctx.names.stem()))
                     .unwrap_or(name);
@@ -968,7 +965,7 @@ async fn remove(
                     ctx.changed();
                 }
                 inventory
-                    .forget(ctx, LAUNCH_TEMPLATE_RESOURCE, &template)
+                    .forget(ctx, Kind::LaunchTemplate, &template)
                     .await?;
             }
         }

@@ -59,14 +59,6 @@ pub const OUTPUT_SECRET: &str = "platformSecretArn";
 pub const OUTPUT_ALARMS: &str = "alarmNames";
 /// Output: names of the Container Insights log groups.
 pub const OUTPUT_LOG_GROUPS: &str = "containerInsightsLogGroups";
-/// Inventory type of log groups.
-pub const RESOURCE_LOG_GROUP: &str = "logs:log-group";
-/// Inventory type of the alarm topic.
-pub const RESOURCE_TOPIC: &str = "sns:topic";
-/// Inventory type of alarms.
-pub const RESOURCE_ALARM: &str = "cloudwatch:alarm";
-/// Inventory type of the platform secret.
-pub const RESOURCE_SECRET: &str = "secretsmanager:secret";
 
 /// The clients of the services this phase uses, for the platform's region.
 pub struct Clients {

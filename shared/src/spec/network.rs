@@ -101,6 +101,26 @@ pub enum NatMode {
     None,
 }
 
+impl NatMode {
+    /// Number of NAT gateways (and Elastic IPs) over `az_count` AZs.
+    pub fn nat_count(self, az_count: usize) -> usize {
+        match self {
+            NatMode::OnePerAz => az_count,
+            NatMode::Single => az_count.min(1),
+            NatMode::None => 0,
+        }
+    }
+
+    /// Which NAT gateway (by index) the private route table of AZ `az` sends to.
+    pub fn nat_for_az(self, az: usize) -> Option<usize> {
+        match self {
+            NatMode::OnePerAz => Some(az),
+            NatMode::Single => Some(0),
+            NatMode::None => None,
+        }
+    }
+}
+
 /// A VPC endpoint service.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,

@@ -144,6 +144,10 @@ pub mod rules {
     pub const ADDON_REQUIRED: &str = "addon-required";
     /// `vpc-cni` with `cni: calico`.
     pub const CNI_CONFLICT: &str = "cni-conflict";
+    /// A setting Tenantry accepts in the schema but cannot build yet (today `cni: calico` and VPC
+    /// CNI custom networking, which need Calico and ENIConfigs in the cluster): refused rather
+    /// than built half-way.
+    pub const NOT_BUILDABLE: &str = "not-buildable";
     /// vpc-cni configured with network policy off.
     pub const NETWORK_POLICY_DISABLED: &str = "network-policy-disabled";
 
@@ -239,6 +243,7 @@ pub mod rules {
         ADDON_VERSION,
         ADDON_REQUIRED,
         CNI_CONFLICT,
+        NOT_BUILDABLE,
         NETWORK_POLICY_DISABLED,
         IDENTITY_MECHANISM,
         SERVICE_ROLE_CONFIG,

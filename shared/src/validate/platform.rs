@@ -164,7 +164,28 @@ fn check_logging(spec: &PlatformSpec, issues: &mut Issues) {
     );
 }
 
+/// The VPC CNI setting that turns custom networking (pods on their own subnets) on.
+const CUSTOM_NETWORK_ENV: &str = "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG";
+
+/// Whether a vpc-cni add-on asks for custom networking.
+fn custom_networking(addon: &crate::spec::AddonSpec) -> bool {
+    addon
+        .configuration_values
+        .as_ref()
+        .and_then(|c| c.get("env"))
+        .and_then(|env| env.get(CUSTOM_NETWORK_ENV))
+        .is_some_and(|v| v == &serde_json::json!("true") || v == &serde_json::json!(true))
+}
+
 fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
+    if spec.cni == Cni::Calico {
+        issues.push(
+            "$.cni",
+            rules::NOT_BUILDABLE,
+            "`calico` is not built yet: Tenantry would remove the VPC CNI and install no pod \
+             network in its place. Use `vpc-cni` (network policy is enforced by the VPC CNI)",
+        );
+    }
     let addons = spec.effective_addons();
     if let Some(list) = &spec.addons {
         let mut names = Vec::new();
@@ -200,6 +221,18 @@ fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
                     at.as_str(),
                     rules::CNI_CONFLICT,
                     "cni is `calico`, so the `vpc-cni` add-on must be absent",
+                );
+            }
+            if a.name == "vpc-cni" && custom_networking(a) {
+                issues.push(
+                    field(
+                        &field(&field(&at, "configurationValues"), "env"),
+                        CUSTOM_NETWORK_ENV,
+                    ),
+                    rules::NOT_BUILDABLE,
+                    "VPC CNI custom networking needs an ENIConfig per AZ, which Tenantry does not \
+                     create yet: pods would get no IP address. Remove the setting (pods then take \
+                     their addresses from the private subnets)",
                 );
             }
             if a.name == "vpc-cni" {

@@ -373,6 +373,17 @@ rule_tests! {
         v["addons"] = json!(kept);
     }
     cni_conflict: rules::CNI_CONFLICT, "$.addons[2]", v => { v["cni"] = json!("calico"); }
+    calico_not_buildable: rules::NOT_BUILDABLE, "$.cni", v => {
+        v["cni"] = json!("calico");
+        let kept: Vec<Value> = v["addons"].as_array().into_iter().flatten()
+            .filter(|a| a["name"] != "vpc-cni").cloned().collect();
+        v["addons"] = json!(kept);
+    }
+    custom_networking_not_buildable: rules::NOT_BUILDABLE,
+        "$.addons[2].configurationValues.env.AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", v => {
+        v["addons"][2]["configurationValues"]["env"] =
+            json!({ "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true" });
+    }
     network_policy_disabled: rules::NETWORK_POLICY_DISABLED, "$.addons[2].configurationValues.enableNetworkPolicy", v => {
         v["addons"][2]["configurationValues"]["enableNetworkPolicy"] = json!("false");
     }

@@ -5,13 +5,14 @@
 //! group and subnets); independent steps proceed in the same invocation. `ready` is false until
 //! every step is done; each call makes progress and never sleeps.
 
+use crate::resources::Kind;
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
 use serde_json::Value;
 
 use super::lookup;
-use super::{error_code, kinds, outputs, removal, Clients, Inventory, Removal};
+use super::{error_code, outputs, removal, Clients, Inventory, Removal};
 use crate::error::FunctionError;
 use crate::phases::{PhaseContext, PhaseOutput};
 
@@ -63,7 +64,7 @@ impl Delete<'_, '_> {
     async fn settle(
         &mut self,
         outcome: Removal,
-        kind: &str,
+        kind: Kind,
         id: &str,
     ) -> Result<bool, FunctionError> {
         match outcome {
@@ -98,7 +99,7 @@ impl Delete<'_, '_> {
             self.ctx.changed();
         }
         for id in ids {
-            self.inv.forget(self.ctx, kinds::FLOW_LOG, &id).await?;
+            self.inv.forget(self.ctx, Kind::FlowLog, &id).await?;
         }
         Ok(())
     }
@@ -106,7 +107,7 @@ impl Delete<'_, '_> {
     async fn log_group(&mut self) -> Result<(), FunctionError> {
         let name = self.ctx.names.flow_log_group();
         if lookup::log_group(self.c, &name).await?.is_none() {
-            return self.inv.forget(self.ctx, kinds::LOG_GROUP, &name).await;
+            return self.inv.forget(self.ctx, Kind::LogGroup, &name).await;
         }
         let result = self
             .c
@@ -116,7 +117,7 @@ impl Delete<'_, '_> {
             .send()
             .await;
         let outcome = removal("DeleteLogGroup", result)?;
-        self.settle(outcome, kinds::LOG_GROUP, &name).await?;
+        self.settle(outcome, Kind::LogGroup, &name).await?;
         Ok(())
     }
 
@@ -148,7 +149,7 @@ impl Delete<'_, '_> {
         for e in &before {
             let id = e.vpc_endpoint_id().unwrap_or_default();
             if !after.iter().any(|a| a.vpc_endpoint_id() == Some(id)) {
-                self.inv.forget(self.ctx, kinds::VPC_ENDPOINT, id).await?;
+                self.inv.forget(self.ctx, Kind::VpcEndpoint, id).await?;
             }
         }
         Ok(after.is_empty())
@@ -161,7 +162,7 @@ impl Delete<'_, '_> {
             let id = g.group_id().unwrap_or_default();
             let result = self.c.ec2.delete_security_group().group_id(id).send().await;
             let outcome = removal("DeleteSecurityGroup", result)?;
-            gone &= self.settle(outcome, kinds::SECURITY_GROUP, id).await?;
+            gone &= self.settle(outcome, Kind::SecurityGroup, id).await?;
         }
         Ok(gone)
     }
@@ -196,7 +197,7 @@ impl Delete<'_, '_> {
         for n in &live {
             let id = n.nat_gateway_id().unwrap_or_default();
             if !remaining.iter().any(|r| r.nat_gateway_id() == Some(id)) {
-                self.inv.forget(self.ctx, kinds::NAT_GATEWAY, id).await?;
+                self.inv.forget(self.ctx, Kind::NatGateway, id).await?;
             }
         }
         Ok(remaining.is_empty())
@@ -220,7 +221,7 @@ impl Delete<'_, '_> {
                 }
                 other => removal("ReleaseAddress", other)?,
             };
-            gone &= self.settle(outcome, kinds::ELASTIC_IP, id).await?;
+            gone &= self.settle(outcome, Kind::ElasticIp, id).await?;
         }
         Ok(gone)
     }
@@ -252,7 +253,7 @@ impl Delete<'_, '_> {
                 .send()
                 .await;
             let outcome = removal("DeleteRouteTable", result)?;
-            gone &= self.settle(outcome, kinds::ROUTE_TABLE, id).await?;
+            gone &= self.settle(outcome, Kind::RouteTable, id).await?;
         }
         Ok(gone)
     }
@@ -291,7 +292,7 @@ impl Delete<'_, '_> {
                 .send()
                 .await;
             let outcome = removal("DeleteInternetGateway", result)?;
-            gone &= self.settle(outcome, kinds::INTERNET_GATEWAY, id).await?;
+            gone &= self.settle(outcome, Kind::InternetGateway, id).await?;
         }
         Ok(gone)
     }
@@ -303,7 +304,7 @@ impl Delete<'_, '_> {
             let id = s.subnet_id().unwrap_or_default();
             let result = self.c.ec2.delete_subnet().subnet_id(id).send().await;
             let outcome = removal("DeleteSubnet", result)?;
-            gone &= self.settle(outcome, kinds::SUBNET, id).await?;
+            gone &= self.settle(outcome, Kind::Subnet, id).await?;
         }
         Ok(gone)
     }
@@ -329,11 +330,12 @@ impl Delete<'_, '_> {
                     .send()
                     .await;
                 let outcome = removal("DisassociateVpcCidrBlock", result)?;
-                self.settle(outcome, kinds::VPC_CIDR, association).await?;
+                self.settle(outcome, Kind::VpcCidrBlock, association)
+                    .await?;
             }
             let result = self.c.ec2.delete_vpc().vpc_id(id).send().await;
             let outcome = removal("DeleteVpc", result)?;
-            gone &= self.settle(outcome, kinds::VPC, id).await?;
+            gone &= self.settle(outcome, Kind::Vpc, id).await?;
         }
         Ok(gone)
     }

@@ -1,5 +1,6 @@
 //! `ensure`: create what is missing, repair what differs, in dependency order.
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
@@ -11,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::lookup::{self, named};
 use super::{
-    ec2_tags, error_code, kinds, outputs, removal, resource_tags, tag_spec, Clients, Desired,
-    Inventory, Produced, Removal, Tier,
+    ec2_tags, error_code, outputs, removal, resource_tags, tag_spec, Clients, Desired, Inventory,
+    Produced, Removal, Tier,
 };
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::{aws_error, PhaseContext, PhaseOutput};
@@ -120,7 +121,7 @@ impl Ensure<'_, '_> {
 
     async fn record(
         &mut self,
-        kind: &str,
+        kind: Kind,
         id: &str,
         name: &str,
         attributes: Value,
@@ -197,7 +198,7 @@ impl Ensure<'_, '_> {
                 vpc.cidr_block()
             )));
         }
-        self.record(kinds::VPC, &id, &name, json!({ "cidr": cidr }))
+        self.record(Kind::Vpc, &id, &name, json!({ "cidr": cidr }))
             .await?;
         Ok(vpc)
     }
@@ -261,7 +262,7 @@ impl Ensure<'_, '_> {
         };
         let name = self.d.name("pods");
         self.record(
-            kinds::VPC_CIDR,
+            Kind::VpcCidrBlock,
             &id,
             &name,
             json!({ "cidr": pod, "vpcId": vpc_id }),
@@ -304,7 +305,7 @@ impl Ensure<'_, '_> {
             }
         };
         self.record(
-            kinds::INTERNET_GATEWAY,
+            Kind::InternetGateway,
             &id,
             &name,
             json!({ "vpcId": vpc_id }),
@@ -357,7 +358,7 @@ impl Ensure<'_, '_> {
             self.inv
                 .record(
                     self.ctx,
-                    kinds::SUBNET,
+                    Kind::Subnet,
                     &id,
                     tags,
                     json!({ "name": want.name, "tier": want.tier.as_str(), "az": az, "cidr": cidr }),
@@ -463,20 +464,15 @@ impl Ensure<'_, '_> {
                 };
             if let Some(allocation) = allocation {
                 self.record(
-                    kinds::ELASTIC_IP,
+                    Kind::ElasticIp,
                     &allocation,
                     &name,
                     json!({ "natGateway": i }),
                 )
                 .await?;
             }
-            self.record(
-                kinds::NAT_GATEWAY,
-                &id,
-                &name,
-                json!({ "subnetId": subnet }),
-            )
-            .await?;
+            self.record(Kind::NatGateway, &id, &name, json!({ "subnetId": subnet }))
+                .await?;
             ready &= state == Some(NatGatewayState::Available);
             self.out.nat_gateway_ids.push(id);
         }
@@ -519,7 +515,7 @@ impl Ensure<'_, '_> {
             .ok_or_else(|| terminal("AllocateAddress returned no allocation id"))?
             .to_owned();
         // Record before the NAT gateway exists, so a crash in between leaves it inventoried.
-        self.record(kinds::ELASTIC_IP, &id, name, json!({})).await?;
+        self.record(Kind::ElasticIp, &id, name, json!({})).await?;
         Ok(id)
     }
 
@@ -623,7 +619,7 @@ impl Ensure<'_, '_> {
             }
         };
         let id = table.route_table_id().unwrap_or_default().to_owned();
-        self.record(kinds::ROUTE_TABLE, &id, &name, json!({ "vpcId": vpc_id }))
+        self.record(Kind::RouteTable, &id, &name, json!({ "vpcId": vpc_id }))
             .await?;
         Ok(table)
     }
@@ -742,7 +738,7 @@ impl Ensure<'_, '_> {
             ),
         };
         self.record(
-            kinds::SECURITY_GROUP,
+            Kind::SecurityGroup,
             &id,
             &group_name,
             json!({ "vpcId": vpc_id }),
@@ -870,7 +866,7 @@ impl Ensure<'_, '_> {
             };
             ready &= available;
             self.record(
-                kinds::VPC_ENDPOINT,
+                Kind::VpcEndpoint,
                 &id,
                 &name,
                 json!({ "service": service.as_str(), "vpcId": vpc_id }),
@@ -894,7 +890,7 @@ impl Ensure<'_, '_> {
                 self.ctx.changed();
             }
             for id in surplus {
-                self.inv.forget(self.ctx, kinds::VPC_ENDPOINT, &id).await?;
+                self.inv.forget(self.ctx, Kind::VpcEndpoint, &id).await?;
             }
         }
         Ok(ready)
@@ -1024,7 +1020,7 @@ impl Ensure<'_, '_> {
             }
         };
         self.record(
-            kinds::FLOW_LOG,
+            Kind::FlowLog,
             &id,
             &name,
             json!({ "vpcId": vpc_id, "logGroup": want.log_group }),
@@ -1070,7 +1066,7 @@ impl Ensure<'_, '_> {
                 self.ctx.changed();
             }
             for id in remove {
-                self.inv.forget(self.ctx, kinds::FLOW_LOG, &id).await?;
+                self.inv.forget(self.ctx, Kind::FlowLog, &id).await?;
             }
         }
         Ok(kept)
@@ -1144,7 +1140,7 @@ impl Ensure<'_, '_> {
                 (None, Some(key.to_owned()))
             }
         };
-        self.record(kinds::LOG_GROUP, name, name, json!({ "kmsKeyId": key }))
+        self.record(Kind::LogGroup, name, name, json!({ "kmsKeyId": key }))
             .await?;
         if key_now.as_deref() != Some(key) {
             logs.associate_kms_key()

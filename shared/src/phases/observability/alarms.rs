@@ -5,13 +5,14 @@
 //! `EvaluationPeriods`, `TreatMissingData` = `missing`, `ActionsEnabled` = true), so an alarm as
 //! specified compares equal whatever the service chose to echo.
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{missing_tags, owned, Clients, Desired, RESOURCE_ALARM};
+use super::{missing_tags, owned, Clients, Desired};
 use crate::error::FunctionError;
 use crate::naming::Names;
 use crate::phases::aws_error;
@@ -184,7 +185,7 @@ pub(super) async fn ensure(
             }
         }
         let mut record =
-            ResourceRecord::new(RESOURCE_ALARM, &view.name, Phase::Observability.as_str());
+            ResourceRecord::new(Kind::Alarm, &view.name, Phase::Observability.as_str());
         record.arn = Some(arn);
         record.tags = d.tags.clone();
         record.attributes = Some(json!({ "metric": view.metric }));
@@ -237,7 +238,7 @@ pub(super) async fn delete(
     }
     delete_names(run, c, &doomed).await?;
     for def in ALARMS {
-        run.forget(RESOURCE_ALARM, &d.names.alarm(def.name)).await?;
+        run.forget(Kind::Alarm, &d.names.alarm(def.name)).await?;
     }
     Ok(())
 }
@@ -262,7 +263,7 @@ async fn delete_names(
             Err(e) => return Err(aws_error("cloudwatch:DeleteAlarms", e)),
         }
         for name in batch {
-            run.forget(RESOURCE_ALARM, name).await?;
+            run.forget(Kind::Alarm, name).await?;
         }
     }
     Ok(())

@@ -6,12 +6,13 @@
 //! sets. A group the CloudWatch agent created first (unencrypted, kept forever, untagged) is
 //! corrected in place: retention, key (`AssociateKmsKey`) and tags.
 
+use crate::resources::Kind;
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use serde_json::json;
 
-use super::{missing_tags, same_key, Clients, Desired, RESOURCE_LOG_GROUP};
+use super::{missing_tags, same_key, Clients, Desired};
 use crate::error::FunctionError;
 use crate::phases::aws_error;
 use crate::phases::encryption::Run;
@@ -57,7 +58,7 @@ async fn ensure_group(
             (None, d.logs_key.clone(), None)
         }
     };
-    let mut record = ResourceRecord::new(RESOURCE_LOG_GROUP, name, Phase::Observability.as_str());
+    let mut record = ResourceRecord::new(Kind::LogGroup, name, Phase::Observability.as_str());
     record.arn = Some(arn.clone());
     record.tags = d.tags.clone();
     record.attributes = Some(json!({ "retentionDays": d.retention_days }));
@@ -156,7 +157,7 @@ pub(super) async fn delete(
                 Err(e) => return Err(aws_error("logs:DeleteLogGroup", e)),
             }
         }
-        run.forget(RESOURCE_LOG_GROUP, &name).await?;
+        run.forget(Kind::LogGroup, &name).await?;
     }
     Ok(())
 }

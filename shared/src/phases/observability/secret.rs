@@ -15,13 +15,14 @@
 //! first and restores one pending deletion (`RestoreSecret`) before converging it, which makes a
 //! re-provision of the platform within the window work.
 
+use crate::resources::Kind;
 use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{json, Map, Value};
 
-use super::{foreign, missing_tags, owned, same_key, Clients, Desired, RESOURCE_SECRET};
+use super::{foreign, missing_tags, owned, same_key, Clients, Desired};
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::Names;
 use crate::phases::aws_error;
@@ -266,7 +267,7 @@ async fn record(
     name: &str,
     arn: &str,
 ) -> Result<(), FunctionError> {
-    let mut record = ResourceRecord::new(RESOURCE_SECRET, name, Phase::Observability.as_str());
+    let mut record = ResourceRecord::new(Kind::Secret, name, Phase::Observability.as_str());
     record.arn = Some(arn.to_owned()).filter(|a| !a.is_empty());
     record.tags = d.tags.clone();
     run.record(record).await
@@ -342,7 +343,7 @@ pub(super) async fn delete(
             }
         }
     }
-    run.forget(RESOURCE_SECRET, &name).await
+    run.forget(Kind::Secret, &name).await
 }
 
 /// The secret (pending deletion or not); `None` when it does not exist.

@@ -4,12 +4,13 @@
 //! `NotFound` when it does not exist. Created with its key, policy and tags in one call, so a
 //! crash leaves either nothing or a complete topic.
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sns::types::Tag;
 use serde_json::{json, Value};
 
-use super::{foreign, missing_tags, owned, same_key, Clients, Desired, RESOURCE_TOPIC};
+use super::{foreign, missing_tags, owned, same_key, Clients, Desired};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
 use crate::phases::encryption::Run;
@@ -109,7 +110,7 @@ async fn record(
     name: &str,
     arn: &str,
 ) -> Result<(), FunctionError> {
-    let mut record = ResourceRecord::new(RESOURCE_TOPIC, name, Phase::Observability.as_str());
+    let mut record = ResourceRecord::new(Kind::Topic, name, Phase::Observability.as_str());
     record.arn = Some(arn.to_owned());
     record.tags = d.tags.clone();
     run.record(record).await
@@ -182,7 +183,7 @@ pub(super) async fn delete(
             Err(e) => return Err(aws_error("sns:DeleteTopic", e)),
         }
     }
-    run.forget(RESOURCE_TOPIC, &name).await
+    run.forget(Kind::Topic, &name).await
 }
 
 /// The topic's attributes; `None` when it does not exist.

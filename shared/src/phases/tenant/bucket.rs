@@ -8,6 +8,7 @@
 //! blocks, `BucketOwnerEnforced` ownership (ACLs off), versioning, the TLS-only / SSE-KMS-only
 //! bucket policy ([`policies::tenant_bucket_policy`]), and the tags.
 
+use crate::resources::Kind;
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::types::{
@@ -29,8 +30,6 @@ use crate::store::ResourceRecord;
 
 /// Tag component of the bucket.
 pub const COMPONENT: &str = "tenant-data";
-/// Inventory type of the bucket.
-pub const BUCKET_RESOURCE: &str = "s3-bucket";
 /// Object versions deleted per `DeleteObjects` call (the S3 maximum).
 pub const DELETE_BATCH: i32 = 1000;
 /// `DeleteObjects` calls per invocation before it reports `ready: false` and the state machine
@@ -128,7 +127,7 @@ pub(crate) async fn ensure(
         }
         create(run, s3, &bucket).await?;
     }
-    let mut record = ResourceRecord::new(BUCKET_RESOURCE, &bucket, run.ctx.phase.as_str());
+    let mut record = ResourceRecord::new(Kind::Bucket, &bucket, run.ctx.phase.as_str());
     record.arn = Some(format!("arn:{}:s3:::{bucket}", run.ctx.spec.partition()));
     record.tags = tags.clone();
     run.record(record).await?;
@@ -527,5 +526,5 @@ pub(crate) async fn delete(
             Err(e) => return Err(aws_error("s3:DeleteBucket", e)),
         }
     }
-    run.forget(BUCKET_RESOURCE, bucket).await
+    run.forget(Kind::Bucket, bucket).await
 }

@@ -27,6 +27,7 @@
 pub mod bucket;
 pub mod owners;
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
@@ -50,10 +51,6 @@ pub const COMPONENT: &str = "tenant";
 pub const KEY_DELETION_MIN_DAYS: i32 = 7;
 /// Key deletion window with `retainData` and `scheduleKeyDeletion` (the KMS maximum).
 pub const KEY_DELETION_MAX_DAYS: i32 = 30;
-/// Inventory type of a tenant namespace.
-pub const NAMESPACE_RESOURCE: &str = "k8s-namespace";
-/// Inventory type of a tenant's pod identity association (id `<namespace>/<service account>`).
-pub const POD_IDENTITY_RESOURCE: &str = "tenant-pod-identity-association";
 /// Output of a tenant (`tenant/<name>`): role, key, namespace, bucket and prefix.
 pub const OUTPUT_PREFIX: &str = "tenant/";
 /// Output: the tenant-data bucket.
@@ -319,9 +316,13 @@ async fn converge_manifests(
             );
         }
     }
-    let mut record = ResourceRecord::new(NAMESPACE_RESOURCE, &tenant.name, run.ctx.phase.as_str());
-    record.attributes = Some(json!({ "objects": manifests.len() }));
-    run.record(record).await?;
+    for manifest in manifests {
+        let kind = super::bootstrap::object_kind(manifest)?;
+        let id = super::bootstrap::object_id(manifest);
+        let mut record = ResourceRecord::new(kind, id, run.ctx.phase.as_str());
+        record.tenant = Some(tenant.name.clone());
+        run.record(record).await?;
+    }
     Ok(complete)
 }
 
@@ -438,7 +439,7 @@ async fn ensure_pod_identity(
             }
         }
     };
-    let mut record = ResourceRecord::new(POD_IDENTITY_RESOURCE, &id, run.ctx.phase.as_str());
+    let mut record = ResourceRecord::new(Kind::PodIdentityAssociation, &id, run.ctx.phase.as_str());
     record.tags = tenant_tags(run, tenant);
     record.attributes = Some(json!({ "associationId": association }));
     run.record(record).await
@@ -471,7 +472,7 @@ async fn remove_pod_identity(
             }
         }
     }
-    run.forget(POD_IDENTITY_RESOURCE, &id).await
+    run.forget(Kind::PodIdentityAssociation, &id).await
 }
 
 // --- delete -------------------------------------------------------------------------------------
@@ -533,7 +534,12 @@ pub(crate) async fn offboard(
             return Ok(false);
         }
     }
-    run.forget(NAMESPACE_RESOURCE, &tenant.name).await?;
+    // The objects' ids do not depend on the role (only the IRSA annotation does).
+    for manifest in kubernetes::tenant_manifests(&run.ctx.spec, tenant, None) {
+        let kind = super::bootstrap::object_kind(&manifest)?;
+        run.forget(kind, &super::bootstrap::object_id(&manifest))
+            .await?;
+    }
     let role = run.ctx.names.tenant_role(&tenant.name);
     identity::delete_role(run, &c.iam, &role).await?;
     if !options.retain_data {
@@ -587,7 +593,7 @@ async fn release_key(
     // The aliased key; and only when an onboarding may have crashed between creating a key and
     // aliasing it (its marker is in the inventory), the keys tagged for this tenant.
     let mut keys = Vec::new();
-    if run.is_known(encryption::RESOURCE_KEY_PENDING, &alias) {
+    if run.is_known(Kind::KmsKeyPending, &alias) {
         keys = encryption::tagged_keys(run, &c.kms, COMPONENT)
             .await?
             .into_iter()
@@ -612,10 +618,10 @@ async fn release_key(
                 encryption::schedule_deletion(run, &c.kms, meta.key_id(), days).await?;
             }
         }
-        run.forget(encryption::RESOURCE_KEY, meta.key_id()).await?;
+        run.forget(Kind::KmsKey, meta.key_id()).await?;
     }
-    run.forget(encryption::RESOURCE_KEY_PENDING, &alias).await?;
-    run.forget(encryption::RESOURCE_ALIAS, &alias).await
+    run.forget(Kind::KmsKeyPending, &alias).await?;
+    run.forget(Kind::KmsAlias, &alias).await
 }
 
 /// Every tenant still on the platform: the records not yet offboarded and the spec's tenants
@@ -674,7 +680,7 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
     if !retained.is_empty() {
         // Handed over like the retained keys: kept, and out of the platform's inventory.
         tracing::warn!(%bucket, ?retained, "keeping the tenant-data bucket: it holds retained tenant data");
-        run.forget(bucket::BUCKET_RESOURCE, &bucket).await?;
+        run.forget(Kind::Bucket, &bucket).await?;
         let outputs = Outputs::from([(
             OUTPUT_RETAINED_BUCKET.to_owned(),
             json!({ "bucket": bucket, "prefixes": retained }),

@@ -9,6 +9,7 @@
 //! carries the platform's tags and component [`COMPONENT`], not one tenant's; Tenantry deletes
 //! only entries with that component, and only once no tenant lists the principal.
 
+use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
@@ -26,8 +27,6 @@ use crate::store::{TenantRecord, TenantState};
 pub const COMPONENT: &str = "tenant-owners";
 /// The access policy owners get on their namespaces.
 pub const EDIT_POLICY: &str = "AmazonEKSEditPolicy";
-/// Inventory type of an owner's access entry.
-pub const OWNER_ENTRY_RESOURCE: &str = "eks-access-entry-owner";
 
 fn edit_policy_arn(partition: &str) -> String {
     format!("arn:{partition}:eks::aws:cluster-access-policy/{EDIT_POLICY}")
@@ -106,7 +105,7 @@ pub(crate) async fn converge(
             if entry.is_some() {
                 remove(run, eks, cluster, principal, &policy, entry.as_ref()).await?;
             }
-            run.forget(OWNER_ENTRY_RESOURCE, principal).await?;
+            run.forget(Kind::AccessPolicyAssociation, principal).await?;
             continue;
         }
         if entry.is_none() {
@@ -153,7 +152,7 @@ pub(crate) async fn converge(
             run.ctx.changed();
         }
         let mut record = crate::store::ResourceRecord::new(
-            OWNER_ENTRY_RESOURCE,
+            Kind::AccessPolicyAssociation,
             principal,
             run.ctx.phase.as_str(),
         );

@@ -1,0 +1,8 @@
+//! The resource catalogue: every kind of resource Tenantry manages, described once.
+//!
+//! [`Kind`] is the one vocabulary (`ec2:vpc`, `eks:addon`, `k8s:network-policy`...) that the
+//! plan, the inventory, `tenantry status`, the result events and the decommission census share.
+
+mod kind;
+
+pub use kind::{Kind, KindInfo, KINDS};

@@ -1,0 +1,181 @@
+//! The resource catalogue's promises, on the local stack: `tenantry plan` lists exactly what the
+//! phases build (kind by kind, count by count, phase by phase, as the inventory records it), and
+//! `observe` on a freshly provisioned platform reports nothing and writes nothing.
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use tenantry::events::RequestKind;
+use tenantry::resources::Kind;
+use tenantry_gateway::inspect::tagged_resources;
+
+use crate::platform::{env, mutating, platform_calls, Env};
+
+/// Counts per (phase, kind): the plan's, then the recorded inventory's.
+async fn plan_and_inventory(
+    env: &Env,
+) -> (
+    BTreeMap<(String, Kind), usize>,
+    BTreeMap<(String, Kind), usize>,
+) {
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let plan = tenantry::plan::plan(&spec);
+    let mut planned = BTreeMap::new();
+    for phase in &plan.phases {
+        for r in &phase.resources {
+            *planned
+                .entry((phase.phase.as_str().to_owned(), r.kind))
+                .or_default() += 1;
+        }
+    }
+    let mut recorded = BTreeMap::new();
+    for r in env.store.list_resources(&spec.id).await.expect("inventory") {
+        let kind: Kind = r
+            .resource_type
+            .parse()
+            .unwrap_or_else(|e| panic!("inventory record {} {}: {e}", r.resource_type, r.id));
+        if kind.is_resource() {
+            *recorded.entry((r.phase, kind)).or_default() += 1;
+        }
+    }
+    (planned, recorded)
+}
+
+/// The plan and the inventory list the same resources, and the live census agrees with the
+/// plan for every AWS kind it counts.
+pub(crate) async fn assert_plan_matches_inventory(env: &Env) {
+    let (planned, recorded) = plan_and_inventory(env).await;
+    assert_eq!(
+        planned,
+        recorded,
+        "plan (left) and inventory (right) of {}",
+        env.platform_id()
+    );
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((_, kind), n) in &planned {
+        *by_kind.entry(kind.as_str()).or_default() += n;
+    }
+    let live = tagged_resources(&env.aws, &env.platform_id())
+        .await
+        .expect("census");
+    for (kind, n) in &live {
+        // EBS CSI's pod identity association is made by its add-on, not planned on its own.
+        let expected = by_kind.get(kind).copied().unwrap_or(0)
+            + usize::from(*kind == Kind::PodIdentityAssociation.as_str() && pod_identity(env));
+        assert_eq!(*n, expected, "{kind}: live {n}, planned {expected}");
+    }
+}
+
+fn pod_identity(env: &Env) -> bool {
+    env.spec["identity"]["podIdentity"] != json!(false)
+        && env.spec["addons"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["name"] == "aws-ebs-csi-driver"))
+}
+
+/// Every phase's `observe` on a platform just provisioned: no difference, no mutating call.
+pub(crate) async fn assert_observe_is_silent(env: &Env) {
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let mut invocations: Vec<(&str, Option<String>)> = [
+        "encryption",
+        "identity",
+        "network",
+        "cluster",
+        "nodegroups",
+        "addons",
+        "bootstrap",
+        "access",
+        "observability",
+        "tenant",
+    ]
+    .into_iter()
+    .map(|f| (f, None))
+    .collect();
+    for t in &spec.tenants {
+        invocations.push(("tenant", Some(t.name.clone())));
+    }
+    env.stack.reset_calls();
+    for (function, item) in invocations {
+        let payload = json!({
+            "platformId": spec.id,
+            "requestId": "observe-1",
+            "action": "observe",
+            "item": item,
+        });
+        let out = tenantry_integration::invoke(&env.stack, function, &payload)
+            .await
+            .unwrap_or_else(|e| panic!("observe {function} {item:?}: {e:?}"));
+        let drift = out["drift"].as_array().cloned().unwrap_or_default();
+        assert!(
+            drift.is_empty(),
+            "{function} {item:?} reports drift on a fresh platform: {drift:#?}"
+        );
+        assert_eq!(out["changes"], json!(0), "{function} {item:?}: {out}");
+    }
+    let calls = platform_calls(&env.stack.calls());
+    assert_eq!(
+        mutating(&calls),
+        0,
+        "observe made mutating calls: {:?}",
+        env.stack
+            .calls()
+            .calls
+            .iter()
+            .filter(|c| c.mutating)
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        calls.values().map(|(_, read)| read).sum::<usize>() > 0,
+        "observe read nothing: {calls:?}"
+    );
+}
+
+/// Provisions a variant of the example, checks the catalogue's promises, decommissions it.
+async fn provision_variant(name: &str, patch: impl FnOnce(&mut Value)) {
+    let mut env = env().await;
+    patch(&mut env.spec);
+    let run = env
+        .run(RequestKind::PlatformProvision, &format!("{name}-1"))
+        .await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{name}: {:?} {:?}",
+        run.cause,
+        run.failures()
+    );
+    assert_plan_matches_inventory(&env).await;
+    assert_observe_is_silent(&env).await;
+    let gone = env
+        .run(RequestKind::PlatformDecommission, &format!("{name}-gone"))
+        .await;
+    assert_eq!(gone.status, ExecutionStatus::Succeeded, "{name}");
+    let left = tagged_resources(&env.aws, &env.platform_id())
+        .await
+        .unwrap();
+    assert!(left.values().all(|n| *n == 0), "{name} left: {left:?}");
+}
+
+#[tokio::test]
+async fn plan_matches_inventory_with_other_node_groups_and_no_tenants() {
+    provision_variant("groups", |spec| {
+        spec["tenants"] = json!([]);
+        spec["nodeGroups"] = json!([
+            { "name": "system", "role": "critical", "instanceTypes": ["m5.large"],
+              "minSize": 2, "desiredSize": 2, "maxSize": 4 },
+            { "name": "burst", "role": "batch", "instanceTypes": ["c5.large", "c5a.large"],
+              "capacityType": "SPOT", "minSize": 0, "desiredSize": 0, "maxSize": 10 }
+        ]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn plan_matches_inventory_with_irsa_instead_of_pod_identity() {
+    provision_variant("irsa", |spec| {
+        spec["identity"]["podIdentity"] = json!(false);
+        spec["identity"]["irsa"] = json!(true);
+    })
+    .await;
+}
