@@ -20,7 +20,7 @@ pub struct Connection {
     #[arg(long, env = "TENANTRY_AWS_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
     /// The DynamoDB state table.
-    #[arg(long, env = "TENANTRY_TABLE", default_value = tenantry::functions::DEFAULT_TABLE, global = true)]
+    #[arg(long, env = "TENANTRY_TABLE", default_value = tenantry::deps::DEFAULT_TABLE, global = true)]
     pub table: String,
 }
 

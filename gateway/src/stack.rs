@@ -40,7 +40,7 @@ impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
             region: tenantry::aws::DEFAULT_REGION.to_owned(),
-            table_name: tenantry::functions::DEFAULT_TABLE.to_owned(),
+            table_name: tenantry::deps::DEFAULT_TABLE.to_owned(),
             moto_server: None,
             function_prefix: "tenantry-".to_owned(),
             log_dir: None,
@@ -245,8 +245,8 @@ impl LocalStack {
 
     /// Handler dependencies as the gateway builds them for an invocation (but with the
     /// `testing` key, so calls are not attributed to a function).
-    pub async fn deps(&self) -> tenantry::functions::Deps {
-        tenantry::functions::Deps::new(self.sdk_config().await, self.gw.table_name.clone())
+    pub async fn deps(&self) -> tenantry::deps::Deps {
+        tenantry::deps::Deps::new(self.sdk_config().await, self.gw.table_name.clone())
     }
 
     /// An SDK configuration pointing at moto directly: bypasses the gateway, so its calls are

@@ -3,6 +3,7 @@
 //! `functions/` (and the local stack's gateway) run.
 
 pub mod aws;
+pub mod deps;
 pub mod error;
 pub mod events;
 pub mod functions;

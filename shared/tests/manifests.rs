@@ -3,10 +3,10 @@
 //! the local stack's API double, which accepts whatever it is given) honest.
 //!
 //! Rendered for `examples/platform.json` (vpc-cni, IRSA and Pod Identity, OIDC group mappings;
-//! rendered with an IRSA role ARN so the annotation is checked too) and for a variant on Calico
+//! rendered with an IRSA role ARN so the annotation is checked too) and for a variant
 //! with Pod Identity only and no identity provider, at every Kubernetes version EKS supports.
 //! Both also render the tenant of `examples/tenant.json` (the example with its tenant role ARN
-//! as the IRSA annotation, the Calico variant without); the tenant objects are also rendered for
+//! as the IRSA annotation, the Pod Identity variant without); the tenant objects are also rendered for
 //! an IRSA-only variant of the example (with the role ARN, for the example tenant and a tenant
 //! with every default) at every supported version.
 
@@ -15,7 +15,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use tenantry::kubernetes::{access_manifests, bootstrap_manifests, tenant_manifests};
-use tenantry::spec::{Cni, PlatformSpec, TenantSpec, SUPPORTED_KUBERNETES_VERSIONS};
+use tenantry::spec::{PlatformSpec, TenantSpec, SUPPORTED_KUBERNETES_VERSIONS};
 
 const AUTOSCALER_ROLE: &str =
     "arn:aws:iam::111122223333:role/tenantry-payments-prod-cluster-autoscaler";
@@ -38,21 +38,18 @@ fn parse(value: &Value) -> PlatformSpec {
         .unwrap_or_else(|e| panic!("spec is invalid: {e}"))
 }
 
-/// The example on Calico (no vpc-cni add-on), Pod Identity only, no OIDC identity provider.
-fn calico_pod_identity(version: &str) -> PlatformSpec {
+/// The example with Pod Identity only and no OIDC identity provider. (`cni: calico` is refused
+/// until Calico is built, so it has no manifests of its own to check.)
+fn pod_identity_only(version: &str) -> PlatformSpec {
     let mut v = example_json();
     v["kubernetesVersion"] = json!(version);
-    v["cni"] = json!("calico");
     v["identity"]["irsa"] = json!(false);
     v["identity"]["podIdentity"] = json!(true);
-    if let Some(addons) = v["addons"].as_array_mut() {
-        addons.retain(|a| a["name"] != "vpc-cni");
-    }
     if let Some(access) = v["access"].as_object_mut() {
         access.remove("oidcIdentityProvider");
     }
     let spec = parse(&v);
-    assert_eq!(spec.cni, Cni::Calico);
+    assert!(spec.access.oidc_identity_provider.is_none());
     spec
 }
 
@@ -147,9 +144,9 @@ fn example_manifests_pass_kubernetes_validate_strict() {
 }
 
 #[test]
-fn calico_pod_identity_manifests_pass_at_every_supported_version() {
+fn pod_identity_only_manifests_pass_at_every_supported_version() {
     for version in SUPPORTED_KUBERNETES_VERSIONS {
-        let spec = calico_pod_identity(version);
+        let spec = pod_identity_only(version);
         let mut all = bootstrap_manifests(&spec, None);
         all.extend(access_manifests(&spec));
         all.extend(tenant_manifests(&spec, &example_tenant(), None));
@@ -162,7 +159,7 @@ fn calico_pod_identity_manifests_pass_at_every_supported_version() {
         for sa in accounts {
             assert!(sa["metadata"].get("annotations").is_none(), "{sa}");
         }
-        validate(&format!("calico-{version}"), &spec, &all);
+        validate(&format!("pod-identity-{version}"), &spec, &all);
     }
 }
 

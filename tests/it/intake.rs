@@ -8,10 +8,10 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tenantry::deps::Deps;
 use tenantry::events::{self, RequestKind};
 use tenantry::functions::finalize::{self, FinalizeInput, Operation, Outcome, StatesError};
 use tenantry::functions::intake::{self, Disposition, IntakeInput, IntakeOutcome, IntakeOutput};
-use tenantry::functions::Deps;
 use tenantry::phases::{cluster, Action, PhaseInput, PhaseOutput};
 use tenantry::store::{
     LifecycleState, PhaseState, PhaseStatus, PlatformStatus, RequestState, ResourceRecord, Store,

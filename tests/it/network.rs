@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde_json::{json, Value};
+use tenantry::deps::Deps;
 use tenantry::error::{ErrorType, FunctionError};
-use tenantry::functions::Deps;
 use tenantry::naming::TAG_PLATFORM;
 use tenantry::phases::network::{self, lookup, outputs, Clients};
 use tenantry::phases::{Action, PhaseInput, PhaseOutput};

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use tenantry::functions::Deps;
+use tenantry::deps::Deps;
 use tenantry::phases::{encryption, identity, Action, PhaseInput, PhaseOutput};
 use tenantry::policies;
 use tenantry::store::{PhaseState, PhaseStatus, Store};

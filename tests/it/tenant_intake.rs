@@ -6,10 +6,10 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use tenantry::deps::Deps;
 use tenantry::events::{self, RequestKind};
 use tenantry::functions::finalize::{self, FinalizeInput, Operation, Outcome, StatesError};
 use tenantry::functions::intake::{self, Disposition, IntakeInput, IntakeOutcome, IntakeOutput};
-use tenantry::functions::Deps;
 use tenantry::store::{LifecycleState, PlatformStatus, RequestState, Store, TenantState};
 use tenantry_gateway::LocalStack;
 

@@ -12,7 +12,7 @@ use tenantry_integration::Execution;
 async fn deployed() -> (LocalStack, aws_sdk_sfn::Client, String) {
     let stack = tenantry_integration::stack().await;
     let aws = stack.sdk_config().await;
-    tenantry::store::Store::from_config(&aws, tenantry::functions::DEFAULT_TABLE)
+    tenantry::store::Store::from_config(&aws, tenantry::deps::DEFAULT_TABLE)
         .create_table_if_missing()
         .await
         .expect("state table");

@@ -1,6 +1,9 @@
-//! Lambda `cluster`: see `tenantry::functions::invoke`.
+//! Lambda `cluster`: the cluster phase, [`tenantry::phases::cluster::handle`].
+
+use tenantry::phases::cluster;
+use tenantry::plan::Phase;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tenantry::functions::lambda::run("cluster").await
+    tenantry::functions::lambda::run_phase(Phase::Cluster, cluster::handle).await
 }

@@ -1,6 +1,9 @@
-//! Lambda `encryption`: see `tenantry::functions::invoke`.
+//! Lambda `encryption`: the encryption phase, [`tenantry::phases::encryption::handle`].
+
+use tenantry::phases::encryption;
+use tenantry::plan::Phase;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tenantry::functions::lambda::run("encryption").await
+    tenantry::functions::lambda::run_phase(Phase::Encryption, encryption::handle).await
 }

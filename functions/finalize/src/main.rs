@@ -1,6 +1,6 @@
-//! Lambda `finalize`: see `tenantry::functions::invoke`.
+//! Lambda `finalize`: [`tenantry::functions::finalize::handle`].
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tenantry::functions::lambda::run("finalize").await
+    tenantry::functions::lambda::run(tenantry::functions::finalize::handle).await
 }

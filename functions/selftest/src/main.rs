@@ -1,6 +1,6 @@
-//! Lambda `selftest`: see `tenantry::functions::selftest`.
+//! Lambda `selftest`: [`tenantry::functions::selftest::handle`].
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tenantry::functions::lambda::run(tenantry::functions::selftest::NAME).await
+    tenantry::functions::lambda::run(tenantry::functions::selftest::handle).await
 }

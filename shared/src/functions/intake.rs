@@ -56,8 +56,6 @@ pub const LEASE_TTL: Duration = Duration::from_secs(2 * 3600);
 pub const POLL_SECONDS_ENV: &str = "TENANTRY_POLL_SECONDS";
 /// Poll interval when [`POLL_SECONDS_ENV`] is not set.
 pub const DEFAULT_POLL_SECONDS: u32 = 30;
-/// Environment variable: the AWS account id (saves an STS call per cold start).
-pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
 /// Workflow (state machine) serving provisions and updates.
 pub const PROVISION_WORKFLOW: &str = "provision-platform";
 /// Workflow (state machine) serving decommissions.
@@ -146,7 +144,7 @@ pub async fn handle(input: IntakeInput, deps: &Deps) -> Result<IntakeOutput, Fun
 /// `arn:<partition>:states:<region>:<account>:stateMachine:tenantry-<workflow>`.
 pub async fn state_machine_arn(deps: &Deps, workflow: &str) -> Result<String, FunctionError> {
     let region = region(deps);
-    let account = account_id(deps).await?;
+    let account = deps.account_id().await?;
     Ok(format!(
         "arn:{}:states:{region}:{account}:stateMachine:{}{workflow}",
         crate::spec::partition_of(&region),
@@ -167,27 +165,6 @@ fn region(deps: &Deps) -> String {
         .region()
         .map(|r| r.as_ref().to_owned())
         .unwrap_or_else(|| crate::aws::DEFAULT_REGION.to_owned())
-}
-
-/// `$TENANTRY_ACCOUNT_ID`, else STS GetCallerIdentity (once per process).
-async fn account_id(deps: &Deps) -> Result<String, FunctionError> {
-    if let Some(id) = std::env::var(ACCOUNT_ID_ENV).ok().filter(|a| !a.is_empty()) {
-        return Ok(id);
-    }
-    static ACCOUNT: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    ACCOUNT
-        .get_or_try_init(|| async {
-            let out = aws_sdk_sts::Client::new(&deps.aws)
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| crate::phases::aws_error("GetCallerIdentity", e))?;
-            out.account().map(str::to_owned).ok_or_else(|| {
-                FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no account")
-            })
-        })
-        .await
-        .cloned()
 }
 
 fn poll_seconds() -> u32 {

@@ -9,40 +9,13 @@ pub mod intake;
 pub mod lambda;
 pub mod selftest;
 
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::phases::PhaseInput;
+use crate::phases::{PhaseInput, PhaseOutput};
 use crate::plan::Phase;
 use crate::store::{PhaseState, PhaseStatus, Store};
-use aws_config::SdkConfig;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-/// Environment variable naming the DynamoDB state table.
-pub const TABLE_ENV: &str = "TENANTRY_TABLE";
-/// Table name used when [`TABLE_ENV`] is not set.
-pub const DEFAULT_TABLE: &str = "tenantry";
-
-/// What every handler may use: the AWS configuration (clients are built from it) and settings.
-#[derive(Clone, Debug)]
-pub struct Deps {
-    pub aws: SdkConfig,
-    pub table_name: String,
-}
-
-impl Deps {
-    pub fn new(aws: SdkConfig, table_name: impl Into<String>) -> Self {
-        Deps {
-            aws,
-            table_name: table_name.into(),
-        }
-    }
-
-    /// Built once per cold start from the environment.
-    pub async fn from_env() -> Self {
-        let table = std::env::var(TABLE_ENV).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
-        Deps::new(crate::aws::load_from_env().await, table)
-    }
-}
 
 /// Names of every function Tenantry deploys (the Lambda function names, without any prefix).
 pub const FUNCTION_NAMES: &[&str] = &[
@@ -64,21 +37,53 @@ pub const FUNCTION_NAMES: &[&str] = &[
 pub const INTAKE: &str = "intake";
 pub const FINALIZE: &str = "finalize";
 
-/// Runs the named handler on a JSON payload.
+/// Runs the named handler on a JSON payload: the local stack's gateway serves the Lambda Invoke
+/// API with it. Deployed binaries do not come through here: each names its own handler
+/// ([`lambda::run`], [`lambda::run_phase`]).
 pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, FunctionError> {
     match name {
         INTAKE => respond(intake::handle(parse(payload)?, deps).await),
         FINALIZE => respond(finalize::handle(parse(payload)?, deps).await),
-        "network" => phase(Phase::Network, payload, deps).await,
-        "encryption" => phase(Phase::Encryption, payload, deps).await,
-        "identity" => phase(Phase::Identity, payload, deps).await,
-        "cluster" => phase(Phase::Cluster, payload, deps).await,
-        "nodegroups" => phase(Phase::Nodegroups, payload, deps).await,
-        "addons" => phase(Phase::Addons, payload, deps).await,
-        "bootstrap" => phase(Phase::Bootstrap, payload, deps).await,
-        "access" => phase(Phase::Access, payload, deps).await,
-        "observability" => phase(Phase::Observability, payload, deps).await,
-        "tenant" => phase(Phase::Tenants, payload, deps).await,
+        "network" => {
+            let handler = crate::phases::network::handle;
+            run_phase(Phase::Network, handler, payload, deps).await
+        }
+        "encryption" => {
+            let handler = crate::phases::encryption::handle;
+            run_phase(Phase::Encryption, handler, payload, deps).await
+        }
+        "identity" => {
+            let handler = crate::phases::identity::handle;
+            run_phase(Phase::Identity, handler, payload, deps).await
+        }
+        "cluster" => {
+            let handler = crate::phases::cluster::handle;
+            run_phase(Phase::Cluster, handler, payload, deps).await
+        }
+        "nodegroups" => {
+            let handler = crate::phases::nodegroups::handle;
+            run_phase(Phase::Nodegroups, handler, payload, deps).await
+        }
+        "addons" => {
+            let handler = crate::phases::addons::handle;
+            run_phase(Phase::Addons, handler, payload, deps).await
+        }
+        "bootstrap" => {
+            let handler = crate::phases::bootstrap::handle;
+            run_phase(Phase::Bootstrap, handler, payload, deps).await
+        }
+        "access" => {
+            let handler = crate::phases::access::handle;
+            run_phase(Phase::Access, handler, payload, deps).await
+        }
+        "observability" => {
+            let handler = crate::phases::observability::handle;
+            run_phase(Phase::Observability, handler, payload, deps).await
+        }
+        "tenant" => {
+            let handler = crate::phases::tenant::handle;
+            run_phase(Phase::Tenants, handler, payload, deps).await
+        }
         selftest::NAME => respond(selftest::handle(parse(payload)?, deps).await),
         other => Err(FunctionError::new(
             ErrorType::Terminal,
@@ -87,28 +92,22 @@ pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, Fu
     }
 }
 
-/// Runs a phase handler. A failure is recorded on the phase in the platform's status record (so
-/// that finalize and `tenantry status` can name the phase) and its message names the phase.
-async fn phase(phase: Phase, payload: Value, deps: &Deps) -> Result<Value, FunctionError> {
+/// Runs a phase handler on a JSON payload. A failure is recorded on the phase in the platform's
+/// status record (so that finalize and `tenantry status` can name the phase) and its message
+/// names the phase.
+pub async fn run_phase(
+    phase: Phase,
+    handler: impl AsyncFn(PhaseInput, &Deps) -> Result<PhaseOutput, FunctionError>,
+    payload: Value,
+    deps: &Deps,
+) -> Result<Value, FunctionError> {
     let input: PhaseInput = parse(payload)?;
     let platform_id = input.platform_id.clone();
     let key = match &input.item {
         Some(item) => format!("{phase}/{item}"),
         None => phase.as_str().to_owned(),
     };
-    let result = match phase {
-        Phase::Network => crate::phases::network::handle(input, deps).await,
-        Phase::Encryption => crate::phases::encryption::handle(input, deps).await,
-        Phase::Identity => crate::phases::identity::handle(input, deps).await,
-        Phase::Cluster => crate::phases::cluster::handle(input, deps).await,
-        Phase::Nodegroups => crate::phases::nodegroups::handle(input, deps).await,
-        Phase::Addons => crate::phases::addons::handle(input, deps).await,
-        Phase::Bootstrap => crate::phases::bootstrap::handle(input, deps).await,
-        Phase::Access => crate::phases::access::handle(input, deps).await,
-        Phase::Observability => crate::phases::observability::handle(input, deps).await,
-        Phase::Tenants => crate::phases::tenant::handle(input, deps).await,
-    };
-    match result {
+    match handler(input, deps).await {
         Ok(output) => respond(Ok(output)),
         Err(mut e) => {
             e.error_message = format!("{key}: {}", e.error_message);

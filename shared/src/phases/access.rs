@@ -17,8 +17,8 @@
 
 use super::common::Inventory;
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;

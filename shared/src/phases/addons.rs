@@ -17,8 +17,8 @@
 
 use super::common::Inventory;
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;
 use crate::plan::Phase;

@@ -16,8 +16,8 @@
 
 use super::common::Inventory;
 use super::{Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::FunctionError;
-use crate::functions::Deps;
 use crate::kubernetes;
 use crate::naming;
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;

@@ -19,8 +19,8 @@
 //! never adopted nor deleted.
 
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::TAG_PLATFORM;
 use crate::plan::Phase;
 use crate::resources::Kind;

@@ -17,8 +17,8 @@ use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value};
 
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
 use crate::policies::{self, Target, KEY_DATA, KEY_LOGS, KEY_PURPOSES, KEY_SECRETS};
@@ -108,19 +108,6 @@ pub fn kms_client(aws: &aws_config::SdkConfig, region: &str) -> aws_sdk_kms::Cli
 
 // --- helpers shared with the identity phase ------------------------------------------------------
 
-/// The account the handler's credentials belong to (ARNs in policies need it).
-pub(crate) async fn account_id(deps: &Deps) -> Result<String, FunctionError> {
-    let sts = aws_sdk_sts::Client::new(&deps.aws);
-    let out = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_error("sts:GetCallerIdentity", e))?;
-    out.account.ok_or_else(|| {
-        FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no account")
-    })
-}
-
 /// One invocation: the context, the account, what the inventory already lists, and (for
 /// `observe`/`status`) the differences found instead of written.
 pub(crate) struct Run<'a> {
@@ -132,7 +119,7 @@ pub(crate) struct Run<'a> {
 
 impl<'a> Run<'a> {
     pub async fn new(ctx: PhaseContext<'a>) -> Result<Run<'a>, FunctionError> {
-        let account = account_id(ctx.deps).await?;
+        let account = ctx.deps.account_id().await?;
         let known = ctx
             .store
             .list_resources(ctx.platform_id())

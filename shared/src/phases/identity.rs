@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 
 use super::encryption::{Run, OUTPUT_SECRETS_KEY};
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
 use crate::policies::{self, ServiceAccount, Target, SERVICE_ACCOUNTS};

@@ -27,8 +27,8 @@ pub mod nodegroups;
 pub mod observability;
 pub mod tenant;
 
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::{self, Names};
 use crate::plan::Phase;
 use crate::resources::Kind;

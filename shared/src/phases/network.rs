@@ -50,8 +50,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::phases::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::plan::Phase;
 use crate::spec::{NatMode, PlatformSpec, SubnetLayout, VpcEndpointService};

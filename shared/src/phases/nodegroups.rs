@@ -23,8 +23,8 @@
 
 use super::common::{error_code, removal, tag_spec, Inventory};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::TAG_PLATFORM;
 use crate::phases::{encryption, identity};
 use crate::plan::Phase;

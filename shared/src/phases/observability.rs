@@ -39,8 +39,8 @@ use serde_json::{json, Value};
 
 use super::encryption::{Run, OUTPUT_DATA_KEY, OUTPUT_LOGS_KEY};
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
+use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::functions::Deps;
 use crate::naming::{Names, TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::{Phase, CONTAINER_INSIGHTS_LOG_GROUPS};
 use crate::spec::partition_of;

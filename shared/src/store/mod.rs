@@ -108,8 +108,8 @@ impl Store {
         Store::new(aws_sdk_dynamodb::Client::new(config), table)
     }
 
-    /// The store of a handler's [`Deps`](crate::functions::Deps).
-    pub fn from_deps(deps: &crate::functions::Deps) -> Self {
+    /// The store of a handler's [`Deps`](crate::deps::Deps).
+    pub fn from_deps(deps: &crate::deps::Deps) -> Self {
         Store::from_config(&deps.aws, deps.table_name.clone())
     }
 

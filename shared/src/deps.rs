@@ -1,0 +1,60 @@
+//! What every handler gets, built once per cold start: the AWS configuration (clients are built
+//! from it), the state table's name, and the account id, looked up at most once.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::error::{ErrorType, FunctionError};
+
+/// Environment variable naming the DynamoDB state table.
+pub const TABLE_ENV: &str = "TENANTRY_TABLE";
+/// Table name used when [`TABLE_ENV`] is not set.
+pub const DEFAULT_TABLE: &str = "tenantry";
+/// Environment variable with the account id, which saves the STS call at cold start.
+pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
+
+#[derive(Clone, Debug)]
+pub struct Deps {
+    pub aws: SdkConfig,
+    pub table_name: String,
+    /// The account of the handler's credentials, once known (shared by clones).
+    account: Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl Deps {
+    pub fn new(aws: SdkConfig, table_name: impl Into<String>) -> Self {
+        Deps {
+            aws,
+            table_name: table_name.into(),
+            account: Arc::default(),
+        }
+    }
+
+    /// Built once per cold start from the environment.
+    pub async fn from_env() -> Self {
+        let table = std::env::var(TABLE_ENV).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
+        Deps::new(crate::aws::load_from_env().await, table)
+    }
+
+    /// The account the handler's credentials belong to (ARNs in policies need it):
+    /// `$TENANTRY_ACCOUNT_ID`, else STS `GetCallerIdentity`, once per `Deps` (per cold start).
+    pub async fn account_id(&self) -> Result<String, FunctionError> {
+        if let Some(id) = std::env::var(ACCOUNT_ID_ENV).ok().filter(|a| !a.is_empty()) {
+            return Ok(id);
+        }
+        self.account
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(&self.aws)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| crate::phases::aws_error("sts:GetCallerIdentity", e))?;
+                out.account().map(str::to_owned).ok_or_else(|| {
+                    FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no account")
+                })
+            })
+            .await
+            .cloned()
+    }
+}
