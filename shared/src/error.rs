@@ -148,6 +148,11 @@ where
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     match err {
+        // A call the caller refused itself (the read-only guard of `observe`): a bug, never
+        // worth a retry.
+        SdkError::DispatchFailure(e) if e.as_connector_error().is_some_and(|c| c.is_user()) => {
+            ErrorType::Terminal
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorType::Retryable
         }

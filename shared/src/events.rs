@@ -1,4 +1,4 @@
-//! The events of ARCHITECTURE.md section 5: requests come in on the Tenantry event bus, results go
+//! The events (docs/ARCHITECTURE.md, section 6): requests come in on the Tenantry event bus, results go
 //! out on the same bus, symmetric with the requests (requested → accepted / rejected, then
 //! succeeded / failed).
 //!

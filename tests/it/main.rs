@@ -5,6 +5,7 @@ mod intake;
 mod kubernetes;
 mod network;
 mod observability;
+mod observe;
 mod platform;
 mod security;
 mod store;

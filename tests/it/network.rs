@@ -310,7 +310,7 @@ async fn ensure_builds_the_network_a_second_ensure_changes_nothing_and_delete_le
     let stack = stack().await;
     let deps = stack.deps().await;
     let id = platform(&stack, true).await;
-    let c = Clients::new(&deps, stack.region());
+    let c = Clients::new(&deps.aws);
 
     stack.reset_calls();
     let started = Instant::now();
@@ -687,7 +687,7 @@ async fn the_flow_log_waits_for_the_key_and_role_of_the_other_phases() {
         .expect_err("waits for upstream outputs");
     assert_eq!(err.error_type, ErrorType::NotReady, "{err}");
     assert!(err.error_message.contains("logsKeyArn"), "{err}");
-    let c = Clients::new(&deps, stack.region());
+    let c = Clients::new(&deps.aws);
     let before = census(&c, &id).await;
     assert_eq!(
         before,
@@ -724,7 +724,7 @@ async fn the_flow_log_waits_for_the_key_and_role_of_the_other_phases() {
 async fn a_crash_after_any_mutating_call_converges_without_duplicates() {
     let stack = stack().await;
     let deps = stack.deps().await;
-    let c = Clients::new(&deps, stack.region());
+    let c = Clients::new(&deps.aws);
 
     let reference = platform(&stack, true).await;
     stack.reset_calls();

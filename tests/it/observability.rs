@@ -116,7 +116,7 @@ async fn run_ok(stack: &LocalStack, platform: &str, action: &str) -> Value {
 }
 
 async fn clients(stack: &LocalStack) -> Clients {
-    Clients::new(&stack.sdk_config().await, "us-east-1")
+    Clients::new(&stack.sdk_config().await)
 }
 
 fn tagged_with(tags: &BTreeMap<String, String>, platform: &str) -> bool {

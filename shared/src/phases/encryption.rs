@@ -88,7 +88,7 @@ fn description(stem: &str, purpose: &str) -> String {
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Encryption, input, deps).await?;
-    let kms = kms_client(&deps.aws, &ctx.spec.region);
+    let kms = aws_sdk_kms::Client::new(&ctx.aws());
     let mut run = Run::new(ctx).await?;
     let (ready, outputs) = match run.ctx.input.action {
         Action::Delete => (delete(&mut run, &kms).await?, BTreeMap::new()),

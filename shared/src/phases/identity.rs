@@ -142,7 +142,7 @@ pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> De
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Identity, input, deps).await?;
-    let iam = iam_client(&deps.aws);
+    let iam = iam_client(&ctx.aws());
     let mut run = Run::new(ctx).await?;
     let (ready, outputs) = match run.ctx.input.action {
         Action::Delete => (delete(&mut run, &iam).await?, BTreeMap::new()),

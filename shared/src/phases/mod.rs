@@ -1,4 +1,4 @@
-//! The phase contract (ARCHITECTURE.md section 3).
+//! The phase contract (docs/ARCHITECTURE.md, section 3).
 //!
 //! Every provisioning phase is one Lambda function taking a [`PhaseInput`] (platform id, request
 //! id, [`Action`]) and returning a [`PhaseOutput`]. Payloads stay small: the desired spec and the
@@ -155,13 +155,19 @@ impl<'a> PhaseContext<'a> {
     }
 
     /// The AWS configuration in the platform's region (a function may run in another region
-    /// than the platform it provisions).
+    /// than the platform it provisions). For `observe` it is read-only: a call that could
+    /// change something fails before it is sent.
     pub fn aws(&self) -> aws_config::SdkConfig {
-        self.deps
+        let aws = self
+            .deps
             .aws
             .to_builder()
             .region(aws_config::Region::new(self.spec.region.clone()))
-            .build()
+            .build();
+        match self.input.action {
+            Action::Observe => crate::aws::read_only::read_only(&aws),
+            _ => aws,
+        }
     }
 
     /// A Kubernetes client on the platform's cluster, from the endpoint and CA the cluster phase

@@ -91,7 +91,7 @@ pub mod outputs {
 /// Runs one action of the network phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Network, input, deps).await?;
-    let clients = Clients::new(deps, &ctx.spec.region);
+    let clients = Clients::new(&ctx.aws());
     let desired = Desired::new(&ctx.spec)?;
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
@@ -108,17 +108,11 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(deps: &Deps, region: &str) -> Self {
-        let region = aws_config::Region::new(region.to_owned());
-        let ec2 = aws_sdk_ec2::config::Builder::from(&deps.aws)
-            .region(region.clone())
-            .build();
-        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&deps.aws)
-            .region(region)
-            .build();
+    /// `aws` is [`PhaseContext::aws`]: the platform's region, read-only for `observe`.
+    pub fn new(aws: &aws_config::SdkConfig) -> Self {
         Clients {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
+            ec2: aws_sdk_ec2::Client::new(aws),
+            logs: aws_sdk_cloudwatchlogs::Client::new(aws),
         }
     }
 }

@@ -69,29 +69,13 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients for `region` (the handler's own region may differ from the platform's).
-    pub fn new(aws: &aws_config::SdkConfig, region: &str) -> Clients {
-        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(aws)
-            .region(aws_sdk_cloudwatchlogs::config::Region::new(
-                region.to_owned(),
-            ))
-            .build();
-        let sns = aws_sdk_sns::config::Builder::from(aws)
-            .region(aws_sdk_sns::config::Region::new(region.to_owned()))
-            .build();
-        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(aws)
-            .region(aws_sdk_cloudwatch::config::Region::new(region.to_owned()))
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(aws)
-            .region(aws_sdk_secretsmanager::config::Region::new(
-                region.to_owned(),
-            ))
-            .build();
+    /// `aws` is [`PhaseContext::aws`]: the platform's region, read-only for `observe`.
+    pub fn new(aws: &aws_config::SdkConfig) -> Clients {
         Clients {
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
-            sns: aws_sdk_sns::Client::from_conf(sns),
-            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+            logs: aws_sdk_cloudwatchlogs::Client::new(aws),
+            sns: aws_sdk_sns::Client::new(aws),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(aws),
+            secrets: aws_sdk_secretsmanager::Client::new(aws),
         }
     }
 }
@@ -99,7 +83,7 @@ impl Clients {
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Observability, input, deps).await?;
-    let clients = Clients::new(&deps.aws, &ctx.spec.region);
+    let clients = Clients::new(&ctx.aws());
     let mut run = Run::new(ctx).await?;
     let desired = Desired::of(&run)?;
     let (ready, outputs) = match run.ctx.input.action {
