@@ -2416,3 +2416,122 @@ async fn a_tenant_not_ready_at_the_first_call_is_polled_by_name() {
         .collect();
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// The privilege paths of tenant requests, each tried the way an attacker would and refused:
+/// onboarding a tenant named after another team's namespace (`payroll-tools`) neither relabels
+/// it nor gives the tenant's owners rights on it, and offboarding that tenant leaves the
+/// namespace in place; a wide `secretsPrefix` (`rds/`: every RDS-managed master secret) is
+/// refused at intake; a name whose data was kept with `retainData` cannot be taken by another
+/// team.
+#[tokio::test]
+async fn tenant_requests_cannot_reach_other_teams_namespaces_secrets_or_kept_data() {
+    let env = env().await;
+    let p = env.provision().await;
+    let kube = env.kube(&p);
+    let namespaces = kube::Api::<Namespace>::all(kube.clone());
+    let payroll_labels = BTreeMap::from([("team".to_owned(), "payroll".to_owned())]);
+    let payroll: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": "payroll-tools", "labels": payroll_labels },
+    }))
+    .unwrap();
+    namespaces
+        .create(&Default::default(), &payroll)
+        .await
+        .expect("another team's namespace");
+    let roles = env.tenant_roles(&p).await;
+
+    // 1. Adoption: the request is valid, so it runs, and the tenant phase refuses before it
+    //    creates anything.
+    env.put(&[onboarding(
+        "adopt-payroll",
+        &tenant_json("payroll-tools", "cc-1", &["intruder"]),
+    )])
+    .await;
+    let failed = env
+        .results
+        .wait("adopt-payroll", "TenantOnboardingFailed")
+        .await;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("did not create") && message.contains("payroll-tools"),
+        "{failed}"
+    );
+    assert_eq!(
+        failed["error"]["code"], "Tenantry.InvalidRequest",
+        "{failed}"
+    );
+    let live = namespaces.get("payroll-tools").await.expect("still there");
+    assert_eq!(live.metadata.labels.unwrap_or_default(), payroll_labels);
+    assert_eq!(env.tenant_roles(&p).await, roles, "no tenant role created");
+    let scopes = env.owner_scopes(&p.cluster).await;
+    assert!(
+        !scopes.contains_key(&owner("intruder")),
+        "the intruder got access: {scopes:?}"
+    );
+    let record = env
+        .store
+        .get_tenant_record(PLATFORM, "payroll-tools")
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(record.value.state, TenantState::Failed);
+    // Offboarding the failed tenant leaves the namespace Tenantry never owned.
+    env.put(&[offboarding("drop-payroll", "payroll-tools", None, None)])
+        .await;
+    env.succeeded("drop-payroll").await;
+    let live = namespaces.get("payroll-tools").await.expect("not deleted");
+    assert!(live.metadata.deletion_timestamp.is_none(), "{live:?}");
+
+    // 2. The wide prefix, and another tenant's space: refused at intake, nothing runs.
+    let mut wide = tenant_json("wide", "cc-1", &["intruder"]);
+    wide["secretsPrefix"] = json!("rds/");
+    let mut other = tenant_json("other", "cc-1", &["intruder"]);
+    other["secretsPrefix"] = json!(format!("tenantry/{}/ledger/", p.stem));
+    env.put(&[
+        onboarding("wide-prefix", &wide),
+        onboarding("other-space", &other),
+    ])
+    .await;
+    for id in ["wide-prefix", "other-space"] {
+        let refused = env.results.wait(id, "TenantOnboardingRejected").await;
+        let issues = refused["issues"].as_array().cloned().unwrap_or_default();
+        assert!(
+            issues
+                .iter()
+                .any(|i| i["path"] == "$.secretsPrefix" && i["rule"] == rules::SECRET_PREFIX_SCOPE),
+            "{id}: {refused}"
+        );
+    }
+
+    // 3. A kept name reused by another team.
+    env.put(&[onboarding(
+        "onboard-ledger",
+        &tenant_json("ledger", "cc-1", &["ledger-team"]),
+    )])
+    .await;
+    env.succeeded("onboard-ledger").await;
+    env.put(&[offboarding("keep-ledger", "ledger", Some(true), None)])
+        .await;
+    env.succeeded("keep-ledger").await;
+    env.put(&[onboarding(
+        "take-ledger",
+        &tenant_json("ledger", "cc-1", &["intruder"]),
+    )])
+    .await;
+    let refused = env
+        .results
+        .wait("take-ledger", "TenantOnboardingRejected")
+        .await;
+    let issues = refused["issues"].as_array().cloned().unwrap_or_default();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["path"] == "$.name" && i["rule"] == rules::RETAINED_DATA),
+        "{refused}"
+    );
+    let roles_now = env.tenant_roles(&p).await;
+    assert!(
+        !roles_now.iter().any(|r| r.ends_with("-t-ledger")),
+        "{roles_now:?}"
+    );
+}

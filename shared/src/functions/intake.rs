@@ -45,6 +45,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 pub const NAME: &str = "intake";
@@ -413,36 +414,65 @@ fn tenant_detail(
 
 /// Onboarding a tenant onto `platform` next to its tenant `records`: the tenant's own rules (with
 /// the platform's region) plus name collisions and prefix overlaps with every tenant that is not
-/// offboarded: those of the platform's spec and those of the records. Records of `request_id`
-/// itself (an earlier delivery of the same request) do not count.
+/// offboarded: those of the platform's spec and those of the records. A tenant offboarded with
+/// `retainData` still counts, since its data is still there: its prefixes stay taken, and its
+/// name may come back only as the same tenant (the same owners), which reclaims the data.
+/// Records of `request_id` itself (an earlier delivery of the same request) do not count.
 fn onboarding_issues(
     platform: &PlatformSpec,
     records: &[Versioned<TenantRecord>],
     tenant: &TenantSpec,
     request_id: &str,
 ) -> Vec<Issue> {
-    let offboarded: Vec<&str> = records
+    let mut issues = Vec::new();
+    let offboarded = |r: &TenantRecord| r.state == TenantState::Offboarded;
+    let holds_data = |r: &TenantRecord| offboarded(r) && r.retain_data;
+    // Released names: offboarded without data, or this tenant reclaiming its own kept data.
+    let released: Vec<&str> = records
         .iter()
-        .filter(|r| r.value.state == TenantState::Offboarded)
-        .map(|r| r.value.name.as_str())
+        .map(|r| &r.value)
+        .filter(|r| offboarded(r) && (!r.retain_data || r.name == tenant.name))
+        .map(|r| r.name.as_str())
         .collect();
+    if let Some(kept) = records
+        .iter()
+        .map(|r| &r.value)
+        .find(|r| holds_data(r) && r.name == tenant.name)
+    {
+        let owners = |t: &TenantSpec| t.owners.iter().cloned().collect::<BTreeSet<_>>();
+        if owners(&kept.spec) != owners(tenant) {
+            issues.push(Issue::new(
+                "$.name",
+                rules::RETAINED_DATA,
+                format!(
+                    "tenant {:?} was offboarded with retainData and its data (S3 prefix {:?}, \
+                     its KMS key) is still kept: only the same tenant (the same owners) may take \
+                     the name back, which hands it that data; to free the name, onboard it with \
+                     its former owners and offboard it without retainData",
+                    tenant.name,
+                    kept.spec.effective_s3_prefix()
+                ),
+            ));
+        }
+    }
     let mut effective = platform.clone();
     effective
         .tenants
-        .retain(|t| !offboarded.contains(&t.name.as_str()));
+        .retain(|t| !released.contains(&t.name.as_str()));
     for record in records {
         let r = &record.value;
-        if r.state != TenantState::Offboarded
+        if (!offboarded(r) || holds_data(r))
+            && !released.contains(&r.name.as_str())
             && r.request_id != request_id
             && !effective.tenants.iter().any(|t| t.name == r.name)
         {
             effective.tenants.push(r.spec.clone());
         }
     }
-    match validate::validate_new_tenant(&effective, tenant) {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors.0,
+    if let Err(errors) = validate::validate_new_tenant(&effective, tenant) {
+        issues.extend(errors.0);
     }
+    issues
 }
 
 fn serde_rule(message: &str) -> &'static str {
@@ -1553,6 +1583,48 @@ mod tests {
         let records = vec![record("active", TenantState::Active, "r-1")];
         let issues = onboarding_issues(&platform, &records, &nested, "req-me");
         assert!(issues.iter().any(|i| i.path == "$.s3Prefix"), "{issues:?}");
+    }
+
+    #[test]
+    fn retained_data_keeps_its_name_and_prefixes_until_released() {
+        let platform: PlatformSpec = serde_json::from_value(example_spec()).unwrap();
+        let tenant = |name: &str, owner: &str| -> TenantSpec {
+            serde_json::from_value(json!({
+                "name": name, "costCentre": "cc",
+                "owners": [format!("arn:aws:iam::111122223333:role/{owner}")],
+            }))
+            .unwrap()
+        };
+        let mut kept = record("ledger", TenantState::Offboarded, "r-1");
+        kept.value.spec = tenant("ledger", "ledger-team");
+        kept.value.retain_data = true;
+        let records = vec![kept];
+        // Another team taking the name would get the kept prefix and key.
+        let taken = onboarding_issues(&platform, &records, &tenant("ledger", "intruder"), "r-2");
+        assert!(
+            taken
+                .iter()
+                .any(|i| i.path == "$.name" && i.rule == rules::RETAINED_DATA),
+            "{taken:?}"
+        );
+        // The same tenant reclaims its data.
+        let back = onboarding_issues(&platform, &records, &tenant("ledger", "ledger-team"), "r-2");
+        assert!(back.is_empty(), "{back:?}");
+        // The kept prefix stays taken for every other name.
+        let mut nested = tenant("other", "intruder");
+        nested.s3_prefix = Some("tenants/ledger/".into());
+        let issues = onboarding_issues(&platform, &records, &nested, "r-2");
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.path == "$.s3Prefix" && i.rule == rules::PREFIX_OVERLAP),
+            "{issues:?}"
+        );
+        // Released data frees the name.
+        let mut released = records[0].clone();
+        released.value.retain_data = false;
+        let free = onboarding_issues(&platform, &[released], &tenant("ledger", "intruder"), "r-2");
+        assert!(free.is_empty(), "{free:?}");
     }
 
     #[test]

@@ -103,6 +103,32 @@ fn namespace(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
     })
 }
 
+/// Why the live namespace `live` is not this tenant's to take over or delete, if it is not:
+/// Tenantry adopts or deletes a namespace only when it carries the labels Tenantry gave it at
+/// creation (this platform, this tenant). Another team's namespace of the same name (or one a
+/// tenant request names to reach it) is left alone.
+pub fn foreign_namespace(spec: &PlatformSpec, tenant: &TenantSpec, live: &Value) -> Option<String> {
+    let labels = &live["metadata"]["labels"];
+    let expected = [
+        (super::manifests::LABEL_PLATFORM, spec.id.as_str()),
+        (TENANT_LABEL, tenant.name.as_str()),
+    ];
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|(k, v)| labels[*k].as_str() != Some(*v))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "namespace {:?} exists and Tenantry did not create it for tenant {:?} of platform              {:?} (labels {} missing): Tenantry neither adopts nor deletes a namespace it does              not own; choose another tenant name, or remove or rename that namespace first",
+            tenant.name,
+            tenant.name,
+            spec.id,
+            missing.join(", ")
+        )
+    })
+}
+
 /// The empty selector: every pod (of the policy's namespace, when used in a peer).
 fn all_pods() -> Option<LabelSelector> {
     Some(LabelSelector::default())
@@ -416,6 +442,26 @@ mod tests {
             .collect();
         assert_eq!(policies, TENANT_NETWORK_POLICIES);
         assert_eq!(TENANT_SERVICE_ACCOUNT, "workload");
+    }
+
+    #[test]
+    fn only_a_namespace_with_this_tenants_labels_is_ours() {
+        let spec = example();
+        let tenant = fraud();
+        let ours = namespace(&spec, &tenant);
+        assert_eq!(foreign_namespace(&spec, &tenant, &ours), None);
+        let foreign = serde_json::json!({
+            "metadata": { "name": "fraud-scoring", "labels": { "team": "payroll" } }
+        });
+        let why = foreign_namespace(&spec, &tenant, &foreign).expect("foreign");
+        assert!(why.contains("tenantry.io/tenant=fraud-scoring"), "{why}");
+        // Another tenant's (or platform's) label is not ours either.
+        let mut other = ours.clone();
+        other["metadata"]["labels"][TENANT_LABEL] = "checkout".into();
+        assert!(foreign_namespace(&spec, &tenant, &other).is_some());
+        let mut other_platform = ours;
+        other_platform["metadata"]["labels"]["tenantry.io/platform"] = "other".into();
+        assert!(foreign_namespace(&spec, &tenant, &other_platform).is_some());
     }
 
     #[test]

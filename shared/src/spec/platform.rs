@@ -83,6 +83,11 @@ pub struct PlatformSpec {
     /// Tenants onboarded with the platform. Default: none.
     #[serde(default)]
     pub tenants: Vec<TenantSpec>,
+    /// Secrets Manager name prefixes (each ending in `/`, outside `tenantry/`) under which a
+    /// tenant may place its `secretsPrefix`. Without them a tenant's prefix stays in its own
+    /// space, `tenantry/<id>-<environment>/<tenant>/`. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenant_secrets_prefixes: Vec<String>,
 }
 
 pub(crate) fn default_kubernetes_version() -> String {

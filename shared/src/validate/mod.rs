@@ -159,6 +159,11 @@ pub mod rules {
     pub const HOSTED_ZONE: &str = "hosted-zone";
     /// A malformed Secrets Manager prefix.
     pub const SECRET_PREFIX: &str = "secret-prefix";
+    /// A tenant's secrets prefix outside its own space and the platform's approved prefixes, or
+    /// nesting with the secrets of the platform's controllers.
+    pub const SECRET_PREFIX_SCOPE: &str = "secret-prefix-scope";
+    /// A new tenant taking the name of a tenant whose data was kept at offboarding.
+    pub const RETAINED_DATA: &str = "retained-data";
     /// A malformed S3 prefix.
     pub const S3_PREFIX: &str = "s3-prefix";
     /// Two tenants whose S3 or secret prefixes nest (one could read the other's data).
@@ -249,6 +254,8 @@ pub mod rules {
         SERVICE_ROLE_CONFIG,
         HOSTED_ZONE,
         SECRET_PREFIX,
+        SECRET_PREFIX_SCOPE,
+        RETAINED_DATA,
         S3_PREFIX,
         PREFIX_OVERLAP,
         OIDC_ISSUER,
@@ -452,6 +459,7 @@ pub fn validate_new_tenant(
 ) -> Result<(), ValidationErrors> {
     let mut issues = Issues::default();
     tenant::check_with_region(spec, "$", &platform.region, &mut issues);
+    tenant::check_in_platform(spec, "$", platform, &mut issues);
     let stem = crate::naming::stem(&platform.id, &platform.environment);
     let existing: Vec<(String, &TenantSpec)> = platform
         .tenants

@@ -100,10 +100,12 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
     for (i, t) in spec.tenants.iter().enumerate() {
         let at = index("$.tenants", i);
         tenant::check_with_region(t, &at, region, issues);
+        tenant::check_in_platform(t, &at, spec, issues);
         tenants.push((at, t));
     }
     let stem = crate::naming::stem(&spec.id, &spec.environment);
     tenant::check_all(issues, &tenants, &stem);
+    tenant::check_approved_secret_prefixes(spec, issues);
 }
 
 fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {

@@ -5,7 +5,7 @@ use super::names::{check_label, check_unique, Reserved};
 use super::text::{check_tag_value, check_unsafe, quantity};
 use super::{field, index, rules, Issues};
 use crate::naming::MAX_TENANT_NAME_LEN;
-use crate::spec::TenantSpec;
+use crate::spec::{PlatformSpec, TenantSpec};
 
 /// Every rule of one tenant. `at` is the path of the tenant object.
 pub(crate) fn check(t: &TenantSpec, at: &str, issues: &mut Issues) {
@@ -58,6 +58,110 @@ pub(crate) fn check_with_region(t: &TenantSpec, at: &str, region: &str, issues: 
         check_secret_prefix(issues, &field(at, "secretsPrefix"), prefix);
     }
     check_tag_value(issues, &field(at, "costCentre"), &t.cost_centre, true);
+}
+
+/// Tenantry's own space in Secrets Manager: every platform's secrets and its tenants' default
+/// prefixes live under it.
+const TENANTRY_SECRETS: &str = "tenantry/";
+
+/// The secrets of the platform's external-secrets controller (enabled or not: enabling it later
+/// must not hand a tenant's secrets to it).
+fn controller_secret_prefixes(platform: &PlatformSpec) -> &[String] {
+    &platform
+        .identity
+        .service_roles
+        .external_secrets
+        .secret_prefixes
+}
+
+/// Whether two name prefixes nest (one could match the other's names).
+fn nests(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Rules of a tenant that need its platform: its secrets prefix stays in the tenant's own space
+/// (`tenantry/<stem>/<tenant>/`) or under a prefix the platform request approves, ends with `/`
+/// (so that `team` cannot also match `team-admin/`), and nests with no secret of the platform's
+/// controllers. A tenant may otherwise name any prefix, e.g. `rds`, whose secrets (RDS-managed
+/// master passwords) its role would then read.
+pub(crate) fn check_in_platform(
+    t: &TenantSpec,
+    at: &str,
+    platform: &PlatformSpec,
+    issues: &mut Issues,
+) {
+    let Some(prefix) = &t.secrets_prefix else {
+        return;
+    };
+    let path = field(at, "secretsPrefix");
+    let stem = crate::naming::stem(&platform.id, &platform.environment);
+    let own = format!("{TENANTRY_SECRETS}{stem}/{}/", t.name);
+    if !prefix.ends_with('/') {
+        issues.push(
+            path.as_str(),
+            rules::SECRET_PREFIX_SCOPE,
+            format!("secrets prefix {prefix:?} must end with `/`: without it, it also matches the secrets of names that merely start the same way"),
+        );
+        return;
+    }
+    let approved = &platform.tenant_secrets_prefixes;
+    if !prefix.starts_with(&own) && !approved.iter().any(|a| prefix.starts_with(a.as_str())) {
+        let allowed = std::iter::once(own.as_str())
+            .chain(approved.iter().map(String::as_str))
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        issues.push(
+            path.as_str(),
+            rules::SECRET_PREFIX_SCOPE,
+            format!("secrets prefix {prefix:?} is outside the tenant's space: it must start with one of {allowed} (the platform request's `tenantSecretsPrefixes` approves more)"),
+        );
+    }
+    if let Some(other) = controller_secret_prefixes(platform)
+        .iter()
+        .find(|c| nests(prefix, c))
+    {
+        issues.push(
+            path,
+            rules::SECRET_PREFIX_SCOPE,
+            format!("secrets prefix {prefix:?} nests with {other:?}, which the platform's external-secrets controller reads (identity.serviceRoles.externalSecrets.secretPrefixes)"),
+        );
+    }
+}
+
+/// The platform's `tenantSecretsPrefixes`: well-formed, ending with `/`, outside Tenantry's own
+/// `tenantry/` space (other platforms' tenants and platform secrets live there), and nesting with
+/// no secret of the platform's controllers.
+pub(crate) fn check_approved_secret_prefixes(platform: &PlatformSpec, issues: &mut Issues) {
+    for (i, prefix) in platform.tenant_secrets_prefixes.iter().enumerate() {
+        let path = index("$.tenantSecretsPrefixes", i);
+        let before = issues.0.len();
+        check_secret_prefix(issues, &path, prefix);
+        if issues.0.len() > before {
+            continue;
+        }
+        let problem = if !prefix.ends_with('/') {
+            Some("must end with `/`".to_owned())
+        } else if nests(prefix, TENANTRY_SECRETS) {
+            Some(format!("nests with {TENANTRY_SECRETS:?}, where every platform keeps its own secrets and its tenants' default prefixes"))
+        } else {
+            controller_secret_prefixes(platform)
+                .iter()
+                .find(|c| nests(prefix, c))
+                .map(|c| {
+                    format!(
+                        "nests with {c:?}, which the platform's external-secrets controller reads"
+                    )
+                })
+        };
+        if let Some(problem) = problem {
+            issues.push(
+                path,
+                rules::SECRET_PREFIX_SCOPE,
+                format!("approved tenant secrets prefix {prefix:?} {problem}"),
+            );
+        }
+    }
 }
 
 /// Secrets Manager name prefix: safe characters, the Secrets Manager charset, no wildcard.

@@ -101,11 +101,17 @@ fn rule_table_covers_every_rule() {
     let mut missing: Vec<&str> = rules::ALL
         .iter()
         .copied()
-        .filter(|r| !COVERED.contains(r) && !PARSE_RULES.contains(r))
+        .filter(|r| {
+            !COVERED.contains(r) && !PARSE_RULES.contains(r) && !ADMISSION_RULES.contains(r)
+        })
         .collect();
     missing.sort();
     assert!(missing.is_empty(), "rules without a test: {missing:?}");
 }
+
+/// Rules only admission applies, against the platform's tenant records (tested in
+/// `functions::intake`).
+const ADMISSION_RULES: &[&str] = &[rules::RETAINED_DATA];
 
 // ---- parse-level rules ----
 
@@ -400,6 +406,7 @@ rule_tests! {
     secret_prefix: rules::SECRET_PREFIX, "$.identity.serviceRoles.externalSecrets.secretPrefixes[0]", v => {
         v["identity"]["serviceRoles"]["externalSecrets"]["secretPrefixes"][0] = json!("payments/prod/#");
     }
+    secret_prefix_scope: rules::SECRET_PREFIX_SCOPE, "$.tenants[0].secretsPrefix", v => { v["tenants"][0]["secretsPrefix"] = json!("rds/"); }
     s3_prefix: rules::S3_PREFIX, "$.tenants[0].s3Prefix", v => { v["tenants"][0]["s3Prefix"] = json!("/tenants/checkout"); }
     prefix_overlap: rules::PREFIX_OVERLAP, "$.tenants[1].s3Prefix", v => { v["tenants"][1]["s3Prefix"] = json!("tenants/checkout/ledger/"); }
     oidc_issuer: rules::OIDC_ISSUER, "$.access.oidcIdentityProvider.issuerUrl", v => {
@@ -423,4 +430,124 @@ rule_tests! {
     }
     quantity: rules::QUANTITY, "$.tenants[1].quotas.requestsMemory", v => { v["tenants"][1]["quotas"]["requestsMemory"] = json!("8 GB"); }
     quantity_order: rules::QUANTITY_ORDER, "$.tenants[0].limits.defaultRequestCpu", v => { v["tenants"][0]["limits"]["defaultRequestCpu"] = json!("2"); }
+}
+
+/// A tenant's secrets prefix stays in its own space, or under a prefix the platform approves;
+/// `rds` (every RDS-managed master secret) and the controllers' prefixes are refused.
+#[test]
+fn tenant_secret_prefixes_stay_in_the_tenants_space() {
+    let platform = |extra: Value| -> PlatformSpec {
+        let mut v = example();
+        v["tenants"] = json!([]);
+        v["identity"]["serviceRoles"]["externalSecrets"] =
+            json!({ "enabled": true, "secretPrefixes": ["payments/prod/"] });
+        if let Value::Object(extra) = extra {
+            for (k, x) in extra {
+                v[k] = x;
+            }
+        }
+        serde_json::from_value(v).expect("platform")
+    };
+    let tenant = |prefix: &str| -> TenantSpec {
+        serde_json::from_value(
+            json!({"name": "ledger", "costCentre": "cc", "secretsPrefix": prefix}),
+        )
+        .expect("tenant")
+    };
+    let rules_of = |p: &PlatformSpec, prefix: &str| -> Vec<(String, String)> {
+        match validate_new_tenant(p, &tenant(prefix)) {
+            Ok(()) => Vec::new(),
+            Err(e) => {
+                e.0.into_iter()
+                    .map(|i| (i.path, i.rule.to_string()))
+                    .collect()
+            }
+        }
+    };
+    let plain = platform(json!({}));
+    let stem = crate::naming::stem(&plain.id, &plain.environment);
+    let scope = (
+        "$.secretsPrefix".to_string(),
+        rules::SECRET_PREFIX_SCOPE.to_string(),
+    );
+    assert_eq!(rules_of(&plain, "rds"), vec![scope.clone()]);
+    assert_eq!(rules_of(&plain, "rds/"), vec![scope.clone()]);
+    assert_eq!(
+        rules_of(&plain, "payments/prod/ledger/"),
+        vec![scope.clone(), scope.clone()]
+    );
+    // Another tenant's or platform's space.
+    assert_eq!(
+        rules_of(&plain, &format!("tenantry/{stem}/checkout/")),
+        vec![scope.clone()]
+    );
+    assert_eq!(
+        rules_of(&plain, "tenantry/other-prod/ledger/"),
+        vec![scope.clone()]
+    );
+    // Without the trailing `/`, `ledger` would also match `ledger-admin/`.
+    assert_eq!(
+        rules_of(&plain, &format!("tenantry/{stem}/ledger")),
+        vec![scope.clone()]
+    );
+    // Its own space, deeper or not.
+    assert_eq!(
+        rules_of(&plain, &format!("tenantry/{stem}/ledger/")),
+        vec![]
+    );
+    assert_eq!(
+        rules_of(&plain, &format!("tenantry/{stem}/ledger/app/")),
+        vec![]
+    );
+    // An approved prefix, but never one nesting with the controllers' secrets.
+    let approved = platform(json!({ "tenantSecretsPrefixes": ["teams/", "payments/"] }));
+    assert_eq!(rules_of(&approved, "teams/ledger/"), vec![]);
+    let errors = validate_platform(&approved);
+    let found: Vec<_> = errors
+        .err()
+        .map(|e| {
+            e.0.into_iter()
+                .map(|i| (i.path, i.rule.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        found,
+        vec![(
+            "$.tenantSecretsPrefixes[1]".to_string(),
+            rules::SECRET_PREFIX_SCOPE.to_string()
+        )]
+    );
+    for wide in ["tenantry/", "tenantry/x/", "t"] {
+        let bad = platform(json!({ "tenantSecretsPrefixes": [wide] }));
+        let e = validate_platform(&bad).expect_err(wide);
+        assert!(
+            e.0.iter().any(|i| i.path == "$.tenantSecretsPrefixes[0]"),
+            "{wide}: {e}"
+        );
+    }
+}
+
+#[test]
+fn common_platform_namespaces_are_reserved_for_tenants() {
+    for name in [
+        "monitoring",
+        "argocd",
+        "flux-system",
+        "istio-system",
+        "karpenter",
+        "gatekeeper-system",
+        "velero",
+        "vault",
+        "ingress-nginx",
+    ] {
+        let t: TenantSpec =
+            serde_json::from_value(json!({"name": name, "costCentre": "cc"})).unwrap();
+        let e = validate_tenant(&t).expect_err(name);
+        assert!(
+            e.0.iter()
+                .any(|i| i.path == "$.name" && i.rule == rules::RESERVED_NAME),
+            "{name}: {e}"
+        );
+    }
 }

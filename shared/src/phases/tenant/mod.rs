@@ -175,6 +175,9 @@ async fn ensure(
     c: &Clients,
     tenant: &TenantSpec,
 ) -> Result<(bool, Outputs), FunctionError> {
+    // Before anything is created: a namespace of this name that Tenantry did not make for this
+    // tenant is someone else's, and is never adopted.
+    refuse_foreign_namespace(run, tenant).await?;
     let role = desired_role(run, tenant, None)?;
     // The key policy names the role, and the role's policy names the key: the role is created
     // first with its trust alone, then the key, then the role's permissions.
@@ -226,6 +229,30 @@ async fn ensure(
     });
     let outputs = Outputs::from([(format!("{OUTPUT_PREFIX}{}", tenant.name), output)]);
     Ok((in_cluster, outputs))
+}
+
+/// The tenant's namespace as it is in the cluster, if it exists.
+async fn live_namespace(
+    client: &kubernetes::Client,
+    tenant: &TenantSpec,
+) -> Result<Option<Value>, FunctionError> {
+    let namespace = json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": tenant.name },
+    });
+    kubernetes::get(client, &namespace).await
+}
+
+/// Fails (as an invalid request, so the state machine does not retry) when the tenant's
+/// namespace exists without the labels Tenantry gives its own.
+async fn refuse_foreign_namespace(run: &Run<'_>, tenant: &TenantSpec) -> Result<(), FunctionError> {
+    let client = run.ctx.kube_client().await?;
+    match live_namespace(&client, tenant).await? {
+        Some(live) => match kubernetes::foreign_namespace(&run.ctx.spec, tenant, &live) {
+            Some(why) => Err(FunctionError::new(ErrorType::InvalidRequest, why)),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
 }
 
 /// The tenant's role; without `key_arn`, its trust alone.
@@ -560,7 +587,12 @@ async fn delete_namespace(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<bool
     let namespace = json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": tenant.name },
     });
-    if kubernetes::get(&client, &namespace).await?.is_none() {
+    let Some(live) = live_namespace(&client, tenant).await? else {
+        return Ok(true);
+    };
+    if let Some(why) = kubernetes::foreign_namespace(&run.ctx.spec, tenant, &live) {
+        // Never Tenantry's to delete: the tenant is gone as far as Tenantry is concerned.
+        tracing::warn!(tenant = %tenant.name, "namespace left in place: {why}");
         return Ok(true);
     }
     if !run.differs(
