@@ -210,7 +210,7 @@ pub async fn tagged_resources(
     out.insert(Kind::Nodegroup.as_str(), inside.nodegroups);
     out.insert(Kind::Addon.as_str(), inside.addons);
     out.insert(Kind::AccessEntry.as_str(), inside.access_entries);
-    out.insert(Kind::AccessPolicyAssociation.as_str(), inside.owner_entries);
+    out.insert(Kind::TenantOwnerEntry.as_str(), inside.owner_entries);
     out.insert(
         Kind::IdentityProviderConfig.as_str(),
         inside.identity_providers,
@@ -328,8 +328,7 @@ struct ClusterContents {
     nodegroups: usize,
     addons: usize,
     access_entries: usize,
-    /// Entries Tenantry made for tenant owners (counted as their association, the catalogue's
-    /// unit for them).
+    /// Entries Tenantry made for tenant owners (`eks:tenant-owner-entry`).
     owner_entries: usize,
     identity_providers: usize,
     pod_identities: usize,

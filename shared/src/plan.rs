@@ -1200,7 +1200,8 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
             }
         });
     }
-    // One namespace-scoped Edit association per owner principal, over every tenant it owns.
+    // One access entry per owner principal, with the owner group of every tenant it owns (each
+    // namespace's RoleBinding, planned with the tenant's objects, binds it).
     let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for t in &spec.tenants {
         for owner in &t.owners {
@@ -1216,10 +1217,13 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
         );
         b.add(
             format!("tenants/owner/{owner}"),
-            Kind::AccessPolicyAssociation,
+            Kind::TenantOwnerEntry,
             owner,
             deps,
-            json!({ "policy": "AmazonEKSEditPolicy", "scope": "namespace", "namespaces": namespaces }),
+            json!({
+                "kubernetesGroups": namespaces.iter().map(|ns| crate::kubernetes::owner_group(ns)).collect::<Vec<_>>(),
+                "namespaces": namespaces,
+            }),
         );
     }
 }
@@ -1255,10 +1259,10 @@ mod tests {
                 (Phase::Bootstrap, 15),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
-                (Phase::Tenants, 40),
+                (Phase::Tenants, 46),
             ]
         );
-        assert_eq!(plan.total(), 135);
+        assert_eq!(plan.total(), 141);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1271,7 +1275,9 @@ mod tests {
             ("logs:log-group", 6),
             ("eks:pod-identity-association", 7),
             ("eks:access-entry", 1),
-            ("eks:access-policy-association", 3),
+            ("eks:tenant-owner-entry", 3),
+            ("k8s:role", 4),
+            ("k8s:role-binding", 4),
             ("k8s:deployment", 1),
             ("k8s:priority-class", 4),
             ("ec2:vpc-cidr-block-association", 1),
@@ -1367,13 +1373,9 @@ mod tests {
                 r.id
             );
         }
-        let owners = plan.count_kind(Kind::AccessPolicyAssociation);
+        let owners = plan.count_kind(Kind::TenantOwnerEntry);
         let distinct: BTreeSet<&String> = spec.tenants.iter().flat_map(|t| &t.owners).collect();
-        assert_eq!(
-            owners,
-            distinct.len(),
-            "one association per owner principal"
-        );
+        assert_eq!(owners, distinct.len(), "one entry per owner principal");
     }
 
     #[test]
@@ -1515,7 +1517,7 @@ mod tests {
             assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
         let text = a.to_string();
-        assert!(text.contains("tenants (40)"), "{text}");
+        assert!(text.contains("tenants (46)"), "{text}");
         assert!(text.contains("network/vpc"), "{text}");
     }
 }

@@ -30,7 +30,6 @@ const PLATFORM: &str = "payments";
 const ACCOUNT: &str = tenantry::aws::LOCAL_ACCOUNT_ID;
 /// Services Tenantry uses for its own bookkeeping (state, workflows, events), not the platform.
 const CONTROL_PLANE_SERVICES: &[&str] = &["dynamodb", "states", "events", "sqs", "sts"];
-const EDIT_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
 const DAY: f64 = 86_400.0;
 
 fn owner(name: &str) -> String {
@@ -570,8 +569,8 @@ impl Env {
         out
     }
 
-    /// Owner access entries: principal → namespaces of its `AmazonEKSEditPolicy` association
-    /// (every entry Tenantry tagged as the owners', with its one association checked).
+    /// Owner access entries: principal → the namespaces whose owner group its entry carries
+    /// (every entry Tenantry tagged as the owners', checked to have no access policy).
     async fn owner_scopes(&self, cluster: &str) -> BTreeMap<String, BTreeSet<String>> {
         let entries = self
             .c
@@ -615,25 +614,21 @@ impl Env {
                 .send()
                 .await
                 .expect("associated access policies");
-            let policies = policies.associated_access_policies();
-            assert_eq!(
-                policies.len(),
-                1,
-                "{principal}: exactly the Edit policy: {policies:?}"
+            assert!(
+                policies.associated_access_policies().is_empty(),
+                "{principal}: owners get no EKS access policy (Edit would let them delete \
+                 their NetworkPolicies): {policies:?}"
             );
-            assert_eq!(policies[0].policy_arn(), Some(EDIT_POLICY), "{principal}");
-            let scope = policies[0].access_scope().expect("scope");
-            assert_eq!(
-                scope.r#type().map(|t| t.as_str()),
-                Some("namespace"),
-                "{principal}"
-            );
-            let namespaces: BTreeSet<String> = scope.namespaces().iter().cloned().collect();
-            assert_eq!(
-                namespaces.len(),
-                scope.namespaces().len(),
-                "{principal}: no duplicates"
-            );
+            let groups = entry.kubernetes_groups();
+            let namespaces: BTreeSet<String> = groups
+                .iter()
+                .map(|g| {
+                    g.strip_prefix("tenantry:owners:")
+                        .unwrap_or_else(|| panic!("{principal}: not an owner group: {g}"))
+                        .to_owned()
+                })
+                .collect();
+            assert_eq!(namespaces.len(), groups.len(), "{principal}: no duplicates");
             out.insert(principal.clone(), namespaces);
         }
         out
@@ -1070,7 +1065,7 @@ async fn check_namespace(env: &Env, p: &Platform, tenant: &TenantSpec) {
     let name = tenant.name.as_str();
     // Everything rendered is live as rendered (server-side apply may add fields, nothing differs).
     let manifests = tenantry::kubernetes::tenant_manifests(&p.spec, tenant, None);
-    assert_eq!(manifests.len(), 8);
+    assert_eq!(manifests.len(), 10);
     for m in &manifests {
         let live = tenantry::kubernetes::get(&kube, m)
             .await
@@ -1081,6 +1076,33 @@ async fn check_namespace(env: &Env, p: &Platform, tenant: &TenantSpec) {
             "{name}: {m} differs from {live}"
         );
     }
+    // Owners reach the namespace through their group and the owners' Role, which cannot touch
+    // the NetworkPolicies.
+    let role: k8s_openapi::api::rbac::v1::Role = kube::Api::namespaced(kube.clone(), name)
+        .get(tenantry::kubernetes::OWNER_ROLE)
+        .await
+        .expect("owners' Role");
+    for rule in role.rules.unwrap_or_default() {
+        let resources = rule.resources.unwrap_or_default();
+        if resources.iter().any(|r| r == "networkpolicies" || r == "*") {
+            assert!(
+                rule.verbs
+                    .iter()
+                    .all(|v| ["get", "list", "watch"].contains(&v.as_str())),
+                "{name}: owners may write NetworkPolicies: {:?}",
+                rule.verbs
+            );
+        }
+    }
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding =
+        kube::Api::namespaced(kube.clone(), name)
+            .get(tenantry::kubernetes::OWNER_ROLE)
+            .await
+            .expect("owners' RoleBinding");
+    let subjects = binding.subjects.unwrap_or_default();
+    assert_eq!(subjects.len(), 1, "{name}: {subjects:?}");
+    assert_eq!(subjects[0].kind, "Group");
+    assert_eq!(subjects[0].name, tenantry::kubernetes::owner_group(name));
     // And the values that matter, independently of the renderer.
     let ns = kube::Api::<Namespace>::all(kube.clone())
         .get(name)

@@ -39,5 +39,8 @@ pub use manifests::{
     priority_class_manifests, LABEL_MANAGED_BY, LABEL_PLATFORM, MANAGED_BY, PRIORITY_BATCH,
     PRIORITY_PLATFORM_CRITICAL, PRIORITY_TENANT_DEFAULT, PRIORITY_TENANT_HIGH, SYSTEM_NAMESPACES,
 };
-pub use tenant::{foreign_namespace, tenant_manifests, TENANT_LABEL, TENANT_NETWORK_POLICIES};
+pub use tenant::{
+    foreign_namespace, owner_group, tenant_manifests, OWNER_ROLE, TENANT_LABEL,
+    TENANT_NETWORK_POLICIES,
+};
 pub use token::{eks_token, sts_endpoint, TOKEN_PREFIX};

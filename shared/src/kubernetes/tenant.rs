@@ -16,6 +16,7 @@ use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -100,6 +101,112 @@ fn namespace(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
     to_value(&Namespace {
         metadata,
         ..Namespace::default()
+    })
+}
+
+/// Name of the Role (and its RoleBinding) tenant owners get in their namespace.
+pub const OWNER_ROLE: &str = "tenantry-owner";
+
+/// The Kubernetes group of a tenant's owners: their access entries carry it
+/// (`kubernetesGroups`), and the namespace's RoleBinding binds it to [`OWNER_ROLE`].
+pub fn owner_group(tenant: &str) -> String {
+    format!("tenantry:owners:{tenant}")
+}
+
+/// Every verb on a resource.
+const WRITE: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+/// Reading only.
+const READ: &[&str] = &["get", "list", "watch"];
+
+/// What owners may do in their namespace: run workloads (the usual workload resources, all
+/// verbs), and only read what isolates the namespace (NetworkPolicies, ResourceQuota,
+/// LimitRange, Roles, RoleBindings) and the service accounts, whose annotations bind the
+/// tenant's IAM role. Unlike `AmazonEKSEditPolicy`, no delete of the NetworkPolicies that keep
+/// pods away from the instance metadata service, no `impersonate`, and no namespace write (so no
+/// relabelling of its Pod Security level).
+const OWNER_RULES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "",
+        &[
+            "pods",
+            "pods/log",
+            "pods/exec",
+            "pods/attach",
+            "pods/portforward",
+            "services",
+            "endpoints",
+            "configmaps",
+            "secrets",
+            "persistentvolumeclaims",
+        ],
+        WRITE,
+    ),
+    (
+        "",
+        &["serviceaccounts", "resourcequotas", "limitranges", "events"],
+        READ,
+    ),
+    (
+        "apps",
+        &["deployments", "statefulsets", "daemonsets", "replicasets"],
+        WRITE,
+    ),
+    ("batch", &["jobs", "cronjobs"], WRITE),
+    ("autoscaling", &["horizontalpodautoscalers"], WRITE),
+    ("policy", &["poddisruptionbudgets"], WRITE),
+    ("networking.k8s.io", &["ingresses"], WRITE),
+    ("networking.k8s.io", &["networkpolicies"], READ),
+    ("discovery.k8s.io", &["endpointslices"], READ),
+    (
+        "rbac.authorization.k8s.io",
+        &["roles", "rolebindings"],
+        READ,
+    ),
+];
+
+/// The owners' Role in the tenant's namespace ([`OWNER_RULES`]).
+fn owner_role(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
+    let strings = |xs: &[&str]| xs.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    to_value(&Role {
+        metadata: tenant_meta(spec, tenant, OWNER_ROLE, Some(&tenant.name)),
+        rules: Some(
+            OWNER_RULES
+                .iter()
+                .map(|(group, resources, verbs)| PolicyRule {
+                    api_groups: Some(vec![(*group).to_owned()]),
+                    resources: Some(strings(resources)),
+                    verbs: strings(verbs),
+                    ..PolicyRule::default()
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// Binds the owners' group ([`owner_group`]) to their Role, in the namespace only.
+fn owner_binding(spec: &PlatformSpec, tenant: &TenantSpec) -> Value {
+    to_value(&RoleBinding {
+        metadata: tenant_meta(spec, tenant, OWNER_ROLE, Some(&tenant.name)),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_owned(),
+            kind: "Role".to_owned(),
+            name: OWNER_ROLE.to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "Group".to_owned(),
+            name: owner_group(&tenant.name),
+            namespace: None,
+        }]),
     })
 }
 
@@ -348,7 +455,8 @@ fn service_account(spec: &PlatformSpec, tenant: &TenantSpec, irsa_role_arn: Opti
 
 /// Everything one tenant has in the cluster, in apply order: the Namespace first (everything
 /// else lives in it), the NetworkPolicies (default deny before the allowances, so the namespace
-/// is never open while half-built), the ResourceQuota and LimitRange, then the ServiceAccount
+/// is never open while half-built), the ResourceQuota and LimitRange, the owners' Role and
+/// RoleBinding, then the ServiceAccount
 /// (with the IRSA annotation when `irsa_role_arn` is given). Offboarding deletes in reverse.
 pub fn tenant_manifests(
     spec: &PlatformSpec,
@@ -359,6 +467,8 @@ pub fn tenant_manifests(
     out.extend(network_policies(spec, tenant));
     out.push(resource_quota(spec, tenant));
     out.push(limit_range(spec, tenant));
+    out.push(owner_role(spec, tenant));
+    out.push(owner_binding(spec, tenant));
     out.push(service_account(spec, tenant, irsa_role_arn));
     out
 }
@@ -412,6 +522,8 @@ mod tests {
                 ("NetworkPolicy", "allow-egress-except-metadata"),
                 ("ResourceQuota", "quota"),
                 ("LimitRange", "limits"),
+                ("Role", OWNER_ROLE),
+                ("RoleBinding", OWNER_ROLE),
                 ("ServiceAccount", "workload"),
             ]
         );
@@ -442,6 +554,74 @@ mod tests {
             .collect();
         assert_eq!(policies, TENANT_NETWORK_POLICIES);
         assert_eq!(TENANT_SERVICE_ACCOUNT, "workload");
+    }
+
+    /// Owners cannot lift their own isolation: every rule is checked as RBAC evaluates it
+    /// (group, resource, verb, `*` matching anything).
+    #[test]
+    fn owners_run_workloads_but_cannot_touch_what_isolates_them() {
+        let all = tenant_manifests(&example(), &fraud(), None);
+        let role = find(&all, "Role", OWNER_ROLE);
+        let rules = role["rules"].as_array().expect("rules");
+        let allows = |group: &str, resource: &str, verb: &str| {
+            rules.iter().any(|r| {
+                let has = |field: &str, x: &str| {
+                    r[field]
+                        .as_array()
+                        .is_some_and(|v| v.iter().any(|v| v == x || v == "*"))
+                };
+                has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+            })
+        };
+        for (group, resource) in [
+            ("networking.k8s.io", "networkpolicies"),
+            ("", "resourcequotas"),
+            ("", "limitranges"),
+            ("rbac.authorization.k8s.io", "roles"),
+            ("rbac.authorization.k8s.io", "rolebindings"),
+            ("", "namespaces"),
+            ("", "serviceaccounts"),
+        ] {
+            for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+                assert!(
+                    !allows(group, resource, verb),
+                    "owners may {verb} {group}/{resource}"
+                );
+            }
+        }
+        for verb in ["impersonate", "escalate", "bind"] {
+            for (group, resource) in [
+                ("", "serviceaccounts"),
+                ("rbac.authorization.k8s.io", "roles"),
+            ] {
+                assert!(
+                    !allows(group, resource, verb),
+                    "owners may {verb} {resource}"
+                );
+            }
+        }
+        assert!(
+            rules.iter().all(
+                |r| r["apiGroups"].as_array().unwrap().iter().all(|g| g != "*")
+                    && r["resources"].as_array().unwrap().iter().all(|x| x != "*")
+                    && r["verbs"].as_array().unwrap().iter().all(|x| x != "*")
+            ),
+            "no wildcard: {role}"
+        );
+        for (group, resource) in [
+            ("apps", "deployments"),
+            ("", "pods"),
+            ("", "secrets"),
+            ("batch", "jobs"),
+        ] {
+            assert!(allows(group, resource, "create"), "{group}/{resource}");
+        }
+        assert!(allows("networking.k8s.io", "networkpolicies", "get"));
+        let binding = find(&all, "RoleBinding", OWNER_ROLE);
+        assert_eq!(binding["metadata"]["namespace"], "fraud-scoring");
+        assert_eq!(binding["roleRef"]["kind"], "Role");
+        assert_eq!(binding["subjects"][0]["kind"], "Group");
+        assert_eq!(binding["subjects"][0]["name"], owner_group("fraud-scoring"));
     }
 
     #[test]

@@ -76,9 +76,9 @@ catalogue! {
     PodIdentityAssociation => "eks:pod-identity-association", None, "an EKS Pod Identity association";
     /// An administrator's entry: the entry and its cluster-wide admin policy association.
     AccessEntry => "eks:access-entry", None, "an EKS access entry, with its cluster-wide access policy";
-    /// A tenant owner's namespace-scoped Edit association (one per principal, however many
-    /// tenants it owns); the entry is created with it when the principal has none.
-    AccessPolicyAssociation => "eks:access-policy-association", None, "a tenant owner's namespace-scoped access policy";
+    /// A tenant owner's access entry (one per principal, however many tenants it owns): its
+    /// Kubernetes groups bind it to the owners' Role in each namespace it owns.
+    TenantOwnerEntry => "eks:tenant-owner-entry", None, "a tenant owner's access entry (Kubernetes groups of its namespaces)";
     IdentityProviderConfig => "eks:identity-provider-config", None, "an OIDC identity provider of the cluster";
     Namespace => "k8s:namespace", Some("Namespace"), "a namespace";
     NetworkPolicy => "k8s:network-policy", Some("NetworkPolicy"), "a NetworkPolicy";

@@ -1,5 +1,9 @@
-//! The tenants' owners: one EKS access entry per owner principal with `AmazonEKSEditPolicy`
-//! scoped to the namespaces of exactly the tenants that principal owns.
+//! The tenants' owners: one EKS access entry per owner principal whose `kubernetesGroups` are
+//! the owner groups ([`kubernetes::owner_group`]) of exactly the tenants that principal owns;
+//! each tenant namespace binds its group to the owners' Role ([`kubernetes::OWNER_ROLE`]), which
+//! Tenantry defines (workloads yes; NetworkPolicies, quotas, RBAC and the namespace itself
+//! read-only). No EKS access policy is associated: `AmazonEKSEditPolicy` would let owners delete
+//! the NetworkPolicies that isolate them.
 //!
 //! An access entry belongs to a principal, not to a tenant (EKS allows one per principal and
 //! cluster), so a principal owning several tenants has one entry whose namespace scope lists
@@ -12,10 +16,10 @@
 use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use serde_json::json;
 
 use crate::error::FunctionError;
+use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
 use crate::phases::common::{removal, Removal};
@@ -25,7 +29,7 @@ use crate::store::{TenantRecord, TenantState};
 
 /// Tag component of owners' access entries.
 pub const COMPONENT: &str = "tenant-owners";
-/// The access policy owners get on their namespaces.
+/// The access policy owners got from earlier versions of Tenantry; converge removes it.
 pub const EDIT_POLICY: &str = "AmazonEKSEditPolicy";
 
 fn edit_policy_arn(partition: &str) -> String {
@@ -87,8 +91,11 @@ pub fn owner_scopes(
     out
 }
 
-/// Converges the entry of each principal in `principals` on its scope in `scopes` (no scope:
-/// the Edit association is removed, and the entry too when Tenantry created it for owners).
+/// Converges the entry of each principal in `principals` on its scope in `scopes`: the entry's
+/// `kubernetesGroups` are the owner groups of exactly the tenants it owns (each bound in its
+/// namespace to the owners' Role by the tenant's manifests). No scope: the entry is deleted when
+/// Tenantry created it for owners, or its owner groups are taken off otherwise. An Edit
+/// association left by an earlier version of Tenantry is removed.
 pub(crate) async fn converge(
     run: &mut Run<'_>,
     eks: &aws_sdk_eks::Client,
@@ -96,80 +103,146 @@ pub(crate) async fn converge(
     principals: &BTreeSet<String>,
     scopes: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<(), FunctionError> {
-    let policy = edit_policy_arn(run.ctx.spec.partition());
+    let legacy = edit_policy_arn(run.ctx.spec.partition());
     for principal in principals {
         let resource = format!("eks:access-entry/{principal}");
         let wanted = scopes.get(principal).cloned().unwrap_or_default();
         let entry = describe(eks, cluster, principal).await?;
         if wanted.is_empty() {
-            if entry.is_some() {
-                remove(run, eks, cluster, principal, &policy, entry.as_ref()).await?;
+            if let Some(entry) = &entry {
+                remove(run, eks, cluster, principal, entry).await?;
             }
-            run.forget(Kind::AccessPolicyAssociation, principal).await?;
+            run.forget(Kind::TenantOwnerEntry, principal).await?;
             continue;
         }
-        if entry.is_none() {
-            if !run.differs(&resource, "exists", json!(true), json!(false)) {
-                continue;
+        let groups = owner_groups(&wanted);
+        let entry = match entry {
+            Some(entry) => Some(entry),
+            None => {
+                if !run.differs(&resource, "exists", json!(true), json!(false)) {
+                    continue;
+                }
+                let mut tags = run.ctx.tags(COMPONENT);
+                tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
+                let created = eks
+                    .create_access_entry()
+                    .cluster_name(cluster)
+                    .principal_arn(principal)
+                    .r#type("STANDARD")
+                    .set_kubernetes_groups(Some(groups.iter().cloned().collect()))
+                    .set_tags(Some(tags.into_iter().collect()))
+                    .client_request_token(format!("tenantry-{cluster}-owner-{principal}"))
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => {
+                        run.ctx.changed();
+                        None
+                    }
+                    // Created meanwhile (a concurrent onboarding, or an admin entry): converge
+                    // the groups of the entry as it now is.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_resource_in_use_exception()) =>
+                    {
+                        describe(eks, cluster, principal).await?
+                    }
+                    Err(e) => return Err(aws_error("eks:CreateAccessEntry", e)),
+                }
             }
-            let mut tags = run.ctx.tags(COMPONENT);
-            tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
-            let created = eks
-                .create_access_entry()
-                .cluster_name(cluster)
-                .principal_arn(principal)
-                .r#type("STANDARD")
-                .set_tags(Some(tags.into_iter().collect()))
-                .client_request_token(format!("tenantry-{cluster}-owner-{principal}"))
-                .send()
-                .await;
-            match created {
-                Ok(_) => run.ctx.changed(),
-                // Created meanwhile (a concurrent onboarding, or an admin entry): scope it.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-                Err(e) => return Err(aws_error("eks:CreateAccessEntry", e)),
+        };
+        if let Some(entry) = entry {
+            // Owner groups stay only if wanted; groups that are not the owners' (an
+            // administrator's own) are kept as they are.
+            let keep = entry.groups.iter().filter(|g| !is_owner_group(g)).cloned();
+            let desired: BTreeSet<String> = keep.chain(groups.iter().cloned()).collect();
+            if entry.groups != desired
+                && run.differs(
+                    &resource,
+                    "kubernetesGroups",
+                    json!(desired),
+                    json!(entry.groups),
+                )
+            {
+                set_groups(eks, cluster, principal, &desired).await?;
+                run.ctx.changed();
             }
         }
-        let actual = associations(eks, cluster, principal).await?.remove(&policy);
-        if actual.as_ref() != Some(&wanted)
-            && run.differs(&resource, "namespaces", json!(wanted), json!(actual))
+        let associated = associations(eks, cluster, principal).await?;
+        if associated.contains_key(&legacy)
+            && run.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
         {
-            eks.associate_access_policy()
-                .cluster_name(cluster)
-                .principal_arn(principal)
-                .policy_arn(&policy)
-                .access_scope(
-                    AccessScope::builder()
-                        .r#type(AccessScopeType::Namespace)
-                        .set_namespaces(Some(wanted.iter().cloned().collect()))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| aws_error("eks:AssociateAccessPolicy", e))?;
+            disassociate(eks, cluster, principal, &legacy).await?;
             run.ctx.changed();
         }
         let mut record = crate::store::ResourceRecord::new(
-            Kind::AccessPolicyAssociation,
+            Kind::TenantOwnerEntry,
             principal,
             run.ctx.phase.as_str(),
         );
-        record.attributes = Some(json!({ "policy": EDIT_POLICY, "namespaces": wanted }));
+        record.attributes = Some(json!({ "kubernetesGroups": groups, "namespaces": wanted }));
         run.record(record).await?;
     }
     Ok(())
 }
 
+/// The owner groups of `tenants`.
+fn owner_groups(tenants: &BTreeSet<String>) -> BTreeSet<String> {
+    tenants.iter().map(|t| kubernetes::owner_group(t)).collect()
+}
+
+/// Whether a Kubernetes group is a tenant owners' group.
+fn is_owner_group(group: &str) -> bool {
+    group.starts_with(&kubernetes::owner_group(""))
+}
+
+async fn set_groups(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    groups: &BTreeSet<String>,
+) -> Result<(), FunctionError> {
+    eks.update_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .set_kubernetes_groups(Some(groups.iter().cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error("eks:UpdateAccessEntry", e))?;
+    Ok(())
+}
+
+async fn disassociate(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    policy: &str,
+) -> Result<(), FunctionError> {
+    let removed = eks
+        .disassociate_access_policy()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .policy_arn(policy)
+        .send()
+        .await;
+    removal("eks:DisassociateAccessPolicy", removed)?;
+    Ok(())
+}
+
+/// An access entry as owners' convergence needs it.
+struct Entry {
+    tags: Tags,
+    groups: BTreeSet<String>,
+}
+
 type Tags = std::collections::HashMap<String, String>;
 
-/// The entry's tags, or None when the principal has no entry.
+/// The principal's entry, or None when it has none.
 async fn describe(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
-) -> Result<Option<Tags>, FunctionError> {
+) -> Result<Option<Entry>, FunctionError> {
     match eks
         .describe_access_entry()
         .cluster_name(cluster)
@@ -177,9 +250,16 @@ async fn describe(
         .send()
         .await
     {
-        Ok(out) => Ok(Some(
-            out.access_entry.and_then(|e| e.tags).unwrap_or_default(),
-        )),
+        Ok(out) => {
+            let entry = out.access_entry;
+            Ok(Some(Entry {
+                groups: entry
+                    .as_ref()
+                    .map(|e| e.kubernetes_groups().iter().cloned().collect())
+                    .unwrap_or_default(),
+                tags: entry.and_then(|e| e.tags).unwrap_or_default(),
+            }))
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
@@ -226,23 +306,25 @@ async fn associations(
         .collect())
 }
 
-/// Removes the Edit association; deletes the whole entry when Tenantry created it for owners
-/// and nothing else (an admin policy added later, say) is associated with it.
+/// Takes the owners off `principal`'s entry: deletes the entry when Tenantry created it for
+/// owners and nothing else (no access policy but the legacy Edit one) is on it; otherwise removes
+/// only the owner groups and the legacy Edit association.
 async fn remove(
     run: &mut Run<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
-    policy: &str,
-    tags: Option<&Tags>,
+    entry: &Entry,
 ) -> Result<(), FunctionError> {
     let resource = format!("eks:access-entry/{principal}");
+    let legacy = edit_policy_arn(run.ctx.spec.partition());
     let associated = associations(eks, cluster, principal).await?;
-    let tag = |k: &str| tags.and_then(|t| t.get(k)).map(String::as_str);
+    let tag = |k: &str| entry.tags.get(k).map(String::as_str);
     let ours =
         tag(TAG_PLATFORM) == Some(run.ctx.platform_id()) && tag(TAG_COMPONENT) == Some(COMPONENT);
-    let only_edit = associated.keys().all(|arn| arn == policy);
-    if ours && only_edit {
+    let only_owners = associated.keys().all(|arn| arn == &legacy)
+        && entry.groups.iter().all(|g| is_owner_group(g));
+    if ours && only_owners {
         if !run.differs(&resource, "exists", json!(false), json!(true)) {
             return Ok(());
         }
@@ -257,24 +339,28 @@ async fn remove(
         }
         return Ok(());
     }
-    if associated.contains_key(policy)
+    let others: BTreeSet<String> = entry
+        .groups
+        .iter()
+        .filter(|g| !is_owner_group(g))
+        .cloned()
+        .collect();
+    if others != entry.groups
         && run.differs(
             &resource,
-            "namespaces",
-            json!([]),
-            json!(associated.get(policy)),
+            "kubernetesGroups",
+            json!(others),
+            json!(entry.groups),
         )
     {
-        let removed = eks
-            .disassociate_access_policy()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .policy_arn(policy)
-            .send()
-            .await;
-        if removal("eks:DisassociateAccessPolicy", removed)? == Removal::Done {
-            run.ctx.changed();
-        }
+        set_groups(eks, cluster, principal, &others).await?;
+        run.ctx.changed();
+    }
+    if associated.contains_key(&legacy)
+        && run.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
+    {
+        disassociate(eks, cluster, principal, &legacy).await?;
+        run.ctx.changed();
     }
     Ok(())
 }
