@@ -890,7 +890,7 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
             Kind::LaunchTemplate,
             b.names.launch_template(&g.name),
             vec![c.cluster.clone()],
-            json!({ "imdsv2": "required", "httpPutResponseHopLimit": 2,
+            json!({ "imdsv2": "required", "httpPutResponseHopLimit": crate::phases::nodegroups::IMDS_HOP_LIMIT,
                     "diskSizeGib": g.disk_size_gib, "encrypted": true }),
         );
         let mut deps = vec![lt, roles.node.clone(), c.cluster.clone()];

@@ -356,16 +356,22 @@ fn service_trust(service: &str, actions: &[&str], condition: Option<Value>) -> V
     document(vec![statement])
 }
 
-/// The EKS cluster role trusts EKS.
-pub fn cluster_trust() -> Value {
+/// The EKS cluster role trusts EKS, for this platform's cluster of this account only (the
+/// confused-deputy guard EKS documents: it sets `aws:SourceAccount` and `aws:SourceArn`).
+pub fn cluster_trust(t: &Target) -> Value {
     service_trust(
         "eks.amazonaws.com",
         &["sts:AssumeRole", "sts:TagSession"],
-        None,
+        Some(json!({
+            "StringEquals": { "aws:SourceAccount": t.account },
+            "ArnLike": { "aws:SourceArn": t.cluster_arn() },
+        })),
     )
 }
 
-/// The node role trusts EC2 (managed node groups build the instance profile).
+/// The node role trusts EC2 (managed node groups build the instance profile). EC2 sets no
+/// `aws:SourceAccount` when an instance profile's role is assumed, so the trust carries none: a
+/// condition on it would keep nodes from ever joining.
 pub fn node_trust() -> Value {
     service_trust("ec2.amazonaws.com", &["sts:AssumeRole"], None)
 }
@@ -409,7 +415,8 @@ fn irsa_statement_for(t: &Target, issuer: &str, namespace: &str, name: &str) -> 
 }
 
 /// EKS Pod Identity: `pods.eks.amazonaws.com` may assume the role for exactly one service
-/// account of this cluster (the session tags the agent sets).
+/// account of this cluster of this account (the session tags the agent sets, and the source
+/// account EKS Pod Identity sets).
 pub fn pod_identity_statement(t: &Target, sa: &ServiceAccount) -> Value {
     json!({
         "Sid": "PodIdentity",
@@ -417,6 +424,7 @@ pub fn pod_identity_statement(t: &Target, sa: &ServiceAccount) -> Value {
         "Principal": { "Service": "pods.eks.amazonaws.com" },
         "Action": ["sts:AssumeRole", "sts:TagSession"],
         "Condition": { "StringEquals": {
+            "aws:SourceAccount": t.account,
             "aws:RequestTag/eks-cluster-arn": t.cluster_arn(),
             "aws:RequestTag/kubernetes-namespace": sa.namespace,
             "aws:RequestTag/kubernetes-service-account": sa.name,
@@ -788,7 +796,7 @@ pub fn all_rendered(
         out.push((format!("key.{purpose}.json"), key_policy(&t, purpose)));
     }
     let secrets_key = t.arn("kms", &format!("key/{PLACEHOLDER_KEY_ID}"));
-    out.push(("trust.cluster.json".into(), cluster_trust()));
+    out.push(("trust.cluster.json".into(), cluster_trust(&t)));
     out.push((
         format!("policy.cluster.{CLUSTER_SECRETS_POLICY_NAME}.json"),
         cluster_secrets_policy(&secrets_key),
@@ -906,6 +914,40 @@ mod tests {
     fn spec() -> PlatformSpec {
         let text = include_str!("../../examples/platform.json");
         crate::validate::parse_platform(text).expect("example spec is valid")
+    }
+
+    /// Every trust of a service principal carries `aws:SourceAccount` (confused-deputy guard),
+    /// except EC2's node trust, for which EC2 sets no source.
+    #[test]
+    fn service_trusts_name_the_source_account() {
+        let spec = spec();
+        let account = "111122223333";
+        let rendered = all_rendered(
+            &spec,
+            account,
+            "us-east-1",
+            "https://oidc.eks.us-east-1.amazonaws.com/id/X",
+        );
+        let mut checked = 0;
+        for (file, doc) in rendered.iter().filter(|(f, _)| f.starts_with("trust.")) {
+            for st in doc["Statement"].as_array().expect("statements") {
+                let Some(service) = st["Principal"]["Service"].as_str() else {
+                    continue;
+                };
+                if service == "ec2.amazonaws.com" {
+                    continue;
+                }
+                checked += 1;
+                assert_eq!(
+                    st["Condition"]["StringEquals"]["aws:SourceAccount"], account,
+                    "{file}: {service} without aws:SourceAccount: {st}"
+                );
+            }
+        }
+        assert!(
+            checked >= 5,
+            "cluster, flow logs and the Pod Identity roles: {checked}"
+        );
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub async fn assert_complete_platform(
             .unwrap();
         let metadata = data.metadata_options().unwrap();
         assert_eq!(metadata.http_tokens().map(|t| t.as_str()), Some("required"));
-        assert_eq!(metadata.http_put_response_hop_limit(), Some(2));
+        assert_eq!(metadata.http_put_response_hop_limit(), Some(1));
         assert_eq!(data.key_name(), None, "no SSH key");
         assert!(data.user_data().is_some(), "Bottlerocket settings");
         let volumes = data.block_device_mappings();

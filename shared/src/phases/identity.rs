@@ -84,7 +84,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
             purpose: naming::ROLE_CLUSTER.to_owned(),
             name: names.role(naming::ROLE_CLUSTER),
             description: format!("Tenantry {stem}: EKS cluster role"),
-            trust: policies::cluster_trust(),
+            trust: policies::cluster_trust(t),
             managed: policies::cluster_managed_policies(t).into_iter().collect(),
             inline: cluster_inline,
             tags: tags.clone(),

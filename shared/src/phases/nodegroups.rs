@@ -1,8 +1,8 @@
 //! The `nodegroups` phase: per node group of the spec, a launch template and a managed node group.
 //!
 //! - `ensure` (one item = one group, or every group when the workflow sends no item):
-//!   - the launch template `<stem>-<group>`: IMDSv2 required with hop limit 2 (pods behind the
-//!     node's network namespace still reach IMDS), encrypted gp3 volumes with the platform's data
+//!   - the launch template `<stem>-<group>`: IMDSv2 required with hop limit 1 (no pod reaches
+//!     IMDS; host-network daemons do), encrypted gp3 volumes with the platform's data
 //!     key, no SSH key, and for Bottlerocket a settings TOML (kernel lockdown, admin container
 //!     off) as base64 user data;
 //!   - the managed node group `<stem>-<group>` on the private subnets with the node role, labels,
@@ -51,9 +51,12 @@ pub const OUTPUT_PREFIX: &str = "nodeGroup/";
 /// Cluster-autoscaler auto-discovery tag (EKS copies node group tags it knows to the ASG; the
 /// autoscaler's `--node-group-auto-discovery` matches on these).
 pub const AUTOSCALER_ENABLED_TAG: &str = "k8s.io/cluster-autoscaler/enabled";
-/// IMDS hop limit: 2 so that containers (one network hop away) can still use IMDSv2 tokens
-/// where a workload needs it; IRSA and Pod Identity do not need IMDS at all.
-pub const IMDS_HOP_LIMIT: i32 = 2;
+/// IMDS hop limit: 1, so that an IMDSv2 token never reaches a pod (one network hop away from
+/// the node) and no pod can read the node role's credentials, whatever a tenant does to its
+/// NetworkPolicies. Pods get AWS credentials from IRSA or Pod Identity; what runs on the host
+/// network (VPC CNI, kube-proxy, the Pod Identity agent) still reaches IMDS; the
+/// cluster-autoscaler gets its region from `AWS_REGION` (see `kubernetes::autoscaler`).
+pub const IMDS_HOP_LIMIT: i32 = 1;
 
 /// Bottlerocket settings put in every Bottlerocket launch template (EKS merges its own
 /// `[settings.kubernetes]` bootstrap settings into these).
@@ -1011,7 +1014,7 @@ mod tests {
         let g = &standard_node_groups()[0];
         let t = desired_template(g, "arn:key");
         assert_eq!(t.http_tokens, "required");
-        assert_eq!(t.hop_limit, 2);
+        assert_eq!(t.hop_limit, 1);
         assert_eq!(t.key_name, None);
         assert_eq!(t.volumes.len(), 2);
         assert!(t.volumes.iter().all(|v| v.encrypted

@@ -20,7 +20,8 @@
 //!   One partition is fine at Tenantry's scale (EKS allows 100 clusters per region); shard the
 //!   partition key (`PLATFORMS#<n>`) if that ever changes.
 //! * TTL is enabled on `expiresAt` (epoch seconds). Run history and idempotency records carry it
-//!   (90 days by default: Step Functions execution names are unique for 90 days). Nothing whose
+//!   (365 days by default, PCI DSS 10.5.1's year of audit history; `TENANTRY_RUN_RETENTION_DAYS`
+//!   sets it, from the template's `RunHistoryRetentionDays`). Nothing whose
 //!   correctness depends on timely deletion uses it: the lease's expiry lives in its own attribute
 //!   and is checked by the write condition, since TTL deletion can lag by days.
 //! * Idempotency records live in their own partition `REQUEST#<requestId>`, not under the platform:
@@ -78,10 +79,14 @@ use item::Item;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long run history is kept by default.
-pub const DEFAULT_RUN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
-/// How long idempotency records are kept by default.
-pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+/// How long run history is kept by default: a year (PCI DSS 10.5.1 keeps audit history at least
+/// twelve months).
+pub const DEFAULT_RUN_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long idempotency records (each request and its outcome) are kept by default: as long as
+/// the runs, since they are the record of what was asked.
+pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Environment variable overriding the run retention, in days (at least 1).
+pub const RUN_RETENTION_ENV: &str = "TENANTRY_RUN_RETENTION_DAYS";
 
 /// The DynamoDB state store. Cheap to clone (the client is reference counted).
 #[derive(Clone, Debug)]
@@ -110,7 +115,14 @@ impl Store {
 
     /// The store of a handler's [`Deps`](crate::deps::Deps).
     pub fn from_deps(deps: &crate::deps::Deps) -> Self {
-        Store::from_config(&deps.aws, deps.table_name.clone())
+        let store = Store::from_config(&deps.aws, deps.table_name.clone());
+        match std::env::var(RUN_RETENTION_ENV)
+            .ok()
+            .and_then(|d| d.parse::<u64>().ok())
+        {
+            Some(days) if days >= 1 => store.with_run_ttl(Duration::from_secs(days * 24 * 3600)),
+            _ => store,
+        }
     }
 
     /// Uses `clock` for every time the store writes or compares (lease expiry, timestamps, TTLs).

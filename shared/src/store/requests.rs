@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(info.state, RequestState::Accepted);
         assert_eq!(
             info.expires_at,
-            info.created_at.timestamp() + 90 * 24 * 3600
+            info.created_at.timestamp() + 365 * 24 * 3600
         );
     }
 

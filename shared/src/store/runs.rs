@@ -17,7 +17,7 @@ const DETAIL: &str = "detail";
 
 impl Store {
     /// Records (or re-records, e.g. when it finishes) one run. The entry expires after the store's
-    /// run TTL counted from the run's start (default 90 days). Returns the record as stored.
+    /// run TTL counted from the run's start (default 365 days). Returns the record as stored.
     pub async fn record_run(&self, platform_id: &str, run: &RunRecord) -> Result<RunRecord> {
         let pk = keys::platform_pk(platform_id)?;
         let mut sk = keys::run_sk(run.started_at, &run.kind)?;
