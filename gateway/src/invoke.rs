@@ -167,7 +167,8 @@ pub async fn run(
     lock(&gw.invocations).insert(access_key.clone(), active.clone());
 
     let aws = tenantry::aws::local(&gw.endpoint, &gw.region, &access_key).await;
-    let deps = tenantry::deps::Deps::new(aws, gw.table_name.clone());
+    let deps = tenantry::deps::Deps::new(aws, gw.table_name.clone())
+        .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN);
     let mut task =
         tokio::spawn(async move { tenantry::functions::invoke(function, payload, &deps).await });
 

@@ -247,6 +247,7 @@ impl LocalStack {
     /// `testing` key, so calls are not attributed to a function).
     pub async fn deps(&self) -> tenantry::deps::Deps {
         tenantry::deps::Deps::new(self.sdk_config().await, self.gw.table_name.clone())
+            .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN)
     }
 
     /// An SDK configuration pointing at moto directly: bypasses the gateway, so its calls are

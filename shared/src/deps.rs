@@ -13,11 +13,18 @@ pub const TABLE_ENV: &str = "TENANTRY_TABLE";
 pub const DEFAULT_TABLE: &str = "tenantry";
 /// Environment variable with the account id, which saves the STS call at cold start.
 pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
+/// Environment variable with the ARN of the permissions boundary every role Tenantry creates
+/// carries (the template's `TenantryRoleBoundary`; its function roles may create no role
+/// without it).
+pub const ROLE_BOUNDARY_ENV: &str = "TENANTRY_ROLE_BOUNDARY_ARN";
 
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub aws: SdkConfig,
     pub table_name: String,
+    /// The permissions boundary of the roles Tenantry creates (None: roles get none, which the
+    /// template's function roles refuse).
+    pub role_boundary_arn: Option<String>,
     /// The account of the handler's credentials, once known (shared by clones).
     account: Arc<tokio::sync::OnceCell<String>>,
 }
@@ -27,14 +34,25 @@ impl Deps {
         Deps {
             aws,
             table_name: table_name.into(),
+            role_boundary_arn: None,
             account: Arc::default(),
         }
+    }
+
+    /// With `arn` as the boundary of the roles Tenantry creates.
+    pub fn with_role_boundary(mut self, arn: impl Into<String>) -> Self {
+        self.role_boundary_arn = Some(arn.into());
+        self
     }
 
     /// Built once per cold start from the environment.
     pub async fn from_env() -> Self {
         let table = std::env::var(TABLE_ENV).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
-        Deps::new(crate::aws::load_from_env().await, table)
+        let mut deps = Deps::new(crate::aws::load_from_env().await, table);
+        deps.role_boundary_arn = std::env::var(ROLE_BOUNDARY_ENV)
+            .ok()
+            .filter(|a| !a.is_empty());
+        deps
     }
 
     /// The account the handler's credentials belong to (ARNs in policies need it):

@@ -160,9 +160,14 @@ impl<'a> Target<'a> {
         format!("arn:{}:iam::aws:policy/{name}", self.partition())
     }
 
-    /// `arn:<p>:iam::<account>:role/<name>`.
+    /// `arn:<p>:iam::<account>:role/tenantry/<name>`: every role Tenantry creates lives under
+    /// [`ROLE_PATH`].
     pub fn role_arn(&self, name: &str) -> String {
-        format!("arn:{}:iam::{}:role/{name}", self.partition(), self.account)
+        format!(
+            "arn:{}:iam::{}:role{ROLE_PATH}{name}",
+            self.partition(),
+            self.account
+        )
     }
 
     /// The IAM OIDC provider ARN of an issuer URL.
@@ -338,6 +343,10 @@ pub fn platform_log_group_patterns(t: &Target) -> Vec<String> {
         t.log_group_arn(&format!("/aws/containerinsights/{stem}/*")),
     ]
 }
+
+/// The IAM path of every role Tenantry creates: Tenantry's function roles may create and change
+/// roles only under it, and none of them lives there, so no function can change its own role.
+pub const ROLE_PATH: &str = "/tenantry/";
 
 /// Placeholder key id used when a key policy is shown to parliament.
 pub const PLACEHOLDER_KEY_ID: &str = "00000000-0000-0000-0000-000000000000";

@@ -18,8 +18,9 @@ use tenantry::kubernetes::{access_manifests, bootstrap_manifests, tenant_manifes
 use tenantry::spec::{PlatformSpec, TenantSpec, SUPPORTED_KUBERNETES_VERSIONS};
 
 const AUTOSCALER_ROLE: &str =
-    "arn:aws:iam::111122223333:role/tenantry-payments-prod-cluster-autoscaler";
-const TENANT_ROLE: &str = "arn:aws:iam::111122223333:role/tenantry-payments-prod-t-fraud-scoring";
+    "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-cluster-autoscaler";
+const TENANT_ROLE: &str =
+    "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-t-fraud-scoring";
 
 fn example_json() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/platform.json");
@@ -138,8 +139,8 @@ fn example_manifests_pass_kubernetes_validate_strict() {
         &example_tenant(),
         Some(TENANT_ROLE),
     ));
-    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings, 8 tenant objects.
-    assert_eq!(all.len(), 25);
+    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings, 10 tenant objects.
+    assert_eq!(all.len(), 27);
     validate("example", &spec, &all);
 }
 
@@ -150,7 +151,7 @@ fn pod_identity_only_manifests_pass_at_every_supported_version() {
         let mut all = bootstrap_manifests(&spec, None);
         all.extend(access_manifests(&spec));
         all.extend(tenant_manifests(&spec, &example_tenant(), None));
-        assert_eq!(all.len(), 23, "{version}");
+        assert_eq!(all.len(), 25, "{version}");
         let accounts: Vec<&Value> = all
             .iter()
             .filter(|m| m["kind"] == "ServiceAccount")
@@ -182,7 +183,7 @@ fn tenant_manifests_pass_at_every_supported_version() {
         let spec = irsa_only(version);
         let mut all = tenant_manifests(&spec, &example_tenant(), Some(TENANT_ROLE));
         all.extend(tenant_manifests(&spec, &defaults, Some(TENANT_ROLE)));
-        assert_eq!(all.len(), 16, "{version}");
+        assert_eq!(all.len(), 20, "{version}");
         validate(&format!("tenant-irsa-{version}"), &spec, &all);
     }
 }

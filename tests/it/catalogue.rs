@@ -41,6 +41,45 @@ async fn plan_and_inventory(
     (planned, recorded)
 }
 
+/// Every role Tenantry made for the platform lives under `/tenantry/` (where no function role
+/// lives, so the template's function policies can reach them and not themselves) and carries the
+/// permissions boundary; their number is the plan's.
+pub(crate) async fn assert_roles_are_bounded(env: &Env) {
+    let iam = aws_sdk_iam::Client::new(&env.aws);
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let planned = tenantry::plan::plan(&spec).count_kind(Kind::IamRole);
+    let listed = iam
+        .list_roles()
+        .path_prefix(tenantry::policies::ROLE_PATH)
+        .send()
+        .await
+        .expect("list roles");
+    let stem = tenantry::naming::stem(&spec.id, &spec.environment);
+    let ours: Vec<_> = listed
+        .roles()
+        .iter()
+        .filter(|r| r.role_name().contains(&stem))
+        .collect();
+    assert_eq!(ours.len(), planned, "roles under /tenantry/: {ours:?}");
+    for role in ours {
+        let got = iam
+            .get_role()
+            .role_name(role.role_name())
+            .send()
+            .await
+            .expect("get role");
+        let role = got.role().expect("role");
+        assert!(role.arn().contains(":role/tenantry/"), "{}", role.arn());
+        assert_eq!(
+            role.permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn()),
+            Some(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN),
+            "{} has no boundary",
+            role.role_name()
+        );
+    }
+}
+
 /// The plan and the inventory list the same resources, and the live census agrees with the
 /// plan for every AWS kind it counts.
 pub(crate) async fn assert_plan_matches_inventory(env: &Env) {
@@ -146,6 +185,7 @@ async fn provision_variant(name: &str, patch: impl FnOnce(&mut Value)) {
         run.failures()
     );
     assert_plan_matches_inventory(&env).await;
+    assert_roles_are_bounded(&env).await;
     assert_observe_is_silent(&env).await;
     let gone = env
         .run(RequestKind::PlatformDecommission, &format!("{name}-gone"))

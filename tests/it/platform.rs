@@ -277,6 +277,7 @@ async fn provision_rerun_and_decommission_through_the_event_bus() {
 
     crate::complete::assert_complete_platform(&env.stack, &env.aws, &env.spec, &status).await;
     crate::catalogue::assert_plan_matches_inventory(&env).await;
+    crate::catalogue::assert_roles_are_bounded(&env).await;
     crate::catalogue::assert_observe_is_silent(&env).await;
 
     // 2. The same spec under a new request id: nothing to do for the platform's resources.

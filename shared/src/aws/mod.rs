@@ -60,5 +60,9 @@ fn test_credentials(access_key_id: &str) -> aws_credential_types::Credentials {
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
 /// The role Step Functions runs as on the local stack (moto does not check it).
 pub const LOCAL_STATES_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/tenantry-states";
+/// The local stack's stand-in for the template's `TenantryRoleBoundary` (moto records a role's
+/// boundary but does not evaluate it).
+pub const LOCAL_ROLE_BOUNDARY_ARN: &str =
+    "arn:aws:iam::123456789012:policy/tenantry/tenantry-role-boundary";
 
 pub mod read_only;

@@ -293,6 +293,7 @@ pub(crate) async fn ensure_role(
     let (arn, created) = match get_role(iam, &role.name).await? {
         Some(actual) => {
             check_owner(run, &actual)?;
+            converge_boundary(run, iam, role, &resource, &actual).await?;
             converge_trust(run, iam, role, &resource, &actual).await?;
             converge_role_tags(run, iam, &role.name, &resource, &tags, actual.tags()).await?;
             (actual.arn().to_owned(), false)
@@ -304,6 +305,8 @@ pub(crate) async fn ensure_role(
             let out = iam
                 .create_role()
                 .role_name(&role.name)
+                .path(policies::ROLE_PATH)
+                .set_permissions_boundary(run.ctx.deps.role_boundary_arn.clone())
                 .description(&role.description)
                 .assume_role_policy_document(role.trust.to_string())
                 .set_tags(Some(iam_tags(&tags)?))
@@ -323,6 +326,41 @@ pub(crate) async fn ensure_role(
     converge_managed(run, iam, role, &resource, created).await?;
     converge_inline(run, iam, role, &resource, created).await?;
     Ok(Some(arn))
+}
+
+/// Puts the configured permissions boundary on a role that lacks it or carries another one
+/// (a role is never left with a boundary removed: without one configured, nothing changes).
+async fn converge_boundary(
+    run: &mut Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    role: &DesiredRole,
+    resource: &str,
+    actual: &aws_sdk_iam::types::Role,
+) -> Result<(), FunctionError> {
+    let Some(wanted) = run.ctx.deps.role_boundary_arn.clone() else {
+        return Ok(());
+    };
+    let current = actual
+        .permissions_boundary()
+        .and_then(|b| b.permissions_boundary_arn());
+    if current == Some(wanted.as_str())
+        || !run.differs(
+            resource,
+            "permissionsBoundary",
+            json!(wanted),
+            json!(current),
+        )
+    {
+        return Ok(());
+    }
+    iam.put_role_permissions_boundary()
+        .role_name(&role.name)
+        .permissions_boundary(&wanted)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:PutRolePermissionsBoundary", e))?;
+    run.ctx.changed();
+    Ok(())
 }
 
 async fn converge_trust(

@@ -603,7 +603,7 @@ mod tests {
         let role = t.role_arn(&t.names.tenant_role("checkout"));
         assert_eq!(
             role,
-            "arn:aws:iam::111122223333:role/tenantry-payments-prod-t-checkout"
+            "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-t-checkout"
         );
         let policy = tenant_key_policy(&t, &role);
         let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
