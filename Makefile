@@ -10,7 +10,7 @@ ifdef CARGO_TARGET_DIR
 TENANTRY := $(CARGO_TARGET_DIR)/debug/tenantry
 endif
 
-.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra schemas package bench clean-stack help
+.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls schemas package bench clean-stack help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,7 +34,7 @@ build: ## build the workspace (debug)
 demo: setup build ## the main job on the local stack (no AWS account needed)
 	scripts/demo.sh $(TENANTRY)
 
-test: setup lint cargo-test check-asl check-infra ## every test and check
+test: setup lint cargo-test check-asl check-infra check-iam ## every test and check
 	@echo "make test: all checks passed"
 
 lint: fmt-check clippy
@@ -45,8 +45,17 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Every AWS call a function makes on the local stack is recorded (gateway, TENANTRY_CALL_LOG_DIR)
+# and then checked against that function's role in the template (scripts/check_calls.py).
+CALL_LOG_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))/tenantry-calls
+
 cargo-test: venv
-	$(CARGO) test --workspace
+	rm -rf $(CALL_LOG_DIR) && mkdir -p $(CALL_LOG_DIR)
+	TENANTRY_CALL_LOG_DIR=$(CALL_LOG_DIR) $(CARGO) test --workspace
+	$(PY) scripts/check_calls.py $(CALL_LOG_DIR)
+
+check-calls: venv ## the recorded calls of the last `make cargo-test` against the template's roles
+	$(PY) scripts/check_calls.py $(CALL_LOG_DIR)
 
 check-asl: npm ## asl-validator on every state machine definition
 	@for f in statemachine/*.asl.json; do \
@@ -55,6 +64,10 @@ check-asl: npm ## asl-validator on every state machine definition
 
 check-infra: venv ## cfn-lint on the deployment template
 	$(VENV)/bin/cfn-lint infra/*.yaml
+
+check-iam: venv ## parliament, privilege rules and bus-policy cases on the template; the exploit fixtures must be rejected
+	$(PY) scripts/check_template_iam.py infra/template.yaml
+	$(PY) scripts/check_template_iam.py --must-reject infra/tests/*.yaml
 
 bench: venv ## benchmarks on the local stack (provision: wall time vs critical path; tenants: onboarding latency, calls); JSON in target/tenantry-bench/
 	cargo bench -p tenantry-integration --bench provision --profile dev

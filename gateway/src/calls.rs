@@ -108,6 +108,164 @@ impl CallLog {
     }
 }
 
+/// One line of the call log (`TENANTRY_CALL_LOG_DIR`): a call with the function that made it and,
+/// where the request names it cheaply, the resource (see [`named_resource`]). Read by
+/// `scripts/check_calls.py`, which checks every call against the function's role in
+/// `infra/template.yaml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallLine {
+    /// The Tenantry function (handler name) whose invocation made the call, if any.
+    pub function: Option<String>,
+    pub service: String,
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A full ARN, or the part of the ARN after `arn:<partition>:<service>:<region>:<account>:`
+    /// (`role/<name>` or `role/<path>/<name>` for IAM, `cluster/<name>`, `log-group:<name>`,
+    /// `key/<id>`, `alias/<name>`, `table/<name>`...); for S3 `bucket` or `bucket/key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+/// The resource a request names, where that is cheap to tell from the request alone: IAM role
+/// names (with `Path` when given), EKS cluster and sub-resources from the path, log groups, KMS
+/// keys and aliases, DynamoDB tables, Secrets Manager secrets, SNS topics, S3 buckets and keys,
+/// state machines. None when the operation names none (lists, creates on `*`) or it is not
+/// worth parsing (EC2, CloudWatch's CBOR).
+pub fn named_resource(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    class: &Classified,
+) -> Option<String> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let form = |name: &str| -> Option<String> {
+        query
+            .and_then(|q| query_param(q, name))
+            .or_else(|| {
+                content_type
+                    .starts_with("application/x-www-form-urlencoded")
+                    .then(|| {
+                        form_urlencoded::parse(body)
+                            .find(|(k, _)| k == name)
+                            .map(|(_, v)| v.into_owned())
+                    })
+                    .flatten()
+            })
+            .filter(|v| !v.is_empty())
+    };
+    let json = || -> Option<serde_json::Value> {
+        if class.protocol == Protocol::AwsJson || class.protocol == Protocol::RestJson {
+            serde_json::from_slice(body).ok()
+        } else {
+            None
+        }
+    };
+    let json_str = |v: &serde_json::Value, key: &str| -> Option<String> {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    match class.service.as_str() {
+        "iam" => {
+            if let Some(role) = form("RoleName") {
+                return Some(match form("Path") {
+                    Some(p) => format!("role{p}{role}"),
+                    None => format!("role/{role}"),
+                });
+            }
+            if let Some(arn) = form("OpenIDConnectProviderArn").or_else(|| form("PolicyArn")) {
+                return Some(arn);
+            }
+            form("Url").map(|u| {
+                format!(
+                    "oidc-provider/{}",
+                    u.trim_start_matches("https://").trim_end_matches('/')
+                )
+            })
+        }
+        "eks" => {
+            let (_, caps) = eks_route(method, path)?;
+            let cluster = caps.first()?;
+            let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+            if seg.first() == Some(&"tags") {
+                return Some(cluster.clone()); // the resource ARN itself
+            }
+            if seg.first() != Some(&"clusters") {
+                return None;
+            }
+            let sub = seg.get(2).copied();
+            Some(match (sub, caps.get(1)) {
+                (Some("node-groups"), Some(ng)) => format!("nodegroup/{cluster}/{ng}/*"),
+                (Some("addons"), Some(addon)) => format!("addon/{cluster}/{addon}/*"),
+                (Some("access-entries"), Some(_)) => format!("access-entry/{cluster}/*"),
+                (Some("pod-identity-associations"), Some(id)) => {
+                    format!("podidentityassociation/{cluster}/{id}")
+                }
+                (Some("identity-provider-configs"), _)
+                    if seg
+                        .get(3)
+                        .is_some_and(|s| *s == "describe" || *s == "disassociate") =>
+                {
+                    format!("identityproviderconfig/{cluster}/*")
+                }
+                _ => format!("cluster/{cluster}"),
+            })
+        }
+        "logs" => {
+            let v = json()?;
+            if let Some(arn) = json_str(&v, "resourceArn") {
+                return Some(arn);
+            }
+            json_str(&v, "logGroupName").map(|g| format!("log-group:{g}"))
+        }
+        "kms" => {
+            let v = json()?;
+            if let Some(alias) = json_str(&v, "AliasName") {
+                return Some(alias);
+            }
+            let key = json_str(&v, "KeyId")?;
+            if key.starts_with("arn:") {
+                Some(key)
+            } else if key.starts_with("alias/") {
+                None // authorized on the key it names, which the request does not tell
+            } else {
+                Some(format!("key/{key}"))
+            }
+        }
+        "dynamodb" => json().and_then(|v| json_str(&v, "TableName").map(|t| format!("table/{t}"))),
+        "secretsmanager" => {
+            let v = json()?;
+            let id = json_str(&v, "SecretId").or_else(|| json_str(&v, "Name"))?;
+            Some(if id.starts_with("arn:") {
+                id
+            } else {
+                format!("secret:{id}")
+            })
+        }
+        "sns" => form("TopicArn")
+            .or_else(|| form("ResourceArn"))
+            .or_else(|| form("Name")),
+        "states" => json()
+            .and_then(|v| json_str(&v, "stateMachineArn").or_else(|| json_str(&v, "executionArn"))),
+        "s3" => {
+            let p = path.trim_matches('/');
+            (!p.is_empty()).then(|| decode(p))
+        }
+        _ => None,
+    }
+}
+
 /// What a request is, as far as counting and fault shapes go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classified {
@@ -846,6 +1004,83 @@ mod tests {
             "PutBucketTagging"
         );
         assert!(!classify(&Method::HEAD, "/b", None, &h, b"").mutating);
+    }
+
+    #[test]
+    fn named_resources() {
+        let iam = headers(&[
+            ("authorization", &auth("x", "iam")),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ]);
+        let body = b"Action=CreateRole&RoleName=tenantry-p-cluster&Path=%2Ftenantry%2F";
+        let c = classify(&Method::POST, "/", None, &iam, body);
+        assert_eq!(
+            named_resource(&Method::POST, "/", None, &iam, body, &c).as_deref(),
+            Some("role/tenantry/tenantry-p-cluster")
+        );
+        let body = b"Action=GetRole&RoleName=tenantry-p-node";
+        let c = classify(&Method::POST, "/", None, &iam, body);
+        assert_eq!(
+            named_resource(&Method::POST, "/", None, &iam, body, &c).as_deref(),
+            Some("role/tenantry-p-node")
+        );
+        let eks = headers(&[("authorization", &auth("x", "eks"))]);
+        for (method, path, want) in [
+            (Method::DELETE, "/clusters/dev", "cluster/dev"),
+            (Method::POST, "/clusters/dev/node-groups", "cluster/dev"),
+            (
+                Method::POST,
+                "/clusters/dev/node-groups/ng/update-config",
+                "nodegroup/dev/ng/*",
+            ),
+            (
+                Method::DELETE,
+                "/clusters/dev/addons/coredns",
+                "addon/dev/coredns/*",
+            ),
+            (
+                Method::DELETE,
+                "/clusters/dev/access-entries/arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx",
+                "access-entry/dev/*",
+            ),
+            (
+                Method::POST,
+                "/tags/arn%3Aaws%3Aeks%3Aus-east-1%3A1%3Acluster%2Fdev",
+                "arn:aws:eks:us-east-1:1:cluster/dev",
+            ),
+        ] {
+            let c = classify(&method, path, None, &eks, b"");
+            assert_eq!(
+                named_resource(&method, path, None, &eks, b"", &c).as_deref(),
+                Some(want),
+                "{path}"
+            );
+        }
+        let c = classify(&Method::POST, "/clusters", None, &eks, b"{}");
+        assert_eq!(
+            named_resource(&Method::POST, "/clusters", None, &eks, b"{}", &c),
+            None
+        );
+        let kms = headers(&[
+            ("authorization", &auth("x", "kms")),
+            ("x-amz-target", "TrentService.ScheduleKeyDeletion"),
+        ]);
+        let body = br#"{"KeyId":"1234-abcd","PendingWindowInDays":7}"#;
+        let c = classify(&Method::POST, "/", None, &kms, body);
+        assert_eq!(
+            named_resource(&Method::POST, "/", None, &kms, body, &c).as_deref(),
+            Some("key/1234-abcd")
+        );
+        let logs = headers(&[
+            ("authorization", &auth("x", "logs")),
+            ("x-amz-target", "Logs_20140328.DeleteLogGroup"),
+        ]);
+        let body = br#"{"logGroupName":"/aws/eks/dev/cluster"}"#;
+        let c = classify(&Method::POST, "/", None, &logs, body);
+        assert_eq!(
+            named_resource(&Method::POST, "/", None, &logs, body, &c).as_deref(),
+            Some("log-group:/aws/eks/dev/cluster")
+        );
     }
 
     #[test]

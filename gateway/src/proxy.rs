@@ -1,7 +1,9 @@
 //! The gateway's HTTP front: routes Lambda invokes, control calls, EKS extras; forwards the rest
 //! to moto verbatim; applies faults and counts calls on the way.
 
-use crate::calls::{classify, match_route, CallLog, CallRecord, Classified, Protocol};
+use crate::calls::{
+    classify, match_route, named_resource, CallLine, CallLog, CallRecord, Classified, Protocol,
+};
 use crate::durations::{Durations, Timeline};
 use crate::faults::{error_response, FaultState, Faults};
 use crate::invoke::{self, Active};
@@ -40,6 +42,28 @@ pub struct Gateway {
     /// conditional writes can both pass their check. Real DynamoDB makes every single-item write
     /// atomic; serialising DynamoDB requests here restores that guarantee.
     pub(crate) dynamodb_serial: tokio::sync::Mutex<()>,
+    /// `$TENANTRY_CALL_LOG_DIR/calls-<pid>-<n>.jsonl`: every AWS call as a [`CallLine`].
+    pub(crate) call_file: Option<Mutex<std::fs::File>>,
+}
+
+/// Environment variable: a directory where each gateway appends its calls as JSON lines.
+pub const CALL_LOG_DIR_ENV: &str = "TENANTRY_CALL_LOG_DIR";
+
+/// Opens this gateway's call log file when [`CALL_LOG_DIR_ENV`] is set (one file per gateway).
+fn open_call_file() -> anyhow::Result<Option<Mutex<std::fs::File>>> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let Some(dir) = std::env::var_os(CALL_LOG_DIR_ENV).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir)?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("calls-{}-{n}.jsonl", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    Ok(Some(Mutex::new(file)))
 }
 
 /// Installs rustls' aws-lc-rs crypto provider as the process default if none is installed.
@@ -93,6 +117,7 @@ impl Gateway {
             next_invocation: AtomicU64::new(1),
             dynamodb_serial: tokio::sync::Mutex::new(()),
             kube,
+            call_file: open_call_file()?,
         })
     }
 
@@ -122,6 +147,36 @@ impl Gateway {
 
     pub(crate) fn record(&self, call: CallRecord) {
         lock(&self.log).calls.push(call);
+    }
+
+    /// Records a call and, with a call log file, appends it there with the resource it names.
+    fn record_call(&self, call: CallRecord, req: &AwsRequest) {
+        if let Some(file) = &self.call_file {
+            let line = CallLine {
+                function: call.invocation.clone(),
+                service: call.service.clone(),
+                operation: call.operation.clone(),
+                region: req.class.region.clone(),
+                resource: named_resource(
+                    &req.method,
+                    &req.path,
+                    req.query.as_deref(),
+                    &req.headers,
+                    &req.body,
+                    &req.class,
+                ),
+                status: call.status,
+                fault: call.fault.clone(),
+            };
+            if let Ok(mut text) = serde_json::to_string(&line) {
+                text.push('\n');
+                use std::io::Write;
+                if let Err(e) = lock(file).write_all(text.as_bytes()) {
+                    tracing::warn!(error = %e, "could not append to the call log");
+                }
+            }
+        }
+        self.record(call);
     }
 }
 
@@ -220,14 +275,17 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
             &req.class.service,
             &request_id,
         );
-        gw.record(CallRecord {
-            service: req.class.service.clone(),
-            operation: req.class.operation.clone(),
-            mutating: req.class.mutating,
-            invocation: function,
-            status: resp.status().as_u16(),
-            fault: Some(injected.name().to_owned()),
-        });
+        gw.record_call(
+            CallRecord {
+                service: req.class.service.clone(),
+                operation: req.class.operation.clone(),
+                mutating: req.class.mutating,
+                invocation: function,
+                status: resp.status().as_u16(),
+                fault: Some(injected.name().to_owned()),
+            },
+            &req,
+        );
         return resp;
     }
     let crash_at = active.as_ref().and_then(|a| a.count_call(gw));
@@ -268,14 +326,17 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         )
         .await
     };
-    gw.record(CallRecord {
-        service: req.class.service.clone(),
-        operation: req.class.operation.clone(),
-        mutating: req.class.mutating,
-        invocation: function,
-        status: resp.status().as_u16(),
-        fault: None,
-    });
+    gw.record_call(
+        CallRecord {
+            service: req.class.service.clone(),
+            operation: req.class.operation.clone(),
+            mutating: req.class.mutating,
+            invocation: function,
+            status: resp.status().as_u16(),
+            fault: None,
+        },
+        &req,
+    );
     if let (Some(n), Some(active)) = (crash_at, active) {
         // The call's side effect happened; the handler must never see the answer.
         active.crash(n).await;
