@@ -454,6 +454,72 @@ pub fn workload_trust(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> 
     document(statements)
 }
 
+// --- VPC endpoint policies ---------------------------------------------------------------------
+
+/// ECR keeps image layers in an AWS-owned S3 bucket per region, which nodes read through the S3
+/// gateway endpoint when they pull images.
+pub fn ecr_layer_bucket(partition: &str, region: &str) -> String {
+    format!("arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*")
+}
+
+/// The policy of one of the platform's VPC endpoints: only principals of the platform's account
+/// may use it (a stolen credential of another account cannot exfiltrate through it), and for S3
+/// only on buckets of the account, plus the AWS-owned ECR layer bucket nodes pull from. STS
+/// also admits the unauthenticated `AssumeRoleWithWebIdentity` of IRSA, for this account's
+/// roles only (the call has no principal account to test).
+pub fn vpc_endpoint_policy(
+    partition: &str,
+    account: &str,
+    region: &str,
+    service: crate::spec::VpcEndpointService,
+) -> Value {
+    use crate::spec::VpcEndpointService as S;
+    let own = |sid: &str, condition: Value| {
+        json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": condition,
+        })
+    };
+    let mut statements = match service {
+        S::S3 => vec![
+            own(
+                "OwnAccountBuckets",
+                json!({ "StringEquals": {
+                    "aws:PrincipalAccount": account,
+                    "aws:ResourceAccount": account,
+                } }),
+            ),
+            json!({
+                "Sid": "EcrImageLayers",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": ecr_layer_bucket(partition, region),
+                "Condition": { "StringEquals": { "aws:PrincipalAccount": account } },
+            }),
+        ],
+        _ => vec![own(
+            "OwnAccountPrincipals",
+            json!({ "StringEquals": { "aws:PrincipalAccount": account } }),
+        )],
+    };
+    if service == S::Sts {
+        statements.push(json!({
+            "Sid": "IrsaWebIdentityToOwnRoles",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Resource": "*",
+            "Condition": { "StringEquals": { "aws:ResourceAccount": account } },
+        }));
+    }
+    document(statements)
+}
+
 // --- permission policies -----------------------------------------------------------------------
 
 /// Managed policies of the cluster role.
@@ -849,15 +915,23 @@ pub fn all_rendered(
         "bucket.tenant-data.json".into(),
         tenant_bucket_policy(&t, &bucket),
     ));
+    for service in &spec.network.endpoints {
+        out.push((
+            format!("endpoint.{}.json", service.as_str()),
+            vpc_endpoint_policy(t.partition(), account, region, *service),
+        ));
+    }
     out
 }
 
 /// The document parliament should audit for a file of [`all_rendered`]: permission and bucket
 /// policies as they are; key policies with `"*"` replaced by what it denotes in a key policy (the
 /// key, and for alias operations its alias: a tenant key's for `key.tenant.<tenant>.json`);
-/// trust policies not at all (None).
+/// trust and endpoint policies not at all (None: both grant to a principal, and an endpoint
+/// policy's `Action: "*"` within the account is a guardrail by design; unit tests pin their
+/// shape).
 pub fn for_parliament(file: &str, doc: &Value, t: &Target) -> Option<Value> {
-    if file.starts_with("trust.") {
+    if file.starts_with("trust.") || file.starts_with("endpoint.") {
         return None;
     }
     let Some(purpose) = file
@@ -923,6 +997,32 @@ mod tests {
     fn spec() -> PlatformSpec {
         let text = include_str!("../../examples/platform.json");
         crate::validate::parse_platform(text).expect("example spec is valid")
+    }
+
+    /// Every endpoint is limited to the account's principals; S3 to the account's buckets and the
+    /// ECR layer bucket; STS also to web-identity calls for the account's roles.
+    #[test]
+    fn endpoint_policies_keep_the_endpoints_to_the_account() {
+        use crate::spec::VpcEndpointService as S;
+        let acct = "111122223333";
+        for service in [S::S3, S::Sts, S::EcrApi, S::Logs] {
+            let doc = vpc_endpoint_policy("aws", acct, "eu-west-1", service);
+            for st in doc["Statement"].as_array().unwrap() {
+                let cond = &st["Condition"]["StringEquals"];
+                let scoped = cond["aws:PrincipalAccount"] == acct
+                    || (st["Action"] == "sts:AssumeRoleWithWebIdentity"
+                        && cond["aws:ResourceAccount"] == acct);
+                assert!(scoped, "{service:?}: unscoped statement {st}");
+                if st["Action"] == "*" && service == S::S3 {
+                    assert_eq!(cond["aws:ResourceAccount"], acct, "{st}");
+                }
+            }
+        }
+        let s3 = vpc_endpoint_policy("aws", acct, "eu-west-1", S::S3);
+        assert_eq!(
+            s3["Statement"][1]["Resource"],
+            "arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"
+        );
     }
 
     /// Every trust of a service principal carries `aws:SourceAccount` (confused-deputy guard),

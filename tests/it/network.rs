@@ -675,6 +675,46 @@ async fn drift_is_reported_and_repaired(
     assert_eq!(repaired.changes, 1);
     let after = run(deps, id, Action::Observe).await.expect("observe");
     assert!(after.drift.is_empty(), "{:?}", after.drift);
+
+    // The S3 endpoint opened to every account (the default policy, what an endpoint without a
+    // policy has): observe names it, ensure puts the platform's policy back.
+    let endpoints = c
+        .ec2
+        .describe_vpc_endpoints()
+        .send()
+        .await
+        .expect("endpoints")
+        .vpc_endpoints
+        .unwrap_or_default();
+    let s3 = endpoints
+        .iter()
+        .find(|e| {
+            e.service_name().is_some_and(|n| n.ends_with(".s3"))
+                && e.tags().iter().any(|t| t.value() == Some(id))
+        })
+        .expect("the S3 endpoint");
+    let policy = tenantry::policies::parse_returned(s3.policy_document().unwrap_or_default())
+        .expect("a policy");
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+        tenantry::aws::LOCAL_ACCOUNT_ID,
+        "{policy}"
+    );
+    let open = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]});
+    c.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(s3.vpc_endpoint_id().unwrap())
+        .policy_document(open.to_string())
+        .send()
+        .await
+        .expect("open the endpoint");
+    let drifted = run(deps, id, Action::Observe).await.expect("observe");
+    assert_eq!(drifted.drift.len(), 1, "{:?}", drifted.drift);
+    assert_eq!(drifted.drift[0].field, "policyDocument");
+    let repaired = run(deps, id, Action::Ensure).await.expect("ensure repairs");
+    assert_eq!(repaired.changes, 1);
+    let after = run(deps, id, Action::Observe).await.expect("observe");
+    assert!(after.drift.is_empty(), "{:?}", after.drift);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -92,7 +92,7 @@ pub mod outputs {
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Network, input, deps).await?;
     let clients = Clients::new(&ctx.aws());
-    let desired = Desired::new(&ctx.spec)?;
+    let desired = Desired::new(&ctx.spec)?.with_account(deps.account_id().await?);
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
         Action::Status => observe::status(&mut ctx, &clients).await,
@@ -164,6 +164,9 @@ pub struct Desired {
     pub cluster_tag: String,
     pub flow_logs: Option<FlowLogWant>,
     pub names: crate::naming::Names,
+    /// The account the platform is in (the endpoint policies name it); empty until
+    /// [`Desired::with_account`].
+    pub account: String,
 }
 
 /// The flow log to have.
@@ -207,7 +210,24 @@ impl Desired {
             flow_logs,
             layout,
             names,
+            account: String::new(),
         })
+    }
+
+    /// With the platform's account (the endpoint policies name it).
+    pub fn with_account(mut self, account: String) -> Self {
+        self.account = account;
+        self
+    }
+
+    /// The policy of one of the VPC endpoints.
+    pub fn endpoint_policy(&self, service: VpcEndpointService) -> Value {
+        crate::policies::vpc_endpoint_policy(
+            crate::spec::partition_of(&self.region),
+            &self.account,
+            &self.region,
+            service,
+        )
     }
 
     /// Number of NAT gateways.

@@ -850,6 +850,7 @@ impl Ensure<'_, '_> {
                 } else {
                     group.map(str::to_owned)
                 },
+                policy: self.d.endpoint_policy(service),
             };
             let found = named(&existing, &name, |e| e.tags(), |e| e.vpc_endpoint_id());
             let (id, available) = match found {
@@ -909,6 +910,7 @@ impl Ensure<'_, '_> {
             .create_vpc_endpoint()
             .vpc_id(vpc_id)
             .service_name(service_name)
+            .policy_document(want.policy.to_string())
             .tag_specifications(tag_spec(
                 ResourceType::VpcEndpoint,
                 &self.tags(name, &BTreeMap::new()),
@@ -936,8 +938,8 @@ impl Ensure<'_, '_> {
         ))
     }
 
-    /// One ModifyVpcEndpoint call when subnets, route tables, security groups or private DNS
-    /// differ; none otherwise.
+    /// One ModifyVpcEndpoint call when subnets, route tables, security groups, private DNS or the
+    /// policy differ; none otherwise.
     async fn modify_endpoint(
         &mut self,
         id: &str,
@@ -954,6 +956,7 @@ impl Ensure<'_, '_> {
         let (add_tables, remove_tables) = diff(have.route_table_ids(), &want.tables);
         let (add_groups, remove_groups) = diff(&have_groups, &want_groups);
         let fix_dns = !want.gateway && have.private_dns_enabled() != Some(true);
+        let fix_policy = !lookup::endpoint_policy_is(have, &want.policy);
         let changes = [
             &add_subnets,
             &remove_subnets,
@@ -962,7 +965,7 @@ impl Ensure<'_, '_> {
             &add_groups,
             &remove_groups,
         ];
-        if !fix_dns && changes.iter().all(|c| c.is_empty()) {
+        if !fix_dns && !fix_policy && changes.iter().all(|c| c.is_empty()) {
             return Ok(());
         }
         let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
@@ -979,6 +982,9 @@ impl Ensure<'_, '_> {
             .set_remove_security_group_ids(some(remove_groups));
         if fix_dns {
             call = call.private_dns_enabled(true);
+        }
+        if fix_policy {
+            call = call.policy_document(want.policy.to_string());
         }
         call.send()
             .await
@@ -1170,6 +1176,7 @@ struct EndpointWant {
     subnets: Vec<String>,
     tables: Vec<String>,
     group: Option<String>,
+    policy: Value,
 }
 
 /// (to add, to remove) to turn `have` into `want`.

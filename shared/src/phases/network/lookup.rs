@@ -279,3 +279,13 @@ pub async fn log_group(c: &Clients, name: &str) -> Result<Option<LogGroup>, Func
         .find(|g| g.log_group_name() == Some(name))
         .cloned())
 }
+
+/// Whether the endpoint's policy is `want` (EC2 returns the document as JSON text).
+pub fn endpoint_policy_is(
+    have: &aws_sdk_ec2::types::VpcEndpoint,
+    want: &serde_json::Value,
+) -> bool {
+    have.policy_document()
+        .and_then(crate::policies::parse_returned)
+        .is_some_and(|p| crate::policies::same_policy(&p, want))
+}

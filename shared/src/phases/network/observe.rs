@@ -196,21 +196,28 @@ impl Observer<'_, '_> {
             .collect();
         for service in self.d.endpoints.clone() {
             let name = self.d.name(service.as_str());
-            match named(&endpoints, &name, |e| e.tags(), |e| e.vpc_endpoint_id()) {
-                None => self.missing(format!("ec2:vpc-endpoint/{name}")),
-                Some(e) if !service.is_gateway() => {
-                    let resource = format!(
-                        "ec2:vpc-endpoint/{}",
-                        e.vpc_endpoint_id().unwrap_or_default()
-                    );
-                    self.differ(
-                        resource,
-                        "privateDnsEnabled",
-                        json!(true),
-                        json!(e.private_dns_enabled()),
-                    );
-                }
-                Some(_) => {}
+            let Some(e) = named(&endpoints, &name, |e| e.tags(), |e| e.vpc_endpoint_id()) else {
+                self.missing(format!("ec2:vpc-endpoint/{name}"));
+                continue;
+            };
+            let resource = format!(
+                "ec2:vpc-endpoint/{}",
+                e.vpc_endpoint_id().unwrap_or_default()
+            );
+            let policy = self.d.endpoint_policy(service);
+            if !lookup::endpoint_policy_is(e, &policy) {
+                let actual = e
+                    .policy_document()
+                    .and_then(crate::policies::parse_returned);
+                self.differ(resource.clone(), "policyDocument", policy, json!(actual));
+            }
+            if !service.is_gateway() {
+                self.differ(
+                    resource,
+                    "privateDnsEnabled",
+                    json!(true),
+                    json!(e.private_dns_enabled()),
+                );
             }
         }
         if !self.d.wants_endpoint_group() {
