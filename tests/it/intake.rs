@@ -242,6 +242,20 @@ async fn a_valid_provision_is_accepted_once_and_a_redelivery_changes_nothing() {
         .expect("request record");
     assert_eq!(request.state, RequestState::Started);
     assert_eq!(request.execution_arn.as_deref(), Some(arn.as_str()));
+    // Who asked, as the envelope says it: account, source, event id and time, kept with the
+    // request for the audit trail.
+    let origin = request.origin.expect("origin recorded");
+    assert_eq!(origin.channel, "eventbridge");
+    assert_eq!(origin.account.as_deref(), Some("123456789012"));
+    assert_eq!(origin.source, "acme.platform-team");
+    assert!(
+        origin
+            .event_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("event")),
+        "{origin:?}"
+    );
+    assert_eq!(origin.time.as_deref(), Some("2026-11-22T10:00:00+00:00"));
     let lease = w.store.get_lease(PLATFORM).await.unwrap().expect("lease");
     assert_eq!(
         (lease.holder.as_str(), lease.operation.as_str()),

@@ -2482,6 +2482,24 @@ async fn tenant_requests_cannot_reach_other_teams_namespaces_secrets_or_kept_dat
         failed["error"]["code"], "Tenantry.InvalidRequest",
         "{failed}"
     );
+    // The request is on record with where it came from: the event id and source as the bus
+    // delivered them (moto's EventBridge leaves out the sending account AWS always sets).
+    let asked = env
+        .store
+        .get_request("adopt-payroll")
+        .await
+        .unwrap()
+        .expect("request record");
+    let origin = asked.origin.expect("origin");
+    assert_eq!(origin.source, "tests", "{origin:?}");
+    assert!(
+        origin.event_id.is_some() && origin.time.is_some(),
+        "{origin:?}"
+    );
+    assert!(
+        origin.account.as_deref().is_none_or(|a| a == ACCOUNT),
+        "{origin:?}"
+    );
     let live = namespaces.get("payroll-tools").await.expect("still there");
     assert_eq!(live.metadata.labels.unwrap_or_default(), payroll_labels);
     assert_eq!(env.tenant_roles(&p).await, roles, "no tenant role created");

@@ -35,9 +35,9 @@ use crate::events::{
 };
 use crate::spec::{PlatformSpec, TenantSpec};
 use crate::store::{
-    payload_hash, LastError, LifecycleState, PlatformStatus, RequestInfo, RequestOutcome,
-    RequestRecord, RequestState, Store, StoreError, TenantFailure, TenantRecord, TenantState,
-    Versioned,
+    payload_hash, LastError, LifecycleState, PlatformStatus, RequestInfo, RequestOrigin,
+    RequestOutcome, RequestRecord, RequestState, Store, StoreError, TenantFailure, TenantRecord,
+    TenantState, Versioned,
 };
 use crate::validate::{self, rules, Issue};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -184,6 +184,8 @@ struct Request {
     platform_id: String,
     body: Body,
     payload_hash: String,
+    /// Who sent it, as far as the envelope says.
+    origin: RequestOrigin,
 }
 
 /// What a request carries besides its ids.
@@ -294,7 +296,17 @@ fn parse(envelope: Value) -> Parsed {
         return Parsed::Rejected(Rejection::new(Some(&event.detail), None, message));
     };
     match parse_detail(kind, &event.detail_type, &event.detail) {
-        Ok(request) => Parsed::Request(Box::new(request)),
+        Ok(mut request) => {
+            request.origin = RequestOrigin {
+                channel: "eventbridge".to_owned(),
+                event_id: event.id.clone(),
+                account: event.account.clone(),
+                source: event.source.clone(),
+                region: event.region.clone(),
+                time: event.time.map(|t| t.to_rfc3339()),
+            };
+            Parsed::Request(Box::new(request))
+        }
         Err(rejection) => Parsed::Rejected(rejection),
     }
 }
@@ -370,6 +382,7 @@ fn parse_detail(
         platform_id,
         body,
         payload_hash,
+        origin: RequestOrigin::default(),
     })
 }
 
@@ -706,11 +719,12 @@ impl<'a> Intake<'a> {
             None => {
                 let recorded = self
                     .store
-                    .record_request(
+                    .record_request_from(
                         id,
                         &request.platform_id,
                         request.operation(),
                         &request.payload_hash,
+                        Some(&request.origin),
                     )
                     .await?;
                 match recorded {

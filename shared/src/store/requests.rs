@@ -3,7 +3,7 @@
 use super::error::{Result, StoreError};
 use super::item::{self, n, s, Item, Reader};
 use super::keys;
-use super::types::{RequestInfo, RequestOutcome, RequestRecord, RequestState};
+use super::types::{RequestInfo, RequestOrigin, RequestOutcome, RequestRecord, RequestState};
 use super::{condition_failed, expiry_epoch, Store};
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -16,6 +16,7 @@ const EXECUTION_ARN: &str = "executionArn";
 const ERROR: &str = "error";
 const CREATED_AT: &str = "createdAt";
 const UPDATED_AT: &str = "updatedAt";
+const ORIGIN: &str = "origin";
 
 impl Store {
     /// Records that request `request_id` arrived, unless it already has: exactly one caller per
@@ -28,6 +29,19 @@ impl Store {
         platform_id: &str,
         kind: &str,
         payload_hash: &str,
+    ) -> Result<RequestRecord> {
+        self.record_request_from(request_id, platform_id, kind, payload_hash, None)
+            .await
+    }
+
+    /// [`Store::record_request`], keeping where the request came from.
+    pub async fn record_request_from(
+        &self,
+        request_id: &str,
+        platform_id: &str,
+        kind: &str,
+        payload_hash: &str,
+        origin: Option<&RequestOrigin>,
     ) -> Result<RequestRecord> {
         let pk = keys::request_pk(request_id)?;
         let now = self.now();
@@ -42,8 +56,9 @@ impl Store {
             created_at: now,
             updated_at: now,
             expires_at: expiry_epoch(now, self.request_ttl),
+            origin: origin.cloned(),
         };
-        let record: Item = [
+        let mut record: Item = [
             (keys::PK.to_owned(), s(&pk)),
             (keys::SK.to_owned(), s(keys::REQUEST)),
             (REQUEST_ID.to_owned(), s(request_id)),
@@ -56,6 +71,9 @@ impl Store {
             (keys::TTL_ATTRIBUTE.to_owned(), n(info.expires_at)),
         ]
         .into();
+        if let Some(origin) = origin {
+            record.insert(ORIGIN.to_owned(), item::encode("request origin", origin)?);
+        }
         let result = self
             .client
             .put_item()
@@ -165,6 +183,7 @@ fn read_request(item: &Item) -> Result<RequestInfo> {
         created_at: r.time(CREATED_AT)?,
         updated_at: r.time(UPDATED_AT)?,
         expires_at: r.i64(keys::TTL_ATTRIBUTE)?,
+        origin: r.opt_decode(ORIGIN)?,
     })
 }
 

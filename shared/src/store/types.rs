@@ -186,6 +186,33 @@ pub struct RequestInfo {
     pub updated_at: DateTime<Utc>,
     /// When DynamoDB may delete the record (epoch seconds).
     pub expires_at: i64,
+    /// Where the request came from, as AWS delivered it (None for records written before
+    /// Tenantry kept it, and for requests recorded without an envelope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<RequestOrigin>,
+}
+
+/// What AWS says about who sent a request. For `PutEvents` EventBridge names the sending account
+/// (and the bus policy admits only the principals the template names); the principal itself is
+/// in CloudTrail's record of the `PutEvents` call, found by the event id and time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOrigin {
+    /// How it arrived: `eventbridge` (an EventBridge event, through the queue or invoked with it).
+    pub channel: String,
+    /// The EventBridge event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The account that put the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The event's `source`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// When EventBridge received the event (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 /// What [`Store::record_request`](super::Store::record_request) found.
