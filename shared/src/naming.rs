@@ -16,6 +16,7 @@
 //! | KMS alias             | `alias/tenantry/<stem>/<purpose>`            | 256       |
 //! | KMS alias (tenant)    | `alias/tenantry/<stem>/tenant/<tenant>`      | 256       |
 //! | S3 bucket             | `tenantry-<stem>-<hash8>`                    | 63        |
+//! | S3 access-log bucket  | `tenantry-<stem>-<hash8>-logs`               | 63        |
 //! | cluster log group     | `/aws/eks/<stem>/cluster`                    | 512       |
 //! | flow log group        | `/tenantry/<stem>/vpc-flow-logs`             | 512       |
 //! | SNS topic             | `tenantry-<stem>-alarms`                     | 256       |
@@ -119,7 +120,13 @@ pub const BUCKET_HASH_LEN: usize = 8;
 const _: () =
     assert!(PREFIX.len() + MAX_STEM_LEN + 1 + LONGEST_ROLE_PURPOSE <= IAM_ROLE_NAME_LIMIT);
 const _: () = assert!(MAX_STEM_LEN <= EKS_CLUSTER_NAME_LIMIT);
-const _: () = assert!(PREFIX.len() + MAX_STEM_LEN + 1 + BUCKET_HASH_LEN <= S3_BUCKET_NAME_LIMIT);
+const _: () = assert!(
+    PREFIX.len() + MAX_STEM_LEN + 1 + BUCKET_HASH_LEN + ACCESS_LOG_SUFFIX.len()
+        <= S3_BUCKET_NAME_LIMIT
+);
+
+/// Suffix of the tenant-data bucket's access-log bucket.
+const ACCESS_LOG_SUFFIX: &str = "-logs";
 const _: () = assert!(MAX_TENANT_NAME_LEN >= 16 && MAX_TENANT_NAME_LEN <= K8S_NAMESPACE_LIMIT);
 const _: () = assert!(MAX_NODEGROUP_NAME_LEN >= 16);
 const _: () =
@@ -205,6 +212,11 @@ impl Names {
     }
 
     /// Tenant data bucket: `tenantry-<stem>-<hash8>`.
+    /// The bucket the tenant-data bucket's S3 server access logs go to.
+    pub fn access_log_bucket(&self) -> String {
+        format!("{}{ACCESS_LOG_SUFFIX}", self.bucket())
+    }
+
     pub fn bucket(&self) -> String {
         let hash = fnv1a64(&format!(
             "{}|{}|{}",

@@ -1134,7 +1134,16 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
         Kind::Bucket,
         b.names.bucket(),
         vec![keys.data.clone()],
-        json!({ "versioning": true, "blockPublicAccess": true, "encryption": "aws:kms", "enforceTls": true }),
+        json!({ "versioning": true, "blockPublicAccess": true, "encryption": "aws:kms", "enforceTls": true,
+                "accessLogging": { "targetBucket": b.names.access_log_bucket(), "targetPrefix": crate::policies::ACCESS_LOG_PREFIX } }),
+    );
+    b.add(
+        "tenants/access-log-bucket",
+        Kind::Bucket,
+        b.names.access_log_bucket(),
+        vec![bucket.clone()],
+        json!({ "blockPublicAccess": true, "encryption": "AES256", "enforceTls": true,
+                "logDelivery": "logging.s3.amazonaws.com, for the tenant-data bucket only" }),
     );
     for t in &spec.tenants {
         let base = format!("tenants/{}", t.name);
@@ -1259,10 +1268,10 @@ mod tests {
                 (Phase::Bootstrap, 15),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
-                (Phase::Tenants, 46),
+                (Phase::Tenants, 47),
             ]
         );
-        assert_eq!(plan.total(), 141);
+        assert_eq!(plan.total(), 142);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1300,7 +1309,7 @@ mod tests {
             ("cloudwatch:alarm", 4),
             ("sns:topic", 1),
             ("secretsmanager:secret", 1),
-            ("s3:bucket", 1),
+            ("s3:bucket", 2),
             // The tenants' three, and the Pod Security labels on four system namespaces.
             ("k8s:namespace", 7),
             ("k8s:network-policy", 12),
@@ -1468,8 +1477,8 @@ mod tests {
         assert!(byo.resource("encryption/kms-key/cluster").is_none());
         let no_tenants = plan(&variant(|v| v["tenants"] = json!([])));
         assert!(
-            no_tenants.phase(Phase::Tenants).len() == 1,
-            "the bucket only"
+            no_tenants.phase(Phase::Tenants).len() == 2,
+            "the bucket and its access-log bucket only"
         );
     }
 
@@ -1483,6 +1492,7 @@ mod tests {
                 assert_eq!(r.tags["cost-center"], "fin-platform-4410", "{}", r.id);
                 let tenant_resource = r.id.starts_with("tenants/")
                     && r.id != "tenants/bucket"
+                    && r.id != "tenants/access-log-bucket"
                     && !r.id.starts_with("tenants/owner/");
                 assert_eq!(
                     r.tags.contains_key(naming::TAG_TENANT),
@@ -1517,7 +1527,7 @@ mod tests {
             assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
         let text = a.to_string();
-        assert!(text.contains("tenants (46)"), "{text}");
+        assert!(text.contains("tenants (47)"), "{text}");
         assert!(text.contains("network/vpc"), "{text}");
     }
 }

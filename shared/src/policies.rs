@@ -454,6 +454,39 @@ pub fn workload_trust(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> 
     document(statements)
 }
 
+// --- S3 server access logs --------------------------------------------------------------------
+
+/// Key prefix of the tenant-data bucket's access logs in the log bucket.
+pub const ACCESS_LOG_PREFIX: &str = "tenant-data/";
+
+/// The access-log bucket's policy: S3's log delivery may write under [`ACCESS_LOG_PREFIX`], for
+/// the tenant-data bucket of this account only (confused-deputy guard); nothing over plain HTTP.
+pub fn access_log_bucket_policy(t: &Target, log_bucket: &str, data_bucket: &str) -> Value {
+    let p = t.partition();
+    let bucket_arn = format!("arn:{p}:s3:::{log_bucket}");
+    document(vec![
+        json!({
+            "Sid": "S3ServerAccessLogDelivery",
+            "Effect": "Allow",
+            "Principal": { "Service": "logging.s3.amazonaws.com" },
+            "Action": "s3:PutObject",
+            "Resource": format!("{bucket_arn}/{ACCESS_LOG_PREFIX}*"),
+            "Condition": {
+                "ArnLike": { "aws:SourceArn": format!("arn:{p}:s3:::{data_bucket}") },
+                "StringEquals": { "aws:SourceAccount": t.account },
+            },
+        }),
+        json!({
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn.clone(), format!("{bucket_arn}/*")],
+            "Condition": { "Bool": { "aws:SecureTransport": "false" } },
+        }),
+    ])
+}
+
 // --- VPC endpoint policies ---------------------------------------------------------------------
 
 /// ECR keeps image layers in an AWS-owned S3 bucket per region, which nodes read through the S3
@@ -914,6 +947,10 @@ pub fn all_rendered(
     out.push((
         "bucket.tenant-data.json".into(),
         tenant_bucket_policy(&t, &bucket),
+    ));
+    out.push((
+        "bucket.access-logs.json".into(),
+        access_log_bucket_policy(&t, &t.names.access_log_bucket(), &bucket),
     ));
     for service in &spec.network.endpoints {
         out.push((

@@ -70,10 +70,10 @@ fn parliament_finds_nothing_in_any_rendered_policy() {
     }
     // 3 key policies, cluster + flow logs inline policies, 4 controller policies (EBS CSI uses
     // the AWS managed policy only), then for each of the example's tenants its key policy and
-    // role policy, and the tenant-data bucket policy.
+    // role policy, the tenant-data bucket policy and its access-log bucket's policy.
     let tenants = spec.tenants.len();
     assert_eq!(tenants, 3, "the example has three tenants");
-    assert_eq!(audited.len(), 9 + 2 * tenants + 1, "audited: {audited:?}");
+    assert_eq!(audited.len(), 9 + 2 * tenants + 2, "audited: {audited:?}");
     for tenant in &spec.tenants {
         for file in [
             format!("key.tenant.{}.json", tenant.name),

@@ -1285,6 +1285,29 @@ async fn check_bucket(env: &Env, p: &Platform) {
         .expect("bucket policy");
     let policy = policies::parse_returned(policy.policy().expect("policy")).expect("JSON");
     assert_eq!(policy, policies::tenant_bucket_policy(&t, &p.bucket));
+    // Server access logs go to the platform's log bucket, which S3's log delivery may write to
+    // (S3 refuses PutBucketLogging otherwise) for this bucket only.
+    let logging = s3
+        .get_bucket_logging()
+        .bucket(&p.bucket)
+        .send()
+        .await
+        .expect("bucket logging");
+    let enabled = logging.logging_enabled().expect("access logging on");
+    let logs = t.names.access_log_bucket();
+    assert_eq!(enabled.target_bucket(), logs);
+    assert_eq!(enabled.target_prefix(), policies::ACCESS_LOG_PREFIX);
+    let log_policy = s3
+        .get_bucket_policy()
+        .bucket(&logs)
+        .send()
+        .await
+        .expect("log bucket policy");
+    let log_policy = policies::parse_returned(log_policy.policy().expect("policy")).expect("JSON");
+    assert_eq!(
+        log_policy,
+        policies::access_log_bucket_policy(&t, &logs, &p.bucket)
+    );
     let encryption = s3
         .get_bucket_encryption()
         .bucket(&p.bucket)

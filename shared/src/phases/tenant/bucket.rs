@@ -64,7 +64,7 @@ fn not_found(code: Option<&str>) -> bool {
 
 /// Whether the bucket exists (and is this platform's); an error when it exists but another
 /// account or platform owns it.
-async fn exists(
+pub(super) async fn exists(
     run: &Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -125,7 +125,7 @@ pub(crate) async fn ensure(
         if !run.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(None);
         }
-        create(run, s3, &bucket).await?;
+        create(run, s3, &bucket, &tags).await?;
     }
     let mut record = ResourceRecord::new(Kind::Bucket, &bucket, run.ctx.phase.as_str());
     record.arn = Some(format!("arn:{}:s3:::{bucket}", run.ctx.spec.partition()));
@@ -134,16 +134,19 @@ pub(crate) async fn ensure(
     converge_tags(run, s3, &bucket, &resource, &tags).await?;
     converge_ownership(run, s3, &bucket, &resource).await?;
     converge_public_access(run, s3, &bucket, &resource).await?;
-    converge_encryption(run, s3, &bucket, &resource, &data_key).await?;
+    converge_encryption(run, s3, &bucket, &resource, Some(&data_key)).await?;
     converge_versioning(run, s3, &bucket, &resource).await?;
-    converge_policy(run, s3, &bucket, &resource).await?;
+    let policy = policies::tenant_bucket_policy(&run.target(), &bucket);
+    converge_policy(run, s3, &bucket, &resource, policy).await?;
+    super::access_logs::ensure(run, s3, &bucket).await?;
     Ok(Some(bucket))
 }
 
-async fn create(
+pub(super) async fn create(
     run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
+    tags: &BTreeMap<String, String>,
 ) -> Result<(), FunctionError> {
     let region = run.ctx.spec.region.clone();
     let mut request = s3
@@ -166,8 +169,7 @@ async fn create(
     }
     // Tagged before anything else, so that a crash right after leaves a bucket the next run
     // recognises as this platform's.
-    let tags = run.ctx.tags(COMPONENT);
-    put_tags(run, s3, bucket, &tags).await
+    put_tags(run, s3, bucket, tags).await
 }
 
 async fn put_tags(
@@ -196,7 +198,7 @@ async fn put_tags(
 }
 
 /// Adds missing or changed tags, keeping foreign ones (`PutBucketTagging` replaces the set).
-async fn converge_tags(
+pub(super) async fn converge_tags(
     run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -214,7 +216,7 @@ async fn converge_tags(
     put_tags(run, s3, bucket, &merged).await
 }
 
-async fn converge_ownership(
+pub(super) async fn converge_ownership(
     run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -262,7 +264,7 @@ async fn converge_ownership(
     Ok(())
 }
 
-async fn converge_public_access(
+pub(super) async fn converge_public_access(
     run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -302,12 +304,14 @@ async fn converge_public_access(
     Ok(())
 }
 
-async fn converge_encryption(
+/// Default encryption: SSE-KMS with `key_arn` and S3 Bucket Keys, or SSE-S3 without a key (the
+/// only default encryption S3 server access log delivery accepts on its target bucket).
+pub(super) async fn converge_encryption(
     run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
-    key_arn: &str,
+    key_arn: Option<&str>,
 ) -> Result<(), FunctionError> {
     let actual = match s3.get_bucket_encryption().bucket(bucket).send().await {
         Ok(out) => out
@@ -324,24 +328,34 @@ async fn converge_encryption(
         Err(e) if not_found(error_code(&e)) => None,
         Err(e) => return Err(aws_error("s3:GetBucketEncryption", e)),
     };
-    let desired = json!({
-        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn, "bucketKeyEnabled": true,
-    });
+    let desired = match key_arn {
+        Some(key_arn) => json!({
+            "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn, "bucketKeyEnabled": true,
+        }),
+        None => {
+            json!({ "sseAlgorithm": "AES256", "kmsMasterKeyId": null, "bucketKeyEnabled": false })
+        }
+    };
     if actual.as_ref() == Some(&desired)
         || !run.differs(resource, "encryption", desired, json!(actual))
     {
         return Ok(());
     }
-    let default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
-        .kms_master_key_id(key_arn)
-        .build()
-        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
+    let default = match key_arn {
+        Some(key_arn) => ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .kms_master_key_id(key_arn),
+        None => {
+            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256)
+        }
+    }
+    .build()
+    .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
     let config = ServerSideEncryptionConfiguration::builder()
         .rules(
             ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(default)
-                .bucket_key_enabled(true)
+                .bucket_key_enabled(key_arn.is_some())
                 .build(),
         )
         .build()
@@ -393,13 +407,13 @@ async fn converge_versioning(
     Ok(())
 }
 
-async fn converge_policy(
+pub(super) async fn converge_policy(
     run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
+    desired: Value,
 ) -> Result<(), FunctionError> {
-    let desired = policies::tenant_bucket_policy(&run.target(), bucket);
     let actual = match s3.get_bucket_policy().bucket(bucket).send().await {
         Ok(out) => out
             .policy

@@ -24,6 +24,7 @@
 //! intake); otherwise the platform spec's tenant (the provision workflow onboards those, and
 //! records them here as `Onboarding` for this request: finalize makes them `Active`).
 
+pub mod access_logs;
 pub mod bucket;
 pub mod owners;
 
@@ -713,9 +714,12 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         // Handed over like the retained keys: kept, and out of the platform's inventory.
         tracing::warn!(%bucket, ?retained, "keeping the tenant-data bucket: it holds retained tenant data");
         run.forget(Kind::Bucket, &bucket).await?;
+        // Its access logs stay with it: the record of who read the retained data.
+        let logs = run.ctx.names.access_log_bucket();
+        run.forget(Kind::Bucket, &logs).await?;
         let outputs = Outputs::from([(
             OUTPUT_RETAINED_BUCKET.to_owned(),
-            json!({ "bucket": bucket, "prefixes": retained }),
+            json!({ "bucket": bucket, "prefixes": retained, "accessLogBucket": logs }),
         )]);
         return Ok((true, outputs));
     }
@@ -723,6 +727,9 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         return Ok((false, Outputs::new()));
     }
     bucket::delete(run, &c.s3, &bucket).await?;
+    if !access_logs::remove(run, &c.s3).await? {
+        return Ok((false, Outputs::new()));
+    }
     Ok((true, Outputs::new()))
 }
 
