@@ -1,6 +1,7 @@
 //! Follows a Step Functions execution to its end with a live progress line: the state it is in
 //! and the time elapsed, one line per state entered.
 
+use crate::errors::ActionExt;
 use anyhow::Context;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,6 +42,7 @@ pub async fn start_and_follow(
         .input(input.to_string())
         .send()
         .await
+        .action("states:StartExecution")
         .with_context(|| format!("starting execution {name} of {state_machine_arn}"))?;
     follow(sfn, started.execution_arn()).await
 }
@@ -72,6 +74,7 @@ pub async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::R
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
+            .action("states:GetExecutionHistory")
             .context("reading the execution history")?;
         for event in history.iter().skip(seen) {
             if let Some(entered) = event.state_entered_event_details() {
@@ -100,6 +103,7 @@ pub async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::R
             .execution_arn(execution_arn)
             .send()
             .await
+            .action("states:DescribeExecution")
             .context("describing the execution")?;
         if execution.status() != &ExecutionStatus::Running {
             bar.finish_and_clear();

@@ -3,12 +3,37 @@
 
 mod commands;
 mod connect;
+mod errors;
 mod follow;
 mod stackfile;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Examples and exit codes, after `tenantry --help`.
+const TOP_HELP: &str = concat!(
+    "Examples:
+  tenantry validate examples/platform.json
+  tenantry plan examples/platform.json
+  tenantry dev up
+  tenantry provision examples/platform.json --wait
+  tenantry status payments
+  tenantry tenant validate examples/tenant.json
+  tenantry tenant add payments examples/tenant.json --wait
+  tenantry tenant list payments
+  tenantry tenant remove payments fraud-scoring --retain-data --wait
+  tenantry decommission payments --wait
+  tenantry dev down
+  tenantry completions bash > ~/.local/share/bash-completion/completions/tenantry
+  tenantry man | man -l -
+
+On AWS (no local stack running here): AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and
+AWS_REGION or --region.
+
+",
+    errors::exit_codes_help!()
+);
 
 /// Tenantry provisions multi-tenant Amazon EKS platforms from JSON requests.
 ///
@@ -16,9 +41,7 @@ use std::process::ExitCode;
 /// Functions, on AWS or on the local stack (`tenantry dev up`), which needs no AWS account.
 #[derive(Parser)]
 #[command(name = "tenantry", version, about, long_about = None)]
-#[command(
-    after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry plan examples/platform.json\n  tenantry dev up\n  tenantry provision examples/platform.json --wait\n  tenantry status payments\n  tenantry tenant validate examples/tenant.json\n  tenantry tenant add payments examples/tenant.json --wait\n  tenantry tenant list payments\n  tenantry tenant remove payments fraud-scoring --retain-data --wait\n  tenantry decommission payments --wait\n  tenantry dev down"
-)]
+#[command(after_help = TOP_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +50,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a platform request; on failure print every problem with its JSON path and exit 1.
+    #[command(
+        after_help = "Examples:\n  tenantry validate examples/platform.json\n  tenantry validate --json examples/platform.json | jq '.issues[].path'\n  cat platform.json | tenantry validate -"
+    )]
     Validate {
         /// The platform request (JSON), e.g. examples/platform.json. `-` reads standard input.
         file: PathBuf,
@@ -35,6 +61,9 @@ enum Command {
         json: bool,
     },
     /// Show every resource a platform request will create, grouped by phase, with counts.
+    #[command(
+        after_help = "Examples:\n  tenantry plan examples/platform.json\n  tenantry plan --json examples/platform.json | jq '[.phases[].resources | length]'"
+    )]
     Plan {
         /// The platform request (JSON). `-` reads standard input.
         file: PathBuf,
@@ -46,6 +75,9 @@ enum Command {
     ///
     /// The request is validated here first (nothing is sent when it is invalid), then by intake,
     /// which starts the provision workflow under the platform's lease.
+    #[command(
+        after_help = "Examples:\n  tenantry provision examples/platform.json --wait\n  tenantry provision examples/platform.json --request-id provision-payments-42\n  AWS_PROFILE=platform-prod tenantry provision payments.json --region eu-west-1 --wait"
+    )]
     Provision {
         /// The platform request (JSON), e.g. examples/platform.json.
         file: PathBuf,
@@ -59,6 +91,9 @@ enum Command {
         conn: connect::Connection,
     },
     /// Decommission a platform: remove everything it created, in reverse order.
+    #[command(
+        after_help = "Examples:\n  tenantry decommission payments --wait\n  tenantry decommission payments --request-id decommission-payments-1"
+    )]
     Decommission {
         /// The platform id.
         platform: String,
@@ -72,6 +107,9 @@ enum Command {
         conn: connect::Connection,
     },
     /// Show platforms, or one platform's phases, outputs, inventory, runs and last error.
+    #[command(
+        after_help = "Examples:\n  tenantry status\n  tenantry status payments\n  tenantry status payments --json | jq .status.lastError"
+    )]
     Status {
         /// The platform id (omit to list every platform).
         platform: Option<String>,
@@ -82,6 +120,9 @@ enum Command {
         conn: connect::Connection,
     },
     /// Put any raw event on the Tenantry bus (`{"detail-type": ..., "detail": {...}}`).
+    #[command(
+        after_help = "Examples:\n  tenantry submit event.json\n  tenantry submit - < event.json"
+    )]
     Submit {
         /// The event (JSON): an EventBridge entry or event envelope.
         file: PathBuf,
@@ -89,11 +130,37 @@ enum Command {
         conn: connect::Connection,
     },
     /// Onboard, offboard and list a platform's tenants (`tenant --help` tells what stays and what goes).
-    #[command(subcommand, long_about = commands::tenant::LONG_ABOUT)]
+    #[command(
+        subcommand,
+        long_about = commands::tenant::LONG_ABOUT,
+        after_help = "Examples:\n  tenantry tenant validate examples/tenant.json\n  tenantry tenant add payments examples/tenant.json --wait\n  tenantry tenant list payments\n  tenantry tenant remove payments fraud-scoring --retain-data --wait"
+    )]
     Tenant(commands::tenant::TenantCommand),
     /// Run the local stack: moto (the AWS emulator) behind Tenantry's gateway.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  tenantry dev up\n  tenantry dev status\n  tenantry dev selftest\n  tenantry dev resources payments\n  tenantry dev down"
+    )]
     Dev(commands::dev::DevCommand),
+    /// Print a shell completion script to standard output.
+    #[command(
+        after_help = "Examples:\n  tenantry completions bash > ~/.local/share/bash-completion/completions/tenantry\n  tenantry completions zsh > \"${fpath[1]}/_tenantry\"\n  tenantry completions fish > ~/.config/fish/completions/tenantry.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh or fish (elvish and powershell work too).
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, generated from the same definitions as `--help` (roff).
+    ///
+    /// With --out-dir, write one page per command instead (tenantry.1, tenantry-provision.1, …).
+    #[command(
+        after_help = "Examples:\n  tenantry man | man -l -\n  tenantry man --out-dir ~/.local/share/man/man1"
+    )]
+    Man {
+        /// Write tenantry.1 and a page for every subcommand into this directory.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -130,12 +197,151 @@ async fn main() -> ExitCode {
         Command::Submit { file, conn } => commands::requests::submit(&conn, &file).await,
         Command::Tenant(cmd) => commands::tenant::run(cmd).await,
         Command::Dev(cmd) => commands::dev::run(cmd).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tenantry",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir } => man(out_dir.as_deref()),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let explained = errors::explain(&e);
+            eprintln!("error: {}", explained.message);
+            explained.exit.into()
         }
+    }
+}
+
+/// `tenantry man`: the page of `tenantry` on standard output, or every command's page in a
+/// directory.
+fn man(out_dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let cmd = Cli::command();
+    match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("writing the man pages to {}", dir.display()))?;
+            println!("man pages written to {}", dir.display());
+        }
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        use errors::Exit::*;
+        for exit in [
+            Failure,
+            Usage,
+            CannotConnect,
+            AccessDenied,
+            NotFound,
+            Throttled,
+        ] {
+            assert!(
+                TOP_HELP.contains(&format!("\n  {}  ", exit.code())),
+                "{exit:?}"
+            );
+        }
+    }
+
+    /// Every command, subcommands included, with its path (`tenantry tenant add`).
+    fn commands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let path = format!("{path} {}", sub.get_name());
+            out.push((path.clone(), sub.clone()));
+            commands(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), "tenantry", &mut all);
+        assert!(all.len() > 15, "{}", all.len());
+        for (path, cmd) in all {
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.starts_with("Examples:\n") && help.contains(&format!("\n  {path}")),
+                "`{path} --help` has no example of itself:\n{help}"
+            );
+        }
+    }
+
+    fn completions(shell: clap_complete::Shell) -> String {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "tenantry", &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn bash_completions_know_every_subcommand() {
+        let script = completions(clap_complete::Shell::Bash);
+        let mut all = Vec::new();
+        commands(&Cli::command(), "tenantry", &mut all);
+        for (path, _) in &all {
+            // Each command is a case of the script, named by its path
+            // (`tenantry__subcmd__tenant__subcmd__add`); the built binary's test runs bash on it.
+            let state = path.replace(' ', "__subcmd__");
+            assert!(script.contains(&state), "bash completions lack {path}");
+        }
+        for word in [
+            "provision",
+            "decommission",
+            "completions",
+            "--retain-data",
+            "--region",
+        ] {
+            assert!(script.contains(word), "bash completions lack {word}");
+        }
+        for shell in [clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let script = completions(shell);
+            assert!(script.contains("provision") && script.contains("retain-data"));
+        }
+    }
+
+    #[test]
+    fn the_man_page_names_every_command() {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut out)
+            .unwrap();
+        let page = String::from_utf8(out).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH tenantry"),
+            "{page}"
+        );
+        for sub in Cli::command()
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+        {
+            assert!(
+                page.contains(&format!("tenantry\\-{}", sub.get_name()))
+                    || page.contains(sub.get_name()),
+                "man page lacks {}",
+                sub.get_name()
+            );
+        }
+        assert!(page.contains("Exit codes"), "{page}");
     }
 }

@@ -44,10 +44,10 @@ pub fn read(state_dir: &Path) -> anyhow::Result<Option<StackFile>> {
 /// Reads the stack file or explains how to start a stack.
 pub fn require(state_dir: &Path) -> anyhow::Result<StackFile> {
     read(state_dir)?.with_context(|| {
-        format!(
+        crate::errors::cannot_connect(format!(
             "no local stack is running (no {}); start one with `tenantry dev up`",
             path(state_dir).display()
-        )
+        ))
     })
 }
 

@@ -20,6 +20,9 @@ pub enum DevCommand {
     /// enabled, the gateway in front of it, and Tenantry's control plane: the state table, every
     /// state machine, the event bus whose request rule feeds an SQS queue that `intake` consumes.
     /// Running it again while a stack is up does nothing.
+    #[command(
+        after_help = "Examples:\n  tenantry dev up\n  tenantry dev up --state-dir /tmp/tenantry-stack --timeout 180"
+    )]
     Up {
         #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
         state_dir: PathBuf,
@@ -28,11 +31,17 @@ pub enum DevCommand {
         timeout: u64,
     },
     /// Stop the local stack started by `dev up` (moto included).
+    #[command(
+        after_help = "Examples:\n  tenantry dev down\n  tenantry dev down --state-dir /tmp/tenantry-stack"
+    )]
     Down {
         #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
         state_dir: PathBuf,
     },
     /// Show whether the local stack runs, its endpoints, and the AWS calls it has counted.
+    #[command(
+        after_help = "Examples:\n  tenantry dev status\n  tenantry dev status --json | jq -r .awsEndpoint"
+    )]
     Status {
         #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
         state_dir: PathBuf,
@@ -45,6 +54,9 @@ pub enum DevCommand {
     /// Proves the wiring every workflow relies on: Step Functions (moto's interpreter) invokes a
     /// Tenantry function through the gateway, which reaches the state table; a Wait/Choice poll
     /// loop runs until the function reports ready.
+    #[command(
+        after_help = "Examples:\n  tenantry dev selftest\n  tenantry dev selftest --polls 10"
+    )]
     Selftest {
         #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
         state_dir: PathBuf,
@@ -54,6 +66,9 @@ pub enum DevCommand {
     },
     /// Count what exists in the local stack for a platform: every resource tagged with it, by kind
     /// (VPC pieces, IAM roles, OIDC providers, live KMS keys, clusters, log groups).
+    #[command(
+        after_help = "Examples:\n  tenantry dev resources payments\n  tenantry dev resources payments --json"
+    )]
     Resources {
         /// The platform id.
         platform: String,

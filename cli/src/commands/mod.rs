@@ -5,6 +5,7 @@ pub mod status;
 pub mod tenant;
 pub mod validate;
 
+use crate::errors::invalid_input;
 use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
@@ -15,8 +16,9 @@ pub fn read_input(file: &Path) -> anyhow::Result<String> {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .context("reading standard input")?;
+            .context(invalid_input("reading standard input"))?;
         return Ok(s);
     }
-    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    std::fs::read_to_string(file)
+        .with_context(|| invalid_input(format!("reading {}", file.display())))
 }

@@ -4,6 +4,7 @@
 
 use super::read_input;
 use crate::connect::{Connected, Connection};
+use crate::errors::{invalid_input, ActionExt};
 use crate::follow;
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -79,20 +80,21 @@ pub async fn decommission(
 /// (`source`, `detail-type`, `detail`), put on the bus as is.
 pub async fn submit(conn: &Connection, file: &Path) -> anyhow::Result<ExitCode> {
     let text = read_input(file)?;
-    let event: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let event: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| invalid_input(format!("{} is not JSON", file.display())))?;
     let field = |a: &str, b: &str| event.get(a).or_else(|| event.get(b)).cloned();
     let detail_type = field("DetailType", "detail-type")
         .and_then(|v| v.as_str().map(str::to_owned))
-        .context("the event has no `detail-type` (or `DetailType`)")?;
+        .with_context(|| invalid_input("the event has no `detail-type` (or `DetailType`)"))?;
     let source = field("Source", "source")
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| CLI_SOURCE.to_owned());
-    let detail =
-        match field("Detail", "detail").context("the event has no `detail` (or `Detail`)")? {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
+    let detail = match field("Detail", "detail")
+        .with_context(|| invalid_input("the event has no `detail` (or `Detail`)"))?
+    {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
     let connected = conn.connect().await?;
     put_event(&connected, &source, &detail_type, &detail).await?;
     println!(
@@ -122,6 +124,7 @@ async fn put_event(
         )
         .send()
         .await
+        .action("events:PutEvents")
         .with_context(|| format!("putting the event on {}", connected.target))?;
     if out.failed_entry_count() > 0 {
         let reason = out

@@ -2,6 +2,7 @@
 //! recorded in the state table.
 
 use crate::connect::Connection;
+use crate::errors::not_found;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::json;
 use std::process::ExitCode;
@@ -81,11 +82,12 @@ pub async fn run(
     };
 
     let Some(status) = store.get_status(platform_id).await? else {
-        eprintln!(
-            "platform {platform_id:?} is not recorded ({})",
-            connected.target
-        );
-        return Ok(ExitCode::FAILURE);
+        return Err(not_found(format!(
+            "platform {platform_id:?} is not recorded in table {} ({}); `tenantry status` lists \
+             the platforms",
+            connected.table, connected.target
+        ))
+        .into());
     };
     let inventory = store.list_resources(platform_id).await?;
     let runs = store.list_runs(platform_id, 5).await?;

@@ -6,7 +6,7 @@ use super::requests::{new_request_id, send, Outgoing};
 use super::status::table;
 use super::validate::{print_issues, report};
 use crate::connect::Connection;
-use anyhow::bail;
+use crate::errors::not_found;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +63,9 @@ share of the platform's lease.";
 #[derive(Subcommand)]
 pub enum TenantCommand {
     /// Check a tenant request file; on failure print every problem with its JSON path and exit 1.
+    #[command(
+        after_help = "Examples:\n  tenantry tenant validate examples/tenant.json\n  tenantry tenant validate --json - < tenant.json"
+    )]
     Validate {
         /// The tenant request (JSON), e.g. examples/tenant.json. `-` reads standard input.
         file: PathBuf,
@@ -76,6 +79,9 @@ pub enum TenantCommand {
     /// intake against the platform (it must exist and be Active; names and S3 prefixes must not
     /// collide with its other tenants), which starts the onboarding workflow under a share of the
     /// platform's lease.
+    #[command(
+        after_help = "Examples:\n  tenantry tenant add payments examples/tenant.json --wait\n  tenantry tenant add payments examples/tenant.json --request-id onboard-fraud-scoring-1"
+    )]
     Add {
         /// The platform id.
         platform: String,
@@ -92,7 +98,10 @@ pub enum TenantCommand {
     },
     /// Offboard a tenant (deletes nothing instantly: without --retain-data its S3 prefix is
     /// emptied and its KMS key scheduled for deletion, 7-day window).
-    #[command(long_about = REMOVE_LONG_ABOUT)]
+    #[command(
+        long_about = REMOVE_LONG_ABOUT,
+        after_help = "Examples:\n  tenantry tenant remove payments fraud-scoring --wait\n  tenantry tenant remove payments fraud-scoring --retain-data --wait\n  tenantry tenant remove payments fraud-scoring --retain-data --schedule-key-deletion"
+    )]
     Remove {
         /// The platform id.
         platform: String,
@@ -114,6 +123,9 @@ pub enum TenantCommand {
         conn: Connection,
     },
     /// List a platform's tenants: state, cost centre, owners, last request, failure.
+    #[command(
+        after_help = "Examples:\n  tenantry tenant list payments\n  tenantry tenant list payments --json | jq '.[] | select(.state == \"Failed\")'"
+    )]
     List {
         /// The platform id.
         platform: String,
@@ -240,11 +252,12 @@ async fn list(conn: &Connection, platform: &str, json: bool) -> anyhow::Result<E
     let connected = conn.connect().await?;
     let store = connected.store();
     if store.get_spec(platform).await?.is_none() {
-        bail!(
-            "platform {platform:?} is not recorded in table {} ({})",
-            connected.table,
-            connected.target
-        );
+        return Err(not_found(format!(
+            "platform {platform:?} is not recorded in table {} ({}); `tenantry status` lists \
+             the platforms",
+            connected.table, connected.target
+        ))
+        .into());
     }
     let records: Vec<TenantRecord> = store
         .list_tenant_records(platform)
