@@ -477,7 +477,7 @@ pub fn plan(spec: &PlatformSpec) -> Plan {
     let cluster = cluster(&mut b, &net, &keys, &mut roles);
     let groups = nodegroups(&mut b, &net, &roles, &cluster);
     addons(&mut b, &roles, &cluster, &groups);
-    bootstrap(&mut b, &roles, &cluster);
+    bootstrap(&mut b, &roles, &keys, &cluster);
     access(&mut b, &cluster);
     observability(&mut b, &keys, &cluster);
     tenants(&mut b, &keys, &cluster);
@@ -1024,18 +1024,27 @@ fn manifest_properties(m: &Value) -> Value {
     Value::Object(body)
 }
 
-fn bootstrap(b: &mut Builder, roles: &RoleIds, c: &ClusterIds) {
+fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds) {
     b.phase(Phase::Bootstrap);
     let autoscaler_role = roles
         .service
         .iter()
         .find(|(p, _)| *p == naming::ROLE_CLUSTER_AUTOSCALER)
         .map(|(_, id)| id.clone());
-    let manifests = crate::kubernetes::bootstrap_manifests(b.spec, None);
+    let mut manifests = crate::kubernetes::bootstrap_manifests(b.spec, None);
+    // The data key's ARN is known once the encryption phase has run.
+    manifests.extend(crate::kubernetes::storage_manifests(
+        b.spec,
+        "(the platform data key)",
+    ));
     add_manifests(b, None, "bootstrap", &manifests, |m| {
         let mut deps = vec![c.cluster.clone()];
         if m["kind"] == "Deployment" {
             deps.extend(autoscaler_role.iter().cloned());
+        }
+        if m["kind"] == "StorageClass" {
+            deps.push(keys.data.clone());
+            deps.push("addons/aws-ebs-csi-driver".to_owned());
         }
         deps
     });
@@ -1265,13 +1274,13 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                (Phase::Bootstrap, 15),
+                (Phase::Bootstrap, 16),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
                 (Phase::Tenants, 47),
             ]
         );
-        assert_eq!(plan.total(), 142);
+        assert_eq!(plan.total(), 143);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 

@@ -616,6 +616,7 @@ pub fn service_policy(t: &Target, purpose: &str) -> Option<Value> {
         naming::ROLE_ALB_CONTROLLER => Some(alb_controller_policy(t)),
         naming::ROLE_EXTERNAL_DNS => Some(external_dns_policy(t)),
         naming::ROLE_EXTERNAL_SECRETS => Some(external_secrets_policy(t)),
+        naming::ROLE_EBS_CSI => Some(ebs_csi_key_policy(t)),
         _ => None,
     }
 }
@@ -664,164 +665,21 @@ pub fn cluster_autoscaler_policy(t: &Target) -> Value {
     ])
 }
 
-/// AWS Load Balancer Controller: the upstream policy (docs/install/iam_policy.json), trimmed to
-/// what a platform without WAF, Shield, Cognito or Outposts uses, with every write scoped to the
-/// region and account and to resources tagged `elbv2.k8s.aws/cluster = <this cluster>`.
+/// The AWS Load Balancer Controller release whose IAM policy Tenantry grants
+/// (`shared/data/alb-controller/`, with its source).
+pub const ALB_CONTROLLER_VERSION: &str = "v3.5.0";
+
+/// The upstream policy file of [`ALB_CONTROLLER_VERSION`], verbatim.
+const ALB_CONTROLLER_UPSTREAM_POLICY: &str = include_str!("../data/alb-controller/iam_policy.json");
+
+/// AWS Load Balancer Controller: the upstream `docs/install/iam_policy.json` of the pinned
+/// release, action for action (WAF, Shield, Cognito and `DescribeListenerAttributes` included: the
+/// controller calls them), in the platform's partition. Upstream scopes its writes by the
+/// `elbv2.k8s.aws/cluster` tag the controller sets on what it creates.
 pub fn alb_controller_policy(t: &Target) -> Value {
-    let cluster = t.names.cluster();
-    let tag = |kind: &str| format!("aws:{kind}/elbv2.k8s.aws/cluster");
-    let this_cluster = |kind: &str| {
-        let mut m = serde_json::Map::new();
-        m.insert(tag(kind), Value::String(cluster.clone()));
-        json!({ "StringEquals": m })
-    };
-    let sg = t.arn("ec2", "security-group/*");
-    let balancers = vec![
-        t.arn("elasticloadbalancing", "loadbalancer/app/*/*"),
-        t.arn("elasticloadbalancing", "loadbalancer/net/*/*"),
-    ];
-    let target_groups = t.arn("elasticloadbalancing", "targetgroup/*/*");
-    let listeners = vec![
-        t.arn("elasticloadbalancing", "listener/app/*/*/*"),
-        t.arn("elasticloadbalancing", "listener/net/*/*/*"),
-        t.arn("elasticloadbalancing", "listener-rule/app/*/*/*/*"),
-        t.arn("elasticloadbalancing", "listener-rule/net/*/*/*/*"),
-    ];
-    let balancers_and_listeners = [balancers.clone(), listeners].concat();
-    let mut lb_and_tg = balancers.clone();
-    lb_and_tg.push(target_groups.clone());
-    // Tagging at creation: the request must tag for this cluster and the resource must not belong
-    // to any cluster yet. (Upstream also pins `elasticloadbalancing:CreateAction`; parliament's
-    // action catalogue predates that key and reports it, so it is left out.)
-    let mut tag_on_create = this_cluster("RequestTag");
-    tag_on_create["Null"] = json!({ tag("ResourceTag"): "true" });
-    let mut sg_tag_on_create = this_cluster("RequestTag");
-    sg_tag_on_create["StringEquals"]["ec2:CreateAction"] = json!("CreateSecurityGroup");
-    document(vec![
-        json!({
-            "Sid": "ServiceLinkedRole",
-            "Effect": "Allow",
-            "Action": "iam:CreateServiceLinkedRole",
-            "Resource": format!(
-                "arn:{}:iam::{}:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing",
-                t.partition(), t.account
-            ),
-            "Condition": { "StringEquals": { "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com" } },
-        }),
-        json!({
-            "Sid": "Describe",
-            "Effect": "Allow",
-            "Action": [
-                "acm:ListCertificates",
-                "ec2:DescribeAccountAttributes",
-                "ec2:DescribeAddresses",
-                "ec2:DescribeAvailabilityZones",
-                "ec2:DescribeInstances",
-                "ec2:DescribeInternetGateways",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeTags",
-                "ec2:DescribeVpcs",
-                "elasticloadbalancing:DescribeListenerCertificates",
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                "elasticloadbalancing:DescribeLoadBalancers",
-                "elasticloadbalancing:DescribeRules",
-                "elasticloadbalancing:DescribeSSLPolicies",
-                "elasticloadbalancing:DescribeTags",
-                "elasticloadbalancing:DescribeTargetGroupAttributes",
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetHealth",
-            ],
-            "Resource": "*",
-        }),
-        json!({
-            "Sid": "Certificates",
-            "Effect": "Allow",
-            "Action": "acm:DescribeCertificate",
-            "Resource": t.arn("acm", "certificate/*"),
-        }),
-        json!({
-            "Sid": "CreateSecurityGroups",
-            "Effect": "Allow",
-            "Action": "ec2:CreateSecurityGroup",
-            "Resource": [sg.clone(), t.arn("ec2", "vpc/*")],
-        }),
-        json!({
-            "Sid": "TagSecurityGroupsOnCreate",
-            "Effect": "Allow",
-            "Action": "ec2:CreateTags",
-            "Resource": sg.clone(),
-            "Condition": sg_tag_on_create,
-        }),
-        json!({
-            "Sid": "NodeSecurityGroupRules",
-            "Effect": "Allow",
-            "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
-            "Resource": sg.clone(),
-        }),
-        json!({
-            "Sid": "ManageOwnSecurityGroups",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateTags", "ec2:DeleteSecurityGroup", "ec2:DeleteTags"],
-            "Resource": sg,
-            "Condition": this_cluster("ResourceTag"),
-        }),
-        json!({
-            "Sid": "CreateBalancers",
-            "Effect": "Allow",
-            "Action": ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
-            "Resource": lb_and_tg.clone(),
-            "Condition": this_cluster("RequestTag"),
-        }),
-        json!({
-            "Sid": "TagBalancersOnCreate",
-            "Effect": "Allow",
-            "Action": "elasticloadbalancing:AddTags",
-            "Resource": lb_and_tg.clone(),
-            "Condition": tag_on_create,
-        }),
-        json!({
-            "Sid": "ManageOwnBalancers",
-            "Effect": "Allow",
-            "Action": [
-                "elasticloadbalancing:AddTags",
-                "elasticloadbalancing:DeleteLoadBalancer",
-                "elasticloadbalancing:DeleteTargetGroup",
-                "elasticloadbalancing:ModifyLoadBalancerAttributes",
-                "elasticloadbalancing:ModifyTargetGroup",
-                "elasticloadbalancing:ModifyTargetGroupAttributes",
-                "elasticloadbalancing:RemoveTags",
-                "elasticloadbalancing:SetIpAddressType",
-                "elasticloadbalancing:SetSecurityGroups",
-                "elasticloadbalancing:SetSubnets",
-            ],
-            "Resource": lb_and_tg,
-            "Condition": this_cluster("ResourceTag"),
-        }),
-        json!({
-            "Sid": "Targets",
-            "Effect": "Allow",
-            "Action": ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
-            "Resource": target_groups,
-        }),
-        json!({
-            "Sid": "ListenersAndRules",
-            "Effect": "Allow",
-            "Action": [
-                "elasticloadbalancing:AddListenerCertificates",
-                "elasticloadbalancing:CreateListener",
-                "elasticloadbalancing:CreateRule",
-                "elasticloadbalancing:DeleteListener",
-                "elasticloadbalancing:DeleteRule",
-                "elasticloadbalancing:ModifyListener",
-                "elasticloadbalancing:ModifyRule",
-                "elasticloadbalancing:RemoveListenerCertificates",
-            ],
-            "Resource": balancers_and_listeners,
-        }),
-    ])
+    let text =
+        ALB_CONTROLLER_UPSTREAM_POLICY.replace("arn:aws:", &format!("arn:{}:", t.partition()));
+    serde_json::from_str(&text).expect("the vendored ALB controller policy is JSON")
 }
 
 /// A hosted zone id or ARN as a hosted zone ARN.
@@ -861,6 +719,44 @@ pub fn external_dns_policy(t: &Target) -> Value {
             "Effect": "Allow",
             "Action": ["route53:ListHostedZones", "route53:ListTagsForResources"],
             "Resource": "*",
+        }),
+    ])
+}
+
+/// EBS CSI driver: use the platform data key for the volumes of the default StorageClass
+/// (`AmazonEBSCSIDriverPolicy` covers AWS managed keys only). The key is named by the tags it
+/// got at creation (this platform, purpose `data`), so the role needs no key ARN and reaches no
+/// other key; grants only for AWS resources (EBS attaches the volume through one).
+pub fn ebs_csi_key_policy(t: &Target) -> Value {
+    let keys = t.arn("kms", "key/*");
+    let data_key = json!({
+        format!("aws:ResourceTag/{}", naming::TAG_PLATFORM): t.spec.id,
+        format!("aws:ResourceTag/{}", crate::phases::encryption::TAG_PURPOSE): KEY_DATA,
+    });
+    document(vec![
+        json!({
+            "Sid": "UseTheDataKeyForVolumes",
+            "Effect": "Allow",
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:DescribeKey",
+            ],
+            "Resource": keys,
+            "Condition": { "StringEquals": data_key },
+        }),
+        json!({
+            "Sid": "GrantsForEbsOnly",
+            "Effect": "Allow",
+            "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+            "Resource": keys,
+            "Condition": {
+                "StringEquals": data_key,
+                "Bool": { "kms:GrantIsForAWSResource": "true" },
+            },
         }),
     ])
 }
@@ -1094,6 +990,50 @@ mod tests {
             checked >= 5,
             "cluster, flow logs and the Pod Identity roles: {checked}"
         );
+    }
+
+    /// The rendered ALB controller policy is upstream's, action for action, statement for
+    /// statement; other partitions only change the ARNs.
+    #[test]
+    fn alb_controller_policy_is_upstreams_action_for_action() {
+        let spec = spec();
+        let t = Target::new(&spec, "111122223333", "us-east-1");
+        let upstream: Value = serde_json::from_str(ALB_CONTROLLER_UPSTREAM_POLICY).unwrap();
+        let rendered = alb_controller_policy(&t);
+        assert_eq!(rendered, upstream);
+        let actions = |doc: &Value| -> Vec<String> {
+            let mut all: Vec<String> = doc["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| match &s["Action"] {
+                    Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                    x => vec![x.as_str().unwrap().to_owned()],
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        let all = actions(&rendered);
+        for needed in [
+            "elasticloadbalancing:DescribeListenerAttributes",
+            "wafv2:AssociateWebACL",
+            "shield:CreateProtection",
+            "cognito-idp:DescribeUserPoolClient",
+        ] {
+            assert!(all.iter().any(|a| a == needed), "{needed} missing");
+        }
+        let gov_spec: PlatformSpec = {
+            let mut v: Value =
+                serde_json::from_str(include_str!("../../examples/platform.json")).unwrap();
+            v["region"] = json!("us-gov-west-1");
+            v["tenants"] = json!([]);
+            // Not validated: only the partition matters here.
+            serde_json::from_value(v).expect("spec")
+        };
+        let gov = alb_controller_policy(&Target::new(&gov_spec, "111122223333", "us-gov-west-1"));
+        assert_eq!(actions(&gov), all);
+        assert!(!gov.to_string().contains("arn:aws:"), "{gov}");
     }
 
     #[test]

@@ -139,8 +139,13 @@ fn example_manifests_pass_kubernetes_validate_strict() {
         &example_tenant(),
         Some(TENANT_ROLE),
     ));
-    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings, 10 tenant objects.
-    assert_eq!(all.len(), 27);
+    all.extend(tenantry::kubernetes::storage_manifests(
+        &spec,
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ));
+    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings, 10 tenant objects,
+    // the default StorageClass.
+    assert_eq!(all.len(), 28);
     validate("example", &spec, &all);
 }
 

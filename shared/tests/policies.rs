@@ -68,12 +68,12 @@ fn parliament_finds_nothing_in_any_rendered_policy() {
             audited.push(file);
         }
     }
-    // 3 key policies, cluster + flow logs inline policies, 4 controller policies (EBS CSI uses
-    // the AWS managed policy only), then for each of the example's tenants its key policy and
+    // 3 key policies, cluster + flow logs inline policies, 5 controller policies (EBS CSI's is
+    // its use of the data key), then for each of the example's tenants its key policy and
     // role policy, the tenant-data bucket policy and its access-log bucket's policy.
     let tenants = spec.tenants.len();
     assert_eq!(tenants, 3, "the example has three tenants");
-    assert_eq!(audited.len(), 9 + 2 * tenants + 2, "audited: {audited:?}");
+    assert_eq!(audited.len(), 10 + 2 * tenants + 2, "audited: {audited:?}");
     for tenant in &spec.tenants {
         for file in [
             format!("key.tenant.{}.json", tenant.name),
@@ -96,13 +96,38 @@ fn parliament_finds_nothing_in_any_rendered_policy() {
         .expect("parliament runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let (accepted, findings): (Vec<&str>, Vec<&str>) = stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .partition(|l| accepted_upstream_finding(l));
     assert!(
-        out.status.success() && stdout.trim().is_empty(),
-        "parliament reported findings (exit {:?}) in {}:\n{stdout}\n{stderr}",
+        findings.is_empty() && stderr.trim().is_empty(),
+        "parliament reported findings (exit {:?}) in {}:\n{}\n{stderr}",
         out.status.code(),
-        dir.display()
+        dir.display(),
+        findings.join("\n")
+    );
+    // The vendored upstream policy's known findings are there, and nothing else is accepted.
+    assert!(
+        !accepted.is_empty(),
+        "the ALB controller policy was audited"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Findings parliament reports on the AWS Load Balancer Controller's upstream policy, which
+/// Tenantry grants verbatim (`shared/data/alb-controller/`), and accepts:
+/// - `Resource: "*"` where upstream scopes by tag conditions instead (the ARNs of what the
+///   controller creates are not known in advance), LOW;
+/// - an action and a condition key newer than parliament's database
+///   (`elasticloadbalancing:ModifyIpPools`, `elasticloadbalancing:CreateAction` on `AddTags`).
+fn accepted_upstream_finding(line: &str) -> bool {
+    line.contains("policy.alb-controller.permissions.json")
+        && (line.starts_with("LOW - Unnecessary use of Resource *")
+            || line.contains("Unknown action elasticloadbalancing:ModifyIpPools")
+            || line.contains(
+                "Unknown condition elasticloadbalancing:CreateAction for action elasticloadbalancing:AddTags",
+            ))
 }
 
 #[test]

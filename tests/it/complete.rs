@@ -327,6 +327,26 @@ pub async fn assert_complete_platform(
             .value,
         1_000_000
     );
+    // The default StorageClass: gp3 encrypted with the platform data key, the only default.
+    let storage: kube::Api<k8s_openapi::api::storage::v1::StorageClass> =
+        kube::Api::all(kube.clone());
+    let all_classes = storage.list(&Default::default()).await.unwrap().items;
+    let defaults: Vec<_> = all_classes
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+                .is_some_and(|v| v == "true")
+        })
+        .collect();
+    assert_eq!(defaults.len(), 1, "{all_classes:?}");
+    let params = defaults[0].parameters.clone().unwrap_or_default();
+    assert_eq!(defaults[0].provisioner, "ebs.csi.aws.com");
+    assert_eq!(params.get("type").map(String::as_str), Some("gp3"));
+    assert_eq!(params.get("encrypted").map(String::as_str), Some("true"));
+    assert_eq!(params.get("kmsKeyId"), Some(&data_key));
     let deployments: kube::Api<Deployment> = kube::Api::namespaced(kube.clone(), "kube-system");
     let autoscaler = deployments.get("cluster-autoscaler").await.unwrap();
     let fields = autoscaler

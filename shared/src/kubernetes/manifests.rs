@@ -12,7 +12,8 @@
 //! 3. cluster-autoscaler (when its service role is enabled): ServiceAccount, RBAC, the priority
 //!    expander's ConfigMap and the Deployment (see [`super::autoscaler`]).
 //!
-//! [`super::access_manifests`] renders the OIDC group bindings.
+//! [`storage_manifests`] renders the default StorageClass (with the EBS CSI add-on), applied with
+//! them. [`super::access_manifests`] renders the OIDC group bindings.
 
 use std::collections::BTreeMap;
 
@@ -210,6 +211,49 @@ pub fn bootstrap_manifests(spec: &PlatformSpec, autoscaler_role_arn: Option<&str
     out
 }
 
+/// Name of the platform's default StorageClass.
+pub const DEFAULT_STORAGE_CLASS: &str = "gp3-encrypted";
+/// The annotation that makes a StorageClass the cluster default.
+const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+/// The EBS CSI driver's provisioner name.
+const EBS_CSI_PROVISIONER: &str = "ebs.csi.aws.com";
+
+/// Whether the spec installs the EBS CSI add-on (which the StorageClass needs).
+pub fn has_ebs_csi(spec: &PlatformSpec) -> bool {
+    spec.effective_addons()
+        .iter()
+        .any(|a| a.name == "aws-ebs-csi-driver")
+}
+
+/// The default StorageClass when the EBS CSI add-on is installed (none otherwise: no class could
+/// provision): gp3, encrypted with the platform data key `data_key_arn`, bound when the pod is
+/// scheduled (so the volume lands in the pod's AZ), expandable, deleted with its claim. The
+/// add-on's own default class (unencrypted by key) is turned off in the example.
+pub fn storage_manifests(spec: &PlatformSpec, data_key_arn: &str) -> Vec<Value> {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    if !has_ebs_csi(spec) {
+        return Vec::new();
+    }
+    let mut metadata = meta(spec, DEFAULT_STORAGE_CLASS, None, &[]);
+    metadata.annotations = Some(BTreeMap::from([(
+        DEFAULT_CLASS_ANNOTATION.to_owned(),
+        "true".to_owned(),
+    )]));
+    vec![to_value(&StorageClass {
+        metadata,
+        provisioner: EBS_CSI_PROVISIONER.to_owned(),
+        parameters: Some(BTreeMap::from([
+            ("type".to_owned(), "gp3".to_owned()),
+            ("encrypted".to_owned(), "true".to_owned()),
+            ("kmsKeyId".to_owned(), data_key_arn.to_owned()),
+        ])),
+        reclaim_policy: Some("Delete".to_owned()),
+        volume_binding_mode: Some("WaitForFirstConsumer".to_owned()),
+        allow_volume_expansion: Some(true),
+        ..StorageClass::default()
+    })]
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -222,6 +266,34 @@ pub(crate) mod tests {
     pub(crate) fn minimal() -> PlatformSpec {
         serde_json::from_str(r#"{"id":"demo","environment":"dev","region":"us-east-1"}"#)
             .expect("minimal spec")
+    }
+
+    #[test]
+    fn the_default_storage_class_is_encrypted_with_the_data_key() {
+        let key = "arn:aws:kms:us-east-1:111122223333:key/k";
+        let all = storage_manifests(&example(), key);
+        assert_eq!(all.len(), 1);
+        let sc = &all[0];
+        assert_eq!(sc["kind"], "StorageClass");
+        assert_eq!(
+            sc["metadata"]["annotations"][DEFAULT_CLASS_ANNOTATION],
+            "true"
+        );
+        assert_eq!(sc["provisioner"], "ebs.csi.aws.com");
+        assert_eq!(sc["parameters"]["type"], "gp3");
+        assert_eq!(sc["parameters"]["encrypted"], "true");
+        assert_eq!(sc["parameters"]["kmsKeyId"], key);
+        assert_eq!(sc["volumeBindingMode"], "WaitForFirstConsumer");
+        assert_common_labels(sc, "payments");
+        // No EBS CSI driver, no class (nothing could provision it).
+        let mut without = example();
+        without.addons = without.addons.map(|a| {
+            a.into_iter()
+                .filter(|a| a.name != "aws-ebs-csi-driver")
+                .collect()
+        });
+        assert!(!has_ebs_csi(&without));
+        assert!(storage_manifests(&without, key).is_empty());
     }
 
     pub(crate) fn assert_common_labels(manifest: &Value, platform: &str) {

@@ -35,9 +35,10 @@ pub use client::{ca_certificates, connect};
 /// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
 pub use kube::Client;
 pub use manifests::{
-    bootstrap_manifests, common_labels, namespace_manifests, pod_security_labels,
-    priority_class_manifests, LABEL_MANAGED_BY, LABEL_PLATFORM, MANAGED_BY, PRIORITY_BATCH,
-    PRIORITY_PLATFORM_CRITICAL, PRIORITY_TENANT_DEFAULT, PRIORITY_TENANT_HIGH, SYSTEM_NAMESPACES,
+    bootstrap_manifests, common_labels, has_ebs_csi, namespace_manifests, pod_security_labels,
+    priority_class_manifests, storage_manifests, DEFAULT_STORAGE_CLASS, LABEL_MANAGED_BY,
+    LABEL_PLATFORM, MANAGED_BY, PRIORITY_BATCH, PRIORITY_PLATFORM_CRITICAL,
+    PRIORITY_TENANT_DEFAULT, PRIORITY_TENANT_HIGH, SYSTEM_NAMESPACES,
 };
 pub use tenant::{
     foreign_namespace, owner_group, tenant_manifests, OWNER_ROLE, TENANT_LABEL,

@@ -79,7 +79,10 @@ fn stub(id: &str) -> Option<Value> {
     Some(json!({ "apiVersion": api_version, "kind": kind, "metadata": metadata }))
 }
 
-fn manifests(ctx: &PhaseContext<'_>) -> Vec<Value> {
+/// The objects bootstrap applies: [`kubernetes::bootstrap_manifests`] and, with the EBS CSI
+/// add-on, the default StorageClass encrypted with the platform data key (an output of the
+/// encryption phase; a delete needs only the names).
+fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
     let role = match ctx.spec.identity.trust() {
         TrustMechanism::Irsa => ctx
             .status
@@ -90,7 +93,15 @@ fn manifests(ctx: &PhaseContext<'_>) -> Vec<Value> {
             .map(str::to_owned),
         TrustMechanism::PodIdentity => None,
     };
-    kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref())
+    let mut out = kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref());
+    if kubernetes::has_ebs_csi(&ctx.spec) {
+        let data_key = match ctx.input.action {
+            Action::Delete => String::new(),
+            _ => ctx.output(crate::phases::encryption::OUTPUT_DATA_KEY)?,
+        };
+        out.extend(kubernetes::storage_manifests(&ctx.spec, &data_key));
+    }
+    Ok(out)
 }
 
 async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
@@ -104,7 +115,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
         .filter(|r| r.phase == Phase::Bootstrap.as_str())
         .filter_map(|r| Some((Kind::parse(&r.resource_type)?, r.id)))
         .collect();
-    let desired = manifests(ctx);
+    let desired = manifests(ctx)?;
     let mut wanted = BTreeSet::new();
     for manifest in &desired {
         if kubernetes::apply(&client, manifest).await? {
@@ -139,7 +150,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
 async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
     let mut drift = Vec::new();
-    for manifest in manifests(ctx) {
+    for manifest in manifests(ctx)? {
         let live = kubernetes::get(&client, &manifest).await?;
         if !live
             .as_ref()
@@ -172,7 +183,7 @@ async fn delete(
     let exists = super::common::cluster_reachable(eks, &cluster).await?;
     if exists && ctx.status.outputs.contains_key("clusterEndpoint") {
         let client = ctx.kube_client().await?;
-        let deleted = kubernetes::delete_all(&client, &manifests(ctx)).await?;
+        let deleted = kubernetes::delete_all(&client, &manifests(ctx)?).await?;
         ctx.changes += u32::try_from(deleted).unwrap_or(u32::MAX);
     }
     inventory.forget_all(ctx).await?;

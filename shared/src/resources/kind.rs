@@ -88,6 +88,7 @@ catalogue! {
     ConfigMap => "k8s:config-map", Some("ConfigMap"), "a ConfigMap";
     Deployment => "k8s:deployment", Some("Deployment"), "a Deployment";
     PriorityClass => "k8s:priority-class", Some("PriorityClass"), "a PriorityClass";
+    StorageClass => "k8s:storage-class", Some("StorageClass"), "a StorageClass";
     Role => "k8s:role", Some("Role"), "a namespaced RBAC Role";
     RoleBinding => "k8s:role-binding", Some("RoleBinding"), "a RoleBinding";
     ClusterRole => "k8s:cluster-role", Some("ClusterRole"), "a ClusterRole";
