@@ -138,6 +138,8 @@ pub const TAG_PLATFORM: &str = "tenantry:platform";
 pub const TAG_TENANT: &str = "tenantry:tenant";
 /// Tag: the component (planner phase or finer).
 pub const TAG_COMPONENT: &str = "tenantry:component";
+/// Tag with the platform's environment (`prod`, `dev`...), on every resource.
+pub const TAG_ENVIRONMENT: &str = "tenantry:environment";
 /// Tag: the tenant's cost centre (tenant resources only).
 pub const TAG_COST_CENTRE: &str = "tenantry:cost-centre";
 /// Prefix reserved for Tenantry's tags; requests may not use it.
@@ -276,6 +278,7 @@ pub fn tags(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     out.insert(TAG_PLATFORM.to_string(), spec.id.clone());
+    out.insert(TAG_ENVIRONMENT.to_string(), spec.environment.clone());
     out.insert(TAG_COMPONENT.to_string(), component.to_string());
     if let Some(tenant) = tenant {
         out.insert(TAG_TENANT.to_string(), tenant.name.clone());
@@ -377,6 +380,7 @@ mod tests {
         assert_eq!(tags[TAG_PLATFORM], "payments");
         assert_eq!(tags[TAG_TENANT], "checkout");
         assert_eq!(tags[TAG_COMPONENT], "tenants");
+        assert_eq!(tags[TAG_ENVIRONMENT], s.environment);
         assert_eq!(tags[TAG_COST_CENTRE], "cc-42");
         let platform_tags = super::tags(&s, None, "network");
         assert!(!platform_tags.contains_key(TAG_TENANT));

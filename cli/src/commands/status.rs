@@ -118,6 +118,9 @@ pub async fn run(
             e.message
         );
     }
+    if let Some(command) = kubeconfig_command(&s.outputs) {
+        println!("kubectl access: {command}");
+    }
     let mut phases = table(vec!["phase", "state", "finished", "message"]);
     for (name, p) in &s.phases {
         phases.add_row(vec![
@@ -150,4 +153,37 @@ pub async fn run(
     }
     println!("\nrecent runs\n{rt}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `aws eks update-kubeconfig` command for the platform's cluster, from the cluster phase's
+/// `clusterArn` output (its region and name), once the cluster exists.
+fn kubeconfig_command(
+    outputs: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Option<String> {
+    let arn = outputs.get("clusterArn")?.as_str()?;
+    // arn:<partition>:eks:<region>:<account>:cluster/<name>
+    let mut parts = arn.splitn(6, ':');
+    let region = parts.nth(3)?;
+    let name = parts.nth(1)?.strip_prefix("cluster/")?;
+    Some(format!(
+        "aws eks update-kubeconfig --region {region} --name {name}"
+    ))
+}
+
+#[cfg(test)]
+mod kubeconfig_tests {
+    use super::*;
+
+    #[test]
+    fn the_kubeconfig_command_names_the_clusters_region_and_name() {
+        let outputs = std::collections::BTreeMap::from([(
+            "clusterArn".to_owned(),
+            json!("arn:aws:eks:eu-west-1:111122223333:cluster/payments-prod"),
+        )]);
+        assert_eq!(
+            kubeconfig_command(&outputs).as_deref(),
+            Some("aws eks update-kubeconfig --region eu-west-1 --name payments-prod")
+        );
+        assert_eq!(kubeconfig_command(&Default::default()), None);
+    }
 }
