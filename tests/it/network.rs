@@ -676,6 +676,46 @@ async fn drift_is_reported_and_repaired(
     let after = run(deps, id, Action::Observe).await.expect("observe");
     assert!(after.drift.is_empty(), "{:?}", after.drift);
 
+    // A private route table loses its default route to the NAT gateway: observe names the table
+    // and the route, ensure puts it back.
+    let tables = c
+        .ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{TAG_PLATFORM}"))
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("route tables")
+        .route_tables
+        .unwrap_or_default();
+    let private = tables
+        .iter()
+        .find(|t| t.routes().iter().any(|r| r.nat_gateway_id().is_some()))
+        .expect("a private table routed through a NAT gateway");
+    let table_id = private.route_table_id().unwrap().to_owned();
+    c.ec2
+        .delete_route()
+        .route_table_id(&table_id)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .expect("delete the default route");
+    let drifted = run(deps, id, Action::Observe).await.expect("observe");
+    assert_eq!(drifted.drift.len(), 1, "{:?}", drifted.drift);
+    assert_eq!(
+        drifted.drift[0].resource,
+        format!("ec2:route-table/{table_id}")
+    );
+    assert_eq!(drifted.drift[0].field, "routes.0.0.0.0/0");
+    let repaired = run(deps, id, Action::Ensure).await.expect("ensure repairs");
+    assert_eq!(repaired.changes, 1);
+    let after = run(deps, id, Action::Observe).await.expect("observe");
+    assert!(after.drift.is_empty(), "{:?}", after.drift);
+
     // The S3 endpoint opened to every account (the default policy, what an endpoint without a
     // policy has): observe names it, ensure puts the platform's policy back.
     let endpoints = c

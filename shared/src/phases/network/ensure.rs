@@ -18,7 +18,7 @@ use super::{
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::{aws_error, PhaseContext, PhaseOutput};
 
-const DEFAULT_ROUTE: &str = "0.0.0.0/0";
+pub(super) const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
 pub async fn ensure(
     ctx: &mut PhaseContext<'_>,
@@ -1202,7 +1202,7 @@ pub(super) fn https_sources(group: &SecurityGroup) -> BTreeSet<String> {
         .collect()
 }
 
-fn association_live(a: &aws_sdk_ec2::types::RouteTableAssociation) -> bool {
+pub(super) fn association_live(a: &aws_sdk_ec2::types::RouteTableAssociation) -> bool {
     use aws_sdk_ec2::types::RouteTableAssociationStateCode as S;
     !matches!(
         a.association_state().and_then(|s| s.state()),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{NatGatewayState, VpcAttributeName};
 use serde_json::{json, Value};
 
-use super::ensure::{https_sources, vpc_attribute};
+use super::ensure::{association_live, https_sources, vpc_attribute, DEFAULT_ROUTE};
 use super::lookup::{self, named};
 use super::{outputs, Clients, Desired, Produced, Tier};
 use crate::error::FunctionError;
@@ -40,6 +40,8 @@ pub async fn observe(
         d,
         drift: Vec::new(),
         found: Produced::default(),
+        subnet_ids: BTreeMap::new(),
+        igw_id: None,
     };
     o.run().await?;
     Ok(PhaseOutput {
@@ -58,6 +60,10 @@ struct Observer<'r, 'a> {
     d: &'r Desired,
     drift: Vec<Drift>,
     found: Produced,
+    /// Subnet ids by (tier, AZ index), as found.
+    subnet_ids: BTreeMap<(Tier, usize), String>,
+    /// The internet gateway's id, as found.
+    igw_id: Option<String>,
 }
 
 impl Observer<'_, '_> {
@@ -109,6 +115,7 @@ impl Observer<'_, '_> {
         }
         self.subnets(&platform_id).await?;
         self.gateways(&platform_id, &vpc_id).await?;
+        self.route_tables(&platform_id, &vpc_id).await?;
         self.endpoints(&platform_id, &vpc_id).await?;
         self.flow_log(&platform_id, &vpc_id).await
     }
@@ -141,6 +148,7 @@ impl Observer<'_, '_> {
                 );
             }
             let az = s.availability_zone().unwrap_or_default().to_owned();
+            self.subnet_ids.insert((want.tier, want.index), id.clone());
             match want.tier {
                 Tier::Public => {
                     self.found.availability_zones.push(az);
@@ -160,6 +168,7 @@ impl Observer<'_, '_> {
         match named(&igws, &name, |g| g.tags(), |g| g.internet_gateway_id()) {
             None => self.missing(format!("ec2:internet-gateway/{name}")),
             Some(g) => {
+                self.igw_id = g.internet_gateway_id().map(str::to_owned);
                 let attached = g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id));
                 let resource = format!(
                     "ec2:internet-gateway/{}",
@@ -184,6 +193,81 @@ impl Observer<'_, '_> {
             json!(self.d.nat_count()),
             json!(nats.len()),
         );
+        Ok(())
+    }
+
+    /// The public route table (default route to the internet gateway, the public subnets) and
+    /// one private table per AZ (default route to its NAT gateway when the NAT mode gives it one,
+    /// none otherwise; the AZ's private and pod subnets).
+    async fn route_tables(&mut self, platform_id: &str, vpc_id: &str) -> Result<(), FunctionError> {
+        let all: Vec<_> = lookup::route_tables(self.c, vpc_id)
+            .await?
+            .into_iter()
+            .filter(|t| lookup::ours(t.tags(), platform_id))
+            .collect();
+        let nats = self.found.nat_gateway_ids.clone();
+        let mut tables = vec![("public".to_owned(), vec![Tier::Public], None)];
+        for i in 0..self.d.az_count {
+            tables.push((
+                format!("private-{i}"),
+                vec![Tier::Private, Tier::Pods],
+                Some(i),
+            ));
+        }
+        for (suffix, tiers, az) in tables {
+            let name = self.d.name(&suffix);
+            let Some(table) = named(&all, &name, |t| t.tags(), |t| t.route_table_id()) else {
+                self.missing(format!("ec2:route-table/{name}"));
+                continue;
+            };
+            let resource = format!(
+                "ec2:route-table/{}",
+                table.route_table_id().unwrap_or_default()
+            );
+            let route = table
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+            let (desired, actual) = match az {
+                None => (
+                    json!(self.igw_id),
+                    json!(route.and_then(|r| r.gateway_id())),
+                ),
+                Some(i) => {
+                    let actual = route.and_then(|r| r.nat_gateway_id());
+                    // NAT ids are matched as a set: which NAT serves which AZ is ensure's.
+                    let wanted = self.d.nat_for_az(i).map(|_| match actual {
+                        Some(id) if nats.iter().any(|n| n == id) => id.to_owned(),
+                        _ => "a NAT gateway of the platform".to_owned(),
+                    });
+                    (json!(wanted), json!(actual))
+                }
+            };
+            self.differ(&resource, "routes.0.0.0.0/0", desired, actual);
+            let associated: std::collections::BTreeSet<&str> = table
+                .associations()
+                .iter()
+                .filter(|a| association_live(a))
+                .filter_map(|a| a.subnet_id())
+                .collect();
+            let mut wanted = std::collections::BTreeSet::new();
+            for tier in tiers {
+                for i in 0..self.d.az_count {
+                    if az.is_some_and(|a| a != i) {
+                        continue;
+                    }
+                    if let Some(id) = self.subnet_ids.get(&(tier, i)) {
+                        wanted.insert(id.as_str());
+                    }
+                }
+            }
+            self.differ(
+                resource,
+                "associations",
+                json!(wanted),
+                json!(associated.intersection(&wanted).collect::<Vec<_>>()),
+            );
+        }
         Ok(())
     }
 
