@@ -1,9 +1,11 @@
-//! What every handler gets, built once per cold start: the AWS configuration (clients are built
-//! from it), the state table's name, and the account id, looked up at most once.
+//! What every handler gets, built once per cold start: the AWS configuration, the clients built
+//! from it, the state table's name, and the account id, looked up at most once.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+
+use crate::aws::Clients;
 
 use crate::error::{ErrorType, FunctionError};
 
@@ -21,6 +23,8 @@ pub const ROLE_BOUNDARY_ENV: &str = "TENANTRY_ROLE_BOUNDARY_ARN";
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub aws: SdkConfig,
+    /// Every AWS client, built from `aws` (or from mock rules in unit tests).
+    pub clients: Clients,
     pub table_name: String,
     /// The permissions boundary of the roles Tenantry creates (None: roles get none, which the
     /// template's function roles refuse).
@@ -32,6 +36,7 @@ pub struct Deps {
 impl Deps {
     pub fn new(aws: SdkConfig, table_name: impl Into<String>) -> Self {
         Deps {
+            clients: Clients::new(&aws),
             aws,
             table_name: table_name.into(),
             role_boundary_arn: None,
@@ -43,6 +48,20 @@ impl Deps {
     pub fn with_role_boundary(mut self, arn: impl Into<String>) -> Self {
         self.role_boundary_arn = Some(arn.into());
         self
+    }
+
+    /// With these clients instead of those built from the configuration (unit tests: clients
+    /// answering from `aws-smithy-mocks` rules).
+    pub fn with_clients(mut self, clients: Clients) -> Self {
+        self.clients = clients;
+        self
+    }
+
+    /// With the account id known (saves the STS call).
+    pub fn with_account_id(self, id: impl Into<String>) -> Self {
+        // A fresh cell: clones made before share the old one.
+        let account = Arc::new(tokio::sync::OnceCell::new_with(Some(id.into())));
+        Deps { account, ..self }
     }
 
     /// Built once per cold start from the environment.
@@ -63,7 +82,9 @@ impl Deps {
         }
         self.account
             .get_or_try_init(|| async {
-                let out = aws_sdk_sts::Client::new(&self.aws)
+                let out = self
+                    .clients
+                    .sts
                     .get_caller_identity()
                     .send()
                     .await

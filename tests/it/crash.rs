@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::{json, Value};
+use tenantry::aws::Clients;
 use tenantry::naming::{Names, MAX_PLATFORM_ID_LEN, TAG_PLATFORM};
 use tenantry::phases::{encryption, identity, Action, PhaseInput};
 use tenantry::spec::PlatformSpec;
@@ -380,7 +381,7 @@ async fn census(stack: &LocalStack, target: Target, p: &Platform) -> Census {
 /// that do not point to one of its live keys.
 async fn kms_census(stack: &LocalStack, p: &Platform) -> Census {
     let aws = stack.sdk_config().await;
-    let kms = encryption::kms_client(&aws, &p.spec.region);
+    let kms = Clients::new(&aws).scoped(&p.spec.region, false).kms;
     let mut out = Census::new();
     let mut live = Vec::new();
     let mut keys = kms.list_keys().into_paginator().items().send();
@@ -442,7 +443,7 @@ async fn kms_census(stack: &LocalStack, p: &Platform) -> Census {
 /// providers.
 async fn iam_census(stack: &LocalStack, p: &Platform) -> Census {
     let aws = stack.sdk_config().await;
-    let iam = identity::iam_client(&aws);
+    let iam = Clients::new(&aws).iam;
     let mut out = Census::new();
     let prefix = format!("tenantry-{}-", p.names.stem());
     let mut roles = iam.list_roles().into_paginator().items().send();

@@ -354,7 +354,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
     );
     assert!(tagged_with(&topic_tags(&c, &topic).await, p.id()));
     // The data key lets CloudWatch use it for this platform's alarms.
-    let kms = encryption::kms_client(&stack.sdk_config().await, "us-east-1");
+    let kms = Clients::new(&stack.sdk_config().await).kms;
     let key_policy = kms
         .get_key_policy()
         .key_id(&data_key)

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tenantry::aws::Clients;
 use tenantry::events::RequestKind;
-use tenantry::phases::tenant::Clients;
 use tenantry::policies::{self, Target};
 use tenantry::spec::{PlatformSpec, TenantSpec};
 use tenantry::store::{PlatformStatus, RequestState, Store, TenantState};
@@ -197,12 +197,7 @@ async fn env() -> Env {
     spec_json["tenants"] = json!([]);
     let results = Results::new(&aws).await;
     Env {
-        c: Clients {
-            iam: aws_sdk_iam::Client::new(&aws),
-            kms: aws_sdk_kms::Client::new(&aws),
-            eks: aws_sdk_eks::Client::new(&aws),
-            s3: tenantry::phases::tenant::bucket::s3_client(&aws),
-        },
+        c: Clients::new(&aws),
         sfn: aws_sdk_sfn::Client::new(&aws),
         stack,
         control_plane,

@@ -41,7 +41,7 @@ const OIDC: &str = "oidc";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Access, input, deps).await?;
-    let eks = aws_sdk_eks::Client::new(&ctx.aws());
+    let eks = ctx.clients.eks.clone();
     match ctx.input.action {
         Action::Ensure | Action::Status => ensure(&mut ctx, &eks).await,
         Action::Observe => observe(&ctx, &eks).await,

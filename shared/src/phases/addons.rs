@@ -38,7 +38,7 @@ const EBS_CSI: &str = "aws-ebs-csi-driver";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Addons, input, deps).await?;
-    let eks = aws_sdk_eks::Client::new(&ctx.aws());
+    let eks = ctx.clients.eks.clone();
     match ctx.input.action {
         Action::Ensure => converge(&mut ctx, &eks, true).await,
         Action::Status => converge(&mut ctx, &eks, false).await,

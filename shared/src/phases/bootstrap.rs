@@ -45,7 +45,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
         Action::Ensure | Action::Status => ensure(&mut ctx).await,
         Action::Observe => observe(&ctx).await,
         Action::Delete => {
-            let eks = aws_sdk_eks::Client::new(&ctx.aws());
+            let eks = ctx.clients.eks.clone();
             delete(&mut ctx, &eks).await
         }
     }

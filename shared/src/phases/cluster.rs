@@ -19,6 +19,7 @@
 //! never adopted nor deleted.
 
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
@@ -46,22 +47,13 @@ pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Cluster, input, deps).await?;
-    let config = ctx.aws();
-    let aws = Clients {
-        eks: aws_sdk_eks::Client::new(&config),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-    };
+    let aws = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx, &aws).await,
         Action::Status => status(&mut ctx, &aws).await,
         Action::Observe => observe(&ctx, &aws).await,
         Action::Delete => delete(&mut ctx, &aws).await,
     }
-}
-
-struct Clients {
-    eks: aws_sdk_eks::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// The cluster as the spec wants it.

@@ -87,23 +87,18 @@ fn description(stem: &str, purpose: &str) -> String {
 
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let ctx = PhaseContext::load(Phase::Encryption, input, deps).await?;
-    let kms = aws_sdk_kms::Client::new(&ctx.aws());
+    run(PhaseContext::load(Phase::Encryption, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+    let kms = ctx.clients.kms.clone();
     let mut run = Run::new(ctx).await?;
     let (ready, outputs) = match run.ctx.input.action {
         Action::Delete => (delete(&mut run, &kms).await?, BTreeMap::new()),
         _ => ensure(&mut run, &kms).await?,
     };
     run.finish(ready, outputs).await
-}
-
-/// A KMS client for the platform's region (keys are regional; the handler's own region may
-/// differ).
-pub fn kms_client(aws: &aws_config::SdkConfig, region: &str) -> aws_sdk_kms::Client {
-    let conf = aws_sdk_kms::config::Builder::from(aws)
-        .region(aws_sdk_kms::config::Region::new(region.to_owned()))
-        .build();
-    aws_sdk_kms::Client::from_conf(conf)
 }
 
 // --- helpers shared with the identity phase ------------------------------------------------------

@@ -142,18 +142,13 @@ pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> De
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Identity, input, deps).await?;
-    let iam = iam_client(&ctx.aws());
+    let iam = ctx.clients.iam.clone();
     let mut run = Run::new(ctx).await?;
     let (ready, outputs) = match run.ctx.input.action {
         Action::Delete => (delete(&mut run, &iam).await?, BTreeMap::new()),
         _ => ensure(&mut run, &iam).await?,
     };
     run.finish(ready, outputs).await
-}
-
-/// An IAM client (IAM is global).
-pub fn iam_client(aws: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
-    aws_sdk_iam::Client::new(aws)
 }
 
 /// The cluster's issuer when the cluster phase has recorded it (and the cluster's name).

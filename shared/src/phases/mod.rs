@@ -27,6 +27,10 @@ pub mod nodegroups;
 pub mod observability;
 pub mod tenant;
 
+#[cfg(test)]
+mod scenarios;
+
+use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::{self, Names};
@@ -99,6 +103,9 @@ pub struct PhaseOutput {
 /// Everything a phase works from, loaded once per invocation.
 pub struct PhaseContext<'a> {
     pub deps: &'a Deps,
+    /// The AWS clients in the platform's region; read-only for `observe` (a call that could
+    /// change something fails before it is sent).
+    pub clients: Clients,
     pub store: Store,
     pub phase: Phase,
     pub input: PhaseInput,
@@ -138,25 +145,38 @@ impl<'a> PhaseContext<'a> {
             .await?
             .map(|v| v.value)
             .unwrap_or_else(|| PlatformStatus::new(crate::store::LifecycleState::Requested));
-        Ok(PhaseContext {
+        Ok(PhaseContext::new(phase, input, deps, spec, status))
+    }
+
+    /// A context from a spec and status already at hand (what [`PhaseContext::load`] reads).
+    pub fn new(
+        phase: Phase,
+        input: PhaseInput,
+        deps: &'a Deps,
+        spec: PlatformSpec,
+        status: PlatformStatus,
+    ) -> Self {
+        let read_only = input.action == Action::Observe;
+        PhaseContext {
             deps,
-            store,
+            clients: deps.clients.scoped(&spec.region, read_only),
+            store: Store::from_deps(deps),
             phase,
             names: Names::new(&spec),
             spec,
             status,
             input,
             changes: 0,
-        })
+        }
     }
 
     pub fn platform_id(&self) -> &str {
         &self.input.platform_id
     }
 
-    /// The AWS configuration in the platform's region (a function may run in another region
-    /// than the platform it provisions). For `observe` it is read-only: a call that could
-    /// change something fails before it is sent.
+    /// The AWS configuration in the platform's region, which signs the cluster's tokens (phases
+    /// call AWS through [`PhaseContext::clients`]). For `observe` it is read-only, like the
+    /// clients.
     pub fn aws(&self) -> aws_config::SdkConfig {
         let aws = self
             .deps

@@ -91,7 +91,7 @@ pub mod outputs {
 /// Runs one action of the network phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Network, input, deps).await?;
-    let clients = Clients::new(&ctx.aws());
+    let clients = ctx.clients.clone();
     let desired = Desired::new(&ctx.spec)?.with_account(deps.account_id().await?);
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
@@ -102,20 +102,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 }
 
 /// The AWS clients of the phase, in the platform's region.
-pub struct Clients {
-    pub ec2: aws_sdk_ec2::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-}
-
-impl Clients {
-    /// `aws` is [`PhaseContext::aws`]: the platform's region, read-only for `observe`.
-    pub fn new(aws: &aws_config::SdkConfig) -> Self {
-        Clients {
-            ec2: aws_sdk_ec2::Client::new(aws),
-            logs: aws_sdk_cloudwatchlogs::Client::new(aws),
-        }
-    }
-}
+pub use crate::aws::Clients;
 
 /// The three subnet tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -23,6 +23,7 @@
 
 use super::common::{error_code, removal, tag_spec, Inventory};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
@@ -73,22 +74,13 @@ enabled = true
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let mut ctx = PhaseContext::load(Phase::Nodegroups, input, deps).await?;
-    let aws = ctx.aws();
-    let c = Clients {
-        eks: aws_sdk_eks::Client::new(&aws),
-        ec2: aws_sdk_ec2::Client::new(&aws),
-    };
+    let c = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure => converge(&mut ctx, &c, true).await,
         Action::Status => converge(&mut ctx, &c, false).await,
         Action::Observe => observe(&ctx, &c).await,
         Action::Delete => delete(&mut ctx, &c).await,
     }
-}
-
-struct Clients {
-    eks: aws_sdk_eks::Client,
-    ec2: aws_sdk_ec2::Client,
 }
 
 /// The groups this invocation handles: the item, or every group of the spec.

@@ -60,30 +60,12 @@ pub const OUTPUT_ALARMS: &str = "alarmNames";
 /// Output: names of the Container Insights log groups.
 pub const OUTPUT_LOG_GROUPS: &str = "containerInsightsLogGroups";
 
-/// The clients of the services this phase uses, for the platform's region.
-pub struct Clients {
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-}
-
-impl Clients {
-    /// `aws` is [`PhaseContext::aws`]: the platform's region, read-only for `observe`.
-    pub fn new(aws: &aws_config::SdkConfig) -> Clients {
-        Clients {
-            logs: aws_sdk_cloudwatchlogs::Client::new(aws),
-            sns: aws_sdk_sns::Client::new(aws),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(aws),
-            secrets: aws_sdk_secretsmanager::Client::new(aws),
-        }
-    }
-}
+pub use crate::aws::Clients;
 
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Observability, input, deps).await?;
-    let clients = Clients::new(&ctx.aws());
+    let clients = ctx.clients.clone();
     let mut run = Run::new(ctx).await?;
     let desired = Desired::of(&run)?;
     let (ready, outputs) = match run.ctx.input.action {

@@ -37,16 +37,6 @@ pub const DELETE_BATCH: i32 = 1000;
 /// within the Lambda time limit).
 pub const DELETE_BATCHES_PER_CALL: usize = 20;
 
-/// An S3 client for the platform's region. Locally (an endpoint is configured) it addresses
-/// buckets by path, as the emulator expects; in AWS it uses the default virtual-hosted style.
-pub fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let mut config = aws_sdk_s3::config::Builder::from(aws);
-    if aws.endpoint_url().is_some() {
-        config = config.force_path_style(true);
-    }
-    aws_sdk_s3::Client::from_conf(config.build())
-}
-
 fn not_found(code: Option<&str>) -> bool {
     matches!(
         code,

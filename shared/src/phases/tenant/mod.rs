@@ -63,7 +63,7 @@ pub const OUTPUT_RETAINED_BUCKET: &str = "retainedBucket";
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
     let mut run = Run::new(ctx).await?;
-    let clients = Clients::new(&run.ctx);
+    let clients = run.ctx.clients.clone();
     let item = run.ctx.input.item.clone();
     let (ready, outputs) = match (run.ctx.input.action, item) {
         (Action::Delete, Some(name)) => {
@@ -88,25 +88,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
     run.finish(ready, outputs).await
 }
 
-/// The AWS clients a tenant invocation uses, in the platform's region.
-pub struct Clients {
-    pub iam: aws_sdk_iam::Client,
-    pub kms: aws_sdk_kms::Client,
-    pub eks: aws_sdk_eks::Client,
-    pub s3: aws_sdk_s3::Client,
-}
-
-impl Clients {
-    fn new(ctx: &PhaseContext<'_>) -> Self {
-        let aws = ctx.aws();
-        Clients {
-            iam: identity::iam_client(&aws),
-            kms: encryption::kms_client(&aws, &ctx.spec.region),
-            eks: aws_sdk_eks::Client::new(&aws),
-            s3: bucket::s3_client(&aws),
-        }
-    }
-}
+pub use crate::aws::Clients;
 
 /// The tags of a tenant's resources.
 pub(crate) fn tenant_tags(run: &Run<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {

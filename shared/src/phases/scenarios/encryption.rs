@@ -1,0 +1,233 @@
+//! The encryption phase: three platform keys, each aliased, rotated, with its policy and tags.
+
+use aws_sdk_kms::types::KeyState;
+use serde_json::json;
+
+use super::kms::KmsDouble;
+use super::store::StoreDouble;
+use super::{context, example_spec, Calls, Rules};
+use crate::deps::Deps;
+use crate::naming::{Names, TAG_PLATFORM};
+use crate::phases::{encryption, Action, PhaseOutput};
+use crate::plan::Phase;
+use crate::policies::{KEY_DATA, KEY_PURPOSES};
+use crate::resources::Kind;
+use crate::spec::PlatformSpec;
+
+/// The example platform's account and region, as KMS and the state table hold them.
+struct World {
+    calls: Calls,
+    store: StoreDouble,
+    kms: KmsDouble,
+    deps: Deps,
+    spec: PlatformSpec,
+}
+
+impl World {
+    fn new() -> World {
+        let calls = Calls::default();
+        let store = StoreDouble::new(&calls);
+        let kms = KmsDouble::new(&calls);
+        let rules = Rules {
+            dynamodb: store.rules(),
+            kms: kms.rules(),
+        };
+        World {
+            deps: rules.deps(),
+            calls,
+            store,
+            kms,
+            spec: example_spec(),
+        }
+    }
+
+    /// Runs one action, with the call log cleared first.
+    async fn run(&self, action: Action) -> PhaseOutput {
+        self.calls.clear();
+        let ctx = context(&self.deps, Phase::Encryption, action, &self.spec);
+        encryption::run(ctx)
+            .await
+            .unwrap_or_else(|e| panic!("encryption {action:?}: {e}"))
+    }
+
+    fn alias(&self, purpose: &str) -> String {
+        Names::new(&self.spec).kms_alias(purpose)
+    }
+
+    /// The mutating KMS calls of the last run.
+    fn kms_writes(&self) -> Vec<String> {
+        let writes = self.calls.mutating();
+        writes
+            .into_iter()
+            .filter(|c| c.starts_with("kms:"))
+            .collect()
+    }
+
+    fn has_record(&self, kind: Kind, id: &str) -> bool {
+        self.store
+            .inventory()
+            .contains(&(kind.as_str().to_owned(), id.to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
+    let w = World::new();
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len());
+    for purpose in KEY_PURPOSES {
+        let alias = w.alias(purpose);
+        let (id, key) = w.kms.aliased(&alias).unwrap_or_else(|| panic!("{alias}"));
+        assert_eq!(key.state, KeyState::Enabled, "{alias}");
+        assert!(key.rotation, "{alias}: rotation");
+        assert_eq!(key.tags.get(TAG_PLATFORM), Some(&w.spec.id), "{alias}");
+        assert_eq!(
+            key.tags.get(encryption::TAG_PURPOSE).map(String::as_str),
+            Some(*purpose)
+        );
+        let policy: serde_json::Value = serde_json::from_str(&key.policy).expect("policy");
+        assert!(policy["Statement"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()));
+        assert_eq!(
+            out.outputs[encryption::output_name(purpose)],
+            json!(format!("arn:aws:kms:us-east-1:123456789012:key/{id}"))
+        );
+        assert!(w.has_record(Kind::KmsKey, &id), "{id} recorded");
+        assert!(w.has_record(Kind::KmsAlias, &alias), "{alias} recorded");
+        assert!(
+            !w.has_record(Kind::KmsKeyPending, &alias),
+            "{alias} still pending"
+        );
+    }
+    // Create, alias and enable rotation per key; the policy and tags go in with CreateKey.
+    assert_eq!(
+        w.kms_writes().len(),
+        3 * KEY_PURPOSES.len(),
+        "{:?}",
+        w.kms_writes()
+    );
+    assert_eq!(out.changes as usize, w.kms_writes().len());
+    assert_eq!(w.store.phases(), ["encryption"]);
+}
+
+#[tokio::test]
+async fn converged_platform_costs_no_mutating_call() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    assert_eq!(out.changes, 0);
+    assert_eq!(w.kms_writes(), Vec::<String>::new());
+    // Nothing is recorded again either: only the phase's own status entry is written.
+    assert_eq!(w.calls.mutating(), ["dynamodb:UpdateItem(phase)"]);
+
+    let observed = w.run(Action::Observe).await;
+    assert!(observed.drift.is_empty(), "{:?}", observed.drift);
+    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn drifted_key_is_named_by_observe_and_repaired_by_ensure() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let (id, _) = w.kms.aliased(&w.alias(KEY_DATA)).expect("data key");
+    w.kms.edit(&id, |k| {
+        k.rotation = false;
+        k.policy = json!({"Version": "2012-10-17", "Statement": []}).to_string();
+        k.tags.remove(TAG_PLATFORM);
+    });
+
+    let observed = w.run(Action::Observe).await;
+    let resource = format!("kms:key/{id}");
+    let fields: Vec<_> = observed
+        .drift
+        .iter()
+        .map(|d| (d.resource.as_str(), d.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (resource.as_str(), "policy"),
+            (resource.as_str(), "keyRotationEnabled"),
+            (resource.as_str(), "tags"),
+        ]
+    );
+    assert!(!observed.ready, "a drifted phase is not ready");
+    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    let repaired = w.run(Action::Ensure).await;
+    assert_eq!(
+        w.kms_writes(),
+        [
+            "kms:PutKeyPolicy",
+            "kms:EnableKeyRotation",
+            "kms:TagResource"
+        ]
+    );
+    assert_eq!(repaired.changes, 3);
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+#[tokio::test]
+async fn key_pending_deletion_is_restored_not_replaced() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let (id, _) = w.kms.aliased(&w.alias(KEY_DATA)).expect("data key");
+    w.kms.edit(&id, |k| k.state = KeyState::PendingDeletion);
+
+    w.run(Action::Ensure).await;
+    assert_eq!(w.kms_writes(), ["kms:CancelKeyDeletion", "kms:EnableKey"]);
+    assert_eq!(w.kms.keys()[&id].state, KeyState::Enabled);
+    assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len());
+}
+
+/// The crash between `CreateKey` and `CreateAlias`: the key exists with its tags, the inventory
+/// holds only the pending marker. The re-run adopts that key.
+#[tokio::test]
+async fn half_created_key_is_adopted_not_duplicated() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let alias = w.alias(KEY_DATA);
+    let (id, _) = w.kms.aliased(&alias).expect("data key");
+    w.kms.delete_alias(&alias);
+    w.store.forget(&w.spec.id, Kind::KmsKey, &id);
+    w.store.forget(&w.spec.id, Kind::KmsAlias, &alias);
+    w.store
+        .record(&w.spec.id, "encryption", Kind::KmsKeyPending, &alias);
+
+    let out = w.run(Action::Ensure).await;
+    assert_eq!(w.kms_writes(), ["kms:CreateAlias"]);
+    assert_eq!(
+        w.kms.aliases()[&alias],
+        id,
+        "the alias names the crashed run's key"
+    );
+    assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len(), "no second key");
+    assert!(w.has_record(Kind::KmsKey, &id));
+    assert!(!w.has_record(Kind::KmsKeyPending, &alias));
+    assert!(out.ready);
+}
+
+#[tokio::test]
+async fn gone_platform_deletes_without_a_call_and_delete_converges() {
+    let w = World::new();
+    let out = w.run(Action::Delete).await;
+    assert!(out.ready);
+    assert_eq!(w.kms_writes(), Vec::<String>::new());
+
+    w.run(Action::Ensure).await;
+    let out = w.run(Action::Delete).await;
+    assert!(out.ready);
+    assert!(w.kms.aliases().is_empty());
+    assert!(w
+        .kms
+        .keys()
+        .values()
+        .all(|k| k.state == KeyState::PendingDeletion));
+    assert!(w.store.inventory().is_empty(), "{:?}", w.store.inventory());
+
+    w.run(Action::Delete).await;
+    assert_eq!(w.kms_writes(), Vec::<String>::new(), "already gone");
+}
