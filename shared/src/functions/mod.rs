@@ -163,7 +163,9 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_functions_are_refused_by_name() {
-        let aws = aws_config::SdkConfig::builder().build();
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
         let err = invoke("nope", serde_json::json!({}), &Deps::new(aws, "t"))
             .await
             .unwrap_err();

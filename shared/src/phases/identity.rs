@@ -141,7 +141,11 @@ pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> De
 
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let ctx = PhaseContext::load(Phase::Identity, input, deps).await?;
+    run(PhaseContext::load(Phase::Identity, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let iam = ctx.clients.iam.clone();
     let mut run = Run::new(ctx).await?;
     let (ready, outputs) = match run.ctx.input.action {

@@ -31,6 +31,7 @@ impl World {
         let rules = Rules {
             dynamodb: store.rules(),
             kms: kms.rules(),
+            ..Rules::default()
         };
         World {
             deps: rules.deps(),

@@ -8,6 +8,8 @@
 //! phase logic down call by call, in milliseconds.
 
 mod encryption;
+pub mod iam;
+mod identity;
 pub mod kms;
 pub mod store;
 
@@ -60,11 +62,25 @@ impl Calls {
     }
 }
 
+/// A rule answering `$op` (e.g. `Client::get_role`) with `$body`, where `$me` is a clone of the
+/// double and `$req` the request; the call is logged in the double's `calls` as `$name`.
+macro_rules! answer {
+    ($double:expr, $op:expr, $name:literal, |$me:ident, $req:ident| $body:expr) => {{
+        let $me = $double.clone();
+        aws_smithy_mocks::mock!($op).then_compute_response(move |$req| {
+            $me.calls.push($name);
+            $body
+        })
+    }};
+}
+pub(crate) use answer;
+
 /// Rules per service; a service without rules answers every call with an error, so a call the
 /// scenario did not expect fails the phase.
 #[derive(Default)]
 pub struct Rules {
     pub dynamodb: Vec<Rule>,
+    pub iam: Vec<Rule>,
     pub kms: Vec<Rule>,
 }
 
@@ -97,7 +113,7 @@ impl Rules {
             dynamodb: mocked!(aws_sdk_dynamodb, self.dynamodb),
             ec2: mocked!(aws_sdk_ec2, none),
             eks: mocked!(aws_sdk_eks, none),
-            iam: mocked!(aws_sdk_iam, none),
+            iam: mocked!(aws_sdk_iam, self.iam),
             kms: mocked!(aws_sdk_kms, self.kms),
             logs: mocked!(aws_sdk_cloudwatchlogs, none),
             s3: mocked!(aws_sdk_s3, none),

@@ -1,0 +1,254 @@
+//! The identity phase: the cluster, node and flow-log roles, the IRSA OIDC provider and the
+//! controllers' roles, each under `/tenantry/` with the permissions boundary.
+
+use serde_json::json;
+
+use super::iam::IamDouble;
+use super::store::StoreDouble;
+use super::{context, example_spec, Calls, Rules};
+use crate::deps::Deps;
+use crate::error::ErrorType;
+use crate::naming::{self, Names, TAG_PLATFORM};
+use crate::phases::identity::{self, INPUT_CLUSTER_NAME, INPUT_OIDC_ISSUER};
+use crate::phases::{Action, PhaseOutput};
+use crate::plan::Phase;
+use crate::policies::ROLE_PATH;
+use crate::resources::Kind;
+use crate::spec::PlatformSpec;
+
+const BOUNDARY: &str = crate::aws::LOCAL_ROLE_BOUNDARY_ARN;
+const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789";
+
+struct World {
+    calls: Calls,
+    store: StoreDouble,
+    iam: IamDouble,
+    deps: Deps,
+    spec: PlatformSpec,
+}
+
+impl World {
+    fn new() -> World {
+        let calls = Calls::default();
+        let store = StoreDouble::new(&calls);
+        let iam = IamDouble::new(&calls);
+        let rules = Rules {
+            dynamodb: store.rules(),
+            iam: iam.rules(),
+            ..Rules::default()
+        };
+        World {
+            deps: rules.deps().with_role_boundary(BOUNDARY),
+            calls,
+            store,
+            iam,
+            spec: example_spec(),
+        }
+    }
+
+    /// Runs one action once the cluster exists (its issuer recorded), call log cleared first.
+    async fn try_run(&self, action: Action) -> Result<PhaseOutput, crate::error::FunctionError> {
+        self.calls.clear();
+        let mut ctx = context(&self.deps, Phase::Identity, action, &self.spec);
+        let outputs = &mut ctx.status.outputs;
+        outputs.insert(INPUT_OIDC_ISSUER.to_owned(), json!(ISSUER));
+        let cluster = Names::new(&self.spec).cluster();
+        outputs.insert(INPUT_CLUSTER_NAME.to_owned(), json!(cluster));
+        identity::run(ctx).await
+    }
+
+    async fn run(&self, action: Action) -> PhaseOutput {
+        self.try_run(action)
+            .await
+            .unwrap_or_else(|e| panic!("identity {action:?}: {e}"))
+    }
+
+    fn role(&self, purpose: &str) -> String {
+        Names::new(&self.spec).role(purpose)
+    }
+
+    fn iam_writes(&self) -> Vec<String> {
+        let writes = self.calls.mutating();
+        writes
+            .into_iter()
+            .filter(|c| c.starts_with("iam:"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider() {
+    let w = World::new();
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    let roles = w.iam.roles();
+    for purpose in [
+        naming::ROLE_CLUSTER,
+        naming::ROLE_NODE,
+        naming::ROLE_FLOW_LOGS,
+    ] {
+        let name = w.role(purpose);
+        let role = roles.get(&name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(role.path, ROLE_PATH, "{name}");
+        assert_eq!(role.boundary.as_deref(), Some(BOUNDARY), "{name}");
+        assert_eq!(role.tags.get(TAG_PLATFORM), Some(&w.spec.id), "{name}");
+        assert!(w
+            .store
+            .inventory()
+            .contains(&(Kind::IamRole.as_str().to_owned(), name.clone())));
+    }
+    // The controllers' roles (the four enabled in the spec, and the EBS CSI driver's), each
+    // trusted by its own service account only.
+    let services = out.outputs[identity::OUTPUT_SERVICE_ROLES]
+        .as_object()
+        .expect("service roles")
+        .clone();
+    assert_eq!(services.len(), 5, "{services:?}");
+    for arn in services.values() {
+        let name = arn.as_str().unwrap().rsplit('/').next().unwrap();
+        let trust: serde_json::Value = serde_json::from_str(&roles[name].trust).expect("trust");
+        let text = trust.to_string();
+        assert!(text.contains("system:serviceaccount:"), "{name}: {text}");
+        assert!(!text.contains("\"*\""), "{name} trusts anyone: {text}");
+        assert_eq!(roles[name].boundary.as_deref(), Some(BOUNDARY));
+    }
+    let providers = w.iam.providers();
+    assert_eq!(providers.len(), 1);
+    let provider = providers.values().next().unwrap();
+    assert_eq!(provider.url, ISSUER);
+    assert_eq!(provider.client_ids, ["sts.amazonaws.com"]);
+    assert_eq!(out.changes as usize, w.iam_writes().len());
+}
+
+#[tokio::test]
+async fn converged_platform_costs_no_mutating_call() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let out = w.run(Action::Ensure).await;
+    assert_eq!(out.changes, 0);
+    assert_eq!(w.iam_writes(), Vec::<String>::new());
+    let observed = w.run(Action::Observe).await;
+    assert!(observed.drift.is_empty(), "{:?}", observed.drift);
+    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let node = w.role(naming::ROLE_NODE);
+    let autoscaler = w.role("cluster-autoscaler");
+    let everyone = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "*"}, "Action": "sts:AssumeRoleWithWebIdentity"}]});
+    w.iam.edit(&autoscaler, |r| {
+        r.trust = everyone.to_string();
+        r.boundary = None;
+        let name = r.inline.keys().next().expect("an inline policy").clone();
+        r.inline.insert(
+            name,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "*", "Resource": "*"}]})
+            .to_string(),
+        );
+    });
+    w.iam.edit(&node, |r| {
+        r.managed
+            .insert("arn:aws:iam::aws:policy/AdministratorAccess".to_owned());
+    });
+
+    let observed = w.run(Action::Observe).await;
+    let mut found: Vec<(String, String)> = observed
+        .drift
+        .iter()
+        .map(|d| {
+            (
+                d.resource.clone(),
+                d.field.split('/').next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    let at = |role: &str, field: &str| (format!("iam:role/{role}"), field.to_owned());
+    assert_eq!(
+        found,
+        [
+            at(&autoscaler, "assumeRolePolicy"),
+            at(&autoscaler, "inlinePolicy"),
+            at(&autoscaler, "permissionsBoundary"),
+            at(&node, "managedPolicies"),
+        ]
+    );
+    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.run(Action::Ensure).await;
+    let mut writes = w.iam_writes();
+    writes.sort();
+    assert_eq!(
+        writes,
+        [
+            "iam:DetachRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+            "iam:PutRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+        ]
+    );
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+/// A crash after `CreateRole`, before its policies and before it was recorded.
+#[tokio::test]
+async fn half_created_role_gets_its_policies_without_being_created_again() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let node = w.role(naming::ROLE_NODE);
+    let managed = w.iam.roles()[&node].managed.len();
+    assert!(managed > 0);
+    w.iam.edit(&node, |r| r.managed.clear());
+    w.store.forget(&w.spec.id, Kind::IamRole, &node);
+
+    let out = w.run(Action::Ensure).await;
+    assert_eq!(w.iam_writes(), vec!["iam:AttachRolePolicy"; managed]);
+    assert_eq!(out.changes as usize, managed);
+    assert!(w
+        .store
+        .inventory()
+        .contains(&(Kind::IamRole.as_str().to_owned(), node)));
+}
+
+/// A role of one of the platform's names that another platform (or a person) made is neither
+/// adopted nor changed.
+#[tokio::test]
+async fn a_role_of_our_name_without_our_tag_is_refused_untouched() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let cluster = w.role(naming::ROLE_CLUSTER);
+    w.iam.edit(&cluster, |r| {
+        r.tags
+            .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
+        r.trust = "{}".to_owned();
+    });
+    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    assert_eq!(err.error_type, ErrorType::Terminal);
+    assert!(
+        err.error_message.contains(&cluster),
+        "{}",
+        err.error_message
+    );
+    assert_eq!(w.iam_writes(), Vec::<String>::new());
+    assert_eq!(w.iam.roles()[&cluster].trust, "{}");
+}
+
+#[tokio::test]
+async fn gone_platform_deletes_without_a_call_and_delete_converges() {
+    let w = World::new();
+    w.run(Action::Delete).await;
+    assert_eq!(w.iam_writes(), Vec::<String>::new());
+
+    w.run(Action::Ensure).await;
+    assert!(w.run(Action::Delete).await.ready);
+    assert!(w.iam.roles().is_empty(), "{:?}", w.iam.roles().keys());
+    assert!(w.iam.providers().is_empty());
+    assert!(w.store.inventory().is_empty(), "{:?}", w.store.inventory());
+    w.run(Action::Delete).await;
+    assert_eq!(w.iam_writes(), Vec::<String>::new());
+}
