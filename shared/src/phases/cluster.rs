@@ -46,7 +46,11 @@ pub const SECRETS_KEY_OUTPUT: &str = "secretsKeyArn";
 pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Cluster, input, deps).await?;
+    run(PhaseContext::load(Phase::Cluster, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let aws = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx, &aws).await,
@@ -724,6 +728,15 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
             field: "retentionInDays".to_owned(),
             desired: json!(desired.retention_days),
             actual: json!(retention),
+        });
+    }
+    let key = log_group.as_ref().and_then(|g| g.kms_key_id());
+    if let Some(wanted) = desired.logs_key.as_deref().filter(|k| key != Some(*k)) {
+        drift.push(Drift {
+            resource: format!("logs:log-group/{}", desired.log_group),
+            field: "kmsKeyId".to_owned(),
+            desired: json!(wanted),
+            actual: json!(key),
         });
     }
     let cluster = describe(&aws.eks, &desired.name).await?;

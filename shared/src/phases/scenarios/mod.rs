@@ -7,10 +7,13 @@
 //! The local-stack tests (`tests/it`) stay the proof that the workflows work; these pin the
 //! phase logic down call by call, in milliseconds.
 
+mod cluster;
+pub mod eks;
 mod encryption;
 pub mod iam;
 mod identity;
 pub mod kms;
+pub mod logs;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
@@ -57,6 +60,15 @@ impl Calls {
             .collect()
     }
 
+    /// The mutating calls to AWS (the state table's excluded).
+    pub fn mutating_aws(&self) -> Vec<String> {
+        let calls = self.mutating();
+        calls
+            .into_iter()
+            .filter(|c| !c.starts_with("dynamodb:"))
+            .collect()
+    }
+
     pub fn clear(&self) {
         self.0.lock().expect("calls").clear();
     }
@@ -80,8 +92,10 @@ pub(crate) use answer;
 #[derive(Default)]
 pub struct Rules {
     pub dynamodb: Vec<Rule>,
+    pub eks: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub kms: Vec<Rule>,
+    pub logs: Vec<Rule>,
 }
 
 /// A client of `$krate` answering from `$rules` (any order), without retries: an unexpected
@@ -112,10 +126,10 @@ impl Rules {
             cloudwatch: mocked!(aws_sdk_cloudwatch, none),
             dynamodb: mocked!(aws_sdk_dynamodb, self.dynamodb),
             ec2: mocked!(aws_sdk_ec2, none),
-            eks: mocked!(aws_sdk_eks, none),
+            eks: mocked!(aws_sdk_eks, self.eks),
             iam: mocked!(aws_sdk_iam, self.iam),
             kms: mocked!(aws_sdk_kms, self.kms),
-            logs: mocked!(aws_sdk_cloudwatchlogs, none),
+            logs: mocked!(aws_sdk_cloudwatchlogs, self.logs),
             s3: mocked!(aws_sdk_s3, none),
             secrets: mocked!(aws_sdk_secretsmanager, none),
             sns: mocked!(aws_sdk_sns, none),
