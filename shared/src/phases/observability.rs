@@ -64,7 +64,11 @@ pub use crate::aws::Clients;
 
 /// Runs the phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let ctx = PhaseContext::load(Phase::Observability, input, deps).await?;
+    run(PhaseContext::load(Phase::Observability, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let clients = ctx.clients.clone();
     let mut run = Run::new(ctx).await?;
     let desired = Desired::of(&run)?;

@@ -26,6 +26,12 @@ pub struct LogsDouble {
     calls: Calls,
 }
 
+/// The log group an ARN names (`arn:aws:logs:<region>:<account>:log-group:<name>[:*]`).
+fn group_of(arn: Option<&str>) -> &str {
+    let arn = arn.unwrap_or_default().trim_end_matches(":*");
+    arn.split_once(":log-group:").map_or(arn, |(_, name)| name)
+}
+
 impl LogsDouble {
     pub fn new(calls: &Calls) -> Self {
         LogsDouble {
@@ -127,6 +133,24 @@ impl LogsDouble {
                     R::Output(associate_kms_key::AssociateKmsKeyOutput::builder().build())
                 }
             ),
+            answer!(
+                self,
+                Client::list_tags_for_resource,
+                "logs:ListTagsForResource",
+                |me, req| {
+                    let tags = me.with(Some(group_of(req.resource_arn())), |g| g.tags.clone());
+                    R::Output(
+                        list_tags_for_resource::ListTagsForResourceOutput::builder()
+                            .set_tags(Some(tags.into_iter().collect()))
+                            .build(),
+                    )
+                }
+            ),
+            answer!(self, Client::tag_resource, "logs:TagResource", |me, req| {
+                let new = req.tags().cloned().unwrap_or_default();
+                me.with(Some(group_of(req.resource_arn())), |g| g.tags.extend(new));
+                R::Output(tag_resource::TagResourceOutput::builder().build())
+            }),
             answer!(
                 self,
                 Client::delete_log_group,

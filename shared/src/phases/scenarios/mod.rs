@@ -7,6 +7,7 @@
 //! The local-stack tests (`tests/it`) stay the proof that the workflows work; these pin the
 //! phase logic down call by call, in milliseconds.
 
+pub mod cloudwatch;
 mod cluster;
 pub mod eks;
 mod encryption;
@@ -14,6 +15,9 @@ pub mod iam;
 mod identity;
 pub mod kms;
 pub mod logs;
+mod observability;
+pub mod secrets;
+pub mod sns;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
@@ -91,11 +95,14 @@ pub(crate) use answer;
 /// scenario did not expect fails the phase.
 #[derive(Default)]
 pub struct Rules {
+    pub cloudwatch: Vec<Rule>,
     pub dynamodb: Vec<Rule>,
     pub eks: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub kms: Vec<Rule>,
     pub logs: Vec<Rule>,
+    pub secrets: Vec<Rule>,
+    pub sns: Vec<Rule>,
 }
 
 /// A client of `$krate` answering from `$rules` (any order), without retries: an unexpected
@@ -123,7 +130,7 @@ impl Rules {
     pub fn clients(&self) -> Clients {
         let none: Vec<Rule> = Vec::new();
         Clients {
-            cloudwatch: mocked!(aws_sdk_cloudwatch, none),
+            cloudwatch: mocked!(aws_sdk_cloudwatch, self.cloudwatch),
             dynamodb: mocked!(aws_sdk_dynamodb, self.dynamodb),
             ec2: mocked!(aws_sdk_ec2, none),
             eks: mocked!(aws_sdk_eks, self.eks),
@@ -131,8 +138,8 @@ impl Rules {
             kms: mocked!(aws_sdk_kms, self.kms),
             logs: mocked!(aws_sdk_cloudwatchlogs, self.logs),
             s3: mocked!(aws_sdk_s3, none),
-            secrets: mocked!(aws_sdk_secretsmanager, none),
-            sns: mocked!(aws_sdk_sns, none),
+            secrets: mocked!(aws_sdk_secretsmanager, self.secrets),
+            sns: mocked!(aws_sdk_sns, self.sns),
             sts: mocked!(aws_sdk_sts, none),
         }
     }
