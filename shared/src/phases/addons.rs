@@ -12,7 +12,8 @@
 //!   (Pod Identity platforms) and deletes add-ons of the platform the spec no longer names.
 //! - `status`: ready once every targeted add-on is ACTIVE (DEGRADED counts as installed: CoreDNS
 //!   reports it until its pods are scheduled; the health issues are logged and recorded).
-//! - `observe`: version, configuration and role differences as drift.
+//! - `observe`: version, configuration and role differences as drift; without an item, also the
+//!   controllers' pod identity associations (missing, another role, or no longer wanted).
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
 
 use super::common::Inventory;
@@ -37,7 +38,11 @@ pub const OUTPUT_PREFIX: &str = "addon/";
 const EBS_CSI: &str = "aws-ebs-csi-driver";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Addons, input, deps).await?;
+    run(PhaseContext::load(Phase::Addons, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
         Action::Ensure => converge(&mut ctx, &eks, true).await,
@@ -492,17 +497,7 @@ async fn ensure_pod_identities(
     inventory: &mut Inventory,
     cluster: &str,
 ) -> Result<bool, FunctionError> {
-    let wanted: Vec<(String, String, String)> = match ctx.spec.identity.trust() {
-        TrustMechanism::Irsa => Vec::new(),
-        TrustMechanism::PodIdentity => enabled_service_accounts(&ctx.spec)
-            .into_iter()
-            .filter(|sa| sa.purpose != naming::ROLE_EBS_CSI)
-            .filter_map(|sa| {
-                service_role(ctx, sa.purpose)
-                    .map(|role| (sa.namespace.to_owned(), sa.name.to_owned(), role))
-            })
-            .collect(),
-    };
+    let wanted = wanted_pod_identities(ctx);
     let existing = our_pod_identities(ctx, eks, cluster).await?;
     for (namespace, account, role) in &wanted {
         let id = format!("{namespace}/{account}");
@@ -586,6 +581,66 @@ async fn ensure_pod_identities(
         }
     }
     Ok(true)
+}
+
+/// `(namespace, service account, role)` of the associations Tenantry makes: one per enabled
+/// workload role on Pod Identity platforms (EBS CSI's comes with its add-on), none with IRSA.
+fn wanted_pod_identities(ctx: &PhaseContext<'_>) -> Vec<(String, String, String)> {
+    match ctx.spec.identity.trust() {
+        TrustMechanism::Irsa => Vec::new(),
+        TrustMechanism::PodIdentity => enabled_service_accounts(&ctx.spec)
+            .into_iter()
+            .filter(|sa| sa.purpose != naming::ROLE_EBS_CSI)
+            .filter_map(|sa| {
+                service_role(ctx, sa.purpose)
+                    .map(|role| (sa.namespace.to_owned(), sa.name.to_owned(), role))
+            })
+            .collect(),
+    }
+}
+
+/// The associations that are missing, point at another role, or are no longer wanted.
+async fn pod_identity_drift(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<Drift>, FunctionError> {
+    let existing = our_pod_identities(ctx, eks, cluster).await?;
+    let wanted = wanted_pod_identities(ctx);
+    let resource = |ns: &str, sa: &str| format!("eks:pod-identity-association/{ns}/{sa}");
+    let mut drift = Vec::new();
+    for (ns, sa, role) in &wanted {
+        let actual = existing
+            .iter()
+            .find(|(n, s, _, _)| n == ns && s == sa)
+            .map(|(_, _, r, _)| r);
+        match actual {
+            Some(r) if r == role => {}
+            Some(r) => drift.push(Drift {
+                resource: resource(ns, sa),
+                field: "roleArn".into(),
+                desired: json!(role),
+                actual: json!(r),
+            }),
+            None => drift.push(Drift {
+                resource: resource(ns, sa),
+                field: "exists".into(),
+                desired: json!(true),
+                actual: json!(false),
+            }),
+        }
+    }
+    for (ns, sa, _, _) in &existing {
+        if !wanted.iter().any(|(n, s, _)| n == ns && s == sa) {
+            drift.push(Drift {
+                resource: resource(ns, sa),
+                field: "exists".into(),
+                desired: json!(false),
+                actual: json!(true),
+            });
+        }
+    }
+    Ok(drift)
 }
 
 /// `(namespace, service account, role, association id)` of the platform's associations (the
@@ -807,6 +862,9 @@ async fn observe(
                 actual: json!(current.service_account_role_arn()),
             });
         }
+    }
+    if ctx.input.item.is_none() {
+        drift.extend(pod_identity_drift(ctx, eks, &cluster).await?);
     }
     Ok(PhaseOutput {
         phase: Phase::Addons,

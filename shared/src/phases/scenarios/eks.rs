@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_eks::operation::describe_addon::DescribeAddonError;
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
 use aws_sdk_eks::types::error::ResourceNotFoundException;
 use aws_sdk_eks::types::{
-    AccessConfigResponse, Certificate, Cluster, ClusterStatus, Identity, Oidc, VpcConfigResponse,
+    AccessConfigResponse, Addon, AddonInfo, AddonStatus, AddonVersionInfo, Certificate, Cluster,
+    ClusterStatus, Compatibility, Identity, Oidc, PodIdentityAssociation,
+    PodIdentityAssociationSummary, VpcConfigResponse,
 };
 use aws_sdk_eks::Client;
 use aws_smithy_mocks::{MockResponse as R, Rule};
@@ -17,12 +20,20 @@ use super::{answer, Calls, ACCOUNT};
 pub const ENDPOINT: &str = "https://EXAMPLE.gr7.us-east-1.eks.amazonaws.com";
 pub const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE";
 
-/// The clusters of one account and region.
+/// The clusters of one account and region, with their add-ons (by name) and pod identity
+/// associations (by id).
 #[derive(Clone, Default)]
 pub struct EksDouble {
     clusters: Arc<Mutex<BTreeMap<String, Cluster>>>,
+    addons: Arc<Mutex<BTreeMap<String, Addon>>>,
+    associations: Arc<Mutex<BTreeMap<String, PodIdentityAssociation>>>,
     calls: Calls,
 }
+
+/// The versions every add-on offers, all compatible with [`KUBERNETES`].
+pub const ADDON_VERSIONS: [&str; 2] = ["v1.1.0-eksbuild.1", "v1.2.0-eksbuild.3"];
+/// The cluster version the add-on versions are compatible with.
+pub const KUBERNETES: &str = "1.35";
 
 fn not_found(what: &str) -> ResourceNotFoundException {
     ResourceNotFoundException::builder()
@@ -60,6 +71,82 @@ impl EksDouble {
         for cluster in clusters.values_mut() {
             cluster.status = Some(ClusterStatus::Active);
         }
+        let mut addons = self.addons.lock().expect("eks");
+        let deleted: Vec<String> = addons
+            .values()
+            .filter(|a| a.status() == Some(&AddonStatus::Deleting))
+            .filter_map(|a| a.addon_arn().map(str::to_owned))
+            .collect();
+        addons.retain(|_, a| a.status() != Some(&AddonStatus::Deleting));
+        for addon in addons.values_mut() {
+            addon.status = Some(AddonStatus::Active);
+        }
+        // An add-on's own associations go with it.
+        self.associations.lock().expect("eks").retain(|_, p| {
+            p.owner_arn()
+                .is_none_or(|o| !deleted.iter().any(|d| d == o))
+        });
+    }
+
+    pub fn addons(&self) -> BTreeMap<String, Addon> {
+        self.addons.lock().expect("eks").clone()
+    }
+
+    /// Changes an add-on out of band.
+    pub fn edit_addon(&self, name: &str, change: impl FnOnce(&mut Addon)) {
+        change(
+            self.addons
+                .lock()
+                .expect("eks")
+                .get_mut(name)
+                .expect("add-on"),
+        );
+    }
+
+    /// Deletes an add-on out of band, at once.
+    pub fn remove_addon(&self, name: &str) {
+        self.addons.lock().expect("eks").remove(name);
+    }
+
+    pub fn associations(&self) -> BTreeMap<String, PodIdentityAssociation> {
+        self.associations.lock().expect("eks").clone()
+    }
+
+    /// Changes an association out of band.
+    pub fn edit_association(&self, id: &str, change: impl FnOnce(&mut PodIdentityAssociation)) {
+        change(
+            self.associations
+                .lock()
+                .expect("eks")
+                .get_mut(id)
+                .expect("association"),
+        );
+    }
+
+    fn associate(
+        &self,
+        namespace: &str,
+        account: &str,
+        role: &str,
+        owner: Option<String>,
+        tags: Option<std::collections::HashMap<String, String>>,
+    ) -> PodIdentityAssociation {
+        let mut all = self.associations.lock().expect("eks");
+        let id = format!("a-{}", all.len() + 1);
+        let association = PodIdentityAssociation::builder()
+            .association_id(&id)
+            .association_arn(format!(
+                "arn:aws:eks:us-east-1:{ACCOUNT}:podidentityassociation/{id}"
+            ))
+            .cluster_name("cluster")
+            .namespace(namespace)
+            .service_account(account)
+            .role_arn(role)
+            .set_owner_arn(owner)
+            .set_tags(tags)
+            .build();
+        all.insert(id, association.clone());
+        association
     }
 
     /// Starts an update of the cluster: `change` now, UPDATING until [`EksDouble::settle`].
@@ -71,6 +158,13 @@ impl EksDouble {
     }
 
     pub fn rules(&self) -> Vec<Rule> {
+        let mut rules = self.cluster_rules();
+        rules.extend(self.addon_rules());
+        rules.extend(self.association_rules());
+        rules
+    }
+
+    fn cluster_rules(&self) -> Vec<Rule> {
         use aws_sdk_eks::operation::*;
         vec![
             answer!(
@@ -206,6 +300,221 @@ impl EksDouble {
                     let name = req.name().unwrap_or_default();
                     me.edit(name, |c| c.status = Some(ClusterStatus::Deleting));
                     R::Output(delete_cluster::DeleteClusterOutput::builder().build())
+                }
+            ),
+        ]
+    }
+
+    fn addon_rules(&self) -> Vec<Rule> {
+        use aws_sdk_eks::operation::*;
+        vec![
+            answer!(
+                self,
+                Client::describe_addon_versions,
+                "eks:DescribeAddonVersions",
+                |_me, req| {
+                    let name = req.addon_name().unwrap_or_default();
+                    let compatible = Compatibility::builder().cluster_version(KUBERNETES).build();
+                    let versions = ADDON_VERSIONS
+                        .iter()
+                        .map(|v| {
+                            AddonVersionInfo::builder()
+                                .addon_version(*v)
+                                .compatibilities(compatible.clone())
+                                .build()
+                        })
+                        .collect();
+                    R::Output(
+                        describe_addon_versions::DescribeAddonVersionsOutput::builder()
+                            .addons(
+                                AddonInfo::builder()
+                                    .addon_name(name)
+                                    .set_addon_versions(Some(versions))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::describe_addon,
+                "eks:DescribeAddon",
+                |me, req| {
+                    let name = req.addon_name().unwrap_or_default();
+                    match me.addons().get(name) {
+                        Some(a) => R::Output(
+                            describe_addon::DescribeAddonOutput::builder()
+                                .addon(a.clone())
+                                .build(),
+                        ),
+                        None => R::Error(DescribeAddonError::ResourceNotFoundException(
+                            ResourceNotFoundException::builder()
+                                .message("no add-on")
+                                .build(),
+                        )),
+                    }
+                }
+            ),
+            answer!(self, Client::list_addons, "eks:ListAddons", |me, _req| {
+                R::Output(
+                    list_addons::ListAddonsOutput::builder()
+                        .set_addons(Some(me.addons().into_keys().collect()))
+                        .build(),
+                )
+            }),
+            answer!(self, Client::create_addon, "eks:CreateAddon", |me, req| {
+                let name = req.addon_name().unwrap_or_default().to_owned();
+                let arn = format!("arn:aws:eks:us-east-1:{ACCOUNT}:addon/cluster/{name}/1");
+                // Associations the request brings are the add-on's own (EKS sets their owner).
+                let owned: Vec<String> = req
+                    .pod_identity_associations()
+                    .iter()
+                    .map(|p| {
+                        let a = me.associate(
+                            "kube-system",
+                            p.service_account(),
+                            p.role_arn(),
+                            Some(arn.clone()),
+                            None,
+                        );
+                        a.association_arn().unwrap_or_default().to_owned()
+                    })
+                    .collect();
+                let addon = Addon::builder()
+                    .addon_name(&name)
+                    .cluster_name(req.cluster_name().unwrap_or_default())
+                    .addon_arn(&arn)
+                    .set_addon_version(req.addon_version().map(str::to_owned))
+                    .set_configuration_values(req.configuration_values().map(str::to_owned))
+                    .set_service_account_role_arn(req.service_account_role_arn().map(str::to_owned))
+                    .set_pod_identity_associations(Some(owned))
+                    .set_tags(req.tags().cloned())
+                    .status(AddonStatus::Creating)
+                    .build();
+                me.addons.lock().expect("eks").insert(name, addon.clone());
+                R::Output(
+                    create_addon::CreateAddonOutput::builder()
+                        .addon(addon)
+                        .build(),
+                )
+            }),
+            answer!(self, Client::update_addon, "eks:UpdateAddon", |me, req| {
+                let (version, config, role) = (
+                    req.addon_version().map(str::to_owned),
+                    req.configuration_values().map(str::to_owned),
+                    req.service_account_role_arn().map(str::to_owned),
+                );
+                me.edit_addon(req.addon_name().unwrap_or_default(), |a| {
+                    if version.is_some() {
+                        a.addon_version = version;
+                    }
+                    // An empty configuration clears it, as EKS does.
+                    a.configuration_values = config.filter(|c| !c.is_empty());
+                    if role.is_some() {
+                        a.service_account_role_arn = role;
+                    }
+                    a.status = Some(AddonStatus::Updating);
+                });
+                R::Output(update_addon::UpdateAddonOutput::builder().build())
+            }),
+            answer!(self, Client::delete_addon, "eks:DeleteAddon", |me, req| {
+                me.edit_addon(req.addon_name().unwrap_or_default(), |a| {
+                    a.status = Some(AddonStatus::Deleting)
+                });
+                R::Output(delete_addon::DeleteAddonOutput::builder().build())
+            }),
+        ]
+    }
+
+    fn association_rules(&self) -> Vec<Rule> {
+        use aws_sdk_eks::operation::*;
+        vec![
+            answer!(
+                self,
+                Client::list_pod_identity_associations,
+                "eks:ListPodIdentityAssociations",
+                |me, _req| {
+                    let summaries = me
+                        .associations()
+                        .values()
+                        .map(|a| {
+                            PodIdentityAssociationSummary::builder()
+                                .set_association_id(a.association_id().map(str::to_owned))
+                                .set_namespace(a.namespace().map(str::to_owned))
+                                .set_service_account(a.service_account().map(str::to_owned))
+                                .set_owner_arn(a.owner_arn().map(str::to_owned))
+                                .build()
+                        })
+                        .collect();
+                    R::Output(
+                        list_pod_identity_associations::ListPodIdentityAssociationsOutput::builder(
+                        )
+                        .set_associations(Some(summaries))
+                        .build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::describe_pod_identity_association,
+                "eks:DescribePodIdentityAssociation",
+                |me, req| {
+                    let a = me.associations()[req.association_id().unwrap_or_default()].clone();
+                    R::Output(
+                    describe_pod_identity_association::DescribePodIdentityAssociationOutput::builder()
+                        .association(a)
+                        .build(),
+                )
+                }
+            ),
+            answer!(
+                self,
+                Client::create_pod_identity_association,
+                "eks:CreatePodIdentityAssociation",
+                |me, req| {
+                    let a = me.associate(
+                        req.namespace().unwrap_or_default(),
+                        req.service_account().unwrap_or_default(),
+                        req.role_arn().unwrap_or_default(),
+                        None,
+                        req.tags().cloned(),
+                    );
+                    R::Output(
+                    create_pod_identity_association::CreatePodIdentityAssociationOutput::builder()
+                        .association(a)
+                        .build(),
+                )
+                }
+            ),
+            answer!(
+                self,
+                Client::update_pod_identity_association,
+                "eks:UpdatePodIdentityAssociation",
+                |me, req| {
+                    let role = req.role_arn().map(str::to_owned);
+                    me.edit_association(req.association_id().unwrap_or_default(), |a| {
+                        a.role_arn = role
+                    });
+                    R::Output(
+                    update_pod_identity_association::UpdatePodIdentityAssociationOutput::builder()
+                        .build(),
+                )
+                }
+            ),
+            answer!(
+                self,
+                Client::delete_pod_identity_association,
+                "eks:DeletePodIdentityAssociation",
+                |me, req| {
+                    me.associations
+                        .lock()
+                        .expect("eks")
+                        .remove(req.association_id().unwrap_or_default());
+                    R::Output(
+                    delete_pod_identity_association::DeletePodIdentityAssociationOutput::builder()
+                        .build(),
+                )
                 }
             ),
         ]

@@ -7,6 +7,7 @@
 //! The local-stack tests (`tests/it`) stay the proof that the workflows work; these pin the
 //! phase logic down call by call, in milliseconds.
 
+mod addons;
 pub mod cloudwatch;
 mod cluster;
 pub mod eks;

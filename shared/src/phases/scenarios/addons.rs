@@ -1,0 +1,291 @@
+//! The addons phase: the spec's managed add-ons at their resolved versions and configuration,
+//! the EBS CSI driver's role, and the pod identity associations of the controllers' roles.
+
+use serde_json::json;
+
+use super::eks::{EksDouble, ADDON_VERSIONS, KUBERNETES};
+use super::store::StoreDouble;
+use super::{context, example_spec, Calls, Rules};
+use crate::deps::Deps;
+use crate::error::{ErrorType, FunctionError};
+use crate::naming::TAG_PLATFORM;
+use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::phases::{addons, Action, PhaseOutput};
+use crate::plan::Phase;
+use crate::spec::PlatformSpec;
+
+const LATEST: &str = ADDON_VERSIONS[1];
+
+fn role(purpose: &str) -> String {
+    format!("arn:aws:iam::123456789012:role/tenantry/tenantry-payments-prod-{purpose}")
+}
+
+struct World {
+    calls: Calls,
+    eks: EksDouble,
+    deps: Deps,
+    spec: PlatformSpec,
+}
+
+impl World {
+    fn new() -> World {
+        let calls = Calls::default();
+        let store = StoreDouble::new(&calls);
+        let eks = EksDouble::new(&calls);
+        let rules = Rules {
+            dynamodb: store.rules(),
+            eks: eks.rules(),
+            ..Rules::default()
+        };
+        World {
+            deps: rules.deps(),
+            calls,
+            eks,
+            spec: example_spec(),
+        }
+    }
+
+    async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
+        self.calls.clear();
+        let mut ctx = context(&self.deps, Phase::Addons, action, &self.spec);
+        let roles = [
+            "ebs-csi",
+            "cluster-autoscaler",
+            "alb-controller",
+            "external-dns",
+            "external-secrets",
+        ]
+        .map(|p| (p.to_owned(), json!(role(p))));
+        let outputs = &mut ctx.status.outputs;
+        outputs.insert(
+            OUTPUT_SERVICE_ROLES.to_owned(),
+            json!(serde_json::Map::from_iter(roles)),
+        );
+        outputs.insert("clusterVersion".to_owned(), json!(KUBERNETES));
+        addons::run(ctx).await
+    }
+
+    async fn run(&self, action: Action) -> PhaseOutput {
+        self.try_run(action)
+            .await
+            .unwrap_or_else(|e| panic!("addons {action:?}: {e}"))
+    }
+
+    /// Ensure, then time passes, until ready; the AWS writes of every round.
+    async fn converge(&self) -> Vec<Vec<String>> {
+        let mut rounds = Vec::new();
+        for _ in 0..5 {
+            let out = self.run(Action::Ensure).await;
+            rounds.push(self.calls.mutating_aws());
+            if out.ready {
+                return rounds;
+            }
+            self.eks.settle();
+        }
+        panic!("not ready: {rounds:?}");
+    }
+
+    /// The controllers' associations Tenantry made (not those an add-on owns): (account, role).
+    fn tenantry_associations(&self) -> Vec<(String, String)> {
+        let mut out: Vec<_> = self
+            .eks
+            .associations()
+            .values()
+            .filter(|a| a.owner_arn().is_none())
+            .map(|a| {
+                (
+                    a.service_account().unwrap_or_default().to_owned(),
+                    a.role_arn().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[tokio::test]
+async fn fresh_platform_gets_every_addon_at_its_latest_version_and_the_controllers_identities() {
+    let w = World::new();
+    let rounds = w.converge().await;
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    let created = rounds[0].iter().filter(|c| *c == "eks:CreateAddon").count();
+    assert_eq!(created, w.spec.effective_addons().len());
+    let addons = w.eks.addons();
+    for (name, a) in &addons {
+        assert_eq!(a.addon_version(), Some(LATEST), "{name}");
+        assert_eq!(
+            a.tags().and_then(|t| t.get(TAG_PLATFORM)),
+            Some(&w.spec.id),
+            "{name}"
+        );
+    }
+    let coredns: serde_json::Value =
+        serde_json::from_str(addons["coredns"].configuration_values().unwrap()).unwrap();
+    assert_eq!(coredns["replicaCount"], 3);
+    let cni: serde_json::Value =
+        serde_json::from_str(addons["vpc-cni"].configuration_values().unwrap()).unwrap();
+    assert_eq!(
+        cni["enableNetworkPolicy"], "true",
+        "NetworkPolicies need the CNI to enforce them"
+    );
+    // Pod Identity platform: the EBS CSI driver's association belongs to its add-on; the four
+    // controllers get one each from Tenantry.
+    let ebs = &addons["aws-ebs-csi-driver"];
+    assert_eq!(ebs.pod_identity_associations().len(), 1);
+    assert_eq!(
+        w.tenantry_associations(),
+        [
+            (
+                "aws-load-balancer-controller".to_owned(),
+                role("alb-controller")
+            ),
+            ("cluster-autoscaler".to_owned(), role("cluster-autoscaler")),
+            ("external-dns".to_owned(), role("external-dns")),
+            ("external-secrets".to_owned(), role("external-secrets")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn converged_platform_costs_no_mutating_call() {
+    let w = World::new();
+    w.converge().await;
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    assert_eq!(out.changes, 0);
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    let observed = w.run(Action::Observe).await;
+    assert!(observed.drift.is_empty(), "{:?}", observed.drift);
+    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn changed_configuration_old_version_and_deleted_addon_are_named_then_repaired() {
+    let w = World::new();
+    w.converge().await;
+    w.eks.edit_addon("vpc-cni", |a| {
+        a.configuration_values = Some(r#"{"enableNetworkPolicy":"false"}"#.to_owned())
+    });
+    w.eks.edit_addon("coredns", |a| {
+        a.addon_version = Some(ADDON_VERSIONS[0].to_owned())
+    });
+    w.eks.remove_addon("kube-proxy");
+
+    let observed = w.run(Action::Observe).await;
+    let mut fields: Vec<_> = observed
+        .drift
+        .iter()
+        .map(|d| (d.resource.as_str(), d.field.as_str()))
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            ("eks:addon/coredns", "addonVersion"),
+            ("eks:addon/kube-proxy", "exists"),
+            ("eks:addon/vpc-cni", "configurationValues"),
+        ]
+    );
+    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    let rounds = w.converge().await;
+    let mut first = rounds[0].clone();
+    first.sort();
+    assert_eq!(
+        first,
+        ["eks:CreateAddon", "eks:UpdateAddon", "eks:UpdateAddon"]
+    );
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+/// A controller's association pointed at another role out of band is named, and pointed back.
+#[tokio::test]
+async fn a_controller_association_moved_to_another_role_is_moved_back() {
+    let w = World::new();
+    w.converge().await;
+    let (id, _) = w
+        .eks
+        .associations()
+        .into_iter()
+        .find(|(_, a)| a.service_account() == Some("external-dns"))
+        .expect("external-dns association");
+    w.eks.edit_association(&id, |a| {
+        a.role_arn = Some("arn:aws:iam::123456789012:role/admin".to_owned())
+    });
+    let observed = w.run(Action::Observe).await;
+    let fields: Vec<_> = observed
+        .drift
+        .iter()
+        .map(|d| (d.resource.as_str(), d.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [(
+            "eks:pod-identity-association/external-dns/external-dns",
+            "roleArn"
+        )]
+    );
+    w.run(Action::Ensure).await;
+    assert_eq!(w.calls.mutating_aws(), ["eks:UpdatePodIdentityAssociation"]);
+    assert_eq!(
+        w.eks.associations()[&id].role_arn(),
+        Some(role("external-dns").as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_addon_someone_else_installed_is_refused_untouched() {
+    let w = World::new();
+    w.converge().await;
+    w.eks.edit_addon("coredns", |a| {
+        a.tags
+            .get_or_insert_with(Default::default)
+            .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
+        a.addon_version = Some(ADDON_VERSIONS[0].to_owned());
+    });
+    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    assert_eq!(err.error_type, ErrorType::Conflict);
+    assert!(
+        err.error_message.contains("coredns"),
+        "{}",
+        err.error_message
+    );
+    assert!(!w
+        .calls
+        .mutating_aws()
+        .contains(&"eks:UpdateAddon".to_owned()));
+    assert_eq!(
+        w.eks.addons()["coredns"].addon_version(),
+        Some(ADDON_VERSIONS[0])
+    );
+}
+
+#[tokio::test]
+async fn gone_platform_deletes_without_a_call_and_delete_converges() {
+    let w = World::new();
+    assert!(w.run(Action::Delete).await.ready);
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+
+    w.converge().await;
+    let out = w.run(Action::Delete).await;
+    assert!(!out.ready, "add-ons are DELETING");
+    let deletes = w.calls.mutating_aws();
+    assert_eq!(
+        deletes
+            .iter()
+            .filter(|c| *c == "eks:DeletePodIdentityAssociation")
+            .count(),
+        4
+    );
+    w.eks.settle();
+    assert!(w.run(Action::Delete).await.ready);
+    assert!(w.eks.addons().is_empty());
+    assert!(
+        w.eks.associations().is_empty(),
+        "{:?}",
+        w.eks.associations()
+    );
+    w.run(Action::Delete).await;
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+}
