@@ -73,7 +73,11 @@ enabled = true
 ";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Nodegroups, input, deps).await?;
+    run(PhaseContext::load(Phase::Nodegroups, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let c = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure => converge(&mut ctx, &c, true).await,
@@ -429,8 +433,8 @@ async fn converge_group(
     let ng = match existing {
         Some(ng) => ng,
         None if create => {
-            let template_id = ensure_template(ctx, c, inventory, group).await?;
-            create_group(ctx, c, group, &template_id).await?
+            let template = ensure_template(ctx, c, inventory, group).await?;
+            create_group(ctx, c, group, &template).await?
         }
         None => {
             return Err(FunctionError::new(
@@ -503,12 +507,89 @@ async fn converge_group(
     for (field, want, have) in immutable_differences(group, &ng) {
         tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
     }
+    if converge_template(ctx, c, group, &ng).await? {
+        return Ok((false, arn));
+    }
     let change = config_change(group, &ng);
     if change.is_empty() {
         return Ok((true, arn));
     }
     update_config(ctx, c, &cluster, &name, &change).await?;
     Ok((false, arn))
+}
+
+/// Brings the group's nodes to the desired launch template: a latest version that differs (IMDS,
+/// volumes, encryption, user data) gets a new version with the desired data, and a group not on
+/// the latest version is moved to it (EKS replaces the nodes, honouring PodDisruptionBudgets).
+/// Checked in that order so that a crash between the two calls converges. True when an update
+/// started.
+async fn converge_template(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    group: &NodeGroupSpec,
+    ng: &Nodegroup,
+) -> Result<bool, FunctionError> {
+    let template = ctx.names.launch_template(&group.name);
+    let Some(Latest {
+        id,
+        number: latest_before,
+        data: Some(data),
+    }) = find_template(&c.ec2, &template).await?
+    else {
+        return Ok(false);
+    };
+    let mut latest = latest_before;
+    let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
+    let mut want = desired_template(group, &data_key);
+    want.volumes.sort();
+    if actual_template(&data) != want {
+        let created = c
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(&id)
+            .version_description("tenantry")
+            .launch_template_data(request_data(&want, &ctx.tags(COMPONENT)))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateLaunchTemplateVersion", e))?;
+        ctx.changed();
+        latest = created
+            .launch_template_version()
+            .and_then(|v| v.version_number());
+    }
+    let Some(latest) = latest.map(|v| v.to_string()) else {
+        return Ok(false);
+    };
+    let current = ng.launch_template().and_then(|t| t.version());
+    // Groups made by earlier releases follow `$Latest`: moved only when a version was just made.
+    let created_now = latest != version_of(latest_before);
+    if current == Some(latest.as_str()) || (current == Some("$Latest") && !created_now) {
+        return Ok(false);
+    }
+    let result = c
+        .eks
+        .update_nodegroup_version()
+        .cluster_name(ctx.names.cluster())
+        .nodegroup_name(ctx.names.nodegroup(&group.name))
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .id(&id)
+                .version(&latest)
+                .build(),
+        )
+        .send()
+        .await;
+    match result {
+        Ok(_) => ctx.changed(),
+        // Another update is running: the next poll moves the group.
+        Err(e)
+            if matches!(
+                error_code(&e),
+                Some("ResourceInUseException") | Some("InvalidRequestException")
+            ) => {}
+        Err(e) => return Err(aws_error("UpdateNodegroupVersion", e)),
+    }
+    Ok(true)
 }
 
 /// Refuses a node group of the platform's name that is not tagged with the platform.
@@ -558,10 +639,10 @@ async fn ensure_template(
     c: &Clients,
     inventory: &mut Inventory,
     group: &NodeGroupSpec,
-) -> Result<String, FunctionError> {
+) -> Result<(String, String), FunctionError> {
     let name = ctx.names.launch_template(&group.name);
-    if let Some((id, _)) = find_template(&c.ec2, &name).await? {
-        return Ok(id);
+    if let Some(Latest { id, number, .. }) = find_template(&c.ec2, &name).await? {
+        return Ok((id, version_of(number)));
     }
     let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
     let shape = desired_template(group, &data_key);
@@ -575,20 +656,23 @@ async fn ensure_template(
         .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
         .send()
         .await;
-    let id = match created {
+    let found = match created {
         Ok(out) => {
             ctx.changed();
-            out.launch_template()
-                .and_then(|t| t.launch_template_id())
-                .map(str::to_owned)
+            out.launch_template().and_then(|t| {
+                let id = t.launch_template_id()?.to_owned();
+                Some((id, version_of(t.latest_version_number())))
+            })
         }
         // A retried create whose first attempt went through.
         Err(e) if error_code(&e) == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
-            find_template(&c.ec2, &name).await?.map(|(id, _)| id)
+            find_template(&c.ec2, &name)
+                .await?
+                .map(|t| (t.id, version_of(t.number)))
         }
         Err(e) => return Err(aws_error("CreateLaunchTemplate", e)),
     };
-    let id = id.ok_or_else(|| {
+    let (id, version) = found.ok_or_else(|| {
         FunctionError::new(
             ErrorType::Retryable,
             format!("launch template {name:?} has no id yet"),
@@ -603,14 +687,27 @@ async fn ensure_template(
             json!({ "launchTemplateId": id }),
         )
         .await?;
-    Ok(id)
+    Ok((id, version))
 }
 
-/// `(id, latest version data)` of the launch template named `name`.
+/// A launch template version number as node groups name it (`1` when EC2 reported none: a new
+/// template's first version).
+fn version_of(number: Option<i64>) -> String {
+    number.unwrap_or(1).to_string()
+}
+
+/// The latest version of a launch template.
+struct Latest {
+    id: String,
+    number: Option<i64>,
+    data: Option<ResponseLaunchTemplateData>,
+}
+
+/// The latest version of the launch template named `name`.
 async fn find_template(
     ec2: &aws_sdk_ec2::Client,
     name: &str,
-) -> Result<Option<(String, Option<ResponseLaunchTemplateData>)>, FunctionError> {
+) -> Result<Option<Latest>, FunctionError> {
     let found = ec2
         .describe_launch_template_versions()
         .launch_template_name(name)
@@ -619,8 +716,11 @@ async fn find_template(
         .await;
     match found {
         Ok(out) => Ok(out.launch_template_versions().first().and_then(|v| {
-            v.launch_template_id()
-                .map(|id| (id.to_owned(), v.launch_template_data().cloned()))
+            Some(Latest {
+                id: v.launch_template_id()?.to_owned(),
+                number: v.version_number(),
+                data: v.launch_template_data().cloned(),
+            })
         })),
         Err(e)
             if matches!(
@@ -640,7 +740,7 @@ async fn create_group(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
     group: &NodeGroupSpec,
-    template_id: &str,
+    (template_id, version): &(String, String),
 ) -> Result<Nodegroup, FunctionError> {
     let cluster = ctx.names.cluster();
     let name = ctx.names.nodegroup(&group.name);
@@ -679,7 +779,9 @@ async fn create_group(
         .launch_template(
             LaunchTemplateSpecification::builder()
                 .id(template_id)
-                .version("$Latest")
+                // A number, not `$Latest`: the group's version then tells whether its nodes
+                // run the template's latest data (see `converge_template`).
+                .version(version)
                 .build(),
         )
         .set_tags(Some(nodegroup_tags(ctx).into_iter().collect()))
@@ -842,9 +944,10 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
             });
         }
         let template = ctx.names.launch_template(&group.name);
-        if let (Some(key), Some((_, Some(data)))) =
-            (&data_key, find_template(&c.ec2, &template).await?)
-        {
+        if let (Some(key), Some(Some(data))) = (
+            &data_key,
+            find_template(&c.ec2, &template).await?.map(|t| t.data),
+        ) {
             let mut want = desired_template(&group, key);
             want.volumes.sort();
             let have = actual_template(&data);
@@ -950,14 +1053,17 @@ async fn remove(
                     .strip_prefix(&format!("{}-", ctx.names.stem()))
                     .unwrap_or(name);
                 let template = ctx.names.launch_template(group);
-                let result = c
-                    .ec2
-                    .delete_launch_template()
-                    .launch_template_name(&template)
-                    .send()
-                    .await;
-                if removal("DeleteLaunchTemplate", result)? == super::common::Removal::Done {
-                    ctx.changed();
+                // Looked up first so that deleting what is already gone makes no mutating call.
+                if find_template(&c.ec2, &template).await?.is_some() {
+                    let result = c
+                        .ec2
+                        .delete_launch_template()
+                        .launch_template_name(&template)
+                        .send()
+                        .await;
+                    if removal("DeleteLaunchTemplate", result)? == super::common::Removal::Done {
+                        ctx.changed();
+                    }
                 }
                 inventory
                     .forget(ctx, Kind::LaunchTemplate, &template)

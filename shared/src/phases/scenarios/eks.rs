@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_eks::operation::describe_addon::DescribeAddonError;
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
+use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupError;
 use aws_sdk_eks::types::error::ResourceNotFoundException;
 use aws_sdk_eks::types::{
     AccessConfigResponse, Addon, AddonInfo, AddonStatus, AddonVersionInfo, Certificate, Cluster,
-    ClusterStatus, Compatibility, Identity, Oidc, PodIdentityAssociation,
-    PodIdentityAssociationSummary, VpcConfigResponse,
+    ClusterStatus, Compatibility, Identity, Nodegroup, NodegroupStatus, Oidc,
+    PodIdentityAssociation, PodIdentityAssociationSummary, VpcConfigResponse,
 };
 use aws_sdk_eks::Client;
 use aws_smithy_mocks::{MockResponse as R, Rule};
@@ -26,6 +27,7 @@ pub const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE";
 pub struct EksDouble {
     clusters: Arc<Mutex<BTreeMap<String, Cluster>>>,
     addons: Arc<Mutex<BTreeMap<String, Addon>>>,
+    nodegroups: Arc<Mutex<BTreeMap<String, Nodegroup>>>,
     associations: Arc<Mutex<BTreeMap<String, PodIdentityAssociation>>>,
     calls: Calls,
 }
@@ -81,11 +83,31 @@ impl EksDouble {
         for addon in addons.values_mut() {
             addon.status = Some(AddonStatus::Active);
         }
+        let mut groups = self.nodegroups.lock().expect("eks");
+        groups.retain(|_, g| g.status() != Some(&NodegroupStatus::Deleting));
+        for group in groups.values_mut() {
+            group.status = Some(NodegroupStatus::Active);
+        }
         // An add-on's own associations go with it.
         self.associations.lock().expect("eks").retain(|_, p| {
             p.owner_arn()
                 .is_none_or(|o| !deleted.iter().any(|d| d == o))
         });
+    }
+
+    pub fn nodegroups(&self) -> BTreeMap<String, Nodegroup> {
+        self.nodegroups.lock().expect("eks").clone()
+    }
+
+    /// Changes a node group out of band (the autoscaler, or a person).
+    pub fn edit_nodegroup(&self, name: &str, change: impl FnOnce(&mut Nodegroup)) {
+        change(
+            self.nodegroups
+                .lock()
+                .expect("eks")
+                .get_mut(name)
+                .expect("node group"),
+        );
     }
 
     pub fn addons(&self) -> BTreeMap<String, Addon> {
@@ -161,6 +183,7 @@ impl EksDouble {
         let mut rules = self.cluster_rules();
         rules.extend(self.addon_rules());
         rules.extend(self.association_rules());
+        rules.extend(self.nodegroup_rules());
         rules
     }
 
@@ -515,6 +538,141 @@ impl EksDouble {
                     delete_pod_identity_association::DeletePodIdentityAssociationOutput::builder()
                         .build(),
                 )
+                }
+            ),
+        ]
+    }
+
+    fn nodegroup_rules(&self) -> Vec<Rule> {
+        use aws_sdk_eks::operation::*;
+        vec![
+            answer!(
+                self,
+                Client::describe_nodegroup,
+                "eks:DescribeNodegroup",
+                |me, req| {
+                    match me
+                        .nodegroups()
+                        .get(req.nodegroup_name().unwrap_or_default())
+                    {
+                        Some(g) => R::Output(
+                            describe_nodegroup::DescribeNodegroupOutput::builder()
+                                .nodegroup(g.clone())
+                                .build(),
+                        ),
+                        None => R::Error(DescribeNodegroupError::ResourceNotFoundException(
+                            ResourceNotFoundException::builder()
+                                .message("no node group")
+                                .build(),
+                        )),
+                    }
+                }
+            ),
+            answer!(
+                self,
+                Client::list_nodegroups,
+                "eks:ListNodegroups",
+                |me, _req| {
+                    R::Output(
+                        list_nodegroups::ListNodegroupsOutput::builder()
+                            .set_nodegroups(Some(me.nodegroups().into_keys().collect()))
+                            .build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::create_nodegroup,
+                "eks:CreateNodegroup",
+                |me, req| {
+                    let name = req.nodegroup_name().unwrap_or_default().to_owned();
+                    let group = Nodegroup::builder()
+                        .nodegroup_name(&name)
+                        .nodegroup_arn(format!(
+                            "arn:aws:eks:us-east-1:{ACCOUNT}:nodegroup/c/{name}/1"
+                        ))
+                        .set_cluster_name(req.cluster_name().map(str::to_owned))
+                        .set_node_role(req.node_role().map(str::to_owned))
+                        .set_subnets(Some(req.subnets().to_vec()))
+                        .set_scaling_config(req.scaling_config().cloned())
+                        .set_instance_types(Some(req.instance_types().to_vec()))
+                        .set_capacity_type(req.capacity_type().cloned())
+                        .set_ami_type(req.ami_type().cloned())
+                        .set_labels(req.labels().cloned())
+                        .set_taints(Some(req.taints().to_vec()))
+                        .set_launch_template(req.launch_template().cloned())
+                        .set_tags(req.tags().cloned())
+                        .status(NodegroupStatus::Creating)
+                        .build();
+                    me.nodegroups
+                        .lock()
+                        .expect("eks")
+                        .insert(name, group.clone());
+                    R::Output(
+                        create_nodegroup::CreateNodegroupOutput::builder()
+                            .nodegroup(group)
+                            .build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::update_nodegroup_config,
+                "eks:UpdateNodegroupConfig",
+                |me, req| {
+                    let req = req.clone();
+                    me.edit_nodegroup(req.nodegroup_name().unwrap_or_default(), |g| {
+                        if let Some(scaling) = req.scaling_config() {
+                            g.scaling_config = Some(scaling.clone());
+                        }
+                        if let Some(labels) = req.labels() {
+                            let all = g.labels.get_or_insert_with(Default::default);
+                            for k in labels.remove_labels() {
+                                all.remove(k);
+                            }
+                            all.extend(labels.add_or_update_labels().cloned().unwrap_or_default());
+                        }
+                        if let Some(taints) = req.taints() {
+                            let all = g.taints.get_or_insert_with(Default::default);
+                            all.retain(|t| {
+                                !taints.remove_taints().iter().any(|r| r.key() == t.key())
+                            });
+                            for t in taints.add_or_update_taints() {
+                                all.retain(|have| have.key() != t.key());
+                                all.push(t.clone());
+                            }
+                        }
+                        g.status = Some(NodegroupStatus::Updating);
+                    });
+                    R::Output(
+                        update_nodegroup_config::UpdateNodegroupConfigOutput::builder().build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::update_nodegroup_version,
+                "eks:UpdateNodegroupVersion",
+                |me, req| {
+                    let template = req.launch_template().cloned();
+                    me.edit_nodegroup(req.nodegroup_name().unwrap_or_default(), |g| {
+                        g.launch_template = template;
+                        g.status = Some(NodegroupStatus::Updating);
+                    });
+                    R::Output(
+                        update_nodegroup_version::UpdateNodegroupVersionOutput::builder().build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::delete_nodegroup,
+                "eks:DeleteNodegroup",
+                |me, req| {
+                    me.edit_nodegroup(req.nodegroup_name().unwrap_or_default(), |g| {
+                        g.status = Some(NodegroupStatus::Deleting)
+                    });
+                    R::Output(delete_nodegroup::DeleteNodegroupOutput::builder().build())
                 }
             ),
         ]

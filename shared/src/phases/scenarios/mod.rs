@@ -10,12 +10,14 @@
 mod addons;
 pub mod cloudwatch;
 mod cluster;
+pub mod ec2;
 pub mod eks;
 mod encryption;
 pub mod iam;
 mod identity;
 pub mod kms;
 pub mod logs;
+mod nodegroups;
 mod observability;
 pub mod secrets;
 pub mod sns;
@@ -98,6 +100,7 @@ pub(crate) use answer;
 pub struct Rules {
     pub cloudwatch: Vec<Rule>,
     pub dynamodb: Vec<Rule>,
+    pub ec2: Vec<Rule>,
     pub eks: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub kms: Vec<Rule>,
@@ -133,7 +136,7 @@ impl Rules {
         Clients {
             cloudwatch: mocked!(aws_sdk_cloudwatch, self.cloudwatch),
             dynamodb: mocked!(aws_sdk_dynamodb, self.dynamodb),
-            ec2: mocked!(aws_sdk_ec2, none),
+            ec2: mocked!(aws_sdk_ec2, self.ec2),
             eks: mocked!(aws_sdk_eks, self.eks),
             iam: mocked!(aws_sdk_iam, self.iam),
             kms: mocked!(aws_sdk_kms, self.kms),

@@ -1,0 +1,314 @@
+//! The nodegroups phase: per group, an encrypted Bottlerocket launch template with IMDSv2 at hop
+//! limit 1, and the managed node group; the autoscaler owns `desiredSize`.
+
+use aws_sdk_ec2::types::LaunchTemplateHttpTokensState;
+use serde_json::json;
+
+use super::ec2::Ec2Double;
+use super::eks::EksDouble;
+use super::store::StoreDouble;
+use super::{context, example_spec, Calls, Rules};
+use crate::deps::Deps;
+use crate::error::{ErrorType, FunctionError};
+use crate::naming::{Names, TAG_PLATFORM};
+use crate::phases::encryption::OUTPUT_DATA_KEY;
+use crate::phases::identity::OUTPUT_NODE_ROLE;
+use crate::phases::{nodegroups, Action, PhaseOutput};
+use crate::plan::Phase;
+use crate::spec::PlatformSpec;
+
+const DATA_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/data";
+
+struct World {
+    calls: Calls,
+    eks: EksDouble,
+    ec2: Ec2Double,
+    deps: Deps,
+    spec: PlatformSpec,
+}
+
+impl World {
+    fn new() -> World {
+        let calls = Calls::default();
+        let store = StoreDouble::new(&calls);
+        let eks = EksDouble::new(&calls);
+        let ec2 = Ec2Double::new(&calls);
+        let rules = Rules {
+            dynamodb: store.rules(),
+            eks: eks.rules(),
+            ec2: ec2.rules(),
+            ..Rules::default()
+        };
+        World {
+            deps: rules.deps(),
+            calls,
+            eks,
+            ec2,
+            spec: example_spec(),
+        }
+    }
+
+    async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
+        self.calls.clear();
+        let mut ctx = context(&self.deps, Phase::Nodegroups, action, &self.spec);
+        for (key, value) in [
+            (OUTPUT_DATA_KEY, json!(DATA_KEY)),
+            (
+                OUTPUT_NODE_ROLE,
+                json!("arn:aws:iam::123456789012:role/tenantry/node"),
+            ),
+            (
+                "privateSubnetIds",
+                json!(["subnet-a", "subnet-b", "subnet-c"]),
+            ),
+        ] {
+            ctx.status.outputs.insert(key.to_owned(), value);
+        }
+        nodegroups::run(ctx).await
+    }
+
+    async fn run(&self, action: Action) -> PhaseOutput {
+        self.try_run(action)
+            .await
+            .unwrap_or_else(|e| panic!("nodegroups {action:?}: {e}"))
+    }
+
+    async fn converge(&self) -> Vec<Vec<String>> {
+        let mut rounds = Vec::new();
+        for _ in 0..6 {
+            let out = self.run(Action::Ensure).await;
+            rounds.push(self.calls.mutating_aws());
+            if out.ready {
+                return rounds;
+            }
+            self.eks.settle();
+        }
+        panic!("not ready: {rounds:?}");
+    }
+
+    fn group(&self, name: &str) -> String {
+        Names::new(&self.spec).nodegroup(name)
+    }
+
+    fn template(&self, name: &str) -> String {
+        Names::new(&self.spec).launch_template(name)
+    }
+}
+
+#[tokio::test]
+async fn fresh_platform_gets_encrypted_imdsv2_templates_and_its_node_groups() {
+    let w = World::new();
+    let rounds = w.converge().await;
+    let groups = w.spec.effective_node_groups();
+    let mut first = rounds[0].clone();
+    first.sort();
+    let mut expected: Vec<String> = Vec::new();
+    for _ in &groups {
+        expected.push("ec2:CreateLaunchTemplate".into());
+        expected.push("eks:CreateNodegroup".into());
+    }
+    expected.sort();
+    assert_eq!(first, expected);
+    assert_eq!(rounds[1..], [Vec::<String>::new()]);
+    for g in &groups {
+        let data = w.ec2.templates()[&w.template(&g.name)].versions[0].clone();
+        let imds = data.metadata_options().unwrap();
+        assert_eq!(
+            imds.http_tokens(),
+            Some(&LaunchTemplateHttpTokensState::Required)
+        );
+        assert_eq!(
+            imds.http_put_response_hop_limit(),
+            Some(1),
+            "pods must not reach IMDS"
+        );
+        for device in data.block_device_mappings() {
+            let ebs = device.ebs().unwrap();
+            assert_eq!(
+                (ebs.encrypted(), ebs.kms_key_id()),
+                (Some(true), Some(DATA_KEY))
+            );
+        }
+        let ng = &w.eks.nodegroups()[&w.group(&g.name)];
+        assert_eq!(
+            ng.tags().and_then(|t| t.get(TAG_PLATFORM)),
+            Some(&w.spec.id)
+        );
+        let sc = ng.scaling_config().unwrap();
+        assert_eq!(
+            (sc.min_size(), sc.desired_size(), sc.max_size()),
+            (
+                Some(g.min_size as i32),
+                Some(g.desired_size as i32),
+                Some(g.max_size as i32)
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn converged_platform_costs_no_mutating_call_and_desired_size_is_the_autoscalers() {
+    let w = World::new();
+    w.converge().await;
+    let critical = w.group("critical");
+    w.eks.edit_nodegroup(&critical, |g| {
+        g.scaling_config.as_mut().unwrap().desired_size = Some(5)
+    });
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    assert_eq!(out.changes, 0);
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    let observed = w.run(Action::Observe).await;
+    assert!(observed.drift.is_empty(), "{:?}", observed.drift);
+    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    let sc = w.eks.nodegroups()[&critical]
+        .scaling_config()
+        .cloned()
+        .unwrap();
+    assert_eq!(sc.desired_size(), Some(5), "the autoscaler's choice stands");
+}
+
+#[tokio::test]
+async fn a_wider_max_size_and_a_dropped_taint_are_named_then_repaired() {
+    let w = World::new();
+    w.converge().await;
+    let critical = w.group("critical");
+    w.eks.edit_nodegroup(&critical, |g| {
+        g.scaling_config.as_mut().unwrap().max_size = Some(60);
+        g.taints = Some(Vec::new());
+    });
+    let observed = w.run(Action::Observe).await;
+    let fields: Vec<_> = observed
+        .drift
+        .iter()
+        .map(|d| (d.resource.as_str(), d.field.as_str()))
+        .collect();
+    let resource = format!("eks:nodegroup/{critical}");
+    assert_eq!(
+        fields,
+        [
+            (resource.as_str(), "scalingConfig"),
+            (resource.as_str(), "taints")
+        ]
+    );
+    let rounds = w.converge().await;
+    assert_eq!(rounds, [vec!["eks:UpdateNodegroupConfig"], vec![]]);
+    let ng = &w.eks.nodegroups()[&critical];
+    assert_eq!(ng.scaling_config().unwrap().max_size(), Some(6));
+    assert_eq!(ng.taints().len(), 1);
+}
+
+/// Someone saves a launch template version with IMDSv1 allowed and a hop limit of 2 (pods could
+/// then take the node's credentials): named, then a new version with the desired data, and the
+/// group is moved to it.
+#[tokio::test]
+async fn a_loosened_launch_template_gets_a_new_version_and_the_group_moves_to_it() {
+    let w = World::new();
+    w.converge().await;
+    let template = w.template("critical");
+    w.ec2.add_version(&template, |d| {
+        let imds = d.metadata_options.as_mut().unwrap();
+        imds.http_tokens = Some(LaunchTemplateHttpTokensState::Optional);
+        imds.http_put_response_hop_limit = Some(2);
+    });
+    let observed = w.run(Action::Observe).await;
+    assert_eq!(
+        observed
+            .drift
+            .iter()
+            .map(|d| (d.resource.as_str(), d.field.as_str()))
+            .collect::<Vec<_>>(),
+        [(
+            format!("ec2:launch-template/{template}").as_str(),
+            "launchTemplateData"
+        )]
+    );
+    let rounds = w.converge().await;
+    assert_eq!(
+        rounds,
+        [
+            vec![
+                "ec2:CreateLaunchTemplateVersion",
+                "eks:UpdateNodegroupVersion"
+            ],
+            vec![]
+        ]
+    );
+    let versions = &w.ec2.templates()[&template].versions;
+    assert_eq!(versions.len(), 3);
+    let imds = versions[2].metadata_options().unwrap();
+    assert_eq!(imds.http_put_response_hop_limit(), Some(1));
+    let ng = &w.eks.nodegroups()[&w.group("critical")];
+    assert_eq!(ng.launch_template().and_then(|t| t.version()), Some("3"));
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+/// A crash after `CreateLaunchTemplate`, before `CreateNodegroup`: the re-run uses the template
+/// it finds and creates only the group.
+#[tokio::test]
+async fn half_created_group_reuses_its_template() {
+    let w = World::new();
+    w.run(Action::Ensure).await;
+    let critical = w.group("critical");
+    let template_id = w.ec2.templates()[&w.template("critical")].id.clone();
+    w.eks.settle();
+    // The group never got created: remove it as if the call had not been made.
+    w.eks.edit_nodegroup(&critical, |g| {
+        g.status = Some(aws_sdk_eks::types::NodegroupStatus::Deleting)
+    });
+    w.eks.settle();
+    w.run(Action::Ensure).await;
+    assert_eq!(w.calls.mutating_aws(), ["eks:CreateNodegroup"]);
+    let ng = &w.eks.nodegroups()[&critical];
+    assert_eq!(
+        ng.launch_template().and_then(|t| t.id()),
+        Some(template_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_node_group_of_our_name_without_our_tag_is_refused_untouched() {
+    let w = World::new();
+    w.converge().await;
+    let critical = w.group("critical");
+    w.eks.edit_nodegroup(&critical, |g| {
+        g.tags
+            .get_or_insert_with(Default::default)
+            .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
+        g.scaling_config.as_mut().unwrap().max_size = Some(60);
+    });
+    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    assert_eq!(err.error_type, ErrorType::Terminal);
+    assert!(
+        err.error_message.contains(&critical),
+        "{}",
+        err.error_message
+    );
+    assert!(!w
+        .calls
+        .mutating_aws()
+        .iter()
+        .any(|c| c.starts_with("eks:Update")));
+}
+
+#[tokio::test]
+async fn gone_platform_deletes_without_a_call_and_delete_converges() {
+    let w = World::new();
+    assert!(w.run(Action::Delete).await.ready);
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+
+    w.converge().await;
+    let groups = w.spec.effective_node_groups().len();
+    assert!(!w.run(Action::Delete).await.ready);
+    assert_eq!(w.calls.mutating_aws(), vec!["eks:DeleteNodegroup"; groups]);
+    w.eks.settle();
+    assert!(w.run(Action::Delete).await.ready);
+    assert_eq!(
+        w.calls.mutating_aws(),
+        vec!["ec2:DeleteLaunchTemplate"; groups]
+    );
+    assert!(w.eks.nodegroups().is_empty());
+    assert!(w.ec2.templates().is_empty());
+    w.run(Action::Delete).await;
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+}
