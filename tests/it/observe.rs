@@ -337,7 +337,21 @@ async fn observe_reports_an_out_of_band_change_in_every_phase() {
     );
     assert_eq!(d["actual"]["spec"]["replicas"], 0, "{d}");
 
-    // access: the admin principal's access entry deleted.
+    // access: the admin principal's cluster-admin policy disassociated, then its entry deleted.
+    eks.disassociate_access_policy()
+        .cluster_name(CLUSTER)
+        .principal_arn(ADMIN)
+        .policy_arn("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        .send()
+        .await
+        .unwrap();
+    let drift = observe(&env, "access", None).await;
+    reported(
+        "access",
+        &drift,
+        &format!("eks:access-entry/{ADMIN}"),
+        "accessPolicies",
+    );
     eks.delete_access_entry()
         .cluster_name(CLUSTER)
         .principal_arn(ADMIN)

@@ -12,7 +12,8 @@
 //!     `<groupsPrefix><idpGroup>` to its cluster role), applied server-side with field manager
 //!     `tenantry`; bindings the spec no longer names are deleted.
 //! - `status`: the same as `ensure` (the poll loop while the identity provider associates).
-//! - `observe`: missing or extra entries, a differing provider config, missing bindings.
+//! - `observe`: missing or extra entries, an admin entry without its cluster-scoped policy, a
+//!   differing provider config, missing bindings.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
 use super::common::Inventory;
@@ -159,18 +160,7 @@ async fn ensure_entries(
                 Err(e) => return Err(aws_error("CreateAccessEntry", e)),
             }
         }
-        let associated = eks
-            .list_associated_access_policies()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
-        let has_admin = associated.associated_access_policies().iter().any(|p| {
-            p.policy_arn() == Some(policy.as_str())
-                && p.access_scope().and_then(|s| s.r#type()) == Some(&AccessScopeType::Cluster)
-        });
-        if !has_admin {
+        if !has_admin_policy(eks, cluster, principal, &policy).await? {
             eks.associate_access_policy()
                 .cluster_name(cluster)
                 .principal_arn(principal)
@@ -199,6 +189,26 @@ async fn ensure_entries(
         delete_entry(ctx, eks, inventory, cluster, principal).await?;
     }
     Ok(())
+}
+
+/// Whether `principal`'s entry has `policy` associated at cluster scope.
+async fn has_admin_policy(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    policy: &str,
+) -> Result<bool, FunctionError> {
+    let associated = eks
+        .list_associated_access_policies()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await
+        .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
+    Ok(associated.associated_access_policies().iter().any(|p| {
+        p.policy_arn() == Some(policy)
+            && p.access_scope().and_then(|s| s.r#type()) == Some(&AccessScopeType::Cluster)
+    }))
 }
 
 async fn delete_entry(
@@ -510,6 +520,17 @@ async fn observe(
             desired: json!(wanted),
             actual: json!(entries),
         });
+    }
+    let policy = admin_policy_arn(ctx.spec.partition());
+    for principal in entries.intersection(&wanted) {
+        if !has_admin_policy(eks, &cluster, principal, &policy).await? {
+            drift.push(Drift {
+                resource: format!("eks:access-entry/{principal}"),
+                field: "accessPolicies".into(),
+                desired: json!([{ "policyArn": policy, "accessScope": "cluster" }]),
+                actual: json!("no cluster-scoped admin policy"),
+            });
+        }
     }
     if let Some(w) = &ctx.spec.access.oidc_identity_provider {
         let have = describe_provider(eks, &cluster, &w.name).await?;
