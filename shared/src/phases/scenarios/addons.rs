@@ -4,15 +4,12 @@
 use serde_json::json;
 
 use super::eks::{EksDouble, ADDON_VERSIONS, KUBERNETES};
-use super::store::StoreDouble;
-use super::{context, example_spec, Calls, Rules};
-use crate::deps::Deps;
-use crate::error::{ErrorType, FunctionError};
+use super::{Calls, Rules, Stage};
+use crate::error::ErrorType;
 use crate::naming::TAG_PLATFORM;
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;
-use crate::phases::{addons, Action, PhaseOutput};
+use crate::phases::Action;
 use crate::plan::Phase;
-use crate::spec::PlatformSpec;
 
 const LATEST: &str = ADDON_VERSIONS[1];
 
@@ -21,33 +18,19 @@ fn role(purpose: &str) -> String {
 }
 
 struct World {
-    calls: Calls,
+    s: Stage,
     eks: EksDouble,
-    deps: Deps,
-    spec: PlatformSpec,
 }
 
 impl World {
+    /// The addons phase once the identity phase has recorded the controllers' roles.
     fn new() -> World {
         let calls = Calls::default();
-        let store = StoreDouble::new(&calls);
         let eks = EksDouble::new(&calls);
         let rules = Rules {
-            dynamodb: store.rules(),
             eks: eks.rules(),
             ..Rules::default()
         };
-        World {
-            deps: rules.deps(),
-            calls,
-            eks,
-            spec: example_spec(),
-        }
-    }
-
-    async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
-        self.calls.clear();
-        let mut ctx = context(&self.deps, Phase::Addons, action, &self.spec);
         let roles = [
             "ebs-csi",
             "cluster-autoscaler",
@@ -56,33 +39,21 @@ impl World {
             "external-secrets",
         ]
         .map(|p| (p.to_owned(), json!(role(p))));
-        let outputs = &mut ctx.status.outputs;
-        outputs.insert(
-            OUTPUT_SERVICE_ROLES.to_owned(),
-            json!(serde_json::Map::from_iter(roles)),
-        );
-        outputs.insert("clusterVersion".to_owned(), json!(KUBERNETES));
-        addons::run(ctx).await
-    }
-
-    async fn run(&self, action: Action) -> PhaseOutput {
-        self.try_run(action)
-            .await
-            .unwrap_or_else(|e| panic!("addons {action:?}: {e}"))
-    }
-
-    /// Ensure, then time passes, until ready; the AWS writes of every round.
-    async fn converge(&self) -> Vec<Vec<String>> {
-        let mut rounds = Vec::new();
-        for _ in 0..5 {
-            let out = self.run(Action::Ensure).await;
-            rounds.push(self.calls.mutating_aws());
-            if out.ready {
-                return rounds;
-            }
-            self.eks.settle();
+        let outputs = [
+            (
+                OUTPUT_SERVICE_ROLES,
+                json!(serde_json::Map::from_iter(roles)),
+            ),
+            ("clusterVersion", json!(KUBERNETES)),
+        ];
+        World {
+            s: Stage::new(Phase::Addons, &calls, rules, &outputs),
+            eks,
         }
-        panic!("not ready: {rounds:?}");
+    }
+
+    async fn converge(&self) -> Vec<Vec<String>> {
+        self.s.converge(|| self.eks.settle()).await
     }
 
     /// The controllers' associations Tenantry made (not those an add-on owns): (account, role).
@@ -110,13 +81,13 @@ async fn fresh_platform_gets_every_addon_at_its_latest_version_and_the_controlle
     let rounds = w.converge().await;
     assert_eq!(rounds.len(), 2, "{rounds:?}");
     let created = rounds[0].iter().filter(|c| *c == "eks:CreateAddon").count();
-    assert_eq!(created, w.spec.effective_addons().len());
+    assert_eq!(created, w.s.spec.effective_addons().len());
     let addons = w.eks.addons();
     for (name, a) in &addons {
         assert_eq!(a.addon_version(), Some(LATEST), "{name}");
         assert_eq!(
             a.tags().and_then(|t| t.get(TAG_PLATFORM)),
-            Some(&w.spec.id),
+            Some(&w.s.spec.id),
             "{name}"
         );
     }
@@ -151,13 +122,13 @@ async fn fresh_platform_gets_every_addon_at_its_latest_version_and_the_controlle
 async fn converged_platform_costs_no_mutating_call() {
     let w = World::new();
     w.converge().await;
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(out.changes, 0);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
-    let observed = w.run(Action::Observe).await;
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
+    let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
-    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -172,7 +143,7 @@ async fn changed_configuration_old_version_and_deleted_addon_are_named_then_repa
     });
     w.eks.remove_addon("kube-proxy");
 
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     let mut fields: Vec<_> = observed
         .drift
         .iter()
@@ -187,7 +158,7 @@ async fn changed_configuration_old_version_and_deleted_addon_are_named_then_repa
             ("eks:addon/vpc-cni", "configurationValues"),
         ]
     );
-    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
     let rounds = w.converge().await;
     let mut first = rounds[0].clone();
@@ -196,7 +167,7 @@ async fn changed_configuration_old_version_and_deleted_addon_are_named_then_repa
         first,
         ["eks:CreateAddon", "eks:UpdateAddon", "eks:UpdateAddon"]
     );
-    assert!(w.run(Action::Observe).await.drift.is_empty());
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
 /// A controller's association pointed at another role out of band is named, and pointed back.
@@ -213,7 +184,7 @@ async fn a_controller_association_moved_to_another_role_is_moved_back() {
     w.eks.edit_association(&id, |a| {
         a.role_arn = Some("arn:aws:iam::123456789012:role/admin".to_owned())
     });
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     let fields: Vec<_> = observed
         .drift
         .iter()
@@ -226,8 +197,11 @@ async fn a_controller_association_moved_to_another_role_is_moved_back() {
             "roleArn"
         )]
     );
-    w.run(Action::Ensure).await;
-    assert_eq!(w.calls.mutating_aws(), ["eks:UpdatePodIdentityAssociation"]);
+    w.s.run(Action::Ensure).await;
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        ["eks:UpdatePodIdentityAssociation"]
+    );
     assert_eq!(
         w.eks.associations()[&id].role_arn(),
         Some(role("external-dns").as_str())
@@ -244,7 +218,7 @@ async fn an_addon_someone_else_installed_is_refused_untouched() {
             .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
         a.addon_version = Some(ADDON_VERSIONS[0].to_owned());
     });
-    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    let err = w.s.try_run(Action::Ensure).await.expect_err("adopted");
     assert_eq!(err.error_type, ErrorType::Conflict);
     assert!(
         err.error_message.contains("coredns"),
@@ -252,6 +226,7 @@ async fn an_addon_someone_else_installed_is_refused_untouched() {
         err.error_message
     );
     assert!(!w
+        .s
         .calls
         .mutating_aws()
         .contains(&"eks:UpdateAddon".to_owned()));
@@ -264,13 +239,13 @@ async fn an_addon_someone_else_installed_is_refused_untouched() {
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
-    assert!(w.run(Action::Delete).await.ready);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert!(w.s.run(Action::Delete).await.ready);
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
     w.converge().await;
-    let out = w.run(Action::Delete).await;
+    let out = w.s.run(Action::Delete).await;
     assert!(!out.ready, "add-ons are DELETING");
-    let deletes = w.calls.mutating_aws();
+    let deletes = w.s.calls.mutating_aws();
     assert_eq!(
         deletes
             .iter()
@@ -279,13 +254,13 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
         4
     );
     w.eks.settle();
-    assert!(w.run(Action::Delete).await.ready);
+    assert!(w.s.run(Action::Delete).await.ready);
     assert!(w.eks.addons().is_empty());
     assert!(
         w.eks.associations().is_empty(),
         "{:?}",
         w.eks.associations()
     );
-    w.run(Action::Delete).await;
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    w.s.run(Action::Delete).await;
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 }

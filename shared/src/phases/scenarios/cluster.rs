@@ -6,58 +6,37 @@ use serde_json::json;
 
 use super::eks::{EksDouble, ENDPOINT, ISSUER};
 use super::logs::LogsDouble;
-use super::store::StoreDouble;
-use super::{context, example_spec, Calls, Rules};
-use crate::deps::Deps;
-use crate::error::{ErrorType, FunctionError};
+use super::{drift_fields, Calls, Rules, Stage};
+use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
 use crate::phases::cluster::{
-    self, CLUSTER_ROLE_OUTPUT, LOGS_KEY_OUTPUT, PRIVATE_SUBNETS_OUTPUT, SECRETS_KEY_OUTPUT,
+    CLUSTER_ROLE_OUTPUT, LOGS_KEY_OUTPUT, PRIVATE_SUBNETS_OUTPUT, SECRETS_KEY_OUTPUT,
 };
-use crate::phases::{Action, PhaseOutput};
+use crate::phases::Action;
 use crate::plan::Phase;
 use crate::resources::Kind;
-use crate::spec::PlatformSpec;
 
 const SECRETS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/secrets";
 const LOGS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/logs";
 
 struct World {
-    calls: Calls,
-    store: StoreDouble,
+    s: Stage,
     eks: EksDouble,
     logs: LogsDouble,
-    deps: Deps,
-    spec: PlatformSpec,
 }
 
 impl World {
+    /// The cluster phase with the earlier phases' outputs recorded.
     fn new() -> World {
         let calls = Calls::default();
-        let store = StoreDouble::new(&calls);
         let eks = EksDouble::new(&calls);
         let logs = LogsDouble::new(&calls);
         let rules = Rules {
-            dynamodb: store.rules(),
             eks: eks.rules(),
             logs: logs.rules(),
             ..Rules::default()
         };
-        World {
-            deps: rules.deps(),
-            calls,
-            store,
-            eks,
-            logs,
-            spec: example_spec(),
-        }
-    }
-
-    /// Runs one action with the earlier phases' outputs recorded, call log cleared first.
-    async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
-        self.calls.clear();
-        let mut ctx = context(&self.deps, Phase::Cluster, action, &self.spec);
-        for (key, value) in [
+        let outputs = [
             (
                 CLUSTER_ROLE_OUTPUT,
                 json!("arn:aws:iam::123456789012:role/tenantry/c"),
@@ -68,45 +47,24 @@ impl World {
             ),
             (SECRETS_KEY_OUTPUT, json!(SECRETS_KEY)),
             (LOGS_KEY_OUTPUT, json!(LOGS_KEY)),
-        ] {
-            ctx.status.outputs.insert(key.to_owned(), value);
+        ];
+        World {
+            s: Stage::new(Phase::Cluster, &calls, rules, &outputs),
+            eks,
+            logs,
         }
-        cluster::run(ctx).await
     }
 
-    async fn run(&self, action: Action) -> PhaseOutput {
-        self.try_run(action)
-            .await
-            .unwrap_or_else(|e| panic!("cluster {action:?}: {e}"))
-    }
-
-    /// Ensure, then time passes, until the phase is ready; returns the writes of every round.
     async fn converge(&self) -> Vec<Vec<String>> {
-        let mut rounds = Vec::new();
-        for _ in 0..10 {
-            let out = self.run(Action::Ensure).await;
-            rounds.push(self.calls.mutating_aws());
-            if out.ready {
-                return rounds;
-            }
-            self.eks.settle();
-        }
-        panic!("not ready after 10 rounds: {rounds:?}");
+        self.s.converge(|| self.eks.settle()).await
     }
 
     fn name(&self) -> String {
-        Names::new(&self.spec).cluster()
+        Names::new(&self.s.spec).cluster()
     }
 
     fn log_group(&self) -> String {
-        Names::new(&self.spec).cluster_log_group()
-    }
-
-    fn drift_fields(out: &PhaseOutput) -> Vec<(String, String)> {
-        out.drift
-            .iter()
-            .map(|d| (d.resource.clone(), d.field.clone()))
-            .collect()
+        Names::new(&self.s.spec).cluster_log_group()
     }
 }
 
@@ -128,7 +86,7 @@ async fn fresh_platform_gets_a_private_encrypted_logged_cluster() {
     let group = &w.logs.groups()[&w.log_group()];
     assert_eq!(group.retention, Some(365));
     assert_eq!(group.kms_key.as_deref(), Some(LOGS_KEY));
-    assert_eq!(group.tags.get(TAG_PLATFORM), Some(&w.spec.id));
+    assert_eq!(group.tags.get(TAG_PLATFORM), Some(&w.s.spec.id));
 
     let c = w.eks.cluster(&w.name()).expect("cluster");
     let vpc = c.resources_vpc_config().expect("vpc");
@@ -144,12 +102,15 @@ async fn fresh_platform_gets_a_private_encrypted_logged_cluster() {
         Some(&aws_sdk_eks::types::AuthenticationMode::Api)
     );
     assert_eq!(c.deletion_protection(), Some(true));
-    assert_eq!(c.tags().and_then(|t| t.get(TAG_PLATFORM)), Some(&w.spec.id));
+    assert_eq!(
+        c.tags().and_then(|t| t.get(TAG_PLATFORM)),
+        Some(&w.s.spec.id)
+    );
 
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert_eq!(out.outputs["clusterEndpoint"], json!(ENDPOINT));
     assert_eq!(out.outputs["oidcIssuer"], json!(ISSUER));
-    let inventory = w.store.inventory();
+    let inventory = w.s.store.inventory();
     assert!(inventory.contains(&(Kind::Cluster.as_str().to_owned(), w.name())));
     assert!(inventory.contains(&(Kind::LogGroup.as_str().to_owned(), w.log_group())));
 }
@@ -158,13 +119,13 @@ async fn fresh_platform_gets_a_private_encrypted_logged_cluster() {
 async fn converged_platform_costs_no_mutating_call() {
     let w = World::new();
     w.converge().await;
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(out.changes, 0);
-    assert_eq!(w.calls.mutating(), ["dynamodb:UpdateItem(phase)"]);
-    let observed = w.run(Action::Observe).await;
+    assert_eq!(w.s.calls.mutating(), ["dynamodb:UpdateItem(phase)"]);
+    let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
-    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -186,19 +147,19 @@ async fn opened_endpoint_dropped_log_type_and_short_retention_are_named_then_rep
         g.kms_key = None;
     });
 
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     let cluster = format!("eks:cluster/{}", w.name());
     let group = format!("logs:log-group/{}", w.log_group());
     assert_eq!(
-        World::drift_fields(&observed),
+        drift_fields(&observed),
         [
-            (group.clone(), "retentionInDays".to_owned()),
-            (group, "kmsKeyId".to_owned()),
             (cluster.clone(), "endpointAccess".to_owned()),
             (cluster, "logTypes".to_owned()),
+            (group.clone(), "kmsKeyId".to_owned()),
+            (group, "retentionInDays".to_owned()),
         ]
     );
-    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
     // One cluster update at a time; each waits for the one before.
     let rounds = w.converge().await;
@@ -214,7 +175,7 @@ async fn opened_endpoint_dropped_log_type_and_short_retention_are_named_then_rep
             vec![],
         ]
     );
-    assert!(w.run(Action::Observe).await.drift.is_empty());
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
 #[tokio::test]
@@ -236,14 +197,14 @@ async fn an_older_cluster_is_upgraded_one_minor_version_at_a_time_and_never_down
 
     w.eks
         .edit(&w.name(), |c| c.version = Some("1.36".to_owned()));
-    let err = w.try_run(Action::Ensure).await.expect_err("downgraded");
+    let err = w.s.try_run(Action::Ensure).await.expect_err("downgraded");
     assert_eq!(err.error_type, ErrorType::Terminal);
     assert!(
         err.error_message.contains("cannot downgrade"),
         "{}",
         err.error_message
     );
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 }
 
 /// A crash after `CreateCluster`, before the cluster was recorded: the re-run records the
@@ -251,14 +212,15 @@ async fn an_older_cluster_is_upgraded_one_minor_version_at_a_time_and_never_down
 #[tokio::test]
 async fn half_created_cluster_is_recorded_not_created_again() {
     let w = World::new();
-    w.run(Action::Ensure).await;
-    w.store.forget(&w.spec.id, Kind::Cluster, &w.name());
+    w.s.run(Action::Ensure).await;
+    w.s.store.forget(&w.s.spec.id, Kind::Cluster, &w.name());
     w.logs.edit(&w.log_group(), |g| g.retention = None);
 
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(!out.ready, "still creating");
-    assert_eq!(w.calls.mutating_aws(), ["logs:PutRetentionPolicy"]);
+    assert_eq!(w.s.calls.mutating_aws(), ["logs:PutRetentionPolicy"]);
     assert!(w
+        .s
         .store
         .inventory()
         .contains(&(Kind::Cluster.as_str().to_owned(), w.name())));
@@ -273,28 +235,28 @@ async fn a_cluster_of_our_name_without_our_tag_is_refused_untouched() {
         tags.insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
     });
     for action in [Action::Ensure, Action::Delete] {
-        let err = w.try_run(action).await.expect_err("adopted");
+        let err = w.s.try_run(action).await.expect_err("adopted");
         assert_eq!(err.error_type, ErrorType::Terminal, "{action:?}");
         assert!(
             err.error_message.contains(&w.name()),
             "{}",
             err.error_message
         );
-        assert_eq!(w.calls.mutating_aws(), Vec::<String>::new(), "{action:?}");
+        assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new(), "{action:?}");
     }
 }
 
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
-    assert!(w.run(Action::Delete).await.ready);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert!(w.s.run(Action::Delete).await.ready);
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
     w.converge().await;
     let mut rounds = Vec::new();
     loop {
-        let out = w.run(Action::Delete).await;
-        rounds.push(w.calls.mutating_aws());
+        let out = w.s.run(Action::Delete).await;
+        rounds.push(w.s.calls.mutating_aws());
         if out.ready {
             break;
         }
@@ -310,7 +272,11 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     );
     assert!(w.eks.cluster(&w.name()).is_none());
     assert!(w.logs.groups().is_empty());
-    assert!(w.store.inventory().is_empty(), "{:?}", w.store.inventory());
-    w.run(Action::Delete).await;
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert!(
+        w.s.store.inventory().is_empty(),
+        "{:?}",
+        w.s.store.inventory()
+    );
+    w.s.run(Action::Delete).await;
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 }

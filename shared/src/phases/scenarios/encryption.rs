@@ -4,77 +4,52 @@ use aws_sdk_kms::types::KeyState;
 use serde_json::json;
 
 use super::kms::KmsDouble;
-use super::store::StoreDouble;
-use super::{context, example_spec, Calls, Rules};
-use crate::deps::Deps;
+use super::{Calls, Rules, Stage};
 use crate::naming::{Names, TAG_PLATFORM};
-use crate::phases::{encryption, Action, PhaseOutput};
+use crate::phases::{encryption, Action};
 use crate::plan::Phase;
 use crate::policies::{KEY_DATA, KEY_PURPOSES};
 use crate::resources::Kind;
-use crate::spec::PlatformSpec;
 
 /// The example platform's account and region, as KMS and the state table hold them.
+/// The example platform's keys, in KMS and in the state table.
 struct World {
-    calls: Calls,
-    store: StoreDouble,
+    s: Stage,
     kms: KmsDouble,
-    deps: Deps,
-    spec: PlatformSpec,
 }
 
 impl World {
     fn new() -> World {
         let calls = Calls::default();
-        let store = StoreDouble::new(&calls);
         let kms = KmsDouble::new(&calls);
         let rules = Rules {
-            dynamodb: store.rules(),
             kms: kms.rules(),
             ..Rules::default()
         };
         World {
-            deps: rules.deps(),
-            calls,
-            store,
+            s: Stage::new(Phase::Encryption, &calls, rules, &[]),
             kms,
-            spec: example_spec(),
         }
     }
 
-    /// Runs one action, with the call log cleared first.
-    async fn run(&self, action: Action) -> PhaseOutput {
-        self.calls.clear();
-        let ctx = context(&self.deps, Phase::Encryption, action, &self.spec);
-        encryption::run(ctx)
-            .await
-            .unwrap_or_else(|e| panic!("encryption {action:?}: {e}"))
-    }
-
     fn alias(&self, purpose: &str) -> String {
-        Names::new(&self.spec).kms_alias(purpose)
+        Names::new(&self.s.spec).kms_alias(purpose)
     }
 
     /// The mutating KMS calls of the last run.
     fn kms_writes(&self) -> Vec<String> {
-        let writes = self.calls.mutating();
-        writes
-            .into_iter()
-            .filter(|c| c.starts_with("kms:"))
-            .collect()
+        self.s.calls.mutating_aws()
     }
 
     fn has_record(&self, kind: Kind, id: &str) -> bool {
-        self.store
-            .inventory()
-            .contains(&(kind.as_str().to_owned(), id.to_owned()))
+        self.s.recorded(kind, id)
     }
 }
 
 #[tokio::test]
 async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
     let w = World::new();
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len());
     for purpose in KEY_PURPOSES {
@@ -82,7 +57,7 @@ async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
         let (id, key) = w.kms.aliased(&alias).unwrap_or_else(|| panic!("{alias}"));
         assert_eq!(key.state, KeyState::Enabled, "{alias}");
         assert!(key.rotation, "{alias}: rotation");
-        assert_eq!(key.tags.get(TAG_PLATFORM), Some(&w.spec.id), "{alias}");
+        assert_eq!(key.tags.get(TAG_PLATFORM), Some(&w.s.spec.id), "{alias}");
         assert_eq!(
             key.tags.get(encryption::TAG_PURPOSE).map(String::as_str),
             Some(*purpose)
@@ -110,29 +85,29 @@ async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
         w.kms_writes()
     );
     assert_eq!(out.changes as usize, w.kms_writes().len());
-    assert_eq!(w.store.phases(), ["encryption"]);
+    assert_eq!(w.s.store.phases(), ["encryption"]);
 }
 
 #[tokio::test]
 async fn converged_platform_costs_no_mutating_call() {
     let w = World::new();
-    w.run(Action::Ensure).await;
-    let out = w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(out.changes, 0);
     assert_eq!(w.kms_writes(), Vec::<String>::new());
     // Nothing is recorded again either: only the phase's own status entry is written.
-    assert_eq!(w.calls.mutating(), ["dynamodb:UpdateItem(phase)"]);
+    assert_eq!(w.s.calls.mutating(), ["dynamodb:UpdateItem(phase)"]);
 
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
-    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn drifted_key_is_named_by_observe_and_repaired_by_ensure() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let (id, _) = w.kms.aliased(&w.alias(KEY_DATA)).expect("data key");
     w.kms.edit(&id, |k| {
         k.rotation = false;
@@ -140,7 +115,7 @@ async fn drifted_key_is_named_by_observe_and_repaired_by_ensure() {
         k.tags.remove(TAG_PLATFORM);
     });
 
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     let resource = format!("kms:key/{id}");
     let fields: Vec<_> = observed
         .drift
@@ -156,9 +131,9 @@ async fn drifted_key_is_named_by_observe_and_repaired_by_ensure() {
         ]
     );
     assert!(!observed.ready, "a drifted phase is not ready");
-    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
-    let repaired = w.run(Action::Ensure).await;
+    let repaired = w.s.run(Action::Ensure).await;
     assert_eq!(
         w.kms_writes(),
         [
@@ -168,17 +143,17 @@ async fn drifted_key_is_named_by_observe_and_repaired_by_ensure() {
         ]
     );
     assert_eq!(repaired.changes, 3);
-    assert!(w.run(Action::Observe).await.drift.is_empty());
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
 #[tokio::test]
 async fn key_pending_deletion_is_restored_not_replaced() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let (id, _) = w.kms.aliased(&w.alias(KEY_DATA)).expect("data key");
     w.kms.edit(&id, |k| k.state = KeyState::PendingDeletion);
 
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     assert_eq!(w.kms_writes(), ["kms:CancelKeyDeletion", "kms:EnableKey"]);
     assert_eq!(w.kms.keys()[&id].state, KeyState::Enabled);
     assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len());
@@ -189,16 +164,16 @@ async fn key_pending_deletion_is_restored_not_replaced() {
 #[tokio::test]
 async fn half_created_key_is_adopted_not_duplicated() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let alias = w.alias(KEY_DATA);
     let (id, _) = w.kms.aliased(&alias).expect("data key");
     w.kms.delete_alias(&alias);
-    w.store.forget(&w.spec.id, Kind::KmsKey, &id);
-    w.store.forget(&w.spec.id, Kind::KmsAlias, &alias);
-    w.store
-        .record(&w.spec.id, "encryption", Kind::KmsKeyPending, &alias);
+    w.s.store.forget(&w.s.spec.id, Kind::KmsKey, &id);
+    w.s.store.forget(&w.s.spec.id, Kind::KmsAlias, &alias);
+    w.s.store
+        .record(&w.s.spec.id, "encryption", Kind::KmsKeyPending, &alias);
 
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert_eq!(w.kms_writes(), ["kms:CreateAlias"]);
     assert_eq!(
         w.kms.aliases()[&alias],
@@ -214,12 +189,12 @@ async fn half_created_key_is_adopted_not_duplicated() {
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
-    let out = w.run(Action::Delete).await;
+    let out = w.s.run(Action::Delete).await;
     assert!(out.ready);
     assert_eq!(w.kms_writes(), Vec::<String>::new());
 
-    w.run(Action::Ensure).await;
-    let out = w.run(Action::Delete).await;
+    w.s.run(Action::Ensure).await;
+    let out = w.s.run(Action::Delete).await;
     assert!(out.ready);
     assert!(w.kms.aliases().is_empty());
     assert!(w
@@ -227,8 +202,12 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
         .keys()
         .values()
         .all(|k| k.state == KeyState::PendingDeletion));
-    assert!(w.store.inventory().is_empty(), "{:?}", w.store.inventory());
+    assert!(
+        w.s.store.inventory().is_empty(),
+        "{:?}",
+        w.s.store.inventory()
+    );
 
-    w.run(Action::Delete).await;
+    w.s.run(Action::Delete).await;
     assert_eq!(w.kms_writes(), Vec::<String>::new(), "already gone");
 }

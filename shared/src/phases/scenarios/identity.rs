@@ -4,82 +4,55 @@
 use serde_json::json;
 
 use super::iam::IamDouble;
-use super::store::StoreDouble;
-use super::{context, example_spec, Calls, Rules};
-use crate::deps::Deps;
+use super::{example_spec, Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::{self, Names, TAG_PLATFORM};
 use crate::phases::identity::{self, INPUT_CLUSTER_NAME, INPUT_OIDC_ISSUER};
-use crate::phases::{Action, PhaseOutput};
+use crate::phases::Action;
 use crate::plan::Phase;
 use crate::policies::ROLE_PATH;
 use crate::resources::Kind;
-use crate::spec::PlatformSpec;
 
 const BOUNDARY: &str = crate::aws::LOCAL_ROLE_BOUNDARY_ARN;
 const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789";
 
 struct World {
-    calls: Calls,
-    store: StoreDouble,
+    s: Stage,
     iam: IamDouble,
-    deps: Deps,
-    spec: PlatformSpec,
 }
 
 impl World {
+    /// The identity phase once the cluster exists (its issuer recorded).
     fn new() -> World {
         let calls = Calls::default();
-        let store = StoreDouble::new(&calls);
         let iam = IamDouble::new(&calls);
         let rules = Rules {
-            dynamodb: store.rules(),
             iam: iam.rules(),
             ..Rules::default()
         };
-        World {
-            deps: rules.deps().with_role_boundary(BOUNDARY),
-            calls,
-            store,
-            iam,
-            spec: example_spec(),
-        }
-    }
-
-    /// Runs one action once the cluster exists (its issuer recorded), call log cleared first.
-    async fn try_run(&self, action: Action) -> Result<PhaseOutput, crate::error::FunctionError> {
-        self.calls.clear();
-        let mut ctx = context(&self.deps, Phase::Identity, action, &self.spec);
-        let outputs = &mut ctx.status.outputs;
-        outputs.insert(INPUT_OIDC_ISSUER.to_owned(), json!(ISSUER));
-        let cluster = Names::new(&self.spec).cluster();
-        outputs.insert(INPUT_CLUSTER_NAME.to_owned(), json!(cluster));
-        identity::run(ctx).await
-    }
-
-    async fn run(&self, action: Action) -> PhaseOutput {
-        self.try_run(action)
-            .await
-            .unwrap_or_else(|e| panic!("identity {action:?}: {e}"))
+        let cluster = Names::new(&example_spec()).cluster();
+        let outputs = [
+            (INPUT_OIDC_ISSUER, json!(ISSUER)),
+            (INPUT_CLUSTER_NAME, json!(cluster)),
+        ];
+        let mut s = Stage::new(Phase::Identity, &calls, rules, &outputs);
+        s.deps = s.deps.with_role_boundary(BOUNDARY);
+        World { s, iam }
     }
 
     fn role(&self, purpose: &str) -> String {
-        Names::new(&self.spec).role(purpose)
+        Names::new(&self.s.spec).role(purpose)
     }
 
     fn iam_writes(&self) -> Vec<String> {
-        let writes = self.calls.mutating();
-        writes
-            .into_iter()
-            .filter(|c| c.starts_with("iam:"))
-            .collect()
+        self.s.calls.mutating_aws()
     }
 }
 
 #[tokio::test]
 async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider() {
     let w = World::new();
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     let roles = w.iam.roles();
     for purpose in [
@@ -91,8 +64,9 @@ async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider(
         let role = roles.get(&name).unwrap_or_else(|| panic!("{name}"));
         assert_eq!(role.path, ROLE_PATH, "{name}");
         assert_eq!(role.boundary.as_deref(), Some(BOUNDARY), "{name}");
-        assert_eq!(role.tags.get(TAG_PLATFORM), Some(&w.spec.id), "{name}");
+        assert_eq!(role.tags.get(TAG_PLATFORM), Some(&w.s.spec.id), "{name}");
         assert!(w
+            .s
             .store
             .inventory()
             .contains(&(Kind::IamRole.as_str().to_owned(), name.clone())));
@@ -123,19 +97,19 @@ async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider(
 #[tokio::test]
 async fn converged_platform_costs_no_mutating_call() {
     let w = World::new();
-    w.run(Action::Ensure).await;
-    let out = w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert_eq!(out.changes, 0);
     assert_eq!(w.iam_writes(), Vec::<String>::new());
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
-    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let node = w.role(naming::ROLE_NODE);
     let autoscaler = w.role("cluster-autoscaler");
     let everyone = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
@@ -156,7 +130,7 @@ async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired
             .insert("arn:aws:iam::aws:policy/AdministratorAccess".to_owned());
     });
 
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     let mut found: Vec<(String, String)> = observed
         .drift
         .iter()
@@ -178,9 +152,9 @@ async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired
             at(&node, "managedPolicies"),
         ]
     );
-    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let mut writes = w.iam_writes();
     writes.sort();
     assert_eq!(
@@ -192,24 +166,25 @@ async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired
             "iam:UpdateAssumeRolePolicy",
         ]
     );
-    assert!(w.run(Action::Observe).await.drift.is_empty());
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
 /// A crash after `CreateRole`, before its policies and before it was recorded.
 #[tokio::test]
 async fn half_created_role_gets_its_policies_without_being_created_again() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let node = w.role(naming::ROLE_NODE);
     let managed = w.iam.roles()[&node].managed.len();
     assert!(managed > 0);
     w.iam.edit(&node, |r| r.managed.clear());
-    w.store.forget(&w.spec.id, Kind::IamRole, &node);
+    w.s.store.forget(&w.s.spec.id, Kind::IamRole, &node);
 
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert_eq!(w.iam_writes(), vec!["iam:AttachRolePolicy"; managed]);
     assert_eq!(out.changes as usize, managed);
     assert!(w
+        .s
         .store
         .inventory()
         .contains(&(Kind::IamRole.as_str().to_owned(), node)));
@@ -220,14 +195,14 @@ async fn half_created_role_gets_its_policies_without_being_created_again() {
 #[tokio::test]
 async fn a_role_of_our_name_without_our_tag_is_refused_untouched() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let cluster = w.role(naming::ROLE_CLUSTER);
     w.iam.edit(&cluster, |r| {
         r.tags
             .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
         r.trust = "{}".to_owned();
     });
-    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    let err = w.s.try_run(Action::Ensure).await.expect_err("adopted");
     assert_eq!(err.error_type, ErrorType::Terminal);
     assert!(
         err.error_message.contains(&cluster),
@@ -241,14 +216,18 @@ async fn a_role_of_our_name_without_our_tag_is_refused_untouched() {
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
-    w.run(Action::Delete).await;
+    w.s.run(Action::Delete).await;
     assert_eq!(w.iam_writes(), Vec::<String>::new());
 
-    w.run(Action::Ensure).await;
-    assert!(w.run(Action::Delete).await.ready);
+    w.s.run(Action::Ensure).await;
+    assert!(w.s.run(Action::Delete).await.ready);
     assert!(w.iam.roles().is_empty(), "{:?}", w.iam.roles().keys());
     assert!(w.iam.providers().is_empty());
-    assert!(w.store.inventory().is_empty(), "{:?}", w.store.inventory());
-    w.run(Action::Delete).await;
+    assert!(
+        w.s.store.inventory().is_empty(),
+        "{:?}",
+        w.s.store.inventory()
+    );
+    w.s.run(Action::Delete).await;
     assert_eq!(w.iam_writes(), Vec::<String>::new());
 }

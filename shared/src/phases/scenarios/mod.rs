@@ -25,6 +25,8 @@ pub mod store;
 
 use std::sync::{Arc, Mutex};
 
+use serde_json::Value;
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
@@ -32,11 +34,13 @@ use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, R
 
 use crate::aws::Clients;
 use crate::deps::Deps;
+use crate::error::FunctionError;
 use crate::plan::Phase;
 use crate::spec::PlatformSpec;
 use crate::store::{LifecycleState, PlatformStatus};
 
-use super::{Action, PhaseContext, PhaseInput};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
+use store::StoreDouble;
 
 /// The account of every scenario.
 pub const ACCOUNT: &str = "123456789012";
@@ -180,4 +184,91 @@ pub fn context<'a>(
     };
     let status = PlatformStatus::new(LifecycleState::Provisioning);
     PhaseContext::new(phase, input, deps, spec.clone(), status)
+}
+
+/// One phase of the example platform among doubles: runs its actions and keeps the call log.
+pub struct Stage {
+    pub phase: Phase,
+    pub calls: Calls,
+    pub store: StoreDouble,
+    pub deps: Deps,
+    pub spec: PlatformSpec,
+    /// The outputs of earlier phases the phase reads from the status record.
+    outputs: Vec<(String, Value)>,
+}
+
+impl Stage {
+    /// `rules` answers the phase's AWS calls (the state table's are added here); the doubles
+    /// behind them log to `calls`.
+    pub fn new(phase: Phase, calls: &Calls, mut rules: Rules, outputs: &[(&str, Value)]) -> Stage {
+        let store = StoreDouble::new(calls);
+        rules.dynamodb = store.rules();
+        Stage {
+            phase,
+            calls: calls.clone(),
+            store,
+            deps: rules.deps(),
+            spec: example_spec(),
+            outputs: outputs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Runs one action with the earlier phases' outputs recorded; the call log is cleared first.
+    pub async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
+        use crate::phases::{addons, cluster, encryption, identity, nodegroups, observability};
+        self.calls.clear();
+        let mut ctx = context(&self.deps, self.phase, action, &self.spec);
+        ctx.status.outputs.extend(self.outputs.iter().cloned());
+        match self.phase {
+            Phase::Encryption => encryption::run(ctx).await,
+            Phase::Identity => identity::run(ctx).await,
+            Phase::Cluster => cluster::run(ctx).await,
+            Phase::Nodegroups => nodegroups::run(ctx).await,
+            Phase::Addons => addons::run(ctx).await,
+            Phase::Observability => observability::run(ctx).await,
+            other => panic!("no scenario runs the {other:?} phase yet"),
+        }
+    }
+
+    pub async fn run(&self, action: Action) -> PhaseOutput {
+        self.try_run(action)
+            .await
+            .unwrap_or_else(|e| panic!("{:?} {action:?}: {e}", self.phase))
+    }
+
+    /// `ensure`, then `settle` (time passes), until the phase is ready; the AWS writes of every
+    /// round.
+    pub async fn converge(&self, settle: impl Fn()) -> Vec<Vec<String>> {
+        let mut rounds = Vec::new();
+        for _ in 0..10 {
+            let out = self.run(Action::Ensure).await;
+            rounds.push(self.calls.mutating_aws());
+            if out.ready {
+                return rounds;
+            }
+            settle();
+        }
+        panic!("{:?} not ready after 10 rounds: {rounds:?}", self.phase);
+    }
+
+    /// Whether the inventory records `id` of `kind`.
+    pub fn recorded(&self, kind: crate::resources::Kind, id: &str) -> bool {
+        self.store
+            .inventory()
+            .contains(&(kind.as_str().to_owned(), id.to_owned()))
+    }
+}
+
+/// (resource, field) of every difference an `observe` reported, sorted.
+pub fn drift_fields(out: &PhaseOutput) -> Vec<(String, String)> {
+    let mut fields: Vec<_> = out
+        .drift
+        .iter()
+        .map(|d| (d.resource.clone(), d.field.clone()))
+        .collect();
+    fields.sort();
+    fields
 }

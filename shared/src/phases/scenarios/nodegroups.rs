@@ -6,52 +6,34 @@ use serde_json::json;
 
 use super::ec2::Ec2Double;
 use super::eks::EksDouble;
-use super::store::StoreDouble;
-use super::{context, example_spec, Calls, Rules};
-use crate::deps::Deps;
-use crate::error::{ErrorType, FunctionError};
+use super::{Calls, Rules, Stage};
+use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
 use crate::phases::encryption::OUTPUT_DATA_KEY;
 use crate::phases::identity::OUTPUT_NODE_ROLE;
-use crate::phases::{nodegroups, Action, PhaseOutput};
+use crate::phases::Action;
 use crate::plan::Phase;
-use crate::spec::PlatformSpec;
 
 const DATA_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/data";
 
 struct World {
-    calls: Calls,
+    s: Stage,
     eks: EksDouble,
     ec2: Ec2Double,
-    deps: Deps,
-    spec: PlatformSpec,
 }
 
 impl World {
+    /// The nodegroups phase with the earlier phases' outputs recorded.
     fn new() -> World {
         let calls = Calls::default();
-        let store = StoreDouble::new(&calls);
         let eks = EksDouble::new(&calls);
         let ec2 = Ec2Double::new(&calls);
         let rules = Rules {
-            dynamodb: store.rules(),
             eks: eks.rules(),
             ec2: ec2.rules(),
             ..Rules::default()
         };
-        World {
-            deps: rules.deps(),
-            calls,
-            eks,
-            ec2,
-            spec: example_spec(),
-        }
-    }
-
-    async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
-        self.calls.clear();
-        let mut ctx = context(&self.deps, Phase::Nodegroups, action, &self.spec);
-        for (key, value) in [
+        let outputs = [
             (OUTPUT_DATA_KEY, json!(DATA_KEY)),
             (
                 OUTPUT_NODE_ROLE,
@@ -61,37 +43,24 @@ impl World {
                 "privateSubnetIds",
                 json!(["subnet-a", "subnet-b", "subnet-c"]),
             ),
-        ] {
-            ctx.status.outputs.insert(key.to_owned(), value);
+        ];
+        World {
+            s: Stage::new(Phase::Nodegroups, &calls, rules, &outputs),
+            eks,
+            ec2,
         }
-        nodegroups::run(ctx).await
-    }
-
-    async fn run(&self, action: Action) -> PhaseOutput {
-        self.try_run(action)
-            .await
-            .unwrap_or_else(|e| panic!("nodegroups {action:?}: {e}"))
     }
 
     async fn converge(&self) -> Vec<Vec<String>> {
-        let mut rounds = Vec::new();
-        for _ in 0..6 {
-            let out = self.run(Action::Ensure).await;
-            rounds.push(self.calls.mutating_aws());
-            if out.ready {
-                return rounds;
-            }
-            self.eks.settle();
-        }
-        panic!("not ready: {rounds:?}");
+        self.s.converge(|| self.eks.settle()).await
     }
 
     fn group(&self, name: &str) -> String {
-        Names::new(&self.spec).nodegroup(name)
+        Names::new(&self.s.spec).nodegroup(name)
     }
 
     fn template(&self, name: &str) -> String {
-        Names::new(&self.spec).launch_template(name)
+        Names::new(&self.s.spec).launch_template(name)
     }
 }
 
@@ -99,7 +68,7 @@ impl World {
 async fn fresh_platform_gets_encrypted_imdsv2_templates_and_its_node_groups() {
     let w = World::new();
     let rounds = w.converge().await;
-    let groups = w.spec.effective_node_groups();
+    let groups = w.s.spec.effective_node_groups();
     let mut first = rounds[0].clone();
     first.sort();
     let mut expected: Vec<String> = Vec::new();
@@ -132,7 +101,7 @@ async fn fresh_platform_gets_encrypted_imdsv2_templates_and_its_node_groups() {
         let ng = &w.eks.nodegroups()[&w.group(&g.name)];
         assert_eq!(
             ng.tags().and_then(|t| t.get(TAG_PLATFORM)),
-            Some(&w.spec.id)
+            Some(&w.s.spec.id)
         );
         let sc = ng.scaling_config().unwrap();
         assert_eq!(
@@ -154,13 +123,13 @@ async fn converged_platform_costs_no_mutating_call_and_desired_size_is_the_autos
     w.eks.edit_nodegroup(&critical, |g| {
         g.scaling_config.as_mut().unwrap().desired_size = Some(5)
     });
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(out.changes, 0);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
-    let observed = w.run(Action::Observe).await;
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
+    let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
-    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
     let sc = w.eks.nodegroups()[&critical]
         .scaling_config()
         .cloned()
@@ -177,7 +146,7 @@ async fn a_wider_max_size_and_a_dropped_taint_are_named_then_repaired() {
         g.scaling_config.as_mut().unwrap().max_size = Some(60);
         g.taints = Some(Vec::new());
     });
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     let fields: Vec<_> = observed
         .drift
         .iter()
@@ -211,7 +180,7 @@ async fn a_loosened_launch_template_gets_a_new_version_and_the_group_moves_to_it
         imds.http_tokens = Some(LaunchTemplateHttpTokensState::Optional);
         imds.http_put_response_hop_limit = Some(2);
     });
-    let observed = w.run(Action::Observe).await;
+    let observed = w.s.run(Action::Observe).await;
     assert_eq!(
         observed
             .drift
@@ -240,7 +209,7 @@ async fn a_loosened_launch_template_gets_a_new_version_and_the_group_moves_to_it
     assert_eq!(imds.http_put_response_hop_limit(), Some(1));
     let ng = &w.eks.nodegroups()[&w.group("critical")];
     assert_eq!(ng.launch_template().and_then(|t| t.version()), Some("3"));
-    assert!(w.run(Action::Observe).await.drift.is_empty());
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
 /// A crash after `CreateLaunchTemplate`, before `CreateNodegroup`: the re-run uses the template
@@ -248,7 +217,7 @@ async fn a_loosened_launch_template_gets_a_new_version_and_the_group_moves_to_it
 #[tokio::test]
 async fn half_created_group_reuses_its_template() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let critical = w.group("critical");
     let template_id = w.ec2.templates()[&w.template("critical")].id.clone();
     w.eks.settle();
@@ -257,8 +226,8 @@ async fn half_created_group_reuses_its_template() {
         g.status = Some(aws_sdk_eks::types::NodegroupStatus::Deleting)
     });
     w.eks.settle();
-    w.run(Action::Ensure).await;
-    assert_eq!(w.calls.mutating_aws(), ["eks:CreateNodegroup"]);
+    w.s.run(Action::Ensure).await;
+    assert_eq!(w.s.calls.mutating_aws(), ["eks:CreateNodegroup"]);
     let ng = &w.eks.nodegroups()[&critical];
     assert_eq!(
         ng.launch_template().and_then(|t| t.id()),
@@ -277,7 +246,7 @@ async fn a_node_group_of_our_name_without_our_tag_is_refused_untouched() {
             .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
         g.scaling_config.as_mut().unwrap().max_size = Some(60);
     });
-    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    let err = w.s.try_run(Action::Ensure).await.expect_err("adopted");
     assert_eq!(err.error_type, ErrorType::Terminal);
     assert!(
         err.error_message.contains(&critical),
@@ -285,6 +254,7 @@ async fn a_node_group_of_our_name_without_our_tag_is_refused_untouched() {
         err.error_message
     );
     assert!(!w
+        .s
         .calls
         .mutating_aws()
         .iter()
@@ -294,21 +264,24 @@ async fn a_node_group_of_our_name_without_our_tag_is_refused_untouched() {
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
-    assert!(w.run(Action::Delete).await.ready);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert!(w.s.run(Action::Delete).await.ready);
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
     w.converge().await;
-    let groups = w.spec.effective_node_groups().len();
-    assert!(!w.run(Action::Delete).await.ready);
-    assert_eq!(w.calls.mutating_aws(), vec!["eks:DeleteNodegroup"; groups]);
-    w.eks.settle();
-    assert!(w.run(Action::Delete).await.ready);
+    let groups = w.s.spec.effective_node_groups().len();
+    assert!(!w.s.run(Action::Delete).await.ready);
     assert_eq!(
-        w.calls.mutating_aws(),
+        w.s.calls.mutating_aws(),
+        vec!["eks:DeleteNodegroup"; groups]
+    );
+    w.eks.settle();
+    assert!(w.s.run(Action::Delete).await.ready);
+    assert_eq!(
+        w.s.calls.mutating_aws(),
         vec!["ec2:DeleteLaunchTemplate"; groups]
     );
     assert!(w.eks.nodegroups().is_empty());
     assert!(w.ec2.templates().is_empty());
-    w.run(Action::Delete).await;
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    w.s.run(Action::Delete).await;
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 }

@@ -7,60 +7,40 @@ use super::cloudwatch::CloudWatchDouble;
 use super::logs::LogsDouble;
 use super::secrets::SecretsDouble;
 use super::sns::SnsDouble;
-use super::store::StoreDouble;
-use super::{context, example_spec, Calls, Rules};
-use crate::deps::Deps;
-use crate::error::{ErrorType, FunctionError};
+use super::{drift_fields, Calls, Rules, Stage};
+use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
 use crate::phases::encryption::{OUTPUT_DATA_KEY, OUTPUT_LOGS_KEY};
-use crate::phases::{observability, Action, PhaseOutput};
+use crate::phases::Action;
 use crate::plan::{Phase, ALARMS, CONTAINER_INSIGHTS_LOG_GROUPS};
-use crate::spec::PlatformSpec;
 
 const DATA_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/data";
 const LOGS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/logs";
 
 struct World {
-    calls: Calls,
+    s: Stage,
     logs: LogsDouble,
     sns: SnsDouble,
     cloudwatch: CloudWatchDouble,
     secrets: SecretsDouble,
-    deps: Deps,
-    spec: PlatformSpec,
 }
 
 impl World {
+    /// The observability phase with the earlier phases' outputs recorded.
     fn new() -> World {
         let calls = Calls::default();
-        let store = StoreDouble::new(&calls);
         let logs = LogsDouble::new(&calls);
         let sns = SnsDouble::new(&calls);
         let cloudwatch = CloudWatchDouble::new(&calls);
         let secrets = SecretsDouble::new(&calls);
         let rules = Rules {
-            dynamodb: store.rules(),
             logs: logs.rules(),
             sns: sns.rules(),
             cloudwatch: cloudwatch.rules(),
             secrets: secrets.rules(),
             ..Rules::default()
         };
-        World {
-            deps: rules.deps(),
-            calls,
-            logs,
-            sns,
-            cloudwatch,
-            secrets,
-            spec: example_spec(),
-        }
-    }
-
-    async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
-        self.calls.clear();
-        let mut ctx = context(&self.deps, Phase::Observability, action, &self.spec);
-        for (key, value) in [
+        let outputs = [
             (OUTPUT_DATA_KEY, json!(DATA_KEY)),
             (OUTPUT_LOGS_KEY, json!(LOGS_KEY)),
             (
@@ -70,20 +50,18 @@ impl World {
             ("certificateAuthority", json!("Q0E=")),
             ("vpcId", json!("vpc-1")),
             ("privateSubnetIds", json!(["subnet-a", "subnet-b"])),
-        ] {
-            ctx.status.outputs.insert(key.to_owned(), value);
+        ];
+        World {
+            s: Stage::new(Phase::Observability, &calls, rules, &outputs),
+            logs,
+            sns,
+            cloudwatch,
+            secrets,
         }
-        observability::run(ctx).await
-    }
-
-    async fn run(&self, action: Action) -> PhaseOutput {
-        self.try_run(action)
-            .await
-            .unwrap_or_else(|e| panic!("observability {action:?}: {e}"))
     }
 
     fn names(&self) -> Names {
-        Names::new(&self.spec)
+        Names::new(&self.s.spec)
     }
 
     fn topic(&self) -> String {
@@ -92,29 +70,19 @@ impl World {
             self.names().sns_topic()
         )
     }
-
-    fn drift_fields(out: &PhaseOutput) -> Vec<(String, String)> {
-        let mut fields: Vec<_> = out
-            .drift
-            .iter()
-            .map(|d| (d.resource.clone(), d.field.clone()))
-            .collect();
-        fields.sort();
-        fields
-    }
 }
 
 #[tokio::test]
 async fn fresh_platform_gets_encrypted_tagged_logs_topic_alarms_and_secret() {
     let w = World::new();
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     let groups = w.logs.groups();
     assert_eq!(groups.len(), CONTAINER_INSIGHTS_LOG_GROUPS.len());
     for (name, g) in &groups {
         assert_eq!(g.retention, Some(365), "{name}");
         assert_eq!(g.kms_key.as_deref(), Some(LOGS_KEY), "{name}");
-        assert_eq!(g.tags.get(TAG_PLATFORM), Some(&w.spec.id), "{name}");
+        assert_eq!(g.tags.get(TAG_PLATFORM), Some(&w.s.spec.id), "{name}");
     }
     let topic = &w.sns.topics()[&w.topic()];
     assert_eq!(topic.attributes["KmsMasterKeyId"], DATA_KEY);
@@ -132,26 +100,26 @@ async fn fresh_platform_gets_encrypted_tagged_logs_topic_alarms_and_secret() {
     let secret = &w.secrets.secrets()[&w.names().platform_secret()];
     assert_eq!(secret.kms_key.as_deref(), Some(DATA_KEY));
     let value: serde_json::Value = serde_json::from_str(&secret.value).unwrap();
-    assert_eq!(value["platformId"], json!(w.spec.id));
-    assert_eq!(out.changes as usize, w.calls.mutating_aws().len());
+    assert_eq!(value["platformId"], json!(w.s.spec.id));
+    assert_eq!(out.changes as usize, w.s.calls.mutating_aws().len());
 }
 
 #[tokio::test]
 async fn converged_platform_costs_no_mutating_call() {
     let w = World::new();
-    w.run(Action::Ensure).await;
-    let out = w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert_eq!(out.changes, 0);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
-    let observed = w.run(Action::Observe).await;
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
+    let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
-    assert_eq!(w.calls.mutating(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn out_of_band_changes_are_named_then_repaired() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let group = w
         .names()
         .container_insights_log_group(CONTAINER_INSIGHTS_LOG_GROUPS[0]);
@@ -165,8 +133,8 @@ async fn out_of_band_changes_are_named_then_repaired() {
     let secret = w.names().platform_secret();
     w.secrets.edit(&secret, |s| s.value = "{}".to_owned());
 
-    let observed = w.run(Action::Observe).await;
-    let fields = World::drift_fields(&observed);
+    let observed = w.s.run(Action::Observe).await;
+    let fields = drift_fields(&observed);
     assert_eq!(fields.len(), 4, "{fields:?}");
     assert!(fields.contains(&(
         format!("logs:log-group/{group}"),
@@ -186,10 +154,10 @@ async fn out_of_band_changes_are_named_then_repaired() {
             .any(|(r, f)| r.ends_with(&secret) && f == "value"),
         "{fields:?}"
     );
-    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
-    let repaired = w.run(Action::Ensure).await;
-    let mut writes = w.calls.mutating_aws();
+    let repaired = w.s.run(Action::Ensure).await;
+    let mut writes = w.s.calls.mutating_aws();
     writes.sort();
     assert_eq!(
         writes,
@@ -201,7 +169,7 @@ async fn out_of_band_changes_are_named_then_repaired() {
         ]
     );
     assert_eq!(repaired.changes, 4);
-    assert!(w.run(Action::Observe).await.drift.is_empty());
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
 /// A crash after `CreateTopic`, before the alarms: the re-run finds the topic by its ARN and
@@ -209,13 +177,13 @@ async fn out_of_band_changes_are_named_then_repaired() {
 #[tokio::test]
 async fn half_created_phase_creates_only_what_is_missing() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     for name in w.cloudwatch.alarms().into_keys() {
         w.cloudwatch.remove(&name);
     }
-    let out = w.run(Action::Ensure).await;
+    let out = w.s.run(Action::Ensure).await;
     assert_eq!(
-        w.calls.mutating_aws(),
+        w.s.calls.mutating_aws(),
         vec!["cloudwatch:PutMetricAlarm"; ALARMS.len()]
     );
     assert_eq!(out.changes as usize, ALARMS.len());
@@ -225,7 +193,7 @@ async fn half_created_phase_creates_only_what_is_missing() {
 #[tokio::test]
 async fn a_secret_of_our_name_without_our_tag_is_refused_untouched() {
     let w = World::new();
-    w.run(Action::Ensure).await;
+    w.s.run(Action::Ensure).await;
     let secret = w.names().platform_secret();
     w.secrets.edit(&secret, |s| {
         s.tags
@@ -233,16 +201,16 @@ async fn a_secret_of_our_name_without_our_tag_is_refused_untouched() {
         s.value = "theirs".to_owned();
     });
     // `ensure` checks the secret first and stops before any write.
-    let err = w.try_run(Action::Ensure).await.expect_err("adopted");
+    let err = w.s.try_run(Action::Ensure).await.expect_err("adopted");
     assert_eq!(err.error_type, ErrorType::Terminal);
     assert!(err.error_message.contains(&secret), "{}", err.error_message);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
     // `delete` removes the platform's own resources (in reverse order, the secret last) and
     // then fails naming the secret it will not delete.
-    let err = w.try_run(Action::Delete).await.expect_err("deleted");
+    let err = w.s.try_run(Action::Delete).await.expect_err("deleted");
     assert_eq!(err.error_type, ErrorType::Terminal);
     assert!(err.error_message.contains(&secret), "{}", err.error_message);
-    let writes = w.calls.mutating_aws();
+    let writes = w.s.calls.mutating_aws();
     assert!(
         !writes.iter().any(|c| c.starts_with("secretsmanager:")),
         "{writes:?}"
@@ -254,15 +222,19 @@ async fn a_secret_of_our_name_without_our_tag_is_refused_untouched() {
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
-    assert!(w.run(Action::Delete).await.ready);
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+    assert!(w.s.run(Action::Delete).await.ready);
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
-    w.run(Action::Ensure).await;
-    assert!(w.run(Action::Delete).await.ready);
+    w.s.run(Action::Ensure).await;
+    assert!(w.s.run(Action::Delete).await.ready);
     assert!(w.logs.groups().is_empty());
     assert!(w.sns.topics().is_empty());
     assert!(w.cloudwatch.alarms().is_empty());
     assert!(w.secrets.secrets().values().all(|s| s.deleted));
-    w.run(Action::Delete).await;
-    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new(), "already gone");
+    w.s.run(Action::Delete).await;
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        Vec::<String>::new(),
+        "already gone"
+    );
 }
