@@ -1239,7 +1239,7 @@ impl<'a> Intake<'a> {
         result.issues = issues;
         events::publish_result(&self.events, Some(request.kind), &result).await?;
         let mut outcome = RequestOutcome::new(RequestState::Rejected);
-        outcome.error = Some(last_error(&error));
+        outcome.error = Some(LastError::from(&error));
         self.store
             .complete_request(&request.request_id, &outcome)
             .await?;
@@ -1257,7 +1257,7 @@ impl<'a> Intake<'a> {
         tracing::error!(request_id = %request.request_id, error = %e, "intake failed");
         let mut error = EventError::from(&e);
         error.phase = Some(INTAKE_PHASE.to_owned());
-        let last = last_error(&error);
+        let last = LastError::from(&error);
         let platform = &request.platform_id;
         if let Some(tenant) = request.tenant_name() {
             // The tenant fails, not the platform; only a record this request owns changes.
@@ -1341,15 +1341,6 @@ fn refused(error_type: ErrorType, issues: Vec<Issue>) -> Refusal {
 impl From<FunctionError> for Refusal {
     fn from(e: FunctionError) -> Self {
         Refusal::Error(e)
-    }
-}
-
-fn last_error(e: &EventError) -> LastError {
-    LastError {
-        code: e.code.clone(),
-        message: e.message.clone(),
-        phase: e.phase.clone(),
-        retryable: e.retryable,
     }
 }
 
