@@ -230,9 +230,7 @@ impl Store {
         replacing: Option<&Versioned<TenantRecord>>,
     ) -> Result<u64> {
         let transition = TenantTransition::Request;
-        check(transition, &tenant.name, replacing.map(|r| r.value.state))?;
-        let record = TenantRecord::new(tenant.clone(), TenantState::Requested, request_id);
-        self.put_tenant_record(platform_id, &record, replacing.map(|r| r.version))
+        self.put_fresh(transition, platform_id, tenant, request_id, replacing)
             .await
     }
 
@@ -292,9 +290,7 @@ impl Store {
         current: Option<&Versioned<TenantRecord>>,
     ) -> Result<u64> {
         let transition = TenantTransition::ProvisionOnboarding;
-        check(transition, &tenant.name, current.map(|r| r.value.state))?;
-        let record = TenantRecord::new(tenant.clone(), TenantState::Onboarding, request_id);
-        self.put_tenant_record(platform_id, &record, current.map(|r| r.version))
+        self.put_fresh(transition, platform_id, tenant, request_id, current)
             .await
     }
 
@@ -308,8 +304,25 @@ impl Store {
         current: Option<&Versioned<TenantRecord>>,
     ) -> Result<u64> {
         let transition = TenantTransition::DecommissionOffboarding;
+        self.put_fresh(transition, platform_id, tenant, request_id, current)
+            .await
+    }
+
+    /// A versioned put of a fresh record of `tenant` (no failure, no offboarding options) in the
+    /// transition's target state for `request_id`, over `current` as read.
+    async fn put_fresh(
+        &self,
+        transition: TenantTransition,
+        platform_id: &str,
+        tenant: &TenantSpec,
+        request_id: &str,
+        current: Option<&Versioned<TenantRecord>>,
+    ) -> Result<u64> {
         check(transition, &tenant.name, current.map(|r| r.value.state))?;
-        let record = TenantRecord::new(tenant.clone(), TenantState::Offboarding, request_id);
+        let Some(to) = transition.rule().to else {
+            return Err(refused(transition, &tenant.name, "it has no target state"));
+        };
+        let record = TenantRecord::new(tenant.clone(), to, request_id);
         self.put_tenant_record(platform_id, &record, current.map(|r| r.version))
             .await
     }
@@ -548,5 +561,68 @@ mod tests {
                 .await,
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn named_transitions_write_the_row_of_the_table_and_nothing_it_refuses() {
+        let update = mock!(Client::update_item)
+            .match_requests(|req| {
+                let values = req.expression_attribute_values().unwrap();
+                req.condition_expression()
+                    == Some(
+                        "attribute_exists(#pk) AND #requestId = :requestId AND \
+                         (#state = :from0 OR #state = :from1 OR #state = :from2)",
+                    )
+                    && values.get(":state") == Some(&s("Failed"))
+                    && values.get(":from2") == Some(&s("Offboarding"))
+                    && values.contains_key(":failure")
+            })
+            .then_output(|| {
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(stored(Some("Failed"))))
+                    .build()
+            });
+        let store = test_support::store(&[&update]);
+        let failure = TenantFailure {
+            phase: "intake".into(),
+            reason: "no state machine".into(),
+            code: None,
+        };
+        let failed = store
+            .move_tenant(
+                "p1",
+                "team-a",
+                "req-1",
+                TenantTransition::Fail,
+                Some(&failure),
+            )
+            .await
+            .unwrap()
+            .expect("moved");
+        assert_eq!(failed.value.state, TenantState::Failed);
+        // Refused by the table: nothing is written.
+        let active = read_tenant_record(&stored(Some("Active"))).unwrap();
+        let refused = store
+            .request_tenant("p1", &spec("team-a"), "req-2", Some(&active))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Encode { .. })),
+            "{refused:?}"
+        );
+        let mut offboarded = active.value.clone();
+        offboarded.state = TenantState::Offboarded;
+        let options = OffboardOptions::default();
+        let refused = store
+            .start_offboarding("p1", offboarded, Some(3), "req-3", options)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Encode { .. })),
+            "{refused:?}"
+        );
+        let not_guarded = store
+            .move_tenant("p1", "team-a", "req-1", TenantTransition::Request, None)
+            .await;
+        assert!(matches!(not_guarded, Err(StoreError::Encode { .. })));
+        assert_eq!(update.num_calls(), 1);
     }
 }
