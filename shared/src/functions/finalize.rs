@@ -165,13 +165,8 @@ async fn record(
     settle_tenants(store, input, error.as_ref()).await?;
     let execution_arn = request.and_then(|r| r.execution_arn.clone());
     record_run(store, input, request, &status, &inventory, error.as_ref()).await?;
-    let mut outcome = RequestOutcome::new(match error {
-        Some(_) => RequestState::Failed,
-        None => RequestState::Succeeded,
-    });
-    outcome.execution_arn = execution_arn.clone();
-    outcome.error = error.as_ref().map(LastError::from);
     if request.is_some() {
+        let outcome = outcome_of(request, error.as_ref());
         store.complete_request(&input.request_id, &outcome).await?;
     }
     Ok(result_event(input, execution_arn, &status, error))
@@ -406,6 +401,27 @@ async fn record_run(
     inventory: &[ResourceRecord],
     error: Option<&EventError>,
 ) -> Result<(), FunctionError> {
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in inventory {
+        *by_type.entry(r.resource_type.as_str()).or_default() += 1;
+    }
+    let detail = json!({
+        "outputs": status.outputs,
+        "inventory": { "count": inventory.len(), "byType": by_type },
+    });
+    let run = run_of(store, input, request, error, detail);
+    store.record_run(&input.platform_id, &run).await?;
+    Ok(())
+}
+
+/// The run history entry of the execution, with `detail`.
+fn run_of(
+    store: &Store,
+    input: &FinalizeInput,
+    request: Option<&RequestInfo>,
+    error: Option<&EventError>,
+    detail: Value,
+) -> RunRecord {
     let started_at = request.map_or_else(|| store.now(), |r| r.created_at);
     let run_status = if error.is_some() {
         RunStatus::Failed
@@ -418,16 +434,19 @@ async fn record_run(
     run.request_id = Some(input.request_id.clone());
     run.finished_at = Some(store.now());
     run.error = error.map(LastError::from);
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in inventory {
-        *by_type.entry(r.resource_type.as_str()).or_default() += 1;
-    }
-    run.detail = Some(json!({
-        "outputs": status.outputs,
-        "inventory": { "count": inventory.len(), "byType": by_type },
-    }));
-    store.record_run(&input.platform_id, &run).await?;
-    Ok(())
+    run.detail = Some(detail);
+    run
+}
+
+/// The request's outcome: succeeded, or failed with `error`.
+fn outcome_of(request: Option<&RequestInfo>, error: Option<&EventError>) -> RequestOutcome {
+    let mut outcome = RequestOutcome::new(match error {
+        Some(_) => RequestState::Failed,
+        None => RequestState::Succeeded,
+    });
+    outcome.execution_arn = request.and_then(|r| r.execution_arn.clone());
+    outcome.error = error.map(LastError::from);
+    outcome
 }
 
 /// A platform run's tenants: the spec's tenants a provision or update recorded as `Onboarding`
@@ -533,35 +552,17 @@ async fn record_tenant(
                 "tenant record not in a state this request left it in: left as is");
         }
     }
-    let execution_arn = request.and_then(|r| r.execution_arn.clone());
-    let started_at = request.map_or_else(|| store.now(), |r| r.created_at);
-    let mut run = RunRecord::new(
-        input.operation.kind().operation(),
-        started_at,
-        if error.is_some() {
-            RunStatus::Failed
-        } else {
-            RunStatus::Succeeded
-        },
-    );
-    run.execution_arn = execution_arn.clone();
-    run.request_id = Some(input.request_id.clone());
-    run.finished_at = Some(store.now());
-    run.error = error.as_ref().map(LastError::from);
-    run.detail = Some(json!({
+    let detail = json!({
         "tenant": tenant.map(|t| t.value.name.clone()),
         "state": to,
-    }));
+    });
+    let run = run_of(store, input, request, error.as_ref(), detail);
     store.record_run(&input.platform_id, &run).await?;
     if request.is_some() {
-        let mut outcome = RequestOutcome::new(match error {
-            Some(_) => RequestState::Failed,
-            None => RequestState::Succeeded,
-        });
-        outcome.execution_arn = execution_arn.clone();
-        outcome.error = error.as_ref().map(LastError::from);
+        let outcome = outcome_of(request, error.as_ref());
         store.complete_request(&input.request_id, &outcome).await?;
     }
+    let execution_arn = request.and_then(|r| r.execution_arn.clone());
     Ok(tenant_result(input, execution_arn, tenant, error))
 }
 

@@ -23,6 +23,7 @@ use super::types::{
 use super::versioned::{PLATFORM_ID, TENANT_ATTR, TENANT_NAME, UPDATED_AT, VERSION};
 use super::{condition_failed, Store};
 use crate::spec::TenantSpec;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 const STATE: &str = "tenantState";
@@ -189,20 +190,7 @@ impl Store {
             }
         };
         if let Some((request_id, from)) = guard {
-            condition.push_str(" AND #requestId = :requestId");
-            request = request
-                .expression_attribute_names("#requestId", REQUEST_ID)
-                .expression_attribute_values(":requestId", s(request_id));
-            if !from.is_empty() {
-                let states: Vec<String> = (0..from.len())
-                    .map(|i| format!("#state = :from{i}"))
-                    .collect();
-                condition.push_str(&format!(" AND ({})", states.join(" OR ")));
-                for (i, state) in from.iter().enumerate() {
-                    request =
-                        request.expression_attribute_values(format!(":from{i}"), s(state.as_str()));
-                }
-            }
+            request = with_guard(request, &mut condition, request_id, from);
         }
         let result = request
             .update_expression(expression)
@@ -365,6 +353,30 @@ fn refused(transition: TenantTransition, name: &str, why: &str) -> StoreError {
         what: format!("tenant {name:?}"),
         reason: format!("transition {transition:?}: {why}"),
     }
+}
+
+/// Adds to `condition` (and its values to `request`): the record was last changed by
+/// `request_id` and is in one of the states `from` (any state when `from` is empty).
+fn with_guard(
+    mut request: UpdateItemFluentBuilder,
+    condition: &mut String,
+    request_id: &str,
+    from: &[TenantState],
+) -> UpdateItemFluentBuilder {
+    condition.push_str(" AND #requestId = :requestId");
+    request = request
+        .expression_attribute_names("#requestId", REQUEST_ID)
+        .expression_attribute_values(":requestId", s(request_id));
+    if !from.is_empty() {
+        let states: Vec<String> = (0..from.len())
+            .map(|i| format!("#state = :from{i}"))
+            .collect();
+        condition.push_str(&format!(" AND ({})", states.join(" OR ")));
+        for (i, state) in from.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":from{i}"), s(state.as_str()));
+        }
+    }
+    request
 }
 
 fn bool_attr(r: &Reader<'_>, item: &Item, name: &str) -> Result<bool> {
