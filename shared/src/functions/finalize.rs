@@ -25,7 +25,7 @@ use crate::plan::Phase;
 use crate::store::{
     LastError, LifecycleState, PhaseState, PhaseStatus, PlatformStatus, RequestInfo,
     RequestOutcome, RequestState, ResourceRecord, RunRecord, RunStatus, Store, StoreError,
-    TenantFailure, TenantRecord, TenantState, Versioned,
+    TenantFailure, TenantRecord, TenantTransition, Versioned,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -165,13 +165,8 @@ async fn record(
     settle_tenants(store, input, error.as_ref()).await?;
     let execution_arn = request.and_then(|r| r.execution_arn.clone());
     record_run(store, input, request, &status, &inventory, error.as_ref()).await?;
-    let mut outcome = RequestOutcome::new(match error {
-        Some(_) => RequestState::Failed,
-        None => RequestState::Succeeded,
-    });
-    outcome.execution_arn = execution_arn.clone();
-    outcome.error = error.as_ref().map(last_error);
     if request.is_some() {
+        let outcome = outcome_of(request, error.as_ref());
         store.complete_request(&input.request_id, &outcome).await?;
     }
     Ok(result_event(input, execution_arn, &status, error))
@@ -380,7 +375,7 @@ fn apply_outcome(
         }
         Some(e) => {
             status.state = LifecycleState::Failed;
-            status.last_error = Some(last_error(e));
+            status.last_error = Some(LastError::from(e));
             if let Some(phase) = &e.phase {
                 let entry = status
                     .phases
@@ -406,6 +401,27 @@ async fn record_run(
     inventory: &[ResourceRecord],
     error: Option<&EventError>,
 ) -> Result<(), FunctionError> {
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in inventory {
+        *by_type.entry(r.resource_type.as_str()).or_default() += 1;
+    }
+    let detail = json!({
+        "outputs": status.outputs,
+        "inventory": { "count": inventory.len(), "byType": by_type },
+    });
+    let run = run_of(store, input, request, error, detail);
+    store.record_run(&input.platform_id, &run).await?;
+    Ok(())
+}
+
+/// The run history entry of the execution, with `detail`.
+fn run_of(
+    store: &Store,
+    input: &FinalizeInput,
+    request: Option<&RequestInfo>,
+    error: Option<&EventError>,
+    detail: Value,
+) -> RunRecord {
     let started_at = request.map_or_else(|| store.now(), |r| r.created_at);
     let run_status = if error.is_some() {
         RunStatus::Failed
@@ -417,17 +433,20 @@ async fn record_run(
     run.execution_arn = request.and_then(|r| r.execution_arn.clone());
     run.request_id = Some(input.request_id.clone());
     run.finished_at = Some(store.now());
-    run.error = error.map(last_error);
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in inventory {
-        *by_type.entry(r.resource_type.as_str()).or_default() += 1;
-    }
-    run.detail = Some(json!({
-        "outputs": status.outputs,
-        "inventory": { "count": inventory.len(), "byType": by_type },
-    }));
-    store.record_run(&input.platform_id, &run).await?;
-    Ok(())
+    run.error = error.map(LastError::from);
+    run.detail = Some(detail);
+    run
+}
+
+/// The request's outcome: succeeded, or failed with `error`.
+fn outcome_of(request: Option<&RequestInfo>, error: Option<&EventError>) -> RequestOutcome {
+    let mut outcome = RequestOutcome::new(match error {
+        Some(_) => RequestState::Failed,
+        None => RequestState::Succeeded,
+    });
+    outcome.execution_arn = request.and_then(|r| r.execution_arn.clone());
+    outcome.error = error.map(LastError::from);
+    outcome
 }
 
 /// A platform run's tenants: the spec's tenants a provision or update recorded as `Onboarding`
@@ -443,20 +462,19 @@ async fn settle_tenants(
         Operation::Decommission => Operation::Offboard,
         _ => Operation::Onboard,
     };
-    let (to, from) = tenant_transition(as_tenant_operation, error);
+    let transition = tenant_transition(as_tenant_operation, error);
     let failure = error.map(tenant_failure);
     for record in store.list_tenant_records(&input.platform_id).await? {
         let record = record.value;
-        if record.request_id != input.request_id || !from.contains(&record.state) {
+        if record.request_id != input.request_id || !transition.allows(Some(record.state)) {
             continue;
         }
         store
-            .transition_tenant(
+            .move_tenant(
                 &input.platform_id,
                 &record.name,
                 &input.request_id,
-                from,
-                to,
+                transition,
                 failure.as_ref(),
             )
             .await?;
@@ -479,23 +497,12 @@ async fn tenant_of(
     Ok(found)
 }
 
-/// Where a tenant goes when its request ends with `error` (or succeeds), and the states this
-/// request may have left it in.
-pub fn tenant_transition(
-    operation: Operation,
-    error: Option<&EventError>,
-) -> (TenantState, &'static [TenantState]) {
-    const ONBOARDING: &[TenantState] = &[TenantState::Requested, TenantState::Onboarding];
-    const OFFBOARDING: &[TenantState] = &[TenantState::Offboarding];
-    const ANY: &[TenantState] = &[
-        TenantState::Requested,
-        TenantState::Onboarding,
-        TenantState::Offboarding,
-    ];
+/// The transition of a tenant whose request ends with `error` (or succeeds).
+pub fn tenant_transition(operation: Operation, error: Option<&EventError>) -> TenantTransition {
     match (operation, error) {
-        (_, Some(_)) => (TenantState::Failed, ANY),
-        (Operation::Offboard, None) => (TenantState::Offboarded, OFFBOARDING),
-        (_, None) => (TenantState::Active, ONBOARDING),
+        (_, Some(_)) => TenantTransition::Fail,
+        (Operation::Offboard, None) => TenantTransition::Offboarded,
+        (_, None) => TenantTransition::Onboarded,
     }
 }
 
@@ -527,53 +534,35 @@ async fn record_tenant(
         }
         Outcome::Succeeded => None,
     };
-    let (to, from) = tenant_transition(input.operation, error.as_ref());
+    let transition = tenant_transition(input.operation, error.as_ref());
+    let to = transition.rule().to;
     let failure = error.as_ref().map(tenant_failure);
     if let Some(tenant) = tenant {
         let moved = store
-            .transition_tenant(
+            .move_tenant(
                 &input.platform_id,
                 &tenant.value.name,
                 &input.request_id,
-                from,
-                to,
+                transition,
                 failure.as_ref(),
             )
             .await?;
         if moved.is_none() {
-            tracing::warn!(tenant = %tenant.value.name, state = %tenant.value.state, to = %to,
+            tracing::warn!(tenant = %tenant.value.name, state = %tenant.value.state, to = ?to,
                 "tenant record not in a state this request left it in: left as is");
         }
     }
-    let execution_arn = request.and_then(|r| r.execution_arn.clone());
-    let started_at = request.map_or_else(|| store.now(), |r| r.created_at);
-    let mut run = RunRecord::new(
-        input.operation.kind().operation(),
-        started_at,
-        if error.is_some() {
-            RunStatus::Failed
-        } else {
-            RunStatus::Succeeded
-        },
-    );
-    run.execution_arn = execution_arn.clone();
-    run.request_id = Some(input.request_id.clone());
-    run.finished_at = Some(store.now());
-    run.error = error.as_ref().map(last_error);
-    run.detail = Some(json!({
+    let detail = json!({
         "tenant": tenant.map(|t| t.value.name.clone()),
         "state": to,
-    }));
+    });
+    let run = run_of(store, input, request, error.as_ref(), detail);
     store.record_run(&input.platform_id, &run).await?;
     if request.is_some() {
-        let mut outcome = RequestOutcome::new(match error {
-            Some(_) => RequestState::Failed,
-            None => RequestState::Succeeded,
-        });
-        outcome.execution_arn = execution_arn.clone();
-        outcome.error = error.as_ref().map(last_error);
+        let outcome = outcome_of(request, error.as_ref());
         store.complete_request(&input.request_id, &outcome).await?;
     }
+    let execution_arn = request.and_then(|r| r.execution_arn.clone());
     Ok(tenant_result(input, execution_arn, tenant, error))
 }
 
@@ -610,18 +599,10 @@ fn tenant_result(
     result
 }
 
-fn last_error(e: &EventError) -> LastError {
-    LastError {
-        code: e.code.clone(),
-        message: e.message.clone(),
-        phase: e.phase.clone(),
-        retryable: e.retryable,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::TenantState;
 
     fn input(error: Option<StatesError>, phase: Option<&str>) -> FinalizeInput {
         FinalizeInput {
@@ -713,16 +694,17 @@ mod tests {
         assert!(i.operation.is_tenant());
         assert_eq!(i.operation.kind(), RequestKind::TenantOffboarding);
         assert!(!Operation::Decommission.is_tenant());
+        let onboarded = tenant_transition(Operation::Onboard, None).rule();
         assert_eq!(
-            tenant_transition(Operation::Onboard, None),
+            (onboarded.to, onboarded.from),
             (
-                TenantState::Active,
+                Some(TenantState::Active),
                 &[TenantState::Requested, TenantState::Onboarding][..]
             )
         );
         assert_eq!(
-            tenant_transition(Operation::Offboard, None).0,
-            TenantState::Offboarded
+            tenant_transition(Operation::Offboard, None).rule().to,
+            Some(TenantState::Offboarded)
         );
         let e = EventError {
             code: "AccessDenied".into(),
@@ -730,9 +712,9 @@ mod tests {
             phase: None,
             retryable: false,
         };
-        let (to, from) = tenant_transition(Operation::Offboard, Some(&e));
-        assert_eq!(to, TenantState::Failed);
-        assert!(from.contains(&TenantState::Offboarding));
+        let failed = tenant_transition(Operation::Offboard, Some(&e)).rule();
+        assert_eq!(failed.to, Some(TenantState::Failed));
+        assert!(failed.from.contains(&TenantState::Offboarding));
         let failure = tenant_failure(&e);
         assert_eq!(failure.phase, "tenant");
         assert_eq!(failure.code.as_deref(), Some("AccessDenied"));

@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::fnv1a64;
+use crate::store::canonical_json;
 
 /// Field manager of every Tenantry apply.
 pub const FIELD_MANAGER: &str = "tenantry";
@@ -173,40 +174,9 @@ fn kube_error(verb: &str, t: &Target, e: kube::Error) -> FunctionError {
     FunctionError::new(error_type, format!("{verb} {t}: {detail}"))
 }
 
-/// Stable digest of a manifest: FNV-1a of its JSON with object keys sorted.
+/// Stable digest of a manifest: FNV-1a of its canonical JSON (object keys sorted).
 pub fn digest(manifest: &Value) -> String {
-    fn canonical(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    canonical(&map[k], out);
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    canonical(item, out);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut text = String::new();
-    canonical(manifest, &mut text);
-    format!("{:016x}", fnv1a64(&text))
+    format!("{:016x}", fnv1a64(&canonical_json(manifest)))
 }
 
 /// Whether every field of `desired` has the same value in `live` (objects: each key of

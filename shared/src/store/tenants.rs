@@ -6,13 +6,24 @@
 //! records written here; the lifecycle lives in attributes of its own (`tenantState`, `failure`,
 //! `retainData`, `scheduleKeyDeletion`, `requestId`). A record without `tenantState` (written by
 //! [`Store::put_tenant`], which knows no lifecycle) reads as `Active`.
+//!
+//! State changes: product code (intake, finalize, the tenants phase) changes a tenant record only
+//! through the named transitions at the end of this module, which check the table of
+//! [`TenantTransition`] and write with the condition its row names. The storage primitives
+//! ([`Store::put_tenant_record`], [`Store::transition_tenant`], [`Store::set_tenant_state`]) stay
+//! public for the local-stack tests of those conditions.
 
 use super::error::{Result, StoreError};
 use super::item::{self, n, s, Item, Reader};
 use super::keys;
-use super::types::{TenantFailure, TenantRecord, TenantState, Versioned};
+use super::types::{
+    OffboardOptions, TenantFailure, TenantRecord, TenantState, TenantTransition, TenantWrite,
+    Versioned,
+};
 use super::versioned::{PLATFORM_ID, TENANT_ATTR, TENANT_NAME, UPDATED_AT, VERSION};
 use super::{condition_failed, Store};
+use crate::spec::TenantSpec;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 const STATE: &str = "tenantState";
@@ -179,20 +190,7 @@ impl Store {
             }
         };
         if let Some((request_id, from)) = guard {
-            condition.push_str(" AND #requestId = :requestId");
-            request = request
-                .expression_attribute_names("#requestId", REQUEST_ID)
-                .expression_attribute_values(":requestId", s(request_id));
-            if !from.is_empty() {
-                let states: Vec<String> = (0..from.len())
-                    .map(|i| format!("#state = :from{i}"))
-                    .collect();
-                condition.push_str(&format!(" AND ({})", states.join(" OR ")));
-                for (i, state) in from.iter().enumerate() {
-                    request =
-                        request.expression_attribute_values(format!(":from{i}"), s(state.as_str()));
-                }
-            }
+            request = with_guard(request, &mut condition, request_id, from);
         }
         let result = request
             .update_expression(expression)
@@ -205,6 +203,180 @@ impl Store {
             Err(err) => Err(StoreError::aws("UpdateItem", err)),
         }
     }
+}
+
+/// The named transitions (see [`TenantTransition`] for the table).
+impl Store {
+    /// [`TenantTransition::Request`]: records `tenant` as `Requested` for `request_id`, creating
+    /// the record or replacing `replacing` (an offboarded record of that name, at the version
+    /// read). Returns the new version.
+    pub async fn request_tenant(
+        &self,
+        platform_id: &str,
+        tenant: &TenantSpec,
+        request_id: &str,
+        replacing: Option<&Versioned<TenantRecord>>,
+    ) -> Result<u64> {
+        let transition = TenantTransition::Request;
+        self.put_fresh(transition, platform_id, tenant, request_id, replacing)
+            .await
+    }
+
+    /// [`TenantTransition::Withdraw`]: takes back the `Requested` record a request wrote (still at
+    /// `version`): restores the record it replaced, or deletes it.
+    pub async fn withdraw_tenant(
+        &self,
+        platform_id: &str,
+        name: &str,
+        version: u64,
+        replaced: Option<&Versioned<TenantRecord>>,
+    ) -> Result<()> {
+        match replaced {
+            Some(previous) => {
+                self.put_tenant_record(platform_id, &previous.value, Some(version))
+                    .await?;
+            }
+            None => {
+                self.delete_tenant(platform_id, name, Some(version)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`TenantTransition::StartOffboarding`]: moves `current` (as read at `version`; `None` for
+    /// a tenant of the platform's spec without a record, which counts as `Active`) to
+    /// `Offboarding` for `request_id` with the request's data options. Returns the new version.
+    pub async fn start_offboarding(
+        &self,
+        platform_id: &str,
+        current: TenantRecord,
+        version: Option<u64>,
+        request_id: &str,
+        options: OffboardOptions,
+    ) -> Result<u64> {
+        check(
+            TenantTransition::StartOffboarding,
+            &current.name,
+            Some(current.state),
+        )?;
+        let mut record = current;
+        record.state = TenantState::Offboarding;
+        record.failure = None;
+        record.retain_data = options.retain_data;
+        record.schedule_key_deletion = options.schedule_key_deletion;
+        record.request_id = request_id.to_owned();
+        self.put_tenant_record(platform_id, &record, version).await
+    }
+
+    /// [`TenantTransition::ProvisionOnboarding`]: a tenant of the platform's spec is onboarded by
+    /// the platform's request `request_id` (`current` as read, if any).
+    pub async fn onboard_with_platform(
+        &self,
+        platform_id: &str,
+        tenant: &TenantSpec,
+        request_id: &str,
+        current: Option<&Versioned<TenantRecord>>,
+    ) -> Result<u64> {
+        let transition = TenantTransition::ProvisionOnboarding;
+        self.put_fresh(transition, platform_id, tenant, request_id, current)
+            .await
+    }
+
+    /// [`TenantTransition::DecommissionOffboarding`]: a tenant the decommission removes is
+    /// offboarded (its data not retained) by the platform's request `request_id`.
+    pub async fn offboard_with_platform(
+        &self,
+        platform_id: &str,
+        tenant: &TenantSpec,
+        request_id: &str,
+        current: Option<&Versioned<TenantRecord>>,
+    ) -> Result<u64> {
+        let transition = TenantTransition::DecommissionOffboarding;
+        self.put_fresh(transition, platform_id, tenant, request_id, current)
+            .await
+    }
+
+    /// A versioned put of a fresh record of `tenant` (no failure, no offboarding options) in the
+    /// transition's target state for `request_id`, over `current` as read.
+    async fn put_fresh(
+        &self,
+        transition: TenantTransition,
+        platform_id: &str,
+        tenant: &TenantSpec,
+        request_id: &str,
+        current: Option<&Versioned<TenantRecord>>,
+    ) -> Result<u64> {
+        check(transition, &tenant.name, current.map(|r| r.value.state))?;
+        let Some(to) = transition.rule().to else {
+            return Err(refused(transition, &tenant.name, "it has no target state"));
+        };
+        let record = TenantRecord::new(tenant.clone(), to, request_id);
+        self.put_tenant_record(platform_id, &record, current.map(|r| r.version))
+            .await
+    }
+
+    /// A guarded transition (`StartOnboarding`, `Onboarded`, `Offboarded`, `Fail`): moves the
+    /// tenant only while its record is `request_id`'s and in a state the row allows, with
+    /// `failure` (removed when `None`). `None` when the condition does not hold.
+    pub async fn move_tenant(
+        &self,
+        platform_id: &str,
+        name: &str,
+        request_id: &str,
+        transition: TenantTransition,
+        failure: Option<&TenantFailure>,
+    ) -> Result<Option<Versioned<TenantRecord>>> {
+        let rule = transition.rule();
+        let Some(to) = rule.to.filter(|_| rule.write == TenantWrite::Guarded) else {
+            return Err(refused(transition, name, "it is not a guarded update"));
+        };
+        self.transition_tenant(platform_id, name, request_id, rule.from, to, failure)
+            .await
+    }
+}
+
+/// A transition the table does not allow from `state` is a caller's mistake: nothing is written.
+fn check(transition: TenantTransition, name: &str, state: Option<TenantState>) -> Result<()> {
+    if transition.allows(state) {
+        return Ok(());
+    }
+    let from = state.map_or_else(|| "no record".to_owned(), |s| s.to_string());
+    Err(refused(
+        transition,
+        name,
+        &format!("not allowed from {from}"),
+    ))
+}
+
+fn refused(transition: TenantTransition, name: &str, why: &str) -> StoreError {
+    StoreError::Encode {
+        what: format!("tenant {name:?}"),
+        reason: format!("transition {transition:?}: {why}"),
+    }
+}
+
+/// Adds to `condition` (and its values to `request`): the record was last changed by
+/// `request_id` and is in one of the states `from` (any state when `from` is empty).
+fn with_guard(
+    mut request: UpdateItemFluentBuilder,
+    condition: &mut String,
+    request_id: &str,
+    from: &[TenantState],
+) -> UpdateItemFluentBuilder {
+    condition.push_str(" AND #requestId = :requestId");
+    request = request
+        .expression_attribute_names("#requestId", REQUEST_ID)
+        .expression_attribute_values(":requestId", s(request_id));
+    if !from.is_empty() {
+        let states: Vec<String> = (0..from.len())
+            .map(|i| format!("#state = :from{i}"))
+            .collect();
+        condition.push_str(&format!(" AND ({})", states.join(" OR ")));
+        for (i, state) in from.iter().enumerate() {
+            request = request.expression_attribute_values(format!(":from{i}"), s(state.as_str()));
+        }
+    }
+    request
 }
 
 fn bool_attr(r: &Reader<'_>, item: &Item, name: &str) -> Result<bool> {
@@ -401,5 +573,68 @@ mod tests {
                 .await,
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn named_transitions_write_the_row_of_the_table_and_nothing_it_refuses() {
+        let update = mock!(Client::update_item)
+            .match_requests(|req| {
+                let values = req.expression_attribute_values().unwrap();
+                req.condition_expression()
+                    == Some(
+                        "attribute_exists(#pk) AND #requestId = :requestId AND \
+                         (#state = :from0 OR #state = :from1 OR #state = :from2)",
+                    )
+                    && values.get(":state") == Some(&s("Failed"))
+                    && values.get(":from2") == Some(&s("Offboarding"))
+                    && values.contains_key(":failure")
+            })
+            .then_output(|| {
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(stored(Some("Failed"))))
+                    .build()
+            });
+        let store = test_support::store(&[&update]);
+        let failure = TenantFailure {
+            phase: "intake".into(),
+            reason: "no state machine".into(),
+            code: None,
+        };
+        let failed = store
+            .move_tenant(
+                "p1",
+                "team-a",
+                "req-1",
+                TenantTransition::Fail,
+                Some(&failure),
+            )
+            .await
+            .unwrap()
+            .expect("moved");
+        assert_eq!(failed.value.state, TenantState::Failed);
+        // Refused by the table: nothing is written.
+        let active = read_tenant_record(&stored(Some("Active"))).unwrap();
+        let refused = store
+            .request_tenant("p1", &spec("team-a"), "req-2", Some(&active))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Encode { .. })),
+            "{refused:?}"
+        );
+        let mut offboarded = active.value.clone();
+        offboarded.state = TenantState::Offboarded;
+        let options = OffboardOptions::default();
+        let refused = store
+            .start_offboarding("p1", offboarded, Some(3), "req-3", options)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Encode { .. })),
+            "{refused:?}"
+        );
+        let not_guarded = store
+            .move_tenant("p1", "team-a", "req-1", TenantTransition::Request, None)
+            .await;
+        assert!(matches!(not_guarded, Err(StoreError::Encode { .. })));
+        assert_eq!(update.num_calls(), 1);
     }
 }

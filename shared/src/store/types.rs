@@ -48,6 +48,18 @@ pub struct LastError {
     pub retryable: bool,
 }
 
+/// An error as results report it, recorded (the reverse of `EventError::from(&LastError)`).
+impl From<&crate::events::EventError> for LastError {
+    fn from(e: &crate::events::EventError) -> Self {
+        LastError {
+            code: e.code.clone(),
+            message: e.message.clone(),
+            phase: e.phase.clone(),
+            retryable: e.retryable,
+        }
+    }
+}
+
 /// The status of one phase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -381,7 +393,8 @@ pub struct TenantEntry {
 /// `Requested` (recorded by intake, being checked against concurrent requests) → `Onboarding`
 /// (the onboarding execution runs) → `Active`; `Active` or `Failed` → `Offboarding` → `Offboarded`
 /// (the record stays, for history; the name may be onboarded again). A failed onboarding or
-/// offboarding leaves `Failed` with the phase and the reason.
+/// offboarding leaves `Failed` with the phase and the reason. Every allowed change is a row of
+/// [`TenantTransition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum TenantState {
     Requested,
@@ -430,6 +443,116 @@ impl std::fmt::Display for TenantState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A change of a tenant record, named for why it happens. [`TenantTransition::rule`] states once
+/// which states each one leaves and where it goes; the store's tenant transitions
+/// (`store/tenants.rs`) check it and are the only writers of tenant records in product code.
+///
+/// | transition | from | to | by | written as |
+/// |---|---|---|---|---|
+/// | `Request` | none, `Offboarded` | `Requested` | intake (onboard) | versioned put |
+/// | `Withdraw` | `Requested` | the record it replaced, or none | intake (onboard refused late) | versioned put/delete |
+/// | `StartOnboarding` | `Requested` | `Onboarding` | intake (onboard) | guarded update |
+/// | `StartOffboarding` | `Active`, `Failed` | `Offboarding` | intake (offboard) | versioned put |
+/// | `ProvisionOnboarding` | any, none | `Onboarding` | tenants phase (provision, update) | versioned put |
+/// | `DecommissionOffboarding` | any, none | `Offboarding` | tenants phase (decommission) | versioned put |
+/// | `Onboarded` | `Requested`, `Onboarding` | `Active` | finalize | guarded update |
+/// | `Offboarded` | `Offboarding` | `Offboarded` | finalize | guarded update |
+/// | `Fail` | `Requested`, `Onboarding`, `Offboarding` | `Failed` | intake, finalize | guarded update |
+///
+/// A versioned put states the version its writer read (none: the record must not exist); a
+/// guarded update holds only while the record is still the request's (`requestId`) and in a
+/// `from` state, so a late or repeated step never overwrites a newer request's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantTransition {
+    Request,
+    Withdraw,
+    StartOnboarding,
+    StartOffboarding,
+    ProvisionOnboarding,
+    DecommissionOffboarding,
+    Onboarded,
+    Offboarded,
+    Fail,
+}
+
+/// How a transition is written (see [`TenantTransition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantWrite {
+    /// A put (or delete) conditional on the version the writer read.
+    Versioned,
+    /// One update conditional on the record's request and state.
+    Guarded,
+}
+
+/// One row of the transition table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantRule {
+    /// The states the record may be in.
+    pub from: &'static [TenantState],
+    /// Whether the transition may also start from no record.
+    pub from_none: bool,
+    /// Where the record goes (`None` for `Withdraw`: the record it replaced, or none).
+    pub to: Option<TenantState>,
+    pub write: TenantWrite,
+}
+
+impl TenantTransition {
+    pub const ALL: [TenantTransition; 9] = [
+        TenantTransition::Request,
+        TenantTransition::Withdraw,
+        TenantTransition::StartOnboarding,
+        TenantTransition::StartOffboarding,
+        TenantTransition::ProvisionOnboarding,
+        TenantTransition::DecommissionOffboarding,
+        TenantTransition::Onboarded,
+        TenantTransition::Offboarded,
+        TenantTransition::Fail,
+    ];
+
+    /// The transition table (the same as in the type's documentation).
+    pub fn rule(self) -> TenantRule {
+        use TenantState::*;
+        use TenantTransition as T;
+        use TenantWrite::{Guarded, Versioned};
+        const ANY: &[TenantState] = &TenantState::ALL;
+        let (from, from_none, to, write): (&'static [TenantState], bool, _, _) = match self {
+            T::Request => (&[Offboarded], true, Some(Requested), Versioned),
+            T::Withdraw => (&[Requested], false, None, Versioned),
+            T::StartOnboarding => (&[Requested], false, Some(Onboarding), Guarded),
+            T::StartOffboarding => (&[Active, Failed], false, Some(Offboarding), Versioned),
+            T::ProvisionOnboarding => (ANY, true, Some(Onboarding), Versioned),
+            T::DecommissionOffboarding => (ANY, true, Some(Offboarding), Versioned),
+            T::Onboarded => (&[Requested, Onboarding], false, Some(Active), Guarded),
+            T::Offboarded => (&[Offboarding], false, Some(Offboarded), Guarded),
+            T::Fail => (
+                &[Requested, Onboarding, Offboarding],
+                false,
+                Some(Failed),
+                Guarded,
+            ),
+        };
+        TenantRule {
+            from,
+            from_none,
+            to,
+            write,
+        }
+    }
+
+    /// Whether the transition may start from `state` (`None`: no record).
+    pub fn allows(self, state: Option<TenantState>) -> bool {
+        let rule = self.rule();
+        state.map_or(rule.from_none, |s| rule.from.contains(&s))
+    }
+}
+
+/// What an offboarding does with the tenant's data (see [`TenantRecord`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OffboardOptions {
+    pub retain_data: bool,
+    pub schedule_key_deletion: bool,
 }
 
 /// Why a tenant operation failed: the phase and the reason (and the error code, when known).
@@ -528,10 +651,10 @@ pub mod opt_rfc3339 {
     }
 }
 
-/// A stable hash of a JSON payload (FNV-1a 64 over its canonical serialisation: object keys
-/// sorted), for [`Store::record_request`](super::Store::record_request).
-pub fn payload_hash(payload: &Value) -> String {
-    fn canonical(v: &Value, out: &mut String) {
+/// The canonical serialisation of a JSON value: object keys sorted, no white space. Two values
+/// that differ only in key order serialise alike (request payload hashes, manifest digests).
+pub fn canonical_json(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
         match v {
             Value::Object(map) => {
                 let mut keys: Vec<&String> = map.keys().collect();
@@ -543,7 +666,7 @@ pub fn payload_hash(payload: &Value) -> String {
                     }
                     out.push_str(&Value::String(k.clone()).to_string());
                     out.push(':');
-                    canonical(&map[k], out);
+                    write(&map[k], out);
                 }
                 out.push('}');
             }
@@ -553,7 +676,7 @@ pub fn payload_hash(payload: &Value) -> String {
                     if i > 0 {
                         out.push(',');
                     }
-                    canonical(item, out);
+                    write(item, out);
                 }
                 out.push(']');
             }
@@ -561,12 +684,14 @@ pub fn payload_hash(payload: &Value) -> String {
         }
     }
     let mut text = String::new();
-    canonical(payload, &mut text);
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    write(value, &mut text);
+    text
+}
+
+/// A stable hash of a JSON payload (FNV-1a 64 over its [`canonical_json`]), for
+/// [`Store::record_request`](super::Store::record_request).
+pub fn payload_hash(payload: &Value) -> String {
+    let hash = crate::naming::fnv1a64(&canonical_json(payload));
     format!("fnv1a64:{hash:016x}")
 }
 
@@ -602,6 +727,81 @@ mod tests {
         );
         let back: PlatformStatus = serde_json::from_value(v).unwrap();
         assert_eq!(back, status);
+    }
+
+    /// Follows `path` from no record; panics at the first step the table refuses.
+    fn walk(path: &[TenantTransition]) -> Option<TenantState> {
+        path.iter().fold(None, |state, t| {
+            assert!(t.allows(state), "{t:?} from {state:?}");
+            t.rule().to
+        })
+    }
+
+    #[test]
+    fn tenant_lifecycles_follow_the_table() {
+        use TenantTransition::*;
+        let onboarded = [Request, StartOnboarding, Onboarded];
+        assert_eq!(walk(&onboarded), Some(TenantState::Active));
+        let life = [&onboarded[..], &[StartOffboarding, Offboarded, Request]].concat();
+        assert_eq!(walk(&life), Some(TenantState::Requested));
+        assert_eq!(
+            walk(&[Request, StartOnboarding, Fail, StartOffboarding, Fail]),
+            Some(TenantState::Failed)
+        );
+        assert_eq!(
+            walk(&[
+                ProvisionOnboarding,
+                Onboarded,
+                DecommissionOffboarding,
+                Offboarded
+            ]),
+            Some(TenantState::Offboarded)
+        );
+        assert_eq!(walk(&[Request, Withdraw]), None);
+    }
+
+    #[test]
+    fn tenant_transitions_refuse_what_the_table_does_not_list() {
+        use TenantState::*;
+        use TenantTransition as T;
+        for state in [Requested, Onboarding, Active, Offboarding, Failed] {
+            assert!(!T::Request.allows(Some(state)), "{state}");
+        }
+        for state in [
+            None,
+            Some(Requested),
+            Some(Onboarding),
+            Some(Offboarding),
+            Some(Offboarded),
+        ] {
+            assert!(!T::StartOffboarding.allows(state), "{state:?}");
+        }
+        assert!(!T::Onboarded.allows(Some(Offboarding)));
+        assert!(!T::Offboarded.allows(Some(Onboarding)));
+        assert!(!T::Fail.allows(Some(Active)) && !T::Fail.allows(Some(Offboarded)));
+        for t in TenantTransition::ALL {
+            let rule = t.rule();
+            assert!(!rule.from.is_empty(), "{t:?}");
+            if rule.write == TenantWrite::Guarded {
+                // A guarded update moves only a record a request is working on.
+                assert!(!rule.from_none, "{t:?}");
+                assert!(rule.from.iter().all(|s| s.in_progress()), "{t:?}");
+            }
+        }
+        assert!(T::ProvisionOnboarding.allows(None));
+        assert!(TenantState::ALL
+            .iter()
+            .all(|s| T::DecommissionOffboarding.allows(Some(*s))));
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let a = json!({"b": 1, "a": [1, {"y": "2", "x": null}]});
+        let b: Value =
+            serde_json::from_str(r#"{"a": [1, {"x": null, "y": "2"}], "b": 1}"#).unwrap();
+        assert_eq!(canonical_json(&a), r#"{"a":[1,{"x":null,"y":"2"}],"b":1}"#);
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(canonical_json(&json!({"k\"": "v"})), r#"{"k\"":"v"}"#);
     }
 
     #[test]

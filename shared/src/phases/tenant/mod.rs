@@ -128,12 +128,10 @@ async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, Fun
         .as_ref()
         .is_some_and(|r| r.value.state == TenantState::Active && r.value.spec == spec);
     if run.writes() && !settled {
-        let mut next = TenantRecord::new(spec.clone(), TenantState::Onboarding, request);
-        next.failure = None;
         match run
             .ctx
             .store
-            .put_tenant_record(&platform, &next, record.as_ref().map(|r| r.version))
+            .onboard_with_platform(&platform, &spec, &request, record.as_ref())
             .await
         {
             Ok(_) => {}
@@ -727,12 +725,10 @@ async fn mark_offboarding(
     if current.is_some_and(|r| &r.value.request_id == request) || !run.writes() {
         return Ok(());
     }
-    let mut next = TenantRecord::new(tenant.clone(), TenantState::Offboarding, request.clone());
-    next.retain_data = false;
     match run
         .ctx
         .store
-        .put_tenant_record(run.ctx.platform_id(), &next, current.map(|r| r.version))
+        .offboard_with_platform(run.ctx.platform_id(), tenant, request, current)
         .await
     {
         Ok(_) => Ok(()),

@@ -1,0 +1,118 @@
+//! Admission of platform requests: a provision or update records its spec (an update needs a
+//! platform that exists and was not decommissioned), a decommission needs a platform to remove;
+//! then the platform's lifecycle state becomes `Provisioning`, `Updating` or `Decommissioning`.
+
+use super::{invalid, Refusal};
+use crate::error::{ErrorType, FunctionError};
+use crate::events::RequestKind;
+use crate::functions::intake::envelope::Request;
+use crate::functions::intake::Intake;
+use crate::spec::PlatformSpec;
+use crate::store::{LastError, LifecycleState, PlatformStatus, StoreError};
+
+impl Intake<'_> {
+    pub(super) async fn admit_platform(
+        &self,
+        request: &Request,
+        spec: Option<&PlatformSpec>,
+    ) -> Result<(), Refusal> {
+        match spec {
+            Some(spec) => self.record_spec(request, spec).await?,
+            None => self.check_decommissionable(request).await?,
+        }
+        let target = match request.kind {
+            RequestKind::PlatformUpdate => LifecycleState::Updating,
+            RequestKind::PlatformDecommission => LifecycleState::Decommissioning,
+            _ => LifecycleState::Provisioning,
+        };
+        self.set_state(&request.platform_id, target, None).await?;
+        Ok(())
+    }
+
+    /// Stores the desired spec unless it is already the stored one; an update needs a platform
+    /// that exists and was not decommissioned.
+    async fn record_spec(&self, request: &Request, spec: &PlatformSpec) -> Result<(), Refusal> {
+        let platform = &request.platform_id;
+        let value = serde_json::to_value(spec).map_err(|e| {
+            FunctionError::new(ErrorType::Terminal, format!("spec not serialisable: {e}"))
+        })?;
+        for attempt in 0..2 {
+            let current = self
+                .store
+                .get_spec(platform)
+                .await
+                .map_err(FunctionError::from)?;
+            if request.kind == RequestKind::PlatformUpdate {
+                self.check_updatable(platform, current.is_some()).await?;
+            }
+            if current.as_ref().is_some_and(|c| c.value == value) {
+                return Ok(());
+            }
+            match self
+                .store
+                .put_spec(platform, &value, current.map(|c| c.version))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) if attempt == 0 => continue,
+                Err(e) => return Err(FunctionError::from(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_updatable(&self, platform: &str, has_spec: bool) -> Result<(), Refusal> {
+        let state = self.lifecycle(platform).await?;
+        if !has_spec || state == Some(LifecycleState::Decommissioned) {
+            return Err(invalid(format!("platform {platform:?} does not exist (or was decommissioned): provision it instead of updating it")));
+        }
+        Ok(())
+    }
+
+    async fn check_decommissionable(&self, request: &Request) -> Result<(), Refusal> {
+        let platform = &request.platform_id;
+        let has_spec = self
+            .store
+            .get_spec(platform)
+            .await
+            .map_err(FunctionError::from)?
+            .is_some();
+        let state = self.lifecycle(platform).await?;
+        if !has_spec || state == Some(LifecycleState::Decommissioned) {
+            return Err(invalid(format!("platform {platform:?} does not exist or is already decommissioned: nothing to decommission")));
+        }
+        Ok(())
+    }
+
+    /// Sets the platform's lifecycle state (and last error) unless already so; retries once on a
+    /// version conflict (a phase may be recording its status at the same time).
+    pub(in crate::functions::intake) async fn set_state(
+        &self,
+        platform: &str,
+        state: LifecycleState,
+        last_error: Option<LastError>,
+    ) -> Result<(), FunctionError> {
+        for attempt in 0..2 {
+            let current = self.store.get_status(platform).await?;
+            let mut status = current
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_else(|| PlatformStatus::new(state));
+            if current.is_some() && status.state == state && status.last_error == last_error {
+                return Ok(());
+            }
+            status.state = state;
+            status.last_error = last_error.clone();
+            match self
+                .store
+                .update_status(platform, &status, current.map(|c| c.version))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) if attempt == 0 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
