@@ -93,6 +93,11 @@ impl Inventory {
         Ok(Inventory { known })
     }
 
+    /// Whether the inventory (as read, plus this invocation's records) lists it.
+    pub fn contains(&self, kind: Kind, id: &str) -> bool {
+        self.known.contains(&(kind.into(), id.to_owned()))
+    }
+
     /// Records a resource unless it is recorded already.
     pub async fn record(
         &mut self,
@@ -102,14 +107,24 @@ impl Inventory {
         tags: BTreeMap<String, String>,
         attributes: Value,
     ) -> Result<(), FunctionError> {
-        if self.known.contains(&(kind.into(), id.to_owned())) {
-            return Ok(());
-        }
         let mut record = ResourceRecord::new(kind, id, ctx.phase.as_str());
         record.tags = tags;
         record.attributes = (!attributes.is_null()).then_some(attributes);
+        self.put(ctx, record).await
+    }
+
+    /// Records a resource given whole (its ARN, tenant...) unless it is recorded already.
+    pub async fn put(
+        &mut self,
+        ctx: &PhaseContext<'_>,
+        record: ResourceRecord,
+    ) -> Result<(), FunctionError> {
+        let key = (record.resource_type.clone(), record.id.clone());
+        if self.known.contains(&key) {
+            return Ok(());
+        }
         ctx.record_resource(record).await?;
-        self.known.insert((kind.into(), id.to_owned()));
+        self.known.insert(key);
         Ok(())
     }
 

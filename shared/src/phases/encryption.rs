@@ -11,11 +11,12 @@
 //! brings (`encryption.kmsKeyArn`) is never created, changed or deleted.
 
 use crate::resources::Kind;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value};
 
+use super::common::Inventory;
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -108,25 +109,18 @@ pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
 pub(crate) struct Run<'a> {
     pub ctx: PhaseContext<'a>,
     pub account: String,
-    known: BTreeSet<(String, String)>,
+    inventory: Inventory,
     pub drift: Vec<Drift>,
 }
 
 impl<'a> Run<'a> {
     pub async fn new(ctx: PhaseContext<'a>) -> Result<Run<'a>, FunctionError> {
         let account = ctx.deps.account_id().await?;
-        let known = ctx
-            .store
-            .list_resources(ctx.platform_id())
-            .await?
-            .into_iter()
-            .filter(|r| r.phase == ctx.phase.as_str())
-            .map(|r| (r.resource_type, r.id))
-            .collect();
+        let inventory = Inventory::load(&ctx).await?;
         Ok(Run {
             ctx,
             account,
-            known,
+            inventory,
             drift: Vec::new(),
         })
     }
@@ -156,26 +150,20 @@ impl<'a> Run<'a> {
 
     /// Records a resource in the inventory unless it is already listed.
     pub async fn record(&mut self, record: ResourceRecord) -> Result<(), FunctionError> {
-        let key = (record.resource_type.clone(), record.id.clone());
-        if self.writes() && !self.known.contains(&key) {
-            self.ctx.record_resource(record).await?;
-            self.known.insert(key);
+        if !self.writes() {
+            return Ok(());
         }
-        Ok(())
+        self.inventory.put(&self.ctx, record).await
     }
 
     /// Whether the inventory (as read at the start of the run, plus this run's records) lists it.
     pub fn is_known(&self, kind: Kind, id: &str) -> bool {
-        self.known.contains(&(kind.into(), id.to_owned()))
+        self.inventory.contains(kind, id)
     }
 
     /// Forgets a resource if the inventory lists it.
     pub async fn forget(&mut self, kind: Kind, id: &str) -> Result<(), FunctionError> {
-        let key = (kind.into(), id.to_owned());
-        if self.known.remove(&key) {
-            self.ctx.forget_resource(kind, id).await?;
-        }
-        Ok(())
+        self.inventory.forget(&self.ctx, kind, id).await
     }
 
     /// Ends the invocation: `ensure`/`delete` record the phase; `observe`/`status` only report
@@ -627,7 +615,8 @@ mod tests {
 
     #[test]
     fn every_purpose_has_its_own_output() {
-        let names: BTreeSet<_> = KEY_PURPOSES.iter().map(|p| output_name(p)).collect();
+        let names: std::collections::BTreeSet<_> =
+            KEY_PURPOSES.iter().map(|p| output_name(p)).collect();
         assert_eq!(names.len(), KEY_PURPOSES.len());
         assert_eq!(output_name(KEY_SECRETS), "secretsKeyArn");
         assert_eq!(output_name(KEY_LOGS), "logsKeyArn");
