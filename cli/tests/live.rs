@@ -378,9 +378,14 @@ fn a_platform_run_by_run() {
             "no duration: {r}"
         );
     }
-    assert!(row("live-provision-3")
-        .trim_end_matches(['│', ' '])
-        .ends_with("network"));
+    // The changes of each run: the re-run made none.
+    let changes = |id: &str| row(id).split_whitespace().rev().nth(1).unwrap().to_owned();
+    assert_eq!(changes("live-provision-2"), "0", "{table}");
+    assert!(
+        changes("live-provision-1").parse::<u64>().unwrap() > 100,
+        "{table}"
+    );
+    assert!(row("live-provision-3").contains("Failed (Runtime.ExitError)   network"));
     assert!(
         !table.contains("live-conflict"),
         "a refused request is no run:\n{table}"

@@ -34,18 +34,28 @@ pub async fn run(
             ))
             .into());
         }
+        // Each run's changes and failing phase are in its execution history (kept 90 days by
+        // Step Functions: an older run shows none).
         let sfn = aws_sdk_sfn::Client::new(&connected.aws);
         let mut failed_phases = Vec::new();
+        let mut changes = Vec::new();
         for r in &runs {
-            failed_phases.push(failed_phase(&sfn, r, None).await?);
+            let t = match &r.execution_arn {
+                Some(arn) => follow::timeline(&sfn, arn).await.ok(),
+                None => None,
+            };
+            changes.push(t.as_ref().map(|t| t.changes()));
+            failed_phases.push(failed_phase(&sfn, r, t.as_ref()).await.ok().flatten());
         }
         if json_out {
             let out: Vec<_> = runs
                 .iter()
                 .zip(&failed_phases)
-                .map(|(r, phase)| {
+                .zip(&changes)
+                .map(|((r, phase), changes)| {
                     let mut o = serde_json::to_value(r).unwrap_or_default();
                     o["failedPhase"] = json!(phase);
+                    o["changes"] = json!(changes);
                     o["seconds"] = json!(r
                         .finished_at
                         .map(|end| timeline::seconds(r.started_at, end)));
@@ -62,8 +72,9 @@ pub async fn run(
             "duration",
             "result",
             "failed phase",
+            "changes",
         ]);
-        for (r, phase) in runs.iter().zip(failed_phases) {
+        for ((r, phase), changes) in runs.iter().zip(failed_phases).zip(changes) {
             t.add_row(vec![
                 r.kind.clone(),
                 r.request_id.clone().unwrap_or_default(),
@@ -71,6 +82,7 @@ pub async fn run(
                 duration(r),
                 result(r),
                 phase.unwrap_or_default(),
+                changes.map(|n| n.to_string()).unwrap_or_default(),
             ]);
         }
         println!("runs of platform {platform} (newest first)\n{t}");
