@@ -40,6 +40,9 @@ step "Offboard it, keeping its data (S3 prefix and KMS key stay)"
 step "Decommission"
 "$tenantry" decommission "$platform" --wait
 
+step "Run history: each run with its duration, result and changes"
+"$tenantry" runs "$platform"
+
 step "Nothing remains"
 "$tenantry" status "$platform"
 "$tenantry" dev resources "$platform"

@@ -1,6 +1,7 @@
-//! Where the commands that talk to AWS connect: the local stack started by `tenantry dev up`
-//! when one is running, an explicit `--endpoint`, or else real AWS through the standard
-//! credential chain. Every connection reports, on standard error, a throttled call the SDK is
+//! Where the commands that talk to AWS connect: an explicit `--endpoint`, else the local stack
+//! started by `tenantry dev up` when one is recorded (in --state-dir, or found upward from the
+//! current directory as git finds its repository), else real AWS through the standard credential
+//! chain. Every connection reports, on standard error, a throttled call the SDK is
 //! about to retry.
 
 use crate::errors;
@@ -20,14 +21,10 @@ use std::sync::Arc;
 
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// Directory of the running local stack's record (see `tenantry dev up`).
-    #[arg(
-        long,
-        env = "TENANTRY_STATE_DIR",
-        default_value = ".tenantry",
-        global = true
-    )]
-    pub state_dir: PathBuf,
+    /// Directory of the running local stack's record (default: the nearest .tenantry with a
+    /// stack, from here up to the repository's root; see `tenantry dev up`).
+    #[arg(long, env = "TENANTRY_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
     /// AWS endpoint to use instead of the local stack or AWS (e.g. http://127.0.0.1:4566).
     #[arg(long, env = "TENANTRY_AWS_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
@@ -35,7 +32,7 @@ pub struct Connection {
     #[arg(long, env = "TENANTRY_TABLE", default_value = tenantry::deps::DEFAULT_TABLE, global = true)]
     pub table: String,
     /// The AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the AWS_PROFILE's `region`).
-    /// Ignored for a local stack found in --state-dir, which has its own.
+    /// Ignored for a local stack, which has its own.
     #[arg(long, global = true)]
     pub region: Option<String>,
 }
@@ -62,13 +59,18 @@ impl Connection {
                 target: endpoint.clone(),
             });
         }
-        if let Some(stack) = stackfile::read(&self.state_dir)? {
+        let state_dir = stackfile::locate(self.state_dir.as_deref());
+        if let Some(stack) = stackfile::read(&state_dir)? {
             return Ok(Connected {
                 aws: with_notices(
                     tenantry::aws::local(&stack.aws_endpoint, &stack.region, "testing").await,
                 ),
                 table: stack.table_name,
-                target: format!("local stack {}", stack.aws_endpoint),
+                target: format!(
+                    "local stack {} of {}",
+                    stack.aws_endpoint,
+                    state_dir.display()
+                ),
             });
         }
         let mut aws = tenantry::aws::load_from_env().await;

@@ -22,7 +22,7 @@ use tenantry::store::StoreError;
 /// The exit code of each class of failure (listed by `tenantry --help`, from [`exit_codes_help`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// The run failed, the request was rejected or is invalid, or anything not classed below.
+    /// The request is invalid (here, or as intake judged it), or anything not classed below.
     Failure = 1,
     /// The command line or the input file cannot be used (clap's usage errors exit 2 too).
     Usage = 2,
@@ -35,6 +35,11 @@ pub enum Exit {
     NotFound = 5,
     /// AWS kept throttling the calls after the SDK's retries.
     Throttled = 6,
+    /// Intake refused the request because another operation holds the platform (its lease), or
+    /// another request took the same tenant.
+    Conflict = 7,
+    /// The run started and failed.
+    FailedRun = 8,
 }
 
 impl Exit {
@@ -54,13 +59,17 @@ macro_rules! exit_codes_help {
     () => {
         "Exit codes:
   0  success
-  1  the run failed, the request was rejected or is invalid, or any other error
+  1  invalid request (here, or intake rejected it as invalid), or any other error
   2  invalid command line or unreadable input file
   3  cannot connect: no local stack and no AWS credentials or region, credentials refused,
      or the endpoint does not answer
   4  AWS denied access (the message names the action and the role)
   5  not found (platform, table, execution)
-  6  throttled by AWS after the SDK's retries"
+  6  throttled by AWS after the SDK's retries
+  7  conflict: another operation holds the platform; send the request again (new request id)
+     once it has finished
+  8  the run failed (the message names the phase, the error code and the `tenantry runs`
+     command that shows the run)"
     };
 }
 pub(crate) use exit_codes_help;
@@ -88,6 +97,29 @@ pub fn not_found(message: impl Into<String>) -> Marked {
 
 pub fn cannot_connect(message: impl Into<String>) -> Marked {
     Marked(Exit::CannotConnect, message.into())
+}
+
+pub fn conflict(message: impl Into<String>) -> Marked {
+    Marked(Exit::Conflict, message.into())
+}
+
+/// A run that failed: what ran, the phase, the error code and message (first line), and the
+/// command that shows the run.
+pub fn failed_run(
+    what: &str,
+    phase: Option<&str>,
+    code: &str,
+    message: &str,
+    details: &str,
+) -> Marked {
+    let phase = phase.map(|p| format!(" in phase {p}")).unwrap_or_default();
+    Marked(
+        Exit::FailedRun,
+        format!(
+            "{what} failed{phase}: {code}: {}\n  details: {details}",
+            first_line(message)
+        ),
+    )
 }
 
 /// A failed AWS call made by the CLI itself: the IAM action it attempted (`events:PutEvents`)
@@ -281,8 +313,9 @@ fn principal(message: &str) -> Option<&str> {
 
 pub const NO_STACK_NO_CREDENTIALS: &str = "\
 no local stack and no AWS credentials: there is nothing to connect to.
-  To use the local stack (no AWS account needed): run `tenantry dev up`, then run tenantry from
-    the same directory (or point --state-dir or TENANTRY_STATE_DIR at its .tenantry directory).
+  To use the local stack (no AWS account needed): run `tenantry dev up` in the repository, then
+    run tenantry from any directory inside it (or point --state-dir or TENANTRY_STATE_DIR at its
+    .tenantry directory).
   To use AWS: set credentials, with AWS_PROFILE (a profile of ~/.aws/config) or
     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and a region, with AWS_REGION or --region.";
 
@@ -684,6 +717,49 @@ mod tests {
             );
             assert!(e.message.contains("`tenantry dev status`"));
         }
+    }
+
+    #[test]
+    fn a_failed_run_names_phase_code_and_the_command_and_exits_8() {
+        let err = anyhow::Error::new(failed_run(
+            "provision of platform \"payments\"",
+            Some("network"),
+            "InvalidParameterException",
+            "network: CreateVpc failed: InvalidParameterException: bad CIDR\nmore",
+            "tenantry runs payments provision-1",
+        ));
+        let e = explain(&err);
+        assert_eq!(e.exit, Exit::FailedRun);
+        assert_eq!(e.exit.code(), 8);
+        assert_eq!(
+            e.message,
+            "provision of platform \"payments\" failed in phase network: \
+             InvalidParameterException: network: CreateVpc failed: InvalidParameterException: \
+             bad CIDR\n  details: tenantry runs payments provision-1"
+        );
+    }
+
+    #[test]
+    fn a_conflict_exits_7_and_is_not_a_failed_run_nor_invalid_input() {
+        let e = explain(&anyhow::Error::new(conflict("platform \"p\" is busy")));
+        assert_eq!(
+            (e.exit.code(), e.message.as_str()),
+            (7, "platform \"p\" is busy")
+        );
+        let codes: std::collections::BTreeSet<u8> = [
+            Exit::Failure,
+            Exit::Usage,
+            Exit::CannotConnect,
+            Exit::AccessDenied,
+            Exit::NotFound,
+            Exit::Throttled,
+            Exit::Conflict,
+            Exit::FailedRun,
+        ]
+        .iter()
+        .map(|e| e.code())
+        .collect();
+        assert_eq!(codes.len(), 8, "one code per class");
     }
 
     #[test]

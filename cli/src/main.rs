@@ -5,7 +5,10 @@ mod commands;
 mod connect;
 mod errors;
 mod follow;
+mod progress;
+mod run_states;
 mod stackfile;
+mod timeline;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ const TOP_HELP: &str = concat!(
   tenantry dev up
   tenantry provision examples/platform.json --wait
   tenantry status payments
+  tenantry runs payments
   tenantry tenant validate examples/tenant.json
   tenantry tenant add payments examples/tenant.json --wait
   tenantry tenant list payments
@@ -28,6 +32,9 @@ const TOP_HELP: &str = concat!(
   tenantry completions bash > ~/.local/share/bash-completion/completions/tenantry
   tenantry man | man -l -
 
+The local stack is found in the .tenantry directory of the current directory or of any directory
+above it, up to the repository's root (--state-dir or TENANTRY_STATE_DIR name it; --endpoint or
+TENANTRY_AWS_ENDPOINT bypass it).
 On AWS (no local stack running here): AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and
 AWS_REGION or --region.
 
@@ -76,14 +83,19 @@ enum Command {
     /// The request is validated here first (nothing is sent when it is invalid), then by intake,
     /// which starts the provision workflow under the platform's lease.
     #[command(
-        after_help = "Examples:\n  tenantry provision examples/platform.json --wait\n  tenantry provision examples/platform.json --request-id provision-payments-42\n  AWS_PROFILE=platform-prod tenantry provision payments.json --region eu-west-1 --wait"
+        after_help = "Examples:\n  tenantry provision examples/platform.json --wait\n  tenantry provision examples/platform.json --wait > provision.log\n  tenantry provision examples/platform.json --wait --output json | jq -c 'select(.event == \"succeeded\")'\n  tenantry provision examples/platform.json --request-id provision-payments-42\n  AWS_PROFILE=platform-prod tenantry provision payments.json --region eu-west-1 --wait"
     )]
     Provision {
         /// The platform request (JSON), e.g. examples/platform.json.
         file: PathBuf,
-        /// Follow the run: states as they are entered, elapsed time; exit 1 on failure with the reason.
+        /// Follow the run: its phases live on a terminal (node groups, add-ons and tenants under
+        /// theirs), one line per phase otherwise, then each phase's duration and changes; exit 8
+        /// when it fails, naming the phase.
         #[arg(long)]
         wait: bool,
+        /// With --wait: `json` prints one JSON object per transition and a summary object.
+        #[arg(long, value_enum, default_value = "text")]
+        output: progress::Output,
         /// Idempotency key (default: generated). Sending the same id again starts nothing new.
         #[arg(long)]
         request_id: Option<String>,
@@ -92,14 +104,17 @@ enum Command {
     },
     /// Decommission a platform: remove everything it created, in reverse order.
     #[command(
-        after_help = "Examples:\n  tenantry decommission payments --wait\n  tenantry decommission payments --request-id decommission-payments-1"
+        after_help = "Examples:\n  tenantry decommission payments --wait\n  tenantry decommission payments --wait --output json\n  tenantry decommission payments --request-id decommission-payments-1"
     )]
     Decommission {
         /// The platform id.
         platform: String,
-        /// Follow the run; exit 1 on failure with the reason.
+        /// Follow the run (as for provision); exit 8 when it fails, naming the phase.
         #[arg(long)]
         wait: bool,
+        /// With --wait: `json` prints one JSON object per transition and a summary object.
+        #[arg(long, value_enum, default_value = "text")]
+        output: progress::Output,
         /// Idempotency key (default: generated).
         #[arg(long)]
         request_id: Option<String>,
@@ -113,6 +128,28 @@ enum Command {
     Status {
         /// The platform id (omit to list every platform).
         platform: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
+    /// List a platform's recent runs, or show one run's phases with their durations.
+    ///
+    /// Without REQUEST_ID: kind, request id, start, duration, result and failing phase of each
+    /// recent run (from the run records). With it: that run's phases, each with its start,
+    /// duration, changes, polls and items (from its Step Functions execution history).
+    #[command(
+        after_help = "Examples:\n  tenantry runs payments\n  tenantry runs payments provision-5451decdd34f44baa991aa087754fa6c\n  tenantry runs payments --json | jq '.[] | select(.status == \"Failed\")'\n  tenantry runs payments provision-payments-42 --json | jq '.phases[] | {phase, seconds}'"
+    )]
+    Runs {
+        /// The platform id.
+        platform: String,
+        /// A run's request id (the `requestId` of `tenantry runs PLATFORM`).
+        request_id: Option<String>,
+        /// How many runs to list, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -180,15 +217,24 @@ async fn main() -> ExitCode {
         Command::Provision {
             file,
             wait,
+            output,
             request_id,
             conn,
-        } => commands::requests::provision(&conn, &file, request_id, wait).await,
+        } => commands::requests::provision(&conn, &file, request_id, wait, output).await,
         Command::Decommission {
             platform,
             wait,
+            output,
             request_id,
             conn,
-        } => commands::requests::decommission(&conn, &platform, request_id, wait).await,
+        } => commands::requests::decommission(&conn, &platform, request_id, wait, output).await,
+        Command::Runs {
+            platform,
+            request_id,
+            limit,
+            json,
+            conn,
+        } => commands::runs::run(&conn, &platform, request_id.as_deref(), limit, json).await,
         Command::Status {
             platform,
             json,
@@ -254,6 +300,8 @@ mod tests {
             AccessDenied,
             NotFound,
             Throttled,
+            Conflict,
+            FailedRun,
         ] {
             assert!(
                 TOP_HELP.contains(&format!("\n  {}  ", exit.code())),

@@ -21,6 +21,7 @@ fn completions_and_man_page() {
         "provision",
         "decommission",
         "status",
+        "runs",
         "submit",
         "tenant",
         "dev",

@@ -1,6 +1,7 @@
 //! `tenantry dev`: the local stack (moto behind Tenantry's gateway) as a background process.
 
 use crate::follow;
+use crate::progress::{Mode, Output, Progress};
 use crate::stackfile::{self, StackFile};
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -9,8 +10,9 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use tenantry_gateway::stack::{LocalStack, StackOptions};
 
-const STATE_DIR_HELP: &str =
-    "Where the running stack's record (stack.json) and log (stack.log) live";
+const STATE_DIR_HELP: &str = "Where the running stack's record (stack.json) and log (stack.log) \
+     live (default: the nearest .tenantry with a stack, from here up to the repository's root; \
+     for a new stack, .tenantry at the repository's root)";
 
 #[derive(Subcommand)]
 pub enum DevCommand {
@@ -24,8 +26,8 @@ pub enum DevCommand {
         after_help = "Examples:\n  tenantry dev up\n  tenantry dev up --state-dir /tmp/tenantry-stack --timeout 180"
     )]
     Up {
-        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
-        state_dir: PathBuf,
+        #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
+        state_dir: Option<PathBuf>,
         /// Seconds to wait for the stack to answer.
         #[arg(long, default_value_t = 90)]
         timeout: u64,
@@ -35,16 +37,16 @@ pub enum DevCommand {
         after_help = "Examples:\n  tenantry dev down\n  tenantry dev down --state-dir /tmp/tenantry-stack"
     )]
     Down {
-        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
-        state_dir: PathBuf,
+        #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
+        state_dir: Option<PathBuf>,
     },
     /// Show whether the local stack runs, its endpoints, and the AWS calls it has counted.
     #[command(
         after_help = "Examples:\n  tenantry dev status\n  tenantry dev status --json | jq -r .awsEndpoint"
     )]
     Status {
-        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
-        state_dir: PathBuf,
+        #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
+        state_dir: Option<PathBuf>,
         /// Machine-readable output: `{"running": bool, "awsEndpoint": "http://127.0.0.1:PORT", ...}`.
         #[arg(long)]
         json: bool,
@@ -58,8 +60,8 @@ pub enum DevCommand {
         after_help = "Examples:\n  tenantry dev selftest\n  tenantry dev selftest --polls 10"
     )]
     Selftest {
-        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
-        state_dir: PathBuf,
+        #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
+        state_dir: Option<PathBuf>,
         /// Polls before the function reports ready.
         #[arg(long, default_value_t = 3)]
         polls: u32,
@@ -72,8 +74,8 @@ pub enum DevCommand {
     Resources {
         /// The platform id.
         platform: String,
-        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry", help = STATE_DIR_HELP)]
-        state_dir: PathBuf,
+        #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
+        state_dir: Option<PathBuf>,
         /// Machine-readable output: `{"vpc": 1, "subnet": 9, ...}`.
         #[arg(long)]
         json: bool,
@@ -81,23 +83,26 @@ pub enum DevCommand {
     /// Run the stack in the foreground (what `dev up` starts in the background).
     #[command(hide = true)]
     Serve {
-        #[arg(long, env = "TENANTRY_STATE_DIR", default_value = ".tenantry")]
-        state_dir: PathBuf,
+        #[arg(long, env = "TENANTRY_STATE_DIR")]
+        state_dir: Option<PathBuf>,
     },
 }
 
 pub async fn run(cmd: DevCommand) -> anyhow::Result<ExitCode> {
+    let dir = |named: Option<PathBuf>| stackfile::locate(named.as_deref());
     match cmd {
-        DevCommand::Up { state_dir, timeout } => up(&state_dir, Duration::from_secs(timeout)).await,
-        DevCommand::Down { state_dir } => down(&state_dir).await,
-        DevCommand::Status { state_dir, json } => status(&state_dir, json).await,
-        DevCommand::Selftest { state_dir, polls } => selftest(&state_dir, polls).await,
+        DevCommand::Up { state_dir, timeout } => {
+            up(&dir(state_dir), Duration::from_secs(timeout)).await
+        }
+        DevCommand::Down { state_dir } => down(&dir(state_dir)).await,
+        DevCommand::Status { state_dir, json } => status(&dir(state_dir), json).await,
+        DevCommand::Selftest { state_dir, polls } => selftest(&dir(state_dir), polls).await,
         DevCommand::Resources {
             platform,
             state_dir,
             json,
-        } => resources(&state_dir, &platform, json).await,
-        DevCommand::Serve { state_dir } => serve(&state_dir).await,
+        } => resources(&dir(state_dir), &platform, json).await,
+        DevCommand::Serve { state_dir } => serve(&dir(state_dir)).await,
     }
 }
 
@@ -278,11 +283,13 @@ async fn selftest(state_dir: &Path, polls: u32) -> anyhow::Result<ExitCode> {
     let aws = tenantry::aws::local(&file.aws_endpoint, &file.region, "testing").await;
     let sfn = aws_sdk_sfn::Client::new(&aws);
     let input = serde_json::json!({ "readyAfter": polls, "pollSeconds": 1 });
+    let mut progress = Progress::new(Mode::for_output(Output::Text), "selftest");
     let outcome = follow::start_and_follow(
         &sfn,
         arn,
         &format!("selftest-{}", uuid::Uuid::new_v4().simple()),
         &input,
+        &mut progress,
     )
     .await?;
     Ok(outcome.exit_code())

@@ -1,6 +1,7 @@
 pub mod dev;
 pub mod plan;
 pub mod requests;
+pub mod runs;
 pub mod status;
 pub mod tenant;
 pub mod validate;

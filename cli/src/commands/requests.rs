@@ -4,9 +4,11 @@
 
 use super::read_input;
 use crate::connect::{Connected, Connection};
-use crate::errors::{invalid_input, ActionExt};
+use crate::errors::{conflict, failed_run, invalid_input, ActionExt, Exit, Marked};
 use crate::follow;
+use crate::progress::{Mode, Output, Progress};
 use anyhow::{bail, Context};
+use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ pub async fn provision(
     file: &Path,
     request_id: Option<String>,
     wait: bool,
+    output: Output,
 ) -> anyhow::Result<ExitCode> {
     let text = read_input(file)?;
     // Checked here first so that a bad request fails fast; intake checks again (it trusts no one).
@@ -52,6 +55,7 @@ pub async fn provision(
         conn,
         &Outgoing::platform(RequestKind::PlatformProvision, &request)?,
         wait,
+        output,
     )
     .await
 }
@@ -61,6 +65,7 @@ pub async fn decommission(
     platform_id: &str,
     request_id: Option<String>,
     wait: bool,
+    output: Output,
 ) -> anyhow::Result<ExitCode> {
     let request = PlatformRequest {
         schema_version: SCHEMA_VERSION.to_owned(),
@@ -72,6 +77,7 @@ pub async fn decommission(
         conn,
         &Outgoing::platform(RequestKind::PlatformDecommission, &request)?,
         wait,
+        output,
     )
     .await
 }
@@ -182,8 +188,14 @@ impl Outgoing {
 }
 
 /// Puts the request on the bus; with `wait`, follows intake's verdict and the run it starts to
-/// the end (exit 1 when the request is rejected or the run fails).
-pub async fn send(conn: &Connection, request: &Outgoing, wait: bool) -> anyhow::Result<ExitCode> {
+/// the end: exit 7 when intake refuses it for a conflict, 1 when it rejects it otherwise, 8 when
+/// the run fails.
+pub async fn send(
+    conn: &Connection,
+    request: &Outgoing,
+    wait: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     let connected = conn.connect().await?;
     put_event(
         &connected,
@@ -192,28 +204,48 @@ pub async fn send(conn: &Connection, request: &Outgoing, wait: bool) -> anyhow::
         &request.detail,
     )
     .await?;
-    println!(
-        "{} request {} for {} sent ({})",
-        request.kind.operation(),
-        request.request_id,
-        request.subject(),
-        connected.target
+    let progress = Progress::new(
+        Mode::for_output(output),
+        format!("{} of {}", request.kind.operation(), request.subject()),
+    );
+    progress.note(
+        &format!(
+            "{} request {} for {} sent ({})",
+            request.kind.operation(),
+            request.request_id,
+            request.subject(),
+            connected.target
+        ),
+        json!({
+            "event": "sent",
+            "operation": request.kind.operation(),
+            "requestId": request.request_id,
+            "platformId": request.platform_id,
+            "tenant": request.tenant,
+            "target": connected.target,
+        }),
     );
     if !wait {
-        match request.tenant {
-            Some(_) => println!(
-                "follow it with `tenantry tenant list {}`",
-                request.platform_id
-            ),
-            None => println!("follow it with `tenantry status {}`", request.platform_id),
+        if progress.mode() != Mode::Json {
+            match request.tenant {
+                Some(_) => println!(
+                    "follow it with `tenantry tenant list {}`",
+                    request.platform_id
+                ),
+                None => println!("follow it with `tenantry status {}`", request.platform_id),
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
-    follow_request(&connected, request).await
+    follow_request(&connected, request, progress).await
 }
 
 /// Waits for intake's verdict on the request, then follows the execution it started.
-async fn follow_request(connected: &Connected, request: &Outgoing) -> anyhow::Result<ExitCode> {
+async fn follow_request(
+    connected: &Connected,
+    request: &Outgoing,
+    mut progress: Progress,
+) -> anyhow::Result<ExitCode> {
     let request_id = request.request_id.as_str();
     let store = connected.store();
     let t0 = Instant::now();
@@ -221,15 +253,22 @@ async fn follow_request(connected: &Connected, request: &Outgoing) -> anyhow::Re
         if let Some(info) = store.get_request(request_id).await? {
             match info.state {
                 RequestState::Rejected => {
-                    let reason = info
+                    let (code, message) = info
                         .error
                         .as_ref()
-                        .map(|e| format!("{}: {}", e.code, e.message));
-                    eprintln!(
-                        "request {request_id} rejected: {}",
-                        reason.unwrap_or_default()
+                        .map(|e| (e.code.clone(), e.message.clone()))
+                        .unwrap_or_default();
+                    progress.note(
+                        &format!("request {request_id} rejected"),
+                        json!({"event": "rejected", "requestId": request_id, "code": code, "message": message}),
                     );
-                    return Ok(ExitCode::FAILURE);
+                    let text = format!("request {request_id} was refused ({code}): {message}");
+                    return Err(if code == tenantry::error::ErrorType::Conflict.as_str() {
+                        conflict(text)
+                    } else {
+                        Marked(Exit::Failure, text)
+                    }
+                    .into());
                 }
                 _ if info.execution_arn.is_some() => break info,
                 _ => {}
@@ -243,10 +282,16 @@ async fn follow_request(connected: &Connected, request: &Outgoing) -> anyhow::Re
     let execution_arn = info
         .execution_arn
         .context("accepted request without an execution")?;
-    println!("accepted: execution {execution_arn}");
+    progress.note(
+        &format!("accepted: execution {execution_arn}"),
+        json!({"event": "accepted", "requestId": request_id, "executionArn": execution_arn}),
+    );
     let sfn = aws_sdk_sfn::Client::new(&connected.aws);
-    let outcome = follow::follow(&sfn, &execution_arn).await?;
-    let failed = outcome.exit_code() != ExitCode::SUCCESS;
+    let outcome = follow::follow(&sfn, &execution_arn, &mut progress).await?;
+    let what = format!("{} of {}", request.kind.operation(), request.subject());
+    let details = format!("tenantry runs {} {request_id}", request.platform_id);
+    // Where it failed, as finalize recorded it; else as the execution history shows it.
+    let (mut phase, mut code, mut message) = (None, None, None);
     match &request.tenant {
         // A tenant request's result is the tenant's record: say where the tenant is now.
         Some(tenant) => {
@@ -255,30 +300,34 @@ async fn follow_request(connected: &Connected, request: &Outgoing) -> anyhow::Re
                 .await?
             {
                 let r = record.value;
-                println!("tenant {tenant}: {}", r.state.as_str());
-                if let Some(f) = r.failure.filter(|_| failed) {
-                    eprintln!(
-                        "failed in phase {}: {}{}",
-                        f.phase,
-                        f.code.map(|c| format!("{c}: ")).unwrap_or_default(),
-                        f.reason
-                    );
+                if progress.mode() != Mode::Json {
+                    println!("tenant {tenant}: {}", r.state.as_str());
+                }
+                if let Some(f) = r.failure.filter(|_| !outcome.succeeded()) {
+                    (phase, code, message) = (Some(f.phase), f.code, Some(f.reason));
                 }
             }
         }
-        None if failed => {
+        None if !outcome.succeeded() => {
             if let Some(status) = store.get_status(&request.platform_id).await? {
                 if let Some(e) = status.value.last_error {
-                    eprintln!(
-                        "failed in phase {}: {}: {}",
-                        e.phase.as_deref().unwrap_or("?"),
-                        e.code,
-                        e.message
-                    );
+                    (phase, code, message) = (e.phase, Some(e.code), Some(e.message));
                 }
             }
         }
         None => {}
     }
-    Ok(outcome.exit_code())
+    if outcome.succeeded() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let failed = outcome.timeline.failed();
+    let phase = phase.or_else(|| failed.map(|(p, _)| p.entry.name.clone()));
+    let code = code
+        .or_else(|| failed.and_then(|(p, _)| p.entry.error.as_ref().map(|e| e.0.clone())))
+        .or(outcome.error.clone())
+        .unwrap_or_else(|| outcome.status.as_str().to_owned());
+    let message = message
+        .or(outcome.cause.clone())
+        .unwrap_or_else(|| "no reason recorded".to_owned());
+    Err(failed_run(&what, phase.as_deref(), &code, &message, &details).into())
 }

@@ -7,6 +7,7 @@ use super::status::table;
 use super::validate::{print_issues, report};
 use crate::connect::Connection;
 use crate::errors::not_found;
+use crate::progress::Output;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,9 +88,13 @@ pub enum TenantCommand {
         platform: String,
         /// The tenant request (JSON), e.g. examples/tenant.json. `-` reads standard input.
         file: PathBuf,
-        /// Follow the run: states as they are entered, elapsed time; exit 1 on failure with the reason.
+        /// Follow the run: its phases live on a terminal, one line per phase otherwise; exit 8
+        /// when it fails, naming the phase.
         #[arg(long)]
         wait: bool,
+        /// With --wait: `json` prints one JSON object per transition and a summary object.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
         /// Idempotency key (default: generated). Sending the same id again starts nothing new.
         #[arg(long)]
         request_id: Option<String>,
@@ -113,9 +118,13 @@ pub enum TenantCommand {
         /// With --retain-data: schedule the kept KMS key for deletion (30-day maximum window).
         #[arg(long, requires = "retain_data")]
         schedule_key_deletion: bool,
-        /// Follow the run: states as they are entered, elapsed time; exit 1 on failure with the reason.
+        /// Follow the run: its phases live on a terminal, one line per phase otherwise; exit 8
+        /// when it fails, naming the phase.
         #[arg(long)]
         wait: bool,
+        /// With --wait: `json` prints one JSON object per transition and a summary object.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
         /// Idempotency key (default: generated). Sending the same id again starts nothing new.
         #[arg(long)]
         request_id: Option<String>,
@@ -144,15 +153,17 @@ pub async fn run(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
             platform,
             file,
             wait,
+            output,
             request_id,
             conn,
-        } => add(&conn, &platform, &file, request_id, wait).await,
+        } => add(&conn, &platform, &file, request_id, wait, output).await,
         TenantCommand::Remove {
             platform,
             name,
             retain_data,
             schedule_key_deletion,
             wait,
+            output,
             request_id,
             conn,
         } => {
@@ -163,7 +174,7 @@ pub async fn run(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
                 retain_data,
                 schedule_key_deletion,
             );
-            remove(&conn, request, wait).await
+            remove(&conn, request, wait, output).await
         }
         TenantCommand::List {
             platform,
@@ -204,6 +215,7 @@ async fn add(
     file: &Path,
     request_id: Option<String>,
     wait: bool,
+    output: Output,
 ) -> anyhow::Result<ExitCode> {
     let text = read_input(file)?;
     // Checked here first so that a bad request fails fast; intake checks again, against the
@@ -224,11 +236,17 @@ async fn add(
         conn,
         &Outgoing::tenant(RequestKind::TenantOnboarding, &request)?,
         wait,
+        output,
     )
     .await
 }
 
-async fn remove(conn: &Connection, request: TenantRequest, wait: bool) -> anyhow::Result<ExitCode> {
+async fn remove(
+    conn: &Connection,
+    request: TenantRequest,
+    wait: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     let name = request.name().unwrap_or_default();
     // The tenant name rules, so that a hostile name is refused here rather than by intake.
     let issues = tenantry::validate::tenant_name_issues(name, "NAME");
@@ -244,6 +262,7 @@ async fn remove(conn: &Connection, request: TenantRequest, wait: bool) -> anyhow
         conn,
         &Outgoing::tenant(RequestKind::TenantOffboarding, &request)?,
         wait,
+        output,
     )
     .await
 }
