@@ -30,10 +30,7 @@ macro_rules! clients {
                             .to_builder()
                             .region(Region::new(region.to_owned()));
                         if read_only {
-                            let inner = config
-                                .http_client()
-                                .unwrap_or_else(read_only::default_http_client);
-                            builder = builder.http_client(read_only::guard(inner));
+                            builder = builder.http_client(read_only::guard(config.http_client()));
                         }
                         $krate::Client::from_conf(builder.build())
                     },)*

@@ -29,20 +29,23 @@ pub const REFUSED: &str = "refused by the read-only guard";
 pub fn read_only(aws: &SdkConfig) -> SdkConfig {
     // aws_config::load leaves the client unset (each SDK client then builds the default one),
     // so the guard builds that same default to wrap.
-    let inner = aws.http_client().unwrap_or_else(default_http_client);
-    aws.to_builder().http_client(guard(inner)).build()
+    aws.to_builder()
+        .http_client(guard(aws.http_client()))
+        .build()
 }
 
 /// The HTTP client an SDK client builds when none is configured.
-pub fn default_http_client() -> SharedHttpClient {
+fn default_http_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
         .build_https()
 }
 
-/// `inner` wrapped so that mutating calls fail before they are sent.
-pub fn guard(inner: SharedHttpClient) -> SharedHttpClient {
+/// The configured HTTP client (or, with none, the default one) wrapped so that mutating calls
+/// fail before they are sent.
+pub fn guard(configured: Option<SharedHttpClient>) -> SharedHttpClient {
+    let inner = configured.unwrap_or_else(default_http_client);
     SharedHttpClient::new(ReadOnlyClient { inner })
 }
 
