@@ -110,9 +110,8 @@ async fn fresh_platform_gets_a_private_encrypted_logged_cluster() {
     let out = w.s.run(Action::Ensure).await;
     assert_eq!(out.outputs["clusterEndpoint"], json!(ENDPOINT));
     assert_eq!(out.outputs["oidcIssuer"], json!(ISSUER));
-    let inventory = w.s.store.inventory();
-    assert!(inventory.contains(&(Kind::Cluster.as_str().to_owned(), w.name())));
-    assert!(inventory.contains(&(Kind::LogGroup.as_str().to_owned(), w.log_group())));
+    assert!(w.s.recorded(Kind::Cluster, &w.name()));
+    assert!(w.s.recorded(Kind::LogGroup, &w.log_group()));
 }
 
 #[tokio::test]
@@ -219,11 +218,7 @@ async fn half_created_cluster_is_recorded_not_created_again() {
     let out = w.s.run(Action::Ensure).await;
     assert!(!out.ready, "still creating");
     assert_eq!(w.s.calls.mutating_aws(), ["logs:PutRetentionPolicy"]);
-    assert!(w
-        .s
-        .store
-        .inventory()
-        .contains(&(Kind::Cluster.as_str().to_owned(), w.name())));
+    assert!(w.s.recorded(Kind::Cluster, &w.name()));
 }
 
 #[tokio::test]

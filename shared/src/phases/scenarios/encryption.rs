@@ -35,15 +35,6 @@ impl World {
     fn alias(&self, purpose: &str) -> String {
         Names::new(&self.s.spec).kms_alias(purpose)
     }
-
-    /// The mutating KMS calls of the last run.
-    fn kms_writes(&self) -> Vec<String> {
-        self.s.calls.mutating_aws()
-    }
-
-    fn has_record(&self, kind: Kind, id: &str) -> bool {
-        self.s.recorded(kind, id)
-    }
 }
 
 #[tokio::test]
@@ -70,21 +61,21 @@ async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
             out.outputs[encryption::output_name(purpose)],
             json!(format!("arn:aws:kms:us-east-1:123456789012:key/{id}"))
         );
-        assert!(w.has_record(Kind::KmsKey, &id), "{id} recorded");
-        assert!(w.has_record(Kind::KmsAlias, &alias), "{alias} recorded");
+        assert!(w.s.recorded(Kind::KmsKey, &id), "{id} recorded");
+        assert!(w.s.recorded(Kind::KmsAlias, &alias), "{alias} recorded");
         assert!(
-            !w.has_record(Kind::KmsKeyPending, &alias),
+            !w.s.recorded(Kind::KmsKeyPending, &alias),
             "{alias} still pending"
         );
     }
     // Create, alias and enable rotation per key; the policy and tags go in with CreateKey.
     assert_eq!(
-        w.kms_writes().len(),
+        w.s.calls.mutating_aws().len(),
         3 * KEY_PURPOSES.len(),
         "{:?}",
-        w.kms_writes()
+        w.s.calls.mutating_aws()
     );
-    assert_eq!(out.changes as usize, w.kms_writes().len());
+    assert_eq!(out.changes as usize, w.s.calls.mutating_aws().len());
     assert_eq!(w.s.store.phases(), ["encryption"]);
 }
 
@@ -95,7 +86,7 @@ async fn converged_platform_costs_no_mutating_call() {
     let out = w.s.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(out.changes, 0);
-    assert_eq!(w.kms_writes(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
     // Nothing is recorded again either: only the phase's own status entry is written.
     assert_eq!(w.s.calls.mutating(), ["dynamodb:UpdateItem(phase)"]);
 
@@ -135,7 +126,7 @@ async fn drifted_key_is_named_by_observe_and_repaired_by_ensure() {
 
     let repaired = w.s.run(Action::Ensure).await;
     assert_eq!(
-        w.kms_writes(),
+        w.s.calls.mutating_aws(),
         [
             "kms:PutKeyPolicy",
             "kms:EnableKeyRotation",
@@ -154,7 +145,10 @@ async fn key_pending_deletion_is_restored_not_replaced() {
     w.kms.edit(&id, |k| k.state = KeyState::PendingDeletion);
 
     w.s.run(Action::Ensure).await;
-    assert_eq!(w.kms_writes(), ["kms:CancelKeyDeletion", "kms:EnableKey"]);
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        ["kms:CancelKeyDeletion", "kms:EnableKey"]
+    );
     assert_eq!(w.kms.keys()[&id].state, KeyState::Enabled);
     assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len());
 }
@@ -174,15 +168,15 @@ async fn half_created_key_is_adopted_not_duplicated() {
         .record(&w.s.spec.id, "encryption", Kind::KmsKeyPending, &alias);
 
     let out = w.s.run(Action::Ensure).await;
-    assert_eq!(w.kms_writes(), ["kms:CreateAlias"]);
+    assert_eq!(w.s.calls.mutating_aws(), ["kms:CreateAlias"]);
     assert_eq!(
         w.kms.aliases()[&alias],
         id,
         "the alias names the crashed run's key"
     );
     assert_eq!(w.kms.keys().len(), KEY_PURPOSES.len(), "no second key");
-    assert!(w.has_record(Kind::KmsKey, &id));
-    assert!(!w.has_record(Kind::KmsKeyPending, &alias));
+    assert!(w.s.recorded(Kind::KmsKey, &id));
+    assert!(!w.s.recorded(Kind::KmsKeyPending, &alias));
     assert!(out.ready);
 }
 
@@ -191,7 +185,7 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
     let out = w.s.run(Action::Delete).await;
     assert!(out.ready);
-    assert_eq!(w.kms_writes(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
     w.s.run(Action::Ensure).await;
     let out = w.s.run(Action::Delete).await;
@@ -209,5 +203,9 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     );
 
     w.s.run(Action::Delete).await;
-    assert_eq!(w.kms_writes(), Vec::<String>::new(), "already gone");
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        Vec::<String>::new(),
+        "already gone"
+    );
 }

@@ -43,10 +43,6 @@ impl World {
     fn role(&self, purpose: &str) -> String {
         Names::new(&self.s.spec).role(purpose)
     }
-
-    fn iam_writes(&self) -> Vec<String> {
-        self.s.calls.mutating_aws()
-    }
 }
 
 #[tokio::test]
@@ -65,11 +61,7 @@ async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider(
         assert_eq!(role.path, ROLE_PATH, "{name}");
         assert_eq!(role.boundary.as_deref(), Some(BOUNDARY), "{name}");
         assert_eq!(role.tags.get(TAG_PLATFORM), Some(&w.s.spec.id), "{name}");
-        assert!(w
-            .s
-            .store
-            .inventory()
-            .contains(&(Kind::IamRole.as_str().to_owned(), name.clone())));
+        assert!(w.s.recorded(Kind::IamRole, &name));
     }
     // The controllers' roles (the four enabled in the spec, and the EBS CSI driver's), each
     // trusted by its own service account only.
@@ -91,7 +83,7 @@ async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider(
     let provider = providers.values().next().unwrap();
     assert_eq!(provider.url, ISSUER);
     assert_eq!(provider.client_ids, ["sts.amazonaws.com"]);
-    assert_eq!(out.changes as usize, w.iam_writes().len());
+    assert_eq!(out.changes as usize, w.s.calls.mutating_aws().len());
 }
 
 #[tokio::test]
@@ -100,7 +92,7 @@ async fn converged_platform_costs_no_mutating_call() {
     w.s.run(Action::Ensure).await;
     let out = w.s.run(Action::Ensure).await;
     assert_eq!(out.changes, 0);
-    assert_eq!(w.iam_writes(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
     let observed = w.s.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", observed.drift);
     assert_eq!(w.s.calls.mutating(), Vec::<String>::new());
@@ -155,7 +147,7 @@ async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired
     assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
     w.s.run(Action::Ensure).await;
-    let mut writes = w.iam_writes();
+    let mut writes = w.s.calls.mutating_aws();
     writes.sort();
     assert_eq!(
         writes,
@@ -181,13 +173,12 @@ async fn half_created_role_gets_its_policies_without_being_created_again() {
     w.s.store.forget(&w.s.spec.id, Kind::IamRole, &node);
 
     let out = w.s.run(Action::Ensure).await;
-    assert_eq!(w.iam_writes(), vec!["iam:AttachRolePolicy"; managed]);
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        vec!["iam:AttachRolePolicy"; managed]
+    );
     assert_eq!(out.changes as usize, managed);
-    assert!(w
-        .s
-        .store
-        .inventory()
-        .contains(&(Kind::IamRole.as_str().to_owned(), node)));
+    assert!(w.s.recorded(Kind::IamRole, &node));
 }
 
 /// A role of one of the platform's names that another platform (or a person) made is neither
@@ -209,7 +200,7 @@ async fn a_role_of_our_name_without_our_tag_is_refused_untouched() {
         "{}",
         err.error_message
     );
-    assert_eq!(w.iam_writes(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
     assert_eq!(w.iam.roles()[&cluster].trust, "{}");
 }
 
@@ -217,7 +208,7 @@ async fn a_role_of_our_name_without_our_tag_is_refused_untouched() {
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
     w.s.run(Action::Delete).await;
-    assert_eq!(w.iam_writes(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
     w.s.run(Action::Ensure).await;
     assert!(w.s.run(Action::Delete).await.ready);
@@ -229,5 +220,5 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
         w.s.store.inventory()
     );
     w.s.run(Action::Delete).await;
-    assert_eq!(w.iam_writes(), Vec::<String>::new());
+    assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 }
