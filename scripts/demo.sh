@@ -43,6 +43,6 @@ step "Decommission"
 step "Run history: each run with its duration, result and changes"
 "$tenantry" runs "$platform"
 
-step "Nothing remains"
+step "Nothing remains but the kept tenant's KMS key (handed over with --retain-data)"
 "$tenantry" status "$platform"
 "$tenantry" dev resources "$platform"
