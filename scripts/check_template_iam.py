@@ -295,7 +295,7 @@ def bus_cases(template: dict) -> list[tuple[str, dict, str]]:
         return {"principal": principal, "account": principal.split(":")[4], "bus": bus,
                 "detail_type": detail_type, "source": source}
 
-    return [
+    cases = [
         ("a principal not in PlatformRequesterArns asks to decommission",
          req(outsider, "PlatformDecommissionRequested"), "Deny"),
         ("a principal not in PlatformRequesterArns asks to provision",
@@ -315,7 +315,15 @@ def bus_cases(template: dict) -> list[tuple[str, dict, str]]:
          req(platform, "PlatformProvisionRequested", "tenantry"), "Deny"),
         ("finalize publishes a result", req(finalize, "PlatformProvisionSucceeded", "tenantry"),
          "Allow"),
+        ("a platform requester fakes a drift result", req(platform, "DriftCheckCompleted", "tenantry"),
+         "Deny"),
     ]
+    # The fixtures under infra/tests/ are cut-down templates without the drift function.
+    if "DriftFunction" in template.get("Resources", {}):
+        drift = it.get_att(template, "DriftFunctionRole", "Arn")
+        cases.append(("the drift function publishes what a check found",
+                      req(drift, "DriftDetected", "tenantry"), "Allow"))
+    return cases
 
 
 # --- main --------------------------------------------------------------------------------------

@@ -121,6 +121,36 @@ enum Command {
         #[command(flatten)]
         conn: connect::Connection,
     },
+    /// Check a platform for drift: what changed behind Tenantry's back, and repair it.
+    ///
+    /// Every phase observes its resources (read-only) and names each difference with its
+    /// resource, field, desired and actual value, as missing, changed or unexpected. With
+    /// `auto`, each phase with differences converges again, then everything is observed again to
+    /// confirm; with `report-only` nothing is changed and no lease is taken. The platform shows
+    /// `Drifted` while a difference is open. Node group `desiredSize` belongs to the
+    /// autoscaler and is never drift.
+    #[command(after_help = "Examples:
+  tenantry drift payments --wait
+  tenantry drift payments --remediate report-only --wait --format markdown >> drift.md
+  tenantry drift payments --remediate auto --wait --format json | jq '.differences[] | select(.result != \"repaired\")'")]
+    Drift {
+        /// The platform id.
+        platform: String,
+        /// What the check may repair (default: the platform's `driftRemediation`).
+        #[arg(long, value_enum)]
+        remediate: Option<commands::drift::Remediate>,
+        /// Follow the check, then print its report; exit 8 when the check itself fails.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: how the report is printed (json also prints progress as JSON lines).
+        #[arg(long, value_enum, default_value = "table")]
+        format: commands::drift::Format,
+        /// Idempotency key (default: generated).
+        #[arg(long)]
+        request_id: Option<String>,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
     /// Show platforms, or one platform's phases, outputs, inventory, runs and last error.
     #[command(
         after_help = "Examples:\n  tenantry status\n  tenantry status payments\n  tenantry status payments --json | jq .status.lastError"
@@ -228,6 +258,14 @@ async fn main() -> ExitCode {
             request_id,
             conn,
         } => commands::requests::decommission(&conn, &platform, request_id, wait, output).await,
+        Command::Drift {
+            platform,
+            remediate,
+            wait,
+            format,
+            request_id,
+            conn,
+        } => commands::drift::run(&conn, &platform, remediate, wait, format, request_id).await,
         Command::Runs {
             platform,
             request_id,

@@ -203,6 +203,33 @@ pub const OFFBOARD_TENANT: &[Row] = table![
     FINALIZE,
 ];
 
+/// The observations run twice when something is repaired (before and after): both fold into
+/// `observe`.
+pub const DRIFT_CHECK: &[Row] = table![
+    [
+        none("Observe"),
+        phase_end("ObserveEncryption", "observe"),
+        phase_end("ObserveIdentity", "observe"),
+        phase_end("ObserveNetwork", "observe"),
+        phase_end("ObserveCluster", "observe"),
+        phase_end("ObserveNodeGroups", "observe"),
+        phase_end("ObserveAddons", "observe"),
+        phase_end("ObserveBootstrap", "observe"),
+        phase_end("ObserveAccess", "observe"),
+        phase_end("ObserveObservability", "observe"),
+        phase_end("ObserveTenantBucket", "observe"),
+        phase_end("ObserveTenants", "observe"),
+        item_end("ObserveTenant", "observe"),
+        phase("AfterObserve", "assess"),
+        phase("Assess", "assess"),
+        phase("AnyToRepair", "assess"),
+        phase("Remediate", "remediate"),
+        phase("Confirm", "confirm"),
+    ],
+    polled_item!("Repair", "remediate"),
+    FINALIZE,
+];
+
 pub const SELFTEST: &[Row] = &[
     phase("Probe", "probe"),
     phase("IsReady", "probe"),
@@ -220,6 +247,7 @@ pub fn workflow(name: &str) -> Option<&'static [Row]> {
         "decommission-platform" => DECOMMISSION,
         "onboard-tenant" => ONBOARD_TENANT,
         "offboard-tenant" => OFFBOARD_TENANT,
+        "drift-check" => DRIFT_CHECK,
         "selftest" => SELFTEST,
         _ => return None,
     })

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod deps;
+pub mod drift;
 pub mod error;
 pub mod events;
 pub mod functions;

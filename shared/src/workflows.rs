@@ -44,12 +44,20 @@ pub const OFFBOARD_TENANT: Workflow = Workflow {
     definition: include_str!("../../statemachine/offboard-tenant.asl.json"),
 };
 
+/// Checks one platform for drift and repairs what its policy allows. Input: `{platformId,
+/// requestId, operation: "drift", pollSeconds, policy, items: {tenants}}`.
+pub const DRIFT_CHECK: Workflow = Workflow {
+    name: "drift-check",
+    definition: include_str!("../../statemachine/drift-check.asl.json"),
+};
+
 /// Every workflow Tenantry deploys.
 pub const ALL: &[Workflow] = &[
     PROVISION_PLATFORM,
     DECOMMISSION_PLATFORM,
     ONBOARD_TENANT,
     OFFBOARD_TENANT,
+    DRIFT_CHECK,
     SELFTEST,
 ];
 

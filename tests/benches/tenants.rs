@@ -87,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
                 request_id: "bench-provision".to_owned(),
                 platform_id: platform.clone(),
                 spec: Some(spec),
+                remediate: None,
             })?,
             Duration::from_millis(500),
         )

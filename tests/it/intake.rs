@@ -390,14 +390,31 @@ async fn an_invalid_request_is_rejected_with_every_issue_and_nothing_else() {
     );
 
     // Not a supported kind yet: refused with a clear reason, not pretended.
-    let drift = envelope(RequestKind::DriftCheck, "req-drift", PLATFORM, None);
-    assert_eq!(w.deliver(&drift).await.disposition, Disposition::Rejected);
+    let sweep = envelope(RequestKind::ComplianceSweep, "req-sweep", PLATFORM, None);
+    assert_eq!(w.deliver(&sweep).await.disposition, Disposition::Rejected);
     let (detail_type, detail) = &w.results(1).await[0];
-    assert_eq!(detail_type, "DriftCheckRejected");
+    assert_eq!(detail_type, "ComplianceSweepRejected");
     assert!(detail["error"]["message"]
         .as_str()
         .unwrap_or_default()
         .contains("not yet supported"));
+
+    // A drift check of a platform that does not exist: refused, naming why; nothing recorded.
+    let drift = envelope(RequestKind::DriftCheck, "req-drift", PLATFORM, None);
+    assert_eq!(w.deliver(&drift).await.disposition, Disposition::Rejected);
+    let (detail_type, detail) = &w.results(1).await[0];
+    assert_eq!(detail_type, "DriftCheckRejected");
+    assert!(
+        detail["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not exist"),
+        "{detail}"
+    );
+    assert!(
+        w.store.get_lease(PLATFORM).await.unwrap().is_none(),
+        "no lease"
+    );
 }
 
 #[tokio::test]

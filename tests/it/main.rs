@@ -1,6 +1,7 @@
 mod catalogue;
 mod complete;
 mod crash;
+mod drift;
 mod intake;
 mod kubernetes;
 mod network;

@@ -6,6 +6,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tenantry::drift::RemediateRequest;
 use tenantry::events::{PlatformRequest, RequestKind, SCHEMA_VERSION};
 use tenantry::store::{LifecycleState, RequestState, Store};
 use tenantry_gateway::control_plane::ControlPlane;
@@ -48,11 +49,22 @@ impl Env {
     }
 
     async fn put(&self, kind: RequestKind, request_id: &str, spec: Option<Value>) {
+        self.put_detail(kind, request_id, spec, None).await
+    }
+
+    async fn put_detail(
+        &self,
+        kind: RequestKind,
+        request_id: &str,
+        spec: Option<Value>,
+        remediate: Option<RemediateRequest>,
+    ) {
         let detail = PlatformRequest {
             schema_version: SCHEMA_VERSION.to_owned(),
             request_id: request_id.to_owned(),
             platform_id: self.platform_id(),
             spec,
+            remediate,
         };
         let out = aws_sdk_eventbridge::Client::new(&self.aws)
             .put_events()
@@ -86,8 +98,28 @@ impl Env {
     /// Runs a request to the end of its execution; returns the execution's status and history.
     pub(crate) async fn run(&self, kind: RequestKind, request_id: &str) -> Execution {
         let spec = kind.needs_spec().then(|| self.spec.clone());
+        self.run_detail(kind, request_id, spec, None).await
+    }
+
+    /// Runs a drift check (`DriftCheckRequested` with `remediate`) to the end of its execution.
+    pub(crate) async fn check_drift(
+        &self,
+        request_id: &str,
+        remediate: Option<RemediateRequest>,
+    ) -> Execution {
+        self.run_detail(RequestKind::DriftCheck, request_id, None, remediate)
+            .await
+    }
+
+    async fn run_detail(
+        &self,
+        kind: RequestKind,
+        request_id: &str,
+        spec: Option<Value>,
+        remediate: Option<RemediateRequest>,
+    ) -> Execution {
         let t0 = Instant::now();
-        self.put(kind, request_id, spec).await;
+        self.put_detail(kind, request_id, spec, remediate).await;
         let info = self.verdict(request_id).await;
         assert_eq!(
             info.state,

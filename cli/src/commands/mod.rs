@@ -1,4 +1,5 @@
 pub mod dev;
+pub mod drift;
 pub mod plan;
 pub mod requests;
 pub mod runs;

@@ -50,6 +50,7 @@ pub async fn provision(
         request_id: request_id.unwrap_or_else(|| new_request_id("provision")),
         platform_id: spec.id.clone(),
         spec: Some(serde_json::from_str(&text)?),
+        remediate: None,
     };
     send(
         conn,
@@ -72,6 +73,7 @@ pub async fn decommission(
         request_id: request_id.unwrap_or_else(|| new_request_id("decommission")),
         platform_id: platform_id.to_owned(),
         spec: None,
+        remediate: None,
     };
     send(
         conn,

@@ -15,7 +15,7 @@ pub fn table(header: Vec<&str>) -> Table {
     t
 }
 
-fn state_name<T: serde::Serialize>(value: &T) -> String {
+pub fn state_name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(other) => other.to_string(),
@@ -116,6 +116,17 @@ pub async fn run(
             e.phase.as_deref().unwrap_or("?"),
             e.code,
             e.message
+        );
+    }
+    if let Some(d) = &s.last_drift {
+        println!(
+            "last drift check: {} at {}: {} difference{}, {} repaired, {} open              (`tenantry drift {platform_id} --wait` checks again)",
+            d.request_id,
+            d.checked_at.to_rfc3339(),
+            d.differences,
+            if d.differences == 1 { "" } else { "s" },
+            d.repaired,
+            d.open
         );
     }
     if let Some(command) = kubeconfig_command(&s.outputs) {

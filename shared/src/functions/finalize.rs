@@ -50,6 +50,9 @@ pub enum Operation {
     Onboard,
     /// A tenant offboarding.
     Offboard,
+    /// A drift check: its report and the platform's state are the `drift` function's; finalize
+    /// records the run, releases the lease and publishes the result.
+    Drift,
 }
 
 impl Operation {
@@ -60,6 +63,7 @@ impl Operation {
             Operation::Decommission => RequestKind::PlatformDecommission,
             Operation::Onboard => RequestKind::TenantOnboarding,
             Operation::Offboard => RequestKind::TenantOffboarding,
+            Operation::Drift => RequestKind::DriftCheck,
         }
     }
 
@@ -359,6 +363,11 @@ fn apply_outcome(
     error: Option<&EventError>,
     now: chrono::DateTime<chrono::Utc>,
 ) {
+    if operation == Operation::Drift {
+        // A check that failed to observe or to repair leaves the platform as it was (Active or
+        // Drifted, set by the `drift` function): the run and the result event carry the error.
+        return;
+    }
     match error {
         None if operation == Operation::Decommission => {
             status.state = LifecycleState::Decommissioned;
@@ -405,10 +414,17 @@ async fn record_run(
     for r in inventory {
         *by_type.entry(r.resource_type.as_str()).or_default() += 1;
     }
-    let detail = json!({
+    let mut detail = json!({
         "outputs": status.outputs,
         "inventory": { "count": inventory.len(), "byType": by_type },
     });
+    if input.operation == Operation::Drift {
+        let this_check = status
+            .last_drift
+            .as_ref()
+            .filter(|d| d.request_id == input.request_id);
+        detail["drift"] = json!(this_check);
+    }
     let run = run_of(store, input, request, error, detail);
     store.record_run(&input.platform_id, &run).await?;
     Ok(())
@@ -460,6 +476,7 @@ async fn settle_tenants(
 ) -> Result<(), FunctionError> {
     let as_tenant_operation = match input.operation {
         Operation::Decommission => Operation::Offboard,
+        Operation::Drift => return Ok(()),
         _ => Operation::Onboard,
     };
     let transition = tenant_transition(as_tenant_operation, error);

@@ -4,6 +4,7 @@
 //! stack's gateway runs the very same handlers when Step Functions calls the Lambda Invoke API
 //! ([`invoke`]). Either way errors leave as a stable [`ErrorType`](crate::error::ErrorType).
 
+pub mod drift;
 pub mod finalize;
 pub mod intake;
 pub mod lambda;
@@ -31,6 +32,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "observability",
     "tenant",
     FINALIZE,
+    drift::NAME,
     selftest::NAME,
 ];
 
@@ -44,6 +46,7 @@ pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, Fu
     match name {
         INTAKE => respond(intake::handle(parse(payload)?, deps).await),
         FINALIZE => respond(finalize::handle(parse(payload)?, deps).await),
+        drift::NAME => respond(drift::handle(parse(payload)?, deps).await),
         "network" => {
             let handler = crate::phases::network::handle;
             run_phase(Phase::Network, handler, payload, deps).await

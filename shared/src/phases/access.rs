@@ -568,6 +568,7 @@ async fn observe(
         action: Action::Observe,
         ready: drift.is_empty(),
         changes: 0,
+        item: ctx.input.item.clone(),
         outputs: BTreeMap::new(),
         drift,
     })

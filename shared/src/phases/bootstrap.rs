@@ -169,6 +169,7 @@ async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
         action: Action::Observe,
         ready: drift.is_empty(),
         changes: 0,
+        item: ctx.input.item.clone(),
         outputs: BTreeMap::new(),
         drift,
     })

@@ -769,6 +769,7 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
         action: Action::Observe,
         ready,
         changes: 0,
+        item: ctx.input.item.clone(),
         outputs,
         drift,
     })

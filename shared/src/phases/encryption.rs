@@ -181,6 +181,7 @@ impl<'a> Run<'a> {
             action: self.ctx.input.action,
             ready: ready && self.drift.is_empty(),
             changes: 0,
+            item: self.ctx.input.item.clone(),
             outputs,
             drift: self.drift,
         })

@@ -43,7 +43,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What a phase is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Action {
     /// Create what is missing, update what differs, never duplicate.
@@ -92,6 +94,10 @@ pub struct PhaseOutput {
     pub ready: bool,
     /// Mutating AWS calls this invocation made (0 when everything was already as specified).
     pub changes: u32,
+    /// The item of the input (node group, add-on, tenant), so that the results of a Map say
+    /// which item they are about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
     /// What the phase produced (VPC id, subnet ids, key ARNs...), also recorded in the store.
     #[serde(default)]
     pub outputs: BTreeMap<String, Value>,
@@ -280,6 +286,7 @@ impl<'a> PhaseContext<'a> {
             action: self.input.action,
             ready,
             changes: self.changes,
+            item: self.input.item.clone(),
             outputs,
             drift: Vec::new(),
         })

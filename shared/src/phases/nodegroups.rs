@@ -966,6 +966,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         action: Action::Observe,
         ready: drift.is_empty(),
         changes: 0,
+        item: ctx.input.item.clone(),
         outputs: BTreeMap::new(),
         drift,
     })

@@ -20,6 +20,7 @@ pub const REQUEST: &str = "REQUEST";
 pub const TENANT_PREFIX: &str = "TENANT#";
 pub const RESOURCE_PREFIX: &str = "RESOURCE#";
 pub const RUN_PREFIX: &str = "RUN#";
+pub const DRIFT_PREFIX: &str = "DRIFT#";
 
 fn component<'a>(what: &str, value: &'a str, allow_hash: bool) -> Result<&'a str> {
     if value.is_empty() {
@@ -40,6 +41,14 @@ pub fn platform_pk(platform_id: &str) -> Result<String> {
     Ok(format!(
         "PLATFORM#{}",
         component("platform id", platform_id, false)?
+    ))
+}
+
+/// `DRIFT#<requestId>`.
+pub fn drift_sk(request_id: &str) -> Result<String> {
+    Ok(format!(
+        "{DRIFT_PREFIX}{}",
+        component("request id", request_id, false)?
     ))
 }
 

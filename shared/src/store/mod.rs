@@ -10,6 +10,7 @@
 //! | `PLATFORM#<id>`       | `TENANT#<name>`             | [`TenantRecord`]: spec (`tenant`, map), `tenantState`, `version` |
 //! | `PLATFORM#<id>`       | `RESOURCE#<type>#<id>`      | [`ResourceRecord`] (inventory)                |
 //! | `PLATFORM#<id>`       | `RUN#<rfc3339 ms>#<kind>[#<requestId>]` | [`RunRecord`], TTL `expiresAt`    |
+//! | `PLATFORM#<id>`       | `DRIFT#<requestId>`         | [`DriftReport`](crate::drift::DriftReport) (`report`, map), TTL `expiresAt` |
 //! | `PLATFORM#<id>`       | `LEASE`                     | [`Lease`]: holder, operation, `leaseExpiresAtMs`, `fence`; shared holders `readers` + `reader:<holder>` |
 //! | `REQUEST#<requestId>` | `REQUEST`                   | [`RequestInfo`] (idempotency), TTL `expiresAt`|
 //!
@@ -51,6 +52,7 @@
 //! (tenant onboardings) do not overwrite each other.
 
 mod clock;
+mod drift;
 mod error;
 mod inventory;
 mod item;

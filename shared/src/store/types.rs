@@ -21,10 +21,20 @@ pub enum LifecycleState {
     Requested,
     Provisioning,
     Active,
+    /// Active, and the last drift check found differences it did not (or could not) repair.
+    /// Requests are served as for `Active`; a check that finds nothing left makes it `Active`.
+    Drifted,
     Updating,
     Failed,
     Decommissioning,
     Decommissioned,
+}
+
+impl LifecycleState {
+    /// Whether the platform is built and serves tenant requests and drift checks.
+    pub fn is_active(self) -> bool {
+        matches!(self, LifecycleState::Active | LifecycleState::Drifted)
+    }
 }
 
 /// Where one provisioning phase (network, cluster, nodegroups, ...) is.
@@ -99,6 +109,9 @@ pub struct PlatformStatus {
     pub outputs: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// The counts of the last drift check (its report: `Store::get_drift_report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<crate::drift::DriftSummary>,
 }
 
 impl PlatformStatus {
@@ -108,6 +121,7 @@ impl PlatformStatus {
             phases: BTreeMap::new(),
             outputs: BTreeMap::new(),
             last_error: None,
+            last_drift: None,
         }
     }
 }

@@ -21,8 +21,13 @@ pub(super) fn parse_detail(
         (ids.0, ids.1, Body::Tenant(Box::new(detail)), issues)
     } else {
         let (detail, spec, issues) = platform_detail(kind, detail_type, raw)?;
-        let body = Body::Platform {
-            spec: spec.map(Box::new),
+        let body = match kind {
+            RequestKind::DriftCheck => Body::Drift {
+                remediate: detail.remediate.clone(),
+            },
+            _ => Body::Platform {
+                spec: spec.map(Box::new),
+            },
         };
         (detail.request_id, detail.platform_id, body, issues)
     };
@@ -92,6 +97,17 @@ fn platform_detail(
         &detail.platform_id,
     );
     let spec = spec_issues(kind, &detail, &mut issues);
+    if detail.remediate.is_some() && kind != RequestKind::DriftCheck {
+        let message = format!(
+            "a {} request takes no `remediate` (only DriftCheckRequested does)",
+            kind.operation()
+        );
+        issues.push(Issue::new(
+            "detail.remediate",
+            rules::UNKNOWN_FIELD,
+            message,
+        ));
+    }
     Ok((detail, spec, issues))
 }
 

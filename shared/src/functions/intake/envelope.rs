@@ -54,6 +54,10 @@ pub(super) enum Body {
     Platform { spec: Option<Box<PlatformSpec>> },
     /// Tenant onboarding (with the validated tenant) or offboarding.
     Tenant(Box<TenantRequest>),
+    /// A drift check, with the modes it asks for.
+    Drift {
+        remediate: Option<crate::drift::RemediateRequest>,
+    },
 }
 
 impl Request {
@@ -64,14 +68,14 @@ impl Request {
     pub fn spec(&self) -> Option<&PlatformSpec> {
         match &self.body {
             Body::Platform { spec } => spec.as_deref(),
-            Body::Tenant(_) => None,
+            Body::Tenant(_) | Body::Drift { .. } => None,
         }
     }
 
     pub fn tenant_name(&self) -> Option<&str> {
         match &self.body {
             Body::Tenant(detail) => detail.name(),
-            Body::Platform { .. } => None,
+            Body::Platform { .. } | Body::Drift { .. } => None,
         }
     }
 
@@ -255,7 +259,7 @@ mod tests {
         assert_eq!(r.kind, None);
         assert_eq!(r.request_id, "r");
         let r = rejected(parse(envelope(
-            "DriftCheckRequested",
+            "ComplianceSweepRequested",
             json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme"}),
         )));
         assert!(
@@ -280,6 +284,33 @@ mod tests {
             json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme", "spec": {}}),
         )));
         assert_eq!(r.issues[0].path, "detail.spec");
+    }
+
+    #[test]
+    fn drift_checks_take_remediate_and_no_spec() {
+        let p = parse(envelope(
+            "DriftCheckRequested",
+            json!({"schemaVersion": "1", "requestId": "d", "platformId": "acme",
+                   "remediate": {"network": "auto"}}),
+        ));
+        assert!(matches!(p, Parsed::Request(_)));
+        let r = rejected(parse(envelope(
+            "DriftCheckRequested",
+            json!({"schemaVersion": "1", "requestId": "d", "platformId": "acme",
+                   "remediate": "sometimes"}),
+        )));
+        assert_eq!(r.issues[0].path, "detail.remediate", "{:?}", r.issues);
+        let r = rejected(parse(envelope(
+            "DriftCheckRequested",
+            json!({"schemaVersion": "1", "requestId": "d", "platformId": "acme", "spec": {}}),
+        )));
+        assert_eq!(r.issues[0].path, "detail.spec");
+        let r = rejected(parse(envelope(
+            "PlatformDecommissionRequested",
+            json!({"schemaVersion": "1", "requestId": "d", "platformId": "acme",
+                   "remediate": "auto"}),
+        )));
+        assert_eq!(r.issues[0].path, "detail.remediate");
     }
 
     fn tenant_envelope(detail_type: &str, detail: Value) -> Value {

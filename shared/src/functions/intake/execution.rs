@@ -8,7 +8,7 @@ use super::{Deps, Intake};
 use crate::error::FunctionError;
 use crate::events::{self, RequestKind, ResultStatus};
 use crate::store::{RequestOutcome, RequestState};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// Environment variable: seconds the state machines wait between polls.
 pub const POLL_SECONDS_ENV: &str = "TENANTRY_POLL_SECONDS";
@@ -20,6 +20,8 @@ pub const PROVISION_WORKFLOW: &str = "provision-platform";
 pub const DECOMMISSION_WORKFLOW: &str = "decommission-platform";
 /// Workflow (state machine) serving tenant onboardings.
 pub const ONBOARD_WORKFLOW: &str = crate::workflows::ONBOARD_TENANT.name;
+/// Workflow (state machine) serving drift checks.
+pub const DRIFT_WORKFLOW: &str = crate::workflows::DRIFT_CHECK.name;
 /// Workflow (state machine) serving tenant offboardings.
 pub const OFFBOARD_WORKFLOW: &str = crate::workflows::OFFBOARD_TENANT.name;
 
@@ -63,13 +65,15 @@ fn workflow(kind: RequestKind) -> &'static str {
         RequestKind::PlatformDecommission => DECOMMISSION_WORKFLOW,
         RequestKind::TenantOnboarding => ONBOARD_WORKFLOW,
         RequestKind::TenantOffboarding => OFFBOARD_WORKFLOW,
+        RequestKind::DriftCheck => DRIFT_WORKFLOW,
         _ => PROVISION_WORKFLOW,
     }
 }
 
 /// The execution's input: `{platformId, requestId, operation, pollSeconds}`, plus the work items
-/// of a provision or update and the tenant of a tenant request.
-fn input(request: &Request) -> Value {
+/// of a provision or update, the tenant of a tenant request, and what admission added (`extra`:
+/// a drift check's policy and tenants).
+fn input(request: &Request, extra: Map<String, Value>) -> Value {
     let mut input = json!({
         "platformId": request.platform_id,
         "requestId": request.request_id,
@@ -83,13 +87,20 @@ fn input(request: &Request) -> Value {
     if let Some(tenant) = request.tenant_name() {
         input["tenant"] = json!(tenant);
     }
+    for (key, value) in extra {
+        input[key] = value;
+    }
     input
 }
 
 impl Intake<'_> {
     /// Starts the execution, publishes `Accepted`, marks the request started.
-    pub(super) async fn start(&self, request: &Request) -> Result<IntakeOutcome, FunctionError> {
-        let execution_arn = self.start_execution(request).await?;
+    pub(super) async fn start(
+        &self,
+        request: &Request,
+        extra: Map<String, Value>,
+    ) -> Result<IntakeOutcome, FunctionError> {
+        let execution_arn = self.start_execution(request, extra).await?;
         let mut result = request.result(ResultStatus::Accepted);
         result.execution_arn = Some(execution_arn.clone());
         events::publish_result(&self.events, Some(request.kind), &result).await?;
@@ -102,13 +113,17 @@ impl Intake<'_> {
         Ok(outcome(request, Disposition::Accepted, arn, None))
     }
 
-    async fn start_execution(&self, request: &Request) -> Result<String, FunctionError> {
+    async fn start_execution(
+        &self,
+        request: &Request,
+        extra: Map<String, Value>,
+    ) -> Result<String, FunctionError> {
         let arn = state_machine_arn(self.deps, workflow(request.kind)).await?;
         let started = aws_sdk_sfn::Client::new(&self.deps.aws)
             .start_execution()
             .state_machine_arn(&arn)
             .name(&request.request_id)
-            .input(input(request).to_string())
+            .input(input(request, extra).to_string())
             .send()
             .await;
         match started {

@@ -2,7 +2,7 @@
 //! (see the store's `lease` module). `finalize` releases it; intake releases it itself only when
 //! it answers a request without starting an execution.
 
-use super::envelope::Request;
+use super::envelope::{Body, Request};
 use super::Intake;
 use crate::error::{ErrorType, FunctionError};
 use crate::events::EventError;
@@ -28,6 +28,14 @@ impl Intake<'_> {
             &request.request_id,
             request.operation(),
         );
+        if let Body::Drift { remediate } = &request.body {
+            // A report-only check only reads: it takes no lease and blocks nobody. (A policy
+            // that cannot be resolved is refused by admission, with the reason.)
+            match self.drift_policy(request, remediate.as_ref()).await {
+                Ok(policy) if policy.repairs_anything() => {}
+                _ => return Ok(Ok(())),
+            }
+        }
         let acquired = if request.kind.is_tenant() {
             self.store
                 .acquire_shared_lease(platform, id, operation, TENANT_LEASE_TTL)

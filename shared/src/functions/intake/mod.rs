@@ -48,7 +48,7 @@ mod reply;
 
 pub use envelope::IntakeInput;
 pub use execution::{
-    execution_arn, state_machine_arn, DECOMMISSION_WORKFLOW, DEFAULT_POLL_SECONDS,
+    execution_arn, state_machine_arn, DECOMMISSION_WORKFLOW, DEFAULT_POLL_SECONDS, DRIFT_WORKFLOW,
     OFFBOARD_WORKFLOW, ONBOARD_WORKFLOW, POLL_SECONDS_ENV, PROVISION_WORKFLOW,
 };
 pub use lease::{LEASE_TTL, TENANT_LEASE_TTL};
@@ -104,7 +104,7 @@ impl<'a> Intake<'a> {
             return self.reject(&request, held, Vec::new()).await;
         }
         let accepted = match self.admit(&request).await {
-            Ok(()) => self.start(&request).await.map_err(Into::into),
+            Ok(extra) => self.start(&request, extra).await.map_err(Into::into),
             Err(refusal) => Err(refusal),
         };
         self.answer(&request, accepted).await

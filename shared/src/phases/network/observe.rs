@@ -49,6 +49,7 @@ pub async fn observe(
         action: Action::Observe,
         ready: true,
         changes: 0,
+        item: ctx.input.item.clone(),
         outputs: o.found.to_outputs(),
         drift: o.drift,
     })

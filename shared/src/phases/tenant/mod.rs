@@ -318,7 +318,7 @@ async fn converge_manifests(
             let id = super::bootstrap::object_id(manifest);
             run.differs(
                 &format!("k8s:{id}"),
-                "spec",
+                if live.is_some() { "spec" } else { "exists" },
                 manifest.clone(),
                 live.unwrap_or(Value::Null),
             );

@@ -4,6 +4,7 @@
 //! [`conflicts`]).
 
 mod conflicts;
+mod drift;
 mod platform;
 mod tenant;
 
@@ -13,6 +14,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::events::{EventError, RequestKind};
 use crate::store::LifecycleState;
 use crate::validate::Issue;
+use serde_json::{Map, Value};
 
 /// Why admission stopped: a refusal to answer (with the validation issues, if any), or an error.
 pub(in crate::functions::intake) enum Refusal {
@@ -47,17 +49,22 @@ fn refused(error_type: ErrorType, issues: Vec<Issue>) -> Refusal {
 
 impl Intake<'_> {
     /// Checks and records the request: the spec and lifecycle state, or the tenant record.
+    /// Returns what the execution's input carries beyond the request's own fields.
     pub(in crate::functions::intake) async fn admit(
         &self,
         request: &Request,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Map<String, Value>, Refusal> {
         match (&request.body, request.kind) {
             (Body::Tenant(detail), RequestKind::TenantOnboarding) => {
-                self.admit_onboarding(request, detail).await
+                self.admit_onboarding(request, detail).await?
             }
-            (Body::Tenant(detail), _) => self.admit_offboarding(request, detail).await,
-            (Body::Platform { spec }, _) => self.admit_platform(request, spec.as_deref()).await,
+            (Body::Tenant(detail), _) => self.admit_offboarding(request, detail).await?,
+            (Body::Platform { spec }, _) => self.admit_platform(request, spec.as_deref()).await?,
+            (Body::Drift { remediate }, _) => {
+                return self.admit_drift(request, remediate.as_ref()).await
+            }
         }
+        Ok(Map::new())
     }
 
     /// The platform's lifecycle state (`None`: no status recorded).

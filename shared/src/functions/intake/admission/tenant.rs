@@ -115,7 +115,7 @@ impl Intake<'_> {
             )));
         };
         let state = self.lifecycle(platform).await?;
-        if state != Some(LifecycleState::Active) {
+        if !state.is_some_and(LifecycleState::is_active) {
             let state = state.map_or_else(|| "not provisioned".to_owned(), |s| format!("{s:?}"));
             return Err(invalid(format!(
                 "platform {platform:?} is {state}, not Active: tenants are onboarded and \

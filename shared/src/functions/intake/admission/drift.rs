@@ -1,0 +1,71 @@
+//! Admission of drift checks: the platform must exist and be active (`Active` or `Drifted`); the
+//! check's policy is resolved here (the request's modes over the platform's
+//! `driftRemediation`) and travels in the execution's input with the tenants to observe.
+
+use super::{invalid, Refusal};
+use crate::drift::{Policy, RemediateRequest};
+use crate::error::{ErrorType, FunctionError};
+use crate::functions::intake::envelope::Request;
+use crate::functions::intake::Intake;
+use crate::spec::PlatformSpec;
+use crate::store::TenantState;
+use serde_json::{json, Map, Value};
+
+impl Intake<'_> {
+    /// The policy of a drift check.
+    pub(in crate::functions::intake) async fn drift_policy(
+        &self,
+        request: &Request,
+        remediate: Option<&RemediateRequest>,
+    ) -> Result<Policy, Refusal> {
+        let platform = &request.platform_id;
+        let Some(stored) = self
+            .store
+            .get_spec(platform)
+            .await
+            .map_err(FunctionError::from)?
+        else {
+            return Err(invalid(format!(
+                "platform {platform:?} does not exist: there is nothing to check for drift"
+            )));
+        };
+        let spec: PlatformSpec = serde_json::from_value(stored.value).map_err(|e| {
+            FunctionError::new(
+                ErrorType::Terminal,
+                format!("the stored spec of platform {platform:?} does not parse: {e}"),
+            )
+        })?;
+        Ok(Policy::resolve(remediate, spec.drift_remediation))
+    }
+
+    /// Checks the platform; returns the execution input's `policy` and `items.tenants`.
+    pub(super) async fn admit_drift(
+        &self,
+        request: &Request,
+        remediate: Option<&RemediateRequest>,
+    ) -> Result<Map<String, Value>, Refusal> {
+        let policy = self.drift_policy(request, remediate).await?;
+        let platform = &request.platform_id;
+        let state = self.lifecycle(platform).await?;
+        if !state.is_some_and(|s| s.is_active()) {
+            let state = state.map_or_else(|| "not provisioned".to_owned(), |s| format!("{s:?}"));
+            return Err(invalid(format!(
+                "platform {platform:?} is {state}: drift is checked only on an Active (or \
+                 Drifted) platform, once its provision or update has finished"
+            )));
+        }
+        let tenants: Vec<String> = self
+            .store
+            .list_tenant_records(platform)
+            .await
+            .map_err(FunctionError::from)?
+            .into_iter()
+            .filter(|t| t.value.state == TenantState::Active)
+            .map(|t| t.value.name)
+            .collect();
+        let mut input = Map::new();
+        input.insert("policy".into(), json!(policy));
+        input.insert("items".into(), json!({ "tenants": tenants }));
+        Ok(input)
+    }
+}

@@ -1,0 +1,93 @@
+//! Drift reports: one item per check (`DRIFT#<requestId>`, kept as long as the run history), and
+//! the check's counts and outcome on the platform's status.
+
+use super::error::{Result, StoreError};
+use super::item::{self, n, s, Item, Reader};
+use super::types::LifecycleState;
+use super::{expiry_epoch, keys, Store};
+use crate::drift::DriftReport;
+
+const REPORT: &str = "report";
+/// Attempts at the status write before giving up on version conflicts (phases of a concurrent
+/// tenant request may write the status meanwhile).
+const STATUS_ATTEMPTS: usize = 3;
+
+impl Store {
+    /// Records (or re-records) a check's report.
+    pub async fn put_drift_report(&self, report: &DriftReport) -> Result<()> {
+        let record: Item = [
+            (
+                keys::PK.to_owned(),
+                s(keys::platform_pk(&report.platform_id)?),
+            ),
+            (keys::SK.to_owned(), s(keys::drift_sk(&report.request_id)?)),
+            (REPORT.to_owned(), item::encode("drift report", report)?),
+            (
+                keys::TTL_ATTRIBUTE.to_owned(),
+                n(expiry_epoch(report.checked_at, self.run_ttl)),
+            ),
+        ]
+        .into();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("PutItem", e))?;
+        Ok(())
+    }
+
+    /// The report of the check `request_id` of a platform.
+    pub async fn get_drift_report(
+        &self,
+        platform_id: &str,
+        request_id: &str,
+    ) -> Result<Option<DriftReport>> {
+        let pk = keys::platform_pk(platform_id)?;
+        let Some(found) = self.get_item(&pk, &keys::drift_sk(request_id)?).await? else {
+            return Ok(None);
+        };
+        Reader::new(&found)
+            .opt_decode(REPORT)?
+            .ok_or_else(|| Reader::new(&found).corrupt("drift report without `report`"))
+            .map(Some)
+    }
+
+    /// Puts the report's counts on the platform's status, and its state: `Drifted` while a
+    /// difference is open, `Active` when none is. Only an active platform moves (a check never
+    /// overrides a provision, an update or a failure recorded meanwhile).
+    pub async fn record_drift(&self, report: &DriftReport) -> Result<LifecycleState> {
+        let summary = report.summary();
+        let mut last = None;
+        for _ in 0..STATUS_ATTEMPTS {
+            let Some(current) = self.get_status(&report.platform_id).await? else {
+                return Err(StoreError::Corrupt {
+                    key: keys::display(&keys::platform_pk(&report.platform_id)?, keys::STATUS),
+                    reason: "a drift check of a platform without status".into(),
+                });
+            };
+            let mut status = current.value.clone();
+            if status.state.is_active() {
+                status.state = if summary.open > 0 {
+                    LifecycleState::Drifted
+                } else {
+                    LifecycleState::Active
+                };
+            }
+            status.last_drift = Some(summary.clone());
+            if status == current.value {
+                return Ok(status.state);
+            }
+            match self
+                .update_status(&report.platform_id, &status, Some(current.version))
+                .await
+            {
+                Ok(_) => return Ok(status.state),
+                Err(e @ StoreError::VersionConflict { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+}

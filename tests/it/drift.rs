@@ -1,0 +1,451 @@
+//! Drift checks end to end: `DriftCheckRequested` on the bus → intake → the `drift-check`
+//! workflow (every phase's `observe`, the `drift` function, repairs, observe again) → a report in
+//! the state store and the platform's state. Every change is made out of band (the AWS SDK
+//! against moto and the gateway, or the cluster's Kubernetes double), one or more per phase.
+
+use aws_sdk_eks::types::{LogSetup, LogType, Logging, NodegroupScalingConfig};
+use aws_sdk_sfn::types::ExecutionStatus;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use tenantry::drift::{DriftAction, DriftClass, DriftReport, DriftResult, RemediateRequest};
+use tenantry::events::RequestKind;
+use tenantry::spec::DriftRemediation;
+use tenantry::store::LifecycleState;
+use tenantry_gateway::inspect::tag_filter;
+
+use crate::platform::{env, mutating, platform_calls, Env};
+
+const CLUSTER: &str = "payments-prod";
+const AUTOSCALER_ROLE: &str = "tenantry-payments-prod-cluster-autoscaler";
+const GENERAL_GROUP: &str = "payments-prod-general";
+const ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
+const TENANT: &str = "checkout";
+const ELB_TAG: &str = "kubernetes.io/role/elb";
+const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
+
+/// What one out-of-band change must show up as: the resource (exactly, or its end for the
+/// Kubernetes ids), the field, and the class.
+struct Expected {
+    resource: String,
+    field: &'static str,
+    class: DriftClass,
+}
+
+fn expect(resource: impl Into<String>, field: &'static str, class: DriftClass) -> Expected {
+    Expected {
+        resource: resource.into(),
+        field,
+        class,
+    }
+}
+
+/// Runs a check to its end (it must succeed) and returns its report.
+async fn check(env: &Env, request_id: &str, mode: DriftRemediation) -> DriftReport {
+    let run = env
+        .check_drift(request_id, Some(RemediateRequest::All(mode)))
+        .await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{request_id}: {:?} {:?}",
+        run.cause,
+        run.failures()
+    );
+    env.store
+        .get_drift_report(&env.platform_id(), request_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{request_id}: no report"))
+}
+
+/// The entry of `report` for `e`, checked for its class.
+fn found<'a>(report: &'a DriftReport, e: &Expected) -> &'a tenantry::drift::Difference {
+    let d = report
+        .differences
+        .iter()
+        .find(|d| {
+            d.field == e.field && (d.resource == e.resource || d.resource.ends_with(&e.resource))
+        })
+        .unwrap_or_else(|| {
+            let listed: Vec<_> = report
+                .differences
+                .iter()
+                .map(|d| (&d.resource, &d.field))
+                .collect();
+            panic!(
+                "no drift on {} field {}; reported: {listed:#?}",
+                e.resource, e.field
+            )
+        });
+    assert_eq!(d.class, e.class, "{}: {d:?}", e.resource);
+    d
+}
+
+async fn state(env: &Env) -> (LifecycleState, Option<tenantry::drift::DriftSummary>) {
+    let status = env
+        .store
+        .get_status(&env.platform_id())
+        .await
+        .unwrap()
+        .expect("status")
+        .value;
+    (status.state, status.last_drift)
+}
+
+#[tokio::test]
+async fn a_drift_check_reports_then_repairs_out_of_band_changes_in_every_phase() {
+    let env = env().await;
+    let run = env.run(RequestKind::PlatformProvision, "drift-p-1").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.failures()
+    );
+    let platform = env.platform_id();
+
+    // A clean platform: nothing to report, and the check writes nothing to the platform.
+    env.stack.reset_calls();
+    let clean = check(&env, "drift-clean", DriftRemediation::Auto).await;
+    let calls = platform_calls(&env.stack.calls());
+    assert!(clean.differences.is_empty(), "{:#?}", clean.differences);
+    assert_eq!(mutating(&calls), 0, "a clean check wrote: {calls:?}");
+    assert_eq!(state(&env).await.0, LifecycleState::Active);
+
+    let expected = break_platform(&env).await;
+
+    // Report only: every change named with its class, nothing repaired, the platform Drifted.
+    env.stack.reset_calls();
+    let reported = check(&env, "drift-report", DriftRemediation::ReportOnly).await;
+    let calls = platform_calls(&env.stack.calls());
+    assert_eq!(mutating(&calls), 0, "a report-only check wrote: {calls:?}");
+    for e in &expected {
+        let d = found(&reported, e);
+        assert_eq!(
+            (d.action, d.result),
+            (DriftAction::Reported, DriftResult::Open)
+        );
+    }
+    assert!(
+        !reported
+            .differences
+            .iter()
+            .any(|d| d.resource.contains(GENERAL_GROUP) && d.field.contains("desired")),
+        "desiredSize belongs to the autoscaler"
+    );
+    let (lifecycle, summary) = state(&env).await;
+    assert_eq!(lifecycle, LifecycleState::Drifted);
+    let summary = summary.expect("last drift");
+    assert_eq!(summary.request_id, "drift-report");
+    assert_eq!(summary.open, reported.differences.len());
+    eprintln!(
+        "drift: {} changes made, {} differences reported: {:#?}",
+        expected.len(),
+        reported.differences.len(),
+        reported
+            .differences
+            .iter()
+            .map(|d| format!("{} {} {:?}", d.resource, d.field, d.class))
+            .collect::<Vec<_>>()
+    );
+
+    // Auto: every difference repaired and confirmed; the platform Active again.
+    let repaired = check(&env, "drift-repair", DriftRemediation::Auto).await;
+    for e in &expected {
+        let d = found(&repaired, e);
+        assert_eq!(
+            (d.action, d.result),
+            (DriftAction::Remediate, DriftResult::Repaired),
+            "{d:?}"
+        );
+    }
+    assert!(
+        repaired.new_differences.is_empty(),
+        "{:#?}",
+        repaired.new_differences
+    );
+    let (lifecycle, summary) = state(&env).await;
+    assert_eq!(lifecycle, LifecycleState::Active);
+    assert_eq!(summary.expect("last drift").open, 0);
+
+    // After the repair: nothing left, and the autoscaler's desiredSize was left alone.
+    env.stack.reset_calls();
+    let after = check(&env, "drift-after", DriftRemediation::Auto).await;
+    assert!(after.differences.is_empty(), "{:#?}", after.differences);
+    assert_eq!(mutating(&platform_calls(&env.stack.calls())), 0);
+    let scaling = aws_sdk_eks::Client::new(&env.aws)
+        .describe_nodegroup()
+        .cluster_name(CLUSTER)
+        .nodegroup_name(GENERAL_GROUP)
+        .send()
+        .await
+        .unwrap()
+        .nodegroup
+        .and_then(|n| n.scaling_config)
+        .expect("scaling");
+    assert_eq!(
+        (scaling.min_size, scaling.desired_size, scaling.max_size),
+        (Some(1), Some(5), Some(6)),
+        "maxSize repaired, desiredSize kept"
+    );
+    let runs = env.store.list_runs(&platform, 10).await.unwrap();
+    assert!(
+        runs.iter().any(|r| r.kind == "drift"
+            && r.request_id.as_deref() == Some("drift-repair")
+            && r.detail.as_ref().is_some_and(|d| {
+                d["drift"]["repaired"].as_u64() >= Some(expected.len() as u64)
+            })),
+        "the run records the check: {runs:#?}"
+    );
+}
+
+/// One or more changes per phase, behind Tenantry's back; returns what each must show up as.
+async fn break_platform(env: &Env) -> Vec<Expected> {
+    let platform = env.platform_id();
+    let outputs: BTreeMap<String, Value> = env
+        .store
+        .get_status(&platform)
+        .await
+        .unwrap()
+        .expect("status")
+        .value
+        .outputs;
+    let mut expected = Vec::new();
+
+    // encryption: rotation of the secrets key turned off.
+    let kms = aws_sdk_kms::Client::new(&env.aws);
+    let key_arn = outputs["secretsKeyArn"].as_str().expect("secrets key");
+    let key_id = kms
+        .describe_key()
+        .key_id(key_arn)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .expect("key")
+        .key_id;
+    kms.disable_key_rotation()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("kms:key/{key_id}"),
+        "keyRotationEnabled",
+        DriftClass::Changed,
+    ));
+
+    // identity: an IRSA / Pod Identity role's trust widened to the whole account.
+    let iam = aws_sdk_iam::Client::new(&env.aws);
+    let wide = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "AWS": "arn:aws:iam::123456789012:root" },
+            "Action": "sts:AssumeRole"
+        }]
+    });
+    iam.update_assume_role_policy()
+        .role_name(AUTOSCALER_ROLE)
+        .policy_document(wide.to_string())
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("iam:role/{AUTOSCALER_ROLE}"),
+        "assumeRolePolicy",
+        DriftClass::Changed,
+    ));
+
+    // network: the ELB discovery tag removed from a public subnet.
+    let ec2 = aws_sdk_ec2::Client::new(&env.aws);
+    let tag_key = aws_sdk_ec2::types::Filter::builder()
+        .name("tag-key")
+        .values(ELB_TAG)
+        .build();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(tag_filter(&platform))
+        .filters(tag_key)
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnets.subnets()[0].subnet_id().unwrap().to_owned();
+    ec2.delete_tags()
+        .resources(&subnet)
+        .tags(aws_sdk_ec2::types::Tag::builder().key(ELB_TAG).build())
+        .send()
+        .await
+        .unwrap();
+    expected.push(Expected {
+        resource: format!("ec2:subnet/{subnet}"),
+        field: "tags.kubernetes.io/role/elb",
+        class: DriftClass::Changed,
+    });
+
+    // cluster: the audit log turned off.
+    let eks = aws_sdk_eks::Client::new(&env.aws);
+    let setup = |enabled: bool, types: &[LogType]| {
+        LogSetup::builder()
+            .set_types(Some(types.to_vec()))
+            .enabled(enabled)
+            .build()
+    };
+    let others = [
+        LogType::Api,
+        LogType::Authenticator,
+        LogType::ControllerManager,
+        LogType::Scheduler,
+    ];
+    eks.update_cluster_config()
+        .name(CLUSTER)
+        .logging(
+            Logging::builder()
+                .cluster_logging(setup(true, &others))
+                .cluster_logging(setup(false, &[LogType::Audit]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("eks:cluster/{CLUSTER}"),
+        "logTypes",
+        DriftClass::Changed,
+    ));
+
+    // nodegroups: the autoscaler moves desiredSize (not drift); someone raises maxSize (drift).
+    for config in [
+        NodegroupScalingConfig::builder().desired_size(5).build(),
+        NodegroupScalingConfig::builder().max_size(10).build(),
+    ] {
+        eks.update_nodegroup_config()
+            .cluster_name(CLUSTER)
+            .nodegroup_name(GENERAL_GROUP)
+            .scaling_config(config)
+            .send()
+            .await
+            .unwrap();
+    }
+    expected.push(expect(
+        format!("eks:nodegroup/{GENERAL_GROUP}"),
+        "scalingConfig",
+        DriftClass::Changed,
+    ));
+
+    // addons: CoreDNS scaled down through its configuration values.
+    let coredns = eks
+        .describe_addon()
+        .cluster_name(CLUSTER)
+        .addon_name("coredns")
+        .send()
+        .await
+        .unwrap()
+        .addon
+        .expect("coredns");
+    let mut values: Value = serde_json::from_str(coredns.configuration_values().unwrap()).unwrap();
+    values["replicaCount"] = json!(1);
+    eks.update_addon()
+        .cluster_name(CLUSTER)
+        .addon_name("coredns")
+        .configuration_values(values.to_string())
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        "eks:addon/coredns",
+        "configurationValues",
+        DriftClass::Changed,
+    ));
+
+    // access: the admin principal's cluster-admin policy disassociated.
+    eks.disassociate_access_policy()
+        .cluster_name(CLUSTER)
+        .principal_arn(ADMIN)
+        .policy_arn(ADMIN_POLICY)
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("eks:access-entry/{ADMIN}"),
+        "accessPolicies",
+        DriftClass::Changed,
+    ));
+
+    // bootstrap: the cluster-autoscaler scaled to zero in the cluster.
+    let kube = env.stack.kube_client_for(CLUSTER).expect("kube client");
+    let patch = |v: Value| Patch::Merge(v);
+    Api::<Deployment>::namespaced(kube.clone(), "kube-system")
+        .patch(
+            "cluster-autoscaler",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    expected.push(expect(
+        "k8s:apps/v1/Deployment/kube-system/cluster-autoscaler",
+        "spec",
+        DriftClass::Changed,
+    ));
+
+    // tenants: default-deny deleted, the quota raised, the namespace's Pod Security relaxed.
+    Api::<NetworkPolicy>::namespaced(kube.clone(), TENANT)
+        .delete("default-deny", &DeleteParams::default())
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("NetworkPolicy/{TENANT}/default-deny"),
+        "exists",
+        DriftClass::Missing,
+    ));
+    Api::<ResourceQuota>::namespaced(kube.clone(), TENANT)
+        .patch(
+            "quota",
+            &PatchParams::default(),
+            &patch(json!({"spec": {"hard": {"pods": "10000"}}})),
+        )
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("ResourceQuota/{TENANT}/quota"),
+        "spec",
+        DriftClass::Changed,
+    ));
+    let enforce = "pod-security.kubernetes.io/enforce";
+    Api::<Namespace>::all(kube)
+        .patch(
+            TENANT,
+            &PatchParams::default(),
+            &patch(json!({"metadata": {"labels": {enforce: "privileged"}}})),
+        )
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("Namespace//{TENANT}"),
+        "spec",
+        DriftClass::Changed,
+    ));
+
+    // tenant data: the bucket's public access block removed.
+    let bucket = outputs["tenantBucket"]
+        .as_str()
+        .expect("tenant bucket")
+        .to_owned();
+    aws_sdk_s3::Client::new(&env.aws)
+        .delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("s3:bucket/{bucket}"),
+        "publicAccessBlock",
+        DriftClass::Changed,
+    ));
+    expected
+}
