@@ -3,7 +3,7 @@
 //! the state store and the platform's state. Every change is made out of band (the AWS SDK
 //! against moto and the gateway, or the cluster's Kubernetes double), one or more per phase.
 
-use aws_sdk_eks::types::{LogSetup, LogType, Logging, NodegroupScalingConfig};
+use aws_sdk_eks::types::{LogSetup, LogType, Logging, NodegroupScalingConfig, VpcConfigRequest};
 use aws_sdk_sfn::types::ExecutionStatus;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
@@ -31,16 +31,24 @@ const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClus
 /// Kubernetes ids), the field, and the class.
 struct Expected {
     resource: String,
-    field: &'static str,
+    field: String,
     class: DriftClass,
 }
 
-fn expect(resource: impl Into<String>, field: &'static str, class: DriftClass) -> Expected {
+fn expect(resource: impl Into<String>, field: impl Into<String>, class: DriftClass) -> Expected {
     Expected {
         resource: resource.into(),
-        field,
+        field: field.into(),
         class,
     }
+}
+
+/// The value of tag `key`.
+fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> &'a str {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+        .unwrap_or_else(|| panic!("no tag {key}: {tags:?}"))
 }
 
 /// Runs a check to its end (it must succeed) and returns its report.
@@ -261,6 +269,20 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         DriftClass::Changed,
     ));
 
+    // identity: AdministratorAccess attached to the same role (unexpected: nothing desires it).
+    let admin_access = "arn:aws:iam::aws:policy/AdministratorAccess";
+    iam.attach_role_policy()
+        .role_name(AUTOSCALER_ROLE)
+        .policy_arn(admin_access)
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("iam:role/{AUTOSCALER_ROLE}"),
+        "managedPolicies",
+        DriftClass::Unexpected,
+    ));
+
     // network: the ELB discovery tag removed from a public subnet.
     let ec2 = aws_sdk_ec2::Client::new(&env.aws);
     let tag_key = aws_sdk_ec2::types::Filter::builder()
@@ -281,11 +303,107 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         .send()
         .await
         .unwrap();
-    expected.push(Expected {
-        resource: format!("ec2:subnet/{subnet}"),
-        field: "tags.kubernetes.io/role/elb",
-        class: DriftClass::Changed,
-    });
+    expected.push(expect(
+        format!("ec2:subnet/{subnet}"),
+        format!("tags.{ELB_TAG}"),
+        DriftClass::Changed,
+    ));
+
+    // network: the endpoints' security group opened to SSH from anywhere.
+    let groups = ec2
+        .describe_security_groups()
+        .filters(tag_filter(&platform))
+        .send()
+        .await
+        .unwrap();
+    let group = groups
+        .security_groups()
+        .iter()
+        .find(|g| g.group_name().is_some_and(|n| n.ends_with("endpoints")))
+        .expect("endpoint security group");
+    let group_id = group.group_id().unwrap().to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&group_id)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("ec2:security-group/{group_id}"),
+        "ingress",
+        DriftClass::Changed,
+    ));
+
+    // network: the STS interface endpoint deleted, the flow log deleted, a private route table's
+    // default route (to its NAT gateway) removed.
+    let endpoints = ec2
+        .describe_vpc_endpoints()
+        .filters(tag_filter(&platform))
+        .send()
+        .await
+        .unwrap();
+    let sts = endpoints
+        .vpc_endpoints()
+        .iter()
+        .find(|e| e.service_name().is_some_and(|s| s.ends_with(".sts")))
+        .expect("sts endpoint");
+    ec2.delete_vpc_endpoints()
+        .vpc_endpoint_ids(sts.vpc_endpoint_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("ec2:vpc-endpoint/{}", tag(sts.tags(), "Name")),
+        "exists",
+        DriftClass::Missing,
+    ));
+    let flow_logs = ec2
+        .describe_flow_logs()
+        .filter(tag_filter(&platform))
+        .send()
+        .await
+        .unwrap();
+    let flow_log = flow_logs.flow_logs().first().expect("flow log");
+    ec2.delete_flow_logs()
+        .flow_log_ids(flow_log.flow_log_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("ec2:flow-log/{}", tag(flow_log.tags(), "Name")),
+        "exists",
+        DriftClass::Missing,
+    ));
+    let tables = ec2
+        .describe_route_tables()
+        .filters(tag_filter(&platform))
+        .send()
+        .await
+        .unwrap();
+    let private = tables
+        .route_tables()
+        .iter()
+        .find(|t| {
+            t.routes().iter().any(|r| {
+                r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id().is_some()
+            })
+        })
+        .expect("a private route table");
+    let table_id = private.route_table_id().unwrap().to_owned();
+    ec2.delete_route()
+        .route_table_id(&table_id)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("ec2:route-table/{table_id}"),
+        "routes.0.0.0.0/0",
+        DriftClass::Changed,
+    ));
 
     // cluster: the audit log turned off.
     let eks = aws_sdk_eks::Client::new(&env.aws);
@@ -315,6 +433,39 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
     expected.push(expect(
         format!("eks:cluster/{CLUSTER}"),
         "logTypes",
+        DriftClass::Changed,
+    ));
+
+    // cluster: the public endpoint opened to the whole internet.
+    eks.update_cluster_config()
+        .name(CLUSTER)
+        .resources_vpc_config(
+            VpcConfigRequest::builder()
+                .endpoint_public_access(true)
+                .public_access_cidrs("0.0.0.0/0")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("eks:cluster/{CLUSTER}"),
+        "endpointAccess",
+        DriftClass::Changed,
+    ));
+
+    // cluster: the control-plane log group's retention cut to a week.
+    let log_group = format!("/aws/eks/{CLUSTER}/cluster");
+    aws_sdk_cloudwatchlogs::Client::new(&env.aws)
+        .put_retention_policy()
+        .log_group_name(&log_group)
+        .retention_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("logs:log-group/{log_group}"),
+        "retentionInDays",
         DriftClass::Changed,
     ));
 
@@ -360,6 +511,19 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         "eks:addon/coredns",
         "configurationValues",
         DriftClass::Changed,
+    ));
+
+    // addons: the CloudWatch observability add-on deleted.
+    eks.delete_addon()
+        .cluster_name(CLUSTER)
+        .addon_name("amazon-cloudwatch-observability")
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        "eks:addon/amazon-cloudwatch-observability",
+        "exists",
+        DriftClass::Missing,
     ));
 
     // access: the admin principal's cluster-admin policy disassociated.
@@ -428,6 +592,36 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
     expected.push(expect(
         format!("Namespace//{TENANT}"),
         "spec",
+        DriftClass::Changed,
+    ));
+
+    // tenants: the tenant role's policy widened to every S3 action on every resource.
+    let role = format!("tenantry-payments-prod-t-{TENANT}");
+    let names = iam
+        .list_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    let policy = names
+        .policy_names()
+        .first()
+        .expect("tenant role policy")
+        .clone();
+    let wide = json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Action": "s3:*", "Resource": "*" }]
+    });
+    iam.put_role_policy()
+        .role_name(&role)
+        .policy_name(&policy)
+        .policy_document(wide.to_string())
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("iam:role/{role}"),
+        format!("inlinePolicy/{policy}"),
         DriftClass::Changed,
     ));
 

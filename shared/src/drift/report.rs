@@ -124,12 +124,15 @@ pub struct DriftSummary {
 }
 
 /// The class of one `observe` entry: on field `exists`, an absent actual value (`false` or
-/// `null`) is missing, an absent desired value unexpected; any other field changed.
+/// `null`) is missing, an absent desired value unexpected; on any field, something present where
+/// nothing is desired (an extra inline policy, an attached managed policy) is unexpected; anything
+/// else changed.
 pub fn classify(drift: &Drift) -> DriftClass {
     let absent = |v: &Value| matches!(v, Value::Null | Value::Bool(false));
     match drift.field.as_str() {
         "exists" if absent(&drift.actual) => DriftClass::Missing,
         "exists" if absent(&drift.desired) => DriftClass::Unexpected,
+        _ if drift.desired.is_null() && !drift.actual.is_null() => DriftClass::Unexpected,
         _ => DriftClass::Changed,
     }
 }

@@ -780,7 +780,38 @@ impl Ensure<'_, '_> {
                 Err(e) => return Err(aws_error("AuthorizeSecurityGroupIngress", e)),
             }
         }
+        // The group is Tenantry's alone: any other rule (someone opening it to 0.0.0.0/0) goes.
+        if let Some(g) = found {
+            self.revoke_extra_ingress(&id, g).await?;
+        }
         Ok(Some(id))
+    }
+
+    async fn revoke_extra_ingress(
+        &mut self,
+        id: &str,
+        group: &SecurityGroup,
+    ) -> Result<(), FunctionError> {
+        let wanted = wanted_ingress(&self.d.endpoint_ingress());
+        for (rule, permission) in ingress_rules(group) {
+            if wanted.contains(&rule) {
+                continue;
+            }
+            let result = self
+                .c
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(id)
+                .ip_permissions(permission)
+                .send()
+                .await;
+            match result {
+                Ok(_) => self.ctx.changed(),
+                Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => {}
+                Err(e) => return Err(aws_error("RevokeSecurityGroupIngress", e)),
+            }
+        }
+        Ok(())
     }
 
     async fn create_group(
@@ -1188,17 +1219,66 @@ fn diff(have: &[String], want: &[String]) -> (Vec<String>, Vec<String>) {
 
 /// CIDRs admitted on TCP 443 by a security group.
 pub(super) fn https_sources(group: &SecurityGroup) -> BTreeSet<String> {
-    group
-        .ip_permissions()
+    ingress_rules(group)
+        .into_keys()
+        .filter_map(|rule| rule.strip_prefix("tcp/443-443 from ").map(str::to_owned))
+        .collect()
+}
+
+/// Every ingress rule of `group`, one per source, as `proto/from-to from SOURCE` (the key drift
+/// compares), with the single-source permission that revokes it.
+pub(super) fn ingress_rules(group: &SecurityGroup) -> BTreeMap<String, IpPermission> {
+    let mut out = BTreeMap::new();
+    for p in group.ip_permissions() {
+        let base = || {
+            IpPermission::builder()
+                .set_ip_protocol(p.ip_protocol().map(str::to_owned))
+                .set_from_port(p.from_port())
+                .set_to_port(p.to_port())
+        };
+        let key = |source: &str| {
+            format!(
+                "{}/{}-{} from {source}",
+                p.ip_protocol().unwrap_or("-1"),
+                p.from_port().unwrap_or(-1),
+                p.to_port().unwrap_or(-1)
+            )
+        };
+        for r in p.ip_ranges() {
+            let cidr = r.cidr_ip().unwrap_or_default();
+            let only = IpRange::builder().cidr_ip(cidr).build();
+            out.insert(key(cidr), base().ip_ranges(only).build());
+        }
+        for r in p.ipv6_ranges() {
+            let cidr = r.cidr_ipv6().unwrap_or_default();
+            let only = aws_sdk_ec2::types::Ipv6Range::builder()
+                .cidr_ipv6(cidr)
+                .build();
+            out.insert(key(cidr), base().ipv6_ranges(only).build());
+        }
+        for g in p.user_id_group_pairs() {
+            let id = g.group_id().unwrap_or_default();
+            let only = aws_sdk_ec2::types::UserIdGroupPair::builder()
+                .group_id(id)
+                .build();
+            out.insert(key(id), base().user_id_group_pairs(only).build());
+        }
+        for l in p.prefix_list_ids() {
+            let id = l.prefix_list_id().unwrap_or_default();
+            let only = aws_sdk_ec2::types::PrefixListId::builder()
+                .prefix_list_id(id)
+                .build();
+            out.insert(key(id), base().prefix_list_ids(only).build());
+        }
+    }
+    out
+}
+
+/// The ingress rules the endpoint group should have: HTTPS from each of `cidrs`.
+pub(super) fn wanted_ingress(cidrs: &[String]) -> BTreeSet<String> {
+    cidrs
         .iter()
-        .filter(|p| {
-            p.ip_protocol() == Some("tcp") && p.from_port() == Some(443) && p.to_port() == Some(443)
-        })
-        .flat_map(|p| {
-            p.ip_ranges()
-                .iter()
-                .filter_map(|r| r.cidr_ip().map(str::to_owned))
-        })
+        .map(|c| format!("tcp/443-443 from {c}"))
         .collect()
 }
 

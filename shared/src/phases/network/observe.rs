@@ -1,12 +1,14 @@
 //! `status` (are the NAT gateways and endpoints available?) and `observe` (drift), both
 //! read-only towards AWS.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcAttributeName};
 use serde_json::{json, Value};
 
-use super::ensure::{association_live, https_sources, vpc_attribute, DEFAULT_ROUTE};
+use super::ensure::{
+    association_live, ingress_rules, vpc_attribute, wanted_ingress, DEFAULT_ROUTE,
+};
 use super::lookup::{self, named};
 use super::{outputs, Clients, Desired, Produced, Tier};
 use crate::error::FunctionError;
@@ -317,17 +319,14 @@ impl Observer<'_, '_> {
             None => self.missing(format!("ec2:security-group/{group_name}")),
             Some(g) => {
                 let id = g.group_id().unwrap_or_default().to_owned();
-                let have = https_sources(g);
-                let want = self.d.endpoint_ingress();
-                let missing: Vec<&String> = want.iter().filter(|c| !have.contains(*c)).collect();
-                if !missing.is_empty() {
-                    self.differ(
-                        format!("ec2:security-group/{id}"),
-                        "ingress443",
-                        json!(want),
-                        json!(have),
-                    );
-                }
+                let have: BTreeSet<String> = ingress_rules(g).into_keys().collect();
+                let want = wanted_ingress(&self.d.endpoint_ingress());
+                self.differ(
+                    format!("ec2:security-group/{id}"),
+                    "ingress",
+                    json!(want),
+                    json!(have),
+                );
                 self.found.endpoint_security_group_id = Some(id);
             }
         }
