@@ -132,10 +132,15 @@ enum Command {
     #[command(after_help = "Examples:
   tenantry drift payments --wait
   tenantry drift payments --remediate report-only --wait --format markdown >> drift.md
-  tenantry drift payments --remediate auto --wait --format json | jq '.differences[] | select(.result != \"repaired\")'")]
+  tenantry drift --all --remediate report-only --wait\n  tenantry drift payments --remediate auto --wait --format json | jq '.differences[] | select(.result != \"repaired\")'")]
     Drift {
         /// The platform id.
-        platform: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        platform: Option<String>,
+        /// Check every active platform: start the fleet sweep the nightly schedule starts (each
+        /// platform's check goes through intake; one failing never stops the others).
+        #[arg(long)]
+        all: bool,
         /// What the check may repair (default: the platform's `driftRemediation`).
         #[arg(long, value_enum)]
         remediate: Option<commands::drift::Remediate>,
@@ -145,7 +150,7 @@ enum Command {
         /// With --wait: how the report is printed (json also prints progress as JSON lines).
         #[arg(long, value_enum, default_value = "table")]
         format: commands::drift::Format,
-        /// Idempotency key (default: generated).
+        /// Idempotency key (default: generated); with --all, the sweep's id (its execution name).
         #[arg(long)]
         request_id: Option<String>,
         #[command(flatten)]
@@ -260,12 +265,18 @@ async fn main() -> ExitCode {
         } => commands::requests::decommission(&conn, &platform, request_id, wait, output).await,
         Command::Drift {
             platform,
+            all,
             remediate,
             wait,
             format,
             request_id,
             conn,
-        } => commands::drift::run(&conn, &platform, remediate, wait, format, request_id).await,
+        } => match platform.filter(|_| !all) {
+            Some(platform) => {
+                commands::drift::run(&conn, &platform, remediate, wait, format, request_id).await
+            }
+            None => commands::drift::sweep(&conn, remediate, wait, format, request_id).await,
+        },
         Command::Runs {
             platform,
             request_id,

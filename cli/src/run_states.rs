@@ -230,6 +230,19 @@ pub const DRIFT_CHECK: &[Row] = table![
     FINALIZE,
 ];
 
+/// One item per platform: requested through intake, then awaited.
+pub const DRIFT_SWEEP: &[Row] = &[
+    phase("ListPlatforms", "list"),
+    phase("CheckPlatforms", "platforms"),
+    item("RequestCheck", "platforms"),
+    item("WaitForCheck", "platforms"),
+    item("AwaitCheck", "platforms"),
+    item("CheckDone", "platforms"),
+    item_end("Checked", "platforms"),
+    item_end("CheckFailed", "platforms"),
+    phase_end("Report", "report"),
+];
+
 pub const SELFTEST: &[Row] = &[
     phase("Probe", "probe"),
     phase("IsReady", "probe"),
@@ -248,6 +261,7 @@ pub fn workflow(name: &str) -> Option<&'static [Row]> {
         "onboard-tenant" => ONBOARD_TENANT,
         "offboard-tenant" => OFFBOARD_TENANT,
         "drift-check" => DRIFT_CHECK,
+        "drift-sweep" => DRIFT_SWEEP,
         "selftest" => SELFTEST,
         _ => return None,
     })

@@ -51,6 +51,13 @@ pub const DRIFT_CHECK: Workflow = Workflow {
     definition: include_str!("../../statemachine/drift-check.asl.json"),
 };
 
+/// Checks every active platform (the nightly sweep). Input: `{remediate?}`; the execution name is
+/// the sweep id.
+pub const DRIFT_SWEEP: Workflow = Workflow {
+    name: "drift-sweep",
+    definition: include_str!("../../statemachine/drift-sweep.asl.json"),
+};
+
 /// Every workflow Tenantry deploys.
 pub const ALL: &[Workflow] = &[
     PROVISION_PLATFORM,
@@ -58,6 +65,7 @@ pub const ALL: &[Workflow] = &[
     ONBOARD_TENANT,
     OFFBOARD_TENANT,
     DRIFT_CHECK,
+    DRIFT_SWEEP,
     SELFTEST,
 ];
 

@@ -643,3 +643,100 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
     ));
     expected
 }
+
+/// The nightly sweep, started as the schedule starts it: every active platform is checked through
+/// intake and reported; a platform whose check cannot even start does not stop the others.
+#[tokio::test]
+async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
+    let env = env().await;
+    let run = env.run(RequestKind::PlatformProvision, "sweep-p-1").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.failures()
+    );
+    // Two more platforms, recorded only: one whose stored spec no longer parses (its check is
+    // refused), one decommissioned (not swept).
+    let active = tenantry::store::PlatformStatus::new(LifecycleState::Active);
+    env.store
+        .put_spec("broken", &json!({"id": "broken"}), None)
+        .await
+        .unwrap();
+    env.store
+        .update_status("broken", &active, None)
+        .await
+        .unwrap();
+    let gone = tenantry::store::PlatformStatus::new(LifecycleState::Decommissioned);
+    env.store
+        .put_spec("gone", &json!({"id": "gone"}), None)
+        .await
+        .unwrap();
+    env.store.update_status("gone", &gone, None).await.unwrap();
+
+    let sfn = aws_sdk_sfn::Client::new(&env.aws);
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    let sweep = machines
+        .state_machines()
+        .iter()
+        .find(|m| m.name() == "tenantry-drift-sweep")
+        .expect("drift-sweep state machine")
+        .state_machine_arn()
+        .to_owned();
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(&sweep)
+        .name("nightly-1")
+        .input(json!({"remediate": "report-only"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let done = tenantry_integration::wait_execution(
+        &sfn,
+        started.execution_arn(),
+        std::time::Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(
+        done.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        done.cause,
+        done.failures()
+    );
+
+    let report = env
+        .store
+        .get_sweep_report("nightly-1")
+        .await
+        .unwrap()
+        .expect("sweep report");
+    let results = report["results"].as_array().expect("results");
+    let by_platform: BTreeMap<&str, &Value> = results
+        .iter()
+        .map(|r| (r["platformId"].as_str().unwrap(), r))
+        .collect();
+    assert_eq!(
+        by_platform.keys().copied().collect::<Vec<_>>(),
+        ["broken", env.platform_id().as_str()],
+        "every active platform, and only those: {report:#}"
+    );
+    let payments = by_platform[env.platform_id().as_str()];
+    assert_eq!(payments["state"], "Succeeded", "{payments:#}");
+    assert_eq!(payments["summary"]["open"], 0, "{payments:#}");
+    assert_eq!(
+        payments["requestId"],
+        format!("nightly-1-{}", env.platform_id())
+    );
+    let broken = by_platform["broken"];
+    assert_ne!(broken["state"], "Succeeded", "{broken:#}");
+    assert!(
+        broken["error"].is_object(),
+        "the refusal is named: {broken:#}"
+    );
+    assert_eq!(
+        (&report["platforms"], &report["clean"], &report["failed"]),
+        (&json!(2), &json!(1), &json!(1)),
+        "{report:#}"
+    );
+}

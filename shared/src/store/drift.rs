@@ -54,6 +54,39 @@ impl Store {
             .map(Some)
     }
 
+    /// Records a fleet sweep's report (`SWEEP#<id>`, kept as long as the run history).
+    pub async fn put_sweep_report(&self, sweep_id: &str, report: &serde_json::Value) -> Result<()> {
+        let record: Item = [
+            (keys::PK.to_owned(), s(keys::sweep_pk(sweep_id)?)),
+            (keys::SK.to_owned(), s(keys::SWEEP)),
+            (REPORT.to_owned(), item::to_attr(report)),
+            (
+                keys::TTL_ATTRIBUTE.to_owned(),
+                n(expiry_epoch(self.now(), self.run_ttl)),
+            ),
+        ]
+        .into();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("PutItem", e))?;
+        Ok(())
+    }
+
+    /// A fleet sweep's report.
+    pub async fn get_sweep_report(&self, sweep_id: &str) -> Result<Option<serde_json::Value>> {
+        let Some(found) = self
+            .get_item(&keys::sweep_pk(sweep_id)?, keys::SWEEP)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Reader::new(&found).opt_json(REPORT)
+    }
+
     /// Puts the report's counts on the platform's status, and its state: `Drifted` while a
     /// difference is open, `Active` when none is. Only an active platform moves (a check never
     /// overrides a provision, an update or a failure recorded meanwhile).

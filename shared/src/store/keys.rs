@@ -21,6 +21,7 @@ pub const TENANT_PREFIX: &str = "TENANT#";
 pub const RESOURCE_PREFIX: &str = "RESOURCE#";
 pub const RUN_PREFIX: &str = "RUN#";
 pub const DRIFT_PREFIX: &str = "DRIFT#";
+pub const SWEEP: &str = "SWEEP";
 
 fn component<'a>(what: &str, value: &'a str, allow_hash: bool) -> Result<&'a str> {
     if value.is_empty() {
@@ -50,6 +51,11 @@ pub fn drift_sk(request_id: &str) -> Result<String> {
         "{DRIFT_PREFIX}{}",
         component("request id", request_id, false)?
     ))
+}
+
+/// `SWEEP#<sweepId>`: a fleet sweep's own partition (it is about every platform).
+pub fn sweep_pk(sweep_id: &str) -> Result<String> {
+    Ok(format!("SWEEP#{}", component("sweep id", sweep_id, false)?))
 }
 
 /// `TENANT#<name>`.

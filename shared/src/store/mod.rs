@@ -12,6 +12,7 @@
 //! | `PLATFORM#<id>`       | `RUN#<rfc3339 ms>#<kind>[#<requestId>]` | [`RunRecord`], TTL `expiresAt`    |
 //! | `PLATFORM#<id>`       | `DRIFT#<requestId>`         | [`DriftReport`](crate::drift::DriftReport) (`report`, map), TTL `expiresAt` |
 //! | `PLATFORM#<id>`       | `LEASE`                     | [`Lease`]: holder, operation, `leaseExpiresAtMs`, `fence`; shared holders `readers` + `reader:<holder>` |
+//! | `SWEEP#<sweepId>`     | `SWEEP`                     | a fleet drift sweep's report (`report`, map), TTL `expiresAt` |
 //! | `REQUEST#<requestId>` | `REQUEST`                   | [`RequestInfo`] (idempotency), TTL `expiresAt`|
 //!
 //! * Keys are strings named `PK` and `SK`; billing is on demand.

@@ -52,7 +52,7 @@ fn region(deps: &Deps) -> String {
         .unwrap_or_else(|| crate::aws::DEFAULT_REGION.to_owned())
 }
 
-fn poll_seconds() -> u32 {
+pub(crate) fn poll_seconds() -> u32 {
     std::env::var(POLL_SECONDS_ENV)
         .ok()
         .and_then(|s| s.parse().ok())

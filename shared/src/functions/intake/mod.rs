@@ -47,6 +47,7 @@ mod lease;
 mod reply;
 
 pub use envelope::IntakeInput;
+pub(crate) use execution::poll_seconds;
 pub use execution::{
     execution_arn, state_machine_arn, DECOMMISSION_WORKFLOW, DEFAULT_POLL_SECONDS, DRIFT_WORKFLOW,
     OFFBOARD_WORKFLOW, ONBOARD_WORKFLOW, POLL_SECONDS_ENV, PROVISION_WORKFLOW,

@@ -17,7 +17,9 @@ use crate::phases::PhaseOutput;
 use crate::store::{LifecycleState, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+pub mod sweep;
 
 pub const NAME: &str = "drift";
 
@@ -76,7 +78,33 @@ pub struct DriftEvent {
     pub differences: Vec<drift::Difference>,
 }
 
-pub async fn handle(input: DriftInput, deps: &Deps) -> Result<DriftOutput, FunctionError> {
+/// The steps of a check (`assess`, `confirm`) and of a fleet sweep (`sweep-list`, `sweep-await`,
+/// `sweep-report`, see [`sweep`]), told apart by `stage`.
+pub async fn handle(input: Value, deps: &Deps) -> Result<Value, FunctionError> {
+    let stage = input
+        .get("stage")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let out = match stage {
+        "assess" | "confirm" => json!(check(super::parse(input)?, deps).await?),
+        "sweep-list" => sweep::list(super::parse(input)?, deps).await?,
+        "sweep-await" => json!(sweep::await_check(super::parse(input)?, deps).await?),
+        "sweep-report" => json!(sweep::report(super::parse(input)?, deps).await?),
+        other => {
+            return Err(FunctionError::new(
+                ErrorType::InvalidRequest,
+                format!(
+                    "stage {other:?}: expected assess, confirm, sweep-list, sweep-await or \
+                     sweep-report"
+                ),
+            ))
+        }
+    };
+    Ok(out)
+}
+
+/// One step of a check.
+pub async fn check(input: DriftInput, deps: &Deps) -> Result<DriftOutput, FunctionError> {
     let store = Store::from_deps(deps);
     let observations = flatten(&input.observations)?;
     let (report, remediations) = match input.stage {
