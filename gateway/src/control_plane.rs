@@ -18,6 +18,8 @@ pub const QUEUE: &str = "tenantry-intake";
 pub const DEAD_LETTER_QUEUE: &str = "tenantry-intake-dlq";
 /// Name of the rule routing request events to the queue.
 pub const REQUEST_RULE: &str = "tenantry-requests";
+/// The rule routing CloudTrail-shaped changes to intake.
+pub const CHANGE_RULE: &str = "tenantry-changes";
 /// Seconds a received message stays invisible: short locally so redelivery after a crash is quick
 /// (in AWS: six times the function timeout).
 pub const VISIBILITY_TIMEOUT_SECS: i32 = 3;
@@ -102,6 +104,29 @@ pub async fn deploy(stack: &LocalStack) -> anyhow::Result<ControlPlane> {
     events
         .put_targets()
         .rule(REQUEST_RULE)
+        .event_bus_name(&event_bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("intake-queue")
+                .arn(&queue_arn)
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    // The local stand-in for the template's rule on the default bus: CloudTrail's records of
+    // mutating calls (tests put CloudTrail-shaped events here; moto emits none).
+    events
+        .put_rule()
+        .name(CHANGE_RULE)
+        .event_bus_name(&event_bus)
+        .event_pattern(tenantry::events::change_pattern().to_string())
+        .description("Changes to AWS resources (CloudTrail) → intake queue")
+        .send()
+        .await?;
+    events
+        .put_targets()
+        .rule(CHANGE_RULE)
         .event_bus_name(&event_bus)
         .targets(
             aws_sdk_eventbridge::types::Target::builder()

@@ -464,6 +464,16 @@ pub fn request_pattern() -> Value {
     serde_json::json!({ "detail-type": types })
 }
 
+/// The EventBridge event pattern of the rule that routes changes to intake (on the default bus in
+/// AWS): CloudTrail's records of mutating calls to the services platforms are built of.
+pub fn change_pattern() -> Value {
+    serde_json::json!({
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "source": ["aws.ec2", "aws.eks", "aws.iam", "aws.kms", "aws.logs", "aws.s3"],
+        "detail": { "readOnly": [false] },
+    })
+}
+
 /// Puts one event on `bus` with source [`RESULT_SOURCE`]. A partly failed PutEvents (the entry
 /// came back with an error code) is retryable.
 pub async fn publish(

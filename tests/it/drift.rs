@@ -740,3 +740,149 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
         "{report:#}"
     );
 }
+
+/// A CloudTrail-shaped event recording a security group rule someone added to a platform's group
+/// starts a check of that platform, which takes the rule away again (the example's
+/// `driftRemediation` is `auto`); the same call made by one of Tenantry's functions starts nothing.
+#[tokio::test]
+async fn a_change_recorded_by_cloudtrail_starts_a_check_that_repairs_it() {
+    let env = env().await;
+    let run = env.run(RequestKind::PlatformProvision, "change-p-1").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.failures()
+    );
+    let platform = env.platform_id();
+    let ec2 = aws_sdk_ec2::Client::new(&env.aws);
+    let groups = ec2
+        .describe_security_groups()
+        .filters(tag_filter(&platform))
+        .send()
+        .await
+        .unwrap();
+    let group_id = groups
+        .security_groups()
+        .iter()
+        .find(|g| g.group_name().is_some_and(|n| n.ends_with("endpoints")))
+        .and_then(|g| g.group_id())
+        .expect("endpoint security group")
+        .to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&group_id)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    let ssh_open = |g: &aws_sdk_ec2::types::SecurityGroup| {
+        g.ip_permissions().iter().any(|p| p.from_port() == Some(22))
+    };
+    let now = chrono::Utc::now();
+    let call = |session: &str| {
+        json!({
+            "eventName": "AuthorizeSecurityGroupIngress",
+            "eventSource": "ec2.amazonaws.com",
+            "readOnly": false,
+            "userIdentity": { "type": "AssumedRole", "arn": session },
+            "requestParameters": {
+                "groupId": group_id,
+                "ipPermissions": { "items": [{ "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                    "ipRanges": { "items": [{ "cidrIp": "0.0.0.0/0" }] } }] }
+            }
+        })
+    };
+    let put = |detail: Value| {
+        let events = aws_sdk_eventbridge::Client::new(&env.aws);
+        async move {
+            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(tenantry::events::event_bus())
+                .source("aws.ec2")
+                .detail_type("AWS API Call via CloudTrail")
+                .detail(detail.to_string())
+                .build();
+            let out = events.put_events().entries(entry).send().await.unwrap();
+            assert_eq!(out.failed_entry_count(), 0);
+        }
+    };
+    // Tenantry's own call (its function's session): ignored.
+    put(call(
+        "arn:aws:sts::123456789012:assumed-role/tenantry-NetworkFunctionRole-A1/tenantry-network",
+    ))
+    .await;
+    // Someone else's: a check of the platform, debounced to the five-minute window.
+    put(call("arn:aws:sts::123456789012:assumed-role/ops/alice")).await;
+
+    let window = |t: chrono::DateTime<chrono::Utc>| {
+        use chrono::Timelike;
+        format!(
+            "change-{platform}-{}{:02}",
+            t.format("%Y%m%d%H"),
+            t.minute() - t.minute() % 5
+        )
+    };
+    let mut request = None;
+    for _ in 0..200 {
+        for id in [window(now), window(chrono::Utc::now())] {
+            if let Some(info) = env.store.get_request(&id).await.unwrap() {
+                if info.execution_arn.is_some() {
+                    request = Some(info);
+                }
+            }
+        }
+        if request.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    let request = request.expect("the change started a drift check");
+    assert_eq!(request.kind, "drift");
+    let sfn = aws_sdk_sfn::Client::new(&env.aws);
+    let done = tenantry_integration::wait_execution(
+        &sfn,
+        request.execution_arn.as_deref().unwrap(),
+        std::time::Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(
+        done.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        done.failures()
+    );
+    let report = env
+        .store
+        .get_drift_report(&platform, &request.request_id)
+        .await
+        .unwrap()
+        .expect("report");
+    let d = report
+        .differences
+        .iter()
+        .find(|d| d.resource == format!("ec2:security-group/{group_id}"))
+        .unwrap_or_else(|| panic!("{:#?}", report.differences));
+    assert_eq!(
+        (d.field.as_str(), d.result),
+        ("ingress", DriftResult::Repaired)
+    );
+    let after = ec2
+        .describe_security_groups()
+        .group_ids(&group_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !ssh_open(&after.security_groups()[0]),
+        "the rule was revoked"
+    );
+    // Only the one check: Tenantry's own call started none, and its repair started none either.
+    let checks = env.store.list_runs(&platform, 20).await.unwrap();
+    assert_eq!(
+        checks.iter().filter(|r| r.kind == "drift").count(),
+        1,
+        "{checks:#?}"
+    );
+}

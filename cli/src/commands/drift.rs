@@ -126,7 +126,7 @@ pub async fn sweep(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "drift sweep {sweep_id}: {} platforms, {} clean, {} drifted, {} failed",
+        "drift sweep {sweep_id}: {} platform(s), {} clean, {} drifted, {} failed",
         report["platforms"], report["clean"], report["drifted"], report["failed"]
     );
     let mut t = table(vec![

@@ -120,7 +120,8 @@ pub async fn run(
     }
     if let Some(d) = &s.last_drift {
         println!(
-            "last drift check: {} at {}: {} difference{}, {} repaired, {} open              (`tenantry drift {platform_id} --wait` checks again)",
+            "last drift check: {} at {}: {} difference{}, {} repaired, {} open \
+             (`tenantry drift {platform_id} --wait` checks again)",
             d.request_id,
             d.checked_at.to_rfc3339(),
             d.differences,

@@ -138,6 +138,8 @@ pub(super) enum Parsed {
     Ignored {
         detail_type: String,
     },
+    /// A call CloudTrail recorded: a drift check if it touched a platform's resource.
+    Change(super::change::Change),
 }
 
 /// Parses and validates one envelope.
@@ -154,6 +156,9 @@ pub(super) fn parse(envelope: Value) -> Parsed {
         return Parsed::Ignored {
             detail_type: event.detail_type,
         };
+    }
+    if let Some(change) = super::change::parse(&event) {
+        return Parsed::Change(change);
     }
     let Some(kind) = RequestKind::from_detail_type(&event.detail_type) else {
         let known: Vec<String> = RequestKind::ALL.iter().map(|k| k.detail_type()).collect();
@@ -209,6 +214,7 @@ mod tests {
             Parsed::Rejected(r) => *r,
             Parsed::Request(r) => panic!("accepted: {r:?}"),
             Parsed::Ignored { detail_type } => panic!("ignored {detail_type}"),
+            Parsed::Change(c) => panic!("a change: {c:?}"),
         }
     }
 

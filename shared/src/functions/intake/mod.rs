@@ -39,6 +39,7 @@
 //! [`validate::validate_new_tenant`]: crate::validate::validate_new_tenant
 
 mod admission;
+mod change;
 mod detail;
 mod envelope;
 mod execution;
@@ -97,6 +98,10 @@ impl<'a> Intake<'a> {
             Parsed::Request(request) => request,
             Parsed::Rejected(rejection) => return self.reject_unrecorded(*rejection).await,
             Parsed::Ignored { detail_type } => return Ok(reply::ignored(detail_type)),
+            Parsed::Change(change) => match self.change_request(&change).await? {
+                Some(request) => Box::new(request),
+                None => return Ok(reply::ignored(change::CLOUDTRAIL_DETAIL_TYPE.to_owned())),
+            },
         };
         if let Some(outcome) = self.check_duplicate(&request).await? {
             return Ok(outcome);
