@@ -69,9 +69,10 @@ check-iam: venv ## parliament, privilege rules and bus-policy cases on the templ
 	$(PY) scripts/check_template_iam.py infra/template.yaml
 	$(PY) scripts/check_template_iam.py --must-reject infra/tests/*.yaml
 
-bench: venv ## benchmarks on the local stack (provision: wall time vs critical path; tenants: onboarding latency, calls); JSON in target/tenantry-bench/
+bench: venv ## benchmarks on the local stack (provision: wall time vs critical path; tenants: onboarding latency, calls; drift: a check's calls at 1/10/100 tenants, fleet projection); JSON in target/tenantry-bench/
 	cargo bench -p tenantry-integration --bench provision --profile dev
 	cargo bench -p tenantry-integration --bench tenants --profile dev
+	cargo bench -p tenantry-integration --bench drift --profile dev
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
 	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas
