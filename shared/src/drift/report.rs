@@ -219,6 +219,31 @@ impl DriftReport {
         self.confirmed_at = Some(at);
     }
 
+    /// The report, its values cut until it serializes to at most `max_bytes` (a DynamoDB item
+    /// holds 400 KB): values over 1 KB first, then every value. A value cut says how big it was.
+    pub fn compacted(&self, max_bytes: usize) -> DriftReport {
+        let size = |r: &DriftReport| serde_json::to_vec(r).map_or(usize::MAX, |v| v.len());
+        let mut out = self.clone();
+        for threshold in [1024, 0] {
+            if size(&out) <= max_bytes {
+                break;
+            }
+            for d in out
+                .differences
+                .iter_mut()
+                .chain(out.new_differences.iter_mut())
+            {
+                for value in [&mut d.desired, &mut d.actual] {
+                    let bytes = value.to_string().len();
+                    if bytes > threshold && !value.is_null() {
+                        *value = Value::String(format!("({bytes} bytes, not kept)"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The counts of the report.
     pub fn summary(&self) -> DriftSummary {
         let repaired = self
@@ -320,6 +345,47 @@ mod tests {
                 poll: Action::Ensure,
             }],
             "one invocation per phase and item, none for a report-only component"
+        );
+    }
+
+    #[test]
+    fn a_large_report_keeps_every_difference_and_cuts_values() {
+        let big = json!({ "manifest": "x".repeat(5000) });
+        let drift: Vec<_> = (0..100)
+            .map(|i| (format!("k8s:v1/ConfigMap/t/{i}"), big.clone()))
+            .collect();
+        let entries: Vec<(&str, &str, Value, Value)> = drift
+            .iter()
+            .map(|(r, v)| (r.as_str(), "spec", v.clone(), json!({"small": true})))
+            .collect();
+        let report = DriftReport {
+            platform_id: "p".into(),
+            request_id: "r".into(),
+            checked_at: Utc::now(),
+            confirmed_at: None,
+            policy: policy(DriftRemediation::ReportOnly),
+            differences: differences(
+                &[observed(Phase::Tenants, Some("t"), &entries)],
+                &policy(DriftRemediation::ReportOnly),
+            ),
+            new_differences: Vec::new(),
+        };
+        let small = report.compacted(100_000);
+        assert!(serde_json::to_vec(&small).unwrap().len() <= 100_000);
+        assert_eq!(small.differences.len(), 100, "every difference stays");
+        assert_eq!(
+            small.differences[0].desired,
+            json!(format!("({} bytes, not kept)", big.to_string().len()))
+        );
+        assert_eq!(
+            small.differences[0].actual,
+            json!({"small": true}),
+            "small values stay"
+        );
+        assert_eq!(
+            report.compacted(10_000_000),
+            report,
+            "a report that fits is unchanged"
         );
     }
 

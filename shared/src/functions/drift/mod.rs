@@ -31,6 +31,8 @@ pub const DRIFT_REMEDIATED: &str = "DriftRemediated";
 pub const DRIFT_CHECK_COMPLETED: &str = "DriftCheckCompleted";
 /// At most this many differences are listed in an event (the report holds them all).
 const EVENT_DIFFERENCES: usize = 50;
+/// Largest report recorded (a DynamoDB item holds at most 400 KB, attribute names included).
+const MAX_REPORT_BYTES: usize = 350_000;
 
 /// Which step of the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,8 +76,44 @@ pub struct DriftEvent {
     pub state: LifecycleState,
     /// The report's counts.
     pub summary: DriftSummary,
-    /// The first differences (at most 50; the report in the state store has every one).
-    pub differences: Vec<drift::Difference>,
+    /// The first differences (at most 50; the report in the state store has every one, with
+    /// the desired and actual values, which events leave out).
+    pub differences: Vec<ListedDifference>,
+}
+
+/// A difference as an event lists it: where, what, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListedDifference {
+    /// The phase whose `observe` found it.
+    pub phase: crate::plan::Phase,
+    /// The Map item (a tenant's name), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// The resource, in the catalogue's vocabulary.
+    pub resource: String,
+    /// The field that differs.
+    pub field: String,
+    /// Missing, changed or unexpected.
+    pub class: drift::DriftClass,
+    /// Reported only, or repaired.
+    pub action: drift::DriftAction,
+    /// Open, pending, repaired or not-repaired.
+    pub result: drift::DriftResult,
+}
+
+impl From<&drift::Difference> for ListedDifference {
+    fn from(d: &drift::Difference) -> Self {
+        ListedDifference {
+            phase: d.phase,
+            item: d.item.clone(),
+            resource: d.resource.clone(),
+            field: d.field.clone(),
+            class: d.class,
+            action: d.action,
+            result: d.result,
+        }
+    }
 }
 
 /// The steps of a check (`assess`, `confirm`) and of a fleet sweep (`sweep-list`, `sweep-await`,
@@ -139,7 +177,9 @@ pub async fn check(input: DriftInput, deps: &Deps) -> Result<DriftOutput, Functi
             (report, Vec::new())
         }
     };
-    store.put_drift_report(&report).await?;
+    store
+        .put_drift_report(&report.compacted(MAX_REPORT_BYTES))
+        .await?;
     let state = store.record_drift(&report).await?;
     publish(deps, &input, &report, state, remediations.is_empty()).await?;
     Ok(DriftOutput {
@@ -158,13 +198,13 @@ async fn publish(
 ) -> Result<(), FunctionError> {
     let client = aws_sdk_eventbridge::Client::new(&deps.aws);
     let bus = events::event_bus();
-    let mut listed: Vec<_> = report
+    let listed: Vec<ListedDifference> = report
         .differences
         .iter()
         .chain(&report.new_differences)
-        .cloned()
+        .take(EVENT_DIFFERENCES)
+        .map(ListedDifference::from)
         .collect();
-    listed.truncate(EVENT_DIFFERENCES);
     let detail = DriftEvent {
         schema_version: SCHEMA_VERSION.to_owned(),
         platform_id: input.platform_id.clone(),
