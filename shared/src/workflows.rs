@@ -13,6 +13,34 @@ pub struct Workflow {
     pub definition: &'static str,
 }
 
+/// A schedule that starts a workflow (an EventBridge Scheduler schedule in the template; on the
+/// local stack, which has no scheduler, `tenantry dev fire NAME` starts it on demand).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// The schedule's name in the template.
+    pub name: &'static str,
+    /// The template's default expression (parameter `DriftSweepSchedule`).
+    pub expression: &'static str,
+    /// The template's default time zone (parameter `DriftSweepTimeZone`).
+    pub time_zone: &'static str,
+    /// What it starts.
+    pub workflow: Workflow,
+    /// The execution's input.
+    pub input: &'static str,
+}
+
+/// The nightly drift sweep over every active platform.
+pub const NIGHTLY_DRIFT_SWEEP: Schedule = Schedule {
+    name: "tenantry-nightly-drift-sweep",
+    expression: "cron(0 2 * * ? *)",
+    time_zone: "UTC",
+    workflow: DRIFT_SWEEP,
+    input: "{}",
+};
+
+/// Every schedule the template deploys.
+pub const SCHEDULES: &[Schedule] = &[NIGHTLY_DRIFT_SWEEP];
+
 /// Prefix of every deployed state machine and Lambda function name.
 pub const NAME_PREFIX: &str = "tenantry-";
 
@@ -203,6 +231,34 @@ mod tests {
                     workflow.name
                 );
             }
+        }
+    }
+
+    /// The local table of schedules says what the template deploys.
+    #[test]
+    fn schedules_match_the_template() {
+        let template = include_str!("../../infra/template.yaml");
+        for s in SCHEDULES {
+            let at = template
+                .find(&format!("Name: {}", s.name))
+                .unwrap_or_else(|| panic!("the template has no schedule {}", s.name));
+            let body = &template[at..at + 700.min(template.len() - at)];
+            let machine = format!(
+                "Arn: !Ref {}StateMachine",
+                s.workflow
+                    .name
+                    .split('-')
+                    .map(|w| w[..1].to_uppercase() + &w[1..])
+                    .collect::<String>()
+            );
+            assert!(body.contains(&machine), "{}: target {machine}", s.name);
+            assert!(
+                body.contains(&format!("Input: {:?}", s.input)),
+                "{}: input",
+                s.name
+            );
+            assert!(template.contains(&format!("Default: {}", s.expression)));
+            assert!(template.contains(&format!("Default: {}", s.time_zone)));
         }
     }
 

@@ -66,6 +66,19 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 3)]
         polls: u32,
     },
+    /// Fire a schedule now: start the workflow it starts, with its input, and follow it.
+    ///
+    /// The local stack has no EventBridge Scheduler; this is how its schedules run. Schedules:
+    /// `tenantry-nightly-drift-sweep` (the drift sweep over every active platform).
+    #[command(
+        after_help = "Examples:\n  tenantry dev fire tenantry-nightly-drift-sweep\n  tenantry drift --all --wait   # the same sweep, with the report"
+    )]
+    Fire {
+        /// The schedule's name.
+        schedule: String,
+        #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
+        state_dir: Option<PathBuf>,
+    },
     /// Count what exists in the local stack for a platform: every resource tagged with it, by kind
     /// (VPC pieces, IAM roles, OIDC providers, live KMS keys, clusters, log groups).
     #[command(
@@ -97,6 +110,10 @@ pub async fn run(cmd: DevCommand) -> anyhow::Result<ExitCode> {
         DevCommand::Down { state_dir } => down(&dir(state_dir)).await,
         DevCommand::Status { state_dir, json } => status(&dir(state_dir), json).await,
         DevCommand::Selftest { state_dir, polls } => selftest(&dir(state_dir), polls).await,
+        DevCommand::Fire {
+            schedule,
+            state_dir,
+        } => fire(&dir(state_dir), &schedule).await,
         DevCommand::Resources {
             platform,
             state_dir,
@@ -292,6 +309,40 @@ async fn selftest(state_dir: &Path, polls: u32) -> anyhow::Result<ExitCode> {
         &mut progress,
     )
     .await?;
+    Ok(outcome.exit_code())
+}
+
+async fn fire(state_dir: &Path, name: &str) -> anyhow::Result<ExitCode> {
+    let known: Vec<&str> = tenantry::workflows::SCHEDULES
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    let schedule = tenantry::workflows::SCHEDULES
+        .iter()
+        .find(|s| s.name == name)
+        .with_context(|| {
+            crate::errors::not_found(format!("no schedule {name:?}; the schedules: {known:?}"))
+        })?;
+    let file = stackfile::require(state_dir)?;
+    let arn = file.state_machines.get(schedule.workflow.name).with_context(|| {
+        format!(
+            "the running stack has no {} state machine; restart it with `tenantry dev down && tenantry dev up`",
+            schedule.workflow.name
+        )
+    })?;
+    let aws = tenantry::aws::local(&file.aws_endpoint, &file.region, "testing").await;
+    let sfn = aws_sdk_sfn::Client::new(&aws);
+    let input: serde_json::Value = serde_json::from_str(schedule.input)?;
+    let execution = format!(
+        "{}-{}",
+        schedule.workflow.name,
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut progress = Progress::new(Mode::for_output(Output::Text), schedule.name);
+    let outcome = follow::start_and_follow(&sfn, arn, &execution, &input, &mut progress).await?;
+    if outcome.succeeded() {
+        println!("{} fired: execution {execution}", schedule.name);
+    }
     Ok(outcome.exit_code())
 }
 
