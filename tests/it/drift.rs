@@ -729,7 +729,10 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
         format!("nightly-1-{}", env.platform_id())
     );
     let broken = by_platform["broken"];
-    assert_ne!(broken["state"], "Succeeded", "{broken:#}");
+    assert_eq!(
+        broken["state"], "Rejected",
+        "answered, not retried: {broken:#}"
+    );
     assert!(
         broken["error"].is_object(),
         "the refusal is named: {broken:#}"

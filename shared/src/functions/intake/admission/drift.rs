@@ -5,6 +5,7 @@
 use super::{invalid, Refusal};
 use crate::drift::{Policy, RemediateRequest};
 use crate::error::{ErrorType, FunctionError};
+use crate::events::EventError;
 use crate::functions::intake::envelope::Request;
 use crate::functions::intake::Intake;
 use crate::spec::PlatformSpec;
@@ -29,11 +30,13 @@ impl Intake<'_> {
                 "platform {platform:?} does not exist: there is nothing to check for drift"
             )));
         };
+        // Answered, not retried: redelivering the request would not make the spec parse.
         let spec: PlatformSpec = serde_json::from_value(stored.value).map_err(|e| {
-            FunctionError::new(
-                ErrorType::Terminal,
-                format!("the stored spec of platform {platform:?} does not parse: {e}"),
-            )
+            let message = format!(
+                "the stored spec of platform {platform:?} does not parse ({e}): send a \
+                 PlatformUpdateRequested with a valid spec before checking it for drift"
+            );
+            Refusal::Rejected(EventError::new(ErrorType::Terminal, message), Vec::new())
         })?;
         Ok(Policy::resolve(remediate, spec.drift_remediation))
     }
