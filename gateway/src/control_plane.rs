@@ -89,53 +89,42 @@ pub async fn deploy(stack: &LocalStack) -> anyhow::Result<ControlPlane> {
     {
         events.create_event_bus().name(&event_bus).send().await?;
     }
-    let detail_types: Vec<String> = tenantry::events::RequestKind::ALL
-        .iter()
-        .map(|k| k.detail_type())
-        .collect();
-    events
-        .put_rule()
-        .name(REQUEST_RULE)
-        .event_bus_name(&event_bus)
-        .event_pattern(serde_json::json!({ "detail-type": detail_types }).to_string())
-        .description("Tenantry requests → intake queue")
-        .send()
-        .await?;
-    events
-        .put_targets()
-        .rule(REQUEST_RULE)
-        .event_bus_name(&event_bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
+    let route = |rule: &'static str, pattern: serde_json::Value, description: &'static str| {
+        let (events, bus, queue) = (&events, &event_bus, &queue_arn);
+        async move {
+            events
+                .put_rule()
+                .name(rule)
+                .event_bus_name(bus)
+                .event_pattern(pattern.to_string())
+                .description(description)
+                .send()
+                .await?;
+            let target = aws_sdk_eventbridge::types::Target::builder()
                 .id("intake-queue")
-                .arn(&queue_arn)
-                .build()?,
-        )
-        .send()
-        .await?;
-
+                .arn(queue)
+                .build()?;
+            events
+                .put_targets()
+                .rule(rule)
+                .event_bus_name(bus)
+                .targets(target)
+                .send()
+                .await?;
+            anyhow::Ok(())
+        }
+    };
+    let requests = tenantry::events::request_pattern();
+    route(REQUEST_RULE, requests, "Tenantry requests → intake queue").await?;
     // The local stand-in for the template's rule on the default bus: CloudTrail's records of
     // mutating calls (tests put CloudTrail-shaped events here; moto emits none).
-    events
-        .put_rule()
-        .name(CHANGE_RULE)
-        .event_bus_name(&event_bus)
-        .event_pattern(tenantry::events::change_pattern().to_string())
-        .description("Changes to AWS resources (CloudTrail) → intake queue")
-        .send()
-        .await?;
-    events
-        .put_targets()
-        .rule(CHANGE_RULE)
-        .event_bus_name(&event_bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("intake-queue")
-                .arn(&queue_arn)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let changes = tenantry::events::change_pattern();
+    route(
+        CHANGE_RULE,
+        changes,
+        "Changes to AWS resources (CloudTrail) → intake queue",
+    )
+    .await?;
 
     let poller = tokio::spawn(poll(
         stack.moto_sdk_config().await,

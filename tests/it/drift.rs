@@ -19,12 +19,8 @@ use tenantry_gateway::inspect::tag_filter;
 
 use crate::platform::{env, mutating, platform_calls, Env};
 
-const CLUSTER: &str = "payments-prod";
-const AUTOSCALER_ROLE: &str = "tenantry-payments-prod-cluster-autoscaler";
-const GENERAL_GROUP: &str = "payments-prod-general";
-const ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
-const TENANT: &str = "checkout";
-const ELB_TAG: &str = "kubernetes.io/role/elb";
+use crate::observe::{ADMIN, AUTOSCALER_ROLE, CLUSTER, ELB_TAG, GENERAL_GROUP, TENANT};
+
 const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 
 /// What one out-of-band change must show up as: the resource (exactly, or its end for the
@@ -211,6 +207,34 @@ async fn a_drift_check_reports_then_repairs_out_of_band_changes_in_every_phase()
     );
 }
 
+/// Adds SSH from 0.0.0.0/0 to the platform's VPC-endpoint security group; returns its id.
+async fn open_ssh_on_the_endpoint_group(env: &Env) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(&env.aws);
+    let groups = ec2
+        .describe_security_groups()
+        .filters(tag_filter(&env.platform_id()))
+        .send()
+        .await
+        .unwrap();
+    let group_id = groups
+        .security_groups()
+        .iter()
+        .find(|g| g.group_name().is_some_and(|n| n.ends_with("endpoints")))
+        .and_then(|g| g.group_id())
+        .expect("endpoint security group")
+        .to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&group_id)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    group_id
+}
+
 /// One or more changes per phase, behind Tenantry's back; returns what each must show up as.
 async fn break_platform(env: &Env) -> Vec<Expected> {
     let platform = env.platform_id();
@@ -310,27 +334,7 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
     ));
 
     // network: the endpoints' security group opened to SSH from anywhere.
-    let groups = ec2
-        .describe_security_groups()
-        .filters(tag_filter(&platform))
-        .send()
-        .await
-        .unwrap();
-    let group = groups
-        .security_groups()
-        .iter()
-        .find(|g| g.group_name().is_some_and(|n| n.ends_with("endpoints")))
-        .expect("endpoint security group");
-    let group_id = group.group_id().unwrap().to_owned();
-    ec2.authorize_security_group_ingress()
-        .group_id(&group_id)
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .cidr_ip("0.0.0.0/0")
-        .send()
-        .await
-        .unwrap();
+    let group_id = open_ssh_on_the_endpoint_group(env).await;
     expected.push(expect(
         format!("ec2:security-group/{group_id}"),
         "ingress",
@@ -759,28 +763,7 @@ async fn a_change_recorded_by_cloudtrail_starts_a_check_that_repairs_it() {
     );
     let platform = env.platform_id();
     let ec2 = aws_sdk_ec2::Client::new(&env.aws);
-    let groups = ec2
-        .describe_security_groups()
-        .filters(tag_filter(&platform))
-        .send()
-        .await
-        .unwrap();
-    let group_id = groups
-        .security_groups()
-        .iter()
-        .find(|g| g.group_name().is_some_and(|n| n.ends_with("endpoints")))
-        .and_then(|g| g.group_id())
-        .expect("endpoint security group")
-        .to_owned();
-    ec2.authorize_security_group_ingress()
-        .group_id(&group_id)
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .cidr_ip("0.0.0.0/0")
-        .send()
-        .await
-        .unwrap();
+    let group_id = open_ssh_on_the_endpoint_group(&env).await;
     let ssh_open = |g: &aws_sdk_ec2::types::SecurityGroup| {
         g.ip_permissions().iter().any(|p| p.from_port() == Some(22))
     };

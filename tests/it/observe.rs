@@ -18,14 +18,14 @@ use tenantry_gateway::inspect::tag_filter;
 use crate::platform::{env, mutating, platform_calls, Env};
 
 /// Names `examples/platform.json` gives its resources (stem `payments-prod`).
-const CLUSTER: &str = "payments-prod";
-const AUTOSCALER_ROLE: &str = "tenantry-payments-prod-cluster-autoscaler";
-const GENERAL_GROUP: &str = "payments-prod-general";
+pub(crate) const CLUSTER: &str = "payments-prod";
+pub(crate) const AUTOSCALER_ROLE: &str = "tenantry-payments-prod-cluster-autoscaler";
+pub(crate) const GENERAL_GROUP: &str = "payments-prod-general";
 const CPU_ALARM: &str = "tenantry-payments-prod-node-cpu-high";
-const ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
-const TENANT: &str = "checkout";
+pub(crate) const ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
+pub(crate) const TENANT: &str = "checkout";
 const EGRESS_POLICY: &str = "allow-egress-except-metadata";
-const ELB_TAG: &str = "kubernetes.io/role/elb";
+pub(crate) const ELB_TAG: &str = "kubernetes.io/role/elb";
 
 /// Runs one phase's `observe`; checks it changed nothing (its own count and the AWS calls it
 /// made) and returns its drift.

@@ -6,6 +6,8 @@ use super::item::{self, n, s, Item, Reader};
 use super::types::LifecycleState;
 use super::{expiry_epoch, keys, Store};
 use crate::drift::DriftReport;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 
 const REPORT: &str = "report";
 /// Attempts at the status write before giving up on version conflicts (phases of a concurrent
@@ -15,16 +17,27 @@ const STATUS_ATTEMPTS: usize = 3;
 impl Store {
     /// Records (or re-records) a check's report.
     pub async fn put_drift_report(&self, report: &DriftReport) -> Result<()> {
+        let pk = keys::platform_pk(&report.platform_id)?;
+        let sk = keys::drift_sk(&report.request_id)?;
+        let value = item::encode("drift report", report)?;
+        self.put_report(pk, sk, value, report.checked_at).await
+    }
+
+    /// One report item, kept as long as the run history counted from `since`.
+    async fn put_report(
+        &self,
+        pk: String,
+        sk: String,
+        report: AttributeValue,
+        since: DateTime<Utc>,
+    ) -> Result<()> {
         let record: Item = [
-            (
-                keys::PK.to_owned(),
-                s(keys::platform_pk(&report.platform_id)?),
-            ),
-            (keys::SK.to_owned(), s(keys::drift_sk(&report.request_id)?)),
-            (REPORT.to_owned(), item::encode("drift report", report)?),
+            (keys::PK.to_owned(), s(pk)),
+            (keys::SK.to_owned(), s(sk)),
+            (REPORT.to_owned(), report),
             (
                 keys::TTL_ATTRIBUTE.to_owned(),
-                n(expiry_epoch(report.checked_at, self.run_ttl)),
+                n(expiry_epoch(since, self.run_ttl)),
             ),
         ]
         .into();
@@ -56,24 +69,23 @@ impl Store {
 
     /// Records a fleet sweep's report (`SWEEP#<id>`, kept as long as the run history).
     pub async fn put_sweep_report(&self, sweep_id: &str, report: &serde_json::Value) -> Result<()> {
-        let record: Item = [
-            (keys::PK.to_owned(), s(keys::sweep_pk(sweep_id)?)),
-            (keys::SK.to_owned(), s(keys::SWEEP)),
-            (REPORT.to_owned(), item::to_attr(report)),
-            (
-                keys::TTL_ATTRIBUTE.to_owned(),
-                n(expiry_epoch(self.now(), self.run_ttl)),
-            ),
-        ]
-        .into();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .send()
+        let pk = keys::sweep_pk(sweep_id)?;
+        let value = item::to_attr(report);
+        self.put_report(pk, keys::SWEEP.to_owned(), value, self.now())
             .await
-            .map_err(|e| StoreError::aws("PutItem", e))?;
-        Ok(())
+    }
+
+    /// The ids of the platforms that are built (`Active` or `Drifted`): what a sweep checks, and
+    /// where a change to an AWS resource is looked for.
+    pub async fn active_platforms(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for platform in self.list_platforms().await? {
+            let status = self.get_status(&platform.platform_id).await?;
+            if status.is_some_and(|s| s.value.state.is_active()) {
+                out.push(platform.platform_id);
+            }
+        }
+        Ok(out)
     }
 
     /// A fleet sweep's report.

@@ -101,17 +101,12 @@ pub async fn list(input: ListInput, deps: &Deps) -> Result<Value, FunctionError>
         })?),
     };
     let store = Store::from_deps(deps);
-    let mut items = Vec::new();
-    for platform in store.list_platforms().await? {
-        let id = platform.platform_id;
-        let active = store
-            .get_status(&id)
-            .await?
-            .is_some_and(|s| s.value.state.is_active());
-        if active {
-            items.push(item(&input.sweep_id, &id, remediate.clone(), deps));
-        }
-    }
+    let items: Vec<SweepItem> = store
+        .active_platforms()
+        .await?
+        .iter()
+        .map(|id| item(&input.sweep_id, id, remediate.clone(), deps))
+        .collect();
     Ok(json!({
         "platforms": items,
         "pollSeconds": crate::functions::intake::poll_seconds(),

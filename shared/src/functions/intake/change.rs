@@ -129,16 +129,7 @@ impl Intake<'_> {
 
     /// The active platform whose inventory holds a resource the change names.
     async fn owner(&self, change: &Change) -> Result<Option<String>, FunctionError> {
-        for platform in self.store.list_platforms().await? {
-            let id = platform.platform_id;
-            let active = self
-                .store
-                .get_status(&id)
-                .await?
-                .is_some_and(|s| s.value.state.is_active());
-            if !active {
-                continue;
-            }
+        for id in self.store.active_platforms().await? {
             let inventory = self.store.list_resources(&id).await?;
             let hit = inventory.iter().any(|r| {
                 change
