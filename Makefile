@@ -10,7 +10,7 @@ ifdef CARGO_TARGET_DIR
 TENANTRY := $(CARGO_TARGET_DIR)/debug/tenantry
 endif
 
-.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls schemas package bench clean-stack help
+.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls schemas package bench soak clean-stack help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -73,6 +73,9 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 	cargo bench -p tenantry-integration --bench provision --profile dev
 	cargo bench -p tenantry-integration --bench tenants --profile dev
 	cargo bench -p tenantry-integration --bench drift --profile dev
+
+soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms
+	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
 	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas

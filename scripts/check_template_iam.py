@@ -159,6 +159,10 @@ def rule_findings(label: str, doc: dict) -> list[tuple[str, str]]:
         for a in sorted(lower):
             if not a.startswith(("eks:delete", "eks:update", "eks:disassociate")):
                 continue
+            # Only ever takes access away, from entries that are by definition untagged (a
+            # stranger's access policy on a platform cluster: the access phase removes it).
+            if a == "eks:disassociateaccesspolicy":
+                continue
             if not rtypes.get(a):
                 continue  # accepts only `*`: nothing to condition
             if has_resource_tag(s) or negated_tag_deny(doc, lower[a], universe):

@@ -3,7 +3,8 @@
 //!
 //! Served here: add-ons (+ `DescribeAddonVersions`), access entries and access policies, pod
 //! identity associations, OIDC identity provider configs, `UpdateClusterVersion`,
-//! `UpdateNodegroupVersion`, `DescribeUpdate`/`ListUpdates`, and tags on those resources.
+//! `UpdateNodegroupVersion` (a named launch template version then shows in `DescribeNodegroup`),
+//! `DescribeUpdate`/`ListUpdates`, and tags on those resources.
 //! `UpdateClusterConfig` goes to moto (which applies it) but answers with an `update` as EKS does
 //! (moto answers with the cluster). Every per-cluster call first asks moto whether the cluster
 //! exists (ResourceNotFoundException otherwise). Deleting a cluster drops its extras.
@@ -32,6 +33,9 @@ struct ClusterExtras {
     updates: BTreeMap<String, Update>,
     /// Kubernetes version after an UpdateClusterVersion: (version, update id).
     version: Option<(String, String)>,
+    /// A node group's launch template after an UpdateNodegroupVersion that names one (moto keeps
+    /// the one the group was created with): `{id, name?, version}` by node group.
+    nodegroup_templates: BTreeMap<String, Value>,
 }
 
 struct Addon {
@@ -470,6 +474,17 @@ async fn moto_with_durations(
         ("DescribeNodegroup", StatusCode::OK) => {
             if let Some(s) = lock(&gw.timeline).nodegroup_status(&d, region, &caps[0], &caps[1]) {
                 v["nodegroup"]["status"] = json!(s);
+            }
+            let state = lock(&gw.eks);
+            let template = state
+                .clusters
+                .get(&(region.to_owned(), caps[0].clone()))
+                .and_then(|e| e.nodegroup_templates.get(&caps[1]));
+            if let Some(t) = template {
+                let have = &mut v["nodegroup"]["launchTemplate"];
+                for (k, value) in t.as_object().into_iter().flatten() {
+                    have[k] = value.clone();
+                }
             }
         }
         ("DescribeNodegroup", StatusCode::NOT_FOUND) => {
@@ -1189,6 +1204,14 @@ fn per_cluster(
             for (k, t) in [("version", "Version"), ("releaseVersion", "ReleaseVersion")] {
                 if let Some(v) = str_field(body, k) {
                     params.push(json!({"type": t, "value": v}));
+                }
+            }
+            if let Some(t) = body.get("launchTemplate").filter(|t| t.is_object()) {
+                extras
+                    .nodegroup_templates
+                    .insert(caps[1].clone(), t.clone());
+                if let Some(v) = t.get("version").and_then(Value::as_str) {
+                    params.push(json!({"type": "LaunchTemplateVersion", "value": v}));
                 }
             }
             let update = new_update("VersionUpdate", params);

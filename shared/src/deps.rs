@@ -31,6 +31,8 @@ pub struct Deps {
     pub role_boundary_arn: Option<String>,
     /// The account of the handler's credentials, once known (shared by clones).
     account: Arc<tokio::sync::OnceCell<String>>,
+    /// The IAM principal of the handler's credentials, once known (shared by clones).
+    principal: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Deps {
@@ -41,6 +43,7 @@ impl Deps {
             table_name: table_name.into(),
             role_boundary_arn: None,
             account: Arc::default(),
+            principal: Arc::default(),
         }
     }
 
@@ -62,6 +65,12 @@ impl Deps {
         // A fresh cell: clones made before share the old one.
         let account = Arc::new(tokio::sync::OnceCell::new_with(Some(id.into())));
         Deps { account, ..self }
+    }
+
+    /// With the handler's IAM principal known (saves the STS call; unit tests).
+    pub fn with_principal_arn(self, arn: impl Into<String>) -> Self {
+        let principal = Arc::new(tokio::sync::OnceCell::new_with(Some(arn.into())));
+        Deps { principal, ..self }
     }
 
     /// Built once per cold start from the environment.
@@ -95,5 +104,69 @@ impl Deps {
             })
             .await
             .cloned()
+    }
+
+    /// The IAM principal the handler's credentials belong to, as EKS names it in access
+    /// entries: a role for an assumed-role session (a Lambda function's credentials), else the
+    /// caller's ARN. STS `GetCallerIdentity` (no permission needed), once per `Deps`.
+    pub async fn principal_arn(&self) -> Result<String, FunctionError> {
+        self.principal
+            .get_or_try_init(|| async {
+                let out = self
+                    .clients
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| crate::phases::aws_error("sts:GetCallerIdentity", e))?;
+                out.arn().map(iam_principal).ok_or_else(|| {
+                    FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no ARN")
+                })
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// The IAM principal of a caller ARN: `arn:P:sts::A:assumed-role/R/S` is role
+/// `arn:P:iam::A:role/R` (STS drops the role's path, and so do access entries made from a
+/// session); other ARNs are principals already.
+pub fn iam_principal(caller: &str) -> String {
+    let parts: Vec<&str> = caller.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "sts", "", account, resource] => match resource
+            .strip_prefix("assumed-role/")
+            .and_then(|r| r.split('/').next())
+        {
+            Some(role) => format!("arn:{partition}:iam::{account}:role/{role}"),
+            None => caller.to_owned(),
+        },
+        _ => caller.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iam_principal;
+
+    #[test]
+    fn sessions_are_named_by_their_role() {
+        assert_eq!(
+            iam_principal(
+                "arn:aws:sts::123456789012:assumed-role/tenantry-cluster/tenantry-cluster"
+            ),
+            "arn:aws:iam::123456789012:role/tenantry-cluster"
+        );
+        assert_eq!(
+            iam_principal("arn:aws-cn:sts::123456789012:assumed-role/r/s"),
+            "arn:aws-cn:iam::123456789012:role/r"
+        );
+        for other in [
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:iam::123456789012:role/ops/admin",
+            "arn:aws:sts::123456789012:federated-user/bob",
+        ] {
+            assert_eq!(iam_principal(other), other);
+        }
     }
 }

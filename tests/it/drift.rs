@@ -22,6 +22,8 @@ use crate::platform::{env, mutating, platform_calls, Env};
 use crate::observe::{ADMIN, AUTOSCALER_ROLE, CLUSTER, ELB_TAG, GENERAL_GROUP, TENANT};
 
 const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
+/// A principal the platform spec does not name.
+const INTRUDER: &str = "arn:aws:iam::123456789012:role/intruder";
 
 /// What one out-of-band change must show up as: the resource (exactly, or its end for the
 /// Kubernetes ids), the field, and the class.
@@ -196,6 +198,15 @@ async fn a_drift_check_reports_then_repairs_out_of_band_changes_in_every_phase()
         (Some(1), Some(5), Some(6)),
         "maxSize repaired, desiredSize kept"
     );
+    // The intruder's entry is still there, without any access policy.
+    let left = aws_sdk_eks::Client::new(&env.aws)
+        .list_associated_access_policies()
+        .cluster_name(CLUSTER)
+        .principal_arn(INTRUDER)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.associated_access_policies().is_empty(), "{left:?}");
     let runs = env.store.list_runs(&platform, 10).await.unwrap();
     assert!(
         runs.iter().any(|r| r.kind == "drift"
@@ -492,6 +503,39 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         DriftClass::Changed,
     ));
 
+    // nodegroups: a new launch template version that lets instances use IMDSv1.
+    let template = eks
+        .describe_nodegroup()
+        .cluster_name(CLUSTER)
+        .nodegroup_name(GENERAL_GROUP)
+        .send()
+        .await
+        .unwrap()
+        .nodegroup
+        .and_then(|n| n.launch_template)
+        .expect("the node group's launch template");
+    let template_name = template.name().expect("template name").to_owned();
+    ec2.create_launch_template_version()
+        .launch_template_id(template.id().expect("template id"))
+        .source_version("$Latest")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .metadata_options(
+                    aws_sdk_ec2::types::LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                        .http_tokens(aws_sdk_ec2::types::LaunchTemplateHttpTokensState::Optional)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("ec2:launch-template/{template_name}"),
+        "launchTemplateData",
+        DriftClass::Changed,
+    ));
+
     // addons: CoreDNS scaled down through its configuration values.
     let coredns = eks
         .describe_addon()
@@ -542,6 +586,32 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         format!("eks:access-entry/{ADMIN}"),
         "accessPolicies",
         DriftClass::Changed,
+    ));
+
+    // access: a principal the spec does not name made cluster admin (its entry stays; the
+    // policy is taken away).
+    eks.create_access_entry()
+        .cluster_name(CLUSTER)
+        .principal_arn(INTRUDER)
+        .send()
+        .await
+        .unwrap();
+    eks.associate_access_policy()
+        .cluster_name(CLUSTER)
+        .principal_arn(INTRUDER)
+        .policy_arn(ADMIN_POLICY)
+        .access_scope(
+            aws_sdk_eks::types::AccessScope::builder()
+                .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("eks:access-entry/{INTRUDER}"),
+        "accessPolicies",
+        DriftClass::Unexpected,
     ));
 
     // bootstrap: the cluster-autoscaler scaled to zero in the cluster.
@@ -648,6 +718,55 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
     expected
 }
 
+/// Records a platform whose stored spec no longer parses: a check of it is refused at intake.
+async fn record_broken_platform(env: &Env, id: &str) {
+    let active = tenantry::store::PlatformStatus::new(LifecycleState::Active);
+    env.store
+        .put_spec(id, &json!({ "id": id }), None)
+        .await
+        .unwrap();
+    env.store.update_status(id, &active, None).await.unwrap();
+}
+
+/// Runs the drift sweep (report-only) as the schedule starts it; returns its report.
+async fn sweep(env: &Env, name: &str) -> Value {
+    let sfn = aws_sdk_sfn::Client::new(&env.aws);
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    let machine = machines
+        .state_machines()
+        .iter()
+        .find(|m| m.name() == "tenantry-drift-sweep")
+        .expect("drift-sweep state machine")
+        .state_machine_arn()
+        .to_owned();
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name(name)
+        .input(json!({"remediate": "report-only"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let done = tenantry_integration::wait_execution(
+        &sfn,
+        started.execution_arn(),
+        std::time::Duration::from_secs(900),
+    )
+    .await;
+    assert_eq!(
+        done.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        done.cause,
+        done.failures()
+    );
+    env.store
+        .get_sweep_report(name)
+        .await
+        .unwrap()
+        .expect("sweep report")
+}
+
 /// The nightly sweep, started as the schedule starts it: every active platform is checked through
 /// intake and reported; a platform whose check cannot even start does not stop the others.
 #[tokio::test]
@@ -662,15 +781,7 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
     );
     // Two more platforms, recorded only: one whose stored spec no longer parses (its check is
     // refused), one decommissioned (not swept).
-    let active = tenantry::store::PlatformStatus::new(LifecycleState::Active);
-    env.store
-        .put_spec("broken", &json!({"id": "broken"}), None)
-        .await
-        .unwrap();
-    env.store
-        .update_status("broken", &active, None)
-        .await
-        .unwrap();
+    record_broken_platform(&env, "broken").await;
     let gone = tenantry::store::PlatformStatus::new(LifecycleState::Decommissioned);
     env.store
         .put_spec("gone", &json!({"id": "gone"}), None)
@@ -678,43 +789,7 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
         .unwrap();
     env.store.update_status("gone", &gone, None).await.unwrap();
 
-    let sfn = aws_sdk_sfn::Client::new(&env.aws);
-    let machines = sfn.list_state_machines().send().await.unwrap();
-    let sweep = machines
-        .state_machines()
-        .iter()
-        .find(|m| m.name() == "tenantry-drift-sweep")
-        .expect("drift-sweep state machine")
-        .state_machine_arn()
-        .to_owned();
-    let started = sfn
-        .start_execution()
-        .state_machine_arn(&sweep)
-        .name("nightly-1")
-        .input(json!({"remediate": "report-only"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let done = tenantry_integration::wait_execution(
-        &sfn,
-        started.execution_arn(),
-        std::time::Duration::from_secs(300),
-    )
-    .await;
-    assert_eq!(
-        done.status,
-        ExecutionStatus::Succeeded,
-        "{:?} {:?}",
-        done.cause,
-        done.failures()
-    );
-
-    let report = env
-        .store
-        .get_sweep_report("nightly-1")
-        .await
-        .unwrap()
-        .expect("sweep report");
+    let report = sweep(&env, "nightly-1").await;
     let results = report["results"].as_array().expect("results");
     let by_platform: BTreeMap<&str, &Value> = results
         .iter()
@@ -870,5 +945,64 @@ async fn a_change_recorded_by_cloudtrail_starts_a_check_that_repairs_it() {
         checks.iter().filter(|r| r.kind == "drift").count(),
         1,
         "{checks:#?}"
+    );
+}
+
+/// Soak (`make soak`): the nightly sweep over a fleet of 20 platforms, 19 provisioned on the local
+/// stack (at once, one tenant each) and one whose check is refused, completes and reports each.
+#[tokio::test]
+#[ignore = "soak: provisions 19 platforms; run by `make soak`"]
+async fn soak_a_fleet_sweep_over_twenty_platforms_reports_each() {
+    let env = env().await;
+    let fleet: Vec<String> = (1..=19).map(|i| format!("fleet-{i:02}")).collect();
+    for id in &fleet {
+        let mut spec = env.spec.clone();
+        spec["id"] = json!(id);
+        spec["tenants"] = json!([env.spec["tenants"][0].clone()]);
+        env.provision(spec, &format!("{id}-provision")).await;
+    }
+    for id in &fleet {
+        let run = env.finish(&format!("{id}-provision")).await;
+        assert_eq!(
+            run.status,
+            ExecutionStatus::Succeeded,
+            "{id}: {:?}",
+            run.failures()
+        );
+    }
+    record_broken_platform(&env, "fleet-broken").await;
+
+    env.stack.reset_calls();
+    let started = std::time::Instant::now();
+    let report = sweep(&env, "nightly-fleet").await;
+    let seconds = started.elapsed().as_secs_f64();
+    let results = report["results"].as_array().expect("results");
+    let states: BTreeMap<&str, &str> = results
+        .iter()
+        .map(|r| {
+            (
+                r["platformId"].as_str().unwrap(),
+                r["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut want: BTreeMap<&str, &str> =
+        fleet.iter().map(|id| (id.as_str(), "Succeeded")).collect();
+    want.insert("fleet-broken", "Rejected");
+    assert_eq!(states, want, "{report:#}");
+    for r in results.iter().filter(|r| r["state"] == "Succeeded") {
+        assert_eq!(r["summary"]["open"], 0, "{r:#}");
+    }
+    assert_eq!(
+        (&report["platforms"], &report["clean"], &report["failed"]),
+        (&json!(20), &json!(19), &json!(1)),
+        "{report:#}"
+    );
+    let calls = platform_calls(&env.stack.calls());
+    let total: usize = calls.values().map(|(m, r)| m + r).sum();
+    assert_eq!(mutating(&calls), 0, "a report-only sweep changes nothing");
+    eprintln!(
+        "fleet sweep: 20 platforms in {seconds:.1} s, {total} platform calls ({:.1} per provisioned platform)",
+        total as f64 / 19.0
     );
 }

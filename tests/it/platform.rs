@@ -59,10 +59,15 @@ impl Env {
         spec: Option<Value>,
         remediate: Option<RemediateRequest>,
     ) {
+        // A spec names its platform; requests without one are for this env's.
+        let platform_id = spec
+            .as_ref()
+            .and_then(|s| s["id"].as_str())
+            .map_or_else(|| self.platform_id(), str::to_owned);
         let detail = PlatformRequest {
             schema_version: SCHEMA_VERSION.to_owned(),
             request_id: request_id.to_owned(),
-            platform_id: self.platform_id(),
+            platform_id,
             spec,
             remediate,
         };
@@ -101,6 +106,12 @@ impl Env {
         self.run_detail(kind, request_id, spec, None).await
     }
 
+    /// Asks to provision another platform, `spec`, on the same stack; [`Env::finish`] waits.
+    pub(crate) async fn provision(&self, spec: Value, request_id: &str) {
+        self.put_detail(RequestKind::PlatformProvision, request_id, Some(spec), None)
+            .await
+    }
+
     /// Runs a drift check (`DriftCheckRequested` with `remediate`) to the end of its execution.
     pub(crate) async fn check_drift(
         &self,
@@ -120,6 +131,13 @@ impl Env {
     ) -> Execution {
         let t0 = Instant::now();
         self.put_detail(kind, request_id, spec, remediate).await;
+        let mut run = self.finish(request_id).await;
+        run.elapsed = t0.elapsed();
+        run
+    }
+
+    /// Waits for a request put on the bus to be started and for its execution to end.
+    pub(crate) async fn finish(&self, request_id: &str) -> Execution {
         let info = self.verdict(request_id).await;
         assert_eq!(
             info.state,
@@ -128,9 +146,7 @@ impl Env {
             info.error
         );
         let arn = info.execution_arn.unwrap();
-        let mut run = wait_execution(&self.aws, &arn).await;
-        run.elapsed = t0.elapsed();
-        run
+        wait_execution(&self.aws, &arn).await
     }
 }
 

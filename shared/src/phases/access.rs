@@ -1,6 +1,9 @@
 //! The `access` phase: who may use the cluster.
 //!
 //! - `ensure`:
+//!   - no access policy on the entry of a principal the spec does not name (neither an admin
+//!     principal, nor the cluster creator, nor a tenant owner): such policies are disassociated,
+//!     the entry itself is kept (node roles and other tools have entries without policies);
 //!   - an access entry per admin principal with `AmazonEKSClusterAdminPolicy` at cluster scope;
 //!     entries of this phase the spec no longer names are deleted (entries of other components,
 //!     such as tenants' namespace-scoped ones, and the cluster creator's are never touched);
@@ -12,8 +15,9 @@
 //!     `<groupsPrefix><idpGroup>` to its cluster role), applied server-side with field manager
 //!     `tenantry`; bindings the spec no longer names are deleted.
 //! - `status`: the same as `ensure` (the poll loop while the identity provider associates).
-//! - `observe`: missing or extra entries, an admin entry without its cluster-scoped policy, a
-//!   differing provider config, missing bindings.
+//! - `observe`: missing or extra entries, an admin entry without its cluster-scoped policy, an
+//!   access policy on a stranger's entry (unexpected), a differing provider config, missing
+//!   bindings.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
 use super::common::Inventory;
@@ -80,12 +84,23 @@ async fn ensure(
 
 // ----- access entries -----
 
-/// Principal ARNs of this phase's access entries on the cluster.
-async fn our_entries(
+/// The access entries on the cluster, by whose they are.
+#[derive(Default)]
+struct Entries {
+    /// This phase's (tagged with the platform and component `access`).
+    ours: Vec<String>,
+    /// Neither Tenantry's (no tag of this platform), nor an admin principal's, nor the cluster
+    /// creator's: node roles, other tools, people. They may exist, but hold no access policy.
+    strangers: Vec<String>,
+}
+
+/// The cluster's access entries, sorted by [`Entries`]. Entries of other components of this
+/// platform (tenant owners') are the tenant phase's.
+async fn entries(
     ctx: &PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
-) -> Result<Vec<String>, FunctionError> {
+) -> Result<Entries, FunctionError> {
     let mut pages = eks
         .list_access_entries()
         .cluster_name(cluster)
@@ -100,12 +115,19 @@ async fn our_entries(
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
-                return Ok(Vec::new())
+                return Ok(Entries::default())
             }
             Err(e) => return Err(aws_error("ListAccessEntries", e)),
         }
     }
-    let mut out = Vec::new();
+    let creator = ctx
+        .status
+        .outputs
+        .get(super::cluster::CLUSTER_CREATOR_OUTPUT)
+        .and_then(Value::as_str);
+    let named =
+        |p: &str| ctx.spec.access.admin_principals.iter().any(|a| a == p) || creator == Some(p);
+    let mut out = Entries::default();
     for principal in principals {
         let entry = eks
             .describe_access_entry()
@@ -113,19 +135,85 @@ async fn our_entries(
             .principal_arn(&principal)
             .send()
             .await;
-        match entry {
-            Ok(e) => {
-                if ours(ctx, e.access_entry().and_then(|e| e.tags())) {
-                    out.push(principal);
-                }
-            }
+        let tags = match entry {
+            Ok(e) => e.access_entry().and_then(|e| e.tags()).cloned(),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                continue
+            }
             Err(e) => return Err(aws_error("DescribeAccessEntry", e)),
+        };
+        let platform = tags.as_ref().and_then(|t| t.get(TAG_PLATFORM));
+        if ours(ctx, tags.as_ref()) {
+            out.ours.push(principal);
+        } else if platform.map(String::as_str) != Some(ctx.platform_id()) && !named(&principal) {
+            out.strangers.push(principal);
         }
     }
     Ok(out)
+}
+
+/// The access policies associated with `principal`'s entry, as `{policyArn, accessScope}`.
+async fn associated_policies(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+) -> Result<Vec<Value>, FunctionError> {
+    let associated = eks
+        .list_associated_access_policies()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await
+        .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
+    Ok(associated
+        .associated_access_policies()
+        .iter()
+        .map(|p| {
+            let scope = p.access_scope();
+            json!({
+                "policyArn": p.policy_arn(),
+                "accessScope": {
+                    "type": scope.and_then(|s| s.r#type()).map(|t| t.as_str()),
+                    "namespaces": scope.map(|s| s.namespaces()),
+                },
+            })
+        })
+        .collect())
+}
+
+/// Takes every access policy from the entries of principals the spec does not name: the spec
+/// says who administers the cluster, and an entry's policies are how EKS grants it. The entries
+/// themselves stay (a node role's, or another tool's with Kubernetes groups, are legitimate).
+async fn disarm_strangers(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    strangers: &[String],
+) -> Result<(), FunctionError> {
+    for principal in strangers {
+        for policy in associated_policies(eks, cluster, principal).await? {
+            let arn = policy["policyArn"].as_str().unwrap_or_default();
+            tracing::warn!(%principal, policy = arn, "removing an access policy from a principal the platform spec does not name");
+            let removed = eks
+                .disassociate_access_policy()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .policy_arn(arn)
+                .send()
+                .await;
+            match removed {
+                Ok(_) => ctx.changed(),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(aws_error("DisassociateAccessPolicy", e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn ensure_entries(
@@ -134,7 +222,11 @@ async fn ensure_entries(
     inventory: &mut Inventory,
     cluster: &str,
 ) -> Result<(), FunctionError> {
-    let existing = our_entries(ctx, eks, cluster).await?;
+    let Entries {
+        ours: existing,
+        strangers,
+    } = entries(ctx, eks, cluster).await?;
+    disarm_strangers(ctx, eks, cluster, &strangers).await?;
     let wanted = ctx.spec.access.admin_principals.clone();
     let policy = admin_policy_arn(ctx.spec.partition());
     for principal in &wanted {
@@ -511,7 +603,20 @@ async fn observe(
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
     let mut drift = Vec::new();
-    let entries: BTreeSet<String> = our_entries(ctx, eks, &cluster).await?.into_iter().collect();
+    let found = entries(ctx, eks, &cluster).await?;
+    for principal in &found.strangers {
+        let policies = associated_policies(eks, &cluster, principal).await?;
+        if !policies.is_empty() {
+            // Desired null: a grant nothing desires is classified as unexpected.
+            drift.push(Drift {
+                resource: format!("eks:access-entry/{principal}"),
+                field: "accessPolicies".into(),
+                desired: Value::Null,
+                actual: json!(policies),
+            });
+        }
+    }
+    let entries: BTreeSet<String> = found.ours.into_iter().collect();
     let wanted: BTreeSet<String> = ctx.spec.access.admin_principals.iter().cloned().collect();
     if entries != wanted {
         drift.push(Drift {
@@ -607,7 +712,7 @@ async fn delete(
             }
         }
     }
-    for principal in our_entries(ctx, eks, &cluster).await? {
+    for principal in entries(ctx, eks, &cluster).await?.ours {
         delete_entry(ctx, eks, &mut inventory, &cluster, &principal).await?;
     }
     if gone {

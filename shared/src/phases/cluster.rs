@@ -7,7 +7,8 @@
 //!   encryption of secrets with the platform key, access config authentication mode `API`,
 //!   deletion protection and the platform's tags. An existing ACTIVE cluster is compared field by
 //!   field and *one* update is applied per call (EKS runs one cluster update at a time); `ready`
-//!   is true once the cluster is ACTIVE and as specified.
+//!   is true once the cluster is ACTIVE and as specified. The output `clusterCreator` names this
+//!   function's role, to which EKS gives the creator's cluster-admin access entry.
 //! - `status`: the poll loop. Like `ensure` without creating: while the cluster is CREATING or
 //!   UPDATING it is not ready; once ACTIVE, remaining differences are applied one per poll.
 //! - `observe`: the differences (version, endpoint access, log types, encryption key,
@@ -44,6 +45,9 @@ pub const CLUSTER_ROLE_OUTPUT: &str = "clusterRoleArn";
 pub const SECRETS_KEY_OUTPUT: &str = "secretsKeyArn";
 /// Output of the encryption phase: the key for CloudWatch Logs (optional).
 pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
+/// Output: the principal that created the cluster (this function's role). EKS gives it an
+/// untagged cluster-admin access entry, which the access phase must tell from a stranger's.
+pub const CLUSTER_CREATOR_OUTPUT: &str = "clusterCreator";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     run(PhaseContext::load(Phase::Cluster, input, deps).await?).await
@@ -404,7 +408,16 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         record_cluster(ctx, &cluster).await?;
     }
     let ready = converge(ctx, aws, &desired, &cluster).await?;
-    ctx.finish(ready, outputs(&cluster, &desired)).await
+    let mut outputs = outputs(&cluster, &desired);
+    // Only this function creates clusters, so its own principal is the creator (recorded on the
+    // first ensure after the create, also when a crash came between the two).
+    if !ctx.status.outputs.contains_key(CLUSTER_CREATOR_OUTPUT) {
+        outputs.insert(
+            CLUSTER_CREATOR_OUTPUT.to_owned(),
+            json!(ctx.deps.principal_arn().await?),
+        );
+    }
+    ctx.finish(ready, outputs).await
 }
 
 async fn status(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {

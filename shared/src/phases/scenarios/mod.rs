@@ -152,7 +152,7 @@ impl Rules {
         }
     }
 
-    /// Handler dependencies on these clients, with the account known (no STS call).
+    /// Handler dependencies on these clients, with the account and principal known (no STS call).
     pub fn deps(&self) -> Deps {
         let aws = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
@@ -161,6 +161,7 @@ impl Rules {
         Deps::new(aws, "tenantry")
             .with_clients(self.clients())
             .with_account_id(ACCOUNT)
+            .with_principal_arn(format!("arn:aws:iam::{ACCOUNT}:role/tenantry-phase"))
     }
 }
 
