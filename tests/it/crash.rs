@@ -198,7 +198,7 @@ fn op(c: &CallRecord) -> String {
 
 /// Empties moto (and so the state table, created again): every run then starts from the same
 /// account state as the reference run.
-async fn reset_moto(stack: &LocalStack) {
+pub(crate) async fn reset_moto(stack: &LocalStack) {
     let resp = reqwest::Client::new()
         .post(format!("{}/moto-api/reset", stack.moto_endpoint()))
         .send()
