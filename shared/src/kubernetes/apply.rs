@@ -155,6 +155,10 @@ fn kube_error(verb: &str, t: &Target, e: kube::Error) -> FunctionError {
             500..=599 => ErrorType::Retryable,
             _ => ErrorType::Terminal,
         },
+        // A write the read-only client of `observe` refused is a bug, not a hiccup.
+        kube::Error::Service(e) if e.downcast_ref::<super::client::WriteRefused>().is_some() => {
+            ErrorType::Terminal
+        }
         kube::Error::HyperError(_) | kube::Error::Service(_) => ErrorType::Retryable,
         _ => ErrorType::Terminal,
     };

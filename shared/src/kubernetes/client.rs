@@ -35,6 +35,51 @@ pub async fn connect(
     endpoint: &str,
     ca_data_base64: Option<&str>,
 ) -> Result<kube::Client, FunctionError> {
+    let config = config(aws, cluster_name, endpoint, ca_data_base64).await?;
+    kube::Client::try_from(config).map_err(|e| terminal(cluster_name, e))
+}
+
+/// Like [`connect`], but every request other than a read (`GET`, `HEAD`) fails before it is
+/// sent: the client of `observe`, which must not change the cluster whatever its code does (the
+/// Kubernetes side of [`crate::aws::read_only`]).
+pub async fn connect_read_only(
+    aws: &aws_config::SdkConfig,
+    cluster_name: &str,
+    endpoint: &str,
+    ca_data_base64: Option<&str>,
+) -> Result<kube::Client, FunctionError> {
+    let config = config(aws, cluster_name, endpoint, ca_data_base64).await?;
+    let builder =
+        kube::client::ClientBuilder::try_from(config).map_err(|e| terminal(cluster_name, e))?;
+    Ok(builder
+        .with_layer(&tower::filter::FilterLayer::new(only_reads))
+        .build())
+}
+
+/// The error a refused write is: named with its method and path.
+#[derive(Debug, thiserror::Error)]
+#[error("read-only Kubernetes client: {method} {path} refused (observe makes no change)")]
+pub struct WriteRefused {
+    pub method: http::Method,
+    pub path: String,
+}
+
+fn only_reads<B>(req: http::Request<B>) -> Result<http::Request<B>, WriteRefused> {
+    match *req.method() {
+        http::Method::GET | http::Method::HEAD => Ok(req),
+        _ => Err(WriteRefused {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+        }),
+    }
+}
+
+async fn config(
+    aws: &aws_config::SdkConfig,
+    cluster_name: &str,
+    endpoint: &str,
+    ca_data_base64: Option<&str>,
+) -> Result<kube::Config, FunctionError> {
     let mut config = kube::Config::new(
         endpoint
             .parse()
@@ -66,7 +111,7 @@ pub async fn connect(
             ))
         }
     }
-    kube::Client::try_from(config).map_err(|e| terminal(cluster_name, e))
+    Ok(config)
 }
 
 /// The DER certificates in `certificateAuthority.data` (base64 of one or more PEM certificates).
@@ -140,6 +185,47 @@ mod tests {
         connect(&aws(), "demo", "http://127.0.0.1:1/clusters/demo", None)
             .await
             .expect("plain http client");
+    }
+
+    /// Nothing listens on port 1: a request that passes the filter fails to connect, one that
+    /// does not is refused by name before any connection is tried.
+    #[tokio::test]
+    async fn the_read_only_client_refuses_writes_before_sending_them() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let client = connect_read_only(&aws(), "demo", "http://127.0.0.1:1", None)
+            .await
+            .expect("client");
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "default");
+        let read = api.get("x").await.expect_err("nothing listens");
+        assert!(!read.to_string().contains("read-only"), "a read goes out: {read}");
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "x" }
+        }))
+        .unwrap();
+        for write in [
+            api.create(&Default::default(), &cm).await.map(|_| ()),
+            api.delete("x", &Default::default()).await.map(|_| ()),
+            api.patch(
+                "x",
+                &kube::api::PatchParams::apply("tenantry"),
+                &kube::api::Patch::Apply(&cm),
+            )
+            .await
+            .map(|_| ()),
+        ] {
+            let e = write.expect_err("refused");
+            match &e {
+                kube::Error::Service(inner) => {
+                    let refused = inner.downcast_ref::<WriteRefused>().expect("WriteRefused");
+                    let want = match refused.method {
+                        http::Method::POST => "/api/v1/namespaces/default/configmaps",
+                        _ => "/api/v1/namespaces/default/configmaps/x",
+                    };
+                    assert_eq!(refused.path, want, "{e}");
+                }
+                other => panic!("not refused by the filter: {other}"),
+            }
+        }
     }
 
     // Test-only PKI (made with openssl for these tests, valid until 2126): a cluster CA and an

@@ -3,7 +3,9 @@
 //! - [`connect`] builds a `kube::Client` for a cluster endpoint: for Amazon EKS (`https`) it
 //!   trusts exactly the cluster's CA and authenticates with an EKS bearer token
 //!   ([`eks_token`], a presigned STS `GetCallerIdentity` URL); for the local stack's API double
-//!   (`http`) it uses plain HTTP and no token.
+//!   (`http`) it uses plain HTTP and no token. [`connect_read_only`] is the same client with a
+//!   layer that refuses every request but `GET`/`HEAD` before it is sent ([`WriteRefused`],
+//!   a terminal error): `observe`'s.
 //! - [`bootstrap_manifests`] and [`access_manifests`] render the objects (pure functions of the
 //!   spec, typed with k8s-openapi, returned as JSON with `apiVersion`/`kind`): Pod Security
 //!   labels on the system namespaces, PriorityClasses, cluster-autoscaler, OIDC group bindings.
@@ -31,7 +33,7 @@ pub use autoscaler::{
     asg_regex, autoscaler_args, autoscaler_image, autoscaler_manifests, priorities_yaml,
     AUTOSCALER_NAME, AUTOSCALER_NAMESPACE, IRSA_ANNOTATION, PRIORITY_EXPANDER_CONFIGMAP,
 };
-pub use client::{ca_certificates, connect};
+pub use client::{ca_certificates, connect, connect_read_only, WriteRefused};
 /// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
 pub use kube::Client;
 pub use manifests::{

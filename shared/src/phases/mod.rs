@@ -197,7 +197,8 @@ impl<'a> PhaseContext<'a> {
     }
 
     /// A Kubernetes client on the platform's cluster, from the endpoint and CA the cluster phase
-    /// recorded (EKS token auth over https; plain http to the local stack's double).
+    /// recorded (EKS token auth over https; plain http to the local stack's double). For
+    /// `observe` it refuses every write before it is sent, as [`Self::aws`] does.
     pub async fn kube_client(&self) -> Result<kube::Client, FunctionError> {
         let endpoint: String = self.output("clusterEndpoint")?;
         let ca = self
@@ -206,8 +207,13 @@ impl<'a> PhaseContext<'a> {
             .get("certificateAuthority")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        crate::kubernetes::connect(&self.aws(), &self.names.cluster(), &endpoint, ca.as_deref())
-            .await
+        let (aws, cluster) = (self.aws(), self.names.cluster());
+        match self.input.action {
+            Action::Observe => {
+                crate::kubernetes::connect_read_only(&aws, &cluster, &endpoint, ca.as_deref()).await
+            }
+            _ => crate::kubernetes::connect(&aws, &cluster, &endpoint, ca.as_deref()).await,
+        }
     }
 
     /// Key of this invocation's entry in the status record's phases: `nodegroups`, or
