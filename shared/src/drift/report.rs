@@ -158,7 +158,7 @@ pub fn differences(observations: &[PhaseOutput], policy: &Policy) -> Vec<Differe
         for d in &o.drift {
             out.push(Difference {
                 phase: o.phase,
-                item: o.item.clone(),
+                item: d.item.clone().or_else(|| o.item.clone()),
                 resource: d.resource.clone(),
                 field: d.field.clone(),
                 class: classify(d),
@@ -287,6 +287,7 @@ mod tests {
                     field: (*field).to_owned(),
                     desired: desired.clone(),
                     actual: actual.clone(),
+                    item: None,
                 })
                 .collect(),
         }
@@ -346,6 +347,33 @@ mod tests {
             }],
             "one invocation per phase and item, none for a report-only component"
         );
+    }
+
+    /// The tenants phase observes every tenant in one invocation: each difference carries its
+    /// tenant, and each tenant is repaired on its own.
+    #[test]
+    fn differences_of_one_invocation_over_many_items_keep_their_items() {
+        let mut all = observed(
+            Phase::Tenants,
+            None,
+            &[
+                (
+                    "s3:bucket/data",
+                    "publicAccessBlock",
+                    json!(true),
+                    json!(false),
+                ),
+                ("iam:role/a", "inlinePolicy/x", json!({}), json!(null)),
+                ("iam:role/b", "exists", json!(true), json!(false)),
+            ],
+        );
+        all.drift[1].item = Some("alpha".into());
+        all.drift[2].item = Some("beta".into());
+        let found = differences(&[all], &policy(DriftRemediation::Auto));
+        let items: Vec<_> = found.iter().map(|d| d.item.as_deref()).collect();
+        assert_eq!(items, [None, Some("alpha"), Some("beta")]);
+        let repairs: Vec<_> = remediations(&found).into_iter().map(|r| r.item).collect();
+        assert_eq!(repairs, [None, Some("alpha".into()), Some("beta".into())]);
     }
 
     #[test]

@@ -197,7 +197,10 @@ mod tests {
             .expect("client");
         let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "default");
         let read = api.get("x").await.expect_err("nothing listens");
-        assert!(!read.to_string().contains("read-only"), "a read goes out: {read}");
+        assert!(
+            !read.to_string().contains("read-only"),
+            "a read goes out: {read}"
+        );
         let cm: ConfigMap = serde_json::from_value(serde_json::json!({
             "metadata": { "name": "x" }
         }))

@@ -609,6 +609,7 @@ async fn observe(
         if !policies.is_empty() {
             // Desired null: a grant nothing desires is classified as unexpected.
             drift.push(Drift {
+                item: None,
                 resource: format!("eks:access-entry/{principal}"),
                 field: "accessPolicies".into(),
                 desired: Value::Null,
@@ -620,6 +621,7 @@ async fn observe(
     let wanted: BTreeSet<String> = ctx.spec.access.admin_principals.iter().cloned().collect();
     if entries != wanted {
         drift.push(Drift {
+            item: None,
             resource: format!("eks:cluster/{cluster}"),
             field: "accessEntries".into(),
             desired: json!(wanted),
@@ -630,6 +632,7 @@ async fn observe(
     for principal in entries.intersection(&wanted) {
         if !has_admin_policy(eks, &cluster, principal, &policy).await? {
             drift.push(Drift {
+                item: None,
                 resource: format!("eks:access-entry/{principal}"),
                 field: "accessPolicies".into(),
                 desired: json!([{ "policyArn": policy, "accessScope": "cluster" }]),
@@ -641,6 +644,7 @@ async fn observe(
         let have = describe_provider(eks, &cluster, &w.name).await?;
         if !have.as_ref().is_some_and(|h| same_provider(w, h)) {
             drift.push(Drift {
+item: None,
                 resource: format!("eks:identity-provider-config/{}", w.name),
                 field: "oidc".into(),
                 desired: json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim, "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix }),
@@ -655,6 +659,7 @@ async fn observe(
             let live = kubernetes::get(&client, m).await?;
             if !live.as_ref().is_some_and(|l| kubernetes::contains(l, m)) {
                 drift.push(Drift {
+                    item: None,
                     resource: format!(
                         "k8s:clusterrolebinding/{}",
                         m["metadata"]["name"].as_str().unwrap_or_default()

@@ -617,12 +617,14 @@ async fn pod_identity_drift(
         match actual {
             Some(r) if r == role => {}
             Some(r) => drift.push(Drift {
+                item: None,
                 resource: resource(ns, sa),
                 field: "roleArn".into(),
                 desired: json!(role),
                 actual: json!(r),
             }),
             None => drift.push(Drift {
+                item: None,
                 resource: resource(ns, sa),
                 field: "exists".into(),
                 desired: json!(true),
@@ -633,6 +635,7 @@ async fn pod_identity_drift(
     for (ns, sa, _, _) in &existing {
         if !wanted.iter().any(|(n, s, _)| n == ns && s == sa) {
             drift.push(Drift {
+                item: None,
                 resource: resource(ns, sa),
                 field: "exists".into(),
                 desired: json!(false),
@@ -831,6 +834,7 @@ async fn observe(
         let want = desired(ctx, eks, &addon).await?;
         let Some(current) = describe(eks, &cluster, &addon.name).await? else {
             drift.push(Drift {
+                item: None,
                 resource,
                 field: "exists".into(),
                 desired: json!(true),
@@ -840,6 +844,7 @@ async fn observe(
         };
         if current.addon_version() != Some(want.version.as_str()) {
             drift.push(Drift {
+                item: None,
                 resource: resource.clone(),
                 field: "addonVersion".into(),
                 desired: json!(want.version),
@@ -848,6 +853,7 @@ async fn observe(
         }
         if !same_configuration(want.configuration.as_ref(), current.configuration_values()) {
             drift.push(Drift {
+                item: None,
                 resource: resource.clone(),
                 field: "configurationValues".into(),
                 desired: json!(want.configuration),
@@ -856,6 +862,7 @@ async fn observe(
         }
         if want.role.is_some() && current.service_account_role_arn() != want.role.as_deref() {
             drift.push(Drift {
+                item: None,
                 resource,
                 field: "serviceAccountRoleArn".into(),
                 desired: json!(want.role),

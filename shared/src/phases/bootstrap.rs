@@ -157,6 +157,7 @@ async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
             .is_some_and(|l| kubernetes::contains(l, &manifest))
         {
             drift.push(Drift {
+                item: None,
                 resource: format!("k8s:{}", object_id(&manifest)),
                 field: if live.is_some() { "spec" } else { "exists" }.to_owned(),
                 desired: manifest.clone(),

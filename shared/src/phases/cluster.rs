@@ -168,6 +168,7 @@ impl Difference {
             field: field.to_owned(),
             desired: want,
             actual,
+            item: None,
         }
     }
 
@@ -737,6 +738,7 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
     let retention = log_group.as_ref().and_then(|g| g.retention_in_days());
     if retention != Some(desired.retention_days) {
         drift.push(Drift {
+            item: None,
             resource: format!("logs:log-group/{}", desired.log_group),
             field: "retentionInDays".to_owned(),
             desired: json!(desired.retention_days),
@@ -746,6 +748,7 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
     let key = log_group.as_ref().and_then(|g| g.kms_key_id());
     if let Some(wanted) = desired.logs_key.as_deref().filter(|k| key != Some(*k)) {
         drift.push(Drift {
+            item: None,
             resource: format!("logs:log-group/{}", desired.log_group),
             field: "kmsKeyId".to_owned(),
             desired: json!(wanted),
@@ -769,6 +772,7 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
         }
         None => {
             drift.push(Drift {
+                item: None,
                 resource: format!("eks:cluster/{}", desired.name),
                 field: "exists".to_owned(),
                 desired: json!(true),

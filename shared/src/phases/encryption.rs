@@ -111,6 +111,22 @@ pub(crate) struct Run<'a> {
     pub account: String,
     inventory: Inventory,
     pub drift: Vec<Drift>,
+    /// The item differences are noted under, when one invocation observes several (every
+    /// tenant of the platform).
+    pub observing: Option<String>,
+    /// Reads made once for many items (see [`Prefetched`]).
+    pub prefetched: Prefetched,
+}
+
+/// Reads made once per invocation instead of once per item, when one `observe` covers many
+/// items (every tenant): the account's roles with their policies and tags
+/// ([`super::identity::all_roles`]), and the cluster's pod identity associations. `None`: each
+/// read goes to AWS as it is needed.
+#[derive(Default)]
+pub(crate) struct Prefetched {
+    pub roles: Option<BTreeMap<String, super::identity::RoleView>>,
+    /// `(namespace, service account)` → association id.
+    pub pod_identities: Option<BTreeMap<(String, String), String>>,
 }
 
 impl<'a> Run<'a> {
@@ -122,6 +138,8 @@ impl<'a> Run<'a> {
             account,
             inventory,
             drift: Vec::new(),
+            observing: None,
+            prefetched: Prefetched::default(),
         })
     }
 
@@ -140,6 +158,7 @@ impl<'a> Run<'a> {
             return true;
         }
         self.drift.push(Drift {
+            item: self.observing.clone(),
             resource: resource.to_owned(),
             field: field.to_owned(),
             desired,

@@ -259,10 +259,129 @@ pub(crate) async fn get_role(
     }
 }
 
+/// A role as Tenantry compares it: what `GetRole`, `ListAttachedRolePolicies`,
+/// `ListRolePolicies` and `GetRolePolicy` return, or one entry of
+/// `GetAccountAuthorizationDetails` (which returns all of it for every role at once).
+#[derive(Debug, Clone, Default)]
+pub struct RoleView {
+    pub name: String,
+    pub arn: String,
+    /// The trust policy as returned (URL-encoded JSON).
+    pub trust: Option<String>,
+    pub boundary: Option<String>,
+    pub tags: Vec<Tag>,
+    pub attached: BTreeSet<String>,
+    /// Inline policies by name, parsed.
+    pub inline: BTreeMap<String, Value>,
+}
+
+impl RoleView {
+    /// The view of one role of `GetAccountAuthorizationDetails`.
+    pub fn from_detail(d: &aws_sdk_iam::types::RoleDetail) -> RoleView {
+        RoleView {
+            name: d.role_name().unwrap_or_default().to_owned(),
+            arn: d.arn().unwrap_or_default().to_owned(),
+            trust: d.assume_role_policy_document().map(str::to_owned),
+            boundary: d
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_owned),
+            tags: d.tags().to_vec(),
+            attached: d
+                .attached_managed_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn())
+                .map(str::to_owned)
+                .collect(),
+            inline: d
+                .role_policy_list()
+                .iter()
+                .filter_map(|p| {
+                    let doc = p.policy_document().and_then(policies::parse_returned)?;
+                    Some((p.policy_name()?.to_owned(), doc))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every role of the account, with its policies and tags: `GetAccountAuthorizationDetails`
+/// (filter `Role`), paged. One call per thousand roles instead of five per role, for observing
+/// many roles at once.
+pub(crate) async fn all_roles(
+    iam: &aws_sdk_iam::Client,
+) -> Result<BTreeMap<String, RoleView>, FunctionError> {
+    let mut pages = iam
+        .get_account_authorization_details()
+        .filter(aws_sdk_iam::types::EntityType::Role)
+        .max_items(1000)
+        .into_paginator()
+        .send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("iam:GetAccountAuthorizationDetails", e))?;
+        for d in page.role_detail_list() {
+            let view = RoleView::from_detail(d);
+            out.insert(view.name.clone(), view);
+        }
+    }
+    Ok(out)
+}
+
+/// The role `name` as it is: from the run's prefetched roles when it has them, else read.
+async fn read_role(
+    run: &Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<Option<RoleView>, FunctionError> {
+    if let Some(roles) = &run.prefetched.roles {
+        return Ok(roles.get(name).cloned());
+    }
+    let Some(role) = get_role(iam, name).await? else {
+        return Ok(None);
+    };
+    let attached = attached_policies(iam, name).await?.unwrap_or_default();
+    let mut inline = BTreeMap::new();
+    for policy_name in inline_policy_names(iam, name).await?.unwrap_or_default() {
+        let out = iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(&policy_name)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:GetRolePolicy", e))?;
+        let doc = policies::parse_returned(&out.policy_document).unwrap_or(Value::Null);
+        inline.insert(policy_name, doc);
+    }
+    Ok(Some(RoleView {
+        name: role.role_name().to_owned(),
+        arn: role.arn().to_owned(),
+        trust: role.assume_role_policy_document().map(str::to_owned),
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_owned),
+        tags: role.tags().to_vec(),
+        attached,
+        inline,
+    }))
+}
+
+/// Whether the role `name` exists (the prefetched roles when the run has them).
+pub(crate) async fn role_exists(
+    run: &Run<'_>,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<bool, FunctionError> {
+    match &run.prefetched.roles {
+        Some(roles) => Ok(roles.contains_key(name)),
+        None => Ok(get_role(iam, name).await?.is_some()),
+    }
+}
+
 /// Refuses a role of one of our names that this platform did not create.
-fn check_owner(run: &Run, role: &aws_sdk_iam::types::Role) -> Result<(), FunctionError> {
-    let owner = role
-        .tags()
+fn check_owner(run: &Run, name: &str, tags: &[Tag]) -> Result<(), FunctionError> {
+    let owner = tags
         .iter()
         .find(|t| t.key() == TAG_PLATFORM)
         .map(|t| t.value());
@@ -274,7 +393,7 @@ fn check_owner(run: &Run, role: &aws_sdk_iam::types::Role) -> Result<(), Functio
         format!(
             "IAM role {} exists but is not tagged {TAG_PLATFORM}={} (owner: {owner:?}); \
              refusing to adopt or delete it",
-            role.role_name(),
+            name,
             run.ctx.platform_id()
         ),
     ))
@@ -289,13 +408,14 @@ pub(crate) async fn ensure_role(
 ) -> Result<Option<String>, FunctionError> {
     let resource = format!("iam:role/{}", role.name);
     let tags = role.tags.clone();
-    let (arn, created) = match get_role(iam, &role.name).await? {
+    let found = read_role(run, iam, &role.name).await?;
+    let (arn, created) = match &found {
         Some(actual) => {
-            check_owner(run, &actual)?;
-            converge_boundary(run, iam, role, &resource, &actual).await?;
-            converge_trust(run, iam, role, &resource, &actual).await?;
-            converge_role_tags(run, iam, &role.name, &resource, &tags, actual.tags()).await?;
-            (actual.arn().to_owned(), false)
+            check_owner(run, &actual.name, &actual.tags)?;
+            converge_boundary(run, iam, role, &resource, actual).await?;
+            converge_trust(run, iam, role, &resource, actual).await?;
+            converge_role_tags(run, iam, &role.name, &resource, &tags, &actual.tags).await?;
+            (actual.arn.clone(), false)
         }
         None => {
             if !run.differs(&resource, "exists", json!(true), json!(false)) {
@@ -322,8 +442,12 @@ pub(crate) async fn ensure_role(
     record.tags = tags;
     record.attributes = Some(json!({ "purpose": role.purpose }));
     run.record(record).await?;
-    converge_managed(run, iam, role, &resource, created).await?;
-    converge_inline(run, iam, role, &resource, created).await?;
+    let (attached, inline) = match found {
+        Some(actual) if !created => (actual.attached, actual.inline),
+        _ => Default::default(),
+    };
+    converge_managed(run, iam, role, &resource, &attached).await?;
+    converge_inline(run, iam, role, &resource, &inline).await?;
     Ok(Some(arn))
 }
 
@@ -334,14 +458,12 @@ async fn converge_boundary(
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
-    actual: &aws_sdk_iam::types::Role,
+    actual: &RoleView,
 ) -> Result<(), FunctionError> {
     let Some(wanted) = run.ctx.deps.role_boundary_arn.clone() else {
         return Ok(());
     };
-    let current = actual
-        .permissions_boundary()
-        .and_then(|b| b.permissions_boundary_arn());
+    let current = actual.boundary.as_deref();
     if current == Some(wanted.as_str())
         || !run.differs(
             resource,
@@ -367,10 +489,11 @@ async fn converge_trust(
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
-    actual: &aws_sdk_iam::types::Role,
+    actual: &RoleView,
 ) -> Result<(), FunctionError> {
     let current = actual
-        .assume_role_policy_document()
+        .trust
+        .as_deref()
         .and_then(policies::parse_returned)
         .unwrap_or(Value::Null);
     if policies::same_policy(&role.trust, &current)
@@ -465,16 +588,9 @@ async fn converge_managed(
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
-    created: bool,
+    actual: &BTreeSet<String>,
 ) -> Result<(), FunctionError> {
-    let actual = if created {
-        BTreeSet::new()
-    } else {
-        attached_policies(iam, &role.name)
-            .await?
-            .unwrap_or_default()
-    };
-    for arn in role.managed.difference(&actual) {
+    for arn in role.managed.difference(actual) {
         if run.differs(resource, "managedPolicies", json!(arn), Value::Null) {
             iam.attach_role_policy()
                 .role_name(&role.name)
@@ -499,28 +615,10 @@ async fn converge_inline(
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
-    created: bool,
+    actual: &BTreeMap<String, Value>,
 ) -> Result<(), FunctionError> {
-    let names = if created {
-        BTreeSet::new()
-    } else {
-        inline_policy_names(iam, &role.name)
-            .await?
-            .unwrap_or_default()
-    };
     for (policy_name, desired) in &role.inline {
-        let actual = if names.contains(policy_name) {
-            let out = iam
-                .get_role_policy()
-                .role_name(&role.name)
-                .policy_name(policy_name)
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:GetRolePolicy", e))?;
-            policies::parse_returned(&out.policy_document).unwrap_or(Value::Null)
-        } else {
-            Value::Null
-        };
+        let actual = actual.get(policy_name).cloned().unwrap_or(Value::Null);
         let field = format!("inlinePolicy/{policy_name}");
         if policies::same_policy(desired, &actual)
             || !run.differs(resource, &field, desired.clone(), actual)
@@ -536,7 +634,7 @@ async fn converge_inline(
             .map_err(|e| aws_error("iam:PutRolePolicy", e))?;
         run.ctx.changed();
     }
-    for extra in names.iter().filter(|n| !role.inline.contains_key(*n)) {
+    for extra in actual.keys().filter(|n| !role.inline.contains_key(*n)) {
         let field = format!("inlinePolicy/{extra}");
         if run.differs(resource, &field, Value::Null, json!("present")) {
             delete_inline(run, iam, &role.name, extra).await?;
@@ -681,7 +779,7 @@ pub(crate) async fn delete_role(
     let Some(role) = get_role(iam, name).await? else {
         return run.forget(Kind::IamRole, name).await;
     };
-    check_owner(run, &role)?;
+    check_owner(run, role.role_name(), role.tags())?;
     if !run.differs(
         &format!("iam:role/{name}"),
         "exists",

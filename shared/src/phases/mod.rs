@@ -82,6 +82,10 @@ pub struct Drift {
     pub field: String,
     pub desired: Value,
     pub actual: Value,
+    /// The item the difference belongs to when one invocation observed several (the tenants
+    /// phase observes every tenant at once); otherwise the output's `item`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 /// Output of every phase function.

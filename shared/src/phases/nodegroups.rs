@@ -899,6 +899,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         let resource = format!("eks:nodegroup/{name}");
         let Some(ng) = describe(&c.eks, &cluster, &name).await? else {
             drift.push(Drift {
+                item: None,
                 resource,
                 field: "exists".to_owned(),
                 desired: json!(true),
@@ -910,6 +911,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         if let Some((min, _, max)) = change.scaling {
             let s = ng.scaling_config();
             drift.push(Drift {
+                item: None,
                 resource: resource.clone(),
                 field: "scalingConfig".to_owned(),
                 desired: json!({ "minSize": min, "maxSize": max }),
@@ -921,6 +923,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         }
         if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
             drift.push(Drift {
+                item: None,
                 resource: resource.clone(),
                 field: "labels".to_owned(),
                 desired: json!(group.labels),
@@ -929,6 +932,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         }
         if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
             drift.push(Drift {
+                item: None,
                 resource: resource.clone(),
                 field: "taints".to_owned(),
                 desired: json!(desired_taints(&group)),
@@ -937,6 +941,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         }
         for (field, desired, actual) in immutable_differences(&group, &ng) {
             drift.push(Drift {
+                item: None,
                 resource: resource.clone(),
                 field,
                 desired,
@@ -953,6 +958,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
             let have = actual_template(&data);
             if want != have {
                 drift.push(Drift {
+                    item: None,
                     resource: format!("ec2:launch-template/{template}"),
                     field: "launchTemplateData".to_owned(),
                     desired: json!(format!("{want:?}")),

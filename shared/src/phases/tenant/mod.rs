@@ -3,6 +3,9 @@
 //!
 //! Invocations:
 //! - `ensure` without an item: the bucket ([`bucket`]), once per platform.
+//! - `observe` without an item: the bucket and every Active tenant in one invocation, reading
+//!   the account's roles (`GetAccountAuthorizationDetails`) and the cluster's pod identity
+//!   associations once for all of them (`observe_all`); each difference names its tenant.
 //! - `ensure` with item `<tenant>`: the tenant, in dependency order: its IAM role (trusted only
 //!   by the `workload` service account of its namespace), its KMS key (rotation on, alias
 //!   `alias/tenantry/<stem>/tenant/<name>`, a policy naming the role; a key pending deletion from
@@ -73,6 +76,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
             (done, if done { cleared } else { Outputs::new() })
         }
         (Action::Delete, None) => decommission(&mut run, &clients).await?,
+        (Action::Observe, None) => observe_all(&mut run, &clients).await?,
         (_, None) => {
             let bucket = bucket::ensure(&mut run, &clients.s3).await?;
             let outputs = bucket
@@ -149,6 +153,34 @@ async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, Fun
 
 // --- ensure -------------------------------------------------------------------------------------
 
+/// `observe` of the whole phase, in one invocation: the bucket, then every Active tenant of the
+/// platform, each difference noted under its tenant's name (`Drift::item`, so a repair runs
+/// per tenant). The account's roles and the cluster's pod identity associations are read once
+/// for all tenants instead of once per tenant.
+async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), FunctionError> {
+    bucket::ensure(run, &c.s3).await?;
+    let tenants: Vec<TenantSpec> = run
+        .ctx
+        .store
+        .list_tenant_records(run.ctx.platform_id())
+        .await?
+        .into_iter()
+        .filter(|r| r.value.state == TenantState::Active)
+        .map(|r| r.value.spec)
+        .collect();
+    if !tenants.is_empty() {
+        run.prefetched.roles = Some(identity::all_roles(&c.iam).await?);
+        let cluster = run.ctx.names.cluster();
+        run.prefetched.pod_identities = Some(all_pod_identities(c, &cluster).await?);
+    }
+    for tenant in &tenants {
+        run.observing = Some(tenant.name.clone());
+        ensure(run, c, tenant).await?;
+    }
+    run.observing = None;
+    Ok((run.drift.is_empty(), Outputs::new()))
+}
+
 type Outputs = BTreeMap<String, Value>;
 
 async fn ensure(
@@ -162,7 +194,7 @@ async fn ensure(
     let role = desired_role(run, tenant, None)?;
     // The key policy names the role, and the role's policy names the key: the role is created
     // first with its trust alone, then the key, then the role's permissions.
-    if identity::get_role(&c.iam, &role.name).await?.is_none() {
+    if !identity::role_exists(run, &c.iam, &role.name).await? {
         let bare = DesiredRole {
             inline: BTreeMap::new(),
             ..role.clone()
@@ -336,11 +368,21 @@ async fn converge_manifests(
 
 /// The tenant's association (`<namespace>/workload`): `(association id, role ARN)`.
 async fn find_pod_identity(
+    run: &Run<'_>,
     c: &Clients,
     cluster: &str,
     tenant: &TenantSpec,
 ) -> Result<Option<(String, String)>, FunctionError> {
     let (namespace, account) = policies::tenant_service_account(tenant);
+    if let Some(all) = &run.prefetched.pod_identities {
+        return match all.get(&(namespace.to_owned(), account.to_owned())) {
+            Some(id) => Ok(Some((
+                id.clone(),
+                describe_pod_identity(c, cluster, id).await?,
+            ))),
+            None => Ok(None),
+        };
+    }
     let listed = c
         .eks
         .list_pod_identity_associations()
@@ -367,6 +409,18 @@ async fn find_pod_identity(
     else {
         return Ok(None);
     };
+    Ok(Some((
+        id.to_owned(),
+        describe_pod_identity(c, cluster, id).await?,
+    )))
+}
+
+/// The role of the association `id`.
+async fn describe_pod_identity(
+    c: &Clients,
+    cluster: &str,
+    id: &str,
+) -> Result<String, FunctionError> {
     let described = c
         .eks
         .describe_pod_identity_association()
@@ -375,12 +429,46 @@ async fn find_pod_identity(
         .send()
         .await
         .map_err(|e| aws_error("eks:DescribePodIdentityAssociation", e))?;
-    let role = described
+    Ok(described
         .association()
         .and_then(|a| a.role_arn())
         .unwrap_or_default()
-        .to_owned();
-    Ok(Some((id.to_owned(), role)))
+        .to_owned())
+}
+
+/// Every pod identity association of the cluster, `(namespace, service account)` → id: one
+/// paged `ListPodIdentityAssociations` for all tenants.
+async fn all_pod_identities(
+    c: &Clients,
+    cluster: &str,
+) -> Result<BTreeMap<(String, String), String>, FunctionError> {
+    let mut pages = c
+        .eks
+        .list_pod_identity_associations()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    let mut out = BTreeMap::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(a) => {
+                if let (Some(ns), Some(sa), Some(id)) =
+                    (a.namespace(), a.service_account(), a.association_id())
+                {
+                    out.insert((ns.to_owned(), sa.to_owned()), id.to_owned());
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(BTreeMap::new())
+            }
+            Err(e) => return Err(aws_error("eks:ListPodIdentityAssociations", e)),
+        }
+    }
+    Ok(out)
 }
 
 async fn ensure_pod_identity(
@@ -393,7 +481,7 @@ async fn ensure_pod_identity(
     let (namespace, account) = policies::tenant_service_account(tenant);
     let id = format!("{namespace}/{account}");
     let resource = format!("eks:pod-identity-association/{id}");
-    let association = match find_pod_identity(c, cluster, tenant).await? {
+    let association = match find_pod_identity(run, c, cluster, tenant).await? {
         Some((association, role)) if role == role_arn => association,
         Some((association, role)) => {
             if run.differs(&resource, "roleArn", json!(role_arn), json!(role)) {
@@ -461,7 +549,7 @@ async fn remove_pod_identity(
 ) -> Result<(), FunctionError> {
     let (namespace, account) = policies::tenant_service_account(tenant);
     let id = format!("{namespace}/{account}");
-    if let Some((association, _)) = find_pod_identity(c, cluster, tenant).await? {
+    if let Some((association, _)) = find_pod_identity(run, c, cluster, tenant).await? {
         if run.differs(
             &format!("eks:pod-identity-association/{id}"),
             "exists",

@@ -9,7 +9,6 @@ use crate::events::EventError;
 use crate::functions::intake::envelope::Request;
 use crate::functions::intake::Intake;
 use crate::spec::PlatformSpec;
-use crate::store::TenantState;
 use serde_json::{json, Map, Value};
 
 impl Intake<'_> {
@@ -41,7 +40,8 @@ impl Intake<'_> {
         Ok(Policy::resolve(remediate, spec.drift_remediation))
     }
 
-    /// Checks the platform; returns the execution input's `policy` and `items.tenants`.
+    /// Checks the platform; returns the execution input's `policy` (the tenants phase finds the
+    /// platform's Active tenants itself when it observes them).
     pub(super) async fn admit_drift(
         &self,
         request: &Request,
@@ -57,18 +57,8 @@ impl Intake<'_> {
                  Drifted) platform, once its provision or update has finished"
             )));
         }
-        let tenants: Vec<String> = self
-            .store
-            .list_tenant_records(platform)
-            .await
-            .map_err(FunctionError::from)?
-            .into_iter()
-            .filter(|t| t.value.state == TenantState::Active)
-            .map(|t| t.value.name)
-            .collect();
         let mut input = Map::new();
         input.insert("policy".into(), json!(policy));
-        input.insert("items".into(), json!({ "tenants": tenants }));
         Ok(input)
     }
 }
