@@ -78,7 +78,7 @@ soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drif
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
-	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas
+	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas --test event_schemas
 
 package: ## release zips of every function (cargo-lambda; slow: ~15 min per cold build)
 	$(VENV)/bin/pip install --quiet cargo-lambda

@@ -132,6 +132,7 @@ enum Command {
     #[command(after_help = "Examples:
   tenantry drift payments --wait
   tenantry drift payments --remediate report-only --wait --format markdown >> drift.md
+  tenantry drift payments --component network --component tenants --wait
   tenantry drift --all --remediate report-only --wait\n  tenantry drift payments --remediate auto --wait --format json | jq '.differences[] | select(.result != \"repaired\")'")]
     Drift {
         /// The platform id.
@@ -144,6 +145,11 @@ enum Command {
         /// What the check may repair (default: the platform's `driftRemediation`).
         #[arg(long, value_enum)]
         remediate: Option<commands::drift::Remediate>,
+        /// Check only this component (repeatable): encryption, identity, network, cluster,
+        /// nodegroups, addons, bootstrap, access, observability, tenants. The platform stays
+        /// `Drifted` while a component a check did not look at still has an open difference.
+        #[arg(long = "component", value_name = "COMPONENT", value_parser = commands::drift::component, conflicts_with = "all")]
+        components: Vec<tenantry::plan::Phase>,
         /// Follow the check, then print its report; exit 8 when the check itself fails.
         #[arg(long)]
         wait: bool,
@@ -267,13 +273,19 @@ async fn main() -> ExitCode {
             platform,
             all,
             remediate,
+            components,
             wait,
             format,
             request_id,
             conn,
         } => match platform.filter(|_| !all) {
             Some(platform) => {
-                commands::drift::run(&conn, &platform, remediate, wait, format, request_id).await
+                let check = commands::drift::Check {
+                    remediate,
+                    components,
+                    request_id,
+                };
+                commands::drift::run(&conn, &platform, check, wait, format).await
             }
             None => commands::drift::sweep(&conn, remediate, wait, format, request_id).await,
         },

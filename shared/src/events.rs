@@ -175,6 +175,11 @@ pub struct PlatformRequest {
     /// take the platform's `driftRemediation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediate: Option<crate::drift::RemediateRequest>,
+    /// `DriftCheckRequested` only: the components (phases) to check, e.g. `["network"]`; every
+    /// one when absent. A change CloudTrail records starts a check of the components its
+    /// resources belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<crate::plan::Phase>>,
 }
 
 /// The `detail` of `TenantOnboardingRequested` and `TenantOffboardingRequested` events: one struct

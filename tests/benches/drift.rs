@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         platform_id: platform.clone(),
         spec: Some(spec),
         remediate: None,
+        components: None,
     };
     bench
         .request(
@@ -104,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
             platform_id: platform.clone(),
             spec: None,
             remediate: Some(RemediateRequest::All(DriftRemediation::ReportOnly)),
+            components: None,
         };
         let started = Instant::now();
         let transitions = bench

@@ -88,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
                 platform_id: platform.clone(),
                 spec: Some(spec),
                 remediate: None,
+                components: None,
             })?,
             Duration::from_millis(500),
         )

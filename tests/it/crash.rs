@@ -129,6 +129,7 @@ async fn platform(stack: &LocalStack, target: Target) -> Platform {
                     request_id: unique("req"),
                     action: Action::Ensure,
                     item: None,
+                    scope: None,
                 },
                 &deps,
             )

@@ -24,6 +24,8 @@ use crate::observe::{ADMIN, AUTOSCALER_ROLE, CLUSTER, ELB_TAG, GENERAL_GROUP, TE
 const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 /// A principal the platform spec does not name.
 const INTRUDER: &str = "arn:aws:iam::123456789012:role/intruder";
+/// The example tenant's owner.
+const OWNER: &str = "arn:aws:iam::111122223333:role/team-checkout";
 
 /// What one out-of-band change must show up as: the resource (exactly, or its end for the
 /// Kubernetes ids), the field, and the class.
@@ -631,6 +633,25 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         DriftClass::Changed,
     ));
 
+    // tenants: the tenant owner's access entry given the cluster admin policy.
+    eks.associate_access_policy()
+        .cluster_name(CLUSTER)
+        .principal_arn(OWNER)
+        .policy_arn(ADMIN_POLICY)
+        .access_scope(
+            aws_sdk_eks::types::AccessScope::builder()
+                .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("eks:access-entry/{OWNER}"),
+        "accessPolicies",
+        DriftClass::Changed,
+    ));
+
     // tenants: default-deny deleted, the quota raised, the namespace's Pod Security relaxed.
     Api::<NetworkPolicy>::namespaced(kube.clone(), TENANT)
         .delete("default-deny", &DeleteParams::default())
@@ -875,12 +896,15 @@ async fn a_change_recorded_by_cloudtrail_starts_a_check_that_repairs_it() {
     ))
     .await;
     // Someone else's: a check of the platform, debounced to the five-minute window.
+    env.stack.reset_calls();
     put(call("arn:aws:sts::123456789012:assumed-role/ops/alice")).await;
 
     let window = |t: chrono::DateTime<chrono::Utc>| {
         use chrono::Timelike;
+        // The components the changed resources belong to end the id: the security group is
+        // the network phase's.
         format!(
-            "change-{platform}-{}{:02}",
+            "change-{platform}-{}{:02}-network",
             t.format("%Y%m%d%H"),
             t.minute() - t.minute() % 5
         )
@@ -920,6 +944,13 @@ async fn a_change_recorded_by_cloudtrail_starts_a_check_that_repairs_it() {
         .await
         .unwrap()
         .expect("report");
+    // A check of the network only: no other component was read.
+    assert_eq!(report.scope, Some(vec![tenantry::plan::Phase::Network]));
+    let services: Vec<String> = platform_calls(&env.stack.calls()).into_keys().collect();
+    assert!(
+        services.iter().all(|s| s == "ec2" || s == "logs"),
+        "a network check reads EC2 and Logs only: {services:?}"
+    );
     let d = report
         .differences
         .iter()

@@ -722,6 +722,7 @@ async fn run_phase(deps: &Deps, action: Action) -> PhaseOutput {
         request_id: "req-cluster".to_owned(),
         action,
         item: None,
+        scope: None,
     };
     cluster::handle(input, deps).await.expect("cluster phase")
 }
@@ -923,6 +924,7 @@ async fn a_foreign_cluster_of_the_same_name_is_neither_adopted_nor_deleted() {
             request_id: "req-foreign".to_owned(),
             action,
             item: None,
+            scope: None,
         };
         let err = cluster::handle(input, &deps).await.expect_err("refused");
         assert_eq!(err.error_type, tenantry::error::ErrorType::Terminal);

@@ -66,6 +66,7 @@ async fn run(deps: &Deps, platform_id: &str, action: Action) -> Result<PhaseOutp
         request_id: unique("req"),
         action,
         item: None,
+        scope: None,
     };
     network::handle(input, deps).await
 }

@@ -70,6 +70,7 @@ impl Env {
             platform_id,
             spec,
             remediate,
+            components: None,
         };
         let out = aws_sdk_eventbridge::Client::new(&self.aws)
             .put_events()

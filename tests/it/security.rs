@@ -31,6 +31,7 @@ fn input(id: &str, action: Action) -> PhaseInput {
         request_id: "it-security".to_owned(),
         action,
         item: None,
+        scope: None,
     }
 }
 

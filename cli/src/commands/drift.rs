@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use std::process::ExitCode;
 use tenantry::drift::{DriftReport, RemediateRequest};
 use tenantry::events::{PlatformRequest, RequestKind, SCHEMA_VERSION};
+use tenantry::plan::Phase;
 use tenantry::spec::DriftRemediation;
 
 /// What the check may repair (default: the platform's `driftRemediation`).
@@ -29,20 +30,38 @@ pub enum Format {
     Markdown,
 }
 
+/// What one check asks for.
+pub struct Check {
+    pub remediate: Option<Remediate>,
+    /// Empty: every component.
+    pub components: Vec<Phase>,
+    pub request_id: Option<String>,
+}
+
+/// Parses a `--component` value (a phase name), naming the valid ones when it is not one.
+pub fn component(value: &str) -> Result<Phase, String> {
+    serde_json::from_value(serde_json::json!(value)).map_err(|_| {
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+        format!("unknown component {value:?}; one of: {}", names.join(", "))
+    })
+}
+
 pub async fn run(
     conn: &Connection,
     platform: &str,
-    remediate: Option<Remediate>,
+    check: Check,
     wait: bool,
     format: Format,
-    request_id: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let request = PlatformRequest {
         schema_version: SCHEMA_VERSION.to_owned(),
-        request_id: request_id.unwrap_or_else(|| new_request_id("drift")),
+        request_id: check
+            .request_id
+            .unwrap_or_else(|| new_request_id("drift")),
         platform_id: platform.to_owned(),
         spec: None,
-        remediate: remediate.map(|r| RemediateRequest::All(mode(r))),
+        remediate: check.remediate.map(|r| RemediateRequest::All(mode(r))),
+        components: (!check.components.is_empty()).then_some(check.components),
     };
     let output = match format {
         Format::Json => Output::Json,
@@ -230,7 +249,14 @@ pub fn render(report: &DriftReport, format: Format) -> anyhow::Result<String> {
 mod tests {
     use super::*;
     use tenantry::drift::{Difference, DriftAction, DriftClass, DriftResult, Policy};
-    use tenantry::plan::Phase;
+
+    #[test]
+    fn components_are_phase_names_and_a_typo_lists_them() {
+        assert_eq!(component("network"), Ok(Phase::Network));
+        assert_eq!(component("tenants"), Ok(Phase::Tenants));
+        let e = component("netwerk").unwrap_err();
+        assert!(e.contains("\"netwerk\"") && e.contains("nodegroups"), "{e}");
+    }
 
     fn report() -> DriftReport {
         DriftReport {
@@ -251,6 +277,7 @@ mod tests {
                 result: DriftResult::Open,
             }],
             new_differences: Vec::new(),
+            scope: None,
         }
     }
 

@@ -51,6 +51,7 @@ pub async fn provision(
         platform_id: spec.id.clone(),
         spec: Some(serde_json::from_str(&text)?),
         remediate: None,
+        components: None,
     };
     send(
         conn,
@@ -74,6 +75,7 @@ pub async fn decommission(
         platform_id: platform_id.to_owned(),
         spec: None,
         remediate: None,
+        components: None,
     };
     send(
         conn,

@@ -104,6 +104,9 @@ pub struct DriftReport {
     /// during the repair).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub new_differences: Vec<Difference>,
+    /// The components checked, when not all of them were (a check started by a change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<Phase>>,
 }
 
 /// Counts of a report, kept on the platform's status for `tenantry status`.
@@ -245,6 +248,30 @@ impl DriftReport {
     }
 
     /// The counts of the report.
+    /// The components with a difference still open.
+    pub fn open_phases(&self) -> BTreeSet<Phase> {
+        let open = self
+            .differences
+            .iter()
+            .filter(|d| d.result != DriftResult::Repaired);
+        open.chain(&self.new_differences).map(|d| d.phase).collect()
+    }
+
+    /// The components of the platform left drifted after this check: a check of every component
+    /// replaces `before`; a check of some keeps what it did not look at.
+    pub fn drifted_after(&self, before: &BTreeSet<Phase>) -> BTreeSet<Phase> {
+        let mut out = match &self.scope {
+            None => BTreeSet::new(),
+            Some(scope) => before
+                .iter()
+                .filter(|p| !scope.contains(p))
+                .copied()
+                .collect(),
+        };
+        out.extend(self.open_phases());
+        out
+    }
+
     pub fn summary(&self) -> DriftSummary {
         let repaired = self
             .differences
@@ -376,6 +403,42 @@ mod tests {
         assert_eq!(repairs, [None, Some("alpha".into()), Some("beta".into())]);
     }
 
+    /// A check of some components keeps the others as the last checks found them; a check of
+    /// every component starts over.
+    #[test]
+    fn a_component_check_keeps_the_drift_of_the_components_it_did_not_look_at() {
+        let mut report = DriftReport {
+            platform_id: "p".into(),
+            request_id: "r".into(),
+            checked_at: Utc::now(),
+            confirmed_at: None,
+            policy: policy(DriftRemediation::Auto),
+            differences: differences(
+                &[observed(
+                    Phase::Network,
+                    None,
+                    &[("ec2:vpc/v", "enableDnsSupport", json!(true), json!(false))],
+                )],
+                &policy(DriftRemediation::Auto),
+            ),
+            new_differences: Vec::new(),
+            scope: Some(vec![Phase::Network]),
+        };
+        let before = BTreeSet::from([Phase::Tenants, Phase::Network]);
+        let open = report.drifted_after(&before);
+        assert_eq!(open, BTreeSet::from([Phase::Network, Phase::Tenants]));
+        report.differences[0].result = DriftResult::Repaired;
+        assert_eq!(
+            report.drifted_after(&before),
+            BTreeSet::from([Phase::Tenants])
+        );
+        report.scope = None;
+        assert!(
+            report.drifted_after(&before).is_empty(),
+            "a full check starts over"
+        );
+    }
+
     #[test]
     fn a_large_report_keeps_every_difference_and_cuts_values() {
         let big = json!({ "manifest": "x".repeat(5000) });
@@ -397,6 +460,7 @@ mod tests {
                 &policy(DriftRemediation::ReportOnly),
             ),
             new_differences: Vec::new(),
+            scope: None,
         };
         let small = report.compacted(100_000);
         assert!(serde_json::to_vec(&small).unwrap().len() <= 100_000);
@@ -436,6 +500,7 @@ mod tests {
             differences: differences(&first, &p),
             policy: p,
             new_differences: Vec::new(),
+            scope: None,
         };
         let second = [observed(
             Phase::Network,

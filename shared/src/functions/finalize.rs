@@ -380,6 +380,8 @@ fn apply_outcome(
         }
         None => {
             status.state = LifecycleState::Active;
+            // Converged as specified: whatever drift was open is gone.
+            status.drifted.clear();
             status.last_error = None;
         }
         Some(e) => {

@@ -12,7 +12,7 @@ pub mod selftest;
 
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::phases::{PhaseInput, PhaseOutput};
+use crate::phases::{Action, PhaseInput, PhaseOutput};
 use crate::plan::Phase;
 use crate::store::{PhaseState, PhaseStatus, Store};
 use serde::de::DeserializeOwned;
@@ -105,6 +105,19 @@ pub async fn run_phase(
     deps: &Deps,
 ) -> Result<Value, FunctionError> {
     let input: PhaseInput = parse(payload)?;
+    // A drift check of other components: nothing to observe here, and nothing read.
+    let in_scope = input.scope.as_ref().is_none_or(|s| s.contains(&phase));
+    if input.action == Action::Observe && !in_scope {
+        return respond(Ok(PhaseOutput {
+            phase,
+            action: Action::Observe,
+            ready: true,
+            changes: 0,
+            item: input.item,
+            outputs: Default::default(),
+            drift: Vec::new(),
+        }));
+    }
     let platform_id = input.platform_id.clone();
     let key = match &input.item {
         Some(item) => format!("{phase}/{item}"),

@@ -71,6 +71,10 @@ pub struct PhaseInput {
     /// longer names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
+    /// `observe` in a drift check of some components only: the phases to observe. Another
+    /// phase answers with nothing observed, without a call (see `functions::run_phase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<Phase>>,
 }
 
 /// One field that differs between desired and actual state.

@@ -100,7 +100,8 @@ impl Store {
     }
 
     /// Puts the report's counts on the platform's status, and its state: `Drifted` while a
-    /// difference is open, `Active` when none is. Only an active platform moves (a check never
+    /// component has an open difference (a check of some components keeps what the last checks
+    /// found in the others), `Active` when none has. Only an active platform moves (a check never
     /// overrides a provision, an update or a failure recorded meanwhile).
     pub async fn record_drift(&self, report: &DriftReport) -> Result<LifecycleState> {
         let summary = report.summary();
@@ -113,11 +114,13 @@ impl Store {
                 });
             };
             let mut status = current.value.clone();
+            // A check of some components leaves the others as the last checks found them.
+            status.drifted = report.drifted_after(&status.drifted);
             if status.state.is_active() {
-                status.state = if summary.open > 0 {
-                    LifecycleState::Drifted
-                } else {
+                status.state = if status.drifted.is_empty() {
                     LifecycleState::Active
+                } else {
+                    LifecycleState::Drifted
                 };
             }
             status.last_drift = Some(summary.clone());

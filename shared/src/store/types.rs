@@ -112,6 +112,10 @@ pub struct PlatformStatus {
     /// The counts of the last drift check (its report: `Store::get_drift_report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<crate::drift::DriftSummary>,
+    /// The components with an open drift difference, over the last full check and the
+    /// component checks since (the platform is `Drifted` while any is).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub drifted: std::collections::BTreeSet<crate::plan::Phase>,
 }
 
 impl PlatformStatus {
@@ -122,6 +126,7 @@ impl PlatformStatus {
             outputs: BTreeMap::new(),
             last_error: None,
             last_drift: None,
+            drifted: Default::default(),
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct DriftInput {
     pub policy: Policy,
     /// The `observe` outputs, as the workflow's Parallel and Map states nest them.
     pub observations: Value,
+    /// The components checked (`null`: all), as intake put it in the execution's input.
+    #[serde(default)]
+    pub scope: Option<Vec<crate::plan::Phase>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +160,7 @@ pub async fn check(input: DriftInput, deps: &Deps) -> Result<DriftOutput, Functi
                 policy: input.policy.clone(),
                 differences,
                 new_differences: Vec::new(),
+                scope: input.scope.clone(),
             };
             (report, remediations)
         }

@@ -128,6 +128,7 @@ fn item(
         platform_id: platform.to_owned(),
         spec: None,
         remediate,
+        components: None,
     };
     let region = deps.aws.region().map(|r| r.to_string());
     SweepItem {

@@ -13,10 +13,12 @@ use super::envelope::{Body, Request};
 use super::Intake;
 use crate::error::FunctionError;
 use crate::events::{RequestKind, SCHEMA_VERSION};
+use crate::plan::Phase;
 use crate::store::{payload_hash, RequestOrigin};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 /// The detail-type of CloudTrail management events on EventBridge.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
@@ -104,21 +106,36 @@ impl Intake<'_> {
         if change.by_tenantry || change.candidates.is_empty() {
             return Ok(None);
         }
-        let Some(platform) = self.owner(change).await? else {
+        let Some((platform, components)) = self.owner(change).await? else {
             return Ok(None);
         };
-        let request_id = debounced_request_id(&platform, change.time);
-        tracing::info!(%platform, %request_id, event = %change.event_name, "change to a platform's resource: drift check");
+        // Empty: every component.
+        // Debounced per platform and component set: the changes of one window to the same
+        // components share one check.
+        let mut request_id = debounced_request_id(&platform, change.time);
+        for c in &components {
+            request_id.push('-');
+            request_id.push_str(c.as_str());
+        }
+        request_id.truncate(80);
+        tracing::info!(%platform, %request_id, event = %change.event_name, ?components, "change to a platform's resource: drift check of its components");
         let detail = json!({
             "schemaVersion": SCHEMA_VERSION,
             "requestId": request_id,
             "platformId": platform,
         });
+        let mut detail = detail;
+        if !components.is_empty() {
+            detail["components"] = json!(components);
+        }
         Ok(Some(Request {
             kind: RequestKind::DriftCheck,
             request_id,
             platform_id: platform,
-            body: Body::Drift { remediate: None },
+            body: Body::Drift {
+                remediate: None,
+                components: (!components.is_empty()).then_some(components),
+            },
             // The same for every change of the window, so that the others are duplicates.
             payload_hash: payload_hash(
                 &json!({ "detailType": RequestKind::DriftCheck.detail_type(), "detail": detail }),
@@ -127,19 +144,27 @@ impl Intake<'_> {
         }))
     }
 
-    /// The active platform whose inventory holds a resource the change names.
-    async fn owner(&self, change: &Change) -> Result<Option<String>, FunctionError> {
+    /// The active platform whose inventory holds a resource the change names, and the
+    /// components (phases) that own the resources it names.
+    async fn owner(&self, change: &Change) -> Result<Option<(String, Vec<Phase>)>, FunctionError> {
         for id in self.store.active_platforms().await? {
             let inventory = self.store.list_resources(&id).await?;
-            let hit = inventory.iter().any(|r| {
-                change
-                    .candidates
-                    .iter()
-                    .any(|c| names(c, &r.id, r.arn.as_deref()))
-            });
-            if hit {
-                return Ok(Some(id));
+            let hits: Vec<Option<Phase>> = inventory
+                .iter()
+                .filter(|r| {
+                    change
+                        .candidates
+                        .iter()
+                        .any(|c| names(c, &r.id, r.arn.as_deref()))
+                })
+                .map(|r| serde_json::from_value(json!(r.phase)).ok())
+                .collect();
+            if hits.is_empty() {
+                continue;
             }
+            // A record of a phase this version does not know: check every component.
+            let phases: Option<BTreeSet<Phase>> = hits.into_iter().collect();
+            return Ok(Some((id, phases.into_iter().flatten().collect())));
         }
         Ok(None)
     }

@@ -24,6 +24,7 @@ pub(super) fn parse_detail(
         let body = match kind {
             RequestKind::DriftCheck => Body::Drift {
                 remediate: detail.remediate.clone(),
+                components: detail.components.clone(),
             },
             _ => Body::Platform {
                 spec: spec.map(Box::new),
@@ -107,6 +108,22 @@ fn platform_detail(
             rules::UNKNOWN_FIELD,
             message,
         ));
+    }
+    match (&detail.components, kind) {
+        (Some(_), k) if k != RequestKind::DriftCheck => issues.push(Issue::new(
+            "detail.components",
+            rules::UNKNOWN_FIELD,
+            format!(
+                "a {} request takes no `components` (only DriftCheckRequested does)",
+                kind.operation()
+            ),
+        )),
+        (Some(c), _) if c.is_empty() => issues.push(Issue::new(
+            "detail.components",
+            rules::INVALID_VALUE,
+            "`components` names at least one component (leave it out to check every one)",
+        )),
+        _ => {}
     }
     Ok((detail, spec, issues))
 }

@@ -57,6 +57,8 @@ pub(super) enum Body {
     /// A drift check, with the modes it asks for.
     Drift {
         remediate: Option<crate::drift::RemediateRequest>,
+        /// The components to check; all when `None`.
+        components: Option<Vec<crate::plan::Phase>>,
     },
 }
 
@@ -193,6 +195,7 @@ fn origin(event: &EventBridgeEvent<Value>) -> RequestOrigin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Phase;
     use crate::validate::rules;
     use serde_json::json;
 
@@ -317,6 +320,39 @@ mod tests {
                    "remediate": "auto"}),
         )));
         assert_eq!(r.issues[0].path, "detail.remediate");
+    }
+
+    #[test]
+    fn drift_checks_may_name_the_components_to_check() {
+        let detail = |components: Value| {
+            json!({"schemaVersion": "1", "requestId": "d", "platformId": "acme",
+                   "components": components})
+        };
+        match parse(envelope(
+            "DriftCheckRequested",
+            detail(json!(["network", "tenants"])),
+        )) {
+            Parsed::Request(r) => assert!(matches!(
+                r.body,
+                Body::Drift { components: Some(ref c), .. }
+                    if c == &[Phase::Network, Phase::Tenants]
+            )),
+            _ => panic!("a check of two components is a request"),
+        }
+        for bad in [json!([]), json!(["netwerk"]), json!("network")] {
+            let r = rejected(parse(envelope("DriftCheckRequested", detail(bad.clone()))));
+            let path = &r.issues[0].path;
+            assert!(
+                path.starts_with("detail.components"),
+                "{bad}: {:?}",
+                r.issues
+            );
+        }
+        let r = rejected(parse(envelope(
+            "PlatformDecommissionRequested",
+            detail(json!(["network"])),
+        )));
+        assert_eq!(r.issues[0].path, "detail.components");
     }
 
     fn tenant_envelope(detail_type: &str, detail: Value) -> Value {

@@ -28,7 +28,7 @@ impl Intake<'_> {
             &request.request_id,
             request.operation(),
         );
-        if let Body::Drift { remediate } = &request.body {
+        if let Body::Drift { remediate, .. } = &request.body {
             // A report-only check only reads: it takes no lease and blocks nobody. (A policy
             // that cannot be resolved is refused by admission, with the reason.)
             match self.drift_policy(request, remediate.as_ref()).await {

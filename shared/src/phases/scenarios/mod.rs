@@ -182,6 +182,7 @@ pub fn context<'a>(
         request_id: "req-scenario".to_owned(),
         action,
         item: None,
+        scope: None,
     };
     let status = PlatformStatus::new(LifecycleState::Provisioning);
     PhaseContext::new(phase, input, deps, spec.clone(), status)

@@ -94,8 +94,9 @@ pub fn owner_scopes(
 /// Converges the entry of each principal in `principals` on its scope in `scopes`: the entry's
 /// `kubernetesGroups` are the owner groups of exactly the tenants it owns (each bound in its
 /// namespace to the owners' Role by the tenant's manifests). No scope: the entry is deleted when
-/// Tenantry created it for owners, or its owner groups are taken off otherwise. An Edit
-/// association left by an earlier version of Tenantry is removed.
+/// Tenantry created it for owners, or its owner groups are taken off otherwise. Any access
+/// policy on an owner's entry Tenantry made (the Edit association of earlier versions, or one
+/// added out of band) is removed; an owner who is also an admin principal keeps the admin one.
 pub(crate) async fn converge(
     run: &mut Run<'_>,
     eks: &aws_sdk_eks::Client,
@@ -103,11 +104,15 @@ pub(crate) async fn converge(
     principals: &BTreeSet<String>,
     scopes: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<(), FunctionError> {
-    let legacy = edit_policy_arn(run.ctx.spec.partition());
     for principal in principals {
         let resource = format!("eks:access-entry/{principal}");
         let wanted = scopes.get(principal).cloned().unwrap_or_default();
         let entry = describe(eks, cluster, principal).await?;
+        // Created now, or carrying the platform's tag: Tenantry's to keep clean. An entry the
+        // owner had before is not (the access phase takes policies off strangers' entries).
+        let ours = entry.as_ref().is_none_or(|e| {
+            e.tags.get(TAG_PLATFORM).map(String::as_str) == Some(run.ctx.platform_id())
+        });
         if wanted.is_empty() {
             if let Some(entry) = &entry {
                 remove(run, eks, cluster, principal, entry).await?;
@@ -168,12 +173,23 @@ pub(crate) async fn converge(
                 run.ctx.changed();
             }
         }
+        // No access policy on an owner's entry (the legacy Edit one included): a policy here
+        // would reach beyond the owner's namespaces. An owner who is also an admin principal
+        // keeps the admin policy the access phase gives it.
         let associated = associations(eks, cluster, principal).await?;
-        if associated.contains_key(&legacy)
-            && run.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
+        let allowed = allowed_policies(run, principal);
+        let extra: Vec<&String> = associated
+            .keys()
+            .filter(|arn| !allowed.contains(*arn))
+            .collect();
+        if ours
+            && !extra.is_empty()
+            && run.differs(&resource, "accessPolicies", json!(allowed), json!(extra))
         {
-            disassociate(eks, cluster, principal, &legacy).await?;
-            run.ctx.changed();
+            for arn in extra {
+                disassociate(eks, cluster, principal, arn).await?;
+                run.ctx.changed();
+            }
         }
         let mut record = crate::store::ResourceRecord::new(
             Kind::TenantOwnerEntry,
@@ -184,6 +200,19 @@ pub(crate) async fn converge(
         run.record(record).await?;
     }
     Ok(())
+}
+
+/// The access policies an owner's entry may carry: the cluster admin policy when the owner is
+/// also one of the platform's admin principals, nothing otherwise.
+fn allowed_policies(run: &Run<'_>, principal: &str) -> Vec<String> {
+    let spec = &run.ctx.spec;
+    match spec.access.admin_principals.iter().any(|a| a == principal) {
+        true => vec![format!(
+            "arn:{}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+            spec.partition()
+        )],
+        false => Vec::new(),
+    }
 }
 
 /// The owner groups of `tenants`.

@@ -8,6 +8,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::events::EventError;
 use crate::functions::intake::envelope::Request;
 use crate::functions::intake::Intake;
+use crate::plan::Phase;
 use crate::spec::PlatformSpec;
 use serde_json::{json, Map, Value};
 
@@ -40,12 +41,13 @@ impl Intake<'_> {
         Ok(Policy::resolve(remediate, spec.drift_remediation))
     }
 
-    /// Checks the platform; returns the execution input's `policy` (the tenants phase finds the
-    /// platform's Active tenants itself when it observes them).
+    /// Checks the platform; returns the execution input's `policy` and `scope` (the components to
+    /// check, null for all; the tenants phase finds the Active tenants itself).
     pub(super) async fn admit_drift(
         &self,
         request: &Request,
         remediate: Option<&RemediateRequest>,
+        components: Option<&[Phase]>,
     ) -> Result<Map<String, Value>, Refusal> {
         let policy = self.drift_policy(request, remediate).await?;
         let platform = &request.platform_id;
@@ -59,6 +61,8 @@ impl Intake<'_> {
         }
         let mut input = Map::new();
         input.insert("policy".into(), json!(policy));
+        // Every observe of the workflow reads `$.scope` (null: every component).
+        input.insert("scope".into(), json!(components));
         Ok(input)
     }
 }

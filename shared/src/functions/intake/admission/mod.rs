@@ -60,8 +60,16 @@ impl Intake<'_> {
             }
             (Body::Tenant(detail), _) => self.admit_offboarding(request, detail).await?,
             (Body::Platform { spec }, _) => self.admit_platform(request, spec.as_deref()).await?,
-            (Body::Drift { remediate }, _) => {
-                return self.admit_drift(request, remediate.as_ref()).await
+            (
+                Body::Drift {
+                    remediate,
+                    components,
+                },
+                _,
+            ) => {
+                return self
+                    .admit_drift(request, remediate.as_ref(), components.as_deref())
+                    .await
             }
         }
         Ok(Map::new())
