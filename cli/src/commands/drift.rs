@@ -55,9 +55,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let request = PlatformRequest {
         schema_version: SCHEMA_VERSION.to_owned(),
-        request_id: check
-            .request_id
-            .unwrap_or_else(|| new_request_id("drift")),
+        request_id: check.request_id.unwrap_or_else(|| new_request_id("drift")),
         platform_id: platform.to_owned(),
         spec: None,
         remediate: check.remediate.map(|r| RemediateRequest::All(mode(r))),

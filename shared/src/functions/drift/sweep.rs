@@ -16,6 +16,11 @@ use serde_json::{json, Value};
 pub const DRIFT_SWEEP_COMPLETED: &str = "DriftSweepCompleted";
 /// `source` of the requests a sweep hands to intake.
 pub const SWEEP_SOURCE: &str = "tenantry.drift-sweep";
+/// How long the sweep waits for one platform's check: past it, the platform is reported
+/// `TimedOut` (the check itself goes on) and the sweep does not wait any longer. A check that
+/// repairs a node group's launch template can take half an hour in AWS; a hung one must not hold
+/// the nightly report.
+pub const CHECK_DEADLINE_MINUTES: i64 = 120;
 
 /// `sweep-list`: the sweep's id (its execution name) and its input (`{remediate?}`).
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +173,23 @@ pub async fn await_check(input: AwaitInput, deps: &Deps) -> Result<PlatformResul
         state,
         Some(RequestState::Succeeded | RequestState::Failed | RequestState::Rejected)
     );
+    if let Some(i) = info.as_ref().filter(|i| !done && overdue(i, store.now())) {
+        return Ok(PlatformResult {
+            platform_id: input.platform_id,
+            request_id: input.request_id,
+            done: true,
+            state: TIMED_OUT.to_owned(),
+            error: Some(json!({
+                "errorType": "Tenantry.Timeout",
+                "errorMessage": format!(
+                    "the check was still {} {CHECK_DEADLINE_MINUTES} minutes after it was \
+                     requested; the sweep stopped waiting (the check goes on: see its run)",
+                    i.state.as_str()
+                ),
+            })),
+            summary: None,
+        });
+    }
     let summary = match done {
         true => store
             .get_status(&input.platform_id)
@@ -184,6 +206,14 @@ pub async fn await_check(input: AwaitInput, deps: &Deps) -> Result<PlatformResul
         error: info.and_then(|i| i.error).map(|e| json!(e)),
         summary,
     })
+}
+
+/// The state of a platform whose check outlived [`CHECK_DEADLINE_MINUTES`].
+pub const TIMED_OUT: &str = "TimedOut";
+
+/// Whether the sweep has waited long enough for the check `info`.
+fn overdue(info: &crate::store::RequestInfo, now: chrono::DateTime<chrono::Utc>) -> bool {
+    now - info.created_at > chrono::Duration::minutes(CHECK_DEADLINE_MINUTES)
 }
 
 /// Records and publishes the sweep's report.
@@ -240,6 +270,34 @@ mod tests {
                 open,
             }),
         }
+    }
+
+    #[test]
+    fn a_check_is_waited_for_until_its_deadline() {
+        let now = chrono::Utc::now();
+        let requested = |minutes_ago: i64| crate::store::RequestInfo {
+            request_id: "r".into(),
+            platform_id: "p".into(),
+            kind: "drift".into(),
+            payload_hash: "h".into(),
+            state: RequestState::Started,
+            execution_arn: None,
+            error: None,
+            created_at: now - chrono::Duration::minutes(minutes_ago),
+            updated_at: now,
+            expires_at: 0,
+            origin: None,
+        };
+        assert!(!overdue(&requested(10), now));
+        assert!(!overdue(&requested(CHECK_DEADLINE_MINUTES), now));
+        assert!(overdue(&requested(CHECK_DEADLINE_MINUTES + 1), now));
+        let timed_out = result(TIMED_OUT, None);
+        let report = tally("s".into(), vec![timed_out, result("Succeeded", Some(0))]);
+        assert_eq!(
+            (report.clean, report.failed),
+            (1, 1),
+            "a timeout is not clean"
+        );
     }
 
     #[test]
