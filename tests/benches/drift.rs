@@ -7,8 +7,9 @@
 //! workflows, events), the state transitions of the execution, and its wall time. From those:
 //! the calls each tenant adds beyond the platform's fixed cost, and a projection of a nightly
 //! sweep over 1,000 platforms of each size (calls per service, and the sustained call rate at the
-//! sweep's `MaxConcurrency` of 10 given the measured check time). It measures; it asserts
-//! nothing about time.
+//! sweep's `MaxConcurrency` of 10 given the measured check time, per operation against the rate
+//! limits AWS documents: EC2's non-mutating token bucket). It measures; it asserts nothing about
+//! time.
 //!
 //! Tenant counts: `TENANTRY_BENCH_DRIFT_TENANTS` (default `1,10,100`). Output: JSON on stdout and
 //! in `$BENCH_OUT` (default `target/tenantry-bench/drift.json`), a summary on stderr.
@@ -29,6 +30,8 @@ const CONTROL_PLANE_SERVICES: &[&str] = &["dynamodb", "states", "events", "sqs",
 const BATCH: usize = 20;
 const FLEET: f64 = 1000.0;
 const SWEEP_CONCURRENCY: f64 = 10.0;
+/// EC2's documented refill rate of a non-mutating operation's token bucket (per second).
+const EC2_NON_MUTATING_REFILL: f64 = 20.0;
 
 struct Bench {
     platform: String,
@@ -133,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             "platformCalls": total,
             "mutatingCalls": mutating,
             "platformCallsByService": platform_calls,
+            "platformCallsByOperation": platform_operations(&log),
             "controlPlaneCalls": control_plane_calls(&log),
             "transitions": transitions,
             "seconds": seconds,
@@ -161,6 +165,10 @@ async fn main() -> anyhow::Result<()> {
                 "sweepHours": FLEET / SWEEP_CONCURRENCY * seconds / 3600.0,
                 "callsPerSecond": SWEEP_CONCURRENCY * calls(r) / seconds,
                 "transitions": r["transitions"].as_f64().unwrap_or(0.0) * FLEET,
+                "rateLimits": r["platformCallsByOperation"].as_object().map(|m| {
+                    let ops = m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0) as usize)).collect();
+                    against_rate_limits(&ops, seconds)
+                }),
             })
         })
         .collect();
@@ -198,6 +206,48 @@ fn platform_calls(log: &CallLog) -> (BTreeMap<String, usize>, usize) {
         mutating += usize::from(c.mutating);
     }
     (by_service, mutating)
+}
+
+/// Platform calls by `service:Operation` (AWS throttles per operation).
+fn platform_operations(log: &CallLog) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for c in log.calls.iter().filter(|c| c.invocation.is_some()) {
+        if !CONTROL_PLANE_SERVICES.contains(&c.service.as_str()) {
+            *out.entry(format!("{}:{}", c.service, c.operation))
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The sweep against the rate limits AWS documents as defaults: per operation, its sustained
+/// rate over the sweep (`MaxConcurrency` checks at a time, each taking `seconds`), and for EC2's
+/// non-mutating operations (a token bucket of 100 refilled at 20 per second, per operation,
+/// account and region) the shortest sweep the refill allows. Other services publish their
+/// defaults per account in Service Quotas, not as fixed numbers: their rates are listed to
+/// compare with the account's quotas.
+fn against_rate_limits(operations: &BTreeMap<String, usize>, seconds: f64) -> Value {
+    let mut busiest: Vec<(&String, &usize)> = operations.iter().collect();
+    busiest.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let rate = |n: usize| SWEEP_CONCURRENCY * n as f64 / seconds;
+    let ec2_floor_hours = operations
+        .iter()
+        .filter(|(op, _)| op.starts_with("ec2:Describe"))
+        .map(|(_, &n)| FLEET * n as f64 / EC2_NON_MUTATING_REFILL / 3600.0)
+        .fold(0.0, f64::max);
+    json!({
+        "busiestOperations": busiest.iter().take(8).map(|(op, &n)| json!({
+            "operation": op,
+            "callsPerCheck": n,
+            "perSecondDuringSweep": rate(n),
+        })).collect::<Vec<_>>(),
+        "ec2NonMutatingRefillPerSecond": EC2_NON_MUTATING_REFILL,
+        "ec2SweepFloorHours": ec2_floor_hours,
+        "ec2WithinRefill": operations
+            .iter()
+            .filter(|(op, _)| op.starts_with("ec2:Describe"))
+            .all(|(_, &n)| rate(n) <= EC2_NON_MUTATING_REFILL),
+    })
 }
 
 fn control_plane_calls(log: &CallLog) -> usize {
