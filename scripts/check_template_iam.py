@@ -55,6 +55,10 @@ ACCEPTED = {
     ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-identity/IdentityFunction.Policies[1]/CreateOnlyBoundedRoles"): "IAM guide",
     ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-identity/IdentityFunction.Policies[1]/AttachOnlyAwsManagedPoliciesToBoundedRoles"): "IAM guide",
     ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-tenant/TenantFunction.Policies[2]/CreateOnlyBoundedTenantRoles"): "IAM guide",
+    # parliament's data lists express executions as a second required resource type of
+    # DescribeExecution; the sweep's children are standard executions, as the Distributed Map
+    # guide's own policy names them.
+    ("RESOURCE_MISMATCH", "DriftSweepStateMachine/DriftSweepStateMachine.Policies[2]/DistributedMapChildrenState"): "Distributed Map guide",
     # The tenant function writes the tenant-data bucket's policy (deny non-TLS and non-SSE-KMS
     # uploads) on tenantry-* buckets only; it reads and writes no objects itself.
     ("RESOURCE_POLICY_PRIVILEGE_ESCALATION", "tenantry-tenant/TenantFunction.Policies[2]"): "bucket policy",
@@ -230,6 +234,14 @@ def documents(template: dict):
         t, props = res.get("Type"), res.get("Properties", {}) or {}
         if t == "AWS::IAM::ManagedPolicy":
             yield logical, it.resolve(template, props["PolicyDocument"]), "boundary"
+        elif t == "AWS::Serverless::StateMachine":
+            # The state machines' roles: what their workflows may invoke and start.
+            for label, doc, own in it.sam_policies(template, logical, props.get("Policies", [])):
+                yield f"{logical}/{label}", doc, "identity" if own else "sam"
+        elif t == "AWS::IAM::Role":
+            for i, p in enumerate(props.get("Policies", []) or []):
+                name = p.get("PolicyName", str(i))
+                yield f"{logical}/{name}", it.resolve(template, p["PolicyDocument"]), "identity"
         elif t == "AWS::Events::EventBusPolicy" and "Statement" in props:
             st = dict(it.resolve(template, props["Statement"]))
             st.setdefault("Sid", props.get("StatementId", logical))

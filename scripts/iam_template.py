@@ -226,21 +226,27 @@ def function_policies(template: dict) -> dict[str, list[tuple[str, dict, bool]]]
             docs.append(("AWSXrayWriteOnlyAccess",
                          {"Version": "2012-10-17", "Statement": MANAGED_POLICIES["AWSXrayWriteOnlyAccess"]},
                          False))
-        policies = props.get("Policies", [])
-        if isinstance(policies, (str, dict)):
-            policies = [policies]
-        for i, p in enumerate(policies):
-            if isinstance(p, str):
-                if p not in MANAGED_POLICIES:
-                    raise KeyError(f"{logical}: managed policy {p} is not in scripts/iam_template.py")
-                docs.append((p, {"Version": "2012-10-17", "Statement": MANAGED_POLICIES[p]}, False))
-            elif "Statement" in p:
-                docs.append((f"{logical}.Policies[{i}]", resolve(template, p), True))
-            else:
-                (kind, params), = p.items()
-                docs.append((f"{kind}", _sam_template(kind, resolve(template, params)), False))
+        docs += sam_policies(template, logical, props.get("Policies", []))
         out[name] = docs
     return out
+
+
+def sam_policies(template: dict, logical: str, policies) -> list[tuple[str, dict, bool]]:
+    """A SAM resource's `Policies` expanded: [(label, document, written in the template)]."""
+    if isinstance(policies, (str, dict)):
+        policies = [policies]
+    docs = []
+    for i, p in enumerate(policies):
+        if isinstance(p, str):
+            if p not in MANAGED_POLICIES:
+                raise KeyError(f"{logical}: managed policy {p} is not in scripts/iam_template.py")
+            docs.append((p, {"Version": "2012-10-17", "Statement": MANAGED_POLICIES[p]}, False))
+        elif "Statement" in p:
+            docs.append((f"{logical}.Policies[{i}]", resolve(template, p), True))
+        else:
+            (kind, params), = p.items()
+            docs.append((f"{kind}", _sam_template(kind, resolve(template, params)), False))
+    return docs
 
 
 # --- actions -----------------------------------------------------------------------------------
