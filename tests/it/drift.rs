@@ -200,6 +200,20 @@ async fn a_drift_check_reports_then_repairs_out_of_band_changes_in_every_phase()
         (Some(1), Some(5), Some(6)),
         "maxSize repaired, desiredSize kept"
     );
+    // The stray security group is gone.
+    let strays = aws_sdk_ec2::Client::new(&env.aws)
+        .describe_security_groups()
+        .filters(tag_filter(&platform))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !strays
+            .security_groups()
+            .iter()
+            .any(|g| g.group_name() == Some("someones-debug-group")),
+        "{strays:?}"
+    );
     // The intruder's entry is still there, without any access policy.
     let left = aws_sdk_eks::Client::new(&env.aws)
         .list_associated_access_policies()
@@ -352,6 +366,35 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         format!("ec2:security-group/{group_id}"),
         "ingress",
         DriftClass::Changed,
+    ));
+
+    // network: a security group someone made in the VPC, tagged as the platform's (unexpected).
+    let vpc_id = outputs["vpcId"].as_str().expect("vpc id");
+    let stray = aws_sdk_ec2::Client::new(&env.aws)
+        .create_security_group()
+        .group_name("someones-debug-group")
+        .description("made by hand")
+        .vpc_id(vpc_id)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("tenantry:platform")
+                        .value(&platform)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .expect("group id");
+    expected.push(expect(
+        format!("ec2:security-group/{stray}"),
+        "exists",
+        DriftClass::Unexpected,
     ));
 
     // network: the STS interface endpoint deleted, the flow log deleted, a private route table's

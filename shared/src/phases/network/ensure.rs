@@ -84,6 +84,7 @@ impl Ensure<'_, '_> {
         let nats_ready = self.nat_gateways(&subnets).await?;
         let private_tables = self.route_tables(&vpc_id, &igw, &subnets).await?;
         let group = self.endpoint_group(&vpc_id).await?;
+        self.stray_groups().await?;
         let endpoints_ready = self
             .endpoints(&vpc_id, &subnets, &private_tables, group.as_deref())
             .await?;
@@ -714,6 +715,31 @@ impl Ensure<'_, '_> {
             }
         }
         self.ctx.changed();
+        Ok(())
+    }
+
+    /// Deletes the security groups tagged as the platform's that it does not want
+    /// ([`lookup::stray_groups`]). One still in use (`DependencyViolation`) stays, said in the
+    /// log: a drift check then reports it `not-repaired`.
+    async fn stray_groups(&mut self) -> Result<(), FunctionError> {
+        let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
+        let wanted: Vec<String> = self
+            .d
+            .wants_endpoint_group()
+            .then(|| self.d.names.security_group("endpoints"))
+            .into_iter()
+            .collect();
+        for g in lookup::stray_groups(&groups, &wanted) {
+            let id = g.group_id().unwrap_or_default();
+            let result = self.c.ec2.delete_security_group().group_id(id).send().await;
+            match removal("DeleteSecurityGroup", result)? {
+                Removal::Done => self.ctx.changed(),
+                Removal::Gone => {}
+                Removal::Blocked => {
+                    tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is in use; left in place")
+                }
+            }
+        }
         Ok(())
     }
 

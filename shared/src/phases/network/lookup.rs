@@ -212,6 +212,28 @@ pub async fn security_groups(
         .collect())
 }
 
+/// Security groups tagged as the platform's that it does not want (`wanted`: the names it
+/// does): made by someone else, or left behind. Never strays: the VPC's `default` group, and
+/// groups another controller manages, which it marks with its own tags (EKS's cluster
+/// security group: `aws:eks:cluster-name`; the load balancer controller's and the cloud
+/// provider's: `elbv2.k8s.aws/cluster`, `kubernetes.io/cluster/<name>`).
+pub fn stray_groups<'g>(groups: &'g [SecurityGroup], wanted: &[String]) -> Vec<&'g SecurityGroup> {
+    let managed = |g: &SecurityGroup| {
+        g.tags().iter().filter_map(|t| t.key()).any(|k| {
+            k.starts_with("aws:")
+                || k.starts_with("elbv2.k8s.aws/")
+                || k.starts_with("kubernetes.io/cluster/")
+        })
+    };
+    groups
+        .iter()
+        .filter(|g| {
+            let name = g.group_name().unwrap_or_default();
+            name != "default" && !wanted.iter().any(|w| w == name) && !managed(g)
+        })
+        .collect()
+}
+
 /// An endpoint's state, lower case: AWS documents `Available`, moto answers `available`.
 pub fn endpoint_state(e: &VpcEndpoint) -> Option<String> {
     e.state().map(|s: &State| s.as_str().to_ascii_lowercase())
@@ -288,4 +310,60 @@ pub fn endpoint_policy_is(
     have.policy_document()
         .and_then(crate::policies::parse_returned)
         .is_some_and(|p| crate::policies::same_policy(&p, want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str, tags: &[(&str, &str)]) -> SecurityGroup {
+        SecurityGroup::builder()
+            .group_name(name)
+            .group_id(format!("sg-{name}"))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .build()
+    }
+
+    #[test]
+    fn strays_are_the_platforms_groups_nobody_else_manages() {
+        let platform = [("tenantry:platform", "payments")];
+        let groups = [
+            group("tenantry-payments-prod-endpoints", &platform),
+            group("default", &platform),
+            group("someones-debug-group", &platform),
+            group(
+                "eks-cluster-sg-payments-prod",
+                &[platform[0], ("aws:eks:cluster-name", "payments-prod")],
+            ),
+            group(
+                "k8s-alb-shared",
+                &[platform[0], ("elbv2.k8s.aws/cluster", "payments-prod")],
+            ),
+            group(
+                "k8s-elb-a1b2",
+                &[
+                    platform[0],
+                    ("kubernetes.io/cluster/payments-prod", "owned"),
+                ],
+            ),
+        ];
+        let wanted = ["tenantry-payments-prod-endpoints".to_owned()];
+        let strays: Vec<_> = stray_groups(&groups, &wanted)
+            .iter()
+            .map(|g| g.group_name().unwrap_or_default())
+            .collect();
+        assert_eq!(strays, ["someones-debug-group"]);
+        let without_endpoints: Vec<_> = stray_groups(&groups, &[])
+            .iter()
+            .map(|g| g.group_name().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            without_endpoints,
+            ["tenantry-payments-prod-endpoints", "someones-debug-group"]
+        );
+    }
 }

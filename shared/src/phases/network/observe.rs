@@ -308,11 +308,26 @@ impl Observer<'_, '_> {
                 );
             }
         }
+        let group_name = self.d.names.security_group("endpoints");
+        let groups = lookup::security_groups(self.c, platform_id).await?;
+        let wanted: Vec<String> = self
+            .d
+            .wants_endpoint_group()
+            .then(|| group_name.clone())
+            .into_iter()
+            .collect();
+        for g in lookup::stray_groups(&groups, &wanted) {
+            let id = g.group_id().unwrap_or_default();
+            self.differ(
+                format!("ec2:security-group/{id}"),
+                "exists",
+                json!(false),
+                json!(true),
+            );
+        }
         if !self.d.wants_endpoint_group() {
             return Ok(());
         }
-        let group_name = self.d.names.security_group("endpoints");
-        let groups = lookup::security_groups(self.c, platform_id).await?;
         match groups
             .iter()
             .find(|g| g.group_name() == Some(group_name.as_str()))
