@@ -5,7 +5,8 @@
 //! - `ensure` without an item: the bucket ([`bucket`]), once per platform.
 //! - `observe` without an item: the bucket and every Active tenant in one invocation, reading
 //!   the account's roles (`GetAccountAuthorizationDetails`) and the cluster's pod identity
-//!   associations once for all of them (`observe_all`); each difference names its tenant.
+//!   associations once for all of them, and each owner's entry once however many tenants it
+//!   owns (`observe_all`); each difference names its tenant.
 //! - `ensure` with item `<tenant>`: the tenant, in dependency order: its IAM role (trusted only
 //!   by the `workload` service account of its namespace), its KMS key (rotation on, alias
 //!   `alias/tenantry/<stem>/tenant/<name>`, a policy naming the role; a key pending deletion from
@@ -86,7 +87,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
         }
         (_, Some(name)) => {
             let tenant = desired_tenant(&mut run, &name).await?;
-            ensure(&mut run, &clients, &tenant).await?
+            ensure(&mut run, &clients, &tenant, Owners::Converge).await?
         }
     };
     run.finish(ready, outputs).await
@@ -175,7 +176,22 @@ async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), 
     }
     for tenant in &tenants {
         run.observing = Some(tenant.name.clone());
-        ensure(run, c, tenant).await?;
+        ensure(run, c, tenant, Owners::Later).await?;
+    }
+    // Each owner's entry once, however many tenants it owns; a difference is noted under the
+    // first of them (repairing that tenant converges the entry on every tenant it owns).
+    let scopes = owners::scopes(run, None, None).await?;
+    let cluster = run.ctx.names.cluster();
+    let mut seen = BTreeSet::new();
+    for tenant in &tenants {
+        let principals: BTreeSet<String> = tenant
+            .owners
+            .iter()
+            .filter(|p| seen.insert((*p).clone()))
+            .cloned()
+            .collect();
+        run.observing = Some(tenant.name.clone());
+        owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
     }
     run.observing = None;
     Ok((run.drift.is_empty(), Outputs::new()))
@@ -183,10 +199,19 @@ async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), 
 
 type Outputs = BTreeMap<String, Value>;
 
+/// Whether [`ensure`] converges the tenant's owners' entries, or its caller does it afterwards
+/// for many tenants at once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owners {
+    Converge,
+    Later,
+}
+
 async fn ensure(
     run: &mut Run<'_>,
     c: &Clients,
     tenant: &TenantSpec,
+    owner_entries: Owners,
 ) -> Result<(bool, Outputs), FunctionError> {
     // Before anything is created: a namespace of this name that Tenantry did not make for this
     // tenant is someone else's, and is never adopted.
@@ -230,9 +255,11 @@ async fn ensure(
         false => ensure_pod_identity(run, c, &cluster, tenant, &role_arn).await?,
         true => remove_pod_identity(run, c, &cluster, tenant).await?,
     }
-    let scopes = owners::scopes(run, Some(tenant), None).await?;
-    let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
-    owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
+    if owner_entries == Owners::Converge {
+        let scopes = owners::scopes(run, Some(tenant), None).await?;
+        let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
+        owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
+    }
     let output = json!({
         "roleArn": role_arn,
         "keyArn": key_arn,
