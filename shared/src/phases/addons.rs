@@ -659,11 +659,15 @@ async fn our_pod_identities(
         .into_paginator()
         .items()
         .send();
+    // Only the controllers' namespaces can hold this phase's associations (tenants may not use
+    // them): tenants' associations are not described here, so a check's cost does not grow
+    // with them.
+    let controller = |ns: Option<&str>| SERVICE_ACCOUNTS.iter().any(|s| Some(s.namespace) == ns);
     let mut ids = Vec::new();
     while let Some(item) = pages.next().await {
         match item {
             Ok(a) => {
-                if a.owner_arn().is_none() {
+                if a.owner_arn().is_none() && controller(a.namespace()) {
                     if let Some(id) = a.association_id() {
                         ids.push(id.to_owned());
                     }
