@@ -2,8 +2,11 @@
 //!
 //! - `ensure`:
 //!   - no access policy on the entry of a principal the spec does not name (neither an admin
-//!     principal, nor the cluster creator, nor a tenant owner): such policies are disassociated,
-//!     the entry itself is kept (node roles and other tools have entries without policies);
+//!     principal nor the cluster creator; entries tagged as this platform's, such as tenant
+//!     owners', are their phase's): such policies are disassociated, the entry itself is kept
+//!     (node roles and other tools have entries without policies). Until the cluster phase has
+//!     recorded the creator (platforms provisioned before it did), no entry counts as a
+//!     stranger: the creator's untagged admin entry could not be told apart;
 //!   - an access entry per admin principal with `AmazonEKSClusterAdminPolicy` at cluster scope;
 //!     entries of this phase the spec no longer names are deleted (entries of other components,
 //!     such as tenants' namespace-scoped ones, and the cluster creator's are never touched);
@@ -125,6 +128,9 @@ async fn entries(
         .outputs
         .get(super::cluster::CLUSTER_CREATOR_OUTPUT)
         .and_then(Value::as_str);
+    if creator.is_none() {
+        tracing::warn!("the cluster creator is not recorded yet (the cluster phase's next ensure records it): strangers' entries are not checked");
+    }
     let named =
         |p: &str| ctx.spec.access.admin_principals.iter().any(|a| a == p) || creator == Some(p);
     let mut out = Entries::default();
@@ -148,7 +154,10 @@ async fn entries(
         let platform = tags.as_ref().and_then(|t| t.get(TAG_PLATFORM));
         if ours(ctx, tags.as_ref()) {
             out.ours.push(principal);
-        } else if platform.map(String::as_str) != Some(ctx.platform_id()) && !named(&principal) {
+        } else if creator.is_some()
+            && platform.map(String::as_str) != Some(ctx.platform_id())
+            && !named(&principal)
+        {
             out.strangers.push(principal);
         }
     }
