@@ -91,13 +91,7 @@ impl Deps {
         }
         self.account
             .get_or_try_init(|| async {
-                let out = self
-                    .clients
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| crate::phases::aws_error("sts:GetCallerIdentity", e))?;
+                let out = self.caller_identity().await?;
                 out.account().map(str::to_owned).ok_or_else(|| {
                     FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no account")
                 })
@@ -112,19 +106,26 @@ impl Deps {
     pub async fn principal_arn(&self) -> Result<String, FunctionError> {
         self.principal
             .get_or_try_init(|| async {
-                let out = self
-                    .clients
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| crate::phases::aws_error("sts:GetCallerIdentity", e))?;
+                let out = self.caller_identity().await?;
                 out.arn().map(iam_principal).ok_or_else(|| {
                     FunctionError::new(ErrorType::Terminal, "GetCallerIdentity returned no ARN")
                 })
             })
             .await
             .cloned()
+    }
+
+    /// STS `GetCallerIdentity` with these credentials (needs no IAM permission).
+    async fn caller_identity(
+        &self,
+    ) -> Result<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput, FunctionError>
+    {
+        self.clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| crate::phases::aws_error("sts:GetCallerIdentity", e))
     }
 }
 
