@@ -74,7 +74,7 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 	cargo bench -p tenantry-integration --bench tenants --profile dev
 	cargo bench -p tenantry-integration --bench drift --profile dev
 
-soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms
+soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, and the network crash sweep over all 48 crash points
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
