@@ -22,6 +22,8 @@ use std::time::Instant;
 #[derive(Default)]
 pub struct EksState {
     clusters: HashMap<(String, String), ClusterExtras>,
+    /// (region, cluster) → the cluster security group (see [`crate::cluster_sg`]).
+    security_groups: HashMap<(String, String), String>,
 }
 
 #[derive(Default)]
@@ -88,7 +90,7 @@ fn now() -> f64 {
     chrono::Utc::now().timestamp_millis() as f64 / 1000.0
 }
 
-fn random_id(len: usize) -> String {
+pub(crate) fn random_id(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -416,6 +418,16 @@ async fn moto_with_durations(
     match (op, status) {
         ("CreateCluster", StatusCode::OK) => {
             if let Some(name) = v["cluster"]["name"].as_str().map(str::to_owned) {
+                let subnet = v["cluster"]["resourcesVpcConfig"]["subnetIds"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(group) = crate::cluster_sg::create(gw, region, &name, &subnet).await {
+                    v["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"] = json!(group);
+                    lock(&gw.eks)
+                        .security_groups
+                        .insert((region.to_owned(), name.clone()), group);
+                }
                 lock(&gw.timeline).cluster_created(region, &name);
                 gw.kube.drop_cluster(&name);
                 lock(&gw.eks)
@@ -438,6 +450,12 @@ async fn moto_with_durations(
             // Clients that connect to "the cluster" reach its Kubernetes double.
             v["cluster"]["endpoint"] = json!(kube_endpoint_for(gw, cluster));
             let state = lock(&gw.eks);
+            if let Some(group) = state
+                .security_groups
+                .get(&(region.to_owned(), cluster.clone()))
+            {
+                v["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"] = json!(group);
+            }
             if let Some(extras) = state.clusters.get(&(region.to_owned(), cluster.clone())) {
                 let version = cluster_version(&v["cluster"], Some(extras), &d);
                 v["cluster"]["version"] = json!(version);
@@ -457,6 +475,12 @@ async fn moto_with_durations(
             lock(&gw.eks)
                 .clusters
                 .remove(&(region.to_owned(), cluster.clone()));
+            let group = lock(&gw.eks)
+                .security_groups
+                .remove(&(region.to_owned(), cluster.clone()));
+            if let Some(group) = group {
+                crate::cluster_sg::delete(gw, region, &group).await;
+            }
             gw.kube.drop_cluster(cluster);
             let mut desc = v["cluster"].clone();
             desc["status"] = json!("DELETING");

@@ -12,6 +12,12 @@
 //! to an alias resource `/api/v1/tenantrynamespaces[/{name}]` registered with kind `Namespace`
 //! (cluster-scoped per its discovery data), so namespaces get the same SSA semantics as the rest.
 //!
+//! Gap 2: kube-fake-client 0.3 registers every custom resource as namespaced, and refuses a
+//! cluster-scoped one (the VPC CNI's `ENIConfig`) without a namespace. The front keeps such
+//! objects in a hidden namespace ([`CLUSTER_SCOPE_NAMESPACE`]): it rewrites their cluster-scoped
+//! paths to that namespace's, and removes the namespace from the objects it answers with, so
+//! clients see cluster-scoped objects.
+//!
 //! One in-memory cluster per EKS cluster name: `{kube}/clusters/{name}/api/...` is cluster
 //! `name` (created on first use, dropped when the EKS cluster is deleted), and the gateway
 //! rewrites `cluster.endpoint` in DescribeCluster answers to that URL, so handlers that connect to
@@ -28,6 +34,43 @@ use std::sync::{Arc, Mutex};
 
 /// Plural under which `Namespace` objects are stored (see the module docs).
 const NAMESPACE_ALIAS: &str = "tenantrynamespaces";
+
+/// The hidden namespace of cluster-scoped custom resources (see the module docs).
+const CLUSTER_SCOPE_NAMESPACE: &str = "tenantry-cluster-scoped";
+
+/// The cluster-scoped custom resources the doubles serve: `/apis/<group>/<version>/<plural>`.
+const CLUSTER_SCOPED_CRDS: &[&str] = &["/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs"];
+
+/// A cluster-scoped custom resource's path → the same in the hidden namespace.
+fn rewrite_cluster_scoped_path(path: &str) -> Option<String> {
+    CLUSTER_SCOPED_CRDS.iter().find_map(|prefix| {
+        let rest = path.strip_prefix(prefix)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        let (group_version, plural) = prefix.rsplit_once('/')?;
+        Some(format!(
+            "{group_version}/namespaces/{CLUSTER_SCOPE_NAMESPACE}/{plural}{rest}"
+        ))
+    })
+}
+
+/// Removes the hidden namespace from an answer's object, or from each item of a list.
+fn hide_cluster_scope_namespace(body: &[u8]) -> Option<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let strip = |o: &mut serde_json::Value| {
+        if let Some(meta) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            if meta.get("namespace").and_then(|n| n.as_str()) == Some(CLUSTER_SCOPE_NAMESPACE) {
+                meta.remove("namespace");
+            }
+        }
+    };
+    strip(&mut v);
+    if let Some(items) = v.get_mut("items").and_then(|i| i.as_array_mut()) {
+        items.iter_mut().for_each(strip);
+    }
+    serde_json::to_vec(&v).ok()
+}
 
 /// Registers kind `Namespace` under the plural [`NAMESPACE_ALIAS`].
 struct NamespaceAlias {
@@ -65,6 +108,8 @@ impl kube::Resource for NamespaceAlias {
 pub async fn fake_cluster() -> anyhow::Result<kube::Client> {
     Ok(kube_fake_client::ClientBuilder::new()
         .with_resource::<NamespaceAlias>()
+        // The VPC CNI's CRD, which it installs in every EKS cluster.
+        .with_resource::<tenantry::kubernetes::EniConfig>()
         .build()
         .await?)
 }
@@ -150,7 +195,9 @@ pub async fn handle(State(doubles): State<Arc<KubeDoubles>>, req: Request<Body>)
     if parts.method == http::Method::GET && path == "/version" {
         return version();
     }
-    if let Some(p) = rewrite_namespace_path(path) {
+    let cluster_scoped = rewrite_cluster_scoped_path(path);
+    let hide_namespace = cluster_scoped.is_some();
+    if let Some(p) = rewrite_namespace_path(path).or(cluster_scoped) {
         let pq = match parts.uri.query() {
             Some(q) => format!("{p}?{q}"),
             None => p,
@@ -165,6 +212,13 @@ pub async fn handle(State(doubles): State<Arc<KubeDoubles>>, req: Request<Body>)
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             match body.collect().await {
+                Ok(c) if hide_namespace => {
+                    let bytes = c.to_bytes();
+                    let body = hide_cluster_scope_namespace(&bytes).unwrap_or(bytes.to_vec());
+                    let mut parts = parts;
+                    parts.headers.remove(http::header::CONTENT_LENGTH);
+                    Response::from_parts(parts, Body::from(body))
+                }
                 Ok(c) => Response::from_parts(parts, Body::from(c.to_bytes())),
                 Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
@@ -202,6 +256,32 @@ fn status(code: StatusCode, message: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_scoped_custom_resources_live_in_the_hidden_namespace() {
+        assert_eq!(
+            rewrite_cluster_scoped_path("/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs/us-east-1a")
+                .as_deref(),
+            Some("/apis/crd.k8s.amazonaws.com/v1alpha1/namespaces/tenantry-cluster-scoped/eniconfigs/us-east-1a")
+        );
+        assert_eq!(
+            rewrite_cluster_scoped_path("/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs")
+                .as_deref(),
+            Some("/apis/crd.k8s.amazonaws.com/v1alpha1/namespaces/tenantry-cluster-scoped/eniconfigs")
+        );
+        assert_eq!(
+            rewrite_cluster_scoped_path("/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigsx"),
+            None
+        );
+        let list = serde_json::json!({"items": [
+            {"metadata": {"name": "a", "namespace": "tenantry-cluster-scoped"}}]});
+        let hidden = hide_cluster_scope_namespace(list.to_string().as_bytes()).unwrap();
+        let hidden: serde_json::Value = serde_json::from_slice(&hidden).unwrap();
+        assert_eq!(
+            hidden["items"][0]["metadata"],
+            serde_json::json!({"name": "a"})
+        );
+    }
 
     #[test]
     fn namespace_paths_are_aliased() {

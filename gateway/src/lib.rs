@@ -13,6 +13,7 @@
 
 pub mod calls;
 pub mod cloudwatch;
+mod cluster_sg;
 pub mod control_plane;
 pub mod durations;
 pub mod eks;

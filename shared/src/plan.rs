@@ -477,7 +477,7 @@ pub fn plan(spec: &PlatformSpec) -> Plan {
     let cluster = cluster(&mut b, &net, &keys, &mut roles);
     let groups = nodegroups(&mut b, &net, &roles, &cluster);
     addons(&mut b, &roles, &cluster, &groups);
-    bootstrap(&mut b, &roles, &keys, &cluster);
+    bootstrap(&mut b, &roles, &keys, &cluster, &net);
     access(&mut b, &cluster);
     observability(&mut b, &keys, &cluster);
     tenants(&mut b, &keys, &cluster);
@@ -491,6 +491,8 @@ pub fn plan(spec: &PlatformSpec) -> Plan {
 
 struct NetworkIds {
     private_subnets: Vec<String>,
+    /// One per AZ, with a pod CIDR.
+    pod_subnets: Vec<String>,
     /// What nodes need for egress (NAT gateways, endpoints).
     egress: Vec<String>,
 }
@@ -679,6 +681,7 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
     }
     NetworkIds {
         private_subnets: private,
+        pod_subnets: pods,
         egress,
     }
 }
@@ -1024,7 +1027,7 @@ fn manifest_properties(m: &Value) -> Value {
     Value::Object(body)
 }
 
-fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds) {
+fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n: &NetworkIds) {
     b.phase(Phase::Bootstrap);
     let autoscaler_role = roles
         .service
@@ -1048,6 +1051,19 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds) {
         }
         deps
     });
+    if b.spec.custom_networking() {
+        // Named for its zone, which the network phase picks at run time.
+        for (i, subnet) in n.pod_subnets.iter().enumerate() {
+            b.add(
+                format!("bootstrap/eni-config/{i}"),
+                Kind::EniConfig,
+                format!("(availability zone {i})"),
+                vec![c.cluster.clone(), subnet.clone()],
+                json!({ "spec": { "subnet": format!("(pod subnet {i})"),
+                                  "securityGroups": ["(the cluster security group)"] } }),
+            );
+        }
+    }
 }
 
 fn access(b: &mut Builder, c: &ClusterIds) {
@@ -1274,13 +1290,13 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                (Phase::Bootstrap, 16),
+                (Phase::Bootstrap, 19),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
                 (Phase::Tenants, 47),
             ]
         );
-        assert_eq!(plan.total(), 143);
+        assert_eq!(plan.total(), 146);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 

@@ -291,6 +291,7 @@ pub async fn assert_complete_platform(
 
     // Inside the cluster.
     let kube = stack.kube_client_for(&cluster).expect("kube client");
+    assert_pods_get_addresses(&kube, &eks, &ec2, spec, status).await;
     let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(kube.clone());
     for m in idp["groupMappings"].as_array().unwrap() {
         let b = bindings
@@ -430,4 +431,162 @@ pub async fn assert_complete_platform(
         .await
         .unwrap();
     assert_eq!(secret.kms_key_id(), Some(data_key.as_str()));
+}
+
+/// VPC CNI custom networking, checked for what AWS will do with it: every zone a node can run
+/// in has an `ENIConfig` of that name (the VPC CNI reads the one named by the node's zone label,
+/// and a node without one gives its pods no address), naming a pod subnet of that zone, carved
+/// from the pod CIDR, in the cluster's VPC, with the cluster's security group; the add-on is
+/// told to read them; and each node group's max pods fits the addresses its secondary
+/// interfaces hold.
+async fn assert_pods_get_addresses(
+    kube: &kube::Client,
+    eks: &aws_sdk_eks::Client,
+    ec2: &aws_sdk_ec2::Client,
+    spec: &Value,
+    status: &PlatformStatus,
+) {
+    let cluster_name = s(&status.outputs["clusterName"]);
+    let cluster = eks
+        .describe_cluster()
+        .name(cluster_name)
+        .send()
+        .await
+        .unwrap();
+    let vpc_config = cluster.cluster().unwrap().resources_vpc_config().unwrap();
+    let cluster_group = vpc_config
+        .cluster_security_group_id()
+        .expect("EKS reports the cluster security group")
+        .to_owned();
+    let node_subnets = ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(
+            status.outputs["privateSubnetIds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| s(v).to_owned())
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let vpc = node_subnets.subnets()[0].vpc_id().unwrap().to_owned();
+    let node_zones: BTreeSet<String> = node_subnets
+        .subnets()
+        .iter()
+        .map(|s| s.availability_zone().unwrap().to_owned())
+        .collect();
+    let groups = ec2
+        .describe_security_groups()
+        .group_ids(&cluster_group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.security_groups()[0].vpc_id(), Some(vpc.as_str()));
+
+    let configs: kube::Api<tenantry::kubernetes::EniConfig> = kube::Api::all(kube.clone());
+    let configs = configs.list(&Default::default()).await.unwrap().items;
+    let by_zone: BTreeMap<String, _> = configs
+        .iter()
+        .map(|c| (c.metadata.name.clone().unwrap(), &c.spec))
+        .collect();
+    assert_eq!(
+        by_zone.keys().cloned().collect::<BTreeSet<_>>(),
+        node_zones,
+        "one ENIConfig per zone nodes run in, named for it"
+    );
+    let pod_cidr: ipnet::Ipv4Net = s(&spec["network"]["podCidr"]).parse().unwrap();
+    for (zone, config) in &by_zone {
+        let subnet = ec2
+            .describe_subnets()
+            .subnet_ids(&config.subnet)
+            .send()
+            .await
+            .unwrap();
+        let subnet = &subnet.subnets()[0];
+        assert_eq!(subnet.availability_zone(), Some(zone.as_str()), "{zone}");
+        assert_eq!(subnet.vpc_id(), Some(vpc.as_str()), "{zone}");
+        let cidr: ipnet::Ipv4Net = subnet.cidr_block().unwrap().parse().unwrap();
+        assert!(
+            pod_cidr.contains(&cidr),
+            "{zone}: {cidr} outside {pod_cidr}"
+        );
+        assert_eq!(
+            config.security_groups,
+            std::slice::from_ref(&cluster_group),
+            "{zone}"
+        );
+    }
+
+    let cni = eks
+        .describe_addon()
+        .cluster_name(cluster_name)
+        .addon_name("vpc-cni")
+        .send()
+        .await
+        .unwrap();
+    let cni: Value =
+        serde_json::from_str(cni.addon().unwrap().configuration_values().unwrap()).unwrap();
+    assert_eq!(cni["env"]["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"], "true");
+    assert_eq!(
+        cni["env"]["ENI_CONFIG_LABEL_DEF"],
+        "topology.kubernetes.io/zone"
+    );
+
+    // Max pods: (interfaces - 1) x (addresses per interface - 1) + 2 of the smallest type, from
+    // EC2's own limits.
+    for g in spec["nodeGroups"].as_array().unwrap() {
+        let types: Vec<aws_sdk_ec2::types::InstanceType> = g["instanceTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| s(t).into())
+            .collect();
+        let limits = ec2
+            .describe_instance_types()
+            .set_instance_types(Some(types))
+            .send()
+            .await
+            .unwrap();
+        let fits = limits
+            .instance_types()
+            .iter()
+            .map(|t| {
+                let n = t.network_info().unwrap();
+                (n.maximum_network_interfaces().unwrap() - 1)
+                    * (n.ipv4_addresses_per_interface().unwrap() - 1)
+                    + 2
+            })
+            .min()
+            .unwrap();
+        let ng = eks
+            .describe_nodegroup()
+            .cluster_name(cluster_name)
+            .nodegroup_name(format!("{cluster_name}-{}", s(&g["name"])))
+            .send()
+            .await
+            .unwrap();
+        let lt = ng.nodegroup().unwrap().launch_template().unwrap();
+        let template = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(lt.id().unwrap())
+            .versions(lt.version().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let data = template.launch_template_versions()[0]
+            .launch_template_data()
+            .unwrap();
+        use base64::Engine;
+        let settings = base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().unwrap())
+            .unwrap();
+        let settings = String::from_utf8(settings).unwrap();
+        assert!(
+            settings.contains(&format!("[settings.kubernetes]\nmax-pods = {fits}\n")),
+            "{}: {settings}",
+            s(&g["name"])
+        );
+    }
 }

@@ -81,6 +81,7 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<KindInfo> {
         ("networking.k8s.io/v1", "NetworkPolicy") => info::<networking::v1::NetworkPolicy>(),
         ("policy/v1", "PodDisruptionBudget") => info::<policy::v1::PodDisruptionBudget>(),
         ("storage.k8s.io/v1", "StorageClass") => info::<storage::v1::StorageClass>(),
+        ("crd.k8s.amazonaws.com/v1alpha1", "ENIConfig") => info::<super::EniConfig>(),
         _ => return None,
     };
     Some(info)

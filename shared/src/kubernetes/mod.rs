@@ -9,6 +9,7 @@
 //! - [`bootstrap_manifests`] and [`access_manifests`] render the objects (pure functions of the
 //!   spec, typed with k8s-openapi, returned as JSON with `apiVersion`/`kind`): Pod Security
 //!   labels on the system namespaces, PriorityClasses, cluster-autoscaler, OIDC group bindings.
+//!   [`eni_config_manifests`] renders VPC CNI custom networking's `ENIConfig`s (one per AZ).
 //!   Every rendered manifest is checked against the Kubernetes OpenAPI schemas of the spec's
 //!   version by `kubernetes-validate --strict` (`shared/tests/manifests.rs`).
 //! - [`apply`] server-side applies a manifest (field manager `tenantry`, forced) and reports
@@ -20,6 +21,7 @@ mod access;
 mod apply;
 mod autoscaler;
 mod client;
+mod eni_config;
 mod manifests;
 mod tenant;
 mod token;
@@ -34,6 +36,10 @@ pub use autoscaler::{
     AUTOSCALER_NAME, AUTOSCALER_NAMESPACE, IRSA_ANNOTATION, PRIORITY_EXPANDER_CONFIGMAP,
 };
 pub use client::{ca_certificates, connect, connect_read_only, WriteRefused};
+pub use eni_config::{
+    custom_networking_env, eni_config_manifests, EniConfig, EniConfigSpec, PodSubnet,
+    CUSTOM_NETWORK_ENV, ENI_CONFIG_LABEL, LABEL_DEF_ENV,
+};
 /// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
 pub use kube::Client;
 pub use manifests::{

@@ -25,7 +25,7 @@ use crate::phases::identity::OUTPUT_SERVICE_ROLES;
 use crate::plan::Phase;
 use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
 use crate::resources::Kind;
-use crate::spec::{AddonSpec, Cni, TrustMechanism, ADDON_VERSION_LATEST};
+use crate::spec::{AddonSpec, Cni, PlatformSpec, TrustMechanism, ADDON_VERSION_LATEST};
 use aws_sdk_eks::types::{Addon, AddonStatus, ResolveConflicts};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,11 +128,23 @@ pub fn choose_version(
     ))
 }
 
-/// The configuration values sent for an add-on (`None` = the add-on's defaults).
-pub fn configuration(addon: &AddonSpec, cni: Cni) -> Option<Map<String, Value>> {
+/// The configuration values sent for an add-on (`None` = the add-on's defaults): the request's,
+/// with network policy enforcement always on for the VPC CNI and, with custom networking, the
+/// settings that make it read the `ENIConfig` of each node's zone.
+pub fn configuration(addon: &AddonSpec, spec: &PlatformSpec) -> Option<Map<String, Value>> {
     let mut config = addon.configuration_values.clone().unwrap_or_default();
-    if addon.name == "vpc-cni" && cni == Cni::VpcCni {
+    if addon.name == "vpc-cni" && spec.cni == Cni::VpcCni {
         config.insert("enableNetworkPolicy".into(), Value::String("true".into()));
+        if spec.custom_networking() {
+            let env = config
+                .entry("env")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(env) = env.as_object_mut() {
+                for (name, value) in crate::kubernetes::custom_networking_env() {
+                    env.insert(name.into(), Value::String(value.into()));
+                }
+            }
+        }
     }
     (!config.is_empty()).then_some(config)
 }
@@ -202,7 +214,7 @@ async fn desired(
     Ok(Desired {
         name: addon.name.clone(),
         version,
-        configuration: configuration(addon, ctx.spec.cni),
+        configuration: configuration(addon, &ctx.spec),
         role,
         pod_identity,
     })
@@ -967,11 +979,34 @@ mod tests {
         let mut user = Map::new();
         user.insert("env".into(), json!({"ENABLE_PREFIX_DELEGATION": "true"}));
         a.configuration_values = Some(user);
-        let c = configuration(&a, Cni::VpcCni).unwrap();
+        let mut spec = crate::phases::scenarios::example_spec();
+        spec.network.pod_cidr = None;
+        let c = configuration(&a, &spec).unwrap();
         assert_eq!(c["enableNetworkPolicy"], json!("true"));
         assert_eq!(c["env"]["ENABLE_PREFIX_DELEGATION"], json!("true"));
-        assert!(configuration(&AddonSpec::latest("coredns"), Cni::VpcCni).is_none());
-        assert!(configuration(&AddonSpec::latest("vpc-cni"), Cni::Calico).is_none());
+        assert!(c["env"].get("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG").is_none());
+        assert!(configuration(&AddonSpec::latest("coredns"), &spec).is_none());
+        spec.cni = Cni::Calico;
+        assert!(configuration(&AddonSpec::latest("vpc-cni"), &spec).is_none());
+    }
+
+    #[test]
+    fn custom_networking_sets_the_cni_to_read_each_zones_eni_config() {
+        let mut a = AddonSpec::latest("vpc-cni");
+        let mut user = Map::new();
+        user.insert("env".into(), json!({"ENABLE_PREFIX_DELEGATION": "true"}));
+        a.configuration_values = Some(user);
+        let spec = crate::phases::scenarios::example_spec();
+        assert!(spec.custom_networking());
+        let c = configuration(&a, &spec).unwrap();
+        assert_eq!(
+            c["env"],
+            json!({
+                "ENABLE_PREFIX_DELEGATION": "true",
+                "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+                "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
+            })
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! - `ensure`: server-side applies (field manager `tenantry`) Pod Security labels on the system
 //!   namespaces, the default PriorityClasses and the cluster-autoscaler (IRSA-annotated service
-//!   account, RBAC, priority expander preferring spot groups, hardened Deployment). Objects are
+//!   account, RBAC, priority expander preferring spot groups, hardened Deployment), the default
+//!   StorageClass and, with custom networking, one `ENIConfig` per AZ. Objects are
 //!   compared first, so an unchanged cluster costs no write. Objects recorded earlier that the
 //!   spec no longer asks for (the autoscaler switched off) are deleted.
 //! - `status`: the same (nothing here is long-running).
@@ -21,6 +22,7 @@ use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::naming;
 use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::phases::{cluster, network};
 use crate::plan::Phase;
 use crate::resources::Kind;
 use crate::spec::TrustMechanism;
@@ -79,9 +81,10 @@ fn stub(id: &str) -> Option<Value> {
     Some(json!({ "apiVersion": api_version, "kind": kind, "metadata": metadata }))
 }
 
-/// The objects bootstrap applies: [`kubernetes::bootstrap_manifests`] and, with the EBS CSI
-/// add-on, the default StorageClass encrypted with the platform data key (an output of the
-/// encryption phase; a delete needs only the names).
+/// The objects bootstrap applies: [`kubernetes::bootstrap_manifests`]; with the EBS CSI add-on,
+/// the default StorageClass encrypted with the platform data key (an output of the encryption
+/// phase); with custom networking, the `ENIConfig` of each AZ (from the network and cluster
+/// phases' outputs). A delete needs only the names.
 fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
     let role = match ctx.spec.identity.trust() {
         TrustMechanism::Irsa => ctx
@@ -101,7 +104,42 @@ fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
         };
         out.extend(kubernetes::storage_manifests(&ctx.spec, &data_key));
     }
+    if ctx.spec.custom_networking() {
+        out.extend(eni_configs(ctx)?);
+    }
     Ok(out)
+}
+
+/// One `ENIConfig` per AZ: the AZ's pod subnet and the cluster security group.
+fn eni_configs(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
+    let zones: Vec<String> = ctx.output(network::outputs::AVAILABILITY_ZONES)?;
+    let (subnets, group): (Vec<String>, String) = match ctx.input.action {
+        Action::Delete => (vec![String::new(); zones.len()], String::new()),
+        _ => (
+            ctx.output(network::outputs::POD_SUBNET_IDS)?,
+            ctx.output(cluster::SECURITY_GROUP_OUTPUT)?,
+        ),
+    };
+    if subnets.len() != zones.len() {
+        return Err(FunctionError::new(
+            crate::error::ErrorType::Terminal,
+            format!(
+                "the network phase recorded {} pod subnets for {} availability zones",
+                subnets.len(),
+                zones.len()
+            ),
+        ));
+    }
+    let pod_subnets: Vec<kubernetes::PodSubnet> = zones
+        .into_iter()
+        .zip(subnets)
+        .map(|(zone, subnet_id)| kubernetes::PodSubnet { zone, subnet_id })
+        .collect();
+    Ok(kubernetes::eni_config_manifests(
+        &ctx.spec,
+        &pod_subnets,
+        &group,
+    ))
 }
 
 async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {

@@ -48,6 +48,8 @@ pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
 /// Output: the principal that created the cluster (this function's role). EKS gives it an
 /// untagged cluster-admin access entry, which the access phase must tell from a stranger's.
 pub const CLUSTER_CREATOR_OUTPUT: &str = "clusterCreator";
+/// Output: the security group EKS creates for the cluster (and gives managed nodes).
+pub const SECURITY_GROUP_OUTPUT: &str = "clusterSecurityGroupId";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     run(PhaseContext::load(Phase::Cluster, input, deps).await?).await
@@ -339,7 +341,7 @@ fn outputs(cluster: &Cluster, desired: &Desired) -> BTreeMap<String, Value> {
             .and_then(|o| o.issuer()),
     );
     put(
-        "clusterSecurityGroupId",
+        SECURITY_GROUP_OUTPUT,
         cluster
             .resources_vpc_config()
             .and_then(|v| v.cluster_security_group_id()),

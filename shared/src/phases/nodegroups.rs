@@ -21,6 +21,8 @@
 //! - `delete`: deletes every node group of the platform, waits until they are gone, then deletes
 //!   their launch templates. "Already gone" is success.
 
+mod max_pods;
+
 use super::common::{error_code, removal, tag_spec, Inventory};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
@@ -30,7 +32,7 @@ use crate::naming::TAG_PLATFORM;
 use crate::phases::{encryption, identity};
 use crate::plan::Phase;
 use crate::resources::Kind;
-use crate::spec::{AmiType, CapacityType, NodeGroupSpec};
+use crate::spec::{CapacityType, NodeGroupSpec};
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
@@ -130,8 +132,36 @@ pub struct Volume {
     pub kms_key: Option<String>,
 }
 
-/// What the launch template of `group` must contain.
-pub fn desired_template(group: &NodeGroupSpec, data_key: &str) -> TemplateShape {
+/// Bottlerocket's `[settings.kubernetes]` with the max pods of custom networking (see
+/// [`max_pods`]); EKS merges its own bootstrap settings into the same table.
+fn max_pods_settings(max_pods: u32) -> String {
+    format!("\n[settings.kubernetes]\nmax-pods = {max_pods}\n")
+}
+
+/// The launch template `group` needs: [`desired_template`] with its max pods, which only
+/// custom networking sets (it costs one `DescribeInstanceTypes`).
+async fn wanted_template(
+    ctx: &PhaseContext<'_>,
+    c: &Clients,
+    group: &NodeGroupSpec,
+    data_key: &str,
+) -> Result<TemplateShape, FunctionError> {
+    let max_pods = if ctx.spec.custom_networking() && group.ami_type.is_bottlerocket() {
+        Some(max_pods::for_instance_types(&c.ec2, &group.name, &group.instance_types).await?)
+    } else {
+        None
+    };
+    let mut shape = desired_template(group, data_key, max_pods);
+    shape.volumes.sort();
+    Ok(shape)
+}
+
+/// What the launch template of `group` must contain; `max_pods` is set on Bottlerocket only.
+pub fn desired_template(
+    group: &NodeGroupSpec,
+    data_key: &str,
+    max_pods: Option<u32>,
+) -> TemplateShape {
     let volume = |device: &str, size: u32| Volume {
         device: device.to_owned(),
         size_gib: i32::try_from(size).unwrap_or(i32::MAX),
@@ -139,10 +169,7 @@ pub fn desired_template(group: &NodeGroupSpec, data_key: &str) -> TemplateShape 
         encrypted: true,
         kms_key: Some(data_key.to_owned()),
     };
-    let bottlerocket = matches!(
-        group.ami_type,
-        AmiType::BottlerocketX86_64 | AmiType::BottlerocketArm64
-    );
+    let bottlerocket = group.ami_type.is_bottlerocket();
     let volumes = if bottlerocket {
         // Bottlerocket: /dev/xvda is the OS volume, /dev/xvdb the data volume (images, pods).
         vec![
@@ -156,8 +183,11 @@ pub fn desired_template(group: &NodeGroupSpec, data_key: &str) -> TemplateShape 
         http_tokens: "required".to_owned(),
         hop_limit: IMDS_HOP_LIMIT,
         volumes,
-        user_data: bottlerocket
-            .then(|| base64::engine::general_purpose::STANDARD.encode(BOTTLEROCKET_SETTINGS)),
+        user_data: bottlerocket.then(|| {
+            let mut settings = BOTTLEROCKET_SETTINGS.to_owned();
+            settings.extend(max_pods.map(max_pods_settings));
+            base64::engine::general_purpose::STANDARD.encode(settings)
+        }),
         key_name: None,
     }
 }
@@ -540,8 +570,7 @@ async fn converge_template(
     };
     let mut latest = latest_before;
     let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
-    let mut want = desired_template(group, &data_key);
-    want.volumes.sort();
+    let want = wanted_template(ctx, c, group, &data_key).await?;
     if actual_template(&data) != want {
         let created = c
             .ec2
@@ -645,7 +674,7 @@ async fn ensure_template(
         return Ok((id, version_of(number)));
     }
     let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
-    let shape = desired_template(group, &data_key);
+    let shape = wanted_template(ctx, c, group, &data_key).await?;
     let tags = ctx.tags(COMPONENT);
     let created = c
         .ec2
@@ -953,8 +982,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
             &data_key,
             find_template(&c.ec2, &template).await?.map(|t| t.data),
         ) {
-            let mut want = desired_template(&group, key);
-            want.volumes.sort();
+            let want = wanted_template(ctx, c, &group, key).await?;
             let have = actual_template(&data);
             if want != have {
                 drift.push(Drift {
@@ -1101,6 +1129,7 @@ async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, 
 mod tests {
     use super::*;
     use crate::spec::standard_node_groups;
+    use crate::spec::AmiType;
 
     fn nodegroup(min: i32, desired: i32, max: i32) -> Nodegroup {
         Nodegroup::builder()
@@ -1117,7 +1146,7 @@ mod tests {
     #[test]
     fn bottlerocket_template_requires_imdsv2_and_encrypts_both_volumes() {
         let g = &standard_node_groups()[0];
-        let t = desired_template(g, "arn:key");
+        let t = desired_template(g, "arn:key", None);
         assert_eq!(t.http_tokens, "required");
         assert_eq!(t.hop_limit, 1);
         assert_eq!(t.key_name, None);
@@ -1132,13 +1161,26 @@ mod tests {
         let toml = String::from_utf8(toml).unwrap();
         assert!(toml.contains("lockdown = \"integrity\""));
         assert!(toml.contains("[settings.host-containers.admin]\nenabled = false"));
+        assert!(
+            !toml.contains("max-pods"),
+            "Bottlerocket's default without custom networking"
+        );
+        let t = desired_template(g, "arn:key", Some(20));
+        let toml = base64::engine::general_purpose::STANDARD
+            .decode(t.user_data.unwrap())
+            .unwrap();
+        let toml = String::from_utf8(toml).unwrap();
+        assert!(
+            toml.ends_with("\n[settings.kubernetes]\nmax-pods = 20\n"),
+            "{toml}"
+        );
     }
 
     #[test]
     fn al2023_template_has_one_root_volume_and_no_user_data() {
         let mut g = standard_node_groups()[0].clone();
         g.ami_type = AmiType::Al2023X86_64Standard;
-        let t = desired_template(&g, "k");
+        let t = desired_template(&g, "k", Some(20));
         assert_eq!(t.volumes.len(), 1);
         assert_eq!(t.volumes[0].device, "/dev/xvda");
         assert_eq!(t.user_data, None);

@@ -89,6 +89,7 @@ catalogue! {
     Deployment => "k8s:deployment", Some("Deployment"), "a Deployment";
     PriorityClass => "k8s:priority-class", Some("PriorityClass"), "a PriorityClass";
     StorageClass => "k8s:storage-class", Some("StorageClass"), "a StorageClass";
+    EniConfig => "k8s:eni-config", Some("ENIConfig"), "a VPC CNI ENIConfig: one AZ's pod subnet and security group (custom networking)";
     Role => "k8s:role", Some("Role"), "a namespaced RBAC Role";
     RoleBinding => "k8s:role-binding", Some("RoleBinding"), "a RoleBinding";
     ClusterRole => "k8s:cluster-role", Some("ClusterRole"), "a ClusterRole";

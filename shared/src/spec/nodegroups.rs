@@ -133,6 +133,14 @@ impl AmiType {
             AmiType::BottlerocketArm64 | AmiType::Al2023Arm64Standard
         )
     }
+
+    /// Whether the nodes run Bottlerocket.
+    pub fn is_bottlerocket(self) -> bool {
+        matches!(
+            self,
+            AmiType::BottlerocketX86_64 | AmiType::BottlerocketArm64
+        )
+    }
 }
 
 /// A Kubernetes node taint.

@@ -111,6 +111,13 @@ impl PlatformSpec {
         }
     }
 
+    /// Whether pods take their addresses from the pod subnets (VPC CNI custom networking): the
+    /// VPC CNI with a `network.podCidr`. Tenantry then sets the add-on's custom-networking
+    /// settings and applies one `ENIConfig` per AZ (see `kubernetes::eni_config_manifests`).
+    pub fn custom_networking(&self) -> bool {
+        self.cni == Cni::VpcCni && self.network.pod_cidr.is_some()
+    }
+
     /// AWS partition of the platform's region (`aws`, `aws-cn` or `aws-us-gov`).
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)

@@ -144,10 +144,17 @@ pub mod rules {
     pub const ADDON_REQUIRED: &str = "addon-required";
     /// `vpc-cni` with `cni: calico`.
     pub const CNI_CONFLICT: &str = "cni-conflict";
-    /// A setting Tenantry accepts in the schema but cannot build yet (today `cni: calico` and VPC
-    /// CNI custom networking, which need Calico and ENIConfigs in the cluster): refused rather
-    /// than built half-way.
+    /// A setting Tenantry accepts in the schema but cannot build yet (today `cni: calico`, which
+    /// needs Calico in the cluster, and custom networking on Amazon Linux nodes, whose max pods
+    /// Tenantry does not set): refused rather than built half-way.
     pub const NOT_BUILDABLE: &str = "not-buildable";
+    /// VPC CNI custom networking asked for in the add-on's settings, with no `network.podCidr`
+    /// to carve the pod subnets from: pods would get no address.
+    pub const POD_SUBNETS_MISSING: &str = "pod-subnets-missing";
+    /// A `network.podCidr` whose subnets nothing would use (custom networking turned off).
+    pub const POD_SUBNETS_UNUSED: &str = "pod-subnets-unused";
+    /// A VPC CNI setting Tenantry derives itself (custom networking's label definition).
+    pub const CNI_MANAGED_SETTING: &str = "cni-managed-setting";
     /// vpc-cni configured with network policy off.
     pub const NETWORK_POLICY_DISABLED: &str = "network-policy-disabled";
 
@@ -249,6 +256,9 @@ pub mod rules {
         ADDON_REQUIRED,
         CNI_CONFLICT,
         NOT_BUILDABLE,
+        POD_SUBNETS_MISSING,
+        POD_SUBNETS_UNUSED,
+        CNI_MANAGED_SETTING,
         NETWORK_POLICY_DISABLED,
         IDENTITY_MECHANISM,
         SERVICE_ROLE_CONFIG,

@@ -83,6 +83,7 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
         nodegroups::check(issues, "$.nodeGroups", groups);
     }
     check_addons(spec, issues);
+    check_custom_networking_nodes(spec, issues);
     check_identity(spec, issues);
     check_access(spec, issues);
     if let Some(arn) = &spec.observability.alarms.sns_topic_arn {
@@ -166,17 +167,86 @@ fn check_logging(spec: &PlatformSpec, issues: &mut Issues) {
     );
 }
 
-/// The VPC CNI setting that turns custom networking (pods on their own subnets) on.
-const CUSTOM_NETWORK_ENV: &str = "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG";
-
-/// Whether a vpc-cni add-on asks for custom networking.
-fn custom_networking(addon: &crate::spec::AddonSpec) -> bool {
+/// A vpc-cni add-on's `env` setting `name`, if the request sets it.
+fn cni_env<'a>(addon: &'a crate::spec::AddonSpec, name: &str) -> Option<&'a serde_json::Value> {
     addon
         .configuration_values
         .as_ref()
         .and_then(|c| c.get("env"))
-        .and_then(|env| env.get(CUSTOM_NETWORK_ENV))
-        .is_some_and(|v| v == &serde_json::json!("true") || v == &serde_json::json!(true))
+        .and_then(|env| env.get(name))
+}
+
+fn is_true(v: &serde_json::Value) -> bool {
+    v == &serde_json::json!("true") || v == &serde_json::json!(true)
+}
+
+/// Custom networking follows from `network.podCidr` (see `PlatformSpec::custom_networking`); the
+/// add-on's own settings may repeat it, but not contradict it, and the label that names each
+/// node's `ENIConfig` is Tenantry's, since it names the `ENIConfig`s.
+fn check_custom_networking(
+    spec: &PlatformSpec,
+    at: &str,
+    addon: &crate::spec::AddonSpec,
+    issues: &mut Issues,
+) {
+    use crate::kubernetes::{CUSTOM_NETWORK_ENV, ENI_CONFIG_LABEL, LABEL_DEF_ENV};
+    let env_path = |name: &str| field(&field(&field(at, "configurationValues"), "env"), name);
+    match cni_env(addon, CUSTOM_NETWORK_ENV) {
+        Some(v) if is_true(v) && spec.network.pod_cidr.is_none() => issues.push(
+            env_path(CUSTOM_NETWORK_ENV),
+            rules::POD_SUBNETS_MISSING,
+            "custom networking gives pods addresses from pod subnets, and there are none: set \
+             `network.podCidr` (inside 100.64.0.0/10, e.g. 100.64.0.0/16), which also turns \
+             custom networking on, and remove this setting",
+        ),
+        Some(v) if !is_true(v) && spec.network.pod_cidr.is_some() => issues.push(
+            "$.network.podCidr",
+            rules::POD_SUBNETS_UNUSED,
+            format!(
+                "the pod subnets of `network.podCidr` are used only by custom networking, which \
+                 {at}.configurationValues.env.{CUSTOM_NETWORK_ENV} turns off: remove one of the two"
+            ),
+        ),
+        _ => {}
+    }
+    if let Some(v) = cni_env(addon, LABEL_DEF_ENV) {
+        if v != &serde_json::json!(ENI_CONFIG_LABEL) {
+            issues.push(
+                env_path(LABEL_DEF_ENV),
+                rules::CNI_MANAGED_SETTING,
+                format!(
+                    "Tenantry names each ENIConfig for its availability zone, so this must be \
+                     {ENI_CONFIG_LABEL:?} or absent (Tenantry sets it)"
+                ),
+            );
+        }
+    }
+}
+
+/// Custom networking leaves a node's primary interface without pods, so the node's max pods
+/// must be lowered to what its other interfaces hold; Tenantry sets that in Bottlerocket's
+/// settings only.
+fn check_custom_networking_nodes(spec: &PlatformSpec, issues: &mut Issues) {
+    if !spec.custom_networking() {
+        return;
+    }
+    let Some(groups) = &spec.node_groups else {
+        return;
+    };
+    for (i, g) in groups.iter().enumerate() {
+        if !g.ami_type.is_bottlerocket() {
+            issues.push(
+                field(&index("$.nodeGroups", i), "amiType"),
+                rules::NOT_BUILDABLE,
+                format!(
+                    "custom networking (`network.podCidr`) needs max pods lowered to what the \
+                     node's secondary interfaces hold, and Tenantry sets that only on Bottlerocket \
+                     nodes: use BOTTLEROCKET_x86_64 or BOTTLEROCKET_ARM_64, not {}",
+                    g.ami_type.as_str()
+                ),
+            );
+        }
+    }
 }
 
 fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
@@ -225,17 +295,8 @@ fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
                     "cni is `calico`, so the `vpc-cni` add-on must be absent",
                 );
             }
-            if a.name == "vpc-cni" && custom_networking(a) {
-                issues.push(
-                    field(
-                        &field(&field(&at, "configurationValues"), "env"),
-                        CUSTOM_NETWORK_ENV,
-                    ),
-                    rules::NOT_BUILDABLE,
-                    "VPC CNI custom networking needs an ENIConfig per AZ, which Tenantry does not \
-                     create yet: pods would get no IP address. Remove the setting (pods then take \
-                     their addresses from the private subnets)",
-                );
+            if a.name == "vpc-cni" {
+                check_custom_networking(spec, &at, a, issues);
             }
             if a.name == "vpc-cni" {
                 let disabled = a

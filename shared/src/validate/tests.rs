@@ -385,10 +385,24 @@ rule_tests! {
             .filter(|a| a["name"] != "vpc-cni").cloned().collect();
         v["addons"] = json!(kept);
     }
-    custom_networking_not_buildable: rules::NOT_BUILDABLE,
+    pod_subnets_missing: rules::POD_SUBNETS_MISSING,
         "$.addons[2].configurationValues.env.AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", v => {
+        v["network"].as_object_mut().unwrap().remove("podCidr");
         v["addons"][2]["configurationValues"]["env"] =
             json!({ "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true" });
+    }
+    pod_subnets_unused: rules::POD_SUBNETS_UNUSED, "$.network.podCidr", v => {
+        v["addons"][2]["configurationValues"]["env"] =
+            json!({ "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false" });
+    }
+    cni_managed_setting: rules::CNI_MANAGED_SETTING,
+        "$.addons[2].configurationValues.env.ENI_CONFIG_LABEL_DEF", v => {
+        v["addons"][2]["configurationValues"]["env"] =
+            json!({ "ENI_CONFIG_LABEL_DEF": "k8s.amazonaws.com/eniConfig" });
+    }
+    custom_networking_on_amazon_linux_not_buildable: rules::NOT_BUILDABLE,
+        "$.nodeGroups[1].amiType", v => {
+        v["nodeGroups"][1]["amiType"] = json!("AL2023_x86_64_STANDARD");
     }
     network_policy_disabled: rules::NETWORK_POLICY_DISABLED, "$.addons[2].configurationValues.enableNetworkPolicy", v => {
         v["addons"][2]["configurationValues"]["enableNetworkPolicy"] = json!("false");

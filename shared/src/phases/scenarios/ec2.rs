@@ -1,5 +1,6 @@
 //! EC2 launch templates: versions of launch template data, as `CreateLaunchTemplate` and
-//! `CreateLaunchTemplateVersion` leave them. EC2's errors are unmodeled: they carry only a code.
+//! `CreateLaunchTemplateVersion` leave them; and the network limits of the example's instance
+//! types. EC2's errors are unmodeled: they carry only a code.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ec2::operation::delete_launch_template::DeleteLaunchTemplateError;
 use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsError;
 use aws_sdk_ec2::types::{
-    LaunchTemplate, LaunchTemplateBlockDeviceMapping, LaunchTemplateEbsBlockDevice,
-    LaunchTemplateInstanceMetadataOptions, LaunchTemplateVersion, RequestLaunchTemplateData,
-    ResponseLaunchTemplateData,
+    InstanceType, InstanceTypeInfo, LaunchTemplate, LaunchTemplateBlockDeviceMapping,
+    LaunchTemplateEbsBlockDevice, LaunchTemplateInstanceMetadataOptions, LaunchTemplateVersion,
+    NetworkInfo, RequestLaunchTemplateData, ResponseLaunchTemplateData,
 };
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{MockResponse as R, Rule};
@@ -18,6 +19,16 @@ use aws_smithy_types::error::ErrorMetadata;
 use super::{answer, Calls};
 
 const NOT_FOUND: &str = "InvalidLaunchTemplateName.NotFoundException";
+
+/// Network interfaces and IPv4 addresses per interface of the example's instance types, as
+/// `DescribeInstanceTypes` reports them.
+const INSTANCE_NETWORK: &[(&str, i32, i32)] = &[
+    ("m5.large", 3, 10),
+    ("t3.medium", 3, 6),
+    ("t3a.medium", 3, 6),
+    ("c5.large", 3, 10),
+    ("c5a.large", 3, 10),
+];
 
 /// One launch template: its id and every version's data (version n at index n-1).
 #[derive(Clone, Debug, Default)]
@@ -100,6 +111,33 @@ impl Ec2Double {
     pub fn rules(&self) -> Vec<Rule> {
         use aws_sdk_ec2::operation::*;
         vec![
+            answer!(
+                self,
+                Client::describe_instance_types,
+                "ec2:DescribeInstanceTypes",
+                |_me, req| {
+                    let infos = INSTANCE_NETWORK
+                        .iter()
+                        .filter(|(t, _, _)| req.instance_types().contains(&InstanceType::from(*t)))
+                        .map(|&(t, interfaces, addresses)| {
+                            InstanceTypeInfo::builder()
+                                .instance_type(InstanceType::from(t))
+                                .network_info(
+                                    NetworkInfo::builder()
+                                        .maximum_network_interfaces(interfaces)
+                                        .ipv4_addresses_per_interface(addresses)
+                                        .build(),
+                                )
+                                .build()
+                        })
+                        .collect();
+                    R::Output(
+                        describe_instance_types::DescribeInstanceTypesOutput::builder()
+                            .set_instance_types(Some(infos))
+                            .build(),
+                    )
+                }
+            ),
             answer!(
                 self,
                 Client::describe_launch_template_versions,

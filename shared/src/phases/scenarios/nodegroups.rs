@@ -13,6 +13,7 @@ use crate::phases::encryption::OUTPUT_DATA_KEY;
 use crate::phases::identity::OUTPUT_NODE_ROLE;
 use crate::phases::Action;
 use crate::plan::Phase;
+use base64::Engine;
 
 const DATA_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/data";
 
@@ -98,6 +99,22 @@ async fn fresh_platform_gets_encrypted_imdsv2_templates_and_its_node_groups() {
                 (Some(true), Some(DATA_KEY))
             );
         }
+        // The example uses custom networking: max pods is what the secondary interfaces of
+        // the group's smallest instance type hold (m5/c5: 2 × 9 + 2, t3/t3a: 2 × 5 + 2).
+        let settings = base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().expect("Bottlerocket settings"))
+            .expect("base64");
+        let max_pods = match g.name.as_str() {
+            "critical" | "batch" => 20,
+            _ => 12,
+        };
+        assert!(
+            String::from_utf8(settings)
+                .expect("utf-8")
+                .contains(&format!("[settings.kubernetes]\nmax-pods = {max_pods}\n")),
+            "{}",
+            g.name
+        );
         let ng = &w.eks.nodegroups()[&w.group(&g.name)];
         assert_eq!(
             ng.tags().and_then(|t| t.get(TAG_PLATFORM)),
