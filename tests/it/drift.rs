@@ -676,6 +676,25 @@ async fn break_platform(env: &Env) -> Vec<Expected> {
         DriftClass::Changed,
     ));
 
+    // bootstrap: an ENIConfig pointed at a node subnet, so that zone's pods would take the
+    // node subnet's addresses.
+    let configs = Api::<tenantry::kubernetes::EniConfig>::all(kube.clone());
+    let zone = outputs["availabilityZones"][0].as_str().expect("zone");
+    let node_subnet = outputs["privateSubnetIds"][0].as_str().expect("subnet");
+    configs
+        .patch(
+            zone,
+            &PatchParams::default(),
+            &patch(json!({"spec": {"subnet": node_subnet}})),
+        )
+        .await
+        .unwrap();
+    expected.push(expect(
+        format!("k8s:crd.k8s.amazonaws.com/v1alpha1/ENIConfig//{zone}"),
+        "spec",
+        DriftClass::Changed,
+    ));
+
     // tenants: the tenant owner's access entry given the cluster admin policy.
     eks.associate_access_policy()
         .cluster_name(CLUSTER)
