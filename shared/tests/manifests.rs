@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tenantry::kubernetes::{access_manifests, bootstrap_manifests, tenant_manifests};
+use tenantry::kubernetes::{
+    access_manifests, bootstrap_manifests, eni_config_manifests, tenant_manifests, PodSubnet,
+};
 use tenantry::spec::{PlatformSpec, TenantSpec, SUPPORTED_KUBERNETES_VERSIONS};
 
 const AUTOSCALER_ROLE: &str =
@@ -127,6 +129,60 @@ fn validate(label: &str, spec: &PlatformSpec, manifests: &[Value]) {
         "{label}: warnings:\n{stdout}\n{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `ENIConfig`s of custom networking pass the vendored CRD's schema, strictly
+/// (`scripts/validate_crd.py`; kubernetes-validate knows only built-in kinds), and a wrong one
+/// fails it.
+#[test]
+fn eni_configs_pass_the_vpc_cnis_crd_schema() {
+    let spec = parse(&example_json());
+    let subnets: Vec<PodSubnet> = ["a", "b", "c"]
+        .iter()
+        .map(|z| PodSubnet {
+            zone: format!("us-east-1{z}"),
+            subnet_id: format!("subnet-0{z}"),
+        })
+        .collect();
+    let good = eni_config_manifests(&spec, &subnets, "sg-0123");
+    assert_eq!(good.len(), 3);
+    let mut bad = good[0].clone();
+    bad["spec"]["securityGroup"] = serde_json::json!("sg-0123");
+    let root = kubernetes_validate()
+        .ancestors()
+        .nth(3)
+        .expect("the repository root")
+        .to_owned();
+    let run = |label: &str, manifests: &[Value]| {
+        let dir = std::env::temp_dir().join(format!("tenantry-crd-{}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let files: Vec<_> = manifests
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let path = dir.join(file_name(i, m));
+                std::fs::write(&path, m.to_string()).expect("writing manifest");
+                path
+            })
+            .collect();
+        let out = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("scripts/validate_crd.py"))
+            .arg(root.join("shared/data/vpc-cni/eniconfig-crd.yaml"))
+            .args(&files)
+            .output()
+            .expect("validate_crd.py runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = run("good", &good);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches(": valid").count(), 3, "{out}");
+    let (ok, out) = run("bad", &[bad]);
+    assert!(!ok && out.contains("securityGroup"), "{out}");
 }
 
 #[test]
