@@ -20,7 +20,8 @@ pub mod eks;
 pub mod faults;
 pub mod inspect;
 pub mod invoke;
-pub mod kube;
+/// The Kubernetes API double (its own crate, so the phase scenario tests can use it in process).
+pub use tenantry_kube_double as kube;
 pub mod moto;
 pub mod proxy;
 pub mod s3;

@@ -42,7 +42,11 @@ pub fn object_kind(manifest: &Value) -> Result<Kind, FunctionError> {
 }
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Bootstrap, input, deps).await?;
+    run(PhaseContext::load(Phase::Bootstrap, input, deps).await?).await
+}
+
+/// One action on a loaded context (the scenario tests build the context themselves).
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     match ctx.input.action {
         Action::Ensure | Action::Status => ensure(&mut ctx).await,
         Action::Observe => observe(&ctx).await,

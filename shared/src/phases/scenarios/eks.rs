@@ -51,6 +51,12 @@ impl EksDouble {
         }
     }
 
+    /// Puts a cluster in place, as an earlier phase left it.
+    pub fn add_cluster(&self, cluster: Cluster) {
+        let name = cluster.name().expect("a named cluster").to_owned();
+        self.clusters.lock().expect("eks").insert(name, cluster);
+    }
+
     pub fn cluster(&self, name: &str) -> Option<Cluster> {
         self.clusters.lock().expect("eks").get(name).cloned()
     }

@@ -8,6 +8,7 @@
 //! phase logic down call by call, in milliseconds.
 
 mod addons;
+mod bootstrap;
 pub mod cloudwatch;
 mod cluster;
 pub mod ec2;
@@ -220,7 +221,9 @@ impl Stage {
 
     /// Runs one action with the earlier phases' outputs recorded; the call log is cleared first.
     pub async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
-        use crate::phases::{addons, cluster, encryption, identity, nodegroups, observability};
+        use crate::phases::{
+            addons, bootstrap, cluster, encryption, identity, nodegroups, observability,
+        };
         self.calls.clear();
         let mut ctx = context(&self.deps, self.phase, action, &self.spec);
         ctx.status.outputs.extend(self.outputs.iter().cloned());
@@ -231,6 +234,7 @@ impl Stage {
             Phase::Nodegroups => nodegroups::run(ctx).await,
             Phase::Addons => addons::run(ctx).await,
             Phase::Observability => observability::run(ctx).await,
+            Phase::Bootstrap => bootstrap::run(ctx).await,
             other => panic!("no scenario runs the {other:?} phase yet"),
         }
     }

@@ -1,6 +1,7 @@
 //! Kubernetes API double: `kube-fake-client`'s in-memory API server (server-side apply with field
 //! ownership and conflicts, resource versions, label/field selectors) behind an HTTP listener, so
-//! a `kube::Client` pointed at [`crate::LocalStack::kube_endpoint`] talks to it like a cluster.
+//! a `kube::Client` pointed at its URL (the gateway's `LocalStack::kube_endpoint`, or
+//! [`serve`]'s in a test) talks to it like a cluster.
 //!
 //! `kube_fake_client::ClientBuilder::build()` returns a `kube::Client` over its (crate-private)
 //! `MockService`; `kube::Client::send` hands it a raw `http::Request` and returns the raw answer
@@ -23,14 +24,17 @@
 //! rewrites `cluster.endpoint` in DescribeCluster answers to that URL, so handlers that connect to
 //! "the cluster" reach its double. `{kube}/api/...` (no prefix) is a default cluster.
 
-use crate::proxy::lock;
 use axum::body::Body;
 use axum::extract::State;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Plural under which `Namespace` objects are stored (see the module docs).
 const NAMESPACE_ALIAS: &str = "tenantrynamespaces";
@@ -104,12 +108,62 @@ impl kube::Resource for NamespaceAlias {
     }
 }
 
+/// Registers the VPC CNI's `ENIConfig` CRD (`crd.k8s.amazonaws.com/v1alpha1`, plural
+/// `eniconfigs`), which the VPC CNI installs in every EKS cluster. Its objects are served
+/// cluster-scoped by the front (see the module docs).
+struct EniConfigCrd {
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+}
+
+impl kube::Resource for EniConfigCrd {
+    type DynamicType = ();
+    type Scope = kube::core::ClusterResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "ENIConfig".into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        "crd.k8s.amazonaws.com".into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1alpha1".into()
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        "crd.k8s.amazonaws.com/v1alpha1".into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        "eniconfigs".into()
+    }
+    fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// Serves fresh doubles on `127.0.0.1` (a free port) until the task is dropped or aborted:
+/// the URL, the doubles (to reach a cluster's objects directly) and the server task. The phase
+/// scenario tests use it; the gateway serves [`handle`] on its own listener.
+pub async fn serve() -> anyhow::Result<(String, Arc<KubeDoubles>, tokio::task::JoinHandle<()>)> {
+    let doubles = Arc::new(KubeDoubles::new().await?);
+    let router = axum::Router::new()
+        .fallback(handle)
+        .with_state(doubles.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((url, doubles, task))
+}
+
 /// Builds the in-memory API server.
 pub async fn fake_cluster() -> anyhow::Result<kube::Client> {
     Ok(kube_fake_client::ClientBuilder::new()
         .with_resource::<NamespaceAlias>()
         // The VPC CNI's CRD, which it installs in every EKS cluster.
-        .with_resource::<tenantry::kubernetes::EniConfig>()
+        .with_resource::<EniConfigCrd>()
         .build()
         .await?)
 }
@@ -131,6 +185,8 @@ fn rewrite_namespace_path(path: &str) -> Option<String> {
 pub struct KubeDoubles {
     default: kube::Client,
     clusters: Mutex<HashMap<String, kube::Client>>,
+    /// Every request served, as `METHOD path` (the path as the client sent it).
+    requests: Mutex<Vec<String>>,
 }
 
 impl KubeDoubles {
@@ -138,6 +194,7 @@ impl KubeDoubles {
         Ok(KubeDoubles {
             default: fake_cluster().await?,
             clusters: Mutex::default(),
+            requests: Mutex::default(),
         })
     }
 
@@ -153,6 +210,23 @@ impl KubeDoubles {
             .clone())
     }
 
+    /// Every request served so far, as `METHOD path`.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.requests).clone()
+    }
+
+    /// The requests that could change something (every method but `GET` and `HEAD`).
+    pub fn writes(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !r.starts_with("GET ") && !r.starts_with("HEAD "))
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.requests).clear();
+    }
+
     /// Forgets a cluster's objects (its EKS cluster was deleted).
     pub fn drop_cluster(&self, name: &str) {
         lock(&self.clusters).remove(name);
@@ -163,12 +237,14 @@ impl KubeDoubles {
 fn split_cluster_prefix(path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix("/clusters/")?;
     let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-    Some((crate::calls::decode(name), format!("/{rest}")))
+    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+    Some((name.into_owned(), format!("/{rest}")))
 }
 
 /// axum fallback handler: every request goes to a fake API server.
 pub async fn handle(State(doubles): State<Arc<KubeDoubles>>, req: Request<Body>) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
+    lock(&doubles.requests).push(format!("{} {}", parts.method, parts.uri.path()));
     let client = match split_cluster_prefix(parts.uri.path()) {
         Some((name, rest)) => {
             let pq = match parts.uri.query() {

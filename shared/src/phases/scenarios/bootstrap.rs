@@ -1,0 +1,271 @@
+//! The bootstrap phase: what Tenantry puts inside the cluster, server-side applied to the
+//! Kubernetes API double (`tenantry-kube-double`, served in process), with the example's custom
+//! networking, so the `ENIConfig`s are among the objects.
+
+use std::sync::Arc;
+
+use aws_sdk_eks::types::{Cluster, ClusterStatus};
+use serde_json::{json, Value};
+use tenantry_kube_double::KubeDoubles;
+
+use super::eks::EksDouble;
+use super::{drift_fields, Calls, Rules, Stage};
+use crate::kubernetes;
+use crate::naming::Names;
+use crate::phases::bootstrap::{object_id, object_kind};
+use crate::phases::encryption::OUTPUT_DATA_KEY;
+use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::phases::{cluster, network, Action};
+use crate::plan::Phase;
+
+const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+const POD_SUBNETS: [&str; 3] = ["subnet-pods-a", "subnet-pods-b", "subnet-pods-c"];
+const CLUSTER_GROUP: &str = "sg-cluster";
+const DATA_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/data";
+const AUTOSCALER_ROLE: &str = "arn:aws:iam::123456789012:role/autoscaler";
+
+struct World {
+    s: Stage,
+    eks: EksDouble,
+    kube: Arc<KubeDoubles>,
+    /// A client of the cluster's double, through the same HTTP front the phase uses.
+    client: kube::Client,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl World {
+    /// The bootstrap phase of the example, its cluster ACTIVE and its double empty.
+    async fn new() -> World {
+        let calls = Calls::default();
+        let eks = EksDouble::new(&calls);
+        let (url, kube, server) = tenantry_kube_double::serve().await.expect("kube double");
+        let spec = super::example_spec();
+        let cluster = Names::new(&spec).cluster();
+        eks.add_cluster(
+            Cluster::builder()
+                .name(&cluster)
+                .status(ClusterStatus::Active)
+                .build(),
+        );
+        let endpoint = format!("{url}/clusters/{cluster}");
+        let outputs = [
+            ("clusterEndpoint", json!(endpoint)),
+            (OUTPUT_DATA_KEY, json!(DATA_KEY)),
+            (
+                OUTPUT_SERVICE_ROLES,
+                json!({ "cluster-autoscaler": AUTOSCALER_ROLE }),
+            ),
+            (network::outputs::AVAILABILITY_ZONES, json!(ZONES)),
+            (network::outputs::POD_SUBNET_IDS, json!(POD_SUBNETS)),
+            (cluster::SECURITY_GROUP_OUTPUT, json!(CLUSTER_GROUP)),
+        ];
+        let rules = Rules {
+            eks: eks.rules(),
+            ..Rules::default()
+        };
+        let client = kube::Client::try_from(kube::Config::new(endpoint.parse().expect("url")))
+            .expect("client");
+        World {
+            s: Stage::new(Phase::Bootstrap, &calls, rules, &outputs),
+            eks,
+            kube,
+            client,
+            _server: server,
+        }
+    }
+
+    /// Runs an action; the Kubernetes requests it made are counted from a clean log.
+    async fn run(&self, action: Action) -> crate::phases::PhaseOutput {
+        self.kube.clear_requests();
+        self.s.run(action).await
+    }
+
+    /// The live object a manifest names, if any.
+    async fn live(&self, manifest: &Value) -> Option<Value> {
+        kubernetes::get(&self.client, manifest).await.expect("get")
+    }
+
+    fn eni_config(&self, zone: &str) -> Value {
+        json!({ "apiVersion": "crd.k8s.amazonaws.com/v1alpha1", "kind": "ENIConfig",
+                "metadata": { "name": zone } })
+    }
+
+    /// Every object the example's bootstrap renders, as the phase renders them.
+    fn desired(&self) -> Vec<Value> {
+        let spec = &self.s.spec;
+        let role =
+            (spec.identity.trust() == crate::spec::TrustMechanism::Irsa).then_some(AUTOSCALER_ROLE);
+        let mut all = kubernetes::bootstrap_manifests(spec, role);
+        all.extend(kubernetes::storage_manifests(spec, DATA_KEY));
+        let subnets: Vec<kubernetes::PodSubnet> = ZONES
+            .iter()
+            .zip(POD_SUBNETS)
+            .map(|(z, s)| kubernetes::PodSubnet {
+                zone: (*z).to_owned(),
+                subnet_id: s.to_owned(),
+            })
+            .collect();
+        all.extend(kubernetes::eni_config_manifests(
+            spec,
+            &subnets,
+            CLUSTER_GROUP,
+        ));
+        all
+    }
+}
+
+#[tokio::test]
+async fn fresh_cluster_gets_every_object_recorded_including_an_eni_config_per_zone() {
+    let w = World::new().await;
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    let desired = w.desired();
+    assert_eq!(out.outputs["bootstrapObjects"], json!(desired.len()));
+    // One server-side apply per object, nothing else written.
+    let writes = w.kube.writes();
+    assert_eq!(writes.len(), desired.len(), "{writes:#?}");
+    assert!(
+        writes.iter().all(|r| r.starts_with("PATCH ")),
+        "{writes:#?}"
+    );
+    assert_eq!(out.changes as usize, desired.len());
+    for m in &desired {
+        assert!(w.live(m).await.is_some(), "{}", object_id(m));
+        assert!(
+            w.s.recorded(object_kind(m).unwrap(), &object_id(m)),
+            "{} recorded",
+            object_id(m)
+        );
+    }
+    for (zone, subnet) in ZONES.iter().zip(POD_SUBNETS) {
+        let live = w.live(&w.eni_config(zone)).await.expect("ENIConfig");
+        assert_eq!(live["spec"]["subnet"], subnet);
+        assert_eq!(live["spec"]["securityGroups"], json!([CLUSTER_GROUP]));
+        assert!(
+            live["metadata"].get("namespace").is_none(),
+            "cluster-scoped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn converged_cluster_costs_no_write_and_observe_is_silent() {
+    let w = World::new().await;
+    w.run(Action::Ensure).await;
+    let again = w.run(Action::Ensure).await;
+    assert_eq!((again.ready, again.changes), (true, 0));
+    assert_eq!(w.kube.writes(), Vec::<String>::new());
+    let observed = w.run(Action::Observe).await;
+    assert!(observed.drift.is_empty(), "{:?}", drift_fields(&observed));
+    assert_eq!(w.kube.writes(), Vec::<String>::new());
+    assert!(w.s.calls.mutating_aws().is_empty());
+}
+
+#[tokio::test]
+async fn an_eni_config_pointed_at_a_node_subnet_is_named_then_put_back() {
+    let w = World::new().await;
+    w.run(Action::Ensure).await;
+    let api: kube::Api<kubernetes::EniConfig> = kube::Api::all(w.client.clone());
+    api.patch(
+        ZONES[1],
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({ "spec": { "subnet": "subnet-node-b" } })),
+    )
+    .await
+    .expect("out-of-band change");
+
+    let observed = w.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [(
+            format!("k8s:crd.k8s.amazonaws.com/v1alpha1/ENIConfig//{}", ZONES[1]),
+            "spec".to_owned()
+        )]
+    );
+    assert_eq!(w.kube.writes(), Vec::<String>::new(), "observe wrote");
+
+    let repaired = w.run(Action::Ensure).await;
+    assert_eq!(repaired.changes, 1);
+    assert_eq!(
+        w.kube.writes(),
+        [format!(
+            "PATCH /clusters/{}/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs/{}",
+            Names::new(&w.s.spec).cluster(),
+            ZONES[1]
+        )]
+    );
+    let live = w.live(&w.eni_config(ZONES[1])).await.unwrap();
+    assert_eq!(live["spec"]["subnet"], POD_SUBNETS[1]);
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+#[tokio::test]
+async fn half_applied_before_a_crash_applies_only_the_rest_and_records_all() {
+    let w = World::new().await;
+    let desired = w.desired();
+    let (done, rest) = desired.split_at(desired.len() / 2);
+    // A run that crashed after applying `done`, before recording anything.
+    for m in done {
+        kubernetes::apply(&w.client, m).await.expect("apply");
+    }
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    assert_eq!(out.changes as usize, rest.len());
+    assert_eq!(w.kube.writes().len(), rest.len());
+    for m in &desired {
+        assert!(w.s.recorded(object_kind(m).unwrap(), &object_id(m)));
+    }
+}
+
+#[tokio::test]
+async fn eni_configs_no_longer_wanted_are_deleted_and_forgotten() {
+    let mut w = World::new().await;
+    w.run(Action::Ensure).await;
+    // The platform turns custom networking off (no pod CIDR).
+    w.s.spec.network.pod_cidr = None;
+    let out = w.run(Action::Ensure).await;
+    assert_eq!(out.changes, 3, "the three ENIConfigs deleted");
+    let writes = w.kube.writes();
+    assert_eq!(writes.len(), 3, "{writes:#?}");
+    assert!(writes.iter().all(|r| r.starts_with("DELETE ")));
+    for zone in ZONES {
+        assert!(w.live(&w.eni_config(zone)).await.is_none());
+        assert!(!w.s.recorded(
+            crate::resources::Kind::EniConfig,
+            &object_id(&w.eni_config(zone))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn delete_removes_the_objects_but_never_a_system_namespace() {
+    let w = World::new().await;
+    w.run(Action::Ensure).await;
+    let out = w.run(Action::Delete).await;
+    assert!(out.ready);
+    for m in w.desired() {
+        let live = w.live(&m).await;
+        if kubernetes::deletable(&m) {
+            assert!(live.is_none(), "{} deleted", object_id(&m));
+        } else {
+            assert!(live.is_some(), "{} kept", object_id(&m));
+        }
+    }
+    assert!(w.s.store.inventory().is_empty(), "inventory forgotten");
+}
+
+#[tokio::test]
+async fn gone_cluster_deletes_without_a_kubernetes_call() {
+    let w = World::new().await;
+    w.run(Action::Ensure).await;
+    w.eks.edit(&Names::new(&w.s.spec).cluster(), |c| {
+        c.status = Some(ClusterStatus::Deleting)
+    });
+    w.eks.settle();
+    let out = w.run(Action::Delete).await;
+    assert!(out.ready);
+    assert_eq!(w.kube.requests(), Vec::<String>::new());
+    assert!(w.s.store.inventory().is_empty());
+    // Deleting again converges.
+    assert!(w.run(Action::Delete).await.ready);
+}
