@@ -48,7 +48,11 @@ pub const ADMIN_POLICY: &str = "AmazonEKSClusterAdminPolicy";
 const OIDC: &str = "oidc";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Access, input, deps).await?;
+    run(PhaseContext::load(Phase::Access, input, deps).await?).await
+}
+
+/// One action on a loaded context (the scenario tests build the context themselves).
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
         Action::Ensure | Action::Status => ensure(&mut ctx, &eks).await,

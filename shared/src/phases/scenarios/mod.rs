@@ -7,12 +7,14 @@
 //! The local-stack tests (`tests/it`) stay the proof that the workflows work; these pin the
 //! phase logic down call by call, in milliseconds.
 
+mod access;
 mod addons;
 mod bootstrap;
 pub mod cloudwatch;
 mod cluster;
 pub mod ec2;
 pub mod eks;
+pub mod eks_access;
 mod encryption;
 pub mod iam;
 mod identity;
@@ -222,7 +224,7 @@ impl Stage {
     /// Runs one action with the earlier phases' outputs recorded; the call log is cleared first.
     pub async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
         use crate::phases::{
-            addons, bootstrap, cluster, encryption, identity, nodegroups, observability,
+            access, addons, bootstrap, cluster, encryption, identity, nodegroups, observability,
         };
         self.calls.clear();
         let mut ctx = context(&self.deps, self.phase, action, &self.spec);
@@ -235,6 +237,7 @@ impl Stage {
             Phase::Addons => addons::run(ctx).await,
             Phase::Observability => observability::run(ctx).await,
             Phase::Bootstrap => bootstrap::run(ctx).await,
+            Phase::Access => access::run(ctx).await,
             other => panic!("no scenario runs the {other:?} phase yet"),
         }
     }
