@@ -23,7 +23,7 @@
 //!   bindings.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
-use super::common::Inventory;
+use super::common::{disassociate_access_policy, Inventory, Removal};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -210,19 +210,8 @@ async fn disarm_strangers(
         for policy in associated_policies(eks, cluster, principal).await? {
             let arn = policy["policyArn"].as_str().unwrap_or_default();
             tracing::warn!(%principal, policy = arn, "removing an access policy from a principal the platform spec does not name");
-            let removed = eks
-                .disassociate_access_policy()
-                .cluster_name(cluster)
-                .principal_arn(principal)
-                .policy_arn(arn)
-                .send()
-                .await;
-            match removed {
-                Ok(_) => ctx.changed(),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(aws_error("DisassociateAccessPolicy", e)),
+            if disassociate_access_policy(eks, cluster, principal, arn).await? == Removal::Done {
+                ctx.changed();
             }
         }
     }
@@ -303,17 +292,11 @@ async fn has_admin_policy(
     principal: &str,
     policy: &str,
 ) -> Result<bool, FunctionError> {
-    let associated = eks
-        .list_associated_access_policies()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-        .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
-    Ok(associated.associated_access_policies().iter().any(|p| {
-        p.policy_arn() == Some(policy)
-            && p.access_scope().and_then(|s| s.r#type()) == Some(&AccessScopeType::Cluster)
-    }))
+    let cluster_scope = AccessScopeType::Cluster;
+    Ok(associated_policies(eks, cluster, principal)
+        .await?
+        .iter()
+        .any(|p| p["policyArn"] == policy && p["accessScope"]["type"] == cluster_scope.as_str()))
 }
 
 async fn delete_entry(

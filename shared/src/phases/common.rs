@@ -73,6 +73,24 @@ where
     }
 }
 
+/// Removes access policy `policy` from `principal`'s entry (the access phase disarming a
+/// stranger, the tenants phase an owner); "not found" means it was already gone.
+pub async fn disassociate_access_policy(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    policy: &str,
+) -> Result<Removal, FunctionError> {
+    let removed = eks
+        .disassociate_access_policy()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .policy_arn(policy)
+        .send()
+        .await;
+    removal("eks:DisassociateAccessPolicy", removed)
+}
+
 /// The platform's inventory records of this phase, read once, so that a resource found (say,
 /// after a crash between its creation and its recording) is recorded without writing the
 /// records that are already there.

@@ -43,8 +43,10 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_subnets: Option<Vec<String>>,
     /// Secondary CIDR for pods, inside `100.64.0.0/10`, prefix /16 to /24, added to the VPC and
-    /// split into one pod subnet per AZ (VPC CNI custom networking, or the Calico IP pool).
-    /// Default: none, pods take addresses from the private subnets.
+    /// split into one pod subnet per AZ. With the VPC CNI it turns custom networking on: pods
+    /// take their addresses from the pod subnets, through one ENIConfig per AZ, and node max
+    /// pods is lowered to fit (Bottlerocket nodes only). Default: none, pods take addresses
+    /// from the private subnets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_cidr: Option<String>,
     /// NAT gateways. Default: `one-per-az`.

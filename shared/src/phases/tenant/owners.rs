@@ -22,7 +22,7 @@ use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
-use crate::phases::common::{removal, Removal};
+use crate::phases::common::{disassociate_access_policy, removal, Removal};
 use crate::phases::encryption::Run;
 use crate::spec::TenantSpec;
 use crate::store::{TenantRecord, TenantState};
@@ -187,7 +187,7 @@ pub(crate) async fn converge(
             && run.differs(&resource, "accessPolicies", json!(allowed), json!(extra))
         {
             for arn in extra {
-                disassociate(eks, cluster, principal, arn).await?;
+                disassociate_access_policy(eks, cluster, principal, arn).await?;
                 run.ctx.changed();
             }
         }
@@ -238,23 +238,6 @@ async fn set_groups(
         .send()
         .await
         .map_err(|e| aws_error("eks:UpdateAccessEntry", e))?;
-    Ok(())
-}
-
-async fn disassociate(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-    policy: &str,
-) -> Result<(), FunctionError> {
-    let removed = eks
-        .disassociate_access_policy()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .policy_arn(policy)
-        .send()
-        .await;
-    removal("eks:DisassociateAccessPolicy", removed)?;
     Ok(())
 }
 
@@ -388,7 +371,7 @@ async fn remove(
     if associated.contains_key(&legacy)
         && run.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
     {
-        disassociate(eks, cluster, principal, &legacy).await?;
+        disassociate_access_policy(eks, cluster, principal, &legacy).await?;
         run.ctx.changed();
     }
     Ok(())
