@@ -142,9 +142,10 @@ impl kube::Resource for EniConfigCrd {
     }
 }
 
-/// Serves fresh doubles on `127.0.0.1` (a free port) until the task is dropped or aborted:
-/// the URL, the doubles (to reach a cluster's objects directly) and the server task. The phase
-/// scenario tests use it; the gateway serves [`handle`] on its own listener.
+/// Serves fresh doubles on `127.0.0.1` (a free port) until the task is aborted or its runtime
+/// stops (a `#[tokio::test]`'s, at the test's end):
+/// the URL, the doubles (for their request log) and the server task. The phase scenario tests
+/// use it; the gateway serves [`handle`] on its own listener.
 pub async fn serve() -> anyhow::Result<(String, Arc<KubeDoubles>, tokio::task::JoinHandle<()>)> {
     let doubles = Arc::new(KubeDoubles::new().await?);
     let router = axum::Router::new()
