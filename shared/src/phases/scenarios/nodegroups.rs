@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::ec2::Ec2Double;
 use super::eks::EksDouble;
-use super::{Calls, Rules, Stage};
+use super::{drift_fields, Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
 use crate::phases::encryption::OUTPUT_DATA_KEY;
@@ -226,6 +226,50 @@ async fn a_loosened_launch_template_gets_a_new_version_and_the_group_moves_to_it
     assert_eq!(imds.http_put_response_hop_limit(), Some(1));
     let ng = &w.eks.nodegroups()[&w.group("critical")];
     assert_eq!(ng.launch_template().and_then(|t| t.version()), Some("3"));
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
+/// Custom networking's max pods dropped from a template (Bottlerocket would then fit more pods
+/// than the node's secondary interfaces have addresses): named, then a version with them.
+#[tokio::test]
+async fn a_template_that_lost_its_max_pods_is_named_then_given_them_again() {
+    let w = World::new();
+    w.converge().await;
+    let template = w.template("general");
+    w.ec2.add_version(&template, |d| {
+        d.user_data = Some(
+            base64::engine::general_purpose::STANDARD
+                .encode(crate::phases::nodegroups::BOTTLEROCKET_SETTINGS),
+        );
+    });
+    let observed = w.s.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [(
+            format!("ec2:launch-template/{template}"),
+            "launchTemplateData".to_owned()
+        )]
+    );
+    let rounds = w.converge().await;
+    assert_eq!(
+        rounds[0],
+        [
+            "ec2:CreateLaunchTemplateVersion",
+            "eks:UpdateNodegroupVersion"
+        ]
+    );
+    let latest = w.ec2.templates()[&template]
+        .versions
+        .last()
+        .cloned()
+        .unwrap();
+    let settings = base64::engine::general_purpose::STANDARD
+        .decode(latest.user_data().unwrap())
+        .unwrap();
+    // general: t3.medium, 3 interfaces of 6 addresses.
+    assert!(String::from_utf8(settings)
+        .unwrap()
+        .ends_with("[settings.kubernetes]\nmax-pods = 12\n"));
     assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
