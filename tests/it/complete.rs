@@ -137,7 +137,18 @@ pub async fn assert_complete_platform(
         assert_eq!(metadata.http_tokens().map(|t| t.as_str()), Some("required"));
         assert_eq!(metadata.http_put_response_hop_limit(), Some(1));
         assert_eq!(data.key_name(), None, "no SSH key");
-        assert!(data.user_data().is_some(), "Bottlerocket settings");
+        // Custom networking: max pods is what the secondary interfaces of the group's smallest
+        // instance type hold, by EC2's own limits (the primary interface holds no pod).
+        use base64::Engine;
+        let settings = base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().expect("Bottlerocket settings"))
+            .unwrap();
+        let settings = String::from_utf8(settings).unwrap();
+        let fits = custom_networking_max_pods(&ec2, &types).await;
+        assert!(
+            settings.contains(&format!("[settings.kubernetes]\nmax-pods = {fits}\n")),
+            "{name}: {settings}"
+        );
         let volumes = data.block_device_mappings();
         assert_eq!(volumes.len(), 2, "Bottlerocket OS and data volumes");
         for v in volumes {
@@ -208,6 +219,11 @@ pub async fn assert_complete_platform(
     assert_eq!(
         cni["enableNetworkPolicy"], "true",
         "VPC CNI network policy on"
+    );
+    assert_eq!(cni["env"]["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"], "true");
+    assert_eq!(
+        cni["env"]["ENI_CONFIG_LABEL_DEF"],
+        "topology.kubernetes.io/zone"
     );
     // Pod Identity platform: EBS CSI's association comes with the add-on, the other workload
     // roles get their own.
@@ -436,9 +452,8 @@ pub async fn assert_complete_platform(
 /// VPC CNI custom networking, checked for what AWS will do with it: every zone a node can run
 /// in has an `ENIConfig` of that name (the VPC CNI reads the one named by the node's zone label,
 /// and a node without one gives its pods no address), naming a pod subnet of that zone, carved
-/// from the pod CIDR, in the cluster's VPC, with the cluster's security group; the add-on is
-/// told to read them; and each node group's max pods fits the addresses its secondary
-/// interfaces hold.
+/// from the pod CIDR, in the cluster's VPC, with the cluster's security group. (The add-on's
+/// settings and the node groups' max pods are checked with the add-ons and the node groups.)
 async fn assert_pods_get_addresses(
     kube: &kube::Client,
     eks: &aws_sdk_eks::Client,
@@ -518,75 +533,25 @@ async fn assert_pods_get_addresses(
             "{zone}"
         );
     }
+}
 
-    let cni = eks
-        .describe_addon()
-        .cluster_name(cluster_name)
-        .addon_name("vpc-cni")
+/// `(interfaces - 1) x (addresses per interface - 1) + 2` of the smallest of `types`, from EC2.
+async fn custom_networking_max_pods(ec2: &aws_sdk_ec2::Client, types: &[&str]) -> i32 {
+    let limits = ec2
+        .describe_instance_types()
+        .set_instance_types(Some(types.iter().map(|t| (*t).into()).collect()))
         .send()
         .await
         .unwrap();
-    let cni: Value =
-        serde_json::from_str(cni.addon().unwrap().configuration_values().unwrap()).unwrap();
-    assert_eq!(cni["env"]["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"], "true");
-    assert_eq!(
-        cni["env"]["ENI_CONFIG_LABEL_DEF"],
-        "topology.kubernetes.io/zone"
-    );
-
-    // Max pods: (interfaces - 1) x (addresses per interface - 1) + 2 of the smallest type, from
-    // EC2's own limits.
-    for g in spec["nodeGroups"].as_array().unwrap() {
-        let types: Vec<aws_sdk_ec2::types::InstanceType> = g["instanceTypes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| s(t).into())
-            .collect();
-        let limits = ec2
-            .describe_instance_types()
-            .set_instance_types(Some(types))
-            .send()
-            .await
-            .unwrap();
-        let fits = limits
-            .instance_types()
-            .iter()
-            .map(|t| {
-                let n = t.network_info().unwrap();
-                (n.maximum_network_interfaces().unwrap() - 1)
-                    * (n.ipv4_addresses_per_interface().unwrap() - 1)
-                    + 2
-            })
-            .min()
-            .unwrap();
-        let ng = eks
-            .describe_nodegroup()
-            .cluster_name(cluster_name)
-            .nodegroup_name(format!("{cluster_name}-{}", s(&g["name"])))
-            .send()
-            .await
-            .unwrap();
-        let lt = ng.nodegroup().unwrap().launch_template().unwrap();
-        let template = ec2
-            .describe_launch_template_versions()
-            .launch_template_id(lt.id().unwrap())
-            .versions(lt.version().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let data = template.launch_template_versions()[0]
-            .launch_template_data()
-            .unwrap();
-        use base64::Engine;
-        let settings = base64::engine::general_purpose::STANDARD
-            .decode(data.user_data().unwrap())
-            .unwrap();
-        let settings = String::from_utf8(settings).unwrap();
-        assert!(
-            settings.contains(&format!("[settings.kubernetes]\nmax-pods = {fits}\n")),
-            "{}: {settings}",
-            s(&g["name"])
-        );
-    }
+    limits
+        .instance_types()
+        .iter()
+        .map(|t| {
+            let n = t.network_info().unwrap();
+            (n.maximum_network_interfaces().unwrap() - 1)
+                * (n.ipv4_addresses_per_interface().unwrap() - 1)
+                + 2
+        })
+        .min()
+        .unwrap()
 }

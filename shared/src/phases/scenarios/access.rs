@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_eks::types::{AccessScope, AccessScopeType, Cluster, ClusterStatus};
+use aws_sdk_eks::types::{AccessScope, AccessScopeType, ClusterStatus};
 use serde_json::json;
 use tenantry_kube_double::KubeDoubles;
 
@@ -42,23 +42,12 @@ impl World {
         let calls = Calls::default();
         let eks = EksDouble::new(&calls);
         let access = AccessDouble::new(&calls);
-        let (url, kube, server) = tenantry_kube_double::serve().await.expect("kube double");
-        let spec = super::example_spec();
-        let cluster = Names::new(&spec).cluster();
-        eks.add_cluster(
-            Cluster::builder()
-                .name(&cluster)
-                .status(ClusterStatus::Active)
-                .build(),
-        );
+        let (endpoint, kube, server) = super::active_cluster(&eks, &super::example_spec()).await;
         access.edit_entry(CREATOR, |e| {
             e.policies.insert(ADMIN_POLICY.to_owned(), cluster_scope());
         });
         let outputs = [
-            (
-                "clusterEndpoint",
-                json!(format!("{url}/clusters/{cluster}")),
-            ),
+            ("clusterEndpoint", json!(endpoint)),
             (CLUSTER_CREATOR_OUTPUT, json!(CREATOR)),
         ];
         let mut rules = eks.rules();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_eks::types::{Cluster, ClusterStatus};
+use aws_sdk_eks::types::ClusterStatus;
 use serde_json::{json, Value};
 use tenantry_kube_double::KubeDoubles;
 
@@ -38,16 +38,7 @@ impl World {
     async fn new() -> World {
         let calls = Calls::default();
         let eks = EksDouble::new(&calls);
-        let (url, kube, server) = tenantry_kube_double::serve().await.expect("kube double");
-        let spec = super::example_spec();
-        let cluster = Names::new(&spec).cluster();
-        eks.add_cluster(
-            Cluster::builder()
-                .name(&cluster)
-                .status(ClusterStatus::Active)
-                .build(),
-        );
-        let endpoint = format!("{url}/clusters/{cluster}");
+        let (endpoint, kube, server) = super::active_cluster(&eks, &super::example_spec()).await;
         let outputs = [
             ("clusterEndpoint", json!(endpoint)),
             (OUTPUT_DATA_KEY, json!(DATA_KEY)),

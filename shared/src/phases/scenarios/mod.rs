@@ -173,6 +173,29 @@ pub fn example_spec() -> PlatformSpec {
     serde_json::from_str(include_str!("../../../../examples/platform.json")).expect("example spec")
 }
 
+/// The cluster side of a scenario: `spec`'s cluster ACTIVE in the EKS double, and a Kubernetes
+/// double served in process. The endpoint its `clusterEndpoint` output names, the doubles (for
+/// their request log) and the server task (kept alive by the scenario).
+pub async fn active_cluster(
+    eks: &eks::EksDouble,
+    spec: &PlatformSpec,
+) -> (
+    String,
+    std::sync::Arc<tenantry_kube_double::KubeDoubles>,
+    tokio::task::JoinHandle<()>,
+) {
+    use aws_sdk_eks::types::{Cluster, ClusterStatus};
+    let (url, kube, server) = tenantry_kube_double::serve().await.expect("kube double");
+    let cluster = crate::naming::Names::new(spec).cluster();
+    eks.add_cluster(
+        Cluster::builder()
+            .name(&cluster)
+            .status(ClusterStatus::Active)
+            .build(),
+    );
+    (format!("{url}/clusters/{cluster}"), kube, server)
+}
+
 /// A context for one action of `phase` on `spec`, with an empty status record.
 pub fn context<'a>(
     deps: &'a Deps,
