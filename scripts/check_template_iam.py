@@ -333,12 +333,19 @@ def bus_cases(template: dict) -> list[tuple[str, dict, str]]:
          "Allow"),
         ("a platform requester fakes a drift result", req(platform, "DriftCheckCompleted", "tenantry"),
          "Deny"),
+        ("a platform requester fakes a compliance result",
+         req(platform, "ComplianceSweepCompleted", "tenantry"), "Deny"),
     ]
-    # The fixtures under infra/tests/ are cut-down templates without the drift function.
+    # The fixtures under infra/tests/ are cut-down templates without the drift and compliance
+    # functions.
     if "DriftFunction" in template.get("Resources", {}):
         drift = it.get_att(template, "DriftFunctionRole", "Arn")
         cases.append(("the drift function publishes what a check found",
                       req(drift, "DriftDetected", "tenantry"), "Allow"))
+    if "ComplianceFunction" in template.get("Resources", {}):
+        compliance = it.get_att(template, "ComplianceFunctionRole", "Arn")
+        cases.append(("the compliance function publishes what a sweep found",
+                      req(compliance, "ComplianceSweepCompleted", "tenantry"), "Allow"))
     return cases
 
 

@@ -37,6 +37,9 @@ step "Offboard it, keeping its data (S3 prefix and KMS key stay)"
 "$tenantry" tenant remove "$platform" fraud-scoring --retain-data --wait
 "$tenantry" tenant list "$platform"
 
+step "Compliance sweep: every control judged on the live AWS and Kubernetes state, failures first"
+"$tenantry" compliance "$platform" --sweep
+
 step "Decommission"
 "$tenantry" decommission "$platform" --wait
 

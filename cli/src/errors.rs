@@ -40,6 +40,8 @@ pub enum Exit {
     Conflict = 7,
     /// The run started and failed.
     FailedRun = 8,
+    /// A compliance report has failed controls.
+    ControlsFailed = 9,
 }
 
 impl Exit {
@@ -69,7 +71,8 @@ macro_rules! exit_codes_help {
   7  conflict: another operation holds the platform; send the request again (new request id)
      once it has finished
   8  the run failed (the message names the phase, the error code and the `tenantry runs`
-     command that shows the run)"
+     command that shows the run)
+  9  compliance: the report has at least one failed control"
     };
 }
 pub(crate) use exit_codes_help;

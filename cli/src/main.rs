@@ -162,6 +162,33 @@ enum Command {
         #[command(flatten)]
         conn: connect::Connection,
     },
+    /// Show a platform's compliance report: every control judged on its live AWS and Kubernetes
+    /// state, failures first, with PCI DSS, CIS EKS, Security Hub and Prowler mappings.
+    ///
+    /// Without --sweep it prints the latest stored report (or --request-id's). With --sweep it
+    /// first runs a sweep (a ComplianceSweepRequested event; it reads only, takes no lease) and
+    /// follows it. Exits 9 when any control failed.
+    #[command(
+        after_help = "Examples:\n  tenantry compliance payments --sweep\n  tenantry compliance payments --format markdown --output compliance.md\n  tenantry compliance payments --format json | jq '.results[] | select(.status == \"fail\") | {control, resource, reason}'\n  tenantry compliance payments --request-id compliance-2026-12-03"
+    )]
+    Compliance {
+        /// The platform id.
+        platform: String,
+        /// Run a sweep first and wait for it (a few seconds on the local stack).
+        #[arg(long)]
+        sweep: bool,
+        /// The sweep to show (default: the latest); with --sweep, the new sweep's idempotency key.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// How the report is printed.
+        #[arg(long, value_enum, default_value = "table")]
+        format: commands::compliance::Format,
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        conn: connect::Connection,
+    },
     /// Show platforms, or one platform's phases, outputs, inventory, runs and last error.
     #[command(
         after_help = "Examples:\n  tenantry status\n  tenantry status payments\n  tenantry status payments --json | jq .status.lastError"
@@ -289,6 +316,22 @@ async fn main() -> ExitCode {
             }
             None => commands::drift::sweep(&conn, remediate, wait, format, request_id).await,
         },
+        Command::Compliance {
+            platform,
+            sweep,
+            request_id,
+            format,
+            output,
+            conn,
+        } => {
+            let ask = commands::compliance::Ask {
+                sweep,
+                request_id,
+                format,
+                output,
+            };
+            commands::compliance::run(&conn, &platform, ask).await
+        }
         Command::Runs {
             platform,
             request_id,

@@ -228,6 +228,9 @@ pub const DRIFT_CHECK: &[Row] = table![
     FINALIZE,
 ];
 
+/// One invocation evaluates every control.
+pub const COMPLIANCE_SWEEP: &[Row] = table![[phase("Evaluate", "evaluate")], FINALIZE];
+
 /// One item per platform: requested through intake, then awaited.
 pub const DRIFT_SWEEP: &[Row] = &[
     phase("ListPlatforms", "list"),
@@ -260,6 +263,7 @@ pub fn workflow(name: &str) -> Option<&'static [Row]> {
         "offboard-tenant" => OFFBOARD_TENANT,
         "drift-check" => DRIFT_CHECK,
         "drift-sweep" => DRIFT_SWEEP,
+        "compliance-sweep" => COMPLIANCE_SWEEP,
         "selftest" => SELFTEST,
         _ => return None,
     })

@@ -38,6 +38,10 @@ struct ClusterExtras {
     /// A node group's launch template after an UpdateNodegroupVersion that names one (moto keeps
     /// the one the group was created with): `{id, name?, version}` by node group.
     nodegroup_templates: BTreeMap<String, Value>,
+    /// What moto does not keep of CreateCluster and UpdateClusterConfig: the authentication
+    /// mode and deletion protection, as DescribeCluster returns them.
+    access_config: Option<Value>,
+    deletion_protection: bool,
 }
 
 struct Addon {
@@ -297,6 +301,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
             }
         }
         "DescribeAddonVersions" => describe_addon_versions(&query),
+        "DescribeClusterVersions" => describe_cluster_versions(),
         "ListAccessPolicies" => ok(json!({ "accessPolicies": access_policies() })),
         "CreateAddon"
         | "DescribeAddon"
@@ -410,7 +415,13 @@ async fn moto_with_durations(
             );
         }
     }
-    let resp = forward_req(gw, req).await;
+    let resp = match vpc_update_merged(gw, req, op, caps, region).await {
+        Some(body) => {
+            let headers = internal_headers(region);
+            forward(gw, &req.method, &req.path_and_query(), &headers, body).await
+        }
+        None => forward_req(gw, req).await,
+    };
     let status = resp.status();
     let Some(mut v) = body_json(&resp) else {
         return resp;
@@ -430,9 +441,26 @@ async fn moto_with_durations(
                 }
                 lock(&gw.timeline).cluster_created(region, &name);
                 gw.kube.drop_cluster(&name);
+                let asked: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let extras = ClusterExtras {
+                    // EKS's default for a cluster created through the API.
+                    access_config: Some(json!({
+                        "authenticationMode": asked["accessConfig"]["authenticationMode"]
+                            .as_str()
+                            .unwrap_or("CONFIG_MAP"),
+                        "bootstrapClusterCreatorAdminPermissions":
+                            asked["accessConfig"]["bootstrapClusterCreatorAdminPermissions"]
+                                .as_bool()
+                                .unwrap_or(true),
+                    })),
+                    deletion_protection: asked["deletionProtection"].as_bool().unwrap_or(false),
+                    ..ClusterExtras::default()
+                };
+                v["cluster"]["accessConfig"] = extras.access_config.clone().unwrap_or_default();
+                v["cluster"]["deletionProtection"] = json!(extras.deletion_protection);
                 lock(&gw.eks)
                     .clusters
-                    .remove(&(region.to_owned(), name.clone()));
+                    .insert((region.to_owned(), name.clone()), extras);
                 if d.cluster_creating_secs > 0 {
                     // As in AWS: no endpoint until the control plane is up.
                     v["cluster"]["status"] = json!("CREATING");
@@ -459,6 +487,10 @@ async fn moto_with_durations(
             if let Some(extras) = state.clusters.get(&(region.to_owned(), cluster.clone())) {
                 let version = cluster_version(&v["cluster"], Some(extras), &d);
                 v["cluster"]["version"] = json!(version);
+                if let Some(access) = &extras.access_config {
+                    v["cluster"]["accessConfig"] = access.clone();
+                }
+                v["cluster"]["deletionProtection"] = json!(extras.deletion_protection);
                 if extras.update_in_progress(&d) && v["cluster"]["status"] == "ACTIVE" {
                     v["cluster"]["status"] = json!("UPDATING");
                 }
@@ -488,6 +520,7 @@ async fn moto_with_durations(
             v["cluster"] = desc;
         }
         ("CreateNodegroup", StatusCode::OK) => {
+            without_invented_remote_access(&mut v["nodegroup"]);
             if let Some(ng) = v["nodegroup"]["nodegroupName"].as_str().map(str::to_owned) {
                 lock(&gw.timeline).nodegroup_created(region, &caps[0], &ng);
                 if d.nodegroup_creating_secs > 0 {
@@ -499,6 +532,7 @@ async fn moto_with_durations(
             if let Some(s) = lock(&gw.timeline).nodegroup_status(&d, region, &caps[0], &caps[1]) {
                 v["nodegroup"]["status"] = json!(s);
             }
+            without_invented_remote_access(&mut v["nodegroup"]);
             let state = lock(&gw.eks);
             let template = state
                 .clusters
@@ -534,6 +568,13 @@ async fn moto_with_durations(
                 .clusters
                 .entry((region.to_owned(), caps[0].clone()))
                 .or_default();
+            if let Some(mode) = body["accessConfig"]["authenticationMode"].as_str() {
+                let access = extras.access_config.get_or_insert_with(|| json!({}));
+                access["authenticationMode"] = json!(mode);
+            }
+            if let Some(protect) = body["deletionProtection"].as_bool() {
+                extras.deletion_protection = protect;
+            }
             let rendered = store_update(extras, update, true, None, None, &d);
             v = json!({ "update": rendered });
         }
@@ -551,6 +592,53 @@ async fn moto_with_durations(
         _ => return resp,
     }
     with_json(resp, &v)
+}
+
+/// An UpdateClusterConfig's body with the fields of `resourcesVpcConfig` it leaves out taken
+/// from the cluster: EKS keeps them, moto would replace the whole block (turning the private
+/// endpoint off when only the public one is named). `None`: forward the request as it is.
+async fn vpc_update_merged(
+    gw: &Gateway,
+    req: &AwsRequest,
+    op: &str,
+    caps: &[String],
+    region: &str,
+) -> Option<Bytes> {
+    if op != "UpdateClusterConfig" {
+        return None;
+    }
+    let mut body: Value = serde_json::from_slice(&req.body).ok()?;
+    let asked = body.get("resourcesVpcConfig")?.as_object()?.clone();
+    let current = moto_cluster(gw, region, &caps[0]).await.ok()??;
+    let mut merged = current["resourcesVpcConfig"].as_object()?.clone();
+    // Only the fields UpdateClusterConfig takes.
+    merged.retain(|k, _| {
+        [
+            "subnetIds",
+            "securityGroupIds",
+            "endpointPublicAccess",
+            "endpointPrivateAccess",
+            "publicAccessCidrs",
+        ]
+        .contains(&k.as_str())
+    });
+    merged.extend(asked);
+    body["resourcesVpcConfig"] = Value::Object(merged);
+    Some(Bytes::from(body.to_string()))
+}
+
+/// moto gives every node group an SSH key (`remoteAccess.ec2SshKey: eksKeypair`) when the
+/// request names none; EKS refuses remote access beside a launch template, so a node group
+/// with one has none.
+fn without_invented_remote_access(nodegroup: &mut Value) {
+    if nodegroup
+        .get("launchTemplate")
+        .is_some_and(|t| !t.is_null())
+    {
+        if let Some(ng) = nodegroup.as_object_mut() {
+            ng.remove("remoteAccess");
+        }
+    }
 }
 
 fn config_update_params(body: &Value) -> (&'static str, Vec<Value>) {
@@ -1525,6 +1613,31 @@ fn catalogue() -> Vec<AddonInfo> {
 
 /// `GET /addons/supported-versions` (filters: kubernetesVersion, addonName, types, publishers,
 /// owners; one page).
+/// The versions EKS offers and their support status, as Tenantry's own table states them
+/// (`tenantry::spec::SUPPORTED_KUBERNETES_VERSIONS` and `EXTENDED_SUPPORT_KUBERNETES_VERSIONS`).
+/// Only the fields Tenantry reads are filled.
+fn describe_cluster_versions() -> Resp {
+    use tenantry::spec::{EXTENDED_SUPPORT_KUBERNETES_VERSIONS, SUPPORTED_KUBERNETES_VERSIONS};
+    let listed: Vec<Value> = SUPPORTED_KUBERNETES_VERSIONS
+        .iter()
+        .map(|v| {
+            let status = if EXTENDED_SUPPORT_KUBERNETES_VERSIONS.contains(v) {
+                "EXTENDED_SUPPORT"
+            } else {
+                "STANDARD_SUPPORT"
+            };
+            json!({
+                "clusterVersion": v,
+                "clusterType": "eks",
+                "versionStatus": status,
+                "status": status,
+                "defaultVersion": *v == tenantry::spec::DEFAULT_KUBERNETES_VERSION,
+            })
+        })
+        .collect();
+    ok(json!({ "clusterVersions": listed }))
+}
+
 fn describe_addon_versions(query: &str) -> Resp {
     let k8s = query_param(query, "kubernetesVersion");
     let name = query_param(query, "addonName");

@@ -3,6 +3,7 @@
 //! `functions/` (and the local stack's gateway) run.
 
 pub mod aws;
+pub mod compliance;
 pub mod deps;
 pub mod drift;
 pub mod error;

@@ -1290,13 +1290,13 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                (Phase::Bootstrap, 19),
+                (Phase::Bootstrap, 20),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
-                (Phase::Tenants, 47),
+                (Phase::Tenants, 50),
             ]
         );
-        assert_eq!(plan.total(), 146);
+        assert_eq!(plan.total(), 150);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1552,7 +1552,7 @@ mod tests {
             assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
         let text = a.to_string();
-        assert!(text.contains("tenants (47)"), "{text}");
+        assert!(text.contains("tenants (50)"), "{text}");
         assert!(text.contains("network/vpc"), "{text}");
     }
 }

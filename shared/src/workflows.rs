@@ -79,6 +79,13 @@ pub const DRIFT_CHECK: Workflow = Workflow {
     definition: include_str!("../../statemachine/drift-check.asl.json"),
 };
 
+/// Evaluates the compliance controls on one platform (read-only, no lease). Input: `{platformId,
+/// requestId, operation: "compliance", pollSeconds}`.
+pub const COMPLIANCE_SWEEP: Workflow = Workflow {
+    name: "compliance-sweep",
+    definition: include_str!("../../statemachine/compliance-sweep.asl.json"),
+};
+
 /// Checks every active platform (the nightly sweep). Input: `{remediate?}`; the execution name is
 /// the sweep id.
 pub const DRIFT_SWEEP: Workflow = Workflow {
@@ -94,6 +101,7 @@ pub const ALL: &[Workflow] = &[
     OFFBOARD_TENANT,
     DRIFT_CHECK,
     DRIFT_SWEEP,
+    COMPLIANCE_SWEEP,
     SELFTEST,
 ];
 

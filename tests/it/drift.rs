@@ -29,7 +29,7 @@ const OWNER: &str = "arn:aws:iam::111122223333:role/team-checkout";
 
 /// What one out-of-band change must show up as: the resource (exactly, or its end for the
 /// Kubernetes ids), the field, and the class.
-struct Expected {
+pub(crate) struct Expected {
     resource: String,
     field: String,
     class: DriftClass,
@@ -52,7 +52,7 @@ fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> &'a str {
 }
 
 /// Runs a check to its end (it must succeed) and returns its report.
-async fn check(env: &Env, request_id: &str, mode: DriftRemediation) -> DriftReport {
+pub(crate) async fn check(env: &Env, request_id: &str, mode: DriftRemediation) -> DriftReport {
     let run = env
         .check_drift(request_id, Some(RemediateRequest::All(mode)))
         .await;
@@ -263,7 +263,7 @@ async fn open_ssh_on_the_endpoint_group(env: &Env) -> String {
 }
 
 /// One or more changes per phase, behind Tenantry's back; returns what each must show up as.
-async fn break_platform(env: &Env) -> Vec<Expected> {
+pub(crate) async fn break_platform(env: &Env) -> Vec<Expected> {
     let platform = env.platform_id();
     let outputs: BTreeMap<String, Value> = env
         .store

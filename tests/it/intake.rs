@@ -200,6 +200,7 @@ fn finalize_input(request_id: &str, operation: Operation, outcome: Outcome) -> F
         outcome,
         error: None,
         phase: None,
+        summary: None,
     }
 }
 
@@ -389,15 +390,18 @@ async fn an_invalid_request_is_rejected_with_every_issue_and_nothing_else() {
         "no execution"
     );
 
-    // Not a supported kind yet: refused with a clear reason, not pretended.
+    // A compliance sweep of a platform that does not exist: refused, naming why.
     let sweep = envelope(RequestKind::ComplianceSweep, "req-sweep", PLATFORM, None);
     assert_eq!(w.deliver(&sweep).await.disposition, Disposition::Rejected);
     let (detail_type, detail) = &w.results(1).await[0];
     assert_eq!(detail_type, "ComplianceSweepRejected");
-    assert!(detail["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("not yet supported"));
+    assert!(
+        detail["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not exist"),
+        "{detail}"
+    );
 
     // A drift check of a platform that does not exist: refused, naming why; nothing recorded.
     let drift = envelope(RequestKind::DriftCheck, "req-drift", PLATFORM, None);

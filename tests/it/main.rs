@@ -1,5 +1,6 @@
 mod catalogue;
 mod complete;
+mod compliance;
 mod crash;
 mod drift;
 mod intake;

@@ -123,6 +123,12 @@ impl Env {
             .await
     }
 
+    /// A compliance sweep of this env's platform, run to its end.
+    pub(crate) async fn sweep_compliance(&self, request_id: &str) -> Execution {
+        self.run_detail(RequestKind::ComplianceSweep, request_id, None, None)
+            .await
+    }
+
     async fn run_detail(
         &self,
         kind: RequestKind,

@@ -190,6 +190,7 @@ fn finalize_input(request_id: &str, operation: Operation, outcome: Outcome) -> F
         outcome,
         error: None,
         phase: None,
+        summary: None,
     }
 }
 

@@ -1,3 +1,4 @@
+pub mod compliance;
 pub mod dev;
 pub mod drift;
 pub mod plan;

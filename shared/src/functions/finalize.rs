@@ -14,6 +14,11 @@
 //! the tenant. The state change is conditioned on the record still being this request's, in the
 //! state the request left it in, so a late re-run never overwrites a newer request's work.
 //!
+//! A compliance sweep (`operation` `compliance`) is read-only: finalize records the run (its
+//! detail carries the sweep's `summary`, handed over by the state machine), marks the request
+//! finished and publishes `ComplianceSweep{Succeeded,Failed}`; it never writes the platform's
+//! status (lifecycle state, drift bookkeeping) and releases no lease (a sweep takes none).
+//!
 //! Idempotent: once the request is marked finished, a re-run only releases the lease (a no-op if
 //! it is gone) and publishes the result again; it never overwrites the status of a platform that
 //! another request may own by then.
@@ -53,6 +58,9 @@ pub enum Operation {
     /// A drift check: its report and the platform's state are the `drift` function's; finalize
     /// records the run, releases the lease and publishes the result.
     Drift,
+    /// A compliance sweep: its report is the `compliance` function's; finalize records the run
+    /// and publishes the result, and changes nothing of the platform (no lease to release).
+    Compliance,
 }
 
 impl Operation {
@@ -64,12 +72,19 @@ impl Operation {
             Operation::Onboard => RequestKind::TenantOnboarding,
             Operation::Offboard => RequestKind::TenantOffboarding,
             Operation::Drift => RequestKind::DriftCheck,
+            Operation::Compliance => RequestKind::ComplianceSweep,
         }
     }
 
     /// Whether the execution served a tenant request.
     pub fn is_tenant(self) -> bool {
         matches!(self, Operation::Onboard | Operation::Offboard)
+    }
+
+    /// Whether the execution only read the platform: it holds no lease and its outcome leaves the
+    /// platform's status alone.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Operation::Compliance)
     }
 }
 
@@ -106,6 +121,10 @@ pub struct FinalizeInput {
     /// taken from the platform's phase statuses.
     #[serde(default)]
     pub phase: Option<String>,
+    /// A compliance sweep's counts (the `compliance` function's `summary`), kept in the run's
+    /// detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Value>,
 }
 
 /// Records the outcome, releases the lease, publishes the result event (also returned).
@@ -130,9 +149,11 @@ pub async fn handle(input: FinalizeInput, deps: &Deps) -> Result<ResultEvent, Fu
         Some(done) => replay(&store, &input, done).await?,
         None => record(&store, &input, request.as_ref()).await?,
     };
-    store
-        .release_lease(&input.platform_id, &input.request_id)
-        .await?;
+    if !input.operation.is_read_only() {
+        store
+            .release_lease(&input.platform_id, &input.request_id)
+            .await?;
+    }
     let client = aws_sdk_eventbridge::Client::new(&deps.aws);
     events::publish_result(&client, Some(kind), &result).await?;
     Ok(result)
@@ -162,10 +183,18 @@ async fn record(
     }
     if let Some(e) = &mut error {
         if e.phase.is_none() {
-            e.phase = failed_phase(store, platform, input.operation).await?;
+            e.phase = match input.operation {
+                // The sweep's one step failed, not one of the platform's phases.
+                Operation::Compliance => Some(super::compliance::NAME.to_owned()),
+                _ => failed_phase(store, platform, input.operation).await?,
+            };
         }
     }
-    let status = write_status(store, input, error.as_ref()).await?;
+    let status = if input.operation.is_read_only() {
+        read_status(store, platform).await?
+    } else {
+        write_status(store, input, error.as_ref()).await?
+    };
     settle_tenants(store, input, error.as_ref()).await?;
     let execution_arn = request.and_then(|r| r.execution_arn.clone());
     record_run(store, input, request, &status, &inventory, error.as_ref()).await?;
@@ -182,11 +211,7 @@ async fn replay(
     input: &FinalizeInput,
     done: &RequestInfo,
 ) -> Result<ResultEvent, FunctionError> {
-    let status = store
-        .get_status(&input.platform_id)
-        .await?
-        .map(|s| s.value)
-        .unwrap_or_else(|| PlatformStatus::new(LifecycleState::Failed));
+    let status = read_status(store, &input.platform_id).await?;
     let error = done.error.as_ref().map(EventError::from);
     Ok(result_event(
         input,
@@ -194,6 +219,15 @@ async fn replay(
         &status,
         error,
     ))
+}
+
+/// The platform's status as stored (`Failed` when none is).
+async fn read_status(store: &Store, platform: &str) -> Result<PlatformStatus, FunctionError> {
+    Ok(store
+        .get_status(platform)
+        .await?
+        .map(|s| s.value)
+        .unwrap_or_else(|| PlatformStatus::new(LifecycleState::Failed)))
 }
 
 fn result_event(
@@ -363,9 +397,10 @@ fn apply_outcome(
     error: Option<&EventError>,
     now: chrono::DateTime<chrono::Utc>,
 ) {
-    if operation == Operation::Drift {
+    if matches!(operation, Operation::Drift | Operation::Compliance) {
         // A check that failed to observe or to repair leaves the platform as it was (Active or
-        // Drifted, set by the `drift` function): the run and the result event carry the error.
+        // Drifted, set by the `drift` function), and a compliance sweep only reads: the run and
+        // the result event carry the error.
         return;
     }
     match error {
@@ -427,6 +462,9 @@ async fn record_run(
             .filter(|d| d.request_id == input.request_id);
         detail["drift"] = json!(this_check);
     }
+    if input.operation == Operation::Compliance {
+        detail["compliance"] = json!({ "summary": input.summary });
+    }
     let run = run_of(store, input, request, error, detail);
     store.record_run(&input.platform_id, &run).await?;
     Ok(())
@@ -478,7 +516,7 @@ async fn settle_tenants(
 ) -> Result<(), FunctionError> {
     let as_tenant_operation = match input.operation {
         Operation::Decommission => Operation::Offboard,
-        Operation::Drift => return Ok(()),
+        Operation::Drift | Operation::Compliance => return Ok(()),
         _ => Operation::Onboard,
     };
     let transition = tenant_transition(as_tenant_operation, error);
@@ -631,6 +669,7 @@ mod tests {
             outcome: Outcome::Failed,
             error,
             phase: phase.map(str::to_owned),
+            summary: None,
         }
     }
 
@@ -738,6 +777,50 @@ mod tests {
         assert_eq!(failure.phase, "tenant");
         assert_eq!(failure.code.as_deref(), Some("AccessDenied"));
         assert!(failure.reason.contains("PutBucketPolicy"));
+    }
+
+    #[test]
+    fn a_compliance_sweep_only_reads_the_platform() {
+        let v = json!({
+            "platformId": "acme", "requestId": "c-1", "operation": "compliance",
+            "outcome": "succeeded", "pollSeconds": 1,
+            "summary": {"controls": 3, "failed": 1}
+        });
+        let i: FinalizeInput = serde_json::from_value(v).unwrap();
+        assert_eq!(i.operation, Operation::Compliance);
+        assert_eq!(i.operation.kind(), RequestKind::ComplianceSweep);
+        assert!(i.operation.is_read_only() && !i.operation.is_tenant());
+        assert_eq!(i.summary.as_ref().unwrap()["failed"], 1);
+        assert!(!Operation::Drift.is_read_only());
+        // Neither success nor failure touches the lifecycle state or the drift bookkeeping.
+        let mut status = PlatformStatus::new(LifecycleState::Drifted);
+        status.drifted.insert(Phase::Network);
+        let before = status.clone();
+        let e = EventError {
+            code: "AccessDeniedException".into(),
+            message: "DescribeCluster failed: AccessDeniedException: no".into(),
+            phase: Some("compliance".into()),
+            retryable: false,
+        };
+        for error in [None, Some(&e)] {
+            apply_outcome(
+                &mut status,
+                Operation::Compliance,
+                error,
+                chrono::Utc::now(),
+            );
+            assert_eq!(status, before);
+        }
+        let result = result_event(&i, None, &status, None);
+        assert_eq!(
+            events::result_detail_type(Some(i.operation.kind()), result.status),
+            "ComplianceSweepSucceeded"
+        );
+        let failed = result_event(&i, None, &status, Some(e));
+        assert_eq!(
+            events::result_detail_type(Some(i.operation.kind()), failed.status),
+            "ComplianceSweepFailed"
+        );
     }
 
     #[test]

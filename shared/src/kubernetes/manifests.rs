@@ -140,6 +140,18 @@ pub fn namespace_manifests(spec: &PlatformSpec) -> Vec<Value> {
         .collect()
 }
 
+/// A namespace's `default` service account (`metadata` names it), with no token mounted (CIS
+/// EKS 4.1.5: pods that name no service account get no API credentials). Kubernetes creates the
+/// account; this manifest only sets the one field, by server-side apply.
+pub(crate) fn default_service_account(metadata: ObjectMeta) -> Value {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    to_value(&ServiceAccount {
+        metadata,
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    })
+}
+
 /// Tenantry's PriorityClasses: name, value, whether it may preempt, description.
 pub const PRIORITY_CLASSES: &[(&str, i32, bool, &str)] = &[
     (
@@ -201,6 +213,14 @@ pub fn priority_class_manifests(spec: &PlatformSpec) -> Vec<Value> {
 /// Pod Identity, where a pod identity association links the role instead.
 pub fn bootstrap_manifests(spec: &PlatformSpec, autoscaler_role_arn: Option<&str>) -> Vec<Value> {
     let mut out = namespace_manifests(spec);
+    // Kubernetes' own namespaces run system components that may use their default accounts;
+    // `default` runs nothing of theirs.
+    out.push(default_service_account(meta(
+        spec,
+        "default",
+        Some("default"),
+        &[],
+    )));
     out.extend(priority_class_manifests(spec));
     if spec.identity.service_roles.cluster_autoscaler.enabled {
         out.extend(super::autoscaler::autoscaler_manifests(
@@ -397,6 +417,7 @@ pub(crate) mod tests {
                 "Namespace",
                 "Namespace",
                 "Namespace",
+                "ServiceAccount",
                 "PriorityClass",
                 "PriorityClass",
                 "PriorityClass",
@@ -423,6 +444,6 @@ pub(crate) mod tests {
         }
         let mut off = spec.clone();
         off.identity.service_roles.cluster_autoscaler.enabled = false;
-        assert_eq!(bootstrap_manifests(&off, None).len(), 8);
+        assert_eq!(bootstrap_manifests(&off, None).len(), 9);
     }
 }

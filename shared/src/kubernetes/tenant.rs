@@ -454,7 +454,7 @@ fn service_account(spec: &PlatformSpec, tenant: &TenantSpec, irsa_role_arn: Opti
 }
 
 /// Everything one tenant has in the cluster, in apply order: the Namespace first (everything
-/// else lives in it), the NetworkPolicies (default deny before the allowances, so the namespace
+/// else lives in it), its `default` ServiceAccount without a mounted token, the NetworkPolicies (default deny before the allowances, so the namespace
 /// is never open while half-built), the ResourceQuota and LimitRange, the owners' Role and
 /// RoleBinding, then the ServiceAccount
 /// (with the IRSA annotation when `irsa_role_arn` is given). Offboarding deletes in reverse.
@@ -464,6 +464,12 @@ pub fn tenant_manifests(
     irsa_role_arn: Option<&str>,
 ) -> Vec<Value> {
     let mut out = vec![namespace(spec, tenant)];
+    out.push(super::manifests::default_service_account(tenant_meta(
+        spec,
+        tenant,
+        "default",
+        Some(&tenant.name),
+    )));
     out.extend(network_policies(spec, tenant));
     out.push(resource_quota(spec, tenant));
     out.push(limit_range(spec, tenant));
@@ -516,6 +522,7 @@ mod tests {
             order,
             [
                 ("Namespace", "fraud-scoring"),
+                ("ServiceAccount", "default"),
                 ("NetworkPolicy", "default-deny"),
                 ("NetworkPolicy", "allow-same-namespace"),
                 ("NetworkPolicy", "allow-dns"),

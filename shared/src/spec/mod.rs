@@ -40,6 +40,10 @@ pub use tenant::{LimitDefaults, TenantQuotas, TenantSpec};
 /// extended support. Requests for any other version are refused.
 pub const SUPPORTED_KUBERNETES_VERSIONS: &[&str] = &["1.32", "1.33", "1.34", "1.35", "1.36"];
 
+/// Those of [`SUPPORTED_KUBERNETES_VERSIONS`] in extended support (the others are in standard
+/// support). What EKS says live (`DescribeClusterVersions`) is what compliance judges.
+pub const EXTENDED_SUPPORT_KUBERNETES_VERSIONS: &[&str] = &["1.32", "1.33"];
+
 /// Kubernetes versions EKS used to support and no longer does: refused with a specific message.
 pub const RETIRED_KUBERNETES_VERSIONS: &[&str] = &[
     "1.10", "1.11", "1.12", "1.13", "1.14", "1.15", "1.16", "1.17", "1.18", "1.19", "1.20", "1.21",

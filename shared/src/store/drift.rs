@@ -24,7 +24,7 @@ impl Store {
     }
 
     /// One report item, kept as long as the run history counted from `since`.
-    async fn put_report(
+    pub(super) async fn put_report(
         &self,
         pk: String,
         sk: String,

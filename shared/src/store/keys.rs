@@ -22,6 +22,9 @@ pub const RESOURCE_PREFIX: &str = "RESOURCE#";
 pub const RUN_PREFIX: &str = "RUN#";
 pub const DRIFT_PREFIX: &str = "DRIFT#";
 pub const SWEEP: &str = "SWEEP";
+/// The latest compliance report of a platform (each sweep's own is `COMPLIANCE#<requestId>`).
+pub const COMPLIANCE: &str = "COMPLIANCE";
+pub const COMPLIANCE_PREFIX: &str = "COMPLIANCE#";
 
 fn component<'a>(what: &str, value: &'a str, allow_hash: bool) -> Result<&'a str> {
     if value.is_empty() {
@@ -49,6 +52,14 @@ pub fn platform_pk(platform_id: &str) -> Result<String> {
 pub fn drift_sk(request_id: &str) -> Result<String> {
     Ok(format!(
         "{DRIFT_PREFIX}{}",
+        component("request id", request_id, false)?
+    ))
+}
+
+/// `COMPLIANCE#<requestId>`.
+pub fn compliance_sk(request_id: &str) -> Result<String> {
+    Ok(format!(
+        "{COMPLIANCE_PREFIX}{}",
         component("request id", request_id, false)?
     ))
 }

@@ -53,6 +53,7 @@
 //! (tenant onboardings) do not overwrite each other.
 
 mod clock;
+mod compliance;
 mod drift;
 mod error;
 mod inventory;

@@ -26,6 +26,7 @@ pub(super) fn parse_detail(
                 remediate: detail.remediate.clone(),
                 components: detail.components.clone(),
             },
+            RequestKind::ComplianceSweep => Body::Compliance,
             _ => Body::Platform {
                 spec: spec.map(Box::new),
             },
@@ -77,7 +78,8 @@ fn deserialize_detail<T: DeserializeOwned>(
     })
 }
 
-/// A provision, update or decommission: the detail, the validated spec and the problems found.
+/// A provision, update, decommission, drift check or compliance sweep: the detail, the validated
+/// spec and the problems found (a field the kind does not take is refused, naming it).
 fn platform_detail(
     kind: RequestKind,
     detail_type: &str,

@@ -60,6 +60,8 @@ pub(super) enum Body {
         /// The components to check; all when `None`.
         components: Option<Vec<crate::plan::Phase>>,
     },
+    /// A compliance sweep: the platform is all it names. Read-only, it takes no lease.
+    Compliance,
 }
 
 impl Request {
@@ -70,14 +72,14 @@ impl Request {
     pub fn spec(&self) -> Option<&PlatformSpec> {
         match &self.body {
             Body::Platform { spec } => spec.as_deref(),
-            Body::Tenant(_) | Body::Drift { .. } => None,
+            Body::Tenant(_) | Body::Drift { .. } | Body::Compliance => None,
         }
     }
 
     pub fn tenant_name(&self) -> Option<&str> {
         match &self.body {
             Body::Tenant(detail) => detail.name(),
-            Body::Platform { .. } | Body::Drift { .. } => None,
+            Body::Platform { .. } | Body::Drift { .. } | Body::Compliance => None,
         }
     }
 
@@ -267,15 +269,6 @@ mod tests {
         let r = rejected(parse(envelope("Nonsense", json!({"requestId": "r"}))));
         assert_eq!(r.kind, None);
         assert_eq!(r.request_id, "r");
-        let r = rejected(parse(envelope(
-            "ComplianceSweepRequested",
-            json!({"schemaVersion": "1", "requestId": "r", "platformId": "acme"}),
-        )));
-        assert!(
-            r.error.message.contains("not yet supported"),
-            "{}",
-            r.error.message
-        );
         let r = rejected(parse(json!({"detail": {"requestId": "x"}})));
         assert!(r.error.message.contains("not an EventBridge event"));
     }
@@ -353,6 +346,51 @@ mod tests {
             detail(json!(["network"])),
         )));
         assert_eq!(r.issues[0].path, "detail.components");
+    }
+
+    #[test]
+    fn compliance_sweeps_name_only_the_platform() {
+        let p = parse(envelope(
+            "ComplianceSweepRequested",
+            json!({"schemaVersion": "1", "requestId": "c-1", "platformId": "acme"}),
+        ));
+        let Parsed::Request(r) = p else {
+            panic!("a compliance sweep is a request")
+        };
+        assert_eq!(r.kind, RequestKind::ComplianceSweep);
+        assert_eq!(r.operation(), "compliance");
+        assert!(matches!(r.body, Body::Compliance));
+        assert!(r.spec().is_none() && r.tenant_name().is_none());
+        // What other kinds take is refused, naming the field.
+        for (field, value) in [
+            ("spec", example_spec()),
+            ("remediate", json!("auto")),
+            ("components", json!(["network"])),
+        ] {
+            let mut detail =
+                json!({"schemaVersion": "1", "requestId": "c-1", "platformId": "acme"});
+            detail[field] = value;
+            let r = rejected(parse(envelope("ComplianceSweepRequested", detail)));
+            assert_eq!(r.kind, Some(RequestKind::ComplianceSweep));
+            assert_eq!(r.issues.len(), 1, "{field}: {:?}", r.issues);
+            let issue = &r.issues[0];
+            assert_eq!(issue.path, format!("detail.{field}"));
+            assert_eq!(issue.rule, rules::UNKNOWN_FIELD);
+            assert!(
+                issue.message.contains(&format!("`{field}`")),
+                "{}",
+                issue.message
+            );
+            assert!(r.error.message.contains(&format!("detail.{field}")));
+        }
+        // A field no kind takes is refused by name too.
+        let r = rejected(parse(envelope(
+            "ComplianceSweepRequested",
+            json!({"schemaVersion": "1", "requestId": "c-1", "platformId": "acme", "controls": ["x"]}),
+        )));
+        assert_eq!(r.issues[0].rule, rules::UNKNOWN_FIELD);
+        assert!(r.issues[0].message.contains("controls"), "{:?}", r.issues);
+        assert_eq!(r.request_id, "c-1");
     }
 
     fn tenant_envelope(detail_type: &str, detail: Value) -> Value {

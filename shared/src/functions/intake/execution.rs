@@ -22,6 +22,8 @@ pub const DECOMMISSION_WORKFLOW: &str = "decommission-platform";
 pub const ONBOARD_WORKFLOW: &str = crate::workflows::ONBOARD_TENANT.name;
 /// Workflow (state machine) serving drift checks.
 pub const DRIFT_WORKFLOW: &str = crate::workflows::DRIFT_CHECK.name;
+/// Workflow (state machine) serving compliance sweeps.
+pub const COMPLIANCE_WORKFLOW: &str = crate::workflows::COMPLIANCE_SWEEP.name;
 /// Workflow (state machine) serving tenant offboardings.
 pub const OFFBOARD_WORKFLOW: &str = crate::workflows::OFFBOARD_TENANT.name;
 
@@ -66,6 +68,7 @@ fn workflow(kind: RequestKind) -> &'static str {
         RequestKind::TenantOnboarding => ONBOARD_WORKFLOW,
         RequestKind::TenantOffboarding => OFFBOARD_WORKFLOW,
         RequestKind::DriftCheck => DRIFT_WORKFLOW,
+        RequestKind::ComplianceSweep => COMPLIANCE_WORKFLOW,
         _ => PROVISION_WORKFLOW,
     }
 }

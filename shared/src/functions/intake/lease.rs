@@ -1,6 +1,7 @@
 //! The platform's lease: platform requests take it exclusively, tenant requests a share of it
-//! (see the store's `lease` module). `finalize` releases it; intake releases it itself only when
-//! it answers a request without starting an execution.
+//! (see the store's `lease` module); read-only requests (a compliance sweep, a report-only drift
+//! check) take none. `finalize` releases it; intake releases it itself only when it answers a
+//! request without starting an execution.
 
 use super::envelope::{Body, Request};
 use super::Intake;
@@ -28,6 +29,10 @@ impl Intake<'_> {
             &request.request_id,
             request.operation(),
         );
+        if let Body::Compliance = request.body {
+            // A compliance sweep only reads: it takes no lease and blocks nobody.
+            return Ok(Ok(()));
+        }
         if let Body::Drift { remediate, .. } = &request.body {
             // A report-only check only reads: it takes no lease and blocks nobody. (A policy
             // that cannot be resolved is refused by admission, with the reason.)
@@ -59,6 +64,10 @@ impl Intake<'_> {
 
     /// Gives up what [`Intake::lease`] took (a no-op when it holds nothing).
     pub(super) async fn release(&self, request: &Request) -> Result<bool, StoreError> {
+        if let Body::Compliance = request.body {
+            // Never took one: nothing to write.
+            return Ok(false);
+        }
         if request.kind.is_tenant() {
             self.store
                 .release_shared_lease(&request.platform_id, &request.request_id)

@@ -26,6 +26,10 @@
 //! withdrawn if it now conflicts. A rejected tenant request leaves no tenant record and no share
 //! behind.
 //!
+//! A compliance sweep only reads: it takes no lease, checks that the platform exists and is Active
+//! or Drifted, records nothing of the platform and starts `compliance-sweep` with input
+//! `{platformId, requestId, operation: "compliance", pollSeconds}`.
+//!
 //! Input: an SQS event whose bodies are EventBridge envelopes (the production shape: rule → queue
 //! → event source mapping; answered with `batchItemFailures` for the messages to redeliver), or a
 //! bare EventBridge event (rule → Lambda).
@@ -50,8 +54,9 @@ mod reply;
 pub use envelope::IntakeInput;
 pub(crate) use execution::poll_seconds;
 pub use execution::{
-    execution_arn, state_machine_arn, DECOMMISSION_WORKFLOW, DEFAULT_POLL_SECONDS, DRIFT_WORKFLOW,
-    OFFBOARD_WORKFLOW, ONBOARD_WORKFLOW, POLL_SECONDS_ENV, PROVISION_WORKFLOW,
+    execution_arn, state_machine_arn, COMPLIANCE_WORKFLOW, DECOMMISSION_WORKFLOW,
+    DEFAULT_POLL_SECONDS, DRIFT_WORKFLOW, OFFBOARD_WORKFLOW, ONBOARD_WORKFLOW, POLL_SECONDS_ENV,
+    PROVISION_WORKFLOW,
 };
 pub use lease::{LEASE_TTL, TENANT_LEASE_TTL};
 pub use reply::{Disposition, IntakeOutcome, IntakeOutput};

@@ -2,7 +2,7 @@
 //! `<Kind>Failed`) of requests it does not start, with the request's recorded outcome.
 
 use super::admission::Refusal;
-use super::envelope::{Rejection, Request};
+use super::envelope::{Body, Rejection, Request};
 use super::{Intake, INTAKE_PHASE};
 use crate::error::{ErrorType, FunctionError};
 use crate::events::{self, EventError, ResultEvent, ResultStatus};
@@ -154,13 +154,17 @@ impl Intake<'_> {
     }
 
     /// The tenant of a tenant request fails, not the platform (and only a record this request
-    /// owns changes); a platform request fails its platform, if it has a status.
+    /// owns changes); a platform request fails its platform, if it has a status. A compliance
+    /// sweep holds no lease and changes nothing of the platform: only its request fails.
     async fn mark_failed(
         &self,
         request: &Request,
         error: &EventError,
     ) -> Result<(), FunctionError> {
         let platform = &request.platform_id;
+        if let Body::Compliance = request.body {
+            return Ok(());
+        }
         if let Some(tenant) = request.tenant_name() {
             let failure = TenantFailure {
                 phase: INTAKE_PHASE.to_owned(),

@@ -1,8 +1,10 @@
 //! Admission: under the lease, checks a request against what is stored and records it, so that
 //! the execution can start: the spec and lifecycle state of a platform request ([`platform`]),
 //! the tenant record of a tenant request ([`tenant`], with the onboarding checks of
-//! [`conflicts`]).
+//! [`conflicts`]), a drift check's policy ([`drift`]); a compliance sweep ([`compliance`], no
+//! lease) is only checked.
 
+mod compliance;
 mod conflicts;
 mod drift;
 mod platform;
@@ -60,6 +62,7 @@ impl Intake<'_> {
             }
             (Body::Tenant(detail), _) => self.admit_offboarding(request, detail).await?,
             (Body::Platform { spec }, _) => self.admit_platform(request, spec.as_deref()).await?,
+            (Body::Compliance, _) => self.admit_compliance(request).await?,
             (
                 Body::Drift {
                     remediate,

@@ -1,0 +1,86 @@
+//! Lambda `compliance`: evaluates the control catalogue ([`crate::compliance`]) on one platform's
+//! live state (workflow `compliance-sweep`), records the report and publishes
+//! `ComplianceSweepCompleted`. Idempotent: a retry reads again and rewrites the same report.
+
+use crate::compliance::gather::{gather, Stored};
+use crate::compliance::{ComplianceReport, ComplianceSummary};
+use crate::deps::Deps;
+use crate::error::FunctionError;
+use crate::events::{self, SCHEMA_VERSION};
+use crate::store::Store;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const NAME: &str = "compliance";
+
+/// Detail-type published when a platform's sweep ends.
+pub const COMPLIANCE_SWEEP_COMPLETED: &str = "ComplianceSweepCompleted";
+/// At most this many failed control ids are listed in an event (the report holds them all).
+const EVENT_CONTROLS: usize = 100;
+/// Largest report recorded (a DynamoDB item holds at most 400 KB, attribute names included).
+const MAX_REPORT_BYTES: usize = 350_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceInput {
+    pub platform_id: String,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceOutput {
+    pub summary: ComplianceSummary,
+}
+
+/// The detail of `ComplianceSweepCompleted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "Tenantry compliance event detail")]
+pub struct ComplianceEvent {
+    /// Version of this event format: `"1"`.
+    pub schema_version: String,
+    /// The platform swept.
+    pub platform_id: String,
+    /// The sweep (the `requestId` of its `ComplianceSweepRequested`).
+    pub request_id: String,
+    /// The report's counts, by status and by severity.
+    pub summary: ComplianceSummary,
+    /// The controls that failed (ids, at most 100; the report in the state store has every
+    /// result with its evidence).
+    pub failed_controls: Vec<String>,
+}
+
+/// Evaluates every control on the platform, records the report, publishes the event.
+pub async fn handle(
+    input: ComplianceInput,
+    deps: &Deps,
+) -> Result<ComplianceOutput, FunctionError> {
+    let store = Store::from_deps(deps);
+    let stored = Stored::load(&store, &input.platform_id).await?;
+    let live = gather(deps, &stored).await?;
+    let now = store.now();
+    let report = ComplianceReport::evaluate(&live, &input.request_id, &now.to_rfc3339());
+    store
+        .put_compliance_report(&report.compacted(MAX_REPORT_BYTES), now)
+        .await?;
+    let summary = report.summary();
+    let mut failed_controls = report.failed_controls();
+    failed_controls.truncate(EVENT_CONTROLS);
+    let detail = ComplianceEvent {
+        schema_version: SCHEMA_VERSION.to_owned(),
+        platform_id: input.platform_id.clone(),
+        request_id: input.request_id.clone(),
+        summary: summary.clone(),
+        failed_controls,
+    };
+    let client = aws_sdk_eventbridge::Client::new(&deps.aws);
+    events::publish(
+        &client,
+        &events::event_bus(),
+        COMPLIANCE_SWEEP_COMPLETED,
+        &detail,
+    )
+    .await?;
+    Ok(ComplianceOutput { summary })
+}
