@@ -199,9 +199,9 @@ fn example_manifests_pass_kubernetes_validate_strict() {
         &spec,
         "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     ));
-    // 4 namespaces, 4 priority classes, 7 autoscaler objects, 2 group bindings, 10 tenant objects,
-    // the default StorageClass.
-    assert_eq!(all.len(), 28);
+    // 4 namespaces, default's service account, 4 priority classes, 7 autoscaler objects, 2 group
+    // bindings, 11 tenant objects, the default StorageClass.
+    assert_eq!(all.len(), 30);
     validate("example", &spec, &all);
 }
 
@@ -212,12 +212,16 @@ fn pod_identity_only_manifests_pass_at_every_supported_version() {
         let mut all = bootstrap_manifests(&spec, None);
         all.extend(access_manifests(&spec));
         all.extend(tenant_manifests(&spec, &example_tenant(), None));
-        assert_eq!(all.len(), 25, "{version}");
+        assert_eq!(all.len(), 27, "{version}");
         let accounts: Vec<&Value> = all
             .iter()
             .filter(|m| m["kind"] == "ServiceAccount")
             .collect();
-        assert_eq!(accounts.len(), 2, "autoscaler and tenant service accounts");
+        assert_eq!(
+            accounts.len(),
+            4,
+            "autoscaler and tenant service accounts, and the default accounts of default and the tenant"
+        );
         for sa in accounts {
             assert!(sa["metadata"].get("annotations").is_none(), "{sa}");
         }
@@ -244,7 +248,7 @@ fn tenant_manifests_pass_at_every_supported_version() {
         let spec = irsa_only(version);
         let mut all = tenant_manifests(&spec, &example_tenant(), Some(TENANT_ROLE));
         all.extend(tenant_manifests(&spec, &defaults, Some(TENANT_ROLE)));
-        assert_eq!(all.len(), 20, "{version}");
+        assert_eq!(all.len(), 22, "{version}");
         validate(&format!("tenant-irsa-{version}"), &spec, &all);
     }
 }
