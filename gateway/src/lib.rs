@@ -25,6 +25,7 @@ pub use tenantry_kube_double as kube;
 pub mod moto;
 pub mod proxy;
 pub mod s3;
+pub mod securityhub;
 pub mod stack;
 
 pub use calls::{CallLog, CallRecord, InvocationRecord};

@@ -34,6 +34,7 @@ pub struct Gateway {
     pub(crate) timeline: Mutex<Timeline>,
     pub(crate) eks: Mutex<crate::eks::EksState>,
     pub(crate) cloudwatch: Mutex<crate::cloudwatch::CloudWatchState>,
+    pub(crate) securityhub: Mutex<crate::securityhub::SecurityHubState>,
     /// Invocation access key → its invocation (kept after it ends, to attribute late calls).
     pub(crate) invocations: Mutex<HashMap<String, Arc<Active>>>,
     pub(crate) next_invocation: AtomicU64,
@@ -113,6 +114,7 @@ impl Gateway {
             timeline: Mutex::default(),
             eks: Mutex::default(),
             cloudwatch: Mutex::default(),
+            securityhub: Mutex::default(),
             invocations: Mutex::default(),
             next_invocation: AtomicU64::new(1),
             dynamodb_serial: tokio::sync::Mutex::new(()),
@@ -296,6 +298,8 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         && req.class.service == crate::cloudwatch::SERVICE
     {
         crate::cloudwatch::serve(gw, &req)
+    } else if req.class.service == "securityhub" {
+        crate::securityhub::serve(gw, &req).await
     } else if req.class.service == "dynamodb" {
         let _serial = gw.dynamodb_serial.lock().await;
         forward(

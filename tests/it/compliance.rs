@@ -6,12 +6,14 @@
 //! and a few only compliance sees) fail exactly the controls they should; once repaired (a drift
 //! check with remediation, and by hand what is not Tenantry's), every control passes again.
 
+use aws_sdk_securityhub::types::{AwsSecurityFinding, ComplianceStatus, RecordState};
 use aws_sdk_sfn::types::ExecutionStatus;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeSet;
+use tenantry::compliance::findings::finding_id;
 use tenantry::compliance::{ComplianceReport, Status};
 use tenantry::events::RequestKind;
 use tenantry::spec::DriftRemediation;
@@ -31,7 +33,10 @@ async fn sweep(env: &Env, request_id: &str) -> ComplianceReport {
         run.cause,
         run.failures()
     );
-    let calls = platform_calls(&env.stack.calls());
+    // Its only writes are its Security Hub findings (batches of at most 100).
+    let mut calls = platform_calls(&env.stack.calls());
+    let (imports, _) = calls.remove("securityhub").unwrap_or_default();
+    assert!(imports >= 1, "{request_id}: no finding imported");
     assert_eq!(
         mutating(&calls),
         0,
@@ -197,4 +202,63 @@ async fn a_fresh_platform_passes_every_control_and_each_violation_fails_its_own(
         .unwrap();
     let repaired = sweep(&env, "comp-repaired").await;
     assert_all_pass(&repaired);
+
+    // Security Hub after three sweeps: one finding per control and resource ever judged; the
+    // last sweep's are ACTIVE with its verdicts (repaired controls PASSED); the results of
+    // resources since gone (the stranger's binding, the pod) are ARCHIVED.
+    let findings = security_hub_findings(&env).await;
+    let ids: BTreeSet<&str> = findings.iter().filter_map(|f| f.id()).collect();
+    assert_eq!(ids.len(), findings.len(), "a finding was duplicated");
+    let judged: BTreeSet<(String, String)> = [&clean, &broken, &repaired]
+        .iter()
+        .flat_map(|r| {
+            r.results
+                .iter()
+                .map(|x| (x.control.clone(), x.resource.clone()))
+        })
+        .collect();
+    assert_eq!(findings.len(), judged.len());
+    let platform = env.platform_id();
+    let by_id: std::collections::HashMap<&str, &AwsSecurityFinding> = findings
+        .iter()
+        .map(|f| (f.id().unwrap_or_default(), f))
+        .collect();
+    let newest = findings.iter().filter_map(|f| f.updated_at()).max();
+    for r in &repaired.results {
+        let f = by_id[finding_id(&platform, r).as_str()];
+        assert_eq!(f.record_state(), Some(&RecordState::Active), "{r:?}");
+        let want = match r.status {
+            Status::Pass => ComplianceStatus::Passed,
+            Status::Fail => ComplianceStatus::Failed,
+            Status::NotApplicable => ComplianceStatus::NotAvailable,
+        };
+        assert_eq!(
+            f.compliance().and_then(|c| c.status()),
+            Some(&want),
+            "{r:?}"
+        );
+        assert_eq!(
+            f.updated_at(),
+            newest,
+            "{r:?}: not updated by the last sweep"
+        );
+    }
+    let gone = repaired.gone_since(&broken);
+    assert!(gone
+        .iter()
+        .any(|r| r.resource == "k8s:clusterrolebinding/debug-admin"));
+    for r in gone {
+        let f = by_id[finding_id(&platform, r).as_str()];
+        assert_eq!(f.record_state(), Some(&RecordState::Archived), "{r:?}");
+    }
+}
+
+async fn security_hub_findings(env: &Env) -> Vec<AwsSecurityFinding> {
+    let client = aws_sdk_securityhub::Client::new(&env.aws);
+    let mut out = Vec::new();
+    let mut pages = client.get_findings().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        out.extend(page.unwrap().findings().to_vec());
+    }
+    out
 }

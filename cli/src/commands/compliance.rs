@@ -130,6 +130,7 @@ mod tests {
                 status: Status::Fail,
                 reason: "deletion protection is off".into(),
                 evidence: serde_json::json!({"deletionProtection": false}),
+                first_seen: None,
             }],
         }
     }

@@ -50,6 +50,7 @@ clients! {
     logs: aws_sdk_cloudwatchlogs,
     s3: aws_sdk_s3,
     secrets: aws_sdk_secretsmanager,
+    securityhub: aws_sdk_securityhub,
     sns: aws_sdk_sns,
     sts: aws_sdk_sts,
 }
@@ -71,6 +72,7 @@ impl Clients {
             logs: aws_sdk_cloudwatchlogs::Client::new(aws),
             s3: aws_sdk_s3::Client::from_conf(s3),
             secrets: aws_sdk_secretsmanager::Client::new(aws),
+            securityhub: aws_sdk_securityhub::Client::new(aws),
             sns: aws_sdk_sns::Client::new(aws),
             sts: aws_sdk_sts::Client::new(aws),
         }

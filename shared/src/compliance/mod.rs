@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 pub mod checks;
+pub mod findings;
 pub mod gather;
 pub mod live;
 pub mod render;

@@ -115,6 +115,7 @@ mod tests {
             status,
             reason: "because | of this".into(),
             evidence: serde_json::json!({}),
+            first_seen: None,
         };
         ComplianceReport {
             platform_id: "payments".into(),

@@ -62,6 +62,17 @@ pub struct ControlResult {
     pub reason: String,
     /// The values the verdict was read from.
     pub evidence: Value,
+    /// When a sweep first reported this control on this resource (RFC 3339): the Security Hub
+    /// finding's `CreatedAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+}
+
+impl ControlResult {
+    /// What identifies the result across sweeps (and its Security Hub finding).
+    pub fn key(&self) -> (&str, &str) {
+        (&self.control, &self.resource)
+    }
 }
 
 /// A sweep's results for one platform.
@@ -109,6 +120,7 @@ impl ComplianceReport {
                     status: v.status,
                     reason: v.reason,
                     evidence: v.evidence,
+                    first_seen: Some(evaluated_at.to_owned()),
                 })
             })
             .collect();
@@ -147,6 +159,38 @@ impl ComplianceReport {
             }
         }
         summary
+    }
+
+    /// Keeps, for each result `previous` (the platform's last report) had too, when it was
+    /// first seen.
+    pub fn carry_first_seen(&mut self, previous: &ComplianceReport) {
+        let seen: std::collections::HashMap<(&str, &str), &str> = previous
+            .results
+            .iter()
+            .map(|r| {
+                (
+                    r.key(),
+                    r.first_seen.as_deref().unwrap_or(&previous.evaluated_at),
+                )
+            })
+            .collect();
+        for r in &mut self.results {
+            if let Some(first) = seen.get(&r.key()) {
+                r.first_seen = Some((*first).to_owned());
+            }
+        }
+    }
+
+    /// The results of `previous` whose control and resource this report no longer has (the
+    /// resource is gone, or the control no longer judges it).
+    pub fn gone_since<'a>(&self, previous: &'a ComplianceReport) -> Vec<&'a ControlResult> {
+        let now: std::collections::HashSet<(&str, &str)> =
+            self.results.iter().map(ControlResult::key).collect();
+        previous
+            .results
+            .iter()
+            .filter(|r| !now.contains(&r.key()))
+            .collect()
     }
 
     /// The ids of the controls with a failed result, in catalogue order.

@@ -2,6 +2,7 @@
 //! live state (workflow `compliance-sweep`), records the report and publishes
 //! `ComplianceSweepCompleted`. Idempotent: a retry reads again and rewrites the same report.
 
+use crate::compliance::findings::{self, Target};
 use crate::compliance::gather::{gather, Stored};
 use crate::compliance::{ComplianceReport, ComplianceSummary};
 use crate::deps::Deps;
@@ -51,16 +52,40 @@ pub struct ComplianceEvent {
     pub failed_controls: Vec<String>,
 }
 
-/// Evaluates every control on the platform, records the report, publishes the event.
+/// Environment variable: `disabled` keeps findings out of Security Hub (an account that has
+/// not enabled it refuses them); anything else, or unset, imports them.
+pub const SECURITY_HUB_ENV: &str = "TENANTRY_SECURITY_HUB";
+
+fn security_hub_enabled() -> bool {
+    std::env::var(SECURITY_HUB_ENV).map_or(true, |v| v != "disabled")
+}
+
+/// Evaluates every control on the platform, imports the findings into Security Hub, records the
+/// report, publishes the event. Safe to retry at any point: the findings are imported before the
+/// report is recorded, so a retry still knows the previous sweep (what to archive) and imports
+/// the same findings again, which only updates them.
 pub async fn handle(
     input: ComplianceInput,
     deps: &Deps,
 ) -> Result<ComplianceOutput, FunctionError> {
     let store = Store::from_deps(deps);
     let stored = Stored::load(&store, &input.platform_id).await?;
+    let previous = store
+        .get_compliance_report(&input.platform_id, None)
+        .await?
+        .filter(|p| p.request_id != input.request_id);
     let live = gather(deps, &stored).await?;
     let now = store.now();
-    let report = ComplianceReport::evaluate(&live, &input.request_id, &now.to_rfc3339());
+    let mut report = ComplianceReport::evaluate(&live, &input.request_id, &now.to_rfc3339());
+    if let Some(previous) = &previous {
+        report.carry_first_seen(previous);
+    }
+    if security_hub_enabled() {
+        let target = Target::dated(&live.account, &live.region, now, previous.as_ref());
+        let client = deps.clients.scoped(&live.region, false).securityhub;
+        let all = findings::findings(&target, &report, previous.as_ref());
+        findings::import(&client, all).await?;
+    }
     store
         .put_compliance_report(&report.compacted(MAX_REPORT_BYTES), now)
         .await?;

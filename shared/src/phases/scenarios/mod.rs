@@ -150,6 +150,7 @@ impl Rules {
             logs: mocked!(aws_sdk_cloudwatchlogs, self.logs),
             s3: mocked!(aws_sdk_s3, none),
             secrets: mocked!(aws_sdk_secretsmanager, self.secrets),
+            securityhub: mocked!(aws_sdk_securityhub, none),
             sns: mocked!(aws_sdk_sns, self.sns),
             sts: mocked!(aws_sdk_sts, none),
         }
