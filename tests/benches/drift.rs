@@ -8,8 +8,9 @@
 //! the calls each tenant adds beyond the platform's fixed cost, and a projection of a nightly
 //! sweep over 1,000 platforms of each size (calls per service, and the sustained call rate at the
 //! sweep's `MaxConcurrency` of 10 given the measured check time, per operation against the rate
-//! limits AWS documents: EC2's non-mutating token bucket). It measures; it asserts nothing about
-//! time.
+//! limits AWS documents: EC2's non-mutating token bucket). At each size it also runs a compliance
+//! sweep and records the same counts for it (`complianceSweep`: its only writes are Security
+//! Hub imports, in batches of 100). It measures; it asserts nothing about time.
 //!
 //! Tenant counts: `TENANTRY_BENCH_DRIFT_TENANTS` (default `1,10,100`). Output: JSON on stdout and
 //! in `$BENCH_OUT` (default `target/tenantry-bench/drift.json`), a summary on stderr.
@@ -131,6 +132,18 @@ async fn main() -> anyhow::Result<()> {
             "{level} tenants: {total} platform calls ({mutating} mutating), {} control-plane calls, {transitions} transitions, {seconds:.1}s, differences {differences:?}",
             control_plane_calls(&log)
         );
+        let compliance = bench
+            .sweep(&stack, &format!("bench-compliance-{i}"))
+            .await?;
+        eprintln!(
+            "{level} tenants, compliance sweep: {} platform calls ({} Security Hub imports), {} transitions, {:.1}s, {} results ({} failed)",
+            compliance["platformCalls"],
+            compliance["securityHubImports"],
+            compliance["transitions"],
+            compliance["seconds"].as_f64().unwrap_or_default(),
+            compliance["results"],
+            compliance["failed"],
+        );
         results.push(json!({
             "tenants": level,
             "platformCalls": total,
@@ -141,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
             "transitions": transitions,
             "seconds": seconds,
             "differences": differences,
+            "complianceSweep": compliance,
         }));
     }
 
@@ -288,6 +302,49 @@ impl Bench {
             serde_json::to_string(&detail)?,
         )
         .await
+    }
+
+    /// A compliance sweep through the bus: its calls (Security Hub's imports apart, every
+    /// platform call is a read), transitions, time and counts.
+    async fn sweep(&self, stack: &LocalStack, id: &str) -> anyhow::Result<Value> {
+        stack.reset_calls();
+        let request = PlatformRequest {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            request_id: id.to_owned(),
+            platform_id: self.platform.clone(),
+            spec: None,
+            remediate: None,
+            components: None,
+        };
+        let started = Instant::now();
+        let transitions = self
+            .request(
+                RequestKind::ComplianceSweep,
+                id,
+                serde_json::to_string(&request)?,
+            )
+            .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let log = stack.calls();
+        let (by_service, mutating) = platform_calls(&log);
+        let report = self
+            .store
+            .get_compliance_report(&self.platform, Some(id))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{id}: no report"))?;
+        let summary = report.summary();
+        Ok(json!({
+            "platformCalls": by_service.values().sum::<usize>(),
+            "mutatingCalls": mutating,
+            "securityHubImports": by_service.get("securityhub").copied().unwrap_or_default(),
+            "platformCallsByService": by_service,
+            "platformCallsByOperation": platform_operations(&log),
+            "controlPlaneCalls": control_plane_calls(&log),
+            "transitions": transitions,
+            "seconds": seconds,
+            "results": summary.results,
+            "failed": summary.failed,
+        }))
     }
 
     /// Puts a request on the bus and waits for its execution to succeed; its state transitions.

@@ -154,10 +154,19 @@ async fn a_fresh_platform_passes_every_control_and_each_violation_fails_its_own(
         .await
         .unwrap();
 
+    aws_sdk_eks::Client::new(&env.aws)
+        .update_cluster_config()
+        .name(CLUSTER)
+        .deletion_protection(false)
+        .send()
+        .await
+        .unwrap();
+
     let broken = sweep(&env, "comp-broken").await;
     let expected: BTreeSet<String> = [
         "TNY-EKS-1", // public endpoint opened to 0.0.0.0/0
         "TNY-EKS-5", // audit log turned off
+        "TNY-EKS-6", // deletion protection turned off
         "TNY-EKS-8", // a stranger and a tenant owner made cluster admin
         "TNY-NET-1", // flow log deleted
         "TNY-NET-3", // SSH from anywhere on the endpoints' group

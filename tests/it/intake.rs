@@ -883,7 +883,11 @@ async fn the_cluster_phase_creates_polls_updates_and_deletes() {
         .sum();
     assert_eq!(enabled, 4);
 
-    // Delete: the cluster goes, then its log group; again is a no-op.
+    // Delete: deletion protection comes off, the cluster goes, then its log group; again is a
+    // no-op.
+    stack.reset_calls();
+    assert!(!run_phase(&deps, Action::Delete).await.ready);
+    assert_eq!(mutating_aws(&stack), ["eks:UpdateClusterConfig"]);
     stack.reset_calls();
     assert!(!run_phase(&deps, Action::Delete).await.ready);
     assert_eq!(mutating_aws(&stack), ["eks:DeleteCluster"]);

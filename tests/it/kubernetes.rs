@@ -49,7 +49,7 @@ async fn bootstrap_manifests_apply_idempotently_to_the_cluster_double() {
 
     let mut all = bootstrap_manifests(&spec, Some(AUTOSCALER_ROLE));
     all.extend(access_manifests(&spec));
-    assert_eq!(all.len(), 17);
+    assert_eq!(all.len(), 18);
 
     // First apply on an empty double: everything is written.
     for m in &all {
@@ -87,10 +87,23 @@ async fn bootstrap_manifests_apply_idempotently_to_the_cluster_double() {
         default_ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
         "baseline"
     );
-    let sa = live(&client, find(&all, "ServiceAccount")).await;
+    let autoscaler = all
+        .iter()
+        .find(|m| m["kind"] == "ServiceAccount" && m["metadata"]["namespace"] == "kube-system")
+        .expect("the autoscaler's service account");
+    let sa = live(&client, autoscaler).await;
     assert_eq!(
         sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
         AUTOSCALER_ROLE
+    );
+    // `default`'s service account mounts no token (CIS EKS 4.1.5).
+    let default_sa = all
+        .iter()
+        .find(|m| m["kind"] == "ServiceAccount" && m["metadata"]["namespace"] == "default")
+        .expect("default's service account");
+    assert_eq!(
+        live(&client, default_sa).await["automountServiceAccountToken"],
+        false
     );
     let deployment = live(&client, find(&all, "Deployment")).await;
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
@@ -146,7 +159,10 @@ async fn bootstrap_manifests_apply_idempotently_to_the_cluster_double() {
     // A field no longer rendered (the IRSA annotation after a switch to Pod Identity) changes
     // the digest, so the manifest is applied again (server-side apply then drops the field).
     let without_role = bootstrap_manifests(&spec, None);
-    let sa_now = find(&without_role, "ServiceAccount");
+    let sa_now = without_role
+        .iter()
+        .find(|m| m["kind"] == "ServiceAccount" && m["metadata"]["namespace"] == "kube-system")
+        .expect("the autoscaler's service account");
     assert!(apply(&client, sa_now).await.expect("sa without role"));
     assert!(!apply(&client, sa_now).await.expect("sa settled"));
 

@@ -1060,7 +1060,7 @@ async fn check_namespace(env: &Env, p: &Platform, tenant: &TenantSpec) {
     let name = tenant.name.as_str();
     // Everything rendered is live as rendered (server-side apply may add fields, nothing differs).
     let manifests = tenantry::kubernetes::tenant_manifests(&p.spec, tenant, None);
-    assert_eq!(manifests.len(), 10);
+    assert_eq!(manifests.len(), 11);
     for m in &manifests {
         let live = tenantry::kubernetes::get(&kube, m)
             .await

@@ -145,6 +145,9 @@ enum Difference {
     Encryption {
         actual: Option<String>,
     },
+    /// Deletion protection turned off (Tenantry creates clusters with it on; only decommission
+    /// turns it off).
+    DeletionProtection,
 }
 
 impl Difference {
@@ -164,6 +167,7 @@ impl Difference {
             Difference::Encryption { actual } => {
                 ("secretsKeyArn", json!(desired.secrets_key), json!(actual))
             }
+            Difference::DeletionProtection => ("deletionProtection", json!(true), json!(false)),
         };
         Drift {
             resource,
@@ -246,6 +250,10 @@ fn differences(desired: &Desired, cluster: &Cluster) -> Result<Vec<Difference>, 
         .map(str::to_owned);
     if desired.secrets_key.is_some() && key != desired.secrets_key {
         out.push(Difference::Encryption { actual: key });
+    }
+    // Not compared when the API does not report it (older emulators).
+    if cluster.deletion_protection() == Some(false) {
+        out.push(Difference::DeletionProtection);
     }
     Ok(out)
 }
@@ -512,6 +520,9 @@ async fn apply(
                 )
             })
             .await
+        }
+        Difference::DeletionProtection => {
+            update_config(aws, desired, |u| u.deletion_protection(true)).await
         }
         Difference::Encryption { .. } => Ok(()),
     };
@@ -944,6 +955,22 @@ mod tests {
     fn a_cluster_as_specified_has_no_difference() {
         let d = desired();
         assert_eq!(differences(&d, &cluster(&d).build()).unwrap(), vec![]);
+        let protected = cluster(&d).deletion_protection(true).build();
+        assert_eq!(differences(&d, &protected).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn deletion_protection_turned_off_is_a_difference_to_repair() {
+        let d = desired();
+        let off = cluster(&d).deletion_protection(false).build();
+        let diffs = differences(&d, &off).unwrap();
+        assert_eq!(diffs, vec![Difference::DeletionProtection]);
+        assert!(diffs[0].fixable());
+        let drift = diffs[0].drift(&d);
+        assert_eq!(
+            (drift.field.as_str(), drift.desired.clone()),
+            ("deletionProtection", json!(true))
+        );
     }
 
     #[test]
