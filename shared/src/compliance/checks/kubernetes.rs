@@ -1,6 +1,6 @@
 //! Inside the cluster (CIS EKS section 4): RBAC, service accounts, Pod Security, namespaces.
 
-use super::{judge, k8s, not_applicable, on_kubernetes, platform, Verdict};
+use super::{each_tenant, judge, k8s, not_applicable, on_kubernetes, platform, Verdict};
 use crate::compliance::live::{Kubernetes, Live, RbacRole};
 use serde_json::json;
 
@@ -193,27 +193,15 @@ pub fn pod_security_labels(live: &Live) -> Vec<Verdict> {
 }
 
 pub fn tenants_restricted(live: &Live) -> Vec<Verdict> {
-    on_kubernetes(live, |k| {
-        if live.asked.tenant_namespaces.is_empty() {
-            return vec![not_applicable(
-                platform(live),
-                "the platform has no tenants",
-            )];
-        }
-        live.asked
-            .tenant_namespaces
-            .iter()
-            .map(|ns| {
-                let level = k.namespaces.get(ns).and_then(|l| l.get(ENFORCE));
-                judge(
-                    k8s("namespace", ns),
-                    level.is_some_and(|l| l == "restricted"),
-                    "enforces restricted",
-                    format!("enforces {}", level.map_or("nothing", String::as_str)),
-                    json!({ENFORCE: level}),
-                )
-            })
-            .collect()
+    each_tenant(live, |k, ns| {
+        let level = k.namespaces.get(ns).and_then(|l| l.get(ENFORCE));
+        judge(
+            k8s("namespace", ns),
+            level.is_some_and(|l| l == "restricted"),
+            "enforces restricted",
+            format!("enforces {}", level.map_or("nothing", String::as_str)),
+            json!({ENFORCE: level}),
+        )
     })
 }
 
@@ -230,25 +218,14 @@ pub fn default_namespace_unused(live: &Live) -> Vec<Verdict> {
 }
 
 pub fn tenant_quotas(live: &Live) -> Vec<Verdict> {
-    on_kubernetes(live, |k| {
-        if live.asked.tenant_namespaces.is_empty() {
-            return vec![not_applicable(
-                platform(live),
-                "the platform has no tenants",
-            )];
-        }
-        live.asked
-            .tenant_namespaces
-            .iter()
-            .map(|ns| {
-                judge(
-                    k8s("namespace", ns),
-                    k.quota_namespaces.contains(ns),
-                    "has a ResourceQuota",
-                    "has no ResourceQuota",
-                    json!({"resourceQuota": k.quota_namespaces.contains(ns)}),
-                )
-            })
-            .collect()
+    each_tenant(live, |k, ns| {
+        let has = k.quota_namespaces.iter().any(|q| q == ns);
+        judge(
+            k8s("namespace", ns),
+            has,
+            "has a ResourceQuota",
+            "has no ResourceQuota",
+            json!({"resourceQuota": has}),
+        )
     })
 }

@@ -92,6 +92,27 @@ fn on_kubernetes(
     }
 }
 
+/// One verdict per tenant namespace (from the cluster's state), or "not applicable" without
+/// tenants.
+fn each_tenant(
+    live: &Live,
+    check: impl Fn(&super::live::Kubernetes, &str) -> Verdict,
+) -> Vec<Verdict> {
+    on_kubernetes(live, |k| {
+        if live.asked.tenant_namespaces.is_empty() {
+            return vec![not_applicable(
+                platform(live),
+                "the platform has no tenants",
+            )];
+        }
+        live.asked
+            .tenant_namespaces
+            .iter()
+            .map(|ns| check(k, ns))
+            .collect()
+    })
+}
+
 /// Kubernetes object path used as a resource name: `k8s:<kind>/<name>`.
 fn k8s(kind: &str, name: &str) -> String {
     format!("k8s:{kind}/{name}")

@@ -2,8 +2,7 @@
 //! enforcement judged on both halves (the CNI's setting and each tenant's default deny).
 
 use super::{
-    condition_has, judge, k8s, not_applicable, on_kubernetes, platform, statements, strings,
-    Verdict,
+    condition_has, each_tenant, judge, k8s, not_applicable, platform, statements, strings, Verdict,
 };
 use crate::compliance::live::Live;
 use serde_json::{json, Value};
@@ -158,38 +157,26 @@ pub fn cni_enforces_policy(live: &Live) -> Vec<Verdict> {
 }
 
 pub fn tenant_default_deny(live: &Live) -> Vec<Verdict> {
-    on_kubernetes(live, |k| {
-        if live.asked.tenant_namespaces.is_empty() {
-            return vec![not_applicable(
-                platform(live),
-                "the platform has no tenants",
-            )];
-        }
-        live.asked
-            .tenant_namespaces
+    each_tenant(live, |k, ns| {
+        let policies: Vec<_> = k
+            .network_policies
             .iter()
-            .map(|ns| {
-                let policies: Vec<_> = k
-                    .network_policies
-                    .iter()
-                    .filter(|p| &p.namespace == ns)
-                    .collect();
-                let deny = policies.iter().find(|p| p.is_default_deny());
-                judge(
-                    k8s("namespace", ns),
-                    deny.is_some(),
-                    format!(
-                        "NetworkPolicy {} denies all ingress and egress by default",
-                        deny.map_or("", |p| p.name.as_str())
-                    ),
-                    if k.namespaces.contains_key(ns) {
-                        "no NetworkPolicy of the namespace denies all ingress and egress".to_owned()
-                    } else {
-                        "the tenant's namespace does not exist".to_owned()
-                    },
-                    json!({"networkPolicies": policies}),
-                )
-            })
-            .collect()
+            .filter(|p| p.namespace == ns)
+            .collect();
+        let deny = policies.iter().find(|p| p.is_default_deny());
+        judge(
+            k8s("namespace", ns),
+            deny.is_some(),
+            format!(
+                "NetworkPolicy {} denies all ingress and egress by default",
+                deny.map_or("", |p| p.name.as_str())
+            ),
+            if k.namespaces.contains_key(ns) {
+                "no NetworkPolicy of the namespace denies all ingress and egress".to_owned()
+            } else {
+                "the tenant's namespace does not exist".to_owned()
+            },
+            json!({"networkPolicies": policies}),
+        )
     })
 }
