@@ -633,27 +633,17 @@ async fn key(clients: &Clients, id: &str) -> Result<Option<Key>, FunctionError> 
 }
 
 async fn log_group(clients: &Clients, name: &str) -> Result<Option<LogGroup>, FunctionError> {
-    let out = clients
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeLogGroups", e))?;
-    Ok(out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name))
-        .map(|g| LogGroup {
-            name: name.to_owned(),
-            arn: g
-                .arn()
-                .unwrap_or_default()
-                .trim_end_matches(":*")
-                .to_owned(),
-            kms_key: g.kms_key_id().map(str::to_owned),
-            retention_days: g.retention_in_days(),
-        }))
+    let found = crate::phases::network::lookup::log_group(clients, name).await?;
+    Ok(found.map(|g| LogGroup {
+        name: name.to_owned(),
+        arn: g
+            .arn()
+            .unwrap_or_default()
+            .trim_end_matches(":*")
+            .to_owned(),
+        kms_key: g.kms_key_id().map(str::to_owned),
+        retention_days: g.retention_in_days(),
+    }))
 }
 
 async fn role(

@@ -657,7 +657,7 @@ async fn ensure_log_group(
     desired: &Desired,
     unrecorded: bool,
 ) -> Result<(), FunctionError> {
-    let existing = find_log_group(aws, &desired.log_group).await?;
+    let existing = crate::phases::network::lookup::log_group(aws, &desired.log_group).await?;
     let (retention, kms) = match &existing {
         Some(g) => (g.retention_in_days(), g.kms_key_id().map(str::to_owned)),
         None => {
@@ -698,24 +698,6 @@ async fn ensure_log_group(
     Ok(())
 }
 
-async fn find_log_group(
-    aws: &Clients,
-    name: &str,
-) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, FunctionError> {
-    let out = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeLogGroups", e))?;
-    Ok(out
-        .log_groups
-        .unwrap_or_default()
-        .into_iter()
-        .find(|g| g.log_group_name() == Some(name)))
-}
-
 async fn create_log_group(
     ctx: &mut PhaseContext<'_>,
     aws: &Clients,
@@ -747,7 +729,7 @@ async fn create_log_group(
 async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = Desired::of(ctx);
     let mut drift = Vec::new();
-    let log_group = find_log_group(aws, &desired.log_group).await?;
+    let log_group = crate::phases::network::lookup::log_group(aws, &desired.log_group).await?;
     let retention = log_group.as_ref().and_then(|g| g.retention_in_days());
     if retention != Some(desired.retention_days) {
         drift.push(Drift {
@@ -881,7 +863,10 @@ async fn start_deletion(
 async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(), FunctionError> {
     let name = ctx.names.cluster_log_group();
     // Looked up first so that deleting what is already gone makes no mutating call.
-    if find_log_group(aws, &name).await?.is_none() {
+    if crate::phases::network::lookup::log_group(aws, &name)
+        .await?
+        .is_none()
+    {
         return ctx.forget_resource(Kind::LogGroup, &name).await;
     }
     match aws
