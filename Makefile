@@ -1,5 +1,6 @@
 # Tenantry: the two commands of the README are `make demo` and `make test`.
-# Both install what they need (Python venv with moto and the checkers, npm tools) on first use.
+# Both install what they need (Python venv with moto and the checkers, npm tools, chromium and
+# tesseract for the browser test) on first use.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -10,12 +11,19 @@ ifdef CARGO_TARGET_DIR
 TENANTRY := $(CARGO_TARGET_DIR)/debug/tenantry
 endif
 
-.PHONY: all setup venv npm build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls schemas package bench soak clean-stack help
+.PHONY: all setup venv npm browser build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls schemas package bench soak clean-stack help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
-setup: venv npm ## install the local stack's Python tools and the npm checkers
+setup: venv npm browser ## install the local stack's Python tools, the npm checkers and the browser test's tools
+
+# The browser test of the HTML compliance report (tests/it/report_html.rs) renders it in headless
+# Chromium and reads the screenshot back with Tesseract (Debian packages; sudo unless root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: ## install chromium and tesseract (apt) unless they are there
+	@command -v chromium >/dev/null && command -v tesseract >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium tesseract-ocr)
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt

@@ -58,7 +58,7 @@ ACCEPTED = {
     # parliament's data lists express executions as a second required resource type of
     # DescribeExecution; the sweep's children are standard executions, as the Distributed Map
     # guide's own policy names them.
-    ("RESOURCE_MISMATCH", "DriftSweepStateMachine/DriftSweepStateMachine.Policies[2]/DistributedMapChildrenState"): "Distributed Map guide",
+    ("RESOURCE_MISMATCH", "FleetSweepStateMachine/FleetSweepStateMachine.Policies[2]/DistributedMapChildrenState"): "Distributed Map guide",
     # The tenant function writes the tenant-data bucket's policy (deny non-TLS and non-SSE-KMS
     # uploads) on tenantry-* buckets only; it reads and writes no objects itself.
     ("RESOURCE_POLICY_PRIVILEGE_ESCALATION", "tenantry-tenant/TenantFunction.Policies[2]"): "bucket policy",

@@ -167,16 +167,24 @@ enum Command {
     ///
     /// Without --sweep it prints the latest stored report (or --request-id's). With --sweep it
     /// first runs a sweep (a ComplianceSweepRequested event; it reads only, takes no lease) and
-    /// follows it. Exits 9 when any control failed.
+    /// follows it. With --all it sweeps every active platform (what the weekly schedule starts)
+    /// and prints one line per platform. Exits 9 when any control failed.
     #[command(
-        after_help = "Examples:\n  tenantry compliance payments --sweep\n  tenantry compliance payments --format markdown --output compliance.md\n  tenantry compliance payments --format json | jq '.results[] | select(.status == \"fail\") | {control, resource, reason}'\n  tenantry compliance payments --request-id compliance-2026-12-03"
+        after_help = "Examples:\n  tenantry compliance payments --sweep\n  tenantry compliance payments --format html --output compliance.html\n  tenantry compliance payments --format markdown --output compliance.md\n  tenantry compliance --all\n  tenantry compliance payments --format json | jq '.results[] | select(.status == \"fail\") | {control, resource, reason}'\n  tenantry compliance payments --request-id compliance-2026-12-03"
     )]
     Compliance {
         /// The platform id.
-        platform: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        platform: Option<String>,
         /// Run a sweep first and wait for it (a few seconds on the local stack).
         #[arg(long)]
         sweep: bool,
+        /// Sweep every active platform and wait for each (the fleet sweep the weekly schedule
+        /// starts; one platform failing never stops the others). Prints a table, or with
+        /// `--format json` the sweep's report; each platform's own report is then shown by
+        /// `tenantry compliance PLATFORM`.
+        #[arg(long, conflicts_with_all = ["sweep", "output"])]
+        all: bool,
         /// The sweep to show (default: the latest); with --sweep, the new sweep's idempotency key.
         #[arg(long)]
         request_id: Option<String>,
@@ -319,19 +327,23 @@ async fn main() -> ExitCode {
         Command::Compliance {
             platform,
             sweep,
+            all,
             request_id,
             format,
             output,
             conn,
-        } => {
-            let ask = commands::compliance::Ask {
-                sweep,
-                request_id,
-                format,
-                output,
-            };
-            commands::compliance::run(&conn, &platform, ask).await
-        }
+        } => match platform.filter(|_| !all) {
+            Some(platform) => {
+                let ask = commands::compliance::Ask {
+                    sweep,
+                    request_id,
+                    format,
+                    output,
+                };
+                commands::compliance::run(&conn, &platform, ask).await
+            }
+            None => commands::compliance::sweep_all(&conn, format, request_id).await,
+        },
         Command::Runs {
             platform,
             request_id,

@@ -232,7 +232,7 @@ pub const DRIFT_CHECK: &[Row] = table![
 pub const COMPLIANCE_SWEEP: &[Row] = table![[phase("Evaluate", "evaluate")], FINALIZE];
 
 /// One item per platform: requested through intake, then awaited.
-pub const DRIFT_SWEEP: &[Row] = &[
+pub const FLEET_SWEEP: &[Row] = &[
     phase("ListPlatforms", "list"),
     phase("CheckPlatforms", "platforms"),
     item("RequestCheck", "platforms"),
@@ -262,7 +262,7 @@ pub fn workflow(name: &str) -> Option<&'static [Row]> {
         "onboard-tenant" => ONBOARD_TENANT,
         "offboard-tenant" => OFFBOARD_TENANT,
         "drift-check" => DRIFT_CHECK,
-        "drift-sweep" => DRIFT_SWEEP,
+        "fleet-sweep" => FLEET_SWEEP,
         "compliance-sweep" => COMPLIANCE_SWEEP,
         "selftest" => SELFTEST,
         _ => return None,

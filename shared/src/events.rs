@@ -11,6 +11,7 @@
 //! | `TenantOffboardingRequested`      | `TenantOffboarding{Accepted,Rejected,Succeeded,Failed}`     |
 //! | `DriftCheckRequested`             | `DriftCheck{Accepted,Rejected,Succeeded,Failed}`, and `DriftDetected`, `DriftRemediated`, `DriftCheckCompleted` (a [`DriftEvent`](crate::functions::drift::DriftEvent)) |
 //! | `ComplianceSweepRequested`        | `ComplianceSweep{Accepted,Rejected,Succeeded,Failed}`, and `ComplianceSweepCompleted` (a [`ComplianceEvent`](crate::functions::compliance::ComplianceEvent)) |
+//! | either, with `platformId` `"*"`   | the same results for the request, and `DriftSweepCompleted` or `ComplianceFleetSweepCompleted` (a [`SweepReport`](crate::functions::sweep::SweepReport)) |
 //!
 //! The inbound detail of the tenant kinds is a [`TenantRequest`] (the tenant to onboard, or the
 //! name of the tenant to offboard and what to keep), of every other kind a [`PlatformRequest`];
@@ -608,6 +609,18 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
                 vec![crate::functions::compliance::COMPLIANCE_SWEEP_COMPLETED.to_owned()],
             ),
         ),
+        (
+            "sweep.schema.json",
+            with_types(
+                schemars::schema_for!(crate::functions::sweep::SweepReport),
+                [
+                    crate::functions::sweep::DRIFT_SWEEP_COMPLETED,
+                    crate::functions::sweep::COMPLIANCE_FLEET_SWEEP_COMPLETED,
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ),
+        ),
     ]
 }
 
@@ -708,7 +721,13 @@ mod tests {
     #[test]
     fn schemas_list_their_detail_types() {
         let schemas = schemas();
-        assert_eq!(schemas.len(), 5);
+        assert_eq!(schemas.len(), 6);
+        let (file, sweep) = &schemas[5];
+        assert_eq!(*file, "sweep.schema.json");
+        assert_eq!(
+            sweep["x-detail-types"],
+            json!(["DriftSweepCompleted", "ComplianceFleetSweepCompleted"])
+        );
         let (file, drift) = &schemas[3];
         assert_eq!(*file, "drift.schema.json");
         assert_eq!(

@@ -19,9 +19,12 @@ pub struct Workflow {
 pub struct Schedule {
     /// The schedule's name in the template.
     pub name: &'static str,
-    /// The template's default expression (parameter `DriftSweepSchedule`).
+    /// The template parameters holding its expression and time zone: `<parameter>Schedule` and
+    /// `<parameter>TimeZone`.
+    pub parameter: &'static str,
+    /// The template's default expression.
     pub expression: &'static str,
-    /// The template's default time zone (parameter `DriftSweepTimeZone`).
+    /// The template's default time zone.
     pub time_zone: &'static str,
     /// What it starts.
     pub workflow: Workflow,
@@ -32,14 +35,26 @@ pub struct Schedule {
 /// The nightly drift sweep over every active platform.
 pub const NIGHTLY_DRIFT_SWEEP: Schedule = Schedule {
     name: "tenantry-nightly-drift-sweep",
+    parameter: "DriftSweep",
     expression: "cron(0 2 * * ? *)",
     time_zone: "UTC",
-    workflow: DRIFT_SWEEP,
-    input: "{}",
+    workflow: FLEET_SWEEP,
+    input: r#"{"kind":"drift"}"#,
+};
+
+/// The weekly compliance sweep over every active platform (Sundays, after the nightly drift
+/// sweep, so that it judges what the drift sweep repaired).
+pub const WEEKLY_COMPLIANCE_SWEEP: Schedule = Schedule {
+    name: "tenantry-weekly-compliance-sweep",
+    parameter: "ComplianceSweep",
+    expression: "cron(0 4 ? * SUN *)",
+    time_zone: "UTC",
+    workflow: FLEET_SWEEP,
+    input: r#"{"kind":"compliance"}"#,
 };
 
 /// Every schedule the template deploys.
-pub const SCHEDULES: &[Schedule] = &[NIGHTLY_DRIFT_SWEEP];
+pub const SCHEDULES: &[Schedule] = &[NIGHTLY_DRIFT_SWEEP, WEEKLY_COMPLIANCE_SWEEP];
 
 /// Prefix of every deployed state machine and Lambda function name.
 pub const NAME_PREFIX: &str = "tenantry-";
@@ -86,11 +101,12 @@ pub const COMPLIANCE_SWEEP: Workflow = Workflow {
     definition: include_str!("../../statemachine/compliance-sweep.asl.json"),
 };
 
-/// Checks every active platform (the nightly sweep). Input: `{remediate?}`; the execution name is
-/// the sweep id.
-pub const DRIFT_SWEEP: Workflow = Workflow {
-    name: "drift-sweep",
-    definition: include_str!("../../statemachine/drift-sweep.asl.json"),
+/// Checks every active platform for drift, or sweeps each for compliance (the schedules, `tenantry
+/// drift --all`, a request for platform "*"). Input: `{kind?: "drift" | "compliance",
+/// remediate?}`; the execution name is the sweep id.
+pub const FLEET_SWEEP: Workflow = Workflow {
+    name: "fleet-sweep",
+    definition: include_str!("../../statemachine/fleet-sweep.asl.json"),
 };
 
 /// Every workflow Tenantry deploys.
@@ -100,7 +116,7 @@ pub const ALL: &[Workflow] = &[
     ONBOARD_TENANT,
     OFFBOARD_TENANT,
     DRIFT_CHECK,
-    DRIFT_SWEEP,
+    FLEET_SWEEP,
     COMPLIANCE_SWEEP,
     SELFTEST,
 ];
@@ -265,8 +281,27 @@ mod tests {
                 "{}: input",
                 s.name
             );
-            assert!(template.contains(&format!("Default: {}", s.expression)));
-            assert!(template.contains(&format!("Default: {}", s.time_zone)));
+            let p = s.parameter;
+            let expression = format!(
+                "  {p}Schedule:\n    Type: String\n    Default: {}\n",
+                s.expression
+            );
+            assert!(template.contains(&expression), "{}: {expression}", s.name);
+            let zone = format!(
+                "  {p}TimeZone:\n    Type: String\n    Default: {}\n",
+                s.time_zone
+            );
+            assert!(template.contains(&zone), "{}: {zone}", s.name);
+            assert!(
+                body.contains(&format!("ScheduleExpression: !Ref {p}Schedule")),
+                "{}",
+                s.name
+            );
+            assert!(
+                body.contains(&format!("ScheduleExpressionTimezone: !Ref {p}TimeZone")),
+                "{}",
+                s.name
+            );
         }
     }
 

@@ -194,6 +194,8 @@ async fn a_fresh_platform_passes_every_control_and_each_violation_fails_its_own(
     }
     let summary = broken.summary();
     assert!(summary.failed >= expected.len() as u32, "{summary:?}");
+    // The auditor's page of this report renders in a real browser, failures first.
+    crate::report_html::check_in_browser(&broken).await;
 
     // Repaired: Tenantry's own objects by a drift check with remediation, the rest by hand.
     check(&env, "comp-repair", DriftRemediation::Auto).await;

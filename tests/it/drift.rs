@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use tenantry::drift::{DriftAction, DriftClass, DriftReport, DriftResult, RemediateRequest};
 use tenantry::events::RequestKind;
 use tenantry::spec::DriftRemediation;
-use tenantry::store::LifecycleState;
+use tenantry::store::{LifecycleState, RequestState};
 use tenantry_gateway::inspect::tag_filter;
 
 use crate::platform::{env, mutating, platform_calls, Env};
@@ -818,15 +818,15 @@ async fn sweep(env: &Env, name: &str) -> Value {
     let machine = machines
         .state_machines()
         .iter()
-        .find(|m| m.name() == "tenantry-drift-sweep")
-        .expect("drift-sweep state machine")
+        .find(|m| m.name() == "tenantry-fleet-sweep")
+        .expect("fleet-sweep state machine")
         .state_machine_arn()
         .to_owned();
     let started = sfn
         .start_execution()
         .state_machine_arn(&machine)
         .name(name)
-        .input(json!({"remediate": "report-only"}).to_string())
+        .input(json!({"kind": "drift", "remediate": "report-only"}).to_string())
         .send()
         .await
         .unwrap();
@@ -903,6 +903,113 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
         (&report["platforms"], &report["clean"], &report["failed"]),
         (&json!(2), &json!(1), &json!(1)),
         "{report:#}"
+    );
+
+    // The same fleet swept for compliance by a request: `ComplianceSweepRequested` for
+    // platform "*" starts the sweep (named after the request), which sweeps each platform
+    // through intake, records the report and ends the request.
+    let put = |detail: Value| {
+        let events = aws_sdk_eventbridge::Client::new(&env.aws);
+        async move {
+            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(tenantry::events::event_bus())
+                .source("tests")
+                .detail_type(RequestKind::ComplianceSweep.detail_type())
+                .detail(detail.to_string())
+                .build();
+            let out = events.put_events().entries(entry).send().await.unwrap();
+            assert_eq!(out.failed_entry_count(), 0);
+        }
+    };
+    let request = |id: &str| json!({"schemaVersion": "1", "requestId": id, "platformId": "*"});
+    put(request("weekly-1")).await;
+    let run = env.finish("weekly-1").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.failures()
+    );
+    let report = env
+        .store
+        .get_sweep_report("weekly-1")
+        .await
+        .unwrap()
+        .expect("report");
+    assert_eq!(report["kind"], "compliance", "{report:#}");
+    let results = report["results"].as_array().expect("results");
+    let payments = results
+        .iter()
+        .find(|r| r["platformId"] == env.platform_id().as_str())
+        .expect("the provisioned platform");
+    assert_eq!(payments["state"], "Succeeded", "{payments:#}");
+    let swept = &payments["compliance"];
+    assert!(
+        swept["passed"].as_u64() > Some(40) && swept["failed"] == 0,
+        "a fresh platform passes every control: {payments:#}"
+    );
+    // Its own report is in the store, as a sweep of it alone would leave it.
+    let own = env
+        .store
+        .get_compliance_report(&env.platform_id(), payments["requestId"].as_str())
+        .await
+        .unwrap()
+        .expect("the platform's report");
+    assert_eq!(own.summary().failed, 0);
+    let broken = results
+        .iter()
+        .find(|r| r["platformId"] == "broken")
+        .unwrap();
+    // Admission only checks that it is active; the sweep itself fails on its spec, and says so.
+    assert_eq!(broken["state"], "Failed", "{broken:#}");
+    assert!(
+        broken["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not parse")),
+        "{broken:#}"
+    );
+    assert_eq!(
+        (
+            &report["platforms"],
+            &report["clean"],
+            &report["flagged"],
+            &report["failed"]
+        ),
+        (&json!(2), &json!(1), &json!(0), &json!(1)),
+        "{report:#}"
+    );
+    let done = env.store.get_request("weekly-1").await.unwrap().unwrap();
+    assert_eq!(
+        done.state,
+        RequestState::Succeeded,
+        "the report ends the request"
+    );
+    let execution = done.execution_arn.expect("the sweep's execution");
+    assert!(
+        execution.ends_with(":tenantry-fleet-sweep:weekly-1"),
+        "{execution}"
+    );
+    // Sent again, it changes nothing: intake answers the duplicate, no second sweep starts.
+    put(request("weekly-1")).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let sfn = aws_sdk_sfn::Client::new(&env.aws);
+    let sweeps = sfn
+        .list_executions()
+        .state_machine_arn(
+            execution
+                .rsplit_once(':')
+                .unwrap()
+                .0
+                .replace(":execution:", ":stateMachine:"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = sweeps.executions().iter().map(|e| e.name()).collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("weekly-1")).count(),
+        1,
+        "{names:?}"
     );
 }
 

@@ -9,6 +9,7 @@ mod network;
 mod observability;
 mod observe;
 mod platform;
+mod report_html;
 mod security;
 mod store;
 mod tenant_intake;

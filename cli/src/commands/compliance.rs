@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tenantry::compliance::{render, ComplianceReport};
+use tenantry::compliance::{html, render, ComplianceReport};
 use tenantry::events::{PlatformRequest, RequestKind, SCHEMA_VERSION};
 
 /// How the report is printed.
@@ -23,6 +23,9 @@ pub enum Format {
     Json,
     /// The table and a summary by PCI DSS requirement, for a ticket or a wiki page.
     Markdown,
+    /// One self-contained page for an auditor: summary by requirement, every control with its
+    /// evidence, failures first.
+    Html,
 }
 
 /// What the command was asked for.
@@ -92,11 +95,37 @@ pub async fn run(conn: &Connection, platform: &str, ask: Ask) -> anyhow::Result<
     })
 }
 
+/// `tenantry compliance --all`: the fleet sweep of compliance (what the weekly schedule
+/// starts), followed to its end; exit 9 when any platform has a failed control.
+pub async fn sweep_all(
+    conn: &Connection,
+    format: Format,
+    sweep_id: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use tenantry::functions::sweep::SweepKind;
+    if matches!(format, Format::Markdown | Format::Html) {
+        return Err(crate::errors::invalid_input(
+            "--all prints a table or JSON (--format table|json): each platform's report, in any \
+             format, is then shown by `tenantry compliance PLATFORM`",
+        )
+        .into());
+    }
+    let json = format == Format::Json;
+    let report =
+        super::sweep::run_and_wait(conn, SweepKind::Compliance, None, json, sweep_id).await?;
+    Ok(match report {
+        Err(code) => code,
+        Ok(r) if r["flagged"].as_u64().unwrap_or(0) > 0 => Exit::ControlsFailed.into(),
+        Ok(_) => ExitCode::SUCCESS,
+    })
+}
+
 /// The report in `format`.
 pub fn render_as(report: &ComplianceReport, format: Format) -> anyhow::Result<String> {
     Ok(match format {
         Format::Json => serde_json::to_string_pretty(report)? + "\n",
         Format::Markdown => render::markdown(report),
+        Format::Html => html::html(report),
         Format::Table => {
             let mut t = table(vec!["status", "control", "severity", "resource", "reason"]);
             for (c, r) in render::rows(report) {
@@ -155,5 +184,24 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&render_as(&r, Format::Json).unwrap()).unwrap();
         assert_eq!(json["results"][0]["evidence"]["deletionProtection"], false);
+        let page = render_as(&r, Format::Html).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(
+            page.contains(
+                "<span class=\"status fail\">FAIL</span><span class=\"id\">TNY-EKS-6</span>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<code>arn:aws:eks:eu-west-1:111122223333:cluster/payments-prod</code>")
+                && page.contains("deletion protection is off")
+                && page.contains("&quot;deletionProtection&quot;: false"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn html_is_a_format_of_the_command() {
+        assert_eq!(Format::from_str("html", false), Ok(Format::Html));
     }
 }

@@ -4,12 +4,13 @@
 use super::requests::{new_request_id, send, Outgoing};
 use super::status::{state_name, table};
 use crate::connect::Connection;
-use crate::progress::{Mode, Output, Progress};
+use crate::progress::Output;
 use anyhow::Context;
 use clap::ValueEnum;
 use std::process::ExitCode;
 use tenantry::drift::{DriftReport, RemediateRequest};
 use tenantry::events::{PlatformRequest, RequestKind, SCHEMA_VERSION};
+use tenantry::functions::sweep::SweepKind;
 use tenantry::plan::Phase;
 use tenantry::spec::DriftRemediation;
 
@@ -80,8 +81,7 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tenantry drift --all`: starts the fleet sweep (what the nightly schedule starts) and, with
-/// `--wait`, follows it and prints one line per platform.
+/// `tenantry drift --all`: the fleet sweep of drift checks (what the nightly schedule starts).
 pub async fn sweep(
     conn: &Connection,
     remediate: Option<Remediate>,
@@ -89,94 +89,9 @@ pub async fn sweep(
     format: Format,
     sweep_id: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let connected = conn.connect().await?;
-    let sfn = aws_sdk_sfn::Client::new(&connected.aws);
-    let name = format!(
-        "{}{}",
-        tenantry::workflows::NAME_PREFIX,
-        tenantry::workflows::DRIFT_SWEEP.name
-    );
-    let machines = sfn.list_state_machines().send().await?;
-    let arn = machines
-        .state_machines()
-        .iter()
-        .find(|m| m.name() == name)
-        .map(|m| m.state_machine_arn().to_owned())
-        .with_context(|| {
-            crate::errors::not_found(format!(
-                "no state machine {name} ({}): is Tenantry deployed there?",
-                connected.target
-            ))
-        })?;
-    let sweep_id = sweep_id.unwrap_or_else(|| new_request_id("sweep"));
-    let input = serde_json::json!({ "remediate": remediate.map(mode) });
-    let started = sfn
-        .start_execution()
-        .state_machine_arn(&arn)
-        .name(&sweep_id)
-        .input(input.to_string())
-        .send()
-        .await?;
-    let output = match format {
-        Format::Json => Output::Json,
-        _ => Output::Text,
-    };
-    let mut progress = Progress::new(Mode::for_output(output), format!("drift sweep {sweep_id}"));
-    progress.note(
-        &format!("drift sweep {sweep_id} started ({})", connected.target),
-        serde_json::json!({"event": "started", "sweepId": sweep_id, "executionArn": started.execution_arn()}),
-    );
-    if !wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let outcome = crate::follow::follow(&sfn, started.execution_arn(), &mut progress).await?;
-    if !outcome.succeeded() {
-        return Ok(outcome.exit_code());
-    }
-    let report = connected
-        .store()
-        .get_sweep_report(&sweep_id)
-        .await?
-        .with_context(|| format!("the sweep {sweep_id} recorded no report"))?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "drift sweep {sweep_id}: {} platform(s), {} clean, {} drifted, {} failed",
-        report["platforms"], report["clean"], report["drifted"], report["failed"]
-    );
-    let mut t = table(vec![
-        "platform",
-        "check",
-        "state",
-        "differences",
-        "open",
-        "error",
-    ]);
-    for r in report["results"].as_array().into_iter().flatten() {
-        let text = |v: &serde_json::Value| {
-            v.as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v.to_string())
-        };
-        t.add_row(vec![
-            text(&r["platformId"]),
-            text(&r["requestId"]),
-            text(&r["state"]),
-            text(&r["summary"]["differences"]),
-            text(&r["summary"]["open"]),
-            r["error"]["message"]
-                .as_str()
-                .or(r["error"]["Cause"].as_str())
-                .unwrap_or("")
-                .chars()
-                .take(80)
-                .collect(),
-        ]);
-    }
-    println!("{t}");
-    Ok(ExitCode::SUCCESS)
+    let remediate = remediate.map(|r| serde_json::json!(mode(r)));
+    let json = format == Format::Json;
+    super::sweep::run(conn, SweepKind::Drift, remediate, wait, json, sweep_id).await
 }
 
 fn mode(r: Remediate) -> DriftRemediation {

@@ -5,6 +5,7 @@ pub mod plan;
 pub mod requests;
 pub mod runs;
 pub mod status;
+pub mod sweep;
 pub mod tenant;
 pub mod validate;
 

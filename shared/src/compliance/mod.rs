@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod findings;
 pub mod gather;
+pub mod html;
 pub mod live;
 pub mod render;
 pub mod report;

@@ -10,6 +10,7 @@ pub mod finalize;
 pub mod intake;
 pub mod lambda;
 pub mod selftest;
+pub mod sweep;
 
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};

@@ -19,8 +19,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-pub mod sweep;
-
 pub const NAME: &str = "drift";
 
 /// Detail-type published when a check found differences.
@@ -119,8 +117,8 @@ impl From<&drift::Difference> for ListedDifference {
     }
 }
 
-/// The steps of a check (`assess`, `confirm`) and of a fleet sweep (`sweep-list`, `sweep-await`,
-/// `sweep-report`, see [`sweep`]), told apart by `stage`.
+/// The steps of a check (`assess`, `confirm`) and of a fleet sweep, drift or compliance
+/// (`sweep-list`, `sweep-await`, `sweep-report`, see [`super::sweep`]), told apart by `stage`.
 pub async fn handle(input: Value, deps: &Deps) -> Result<Value, FunctionError> {
     let stage = input
         .get("stage")
@@ -128,9 +126,9 @@ pub async fn handle(input: Value, deps: &Deps) -> Result<Value, FunctionError> {
         .unwrap_or_default();
     let out = match stage {
         "assess" | "confirm" => json!(check(super::parse(input)?, deps).await?),
-        "sweep-list" => sweep::list(super::parse(input)?, deps).await?,
-        "sweep-await" => json!(sweep::await_check(super::parse(input)?, deps).await?),
-        "sweep-report" => json!(sweep::report(super::parse(input)?, deps).await?),
+        "sweep-list" => super::sweep::list(super::parse(input)?, deps).await?,
+        "sweep-await" => json!(super::sweep::await_check(super::parse(input)?, deps).await?),
+        "sweep-report" => json!(super::sweep::report(super::parse(input)?, deps).await?),
         other => {
             return Err(FunctionError::new(
                 ErrorType::InvalidRequest,

@@ -3,6 +3,7 @@
 
 use super::envelope::{Body, Rejection, Request};
 use crate::events::{self, PlatformRequest, RequestKind, TenantRequest};
+use crate::functions::sweep::{SweepKind, ALL_PLATFORMS};
 use crate::spec::PlatformSpec;
 use crate::store::{payload_hash, RequestOrigin};
 use crate::validate::{self, rules, Issue};
@@ -21,7 +22,16 @@ pub(super) fn parse_detail(
         (ids.0, ids.1, Body::Tenant(Box::new(detail)), issues)
     } else {
         let (detail, spec, issues) = platform_detail(kind, detail_type, raw)?;
+        let fleet = detail.platform_id == ALL_PLATFORMS;
         let body = match kind {
+            RequestKind::DriftCheck if fleet => Body::Fleet {
+                kind: SweepKind::Drift,
+                remediate: detail.remediate.clone(),
+            },
+            RequestKind::ComplianceSweep if fleet => Body::Fleet {
+                kind: SweepKind::Compliance,
+                remediate: None,
+            },
             RequestKind::DriftCheck => Body::Drift {
                 remediate: detail.remediate.clone(),
                 components: detail.components.clone(),
@@ -94,11 +104,21 @@ fn platform_detail(
         );
         return Err(Rejection::new(Some(raw), Some(kind), message));
     }
+    let fleet = detail.platform_id == ALL_PLATFORMS
+        && matches!(kind, RequestKind::DriftCheck | RequestKind::ComplianceSweep);
     let mut issues = detail_issues(
         &detail.schema_version,
         &detail.request_id,
-        &detail.platform_id,
+        if fleet { "fleet" } else { &detail.platform_id },
     );
+    if fleet && detail.components.is_some() {
+        issues.push(Issue::new(
+            "detail.components",
+            rules::INVALID_VALUE,
+            "a drift check of every platform (platformId \"*\") checks every component: leave \
+             `components` out, or name one platform",
+        ));
+    }
     let spec = spec_issues(kind, &detail, &mut issues);
     if detail.remediate.is_some() && kind != RequestKind::DriftCheck {
         let message = format!(
@@ -238,7 +258,8 @@ fn platform_id_issue(platform: &str) -> Option<Issue> {
             rules::NAME_SYNTAX,
             format!(
                 "platformId must be a DNS-1123 label starting with a letter, at most {} \
-                 characters; got {platform:?}",
+                 characters (or \"*\", every active platform, for a drift check or a \
+                 compliance sweep); got {platform:?}",
                 crate::naming::MAX_PLATFORM_ID_LEN
             ),
         )

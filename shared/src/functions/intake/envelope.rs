@@ -62,6 +62,13 @@ pub(super) enum Body {
     },
     /// A compliance sweep: the platform is all it names. Read-only, it takes no lease.
     Compliance,
+    /// A drift check or compliance sweep of every active platform (`platformId` "*"): intake
+    /// starts the fleet sweep, which sends one request per platform (each taking its own lease
+    /// and admission). It takes no lease itself.
+    Fleet {
+        kind: crate::functions::sweep::SweepKind,
+        remediate: Option<crate::drift::RemediateRequest>,
+    },
 }
 
 impl Request {
@@ -72,14 +79,16 @@ impl Request {
     pub fn spec(&self) -> Option<&PlatformSpec> {
         match &self.body {
             Body::Platform { spec } => spec.as_deref(),
-            Body::Tenant(_) | Body::Drift { .. } | Body::Compliance => None,
+            Body::Tenant(_) | Body::Drift { .. } | Body::Compliance | Body::Fleet { .. } => None,
         }
     }
 
     pub fn tenant_name(&self) -> Option<&str> {
         match &self.body {
             Body::Tenant(detail) => detail.name(),
-            Body::Platform { .. } | Body::Drift { .. } | Body::Compliance => None,
+            Body::Platform { .. } | Body::Drift { .. } | Body::Compliance | Body::Fleet { .. } => {
+                None
+            }
         }
     }
 
@@ -391,6 +400,56 @@ mod tests {
         assert_eq!(r.issues[0].rule, rules::UNKNOWN_FIELD);
         assert!(r.issues[0].message.contains("controls"), "{:?}", r.issues);
         assert_eq!(r.request_id, "c-1");
+    }
+
+    #[test]
+    fn every_platform_is_asked_for_with_a_star_by_sweeps_only() {
+        use crate::functions::sweep::SweepKind;
+        let detail = |extra: Value| {
+            let mut d = json!({"schemaVersion": "1", "requestId": "f-1", "platformId": "*"});
+            d.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            d
+        };
+        let Parsed::Request(r) = parse(envelope("ComplianceSweepRequested", detail(json!({}))))
+        else {
+            panic!("a compliance sweep of every platform is a request")
+        };
+        assert!(matches!(
+            r.body,
+            Body::Fleet {
+                kind: SweepKind::Compliance,
+                remediate: None
+            }
+        ));
+        let Parsed::Request(r) = parse(envelope(
+            "DriftCheckRequested",
+            detail(json!({"remediate": "report-only"})),
+        )) else {
+            panic!("a drift check of every platform is a request")
+        };
+        assert!(matches!(
+            r.body,
+            Body::Fleet {
+                kind: SweepKind::Drift,
+                remediate: Some(_)
+            }
+        ));
+        // A fleet check covers every component.
+        let r = rejected(parse(envelope(
+            "DriftCheckRequested",
+            detail(json!({"components": ["network"]})),
+        )));
+        assert_eq!(r.issues.len(), 1, "{:?}", r.issues);
+        assert_eq!(r.issues[0].path, "detail.components");
+        // No other kind takes "*": it is not a platform id.
+        let r = rejected(parse(envelope(
+            "PlatformDecommissionRequested",
+            detail(json!({})),
+        )));
+        assert_eq!(r.issues[0].path, "detail.platformId");
+        assert!(r.issues[0].message.contains("\"*\""), "{:?}", r.issues);
     }
 
     fn tenant_envelope(detail_type: &str, detail: Value) -> Value {

@@ -2,7 +2,7 @@
 //! the request id (a second start of the same name finds the first execution), then the
 //! `Accepted` reply and the request marked started.
 
-use super::envelope::Request;
+use super::envelope::{Body, Request};
 use super::reply::{outcome, Disposition, IntakeOutcome};
 use super::{Deps, Intake};
 use crate::error::FunctionError;
@@ -24,6 +24,8 @@ pub const ONBOARD_WORKFLOW: &str = crate::workflows::ONBOARD_TENANT.name;
 pub const DRIFT_WORKFLOW: &str = crate::workflows::DRIFT_CHECK.name;
 /// Workflow (state machine) serving compliance sweeps.
 pub const COMPLIANCE_WORKFLOW: &str = crate::workflows::COMPLIANCE_SWEEP.name;
+/// Workflow (state machine) serving drift checks and compliance sweeps of every platform.
+pub const FLEET_WORKFLOW: &str = crate::workflows::FLEET_SWEEP.name;
 /// Workflow (state machine) serving tenant offboardings.
 pub const OFFBOARD_WORKFLOW: &str = crate::workflows::OFFBOARD_TENANT.name;
 
@@ -62,8 +64,11 @@ pub(crate) fn poll_seconds() -> u32 {
         .unwrap_or(DEFAULT_POLL_SECONDS)
 }
 
-fn workflow(kind: RequestKind) -> &'static str {
-    match kind {
+fn workflow(request: &Request) -> &'static str {
+    if let Body::Fleet { .. } = request.body {
+        return FLEET_WORKFLOW;
+    }
+    match request.kind {
         RequestKind::PlatformDecommission => DECOMMISSION_WORKFLOW,
         RequestKind::TenantOnboarding => ONBOARD_WORKFLOW,
         RequestKind::TenantOffboarding => OFFBOARD_WORKFLOW,
@@ -121,7 +126,7 @@ impl Intake<'_> {
         request: &Request,
         extra: Map<String, Value>,
     ) -> Result<String, FunctionError> {
-        let arn = state_machine_arn(self.deps, workflow(request.kind)).await?;
+        let arn = state_machine_arn(self.deps, workflow(request)).await?;
         let started = aws_sdk_sfn::Client::new(&self.deps.aws)
             .start_execution()
             .state_machine_arn(&arn)

@@ -29,8 +29,9 @@ impl Intake<'_> {
             &request.request_id,
             request.operation(),
         );
-        if let Body::Compliance = request.body {
-            // A compliance sweep only reads: it takes no lease and blocks nobody.
+        if let Body::Compliance | Body::Fleet { .. } = request.body {
+            // A compliance sweep only reads: it takes no lease and blocks nobody. A sweep of
+            // the fleet takes none either: each platform's own request takes that platform's.
             return Ok(Ok(()));
         }
         if let Body::Drift { remediate, .. } = &request.body {
@@ -64,7 +65,7 @@ impl Intake<'_> {
 
     /// Gives up what [`Intake::lease`] took (a no-op when it holds nothing).
     pub(super) async fn release(&self, request: &Request) -> Result<bool, StoreError> {
-        if let Body::Compliance = request.body {
+        if let Body::Compliance | Body::Fleet { .. } = request.body {
             // Never took one: nothing to write.
             return Ok(false);
         }

@@ -30,6 +30,11 @@
 //! or Drifted, records nothing of the platform and starts `compliance-sweep` with input
 //! `{platformId, requestId, operation: "compliance", pollSeconds}`.
 //!
+//! A drift check or compliance sweep whose `platformId` is `"*"` asks for every active platform:
+//! it takes no lease and starts `fleet-sweep` (named after the request id, with input `{kind,
+//! remediate?}`), which sends one request per platform through intake, each admitted on its own;
+//! the sweep's report ends the request.
+//!
 //! Input: an SQS event whose bodies are EventBridge envelopes (the production shape: rule → queue
 //! → event source mapping; answered with `batchItemFailures` for the messages to redeliver), or a
 //! bare EventBridge event (rule → Lambda).

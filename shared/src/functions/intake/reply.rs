@@ -155,14 +155,15 @@ impl Intake<'_> {
 
     /// The tenant of a tenant request fails, not the platform (and only a record this request
     /// owns changes); a platform request fails its platform, if it has a status. A compliance
-    /// sweep holds no lease and changes nothing of the platform: only its request fails.
+    /// sweep, or any sweep of the fleet, holds no lease and changes no platform: only its request
+    /// fails.
     async fn mark_failed(
         &self,
         request: &Request,
         error: &EventError,
     ) -> Result<(), FunctionError> {
         let platform = &request.platform_id;
-        if let Body::Compliance = request.body {
+        if let Body::Compliance | Body::Fleet { .. } = request.body {
             return Ok(());
         }
         if let Some(tenant) = request.tenant_name() {

@@ -63,6 +63,15 @@ impl Intake<'_> {
             (Body::Tenant(detail), _) => self.admit_offboarding(request, detail).await?,
             (Body::Platform { spec }, _) => self.admit_platform(request, spec.as_deref()).await?,
             (Body::Compliance, _) => self.admit_compliance(request).await?,
+            // The fleet sweep admits each platform's request as it sends it.
+            (Body::Fleet { kind, remediate }, _) => {
+                let mut input = Map::new();
+                input.insert("kind".to_owned(), serde_json::json!(kind));
+                if let Some(remediate) = remediate {
+                    input.insert("remediate".to_owned(), serde_json::json!(remediate));
+                }
+                return Ok(input);
+            }
             (
                 Body::Drift {
                     remediate,
