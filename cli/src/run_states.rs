@@ -242,6 +242,8 @@ pub const FLEET_SWEEP: &[Row] = &[
     item_end("Checked", "platforms"),
     item_end("CheckFailed", "platforms"),
     phase_end("Report", "report"),
+    phase("SweepFailed", "report"),
+    none("Failed"),
 ];
 
 pub const SELFTEST: &[Row] = &[

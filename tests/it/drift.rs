@@ -1011,6 +1011,43 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
         1,
         "{names:?}"
     );
+
+    // A sweep that cannot run ends the request that started it `Failed`, naming why, rather
+    // than leaving it `Started` (here its input names no kind of sweep).
+    let started = tenantry::store::RequestOutcome::new(RequestState::Started);
+    env.store
+        .record_request("weekly-bad", "*", "compliance", "hash")
+        .await
+        .unwrap();
+    env.store
+        .complete_request("weekly-bad", &started)
+        .await
+        .unwrap();
+    let machine = execution
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .replace(":execution:", ":stateMachine:");
+    let bad = sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name("weekly-bad")
+        .input(json!({"kind": "weekly"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let run = tenantry_integration::wait_execution(
+        &sfn,
+        bad.execution_arn(),
+        std::time::Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("Tenantry.SweepFailed"));
+    let ended = env.store.get_request("weekly-bad").await.unwrap().unwrap();
+    assert_eq!(ended.state, RequestState::Failed);
+    let error = ended.error.expect("the reason");
+    assert!(error.message.contains("`kind`"), "{error:?}");
 }
 
 /// A CloudTrail-shaped event recording a security group rule someone added to a platform's group

@@ -254,11 +254,16 @@ fn result_event(
 
 /// The error of a failed execution, from the `Catch`'s `Error` and `Cause`.
 pub fn error_of(input: &FinalizeInput) -> EventError {
-    let Some(caught) = &input.error else {
+    caught_error(input.error.as_ref(), input.phase.clone())
+}
+
+/// The error a `Catch` handed over (`None`: it handed none), in the phase named, if any.
+pub fn caught_error(caught: Option<&StatesError>, phase: Option<String>) -> EventError {
+    let Some(caught) = caught else {
         return EventError {
             code: ErrorType::Terminal.as_str().to_owned(),
             message: "the execution failed without reporting an error".to_owned(),
-            phase: input.phase.clone(),
+            phase,
             retryable: false,
         };
     };
@@ -266,7 +271,7 @@ pub fn error_of(input: &FinalizeInput) -> EventError {
     EventError {
         code: aws_code(&message).unwrap_or_else(|| error_type.clone()),
         retryable: ErrorType::parse(&error_type).is_some_and(ErrorType::is_retryable),
-        phase: input.phase.clone().or_else(|| phase_prefix(&message)),
+        phase: phase.or_else(|| phase_prefix(&message)),
         message,
     }
 }

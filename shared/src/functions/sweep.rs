@@ -338,6 +338,31 @@ fn overdue(info: &crate::store::RequestInfo, now: chrono::DateTime<chrono::Utc>)
     now - info.created_at > chrono::Duration::minutes(CHECK_DEADLINE_MINUTES)
 }
 
+/// `sweep-failed`: one of the sweep's own steps failed (a platform's request failing is only
+/// that platform's result): its input and the error the `Catch` handed over.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedInput {
+    pub sweep_id: String,
+    #[serde(default)]
+    pub input: Value,
+    #[serde(default)]
+    pub error: Option<crate::functions::finalize::StatesError>,
+}
+
+/// Ends the request that started a sweep that could not finish, with the error, so that it is
+/// never left `Started`; the workflow then fails.
+pub async fn failed(input: FailedInput, deps: &Deps) -> Result<Value, FunctionError> {
+    let kind = input
+        .input
+        .get("kind")
+        .and_then(|k| serde_json::from_value(k.clone()).ok())
+        .unwrap_or_default();
+    let error = crate::functions::finalize::caught_error(input.error.as_ref(), None);
+    end_request(deps, &input.sweep_id, kind, Some(&error)).await?;
+    Ok(json!({ "sweepId": input.sweep_id, "error": error }))
+}
+
 /// Records and publishes the sweep's report; a sweep started by a request (`platformId` "*")
 /// then ends that request, as finalize ends a platform's.
 pub async fn report(input: ReportInput, deps: &Deps) -> Result<SweepReport, FunctionError> {
@@ -357,27 +382,41 @@ pub async fn report(input: ReportInput, deps: &Deps) -> Result<SweepReport, Func
         &published,
     )
     .await?;
+    end_request(deps, &report.request_id, report.kind, None).await?;
+    Ok(report)
+}
+
+/// Ends the `"*"` request named `sweep_id`, if a request started the sweep: its `Succeeded`
+/// (or, with `error`, `Failed`) result, then its record. Published before it is recorded, so a
+/// retry publishes it again rather than never.
+async fn end_request(
+    deps: &Deps,
+    sweep_id: &str,
+    kind: SweepKind,
+    error: Option<&events::EventError>,
+) -> Result<(), FunctionError> {
+    let store = Store::from_deps(deps);
     let request = store
-        .get_request(&report.request_id)
+        .get_request(sweep_id)
         .await?
         .filter(|r| r.platform_id == ALL_PLATFORMS);
-    if let Some(request) = request {
-        if request.state != RequestState::Succeeded {
-            // Published before it is recorded, so a retry publishes it again rather than never.
-            let kind = report.kind.request_kind();
-            let result = ResultEvent::new(
-                &report.request_id,
-                ALL_PLATFORMS,
-                Some(kind),
-                ResultStatus::Succeeded,
-            );
-            events::publish_result(&client, Some(kind), &result).await?;
-            let mut outcome = RequestOutcome::new(RequestState::Succeeded);
-            outcome.execution_arn = request.execution_arn;
-            store.complete_request(&report.request_id, &outcome).await?;
-        }
-    }
-    Ok(report)
+    let Some(request) = request.filter(|r| r.state == RequestState::Started) else {
+        return Ok(());
+    };
+    let (status, state) = match error {
+        None => (ResultStatus::Succeeded, RequestState::Succeeded),
+        Some(_) => (ResultStatus::Failed, RequestState::Failed),
+    };
+    let kind = kind.request_kind();
+    let mut result = ResultEvent::new(sweep_id, ALL_PLATFORMS, Some(kind), status);
+    result.error = error.cloned();
+    let client = aws_sdk_eventbridge::Client::new(&deps.aws);
+    events::publish_result(&client, Some(kind), &result).await?;
+    let mut outcome = RequestOutcome::new(state);
+    outcome.execution_arn = request.execution_arn;
+    outcome.error = error.map(crate::store::LastError::from);
+    store.complete_request(sweep_id, &outcome).await?;
+    Ok(())
 }
 
 /// The counts of a sweep's results.

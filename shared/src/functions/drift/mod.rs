@@ -129,12 +129,13 @@ pub async fn handle(input: Value, deps: &Deps) -> Result<Value, FunctionError> {
         "sweep-list" => super::sweep::list(super::parse(input)?, deps).await?,
         "sweep-await" => json!(super::sweep::await_check(super::parse(input)?, deps).await?),
         "sweep-report" => json!(super::sweep::report(super::parse(input)?, deps).await?),
+        "sweep-failed" => super::sweep::failed(super::parse(input)?, deps).await?,
         other => {
             return Err(FunctionError::new(
                 ErrorType::InvalidRequest,
                 format!(
-                    "stage {other:?}: expected assess, confirm, sweep-list, sweep-await or \
-                     sweep-report"
+                    "stage {other:?}: expected assess, confirm, sweep-list, sweep-await, \
+                     sweep-report or sweep-failed"
                 ),
             ))
         }
