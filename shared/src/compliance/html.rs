@@ -122,10 +122,18 @@ fn list(items: &[&str]) -> String {
 
 /// The report as one self-contained HTML page.
 pub fn html(report: &ComplianceReport) -> String {
+    let mut out = String::with_capacity(16 * 1024 + report.results.len() * 2048);
+    header(&mut out, report);
+    requirements(&mut out, report);
+    results(&mut out, report);
+    out
+}
+
+/// The page's head, the headline, what was judged and when, and the counts.
+fn header(out: &mut String, report: &ComplianceReport) {
     let s = report.summary();
     let platform = escape(&report.platform_id);
     let sweep = escape(&report.request_id);
-    let mut out = String::with_capacity(16 * 1024 + report.results.len() * 2048);
     // `write!` into a String cannot fail.
     let _ = write!(
         out,
@@ -171,8 +179,10 @@ pub fn html(report: &ComplianceReport) -> String {
          <p><strong>Failed by severity:</strong> {severities}</p>\n</header>\n",
         s.controls, s.results, s.passed, s.failed, s.not_applicable,
     );
+}
 
-    // By requirement.
+/// The summary by PCI DSS requirement, each control linked to its first result.
+fn requirements(out: &mut String, report: &ComplianceReport) {
     out.push_str(
         "<section id=\"requirements\">\n<h2>By PCI DSS v4.0.1 requirement</h2>\n<table>\n\
          <thead><tr><th scope=\"col\">requirement</th><th scope=\"col\">controls</th>\
@@ -204,8 +214,12 @@ pub fn html(report: &ComplianceReport) -> String {
         }
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
+}
 
-    // Every result.
+/// Every result, failures first, and the footer.
+fn results(out: &mut String, report: &ComplianceReport) {
+    let platform = escape(&report.platform_id);
+    let sweep = escape(&report.request_id);
     out.push_str("<section id=\"results\">\n<h2>Results, failures first</h2>\n");
     let mut anchored: Vec<&str> = Vec::new();
     for (c, r) in rows(report) {
@@ -215,7 +229,7 @@ pub fn html(report: &ComplianceReport) -> String {
             anchored.push(c.id);
             format!(" id=\"{}\"", anchor(c.id))
         };
-        result(&mut out, &id, c, r);
+        result(out, &id, c, r);
     }
     let _ = write!(
         out,
@@ -224,7 +238,6 @@ pub fn html(report: &ComplianceReport) -> String {
          live AWS and Kubernetes state at {}.</footer>\n</body>\n</html>\n",
         escape(&report.evaluated_at),
     );
-    out
 }
 
 /// One result: its verdict, the control's why and how, its mappings and the evidence.
