@@ -13,6 +13,7 @@ use aws_sdk_eks::operation::describe_access_entry::DescribeAccessEntryError;
 use aws_sdk_eks::operation::describe_identity_provider_config::DescribeIdentityProviderConfigError;
 use aws_sdk_eks::operation::disassociate_access_policy::DisassociateAccessPolicyError;
 use aws_sdk_eks::operation::disassociate_identity_provider_config::DisassociateIdentityProviderConfigError;
+use aws_sdk_eks::operation::update_access_entry::UpdateAccessEntryError;
 use aws_sdk_eks::types::error::{ResourceInUseException, ResourceNotFoundException};
 use aws_sdk_eks::types::{
     AccessEntry, AccessScope, AssociatedAccessPolicy, ConfigStatus, IdentityProviderConfig,
@@ -23,11 +24,13 @@ use aws_smithy_mocks::{MockResponse as R, Rule};
 
 use super::{answer, Calls};
 
-/// One access entry: its tags and its associated policies (policy ARN → scope).
+/// One access entry: its tags, its associated policies (policy ARN → scope) and its
+/// Kubernetes groups.
 #[derive(Clone, Debug, Default)]
 pub struct Entry {
     pub tags: HashMap<String, String>,
     pub policies: BTreeMap<String, AccessScope>,
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -118,6 +121,7 @@ impl AccessDouble {
                                     AccessEntry::builder()
                                         .principal_arn(principal)
                                         .set_tags(Some(e.tags.clone()))
+                                        .set_kubernetes_groups(Some(e.groups.clone()))
                                         .build(),
                                 )
                                 .build(),
@@ -147,6 +151,7 @@ impl AccessDouble {
                         Entry {
                             tags: req.tags().cloned().unwrap_or_default(),
                             policies: BTreeMap::new(),
+                            groups: req.kubernetes_groups().to_vec(),
                         },
                     );
                     R::Output(
@@ -154,6 +159,25 @@ impl AccessDouble {
                             .access_entry(AccessEntry::builder().principal_arn(principal).build())
                             .build(),
                     )
+                }
+            ),
+            answer!(
+                self,
+                Client::update_access_entry,
+                "eks:UpdateAccessEntry",
+                |me, req| {
+                    let principal = req.principal_arn().unwrap_or_default();
+                    match me.entries.lock().expect("entries").get_mut(principal) {
+                        Some(e) => {
+                            e.groups = req.kubernetes_groups().to_vec();
+                            R::Output(
+                                update_access_entry::UpdateAccessEntryOutput::builder().build(),
+                            )
+                        }
+                        None => R::Error(UpdateAccessEntryError::ResourceNotFoundException(
+                            not_found(principal),
+                        )),
+                    }
                 }
             ),
             answer!(

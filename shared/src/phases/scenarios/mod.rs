@@ -22,9 +22,11 @@ pub mod kms;
 pub mod logs;
 mod nodegroups;
 mod observability;
+pub mod s3;
 pub mod secrets;
 pub mod sns;
 pub mod store;
+mod tenant;
 
 use std::sync::{Arc, Mutex};
 
@@ -112,6 +114,7 @@ pub struct Rules {
     pub iam: Vec<Rule>,
     pub kms: Vec<Rule>,
     pub logs: Vec<Rule>,
+    pub s3: Vec<Rule>,
     pub secrets: Vec<Rule>,
     pub sns: Vec<Rule>,
 }
@@ -148,7 +151,7 @@ impl Rules {
             iam: mocked!(aws_sdk_iam, self.iam),
             kms: mocked!(aws_sdk_kms, self.kms),
             logs: mocked!(aws_sdk_cloudwatchlogs, self.logs),
-            s3: mocked!(aws_sdk_s3, none),
+            s3: mocked!(aws_sdk_s3, self.s3),
             secrets: mocked!(aws_sdk_secretsmanager, self.secrets),
             securityhub: mocked!(aws_sdk_securityhub, none),
             sns: mocked!(aws_sdk_sns, self.sns),

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -97,6 +99,32 @@ impl StoreDouble {
 
     pub fn rules(&self) -> Vec<Rule> {
         vec![self.update(), self.delete(), self.query()]
+    }
+
+    /// Rules for the versioned records (spec, status, tenant records): `GetItem`, and `PutItem`
+    /// storing the item as written. The put's condition (the version the writer read) is not
+    /// checked: a scenario has one writer at a time.
+    pub fn record_rules(&self) -> Vec<Rule> {
+        let (me, me2) = (self.clone(), self.clone());
+        vec![
+            mock!(Client::get_item).then_compute_output(move |req| {
+                me.calls.push("dynamodb:GetItem");
+                let item = me
+                    .items
+                    .lock()
+                    .expect("items")
+                    .get(&key_of(req.key()))
+                    .cloned();
+                GetItemOutput::builder().set_item(item).build()
+            }),
+            mock!(Client::put_item).then_compute_output(move |req| {
+                me2.calls.push("dynamodb:PutItem");
+                let item = req.item().cloned().unwrap_or_default();
+                let key = key_of(Some(&item));
+                me2.items.lock().expect("items").insert(key, item);
+                PutItemOutput::builder().build()
+            }),
+        ]
     }
 
     fn update(&self) -> Rule {
