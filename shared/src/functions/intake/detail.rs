@@ -106,11 +106,9 @@ fn platform_detail(
     }
     let fleet = detail.platform_id == ALL_PLATFORMS
         && matches!(kind, RequestKind::DriftCheck | RequestKind::ComplianceSweep);
-    let mut issues = detail_issues(
-        &detail.schema_version,
-        &detail.request_id,
-        if fleet { "fleet" } else { &detail.platform_id },
-    );
+    // "*" is no platform id: a sweep of every platform checks only the other two fields.
+    let platform_id = if fleet { "fleet" } else { &detail.platform_id };
+    let mut issues = detail_issues(&detail.schema_version, &detail.request_id, platform_id);
     if fleet && detail.components.is_some() {
         issues.push(Issue::new(
             "detail.components",
