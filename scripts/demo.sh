@@ -40,6 +40,10 @@ step "Offboard it, keeping its data (S3 prefix and KMS key stay)"
 step "Compliance sweep: every control judged on the live AWS and Kubernetes state, failures first"
 "$tenantry" compliance "$platform" --sweep
 
+step "The weekly sweep of every platform, now; and the report as a page for an auditor"
+"$tenantry" compliance --all
+"$tenantry" compliance "$platform" --format html --output "$TENANTRY_STATE_DIR/compliance.html"
+
 step "Decommission"
 "$tenantry" decommission "$platform" --wait
 
