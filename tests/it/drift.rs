@@ -811,8 +811,8 @@ async fn record_broken_platform(env: &Env, id: &str) {
     env.store.update_status(id, &active, None).await.unwrap();
 }
 
-/// Runs the drift sweep (report-only) as the schedule starts it; returns its report.
-async fn sweep(env: &Env, name: &str) -> Value {
+/// Runs the fleet sweep named `name` with `input`, as a schedule starts it, to its end.
+async fn run_sweep(env: &Env, name: &str, input: Value) -> tenantry_integration::Execution {
     let sfn = aws_sdk_sfn::Client::new(&env.aws);
     let machines = sfn.list_state_machines().send().await.unwrap();
     let machine = machines
@@ -826,16 +826,22 @@ async fn sweep(env: &Env, name: &str) -> Value {
         .start_execution()
         .state_machine_arn(&machine)
         .name(name)
-        .input(json!({"kind": "drift", "remediate": "report-only"}).to_string())
+        .input(input.to_string())
         .send()
         .await
         .unwrap();
-    let done = tenantry_integration::wait_execution(
+    tenantry_integration::wait_execution(
         &sfn,
         started.execution_arn(),
         std::time::Duration::from_secs(900),
     )
-    .await;
+    .await
+}
+
+/// Runs the drift sweep (report-only) as the schedule starts it; returns its report.
+async fn sweep(env: &Env, name: &str) -> Value {
+    let input = json!({"kind": "drift", "remediate": "report-only"});
+    let done = run_sweep(env, name, input).await;
     assert_eq!(
         done.status,
         ExecutionStatus::Succeeded,
@@ -1023,25 +1029,7 @@ async fn a_fleet_sweep_checks_every_active_platform_and_reports_each() {
         .complete_request("weekly-bad", &started)
         .await
         .unwrap();
-    let machine = execution
-        .rsplit_once(':')
-        .unwrap()
-        .0
-        .replace(":execution:", ":stateMachine:");
-    let bad = sfn
-        .start_execution()
-        .state_machine_arn(machine)
-        .name("weekly-bad")
-        .input(json!({"kind": "weekly"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let run = tenantry_integration::wait_execution(
-        &sfn,
-        bad.execution_arn(),
-        std::time::Duration::from_secs(120),
-    )
-    .await;
+    let run = run_sweep(&env, "weekly-bad", json!({"kind": "weekly"})).await;
     assert_eq!(run.status, ExecutionStatus::Failed);
     assert_eq!(run.error.as_deref(), Some("Tenantry.SweepFailed"));
     let ended = env.store.get_request("weekly-bad").await.unwrap().unwrap();
