@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use tenantry::deps::Deps;
 use tenantry::error::{ErrorType, FunctionError};
 use tenantry::naming::TAG_PLATFORM;
-use tenantry::phases::network::{self, lookup, outputs, Clients};
+use tenantry::phases::network::{self, lookup, Clients};
+use tenantry::phases::outputs;
 use tenantry::phases::{Action, PhaseInput, PhaseOutput};
 use tenantry::store::{PhaseState, PhaseStatus, Store};
 use tenantry_gateway::{CallLog, CallRecord, CrashRule, Faults, LocalStack};
@@ -45,13 +46,13 @@ async fn platform(stack: &LocalStack, upstream: bool) -> String {
 
 async fn record_upstream(store: &Store, platform_id: &str) {
     let done = PhaseStatus::new(PhaseState::Succeeded);
-    let key = BTreeMap::from([(outputs::LOGS_KEY_ARN.to_owned(), json!(LOGS_KEY_ARN))]);
+    let key = BTreeMap::from([(outputs::LOGS_KEY_ARN.key.to_owned(), json!(LOGS_KEY_ARN))]);
     store
         .record_phase(platform_id, "encryption", &done, &key)
         .await
         .expect("encryption outputs");
     let role = BTreeMap::from([(
-        outputs::FLOW_LOGS_ROLE_ARN.to_owned(),
+        outputs::FLOW_LOGS_ROLE_ARN.key.to_owned(),
         json!(flow_logs_role_arn(platform_id)),
     )]);
     store
@@ -366,7 +367,7 @@ async fn ensure_builds_the_network_a_second_ensure_changes_nothing_and_delete_le
         .expect("status")
         .expect("status");
     assert_eq!(
-        status.value.outputs.get(outputs::VPC_ID),
+        status.value.outputs.get(outputs::VPC_ID.key),
         Some(&Value::Null)
     );
 
@@ -381,8 +382,8 @@ async fn ensure_builds_the_network_a_second_ensure_changes_nothing_and_delete_le
 /// Every resource as the spec asks, read back from EC2 and Logs.
 async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
     let ec2 = &c.ec2;
-    let vpc_id = out[outputs::VPC_ID].as_str().expect("vpcId").to_owned();
-    let azs = strings(&out[outputs::AVAILABILITY_ZONES]);
+    let vpc_id = out[outputs::VPC_ID.key].as_str().expect("vpcId").to_owned();
+    let azs = strings(&out[outputs::AVAILABILITY_ZONES.key]);
     assert_eq!(azs, ["us-east-1a", "us-east-1b", "us-east-1c"]);
 
     let vpc = ec2
@@ -416,17 +417,17 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
     let cluster_tag = format!("kubernetes.io/cluster/{id}-prod");
     let tiers = [
         (
-            outputs::PUBLIC_SUBNET_IDS,
+            outputs::PUBLIC_SUBNET_IDS.key,
             ["10.0.0.0/20", "10.0.16.0/20", "10.0.32.0/20"],
             Some("kubernetes.io/role/elb"),
         ),
         (
-            outputs::PRIVATE_SUBNET_IDS,
+            outputs::PRIVATE_SUBNET_IDS.key,
             ["10.0.128.0/20", "10.0.144.0/20", "10.0.160.0/20"],
             Some("kubernetes.io/role/internal-elb"),
         ),
         (
-            outputs::POD_SUBNET_IDS,
+            outputs::POD_SUBNET_IDS.key,
             ["100.64.0.0/18", "100.64.64.0/18", "100.64.128.0/18"],
             None,
         ),
@@ -461,9 +462,9 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
             }
         }
     }
-    let public = strings(&out[outputs::PUBLIC_SUBNET_IDS]);
-    let private = strings(&out[outputs::PRIVATE_SUBNET_IDS]);
-    let pods = strings(&out[outputs::POD_SUBNET_IDS]);
+    let public = strings(&out[outputs::PUBLIC_SUBNET_IDS.key]);
+    let private = strings(&out[outputs::PRIVATE_SUBNET_IDS.key]);
+    let pods = strings(&out[outputs::POD_SUBNET_IDS.key]);
 
     // Internet gateway attached.
     let igws = ec2
@@ -479,7 +480,7 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
         .to_owned();
 
     // One NAT gateway per AZ, in that AZ's public subnet, each with an Elastic IP of the platform.
-    let nat_ids = strings(&out[outputs::NAT_GATEWAY_IDS]);
+    let nat_ids = strings(&out[outputs::NAT_GATEWAY_IDS.key]);
     assert_eq!(nat_ids.len(), 3);
     let nats = ec2
         .describe_nat_gateways()
@@ -572,7 +573,7 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
 
     // Endpoints: S3 gateway on the private route tables; five interface endpoints with private
     // DNS in the private subnets behind the endpoint security group.
-    let group = out[outputs::ENDPOINT_SECURITY_GROUP_ID]
+    let group = out[outputs::ENDPOINT_SECURITY_GROUP_ID.key]
         .as_str()
         .expect("sg id");
     let sg = ec2
@@ -625,7 +626,7 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
     assert_eq!(services, expected);
 
     // Flow log of the VPC to the KMS-encrypted group, with the spec's retention.
-    let flow_log_id = out[outputs::FLOW_LOG_ID].as_str().expect("flowLogId");
+    let flow_log_id = out[outputs::FLOW_LOG_ID.key].as_str().expect("flowLogId");
     let logs = ec2
         .describe_flow_logs()
         .flow_log_ids(flow_log_id)
@@ -658,7 +659,7 @@ async fn drift_is_reported_and_repaired(
 ) {
     let clean = run(deps, id, Action::Observe).await.expect("observe");
     assert!(clean.drift.is_empty(), "{:?}", clean.drift);
-    let subnet = strings(&out[outputs::PUBLIC_SUBNET_IDS])[1].clone();
+    let subnet = strings(&out[outputs::PUBLIC_SUBNET_IDS.key])[1].clone();
     let tag = BTreeMap::from([("kubernetes.io/role/elb".to_owned(), "1".to_owned())]);
     c.ec2
         .delete_tags()
@@ -784,7 +785,7 @@ async fn the_flow_log_waits_for_the_key_and_role_of_the_other_phases() {
         .expect("status")
         .expect("status");
     assert!(
-        status.value.outputs[outputs::VPC_ID].is_string(),
+        status.value.outputs[outputs::VPC_ID.key].is_string(),
         "outputs recorded while waiting"
     );
 

@@ -874,7 +874,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
     let issuer = p
         .status
         .outputs
-        .get(tenantry::phases::identity::INPUT_OIDC_ISSUER)
+        .get(tenantry::phases::outputs::OIDC_ISSUER.key)
         .and_then(Value::as_str);
     assert_eq!(
         trust,

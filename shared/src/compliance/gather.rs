@@ -175,12 +175,8 @@ fn asked(deps: &Deps, stored: &Stored) -> Asked {
     let spec = &stored.spec;
     let mut admins = spec.access.admin_principals.clone();
     // The cluster's creator holds admin by EKS's design (bootstrapClusterCreatorAdminPermissions).
-    if let Some(creator) = stored
-        .outputs
-        .get(crate::phases::cluster::CLUSTER_CREATOR_OUTPUT)
-        .and_then(Value::as_str)
-    {
-        admins.push(creator.to_owned());
+    if let Ok(Some(creator)) = crate::phases::outputs::CLUSTER_CREATOR.get(&stored.outputs) {
+        admins.push(creator);
     }
     let admin_groups = spec
         .access

@@ -415,7 +415,7 @@ fn apply_outcome(
             // data) is the one output that outlives the platform.
             status
                 .outputs
-                .retain(|key, _| key == crate::phases::tenant::OUTPUT_RETAINED_BUCKET);
+                .retain(|key, _| key == crate::phases::outputs::RETAINED_BUCKET.key);
             status.last_error = None;
         }
         None => {

@@ -24,6 +24,7 @@
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
 use super::common::{disassociate_access_policy, Inventory, Removal};
+use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -81,12 +82,9 @@ async fn ensure(
     ensure_entries(ctx, eks, &mut inventory, &cluster).await?;
     let idp_ready = ensure_identity_provider(ctx, eks, &mut inventory, &cluster).await?;
     ensure_bindings(ctx, &mut inventory).await?;
-    let mut outputs = BTreeMap::new();
-    outputs.insert(
-        "adminAccessEntries".to_owned(),
-        json!(ctx.spec.access.admin_principals),
-    );
-    ctx.finish(idp_ready, outputs).await
+    let mut out = OutputMap::new();
+    outputs::ADMIN_ACCESS_ENTRIES.insert(&mut out, ctx.spec.access.admin_principals.clone());
+    ctx.finish(idp_ready, out).await
 }
 
 // ----- access entries -----
@@ -127,16 +125,13 @@ async fn entries(
             Err(e) => return Err(aws_error("ListAccessEntries", e)),
         }
     }
-    let creator = ctx
-        .status
-        .outputs
-        .get(super::cluster::CLUSTER_CREATOR_OUTPUT)
-        .and_then(Value::as_str);
+    let creator = ctx.optional(outputs::CLUSTER_CREATOR)?;
     if creator.is_none() {
         tracing::warn!("the cluster creator is not recorded yet (the cluster phase's next ensure records it): strangers' entries are not checked");
     }
-    let named =
-        |p: &str| ctx.spec.access.admin_principals.iter().any(|a| a == p) || creator == Some(p);
+    let named = |p: &str| {
+        ctx.spec.access.admin_principals.iter().any(|a| a == p) || creator.as_deref() == Some(p)
+    };
     let mut out = Entries::default();
     for principal in principals {
         let entry = eks
@@ -691,7 +686,7 @@ async fn delete(
         inventory.forget_all(ctx).await?;
         return ctx.finish(true, BTreeMap::new()).await;
     }
-    if ctx.status.outputs.contains_key("clusterEndpoint") {
+    if ctx.optional(outputs::CLUSTER_ENDPOINT)?.is_some() {
         let client = ctx.kube_client().await?;
         for name in managed_bindings(&client, ctx.platform_id()).await? {
             if kubernetes::delete(&client, &binding_stub(&name)).await? {

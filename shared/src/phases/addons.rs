@@ -21,7 +21,7 @@ use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
-use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::phases::outputs::{self, OutputMap};
 use crate::plan::Phase;
 use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
 use crate::resources::Kind;
@@ -32,8 +32,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "addons";
-/// Output prefix: `addon/<name>` → installed version.
-pub const OUTPUT_PREFIX: &str = "addon/";
 /// The add-on that runs the EBS CSI driver, and its controller's service account.
 const EBS_CSI: &str = "aws-ebs-csi-driver";
 
@@ -175,22 +173,16 @@ struct Desired {
     pod_identity: Option<(String, String)>,
 }
 
-fn service_role(ctx: &PhaseContext<'_>, purpose: &str) -> Option<String> {
-    ctx.status
-        .outputs
-        .get(OUTPUT_SERVICE_ROLES)
-        .and_then(|m| m.get(purpose))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+/// The workload role of `purpose` that the identity phase recorded.
+fn service_role(ctx: &PhaseContext<'_>, purpose: &str) -> Result<Option<String>, FunctionError> {
+    let roles = ctx.optional(outputs::SERVICE_ROLE_ARNS)?;
+    Ok(roles.and_then(|mut roles| roles.remove(purpose)))
 }
 
-fn kubernetes_version(ctx: &PhaseContext<'_>) -> String {
-    ctx.status
-        .outputs
-        .get("clusterVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| ctx.spec.kubernetes_version.clone())
+/// The cluster's version as the cluster phase recorded it (the spec's before the cluster exists).
+fn kubernetes_version(ctx: &PhaseContext<'_>) -> Result<String, FunctionError> {
+    let recorded = ctx.optional(outputs::CLUSTER_VERSION)?;
+    Ok(recorded.unwrap_or_else(|| ctx.spec.kubernetes_version.clone()))
 }
 
 async fn desired(
@@ -198,12 +190,12 @@ async fn desired(
     eks: &aws_sdk_eks::Client,
     addon: &AddonSpec,
 ) -> Result<Desired, FunctionError> {
-    let k8s = kubernetes_version(ctx);
+    let k8s = kubernetes_version(ctx)?;
     let compatible = compatible_versions(eks, &addon.name, &k8s).await?;
     let version = choose_version(addon, &k8s, &compatible)?;
     let (mut role, mut pod_identity) = (None, None);
     if addon.name == EBS_CSI {
-        let arn = service_role(ctx, naming::ROLE_EBS_CSI);
+        let arn = service_role(ctx, naming::ROLE_EBS_CSI)?;
         match ctx.spec.identity.trust() {
             TrustMechanism::Irsa => role = arn,
             TrustMechanism::PodIdentity => {
@@ -264,7 +256,7 @@ async fn converge(
     let cluster = ctx.names.cluster();
     let mut inventory = Inventory::load(ctx).await?;
     let mut ready = true;
-    let mut outputs = BTreeMap::new();
+    let mut out = OutputMap::new();
     let addons = targets(ctx)?;
     for addon in &addons {
         let want = desired(ctx, eks, addon).await?;
@@ -292,10 +284,8 @@ async fn converge(
             )
             .await?;
         ready &= addon_ready(ctx, eks, &cluster, &want, &current).await?;
-        outputs.insert(
-            format!("{OUTPUT_PREFIX}{}", addon.name),
-            json!(current.addon_version()),
-        );
+        let version = current.addon_version().map(str::to_owned);
+        outputs::ADDON.insert(&mut out, &addon.name, version);
     }
     if ctx.input.item.is_none() {
         ready &= ensure_pod_identities(ctx, eks, &mut inventory, &cluster).await?;
@@ -306,7 +296,7 @@ async fn converge(
             }
         }
     }
-    ctx.finish(ready, outputs).await
+    ctx.finish(ready, out).await
 }
 
 /// Ready, or applies the one update the add-on needs (EKS runs one update per add-on at a time).
@@ -509,7 +499,7 @@ async fn ensure_pod_identities(
     inventory: &mut Inventory,
     cluster: &str,
 ) -> Result<bool, FunctionError> {
-    let wanted = wanted_pod_identities(ctx);
+    let wanted = wanted_pod_identities(ctx)?;
     let existing = our_pod_identities(ctx, eks, cluster).await?;
     for (namespace, account, role) in &wanted {
         let id = format!("{namespace}/{account}");
@@ -597,18 +587,23 @@ async fn ensure_pod_identities(
 
 /// `(namespace, service account, role)` of the associations Tenantry makes: one per enabled
 /// workload role on Pod Identity platforms (EBS CSI's comes with its add-on), none with IRSA.
-fn wanted_pod_identities(ctx: &PhaseContext<'_>) -> Vec<(String, String, String)> {
-    match ctx.spec.identity.trust() {
-        TrustMechanism::Irsa => Vec::new(),
-        TrustMechanism::PodIdentity => enabled_service_accounts(&ctx.spec)
-            .into_iter()
-            .filter(|sa| sa.purpose != naming::ROLE_EBS_CSI)
-            .filter_map(|sa| {
-                service_role(ctx, sa.purpose)
-                    .map(|role| (sa.namespace.to_owned(), sa.name.to_owned(), role))
-            })
-            .collect(),
+fn wanted_pod_identities(
+    ctx: &PhaseContext<'_>,
+) -> Result<Vec<(String, String, String)>, FunctionError> {
+    if ctx.spec.identity.trust() == TrustMechanism::Irsa {
+        return Ok(Vec::new());
     }
+    let roles = ctx
+        .optional(outputs::SERVICE_ROLE_ARNS)?
+        .unwrap_or_default();
+    Ok(enabled_service_accounts(&ctx.spec)
+        .into_iter()
+        .filter(|sa| sa.purpose != naming::ROLE_EBS_CSI)
+        .filter_map(|sa| {
+            let role = roles.get(sa.purpose)?.clone();
+            Some((sa.namespace.to_owned(), sa.name.to_owned(), role))
+        })
+        .collect())
 }
 
 /// The associations that are missing, point at another role, or are no longer wanted.
@@ -618,7 +613,7 @@ async fn pod_identity_drift(
     cluster: &str,
 ) -> Result<Vec<Drift>, FunctionError> {
     let existing = our_pod_identities(ctx, eks, cluster).await?;
-    let wanted = wanted_pod_identities(ctx);
+    let wanted = wanted_pod_identities(ctx)?;
     let resource = |ns: &str, sa: &str| format!("eks:pod-identity-association/{ns}/{sa}");
     let mut drift = Vec::new();
     for (ns, sa, role) in &wanted {

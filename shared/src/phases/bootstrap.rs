@@ -21,8 +21,7 @@ use crate::deps::Deps;
 use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::naming;
-use crate::phases::identity::OUTPUT_SERVICE_ROLES;
-use crate::phases::{cluster, network};
+use crate::phases::outputs::{self, OutputMap};
 use crate::plan::Phase;
 use crate::resources::Kind;
 use crate::spec::TrustMechanism;
@@ -92,19 +91,15 @@ fn stub(id: &str) -> Option<Value> {
 fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
     let role = match ctx.spec.identity.trust() {
         TrustMechanism::Irsa => ctx
-            .status
-            .outputs
-            .get(OUTPUT_SERVICE_ROLES)
-            .and_then(|m| m.get(naming::ROLE_CLUSTER_AUTOSCALER))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+            .optional(outputs::SERVICE_ROLE_ARNS)?
+            .and_then(|mut roles| roles.remove(naming::ROLE_CLUSTER_AUTOSCALER)),
         TrustMechanism::PodIdentity => None,
     };
     let mut out = kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref());
     if kubernetes::has_ebs_csi(&ctx.spec) {
         let data_key = match ctx.input.action {
             Action::Delete => String::new(),
-            _ => ctx.output(crate::phases::encryption::OUTPUT_DATA_KEY)?,
+            _ => ctx.output(outputs::DATA_KEY_ARN)?,
         };
         out.extend(kubernetes::storage_manifests(&ctx.spec, &data_key));
     }
@@ -116,12 +111,12 @@ fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
 
 /// One `ENIConfig` per AZ: the AZ's pod subnet and the cluster security group.
 fn eni_configs(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
-    let zones: Vec<String> = ctx.output(network::outputs::AVAILABILITY_ZONES)?;
+    let zones = ctx.output(outputs::AVAILABILITY_ZONES)?;
     let (subnets, group): (Vec<String>, String) = match ctx.input.action {
         Action::Delete => (vec![String::new(); zones.len()], String::new()),
         _ => (
-            ctx.output(network::outputs::POD_SUBNET_IDS)?,
-            ctx.output(cluster::SECURITY_GROUP_OUTPUT)?,
+            ctx.output(outputs::POD_SUBNET_IDS)?,
+            ctx.output(outputs::CLUSTER_SECURITY_GROUP_ID)?,
         ),
     };
     if subnets.len() != zones.len() {
@@ -184,9 +179,9 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
         }
         inventory.forget(ctx, *kind, id).await?;
     }
-    let mut outputs = BTreeMap::new();
-    outputs.insert("bootstrapObjects".to_owned(), json!(desired.len()));
-    ctx.finish(true, outputs).await
+    let mut out = OutputMap::new();
+    outputs::BOOTSTRAP_OBJECTS.insert(&mut out, desired.len());
+    ctx.finish(true, out).await
 }
 
 async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
@@ -225,7 +220,7 @@ async fn delete(
     let mut inventory = Inventory::load(ctx).await?;
     let cluster = ctx.names.cluster();
     let exists = super::common::cluster_reachable(eks, &cluster).await?;
-    if exists && ctx.status.outputs.contains_key("clusterEndpoint") {
+    if exists && ctx.optional(outputs::CLUSTER_ENDPOINT)?.is_some() {
         let client = ctx.kube_client().await?;
         let deleted = kubernetes::delete_all(&client, &manifests(ctx)?).await?;
         ctx.changes += u32::try_from(deleted).unwrap_or(u32::MAX);

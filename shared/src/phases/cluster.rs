@@ -19,6 +19,7 @@
 //! A cluster that exists under the platform's name but is not tagged with the platform's id is
 //! never adopted nor deleted.
 
+use super::outputs::{self, Output, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
 use crate::deps::Deps;
@@ -37,19 +38,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "cluster";
-/// Output of the network phase: the private subnets the control plane uses.
-pub const PRIVATE_SUBNETS_OUTPUT: &str = "privateSubnetIds";
-/// Output of the identity phase: the cluster role.
-pub const CLUSTER_ROLE_OUTPUT: &str = "clusterRoleArn";
-/// Output of the encryption phase: the key for Kubernetes secrets.
-pub const SECRETS_KEY_OUTPUT: &str = "secretsKeyArn";
-/// Output of the encryption phase: the key for CloudWatch Logs (optional).
-pub const LOGS_KEY_OUTPUT: &str = "logsKeyArn";
-/// Output: the principal that created the cluster (this function's role). EKS gives it an
-/// untagged cluster-admin access entry, which the access phase must tell from a stranger's.
-pub const CLUSTER_CREATOR_OUTPUT: &str = "clusterCreator";
-/// Output: the security group EKS creates for the cluster (and gives managed nodes).
-pub const SECURITY_GROUP_OUTPUT: &str = "clusterSecurityGroupId";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     run(PhaseContext::load(Phase::Cluster, input, deps).await?).await
@@ -83,16 +71,13 @@ struct Desired {
 }
 
 impl Desired {
-    fn of(ctx: &PhaseContext<'_>) -> Desired {
+    fn of(ctx: &PhaseContext<'_>) -> Result<Desired, FunctionError> {
         let spec = &ctx.spec;
-        let secrets_key = spec.encryption.kms_key_arn.clone().or_else(|| {
-            ctx.status
-                .outputs
-                .get(SECRETS_KEY_OUTPUT)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        Desired {
+        let secrets_key = match &spec.encryption.kms_key_arn {
+            Some(key) => Some(key.clone()),
+            None => ctx.optional(outputs::SECRETS_KEY_ARN)?,
+        };
+        Ok(Desired {
             name: ctx.names.cluster(),
             version: spec.kubernetes_version.clone(),
             private: spec.endpoint_access.private,
@@ -112,13 +97,8 @@ impl Desired {
             secrets_key,
             log_group: ctx.names.cluster_log_group(),
             retention_days: i32::try_from(spec.logging.retention_days).unwrap_or(i32::MAX),
-            logs_key: ctx
-                .status
-                .outputs
-                .get(LOGS_KEY_OUTPUT)
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        }
+            logs_key: ctx.optional(outputs::LOGS_KEY_ARN)?,
+        })
     }
 }
 
@@ -331,35 +311,35 @@ fn vpc_config(desired: &Desired, subnets: Option<Vec<String>>) -> VpcConfigReque
 }
 
 /// What the status poll reports: name, ARN, endpoint, OIDC issuer, security group, CA, version.
-fn outputs(cluster: &Cluster, desired: &Desired) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let mut put = |key: &str, value: Option<&str>| {
+fn produced(cluster: &Cluster, desired: &Desired) -> OutputMap {
+    let mut out = OutputMap::new();
+    let mut put = |output: Output<String>, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            out.insert(key.to_owned(), json!(v));
+            output.insert(&mut out, v.to_owned());
         }
     };
-    put("clusterName", cluster.name());
-    put("clusterArn", cluster.arn());
-    put("clusterEndpoint", cluster.endpoint());
+    put(outputs::CLUSTER_NAME, cluster.name());
+    put(outputs::CLUSTER_ARN, cluster.arn());
+    put(outputs::CLUSTER_ENDPOINT, cluster.endpoint());
     put(
-        "oidcIssuer",
+        outputs::OIDC_ISSUER,
         cluster
             .identity()
             .and_then(|i| i.oidc())
             .and_then(|o| o.issuer()),
     );
     put(
-        SECURITY_GROUP_OUTPUT,
+        outputs::CLUSTER_SECURITY_GROUP_ID,
         cluster
             .resources_vpc_config()
             .and_then(|v| v.cluster_security_group_id()),
     );
     put(
-        "certificateAuthority",
+        outputs::CERTIFICATE_AUTHORITY,
         cluster.certificate_authority().and_then(|c| c.data()),
     );
-    put("clusterVersion", cluster.version());
-    put("clusterLogGroup", Some(&desired.log_group));
+    put(outputs::CLUSTER_VERSION, cluster.version());
+    put(outputs::CLUSTER_LOG_GROUP, Some(&desired.log_group));
     out
 }
 
@@ -394,7 +374,7 @@ fn check_owner(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), Function
 }
 
 async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let desired = Desired::of(ctx);
+    let desired = Desired::of(ctx)?;
     // One read of the inventory: records are only written for resources not yet in it.
     let inventory = ctx.store.list_resources(ctx.platform_id()).await?;
     let recorded = |kind: Kind, id: &str| {
@@ -419,20 +399,17 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         record_cluster(ctx, &cluster).await?;
     }
     let ready = converge(ctx, aws, &desired, &cluster).await?;
-    let mut outputs = outputs(&cluster, &desired);
+    let mut out = produced(&cluster, &desired);
     // Only this function creates clusters, so its own principal is the creator (recorded on the
     // first ensure after the create, also when a crash came between the two).
-    if !ctx.status.outputs.contains_key(CLUSTER_CREATOR_OUTPUT) {
-        outputs.insert(
-            CLUSTER_CREATOR_OUTPUT.to_owned(),
-            json!(ctx.deps.principal_arn().await?),
-        );
+    if ctx.optional(outputs::CLUSTER_CREATOR)?.is_none() {
+        outputs::CLUSTER_CREATOR.insert(&mut out, ctx.deps.principal_arn().await?);
     }
-    ctx.finish(ready, outputs).await
+    ctx.finish(ready, out).await
 }
 
 async fn status(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let desired = Desired::of(ctx);
+    let desired = Desired::of(ctx)?;
     let Some(cluster) = describe(&aws.eks, &desired.name).await? else {
         return Err(FunctionError::new(
             ErrorType::Terminal,
@@ -444,7 +421,7 @@ async fn status(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
     };
     check_owner(ctx, &cluster)?;
     let ready = converge(ctx, aws, &desired, &cluster).await?;
-    ctx.finish(ready, outputs(&cluster, &desired)).await
+    ctx.finish(ready, produced(&cluster, &desired)).await
 }
 
 /// Ready when ACTIVE with nothing left to change; otherwise applies the next update, if any.
@@ -582,12 +559,15 @@ async fn create(
     aws: &Clients,
     desired: &Desired,
 ) -> Result<Cluster, FunctionError> {
-    let role: String = ctx.output(CLUSTER_ROLE_OUTPUT)?;
-    let subnets: Vec<String> = ctx.output(PRIVATE_SUBNETS_OUTPUT)?;
+    let role = ctx.output(outputs::CLUSTER_ROLE_ARN)?;
+    let subnets = ctx.output(outputs::PRIVATE_SUBNET_IDS)?;
     let key = desired.secrets_key.clone().ok_or_else(|| {
         FunctionError::new(
             ErrorType::Terminal,
-            format!("output {SECRETS_KEY_OUTPUT:?} of the encryption phase is missing and the spec names no key"),
+            format!(
+                "output {:?} of the encryption phase is missing and the spec names no key",
+                outputs::SECRETS_KEY_ARN.key
+            ),
         )
     })?;
     // `resources` is deprecated (EKS now encrypts all API data) but `secrets` is still the value
@@ -727,7 +707,7 @@ async fn create_log_group(
 }
 
 async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let desired = Desired::of(ctx);
+    let desired = Desired::of(ctx)?;
     let mut drift = Vec::new();
     let log_group = crate::phases::network::lookup::log_group(aws, &desired.log_group).await?;
     let retention = log_group.as_ref().and_then(|g| g.retention_in_days());
@@ -762,7 +742,7 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
             drift.extend(diffs.iter().map(|d| d.drift(&desired)));
             (
                 c.status() == Some(&ClusterStatus::Active),
-                outputs(c, &desired),
+                produced(c, &desired),
             )
         }
         None => {
@@ -1040,7 +1020,7 @@ mod tests {
     #[test]
     fn outputs_name_the_cluster() {
         let d = desired();
-        let o = outputs(&cluster(&d).build(), &d);
+        let o = produced(&cluster(&d).build(), &d);
         assert_eq!(o["clusterName"], json!("acme-prod"));
         assert_eq!(o["certificateAuthority"], json!("ca"));
         assert_eq!(o["clusterLogGroup"], json!("/aws/eks/acme-prod/cluster"));

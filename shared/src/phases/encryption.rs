@@ -10,6 +10,7 @@
 //! ([`DELETION_WINDOW_DAYS`]); a key already pending deletion counts as gone. A key the spec
 //! brings (`encryption.kmsKeyArn`) is never created, changed or deleted.
 
+use super::outputs::{self, Output, OutputMap};
 use crate::resources::Kind;
 use std::collections::BTreeMap;
 
@@ -29,21 +30,15 @@ use crate::store::ResourceRecord;
 pub const TAG_PURPOSE: &str = "tenantry:purpose";
 /// Days a deleted key stays recoverable (the planner's `deletionWindowDays`; KMS allows 7-30).
 pub const DELETION_WINDOW_DAYS: i32 = 30;
-/// Output: ARN of the Kubernetes secrets key (the spec's own key when it brings one).
-pub const OUTPUT_SECRETS_KEY: &str = "secretsKeyArn";
-/// Output: ARN of the CloudWatch Logs key.
-pub const OUTPUT_LOGS_KEY: &str = "logsKeyArn";
-/// Output: ARN of the data key (tenant bucket, platform secrets).
-pub const OUTPUT_DATA_KEY: &str = "dataKeyArn";
 
 const COMPONENT: &str = "encryption";
 
 /// The output naming a purpose's key ARN.
-pub fn output_name(purpose: &str) -> &'static str {
+pub fn output_of(purpose: &str) -> Output<String> {
     match purpose {
-        KEY_SECRETS => OUTPUT_SECRETS_KEY,
-        KEY_LOGS => OUTPUT_LOGS_KEY,
-        _ => OUTPUT_DATA_KEY,
+        KEY_SECRETS => outputs::SECRETS_KEY_ARN,
+        KEY_LOGS => outputs::LOGS_KEY_ARN,
+        _ => outputs::DATA_KEY_ARN,
     }
 }
 
@@ -209,13 +204,11 @@ impl<'a> Run<'a> {
 
 // --- ensure -------------------------------------------------------------------------------------
 
-type Outputs = BTreeMap<String, Value>;
-
 async fn ensure(
     run: &mut Run<'_>,
     kms: &aws_sdk_kms::Client,
-) -> Result<(bool, Outputs), FunctionError> {
-    let mut outputs = BTreeMap::new();
+) -> Result<(bool, OutputMap), FunctionError> {
+    let mut out = OutputMap::new();
     let mut complete = true;
     for purpose in KEY_PURPOSES {
         let own = match *purpose {
@@ -232,13 +225,11 @@ async fn ensure(
             }
         };
         match arn {
-            Some(arn) => {
-                outputs.insert(output_name(purpose).to_owned(), json!(arn));
-            }
+            Some(arn) => output_of(purpose).insert(&mut out, arn),
             None => complete = false,
         }
     }
-    Ok((complete, outputs))
+    Ok((complete, out))
 }
 
 fn kms_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
@@ -636,10 +627,10 @@ mod tests {
     #[test]
     fn every_purpose_has_its_own_output() {
         let names: std::collections::BTreeSet<_> =
-            KEY_PURPOSES.iter().map(|p| output_name(p)).collect();
+            KEY_PURPOSES.iter().map(|p| output_of(p).key).collect();
         assert_eq!(names.len(), KEY_PURPOSES.len());
-        assert_eq!(output_name(KEY_SECRETS), "secretsKeyArn");
-        assert_eq!(output_name(KEY_LOGS), "logsKeyArn");
+        assert_eq!(output_of(KEY_SECRETS).key, "secretsKeyArn");
+        assert_eq!(output_of(KEY_LOGS).key, "logsKeyArn");
         assert!(description("payments-prod", KEY_DATA).starts_with("Tenantry payments-prod: "));
     }
 }

@@ -23,7 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
-use super::encryption::{Run, OUTPUT_SECRETS_KEY};
+use super::encryption::Run;
+use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -32,20 +33,6 @@ use crate::plan::Phase;
 use crate::policies::{self, ServiceAccount, Target, SERVICE_ACCOUNTS};
 use crate::store::ResourceRecord;
 
-/// Output: the EKS cluster role ARN.
-pub const OUTPUT_CLUSTER_ROLE: &str = "clusterRoleArn";
-/// Output: the node role ARN.
-pub const OUTPUT_NODE_ROLE: &str = "nodeRoleArn";
-/// Output: the flow logs delivery role ARN (flow logs on only).
-pub const OUTPUT_FLOW_LOGS_ROLE: &str = "flowLogsRoleArn";
-/// Output: the IAM OIDC provider ARN (IRSA on, cluster created).
-pub const OUTPUT_OIDC_PROVIDER: &str = "oidcProviderArn";
-/// Output: workload role ARNs by purpose (`cluster-autoscaler` → ARN).
-pub const OUTPUT_SERVICE_ROLES: &str = "serviceRoleArns";
-/// Cluster phase output read here: the cluster's OIDC issuer URL.
-pub const INPUT_OIDC_ISSUER: &str = "oidcIssuer";
-/// Cluster phase output read here: the cluster's name.
-pub const INPUT_CLUSTER_NAME: &str = "clusterName";
 /// Thumbprint registered with the OIDC provider. IAM no longer uses it for EKS issuers (it
 /// trusts their certificate authority), but the API still requires one.
 pub const OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
@@ -156,50 +143,38 @@ pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
 }
 
 /// The cluster's issuer when the cluster phase has recorded it (and the cluster's name).
-fn cluster_issuer(ctx: &PhaseContext) -> Option<String> {
-    let issuer = ctx.status.outputs.get(INPUT_OIDC_ISSUER)?.as_str()?;
-    ctx.status.outputs.get(INPUT_CLUSTER_NAME)?.as_str()?;
-    Some(issuer.to_owned())
+fn cluster_issuer(ctx: &PhaseContext) -> Result<Option<String>, FunctionError> {
+    let issuer = ctx.optional(outputs::OIDC_ISSUER)?;
+    let named = ctx.optional(outputs::CLUSTER_NAME)?.is_some();
+    Ok(issuer.filter(|_| named))
 }
 
 // --- ensure -------------------------------------------------------------------------------------
 
-type Outputs = BTreeMap<String, Value>;
-
 async fn ensure(
     run: &mut Run<'_>,
     iam: &aws_sdk_iam::Client,
-) -> Result<(bool, Outputs), FunctionError> {
-    let mut outputs = BTreeMap::new();
+) -> Result<(bool, OutputMap), FunctionError> {
+    let mut out = OutputMap::new();
     let mut complete = true;
-    let secrets_key = run
-        .ctx
-        .status
-        .outputs
-        .get(OUTPUT_SECRETS_KEY)
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let secrets_key = run.ctx.optional(outputs::SECRETS_KEY_ARN)?;
     for role in base_roles(&run.target(), secrets_key.as_deref()) {
         let output = match role.purpose.as_str() {
-            naming::ROLE_CLUSTER => OUTPUT_CLUSTER_ROLE,
-            naming::ROLE_NODE => OUTPUT_NODE_ROLE,
-            _ => OUTPUT_FLOW_LOGS_ROLE,
+            naming::ROLE_CLUSTER => outputs::CLUSTER_ROLE_ARN,
+            naming::ROLE_NODE => outputs::NODE_ROLE_ARN,
+            _ => outputs::FLOW_LOGS_ROLE_ARN,
         };
         match ensure_role(run, iam, &role).await? {
-            Some(arn) => {
-                outputs.insert(output.to_owned(), json!(arn));
-            }
+            Some(arn) => output.insert(&mut out, arn),
             None => complete = false,
         }
     }
-    let Some(issuer) = cluster_issuer(&run.ctx) else {
-        return Ok((complete, outputs));
+    let Some(issuer) = cluster_issuer(&run.ctx)? else {
+        return Ok((complete, out));
     };
     if run.ctx.spec.identity.irsa {
         match ensure_oidc_provider(run, iam, &issuer).await? {
-            Some(arn) => {
-                outputs.insert(OUTPUT_OIDC_PROVIDER.to_owned(), json!(arn));
-            }
+            Some(arn) => outputs::OIDC_PROVIDER_ARN.insert(&mut out, arn),
             None => complete = false,
         }
     } else {
@@ -211,7 +186,7 @@ async fn ensure(
         let role = service_role(&run.target(), Some(&issuer), sa);
         match ensure_role(run, iam, &role).await? {
             Some(arn) => {
-                service.insert(sa.purpose.to_owned(), json!(arn));
+                service.insert(sa.purpose.to_owned(), arn);
             }
             None => complete = false,
         }
@@ -220,11 +195,8 @@ async fn ensure(
         let name = run.ctx.names.role(sa.purpose);
         delete_role(run, iam, &name).await?;
     }
-    outputs.insert(
-        OUTPUT_SERVICE_ROLES.to_owned(),
-        Value::Object(service.into_iter().collect()),
-    );
-    Ok((complete, outputs))
+    outputs::SERVICE_ROLE_ARNS.insert(&mut out, service);
+    Ok((complete, out))
 }
 
 fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {

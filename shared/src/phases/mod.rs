@@ -25,6 +25,7 @@ pub mod identity;
 pub mod network;
 pub mod nodegroups;
 pub mod observability;
+pub mod outputs;
 pub mod tenant;
 
 #[cfg(test)]
@@ -38,6 +39,8 @@ use crate::plan::Phase;
 use crate::resources::Kind;
 use crate::spec::PlatformSpec;
 use crate::store::{PhaseState, PhaseStatus, PlatformStatus, ResourceRecord, Store};
+use outputs::Output;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -208,13 +211,8 @@ impl<'a> PhaseContext<'a> {
     /// recorded (EKS token auth over https; plain http to the local stack's double). For
     /// `observe` it refuses every write before it is sent, as [`Self::aws`] does.
     pub async fn kube_client(&self) -> Result<kube::Client, FunctionError> {
-        let endpoint: String = self.output("clusterEndpoint")?;
-        let ca = self
-            .status
-            .outputs
-            .get("certificateAuthority")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let endpoint = self.output(outputs::CLUSTER_ENDPOINT)?;
+        let ca = self.optional(outputs::CERTIFICATE_AUTHORITY)?;
         let (aws, cluster) = (self.aws(), self.names.cluster());
         match self.input.action {
             Action::Observe => {
@@ -238,21 +236,30 @@ impl<'a> PhaseContext<'a> {
         naming::tags(&self.spec, None, component)
     }
 
-    /// An output of an earlier phase, e.g. `vpcId`; a missing one is a terminal error naming it.
-    pub fn output<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, FunctionError> {
-        let value = self.status.outputs.get(key).ok_or_else(|| {
+    /// An output of an earlier phase, e.g. [`outputs::VPC_ID`]; a missing one is a terminal
+    /// error naming it.
+    pub fn output<T: DeserializeOwned>(&self, output: Output<T>) -> Result<T, FunctionError> {
+        self.optional(output)?.ok_or_else(|| {
             FunctionError::new(
                 ErrorType::Terminal,
                 format!(
-                    "output {key:?} of an earlier phase is missing for platform {:?}",
+                    "output {:?} of an earlier phase is missing for platform {:?}",
+                    output.key,
                     self.platform_id()
                 ),
             )
-        })?;
-        serde_json::from_value(value.clone()).map_err(|e| {
+        })
+    }
+
+    /// An output of an earlier phase, if it has been recorded (and is not null).
+    pub fn optional<T: DeserializeOwned>(
+        &self,
+        output: Output<T>,
+    ) -> Result<Option<T>, FunctionError> {
+        output.get(&self.status.outputs).map_err(|e| {
             FunctionError::new(
                 ErrorType::Terminal,
-                format!("output {key:?} has the wrong shape: {e}"),
+                format!("output {:?} has the wrong shape: {e}", output.key),
             )
         })
     }

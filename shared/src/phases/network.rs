@@ -48,10 +48,11 @@ mod observe;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::Ipv4Net;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
+use crate::phases::outputs::{self, OutputMap};
 use crate::phases::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::plan::Phase;
 use crate::spec::{NatMode, PlatformSpec, SubnetLayout, VpcEndpointService};
@@ -61,38 +62,15 @@ pub const NAME: &str = "network";
 /// `tenantry:component` of everything this phase creates.
 pub const COMPONENT: &str = "network";
 
-/// Output keys.
-pub mod outputs {
-    pub const VPC_ID: &str = "vpcId";
-    pub const PUBLIC_SUBNET_IDS: &str = "publicSubnetIds";
-    pub const PRIVATE_SUBNET_IDS: &str = "privateSubnetIds";
-    pub const POD_SUBNET_IDS: &str = "podSubnetIds";
-    pub const AVAILABILITY_ZONES: &str = "availabilityZones";
-    pub const ENDPOINT_SECURITY_GROUP_ID: &str = "endpointSecurityGroupId";
-    pub const NAT_GATEWAY_IDS: &str = "natGatewayIds";
-    pub const FLOW_LOG_ID: &str = "flowLogId";
-    /// Every key, in the order above.
-    pub const ALL: [&str; 8] = [
-        VPC_ID,
-        PUBLIC_SUBNET_IDS,
-        PRIVATE_SUBNET_IDS,
-        POD_SUBNET_IDS,
-        AVAILABILITY_ZONES,
-        ENDPOINT_SECURITY_GROUP_ID,
-        NAT_GATEWAY_IDS,
-        FLOW_LOG_ID,
-    ];
-    /// Output of the encryption phase: the KMS key of log groups.
-    pub const LOGS_KEY_ARN: &str = "logsKeyArn";
-    /// Output of the identity phase: the role VPC flow logs deliver with.
-    pub const FLOW_LOGS_ROLE_ARN: &str = "flowLogsRoleArn";
-}
-
 /// Runs one action of the network phase.
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Network, input, deps).await?;
+    run(PhaseContext::load(Phase::Network, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context.
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let clients = ctx.clients.clone();
-    let desired = Desired::new(&ctx.spec)?.with_account(deps.account_id().await?);
+    let desired = Desired::new(&ctx.spec)?.with_account(ctx.deps.account_id().await?);
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
         Action::Status => observe::status(&mut ctx, &clients).await,
@@ -314,41 +292,34 @@ pub struct Produced {
 }
 
 impl Produced {
-    pub fn to_outputs(&self) -> BTreeMap<String, Value> {
-        BTreeMap::from([
-            (outputs::VPC_ID.to_owned(), json!(self.vpc_id)),
-            (
-                outputs::PUBLIC_SUBNET_IDS.to_owned(),
-                json!(self.public_subnet_ids),
-            ),
-            (
-                outputs::PRIVATE_SUBNET_IDS.to_owned(),
-                json!(self.private_subnet_ids),
-            ),
-            (
-                outputs::POD_SUBNET_IDS.to_owned(),
-                json!(self.pod_subnet_ids),
-            ),
-            (
-                outputs::AVAILABILITY_ZONES.to_owned(),
-                json!(self.availability_zones),
-            ),
-            (
-                outputs::ENDPOINT_SECURITY_GROUP_ID.to_owned(),
-                json!(self.endpoint_security_group_id),
-            ),
-            (
-                outputs::NAT_GATEWAY_IDS.to_owned(),
-                json!(self.nat_gateway_ids),
-            ),
-            (outputs::FLOW_LOG_ID.to_owned(), json!(self.flow_log_id)),
-        ])
+    pub fn to_outputs(&self) -> OutputMap {
+        let mut out = OutputMap::new();
+        outputs::VPC_ID.insert(&mut out, self.vpc_id.clone().unwrap_or_default());
+        outputs::PUBLIC_SUBNET_IDS.insert(&mut out, self.public_subnet_ids.clone());
+        outputs::PRIVATE_SUBNET_IDS.insert(&mut out, self.private_subnet_ids.clone());
+        outputs::POD_SUBNET_IDS.insert(&mut out, self.pod_subnet_ids.clone());
+        outputs::AVAILABILITY_ZONES.insert(&mut out, self.availability_zones.clone());
+        outputs::ENDPOINT_SECURITY_GROUP_ID
+            .insert(&mut out, self.endpoint_security_group_id.clone());
+        outputs::NAT_GATEWAY_IDS.insert(&mut out, self.nat_gateway_ids.clone());
+        outputs::FLOW_LOG_ID.insert(&mut out, self.flow_log_id.clone());
+        out
+    }
+
+    /// Every output of the phase, cleared (after a complete delete).
+    pub fn cleared() -> OutputMap {
+        Produced::default()
+            .to_outputs()
+            .into_keys()
+            .map(|key| (key, Value::Null))
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn spec(network: Value) -> PlatformSpec {
         serde_json::from_value(json!({

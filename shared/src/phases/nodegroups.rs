@@ -24,12 +24,12 @@
 mod max_pods;
 
 use super::common::{error_code, removal, tag_spec, Inventory};
+use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
-use crate::phases::{encryption, identity};
 use crate::plan::Phase;
 use crate::resources::Kind;
 use crate::spec::{CapacityType, NodeGroupSpec};
@@ -49,8 +49,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "nodegroups";
-/// Output prefix: `nodeGroup/<group>` → node group ARN.
-pub const OUTPUT_PREFIX: &str = "nodeGroup/";
 /// Cluster-autoscaler auto-discovery tag (EKS copies node group tags it knows to the ASG; the
 /// autoscaler's `--node-group-auto-discovery` matches on these).
 pub const AUTOSCALER_ENABLED_TAG: &str = "k8s.io/cluster-autoscaler/enabled";
@@ -422,12 +420,12 @@ async fn converge(
     let cluster = ctx.names.cluster();
     let mut inventory = Inventory::load(ctx).await?;
     let mut ready = true;
-    let mut outputs = BTreeMap::new();
+    let mut out = OutputMap::new();
     for group in &groups {
         let (group_ready, arn) = converge_group(ctx, c, &mut inventory, group, create).await?;
         ready &= group_ready;
         if let Some(arn) = arn {
-            outputs.insert(format!("{OUTPUT_PREFIX}{}", group.name), json!(arn));
+            outputs::NODE_GROUP.insert(&mut out, &group.name, arn);
         }
     }
     if ctx.input.item.is_none() {
@@ -444,7 +442,7 @@ async fn converge(
             ready &= remove(ctx, c, &mut inventory, &cluster, &stale).await?;
         }
     }
-    ctx.finish(ready, outputs).await
+    ctx.finish(ready, out).await
 }
 
 async fn converge_group(
@@ -569,7 +567,7 @@ async fn converge_template(
         return Ok(false);
     };
     let mut latest = latest_before;
-    let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
+    let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let want = wanted_template(ctx, c, group, &data_key).await?;
     if actual_template(&data) != want {
         let created = c
@@ -673,7 +671,7 @@ async fn ensure_template(
     if let Some(Latest { id, number, .. }) = find_template(&c.ec2, &name).await? {
         return Ok((id, version_of(number)));
     }
-    let data_key: String = ctx.output(encryption::OUTPUT_DATA_KEY)?;
+    let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let shape = wanted_template(ctx, c, group, &data_key).await?;
     let tags = ctx.tags(COMPONENT);
     let created = c
@@ -773,8 +771,8 @@ async fn create_group(
 ) -> Result<Nodegroup, FunctionError> {
     let cluster = ctx.names.cluster();
     let name = ctx.names.nodegroup(&group.name);
-    let role: String = ctx.output(identity::OUTPUT_NODE_ROLE)?;
-    let subnets: Vec<String> = ctx.output(super::network::outputs::PRIVATE_SUBNET_IDS)?;
+    let role = ctx.output(outputs::NODE_ROLE_ARN)?;
+    let subnets = ctx.output(outputs::PRIVATE_SUBNET_IDS)?;
     let taints = group
         .taints
         .iter()
@@ -922,7 +920,7 @@ async fn update_config(
 async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
     let mut drift = Vec::new();
-    let data_key: Option<String> = ctx.output(encryption::OUTPUT_DATA_KEY).ok();
+    let data_key = ctx.optional(outputs::DATA_KEY_ARN)?;
     for group in targets(ctx)? {
         let name = ctx.names.nodegroup(&group.name);
         let resource = format!("eks:nodegroup/{name}");

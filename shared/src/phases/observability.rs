@@ -35,9 +35,10 @@ mod topic;
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::encryption::{Run, OUTPUT_DATA_KEY, OUTPUT_LOGS_KEY};
+use super::encryption::Run;
+use super::outputs::{self, Output, OutputMap};
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -51,14 +52,6 @@ pub use topic::topic_policy;
 
 /// The `tenantry:component` tag of this phase's resources.
 pub const COMPONENT: &str = "observability";
-/// Output: ARN of the topic the alarms notify (the request's or the platform's own).
-pub const OUTPUT_TOPIC: &str = "alarmTopicArn";
-/// Output: ARN of the platform configuration secret.
-pub const OUTPUT_SECRET: &str = "platformSecretArn";
-/// Output: names of the platform's alarms.
-pub const OUTPUT_ALARMS: &str = "alarmNames";
-/// Output: names of the Container Insights log groups.
-pub const OUTPUT_LOG_GROUPS: &str = "containerInsightsLogGroups";
 
 pub use crate::aws::Clients;
 
@@ -112,16 +105,9 @@ impl Desired {
         let container_insights = spec.observability.container_insights;
         let alarms = &spec.observability.alarms;
         let own_topic = alarms.enabled && alarms.sns_topic_arn.is_none();
-        let key = |output: &str, needed: bool| -> Result<Option<String>, FunctionError> {
-            if ensure && needed {
-                return ctx.output::<String>(output).map(Some);
-            }
-            Ok(ctx
-                .status
-                .outputs
-                .get(output)
-                .and_then(Value::as_str)
-                .map(str::to_owned))
+        let key = |output: Output<String>, needed: bool| match ensure && needed {
+            true => ctx.output(output).map(Some),
+            false => ctx.optional(output),
         };
         let partition = partition_of(&spec.region);
         let names = ctx.names.clone();
@@ -153,8 +139,8 @@ impl Desired {
                 Vec::new()
             },
             retention_days: i32::try_from(spec.logging.retention_days).unwrap_or(i32::MAX),
-            logs_key: key(OUTPUT_LOGS_KEY, container_insights)?,
-            data_key: key(OUTPUT_DATA_KEY, true)?,
+            logs_key: key(outputs::LOGS_KEY_ARN, container_insights)?,
+            data_key: key(outputs::DATA_KEY_ARN, true)?,
             alarm_topic,
             own_topic,
             secret: secret::document(spec, &names, &ctx.status.outputs),
@@ -176,22 +162,22 @@ async fn ensure(
     c: &Clients,
     d: &Desired,
 ) -> Result<(bool, Outputs), FunctionError> {
-    let mut outputs = Outputs::new();
+    let mut out = OutputMap::new();
     if let Some(arn) = secret::ensure(run, c, d).await? {
-        outputs.insert(OUTPUT_SECRET.to_owned(), json!(arn));
+        outputs::PLATFORM_SECRET_ARN.insert(&mut out, arn);
     }
     let groups = logs::ensure(run, c, d).await?;
-    outputs.insert(OUTPUT_LOG_GROUPS.to_owned(), json!(groups));
+    outputs::CONTAINER_INSIGHTS_LOG_GROUPS.insert(&mut out, groups);
     let topic = match &d.alarm_topic {
         Some(_) if d.own_topic => topic::ensure(run, c, d).await?,
         other => other.clone(),
     };
-    if let Some(arn) = &topic {
-        outputs.insert(OUTPUT_TOPIC.to_owned(), json!(arn));
+    if let Some(arn) = topic {
+        outputs::ALARM_TOPIC_ARN.insert(&mut out, arn);
     }
     let alarm_names = alarms::ensure(run, c, d).await?;
-    outputs.insert(OUTPUT_ALARMS.to_owned(), json!(alarm_names));
-    Ok((true, outputs))
+    outputs::ALARM_NAMES.insert(&mut out, alarm_names);
+    Ok((true, out))
 }
 
 /// Alarms, the platform's own topic, the log groups, the secret; "already gone" is success.

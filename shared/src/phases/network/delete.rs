@@ -9,10 +9,9 @@ use crate::resources::Kind;
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
-use serde_json::Value;
 
 use super::lookup;
-use super::{error_code, outputs, removal, Clients, Inventory, Removal};
+use super::{error_code, removal, Clients, Inventory, Produced, Removal};
 use crate::error::FunctionError;
 use crate::phases::{PhaseContext, PhaseOutput};
 
@@ -30,10 +29,7 @@ pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutp
     let mut cleared = BTreeMap::new();
     if ready {
         inv.forget_all(ctx).await?;
-        cleared = outputs::ALL
-            .iter()
-            .map(|k| ((*k).to_owned(), Value::Null))
-            .collect();
+        cleared = Produced::cleared();
     }
     ctx.finish(ready, cleared).await
 }

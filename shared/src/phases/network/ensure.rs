@@ -1057,15 +1057,19 @@ impl Ensure<'_, '_> {
             self.remove_flow_logs(vpc_id, None).await?;
             return Ok(Vec::new());
         };
-        let missing: Vec<&'static str> = [outputs::LOGS_KEY_ARN, outputs::FLOW_LOGS_ROLE_ARN]
-            .into_iter()
-            .filter(|k| self.ctx.status.outputs.get(*k).is_none_or(Value::is_null))
-            .collect();
-        if !missing.is_empty() {
-            return Ok(missing);
-        }
-        let key: String = self.ctx.output(outputs::LOGS_KEY_ARN)?;
-        let role: String = self.ctx.output(outputs::FLOW_LOGS_ROLE_ARN)?;
+        let key = self.ctx.optional(outputs::LOGS_KEY_ARN)?;
+        let role = self.ctx.optional(outputs::FLOW_LOGS_ROLE_ARN)?;
+        let missing = [
+            (outputs::LOGS_KEY_ARN.key, key.is_none()),
+            (outputs::FLOW_LOGS_ROLE_ARN.key, role.is_none()),
+        ];
+        let (Some(key), Some(role)) = (key, role) else {
+            return Ok(missing
+                .into_iter()
+                .filter(|(_, m)| *m)
+                .map(|(k, _)| k)
+                .collect());
+        };
         self.log_group(&want.log_group, want.retention_days, &key)
             .await?;
         let name = self.d.name("flow-logs");

@@ -385,14 +385,8 @@ impl Observer<'_, '_> {
                     json!(want.retention_days),
                     json!(g.retention_in_days()),
                 );
-                if let Some(key) = self
-                    .ctx
-                    .status
-                    .outputs
-                    .get(outputs::LOGS_KEY_ARN)
-                    .filter(|v| !v.is_null())
-                {
-                    self.differ(&resource, "kmsKeyId", key.clone(), json!(g.kms_key_id()));
+                if let Some(key) = self.ctx.optional(outputs::LOGS_KEY_ARN)? {
+                    self.differ(&resource, "kmsKeyId", json!(key), json!(g.kms_key_id()));
                 }
             }
         }

@@ -27,7 +27,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::naming::Names;
 use crate::phases::aws_error;
 use crate::phases::encryption::Run;
-use crate::phases::network::outputs as network;
+use crate::phases::outputs::{self, Output, OutputMap};
 use crate::plan::Phase;
 use crate::spec::PlatformSpec;
 use crate::store::ResourceRecord;
@@ -37,47 +37,28 @@ pub const RECOVERY_WINDOW_DAYS: i64 = 7;
 /// Version of the secret's JSON shape.
 pub const SECRET_SCHEMA_VERSION: u32 = 1;
 
-/// Outputs of the cluster phase the document carries.
-const CLUSTER_ENDPOINT: &str = "clusterEndpoint";
-const CERTIFICATE_AUTHORITY: &str = "certificateAuthority";
-const OIDC_ISSUER: &str = "oidcIssuer";
-
 /// The secret's value: the platform's connection facts from the spec and the outputs of the
 /// network and cluster phases. `Err` names the outputs that are missing.
-pub fn document(
-    spec: &PlatformSpec,
-    names: &Names,
-    outputs: &BTreeMap<String, Value>,
-) -> Result<Value, String> {
-    let text = |key: &str| {
-        outputs
-            .get(key)
-            .and_then(Value::as_str)
+pub fn document(spec: &PlatformSpec, names: &Names, recorded: &OutputMap) -> Result<Value, String> {
+    // A value of the wrong shape counts as missing: the document is only written when complete.
+    let text = |output: Output<String>| {
+        output
+            .get(recorded)
+            .ok()
+            .flatten()
             .filter(|v| !v.is_empty())
-            .map(str::to_owned)
     };
-    let list = |key: &str| -> Vec<String> {
-        outputs
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let endpoint = text(CLUSTER_ENDPOINT);
-    let ca = text(CERTIFICATE_AUTHORITY);
-    let vpc = text(network::VPC_ID);
-    let private = list(network::PRIVATE_SUBNET_IDS);
+    let list =
+        |output: Output<Vec<String>>| output.get(recorded).ok().flatten().unwrap_or_default();
+    let endpoint = text(outputs::CLUSTER_ENDPOINT);
+    let ca = text(outputs::CERTIFICATE_AUTHORITY);
+    let vpc = text(outputs::VPC_ID);
+    let private = list(outputs::PRIVATE_SUBNET_IDS);
     let missing: Vec<&str> = [
-        (CLUSTER_ENDPOINT, endpoint.is_none()),
-        (CERTIFICATE_AUTHORITY, ca.is_none()),
-        (network::VPC_ID, vpc.is_none()),
-        (network::PRIVATE_SUBNET_IDS, private.is_empty()),
+        (outputs::CLUSTER_ENDPOINT.key, endpoint.is_none()),
+        (outputs::CERTIFICATE_AUTHORITY.key, ca.is_none()),
+        (outputs::VPC_ID.key, vpc.is_none()),
+        (outputs::PRIVATE_SUBNET_IDS.key, private.is_empty()),
     ]
     .into_iter()
     .filter(|(_, absent)| *absent)
@@ -96,16 +77,16 @@ pub fn document(
     doc.insert("clusterName".into(), json!(names.cluster()));
     doc.insert("clusterEndpoint".into(), json!(endpoint));
     doc.insert("certificateAuthority".into(), json!(ca));
-    if let Some(issuer) = text(OIDC_ISSUER) {
+    if let Some(issuer) = text(outputs::OIDC_ISSUER) {
         doc.insert("oidcIssuer".into(), json!(issuer));
     }
     doc.insert("vpcId".into(), json!(vpc));
     doc.insert("privateSubnetIds".into(), json!(private));
     doc.insert(
         "publicSubnetIds".into(),
-        json!(list(network::PUBLIC_SUBNET_IDS)),
+        json!(list(outputs::PUBLIC_SUBNET_IDS)),
     );
-    doc.insert("podSubnetIds".into(), json!(list(network::POD_SUBNET_IDS)));
+    doc.insert("podSubnetIds".into(), json!(list(outputs::POD_SUBNET_IDS)));
     doc.insert("bucket".into(), json!(names.bucket()));
     Ok(Value::Object(doc))
 }

@@ -12,7 +12,7 @@ use super::eks::EksDouble;
 use super::eks_access::AccessDouble;
 use super::{drift_fields, Calls, Rules, Stage};
 use crate::naming::{Names, TAG_PLATFORM};
-use crate::phases::cluster::CLUSTER_CREATOR_OUTPUT;
+use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::Phase;
 
@@ -48,7 +48,7 @@ impl World {
         });
         let outputs = [
             ("clusterEndpoint", json!(endpoint)),
-            (CLUSTER_CREATOR_OUTPUT, json!(CREATOR)),
+            (outputs::CLUSTER_CREATOR.key, json!(CREATOR)),
         ];
         let mut rules = eks.rules();
         rules.extend(access.rules());

@@ -7,7 +7,7 @@ use super::eks::{EksDouble, ADDON_VERSIONS, KUBERNETES};
 use super::{Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::TAG_PLATFORM;
-use crate::phases::identity::OUTPUT_SERVICE_ROLES;
+use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::Phase;
 
@@ -41,7 +41,7 @@ impl World {
         .map(|p| (p.to_owned(), json!(role(p))));
         let outputs = [
             (
-                OUTPUT_SERVICE_ROLES,
+                outputs::SERVICE_ROLE_ARNS.key,
                 json!(serde_json::Map::from_iter(roles)),
             ),
             ("clusterVersion", json!(KUBERNETES)),

@@ -13,9 +13,8 @@ use super::{drift_fields, Calls, Rules, Stage};
 use crate::kubernetes;
 use crate::naming::Names;
 use crate::phases::bootstrap::{object_id, object_kind};
-use crate::phases::encryption::OUTPUT_DATA_KEY;
-use crate::phases::identity::OUTPUT_SERVICE_ROLES;
-use crate::phases::{cluster, network, Action};
+use crate::phases::outputs;
+use crate::phases::Action;
 use crate::plan::Phase;
 
 const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
@@ -41,14 +40,14 @@ impl World {
         let (endpoint, kube, server) = super::active_cluster(&eks, &super::example_spec()).await;
         let outputs = [
             ("clusterEndpoint", json!(endpoint)),
-            (OUTPUT_DATA_KEY, json!(DATA_KEY)),
+            (outputs::DATA_KEY_ARN.key, json!(DATA_KEY)),
             (
-                OUTPUT_SERVICE_ROLES,
+                outputs::SERVICE_ROLE_ARNS.key,
                 json!({ "cluster-autoscaler": AUTOSCALER_ROLE }),
             ),
-            (network::outputs::AVAILABILITY_ZONES, json!(ZONES)),
-            (network::outputs::POD_SUBNET_IDS, json!(POD_SUBNETS)),
-            (cluster::SECURITY_GROUP_OUTPUT, json!(CLUSTER_GROUP)),
+            (outputs::AVAILABILITY_ZONES.key, json!(ZONES)),
+            (outputs::POD_SUBNET_IDS.key, json!(POD_SUBNETS)),
+            (outputs::CLUSTER_SECURITY_GROUP_ID.key, json!(CLUSTER_GROUP)),
         ];
         let rules = Rules {
             eks: eks.rules(),

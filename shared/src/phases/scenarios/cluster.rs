@@ -9,9 +9,7 @@ use super::logs::LogsDouble;
 use super::{drift_fields, Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
-use crate::phases::cluster::{
-    CLUSTER_ROLE_OUTPUT, LOGS_KEY_OUTPUT, PRIVATE_SUBNETS_OUTPUT, SECRETS_KEY_OUTPUT,
-};
+use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::Phase;
 use crate::resources::Kind;
@@ -38,15 +36,15 @@ impl World {
         };
         let outputs = [
             (
-                CLUSTER_ROLE_OUTPUT,
+                outputs::CLUSTER_ROLE_ARN.key,
                 json!("arn:aws:iam::123456789012:role/tenantry/c"),
             ),
             (
-                PRIVATE_SUBNETS_OUTPUT,
+                outputs::PRIVATE_SUBNET_IDS.key,
                 json!(["subnet-a", "subnet-b", "subnet-c"]),
             ),
-            (SECRETS_KEY_OUTPUT, json!(SECRETS_KEY)),
-            (LOGS_KEY_OUTPUT, json!(LOGS_KEY)),
+            (outputs::SECRETS_KEY_ARN.key, json!(SECRETS_KEY)),
+            (outputs::LOGS_KEY_ARN.key, json!(LOGS_KEY)),
         ];
         World {
             s: Stage::new(Phase::Cluster, &calls, rules, &outputs),

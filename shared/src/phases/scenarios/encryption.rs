@@ -58,7 +58,7 @@ async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
             .as_array()
             .is_some_and(|s| !s.is_empty()));
         assert_eq!(
-            out.outputs[encryption::output_name(purpose)],
+            out.outputs[encryption::output_of(purpose).key],
             json!(format!("arn:aws:kms:us-east-1:123456789012:key/{id}"))
         );
         assert!(w.s.recorded(Kind::KmsKey, &id), "{id} recorded");

@@ -7,7 +7,7 @@ use super::iam::IamDouble;
 use super::{example_spec, Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::{self, Names, TAG_PLATFORM};
-use crate::phases::identity::{self, INPUT_CLUSTER_NAME, INPUT_OIDC_ISSUER};
+use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::Phase;
 use crate::policies::ROLE_PATH;
@@ -32,8 +32,8 @@ impl World {
         };
         let cluster = Names::new(&example_spec()).cluster();
         let outputs = [
-            (INPUT_OIDC_ISSUER, json!(ISSUER)),
-            (INPUT_CLUSTER_NAME, json!(cluster)),
+            (outputs::OIDC_ISSUER.key, json!(ISSUER)),
+            (outputs::CLUSTER_NAME.key, json!(cluster)),
         ];
         let mut s = Stage::new(Phase::Identity, &calls, rules, &outputs);
         s.deps = s.deps.with_role_boundary(BOUNDARY);
@@ -65,7 +65,7 @@ async fn fresh_platform_gets_bounded_roles_under_the_path_and_its_oidc_provider(
     }
     // The controllers' roles (the four enabled in the spec, and the EBS CSI driver's), each
     // trusted by its own service account only.
-    let services = out.outputs[identity::OUTPUT_SERVICE_ROLES]
+    let services = out.outputs[outputs::SERVICE_ROLE_ARNS.key]
         .as_object()
         .expect("service roles")
         .clone();

@@ -9,8 +9,7 @@ use super::eks::EksDouble;
 use super::{drift_fields, Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
-use crate::phases::encryption::OUTPUT_DATA_KEY;
-use crate::phases::identity::OUTPUT_NODE_ROLE;
+use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::Phase;
 use base64::Engine;
@@ -35,9 +34,9 @@ impl World {
             ..Rules::default()
         };
         let outputs = [
-            (OUTPUT_DATA_KEY, json!(DATA_KEY)),
+            (outputs::DATA_KEY_ARN.key, json!(DATA_KEY)),
             (
-                OUTPUT_NODE_ROLE,
+                outputs::NODE_ROLE_ARN.key,
                 json!("arn:aws:iam::123456789012:role/tenantry/node"),
             ),
             (

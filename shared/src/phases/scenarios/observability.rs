@@ -10,7 +10,7 @@ use super::sns::SnsDouble;
 use super::{drift_fields, Calls, Rules, Stage};
 use crate::error::ErrorType;
 use crate::naming::{Names, TAG_PLATFORM};
-use crate::phases::encryption::{OUTPUT_DATA_KEY, OUTPUT_LOGS_KEY};
+use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::{Phase, ALARMS, CONTAINER_INSIGHTS_LOG_GROUPS};
 
@@ -41,8 +41,8 @@ impl World {
             ..Rules::default()
         };
         let outputs = [
-            (OUTPUT_DATA_KEY, json!(DATA_KEY)),
-            (OUTPUT_LOGS_KEY, json!(LOGS_KEY)),
+            (outputs::DATA_KEY_ARN.key, json!(DATA_KEY)),
+            (outputs::LOGS_KEY_ARN.key, json!(LOGS_KEY)),
             (
                 "clusterEndpoint",
                 json!("https://EXAMPLE.eks.amazonaws.com"),

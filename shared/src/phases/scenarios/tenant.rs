@@ -23,7 +23,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes::{self, owner_group, OWNER_ROLE, TENANT_LABEL};
 use crate::naming::{Names, TAG_TENANT};
 use crate::phases::bootstrap::object_id;
-use crate::phases::encryption::OUTPUT_DATA_KEY;
+use crate::phases::outputs;
 use crate::phases::tenant;
 use crate::phases::{Action, PhaseInput, PhaseOutput};
 use crate::policies::{ROLE_PATH, TENANT_POLICY_NAME};
@@ -85,7 +85,7 @@ impl World {
             .insert("clusterEndpoint".into(), json!(endpoint));
         status
             .outputs
-            .insert(OUTPUT_DATA_KEY.into(), json!(DATA_KEY));
+            .insert(outputs::DATA_KEY_ARN.key.into(), json!(DATA_KEY));
         store
             .update_status(&w.spec.id, &status, None)
             .await

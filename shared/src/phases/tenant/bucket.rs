@@ -24,7 +24,8 @@ use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
 use crate::phases::aws_error;
 use crate::phases::common::error_code;
-use crate::phases::encryption::{Run, OUTPUT_DATA_KEY};
+use crate::phases::encryption::Run;
+use crate::phases::outputs;
 use crate::policies;
 use crate::store::ResourceRecord;
 
@@ -109,7 +110,7 @@ pub(crate) async fn ensure(
 ) -> Result<Option<String>, FunctionError> {
     let bucket = run.ctx.names.bucket();
     let resource = format!("s3:bucket/{bucket}");
-    let data_key: String = run.ctx.output(OUTPUT_DATA_KEY)?;
+    let data_key = run.ctx.output(outputs::DATA_KEY_ARN)?;
     let tags = run.ctx.tags(COMPONENT);
     if !exists(run, s3, &bucket).await? {
         if !run.differs(&resource, "exists", json!(true), json!(false)) {

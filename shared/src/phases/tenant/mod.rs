@@ -39,7 +39,8 @@ use serde_json::{json, Value};
 
 use super::common::{removal, Removal};
 use super::encryption::{self, DesiredKey, Run, TAG_PURPOSE};
-use super::identity::{self, DesiredRole, INPUT_OIDC_ISSUER};
+use super::identity::{self, DesiredRole};
+use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -56,13 +57,6 @@ pub const COMPONENT: &str = "tenant";
 pub const KEY_DELETION_MIN_DAYS: i32 = 7;
 /// Key deletion window with `retainData` and `scheduleKeyDeletion` (the KMS maximum).
 pub const KEY_DELETION_MAX_DAYS: i32 = 30;
-/// Output of a tenant (`tenant/<name>`): role, key, namespace, bucket and prefix.
-pub const OUTPUT_PREFIX: &str = "tenant/";
-/// Output: the tenant-data bucket.
-pub const OUTPUT_BUCKET: &str = "tenantBucket";
-/// Output of a decommission that kept the tenant-data bucket: `{bucket, prefixes}` (the prefixes
-/// of tenants offboarded with `retainData` that still hold data).
-pub const OUTPUT_RETAINED_BUCKET: &str = "retainedBucket";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     let ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
@@ -73,17 +67,21 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
         (Action::Delete, Some(name)) => {
             let done = offboard_one(&mut run, &clients, &name).await?;
             // The tenant's output is cleared once it is gone.
-            let cleared = Outputs::from([(format!("{OUTPUT_PREFIX}{name}"), Value::Null)]);
-            (done, if done { cleared } else { Outputs::new() })
+            let mut cleared = Outputs::new();
+            if done {
+                outputs::TENANT.insert(&mut cleared, &name, None);
+            }
+            (done, cleared)
         }
         (Action::Delete, None) => decommission(&mut run, &clients).await?,
         (Action::Observe, None) => observe_all(&mut run, &clients).await?,
         (_, None) => {
             let bucket = bucket::ensure(&mut run, &clients.s3).await?;
-            let outputs = bucket
-                .map(|b| BTreeMap::from([(OUTPUT_BUCKET.to_owned(), json!(b))]))
-                .unwrap_or_default();
-            (!outputs.is_empty(), outputs)
+            let mut out = Outputs::new();
+            if let Some(name) = bucket {
+                outputs::TENANT_BUCKET.insert(&mut out, name);
+            }
+            (!out.is_empty(), out)
         }
         (_, Some(name)) => {
             let tenant = desired_tenant(&mut run, &name).await?;
@@ -197,7 +195,7 @@ async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), 
     Ok((run.drift.is_empty(), Outputs::new()))
 }
 
-type Outputs = BTreeMap<String, Value>;
+type Outputs = OutputMap;
 
 /// Whether [`ensure`] converges the tenant's owners' entries, or its caller does it afterwards
 /// for many tenants at once.
@@ -240,7 +238,7 @@ async fn ensure(
         // Without its own key the tenant uses the platform data key, through S3 and Secrets
         // Manager only: what it can decrypt is still bounded by the objects and secrets its
         // role may read.
-        false => run.ctx.output(encryption::OUTPUT_DATA_KEY)?,
+        false => run.ctx.output(outputs::DATA_KEY_ARN)?,
     };
     let role = desired_role(run, tenant, Some(&key_arn))?;
     let Some(role_arn) = identity::ensure_role(run, &c.iam, &role).await? else {
@@ -260,15 +258,16 @@ async fn ensure(
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
         owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
     }
-    let output = json!({
-        "roleArn": role_arn,
-        "keyArn": key_arn,
-        "namespace": tenant.name,
-        "bucket": run.ctx.names.bucket(),
-        "s3Prefix": tenant.effective_s3_prefix(),
-    });
-    let outputs = Outputs::from([(format!("{OUTPUT_PREFIX}{}", tenant.name), output)]);
-    Ok((in_cluster, outputs))
+    let given = TenantOutput {
+        role_arn,
+        key_arn,
+        namespace: tenant.name.clone(),
+        bucket: run.ctx.names.bucket(),
+        s3_prefix: tenant.effective_s3_prefix(),
+    };
+    let mut out = Outputs::new();
+    outputs::TENANT.insert(&mut out, &tenant.name, Some(given));
+    Ok((in_cluster, out))
 }
 
 /// The tenant's namespace as it is in the cluster, if it exists.
@@ -302,12 +301,7 @@ fn desired_role(
     key_arn: Option<&str>,
 ) -> Result<DesiredRole, FunctionError> {
     let t = run.target();
-    let issuer = run
-        .ctx
-        .status
-        .outputs
-        .get(INPUT_OIDC_ISSUER)
-        .and_then(Value::as_str);
+    let issuer = run.ctx.optional(outputs::OIDC_ISSUER)?;
     if run.ctx.spec.identity.trust() == TrustMechanism::Irsa && issuer.is_none() {
         return Err(FunctionError::new(
             ErrorType::Terminal,
@@ -330,7 +324,7 @@ fn desired_role(
         purpose: format!("tenant/{}", tenant.name),
         name: t.names.tenant_role(&tenant.name),
         description: format!("Tenantry {}: tenant {}", t.names.stem(), tenant.name),
-        trust: policies::tenant_trust(&t, issuer, tenant),
+        trust: policies::tenant_trust(&t, issuer.as_deref(), tenant),
         managed: BTreeSet::new(),
         inline,
         tags: tenant_tags(run, tenant),
@@ -812,11 +806,14 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         // Its access logs stay with it: the record of who read the retained data.
         let logs = run.ctx.names.access_log_bucket();
         run.forget(Kind::Bucket, &logs).await?;
-        let outputs = Outputs::from([(
-            OUTPUT_RETAINED_BUCKET.to_owned(),
-            json!({ "bucket": bucket, "prefixes": retained, "accessLogBucket": logs }),
-        )]);
-        return Ok((true, outputs));
+        let kept = RetainedBucket {
+            bucket,
+            prefixes: retained,
+            access_log_bucket: logs,
+        };
+        let mut out = Outputs::new();
+        outputs::RETAINED_BUCKET.insert(&mut out, kept);
+        return Ok((true, out));
     }
     if !bucket::empty_prefix(run, &c.s3, &bucket, "").await? {
         return Ok((false, Outputs::new()));
