@@ -5,6 +5,7 @@
 
 use aws_config::{Region, SdkConfig};
 
+use super::changes::ChangeCounter;
 use super::read_only;
 
 /// Declares [`Clients`] and [`Clients::scoped`] over every service client (one line per
@@ -18,6 +19,16 @@ macro_rules! clients {
         }
 
         impl Clients {
+            /// The same clients, each call that changes something counted by `counter`.
+            pub fn counting(&self, counter: &ChangeCounter) -> Clients {
+                Clients {
+                    $($field: {
+                        let config = self.$field.config().to_builder();
+                        $krate::Client::from_conf(config.interceptor(counter.clone()).build())
+                    },)*
+                }
+            }
+
             /// The same clients in `region` (a function may provision a platform in another
             /// region than its own) and, with `read_only`, refusing any call that could change
             /// something before it is sent ([`read_only::guard`]). Interceptors (the mocks of

@@ -65,6 +65,7 @@ pub const LOCAL_STATES_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/tenantry
 pub const LOCAL_ROLE_BOUNDARY_ARN: &str =
     "arn:aws:iam::123456789012:policy/tenantry/tenantry-role-boundary";
 
+pub mod changes;
 pub mod clients;
 pub mod read_only;
 

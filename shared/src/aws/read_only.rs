@@ -21,6 +21,11 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 /// Operation names that read.
 const READ_PREFIXES: &[&str] = &["Describe", "Get", "List", "Head", "Lookup", "Search"];
 
+/// Whether an operation, named as AWS names it (`DescribeVpcs`), only reads.
+pub fn is_read_operation(name: &str) -> bool {
+    READ_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// The message of a refused call; [`crate::error::classify_sdk_error`] maps it to a terminal
 /// error, never to a retry.
 pub const REFUSED: &str = "refused by the read-only guard";
@@ -74,7 +79,7 @@ pub fn operation(request: &HttpRequest) -> Option<String> {
 /// Whether a request only reads.
 pub fn is_read(request: &HttpRequest) -> bool {
     match operation(request) {
-        Some(op) => READ_PREFIXES.iter().any(|p| op.starts_with(p)),
+        Some(op) => is_read_operation(&op),
         None => {
             matches!(request.method(), "GET" | "HEAD")
                 || (request.method() == "POST" && path(request).ends_with("/describe"))

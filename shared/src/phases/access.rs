@@ -23,7 +23,7 @@
 //!   bindings.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
-use super::common::{disassociate_access_policy, Inventory, Removal};
+use super::common::{disassociate_access_policy, Inventory};
 use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
@@ -196,7 +196,6 @@ async fn associated_policies(
 /// says who administers the cluster, and an entry's policies are how EKS grants it. The entries
 /// themselves stay (a node role's, or another tool's with Kubernetes groups, are legitimate).
 async fn disarm_strangers(
-    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     strangers: &[String],
@@ -205,9 +204,7 @@ async fn disarm_strangers(
         for policy in associated_policies(eks, cluster, principal).await? {
             let arn = policy["policyArn"].as_str().unwrap_or_default();
             tracing::warn!(%principal, policy = arn, "removing an access policy from a principal the platform spec does not name");
-            if disassociate_access_policy(eks, cluster, principal, arn).await? == Removal::Done {
-                ctx.changed();
-            }
+            disassociate_access_policy(eks, cluster, principal, arn).await?;
         }
     }
     Ok(())
@@ -223,7 +220,7 @@ async fn ensure_entries(
         ours: existing,
         strangers,
     } = entries(ctx, eks, cluster).await?;
-    disarm_strangers(ctx, eks, cluster, &strangers).await?;
+    disarm_strangers(eks, cluster, &strangers).await?;
     let wanted = ctx.spec.access.admin_principals.clone();
     let policy = admin_policy_arn(ctx.spec.partition());
     for principal in &wanted {
@@ -238,7 +235,7 @@ async fn ensure_entries(
                 .send()
                 .await;
             match created {
-                Ok(_) => ctx.changed(),
+                Ok(_) => {}
                 // Exists but is not ours (e.g. made by hand): keep it, make sure of the policy.
                 Err(e)
                     if e.as_service_error()
@@ -262,7 +259,6 @@ async fn ensure_entries(
                 .send()
                 .await
                 .map_err(|e| aws_error("AssociateAccessPolicy", e))?;
-            ctx.changed();
         }
         inventory
             .record(
@@ -308,7 +304,7 @@ async fn delete_entry(
         .send()
         .await
     {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -385,7 +381,6 @@ async fn describe_provider(
 
 /// Starts disassociating a config; true when it was already gone.
 async fn disassociate(
-    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     name: &str,
@@ -402,7 +397,7 @@ async fn disassociate(
         .send()
         .await
     {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -457,7 +452,7 @@ async fn ensure_identity_provider(
             _ => {
                 if have.status() != Some(&ConfigStatus::Creating) {
                     tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
-                    disassociate(ctx, eks, cluster, &name).await?;
+                    disassociate(eks, cluster, &name).await?;
                     inventory
                         .forget(ctx, Kind::IdentityProviderConfig, &name)
                         .await?;
@@ -488,7 +483,7 @@ async fn ensure_identity_provider(
         .send()
         .await
     {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         // Already associated (a retried call), or the cluster is busy with another update.
         Err(e)
             if e.as_service_error().is_some_and(|e| {
@@ -553,7 +548,7 @@ async fn ensure_bindings(
             .unwrap_or_default()
             .to_owned();
         if kubernetes::apply(&client, m).await? {
-            ctx.changed();
+            ctx.cluster_writes(1);
         }
         inventory
             .record(
@@ -568,7 +563,7 @@ async fn ensure_bindings(
     }
     for name in existing.iter().filter(|n| !wanted.contains(*n)) {
         if kubernetes::delete(&client, &binding_stub(name)).await? {
-            ctx.changed();
+            ctx.cluster_writes(1);
         }
         inventory
             .forget(ctx, Kind::ClusterRoleBinding, name)
@@ -690,7 +685,7 @@ async fn delete(
         let client = ctx.kube_client().await?;
         for name in managed_bindings(&client, ctx.platform_id()).await? {
             if kubernetes::delete(&client, &binding_stub(&name)).await? {
-                ctx.changed();
+                ctx.cluster_writes(1);
             }
             inventory
                 .forget(ctx, Kind::ClusterRoleBinding, &name)
@@ -702,7 +697,7 @@ async fn delete(
         if let Some(have) = describe_provider(eks, &cluster, &name).await? {
             if ours(ctx, have.tags()) {
                 if have.status() != Some(&ConfigStatus::Deleting) {
-                    disassociate(ctx, eks, &cluster, &name).await?;
+                    disassociate(eks, &cluster, &name).await?;
                 }
                 gone = false;
             }

@@ -283,7 +283,7 @@ async fn converge(
                 json!({ "arn": current.addon_arn(), "version": current.addon_version() }),
             )
             .await?;
-        ready &= addon_ready(ctx, eks, &cluster, &want, &current).await?;
+        ready &= addon_ready(eks, &cluster, &want, &current).await?;
         let version = current.addon_version().map(str::to_owned);
         outputs::ADDON.insert(&mut out, &addon.name, version);
     }
@@ -301,7 +301,6 @@ async fn converge(
 
 /// Ready, or applies the one update the add-on needs (EKS runs one update per add-on at a time).
 async fn addon_ready(
-    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     want: &Desired,
@@ -373,7 +372,7 @@ async fn addon_ready(
         .send()
         .await;
     match result {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_in_use_exception()) => {}
@@ -461,12 +460,9 @@ async fn create_addon(
         .send()
         .await;
     match created {
-        Ok(out) => {
-            ctx.changed();
-            out.addon.ok_or_else(|| {
-                FunctionError::new(ErrorType::Retryable, "CreateAddon returned no add-on")
-            })
-        }
+        Ok(out) => out.addon.ok_or_else(|| {
+            FunctionError::new(ErrorType::Retryable, "CreateAddon returned no add-on")
+        }),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_in_use_exception()) =>
@@ -526,7 +522,6 @@ async fn ensure_pod_identities(
                     .send()
                     .await
                     .map_err(|e| aws_error("UpdatePodIdentityAssociation", e))?;
-                ctx.changed();
             }
             None => {
                 let out = eks
@@ -541,7 +536,6 @@ async fn ensure_pod_identities(
                     .await;
                 match out {
                     Ok(out) => {
-                        ctx.changed();
                         let association = out
                             .association()
                             .and_then(|a| a.association_id())
@@ -739,7 +733,7 @@ async fn remove_pod_identity(
         .send()
         .await
     {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -816,7 +810,7 @@ async fn remove_addon(
                 .send()
                 .await
             {
-                Ok(_) => ctx.changed(),
+                Ok(_) => {}
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_resource_not_found_exception()) => {}

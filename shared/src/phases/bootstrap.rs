@@ -156,7 +156,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let mut wanted = BTreeSet::new();
     for manifest in &desired {
         if kubernetes::apply(&client, manifest).await? {
-            ctx.changed();
+            ctx.cluster_writes(1);
         }
         let id = object_id(manifest);
         inventory
@@ -174,7 +174,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     for (kind, id) in recorded.iter().rev().filter(|(_, id)| !wanted.contains(id)) {
         if let Some(stub) = stub(id) {
             if kubernetes::deletable(&stub) && kubernetes::delete(&client, &stub).await? {
-                ctx.changed();
+                ctx.cluster_writes(1);
             }
         }
         inventory.forget(ctx, *kind, id).await?;
@@ -223,7 +223,7 @@ async fn delete(
     if exists && ctx.optional(outputs::CLUSTER_ENDPOINT)?.is_some() {
         let client = ctx.kube_client().await?;
         let deleted = kubernetes::delete_all(&client, &manifests(ctx)?).await?;
-        ctx.changes += u32::try_from(deleted).unwrap_or(u32::MAX);
+        ctx.cluster_writes(deleted);
     }
     inventory.forget_all(ctx).await?;
     ctx.finish(true, BTreeMap::new()).await

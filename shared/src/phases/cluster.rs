@@ -398,7 +398,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
     if !cluster_recorded {
         record_cluster(ctx, &cluster).await?;
     }
-    let ready = converge(ctx, aws, &desired, &cluster).await?;
+    let ready = converge(aws, &desired, &cluster).await?;
     let mut out = produced(&cluster, &desired);
     // Only this function creates clusters, so its own principal is the creator (recorded on the
     // first ensure after the create, also when a crash came between the two).
@@ -420,13 +420,12 @@ async fn status(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         ));
     };
     check_owner(ctx, &cluster)?;
-    let ready = converge(ctx, aws, &desired, &cluster).await?;
+    let ready = converge(aws, &desired, &cluster).await?;
     ctx.finish(ready, produced(&cluster, &desired)).await
 }
 
 /// Ready when ACTIVE with nothing left to change; otherwise applies the next update, if any.
 async fn converge(
-    ctx: &mut PhaseContext<'_>,
     aws: &Clients,
     desired: &Desired,
     cluster: &Cluster,
@@ -456,18 +455,13 @@ async fn converge(
         tracing::warn!(?diff, "cluster differs in a way EKS cannot change in place");
     }
     match diffs.iter().find(|d| d.fixable()) {
-        Some(diff) => apply(ctx, aws, desired, diff).await.map(|()| false),
+        Some(diff) => apply(aws, desired, diff).await.map(|()| false),
         None => Ok(true),
     }
 }
 
 /// Starts one cluster update. An update already running is not an error: poll again.
-async fn apply(
-    ctx: &mut PhaseContext<'_>,
-    aws: &Clients,
-    desired: &Desired,
-    diff: &Difference,
-) -> Result<(), FunctionError> {
+async fn apply(aws: &Clients, desired: &Desired, diff: &Difference) -> Result<(), FunctionError> {
     tracing::info!(?diff, cluster = %desired.name, "updating cluster");
     let result = match diff {
         Difference::Version { next, .. } => aws
@@ -504,10 +498,7 @@ async fn apply(
         Difference::Encryption { .. } => Ok(()),
     };
     match result {
-        Ok(()) => {
-            ctx.changed();
-            Ok(())
-        }
+        Ok(()) => Ok(()),
         Err(None) => Ok(()),
         Err(Some(e)) => Err(e),
     }
@@ -600,12 +591,9 @@ async fn create(
         .send()
         .await;
     match created {
-        Ok(out) => {
-            ctx.changed();
-            out.cluster.ok_or_else(|| {
-                FunctionError::new(ErrorType::Retryable, "CreateCluster returned no cluster")
-            })
-        }
+        Ok(out) => out.cluster.ok_or_else(|| {
+            FunctionError::new(ErrorType::Retryable, "CreateCluster returned no cluster")
+        }),
         // A retried CreateCluster whose first attempt went through.
         Err(e)
             if e.as_service_error()
@@ -659,7 +647,6 @@ async fn ensure_log_group(
             .send()
             .await
             .map_err(|e| aws_error("PutRetentionPolicy", e))?;
-        ctx.changed();
     }
     if let Some(key) = desired
         .logs_key
@@ -673,7 +660,6 @@ async fn ensure_log_group(
             .send()
             .await
             .map_err(|e| aws_error("AssociateKmsKey", e))?;
-        ctx.changed();
     }
     Ok(())
 }
@@ -692,10 +678,7 @@ async fn create_log_group(
         .send()
         .await;
     match created {
-        Ok(_) => {
-            ctx.changed();
-            Ok(())
-        }
+        Ok(_) => Ok(()),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_already_exists_exception()) =>
@@ -773,7 +756,7 @@ async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         None => true,
         Some(cluster) => {
             check_owner(ctx, &cluster)?;
-            start_deletion(ctx, aws, &cluster).await?;
+            start_deletion(aws, &cluster).await?;
             false
         }
     };
@@ -786,11 +769,7 @@ async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
 
 /// One step towards deletion: wait for a running operation, turn deletion protection off, or
 /// delete. The cluster is gone only when DescribeCluster no longer finds it.
-async fn start_deletion(
-    ctx: &mut PhaseContext<'_>,
-    aws: &Clients,
-    cluster: &Cluster,
-) -> Result<(), FunctionError> {
+async fn start_deletion(aws: &Clients, cluster: &Cluster) -> Result<(), FunctionError> {
     let name = cluster.name().unwrap_or_default();
     let busy = matches!(
         cluster.status(),
@@ -813,19 +792,13 @@ async fn start_deletion(
             .send()
             .await;
         return match result.map_err(|e| busy_or("UpdateClusterConfig", e)) {
-            Ok(_) => {
-                ctx.changed();
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(None) => Ok(()),
             Err(Some(e)) => Err(e),
         };
     }
     match aws.eks.delete_cluster().name(name).send().await {
-        Ok(_) => {
-            ctx.changed();
-            Ok(())
-        }
+        Ok(_) => Ok(()),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
@@ -856,7 +829,7 @@ async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(
         .send()
         .await
     {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}

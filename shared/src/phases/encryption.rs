@@ -279,7 +279,7 @@ pub(crate) async fn ensure_key(
                 ResourceRecord::new(Kind::KmsKeyPending, &alias, run.ctx.phase.as_str());
             pending.tags = key.tags.clone();
             run.record(pending).await?;
-            create_key(run, kms, key).await?
+            create_key(kms, key).await?
         }
     };
     let key_id = meta.key_id().to_owned();
@@ -299,7 +299,6 @@ pub(crate) async fn ensure_key(
             .send()
             .await
             .map_err(|e| aws_error("kms:CreateAlias", e))?;
-        run.ctx.changed();
     }
     let mut alias_record = ResourceRecord::new(Kind::KmsAlias, &alias, phase);
     alias_record.attributes = Some(json!({ "keyId": key_id }));
@@ -331,7 +330,6 @@ pub(crate) async fn describe_key(
 /// Creates a key with its tags and policy (one call, so a crash leaves a findable key), then
 /// turns rotation on. The alias is created by the caller.
 async fn create_key(
-    run: &mut Run<'_>,
     kms: &aws_sdk_kms::Client,
     key: &DesiredKey,
 ) -> Result<KeyMetadata, FunctionError> {
@@ -346,7 +344,6 @@ async fn create_key(
         .send()
         .await
         .map_err(|e| aws_error("kms:CreateKey", e))?;
-    run.ctx.changed();
     out.key_metadata.ok_or_else(|| {
         FunctionError::new(ErrorType::Terminal, "CreateKey returned no key metadata")
     })
@@ -448,23 +445,17 @@ async fn converge_state(
             .send()
             .await
             .map_err(|e| aws_error("kms:CancelKeyDeletion", e))?;
-        run.ctx.changed();
     }
     // CancelKeyDeletion leaves the key Disabled.
-    enable_key(run, kms, meta.key_id()).await
+    enable_key(kms, meta.key_id()).await
 }
 
-async fn enable_key(
-    run: &mut Run<'_>,
-    kms: &aws_sdk_kms::Client,
-    key_id: &str,
-) -> Result<(), FunctionError> {
+async fn enable_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<(), FunctionError> {
     kms.enable_key()
         .key_id(key_id)
         .send()
         .await
         .map_err(|e| aws_error("kms:EnableKey", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -497,7 +488,6 @@ async fn converge_policy(
         .send()
         .await
         .map_err(|e| aws_error("kms:PutKeyPolicy", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -522,7 +512,6 @@ async fn converge_rotation(
         .send()
         .await
         .map_err(|e| aws_error("kms:EnableKeyRotation", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -559,7 +548,6 @@ async fn converge_tags(
         .send()
         .await
         .map_err(|e| aws_error("kms:TagResource", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -571,7 +559,7 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
         let alias = run.ctx.names.kms_alias(purpose);
         if describe_key(kms, &alias).await?.is_some() {
             match kms.delete_alias().alias_name(&alias).send().await {
-                Ok(_) => run.ctx.changed(),
+                Ok(_) => {}
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_not_found_exception()) => {}
@@ -588,7 +576,7 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
             Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
         );
         if !pending {
-            schedule_deletion(run, kms, &key_id, DELETION_WINDOW_DAYS).await?;
+            schedule_deletion(kms, &key_id, DELETION_WINDOW_DAYS).await?;
         }
         run.forget(Kind::KmsKey, &key_id).await?;
     }
@@ -597,7 +585,6 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
 
 /// Schedules a key for deletion in `days` (7-30); already pending or gone is success.
 pub(crate) async fn schedule_deletion(
-    run: &mut Run<'_>,
     kms: &aws_sdk_kms::Client,
     key_id: &str,
     days: i32,
@@ -609,7 +596,7 @@ pub(crate) async fn schedule_deletion(
         .send()
         .await;
     match result {
-        Ok(_) => run.ctx.changed(),
+        Ok(_) => {}
         // Gone, or already pending deletion (a concurrent delete): the outcome we want.
         Err(e)
             if e.as_service_error().is_some_and(|s| {

@@ -404,7 +404,6 @@ pub(crate) async fn ensure_role(
                 .send()
                 .await
                 .map_err(|e| aws_error("iam:CreateRole", e))?;
-            run.ctx.changed();
             let arn = out.role.map(|r| r.arn).unwrap_or_default();
             (arn, true)
         }
@@ -452,7 +451,6 @@ async fn converge_boundary(
         .send()
         .await
         .map_err(|e| aws_error("iam:PutRolePermissionsBoundary", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -479,7 +477,6 @@ async fn converge_trust(
         .send()
         .await
         .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -506,7 +503,6 @@ async fn converge_role_tags(
         .send()
         .await
         .map_err(|e| aws_error("iam:TagRole", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -570,12 +566,11 @@ async fn converge_managed(
                 .send()
                 .await
                 .map_err(|e| aws_error("iam:AttachRolePolicy", e))?;
-            run.ctx.changed();
         }
     }
     for arn in actual.difference(&role.managed) {
         if run.differs(resource, "managedPolicies", Value::Null, json!(arn)) {
-            detach(run, iam, &role.name, arn).await?;
+            detach(iam, &role.name, arn).await?;
         }
     }
     Ok(())
@@ -604,12 +599,11 @@ async fn converge_inline(
             .send()
             .await
             .map_err(|e| aws_error("iam:PutRolePolicy", e))?;
-        run.ctx.changed();
     }
     for extra in actual.keys().filter(|n| !role.inline.contains_key(*n)) {
         let field = format!("inlinePolicy/{extra}");
         if run.differs(resource, &field, Value::Null, json!("present")) {
-            delete_inline(run, iam, &role.name, extra).await?;
+            delete_inline(iam, &role.name, extra).await?;
         }
     }
     Ok(())
@@ -647,7 +641,6 @@ async fn ensure_oidc_provider(
                 .send()
                 .await
                 .map_err(|e| aws_error("iam:AddClientIDToOpenIDConnectProvider", e))?;
-            run.ctx.changed();
         }
     } else {
         if !run.differs(&resource, "exists", json!(true), json!(false)) {
@@ -661,7 +654,6 @@ async fn ensure_oidc_provider(
             .send()
             .await
             .map_err(|e| aws_error("iam:CreateOpenIDConnectProvider", e))?;
-        run.ctx.changed();
     }
     let mut record = ResourceRecord::new(Kind::OidcProvider, &arn, Phase::Identity.as_str());
     record.arn = Some(arn.clone());
@@ -732,7 +724,7 @@ async fn delete_oidc_providers(
                 .send()
                 .await
             {
-                Ok(_) => run.ctx.changed(),
+                Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(aws_error("iam:DeleteOpenIDConnectProvider", e)),
             }
@@ -761,26 +753,21 @@ pub(crate) async fn delete_role(
         return Ok(());
     }
     for arn in attached_policies(iam, name).await?.unwrap_or_default() {
-        detach(run, iam, name, &arn).await?;
+        detach(iam, name, &arn).await?;
     }
     for policy in inline_policy_names(iam, name).await?.unwrap_or_default() {
-        delete_inline(run, iam, name, &policy).await?;
+        delete_inline(iam, name, &policy).await?;
     }
-    remove_instance_profiles(run, iam, name).await?;
+    remove_instance_profiles(iam, name).await?;
     match iam.delete_role().role_name(name).send().await {
-        Ok(_) => run.ctx.changed(),
+        Ok(_) => {}
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(aws_error("iam:DeleteRole", e)),
     }
     run.forget(Kind::IamRole, name).await
 }
 
-async fn detach(
-    run: &mut Run<'_>,
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-    arn: &str,
-) -> Result<(), FunctionError> {
+async fn detach(iam: &aws_sdk_iam::Client, name: &str, arn: &str) -> Result<(), FunctionError> {
     match iam
         .detach_role_policy()
         .role_name(name)
@@ -788,7 +775,7 @@ async fn detach(
         .send()
         .await
     {
-        Ok(_) => run.ctx.changed(),
+        Ok(_) => {}
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(aws_error("iam:DetachRolePolicy", e)),
     }
@@ -796,7 +783,6 @@ async fn detach(
 }
 
 async fn delete_inline(
-    run: &mut Run<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,
     policy: &str,
@@ -808,7 +794,7 @@ async fn delete_inline(
         .send()
         .await
     {
-        Ok(_) => run.ctx.changed(),
+        Ok(_) => {}
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(aws_error("iam:DeleteRolePolicy", e)),
     }
@@ -817,7 +803,6 @@ async fn delete_inline(
 
 /// Takes the role out of any instance profile; a profile named like the role is deleted too.
 async fn remove_instance_profiles(
-    run: &mut Run<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<(), FunctionError> {
@@ -843,7 +828,7 @@ async fn remove_instance_profiles(
             .send()
             .await
         {
-            Ok(_) => run.ctx.changed(),
+            Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(aws_error("iam:RemoveRoleFromInstanceProfile", e)),
         }
@@ -854,7 +839,7 @@ async fn remove_instance_profiles(
                 .send()
                 .await
             {
-                Ok(_) => run.ctx.changed(),
+                Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(aws_error("iam:DeleteInstanceProfile", e)),
             }

@@ -31,6 +31,7 @@ pub mod tenant;
 #[cfg(test)]
 mod scenarios;
 
+use crate::aws::changes::ChangeCounter;
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -121,8 +122,12 @@ pub struct PhaseOutput {
 pub struct PhaseContext<'a> {
     pub deps: &'a Deps,
     /// The AWS clients in the platform's region; read-only for `observe` (a call that could
-    /// change something fails before it is sent).
+    /// change something fails before it is sent). They count their own changes.
     pub clients: Clients,
+    /// The successful mutating calls made through [`Self::clients`].
+    aws_changes: ChangeCounter,
+    /// Writes to the cluster (objects applied or deleted), counted by the phase.
+    cluster_writes: u32,
     pub store: Store,
     pub phase: Phase,
     pub input: PhaseInput,
@@ -130,8 +135,6 @@ pub struct PhaseContext<'a> {
     pub names: Names,
     /// The platform's status record: outputs of earlier phases.
     pub status: PlatformStatus,
-    /// Mutating calls made so far (phases count their own).
-    pub changes: u32,
 }
 
 impl<'a> PhaseContext<'a> {
@@ -174,16 +177,21 @@ impl<'a> PhaseContext<'a> {
         status: PlatformStatus,
     ) -> Self {
         let read_only = input.action == Action::Observe;
+        let aws_changes = ChangeCounter::default();
         PhaseContext {
             deps,
-            clients: deps.clients.scoped(&spec.region, read_only),
+            clients: deps
+                .clients
+                .scoped(&spec.region, read_only)
+                .counting(&aws_changes),
+            aws_changes,
+            cluster_writes: 0,
             store: Store::from_deps(deps),
             phase,
             names: Names::new(&spec),
             spec,
             status,
             input,
-            changes: 0,
         }
     }
 
@@ -264,9 +272,14 @@ impl<'a> PhaseContext<'a> {
         })
     }
 
-    /// Counts one mutating AWS call.
-    pub fn changed(&mut self) {
-        self.changes += 1;
+    /// Counts writes to the cluster (AWS calls count themselves, see [`ChangeCounter`]).
+    pub fn cluster_writes(&mut self, writes: usize) {
+        self.cluster_writes += u32::try_from(writes).unwrap_or(u32::MAX);
+    }
+
+    /// What this invocation changed so far: successful mutating AWS calls and cluster writes.
+    pub fn changes(&self) -> u32 {
+        self.aws_changes.get() + self.cluster_writes
     }
 
     /// Records a resource in the platform's inventory.
@@ -297,7 +310,8 @@ impl<'a> PhaseContext<'a> {
         status.finished_at = ready.then(|| self.store.now());
         status.message = Some(format!(
             "{:?}: {} change(s)",
-            self.input.action, self.changes
+            self.input.action,
+            self.changes()
         ));
         self.store
             .record_phase(self.platform_id(), &self.phase_key(), &status, &outputs)
@@ -306,7 +320,7 @@ impl<'a> PhaseContext<'a> {
             phase: self.phase,
             action: self.input.action,
             ready,
-            changes: self.changes,
+            changes: self.changes(),
             item: self.input.item.clone(),
             outputs,
             drift: Vec::new(),

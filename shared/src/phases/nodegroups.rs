@@ -542,7 +542,7 @@ async fn converge_group(
     if change.is_empty() {
         return Ok((true, arn));
     }
-    update_config(ctx, c, &cluster, &name, &change).await?;
+    update_config(c, &cluster, &name, &change).await?;
     Ok((false, arn))
 }
 
@@ -579,7 +579,6 @@ async fn converge_template(
             .send()
             .await
             .map_err(|e| aws_error("CreateLaunchTemplateVersion", e))?;
-        ctx.changed();
         latest = created
             .launch_template_version()
             .and_then(|v| v.version_number());
@@ -607,7 +606,7 @@ async fn converge_template(
         .send()
         .await;
     match result {
-        Ok(_) => ctx.changed(),
+        Ok(_) => {}
         // Another update is running: the next poll moves the group.
         Err(e)
             if matches!(
@@ -684,13 +683,10 @@ async fn ensure_template(
         .send()
         .await;
     let found = match created {
-        Ok(out) => {
-            ctx.changed();
-            out.launch_template().and_then(|t| {
-                let id = t.launch_template_id()?.to_owned();
-                Some((id, version_of(t.latest_version_number())))
-            })
-        }
+        Ok(out) => out.launch_template().and_then(|t| {
+            let id = t.launch_template_id()?.to_owned();
+            Some((id, version_of(t.latest_version_number())))
+        }),
         // A retried create whose first attempt went through.
         Err(e) if error_code(&e) == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
             find_template(&c.ec2, &name)
@@ -817,15 +813,12 @@ async fn create_group(
         .send()
         .await;
     match created {
-        Ok(out) => {
-            ctx.changed();
-            out.nodegroup.ok_or_else(|| {
-                FunctionError::new(
-                    ErrorType::Retryable,
-                    "CreateNodegroup returned no node group",
-                )
-            })
-        }
+        Ok(out) => out.nodegroup.ok_or_else(|| {
+            FunctionError::new(
+                ErrorType::Retryable,
+                "CreateNodegroup returned no node group",
+            )
+        }),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_in_use_exception()) =>
@@ -842,7 +835,6 @@ async fn create_group(
 }
 
 async fn update_config(
-    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     cluster: &str,
     name: &str,
@@ -898,10 +890,7 @@ async fn update_config(
         );
     }
     match update.send().await {
-        Ok(_) => {
-            ctx.changed();
-            Ok(())
-        }
+        Ok(_) => Ok(()),
         // Another update is running: the next poll applies this one.
         Err(e)
             if matches!(
@@ -1069,7 +1058,7 @@ async fn remove(
                     .send()
                     .await;
                 match result {
-                    Ok(_) => ctx.changed(),
+                    Ok(_) => {}
                     Err(e)
                         if e.as_service_error()
                             .is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -1094,9 +1083,7 @@ async fn remove(
                         .launch_template_name(&template)
                         .send()
                         .await;
-                    if removal("DeleteLaunchTemplate", result)? == super::common::Removal::Done {
-                        ctx.changed();
-                    }
+                    removal("DeleteLaunchTemplate", result)?;
                 }
                 inventory
                     .forget(ctx, Kind::LaunchTemplate, &template)

@@ -66,9 +66,6 @@ impl Delete<'_, '_> {
         match outcome {
             Removal::Blocked => Ok(false),
             Removal::Done | Removal::Gone => {
-                if outcome == Removal::Done {
-                    self.ctx.changed();
-                }
                 self.inv.forget(self.ctx, kind, id).await?;
                 Ok(true)
             }
@@ -91,9 +88,7 @@ impl Delete<'_, '_> {
             .set_flow_log_ids(Some(ids.clone()))
             .send()
             .await;
-        if removal("DeleteFlowLogs", result)? == Removal::Done {
-            self.ctx.changed();
-        }
+        removal("DeleteFlowLogs", result)?;
         for id in ids {
             self.inv.forget(self.ctx, Kind::FlowLog, &id).await?;
         }
@@ -136,9 +131,7 @@ impl Delete<'_, '_> {
                 .set_vpc_endpoint_ids(Some(live))
                 .send()
                 .await;
-            if removal("DeleteVpcEndpoints", result)? == Removal::Done {
-                self.ctx.changed();
-            }
+            removal("DeleteVpcEndpoints", result)?;
         }
         // Interface endpoints stay `deleting` while their network interfaces go away.
         let after = lookup::endpoints(self.c, &self.platform_id).await?;
@@ -175,9 +168,7 @@ impl Delete<'_, '_> {
                 .nat_gateway_id(id)
                 .send()
                 .await;
-            if removal("DeleteNatGateway", result)? == Removal::Done {
-                self.ctx.changed();
-            }
+            removal("DeleteNatGateway", result)?;
         }
         let states = [
             NatGatewayState::Pending,
@@ -237,9 +228,7 @@ impl Delete<'_, '_> {
                     .association_id(association)
                     .send()
                     .await;
-                if removal("DisassociateRouteTable", result)? == Removal::Done {
-                    self.ctx.changed();
-                }
+                removal("DisassociateRouteTable", result)?;
             }
             let result = self
                 .c
@@ -271,7 +260,7 @@ impl Delete<'_, '_> {
                     .send()
                     .await;
                 match removal("DetachInternetGateway", result)? {
-                    Removal::Done => self.ctx.changed(),
+                    Removal::Done => {}
                     Removal::Gone => {}
                     Removal::Blocked => detached = false,
                 }

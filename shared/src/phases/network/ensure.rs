@@ -186,7 +186,6 @@ impl Ensure<'_, '_> {
                     .send()
                     .await
                     .map_err(|e| aws_error("CreateVpc", e))?;
-                self.ctx.changed();
                 out.vpc()
                     .cloned()
                     .ok_or_else(|| terminal("CreateVpc returned no VPC"))?
@@ -224,7 +223,6 @@ impl Ensure<'_, '_> {
             call.send()
                 .await
                 .map_err(|e| aws_error("ModifyVpcAttribute", e))?;
-            self.ctx.changed();
         }
         Ok(())
     }
@@ -254,7 +252,6 @@ impl Ensure<'_, '_> {
                     .send()
                     .await
                     .map_err(|e| aws_error("AssociateVpcCidrBlock", e))?;
-                self.ctx.changed();
                 out.cidr_block_association()
                     .and_then(|a| a.association_id())
                     .unwrap_or_default()
@@ -297,7 +294,6 @@ impl Ensure<'_, '_> {
                     .send()
                     .await
                     .map_err(|e| aws_error("CreateInternetGateway", e))?;
-                self.ctx.changed();
                 let id = out
                     .internet_gateway()
                     .and_then(|g| g.internet_gateway_id())
@@ -321,7 +317,6 @@ impl Ensure<'_, '_> {
                 .send()
                 .await
                 .map_err(|e| aws_error("AttachInternetGateway", e))?;
-            self.ctx.changed();
         }
         Ok(id)
     }
@@ -399,7 +394,6 @@ impl Ensure<'_, '_> {
             }
             Err(e) => return Err(aws_error("CreateSubnet", e)),
         };
-        self.ctx.changed();
         out.subnet()
             .and_then(|s| s.subnet_id())
             .map(str::to_owned)
@@ -430,7 +424,6 @@ impl Ensure<'_, '_> {
             .send()
             .await
             .map_err(|e| aws_error("CreateTags", e))?;
-        self.ctx.changed();
         Ok(())
     }
 
@@ -510,7 +503,6 @@ impl Ensure<'_, '_> {
             .send()
             .await
             .map_err(|e| aws_error("AllocateAddress", e))?;
-        self.ctx.changed();
         let id = out
             .allocation_id()
             .ok_or_else(|| terminal("AllocateAddress returned no allocation id"))?
@@ -539,7 +531,6 @@ impl Ensure<'_, '_> {
             .send()
             .await
             .map_err(|e| aws_error("CreateNatGateway", e))?;
-        self.ctx.changed();
         let nat = out
             .nat_gateway()
             .ok_or_else(|| terminal("CreateNatGateway returned no NAT gateway"))?;
@@ -613,7 +604,6 @@ impl Ensure<'_, '_> {
                     .send()
                     .await
                     .map_err(|e| aws_error("CreateRouteTable", e))?;
-                self.ctx.changed();
                 out.route_table()
                     .cloned()
                     .ok_or_else(|| terminal("CreateRouteTable returned no route table"))?
@@ -673,7 +663,6 @@ impl Ensure<'_, '_> {
                     .map_err(|e| aws_error("ReplaceRoute", e))?;
             }
         }
-        self.ctx.changed();
         Ok(())
     }
 
@@ -714,7 +703,6 @@ impl Ensure<'_, '_> {
                     .map_err(|e| aws_error("AssociateRouteTable", e))?;
             }
         }
-        self.ctx.changed();
         Ok(())
     }
 
@@ -733,7 +721,7 @@ impl Ensure<'_, '_> {
             let id = g.group_id().unwrap_or_default();
             let result = self.c.ec2.delete_security_group().group_id(id).send().await;
             match removal("DeleteSecurityGroup", result)? {
-                Removal::Done => self.ctx.changed(),
+                Removal::Done => {}
                 Removal::Gone => {}
                 Removal::Blocked => {
                     tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is in use; left in place")
@@ -801,7 +789,7 @@ impl Ensure<'_, '_> {
                 .send()
                 .await;
             match result {
-                Ok(_) => self.ctx.changed(),
+                Ok(_) => {}
                 Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => {}
                 Err(e) => return Err(aws_error("AuthorizeSecurityGroupIngress", e)),
             }
@@ -832,7 +820,7 @@ impl Ensure<'_, '_> {
                 .send()
                 .await;
             match result {
-                Ok(_) => self.ctx.changed(),
+                Ok(_) => {}
                 Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => {}
                 Err(e) => return Err(aws_error("RevokeSecurityGroupIngress", e)),
             }
@@ -862,7 +850,6 @@ impl Ensure<'_, '_> {
             .send()
             .await
             .map_err(|e| aws_error("CreateSecurityGroup", e))?;
-        self.ctx.changed();
         out.group_id()
             .map(str::to_owned)
             .ok_or_else(|| terminal("CreateSecurityGroup returned no id"))
@@ -944,9 +931,7 @@ impl Ensure<'_, '_> {
                 .set_vpc_endpoint_ids(Some(surplus.clone()))
                 .send()
                 .await;
-            if removal("DeleteVpcEndpoints", result)? == Removal::Done {
-                self.ctx.changed();
-            }
+            removal("DeleteVpcEndpoints", result)?;
             for id in surplus {
                 self.inv.forget(self.ctx, Kind::VpcEndpoint, &id).await?;
             }
@@ -985,7 +970,6 @@ impl Ensure<'_, '_> {
             .send()
             .await
             .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
-        self.ctx.changed();
         let endpoint = out
             .vpc_endpoint()
             .ok_or_else(|| terminal("CreateVpcEndpoint returned no endpoint"))?;
@@ -1046,7 +1030,6 @@ impl Ensure<'_, '_> {
         call.send()
             .await
             .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
-        self.ctx.changed();
         Ok(())
     }
 
@@ -1129,9 +1112,7 @@ impl Ensure<'_, '_> {
                 .set_flow_log_ids(Some(remove.clone()))
                 .send()
                 .await;
-            if removal("DeleteFlowLogs", result)? == Removal::Done {
-                self.ctx.changed();
-            }
+            removal("DeleteFlowLogs", result)?;
             for id in remove {
                 self.inv.forget(self.ctx, Kind::FlowLog, &id).await?;
             }
@@ -1164,7 +1145,6 @@ impl Ensure<'_, '_> {
             .send()
             .await
             .map_err(|e| aws_error("CreateFlowLogs", e))?;
-        self.ctx.changed();
         if let Some(failed) = out.unsuccessful().first() {
             let error = failed.error();
             return Err(terminal(format!(
@@ -1199,7 +1179,7 @@ impl Ensure<'_, '_> {
                     .send()
                     .await;
                 match result {
-                    Ok(_) => self.ctx.changed(),
+                    Ok(_) => {}
                     // Created by a concurrent run since we looked: compare as usual next time.
                     Err(e) if error_code(&e) == Some("ResourceAlreadyExistsException") => {}
                     Err(e) => return Err(aws_error("CreateLogGroup", e)),
@@ -1216,7 +1196,6 @@ impl Ensure<'_, '_> {
                 .send()
                 .await
                 .map_err(|e| aws_error("AssociateKmsKey", e))?;
-            self.ctx.changed();
         }
         if retention_now != Some(retention) {
             logs.put_retention_policy()
@@ -1225,7 +1204,6 @@ impl Ensure<'_, '_> {
                 .send()
                 .await
                 .map_err(|e| aws_error("PutRetentionPolicy", e))?;
-            self.ctx.changed();
         }
         Ok(())
     }

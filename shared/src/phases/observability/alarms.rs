@@ -159,14 +159,14 @@ pub(super) async fn ensure(
                 if !run.differs(&resource, "exists", json!(true), json!(false)) {
                     continue;
                 }
-                put(run, c, view, Some(&d.tags)).await?;
+                put(c, view, Some(&d.tags)).await?;
             }
             Some(alarm) => {
                 let actual = AlarmView::of(alarm);
                 if actual != *view
                     && run.differs(&resource, "definition", view.to_json(), actual.to_json())
                 {
-                    put(run, c, view, None).await?;
+                    put(c, view, None).await?;
                 }
                 let tags = list_tags(c, &arn).await?;
                 let missing = missing_tags(&d.tags, &tags);
@@ -180,7 +180,6 @@ pub(super) async fn ensure(
                         .send()
                         .await
                         .map_err(|e| aws_error("cloudwatch:TagResource", e))?;
-                    run.ctx.changed();
                 }
             }
         }
@@ -256,7 +255,7 @@ async fn delete_names(
             .send()
             .await
         {
-            Ok(_) => run.ctx.changed(),
+            Ok(_) => {}
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found()) => {}
@@ -328,7 +327,6 @@ fn cloudwatch_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 
 /// Puts an alarm as `view` describes it; `tags` apply only when the call creates the alarm.
 async fn put(
-    run: &mut Run<'_>,
     c: &Clients,
     view: &AlarmView,
     tags: Option<&BTreeMap<String, String>>,
@@ -359,7 +357,6 @@ async fn put(
         .send()
         .await
         .map_err(|e| aws_error("cloudwatch:PutMetricAlarm", e))?;
-    run.ctx.changed();
     Ok(())
 }
 

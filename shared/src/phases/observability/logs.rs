@@ -54,7 +54,7 @@ async fn ensure_group(
             if !run.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(());
             }
-            create(run, c, d, name).await?;
+            create(c, d, name).await?;
             (None, d.logs_key.clone(), None)
         }
     };
@@ -78,7 +78,6 @@ async fn ensure_group(
             .send()
             .await
             .map_err(|e| aws_error("logs:PutRetentionPolicy", e))?;
-        run.ctx.changed();
     }
     if let Some(want) = &d.logs_key {
         let same = key.as_deref().is_some_and(|k| same_key(want, k));
@@ -90,7 +89,6 @@ async fn ensure_group(
                 .send()
                 .await
                 .map_err(|e| aws_error("logs:AssociateKmsKey", e))?;
-            run.ctx.changed();
         }
     }
     if let Some(actual) = tags {
@@ -103,18 +101,12 @@ async fn ensure_group(
                 .send()
                 .await
                 .map_err(|e| aws_error("logs:TagResource", e))?;
-            run.ctx.changed();
         }
     }
     Ok(())
 }
 
-async fn create(
-    run: &mut Run<'_>,
-    c: &Clients,
-    d: &Desired,
-    name: &str,
-) -> Result<(), FunctionError> {
+async fn create(c: &Clients, d: &Desired, name: &str) -> Result<(), FunctionError> {
     let created = c
         .logs
         .create_log_group()
@@ -124,10 +116,7 @@ async fn create(
         .send()
         .await;
     match created {
-        Ok(_) => {
-            run.ctx.changed();
-            Ok(())
-        }
+        Ok(_) => Ok(()),
         // Created concurrently (the CloudWatch agent): corrected by the caller's next run.
         Err(e)
             if e.as_service_error()
@@ -150,7 +139,7 @@ pub(super) async fn delete(
         let name = d.names.container_insights_log_group(kind);
         if existing.contains_key(&name) {
             match c.logs.delete_log_group().log_group_name(&name).send().await {
-                Ok(_) => run.ctx.changed(),
+                Ok(_) => {}
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_resource_not_found_exception()) => {}

@@ -155,7 +155,7 @@ pub(super) async fn ensure(
         if !run.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(None);
         }
-        let arn = create(run, c, d, &name).await?;
+        let arn = create(c, d, &name).await?;
         record(run, d, &name, &arn).await?;
         return Ok(Some(arn));
     };
@@ -181,7 +181,6 @@ pub(super) async fn ensure(
             .send()
             .await
             .map_err(|e| aws_error("secretsmanager:RestoreSecret", e))?;
-        run.ctx.changed();
     }
     let missing = missing_tags(&d.tags, &tags);
     if !missing.is_empty() && run.differs(&resource, "tags", json!(missing), json!(tags)) {
@@ -192,7 +191,6 @@ pub(super) async fn ensure(
             .send()
             .await
             .map_err(|e| aws_error("secretsmanager:TagResource", e))?;
-        run.ctx.changed();
     }
     let key_differs = d.data_key.as_deref().is_some_and(|want| {
         !found
@@ -226,7 +224,6 @@ pub(super) async fn ensure(
             .send()
             .await
             .map_err(|e| aws_error("secretsmanager:UpdateSecret", e))?;
-        run.ctx.changed();
     } else if !keys.is_empty()
         && run.differs(&resource, "value", json!({ "keys": keys }), Value::Null)
     {
@@ -237,7 +234,6 @@ pub(super) async fn ensure(
             .send()
             .await
             .map_err(|e| aws_error("secretsmanager:PutSecretValue", e))?;
-        run.ctx.changed();
     }
     Ok(Some(arn))
 }
@@ -255,12 +251,7 @@ async fn record(
 }
 
 /// Creates the secret with its key, value and tags in one call.
-async fn create(
-    run: &mut Run<'_>,
-    c: &Clients,
-    d: &Desired,
-    name: &str,
-) -> Result<String, FunctionError> {
+async fn create(c: &Clients, d: &Desired, name: &str) -> Result<String, FunctionError> {
     let out = c
         .secrets
         .create_secret()
@@ -272,7 +263,6 @@ async fn create(
         .send()
         .await
         .map_err(|e| aws_error("secretsmanager:CreateSecret", e))?;
-    run.ctx.changed();
     out.arn.ok_or_else(|| {
         FunctionError::new(ErrorType::Retryable, "CreateSecret returned no secret ARN")
     })
@@ -314,7 +304,7 @@ pub(super) async fn delete(
                 .send()
                 .await;
             match result {
-                Ok(_) => run.ctx.changed(),
+                Ok(_) => {}
                 // Gone, or already scheduled for deletion by a concurrent run.
                 Err(e)
                     if e.as_service_error().is_some_and(|s| {

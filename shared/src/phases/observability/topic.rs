@@ -65,7 +65,7 @@ pub(super) async fn ensure(
         if !run.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(Some(derived));
         }
-        let arn = create(run, c, d, &name, &policy).await?;
+        let arn = create(c, d, &name, &policy).await?;
         record(run, d, &name, &arn).await?;
         return Ok(Some(arn));
     };
@@ -78,7 +78,7 @@ pub(super) async fn ensure(
         let actual = attributes.get(ATTR_KMS).filter(|k| !k.is_empty());
         let same = actual.is_some_and(|k| same_key(key, k));
         if !same && run.differs(&resource, "kmsMasterKeyId", json!(key), json!(actual)) {
-            set_attribute(run, c, &derived, ATTR_KMS, key).await?;
+            set_attribute(c, &derived, ATTR_KMS, key).await?;
         }
     }
     let actual = attributes
@@ -88,7 +88,7 @@ pub(super) async fn ensure(
     if !policies::same_policy(&policy, &actual)
         && run.differs(&resource, "policy", policy.clone(), actual)
     {
-        set_attribute(run, c, &derived, ATTR_POLICY, &policy.to_string()).await?;
+        set_attribute(c, &derived, ATTR_POLICY, &policy.to_string()).await?;
     }
     let missing = missing_tags(&d.tags, &tags);
     if !missing.is_empty() && run.differs(&resource, "tags", json!(missing), json!(tags)) {
@@ -99,7 +99,6 @@ pub(super) async fn ensure(
             .send()
             .await
             .map_err(|e| aws_error("sns:TagResource", e))?;
-        run.ctx.changed();
     }
     Ok(Some(derived))
 }
@@ -117,7 +116,6 @@ async fn record(
 }
 
 async fn create(
-    run: &mut Run<'_>,
     c: &Clients,
     d: &Desired,
     name: &str,
@@ -136,14 +134,12 @@ async fn create(
         .send()
         .await
         .map_err(|e| aws_error("sns:CreateTopic", e))?;
-    run.ctx.changed();
     out.topic_arn.ok_or_else(|| {
         FunctionError::new(ErrorType::Retryable, "CreateTopic returned no topic ARN")
     })
 }
 
 async fn set_attribute(
-    run: &mut Run<'_>,
     c: &Clients,
     arn: &str,
     name: &str,
@@ -157,7 +153,6 @@ async fn set_attribute(
         .send()
         .await
         .map_err(|e| aws_error("sns:SetTopicAttributes", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -176,7 +171,7 @@ pub(super) async fn delete(
             return Err(foreign("SNS topic", &arn, &d.platform_id));
         }
         match c.sns.delete_topic().topic_arn(&arn).send().await {
-            Ok(_) => run.ctx.changed(),
+            Ok(_) => {}
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_not_found_exception()) => {}

@@ -89,7 +89,6 @@ async fn converge_logging(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutBucketLogging", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -104,12 +103,12 @@ pub(crate) async fn remove(
         // The bucket is going: its policy first, which also lifts the policy's TLS-only Deny
         // for the deletes below (moto reads that Deny as applying to every request).
         match s3.delete_bucket_policy().bucket(&logs).send().await {
-            Ok(_) => run.ctx.changed(),
+            Ok(_) => {}
             Err(e) if crate::phases::common::error_code(&e) == Some("NoSuchBucket") => {}
             Err(e) => return Err(aws_error("s3:DeleteBucketPolicy", e)),
         }
     }
-    if !bucket::empty_prefix(run, s3, &logs, "").await? {
+    if !bucket::empty_prefix(s3, &logs, "").await? {
         return Ok(false);
     }
     bucket::delete(run, s3, &logs).await?;

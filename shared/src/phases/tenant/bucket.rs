@@ -153,18 +153,17 @@ pub(super) async fn create(
         );
     }
     match request.send().await {
-        Ok(_) => run.ctx.changed(),
+        Ok(_) => {}
         // A concurrent onboarding created it first.
         Err(e) if error_code(&e) == Some("BucketAlreadyOwnedByYou") => {}
         Err(e) => return Err(aws_error("s3:CreateBucket", e)),
     }
     // Tagged before anything else, so that a crash right after leaves a bucket the next run
     // recognises as this platform's.
-    put_tags(run, s3, bucket, tags).await
+    put_tags(s3, bucket, tags).await
 }
 
 async fn put_tags(
-    run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     tags: &BTreeMap<String, String>,
@@ -184,7 +183,6 @@ async fn put_tags(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutBucketTagging", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -204,7 +202,7 @@ pub(super) async fn converge_tags(
     }
     let mut merged = actual;
     merged.extend(desired.iter().map(|(k, v)| (k.clone(), v.clone())));
-    put_tags(run, s3, bucket, &merged).await
+    put_tags(s3, bucket, &merged).await
 }
 
 pub(super) async fn converge_ownership(
@@ -251,7 +249,6 @@ pub(super) async fn converge_ownership(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutBucketOwnershipControls", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -291,7 +288,6 @@ pub(super) async fn converge_public_access(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutPublicAccessBlock", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -357,7 +353,6 @@ pub(super) async fn converge_encryption(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutBucketEncryption", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -394,7 +389,6 @@ async fn converge_versioning(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutBucketVersioning", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -424,7 +418,6 @@ pub(super) async fn converge_policy(
         .send()
         .await
         .map_err(|e| aws_error("s3:PutBucketPolicy", e))?;
-    run.ctx.changed();
     Ok(())
 }
 
@@ -432,7 +425,6 @@ pub(super) async fn converge_policy(
 /// at most [`DELETE_BATCHES_PER_CALL`] batches per call. Returns whether the prefix is empty
 /// (false: call again). A missing bucket is empty.
 pub(crate) async fn empty_prefix(
-    run: &mut Run<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
@@ -482,7 +474,6 @@ pub(crate) async fn empty_prefix(
             .send()
             .await
             .map_err(|e| aws_error("s3:DeleteObjects", e))?;
-        run.ctx.changed();
         if let Some(err) = out.errors().first() {
             return Err(FunctionError::new(
                 ErrorType::Retryable,
@@ -526,7 +517,7 @@ pub(crate) async fn delete(
 ) -> Result<(), FunctionError> {
     if exists(run, s3, bucket).await? {
         match s3.delete_bucket().bucket(bucket).send().await {
-            Ok(_) => run.ctx.changed(),
+            Ok(_) => {}
             Err(e) if not_found(error_code(&e)) => {}
             Err(e) => return Err(aws_error("s3:DeleteBucket", e)),
         }

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::common::{removal, Removal};
+use super::common::removal;
 use super::encryption::{self, DesiredKey, Run, TAG_PURPOSE};
 use super::identity::{self, DesiredRole};
 use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
@@ -358,7 +358,7 @@ async fn converge_manifests(
     for manifest in manifests {
         if run.writes() {
             if kubernetes::apply(&client, manifest).await? {
-                run.ctx.changed();
+                run.ctx.cluster_writes(1);
             }
             continue;
         }
@@ -514,7 +514,6 @@ async fn ensure_pod_identity(
                     .send()
                     .await
                     .map_err(|e| aws_error("eks:UpdatePodIdentityAssociation", e))?;
-                run.ctx.changed();
             }
             association
         }
@@ -535,13 +534,11 @@ async fn ensure_pod_identity(
                 .send()
                 .await;
             match created {
-                Ok(out) => {
-                    run.ctx.changed();
-                    out.association()
-                        .and_then(|a| a.association_id())
-                        .unwrap_or_default()
-                        .to_owned()
-                }
+                Ok(out) => out
+                    .association()
+                    .and_then(|a| a.association_id())
+                    .unwrap_or_default()
+                    .to_owned(),
                 // Created meanwhile by a retry of this invocation.
                 Err(e)
                     if e.as_service_error()
@@ -584,9 +581,7 @@ async fn remove_pod_identity(
                 .association_id(&association)
                 .send()
                 .await;
-            if removal("eks:DeletePodIdentityAssociation", deleted)? == Removal::Done {
-                run.ctx.changed();
-            }
+            removal("eks:DeletePodIdentityAssociation", deleted)?;
         }
     }
     run.forget(Kind::PodIdentityAssociation, &id).await
@@ -661,7 +656,7 @@ pub(crate) async fn offboard(
     identity::delete_role(run, &c.iam, &role).await?;
     if !options.retain_data {
         let bucket = run.ctx.names.bucket();
-        if !bucket::empty_prefix(run, &c.s3, &bucket, &tenant.effective_s3_prefix()).await? {
+        if !bucket::empty_prefix(&c.s3, &bucket, &tenant.effective_s3_prefix()).await? {
             return Ok(false);
         }
     }
@@ -694,7 +689,7 @@ async fn delete_namespace(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<bool
         return Ok(true);
     }
     if kubernetes::delete(&client, &namespace).await? {
-        run.ctx.changed();
+        run.ctx.cluster_writes(1);
     }
     // Namespace deletion finalizes asynchronously (pods terminate first).
     Ok(kubernetes::get(&client, &namespace).await?.is_none())
@@ -737,7 +732,7 @@ async fn release_key(
                 json!("PendingDeletion"),
                 json!(meta.key_state().map(|s| s.as_str())),
             ) {
-                encryption::schedule_deletion(run, &c.kms, meta.key_id(), days).await?;
+                encryption::schedule_deletion(&c.kms, meta.key_id(), days).await?;
             }
         }
         run.forget(Kind::KmsKey, meta.key_id()).await?;
@@ -815,7 +810,7 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         outputs::RETAINED_BUCKET.insert(&mut out, kept);
         return Ok((true, out));
     }
-    if !bucket::empty_prefix(run, &c.s3, &bucket, "").await? {
+    if !bucket::empty_prefix(&c.s3, &bucket, "").await? {
         return Ok((false, Outputs::new()));
     }
     bucket::delete(run, &c.s3, &bucket).await?;

@@ -22,7 +22,7 @@ use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
-use crate::phases::common::{disassociate_access_policy, removal, Removal};
+use crate::phases::common::{disassociate_access_policy, removal};
 use crate::phases::encryption::Run;
 use crate::spec::TenantSpec;
 use crate::store::{TenantRecord, TenantState};
@@ -140,10 +140,7 @@ pub(crate) async fn converge(
                     .send()
                     .await;
                 match created {
-                    Ok(_) => {
-                        run.ctx.changed();
-                        None
-                    }
+                    Ok(_) => None,
                     // Created meanwhile (a concurrent onboarding, or an admin entry): converge
                     // the groups of the entry as it now is.
                     Err(e)
@@ -170,7 +167,6 @@ pub(crate) async fn converge(
                 )
             {
                 set_groups(eks, cluster, principal, &desired).await?;
-                run.ctx.changed();
             }
         }
         // No access policy on an owner's entry (the legacy Edit one included): a policy here
@@ -188,7 +184,6 @@ pub(crate) async fn converge(
         {
             for arn in extra {
                 disassociate_access_policy(eks, cluster, principal, arn).await?;
-                run.ctx.changed();
             }
         }
         let mut record = crate::store::ResourceRecord::new(
@@ -346,9 +341,7 @@ async fn remove(
             .principal_arn(principal)
             .send()
             .await;
-        if removal("eks:DeleteAccessEntry", deleted)? == Removal::Done {
-            run.ctx.changed();
-        }
+        removal("eks:DeleteAccessEntry", deleted)?;
         return Ok(());
     }
     let others: BTreeSet<String> = entry
@@ -366,13 +359,11 @@ async fn remove(
         )
     {
         set_groups(eks, cluster, principal, &others).await?;
-        run.ctx.changed();
     }
     if associated.contains_key(&legacy)
         && run.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
     {
         disassociate_access_policy(eks, cluster, principal, &legacy).await?;
-        run.ctx.changed();
     }
     Ok(())
 }
