@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
-use super::encryption::Run;
 use super::outputs::{self, OutputMap};
+use super::Run;
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};

@@ -26,10 +26,13 @@ pub mod network;
 pub mod nodegroups;
 pub mod observability;
 pub mod outputs;
+mod run;
 pub mod tenant;
 
 #[cfg(test)]
 mod scenarios;
+
+pub(crate) use run::Run;
 
 use crate::aws::changes::ChangeCounter;
 use crate::aws::Clients;

@@ -37,8 +37,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::encryption::Run;
 use super::outputs::{self, Output, OutputMap};
+use super::Run;
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};

@@ -16,7 +16,7 @@ use super::{missing_tags, owned, Clients, Desired};
 use crate::error::FunctionError;
 use crate::naming::Names;
 use crate::phases::aws_error;
-use crate::phases::encryption::Run;
+use crate::phases::Run;
 use crate::plan::{AlarmDefinition, Phase, ALARMS, ALARM_NAMESPACE};
 use crate::store::ResourceRecord;
 

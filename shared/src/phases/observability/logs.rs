@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{missing_tags, same_key, Clients, Desired};
 use crate::error::FunctionError;
 use crate::phases::aws_error;
-use crate::phases::encryption::Run;
+use crate::phases::Run;
 use crate::plan::{Phase, CONTAINER_INSIGHTS_LOG_GROUPS};
 use crate::store::ResourceRecord;
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{foreign, missing_tags, owned, same_key, Clients, Desired};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::encryption::Run;
+use crate::phases::Run;
 use crate::plan::Phase;
 use crate::policies;
 use crate::store::ResourceRecord;

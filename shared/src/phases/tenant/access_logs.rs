@@ -15,7 +15,7 @@ use serde_json::json;
 use super::bucket;
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::encryption::Run;
+use crate::phases::Run;
 use crate::policies;
 use crate::resources::Kind;
 use crate::store::ResourceRecord;

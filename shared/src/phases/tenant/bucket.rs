@@ -24,8 +24,8 @@ use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
 use crate::phases::aws_error;
 use crate::phases::common::error_code;
-use crate::phases::encryption::Run;
 use crate::phases::outputs;
+use crate::phases::Run;
 use crate::policies;
 use crate::store::ResourceRecord;
 

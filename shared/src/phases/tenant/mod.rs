@@ -38,9 +38,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use super::common::removal;
-use super::encryption::{self, DesiredKey, Run, TAG_PURPOSE};
+use super::encryption::{self, DesiredKey, TAG_PURPOSE};
 use super::identity::{self, DesiredRole};
 use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
+use super::Run;
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};

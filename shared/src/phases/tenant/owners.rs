@@ -23,7 +23,7 @@ use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
 use crate::phases::common::{disassociate_access_policy, removal};
-use crate::phases::encryption::Run;
+use crate::phases::Run;
 use crate::spec::TenantSpec;
 use crate::store::{TenantRecord, TenantState};
 
