@@ -20,6 +20,7 @@ pub mod iam;
 mod identity;
 pub mod kms;
 pub mod logs;
+mod network;
 mod nodegroups;
 mod observability;
 pub mod s3;
