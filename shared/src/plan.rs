@@ -1230,7 +1230,17 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
                     deps.extend(pod_identity.iter().cloned());
                     deps
                 }
-                _ => vec![namespace.clone()],
+                // An `allowFrom` policy in the other tenant's namespace needs that one too.
+                _ => match m["metadata"]["namespace"]
+                    .as_str()
+                    .filter(|ns| *ns != t.name)
+                {
+                    Some(other) => vec![
+                        namespace.clone(),
+                        format!("tenants/{other}/namespace/{other}"),
+                    ],
+                    None => vec![namespace.clone()],
+                },
             }
         });
     }
@@ -1293,10 +1303,10 @@ mod tests {
                 (Phase::Bootstrap, 20),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
-                (Phase::Tenants, 50),
+                (Phase::Tenants, 52),
             ]
         );
-        assert_eq!(plan.total(), 150);
+        assert_eq!(plan.total(), 152);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1337,7 +1347,8 @@ mod tests {
             ("s3:bucket", 2),
             // The tenants' three, and the Pod Security labels on four system namespaces.
             ("k8s:namespace", 7),
-            ("k8s:network-policy", 12),
+            // Four per tenant, and two for ledger's `allowFrom` checkout.
+            ("k8s:network-policy", 14),
             ("k8s:resource-quota", 3),
             ("k8s:limit-range", 3),
         ];
@@ -1552,7 +1563,7 @@ mod tests {
             assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
         let text = a.to_string();
-        assert!(text.contains("tenants (50)"), "{text}");
+        assert!(text.contains("tenants (52)"), "{text}");
         assert!(text.contains("network/vpc"), "{text}");
     }
 }

@@ -23,6 +23,7 @@ mod autoscaler;
 mod client;
 mod eni_config;
 mod manifests;
+pub mod reach;
 mod tenant;
 mod token;
 
@@ -49,7 +50,7 @@ pub use manifests::{
     PRIORITY_TENANT_DEFAULT, PRIORITY_TENANT_HIGH, SYSTEM_NAMESPACES,
 };
 pub use tenant::{
-    foreign_namespace, owner_group, tenant_manifests, OWNER_ROLE, TENANT_LABEL,
-    TENANT_NETWORK_POLICIES,
+    foreign_namespace, owner_group, peer_of, tenant_manifests, OWNER_ROLE, PEER_LABEL,
+    TENANT_LABEL, TENANT_NETWORK_POLICIES,
 };
 pub use token::{eks_token, sts_endpoint, TOKEN_PREFIX};

@@ -44,6 +44,12 @@ const POLICY_SAME_NAMESPACE: &str = "allow-same-namespace";
 const POLICY_DNS: &str = "allow-dns";
 const POLICY_EGRESS_EXCEPT_METADATA: &str = "allow-egress-except-metadata";
 
+/// Label naming the other tenant an `allowFrom` policy opens traffic with.
+pub const PEER_LABEL: &str = "tenantry.io/peer";
+/// The label the API server puts on every namespace, holding its name: it cannot be set to
+/// another namespace's name, so a peer selected by it is that namespace and no other.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// Pod Security Standards level of tenant namespaces (enforce, audit and warn).
 const POD_SECURITY_RESTRICTED: &str = "restricted";
 
@@ -377,6 +383,91 @@ fn network_policies(spec: &PlatformSpec, tenant: &TenantSpec) -> Vec<Value> {
     .collect()
 }
 
+/// The pods of one namespace, as a NetworkPolicy peer.
+fn namespace_peer(namespace: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: labels_selector(&[(NAMESPACE_NAME_LABEL, namespace)]),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+/// The two NetworkPolicies of each `allowFrom` rule of `tenant`: `allow-from-<peer>` in the
+/// tenant's namespace (ingress from the peer's pods on the rule's ports) and `allow-to-<tenant>`
+/// in the peer's namespace (egress to the tenant's pods on the same ports), both labelled with
+/// the peer ([`PEER_LABEL`]) and belonging to `tenant`, whose offboarding removes them. Both
+/// sides are needed: each namespace denies both directions by default.
+fn allow_from_policies(spec: &PlatformSpec, tenant: &TenantSpec) -> Vec<Value> {
+    let mut out = Vec::new();
+    for rule in &tenant.allow_from {
+        let ports: Vec<NetworkPolicyPort> = rule
+            .ports
+            .iter()
+            .map(|p| port(rule.protocol.as_str(), i32::from(*p)))
+            .collect();
+        let ingress = NetworkPolicySpec {
+            pod_selector: all_pods(),
+            policy_types: policy_types(&["Ingress"]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![namespace_peer(&rule.tenant)]),
+                ports: Some(ports.clone()),
+            }]),
+            egress: None,
+        };
+        let egress = NetworkPolicySpec {
+            pod_selector: all_pods(),
+            policy_types: policy_types(&["Egress"]),
+            ingress: None,
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![namespace_peer(&tenant.name)]),
+                ports: Some(ports),
+            }]),
+        };
+        let from = format!("allow-from-{}", rule.tenant);
+        let to = format!("allow-to-{}", tenant.name);
+        out.push(peer_policy(
+            spec,
+            tenant,
+            &from,
+            &tenant.name,
+            &rule.tenant,
+            ingress,
+        ));
+        out.push(peer_policy(
+            spec,
+            tenant,
+            &to,
+            &rule.tenant,
+            &rule.tenant,
+            egress,
+        ));
+    }
+    out
+}
+
+fn peer_policy(
+    spec: &PlatformSpec,
+    tenant: &TenantSpec,
+    name: &str,
+    namespace: &str,
+    peer: &str,
+    policy: NetworkPolicySpec,
+) -> Value {
+    let mut metadata = tenant_meta(spec, tenant, name, Some(namespace));
+    metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(PEER_LABEL.to_owned(), peer.to_owned());
+    to_value(&NetworkPolicy {
+        metadata,
+        spec: Some(policy),
+    })
+}
+
+/// The other tenant an `allowFrom` policy opens traffic with, if `manifest` is one.
+pub fn peer_of(manifest: &Value) -> Option<&str> {
+    manifest["metadata"]["labels"][PEER_LABEL].as_str()
+}
+
 fn quantities(pairs: &[(&str, String)]) -> Option<BTreeMap<String, Quantity>> {
     Some(
         pairs
@@ -455,7 +546,8 @@ fn service_account(spec: &PlatformSpec, tenant: &TenantSpec, irsa_role_arn: Opti
 
 /// Everything one tenant has in the cluster, in apply order: the Namespace first (everything
 /// else lives in it), its `default` ServiceAccount without a mounted token, the NetworkPolicies (default deny before the allowances, so the namespace
-/// is never open while half-built), the ResourceQuota and LimitRange, the owners' Role and
+/// is never open while half-built; then the two of each `allowFrom` rule, one of them in the
+/// other tenant's namespace), the ResourceQuota and LimitRange, the owners' Role and
 /// RoleBinding, then the ServiceAccount
 /// (with the IRSA annotation when `irsa_role_arn` is given). Offboarding deletes in reverse.
 pub fn tenant_manifests(
@@ -471,6 +563,7 @@ pub fn tenant_manifests(
         Some(&tenant.name),
     )));
     out.extend(network_policies(spec, tenant));
+    out.extend(allow_from_policies(spec, tenant));
     out.push(resource_quota(spec, tenant));
     out.push(limit_range(spec, tenant));
     out.push(owner_role(spec, tenant));
@@ -827,5 +920,64 @@ mod tests {
             last["metadata"]["annotations"] = json!({ "eks.amazonaws.com/role-arn": ROLE });
         }
         assert_eq!(annotated, with);
+    }
+
+    /// The example's `ledger`, reachable from `checkout` on TCP 8080.
+    fn ledger_open_to_checkout() -> (PlatformSpec, Vec<Value>) {
+        let spec = example();
+        let mut ledger = spec
+            .tenants
+            .iter()
+            .find(|t| t.name == "ledger")
+            .cloned()
+            .expect("ledger");
+        ledger.allow_from = vec![crate::spec::AllowFrom {
+            tenant: "checkout".to_owned(),
+            ports: vec![8080],
+            protocol: crate::spec::Protocol::Tcp,
+        }];
+        let mut all = Vec::new();
+        for t in &spec.tenants {
+            let t = if t.name == "ledger" { &ledger } else { t };
+            all.extend(tenant_manifests(&spec, t, None));
+        }
+        (spec, all)
+    }
+
+    fn connects(all: &[Value], from: &str, to: &str, port: u16) -> bool {
+        super::super::reach::connects(all, from, to, port, "TCP")
+    }
+
+    #[test]
+    fn allow_from_opens_exactly_the_named_tenant_on_the_named_port() {
+        let (_, all) = ledger_open_to_checkout();
+        assert!(connects(&all, "checkout", "ledger", 8080));
+        assert!(!connects(&all, "checkout", "ledger", 9090), "another port");
+        assert!(!connects(&all, "ledger", "checkout", 8080), "the other way");
+        assert!(
+            !connects(&all, "reconciliation", "ledger", 8080),
+            "another tenant"
+        );
+        assert!(!connects(&all, "reconciliation", "checkout", 8080));
+        // The evaluator is not vacuous: within a namespace traffic flows.
+        assert!(connects(&all, "ledger", "ledger", 9090));
+    }
+
+    #[test]
+    fn allow_from_policies_belong_to_the_declaring_tenant_and_name_the_peer() {
+        let (spec, all) = ledger_open_to_checkout();
+        let ingress = find(&all, "NetworkPolicy", "allow-from-checkout");
+        let egress = find(&all, "NetworkPolicy", "allow-to-ledger");
+        assert_eq!(ingress["metadata"]["namespace"], "ledger");
+        assert_eq!(egress["metadata"]["namespace"], "checkout");
+        for policy in [ingress, egress] {
+            assert_common_labels(policy, &spec.id);
+            assert_eq!(policy["metadata"]["labels"][TENANT_LABEL], "ledger");
+            assert_eq!(peer_of(policy), Some("checkout"));
+        }
+        assert_eq!(ingress["spec"]["policyTypes"], json!(["Ingress"]));
+        assert_eq!(egress["spec"]["policyTypes"], json!(["Egress"]));
+        let without = tenant_manifests(&spec, &spec.tenants[2], None);
+        assert!(without.iter().all(|m| peer_of(m).is_none()));
     }
 }

@@ -285,6 +285,7 @@ mod tests {
             own_kms_key: true,
             secrets_prefix: None,
             cost_centre: "cc-1".to_owned(),
+            allow_from: Vec::new(),
         }
     }
 

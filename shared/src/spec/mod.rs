@@ -34,7 +34,7 @@ pub use platform::{
     partition_of, AlarmsSpec, Cni, ComplianceProfile, ControlPlaneLogType, DriftRemediation,
     EncryptionSpec, EndpointAccess, LoggingSpec, ObservabilitySpec, PlatformSpec,
 };
-pub use tenant::{LimitDefaults, TenantQuotas, TenantSpec};
+pub use tenant::{AllowFrom, LimitDefaults, Protocol, TenantQuotas, TenantSpec};
 
 /// Kubernetes versions Amazon EKS supports today (2026-11), oldest first. 1.32 and 1.33 are in
 /// extended support. Requests for any other version are refused.

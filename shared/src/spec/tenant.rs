@@ -41,6 +41,46 @@ pub struct TenantSpec {
     /// Cost centre, put in the `tenantry:cost-centre` tag of the tenant's resources (tag-value
     /// characters). Required.
     pub cost_centre: String,
+    /// Other tenants of the platform whose pods may connect to this tenant's pods, each on the
+    /// ports given (at most 8 rules, one per tenant). Each rule becomes two NetworkPolicies:
+    /// ingress into this namespace from the named tenant's, and egress from the named tenant's
+    /// namespace to this one; everything else stays denied. A rule naming a tenant that is
+    /// offboarded is removed with it. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub allow_from: Vec<AllowFrom>,
+}
+
+/// Traffic another tenant may send to this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowFrom {
+    /// The tenant whose pods may connect: another tenant of the same platform. Required.
+    pub tenant: String,
+    /// Destination ports on this tenant's pods: 1 to 8 distinct ports, each 1-65535. Required.
+    #[schemars(length(min = 1, max = 8))]
+    pub ports: Vec<u16>,
+    /// `TCP` or `UDP`. Default: `TCP`.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// A transport protocol of a NetworkPolicy port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
 }
 
 impl TenantSpec {

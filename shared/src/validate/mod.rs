@@ -194,6 +194,12 @@ pub mod rules {
     /// More than 40 cost tags (AWS allows 50 per resource; Tenantry adds its own).
     pub const TAG_COUNT: &str = "tag-count";
 
+    /// An `allowFrom` rule naming no other tenant of the platform, the tenant itself, or a
+    /// tenant twice.
+    pub const ALLOW_FROM: &str = "allow-from";
+    /// Ports outside 1-65535, repeated, none, or more than 8.
+    pub const PORTS: &str = "ports";
+
     /// A malformed Kubernetes quantity.
     pub const QUANTITY: &str = "quantity";
     /// A default request above its default limit, or a default limit above the quota.
@@ -276,6 +282,8 @@ pub mod rules {
         TAG_VALUE,
         TAG_RESERVED,
         TAG_COUNT,
+        ALLOW_FROM,
+        PORTS,
         QUANTITY,
         QUANTITY_ORDER,
     ];

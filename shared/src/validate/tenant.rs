@@ -58,6 +58,77 @@ pub(crate) fn check_with_region(t: &TenantSpec, at: &str, region: &str, issues: 
         check_secret_prefix(issues, &field(at, "secretsPrefix"), prefix);
     }
     check_tag_value(issues, &field(at, "costCentre"), &t.cost_centre, true);
+    check_allow_from(t, at, issues);
+}
+
+/// Most ports one `allowFrom` rule may open, and most rules a tenant may have.
+const MAX_ALLOW_FROM: usize = 8;
+
+/// Each `allowFrom` rule on its own: a tenant name other than this one's, named once, and 1-8
+/// distinct ports in 1-65535 (which tenants exist is [`check_all`]'s).
+fn check_allow_from(t: &TenantSpec, at: &str, issues: &mut Issues) {
+    let rules_path = field(at, "allowFrom");
+    if t.allow_from.len() > MAX_ALLOW_FROM {
+        issues.push(
+            rules_path.as_str(),
+            rules::ALLOW_FROM,
+            format!(
+                "{} rules; at most {MAX_ALLOW_FROM}, one per tenant",
+                t.allow_from.len()
+            ),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, rule) in t.allow_from.iter().enumerate() {
+        let path = index(&rules_path, i);
+        let peer = field(&path, "tenant");
+        check_label(
+            issues,
+            &peer,
+            "tenant name",
+            &rule.tenant,
+            MAX_TENANT_NAME_LEN,
+            Reserved::Namespace,
+        );
+        if rule.tenant == t.name {
+            issues.push(
+                peer,
+                rules::ALLOW_FROM,
+                format!(
+                    "tenant {:?} cannot allow itself: its pods already reach each other",
+                    t.name
+                ),
+            );
+        } else if !seen.insert(rule.tenant.as_str()) {
+            issues.push(
+                peer,
+                rules::ALLOW_FROM,
+                format!(
+                    "tenant {:?} is named by two rules; put its ports in one",
+                    rule.tenant
+                ),
+            );
+        }
+        check_ports(issues, &field(&path, "ports"), &rule.ports);
+    }
+}
+
+fn check_ports(issues: &mut Issues, path: &str, ports: &[u16]) {
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    let problem = if ports.is_empty() {
+        Some("no port: name 1 to 8".to_owned())
+    } else if ports.len() > MAX_ALLOW_FROM {
+        Some(format!("{} ports; at most {MAX_ALLOW_FROM}", ports.len()))
+    } else if distinct.contains(&0) {
+        Some("port 0 is not a port: use 1-65535".to_owned())
+    } else if distinct.len() != ports.len() {
+        Some(format!("ports {ports:?} repeat a port"))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        issues.push(path, rules::PORTS, problem);
+    }
 }
 
 /// Tenantry's own space in Secrets Manager: every platform's secrets and its tenants' default
@@ -293,6 +364,28 @@ pub(crate) fn check_all(issues: &mut Issues, tenants: &[(String, &TenantSpec)], 
         })
         .collect();
     check_nesting(issues, "secret prefix", &secrets);
+    check_peers(issues, tenants);
+}
+
+/// Every `allowFrom` rule names another tenant of the platform.
+fn check_peers(issues: &mut Issues, tenants: &[(String, &TenantSpec)]) {
+    let names: std::collections::BTreeSet<&str> =
+        tenants.iter().map(|(_, t)| t.name.as_str()).collect();
+    for (path, t) in tenants {
+        for (i, rule) in t.allow_from.iter().enumerate() {
+            if rule.tenant != t.name && !names.contains(rule.tenant.as_str()) {
+                let known: Vec<&&str> = names.iter().filter(|n| **n != t.name).collect();
+                issues.push(
+                    field(&index(&field(path, "allowFrom"), i), "tenant"),
+                    rules::ALLOW_FROM,
+                    format!(
+                        "tenant {:?} is not a tenant of this platform (its other tenants: {known:?})",
+                        rule.tenant
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// A new tenant against the platform's existing ones (`existing` paths are descriptive).

@@ -283,6 +283,12 @@ macro_rules! rule_tests {
 
 rule_tests! {
     name_syntax: rules::NAME_SYNTAX, "$.id", v => { v["id"] = json!("Payments"); }
+    allow_from_unknown_tenant: rules::ALLOW_FROM, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "payroll", "ports": [8080] }]); }
+    allow_from_itself: rules::ALLOW_FROM, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "ledger", "ports": [8080] }]); }
+    allow_from_twice: rules::ALLOW_FROM, "$.tenants[1].allowFrom[1].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [8080] }, { "tenant": "checkout", "ports": [9090] }]); }
+    ports_zero: rules::PORTS, "$.tenants[1].allowFrom[0].ports", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [0] }]); }
+    ports_none: rules::PORTS, "$.tenants[1].allowFrom[0].ports", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [] }]); }
+    ports_repeated: rules::PORTS, "$.tenants[1].allowFrom[0].ports", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [8080, 8080] }]); }
     unsafe_characters: rules::UNSAFE_CHARACTERS, "$.environment", v => { v["environment"] = json!("pr\"od"); }
     reserved_name: rules::RESERVED_NAME, "$.nodeGroups[1].name", v => { v["nodeGroups"][1]["name"] = json!("kube-nodes"); }
     name_too_long: rules::NAME_TOO_LONG, "$.id", v => { v["id"] = json!("payments-and-settlements"); }

@@ -31,6 +31,7 @@
 pub mod access_logs;
 pub mod bucket;
 pub mod owners;
+mod peers;
 
 use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,7 +87,8 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
         }
         (_, Some(name)) => {
             let tenant = desired_tenant(&mut run, &name).await?;
-            ensure(&mut run, &clients, &tenant, Owners::Converge).await?
+            let present = peers::present(&run).await?;
+            ensure(&mut run, &clients, &tenant, Owners::Converge, &present).await?
         }
     };
     run.finish(ready, outputs).await
@@ -173,9 +175,10 @@ async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), 
         let cluster = run.ctx.names.cluster();
         run.prefetched.pod_identities = Some(all_pod_identities(c, &cluster).await?);
     }
+    let present = peers::present(run).await?;
     for tenant in &tenants {
         run.observing = Some(tenant.name.clone());
-        ensure(run, c, tenant, Owners::Later).await?;
+        ensure(run, c, tenant, Owners::Later, &present).await?;
     }
     // Each owner's entry once, however many tenants it owns; a difference is noted under the
     // first of them (repairing that tenant converges the entry on every tenant it owns).
@@ -211,6 +214,7 @@ async fn ensure(
     c: &Clients,
     tenant: &TenantSpec,
     owner_entries: Owners,
+    present: &BTreeSet<String>,
 ) -> Result<(bool, Outputs), FunctionError> {
     // Before anything is created: a namespace of this name that Tenantry did not make for this
     // tenant is someone else's, and is never adopted.
@@ -246,8 +250,10 @@ async fn ensure(
         return Ok((false, Outputs::new()));
     };
     let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
-    let manifests =
-        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
+    let manifests = peers::in_force(
+        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str())),
+        present,
+    );
     let in_cluster = converge_manifests(run, tenant, &manifests).await?;
     let cluster = run.ctx.names.cluster();
     match irsa {
@@ -643,6 +649,7 @@ pub(crate) async fn offboard(
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
         owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
         remove_pod_identity(run, c, &cluster, tenant).await?;
+        peers::remove(run, tenant).await?;
         if !delete_namespace(run, tenant).await? {
             return Ok(false);
         }
