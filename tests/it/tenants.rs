@@ -2593,3 +2593,111 @@ async fn tenant_requests_cannot_reach_other_teams_namespaces_secrets_or_kept_dat
         "{roles_now:?}"
     );
 }
+
+/// Every NetworkPolicy of the cluster, as JSON.
+async fn live_policies(kube: &kube::Client) -> Vec<Value> {
+    let all = kube::Api::<NetworkPolicy>::all(kube.clone())
+        .list(&Default::default())
+        .await
+        .expect("list NetworkPolicies");
+    all.items
+        .iter()
+        .map(|p| serde_json::to_value(p).expect("policy JSON"))
+        .collect()
+}
+
+#[tokio::test]
+async fn allow_from_opens_one_tenant_to_another_until_that_tenant_leaves() {
+    use tenantry::kubernetes::reach::connects;
+    let env = env().await;
+    let p = env.provision().await;
+    let mut bravo = tenant_json("bravo", "cc-2", &["team-bravo"]);
+    bravo["allowFrom"] = json!([{ "tenant": "alpha", "ports": [8080] }]);
+    let mut stray = tenant_json("charlie", "cc-3", &["team-charlie"]);
+    stray["allowFrom"] = json!([{ "tenant": "nobody", "ports": [8080] }]);
+    let alpha = tenant_json("alpha", "cc-1", &["team-alpha"]);
+    env.put(&[onboarding("onboard-alpha", &alpha)]).await;
+    env.succeeded("onboard-alpha").await;
+    env.put(&[
+        onboarding("onboard-bravo", &bravo),
+        onboarding("onboard-charlie", &stray),
+    ])
+    .await;
+    env.succeeded("onboard-bravo").await;
+
+    // A rule naming no tenant of the platform is refused, naming the field, and builds nothing.
+    let detail = env
+        .results
+        .wait("onboard-charlie", "TenantOnboardingRejected")
+        .await;
+    let issues = detail["issues"].as_array().cloned().unwrap_or_default();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["path"] == "$.allowFrom[0].tenant" && i["rule"] == rules::ALLOW_FROM),
+        "{issues:?}"
+    );
+    assert!(
+        !env.role_exists(&p.target().names.tenant_role("charlie"))
+            .await
+    );
+
+    // What the cluster holds lets alpha reach bravo on 8080, and nothing more.
+    let kube = env.kube(&p);
+    let live = live_policies(&kube).await;
+    assert!(connects(&live, "alpha", "bravo", 8080, "TCP"));
+    assert!(
+        !connects(&live, "alpha", "bravo", 9090, "TCP"),
+        "another port"
+    );
+    assert!(
+        !connects(&live, "alpha", "bravo", 8080, "UDP"),
+        "another protocol"
+    );
+    assert!(
+        !connects(&live, "bravo", "alpha", 8080, "TCP"),
+        "the other way"
+    );
+    let ids: BTreeSet<String> = env
+        .store
+        .list_resources(PLATFORM)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.tenant.as_deref() == Some("bravo"))
+        .map(|r| r.id)
+        .collect();
+    for id in ["bravo/allow-from-alpha", "alpha/allow-to-bravo"] {
+        assert!(
+            ids.contains(&format!("networking.k8s.io/v1/NetworkPolicy/{id}")),
+            "{id} in {ids:?}"
+        );
+    }
+
+    // Alpha leaves: the rule naming it goes from bravo's namespace and from the inventory.
+    env.put(&[offboarding("offboard-alpha", "alpha", None, None)])
+        .await;
+    env.succeeded("offboard-alpha").await;
+    let live = live_policies(&kube).await;
+    let named: Vec<&Value> = live
+        .iter()
+        .filter(|p| tenantry::kubernetes::peer_of(p) == Some("alpha"))
+        .collect();
+    assert!(named.is_empty(), "{named:?}");
+    let left: Vec<String> = env
+        .store
+        .list_resources(PLATFORM)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .filter(|id| id.contains("allow-from-alpha") || id.contains("allow-to-bravo"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        live.iter()
+            .any(|p| p["metadata"]["namespace"] == "bravo"
+                && p["metadata"]["name"] == "default-deny"),
+        "bravo keeps its isolation"
+    );
+}
