@@ -83,11 +83,14 @@ impl Ensure<'_, '_> {
         let subnets = self.subnets(&vpc_id, &azs).await?;
         let nats_ready = self.nat_gateways(&subnets).await?;
         let private_tables = self.route_tables(&vpc_id, &igw, &subnets).await?;
+        // Only once no route points at them.
+        let surplus_gone = self.surplus_nat_gateways().await?;
         let group = self.endpoint_group(&vpc_id).await?;
-        self.stray_groups().await?;
         let endpoints_ready = self
             .endpoints(&vpc_id, &subnets, &private_tables, group.as_deref())
             .await?;
+        // Only once the endpoints that used them are deleted.
+        let strays_gone = self.stray_groups().await?;
         self.out.vpc_id = Some(vpc_id.clone());
         self.out.availability_zones = azs;
         self.out.endpoint_security_group_id = group;
@@ -99,7 +102,8 @@ impl Ensure<'_, '_> {
             }
         }
         let missing = self.flow_log(&vpc_id).await?;
-        let ready = nats_ready && endpoints_ready && missing.is_empty();
+        let ready =
+            nats_ready && surplus_gone && endpoints_ready && strays_gone && missing.is_empty();
         let output = self.ctx.finish(ready, self.out.to_outputs()).await?;
         if !missing.is_empty() {
             return Err(FunctionError::new(
@@ -709,7 +713,7 @@ impl Ensure<'_, '_> {
     /// Deletes the security groups tagged as the platform's that it does not want
     /// ([`lookup::stray_groups`]). One still in use (`DependencyViolation`) stays, said in the
     /// log: a drift check then reports it `not-repaired`.
-    async fn stray_groups(&mut self) -> Result<(), FunctionError> {
+    async fn stray_groups(&mut self) -> Result<bool, FunctionError> {
         let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
         let wanted: Vec<String> = self
             .d
@@ -717,18 +721,60 @@ impl Ensure<'_, '_> {
             .then(|| self.d.names.security_group("endpoints"))
             .into_iter()
             .collect();
+        let mut gone = true;
         for g in lookup::stray_groups(&groups, &wanted) {
             let id = g.group_id().unwrap_or_default();
             let result = self.c.ec2.delete_security_group().group_id(id).send().await;
-            match removal("DeleteSecurityGroup", result)? {
-                Removal::Done => {}
-                Removal::Gone => {}
-                Removal::Blocked => {
-                    tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is in use; left in place")
+            if removal("DeleteSecurityGroup", result)? == Removal::Blocked {
+                tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is still in use; not ready until it goes");
+                gone = false;
+            }
+        }
+        Ok(gone)
+    }
+
+    /// NAT gateways beyond the spec's count (the NAT mode or the zones changed), then their
+    /// Elastic IPs once the gateways no longer hold them. True when none is left.
+    async fn surplus_nat_gateways(&mut self) -> Result<bool, FunctionError> {
+        let wanted: BTreeSet<String> = (0..self.d.nat_count())
+            .map(|i| self.d.name(&format!("nat-{i}")))
+            .collect();
+        let surplus = |tags: &[aws_sdk_ec2::types::Tag]| {
+            lookup::name(tags).is_none_or(|name| !wanted.contains(name))
+        };
+        let platform = self.platform_id();
+        let nats = lookup::live_nat_gateways(self.c, &platform).await?;
+        let doomed: Vec<String> = nats
+            .iter()
+            .filter(|n| surplus(n.tags()))
+            .filter_map(|n| n.nat_gateway_id().map(str::to_owned))
+            .collect();
+        for id in &doomed {
+            let result = self
+                .c
+                .ec2
+                .delete_nat_gateway()
+                .nat_gateway_id(id)
+                .send()
+                .await;
+            removal("DeleteNatGateway", result)?;
+            self.inv.forget(self.ctx, Kind::NatGateway, id).await?;
+        }
+        let mut gone = doomed.is_empty();
+        let addresses = lookup::addresses(self.c, &platform).await?;
+        for a in addresses.iter().filter(|a| surplus(a.tags())) {
+            let id = a.allocation_id().unwrap_or_default();
+            let result = self.c.ec2.release_address().allocation_id(id).send().await;
+            match result {
+                // Its NAT gateway is still being deleted: released by a later ensure.
+                Err(e) if error_code(&e) == Some("InvalidIPAddress.InUse") => gone = false,
+                other => {
+                    removal("ReleaseAddress", other)?;
+                    self.inv.forget(self.ctx, Kind::ElasticIp, id).await?;
                 }
             }
         }
-        Ok(())
+        Ok(gone)
     }
 
     /// The interface endpoints' security group: HTTPS from the VPC and pod CIDRs.

@@ -49,7 +49,8 @@ pub async fn observe(
     Ok(PhaseOutput {
         phase: Phase::Network,
         action: Action::Observe,
-        ready: true,
+        // As every phase's observe: ready when nothing differs.
+        ready: o.drift.is_empty(),
         changes: 0,
         item: ctx.input.item.clone(),
         outputs: o.found.to_outputs(),

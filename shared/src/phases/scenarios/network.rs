@@ -951,7 +951,6 @@ async fn nat_gateway_deleted_by_hand_is_replaced_with_its_elastic_ip() {
 /// From one NAT gateway per AZ to a single one: the private tables of AZs 1 and 2 route to
 /// NAT 0, and the two others (with their Elastic IPs) should go.
 #[tokio::test]
-#[ignore = "bug: ensure never deletes NAT gateways beyond the NAT mode's count (network/ensure.rs nat_gateways); observe reports natGatewayCount forever"]
 async fn fewer_nat_gateways_in_the_spec_removes_the_surplus() {
     let mut w = World::converged().await;
     w.s.spec.network.nat_mode = NatMode::Single;
@@ -980,7 +979,6 @@ async fn fewer_nat_gateways_in_the_spec_removes_the_surplus() {
 /// The spec drops every interface endpoint (S3 stays): their endpoints go, and with them the
 /// security group that only they used.
 #[tokio::test]
-#[ignore = "bug: ensure deletes stray security groups (network/ensure.rs Ensure::run, stray_groups) before the surplus endpoints that use them, and reports ready with the group left"]
 async fn dropped_interface_endpoints_take_their_security_group_with_them() {
     let mut w = World::converged().await;
     w.s.spec.network.endpoints = vec![VpcEndpointService::S3];
