@@ -17,7 +17,8 @@
 use serde_json::{json, Value};
 
 use super::{account_administration, document, irsa_statement_for, Target};
-use crate::spec::{TenantSpec, TrustMechanism};
+use crate::spec::aws_access;
+use crate::spec::{AwsService, TenantSpec, TrustMechanism};
 
 /// The service account of every tenant namespace bound to the tenant role.
 pub const TENANT_SERVICE_ACCOUNT: &str = "workload";
@@ -177,36 +178,94 @@ pub fn tenant_role_policy(t: &Target, bucket: &str, tenant: &TenantSpec, key_arn
     let partition = t.partition();
     let prefix = s3_prefix(tenant);
     let secrets = iam_literal(&tenant.effective_secrets_prefix(t.names.stem()));
-    document(vec![
-        json!({
-            "Sid": "ListOwnPrefix",
+    document(
+        vec![
+            json!({
+                "Sid": "ListOwnPrefix",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": format!("arn:{partition}:s3:::{bucket}"),
+                "Condition": { "StringLike": {
+                    "s3:prefix": [format!("{prefix}/*"), format!("{prefix}/")],
+                } },
+            }),
+            json!({
+                "Sid": "ObjectsUnderOwnPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+                "Resource": format!("arn:{partition}:s3:::{bucket}/{prefix}/*"),
+            }),
+            json!({
+                "Sid": "OwnKeyThroughS3AndSecretsManager",
+                "Effect": "Allow",
+                "Action": TENANT_KEY_ACTIONS,
+                "Resource": key_arn,
+                "Condition": { "StringEquals": { "kms:ViaService": key_via_services(t) } },
+            }),
+            json!({
+                "Sid": "ReadOwnSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                "Resource": t.arn("secretsmanager", &format!("secret:{secrets}*")),
+            }),
+        ]
+        .into_iter()
+        .chain(aws_access_statements(t, bucket, tenant))
+        .collect(),
+    )
+}
+
+/// The tenant's `awsAccess`, cut down to what its platform approves now and to each service's
+/// catalogue (so a stale record or a narrowed approval never grants more): one statement per
+/// service, on the tenant's own resources only ([`aws_access::resource_prefix`]; for S3, its
+/// prefix of the platform bucket).
+fn aws_access_statements(t: &Target, bucket: &str, tenant: &TenantSpec) -> Vec<Value> {
+    let own = iam_literal(&aws_access::resource_prefix(t.names.stem(), &tenant.name));
+    let mut out = Vec::new();
+    for (service, asked) in &tenant.aws_access {
+        let approved = t.spec.tenant_aws_access.get(service);
+        let mut granted: Vec<&str> = asked
+            .iter()
+            .map(String::as_str)
+            .filter(|a| service.actions().contains(a))
+            .filter(|a| approved.is_some_and(|list| list.iter().any(|x| x == a)))
+            .collect();
+        granted.sort_unstable();
+        granted.dedup();
+        if granted.is_empty() {
+            continue;
+        }
+        let resources = match service {
+            AwsService::Dynamodb => vec![
+                t.arn("dynamodb", &format!("table/{own}*")),
+                t.arn("dynamodb", &format!("table/{own}*/index/*")),
+            ],
+            AwsService::Sqs => vec![t.arn("sqs", &format!("{own}*"))],
+            AwsService::Sns => vec![t.arn("sns", &format!("{own}*"))],
+            AwsService::Athena => vec![t.arn("athena", &format!("workgroup/{own}*"))],
+            AwsService::S3 => vec![format!(
+                "arn:{}:s3:::{bucket}/{}/*",
+                t.partition(),
+                s3_prefix(tenant)
+            )],
+        };
+        out.push(json!({
+            "Sid": format!("OwnResources{}", sid_word(service.prefix())),
             "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": format!("arn:{partition}:s3:::{bucket}"),
-            "Condition": { "StringLike": {
-                "s3:prefix": [format!("{prefix}/*"), format!("{prefix}/")],
-            } },
-        }),
-        json!({
-            "Sid": "ObjectsUnderOwnPrefix",
-            "Effect": "Allow",
-            "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-            "Resource": format!("arn:{partition}:s3:::{bucket}/{prefix}/*"),
-        }),
-        json!({
-            "Sid": "OwnKeyThroughS3AndSecretsManager",
-            "Effect": "Allow",
-            "Action": TENANT_KEY_ACTIONS,
-            "Resource": key_arn,
-            "Condition": { "StringEquals": { "kms:ViaService": key_via_services(t) } },
-        }),
-        json!({
-            "Sid": "ReadOwnSecrets",
-            "Effect": "Allow",
-            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-            "Resource": t.arn("secretsmanager", &format!("secret:{secrets}*")),
-        }),
-    ])
+            "Action": granted,
+            "Resource": resources,
+        }));
+    }
+    out
+}
+
+/// `dynamodb` → `Dynamodb` (statement ids are alphanumeric).
+fn sid_word(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// The policy of a tenant's own key: the account root administers it (the same statement as
@@ -269,6 +328,8 @@ mod tests {
     const BUCKET: &str = "tenantry-payments-prod-0badf00d";
     const CLUSTER: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/payments-prod";
 
+    use std::collections::BTreeMap;
+
     fn spec() -> PlatformSpec {
         let text = include_str!("../../../examples/platform.json");
         crate::validate::parse_platform(text).expect("example spec is valid")
@@ -286,6 +347,7 @@ mod tests {
             secrets_prefix: None,
             cost_centre: "cc-1".to_owned(),
             allow_from: Vec::new(),
+            aws_access: Default::default(),
         }
     }
 
@@ -521,6 +583,56 @@ mod tests {
         let role_a = t.role_arn(&t.names.tenant_role("alpha"));
         let key_policy_a = tenant_key_policy(&t, &role_a);
         assert!(!key_policy_a.to_string().contains("alpha-two"));
+    }
+
+    #[test]
+    fn aws_access_reaches_only_the_tenants_own_resources_and_only_approved_actions() {
+        let mut spec = spec();
+        spec.tenant_aws_access = BTreeMap::from([(
+            AwsService::Dynamodb,
+            vec!["dynamodb:GetItem".to_owned(), "dynamodb:Query".to_owned()],
+        )]);
+        let t = Target::new(&spec, ACCOUNT, REGION);
+        let mut a = tenant("alpha");
+        // Query is approved; Scan was once (a stale record) and is no longer; SQS never was.
+        a.aws_access = BTreeMap::from([
+            (
+                AwsService::Dynamodb,
+                vec!["dynamodb:Query".to_owned(), "dynamodb:Scan".to_owned()],
+            ),
+            (AwsService::Sqs, vec!["sqs:SendMessage".to_owned()]),
+        ]);
+        let policy = tenant_role_policy(&t, BUCKET, &a, &key("k"));
+        let own = policy["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .filter(|s| {
+                s["Sid"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("OwnResources"))
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(own.len(), 1, "{policy:#}");
+        assert_eq!(own[0]["Sid"], "OwnResourcesDynamodb");
+        assert_eq!(own[0]["Action"], json!(["dynamodb:Query"]));
+        let resources: Vec<String> = own[0]["Resource"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| r.as_str().expect("arn").to_owned())
+            .collect();
+        let table = |name: &str| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}");
+        let matches = |arn: &str| resources.iter().any(|r| iam_matches(r, arn));
+        assert!(matches(&table("payments-prod_alpha_orders")));
+        assert!(matches(&format!(
+            "{}/index/by-day",
+            table("payments-prod_alpha_orders")
+        )));
+        // Another tenant whose name starts with alpha's, another platform, an unprefixed table.
+        assert!(!matches(&table("payments-prod_alpha-two_orders")));
+        assert!(!matches(&table("payments-staging_alpha_orders")));
+        assert!(!matches(&table("orders")));
     }
 
     #[test]

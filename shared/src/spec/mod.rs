@@ -12,6 +12,7 @@
 
 mod access;
 mod addons;
+pub mod aws_access;
 mod identity;
 mod network;
 mod nodegroups;
@@ -20,6 +21,7 @@ mod tenant;
 
 pub use access::{AccessSpec, GroupMapping, OidcIdentityProvider, BINDABLE_CLUSTER_ROLES};
 pub use addons::{default_addons, AddonSpec, ADDON_VERSION_LATEST, KNOWN_ADDONS};
+pub use aws_access::AwsService;
 pub use identity::{
     ExternalDnsRole, ExternalSecretsRole, IdentitySpec, ServiceRole, ServiceRoles, TrustMechanism,
 };

@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    default_true, AccessSpec, AddonSpec, IdentitySpec, NetworkSpec, NodeGroupSpec, TenantSpec,
-    DEFAULT_KUBERNETES_VERSION,
+    default_true, AccessSpec, AddonSpec, AwsService, IdentitySpec, NetworkSpec, NodeGroupSpec,
+    TenantSpec, DEFAULT_KUBERNETES_VERSION,
 };
 
 /// A request for a multi-tenant Amazon EKS platform.
@@ -88,6 +88,11 @@ pub struct PlatformSpec {
     /// space, `tenantry/<id>-<environment>/<tenant>/`. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenant_secrets_prefixes: Vec<String>,
+    /// The actions tenants may ask for in their `awsAccess`, per service (`dynamodb`, `sqs`,
+    /// `sns`, `s3`, `athena`), each from that service's catalogue (see the README). A tenant's
+    /// grant is always cut down to this list, also when it narrows later. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenant_aws_access: BTreeMap<AwsService, Vec<String>>,
 }
 
 pub(crate) fn default_kubernetes_version() -> String {

@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use super::aws_access::AwsService;
 use super::default_true;
 
 /// A tenant of a platform (onboarded with the platform or by a tenant request).
@@ -49,6 +52,12 @@ pub struct TenantSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub allow_from: Vec<AllowFrom>,
+    /// AWS actions the tenant's role gets on the tenant's own resources, per service: tables,
+    /// queues, topics and Athena workgroups named `<id>-<environment>_<tenant>_*`, and objects
+    /// under its S3 prefix. Each action must be one the platform approves
+    /// (`tenantAwsAccess`). Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aws_access: BTreeMap<AwsService, Vec<String>>,
 }
 
 /// Traffic another tenant may send to this one.

@@ -10,6 +10,7 @@
 //! reports only the first of those; the semantic rules always all run.
 
 mod arn;
+mod aws_access;
 mod cidr;
 mod names;
 mod nodegroups;
@@ -199,6 +200,9 @@ pub mod rules {
     pub const ALLOW_FROM: &str = "allow-from";
     /// Ports outside 1-65535, repeated, none, or more than 8.
     pub const PORTS: &str = "ports";
+    /// An `awsAccess` action the platform does not approve, or a `tenantAwsAccess` action
+    /// outside its service's catalogue, or either named twice.
+    pub const AWS_ACCESS: &str = "aws-access";
 
     /// A malformed Kubernetes quantity.
     pub const QUANTITY: &str = "quantity";
@@ -284,6 +288,7 @@ pub mod rules {
         TAG_COUNT,
         ALLOW_FROM,
         PORTS,
+        AWS_ACCESS,
         QUANTITY,
         QUANTITY_ORDER,
     ];

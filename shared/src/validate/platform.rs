@@ -107,6 +107,7 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
     let stem = crate::naming::stem(&spec.id, &spec.environment);
     tenant::check_all(issues, &tenants, &stem);
     tenant::check_approved_secret_prefixes(spec, issues);
+    super::aws_access::check_approved(spec, issues);
 }
 
 fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {

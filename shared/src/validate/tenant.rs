@@ -161,6 +161,7 @@ pub(crate) fn check_in_platform(
     platform: &PlatformSpec,
     issues: &mut Issues,
 ) {
+    super::aws_access::check_requested(t, at, platform, issues);
     let Some(prefix) = &t.secrets_prefix else {
         return;
     };

@@ -283,6 +283,11 @@ macro_rules! rule_tests {
 
 rule_tests! {
     name_syntax: rules::NAME_SYNTAX, "$.id", v => { v["id"] = json!("Payments"); }
+    aws_access_outside_the_catalogue: rules::AWS_ACCESS, "$.tenantAwsAccess.dynamodb[0]", v => { v["tenantAwsAccess"]["dynamodb"] = json!(["dynamodb:CreateTable"]); }
+    aws_access_wildcard: rules::AWS_ACCESS, "$.tenantAwsAccess.sqs[0]", v => { v["tenantAwsAccess"]["sqs"] = json!(["sqs:*"]); }
+    aws_access_not_approved: rules::AWS_ACCESS, "$.tenants[1].awsAccess.dynamodb[0]", v => { v["tenants"][1]["awsAccess"] = json!({ "dynamodb": ["dynamodb:Scan"] }); }
+    aws_access_service_not_approved: rules::AWS_ACCESS, "$.tenants[1].awsAccess.sns[0]", v => { v["tenants"][1]["awsAccess"] = json!({ "sns": ["sns:Publish"] }); }
+    aws_access_twice: rules::AWS_ACCESS, "$.tenants[1].awsAccess.dynamodb[1]", v => { v["tenants"][1]["awsAccess"] = json!({ "dynamodb": ["dynamodb:GetItem", "dynamodb:GetItem"] }); }
     allow_from_unknown_tenant: rules::ALLOW_FROM, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "payroll", "ports": [8080] }]); }
     allow_from_itself: rules::ALLOW_FROM, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "ledger", "ports": [8080] }]); }
     allow_from_twice: rules::ALLOW_FROM, "$.tenants[1].allowFrom[1].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [8080] }, { "tenant": "checkout", "ports": [9090] }]); }
