@@ -2701,3 +2701,69 @@ async fn allow_from_opens_one_tenant_to_another_until_that_tenant_leaves() {
         "bravo keeps its isolation"
     );
 }
+
+#[tokio::test]
+async fn aws_access_grants_approved_actions_on_the_tenants_own_resources_only() {
+    let env = env().await;
+    let p = env.provision().await;
+    let mut alpha = tenant_json("alpha", "cc-1", &["team-alpha"]);
+    alpha["awsAccess"] = json!({ "dynamodb": ["dynamodb:GetItem", "dynamodb:Query"] });
+    // The example platform approves DynamoDB and SQS actions, not SNS.
+    let mut bravo = tenant_json("bravo", "cc-2", &["team-bravo"]);
+    bravo["awsAccess"] = json!({ "sns": ["sns:Publish"] });
+    env.put(&[
+        onboarding("onboard-alpha", &alpha),
+        onboarding("onboard-bravo", &bravo),
+    ])
+    .await;
+    env.succeeded("onboard-alpha").await;
+    let detail = env
+        .results
+        .wait("onboard-bravo", "TenantOnboardingRejected")
+        .await;
+    let issues = detail["issues"].as_array().cloned().unwrap_or_default();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["path"] == "$.awsAccess.sns[0]" && i["rule"] == rules::AWS_ACCESS),
+        "{issues:?}"
+    );
+    assert!(
+        !env.role_exists(&p.target().names.tenant_role("bravo"))
+            .await
+    );
+
+    let role = p.target().names.tenant_role("alpha");
+    let stored = env
+        .c
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("tenant-access")
+        .send()
+        .await
+        .expect("tenant-access");
+    let document = policies::parse_returned(stored.policy_document()).expect("JSON");
+    let grant = document["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"] == "OwnResourcesDynamodb")
+        .cloned()
+        .unwrap_or_else(|| panic!("no DynamoDB grant in {document:#}"));
+    assert_eq!(
+        grant["Action"],
+        json!(["dynamodb:GetItem", "dynamodb:Query"])
+    );
+    let table = |name: &str| format!("arn:aws:dynamodb:{}:{ACCOUNT}:table/{name}", p.spec.region);
+    let reaches = |arn: &str| {
+        grant["Resource"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .any(|r| policies::iam_matches(r.as_str().unwrap_or_default(), arn))
+    };
+    assert!(reaches(&table(&format!("{}_alpha_orders", p.stem))));
+    assert!(!reaches(&table(&format!("{}_alpha-two_orders", p.stem))));
+    assert!(!reaches(&table("orders")));
+}
