@@ -199,9 +199,14 @@ fn example_manifests_pass_kubernetes_validate_strict() {
         &spec,
         "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     ));
+    // The platform's own tenants too: ledger's `allowFrom` adds two NetworkPolicies, one of them
+    // in checkout's namespace.
+    for tenant in &spec.tenants {
+        all.extend(tenant_manifests(&spec, tenant, None));
+    }
     // 4 namespaces, default's service account, 4 priority classes, 7 autoscaler objects, 2 group
-    // bindings, 11 tenant objects, the default StorageClass.
-    assert_eq!(all.len(), 30);
+    // bindings, 11 objects of the example tenant, the default StorageClass; then 3 × 11 + 2.
+    assert_eq!(all.len(), 65);
     validate("example", &spec, &all);
 }
 

@@ -289,6 +289,7 @@ rule_tests! {
     aws_access_service_not_approved: rules::AWS_ACCESS, "$.tenants[1].awsAccess.sns[0]", v => { v["tenants"][1]["awsAccess"] = json!({ "sns": ["sns:Publish"] }); }
     aws_access_twice: rules::AWS_ACCESS, "$.tenants[1].awsAccess.dynamodb[1]", v => { v["tenants"][1]["awsAccess"] = json!({ "dynamodb": ["dynamodb:GetItem", "dynamodb:GetItem"] }); }
     allow_from_unknown_tenant: rules::ALLOW_FROM, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "payroll", "ports": [8080] }]); }
+    allow_from_system_namespace: rules::RESERVED_NAME, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "kube-system", "ports": [53] }]); }
     allow_from_itself: rules::ALLOW_FROM, "$.tenants[1].allowFrom[0].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "ledger", "ports": [8080] }]); }
     allow_from_twice: rules::ALLOW_FROM, "$.tenants[1].allowFrom[1].tenant", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [8080] }, { "tenant": "checkout", "ports": [9090] }]); }
     ports_zero: rules::PORTS, "$.tenants[1].allowFrom[0].ports", v => { v["tenants"][1]["allowFrom"] = json!([{ "tenant": "checkout", "ports": [0] }]); }
