@@ -25,24 +25,46 @@ pub const CHANGE_RULE: &str = "tenantry-changes";
 pub const VISIBILITY_TIMEOUT_SECS: i32 = 3;
 /// Deliveries before a message goes to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Batches the event source mapping works on at once. Lambda's SQS mapping starts with five
+/// concurrent pollers (and scales up with the backlog, to the mapping's `MaximumConcurrency`);
+/// the local stand-in keeps that starting point. `TENANTRY_LOCAL_ESM_CONCURRENCY` overrides it
+/// (1: one batch after another).
+pub const ESM_CONCURRENCY: usize = 5;
+/// Environment variable overriding [`ESM_CONCURRENCY`].
+pub const ESM_CONCURRENCY_ENV: &str = "TENANTRY_LOCAL_ESM_CONCURRENCY";
 
-/// The deployed control plane; dropping it stops the queue poller.
+fn esm_concurrency() -> usize {
+    std::env::var(ESM_CONCURRENCY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(ESM_CONCURRENCY)
+}
+
+/// The deployed control plane; dropping it stops the queue pollers.
 pub struct ControlPlane {
     pub state_machines: BTreeMap<String, String>,
     pub event_bus: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
-    poller: tokio::task::JoinHandle<()>,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        self.poller.abort();
+        for poller in &self.pollers {
+            poller.abort();
+        }
     }
 }
 
 /// Deploys (idempotently) everything Tenantry itself needs on the stack and starts the poller.
 pub async fn deploy(stack: &LocalStack) -> anyhow::Result<ControlPlane> {
+    deploy_with(stack, esm_concurrency()).await
+}
+
+/// As [`deploy`], with the event source mapping working on `concurrency` batches at once.
+pub async fn deploy_with(stack: &LocalStack, concurrency: usize) -> anyhow::Result<ControlPlane> {
     let aws = stack.sdk_config().await;
     tenantry::store::Store::from_config(&aws, stack.table_name())
         .create_table_if_missing()
@@ -126,23 +148,29 @@ pub async fn deploy(stack: &LocalStack) -> anyhow::Result<ControlPlane> {
     )
     .await?;
 
-    let poller = tokio::spawn(poll(
-        stack.moto_sdk_config().await,
-        queue_url.clone(),
-        queue_arn,
-        format!(
-            "{}/2015-03-31/functions/{}intake/invocations",
-            stack.endpoint(),
-            tenantry::workflows::NAME_PREFIX
-        ),
-        stack.region().to_owned(),
-    ));
+    let invoke_url = format!(
+        "{}/2015-03-31/functions/{}intake/invocations",
+        stack.endpoint(),
+        tenantry::workflows::NAME_PREFIX
+    );
+    let moto = stack.moto_sdk_config().await;
+    let pollers = (0..concurrency.max(1))
+        .map(|_| {
+            tokio::spawn(poll(
+                moto.clone(),
+                queue_url.clone(),
+                queue_arn.clone(),
+                invoke_url.clone(),
+                stack.region().to_owned(),
+            ))
+        })
+        .collect();
     Ok(ControlPlane {
         state_machines,
         event_bus,
         queue_url,
         dead_letter_queue_url,
-        poller,
+        pollers,
     })
 }
 
@@ -177,7 +205,8 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Strin
         .context("queue has no ARN")
 }
 
-/// The event source mapping: queue → `intake`, batches of up to 10.
+/// One poller of the event source mapping: queue → `intake`, batches of up to 10 (the mapping
+/// runs [`esm_concurrency`] of them).
 async fn poll(
     aws: aws_config::SdkConfig,
     queue_url: String,
