@@ -70,8 +70,8 @@ check-asl: npm ## asl-validator on every state machine definition
 		node_modules/.bin/asl-validator --json-path "$$f" || exit 1; \
 	done
 
-check-infra: venv ## cfn-lint on the deployment template
-	$(VENV)/bin/cfn-lint infra/*.yaml
+check-infra: venv ## cfn-lint on the deployment template and the Service Catalog portfolio and product
+	$(VENV)/bin/cfn-lint infra/*.yaml infra/service-catalog/*.yaml
 
 check-iam: venv ## parliament, privilege rules and bus-policy cases on the template; the exploit fixtures must be rejected
 	$(PY) scripts/check_template_iam.py infra/template.yaml

@@ -246,6 +246,21 @@ pub const FLEET_SWEEP: &[Row] = &[
     none("Failed"),
 ];
 
+/// One CloudFormation custom-resource event (Service Catalog): submitted, handed to intake and
+/// awaited, answered.
+pub const CATALOG_REQUEST: &[Row] = &[
+    phase("Submit", "submit"),
+    phase("HandOff", "submit"),
+    phase("Request", "request"),
+    phase("WaitForRequest", "request"),
+    phase("Poll", "request"),
+    phase("RequestDone", "request"),
+    phase("Answer", "answer"),
+    phase("AnswerFailure", "answer"),
+    none("Done"),
+    none("Failed"),
+];
+
 pub const SELFTEST: &[Row] = &[
     phase("Probe", "probe"),
     phase("IsReady", "probe"),
@@ -266,6 +281,7 @@ pub fn workflow(name: &str) -> Option<&'static [Row]> {
         "drift-check" => DRIFT_CHECK,
         "fleet-sweep" => FLEET_SWEEP,
         "compliance-sweep" => COMPLIANCE_SWEEP,
+        "catalog-request" => CATALOG_REQUEST,
         "selftest" => SELFTEST,
         _ => return None,
     })

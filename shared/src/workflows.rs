@@ -109,6 +109,14 @@ pub const FLEET_SWEEP: Workflow = Workflow {
     definition: include_str!("../../statemachine/fleet-sweep.asl.json"),
 };
 
+/// Serves one CloudFormation custom-resource event of the Service Catalog product (the
+/// `catalog` function's stages: submit, await, answer). Input: `{event, answerBy, pollSeconds}`;
+/// the execution name is the event's request id.
+pub const CATALOG_REQUEST: Workflow = Workflow {
+    name: "catalog-request",
+    definition: include_str!("../../statemachine/catalog-request.asl.json"),
+};
+
 /// Every workflow Tenantry deploys.
 pub const ALL: &[Workflow] = &[
     PROVISION_PLATFORM,
@@ -118,6 +126,7 @@ pub const ALL: &[Workflow] = &[
     DRIFT_CHECK,
     FLEET_SWEEP,
     COMPLIANCE_SWEEP,
+    CATALOG_REQUEST,
     SELFTEST,
 ];
 

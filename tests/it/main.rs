@@ -1,3 +1,4 @@
+mod catalog;
 mod catalogue;
 mod complete;
 mod compliance;

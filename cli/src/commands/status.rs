@@ -170,7 +170,9 @@ pub async fn run(
 /// The `aws eks update-kubeconfig` command for the platform's cluster, from the cluster phase's
 /// `clusterArn` output (its region and name), once the cluster exists.
 fn kubeconfig_command(recorded: &tenantry::phases::outputs::OutputMap) -> Option<String> {
-    let arn = tenantry::phases::outputs::CLUSTER_ARN.get(recorded).ok()??;
+    let arn = tenantry::phases::outputs::CLUSTER_ARN
+        .get(recorded)
+        .ok()??;
     // arn:<partition>:eks:<region>:<account>:cluster/<name>
     let mut parts = arn.splitn(6, ':');
     let region = parts.nth(3)?;

@@ -4,6 +4,7 @@
 //! stack's gateway runs the very same handlers when Step Functions calls the Lambda Invoke API
 //! ([`invoke`]). Either way errors leave as a stable [`ErrorType`](crate::error::ErrorType).
 
+pub mod catalog;
 pub mod compliance;
 pub mod drift;
 pub mod finalize;
@@ -37,6 +38,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     drift::NAME,
     compliance::NAME,
     selftest::NAME,
+    catalog::NAME,
 ];
 
 pub const INTAKE: &str = "intake";
@@ -51,6 +53,7 @@ pub async fn invoke(name: &str, payload: Value, deps: &Deps) -> Result<Value, Fu
         FINALIZE => respond(finalize::handle(parse(payload)?, deps).await),
         drift::NAME => respond(drift::handle(parse(payload)?, deps).await),
         compliance::NAME => respond(compliance::handle(parse(payload)?, deps).await),
+        catalog::NAME => respond(catalog::handle(payload, deps).await),
         "network" => {
             let handler = crate::phases::network::handle;
             run_phase(Phase::Network, handler, payload, deps).await
