@@ -2603,6 +2603,21 @@ async fn tenant_requests_cannot_reach_other_teams_namespaces_secrets_or_kept_dat
     );
 }
 
+/// The onboarding of `tenant` (request `onboard-<tenant>`) is rejected with `rule` at `path`,
+/// and no role of that tenant exists.
+async fn refused_at(env: &Env, p: &Platform, tenant: &str, path: &str, rule: &str) {
+    let id = format!("onboard-{tenant}");
+    let detail = env.results.wait(&id, "TenantOnboardingRejected").await;
+    let issues = detail["issues"].as_array().cloned().unwrap_or_default();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["path"] == path && i["rule"] == rule),
+        "{tenant}: expected {rule} at {path}: {issues:?}"
+    );
+    assert!(!env.role_exists(&p.target().names.tenant_role(tenant)).await);
+}
+
 /// Every NetworkPolicy of the cluster, as JSON.
 async fn live_policies(kube: &kube::Client) -> Vec<Value> {
     let all = kube::Api::<NetworkPolicy>::all(kube.clone())
@@ -2635,21 +2650,14 @@ async fn allow_from_opens_one_tenant_to_another_until_that_tenant_leaves() {
     env.succeeded("onboard-bravo").await;
 
     // A rule naming no tenant of the platform is refused, naming the field, and builds nothing.
-    let detail = env
-        .results
-        .wait("onboard-charlie", "TenantOnboardingRejected")
-        .await;
-    let issues = detail["issues"].as_array().cloned().unwrap_or_default();
-    assert!(
-        issues
-            .iter()
-            .any(|i| i["path"] == "$.allowFrom[0].tenant" && i["rule"] == rules::ALLOW_FROM),
-        "{issues:?}"
-    );
-    assert!(
-        !env.role_exists(&p.target().names.tenant_role("charlie"))
-            .await
-    );
+    refused_at(
+        &env,
+        &p,
+        "charlie",
+        "$.allowFrom[0].tenant",
+        rules::ALLOW_FROM,
+    )
+    .await;
 
     // What the cluster holds lets alpha reach bravo on 8080, and nothing more.
     let kube = env.kube(&p);
@@ -2726,21 +2734,7 @@ async fn aws_access_grants_approved_actions_on_the_tenants_own_resources_only() 
     ])
     .await;
     env.succeeded("onboard-alpha").await;
-    let detail = env
-        .results
-        .wait("onboard-bravo", "TenantOnboardingRejected")
-        .await;
-    let issues = detail["issues"].as_array().cloned().unwrap_or_default();
-    assert!(
-        issues
-            .iter()
-            .any(|i| i["path"] == "$.awsAccess.sns[0]" && i["rule"] == rules::AWS_ACCESS),
-        "{issues:?}"
-    );
-    assert!(
-        !env.role_exists(&p.target().names.tenant_role("bravo"))
-            .await
-    );
+    refused_at(&env, &p, "bravo", "$.awsAccess.sns[0]", rules::AWS_ACCESS).await;
 
     let role = p.target().names.tenant_role("alpha");
     let stored = env
