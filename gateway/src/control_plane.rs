@@ -26,10 +26,11 @@ pub const VISIBILITY_TIMEOUT_SECS: i32 = 3;
 /// Deliveries before a message goes to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// Batches the event source mapping works on at once. Lambda's SQS mapping starts with five
-/// concurrent pollers (and scales up with the backlog, to the mapping's `MaximumConcurrency`);
-/// the local stand-in keeps that starting point. `TENANTRY_LOCAL_ESM_CONCURRENCY` overrides it
-/// (1: one batch after another).
-pub const ESM_CONCURRENCY: usize = 5;
+/// concurrent pollers; the local stand-in runs one by default because its visibility timeout
+/// ([`VISIBILITY_TIMEOUT_SECS`], short so that redelivery after a crash is quick) is shorter than
+/// an intake call: a second poller would receive a message still in flight. More (up to
+/// Lambda's five) with `TENANTRY_LOCAL_ESM_CONCURRENCY` or [`deploy_with`].
+pub const ESM_CONCURRENCY: usize = 1;
 /// Environment variable overriding [`ESM_CONCURRENCY`].
 pub const ESM_CONCURRENCY_ENV: &str = "TENANTRY_LOCAL_ESM_CONCURRENCY";
 

@@ -115,6 +115,28 @@ mod tests {
         }
     }
 
+    /// A tenant role carries the roles' permissions boundary: an action the boundary does not
+    /// allow would be granted in the role's policy and refused by AWS.
+    #[test]
+    fn the_permissions_boundary_allows_every_action_of_the_catalogue() {
+        let template = include_str!("../../../infra/template.yaml");
+        let start = template
+            .find("- Sid: TenantOwnResources")
+            .expect("the boundary's TenantOwnResources statement");
+        let end = template[start + 1..]
+            .find("- Sid:")
+            .map_or(template.len(), |i| start + 1 + i);
+        let statement = &template[start..end];
+        for service in AwsService::ALL {
+            for action in service.actions() {
+                let allowed = statement.contains(&format!("- {action}\n"))
+                    || template[..start].contains(&format!("- {action}\n"))
+                        && service == AwsService::S3;
+                assert!(allowed, "{action} is not in the boundary");
+            }
+        }
+    }
+
     #[test]
     fn no_tenant_prefix_starts_another() {
         let a = resource_prefix("payments-prod", "alpha");

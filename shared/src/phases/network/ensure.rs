@@ -711,8 +711,8 @@ impl Ensure<'_, '_> {
     }
 
     /// Deletes the security groups tagged as the platform's that it does not want
-    /// ([`lookup::stray_groups`]). One still in use (`DependencyViolation`) stays, said in the
-    /// log: a drift check then reports it `not-repaired`.
+    /// ([`lookup::stray_groups`]), after the endpoints that used them. One still in use
+    /// (`DependencyViolation`) stays and holds readiness; a drift check reports it until it goes.
     async fn stray_groups(&mut self) -> Result<bool, FunctionError> {
         let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
         let wanted: Vec<String> = self

@@ -214,7 +214,7 @@ async fn ensure(
     c: &Clients,
     tenant: &TenantSpec,
     owner_entries: Owners,
-    present: &BTreeSet<String>,
+    present: &BTreeMap<String, TenantSpec>,
 ) -> Result<(bool, Outputs), FunctionError> {
     // Before anything is created: a namespace of this name that Tenantry did not make for this
     // tenant is someone else's, and is never adopted.
@@ -250,11 +250,10 @@ async fn ensure(
         return Ok((false, Outputs::new()));
     };
     let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
-    let manifests = peers::in_force(
-        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str())),
-        present,
-    );
-    let in_cluster = converge_manifests(run, tenant, &manifests).await?;
+    let rendered =
+        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
+    let (manifests, waiting) = peers::applicable(run, rendered, present).await?;
+    let in_cluster = converge_manifests(run, tenant, &manifests).await? && !waiting;
     let cluster = run.ctx.names.cluster();
     match irsa {
         false => ensure_pod_identity(run, c, &cluster, tenant, &role_arn).await?,

@@ -6,7 +6,7 @@
 //! is not (offboarded, or never onboarded) is left out of U's objects, and offboarding T removes
 //! every rule that names it, in every other tenant's namespace.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -16,19 +16,67 @@ use crate::kubernetes;
 use crate::phases::bootstrap::{object_id, object_kind};
 use crate::phases::Run;
 use crate::spec::TenantSpec;
+use crate::store::TenantState;
 
-/// The names of the tenants on the platform: recorded and not offboarded, or in its spec.
-pub(super) async fn present(run: &Run<'_>) -> Result<BTreeSet<String>, FunctionError> {
-    let (tenants, _) = remaining_tenants(run).await?;
-    Ok(tenants.into_iter().map(|t| t.name).collect())
+/// The tenants whose `allowFrom` rules are in force, by name: `Active` or `Onboarding` (being
+/// built), and the spec's tenants with no record yet. A rule naming a tenant that is requested,
+/// failed, leaving or gone waits: its policies are not applied.
+pub(super) async fn present(run: &Run<'_>) -> Result<BTreeMap<String, TenantSpec>, FunctionError> {
+    let records = run
+        .ctx
+        .store
+        .list_tenant_records(run.ctx.platform_id())
+        .await?;
+    let mut out: BTreeMap<String, TenantSpec> = run
+        .ctx
+        .spec
+        .tenants
+        .iter()
+        .map(|t| (t.name.clone(), t.clone()))
+        .collect();
+    for r in records.into_iter().map(|r| r.value) {
+        match r.state {
+            TenantState::Active | TenantState::Onboarding => out.insert(r.name, r.spec),
+            _ => out.remove(&r.name),
+        };
+    }
+    Ok(out)
 }
 
-/// Leaves out the policies of rules naming a tenant that is not `present`.
-pub(super) fn in_force(manifests: Vec<Value>, present: &BTreeSet<String>) -> Vec<Value> {
-    manifests
-        .into_iter()
-        .filter(|m| kubernetes::peer_of(m).is_none_or(|peer| present.contains(peer)))
-        .collect()
+/// What of `manifests` (one tenant's) to converge now, and whether some wait: a policy of a rule
+/// whose peer is not `present` is left out; one that goes into the peer's namespace goes only
+/// into a namespace Tenantry made for that peer (a namespace of another owner is never
+/// written), and waits while that namespace does not exist yet (the caller reports not ready,
+/// so the workflow polls).
+pub(super) async fn applicable(
+    run: &Run<'_>,
+    manifests: Vec<Value>,
+    present: &BTreeMap<String, TenantSpec>,
+) -> Result<(Vec<Value>, bool), FunctionError> {
+    let mut out = Vec::new();
+    let mut waiting = false;
+    for m in manifests {
+        let Some(peer) = kubernetes::peer_of(&m).map(str::to_owned) else {
+            out.push(m);
+            continue;
+        };
+        let Some(peer_spec) = present.get(&peer) else {
+            continue;
+        };
+        if m["metadata"]["namespace"] != peer.as_str() {
+            out.push(m);
+            continue;
+        }
+        let client = run.ctx.kube_client().await?;
+        match super::live_namespace(&client, peer_spec).await? {
+            None => waiting = true,
+            Some(live) => match kubernetes::foreign_namespace(&run.ctx.spec, peer_spec, &live) {
+                None => out.push(m),
+                Some(why) => tracing::warn!(%peer, "allowFrom policy not applied: {why}"),
+            },
+        }
+    }
+    Ok((out, waiting))
 }
 
 /// Offboarding `tenant`: deletes its own policies in other tenants' namespaces and every other

@@ -50,6 +50,9 @@ pub(super) fn onboarding_issues(
             ));
         }
     }
+    if let Some(issue) = trusted_name_taken(platform, records, tenant) {
+        issues.push(issue);
+    }
     let mut effective = platform.clone();
     effective
         .tenants
@@ -70,6 +73,51 @@ pub(super) fn onboarding_issues(
     issues
 }
 
+/// A name other tenants' `allowFrom` rules still name, taken by a tenant that is not the one
+/// they trusted: refused unless the owners are those of the last tenant of that name (as for
+/// retained data). Otherwise whoever onboards a departed tenant's name would be let into every
+/// namespace that trusted it.
+fn trusted_name_taken(
+    platform: &PlatformSpec,
+    records: &[Versioned<TenantRecord>],
+    tenant: &TenantSpec,
+) -> Option<Issue> {
+    let live = |r: &TenantRecord| r.state != TenantState::Offboarded;
+    let names_it = |t: &TenantSpec| t.allow_from.iter().any(|a| a.tenant == tenant.name);
+    let mut trusting: Vec<&str> = platform
+        .tenants
+        .iter()
+        .filter(|t| names_it(t))
+        .map(|t| t.name.as_str())
+        .collect();
+    trusting.extend(
+        records
+            .iter()
+            .map(|r| &r.value)
+            .filter(|r| live(r) && names_it(&r.spec))
+            .map(|r| r.name.as_str()),
+    );
+    trusting.retain(|n| *n != tenant.name);
+    let former = records
+        .iter()
+        .map(|r| &r.value)
+        .filter(|r| r.name == tenant.name)
+        .max_by_key(|r| r.updated_at);
+    let owners = |t: &TenantSpec| t.owners.iter().cloned().collect::<BTreeSet<_>>();
+    if trusting.is_empty() || former.is_some_and(|f| owners(&f.spec) == owners(tenant)) {
+        return None;
+    }
+    Some(Issue::new(
+        "$.name",
+        rules::ALLOW_FROM,
+        format!(
+            "tenant name {:?} is trusted by the allowFrom rules of {trusting:?}, which were granted \
+             to the tenant that held it: only that tenant's owners may take the name back",
+            tenant.name
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +126,31 @@ mod tests {
     fn example_spec() -> Value {
         let text = include_str!("../../../../../examples/platform.json");
         serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_name_other_tenants_trust_goes_back_only_to_its_former_owners() {
+        let platform: PlatformSpec = serde_json::from_value(example_spec()).unwrap();
+        let tenant = |name: &str, owner: Option<&str>| -> TenantSpec {
+            let owners: Vec<String> = owner
+                .map(|o| format!("arn:aws:iam::111122223333:role/{o}"))
+                .into_iter()
+                .collect();
+            serde_json::from_value(json!({"name": name, "costCentre": "cc", "owners": owners}))
+                .unwrap()
+        };
+        // checkout left (its record has no owners); ledger's allowFrom still names it.
+        let records = [record("checkout", TenantState::Offboarded, "on-1")];
+        let impostor =
+            trusted_name_taken(&platform, &records, &tenant("checkout", Some("mallory")))
+                .expect("refused");
+        assert_eq!(
+            (impostor.path.as_str(), impostor.rule.as_str()),
+            ("$.name", rules::ALLOW_FROM)
+        );
+        assert!(impostor.message.contains("ledger"), "{}", impostor.message);
+        assert!(trusted_name_taken(&platform, &records, &tenant("checkout", None)).is_none());
+        assert!(trusted_name_taken(&platform, &records, &tenant("payroll", Some("x"))).is_none());
     }
 
     fn record(name: &str, state: TenantState, request: &str) -> Versioned<TenantRecord> {
