@@ -98,13 +98,19 @@ fn trusted_name_taken(
             .map(|r| r.name.as_str()),
     );
     trusting.retain(|n| *n != tenant.name);
-    let former = records
-        .iter()
-        .map(|r| &r.value)
-        .filter(|r| r.name == tenant.name)
-        .max_by_key(|r| r.updated_at);
+    // Only a departed name: one still held is refused as a duplicate.
+    let mine = || {
+        records
+            .iter()
+            .map(|r| &r.value)
+            .filter(|r| r.name == tenant.name)
+    };
+    if mine().any(live) {
+        return None;
+    }
+    let former = mine().max_by_key(|r| r.updated_at)?;
     let owners = |t: &TenantSpec| t.owners.iter().cloned().collect::<BTreeSet<_>>();
-    if trusting.is_empty() || former.is_some_and(|f| owners(&f.spec) == owners(tenant)) {
+    if trusting.is_empty() || owners(&former.spec) == owners(tenant) {
         return None;
     }
     Some(Issue::new(
