@@ -2,9 +2,9 @@
 //!
 //! A rule of tenant U naming tenant T is two NetworkPolicies that belong to U
 //! (`kubernetes::tenant_manifests`): ingress into U's namespace from T's, and egress from T's
-//! namespace to U's. They are in force while T is on the platform: a rule naming a tenant that
-//! is not (offboarded, or never onboarded) is left out of U's objects, and offboarding T removes
-//! every rule that names it, in every other tenant's namespace.
+//! namespace to U's. They are in force while T is `Active` or being onboarded ([`present`]), and
+//! the egress side goes only into a namespace Tenantry made for T ([`applicable`]); offboarding
+//! T removes every rule that names it, in every other tenant's namespace ([`remove`]).
 
 use std::collections::BTreeMap;
 
