@@ -753,6 +753,16 @@ async fn release_key(
 async fn remaining_tenants(
     run: &Run<'_>,
 ) -> Result<(Vec<TenantSpec>, Vec<Versioned<TenantRecord>>), FunctionError> {
+    let (tenants, records) = tenants_in(run, |s| s != TenantState::Offboarded).await?;
+    Ok((tenants.into_values().collect(), records))
+}
+
+/// The spec's tenants overlaid by the recorded ones: a record whose state `keep` accepts
+/// replaces the spec's tenant of its name, any other removes it. Also the records.
+async fn tenants_in(
+    run: &Run<'_>,
+    keep: impl Fn(TenantState) -> bool,
+) -> Result<(BTreeMap<String, TenantSpec>, Vec<Versioned<TenantRecord>>), FunctionError> {
     let records = run
         .ctx
         .store
@@ -766,13 +776,13 @@ async fn remaining_tenants(
         .map(|t| (t.name.clone(), t.clone()))
         .collect();
     for r in &records {
-        if r.value.state == TenantState::Offboarded {
-            out.remove(&r.value.name);
-        } else {
+        if keep(r.value.state) {
             out.insert(r.value.name.clone(), r.value.spec.clone());
+        } else {
+            out.remove(&r.value.name);
         }
     }
-    Ok((out.into_values().collect(), records))
+    Ok((out, records))
 }
 
 /// Decommission: offboards every remaining tenant (data not retained), then removes the bucket

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::remaining_tenants;
+use super::{remaining_tenants, tenants_in};
 use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::phases::bootstrap::{object_id, object_kind};
@@ -22,25 +22,8 @@ use crate::store::TenantState;
 /// built), and the spec's tenants with no record yet. A rule naming a tenant that is requested,
 /// failed, leaving or gone waits: its policies are not applied.
 pub(super) async fn present(run: &Run<'_>) -> Result<BTreeMap<String, TenantSpec>, FunctionError> {
-    let records = run
-        .ctx
-        .store
-        .list_tenant_records(run.ctx.platform_id())
-        .await?;
-    let mut out: BTreeMap<String, TenantSpec> = run
-        .ctx
-        .spec
-        .tenants
-        .iter()
-        .map(|t| (t.name.clone(), t.clone()))
-        .collect();
-    for r in records.into_iter().map(|r| r.value) {
-        match r.state {
-            TenantState::Active | TenantState::Onboarding => out.insert(r.name, r.spec),
-            _ => out.remove(&r.name),
-        };
-    }
-    Ok(out)
+    let in_force = |s| matches!(s, TenantState::Active | TenantState::Onboarding);
+    Ok(tenants_in(run, in_force).await?.0)
 }
 
 /// What of `manifests` (one tenant's) to converge now, and whether some wait: a policy of a rule
