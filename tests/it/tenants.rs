@@ -2719,6 +2719,76 @@ async fn allow_from_opens_one_tenant_to_another_until_that_tenant_leaves() {
     );
 }
 
+/// The ids of the inventory records of `tenant`'s `allowFrom` policies.
+async fn recorded_rule_policies(env: &Env, tenant: &str) -> Vec<String> {
+    env.store
+        .list_resources(PLATFORM)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.tenant.as_deref() == Some(tenant))
+        .map(|r| r.id)
+        .filter(|id| id.contains("/allow-from-") || id.contains("/allow-to-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_allow_from_rule_taken_out_of_the_request_closes_the_traffic() {
+    use tenantry::kubernetes::reach::connects;
+    let mut env = env().await;
+    let alpha = tenant_json("alpha", "cc-1", &["team-alpha"]);
+    let mut bravo = tenant_json("bravo", "cc-2", &["team-bravo"]);
+    bravo["allowFrom"] = json!([{ "tenant": "alpha", "ports": [8080] }]);
+    env.spec_json["tenants"] = json!([alpha, bravo]);
+    env.put(&[platform_request(
+        RequestKind::PlatformProvision,
+        "provision-1",
+        Some(&env.spec_json),
+    )])
+    .await;
+    env.succeeded("provision-1").await;
+    let spec = tenantry::validate::parse_platform(&env.spec_json.to_string()).expect("spec");
+    let cluster = tenantry::naming::Names::new(&spec).cluster();
+    let kube = env.stack.kube_client_for(&cluster).expect("kube client");
+    assert!(connects(
+        &live_policies(&kube).await,
+        "alpha",
+        "bravo",
+        8080,
+        "TCP"
+    ));
+    assert_eq!(recorded_rule_policies(&env, "bravo").await.len(), 2);
+
+    // The platform's owner takes bravo's rule out: both of its policies go, from bravo's
+    // namespace and from alpha's, and from the inventory; the rest of bravo stays.
+    env.spec_json["tenants"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("allowFrom");
+    env.put(&[platform_request(
+        RequestKind::PlatformUpdate,
+        "update-1",
+        Some(&env.spec_json),
+    )])
+    .await;
+    env.succeeded("update-1").await;
+    let live = live_policies(&kube).await;
+    assert!(!connects(&live, "alpha", "bravo", 8080, "TCP"));
+    let rules: Vec<&Value> = live
+        .iter()
+        .filter(|p| tenantry::kubernetes::peer_of(p).is_some())
+        .collect();
+    assert!(rules.is_empty(), "{rules:?}");
+    let left = recorded_rule_policies(&env, "bravo").await;
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        live.iter()
+            .any(|p| p["metadata"]["namespace"] == "bravo"
+                && p["metadata"]["name"] == "default-deny"),
+        "bravo keeps its isolation"
+    );
+}
+
 #[tokio::test]
 async fn aws_access_grants_approved_actions_on_the_tenants_own_resources_only() {
     let env = env().await;

@@ -71,7 +71,7 @@ pub fn object_id(manifest: &Value) -> String {
 }
 
 /// The manifest naming the object of an inventory id (enough to get or delete it).
-fn stub(id: &str) -> Option<Value> {
+pub(crate) fn stub(id: &str) -> Option<Value> {
     let parts: Vec<&str> = id.rsplitn(3, '/').collect();
     let [name, namespace, rest] = parts.as_slice() else {
         return None;

@@ -1,7 +1,7 @@
 //! Helpers every phase shares: EC2 tagging, "already gone is success" deletes, and the
 //! phase's slice of the platform's inventory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -95,7 +95,8 @@ pub async fn disassociate_access_policy(
 /// after a crash between its creation and its recording) is recorded without writing the
 /// records that are already there.
 pub struct Inventory {
-    known: BTreeSet<(String, String)>,
+    /// `(kind, id)` → the tenant the record belongs to, if any.
+    known: BTreeMap<(String, String), Option<String>>,
 }
 
 impl Inventory {
@@ -106,14 +107,23 @@ impl Inventory {
             .await?
             .into_iter()
             .filter(|r| r.phase == ctx.phase.as_str())
-            .map(|r| (r.resource_type, r.id))
+            .map(|r| ((r.resource_type, r.id), r.tenant))
             .collect();
         Ok(Inventory { known })
     }
 
     /// Whether the inventory (as read, plus this invocation's records) lists it.
     pub fn contains(&self, kind: Kind, id: &str) -> bool {
-        self.known.contains(&(kind.into(), id.to_owned()))
+        self.known.contains_key(&(kind.into(), id.to_owned()))
+    }
+
+    /// The `(kind, id)` of every record belonging to `tenant`.
+    pub fn of_tenant(&self, tenant: &str) -> Vec<(String, String)> {
+        self.known
+            .iter()
+            .filter(|(_, t)| t.as_deref() == Some(tenant))
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Records a resource unless it is recorded already.
@@ -138,11 +148,12 @@ impl Inventory {
         record: ResourceRecord,
     ) -> Result<(), FunctionError> {
         let key = (record.resource_type.clone(), record.id.clone());
-        if self.known.contains(&key) {
+        if self.known.contains_key(&key) {
             return Ok(());
         }
+        let tenant = record.tenant.clone();
         ctx.record_resource(record).await?;
-        self.known.insert(key);
+        self.known.insert(key, tenant);
         Ok(())
     }
 
@@ -153,7 +164,7 @@ impl Inventory {
         kind: Kind,
         id: &str,
     ) -> Result<(), FunctionError> {
-        if self.known.remove(&(kind.into(), id.to_owned())) {
+        if self.known.remove(&(kind.into(), id.to_owned())).is_some() {
             ctx.forget_resource(kind, id).await?;
         }
         Ok(())
@@ -161,7 +172,7 @@ impl Inventory {
 
     /// Forgets every remaining record of the phase (after a complete delete).
     pub async fn forget_all(&mut self, ctx: &PhaseContext<'_>) -> Result<(), FunctionError> {
-        for (kind, id) in std::mem::take(&mut self.known) {
+        for (kind, id) in std::mem::take(&mut self.known).into_keys() {
             ctx.store
                 .delete_resource(ctx.platform_id(), &kind, &id)
                 .await?;

@@ -95,6 +95,16 @@ impl<'a> Run<'a> {
         self.inventory.contains(kind, id)
     }
 
+    /// The records belonging to `tenant`, as `(kind, id)`; a kind the catalogue no longer knows
+    /// is skipped.
+    pub fn recorded_for(&self, tenant: &str) -> Vec<(Kind, String)> {
+        self.inventory
+            .of_tenant(tenant)
+            .into_iter()
+            .filter_map(|(kind, id)| Some((Kind::parse(&kind)?, id)))
+            .collect()
+    }
+
     /// Forgets a resource if the inventory lists it.
     pub async fn forget(&mut self, kind: Kind, id: &str) -> Result<(), FunctionError> {
         self.inventory.forget(&self.ctx, kind, id).await

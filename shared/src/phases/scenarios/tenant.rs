@@ -320,6 +320,45 @@ async fn a_widened_policy_and_a_deleted_default_deny_are_named_then_put_back() {
     assert!(w.run(Action::Observe, ONBOARD).await.drift.is_empty());
 }
 
+/// An object recorded for the tenant that its request no longer renders (an `allowFrom` rule
+/// taken out): `observe` names it without writing, `ensure` deletes it and forgets its record.
+#[tokio::test]
+async fn an_object_the_request_no_longer_asks_for_is_named_then_removed() {
+    let w = World::new().await;
+    w.onboard().await;
+    let mut dropped = w.manifest("NetworkPolicy", "default-deny");
+    dropped["metadata"]["name"] = json!("allow-from-ledger");
+    kubernetes::apply(&w.client, &dropped).await.expect("apply");
+    let id = object_id(&dropped);
+    let mut record = crate::store::ResourceRecord::new(
+        crate::resources::Kind::NetworkPolicy,
+        id.clone(),
+        crate::plan::Phase::Tenants.as_str(),
+    );
+    record.tenant = Some(TENANT.to_owned());
+    let store = Store::from_deps(&w.deps);
+    store
+        .put_resource(&w.spec.id, &record)
+        .await
+        .expect("record");
+
+    let observed = w.run(Action::Observe, ONBOARD).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [(format!("k8s:{id}"), "exists".to_owned())]
+    );
+    assert_eq!(w.kube.writes(), Vec::<String>::new(), "observe wrote");
+
+    let out = w.onboard().await;
+    assert_eq!((out.ready, out.changes), (true, 1), "{:?}", w.kube.writes());
+    assert!(w.live("NetworkPolicy", "default-deny").await.is_some());
+    let gone = kubernetes::get(&w.client, &dropped).await.expect("get");
+    assert!(gone.is_none(), "{gone:?}");
+    let recorded = store.list_resources(&w.spec.id).await.expect("list");
+    assert!(recorded.iter().all(|r| r.id != id), "still recorded");
+    assert!(w.run(Action::Observe, ONBOARD).await.drift.is_empty());
+}
+
 /// A run that crashed after creating the role (`CreateKey` failed): no key, policy or namespace.
 #[tokio::test]
 async fn half_created_tenant_is_completed_without_a_second_role() {

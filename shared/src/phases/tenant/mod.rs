@@ -32,6 +32,7 @@ pub mod access_logs;
 pub mod bucket;
 pub mod owners;
 mod peers;
+mod stale;
 
 use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
@@ -252,6 +253,7 @@ async fn ensure(
     let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
     let rendered =
         kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
+    stale::prune(run, tenant, &rendered).await?;
     let (manifests, waiting) = peers::applicable(run, rendered, present).await?;
     let in_cluster = converge_manifests(run, tenant, &manifests).await? && !waiting;
     let cluster = run.ctx.names.cluster();
@@ -648,6 +650,8 @@ pub(crate) async fn offboard(
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
         owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
         remove_pod_identity(run, c, &cluster, tenant).await?;
+        let rendered = kubernetes::tenant_manifests(&run.ctx.spec, tenant, None);
+        stale::prune(run, tenant, &rendered).await?;
         peers::remove(run, tenant).await?;
         if !delete_namespace(run, tenant).await? {
             return Ok(false);
