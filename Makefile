@@ -70,8 +70,12 @@ check-asl: npm ## asl-validator on every state machine definition
 		node_modules/.bin/asl-validator --json-path "$$f" || exit 1; \
 	done
 
-check-infra: venv ## cfn-lint on the deployment template and the Service Catalog portfolio and product
+# `sam validate --lint` transforms nothing remotely and needs no AWS credentials, only a region;
+# telemetry off, so that it sends nothing either.
+check-infra: venv ## cfn-lint on the deployment template and the Service Catalog portfolio and product; sam validate --lint; the template's logs, DLQs and alarms (check_template_ops.py)
 	$(VENV)/bin/cfn-lint infra/*.yaml infra/service-catalog/*.yaml
+	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template infra/template.yaml
+	$(PY) scripts/check_template_ops.py infra/template.yaml
 
 check-iam: venv ## parliament, privilege rules and bus-policy cases on the template; the exploit fixtures must be rejected
 	$(PY) scripts/check_template_iam.py infra/template.yaml

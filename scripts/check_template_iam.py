@@ -2,7 +2,8 @@
 """Static checks of the IAM in a SAM template (infra/template.yaml), run by `make test`.
 
 1. parliament on every policy document: the functions' inline policies and expanded SAM policy
-   templates, managed policies (the role boundary), the bus and queue resource policies.
+   templates, managed policies (the role boundary), the bus, queue and topic resource policies,
+   and the KMS key policies.
    Intrinsics are substituted by plausible values (scripts/iam_template.py). Any finding fails
    unless ACCEPTED below says why it is expected.
 2. Privilege rules on every Allow of a function role (wildcards and NotAction expanded):
@@ -59,6 +60,8 @@ ACCEPTED = {
     # DescribeExecution; the sweep's children are standard executions, as the Distributed Map
     # guide's own policy names them.
     ("RESOURCE_MISMATCH", "FleetSweepStateMachine/FleetSweepStateMachine.Policies[2]/DistributedMapChildrenState"): "Distributed Map guide",
+    # In a key policy, Resource "*" is the key the policy is attached to, and nothing else.
+    ("RESOURCE_STAR", "KeyPolicy:"): "key policy",
     # The tenant function writes the tenant-data bucket's policy (deny non-TLS and non-SSE-KMS
     # uploads) on tenantry-* buckets only; it reads and writes no objects itself.
     ("RESOURCE_POLICY_PRIVILEGE_ESCALATION", "tenantry-tenant/TenantFunction.Policies[2]"): "bucket policy",
@@ -225,7 +228,7 @@ def parliament_findings(label: str, doc: dict) -> list[str]:
 
 def documents(template: dict):
     """(label, document, kind) for every policy document: identity (function roles, managed
-    policies) and resource (bus, queue)."""
+    policies) and resource (bus, queues, topics, key policies)."""
     for fn, docs in it.function_policies(template).items():
         for label, doc, own in docs:
             yield f"{fn}/{label}", doc, "identity" if own else "sam"
@@ -250,6 +253,10 @@ def documents(template: dict):
             bus_statements += it.as_list(it.resolve(template, props["Policy"]).get("Statement"))
         elif t == "AWS::SQS::QueuePolicy":
             yield logical, it.resolve(template, props["PolicyDocument"]), "resource"
+        elif t == "AWS::SNS::TopicPolicy":
+            yield logical, it.resolve(template, props["PolicyDocument"]), "resource"
+        elif t == "AWS::KMS::Key" and "KeyPolicy" in props:
+            yield f"KeyPolicy:{logical}", it.resolve(template, props["KeyPolicy"]), "resource"
     if bus_statements:
         yield "EventBusPolicy", {"Version": "2012-10-17", "Statement": bus_statements}, "bus"
 

@@ -92,6 +92,8 @@ def ref(template: dict, name: str):
         return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{resolve(template, props.get('QueueName', name))}"
     if t in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
         return _arn("states", f"stateMachine:{resolve(template, props.get('Name', name))}")
+    if t == "AWS::SNS::Topic":
+        return _arn("sns", resolve(template, props.get("TopicName", f"{STACK}-{name}")))
     return name
 
 
