@@ -244,6 +244,15 @@ pub fn named_resource(
             }
         }
         "dynamodb" => json().and_then(|v| json_str(&v, "TableName").map(|t| format!("table/{t}"))),
+        "ecr" => {
+            let v = json()?;
+            if let Some(arn) = json_str(&v, "resourceArn") {
+                return Some(arn);
+            }
+            let name = json_str(&v, "repositoryName")
+                .or_else(|| v["repositoryNames"][0].as_str().map(str::to_owned))?;
+            Some(format!("repository/{name}"))
+        }
         "secretsmanager" => {
             let v = json()?;
             let id = json_str(&v, "SecretId").or_else(|| json_str(&v, "Name"))?;

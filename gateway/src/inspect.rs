@@ -319,7 +319,38 @@ pub async fn tagged_resources(
             })
             .count(),
     );
+    out.insert(
+        Kind::Repository.as_str(),
+        tagged_repositories(aws, platform).await?,
+    );
     Ok(out)
+}
+
+/// ECR repositories tagged with the platform (ECR lists no tags: one read per repository).
+async fn tagged_repositories(aws: &aws_config::SdkConfig, platform: &str) -> anyhow::Result<usize> {
+    let ecr = aws_sdk_ecr::Client::new(aws);
+    let pages: Vec<_> = ecr
+        .describe_repositories()
+        .into_paginator()
+        .send()
+        .collect::<Result<_, _>>()
+        .await?;
+    let mut count = 0;
+    for repo in pages.iter().flat_map(|p| p.repositories()) {
+        let tags = ecr
+            .list_tags_for_resource()
+            .resource_arn(repo.repository_arn().unwrap_or_default())
+            .send()
+            .await?;
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "tenantry:platform" && t.value() == platform)
+        {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// Counts of what lives inside the platform's EKS clusters.

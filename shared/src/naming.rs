@@ -213,6 +213,27 @@ impl Names {
         format!("{PREFIX}{}-{purpose}", self.stem)
     }
 
+    /// Platform ECR repository: `tenantry/<stem>/<name>`.
+    pub fn repository(&self, name: &str) -> String {
+        format!("{}{name}", self.repository_prefix())
+    }
+
+    /// The path of the platform's repositories: `tenantry/<stem>/`.
+    pub fn repository_prefix(&self) -> String {
+        format!("tenantry/{}/", self.stem)
+    }
+
+    /// Tenant ECR repository: `tenantry/<stem>/<tenant>/<name>`. A platform repository's name
+    /// has no `/`, so the tenant's path holds no repository but its own.
+    pub fn tenant_repository(&self, tenant: &str, name: &str) -> String {
+        format!("{}{name}", self.tenant_repository_prefix(tenant))
+    }
+
+    /// The path of a tenant's repositories: `tenantry/<stem>/<tenant>/`.
+    pub fn tenant_repository_prefix(&self, tenant: &str) -> String {
+        format!("tenantry/{}/{tenant}/", self.stem)
+    }
+
     /// Tenant data bucket: `tenantry-<stem>-<hash8>`.
     /// The bucket the tenant-data bucket's S3 server access logs go to.
     pub fn access_log_bucket(&self) -> String {

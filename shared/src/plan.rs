@@ -1150,6 +1150,13 @@ fn observability(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     }
 }
 
+/// What the plan shows of a repository (`resources::repository` builds it).
+fn repository_attributes(r: &crate::spec::RepositorySpec, access: &str) -> Value {
+    json!({ "encryption": "KMS", "scanOnPush": true,
+            "imageTagMutability": if r.mutable_tags { "MUTABLE" } else { "IMMUTABLE" },
+            "keepImages": r.keep_images, "access": access })
+}
+
 fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     b.phase(Phase::Tenants);
     let spec = b.spec;
@@ -1170,6 +1177,15 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
         json!({ "blockPublicAccess": true, "encryption": "AES256", "enforceTls": true,
                 "logDelivery": "logging.s3.amazonaws.com, for the tenant-data bucket only" }),
     );
+    for r in &spec.repositories {
+        b.add(
+            format!("tenants/repository/{}", r.name),
+            Kind::Repository,
+            b.names.repository(&r.name),
+            vec![keys.data.clone(), "identity/role/node".to_owned()],
+            repository_attributes(r, "the nodes pull"),
+        );
+    }
     for t in &spec.tenants {
         let base = format!("tenants/{}", t.name);
         let ns = t.name.clone();
@@ -1209,6 +1225,20 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
                     "secretsPrefix": t.effective_secrets_prefix(&stem),
                     "namespace": ns, "serviceAccount": "workload" }),
         );
+        for r in &t.repositories {
+            b.add_for(
+                Some(t),
+                format!("{base}/repository/{}", r.name),
+                Kind::Repository,
+                b.names.tenant_repository(&t.name, &r.name),
+                vec![
+                    role.clone(),
+                    key.clone().unwrap_or_else(|| keys.data.clone()),
+                    "identity/role/node".to_owned(),
+                ],
+                repository_attributes(r, "the nodes pull; the tenant's role pushes and pulls"),
+            );
+        }
         let namespace = format!("{base}/namespace/{ns}");
         let mut pod_identity = None;
         if spec.identity.trust() == TrustMechanism::PodIdentity {
@@ -1303,10 +1333,10 @@ mod tests {
                 (Phase::Bootstrap, 20),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
-                (Phase::Tenants, 52),
+                (Phase::Tenants, 54),
             ]
         );
-        assert_eq!(plan.total(), 152);
+        assert_eq!(plan.total(), 154);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1513,8 +1543,8 @@ mod tests {
         assert!(byo.resource("encryption/kms-key/cluster").is_none());
         let no_tenants = plan(&variant(|v| v["tenants"] = json!([])));
         assert!(
-            no_tenants.phase(Phase::Tenants).len() == 2,
-            "the bucket and its access-log bucket only"
+            no_tenants.phase(Phase::Tenants).len() == 3,
+            "the bucket, its access-log bucket and the platform's repository only"
         );
     }
 
@@ -1529,6 +1559,7 @@ mod tests {
                 let tenant_resource = r.id.starts_with("tenants/")
                     && r.id != "tenants/bucket"
                     && r.id != "tenants/access-log-bucket"
+                    && !r.id.starts_with("tenants/repository/")
                     && !r.id.starts_with("tenants/owner/");
                 assert_eq!(
                     r.tags.contains_key(naming::TAG_TENANT),
@@ -1563,7 +1594,7 @@ mod tests {
             assert_eq!(name.parse::<Phase>(), Ok(*phase));
         }
         let text = a.to_string();
-        assert!(text.contains("tenants (52)"), "{text}");
+        assert!(text.contains("tenants (54)"), "{text}");
         assert!(text.contains("network/vpc"), "{text}");
     }
 }

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use crate::naming::{self, Names};
 use crate::spec::{partition_of, PlatformSpec};
 
+pub mod registry;
 mod tenant;
 pub use tenant::{
     iam_literal, iam_matches, tenant_bucket_policy, tenant_key_policy, tenant_role_policy,

@@ -117,6 +117,15 @@ impl Inventory {
         self.known.contains_key(&(kind.into(), id.to_owned()))
     }
 
+    /// The ids of the records of `kind` belonging to `tenant` (None: to the platform itself).
+    pub fn ids_of(&self, kind: Kind, tenant: Option<&str>) -> Vec<String> {
+        self.known
+            .iter()
+            .filter(|((k, _), t)| k == kind.as_str() && t.as_deref() == tenant)
+            .map(|((_, id), _)| id.clone())
+            .collect()
+    }
+
     /// The `(kind, id)` of every record belonging to `tenant`.
     pub fn of_tenant(&self, tenant: &str) -> Vec<(String, String)> {
         self.known

@@ -161,6 +161,8 @@ outputs! {
     TENANT_BUCKET: String = "tenantBucket";
     /// The tenant bucket kept at decommission (tenants with `retainData`).
     RETAINED_BUCKET: RetainedBucket = "retainedBucket";
+    /// The platform's container image repositories: request name → repository URI.
+    REPOSITORY_URIS: BTreeMap<String, String> = "repositoryUris";
 }
 
 /// A node group's ARN, per group.
@@ -180,6 +182,9 @@ pub struct TenantOutput {
     pub namespace: String,
     pub bucket: String,
     pub s3_prefix: String,
+    /// The tenant's container image repositories: request name → repository URI.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repositories: BTreeMap<String, String>,
 }
 
 /// The tenant bucket decommission kept because tenants retain data in it.

@@ -105,6 +105,11 @@ impl<'a> Run<'a> {
             .collect()
     }
 
+    /// The ids of the records of `kind` belonging to `tenant` (None: to the platform itself).
+    pub fn recorded(&self, kind: Kind, tenant: Option<&str>) -> Vec<String> {
+        self.inventory.ids_of(kind, tenant)
+    }
+
     /// Forgets a resource if the inventory lists it.
     pub async fn forget(&mut self, kind: Kind, id: &str) -> Result<(), FunctionError> {
         self.inventory.forget(&self.ctx, kind, id).await

@@ -211,6 +211,7 @@ pub fn tenant_role_policy(t: &Target, bucket: &str, tenant: &TenantSpec, key_arn
         ]
         .into_iter()
         .chain(aws_access_statements(t, bucket, tenant))
+        .chain(super::registry::tenant_statements(t, tenant))
         .collect(),
     )
 }
@@ -348,6 +349,7 @@ mod tests {
             cost_centre: "cc-1".to_owned(),
             allow_from: Vec::new(),
             aws_access: Default::default(),
+            repositories: Vec::new(),
         }
     }
 

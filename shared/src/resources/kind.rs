@@ -63,6 +63,7 @@ catalogue! {
     Topic => "sns:topic", None, "the alarms' SNS topic";
     Secret => "secretsmanager:secret", None, "the platform configuration secret";
     Bucket => "s3:bucket", None, "the tenant-data bucket";
+    Repository => "ecr:repository", None, "a container image repository of the platform or a tenant";
     KmsKey => "kms:key", None, "a KMS key";
     KmsAlias => "kms:alias", None, "a KMS alias";
     /// Bookkeeping, not a resource: written just before `CreateKey`, removed once the alias

@@ -4,5 +4,6 @@
 //! plan, the inventory, `tenantry status`, the result events and the decommission census share.
 
 mod kind;
+pub mod repository;
 
 pub use kind::{Kind, KindInfo, KINDS};

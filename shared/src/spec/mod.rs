@@ -17,6 +17,7 @@ mod identity;
 mod network;
 mod nodegroups;
 mod platform;
+mod registry;
 mod tenant;
 
 pub use access::{AccessSpec, GroupMapping, OidcIdentityProvider, BINDABLE_CLUSTER_ROLES};
@@ -35,6 +36,10 @@ pub use nodegroups::{
 pub use platform::{
     partition_of, AlarmsSpec, Cni, ComplianceProfile, ControlPlaneLogType, DriftRemediation,
     EncryptionSpec, EndpointAccess, LoggingSpec, ObservabilitySpec, PlatformSpec,
+};
+pub use registry::{
+    RepositorySpec, DEFAULT_KEEP_IMAGES, MAX_KEEP_IMAGES, MAX_PLATFORM_REPOSITORIES,
+    MAX_TENANT_REPOSITORIES,
 };
 pub use tenant::{AllowFrom, LimitDefaults, Protocol, TenantQuotas, TenantSpec};
 

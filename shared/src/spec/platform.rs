@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     default_true, AccessSpec, AddonSpec, AwsService, IdentitySpec, NetworkSpec, NodeGroupSpec,
-    TenantSpec, DEFAULT_KUBERNETES_VERSION,
+    RepositorySpec, TenantSpec, DEFAULT_KUBERNETES_VERSION,
 };
 
 /// A request for a multi-tenant Amazon EKS platform.
@@ -93,6 +93,12 @@ pub struct PlatformSpec {
     /// grant is always cut down to this list, also when it narrows later. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tenant_aws_access: BTreeMap<AwsService, Vec<String>>,
+    /// Container image repositories of the platform (at most 20), under
+    /// `tenantry/<id>-<environment>/`: the nodes pull from them. Decommissioning removes them.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub repositories: Vec<RepositorySpec>,
 }
 
 pub(crate) fn default_kubernetes_version() -> String {

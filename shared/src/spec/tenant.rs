@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::aws_access::AwsService;
 use super::default_true;
+use super::registry::RepositorySpec;
 
 /// A tenant of a platform (onboarded with the platform or by a tenant request).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -58,6 +59,12 @@ pub struct TenantSpec {
     /// (`tenantAwsAccess`). Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aws_access: BTreeMap<AwsService, Vec<String>>,
+    /// Container image repositories of the tenant (at most 10), under
+    /// `tenantry/<id>-<environment>/<tenant>/`: the tenant's role may push and pull, the nodes pull.
+    /// Offboarding removes them unless the tenant's data is retained. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub repositories: Vec<RepositorySpec>,
 }
 
 /// Traffic another tenant may send to this one.

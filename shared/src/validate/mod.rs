@@ -16,6 +16,7 @@ mod names;
 mod nodegroups;
 mod parse;
 mod platform;
+mod registry;
 mod tenant;
 mod text;
 
@@ -203,6 +204,9 @@ pub mod rules {
     /// An `awsAccess` action the platform does not approve, or a `tenantAwsAccess` action
     /// outside its service's catalogue, or either named twice.
     pub const AWS_ACCESS: &str = "aws-access";
+    /// A `repositories` entry: a name ECR refuses or named twice, a `keepImages` out of range,
+    /// or too many repositories.
+    pub const REPOSITORY: &str = "repository";
 
     /// A malformed Kubernetes quantity.
     pub const QUANTITY: &str = "quantity";
@@ -289,6 +293,7 @@ pub mod rules {
         ALLOW_FROM,
         PORTS,
         AWS_ACCESS,
+        REPOSITORY,
         QUANTITY,
         QUANTITY_ORDER,
     ];

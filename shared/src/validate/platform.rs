@@ -108,6 +108,12 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
     tenant::check_all(issues, &tenants, &stem);
     tenant::check_approved_secret_prefixes(spec, issues);
     super::aws_access::check_approved(spec, issues);
+    super::registry::check(
+        &spec.repositories,
+        "$.repositories",
+        crate::spec::MAX_PLATFORM_REPOSITORIES,
+        issues,
+    );
 }
 
 fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {

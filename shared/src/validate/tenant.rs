@@ -14,6 +14,12 @@ pub(crate) fn check(t: &TenantSpec, at: &str, issues: &mut Issues) {
 
 /// As [`check`], with the platform's region for ARN partition checks (empty: unknown).
 pub(crate) fn check_with_region(t: &TenantSpec, at: &str, region: &str, issues: &mut Issues) {
+    super::registry::check(
+        &t.repositories,
+        &field(at, "repositories"),
+        crate::spec::MAX_TENANT_REPOSITORIES,
+        issues,
+    );
     check_label(
         issues,
         &field(at, "name"),

@@ -390,6 +390,15 @@ rule_tests! {
             .filter(|a| a["name"] != "eks-pod-identity-agent").cloned().collect();
         v["addons"] = json!(kept);
     }
+    repository_name: rules::REPOSITORY, "$.repositories[0].name", v => {
+        v["repositories"] = json!([{ "name": "Base/Images" }]);
+    }
+    repository_twice: rules::REPOSITORY, "$.tenants[0].repositories[1].name", v => {
+        v["tenants"][0]["repositories"] = json!([{ "name": "api" }, { "name": "api" }]);
+    }
+    repository_keep_images: rules::REPOSITORY, "$.repositories[0].keepImages", v => {
+        v["repositories"] = json!([{ "name": "base", "keepImages": 0 }]);
+    }
     cni_conflict: rules::CNI_CONFLICT, "$.addons[2]", v => { v["cni"] = json!("calico"); }
     calico_not_buildable: rules::NOT_BUILDABLE, "$.cni", v => {
         v["cni"] = json!("calico");

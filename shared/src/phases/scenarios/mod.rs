@@ -13,6 +13,7 @@ mod bootstrap;
 pub mod cloudwatch;
 mod cluster;
 pub mod ec2;
+pub mod ecr;
 pub mod eks;
 pub mod eks_access;
 mod encryption;
@@ -111,6 +112,7 @@ pub struct Rules {
     pub cloudwatch: Vec<Rule>,
     pub dynamodb: Vec<Rule>,
     pub ec2: Vec<Rule>,
+    pub ecr: Vec<Rule>,
     pub eks: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub kms: Vec<Rule>,
@@ -148,6 +150,7 @@ impl Rules {
             cloudwatch: mocked!(aws_sdk_cloudwatch, self.cloudwatch),
             dynamodb: mocked!(aws_sdk_dynamodb, self.dynamodb),
             ec2: mocked!(aws_sdk_ec2, self.ec2),
+            ecr: mocked!(aws_sdk_ecr, self.ecr),
             eks: mocked!(aws_sdk_eks, self.eks),
             iam: mocked!(aws_sdk_iam, self.iam),
             kms: mocked!(aws_sdk_kms, self.kms),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tenantry_kube_double::KubeDoubles;
 
+use super::ecr::EcrDouble;
 use super::eks::EksDouble;
 use super::eks_access::AccessDouble;
 use super::iam::IamDouble;
@@ -46,6 +47,7 @@ struct World {
     eks: EksDouble,
     access: AccessDouble,
     s3: S3Double,
+    ecr: EcrDouble,
     kube: Arc<KubeDoubles>,
     /// A client of the cluster's double, through the same HTTP front the phase uses.
     client: kube::Client,
@@ -55,8 +57,14 @@ struct World {
 impl World {
     /// An Active platform (the example) with its cluster ACTIVE and nothing of the tenant yet.
     async fn new() -> World {
+        World::with_spec(|_| {}).await
+    }
+
+    /// The same, with the example's spec changed by `change` first.
+    async fn with_spec(change: impl FnOnce(&mut PlatformSpec)) -> World {
         let calls = Calls::default();
-        let spec = example_spec();
+        let mut spec = example_spec();
+        change(&mut spec);
         let eks = EksDouble::new(&calls);
         let (endpoint, kube, server) = super::active_cluster(&eks, &spec).await;
         let client = kube::Client::try_from(kube::Config::new(endpoint.parse().expect("url")))
@@ -67,6 +75,7 @@ impl World {
             kms: KmsDouble::new(&calls),
             access: AccessDouble::new(&calls),
             s3: S3Double::new(&calls),
+            ecr: EcrDouble::new(&calls),
             deps: Rules::default().deps(),
             calls,
             spec,
@@ -121,6 +130,7 @@ impl World {
             iam: self.iam.rules(),
             kms: kms_rules,
             s3: self.s3.rules(),
+            ecr: self.ecr.rules(),
             ..Rules::default()
         };
         rules.deps().with_role_boundary(BOUNDARY)
@@ -465,4 +475,147 @@ async fn a_foreign_namespace_of_the_tenants_name_is_refused_and_left_alone() {
     let live = w.live("Namespace", TENANT).await.expect("left in place");
     assert_eq!(live["metadata"]["labels"]["team"], "someone-else");
     assert!(!w.kube.writes().iter().any(|r| r.starts_with("DELETE ")));
+}
+
+// --- the tenant's container image repositories (`ecr:repository`) ------------------------------
+
+const REPOSITORY: &str = "recon-api";
+
+/// The world with the tenant asking for one repository of mutable tags (so that the default,
+/// immutable, is a change a hand can make).
+async fn with_repository() -> World {
+    World::with_spec(|spec| {
+        let t = spec.tenants.iter_mut().find(|t| t.name == TENANT);
+        t.expect("tenant").repositories = vec![crate::spec::RepositorySpec {
+            name: REPOSITORY.into(),
+            mutable_tags: true,
+            keep_images: 10,
+        }];
+    })
+    .await
+}
+
+impl World {
+    fn repository(&self) -> String {
+        self.names().tenant_repository(TENANT, REPOSITORY)
+    }
+}
+
+#[tokio::test]
+async fn fresh_repository_is_encrypted_with_the_tenants_key_scanned_and_pulled_by_the_nodes() {
+    let w = with_repository().await;
+    let out = w.onboard().await;
+    let name = w.repository();
+    let repo = &w.ecr.repositories()[&name];
+    let (key_id, _) = w.key().expect("the tenant's key");
+    let key_arn = format!("arn:aws:kms:us-east-1:{}:key/{key_id}", super::ACCOUNT);
+    assert_eq!(repo.kms_key.as_deref(), Some(key_arn.as_str()));
+    assert!(repo.scan_on_push && repo.mutable_tags);
+    assert_eq!(repo.tags[TAG_TENANT], TENANT);
+    let lifecycle: Value = serde_json::from_str(repo.lifecycle.as_deref().expect("lifecycle"))
+        .expect("lifecycle JSON");
+    assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 10);
+    // The policy names two principals: the nodes pull, the tenant's role pushes too.
+    let policy: Value =
+        serde_json::from_str(repo.policy.as_deref().expect("policy")).expect("policy JSON");
+    let tenant_out = &out.outputs[&format!("tenant/{TENANT}")];
+    let role_arn = tenant_out["roleArn"].as_str().expect("role ARN");
+    let node = format!(
+        "arn:aws:iam::{}:role{ROLE_PATH}{}",
+        super::ACCOUNT,
+        w.names().role(crate::naming::ROLE_NODE)
+    );
+    let principals: Vec<&Value> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| &s["Principal"]["AWS"])
+        .collect();
+    assert_eq!(principals, [&json!(node), &json!(role_arn)]);
+    assert_eq!(
+        tenant_out["repositories"][REPOSITORY],
+        json!(super::ecr::uri(&name))
+    );
+    // The role may push to its own path only.
+    let role = &w.iam.roles()[&w.names().tenant_role(TENANT)];
+    let own = format!("repository/{}*", w.names().tenant_repository_prefix(TENANT));
+    assert!(role.inline[TENANT_POLICY_NAME].contains(&own));
+
+    let again = w.onboard().await;
+    assert_eq!((again.ready, again.changes), (true, 0));
+    assert_eq!(w.calls.mutating_aws(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_repository_changed_by_hand_is_named_then_put_back() {
+    let w = with_repository().await;
+    w.onboard().await;
+    let name = w.repository();
+    w.ecr.edit(&name, |r| {
+        r.mutable_tags = false;
+        r.lifecycle = None;
+        r.tags.insert("added-by-hand".into(), "x".into());
+    });
+    let observed = w.run(Action::Observe, ONBOARD).await;
+    let resource = format!("ecr:repository/{name}");
+    assert_eq!(
+        drift_fields(&observed),
+        [
+            (resource.clone(), "imageTagMutability".to_owned()),
+            (resource, "lifecyclePolicy".to_owned()),
+        ],
+        "a tag someone else added is not drift"
+    );
+    assert_eq!(w.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.onboard().await;
+    assert_eq!(
+        w.calls.mutating_aws(),
+        ["ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy"]
+    );
+    assert!(w.ecr.repositories()[&name].mutable_tags);
+    assert!(w.run(Action::Observe, ONBOARD).await.drift.is_empty());
+}
+
+#[tokio::test]
+async fn a_foreign_repository_of_the_name_is_refused_and_left_alone() {
+    let w = with_repository().await;
+    let foreign = super::ecr::Repository {
+        mutable_tags: false,
+        scan_on_push: false,
+        kms_key: None,
+        lifecycle: None,
+        policy: None,
+        tags: [("team".to_owned(), "other".to_owned())].into(),
+    };
+    w.ecr.put(&w.repository(), foreign.clone());
+    let err = w
+        .try_run_with(&w.deps, Action::Ensure, ONBOARD)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.error_type, ErrorType::Terminal);
+    assert!(
+        err.error_message.contains("refusing to adopt"),
+        "{}",
+        err.error_message
+    );
+    assert_eq!(w.ecr.repositories()[&w.repository()], foreign);
+}
+
+#[tokio::test]
+async fn gone_tenant_loses_its_repository_unless_its_data_is_retained() {
+    for retain in [false, true] {
+        let w = with_repository().await;
+        w.onboard().await;
+        w.record_offboarding(retain).await;
+        w.offboard().await;
+        let kept = w.ecr.repositories().contains_key(&w.repository());
+        assert_eq!(kept, retain, "retainData {retain}");
+        let store = Store::from_deps(&w.deps);
+        let records = store.list_resources(&w.spec.id).await.expect("list");
+        assert!(
+            records.iter().all(|r| r.resource_type != "ecr:repository"),
+            "retainData {retain}: a kept repository is handed over, out of the inventory"
+        );
+    }
 }

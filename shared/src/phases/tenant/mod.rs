@@ -32,6 +32,7 @@ pub mod access_logs;
 pub mod bucket;
 pub mod owners;
 mod peers;
+mod registry;
 mod stale;
 
 use crate::resources::Kind;
@@ -80,11 +81,16 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
         (Action::Observe, None) => observe_all(&mut run, &clients).await?,
         (_, None) => {
             let bucket = bucket::ensure(&mut run, &clients.s3).await?;
+            let repositories = registry::ensure_platform(&mut run, &clients.ecr).await?;
             let mut out = Outputs::new();
+            if !repositories.is_empty() {
+                outputs::REPOSITORY_URIS.insert(&mut out, repositories);
+            }
+            let ready = bucket.is_some();
             if let Some(name) = bucket {
                 outputs::TENANT_BUCKET.insert(&mut out, name);
             }
-            (!out.is_empty(), out)
+            (ready, out)
         }
         (_, Some(name)) => {
             let tenant = desired_tenant(&mut run, &name).await?;
@@ -162,6 +168,7 @@ async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, Fun
 /// for all tenants instead of once per tenant.
 async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), FunctionError> {
     bucket::ensure(run, &c.s3).await?;
+    registry::ensure_platform(run, &c.ecr).await?;
     let tenants: Vec<TenantSpec> = run
         .ctx
         .store
@@ -250,6 +257,7 @@ async fn ensure(
     let Some(role_arn) = identity::ensure_role(run, &c.iam, &role).await? else {
         return Ok((false, Outputs::new()));
     };
+    let repositories = registry::ensure_tenant(run, &c.ecr, tenant, &role_arn, &key_arn).await?;
     let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
     let rendered =
         kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
@@ -272,6 +280,7 @@ async fn ensure(
         namespace: tenant.name.clone(),
         bucket: run.ctx.names.bucket(),
         s3_prefix: tenant.effective_s3_prefix(),
+        repositories,
     };
     let mut out = Outputs::new();
     outputs::TENANT.insert(&mut out, &tenant.name, Some(given));
@@ -663,6 +672,8 @@ pub(crate) async fn offboard(
         run.forget(kind, &super::bootstrap::object_id(&manifest))
             .await?;
     }
+    // Before the role: their policies name it.
+    registry::remove_tenant(run, &c.ecr, tenant, options.retain_data).await?;
     let role = run.ctx.names.tenant_role(&tenant.name);
     identity::delete_role(run, &c.iam, &role).await?;
     if !options.retain_data {
@@ -804,6 +815,7 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
             return Ok((false, Outputs::new()));
         }
     }
+    registry::remove_platform(run, &c.ecr).await?;
     let bucket = run.ctx.names.bucket();
     let mut retained = Vec::new();
     for r in records
