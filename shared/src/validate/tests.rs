@@ -399,6 +399,9 @@ rule_tests! {
     repository_keep_images: rules::REPOSITORY, "$.repositories[0].keepImages", v => {
         v["repositories"] = json!([{ "name": "base", "keepImages": 0 }]);
     }
+    target_role_not_buildable: rules::NOT_BUILDABLE, "$.targetRoleArn", v => {
+        v["targetRoleArn"] = json!("arn:aws:iam::111122223333:role/tenantry");
+    }
     cni_conflict: rules::CNI_CONFLICT, "$.addons[2]", v => { v["cni"] = json!("calico"); }
     calico_not_buildable: rules::NOT_BUILDABLE, "$.cni", v => {
         v["cni"] = json!("calico");
