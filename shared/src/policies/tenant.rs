@@ -797,3 +797,67 @@ mod tests {
         assert!(names.contains(&"bucket.tenant-data.json"));
     }
 }
+
+#[cfg(test)]
+mod repository_tests {
+    use super::*;
+    use crate::spec::RepositorySpec;
+
+    const ACCOUNT: &str = "111122223333";
+    const REGION: &str = "eu-west-1";
+
+    fn with_repository(name: &str) -> TenantSpec {
+        let text = include_str!("../../../examples/platform.json");
+        let spec = crate::validate::parse_platform(text).expect("example spec is valid");
+        let mut t = spec.tenants[0].clone();
+        t.name = name.to_owned();
+        t.repositories = vec![RepositorySpec {
+            name: "api".into(),
+            mutable_tags: false,
+            keep_images: 30,
+        }];
+        t
+    }
+
+    /// A tenant's policy reaches its own repositories, and not those of a tenant whose name its
+    /// own is a prefix of (or the other way), nor the platform's, nor another platform's.
+    #[test]
+    fn a_tenant_pushes_to_its_own_repositories_only() {
+        let text = include_str!("../../../examples/platform.json");
+        let spec = crate::validate::parse_platform(text).expect("example spec is valid");
+        let t = Target::new(&spec, ACCOUNT, REGION);
+        let arn = |path: &str| format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{path}");
+        for (own, other) in [("team", "team-admin"), ("team-admin", "team")] {
+            let tenant = with_repository(own);
+            let doc = tenant_role_policy(&t, "bucket", &tenant, "arn:aws:kms:k");
+            let statements = doc["Statement"].as_array().expect("statements");
+            let repos = statements
+                .iter()
+                .find(|s| s["Sid"] == "OwnRepositories")
+                .expect("a statement for its repositories");
+            let resource = repos["Resource"].as_str().expect("one resource");
+            assert!(iam_matches(
+                resource,
+                &arn(&t.names.tenant_repository(own, "api"))
+            ));
+            for foreign in [
+                t.names.tenant_repository(other, "api"),
+                t.names.repository("api"),
+                format!("tenantry/payments-dev/{own}/api"),
+            ] {
+                assert!(!iam_matches(resource, &arn(&foreign)), "{own}: {foreign}");
+            }
+            let login = statements
+                .iter()
+                .find(|s| s["Sid"] == "RegistryLogin")
+                .expect("login");
+            assert_eq!(login["Action"], "ecr:GetAuthorizationToken");
+        }
+        let none = TenantSpec {
+            repositories: Vec::new(),
+            ..with_repository("team")
+        };
+        let doc = tenant_role_policy(&t, "bucket", &none, "arn:aws:kms:k");
+        assert!(!doc.to_string().contains("ecr:"), "no repository, no ECR");
+    }
+}
