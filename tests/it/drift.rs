@@ -782,6 +782,28 @@ pub(crate) async fn break_platform(env: &Env) -> Vec<Expected> {
         DriftClass::Changed,
     ));
 
+    // registry: the platform's repository made mutable and its lifecycle policy deleted.
+    let ecr = aws_sdk_ecr::Client::new(&env.aws);
+    let repository = "tenantry/payments-prod/base-images";
+    ecr.put_image_tag_mutability()
+        .repository_name(repository)
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Mutable)
+        .send()
+        .await
+        .unwrap();
+    ecr.delete_lifecycle_policy()
+        .repository_name(repository)
+        .send()
+        .await
+        .unwrap();
+    for field in ["imageTagMutability", "lifecyclePolicy"] {
+        expected.push(expect(
+            format!("ecr:repository/{repository}"),
+            field,
+            DriftClass::Changed,
+        ));
+    }
+
     // tenant data: the bucket's public access block removed.
     let bucket = outputs["tenantBucket"]
         .as_str()
