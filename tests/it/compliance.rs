@@ -182,6 +182,8 @@ async fn a_fresh_platform_passes_every_control_and_each_violation_fails_its_own(
         "TNY-K8S-5", // the tenant namespace relaxed to privileged
         "TNY-K8S-6", // a pod in default
         "TNY-S3-2",  // the bucket's public access block removed
+        "TNY-ECR-2", // the platform's repository made mutable
+        "TNY-ECR-3", // its lifecycle policy deleted
     ]
     .into_iter()
     .map(str::to_owned)

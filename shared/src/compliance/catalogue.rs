@@ -371,6 +371,34 @@ controls! {
         pci: ["4.2.1"], cis: [], hub: ["S3.5"],
         prowler: Some("s3_bucket_secure_transport_policy"),
     }
+    "TNY-ECR-1" "registry" High checks::registry::scan_on_push {
+        title: "Container images are scanned for vulnerabilities on push",
+        rationale: "An image with a known vulnerability is found when it is pushed, before a node pulls it.",
+        remediation: "Run a drift check with remediation: Tenantry turns scan on push back on.",
+        pci: ["6.3.1", "11.3.1"], cis: ["5.1.1"], hub: ["ECR.1"],
+        prowler: Some("ecr_repositories_scan_images_on_push_enabled"),
+    }
+    "TNY-ECR-2" "registry" Medium checks::registry::immutable_tags {
+        title: "Image tags are immutable",
+        rationale: "A mutable tag can be moved to another image after it was scanned and approved; an immutable one always names the same image.",
+        remediation: "Leave `mutableTags` unset in the request and run an update (or a drift check with remediation).",
+        pci: ["6.5.1"], cis: [], hub: ["ECR.2"],
+        prowler: Some("ecr_repositories_tag_immutability"),
+    }
+    "TNY-ECR-3" "registry" Low checks::registry::lifecycle_policy {
+        title: "A lifecycle policy expires old images",
+        rationale: "Old images stop receiving fixes; expiring them keeps unpatched software from being deployed again.",
+        remediation: "Run a drift check with remediation: Tenantry puts the lifecycle policy back.",
+        pci: ["6.3.3"], cis: [], hub: ["ECR.3"],
+        prowler: Some("ecr_repositories_lifecycle_policy_enabled"),
+    }
+    "TNY-ECR-4" "registry" High checks::registry::kms_key {
+        title: "Images are encrypted with a key of the platform or its tenant",
+        rationale: "A customer-managed key puts every image pull under the key's policy and CloudTrail, and lets the platform revoke access to its images.",
+        remediation: "ECR fixes the key at creation: delete the repository (with its images) and run an update, which creates it with the key.",
+        pci: ["3.5.1"], cis: [], hub: ["ECR.5"],
+        prowler: None,
+    }
 }
 
 /// The control with `id`.

@@ -155,6 +155,18 @@ pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError>
     if let Some(record) = stored.ids(Kind::Bucket).next() {
         live.bucket = bucket(&clients, &record.id).await?;
     }
+    for record in stored.ids(Kind::Repository) {
+        if let Some(repo) = crate::resources::repository::find(&clients.ecr, &record.id).await? {
+            live.repositories.push(Repository {
+                name: record.id.clone(),
+                arn: repo.arn,
+                scan_on_push: repo.scan_on_push,
+                immutable_tags: !repo.mutable_tags,
+                lifecycle_policy: repo.lifecycle.is_some(),
+                kms_key: repo.kms_key,
+            });
+        }
+    }
     if let (Some(c), Some(endpoint)) = (&described, described.as_ref().and_then(|c| c.endpoint())) {
         let aws = crate::aws::read_only::read_only(
             &deps

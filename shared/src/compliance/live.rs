@@ -36,6 +36,9 @@ pub struct Live {
     pub oidc_issuer: Option<String>,
     /// `None`: the platform has no tenant-data bucket (no tenant yet).
     pub bucket: Option<Bucket>,
+    /// The platform's and its tenants' container image repositories.
+    #[serde(default)]
+    pub repositories: Vec<Repository>,
     /// `None`: the Kubernetes API was not reachable (no cluster).
     pub kubernetes: Option<Kubernetes>,
 }
@@ -213,6 +216,20 @@ pub struct Bucket {
     pub public_access_block: Option<[bool; 4]>,
     /// The bucket policy, parsed (`null`: none).
     pub policy: Value,
+}
+
+/// An ECR repository, as `resources::repository::find` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Repository {
+    pub name: String,
+    pub arn: String,
+    pub scan_on_push: bool,
+    pub immutable_tags: bool,
+    /// Whether it has a lifecycle policy.
+    pub lifecycle_policy: bool,
+    /// The KMS key of its images (`None`: AES-256).
+    pub kms_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

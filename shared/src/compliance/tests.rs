@@ -182,6 +182,16 @@ fn compliant() -> Live {
             policy: json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}),
         }),
+        repositories: vec![Repository {
+            name: "tenantry/payments-prod/base-images".into(),
+            arn: format!(
+                "arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/tenantry/payments-prod/base-images"
+            ),
+            scan_on_push: true,
+            immutable_tags: true,
+            lifecycle_policy: true,
+            kms_key: Some(KEY.into()),
+        }],
         kubernetes: Some(Kubernetes {
             namespaces: ["default", "kube-system"]
                 .iter()
@@ -553,6 +563,26 @@ fn each_violation_fails_exactly_its_controls() {
             "TLS statement removed",
             |l| l.bucket.as_mut().unwrap().policy = json!({"Statement": []}),
             &["TNY-S3-3"],
+        ),
+        (
+            "scan on push off",
+            |l| l.repositories[0].scan_on_push = false,
+            &["TNY-ECR-1"],
+        ),
+        (
+            "mutable tags",
+            |l| l.repositories[0].immutable_tags = false,
+            &["TNY-ECR-2"],
+        ),
+        (
+            "lifecycle policy deleted",
+            |l| l.repositories[0].lifecycle_policy = false,
+            &["TNY-ECR-3"],
+        ),
+        (
+            "AWS-owned encryption",
+            |l| l.repositories[0].kms_key = None,
+            &["TNY-ECR-4"],
         ),
     ];
     let mut covered = BTreeSet::new();

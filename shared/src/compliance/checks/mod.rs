@@ -8,6 +8,7 @@ pub mod kubernetes;
 pub mod logs;
 pub mod network;
 pub mod nodes;
+pub mod registry;
 pub mod storage;
 
 use super::live::Live;
