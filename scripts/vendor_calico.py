@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Vendors Calico's operator manifests and derives the objects Tenantry embeds.
+
+The upstream files are kept verbatim (`operator-crds.yaml`, `tigera-operator.yaml`, with their
+tag, commit, URL and sha256 in `SOURCE.md`); `objects.json` is derived from them: every object in
+apply order (CRDs first), as minified JSON, with the `description` texts of the CRDs' schemas
+removed (they are documentation only, and they are three quarters of the bytes; the bootstrap
+function embeds this file). Only a schema's `description` keyword is removed, never a field
+that happens to be named `description` (the value of a field under `properties` is a schema
+object, not a string).
+
+usage:
+  vendor_calico.py DIR            writes DIR/objects.json from DIR's upstream files
+  vendor_calico.py --check DIR    exit 1 when DIR/objects.json differs from what DIR derives
+"""
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+UPSTREAM = ["operator-crds.yaml", "tigera-operator.yaml"]
+
+
+def strip_descriptions(node):
+    if isinstance(node, dict):
+        return {
+            k: strip_descriptions(v)
+            for k, v in node.items()
+            if not (k == "description" and isinstance(v, str))
+        }
+    if isinstance(node, list):
+        return [strip_descriptions(x) for x in node]
+    return node
+
+
+def derive(directory: Path) -> str:
+    objects = []
+    for name in UPSTREAM:
+        with open(directory / name, encoding="utf-8") as f:
+            for doc in yaml.safe_load_all(f):
+                if not doc:
+                    continue
+                if doc["kind"] == "CustomResourceDefinition":
+                    doc = strip_descriptions(doc)
+                objects.append(doc)
+    return json.dumps(objects, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    check = args[:1] == ["--check"]
+    directory = Path(args[-1])
+    derived = derive(directory)
+    target = directory / "objects.json"
+    if check:
+        if target.read_text(encoding="utf-8") != derived:
+            print(f"{target} is not derived from {UPSTREAM}: run scripts/vendor_calico.py {directory}")
+            return 1
+        print(f"{target}: derived from {UPSTREAM}")
+        return 0
+    target.write_text(derived, encoding="utf-8")
+    print(f"wrote {target} ({len(derived)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
