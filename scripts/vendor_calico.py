@@ -5,7 +5,10 @@ The upstream files are kept verbatim (`operator-crds.yaml`, `tigera-operator.yam
 tag, commit, URL and sha256 in `SOURCE.md`); `objects.json` is derived from them: every object in
 apply order (CRDs first), as minified JSON, with the `description` texts of the CRDs' schemas
 removed (they are documentation only, and they are three quarters of the bytes; the bootstrap
-function embeds this file). Only a schema's `description` keyword is removed, never a field
+function embeds this file), and without a top-level `status` (two upstream CRDs carry an empty
+one: status is the API server's, an apply of the object ignores it, so it would never be found
+in the live object and every run would apply again) and without null-valued fields (two
+`creationTimestamp: null`, the same story). Only a schema's `description` keyword is removed, never a field
 that happens to be named `description` (the value of a field under `properties` is a schema
 object, not a string).
 
@@ -34,6 +37,16 @@ def strip_descriptions(node):
     return node
 
 
+def strip_nulls(node):
+    """Without null-valued keys (`creationTimestamp: null`): an apply reads null as "unset", so
+    the live object never has them and would never look converged."""
+    if isinstance(node, dict):
+        return {k: strip_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [strip_nulls(x) for x in node]
+    return node
+
+
 def derive(directory: Path) -> str:
     objects = []
     for name in UPSTREAM:
@@ -41,6 +54,8 @@ def derive(directory: Path) -> str:
             for doc in yaml.safe_load_all(f):
                 if not doc:
                     continue
+                doc.pop("status", None)
+                doc = strip_nulls(doc)
                 if doc["kind"] == "CustomResourceDefinition":
                     doc = strip_descriptions(doc)
                 objects.append(doc)

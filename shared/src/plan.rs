@@ -439,6 +439,9 @@ pub struct WorkItems {
     /// Tenants of the spec, onboarded side by side once the cluster is ACTIVE.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// Whether Calico goes in (bootstrap's `calico` item) before the node groups: `cni: calico`.
+    #[serde(default)]
+    pub calico: bool,
 }
 
 /// The work items of a spec.
@@ -459,6 +462,7 @@ pub fn work_items(spec: &PlatformSpec) -> WorkItems {
         addons_without_nodes: without,
         addons_with_nodes: with,
         tenants: spec.tenants.iter().map(|t| t.name.clone()).collect(),
+        calico: spec.cni == Cni::Calico,
     }
 }
 

@@ -228,15 +228,17 @@ fn python_script(script: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
 fn calico_manifests_pass_kubernetes_validate_and_the_installation_crd() {
     let (ok, out) = python_script(
         "vendor_calico.py",
-        &["--check".as_ref(), "shared/manifests/calico/v3.31.7".as_ref()],
+        &[
+            "--check".as_ref(),
+            "shared/manifests/calico/v3.31.7".as_ref(),
+        ],
     );
     assert!(ok, "{out}");
     for version in SUPPORTED_KUBERNETES_VERSIONS {
         let spec = calico(version);
         let all = tenantry::kubernetes::calico_manifests(&spec);
-        let (builtin, custom): (Vec<Value>, Vec<Value>) = all
-            .into_iter()
-            .partition(|m| m["kind"] != "Installation");
+        let (builtin, custom): (Vec<Value>, Vec<Value>) =
+            all.into_iter().partition(|m| m["kind"] != "Installation");
         assert_eq!(builtin.len(), 39, "{version}");
         assert_eq!(custom.len(), 1, "{version}");
         validate(&format!("calico-{version}"), &spec, &builtin);

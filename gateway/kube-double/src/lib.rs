@@ -298,6 +298,33 @@ impl KubeDoubles {
         lock(&self.requests).clear();
     }
 
+    /// A cluster-scoped custom object of a cluster (kept in the hidden namespace, see the
+    /// module docs), as JSON, or `None`.
+    pub async fn cluster_scoped_custom_object(
+        &self,
+        cluster: &str,
+        group: &str,
+        version: &str,
+        plural: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let client = self.cluster(cluster).await?;
+        let resource = kube::api::ApiResource {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            api_version: format!("{group}/{version}"),
+            kind: String::new(),
+            plural: plural.to_owned(),
+        };
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(client, CLUSTER_SCOPE_NAMESPACE, &resource);
+        Ok(api
+            .get_opt(name)
+            .await?
+            .map(serde_json::to_value)
+            .transpose()?)
+    }
+
     /// Forgets a cluster's objects (its EKS cluster was deleted).
     pub fn drop_cluster(&self, name: &str) {
         lock(&self.clusters).remove(name);

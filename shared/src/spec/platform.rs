@@ -271,7 +271,9 @@ pub enum Cni {
     /// Amazon VPC CNI (managed add-on `vpc-cni`) with network policy enforcement.
     #[default]
     VpcCni,
-    /// Calico (Tigera operator) instead of the VPC CNI; the `vpc-cni` add-on must then be absent.
+    /// Calico v3.31 (Tigera operator) instead of the VPC CNI: Calico IPAM on `network.podCidr`
+    /// (required) with VXLAN, network policy enforced by Calico, max pods 110 (Bottlerocket
+    /// nodes only). The `vpc-cni` add-on must then be absent.
     Calico,
 }
 
