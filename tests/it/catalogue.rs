@@ -388,7 +388,8 @@ async fn calico_variant_provisions_and_plan_matches_inventory() {
     assert!(
         tenantry::kubernetes::get(&kube, installation_stub)
             .await
-            .map_or(true, |o| o.is_none()),
+            .expect("get")
+            .is_none(),
         "the cluster's objects are gone with it"
     );
 }

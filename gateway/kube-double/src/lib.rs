@@ -373,13 +373,10 @@ pub async fn handle(State(doubles): State<Arc<KubeDoubles>>, req: Request<Body>)
         match crd_exists(&client, crd).await {
             Ok(true) => {}
             Ok(false) => {
-                return status(
-                    StatusCode::NOT_FOUND,
-                    &format!(
-                        "the server could not find the requested resource \
-                         (CustomResourceDefinition {crd} is not installed)"
-                    ),
-                )
+                return not_found(&format!(
+                    "the server could not find the requested resource \
+                     (CustomResourceDefinition {crd} is not installed)"
+                ))
             }
             Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, &e),
         }
@@ -425,6 +422,18 @@ fn version() -> Response<Body> {
         .header("content-type", "application/json")
         .body(Body::from(v.to_string()))
         .unwrap_or_default()
+}
+
+/// The 404 an API server answers for a kind it does not serve: reason `NotFound`, so that
+/// clients read a GET as "no such object".
+fn not_found(message: &str) -> Response<Body> {
+    let mut r = status(StatusCode::NOT_FOUND, message);
+    let v = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+        "message": message, "code": 404
+    });
+    *r.body_mut() = Body::from(v.to_string());
+    r
 }
 
 /// A Kubernetes `Status` failure.
