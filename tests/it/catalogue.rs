@@ -347,6 +347,21 @@ async fn calico_variant_provisions_and_plan_matches_inventory() {
         }
     }
 
+    // A compliance sweep passes every control, network policy enforcement judged on Calico's
+    // Installation.
+    let report = crate::compliance::sweep(&env, "calico-compliance").await;
+    crate::compliance::assert_all_pass(&report);
+    let enforced = report
+        .results
+        .iter()
+        .find(|r| r.control == "TNY-NET-4")
+        .expect("TNY-NET-4 judged");
+    assert_eq!(
+        enforced.status,
+        tenantry::compliance::Status::Pass,
+        "{enforced:?}"
+    );
+
     // CoreDNS is ready only with Calico: without the Installation it is DEGRADED and the
     // add-on's poll says not ready; with Calico back (bootstrap's `calico` item) it is ready.
     let installation_stub = all.last().expect("installation");
