@@ -17,9 +17,11 @@
 //! not added to the VPC and no pod subnets exist (see `PlatformSpec::vpc_pod_cidr`), and the
 //! nodes' max pods is no longer bound by their network interfaces ([`CALICO_MAX_PODS`]).
 //!
-//! The bootstrap function embeds `objects.json`, derived from the upstream YAML by
-//! `scripts/vendor_calico.py` (the CRD schemas' descriptions removed, a quarter of the bytes);
-//! other binaries never call [`calico_manifests`], so the linker drops it from them.
+//! `objects.json` (0.3 MB) is derived from the upstream YAML by `scripts/vendor_calico.py` (the
+//! CRD schemas' descriptions removed: 1.2 MB of JSON otherwise). Only the binaries that call
+//! [`calico_manifests`] embed it: the bootstrap function, the compliance function (the
+//! operator's ClusterRole as vendored) and the CLI (`tenantry plan`); the linker drops it from
+//! the others (checked: the cluster function's binary does not contain it).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
