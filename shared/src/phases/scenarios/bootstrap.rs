@@ -190,6 +190,44 @@ async fn calico_item_applies_calico_alone_then_the_full_run_finds_it_applied() {
 }
 
 #[tokio::test]
+async fn an_installation_whose_pool_was_changed_is_named_then_put_back() {
+    let w = calico_world().await;
+    w.run(Action::Ensure).await;
+    let installation = kubernetes::installation(&w.s.spec, "100.64.0.0/16");
+    let resource = kubernetes::resource_of("operator.tigera.io/v1", "Installation")
+        .expect("known kind")
+        .resource;
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(w.client.clone(), &resource);
+    let mut pool = installation["spec"]["calicoNetwork"]["ipPools"][0].clone();
+    pool["cidr"] = json!("192.168.0.0/16");
+    api.patch(
+        "default",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({ "spec": { "calicoNetwork": { "ipPools": [pool] } } })),
+    )
+    .await
+    .expect("out-of-band change");
+
+    let observed = w.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [(
+            "k8s:operator.tigera.io/v1/Installation//default".to_owned(),
+            "spec".to_owned()
+        )]
+    );
+    assert_eq!(w.kube.writes(), Vec::<String>::new(), "observe wrote");
+    let repaired = w.run(Action::Ensure).await;
+    assert_eq!(repaired.changes, 1);
+    let live = w.live(&installation).await.expect("installation");
+    assert_eq!(
+        live["spec"]["calicoNetwork"]["ipPools"][0]["cidr"],
+        "100.64.0.0/16"
+    );
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+#[tokio::test]
 async fn calico_half_applied_before_a_crash_applies_only_the_rest() {
     let mut w = calico_world().await;
     let calico = kubernetes::calico_manifests(&w.s.spec);
