@@ -138,6 +138,10 @@ pub const PROVISION: &[Row] = table![
         phase("ClusterReady", "cluster"),
         // Identity's second run (OIDC provider, IRSA roles) needs the cluster.
         phase("ClusterIdentity", "identity (cluster)"),
+        // With cni calico: Calico before any node group. The Choice ends the step before it,
+        // so that the vpc-cni path, which passes it and runs nothing, shows no Calico phase.
+        phase("CniFirst", "identity (cluster)"),
+        phase("Calico", "bootstrap (calico)"),
         none("Platform"),
         phase("NodeGroups", "nodegroups"),
         phase_end("AddonsWithNodes", "addons"),

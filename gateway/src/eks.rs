@@ -42,6 +42,9 @@ struct ClusterExtras {
     /// mode and deletion protection, as DescribeCluster returns them.
     access_config: Option<Value>,
     deletion_protection: bool,
+    /// CreateCluster's `bootstrapSelfManagedAddons` (EKS's default: true). False (Tenantry's
+    /// Calico clusters) means no VPC CNI until one is installed: see [`pod_network`].
+    no_self_managed_addons: bool,
 }
 
 struct Addon {
@@ -353,6 +356,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
             let status = lock(&gw.timeline)
                 .cluster_status(&d, &region, &cluster)
                 .unwrap_or("ACTIVE");
+            let pod_network = op != "DescribeAddon" || pod_network(gw, &region, &cluster).await;
             let mut state = lock(&gw.eks);
             let extras = state
                 .clusters
@@ -366,6 +370,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
                 status,
                 durations: &d,
                 query: &query,
+                pod_network,
             };
             per_cluster(extras, &ctx, op, &caps, &body)
         }
@@ -454,6 +459,7 @@ async fn moto_with_durations(
                                 .unwrap_or(true),
                     })),
                     deletion_protection: asked["deletionProtection"].as_bool().unwrap_or(false),
+                    no_self_managed_addons: asked["bootstrapSelfManagedAddons"] == json!(false),
                     ..ClusterExtras::default()
                 };
                 v["cluster"]["accessConfig"] = extras.access_config.clone().unwrap_or_default();
@@ -715,6 +721,8 @@ struct Ctx<'a> {
     status: &'static str,
     durations: &'a Durations,
     query: &'a str,
+    /// Whether pods can get addresses (see [`pod_network`]); only DescribeAddon asks.
+    pod_network: bool,
 }
 
 impl Ctx<'_> {
@@ -728,6 +736,48 @@ impl Ctx<'_> {
 
 fn str_field(body: &Value, key: &str) -> Option<String> {
     body.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Add-ons whose pods need addresses from the cluster's CNI (Deployments, not host-network
+/// DaemonSets): EKS reports them DEGRADED while their replicas cannot start.
+const NEEDS_POD_NETWORK: &[&str] = &["coredns"];
+
+/// Whether the cluster has a pod network: EKS installed its self-managed VPC CNI
+/// (`bootstrapSelfManagedAddons`, the default), the `vpc-cni` add-on exists, or Calico's
+/// `Installation` is stored in the cluster's Kubernetes double (the operator would bring
+/// calico-node up from it).
+async fn pod_network(gw: &Gateway, region: &str, cluster: &str) -> bool {
+    {
+        let state = lock(&gw.eks);
+        let extras = state.clusters.get(&(region.to_owned(), cluster.to_owned()));
+        let no_cni = extras.is_some_and(|e| e.no_self_managed_addons);
+        if !no_cni || extras.is_some_and(|e| e.addons.contains_key("vpc-cni")) {
+            return true;
+        }
+    }
+    gw.kube
+        .cluster_scoped_custom_object(
+            cluster,
+            "operator.tigera.io",
+            "v1",
+            "installations",
+            "default",
+        )
+        .await
+        .is_ok_and(|o| o.is_some())
+}
+
+/// An ACTIVE add-on as EKS shows it while its pods cannot start: DEGRADED, with the issue.
+fn without_pod_network(mut v: Value) -> Value {
+    if v["status"] == "ACTIVE" {
+        v["status"] = json!("DEGRADED");
+        v["health"] = json!({ "issues": [{
+            "code": "InsufficientNumberOfReplicas",
+            "message": "The add-on is unhealthy because it doesn't have the desired number of replicas.",
+            "resourceIds": [],
+        }]});
+    }
+    v
 }
 
 fn render_addon(a: &Addon, d: &Durations) -> Value {
@@ -859,6 +909,9 @@ fn per_cluster(
             ok(json!({ "addon": rendered }))
         }
         "DescribeAddon" => match extras.addons.get(&caps[1]) {
+            Some(a) if !ctx.pod_network && NEEDS_POD_NETWORK.contains(&caps[1].as_str()) => {
+                ok(json!({ "addon": without_pod_network(render_addon(a, d)) }))
+            }
             Some(a) => ok(json!({ "addon": render_addon(a, d) })),
             None => addon_not_found(cluster, &caps[1]),
         },

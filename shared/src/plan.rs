@@ -439,6 +439,9 @@ pub struct WorkItems {
     /// Tenants of the spec, onboarded side by side once the cluster is ACTIVE.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// Whether Calico goes in (bootstrap's `calico` item) before the node groups: `cni: calico`.
+    #[serde(default)]
+    pub calico: bool,
 }
 
 /// The work items of a spec.
@@ -459,6 +462,7 @@ pub fn work_items(spec: &PlatformSpec) -> WorkItems {
         addons_without_nodes: without,
         addons_with_nodes: with,
         tenants: spec.tenants.iter().map(|t| t.name.clone()).collect(),
+        calico: spec.cni == Cni::Calico,
     }
 }
 
@@ -499,7 +503,8 @@ struct NetworkIds {
 
 fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
     b.phase(Phase::Network);
-    let n = &b.spec.network;
+    let n = b.spec.vpc_network();
+    let n = n.as_ref();
     let layout = n.layout().ok();
     let azs = n.az_count as usize;
     let cidr = |list: Option<&Vec<ipnet::Ipv4Net>>, i: usize| -> Value {
@@ -899,6 +904,10 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
         let mut deps = vec![lt, roles.node.clone(), c.cluster.clone()];
         deps.extend(net.private_subnets.iter().cloned());
         deps.extend(net.egress.iter().cloned());
+        if b.spec.cni == Cni::Calico {
+            // Nodes become Ready only once Calico is there (bootstrap's first step).
+            deps.push(CALICO_INSTALLATION_ID.to_owned());
+        }
         let taints: Vec<Value> = g
             .taints
             .iter()
@@ -1002,10 +1011,7 @@ fn add_manifests(
             continue;
         };
         let name = m["metadata"]["name"].as_str().unwrap_or_default();
-        let qualified = match m["metadata"]["namespace"].as_str() {
-            Some(ns) => format!("{ns}/{name}"),
-            None => name.to_owned(),
-        };
+        let qualified = qualified_name(m);
         // A tenant's prefix already names its namespace.
         let path = if tenant.is_some() { name } else { &qualified };
         let id = format!("{prefix}/{}/{path}", &kind.as_str()["k8s:".len()..]);
@@ -1014,9 +1020,34 @@ fn add_manifests(
     }
 }
 
+/// `namespace/name`, or `name` for a cluster-scoped object.
+fn qualified_name(m: &Value) -> String {
+    let name = m["metadata"]["name"].as_str().unwrap_or_default();
+    match m["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// The plan id [`add_manifests`] gives a platform-level manifest under `bootstrap`.
+fn manifest_plan_id(m: &Value) -> String {
+    let kind = m["kind"].as_str().and_then(Kind::of_k8s);
+    let kind = kind.map_or("", |k| &k.as_str()["k8s:".len()..]);
+    format!("bootstrap/{kind}/{}", qualified_name(m))
+}
+
 /// What a manifest sets beyond its identity: its body (`spec`, `rules`, `data`...), or a
-/// namespace's labels.
+/// namespace's labels; for a CustomResourceDefinition only what it defines (its schemas are
+/// upstream's, hundreds of kilobytes).
 fn manifest_properties(m: &Value) -> Value {
+    if m["kind"] == "CustomResourceDefinition" {
+        let versions: Vec<&Value> = m["spec"]["versions"]
+            .as_array()
+            .map(|v| v.iter().map(|v| &v["name"]).collect())
+            .unwrap_or_default();
+        return json!({ "group": m["spec"]["group"], "kind": m["spec"]["names"]["kind"],
+                       "scope": m["spec"]["scope"], "versions": versions });
+    }
     let mut body = m.as_object().cloned().unwrap_or_default();
     for field in ["apiVersion", "kind", "metadata"] {
         body.remove(field);
@@ -1027,8 +1058,25 @@ fn manifest_properties(m: &Value) -> Value {
     Value::Object(body)
 }
 
+/// The plan id of Calico's `Installation` (node groups depend on it).
+const CALICO_INSTALLATION_ID: &str = "bootstrap/installation/default";
+
 fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n: &NetworkIds) {
     b.phase(Phase::Bootstrap);
+    // Calico (cni calico): CRDs, the operator, then the Installation, which needs them all.
+    let calico = crate::kubernetes::calico_manifests(b.spec);
+    let operator: Vec<String> = calico
+        .iter()
+        .filter(|m| m["kind"] != "Installation")
+        .map(manifest_plan_id)
+        .collect();
+    add_manifests(b, None, "bootstrap", &calico, |m| {
+        let mut deps = vec![c.cluster.clone()];
+        if m["kind"] == "Installation" {
+            deps.extend(operator.iter().cloned());
+        }
+        deps
+    });
     let autoscaler_role = roles
         .service
         .iter()
@@ -1495,6 +1543,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn calico_plans_the_operator_and_installation_before_the_nodes_and_no_pod_subnets() {
+        // The example with Calico (as `kubernetes` tests and `tests/it` derive it).
+        let mut spec = example();
+        spec.cni = Cni::Calico;
+        if let Some(addons) = &mut spec.addons {
+            addons.retain(|a| a.name != "vpc-cni");
+        }
+        let plan = plan(&spec);
+        plan.check_graph().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.count_kind(Kind::Installation), 1);
+        assert_eq!(plan.count_kind(Kind::CustomResourceDefinition), 32);
+        assert_eq!(plan.count_kind(Kind::EniConfig), 0);
+        // The pod CIDR is Calico's pool, not the VPC's.
+        assert_eq!(plan.count_kind(Kind::VpcCidrBlock), 0);
+        assert!(plan.resources().all(|r| !r.id.contains("subnet/pods")));
+        assert!(plan.resource("addons/vpc-cni").is_none());
+        let installation = plan.resource(CALICO_INSTALLATION_ID).expect("installation");
+        assert_eq!(
+            installation.properties["spec"]["calicoNetwork"]["ipPools"][0]["cidr"],
+            "100.64.0.0/16"
+        );
+        let operator = "bootstrap/deployment/tigera-operator/tigera-operator";
+        assert!(plan.resource(operator).is_some(), "{operator}");
+        assert!(installation.depends_on.iter().any(|d| d == operator));
+        for g in spec.effective_node_groups() {
+            let group = plan
+                .resource(&format!("nodegroups/nodegroup/{}", g.name))
+                .expect("group");
+            assert!(group.depends_on.iter().any(|d| d == CALICO_INSTALLATION_ID));
+        }
+        let crd = plan
+            .resource("bootstrap/custom-resource-definition/installations.operator.tigera.io")
+            .expect("crd");
+        assert_eq!(
+            crd.properties,
+            json!({"group": "operator.tigera.io", "kind": "Installation", "scope": "Cluster",
+                   "versions": ["v1"]})
+        );
+        // None of it with the VPC CNI.
+        assert_eq!(super::plan(&example()).count_kind(Kind::Installation), 0);
     }
 
     #[test]

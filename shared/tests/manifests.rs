@@ -8,7 +8,8 @@
 //! Both also render the tenant of `examples/tenant.json` (the example with its tenant role ARN
 //! as the IRSA annotation, the Pod Identity variant without); the tenant objects are also rendered for
 //! an IRSA-only variant of the example (with the role ARN, for the example tenant and a tenant
-//! with every default) at every supported version.
+//! with every default) at every supported version. Calico's objects (the vendored operator and
+//! CRDs, and the `Installation`, against its CRD) are checked at every supported version too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,8 +42,7 @@ fn parse(value: &Value) -> PlatformSpec {
         .unwrap_or_else(|e| panic!("spec is invalid: {e}"))
 }
 
-/// The example with Pod Identity only and no OIDC identity provider. (`cni: calico` is refused
-/// until Calico is built, so it has no manifests of its own to check.)
+/// The example with Pod Identity only and no OIDC identity provider.
 fn pod_identity_only(version: &str) -> PlatformSpec {
     let mut v = example_json();
     v["kubernetesVersion"] = json!(version);
@@ -183,6 +183,88 @@ fn eni_configs_pass_the_vpc_cnis_crd_schema() {
     assert_eq!(out.matches(": valid").count(), 3, "{out}");
     let (ok, out) = run("bad", &[bad]);
     assert!(!ok && out.contains("securityGroup"), "{out}");
+}
+
+/// The example with Calico in place of the VPC CNI (as `tests/it` derives it).
+fn calico(version: &str) -> PlatformSpec {
+    let mut v = example_json();
+    v["kubernetesVersion"] = json!(version);
+    let mut spec = parse(&v);
+    spec.cni = tenantry::spec::Cni::Calico;
+    if let Some(addons) = &mut spec.addons {
+        addons.retain(|a| a.name != "vpc-cni");
+    }
+    spec
+}
+
+/// Runs `scripts/<script>` with the venv's python in the repository root; (success, stdout and
+/// stderr).
+fn python_script(script: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let root = kubernetes_validate()
+        .ancestors()
+        .nth(3)
+        .expect("the repository root")
+        .to_owned();
+    let out = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts").join(script))
+        .args(args)
+        .current_dir(&root)
+        .output()
+        .expect("the script runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Calico's objects: the vendored operator and CRDs pass kubernetes-validate --strict at every
+/// supported version, the `Installation` passes the vendored Installation CRD's schema strictly
+/// (and a misspelt field fails it), and `objects.json` is what the vendored YAML derives.
+#[test]
+fn calico_manifests_pass_kubernetes_validate_and_the_installation_crd() {
+    let (ok, out) = python_script(
+        "vendor_calico.py",
+        &[
+            "--check".as_ref(),
+            "shared/manifests/calico/v3.31.7".as_ref(),
+        ],
+    );
+    assert!(ok, "{out}");
+    for version in SUPPORTED_KUBERNETES_VERSIONS {
+        let spec = calico(version);
+        let all = tenantry::kubernetes::calico_manifests(&spec);
+        let (builtin, custom): (Vec<Value>, Vec<Value>) =
+            all.into_iter().partition(|m| m["kind"] != "Installation");
+        assert_eq!(builtin.len(), 39, "{version}");
+        assert_eq!(custom.len(), 1, "{version}");
+        validate(&format!("calico-{version}"), &spec, &builtin);
+    }
+    let spec = calico("1.35");
+    let installation = tenantry::kubernetes::installation(&spec, "100.64.0.0/16");
+    let crd = tenantry::kubernetes::vendored_objects()
+        .iter()
+        .find(|o| o["metadata"]["name"] == "installations.operator.tigera.io")
+        .expect("the Installation CRD is vendored");
+    let dir = std::env::temp_dir().join(format!("tenantry-calico-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let crd_path = dir.join("crd.json");
+    std::fs::write(&crd_path, crd.to_string()).expect("crd");
+    let good = dir.join("installation.json");
+    std::fs::write(&good, installation.to_string()).expect("installation");
+    let mut wrong = installation.clone();
+    wrong["spec"]["calicoNetwork"]["ipPools"][0]["encapsulaton"] = json!("VXLAN");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, wrong.to_string()).expect("bad");
+    let (ok, out) = python_script("validate_crd.py", &[crd_path.as_ref(), good.as_ref()]);
+    assert!(ok && out.contains(": valid"), "{out}");
+    let (ok, out) = python_script("validate_crd.py", &[crd_path.as_ref(), bad.as_ref()]);
+    assert!(!ok && out.contains("encapsulaton"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -172,6 +172,16 @@ pub(crate) async fn assert_observe_is_silent(env: &Env) {
 
 /// Provisions a variant of the example, checks the catalogue's promises, decommissions it.
 async fn provision_variant(name: &str, patch: impl FnOnce(&mut Value)) {
+    let (env, _) = provision_checked(name, patch).await;
+    decommission_leaves_nothing(&env, name).await;
+}
+
+/// Provisions a variant of the example and checks the catalogue's promises; the env and the
+/// provision's execution.
+async fn provision_checked(
+    name: &str,
+    patch: impl FnOnce(&mut Value),
+) -> (Env, tenantry_integration::Execution) {
     let mut env = env().await;
     patch(&mut env.spec);
     let run = env
@@ -187,6 +197,11 @@ async fn provision_variant(name: &str, patch: impl FnOnce(&mut Value)) {
     assert_plan_matches_inventory(&env).await;
     assert_roles_are_bounded(&env).await;
     assert_observe_is_silent(&env).await;
+    (env, run)
+}
+
+/// Decommissions the platform and checks that nothing tagged as it is left.
+async fn decommission_leaves_nothing(env: &Env, name: &str) {
     let gone = env
         .run(RequestKind::PlatformDecommission, &format!("{name}-gone"))
         .await;
@@ -218,4 +233,178 @@ async fn plan_matches_inventory_with_irsa_instead_of_pod_identity() {
         spec["identity"]["irsa"] = json!(true);
     })
     .await;
+}
+
+/// The example with Calico in place of the VPC CNI (`cni: calico`, no `vpc-cni` add-on; the pod
+/// CIDR becomes Calico's pool). Beyond the catalogue's promises: Calico's operator, CRDs and
+/// Installation (its IP pool on the pod CIDR, VXLAN) are in the cluster, applied before any node
+/// group; no VPC CNI add-on exists and the pod CIDR is not the VPC's; CoreDNS is ready only with
+/// Calico there; the tenants' NetworkPolicies are in place; decommissioning leaves nothing.
+#[tokio::test]
+async fn calico_variant_provisions_and_plan_matches_inventory() {
+    let (env, run) = provision_checked("calico", |spec| {
+        spec["cni"] = json!("calico");
+        let kept: Vec<Value> = spec["addons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["name"] != "vpc-cni")
+            .cloned()
+            .collect();
+        spec["addons"] = json!(kept);
+    })
+    .await;
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let cluster = tenantry::naming::Names::new(&spec).cluster();
+    let kube = env.stack.kube_client_for(&cluster).expect("kube client");
+
+    // Calico went in first: its step ended before the first node group was created.
+    let position = |exited: bool, state: &str| {
+        run.history.iter().position(|e| {
+            let name = if exited {
+                e.state_exited_event_details().map(|d| d.name())
+            } else {
+                e.state_entered_event_details().map(|d| d.name())
+            };
+            name == Some(state)
+        })
+    };
+    let calico = position(true, "Calico").expect("the Calico step ran");
+    let first_group = position(false, "NodeGroup").expect("node groups ran");
+    assert!(
+        calico < first_group,
+        "Calico ({calico}) before nodes ({first_group})"
+    );
+
+    // The operator, its CRDs and the Installation with its pool on the pod CIDR.
+    let all = tenantry::kubernetes::calico_manifests(&spec);
+    for m in &all {
+        assert!(
+            tenantry::kubernetes::get(&kube, m)
+                .await
+                .expect("get")
+                .is_some(),
+            "{} {} is missing",
+            m["kind"],
+            m["metadata"]["name"]
+        );
+    }
+    let installation = tenantry::kubernetes::get(&kube, all.last().expect("installation"))
+        .await
+        .expect("get")
+        .expect("installation");
+    let pool = &installation["spec"]["calicoNetwork"]["ipPools"][0];
+    assert_eq!(pool["cidr"], "100.64.0.0/16");
+    assert_eq!(pool["encapsulation"], "VXLAN");
+    assert_eq!(installation["spec"]["cni"]["ipam"]["type"], "Calico");
+
+    // No VPC CNI add-on, and the pod CIDR is not part of the VPC.
+    let eks = aws_sdk_eks::Client::new(&env.aws);
+    let addons = eks
+        .list_addons()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("list add-ons");
+    assert!(
+        !addons.addons().iter().any(|a| a == "vpc-cni"),
+        "{addons:?}"
+    );
+    assert!(addons.addons().iter().any(|a| a == "coredns"), "{addons:?}");
+    let vpcs = aws_sdk_ec2::Client::new(&env.aws)
+        .describe_vpcs()
+        .filters(tenantry_gateway::inspect::tag_filter(&spec.id))
+        .send()
+        .await
+        .expect("vpcs");
+    for vpc in vpcs.vpcs() {
+        assert!(
+            vpc.cidr_block_association_set()
+                .iter()
+                .all(|a| !a.cidr_block().unwrap_or_default().starts_with("100.64.")),
+            "{vpc:?}"
+        );
+    }
+
+    // Every tenant's NetworkPolicies are in place (Calico enforces them).
+    for tenant in &spec.tenants {
+        let policies: kube::Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+            kube::Api::namespaced(kube.clone(), &tenant.name);
+        let names: Vec<String> = policies
+            .list(&Default::default())
+            .await
+            .expect("list policies")
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        for wanted in tenantry::kubernetes::TENANT_NETWORK_POLICIES {
+            assert!(
+                names.iter().any(|n| n == wanted),
+                "{}: {names:?}",
+                tenant.name
+            );
+        }
+    }
+
+    // A compliance sweep passes every control, network policy enforcement judged on Calico's
+    // Installation.
+    let report = crate::compliance::sweep(&env, "calico-compliance").await;
+    crate::compliance::assert_all_pass(&report);
+    let enforced = report
+        .results
+        .iter()
+        .find(|r| r.control == "TNY-NET-4")
+        .expect("TNY-NET-4 judged");
+    assert_eq!(
+        enforced.status,
+        tenantry::compliance::Status::Pass,
+        "{enforced:?}"
+    );
+
+    // CoreDNS is ready only with Calico: without the Installation it is DEGRADED and the
+    // add-on's poll says not ready; with Calico back (bootstrap's `calico` item) it is ready.
+    let installation_stub = all.last().expect("installation");
+    assert!(tenantry::kubernetes::delete(&kube, installation_stub)
+        .await
+        .expect("delete installation"));
+    let poll = |action: &'static str, item: &'static str, function: &'static str| {
+        let payload = json!({"platformId": spec.id, "requestId": "calico-coredns",
+                             "action": action, "item": item});
+        let stack = &env.stack;
+        async move {
+            tenantry_integration::invoke(stack, function, &payload)
+                .await
+                .unwrap_or_else(|e| panic!("{function} {action} {item}: {e:?}"))
+        }
+    };
+    let described = eks
+        .describe_addon()
+        .cluster_name(&cluster)
+        .addon_name("coredns")
+        .send()
+        .await
+        .expect("describe coredns");
+    assert_eq!(
+        described
+            .addon()
+            .and_then(|a| a.status())
+            .map(|s| s.as_str()),
+        Some("DEGRADED")
+    );
+    let out = poll("status", "coredns", "addons").await;
+    assert_eq!(out["ready"], json!(false), "DEGRADED is not ready: {out}");
+    let out = poll("ensure", "calico", "bootstrap").await;
+    assert_eq!(out["changes"], json!(1), "the Installation again: {out}");
+    let out = poll("status", "coredns", "addons").await;
+    assert_eq!(out["ready"], json!(true), "ready with Calico: {out}");
+
+    decommission_leaves_nothing(&env, "calico").await;
+    assert!(
+        tenantry::kubernetes::get(&kube, installation_stub)
+            .await
+            .expect("get")
+            .is_none(),
+        "the cluster's objects are gone with it"
+    );
 }

@@ -23,7 +23,7 @@ use crate::observe::{CLUSTER, TENANT};
 use crate::platform::{env, mutating, platform_calls, Env};
 
 /// Runs a sweep to its end (it must succeed), checks it wrote nothing, returns its report.
-async fn sweep(env: &Env, request_id: &str) -> ComplianceReport {
+pub(crate) async fn sweep(env: &Env, request_id: &str) -> ComplianceReport {
     env.stack.reset_calls();
     let run = env.sweep_compliance(request_id).await;
     assert_eq!(
@@ -70,7 +70,7 @@ fn failed(report: &ComplianceReport) -> BTreeSet<String> {
         .collect()
 }
 
-fn assert_all_pass(report: &ComplianceReport) {
+pub(crate) fn assert_all_pass(report: &ComplianceReport) {
     let failures: Vec<_> = report
         .results
         .iter()

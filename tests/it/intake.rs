@@ -1044,3 +1044,53 @@ async fn a_crash_of_intake_after_any_aws_call_converges_on_redelivery() {
         );
     }
 }
+
+/// A platform keeps the CNI it was built with: an update to Calico is refused at admission,
+/// naming `$.cni`, and changes nothing (the stored spec and the platform's state stay).
+#[tokio::test]
+async fn an_update_that_changes_the_cni_is_refused() {
+    let w = World::new().await;
+    assert_eq!(
+        w.deliver(&provision("req-cni-1")).await.disposition,
+        Disposition::Accepted
+    );
+    w.results(1).await;
+    w.finalize(finalize_input(
+        "req-cni-1",
+        Operation::Provision,
+        Outcome::Succeeded,
+    ))
+    .await;
+    w.results(1).await;
+    let stored = w.store.get_spec(PLATFORM).await.unwrap().expect("spec");
+
+    let mut calico = example_spec();
+    calico["cni"] = json!("calico");
+    let kept: Vec<Value> = calico["addons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["name"] != "vpc-cni")
+        .cloned()
+        .collect();
+    calico["addons"] = json!(kept);
+    tenantry::validate::parse_platform(&calico.to_string()).expect("a valid spec on its own");
+    let update = envelope(
+        RequestKind::PlatformUpdate,
+        "req-cni-2",
+        PLATFORM,
+        Some(calico),
+    );
+    assert_eq!(w.deliver(&update).await.disposition, Disposition::Rejected);
+    let (detail_type, detail) = &w.results(1).await[0];
+    assert_eq!(detail_type, "PlatformUpdateRejected");
+    assert_eq!(detail["error"]["code"], "Tenantry.InvalidRequest");
+    let message = detail["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("$.cni") && message.contains("vpc-cni"),
+        "{detail}"
+    );
+    assert_eq!(w.status(PLATFORM).await.state, LifecycleState::Active);
+    let after = w.store.get_spec(PLATFORM).await.unwrap().expect("spec");
+    assert_eq!(after.value, stored.value, "the stored spec is unchanged");
+}

@@ -209,3 +209,61 @@ async fn unknown_kinds_are_refused_before_any_call() {
         .expect_err("pods are not rendered");
     assert_eq!(e.error_type, ErrorType::InvalidRequest);
 }
+
+/// Calico's objects (the vendored operator and CRDs, then the Installation) server-side apply in
+/// order to the double, which refuses the Installation until its CRD is there, as an API server
+/// would; a second apply writes nothing and the deletes leave nothing.
+#[tokio::test]
+async fn calico_manifests_apply_in_order_to_the_cluster_double() {
+    let stack = tenantry_integration::stack().await;
+    let aws = stack.sdk_config().await;
+    let mut spec = tenantry_integration::example_spec();
+    spec.cni = tenantry::spec::Cni::Calico;
+    let client = connect(&aws, "calico", &stack.kube_endpoint_for("calico"), None)
+        .await
+        .expect("client on the double");
+    let all = tenantry::kubernetes::calico_manifests(&spec);
+    assert_eq!(
+        all.len(),
+        40,
+        "32 CRDs, 7 operator objects, the Installation"
+    );
+    let installation = all.last().expect("installation");
+    assert_eq!(installation["kind"], "Installation");
+
+    // Before its CRD, the Installation's kind does not exist.
+    let early = apply(&client, installation)
+        .await
+        .expect_err("no Installation before its CRD");
+    assert_eq!(early.error_type, ErrorType::Terminal, "{early:?}");
+    assert!(early.error_message.contains("404"), "{early:?}");
+
+    assert_eq!(apply_all(&client, &all).await.expect("apply"), all.len());
+    let live_installation = live(&client, installation).await;
+    let pool = &live_installation["spec"]["calicoNetwork"]["ipPools"][0];
+    assert_eq!(pool["cidr"], "100.64.0.0/16");
+    assert_eq!(pool["encapsulation"], "VXLAN");
+    assert_eq!(live_installation["spec"]["kubernetesProvider"], "EKS");
+    let operator = find(&all, "Deployment");
+    assert_eq!(
+        live(&client, operator).await["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!(
+            "quay.io/tigera/operator:{}",
+            tenantry::kubernetes::OPERATOR_VERSION
+        )
+    );
+    // Converged: nothing to write.
+    assert_eq!(apply_all(&client, &all).await.expect("re-apply"), 0);
+
+    let deleted = tenantry::kubernetes::delete_all(&client, &all)
+        .await
+        .expect("delete");
+    assert_eq!(deleted, all.len());
+    for m in &all {
+        assert!(
+            get(&client, m).await.unwrap_or(None).is_none(),
+            "{} is left",
+            id(m)
+        );
+    }
+}

@@ -19,6 +19,12 @@
 //! paths to that namespace's, and removes the namespace from the objects it answers with, so
 //! clients see cluster-scoped objects.
 //!
+//! Custom resources whose CRD Tenantry installs itself (Calico's `Installation`,
+//! `operator.tigera.io/v1`, cluster-scoped) are registered the same way, and the front serves
+//! them only once their CustomResourceDefinition is stored in that cluster (CRDs are built-in
+//! objects of kube-fake-client): before, it answers 404 as an API server that does not know the
+//! kind yet would, so applying an `Installation` before the operator's CRDs fails here as on EKS.
+//!
 //! One in-memory cluster per EKS cluster name: `{kube}/clusters/{name}/api/...` is cluster
 //! `name` (created on first use, dropped when the EKS cluster is deleted), and the gateway
 //! rewrites `cluster.endpoint` in DescribeCluster answers to that URL, so handlers that connect to
@@ -43,7 +49,35 @@ const NAMESPACE_ALIAS: &str = "tenantrynamespaces";
 const CLUSTER_SCOPE_NAMESPACE: &str = "tenantry-cluster-scoped";
 
 /// The cluster-scoped custom resources the doubles serve: `/apis/<group>/<version>/<plural>`.
-const CLUSTER_SCOPED_CRDS: &[&str] = &["/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs"];
+const CLUSTER_SCOPED_CRDS: &[&str] = &[
+    "/apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs",
+    "/apis/operator.tigera.io/v1/installations",
+];
+
+/// Custom resources served only once their CRD exists: path prefix → the CRD's name.
+const CRD_GATED: &[(&str, &str)] = &[(
+    "/apis/operator.tigera.io/v1/installations",
+    "installations.operator.tigera.io",
+)];
+
+/// The CRD that must exist before a request to `path` is served, if any.
+fn required_crd(path: &str) -> Option<&'static str> {
+    CRD_GATED.iter().find_map(|(prefix, crd)| {
+        let rest = path.strip_prefix(prefix)?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(*crd)
+    })
+}
+
+/// Whether the CustomResourceDefinition `name` is stored in the cluster of `client`.
+async fn crd_exists(client: &kube::Client, name: &str) -> Result<bool, String> {
+    let crds: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(client.clone());
+    crds.get_opt(name)
+        .await
+        .map(|c| c.is_some())
+        .map_err(|e| e.to_string())
+}
 
 /// A cluster-scoped custom resource's path → the same in the hidden namespace.
 fn rewrite_cluster_scoped_path(path: &str) -> Option<String> {
@@ -142,6 +176,40 @@ impl kube::Resource for EniConfigCrd {
     }
 }
 
+/// Registers the Tigera operator's `Installation` (`operator.tigera.io/v1`, plural
+/// `installations`), served cluster-scoped by the front once its CRD exists (see the module
+/// docs).
+struct InstallationCrd {
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+}
+
+impl kube::Resource for InstallationCrd {
+    type DynamicType = ();
+    type Scope = kube::core::ClusterResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "Installation".into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        "operator.tigera.io".into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        "operator.tigera.io/v1".into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        "installations".into()
+    }
+    fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// Serves fresh doubles on `127.0.0.1` (a free port) until the task is aborted or its runtime
 /// stops (a `#[tokio::test]`'s, at the test's end):
 /// the URL, the doubles (for their request log) and the server task. The phase scenario tests
@@ -165,6 +233,8 @@ pub async fn fake_cluster() -> anyhow::Result<kube::Client> {
         .with_resource::<NamespaceAlias>()
         // The VPC CNI's CRD, which it installs in every EKS cluster.
         .with_resource::<EniConfigCrd>()
+        // Calico's, served once the operator's CRDs are applied.
+        .with_resource::<InstallationCrd>()
         .build()
         .await?)
 }
@@ -228,6 +298,33 @@ impl KubeDoubles {
         lock(&self.requests).clear();
     }
 
+    /// A cluster-scoped custom object of a cluster (kept in the hidden namespace, see the
+    /// module docs), as JSON, or `None`.
+    pub async fn cluster_scoped_custom_object(
+        &self,
+        cluster: &str,
+        group: &str,
+        version: &str,
+        plural: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let client = self.cluster(cluster).await?;
+        let resource = kube::api::ApiResource {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            api_version: format!("{group}/{version}"),
+            kind: String::new(),
+            plural: plural.to_owned(),
+        };
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(client, CLUSTER_SCOPE_NAMESPACE, &resource);
+        Ok(api
+            .get_opt(name)
+            .await?
+            .map(serde_json::to_value)
+            .transpose()?)
+    }
+
     /// Forgets a cluster's objects (its EKS cluster was deleted).
     pub fn drop_cluster(&self, name: &str) {
         lock(&self.clusters).remove(name);
@@ -272,6 +369,18 @@ pub async fn handle(State(doubles): State<Arc<KubeDoubles>>, req: Request<Body>)
     if parts.method == http::Method::GET && path == "/version" {
         return version();
     }
+    if let Some(crd) = required_crd(path) {
+        match crd_exists(&client, crd).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return not_found(&format!(
+                    "the server could not find the requested resource \
+                     (CustomResourceDefinition {crd} is not installed)"
+                ))
+            }
+            Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        }
+    }
     let cluster_scoped = rewrite_cluster_scoped_path(path);
     let hide_namespace = cluster_scoped.is_some();
     if let Some(p) = rewrite_namespace_path(path).or(cluster_scoped) {
@@ -313,6 +422,18 @@ fn version() -> Response<Body> {
         .header("content-type", "application/json")
         .body(Body::from(v.to_string()))
         .unwrap_or_default()
+}
+
+/// The 404 an API server answers for a kind it does not serve: reason `NotFound`, so that
+/// clients read a GET as "no such object".
+fn not_found(message: &str) -> Response<Body> {
+    let mut r = status(StatusCode::NOT_FOUND, message);
+    let v = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+        "message": message, "code": 404
+    });
+    *r.body_mut() = Body::from(v.to_string());
+    r
 }
 
 /// A Kubernetes `Status` failure.
@@ -358,6 +479,58 @@ mod tests {
             hidden["items"][0]["metadata"],
             serde_json::json!({"name": "a"})
         );
+    }
+
+    #[tokio::test]
+    async fn an_installation_is_served_only_once_its_crd_exists() {
+        use kube::api::{Patch, PatchParams};
+        let (url, _doubles, task) = serve().await.expect("serve");
+        let config = kube::Config::new(url.parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let installation = kube::api::ApiResource {
+            group: "operator.tigera.io".into(),
+            version: "v1".into(),
+            api_version: "operator.tigera.io/v1".into(),
+            kind: "Installation".into(),
+            plural: "installations".into(),
+        };
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::all_with(client.clone(), &installation);
+        let body = serde_json::json!({"apiVersion": "operator.tigera.io/v1",
+            "kind": "Installation", "metadata": {"name": "default"},
+            "spec": {"kubernetesProvider": "EKS"}});
+        let params = PatchParams::apply("test").force();
+        let refused = api
+            .patch("default", &params, &Patch::Apply(&body))
+            .await
+            .expect_err("no CRD yet");
+        assert!(
+            matches!(&refused, kube::Error::Api(s) if s.code == 404),
+            "{refused:?}"
+        );
+        let crds: kube::Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = kube::Api::all(client.clone());
+        let crd = serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "installations.operator.tigera.io"},
+            "spec": {"group": "operator.tigera.io", "scope": "Cluster",
+                     "names": {"kind": "Installation", "plural": "installations"},
+                     "versions": [{"name": "v1", "served": true, "storage": true}]}});
+        crds.patch(
+            "installations.operator.tigera.io",
+            &params,
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("crd applied");
+        api.patch("default", &params, &Patch::Apply(&body))
+            .await
+            .expect("served once the CRD exists");
+        let got = api.get("default").await.expect("stored");
+        assert_eq!(got.metadata.namespace, None, "cluster-scoped");
+        assert_eq!(got.data["spec"]["kubernetesProvider"], "EKS");
+        task.abort();
     }
 
     #[test]

@@ -178,7 +178,11 @@ pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError>
         let ca = c.certificate_authority().and_then(|ca| ca.data());
         let client =
             crate::kubernetes::connect_read_only(&aws, &cluster_name, endpoint, ca).await?;
-        live.kubernetes = Some(kubernetes(&client).await?);
+        let mut k = kubernetes(&client).await?;
+        if spec.cni == crate::spec::Cni::Calico {
+            k.calico_cni = calico_cni(&client, spec).await?;
+        }
+        live.kubernetes = Some(k);
     }
     Ok(live)
 }
@@ -214,7 +218,42 @@ fn asked(deps: &Deps, stored: &Stored) -> Asked {
             .unwrap_or_default(),
         tenant_namespaces: stored.tenants.clone(),
         role_boundary: deps.role_boundary_arn.clone(),
+        platform_roles: platform_roles(spec),
     }
+}
+
+/// The vendored ClusterRoles Tenantry applies for the platform (see `Asked::platform_roles`).
+fn platform_roles(spec: &crate::spec::PlatformSpec) -> BTreeMap<String, Vec<RbacRule>> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect()
+    };
+    crate::kubernetes::calico_manifests(spec)
+        .iter()
+        .filter(|m| m["kind"] == "ClusterRole")
+        .map(|m| {
+            let rules = m["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| RbacRule {
+                    api_groups: strings(&r["apiGroups"]),
+                    resources: strings(&r["resources"]),
+                    verbs: strings(&r["verbs"]),
+                })
+                .collect();
+            (
+                m["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                rules,
+            )
+        })
+        .collect()
 }
 
 fn cluster(c: &aws_sdk_eks::types::Cluster) -> Cluster {
@@ -765,6 +804,17 @@ async fn bucket(clients: &Clients, name: &str) -> Result<Option<Bucket>, Functio
 }
 
 /// The cluster-side state the CIS section 4 controls judge.
+/// The `spec.cni` of Calico's `Installation` (`None` when there is none).
+async fn calico_cni(
+    client: &kube::Client,
+    spec: &crate::spec::PlatformSpec,
+) -> Result<Option<Value>, FunctionError> {
+    let wanted = crate::kubernetes::installation(spec, "");
+    Ok(crate::kubernetes::get(client, &wanted)
+        .await?
+        .map(|live| live["spec"]["cni"].clone()))
+}
+
 async fn kubernetes(client: &kube::Client) -> Result<Kubernetes, FunctionError> {
     use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, ServiceAccount};
     use k8s_openapi::api::networking::v1::NetworkPolicy as K8sNetworkPolicy;
@@ -887,5 +937,6 @@ async fn kubernetes(client: &kube::Client) -> Result<Kubernetes, FunctionError> 
             })
             .collect(),
         quota_namespaces: quotas.iter().filter_map(|q| q.namespace()).collect(),
+        calico_cni: None,
     })
 }

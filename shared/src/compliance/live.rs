@@ -59,6 +59,12 @@ pub struct Asked {
     pub tenant_namespaces: Vec<String>,
     /// The permissions boundary roles must carry, when the deployment sets one.
     pub role_boundary: Option<String>,
+    /// ClusterRoles of platform components Tenantry installs from pinned upstream manifests
+    /// (Calico's operator, which creates Calico's own RBAC and so needs `bind` and `escalate`),
+    /// with their rules as vendored: judged as system roles while their live rules are exactly
+    /// these, and as any other role once changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub platform_roles: BTreeMap<String, Vec<RbacRule>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -249,6 +255,10 @@ pub struct Kubernetes {
     pub network_policies: Vec<NetworkPolicy>,
     /// Namespaces with a ResourceQuota.
     pub quota_namespaces: Vec<String>,
+    /// With `cni: calico`: the `spec.cni` of the Tigera operator's `Installation` `default`
+    /// (`None`: no Installation, or the platform runs the VPC CNI and it was not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calico_cni: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

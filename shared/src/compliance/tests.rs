@@ -63,6 +63,7 @@ fn compliant() -> Live {
             cni: "vpc-cni".into(),
             tenant_namespaces: vec!["ledger".into()],
             role_boundary: None,
+            platform_roles: BTreeMap::new(),
         },
         cluster: Some(Cluster {
             name: "payments".into(),
@@ -220,6 +221,7 @@ fn compliant() -> Live {
             default_namespace_pods: vec![],
             network_policies: vec![deny_all("ledger")],
             quota_namespaces: vec!["ledger".into()],
+            calico_cni: None,
         }),
     }
 }
@@ -652,4 +654,70 @@ fn the_summary_counts_failures_by_severity_and_compaction_keeps_failures() {
             "{result:?}"
         );
     }
+}
+
+/// A compliant platform on Calico: the VPC CNI add-on absent, the Installation there.
+fn compliant_calico() -> Live {
+    let mut live = compliant();
+    live.asked.cni = "calico".into();
+    live.addons.retain(|a| a.name != "vpc-cni");
+    live.kubernetes.as_mut().unwrap().calico_cni =
+        Some(json!({"type": "Calico", "ipam": {"type": "Calico"}}));
+    live
+}
+
+#[test]
+fn the_calico_operators_role_passes_as_vendored_and_fails_once_changed() {
+    let operator = || RbacRole {
+        name: "tigera-operator".into(),
+        rules: vec![RbacRule {
+            api_groups: vec!["rbac.authorization.k8s.io".into()],
+            resources: vec!["clusterroles".into()],
+            verbs: vec!["bind".into(), "escalate".into()],
+        }],
+    };
+    let mut live = compliant_calico();
+    live.kubernetes
+        .as_mut()
+        .unwrap()
+        .cluster_roles
+        .push(operator());
+    assert_eq!(
+        failed(&live),
+        BTreeSet::from(["TNY-K8S-8".to_owned()]),
+        "not vendored"
+    );
+    live.asked
+        .platform_roles
+        .insert("tigera-operator".into(), operator().rules);
+    assert!(failed(&live).is_empty(), "{:?}", failed(&live));
+    live.kubernetes
+        .as_mut()
+        .unwrap()
+        .cluster_roles
+        .last_mut()
+        .unwrap()
+        .rules[0]
+        .verbs
+        .push("impersonate".into());
+    assert_eq!(
+        failed(&live),
+        BTreeSet::from(["TNY-K8S-8".to_owned()]),
+        "changed"
+    );
+}
+
+#[test]
+fn on_calico_the_installation_is_what_enforces_network_policy() {
+    assert!(
+        failed(&compliant_calico()).is_empty(),
+        "{:?}",
+        failed(&compliant_calico())
+    );
+    let mut gone = compliant_calico();
+    gone.kubernetes.as_mut().unwrap().calico_cni = None;
+    assert_eq!(failed(&gone), BTreeSet::from(["TNY-NET-4".to_owned()]));
+    let mut other = compliant_calico();
+    other.kubernetes.as_mut().unwrap().calico_cni = Some(json!({"type": "AmazonVPC"}));
+    assert_eq!(failed(&other), BTreeSet::from(["TNY-NET-4".to_owned()]));
 }

@@ -82,6 +82,10 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<KindInfo> {
         ("policy/v1", "PodDisruptionBudget") => info::<policy::v1::PodDisruptionBudget>(),
         ("storage.k8s.io/v1", "StorageClass") => info::<storage::v1::StorageClass>(),
         ("crd.k8s.amazonaws.com/v1alpha1", "ENIConfig") => info::<super::EniConfig>(),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+            info::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>()
+        }
+        ("operator.tigera.io/v1", "Installation") => info::<super::Installation>(),
         _ => return None,
     };
     Some(info)

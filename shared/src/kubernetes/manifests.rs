@@ -283,6 +283,17 @@ pub(crate) mod tests {
         crate::validate::parse_platform(text).expect("the example spec is valid")
     }
 
+    /// The example with Calico instead of the VPC CNI (its `vpc-cni` add-on left out; the pod
+    /// CIDR becomes Calico's pool), as `tests/it` derives it from the JSON.
+    pub(crate) fn calico_example() -> PlatformSpec {
+        let mut spec = example();
+        spec.cni = crate::spec::Cni::Calico;
+        if let Some(addons) = &mut spec.addons {
+            addons.retain(|a| a.name != "vpc-cni");
+        }
+        spec
+    }
+
     pub(crate) fn minimal() -> PlatformSpec {
         serde_json::from_str(r#"{"id":"demo","environment":"dev","region":"us-east-1"}"#)
             .expect("minimal spec")

@@ -9,7 +9,8 @@
 //! - [`bootstrap_manifests`] and [`access_manifests`] render the objects (pure functions of the
 //!   spec, typed with k8s-openapi, returned as JSON with `apiVersion`/`kind`): Pod Security
 //!   labels on the system namespaces, PriorityClasses, cluster-autoscaler, OIDC group bindings.
-//!   [`eni_config_manifests`] renders VPC CNI custom networking's `ENIConfig`s (one per AZ).
+//!   [`eni_config_manifests`] renders VPC CNI custom networking's `ENIConfig`s (one per AZ);
+//!   [`calico_manifests`] Calico's operator (vendored upstream manifests) and `Installation`.
 //!   Every rendered manifest is checked against the Kubernetes OpenAPI schemas of the spec's
 //!   version by `kubernetes-validate --strict` (`shared/tests/manifests.rs`).
 //! - [`apply`] server-side applies a manifest (field manager `tenantry`, forced) and reports
@@ -20,6 +21,7 @@
 mod access;
 mod apply;
 mod autoscaler;
+mod calico;
 mod client;
 mod eni_config;
 mod manifests;
@@ -35,6 +37,11 @@ pub use apply::{
 pub use autoscaler::{
     asg_regex, autoscaler_args, autoscaler_image, autoscaler_manifests, priorities_yaml,
     AUTOSCALER_NAME, AUTOSCALER_NAMESPACE, IRSA_ANNOTATION, PRIORITY_EXPANDER_CONFIGMAP,
+};
+pub use calico::{
+    calico_manifests, installation, is_calico_object, vendored_objects, Installation,
+    CALICO_MAX_PODS, CALICO_VERSION, INSTALLATION_NAME, IP_POOL_NAME, OPERATOR_NAMESPACE,
+    OPERATOR_VERSION,
 };
 pub use client::{ca_certificates, connect, connect_read_only, WriteRefused};
 pub use eni_config::{

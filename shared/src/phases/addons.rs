@@ -10,8 +10,10 @@
 //!   cluster turns ACTIVE: that is `Tenantry.Retryable`.
 //!   Without an item it also creates the pod identity associations of the other workload roles
 //!   (Pod Identity platforms) and deletes add-ons of the platform the spec no longer names.
-//! - `status`: ready once every targeted add-on is ACTIVE (DEGRADED counts as installed: CoreDNS
-//!   reports it until its pods are scheduled; the health issues are logged and recorded).
+//! - `status`: ready once every targeted add-on is ACTIVE. DEGRADED is not ready: CoreDNS reports
+//!   it until its pods run (nodes, and with Calico a pod network), so it is polled again, and one
+//!   DEGRADED longer than [`DEGRADED_GRACE_SECS`] after its last change fails with its health
+//!   issues.
 //! - `observe`: version, configuration and role differences as drift; without an item, also the
 //!   controllers' pod identity associations (missing, another role, or no longer wanted).
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
@@ -299,6 +301,22 @@ async fn converge(
     ctx.finish(ready, out).await
 }
 
+/// How long an add-on may stay DEGRADED after its last change before the run fails: nodes join
+/// and Calico comes up in minutes; longer means something is broken.
+pub const DEGRADED_GRACE_SECS: i64 = 30 * 60;
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Whether an add-on DEGRADED since `since` (epoch seconds; unknown: not too long) has been so
+/// past the grace period at `now`.
+fn degraded_too_long(since: Option<i64>, now: i64) -> bool {
+    since.is_some_and(|t| now.saturating_sub(t) > DEGRADED_GRACE_SECS)
+}
+
 /// Ready, or applies the one update the add-on needs (EKS runs one update per add-on at a time).
 async fn addon_ready(
     eks: &aws_sdk_eks::Client,
@@ -326,8 +344,24 @@ async fn addon_ready(
     };
     match current.status() {
         Some(AddonStatus::Active) => {}
+        // DEGRADED is not installed: CoreDNS reports it while its pods cannot run (no nodes,
+        // or no pod network yet: with Calico, until the operator has brought calico-node up).
+        // Poll again; one that stays DEGRADED past the grace period fails with its issues.
         Some(AddonStatus::Degraded) => {
-            tracing::warn!(addon = %want.name, issues = %issues(), "add-on is DEGRADED");
+            let since = current.modified_at().or(current.created_at());
+            if degraded_too_long(since.map(|t| t.secs()), now_secs()) {
+                return Err(FunctionError::new(
+                    ErrorType::Terminal,
+                    format!(
+                        "add-on {:?} is still DEGRADED {} minutes after its last change: {}",
+                        want.name,
+                        DEGRADED_GRACE_SECS / 60,
+                        issues()
+                    ),
+                ));
+            }
+            tracing::warn!(addon = %want.name, issues = %issues(), "add-on is DEGRADED, polling");
+            return Ok(false);
         }
         Some(AddonStatus::CreateFailed) | Some(AddonStatus::UpdateFailed) => {
             return Err(FunctionError::new(
@@ -960,6 +994,19 @@ mod tests {
             "v1.11.4-eksbuild.1"
         );
         assert!(choose_version(&AddonSpec::latest("coredns"), "1.35", &[]).is_err());
+    }
+
+    #[test]
+    fn degraded_is_polled_within_the_grace_period_then_fails() {
+        assert!(!degraded_too_long(None, 10_000));
+        assert!(!degraded_too_long(
+            Some(10_000),
+            10_000 + DEGRADED_GRACE_SECS
+        ));
+        assert!(degraded_too_long(
+            Some(10_000),
+            10_001 + DEGRADED_GRACE_SECS
+        ));
     }
 
     #[test]

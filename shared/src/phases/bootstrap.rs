@@ -4,8 +4,11 @@
 //! authenticates with an EKS token from an STS presigned URL; locally it reaches the gateway's
 //! Kubernetes double.
 //!
-//! - `ensure`: server-side applies (field manager `tenantry`) Pod Security labels on the system
-//!   namespaces, the default PriorityClasses and the cluster-autoscaler (IRSA-annotated service
+//! - `ensure`: with `cni: calico`, first Calico: the Tigera operator's CRDs, the operator and
+//!   its `Installation` ([`kubernetes::calico_manifests`]). The workflow runs item
+//!   [`CALICO_ITEM`] (those objects only) before the node groups, since nodes without a CNI never
+//!   become Ready; the full run later finds them applied. Then it server-side applies (field
+//!   manager `tenantry`) Pod Security labels on the system namespaces, the default PriorityClasses and the cluster-autoscaler (IRSA-annotated service
 //!   account, RBAC, priority expander preferring spot groups, hardened Deployment), the default
 //!   StorageClass and, with custom networking, one `ENIConfig` per AZ. Objects are
 //!   compared first, so an unchanged cluster costs no write. Objects recorded earlier that the
@@ -39,6 +42,9 @@ pub fn object_kind(manifest: &Value) -> Result<Kind, FunctionError> {
         )
     })
 }
+
+/// The item of the workflow's step that applies Calico alone, before the node groups.
+pub const CALICO_ITEM: &str = "calico";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     run(PhaseContext::load(Phase::Bootstrap, input, deps).await?).await
@@ -95,7 +101,9 @@ fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
             .and_then(|mut roles| roles.remove(naming::ROLE_CLUSTER_AUTOSCALER)),
         TrustMechanism::PodIdentity => None,
     };
-    let mut out = kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref());
+    // Calico first: nothing else needs it, but nodes do (see the module docs).
+    let mut out = kubernetes::calico_manifests(&ctx.spec);
+    out.extend(kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref()));
     if kubernetes::has_ebs_csi(&ctx.spec) {
         let data_key = match ctx.input.action {
             Action::Delete => String::new(),
@@ -142,6 +150,45 @@ fn eni_configs(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
 }
 
 async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+    match ctx.input.item.as_deref() {
+        None => ensure_all(ctx).await,
+        Some(CALICO_ITEM) => ensure_calico(ctx).await,
+        Some(other) => Err(FunctionError::new(
+            crate::error::ErrorType::InvalidRequest,
+            format!("bootstrap has no item {other:?} (only {CALICO_ITEM:?})"),
+        )),
+    }
+}
+
+/// Calico's objects only (empty unless `cni: calico`), applied and recorded; nothing is pruned
+/// here: the full run decides what the spec no longer asks for.
+async fn ensure_calico(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+    let desired = kubernetes::calico_manifests(&ctx.spec);
+    let mut inventory = Inventory::load(ctx).await?;
+    if !desired.is_empty() {
+        let client = ctx.kube_client().await?;
+        for manifest in &desired {
+            if kubernetes::apply(&client, manifest).await? {
+                ctx.cluster_writes(1);
+            }
+            let kind = object_kind(manifest)?;
+            inventory
+                .record(
+                    ctx,
+                    kind,
+                    &object_id(manifest),
+                    BTreeMap::new(),
+                    Value::Null,
+                )
+                .await?;
+        }
+    }
+    let mut out = OutputMap::new();
+    outputs::BOOTSTRAP_OBJECTS.insert(&mut out, desired.len());
+    ctx.finish(true, out).await
+}
+
+async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
     let mut inventory = Inventory::load(ctx).await?;
     let recorded: Vec<(Kind, String)> = ctx

@@ -145,7 +145,7 @@ pub struct FlowLogWant {
 
 impl Desired {
     pub fn new(spec: &PlatformSpec) -> Result<Desired, FunctionError> {
-        let n = &spec.network;
+        let n = spec.vpc_network();
         let layout = n.layout().map_err(|e| {
             FunctionError::new(ErrorType::InvalidRequest, format!("network layout: {e}"))
         })?;

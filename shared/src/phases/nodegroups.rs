@@ -29,10 +29,11 @@ use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
+use crate::kubernetes;
 use crate::naming::TAG_PLATFORM;
 use crate::plan::Phase;
 use crate::resources::Kind;
-use crate::spec::{CapacityType, NodeGroupSpec};
+use crate::spec::{CapacityType, Cni, NodeGroupSpec};
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
@@ -131,21 +132,26 @@ pub struct Volume {
 }
 
 /// Bottlerocket's `[settings.kubernetes]` with the max pods of custom networking (see
-/// [`max_pods`]); EKS merges its own bootstrap settings into the same table.
+/// [`max_pods`]) or of Calico; EKS merges its own bootstrap settings into the same table.
 fn max_pods_settings(max_pods: u32) -> String {
     format!("\n[settings.kubernetes]\nmax-pods = {max_pods}\n")
 }
 
-/// The launch template `group` needs: [`desired_template`] with its max pods, which only
-/// custom networking sets (it costs one `DescribeInstanceTypes`).
+/// The launch template `group` needs: [`desired_template`] with its max pods, which custom
+/// networking sets (it costs one `DescribeInstanceTypes`) and Calico sets to
+/// [`kubernetes::CALICO_MAX_PODS`]: Calico IPAM is not bound by the node's network interfaces,
+/// while Bottlerocket's default would still count them as the VPC CNI does.
 async fn wanted_template(
     ctx: &PhaseContext<'_>,
     c: &Clients,
     group: &NodeGroupSpec,
     data_key: &str,
 ) -> Result<TemplateShape, FunctionError> {
-    let max_pods = if ctx.spec.custom_networking() && group.ami_type.is_bottlerocket() {
+    let bottlerocket = group.ami_type.is_bottlerocket();
+    let max_pods = if ctx.spec.custom_networking() && bottlerocket {
         Some(max_pods::for_instance_types(&c.ec2, &group.name, &group.instance_types).await?)
+    } else if ctx.spec.cni == Cni::Calico && bottlerocket {
+        Some(kubernetes::CALICO_MAX_PODS)
     } else {
         None
     };

@@ -95,6 +95,10 @@ catalogue! {
     RoleBinding => "k8s:role-binding", Some("RoleBinding"), "a RoleBinding";
     ClusterRole => "k8s:cluster-role", Some("ClusterRole"), "a ClusterRole";
     ClusterRoleBinding => "k8s:cluster-role-binding", Some("ClusterRoleBinding"), "a ClusterRoleBinding";
+    /// A CustomResourceDefinition Tenantry installs (Calico's, from its vendored manifests).
+    CustomResourceDefinition => "k8s:custom-resource-definition", Some("CustomResourceDefinition"), "a CustomResourceDefinition (Calico's operator and Calico's own)";
+    /// The Tigera operator's `Installation` (`operator.tigera.io/v1`), with `cni: calico`.
+    Installation => "k8s:installation", Some("Installation"), "the Tigera operator's Installation: Calico CNI and IPAM, its IP pool on the pod CIDR (cni calico)";
 }
 
 impl Kind {

@@ -42,11 +42,12 @@ pub struct NetworkSpec {
     /// `subnetPrefixLength`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_subnets: Option<Vec<String>>,
-    /// Secondary CIDR for pods, inside `100.64.0.0/10`, prefix /16 to /24, added to the VPC and
-    /// split into one pod subnet per AZ. With the VPC CNI it turns custom networking on: pods
-    /// take their addresses from the pod subnets, through one ENIConfig per AZ, and node max
-    /// pods is lowered to fit (Bottlerocket nodes only). Default: none, pods take addresses
-    /// from the private subnets.
+    /// The pods' CIDR, inside `100.64.0.0/10`, prefix /16 to /24. With the VPC CNI it is a
+    /// secondary CIDR added to the VPC and split into one pod subnet per AZ, and it turns custom
+    /// networking on: pods take their addresses from the pod subnets, through one ENIConfig per
+    /// AZ, and node max pods is lowered to fit (Bottlerocket nodes only). With `cni: calico` it
+    /// is required and is Calico's IP pool (VXLAN overlay), not added to the VPC. Default: none,
+    /// pods take addresses from the private subnets (VPC CNI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_cidr: Option<String>,
     /// NAT gateways. Default: `one-per-az`.

@@ -130,6 +130,19 @@ impl PlatformSpec {
         self.cni == Cni::VpcCni && self.network.pod_cidr.is_some()
     }
 
+    /// The network as built in the VPC: the request's, except that with Calico the pod CIDR is
+    /// Calico's overlay IP pool and not part of the VPC (no secondary CIDR, no pod subnets:
+    /// nothing in the VPC would use them, and VPC routes for the same range would only mislead).
+    pub fn vpc_network(&self) -> std::borrow::Cow<'_, NetworkSpec> {
+        match self.cni {
+            Cni::VpcCni => std::borrow::Cow::Borrowed(&self.network),
+            Cni::Calico => std::borrow::Cow::Owned(NetworkSpec {
+                pod_cidr: None,
+                ..self.network.clone()
+            }),
+        }
+    }
+
     /// AWS partition of the platform's region (`aws`, `aws-cn` or `aws-us-gov`).
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)
@@ -265,7 +278,9 @@ pub enum Cni {
     /// Amazon VPC CNI (managed add-on `vpc-cni`) with network policy enforcement.
     #[default]
     VpcCni,
-    /// Calico (Tigera operator) instead of the VPC CNI; the `vpc-cni` add-on must then be absent.
+    /// Calico v3.31 (Tigera operator) instead of the VPC CNI: Calico IPAM on `network.podCidr`
+    /// (required) with VXLAN, network policy enforced by Calico, max pods 110 (Bottlerocket
+    /// nodes only). The `vpc-cni` add-on must then be absent.
     Calico,
 }
 

@@ -146,10 +146,12 @@ pub mod rules {
     pub const ADDON_REQUIRED: &str = "addon-required";
     /// `vpc-cni` with `cni: calico`.
     pub const CNI_CONFLICT: &str = "cni-conflict";
-    /// A setting Tenantry accepts in the schema but cannot build yet (today `cni: calico`, which
-    /// needs Calico in the cluster, and custom networking on Amazon Linux nodes, whose max pods
-    /// Tenantry does not set): refused rather than built half-way.
+    /// A setting Tenantry accepts in the schema but cannot build (custom networking or Calico
+    /// on Amazon Linux nodes, whose max pods Tenantry does not set): refused rather than built
+    /// half-way.
     pub const NOT_BUILDABLE: &str = "not-buildable";
+    /// `cni: calico` without `network.podCidr`: Calico's IP pool needs one.
+    pub const CALICO_POD_CIDR: &str = "calico-pod-cidr";
     /// VPC CNI custom networking asked for in the add-on's settings, with no `network.podCidr`
     /// to carve the pod subnets from: pods would get no address.
     pub const POD_SUBNETS_MISSING: &str = "pod-subnets-missing";
@@ -270,6 +272,7 @@ pub mod rules {
         ADDON_REQUIRED,
         CNI_CONFLICT,
         NOT_BUILDABLE,
+        CALICO_POD_CIDR,
         POD_SUBNETS_MISSING,
         POD_SUBNETS_UNUSED,
         CNI_MANAGED_SETTING,

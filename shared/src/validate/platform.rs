@@ -241,12 +241,18 @@ fn check_custom_networking(
 }
 
 /// Custom networking leaves a node's primary interface without pods, so the node's max pods
-/// must be lowered to what its other interfaces hold; Tenantry sets that in Bottlerocket's
-/// settings only.
+/// must be lowered to what its other interfaces hold; Calico's pods are not bound by the
+/// interfaces, so it is raised to 110. Tenantry sets max pods in Bottlerocket's settings only.
 fn check_custom_networking_nodes(spec: &PlatformSpec, issues: &mut Issues) {
-    if !spec.custom_networking() {
+    let why = if spec.custom_networking() {
+        "custom networking (`network.podCidr`) needs max pods lowered to what the node's \
+         secondary interfaces hold"
+    } else if spec.cni == Cni::Calico {
+        "`cni: calico` needs max pods raised to 110 (Calico's pods are not bound by the node's \
+         network interfaces)"
+    } else {
         return;
-    }
+    };
     let Some(groups) = &spec.node_groups else {
         return;
     };
@@ -256,9 +262,8 @@ fn check_custom_networking_nodes(spec: &PlatformSpec, issues: &mut Issues) {
                 field(&index("$.nodeGroups", i), "amiType"),
                 rules::NOT_BUILDABLE,
                 format!(
-                    "custom networking (`network.podCidr`) needs max pods lowered to what the \
-                     node's secondary interfaces hold, and Tenantry sets that only on Bottlerocket \
-                     nodes: use BOTTLEROCKET_x86_64 or BOTTLEROCKET_ARM_64, not {}",
+                    "{why}, and Tenantry sets that only on Bottlerocket nodes: use \
+                     BOTTLEROCKET_x86_64 or BOTTLEROCKET_ARM_64, not {}",
                     g.ami_type.as_str()
                 ),
             );
@@ -267,12 +272,13 @@ fn check_custom_networking_nodes(spec: &PlatformSpec, issues: &mut Issues) {
 }
 
 fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
-    if spec.cni == Cni::Calico {
+    if spec.cni == Cni::Calico && spec.network.pod_cidr.is_none() {
         issues.push(
-            "$.cni",
-            rules::NOT_BUILDABLE,
-            "`calico` is not built yet: Tenantry would remove the VPC CNI and install no pod \
-             network in its place. Use `vpc-cni` (network policy is enforced by the VPC CNI)",
+            "$.network.podCidr",
+            rules::CALICO_POD_CIDR,
+            "`cni: calico` gives pods addresses from Calico's IP pool on an overlay, and the pool \
+             is `network.podCidr`: set it (inside 100.64.0.0/10 and apart from the VPC, e.g. \
+             100.64.0.0/16); with Calico it is not added to the VPC",
         );
     }
     let addons = spec.effective_addons();

@@ -403,11 +403,19 @@ rule_tests! {
         v["targetRoleArn"] = json!("arn:aws:iam::111122223333:role/tenantry");
     }
     cni_conflict: rules::CNI_CONFLICT, "$.addons[2]", v => { v["cni"] = json!("calico"); }
-    calico_not_buildable: rules::NOT_BUILDABLE, "$.cni", v => {
+    calico_without_pod_cidr: rules::CALICO_POD_CIDR, "$.network.podCidr", v => {
         v["cni"] = json!("calico");
         let kept: Vec<Value> = v["addons"].as_array().into_iter().flatten()
             .filter(|a| a["name"] != "vpc-cni").cloned().collect();
         v["addons"] = json!(kept);
+        v["network"].as_object_mut().unwrap().remove("podCidr");
+    }
+    calico_on_amazon_linux: rules::NOT_BUILDABLE, "$.nodeGroups[1].amiType", v => {
+        v["cni"] = json!("calico");
+        let kept: Vec<Value> = v["addons"].as_array().into_iter().flatten()
+            .filter(|a| a["name"] != "vpc-cni").cloned().collect();
+        v["addons"] = json!(kept);
+        v["nodeGroups"][1]["amiType"] = json!("AL2023_x86_64_STANDARD");
     }
     pod_subnets_missing: rules::POD_SUBNETS_MISSING,
         "$.addons[2].configurationValues.env.AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", v => {
@@ -588,4 +596,26 @@ fn common_platform_namespaces_are_reserved_for_tenants() {
             "{name}: {e}"
         );
     }
+}
+
+#[test]
+fn the_calico_variant_of_the_example_is_accepted() {
+    let mut v = example();
+    v["cni"] = json!("calico");
+    let kept: Vec<Value> = v["addons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["name"] != "vpc-cni")
+        .cloned()
+        .collect();
+    v["addons"] = json!(kept);
+    let spec = parse_platform(&v.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.cni, crate::spec::Cni::Calico);
+    assert!(!spec.custom_networking(), "the pod CIDR is Calico's pool");
+    assert!(spec.vpc_network().pod_cidr.is_none(), "and not the VPC's");
+    // The default add-ons without a list: no vpc-cni.
+    v.as_object_mut().unwrap().remove("addons");
+    let spec = parse_platform(&v.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(spec.effective_addons().iter().all(|a| a.name != "vpc-cni"));
 }

@@ -59,10 +59,13 @@ pub fn cluster_admin_bindings(live: &Live) -> Vec<Verdict> {
 }
 
 /// The non-built-in cluster roles and roles, as `(resource name, role)`.
-fn own_roles(k: &Kubernetes) -> Vec<(String, &RbacRole)> {
+/// The roles to judge: not Kubernetes' or EKS's own, nor a platform component's ClusterRole as
+/// Tenantry vendored it (`Asked::platform_roles`; changed, it is judged like any other).
+fn own_roles<'a>(live: &Live, k: &'a Kubernetes) -> Vec<(String, &'a RbacRole)> {
     k.cluster_roles
         .iter()
         .filter(|r| !is_builtin(&r.name))
+        .filter(|r| live.asked.platform_roles.get(&r.name) != Some(&r.rules))
         .map(|r| (k8s("clusterrole", &r.name), r))
         .chain(k.roles.iter().map(|r| (k8s("role", &r.name), r)))
         .collect()
@@ -75,7 +78,7 @@ fn judge_roles(
     passed: &str,
     failed: &str,
 ) -> Vec<Verdict> {
-    let roles = own_roles(k);
+    let roles = own_roles(live, k);
     if roles.is_empty() {
         return vec![not_applicable(
             platform(live),

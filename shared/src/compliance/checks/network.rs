@@ -131,6 +131,22 @@ pub fn cni_enforces_policy(live: &Live) -> Vec<Verdict> {
     let Some(cluster) = &live.cluster else {
         return super::no_cluster(live);
     };
+    if live.asked.cni == "calico" {
+        // Calico (calico-node) enforces NetworkPolicies wherever it is the CNI: the operator's
+        // Installation must say so.
+        let cni = live.kubernetes.as_ref().and_then(|k| k.calico_cni.clone());
+        let on = cni.as_ref().is_some_and(|c| c["type"] == "Calico");
+        return vec![judge(
+            &cluster.arn,
+            on,
+            "Calico is the CNI (Installation `default`, cni.type Calico) and enforces NetworkPolicies",
+            match &cni {
+                None => "Calico's Installation `default` does not exist: no CNI enforces NetworkPolicies".to_owned(),
+                Some(_) => "Calico's Installation `default` does not make Calico the CNI".to_owned(),
+            },
+            json!({"installation": "default", "cni": cni}),
+        )];
+    }
     if live.asked.cni != "vpc-cni" {
         return vec![judge(
             &cluster.arn,

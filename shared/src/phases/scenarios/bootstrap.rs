@@ -138,6 +138,111 @@ async fn fresh_cluster_gets_every_object_recorded_including_an_eni_config_per_zo
     }
 }
 
+/// The world with `cni: calico` (the example's vpc-cni add-on left out).
+async fn calico_world() -> World {
+    let mut w = World::new().await;
+    w.s.spec.cni = crate::spec::Cni::Calico;
+    if let Some(addons) = &mut w.s.spec.addons {
+        addons.retain(|a| a.name != "vpc-cni");
+    }
+    w
+}
+
+#[tokio::test]
+async fn calico_item_applies_calico_alone_then_the_full_run_finds_it_applied() {
+    let mut w = calico_world().await;
+    let calico = kubernetes::calico_manifests(&w.s.spec);
+    assert_eq!(calico.len(), 40);
+    w.s.item = Some(crate::phases::bootstrap::CALICO_ITEM.to_owned());
+    let out = w.run(Action::Ensure).await;
+    assert!(out.ready);
+    assert_eq!(out.changes as usize, calico.len());
+    let writes = w.kube.writes();
+    assert_eq!(writes.len(), calico.len(), "Calico only: {writes:#?}");
+    // CRDs before the Installation, which the double refuses without its CRD.
+    assert!(writes[writes.len() - 1].ends_with("/apis/operator.tigera.io/v1/installations/default"));
+    for m in &calico {
+        assert!(w.live(m).await.is_some(), "{}", object_id(m));
+        assert!(w.s.recorded(object_kind(m).unwrap(), &object_id(m)));
+    }
+    // No ENIConfig: the pod CIDR is Calico's pool.
+    assert!(w.live(&w.eni_config(ZONES[0])).await.is_none());
+    // Converged: a re-run writes nothing.
+    assert_eq!(w.run(Action::Ensure).await.changes, 0);
+    assert_eq!(w.kube.writes(), Vec::<String>::new());
+    // The full run applies the rest and keeps Calico (nothing pruned, nothing re-applied).
+    w.s.item = None;
+    let out = w.run(Action::Ensure).await;
+    let desired = w.desired();
+    assert_eq!(out.changes as usize, desired.len());
+    assert_eq!(w.kube.writes().len(), desired.len());
+    assert_eq!(
+        out.outputs["bootstrapObjects"],
+        json!(desired.len() + calico.len())
+    );
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+    // Delete removes Calico too, the Installation first.
+    w.run(Action::Delete).await;
+    for m in &calico {
+        assert!(w.live(m).await.is_none(), "{} deleted", object_id(m));
+    }
+    assert!(w.s.store.inventory().is_empty());
+}
+
+#[tokio::test]
+async fn an_installation_whose_pool_was_changed_is_named_then_put_back() {
+    let w = calico_world().await;
+    w.run(Action::Ensure).await;
+    let installation = kubernetes::installation(&w.s.spec, "100.64.0.0/16");
+    let resource = kubernetes::resource_of("operator.tigera.io/v1", "Installation")
+        .expect("known kind")
+        .resource;
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(w.client.clone(), &resource);
+    let mut pool = installation["spec"]["calicoNetwork"]["ipPools"][0].clone();
+    pool["cidr"] = json!("192.168.0.0/16");
+    api.patch(
+        "default",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({ "spec": { "calicoNetwork": { "ipPools": [pool] } } })),
+    )
+    .await
+    .expect("out-of-band change");
+
+    let observed = w.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [(
+            "k8s:operator.tigera.io/v1/Installation//default".to_owned(),
+            "spec".to_owned()
+        )]
+    );
+    assert_eq!(w.kube.writes(), Vec::<String>::new(), "observe wrote");
+    let repaired = w.run(Action::Ensure).await;
+    assert_eq!(repaired.changes, 1);
+    let live = w.live(&installation).await.expect("installation");
+    assert_eq!(
+        live["spec"]["calicoNetwork"]["ipPools"][0]["cidr"],
+        "100.64.0.0/16"
+    );
+    assert!(w.run(Action::Observe).await.drift.is_empty());
+}
+
+#[tokio::test]
+async fn calico_half_applied_before_a_crash_applies_only_the_rest() {
+    let mut w = calico_world().await;
+    let calico = kubernetes::calico_manifests(&w.s.spec);
+    for m in &calico[..25] {
+        kubernetes::apply(&w.client, m).await.expect("apply");
+    }
+    w.s.item = Some(crate::phases::bootstrap::CALICO_ITEM.to_owned());
+    let out = w.run(Action::Ensure).await;
+    assert_eq!(out.changes as usize, calico.len() - 25);
+    assert_eq!(w.kube.writes().len(), calico.len() - 25);
+    for m in &calico {
+        assert!(w.s.recorded(object_kind(m).unwrap(), &object_id(m)));
+    }
+}
+
 #[tokio::test]
 async fn converged_cluster_costs_no_write_and_observe_is_silent() {
     let w = World::new().await;

@@ -229,6 +229,8 @@ pub struct Stage {
     pub store: StoreDouble,
     pub deps: Deps,
     pub spec: PlatformSpec,
+    /// The item of the input (none: the whole phase).
+    pub item: Option<String>,
     /// The outputs of earlier phases the phase reads from the status record.
     outputs: Vec<(String, Value)>,
 }
@@ -245,6 +247,7 @@ impl Stage {
             store,
             deps: rules.deps(),
             spec: example_spec(),
+            item: None,
             outputs: outputs
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -259,6 +262,7 @@ impl Stage {
         };
         self.calls.clear();
         let mut ctx = context(&self.deps, self.phase, action, &self.spec);
+        ctx.input.item = self.item.clone();
         ctx.status.outputs.extend(self.outputs.iter().cloned());
         match self.phase {
             Phase::Encryption => encryption::run(ctx).await,

@@ -345,3 +345,37 @@ async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     w.s.run(Action::Delete).await;
     assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn calico_nodes_get_110_max_pods_without_asking_ec2() {
+    let mut w = World::new();
+    w.s.spec.cni = crate::spec::Cni::Calico;
+    if let Some(addons) = &mut w.s.spec.addons {
+        addons.retain(|a| a.name != "vpc-cni");
+    }
+    // The first round creates the templates (each round clears the call log).
+    w.s.run(Action::Ensure).await;
+    let calls = w.s.calls.all();
+    assert!(
+        calls.iter().any(|c| c.contains("CreateLaunchTemplate")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.contains("DescribeInstanceTypes")),
+        "Calico's max pods does not depend on the instance's interfaces: {calls:?}"
+    );
+    w.converge().await;
+    for g in w.s.spec.effective_node_groups() {
+        let data = w.ec2.templates()[&w.template(&g.name)].versions[0].clone();
+        let settings = base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().expect("Bottlerocket settings"))
+            .expect("base64");
+        assert!(
+            String::from_utf8(settings)
+                .expect("utf-8")
+                .ends_with("[settings.kubernetes]\nmax-pods = 110\n"),
+            "{}",
+            g.name
+        );
+    }
+}

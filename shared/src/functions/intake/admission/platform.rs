@@ -10,6 +10,24 @@ use crate::functions::intake::Intake;
 use crate::spec::PlatformSpec;
 use crate::store::{LastError, LifecycleState, PlatformStatus, StoreError};
 
+/// Why a request cannot move a platform whose recorded spec is `stored` to another CNI, if it
+/// asks to: the cluster is created with or without EKS's own VPC CNI
+/// (`bootstrapSelfManagedAddons`, fixed at creation), pods hold addresses of the old network,
+/// and with the VPC CNI the pod CIDR is the VPC's, with Calico it is not.
+fn cni_change(stored: &serde_json::Value, spec: &PlatformSpec) -> Option<String> {
+    let before: PlatformSpec = serde_json::from_value(stored.clone()).ok()?;
+    (before.cni != spec.cni).then(|| {
+        let name = |c| serde_json::to_value(c).unwrap_or_default();
+        format!(
+            "$.cni: the platform runs {} and a platform's CNI cannot change (the cluster and its \
+             pods' network are built for it): keep {}, or decommission the platform and provision \
+             it again",
+            name(before.cni),
+            name(before.cni)
+        )
+    })
+}
+
 impl Intake<'_> {
     pub(super) async fn admit_platform(
         &self,
@@ -44,6 +62,11 @@ impl Intake<'_> {
                 .map_err(FunctionError::from)?;
             if request.kind == RequestKind::PlatformUpdate {
                 self.check_updatable(platform, current.is_some()).await?;
+            }
+            if let Some(message) = current.as_ref().and_then(|c| cni_change(&c.value, spec)) {
+                if self.lifecycle(platform).await? != Some(LifecycleState::Decommissioned) {
+                    return Err(invalid(message));
+                }
             }
             if current.as_ref().is_some_and(|c| c.value == value) {
                 return Ok(());
@@ -114,5 +137,27 @@ impl Intake<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_platform_keeps_its_cni() {
+        let text = include_str!("../../../../../examples/platform.json");
+        let vpc_cni = crate::validate::parse_platform(text).expect("example");
+        let stored = serde_json::to_value(&vpc_cni).expect("json");
+        assert_eq!(cni_change(&stored, &vpc_cni), None);
+        let mut calico = vpc_cni.clone();
+        calico.cni = crate::spec::Cni::Calico;
+        let message = cni_change(&stored, &calico).expect("refused");
+        assert!(
+            message.starts_with("$.cni: the platform runs \"vpc-cni\""),
+            "{message}"
+        );
+        let stored_calico = serde_json::to_value(&calico).expect("json");
+        assert!(cni_change(&stored_calico, &vpc_cni).is_some());
     }
 }
