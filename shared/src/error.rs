@@ -128,6 +128,12 @@ pub fn classify_aws_code(code: Option<&str>, message: Option<&str>) -> ErrorType
     {
         return ErrorType::Retryable;
     }
+    // ECR's form of the same: SetRepositoryPolicy naming a role created a moment ago (the
+    // tenant role) answers "Invalid parameter at 'PolicyText' ... Invalid repository policy
+    // provided". Tenantry renders every repository policy itself, so the principal is the cause.
+    if code == "InvalidParameterException" && message.contains("'PolicyText'") {
+        return ErrorType::Retryable;
+    }
     // IAM: another request is changing the same entity, or it is briefly locked.
     if matches!(
         code,
@@ -212,6 +218,13 @@ mod tests {
                 Some("Syntax errors in policy.")
             ),
             ErrorType::Terminal
+        );
+        assert_eq!(
+            classify_aws_code(
+                Some("InvalidParameterException"),
+                Some("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'")
+            ),
+            ErrorType::Retryable
         );
         assert_eq!(
             classify_aws_code(Some("ConcurrentModification"), None),

@@ -16,6 +16,8 @@
 //!   [`for_parliament`] substitutes too), `trust.tenant.<tenant>.json`,
 //!   `policy.tenant.<tenant>.<policy>.json`, and `bucket.tenant-data.json`, the platform
 //!   bucket's policy: Deny statements with `Principal: "*"`, which parliament reads as they are.
+//! - `repository.<repository name, `/` as `+`>.json`: ECR repository policies (`policies/registry.rs`), shown
+//!   to parliament with the repository's ARN as each statement's `Resource`.
 
 use serde_json::{json, Value};
 
@@ -849,6 +851,22 @@ pub fn all_rendered(
         "bucket.access-logs.json".into(),
         access_log_bucket_policy(&t, &t.names.access_log_bucket(), &bucket),
     ));
+    let node = t.role_arn(&t.names.role(naming::ROLE_NODE));
+    for r in &spec.repositories {
+        out.push((
+            repository_file(&t.names.repository(&r.name)),
+            registry::repository_policy(&node, None),
+        ));
+    }
+    for tenant in &spec.tenants {
+        let role = t.role_arn(&t.names.tenant_role(&tenant.name));
+        for r in &tenant.repositories {
+            out.push((
+                repository_file(&t.names.tenant_repository(&tenant.name, &r.name)),
+                registry::repository_policy(&node, Some(&role)),
+            ));
+        }
+    }
     for service in &spec.network.endpoints {
         out.push((
             format!("endpoint.{}.json", service.as_str()),
@@ -856,6 +874,12 @@ pub fn all_rendered(
         ));
     }
     out
+}
+
+/// `repository.<name>.json`, its `/` written as `+` (which no repository name holds) so the
+/// name is one file name.
+fn repository_file(name: &str) -> String {
+    format!("repository.{}.json", name.replace('/', "+"))
 }
 
 /// The document parliament should audit for a file of [`all_rendered`]: permission and bucket
@@ -867,6 +891,19 @@ pub fn all_rendered(
 pub fn for_parliament(file: &str, doc: &Value, t: &Target) -> Option<Value> {
     if file.starts_with("trust.") || file.starts_with("endpoint.") {
         return None;
+    }
+    // A repository policy names no Resource (it is the repository's): give each statement the
+    // repository's ARN, as for a key policy's "*".
+    if let Some(name) = file
+        .strip_prefix("repository.")
+        .and_then(|f| f.strip_suffix(".json"))
+    {
+        let mut view = doc.clone();
+        let arn = t.arn("ecr", &format!("repository/{}", name.replace('+', "/")));
+        for statement in view["Statement"].as_array_mut().into_iter().flatten() {
+            statement["Resource"] = json!(arn);
+        }
+        return Some(view);
     }
     let Some(purpose) = file
         .strip_prefix("key.")

@@ -73,7 +73,21 @@ fn parliament_finds_nothing_in_any_rendered_policy() {
     // role policy, the tenant-data bucket policy and its access-log bucket's policy.
     let tenants = spec.tenants.len();
     assert_eq!(tenants, 3, "the example has three tenants");
-    assert_eq!(audited.len(), 10 + 2 * tenants + 2, "audited: {audited:?}");
+    // ... and one policy per repository, the platform's and each tenant's.
+    let repositories = spec.repositories.len()
+        + spec
+            .tenants
+            .iter()
+            .map(|t| t.repositories.len())
+            .sum::<usize>();
+    assert_eq!(repositories, 2, "the example has two repositories");
+    assert_eq!(
+        audited.len(),
+        10 + 2 * tenants + 2 + repositories,
+        "audited: {audited:?}"
+    );
+    assert!(audited
+        .contains(&"repository.tenantry+payments-prod+checkout+checkout-api.json".to_owned()));
     for tenant in &spec.tenants {
         for file in [
             format!("key.tenant.{}.json", tenant.name),

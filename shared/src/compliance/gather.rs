@@ -161,7 +161,7 @@ pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError>
                 name: record.id.clone(),
                 arn: repo.arn,
                 scan_on_push: repo.scan_on_push,
-                immutable_tags: !repo.mutable_tags,
+                tag_mutability: repo.tag_mutability.as_str().to_owned(),
                 lifecycle_policy: repo.lifecycle.is_some(),
                 kms_key: repo.kms_key,
             });

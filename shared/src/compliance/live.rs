@@ -231,7 +231,8 @@ pub struct Repository {
     pub name: String,
     pub arn: String,
     pub scan_on_push: bool,
-    pub immutable_tags: bool,
+    /// `IMMUTABLE`, `MUTABLE`, or a `*_WITH_EXCLUSION` variant (tags exempt from the rule).
+    pub tag_mutability: String,
     /// Whether it has a lifecycle policy.
     pub lifecycle_policy: bool,
     /// The KMS key of its images (`None`: AES-256).

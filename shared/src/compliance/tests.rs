@@ -189,7 +189,7 @@ fn compliant() -> Live {
                 "arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/tenantry/payments-prod/base-images"
             ),
             scan_on_push: true,
-            immutable_tags: true,
+            tag_mutability: "IMMUTABLE".into(),
             lifecycle_policy: true,
             kms_key: Some(KEY.into()),
         }],
@@ -573,7 +573,12 @@ fn each_violation_fails_exactly_its_controls() {
         ),
         (
             "mutable tags",
-            |l| l.repositories[0].immutable_tags = false,
+            |l| l.repositories[0].tag_mutability = "MUTABLE".into(),
+            &["TNY-ECR-2"],
+        ),
+        (
+            "some tags exempt from immutability",
+            |l| l.repositories[0].tag_mutability = "IMMUTABLE_WITH_EXCLUSION".into(),
             &["TNY-ECR-2"],
         ),
         (

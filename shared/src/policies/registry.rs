@@ -21,7 +21,10 @@ pub const PUSH_ACTIONS: &[&str] = &[
 ];
 
 /// The policy of a repository: the platform's node role pulls (nodes pull every pod's image);
-/// for a tenant's repository, the tenant's role pulls and pushes. No other principal is named.
+/// for a tenant's repository, the tenant's role pulls and pushes, and every other principal is
+/// denied the push, whatever its own identity policy allows (an explicit deny in a resource
+/// policy wins over any allow). So another tenant's role, or an account-wide CI role, cannot put
+/// an image into this tenant's repository.
 pub fn repository_policy(node_role_arn: &str, tenant_role_arn: Option<&str>) -> Value {
     let mut statements = vec![json!({
         "Sid": "NodesPull",
@@ -36,6 +39,13 @@ pub fn repository_policy(node_role_arn: &str, tenant_role_arn: Option<&str>) -> 
             "Effect": "Allow",
             "Principal": { "AWS": role },
             "Action": actions,
+        }));
+        statements.push(json!({
+            "Sid": "OnlyTheTenantPushes",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": PUSH_ACTIONS,
+            "Condition": { "ArnNotEquals": { "aws:PrincipalArn": role } },
         }));
     }
     document(statements)
@@ -64,4 +74,44 @@ pub(super) fn tenant_statements(t: &Target, tenant: &TenantSpec) -> Vec<Value> {
             "Resource": "*",
         }),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE: &str = "arn:aws:iam::123456789012:role/tenantry-payments-prod-node";
+    const TENANT: &str = "arn:aws:iam::123456789012:role/tenantry-payments-prod-t-checkout";
+
+    #[test]
+    fn a_tenant_repository_denies_the_push_to_every_principal_but_the_tenant_role() {
+        let doc = repository_policy(NODE, Some(TENANT));
+        let deny: Vec<&Value> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Effect"] == "Deny")
+            .collect();
+        assert_eq!(deny.len(), 1, "{doc:#}");
+        assert_eq!(deny[0]["Principal"], "*");
+        assert_eq!(deny[0]["Action"], json!(PUSH_ACTIONS));
+        assert_eq!(
+            deny[0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
+            TENANT
+        );
+        // Pulling is not denied: the nodes pull with their own role.
+        for a in PULL_ACTIONS {
+            assert!(!deny[0]["Action"].to_string().contains(a));
+        }
+    }
+
+    #[test]
+    fn a_platform_repository_grants_the_nodes_pull_and_denies_nothing() {
+        let doc = repository_policy(NODE, None);
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1);
+        assert_eq!(statements[0]["Effect"], "Allow");
+        assert_eq!(statements[0]["Principal"]["AWS"], NODE);
+        assert_eq!(statements[0]["Action"], json!(PULL_ACTIONS));
+    }
 }

@@ -46,7 +46,9 @@ pub struct Desired {
 pub struct Live {
     pub arn: String,
     pub uri: String,
-    pub mutable_tags: bool,
+    /// As ECR reports it. Only `MUTABLE` and `IMMUTABLE` are ever desired: the
+    /// `*_WITH_EXCLUSION` variants (tags exempt from the rule) differ from both.
+    pub tag_mutability: ImageTagMutability,
     pub scan_on_push: bool,
     pub kms_key: Option<String>,
     pub lifecycle: Option<Value>,
@@ -109,8 +111,8 @@ impl Desired {
         check(
             "imageTagMutability",
             json!(mutability(self.mutable_tags).as_str()),
-            json!(mutability(live.mutable_tags).as_str()),
-            self.mutable_tags == live.mutable_tags,
+            json!(live.tag_mutability.as_str()),
+            live.tag_mutability == mutability(self.mutable_tags),
         );
         check(
             "scanOnPush",
@@ -228,7 +230,10 @@ fn from_repository(repo: &Repository) -> Live {
     Live {
         arn: repo.repository_arn().unwrap_or_default().to_owned(),
         uri: repo.repository_uri().unwrap_or_default().to_owned(),
-        mutable_tags: repo.image_tag_mutability() == Some(&ImageTagMutability::Mutable),
+        tag_mutability: repo
+            .image_tag_mutability()
+            .cloned()
+            .unwrap_or_else(|| ImageTagMutability::from("")),
         scan_on_push: repo
             .image_scanning_configuration()
             .is_some_and(|s| s.scan_on_push()),
@@ -260,7 +265,10 @@ pub(crate) async fn converge(
             if !run.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(None);
             }
-            create(ecr, desired).await?
+            // `create` may find the name taken by a concurrent creator: that one's owner counts.
+            let live = create(ecr, desired).await?;
+            refuse_foreign(run, &desired.name, &live)?;
+            live
         }
     };
     let mut record = ResourceRecord::new(Kind::Repository, &desired.name, run.ctx.phase.as_str());
@@ -465,7 +473,7 @@ mod tests {
         Live {
             arn: "arn".into(),
             uri: "uri".into(),
-            mutable_tags: d.mutable_tags,
+            tag_mutability: mutability(d.mutable_tags),
             scan_on_push: true,
             kms_key: Some(d.kms_key_arn.clone()),
             lifecycle: Some(d.lifecycle()),
@@ -492,7 +500,7 @@ mod tests {
     fn each_owned_field_is_named_when_it_differs() {
         let d = desired();
         let mut live = converged(&d);
-        live.mutable_tags = true;
+        live.tag_mutability = ImageTagMutability::ImmutableWithExclusion;
         live.scan_on_push = false;
         live.kms_key = None;
         live.lifecycle = None;

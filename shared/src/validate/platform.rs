@@ -66,7 +66,9 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
             issues.push(
                 "$.targetRoleArn",
                 rules::NOT_BUILDABLE,
-                "provisioning into another account is not built yet: Tenantry would not assume                  this role, and would build the platform in its own account. Deploy Tenantry in                  the target account, or leave targetRoleArn out",
+                "provisioning into another account is not built yet: Tenantry would not assume \
+                 this role, and would build the platform in its own account. Deploy Tenantry in \
+                 the target account, or leave targetRoleArn out",
             );
         }
     }
@@ -122,6 +124,13 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
         &spec.repositories,
         "$.repositories",
         crate::spec::MAX_PLATFORM_REPOSITORIES,
+        issues,
+    );
+    let names = crate::naming::Names::new(spec);
+    super::registry::check_paths(
+        &spec.repositories,
+        "$.repositories",
+        |n| names.repository(n),
         issues,
     );
 }

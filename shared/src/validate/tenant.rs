@@ -168,6 +168,13 @@ pub(crate) fn check_in_platform(
     issues: &mut Issues,
 ) {
     super::aws_access::check_requested(t, at, platform, issues);
+    let names = crate::naming::Names::new(platform);
+    super::registry::check_paths(
+        &t.repositories,
+        &field(at, "repositories"),
+        |n| names.tenant_repository(&t.name, n),
+        issues,
+    );
     let Some(prefix) = &t.secrets_prefix else {
         return;
     };

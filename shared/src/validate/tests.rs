@@ -399,6 +399,11 @@ rule_tests! {
     repository_keep_images: rules::REPOSITORY, "$.repositories[0].keepImages", v => {
         v["repositories"] = json!([{ "name": "base", "keepImages": 0 }]);
     }
+    repository_path_of_the_platform: rules::REPOSITORY, "$.repositories", v => { v["id"] = json!("pay--ments"); }
+    repository_path_of_a_tenant: rules::REPOSITORY, "$.tenants[0].repositories", v => {
+        v["tenants"][0]["name"] = json!("team--a");
+        v["tenants"][0]["repositories"] = json!([{ "name": "api" }]);
+    }
     target_role_not_buildable: rules::NOT_BUILDABLE, "$.targetRoleArn", v => {
         v["targetRoleArn"] = json!("arn:aws:iam::111122223333:role/tenantry");
     }

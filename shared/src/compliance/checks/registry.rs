@@ -31,10 +31,11 @@ pub fn immutable_tags(live: &Live) -> Vec<Verdict> {
     each(live, |r| {
         judge(
             &r.arn,
-            r.immutable_tags,
+            // IMMUTABLE_WITH_EXCLUSION leaves the excluded tags movable: not immutable.
+            r.tag_mutability == "IMMUTABLE",
             "tags are immutable",
-            "tags are mutable: a pushed tag can be moved to another, unscanned image",
-            json!({"imageTagMutability": if r.immutable_tags { "IMMUTABLE" } else { "MUTABLE" }}),
+            "tags are mutable (or some are exempt): a pushed tag can be moved to another, unscanned image",
+            json!({"imageTagMutability": r.tag_mutability}),
         )
     })
 }

@@ -515,7 +515,8 @@ async fn fresh_repository_is_encrypted_with_the_tenants_key_scanned_and_pulled_b
     let lifecycle: Value = serde_json::from_str(repo.lifecycle.as_deref().expect("lifecycle"))
         .expect("lifecycle JSON");
     assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 10);
-    // The policy names two principals: the nodes pull, the tenant's role pushes too.
+    // The policy allows two principals: the nodes pull, the tenant's role pushes too; every
+    // other principal is denied the push.
     let policy: Value =
         serde_json::from_str(repo.policy.as_deref().expect("policy")).expect("policy JSON");
     let tenant_out = &out.outputs[&format!("tenant/{TENANT}")];
@@ -529,9 +530,19 @@ async fn fresh_repository_is_encrypted_with_the_tenants_key_scanned_and_pulled_b
         .as_array()
         .expect("statements")
         .iter()
+        .filter(|s| s["Effect"] == "Allow")
         .map(|s| &s["Principal"]["AWS"])
         .collect();
     assert_eq!(principals, [&json!(node), &json!(role_arn)]);
+    let deny = &policy["Statement"][2];
+    assert_eq!(
+        (&deny["Effect"], &deny["Principal"]),
+        (&json!("Deny"), &json!("*"))
+    );
+    assert_eq!(
+        deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
+        json!(role_arn)
+    );
     assert_eq!(
         tenant_out["repositories"][REPOSITORY],
         json!(super::ecr::uri(&name))

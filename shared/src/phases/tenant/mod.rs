@@ -83,9 +83,8 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
             let bucket = bucket::ensure(&mut run, &clients.s3).await?;
             let repositories = registry::ensure_platform(&mut run, &clients.ecr).await?;
             let mut out = Outputs::new();
-            if !repositories.is_empty() {
-                outputs::REPOSITORY_URIS.insert(&mut out, repositories);
-            }
+            // Written even when empty, so a dropped last repository does not linger here.
+            outputs::REPOSITORY_URIS.insert(&mut out, repositories);
             let ready = bucket.is_some();
             if let Some(name) = bucket {
                 outputs::TENANT_BUCKET.insert(&mut out, name);
