@@ -642,12 +642,12 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
         log.deliver_logs_permission_arn(),
         Some(flow_logs_role_arn(id).as_str())
     );
-    let group = lookup::log_group(c, &group_name)
+    let group = tenantry::resources::log_group::find(&c.logs, &group_name)
         .await
         .expect("describe")
         .expect("log group");
-    assert_eq!(group.kms_key_id(), Some(LOGS_KEY_ARN));
-    assert_eq!(group.retention_in_days(), Some(365));
+    assert_eq!(group.kms_key.as_deref(), Some(LOGS_KEY_ARN));
+    assert_eq!(group.retention_days, Some(365));
 }
 
 /// A discovery tag removed by hand is reported by `observe` and restored by `ensure`.

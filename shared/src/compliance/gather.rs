@@ -680,16 +680,12 @@ async fn key(clients: &Clients, id: &str) -> Result<Option<Key>, FunctionError> 
 }
 
 async fn log_group(clients: &Clients, name: &str) -> Result<Option<LogGroup>, FunctionError> {
-    let found = crate::phases::network::lookup::log_group(clients, name).await?;
+    let found = crate::resources::log_group::find(&clients.logs, name).await?;
     Ok(found.map(|g| LogGroup {
         name: name.to_owned(),
-        arn: g
-            .arn()
-            .unwrap_or_default()
-            .trim_end_matches(":*")
-            .to_owned(),
-        kms_key: g.kms_key_id().map(str::to_owned),
-        retention_days: g.retention_in_days(),
+        arn: g.arn.unwrap_or_default(),
+        kms_key: g.kms_key,
+        retention_days: g.retention_days,
     }))
 }
 

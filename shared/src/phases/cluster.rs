@@ -26,7 +26,7 @@ use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
 use crate::plan::Phase;
-use crate::resources::Kind;
+use crate::resources::{log_group, Kind};
 use crate::spec::Cni;
 use crate::store::ResourceRecord;
 use aws_sdk_eks::types::{
@@ -99,6 +99,17 @@ impl Desired {
             retention_days: i32::try_from(spec.logging.retention_days).unwrap_or(i32::MAX),
             logs_key: ctx.optional(outputs::LOGS_KEY_ARN)?,
         })
+    }
+
+    /// The cluster's log group: EKS writes the control-plane logs there (and would create it,
+    /// unencrypted and kept forever, if it did not exist first).
+    fn log_group(&self, ctx: &PhaseContext<'_>) -> log_group::Desired {
+        log_group::Desired {
+            name: self.log_group.clone(),
+            retention_days: self.retention_days,
+            kms_key: self.logs_key.clone(),
+            tags: ctx.tags(COMPONENT),
+        }
     }
 }
 
@@ -625,93 +636,41 @@ async fn ensure_log_group(
     desired: &Desired,
     unrecorded: bool,
 ) -> Result<(), FunctionError> {
-    let existing = crate::phases::network::lookup::log_group(aws, &desired.log_group).await?;
-    let (retention, kms) = match &existing {
-        Some(g) => (g.retention_in_days(), g.kms_key_id().map(str::to_owned)),
-        None => {
-            create_log_group(ctx, aws, desired).await?;
-            (None, desired.logs_key.clone())
-        }
+    let want = desired.log_group(ctx);
+    let existing = log_group::find(&aws.logs, &want.name).await?;
+    let live = match &existing {
+        Some(live) => live.clone(),
+        None => log_group::create(&aws.logs, &want).await?,
     };
     if unrecorded || existing.is_none() {
-        let mut record =
-            ResourceRecord::new(Kind::LogGroup, &desired.log_group, Phase::Cluster.as_str());
-        record.tags = ctx.tags(COMPONENT);
+        let mut record = ResourceRecord::new(Kind::LogGroup, &want.name, Phase::Cluster.as_str());
+        record.tags = want.tags.clone();
         ctx.record_resource(record).await?;
     }
-    if retention != Some(desired.retention_days) {
-        aws.logs
-            .put_retention_policy()
-            .log_group_name(&desired.log_group)
-            .retention_in_days(desired.retention_days)
-            .send()
-            .await
-            .map_err(|e| aws_error("PutRetentionPolicy", e))?;
-    }
-    if let Some(key) = desired
-        .logs_key
-        .as_ref()
-        .filter(|k| kms.as_ref() != Some(*k))
-    {
-        aws.logs
-            .associate_kms_key()
-            .log_group_name(&desired.log_group)
-            .kms_key_id(key)
-            .send()
-            .await
-            .map_err(|e| aws_error("AssociateKmsKey", e))?;
-    }
-    Ok(())
-}
-
-async fn create_log_group(
-    ctx: &mut PhaseContext<'_>,
-    aws: &Clients,
-    desired: &Desired,
-) -> Result<(), FunctionError> {
-    let created = aws
-        .logs
-        .create_log_group()
-        .log_group_name(&desired.log_group)
-        .set_kms_key_id(desired.logs_key.clone())
-        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-        .send()
-        .await;
-    match created {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_already_exists_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_error("CreateLogGroup", e)),
-    }
+    log_group::repair_all(&aws.logs, &want, &live).await
 }
 
 async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = Desired::of(ctx)?;
     let mut drift = Vec::new();
-    let log_group = crate::phases::network::lookup::log_group(aws, &desired.log_group).await?;
-    let retention = log_group.as_ref().and_then(|g| g.retention_in_days());
-    if retention != Some(desired.retention_days) {
-        drift.push(Drift {
+    let want = desired.log_group(ctx);
+    let live = log_group::find(&aws.logs, &want.name).await?;
+    let resource = format!("{}/{}", Kind::LogGroup, want.name);
+    match &live {
+        Some(live) => drift.extend(want.differences(live).into_iter().map(|d| Drift {
             item: None,
-            resource: format!("logs:log-group/{}", desired.log_group),
-            field: "retentionInDays".to_owned(),
-            desired: json!(desired.retention_days),
-            actual: json!(retention),
-        });
-    }
-    let key = log_group.as_ref().and_then(|g| g.kms_key_id());
-    if let Some(wanted) = desired.logs_key.as_deref().filter(|k| key != Some(*k)) {
-        drift.push(Drift {
+            resource: resource.clone(),
+            field: d.field.to_owned(),
+            desired: d.desired,
+            actual: d.actual,
+        })),
+        None => drift.push(Drift {
             item: None,
-            resource: format!("logs:log-group/{}", desired.log_group),
-            field: "kmsKeyId".to_owned(),
-            desired: json!(wanted),
-            actual: json!(key),
-        });
+            resource,
+            field: "exists".to_owned(),
+            desired: json!(true),
+            actual: json!(false),
+        }),
     }
     let cluster = describe(&aws.eks, &desired.name).await?;
     let (ready, outputs) = match &cluster {
@@ -816,24 +775,8 @@ async fn start_deletion(aws: &Clients, cluster: &Cluster) -> Result<(), Function
 async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(), FunctionError> {
     let name = ctx.names.cluster_log_group();
     // Looked up first so that deleting what is already gone makes no mutating call.
-    if crate::phases::network::lookup::log_group(aws, &name)
-        .await?
-        .is_none()
-    {
-        return ctx.forget_resource(Kind::LogGroup, &name).await;
-    }
-    match aws
-        .logs
-        .delete_log_group()
-        .log_group_name(&name)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(aws_error("DeleteLogGroup", e)),
+    if log_group::find(&aws.logs, &name).await?.is_some() {
+        log_group::remove(&aws.logs, &name).await?;
     }
     ctx.forget_resource(Kind::LogGroup, &name).await
 }

@@ -210,14 +210,7 @@ pub(crate) fn owned(tags: &BTreeMap<String, String>, platform: &str) -> bool {
         && tags.get(TAG_COMPONENT).map(String::as_str) == Some(COMPONENT)
 }
 
-/// Whether a KMS key reference an API reports (`actual`: key id, key ARN, alias) names the key
-/// `desired` (a key ARN).
-pub(crate) fn same_key(desired: &str, actual: &str) -> bool {
-    desired == actual
-        || desired
-            .rsplit_once(":key/")
-            .is_some_and(|(_, id)| id == actual || actual.ends_with(&format!(":key/{id}")))
-}
+pub(crate) use crate::resources::same_key;
 
 /// The error of a resource found under the platform's name but not tagged as its own.
 pub(crate) fn foreign(what: &str, name: &str, platform: &str) -> FunctionError {

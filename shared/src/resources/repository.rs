@@ -21,7 +21,7 @@ use aws_sdk_ecr::types::{
 };
 use serde_json::{json, Value};
 
-use super::Kind;
+use super::{Difference, Kind};
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
 use crate::phases::{aws_error, Run};
@@ -54,14 +54,6 @@ pub struct Live {
     pub lifecycle: Option<Value>,
     pub policy: Option<Value>,
     pub tags: BTreeMap<String, String>,
-}
-
-/// One owned field that differs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Difference {
-    pub field: &'static str,
-    pub desired: Value,
-    pub actual: Value,
 }
 
 impl Desired {

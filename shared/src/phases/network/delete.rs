@@ -5,7 +5,7 @@
 //! group and subnets); independent steps proceed in the same invocation. `ready` is false until
 //! every step is done; each call makes progress and never sleeps.
 
-use crate::resources::Kind;
+use crate::resources::{log_group, Kind};
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
@@ -97,7 +97,7 @@ impl Delete<'_, '_> {
 
     async fn log_group(&mut self) -> Result<(), FunctionError> {
         let name = self.ctx.names.flow_log_group();
-        if lookup::log_group(self.c, &name).await?.is_none() {
+        if log_group::find(&self.c.logs, &name).await?.is_none() {
             return self.inv.forget(self.ctx, Kind::LogGroup, &name).await;
         }
         let result = self

@@ -1,6 +1,6 @@
 //! `ensure`: create what is missing, repair what differs, in dependency order.
 
-use crate::resources::Kind;
+use crate::resources::{log_group, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
@@ -1212,46 +1212,19 @@ impl Ensure<'_, '_> {
         retention: i32,
         key: &str,
     ) -> Result<(), FunctionError> {
-        let logs = &self.c.logs;
-        let (retention_now, key_now) = match lookup::log_group(self.c, name).await? {
-            Some(g) => (g.retention_in_days(), g.kms_key_id().map(str::to_owned)),
-            None => {
-                let tags = self.tags(name, &BTreeMap::new());
-                let result = logs
-                    .create_log_group()
-                    .log_group_name(name)
-                    .kms_key_id(key)
-                    .set_tags(Some(tags.into_iter().collect()))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => {}
-                    // Created by a concurrent run since we looked: compare as usual next time.
-                    Err(e) if error_code(&e) == Some("ResourceAlreadyExistsException") => {}
-                    Err(e) => return Err(aws_error("CreateLogGroup", e)),
-                }
-                (None, Some(key.to_owned()))
-            }
+        let want = log_group::Desired {
+            name: name.to_owned(),
+            retention_days: retention,
+            kms_key: Some(key.to_owned()),
+            tags: self.tags(name, &BTreeMap::new()),
+        };
+        let live = match log_group::find(&self.c.logs, name).await? {
+            Some(live) => live,
+            None => log_group::create(&self.c.logs, &want).await?,
         };
         self.record(Kind::LogGroup, name, name, json!({ "kmsKeyId": key }))
             .await?;
-        if key_now.as_deref() != Some(key) {
-            logs.associate_kms_key()
-                .log_group_name(name)
-                .kms_key_id(key)
-                .send()
-                .await
-                .map_err(|e| aws_error("AssociateKmsKey", e))?;
-        }
-        if retention_now != Some(retention) {
-            logs.put_retention_policy()
-                .log_group_name(name)
-                .retention_in_days(retention)
-                .send()
-                .await
-                .map_err(|e| aws_error("PutRetentionPolicy", e))?;
-        }
-        Ok(())
+        log_group::repair_all(&self.c.logs, &want, &live).await
     }
 }
 

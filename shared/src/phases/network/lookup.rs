@@ -4,7 +4,6 @@
 //! and the result is checked again client-side: moto ignores tag filters on some operations
 //! (DescribeNatGateways), and a second check costs nothing.
 
-use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_ec2::types::{
     Address, Filter, FlowLog, InternetGateway, NatGateway, NatGatewayState, RouteTable,
     SecurityGroup, State, Subnet, Tag, Vpc, VpcEndpoint,
@@ -284,22 +283,6 @@ pub async fn flow_logs(c: &Clients, platform_id: &str) -> Result<Vec<FlowLog>, F
         .filter(|f| ours(f.tags(), platform_id))
         .cloned()
         .collect())
-}
-
-/// The log group named exactly `name`.
-pub async fn log_group(c: &Clients, name: &str) -> Result<Option<LogGroup>, FunctionError> {
-    let out = c
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeLogGroups", e))?;
-    Ok(out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name))
-        .cloned())
 }
 
 /// Whether the endpoint's policy is `want` (EC2 returns the document as JSON text).

@@ -14,6 +14,7 @@ use super::{outputs, Clients, Desired, Produced, Tier};
 use crate::error::FunctionError;
 use crate::phases::{Action, Drift, PhaseContext, PhaseOutput};
 use crate::plan::Phase;
+use crate::resources::{log_group, Kind};
 
 /// Ready once every NAT gateway and endpoint of the platform is available.
 pub async fn status(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
@@ -376,18 +377,18 @@ impl Observer<'_, '_> {
                 self.found.flow_log_id = l.flow_log_id().map(str::to_owned);
             }
         }
-        let resource = format!("logs:log-group/{}", want.log_group);
-        match lookup::log_group(self.c, &want.log_group).await? {
+        let resource = format!("{}/{}", Kind::LogGroup, want.log_group);
+        let group = log_group::Desired {
+            name: want.log_group.clone(),
+            retention_days: want.retention_days,
+            kms_key: self.ctx.optional(outputs::LOGS_KEY_ARN)?,
+            tags: BTreeMap::new(),
+        };
+        match log_group::find(&self.c.logs, &group.name).await? {
             None => self.missing(resource),
-            Some(g) => {
-                self.differ(
-                    &resource,
-                    "retentionInDays",
-                    json!(want.retention_days),
-                    json!(g.retention_in_days()),
-                );
-                if let Some(key) = self.ctx.optional(outputs::LOGS_KEY_ARN)? {
-                    self.differ(&resource, "kmsKeyId", json!(key), json!(g.kms_key_id()));
+            Some(live) => {
+                for d in group.differences(&live) {
+                    self.differ(&resource, d.field, d.desired, d.actual);
                 }
             }
         }
