@@ -22,13 +22,15 @@
 //! unchanged network makes no mutating call.
 //!
 //! # Inputs from other phases
-//! The flow log needs two outputs of phases that run beside this one: `logsKeyArn` (encryption:
-//! the KMS key of the log group) and `flowLogsRoleArn` (identity: the role
-//! `Names::role(ROLE_FLOW_LOGS)` that `vpc-flow-logs.amazonaws.com` assumes to write to the
-//! group). `ensure` builds everything else first; if either output is not recorded yet it records
-//! the outputs it has (phase state `running`) and fails with `Tenantry.NotReady`, which the state
-//! machine retries once encryption and identity have finished. With flow logs disabled neither
-//! output is read.
+//! The flow log needs two outputs of the phases the provision workflow runs before this one (its
+//! `Foundations` branch): `logsKeyArn` (encryption: the KMS key of the log group) and
+//! `flowLogsRoleArn` (identity: the role `Names::role(ROLE_FLOW_LOGS)` that
+//! `vpc-flow-logs.amazonaws.com` assumes to write to the group). `ensure` builds everything else
+//! first; if either output is still missing it records the outputs it has (phase state
+//! `running`) and fails with `Tenantry.NotReady` naming them. The workflow does not retry that
+//! error (by then encryption and identity have finished, so a missing output will not appear):
+//! the run fails and says which output is missing. With flow logs disabled neither output is
+//! read.
 //!
 //! # Readiness
 //! NAT gateways take a minute or two to become `available`: `ensure` and `status` report

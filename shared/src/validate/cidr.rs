@@ -91,7 +91,6 @@ pub(crate) fn check_retention(issues: &mut Issues, path: &str, days: u32) {
 
 /// Every network rule. `base` is the path of the network object.
 pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
-    let azs = n.az_count as usize;
     if !(2..=6).contains(&n.az_count) {
         issues.push(
             field(base, "azCount"),
@@ -99,6 +98,23 @@ pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
             format!("azCount is {}; it must be between 2 and 6", n.az_count),
         );
     }
+    let vpc = check_vpc(issues, base, n);
+    let mut subnets = carved_subnets(issues, base, n, vpc);
+    subnets.extend(explicit_subnets(issues, base, n, vpc));
+    check_overlaps(issues, &subnets);
+    if let Some(text) = &n.pod_cidr {
+        check_pod_cidr(issues, &field(base, "podCidr"), text, vpc);
+    }
+    check_endpoints(issues, base, n);
+    check_retention(
+        issues,
+        &field(&field(base, "flowLogs"), "retentionDays"),
+        n.flow_logs.retention_days,
+    );
+}
+
+/// The VPC CIDR's rules; the CIDR when it parses.
+fn check_vpc(issues: &mut Issues, base: &str, n: &NetworkSpec) -> Option<Ipv4Net> {
     let vpc_path = field(base, "vpcCidr");
     let vpc = parse_cidr(issues, &vpc_path, &n.vpc_cidr);
     if let Some(vpc) = vpc {
@@ -117,18 +133,24 @@ pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
             );
         }
     }
+    vpc
+}
 
-    // Subnets: carved or explicit.
+/// The subnets carved from the VPC for the lists the request leaves out, each with a name for
+/// overlap messages (none when the VPC cannot hold them, which is reported).
+fn carved_subnets(
+    issues: &mut Issues,
+    base: &str,
+    n: &NetworkSpec,
+    vpc: Option<Ipv4Net>,
+) -> Vec<(String, Ipv4Net)> {
+    let azs = n.az_count as usize;
     let mut subnets: Vec<(String, Ipv4Net)> = Vec::new();
-    let explicit = [
-        ("publicSubnets", &n.public_subnets),
-        ("privateSubnets", &n.private_subnets),
-    ];
-    let carving_needed = explicit.iter().any(|(_, list)| list.is_none());
+    let carving_needed = n.public_subnets.is_none() || n.private_subnets.is_none();
     if let (Some(vpc), true) = (vpc, carving_needed) {
         let prefix_path = match n.subnet_prefix_length {
             Some(_) => field(base, "subnetPrefixLength"),
-            None => vpc_path.clone(),
+            None => field(base, "vpcCidr"),
         };
         let prefix = n.effective_subnet_prefix(vpc);
         if prefix <= vpc.prefix_len() || prefix > 28 {
@@ -158,6 +180,22 @@ pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
             }
         }
     }
+    subnets
+}
+
+/// The subnets the request lists, each with its path.
+fn explicit_subnets(
+    issues: &mut Issues,
+    base: &str,
+    n: &NetworkSpec,
+    vpc: Option<Ipv4Net>,
+) -> Vec<(String, Ipv4Net)> {
+    let azs = n.az_count as usize;
+    let mut subnets = Vec::new();
+    let explicit = [
+        ("publicSubnets", &n.public_subnets),
+        ("privateSubnets", &n.private_subnets),
+    ];
     for (name, list) in explicit {
         let Some(list) = list else { continue };
         let list_path = field(base, name);
@@ -196,7 +234,11 @@ pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
             subnets.push((path, subnet));
         }
     }
-    // Pairwise overlaps, reported on the later subnet.
+    subnets
+}
+
+/// Pairwise overlaps, reported on the later subnet.
+fn check_overlaps(issues: &mut Issues, subnets: &[(String, Ipv4Net)]) {
     for (j, (path, subnet)) in subnets.iter().enumerate() {
         if let Some((first, other)) = subnets[..j].iter().find(|(_, o)| overlaps(o, subnet)) {
             issues.push(
@@ -206,36 +248,41 @@ pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
             );
         }
     }
+}
 
-    if let Some(text) = &n.pod_cidr {
-        let path = field(base, "podCidr");
-        if let Some(pod) = parse_cidr(issues, &path, text) {
-            if !POD_CIDR_RANGE.contains(&pod) {
+/// The pod CIDR at `path`: inside the range for pods, one subnet per AZ, apart from the VPC.
+fn check_pod_cidr(issues: &mut Issues, path: &str, text: &str, vpc: Option<Ipv4Net>) {
+    if let Some(pod) = parse_cidr(issues, path, text) {
+        if !POD_CIDR_RANGE.contains(&pod) {
+            issues.push(
+                path,
+                rules::POD_CIDR_RANGE,
+                format!("pod CIDR {pod} must be inside {POD_CIDR_RANGE}"),
+            );
+        }
+        if !(16..=24).contains(&pod.prefix_len()) {
+            issues.push(
+                path,
+                rules::POD_CIDR_SIZE,
+                format!(
+                    "pod CIDR {pod} must have a prefix between /16 and /24 (one pod subnet per AZ)"
+                ),
+            );
+        }
+        if let Some(vpc) = vpc {
+            if overlaps(&vpc, &pod) {
                 issues.push(
-                    path.as_str(),
-                    rules::POD_CIDR_RANGE,
-                    format!("pod CIDR {pod} must be inside {POD_CIDR_RANGE}"),
+                    path,
+                    rules::CIDR_OVERLAP,
+                    format!("pod CIDR {pod} overlaps the VPC CIDR {vpc}"),
                 );
-            }
-            if !(16..=24).contains(&pod.prefix_len()) {
-                issues.push(
-                    path.as_str(),
-                    rules::POD_CIDR_SIZE,
-                    format!("pod CIDR {pod} must have a prefix between /16 and /24 (one pod subnet per AZ)"),
-                );
-            }
-            if let Some(vpc) = vpc {
-                if overlaps(&vpc, &pod) {
-                    issues.push(
-                        path.as_str(),
-                        rules::CIDR_OVERLAP,
-                        format!("pod CIDR {pod} overlaps the VPC CIDR {vpc}"),
-                    );
-                }
             }
         }
     }
+}
 
+/// Each endpoint once, and without NAT the ones nodes cannot do without.
+fn check_endpoints(issues: &mut Issues, base: &str, n: &NetworkSpec) {
     let endpoints_path = field(base, "endpoints");
     for (i, endpoint) in n.endpoints.iter().enumerate() {
         if n.endpoints[..i].contains(endpoint) {
@@ -263,11 +310,6 @@ pub(crate) fn check_network(issues: &mut Issues, base: &str, n: &NetworkSpec) {
             );
         }
     }
-    check_retention(
-        issues,
-        &field(&field(base, "flowLogs"), "retentionDays"),
-        n.flow_logs.retention_days,
-    );
 }
 
 /// Endpoint access rules. `base` is the path of the endpointAccess object.

@@ -12,8 +12,8 @@ use super::text::{check_tag_key, check_tag_value, check_unsafe};
 use super::{field, index, key, nodegroups, rules, tenant, Issues};
 use crate::naming::{MAX_ENVIRONMENT_LEN, MAX_PLATFORM_ID_LEN};
 use crate::spec::{
-    Cni, ComplianceProfile, ControlPlaneLogType, PlatformSpec, ADDON_VERSION_LATEST,
-    BINDABLE_CLUSTER_ROLES, KNOWN_ADDONS, RETIRED_KUBERNETES_VERSIONS,
+    Cni, ComplianceProfile, ControlPlaneLogType, OidcIdentityProvider, PlatformSpec,
+    ADDON_VERSION_LATEST, BINDABLE_CLUSTER_ROLES, KNOWN_ADDONS, RETIRED_KUBERNETES_VERSIONS,
     SUPPORTED_KUBERNETES_VERSIONS,
 };
 
@@ -423,9 +423,13 @@ fn check_access(spec: &PlatformSpec, issues: &mut Issues) {
             &spec.region,
         );
     }
-    let Some(idp) = &spec.access.oidc_identity_provider else {
-        return;
-    };
+    if let Some(idp) = &spec.access.oidc_identity_provider {
+        check_identity_provider(issues, idp);
+    }
+}
+
+/// The OIDC identity provider at `$.access.oidcIdentityProvider`.
+fn check_identity_provider(issues: &mut Issues, idp: &OidcIdentityProvider) {
     let base = "$.access.oidcIdentityProvider";
     check_label(
         issues,
@@ -461,6 +465,12 @@ fn check_access(spec: &PlatformSpec, issues: &mut Issues) {
             ),
         );
     }
+    check_claims(issues, base, idp);
+    check_group_mappings(issues, base, idp);
+}
+
+/// The claims Kubernetes reads from the provider's tokens: plain names, none in `system:`.
+fn check_claims(issues: &mut Issues, base: &str, idp: &OidcIdentityProvider) {
     for (name, value) in [
         ("usernameClaim", &idp.username_claim),
         ("groupsClaim", &idp.groups_claim),
@@ -485,6 +495,11 @@ fn check_access(spec: &PlatformSpec, issues: &mut Issues) {
             );
         }
     }
+}
+
+/// Each provider group's mapping: a Kubernetes group of its own, bound to a ClusterRole Tenantry
+/// lets it bind.
+fn check_group_mappings(issues: &mut Issues, base: &str, idp: &OidcIdentityProvider) {
     let mut groups = Vec::new();
     for (i, m) in idp.group_mappings.iter().enumerate() {
         let at = index(&field(base, "groupMappings"), i);

@@ -105,94 +105,138 @@ pub(crate) async fn converge(
     scopes: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<(), FunctionError> {
     for principal in principals {
-        let resource = format!("eks:access-entry/{principal}");
         let wanted = scopes.get(principal).cloned().unwrap_or_default();
-        let entry = describe(eks, cluster, principal).await?;
-        // Created now, or carrying the platform's tag: Tenantry's to keep clean. An entry the
-        // owner had before is not (the access phase takes policies off strangers' entries).
-        let ours = entry.as_ref().is_none_or(|e| {
-            e.tags.get(TAG_PLATFORM).map(String::as_str) == Some(run.ctx.platform_id())
-        });
-        if wanted.is_empty() {
-            if let Some(entry) = &entry {
-                remove(run, eks, cluster, principal, entry).await?;
-            }
-            run.forget(Kind::TenantOwnerEntry, principal).await?;
-            continue;
+        converge_one(run, eks, cluster, principal, &wanted).await?;
+    }
+    Ok(())
+}
+
+/// Converges one principal's entry on the tenants it owns (`wanted`; none: see [`converge`]).
+async fn converge_one(
+    run: &mut Run<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    wanted: &BTreeSet<String>,
+) -> Result<(), FunctionError> {
+    let entry = describe(eks, cluster, principal).await?;
+    // Created now, or carrying the platform's tag: Tenantry's to keep clean. An entry the
+    // owner had before is not (the access phase takes policies off strangers' entries).
+    let ours = entry.as_ref().is_none_or(|e| {
+        e.tags.get(TAG_PLATFORM).map(String::as_str) == Some(run.ctx.platform_id())
+    });
+    if wanted.is_empty() {
+        if let Some(entry) = &entry {
+            remove(run, eks, cluster, principal, entry).await?;
         }
-        let groups = owner_groups(&wanted);
-        let entry = match entry {
-            Some(entry) => Some(entry),
-            None => {
-                if !run.differs(&resource, "exists", json!(true), json!(false)) {
-                    continue;
-                }
-                let mut tags = run.ctx.tags(COMPONENT);
-                tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
-                let created = eks
-                    .create_access_entry()
-                    .cluster_name(cluster)
-                    .principal_arn(principal)
-                    .r#type("STANDARD")
-                    .set_kubernetes_groups(Some(groups.iter().cloned().collect()))
-                    .set_tags(Some(tags.into_iter().collect()))
-                    .client_request_token(format!("tenantry-{cluster}-owner-{principal}"))
-                    .send()
-                    .await;
-                match created {
-                    Ok(_) => None,
-                    // Created meanwhile (a concurrent onboarding, or an admin entry): converge
-                    // the groups of the entry as it now is.
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_resource_in_use_exception()) =>
-                    {
-                        describe(eks, cluster, principal).await?
-                    }
-                    Err(e) => return Err(aws_error("eks:CreateAccessEntry", e)),
-                }
+        return run.forget(Kind::TenantOwnerEntry, principal).await;
+    }
+    let groups = owner_groups(wanted);
+    let entry = match entry {
+        Some(entry) => Some(entry),
+        None => {
+            let resource = format!("eks:access-entry/{principal}");
+            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+                return Ok(());
             }
-        };
-        if let Some(entry) = entry {
-            // Owner groups stay only if wanted; groups that are not the owners' (an
-            // administrator's own) are kept as they are.
-            let keep = entry.groups.iter().filter(|g| !is_owner_group(g)).cloned();
-            let desired: BTreeSet<String> = keep.chain(groups.iter().cloned()).collect();
-            if entry.groups != desired
-                && run.differs(
-                    &resource,
-                    "kubernetesGroups",
-                    json!(desired),
-                    json!(entry.groups),
-                )
-            {
-                set_groups(eks, cluster, principal, &desired).await?;
-            }
+            create(run, eks, cluster, principal, &groups).await?
         }
-        // No access policy on an owner's entry (the legacy Edit one included): a policy here
-        // would reach beyond the owner's namespaces. An owner who is also an admin principal
-        // keeps the admin policy the access phase gives it.
-        let associated = associations(eks, cluster, principal).await?;
-        let allowed = allowed_policies(run, principal);
-        let extra: Vec<&String> = associated
-            .keys()
-            .filter(|arn| !allowed.contains(*arn))
-            .collect();
-        if ours
-            && !extra.is_empty()
-            && run.differs(&resource, "accessPolicies", json!(allowed), json!(extra))
+    };
+    if let Some(entry) = entry {
+        converge_groups(run, eks, cluster, principal, &entry, &groups).await?;
+    }
+    if ours {
+        strip_policies(run, eks, cluster, principal).await?;
+    }
+    let mut record = crate::store::ResourceRecord::new(
+        Kind::TenantOwnerEntry,
+        principal,
+        run.ctx.phase.as_str(),
+    );
+    record.attributes = Some(json!({ "kubernetesGroups": groups, "namespaces": wanted }));
+    run.record(record).await
+}
+
+/// Creates the owner's entry with its groups. `None`: created now, with exactly them; the entry
+/// as it is when it was created meanwhile (a concurrent onboarding, or an admin entry), whose
+/// groups the caller converges.
+async fn create(
+    run: &Run<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    groups: &BTreeSet<String>,
+) -> Result<Option<Entry>, FunctionError> {
+    let mut tags = run.ctx.tags(COMPONENT);
+    tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
+    let created = eks
+        .create_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .r#type("STANDARD")
+        .set_kubernetes_groups(Some(groups.iter().cloned().collect()))
+        .set_tags(Some(tags.into_iter().collect()))
+        .client_request_token(format!("tenantry-{cluster}-owner-{principal}"))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
         {
-            for arn in extra {
-                disassociate_access_policy(eks, cluster, principal, arn).await?;
-            }
+            describe(eks, cluster, principal).await
         }
-        let mut record = crate::store::ResourceRecord::new(
-            Kind::TenantOwnerEntry,
-            principal,
-            run.ctx.phase.as_str(),
-        );
-        record.attributes = Some(json!({ "kubernetesGroups": groups, "namespaces": wanted }));
-        run.record(record).await?;
+        Err(e) => Err(aws_error("eks:CreateAccessEntry", e)),
+    }
+}
+
+/// Owner groups stay only if wanted; groups that are not the owners' (an administrator's own)
+/// are kept as they are.
+async fn converge_groups(
+    run: &mut Run<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    entry: &Entry,
+    groups: &BTreeSet<String>,
+) -> Result<(), FunctionError> {
+    let keep = entry.groups.iter().filter(|g| !is_owner_group(g)).cloned();
+    let desired: BTreeSet<String> = keep.chain(groups.iter().cloned()).collect();
+    let resource = format!("eks:access-entry/{principal}");
+    if entry.groups != desired
+        && run.differs(
+            &resource,
+            "kubernetesGroups",
+            json!(desired),
+            json!(entry.groups),
+        )
+    {
+        set_groups(eks, cluster, principal, &desired).await?;
+    }
+    Ok(())
+}
+
+/// No access policy on an owner's entry (the legacy Edit one included): a policy here would
+/// reach beyond the owner's namespaces. An owner who is also an admin principal keeps the
+/// admin policy the access phase gives it.
+async fn strip_policies(
+    run: &mut Run<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+) -> Result<(), FunctionError> {
+    let associated = associations(eks, cluster, principal).await?;
+    let allowed = allowed_policies(run, principal);
+    let extra: Vec<&String> = associated
+        .keys()
+        .filter(|arn| !allowed.contains(*arn))
+        .collect();
+    let resource = format!("eks:access-entry/{principal}");
+    if !extra.is_empty() && run.differs(&resource, "accessPolicies", json!(allowed), json!(extra)) {
+        for arn in extra {
+            disassociate_access_policy(eks, cluster, principal, arn).await?;
+        }
     }
     Ok(())
 }
