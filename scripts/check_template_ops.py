@@ -12,7 +12,8 @@ added later cannot silently go without them:
 - every EventBridge rule target and schedule target: a retry policy and an encrypted SQS
   dead-letter queue; a rule's queue admits the events service for that rule (aws:SourceArn), a
   schedule's role may send to its queue;
-- alarms to an encrypted SNS topic: ExecutionsFailed of every state machine, and the depth
+- alarms to an encrypted SNS topic: ExecutionsFailed of every state machine, ExecutionsTimedOut
+  of every state machine whose definition has a TimeoutSeconds, and the depth
   (ApproximateNumberOfMessagesVisible > 0) of every dead-letter queue (targets' and redrive).
 
 The check is checked too: each of MUTATIONS (one promise taken away from the template, in memory)
@@ -24,6 +25,8 @@ Usage: check_template_ops.py [TEMPLATE]   (default infra/template.yaml)
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
 import sys
 
 import iam_template as it
@@ -44,7 +47,7 @@ def target(value) -> str | None:
     return None
 
 
-def check(t: dict) -> tuple[list[str], dict]:
+def check(t: dict, base: str = "infra") -> tuple[list[str], dict]:
     res = t.get("Resources", {})
     of_type = lambda ty: {k: v for k, v in res.items() if v.get("Type") == ty}
     props = lambda logical: res[logical].get("Properties", {}) or {}
@@ -207,6 +210,14 @@ def check(t: dict) -> tuple[list[str], dict]:
     for sm in machines:
         if not alarmed("AWS/States", "ExecutionsFailed", "StateMachineArn", sm):
             problems.append(f"{sm}: no alarm on ExecutionsFailed > 0 to an SNS topic of the template")
+        # An execution that hits its TimeoutSeconds ends TIMED_OUT, which ExecutionsFailed does
+        # not count: a workflow that can time out needs its own alarm.
+        uri = props(sm).get("DefinitionUri")
+        if isinstance(uri, str):
+            with open(os.path.join(base, uri)) as f:
+                times_out = "TimeoutSeconds" in json.load(f)
+            if times_out and not alarmed("AWS/States", "ExecutionsTimedOut", "StateMachineArn", sm):
+                problems.append(f"{sm}: its definition has TimeoutSeconds but no alarm on ExecutionsTimedOut > 0")
     for q in sorted(dlqs):
         if not alarmed("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q):
             problems.append(f"{q}: no alarm on ApproximateNumberOfMessagesVisible > 0 to an SNS topic of the template")
@@ -241,6 +252,7 @@ MUTATIONS = {
     "a rule target without retry": lambda t: _first(t, "AWS::Events::Rule")["Targets"][0].pop("RetryPolicy"),
     "a schedule without DLQ": lambda t: _first(t, "AWS::Scheduler::Schedule")["Target"].pop("DeadLetterConfig"),
     "no failed-executions alarm": lambda t: _drop_alarm(t, "ExecutionsFailed"),
+    "no timed-out-executions alarm": lambda t: _drop_alarm(t, "ExecutionsTimedOut"),
     "no DLQ depth alarm": lambda t: _drop_alarm(t, "ApproximateNumberOfMessagesVisible"),
     "an unencrypted topic": lambda t: _first(t, "AWS::SNS::Topic").pop("KmsMasterKeyId"),
 }
@@ -253,7 +265,8 @@ def main() -> int:
     failed = False
     for path in paths:
         template = it.load(path)
-        problems, stats = check(template)
+        base = os.path.dirname(path) or "."
+        problems, stats = check(template, base)
         for p in problems:
             print(f"[ops] {p}")
         missed, applied = [], 0
@@ -264,7 +277,7 @@ def main() -> int:
             except (KeyError, IndexError, StopIteration):
                 continue  # the template has nothing to take away (and fails above)
             applied += 1
-            if not check(t)[0]:
+            if not check(t, base)[0]:
                 missed.append(what)
         for what in missed:
             print(f"[self-test] {path} with {what} passes: the check misses it")

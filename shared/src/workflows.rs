@@ -225,6 +225,34 @@ pub async fn deploy_all(
 mod tests {
     use super::*;
 
+    /// A workflow that runs under the platform's lease stops before the lease expires: nothing
+    /// renews a lease, so an execution that outlived it could run beside the next holder. (A
+    /// timed-out execution runs no `Catch`: the lease then frees the platform when it expires.)
+    #[test]
+    fn every_leased_workflow_times_out_before_its_lease_expires() {
+        use crate::functions::intake::{LEASE_TTL, TENANT_LEASE_TTL};
+        let leased = [
+            (PROVISION_PLATFORM, LEASE_TTL),
+            (DECOMMISSION_PLATFORM, LEASE_TTL),
+            (DRIFT_CHECK, LEASE_TTL),
+            (ONBOARD_TENANT, TENANT_LEASE_TTL),
+            (OFFBOARD_TENANT, TENANT_LEASE_TTL),
+        ];
+        for (workflow, ttl) in leased {
+            let asl: serde_json::Value = serde_json::from_str(workflow.definition).unwrap();
+            let timeout = asl["TimeoutSeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{} has no TimeoutSeconds", workflow.name));
+            // Intake takes the lease just before it starts the execution: a margin for that.
+            assert!(
+                timeout + 120 <= ttl.as_secs(),
+                "{}: TimeoutSeconds {timeout} is not well inside its lease of {} s",
+                workflow.name,
+                ttl.as_secs()
+            );
+        }
+    }
+
     /// Every `ResultPath` of a state (Map iterations included).
     fn result_paths(states: &serde_json::Value, out: &mut Vec<String>) {
         for state in states.as_object().into_iter().flat_map(|m| m.values()) {
