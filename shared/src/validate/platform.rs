@@ -124,6 +124,7 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
         crate::spec::MAX_PLATFORM_REPOSITORIES,
         issues,
     );
+    super::fargate::check_platform(spec, issues);
 }
 
 fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {

@@ -1,4 +1,6 @@
-//! The Container Insights log groups `/aws/containerinsights/<cluster>/<kind>`.
+//! The Container Insights log groups `/aws/containerinsights/<cluster>/<kind>`, and with
+//! `fargate.logging` the Fargate pods' group `/aws/eks/<cluster>/fargate` (same key, retention
+//! and tags).
 //!
 //! All four are read with one `DescribeLogGroups` by the prefix `/aws/containerinsights/<cluster>/`.
 //! A group is created with the logs key and the tags (one call), then given its retention
@@ -25,11 +27,14 @@ pub(super) async fn ensure(
     c: &Clients,
     d: &Desired,
 ) -> Result<Vec<String>, FunctionError> {
-    if d.log_groups.is_empty() {
-        return Ok(Vec::new());
+    let mut existing = BTreeMap::new();
+    if !d.log_groups.is_empty() {
+        existing = describe(c, &d.names.container_insights_log_group("")).await?;
     }
-    let existing = describe(c, &d.names.container_insights_log_group("")).await?;
-    for name in &d.log_groups {
+    if let Some(fargate) = &d.fargate_log_group {
+        existing.extend(describe(c, fargate).await?);
+    }
+    for name in d.log_groups.iter().chain(&d.fargate_log_group) {
         ensure_group(run, c, d, name, existing.get(name)).await?;
     }
     Ok(d.log_groups.clone())
@@ -128,15 +133,21 @@ async fn create(c: &Clients, d: &Desired, name: &str) -> Result<(), FunctionErro
     }
 }
 
-/// Deletes every Container Insights group of the cluster (whatever the spec says now).
+/// Deletes every Container Insights group of the cluster and the Fargate pods' group (whatever
+/// the spec says now).
 pub(super) async fn delete(
     run: &mut Run<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<(), FunctionError> {
-    let existing = describe(c, &d.names.container_insights_log_group("")).await?;
-    for kind in CONTAINER_INSIGHTS_LOG_GROUPS {
-        let name = d.names.container_insights_log_group(kind);
+    let mut existing = describe(c, &d.names.container_insights_log_group("")).await?;
+    let fargate = d.names.fargate_log_group();
+    existing.extend(describe(c, &fargate).await?);
+    let names = CONTAINER_INSIGHTS_LOG_GROUPS
+        .iter()
+        .map(|kind| d.names.container_insights_log_group(kind))
+        .chain(std::iter::once(fargate));
+    for name in names {
         if existing.contains_key(&name) {
             match c.logs.delete_log_group().log_group_name(&name).send().await {
                 Ok(_) => {}
