@@ -354,7 +354,10 @@ fn fargate_example_manifests_pass_at_every_supported_version() {
         let mut all = bootstrap_manifests(&spec, Some(AUTOSCALER_ROLE));
         let logging: Vec<&Value> = all
             .iter()
-            .filter(|m| m["metadata"]["name"] == "aws-logging" || m["metadata"]["name"] == "aws-observability")
+            .filter(|m| {
+                m["metadata"]["name"] == "aws-logging"
+                    || m["metadata"]["name"] == "aws-observability"
+            })
             .collect();
         assert_eq!(logging.len(), 2, "{version}");
         for tenant in &spec.tenants {

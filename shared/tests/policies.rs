@@ -412,7 +412,9 @@ fn fargate_example_policies_pass_parliament_and_the_pod_role_trusts_its_profiles
             audited.push(file.clone());
         }
     }
-    assert!(audited.iter().any(|f| f.starts_with("policy.fargate-pods.")));
+    assert!(audited
+        .iter()
+        .any(|f| f.starts_with("policy.fargate-pods.")));
     let out = Command::new(parliament())
         .arg("--directory")
         .arg(&dir)

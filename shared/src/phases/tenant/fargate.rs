@@ -25,11 +25,15 @@ pub(super) async fn ensure(
     c: &Clients,
     tenant: &TenantSpec,
 ) -> Result<bool, FunctionError> {
+    let name = run.ctx.names.tenant_fargate_profile(&tenant.name);
     let Some(f) = &tenant.fargate else {
+        // A tenant that never asked costs no call; one that asked and no longer does loses it.
+        if !run.is_known(Kind::FargateProfile, &name) {
+            return Ok(true);
+        }
         return remove(run, c, tenant).await;
     };
     let cluster = run.ctx.names.cluster();
-    let name = run.ctx.names.tenant_fargate_profile(&tenant.name);
     let resource = format!("{}/{name}", Kind::FargateProfile);
     let Some(role_arn) = pod_role(run, c).await? else {
         return Ok(false);
