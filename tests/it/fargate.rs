@@ -12,7 +12,6 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::{json, Value};
 use tenantry::events::RequestKind;
 use tenantry::resources::Kind;
-use tenantry::store::RequestState;
 use tenantry_gateway::inspect::tagged_resources;
 
 use crate::catalogue::{
@@ -224,6 +223,10 @@ async fn a_hostile_fargate_request_is_refused_naming_field_and_rule_and_creates_
     spec["fargate"]["profiles"][0]["selectors"] = json!((0..6)
         .map(|i| json!({"namespace": format!("jobs-{i}")}))
         .collect::<Vec<_>>());
+    // Tenantry's result events, read from a queue a rule fills (intake records no request it
+    // refuses at validation).
+    let sqs = aws_sdk_sqs::Client::new(&env.aws);
+    let queue = tenantry_integration::results_queue(&env.aws, &sqs, "fargate-results").await;
     env.put_detail(
         RequestKind::PlatformProvision,
         "fargate-hostile",
@@ -231,9 +234,10 @@ async fn a_hostile_fargate_request_is_refused_naming_field_and_rule_and_creates_
         None,
     )
     .await;
-    let verdict = env.verdict("fargate-hostile").await;
-    assert_eq!(verdict.state, RequestState::Rejected);
-    let message = verdict.error.expect("the reason").message;
+    let detail = rejected(&sqs, &queue, "fargate-hostile").await;
+    assert_eq!(detail["error"]["code"], "Tenantry.InvalidRequest");
+    let issues: Vec<tenantry::validate::Issue> =
+        serde_json::from_value(detail["issues"].clone()).expect("issues");
     for (path, rule) in [
         (
             "$.tenants[0].fargate.selectors[0].namespace",
@@ -242,11 +246,39 @@ async fn a_hostile_fargate_request_is_refused_naming_field_and_rule_and_creates_
         ("$.fargate.profiles[0].selectors", "fargate-selector"),
     ] {
         assert!(
-            message.contains(path) && message.contains(rule),
-            "{path} [{rule}] not named: {message}"
+            issues.iter().any(|i| i.path == path && i.rule == rule),
+            "{path} [{rule}] not named: {issues:?}"
         );
     }
-    assert!(verdict.execution_arn.is_none());
+    assert!(env
+        .store
+        .get_request("fargate-hostile")
+        .await
+        .unwrap()
+        .is_none_or(|r| r.execution_arn.is_none()));
     let live = tagged_resources(&env.aws, "paycore").await.expect("census");
     assert!(live.values().all(|n| *n == 0), "created: {live:?}");
+}
+
+/// The `PlatformProvisionRejected` event of `request_id` (waiting up to a minute).
+async fn rejected(sqs: &aws_sdk_sqs::Client, queue: &str, request_id: &str) -> Value {
+    for _ in 0..30 {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .expect("receive results");
+        for m in out.messages() {
+            let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).expect("envelope");
+            if envelope["detail-type"] == "PlatformProvisionRejected"
+                && envelope["detail"]["requestId"] == request_id
+            {
+                return envelope["detail"].clone();
+            }
+        }
+    }
+    panic!("no PlatformProvisionRejected for {request_id}");
 }
