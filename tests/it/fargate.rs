@@ -12,6 +12,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::{json, Value};
 use tenantry::events::RequestKind;
 use tenantry::resources::Kind;
+use tenantry::spec::DriftRemediation;
 use tenantry_gateway::inspect::tagged_resources;
 
 use crate::catalogue::{
@@ -165,6 +166,29 @@ async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_no
     )
     .expect("JSON");
     assert_eq!(config["computeType"], json!("Fargate"));
+
+    // Drift: CoreDNS's profile and payment's deleted out of band are named, then made again.
+    for name in ["paycore-prod-coredns", "paycore-prod-t-payment"] {
+        eks.delete_fargate_profile()
+            .cluster_name(cluster)
+            .fargate_profile_name(name)
+            .send()
+            .await
+            .expect("delete out of band");
+    }
+    let report = crate::drift::check(&env, "fargate-drift-1", DriftRemediation::Auto).await;
+    for name in ["paycore-prod-coredns", "paycore-prod-t-payment"] {
+        let resource = format!("eks:fargate-profile/{name}");
+        assert!(
+            report
+                .differences
+                .iter()
+                .any(|d| d.resource == resource && d.field == "exists"),
+            "{resource} not named: {:#?}",
+            report.differences
+        );
+    }
+    assert_eq!(profiles(&eks, cluster).await, expected, "repaired");
 
     // Offboarding reporting: its profile and its repository go, and nothing of it is recorded.
     put_tenant_request(
