@@ -306,3 +306,67 @@ async fn rejected(sqs: &aws_sdk_sqs::Client, queue: &str, request_id: &str) -> V
     }
     panic!("no PlatformProvisionRejected for {request_id}");
 }
+
+/// A tenant asking for Fargate on a platform whose request did not (the example): onboarding
+/// makes the pod execution role and the tenant's profile, and decommissioning removes both.
+#[tokio::test]
+async fn a_fargate_tenant_onboarded_later_brings_the_pod_role_and_decommission_removes_both() {
+    let env = env().await;
+    let run = env
+        .run(RequestKind::PlatformProvision, "fargate-late-1")
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    put_tenant_request(
+        &env,
+        RequestKind::TenantOnboarding,
+        json!({"schemaVersion": "1", "requestId": "fargate-late-onboard", "platformId": "payments",
+               "tenant": {"name": "settlement", "costCentre": "cc-9",
+                          "fargate": {"selectors": [{"labels": {"compute": "fargate"}}]}}}),
+    )
+    .await;
+    let onboarded = env.finish("fargate-late-onboard").await;
+    assert_eq!(
+        onboarded.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        onboarded.cause,
+        onboarded.failures()
+    );
+    let eks = aws_sdk_eks::Client::new(&env.aws);
+    let cluster = "payments-prod";
+    assert_eq!(
+        profiles(&eks, cluster).await,
+        BTreeSet::from(["payments-prod-t-settlement".to_owned()])
+    );
+    let p = eks
+        .describe_fargate_profile()
+        .cluster_name(cluster)
+        .fargate_profile_name("payments-prod-t-settlement")
+        .send()
+        .await
+        .expect("profile");
+    let p = p.fargate_profile().expect("profile");
+    assert_eq!(p.selectors()[0].namespace(), Some("settlement"));
+    let role = p.pod_execution_role_arn().expect("role").to_owned();
+    assert!(
+        role.ends_with(":role/tenantry/tenantry-payments-prod-fargate-pods"),
+        "{role}"
+    );
+    let iam = aws_sdk_iam::Client::new(&env.aws);
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("tenantry-payments-prod-fargate-pods")
+        .send()
+        .await
+        .expect("attached policies");
+    let arns: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(
+        arns,
+        ["arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy"]
+    );
+    decommission_leaves_nothing(&env, "fargate-late").await;
+}
