@@ -15,6 +15,9 @@ use crate::spec::{
     MAX_FARGATE_SELECTORS, MAX_PLATFORM_FARGATE_PROFILES,
 };
 
+/// Fargate profiles per cluster (EKS's default quota).
+const MAX_CLUSTER_FARGATE_PROFILES: usize = 10;
+
 /// A Fargate profile name as EKS defines it.
 static PROFILE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[0-9A-Za-z][0-9A-Za-z_-]*$").expect("valid regex"));
@@ -34,6 +37,20 @@ pub(crate) fn check_platform(spec: &PlatformSpec, issues: &mut Issues) {
             format!(
                 "{} Fargate profiles; at most {MAX_PLATFORM_FARGATE_PROFILES}",
                 f.profiles.len()
+            ),
+        );
+    }
+    // EKS's default quota: 10 profiles per cluster (CoreDNS's and the tenants' included).
+    let total = f.profiles.len()
+        + usize::from(f.core_dns)
+        + spec.tenants.iter().filter(|t| t.fargate.is_some()).count();
+    if total > MAX_CLUSTER_FARGATE_PROFILES {
+        issues.push(
+            "$.fargate",
+            rules::FARGATE_PROFILE,
+            format!(
+                "{total} Fargate profiles (platform, CoreDNS and tenants); EKS allows \
+                 {MAX_CLUSTER_FARGATE_PROFILES} per cluster"
             ),
         );
     }

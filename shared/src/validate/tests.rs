@@ -529,6 +529,13 @@ rule_tests! {
     fargate_platform_takes_a_tenant: rules::FARGATE_NAMESPACE, "$.fargate.profiles[0].selectors[0].namespace", v => { v["fargate"] = json!({ "profiles": [{ "name": "x", "selectors": [{ "namespace": "ledger" }] }] }); }
     fargate_tenant_selects_a_peer: rules::FARGATE_NAMESPACE, "$.tenants[0].fargate.selectors[0].namespace", v => { v["tenants"][0]["fargate"] = json!({ "selectors": [{ "namespace": "ledger" }] }); }
     fargate_tenant_wildcard: rules::FARGATE_NAMESPACE, "$.tenants[0].fargate.selectors[0].namespace", v => { v["tenants"][0]["fargate"] = json!({ "selectors": [{ "namespace": "*" }] }); }
+    fargate_profiles_over_the_cluster_quota: rules::FARGATE_PROFILE, "$.fargate", v => {
+        v["fargate"] = json!({ "coreDns": true, "profiles": (0..5).map(|i| json!({ "name": format!("p{i}"), "selectors": [{ "namespace": format!("ns{i}") }] })).collect::<Vec<_>>() });
+        for i in 0..3 { v["tenants"][i]["fargate"] = json!({}); }
+        for name in ["extra", "extra-two"] {
+            v["tenants"].as_array_mut().unwrap().push(json!({ "name": name, "costCentre": "cc-9", "fargate": {} }));
+        }
+    }
     fargate_tenant_with_calico: rules::FARGATE_NETWORK_POLICY, "$.tenants[0].fargate", v => { v["cni"] = json!("calico"); v["addons"] = json!([{ "name": "coredns" }]); v["tenants"][0]["fargate"] = json!({}); }
 }
 
