@@ -112,6 +112,18 @@ impl EksDouble {
         self.fargate_profiles.lock().expect("eks").clone()
     }
 
+    /// Puts a Fargate profile in place (another phase's, say, still CREATING).
+    pub fn add_fargate_profile(&self, profile: FargateProfile) {
+        let name = profile
+            .fargate_profile_name()
+            .unwrap_or_default()
+            .to_owned();
+        self.fargate_profiles
+            .lock()
+            .expect("eks")
+            .insert(name, profile);
+    }
+
     /// Changes a Fargate profile out of band.
     pub fn edit_fargate_profile(&self, name: &str, change: impl FnOnce(&mut FargateProfile)) {
         change(
