@@ -56,6 +56,8 @@ ACCEPTED = {
     ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-identity/IdentityFunction.Policies[1]/CreateOnlyBoundedRoles"): "IAM guide",
     ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-identity/IdentityFunction.Policies[1]/AttachOnlyAwsManagedPoliciesToBoundedRoles"): "IAM guide",
     ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-tenant/TenantFunction.Policies[2]/CreateOnlyBoundedTenantRoles"): "IAM guide",
+    ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-tenant/TenantFunction.Policies[2]/CreateOnlyBoundedFargatePodRole"): "IAM guide",
+    ("MISMATCHED_TYPE_BUT_USABLE", "tenantry-tenant/TenantFunction.Policies[2]/AttachOnlyTheFargatePodPolicy"): "IAM guide",
     # parliament's data lists express executions as a second required resource type of
     # DescribeExecution; the sweep's children are standard executions, as the Distributed Map
     # guide's own policy names them.

@@ -207,6 +207,7 @@ pub fn named_resource(
             let sub = seg.get(2).copied();
             Some(match (sub, caps.get(1)) {
                 (Some("node-groups"), Some(ng)) => format!("nodegroup/{cluster}/{ng}/*"),
+                (Some("fargate-profiles"), Some(p)) => format!("fargateprofile/{cluster}/{p}/*"),
                 (Some("addons"), Some(addon)) => format!("addon/{cluster}/{addon}/*"),
                 (Some("access-entries"), Some(_)) => format!("access-entry/{cluster}/*"),
                 (Some("pod-identity-associations"), Some(id)) => {
@@ -1046,6 +1047,16 @@ mod tests {
                 Method::DELETE,
                 "/clusters/dev/addons/coredns",
                 "addon/dev/coredns/*",
+            ),
+            (
+                Method::GET,
+                "/clusters/dev/fargate-profiles/dev-coredns",
+                "fargateprofile/dev/dev-coredns/*",
+            ),
+            (
+                Method::POST,
+                "/clusters/dev/fargate-profiles",
+                "cluster/dev",
             ),
             (
                 Method::DELETE,

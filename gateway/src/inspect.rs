@@ -208,6 +208,7 @@ pub async fn tagged_resources(
     }
     out.insert(Kind::Cluster.as_str(), tagged_clusters);
     out.insert(Kind::Nodegroup.as_str(), inside.nodegroups);
+    out.insert(Kind::FargateProfile.as_str(), inside.fargate_profiles);
     out.insert(Kind::Addon.as_str(), inside.addons);
     out.insert(Kind::AccessEntry.as_str(), inside.access_entries);
     out.insert(Kind::TenantOwnerEntry.as_str(), inside.owner_entries);
@@ -357,6 +358,7 @@ async fn tagged_repositories(aws: &aws_config::SdkConfig, platform: &str) -> any
 #[derive(Default)]
 struct ClusterContents {
     nodegroups: usize,
+    fargate_profiles: usize,
     addons: usize,
     access_entries: usize,
     /// Entries Tenantry made for tenant owners (`eks:tenant-owner-entry`).
@@ -373,6 +375,13 @@ impl ClusterContents {
             .send()
             .await?
             .nodegroups()
+            .len();
+        self.fargate_profiles += eks
+            .list_fargate_profiles()
+            .cluster_name(cluster)
+            .send()
+            .await?
+            .fargate_profile_names()
             .len();
         self.addons += eks
             .list_addons()

@@ -69,6 +69,7 @@ pub const ROLE_PURPOSES: &[&str] = &[
     ROLE_ALB_CONTROLLER,
     ROLE_EXTERNAL_DNS,
     ROLE_EXTERNAL_SECRETS,
+    ROLE_FARGATE_PODS,
 ];
 /// EKS cluster role.
 pub const ROLE_CLUSTER: &str = "cluster";
@@ -86,6 +87,9 @@ pub const ROLE_ALB_CONTROLLER: &str = "alb-controller";
 pub const ROLE_EXTERNAL_DNS: &str = "external-dns";
 /// external-secrets role.
 pub const ROLE_EXTERNAL_SECRETS: &str = "external-secrets";
+
+/// Fargate pod execution role (one per platform, for every profile).
+pub const ROLE_FARGATE_PODS: &str = "fargate-pods";
 
 /// Infix of tenant role names: `tenantry-<stem>-t-<tenant>`.
 pub const TENANT_ROLE_INFIX: &str = "-t-";
@@ -211,6 +215,27 @@ impl Names {
     /// Security group: `tenantry-<stem>-<purpose>`.
     pub fn security_group(&self, purpose: &str) -> String {
         format!("{PREFIX}{}-{purpose}", self.stem)
+    }
+
+    /// Platform-level Fargate profile: `<stem>-p-<name>` (request names have no other prefix,
+    /// so they never meet a tenant's or CoreDNS's profile).
+    pub fn fargate_profile(&self, name: &str) -> String {
+        format!("{}-p-{name}", self.stem)
+    }
+
+    /// A tenant's Fargate profile: `<stem>-t-<tenant>`.
+    pub fn tenant_fargate_profile(&self, tenant: &str) -> String {
+        format!("{}-t-{tenant}", self.stem)
+    }
+
+    /// The CoreDNS Fargate profile: `<stem>-coredns`.
+    pub fn coredns_fargate_profile(&self) -> String {
+        format!("{}-coredns", self.stem)
+    }
+
+    /// Fargate pods' log group (Fluent Bit): `/aws/eks/<cluster>/fargate`.
+    pub fn fargate_log_group(&self) -> String {
+        format!("/aws/eks/{}/fargate", self.stem)
     }
 
     /// Platform ECR repository: `tenantry/<stem>/<name>`.

@@ -425,12 +425,17 @@ pub fn addon_needs_nodes(name: &str) -> bool {
     !matches!(name, "vpc-cni" | "kube-proxy" | "eks-pod-identity-agent")
 }
 
+/// The node groups Map item that stands for the platform's Fargate profiles (`_` cannot start a
+/// node group name, so it never meets one).
+pub const FARGATE_ITEM: &str = "_fargate";
+
 /// What the provision workflow's Map states iterate over, in the execution input. The critical
 /// path is cluster → node groups → add-ons that need nodes; everything else runs beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkItems {
-    /// Node group names (spec names, not EKS names).
+    /// Node group names (spec names, not EKS names), and `_fargate` for the platform's Fargate
+    /// profiles.
     pub node_groups: Vec<String>,
     /// Add-ons installed as soon as the cluster is ACTIVE.
     pub addons_without_nodes: Vec<String>,
@@ -453,12 +458,17 @@ pub fn work_items(spec: &PlatformSpec) -> WorkItems {
         .map(|a| a.name)
         .filter(|name| seen.insert(name.clone()))
         .partition(|name| addon_needs_nodes(name));
+    let mut node_groups: Vec<String> = spec
+        .effective_node_groups()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    if !spec.fargate.is_empty() {
+        // The platform's Fargate profiles, beside the node groups (see `nodegroups::fargate`).
+        node_groups.push(FARGATE_ITEM.to_owned());
+    }
     WorkItems {
-        node_groups: spec
-            .effective_node_groups()
-            .into_iter()
-            .map(|g| g.name)
-            .collect(),
+        node_groups,
         addons_without_nodes: without,
         addons_with_nodes: with,
         tenants: spec.tenants.iter().map(|t| t.name.clone()).collect(),
@@ -741,6 +751,8 @@ struct RoleIds {
     flow_logs: Option<String>,
     /// Service roles by purpose (planned in identity or, for IRSA only, in cluster).
     service: Vec<(&'static str, String)>,
+    /// The Fargate pod execution role, when anything runs on Fargate.
+    fargate: Option<String>,
 }
 
 fn enabled_service_roles(spec: &PlatformSpec) -> Vec<&'static str> {
@@ -821,11 +833,27 @@ fn identity(b: &mut Builder) -> RoleIds {
             service.push((purpose, id));
         }
     }
+    let fargate = b.spec.uses_fargate().then(|| {
+        let mut inline = Vec::new();
+        if b.spec.fargate.logging {
+            inline.push(crate::policies::FARGATE_LOGS_POLICY_NAME);
+        }
+        b.add(
+            "identity/role/fargate-pods",
+            Kind::IamRole,
+            b.names.role(naming::ROLE_FARGATE_PODS),
+            vec![],
+            json!({ "trust": "eks-fargate-pods.amazonaws.com",
+                    "managedPolicies": ["AmazonEKSFargatePodExecutionRolePolicy"],
+                    "inlinePolicies": inline }),
+        )
+    });
     RoleIds {
         cluster,
         node,
         flow_logs,
         service,
+        fargate,
     }
 }
 
@@ -933,7 +961,33 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
             }),
         ));
     }
+    // Fargate profiles: the add-ons that need nodes (CoreDNS) come after them too.
+    for (name, selectors) in crate::resources::fargate_profile::platform_profiles(b.spec, &b.names)
+    {
+        let mut deps = vec![c.cluster.clone()];
+        deps.extend(roles.fargate.iter().cloned());
+        deps.extend(net.private_subnets.iter().cloned());
+        let short = name
+            .strip_prefix(&format!("{}-", b.names.stem()))
+            .unwrap_or(&name)
+            .to_owned();
+        out.push(b.add(
+            format!("nodegroups/fargate-profile/{short}"),
+            Kind::FargateProfile,
+            name,
+            deps,
+            fargate_attributes(&selectors),
+        ));
+    }
     out
+}
+
+fn fargate_attributes(selectors: &[crate::resources::fargate_profile::Selector]) -> Value {
+    let selectors: Vec<Value> = selectors
+        .iter()
+        .map(|(ns, labels)| json!({ "namespace": ns, "labels": labels }))
+        .collect();
+    json!({ "selectors": selectors, "subnets": "private", "podExecutionRole": naming::ROLE_FARGATE_PODS })
 }
 
 fn addons(b: &mut Builder, roles: &RoleIds, c: &ClusterIds, groups: &[String]) {
@@ -1164,6 +1218,15 @@ fn observability(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
             );
         }
     }
+    if spec.fargate.logging {
+        b.add(
+            "observability/fargate-logs",
+            Kind::LogGroup,
+            b.names.fargate_log_group(),
+            vec![keys.logs.clone(), c.cluster.clone()],
+            json!({ "retentionDays": spec.logging.retention_days, "writer": "Fluent Bit on Fargate" }),
+        );
+    }
     if spec.observability.alarms.enabled {
         let topic = match &spec.observability.alarms.sns_topic_arn {
             Some(_) => None,
@@ -1285,6 +1348,20 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
                     "identity/role/node".to_owned(),
                 ],
                 repository_attributes(r, "the nodes pull; the tenant's role pushes and pulls"),
+            );
+        }
+        if let Some(f) = &t.fargate {
+            let mut deps = vec![c.cluster.clone()];
+            if spec.uses_fargate() {
+                deps.push("identity/role/fargate-pods".to_owned());
+            }
+            b.add_for(
+                Some(t),
+                format!("{base}/fargate-profile"),
+                Kind::FargateProfile,
+                b.names.tenant_fargate_profile(&t.name),
+                deps,
+                fargate_attributes(&crate::resources::fargate_profile::tenant_selectors(t, f)),
             );
         }
         let namespace = format!("{base}/namespace/{ns}");

@@ -49,6 +49,9 @@ pub const SERVICE_POLICY_NAME: &str = "permissions";
 pub const CLUSTER_SECRETS_POLICY_NAME: &str = "secrets-encryption";
 /// Inline policy of the flow logs role.
 pub const FLOW_LOGS_POLICY_NAME: &str = "flow-logs-delivery";
+/// Inline policy of the Fargate pod execution role: Fluent Bit's delivery to the Fargate log
+/// group (with `fargate.logging`).
+pub const FARGATE_LOGS_POLICY_NAME: &str = "fargate-logs-delivery";
 
 const VERSION: &str = "2012-10-17";
 
@@ -150,6 +153,12 @@ impl<'a> Target<'a> {
     /// The platform's EKS cluster ARN.
     pub fn cluster_arn(&self) -> String {
         self.arn("eks", &format!("cluster/{}", self.names.cluster()))
+    }
+
+    /// The ARN pattern of the cluster's Fargate profiles:
+    /// `arn:<p>:eks:<region>:<account>:fargateprofile/<cluster>/*`.
+    pub fn fargate_profiles_arn(&self) -> String {
+        self.arn("eks", &format!("fargateprofile/{}/*", self.names.cluster()))
     }
 
     /// A log group's ARN (without the `:*` suffix), as KMS encryption contexts carry it.
@@ -604,6 +613,35 @@ pub fn flow_logs_policy(t: &Target) -> Value {
     })])
 }
 
+/// The Fargate pod execution role trusts EKS Fargate, for this platform's cluster's profiles
+/// in this account only (the confused-deputy guard the EKS user guide gives).
+pub fn fargate_pods_trust(t: &Target) -> Value {
+    service_trust(
+        "eks-fargate-pods.amazonaws.com",
+        &["sts:AssumeRole"],
+        Some(json!({
+            "ArnLike": { "aws:SourceArn": t.fargate_profiles_arn() },
+        })),
+    )
+}
+
+/// Managed policy of the Fargate pod execution role: image pulls from ECR.
+pub fn fargate_pods_managed_policies(t: &Target) -> Vec<String> {
+    vec![t.managed_policy("AmazonEKSFargatePodExecutionRolePolicy")]
+}
+
+/// Fluent Bit on Fargate delivers into the platform's Fargate log group only (the group is
+/// Tenantry's, so no `logs:CreateLogGroup` and no retention rights).
+pub fn fargate_logs_policy(t: &Target) -> Value {
+    let group = t.log_group_arn(&t.names.fargate_log_group());
+    document(vec![json!({
+        "Sid": "DeliverFargateLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+        "Resource": [group.clone(), format!("{group}:log-stream:*")],
+    })])
+}
+
 /// Managed policies of a workload role.
 pub fn service_managed_policies(t: &Target, purpose: &str) -> Vec<String> {
     match purpose {
@@ -814,6 +852,15 @@ pub fn all_rendered(
         format!("policy.flow-logs.{FLOW_LOGS_POLICY_NAME}.json"),
         flow_logs_policy(&t),
     ));
+    if spec.uses_fargate() {
+        out.push(("trust.fargate-pods.json".into(), fargate_pods_trust(&t)));
+        if spec.fargate.logging {
+            out.push((
+                format!("policy.fargate-pods.{FARGATE_LOGS_POLICY_NAME}.json"),
+                fargate_logs_policy(&t),
+            ));
+        }
+    }
     for sa in enabled_service_accounts(spec) {
         out.push((
             format!("trust.{}.json", sa.purpose),

@@ -340,6 +340,33 @@ fn tenant_manifests_pass_at_every_supported_version() {
     }
 }
 
+/// The Fargate example (`examples/payments-fargate.json`): its bootstrap objects with Fargate
+/// logging's `aws-observability` namespace and `aws-logging` ConfigMap, and its tenants' objects,
+/// at every supported version.
+#[test]
+fn fargate_example_manifests_pass_at_every_supported_version() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments-fargate.json");
+    let text = std::fs::read_to_string(&path).expect("examples/payments-fargate.json is readable");
+    let mut v: Value = serde_json::from_str(&text).expect("JSON");
+    for version in SUPPORTED_KUBERNETES_VERSIONS {
+        v["kubernetesVersion"] = json!(version);
+        let spec = parse(&v);
+        let mut all = bootstrap_manifests(&spec, Some(AUTOSCALER_ROLE));
+        let logging: Vec<&Value> = all
+            .iter()
+            .filter(|m| {
+                m["metadata"]["name"] == "aws-logging"
+                    || m["metadata"]["name"] == "aws-observability"
+            })
+            .collect();
+        assert_eq!(logging.len(), 2, "{version}");
+        for tenant in &spec.tenants {
+            all.extend(tenant_manifests(&spec, tenant, Some(TENANT_ROLE)));
+        }
+        validate(&format!("fargate-{version}"), &spec, &all);
+    }
+}
+
 #[test]
 fn an_invalid_manifest_fails_the_check() {
     // The check itself can fail: a field the schema does not know is refused under --strict.

@@ -385,3 +385,68 @@ fn a_hostile_value_stays_one_json_string() {
         }
     }
 }
+
+fn payments_fargate() -> PlatformSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments-fargate.json");
+    let text = std::fs::read_to_string(&path).expect("examples/payments-fargate.json is readable");
+    tenantry::validate::parse_platform(&text).expect("the Fargate example is valid")
+}
+
+/// The Fargate example's documents pass parliament too (its Fargate logs policy among them), and
+/// the pod execution role trusts EKS Fargate for this cluster's profiles only.
+#[test]
+fn fargate_example_policies_pass_parliament_and_the_pod_role_trusts_its_profiles_only() {
+    let spec = payments_fargate();
+    let target = Target::new(&spec, ACCOUNT, REGION);
+    let all = policies::all_rendered(&spec, ACCOUNT, REGION, ISSUER);
+    let trust = doc(&all, "trust.fargate-pods.json");
+    assert_eq!(
+        trust["Statement"][0]["Principal"],
+        json!({ "Service": "eks-fargate-pods.amazonaws.com" })
+    );
+    assert_eq!(
+        trust["Statement"][0]["Condition"],
+        json!({ "ArnLike": { "aws:SourceArn":
+            format!("arn:aws:eks:{REGION}:{ACCOUNT}:fargateprofile/paycore-prod/*") } })
+    );
+    let logs = doc(&all, "policy.fargate-pods.fargate-logs-delivery.json");
+    let group = format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/eks/paycore-prod/fargate");
+    assert_eq!(
+        logs["Statement"][0]["Resource"],
+        json!([group, format!("{group}:log-stream:*")])
+    );
+    let dir = std::env::temp_dir().join(format!("tenantry-policies-fg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut audited = Vec::new();
+    for (file, document) in &all {
+        if let Some(view) = policies::for_parliament(file, document, &target) {
+            let text = serde_json::to_string_pretty(&view).expect("serialisable");
+            std::fs::write(dir.join(file), text).expect("writing policy");
+            audited.push(file.clone());
+        }
+    }
+    assert!(audited
+        .iter()
+        .any(|f| f.starts_with("policy.fargate-pods.")));
+    let out = Command::new(parliament())
+        .arg("--directory")
+        .arg(&dir)
+        .arg("--include_policy_extension")
+        .arg("json")
+        .output()
+        .expect("parliament runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let findings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !accepted_upstream_finding(l))
+        .collect();
+    assert!(
+        findings.is_empty() && stderr.trim().is_empty(),
+        "parliament reported findings in {}:\n{}\n{stderr}",
+        dir.display(),
+        findings.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -201,7 +201,7 @@ async fn provision_checked(
 }
 
 /// Decommissions the platform and checks that nothing tagged as it is left.
-async fn decommission_leaves_nothing(env: &Env, name: &str) {
+pub(crate) async fn decommission_leaves_nothing(env: &Env, name: &str) {
     let gone = env
         .run(RequestKind::PlatformDecommission, &format!("{name}-gone"))
         .await;

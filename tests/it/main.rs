@@ -4,6 +4,7 @@ mod complete;
 mod compliance;
 mod crash;
 mod drift;
+mod fargate;
 mod intake;
 mod kubernetes;
 mod network;

@@ -52,7 +52,7 @@ impl Env {
         self.put_detail(kind, request_id, spec, None).await
     }
 
-    async fn put_detail(
+    pub(crate) async fn put_detail(
         &self,
         kind: RequestKind,
         request_id: &str,
@@ -89,7 +89,7 @@ impl Env {
     }
 
     /// Waits for intake's verdict on a request.
-    async fn verdict(&self, request_id: &str) -> tenantry::store::RequestInfo {
+    pub(crate) async fn verdict(&self, request_id: &str) -> tenantry::store::RequestInfo {
         for _ in 0..200 {
             if let Some(info) = self.store.get_request(request_id).await.unwrap() {
                 if info.state == RequestState::Rejected || info.execution_arn.is_some() {

@@ -228,6 +228,7 @@ pub fn bootstrap_manifests(spec: &PlatformSpec, autoscaler_role_arn: Option<&str
             autoscaler_role_arn,
         ));
     }
+    out.extend(super::fargate_logging::fargate_logging_manifests(spec));
     out
 }
 

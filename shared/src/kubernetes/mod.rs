@@ -24,6 +24,7 @@ mod autoscaler;
 mod calico;
 mod client;
 mod eni_config;
+mod fargate_logging;
 mod manifests;
 pub mod reach;
 mod tenant;
@@ -49,6 +50,9 @@ pub use eni_config::{
     CUSTOM_NETWORK_ENV, ENI_CONFIG_LABEL, LABEL_DEF_ENV,
 };
 /// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
+pub use fargate_logging::{
+    fargate_logging_manifests, FARGATE_LOGGING_CONFIG_MAP, FARGATE_LOGGING_NAMESPACE,
+};
 pub use kube::Client;
 pub use manifests::{
     bootstrap_manifests, common_labels, has_ebs_csi, namespace_manifests, pod_security_labels,

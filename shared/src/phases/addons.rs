@@ -146,6 +146,12 @@ pub fn configuration(addon: &AddonSpec, spec: &PlatformSpec) -> Option<Map<Strin
             }
         }
     }
+    if addon.name == "coredns" && spec.fargate.core_dns {
+        // CoreDNS on Fargate: the add-on drops the node-only parts of its Deployment (the
+        // `eks.amazonaws.com/compute-type: ec2` annotation) so that the `coredns` Fargate
+        // profile, created before the add-on, schedules its pods.
+        config.insert("computeType".into(), Value::String("Fargate".into()));
+    }
     (!config.is_empty()).then_some(config)
 }
 
@@ -1024,6 +1030,16 @@ mod tests {
         assert!(configuration(&AddonSpec::latest("coredns"), &spec).is_none());
         spec.cni = Cni::Calico;
         assert!(configuration(&AddonSpec::latest("vpc-cni"), &spec).is_none());
+    }
+
+    #[test]
+    fn coredns_on_fargate_asks_for_the_fargate_compute_type() {
+        let mut spec = crate::phases::scenarios::example_spec();
+        assert!(configuration(&AddonSpec::latest("coredns"), &spec).is_none());
+        spec.fargate.core_dns = true;
+        let c = configuration(&AddonSpec::latest("coredns"), &spec).unwrap();
+        assert_eq!(Value::Object(c), json!({"computeType": "Fargate"}));
+        assert!(configuration(&AddonSpec::latest("kube-proxy"), &spec).is_none());
     }
 
     #[test]

@@ -97,10 +97,36 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
                 policies::FLOW_LOGS_POLICY_NAME.to_owned(),
                 policies::flow_logs_policy(t),
             )]),
-            tags,
+            tags: tags.clone(),
         });
     }
+    if t.spec.uses_fargate() {
+        roles.push(fargate_pods_role(t, tags));
+    }
     roles
+}
+
+/// The Fargate pod execution role: what Fargate's kubelet runs as to pull images and, with
+/// `fargate.logging`, to ship the pods' logs.
+pub fn fargate_pods_role(t: &Target, tags: BTreeMap<String, String>) -> DesiredRole {
+    let mut inline = BTreeMap::new();
+    if t.spec.fargate.logging {
+        inline.insert(
+            policies::FARGATE_LOGS_POLICY_NAME.to_owned(),
+            policies::fargate_logs_policy(t),
+        );
+    }
+    DesiredRole {
+        purpose: naming::ROLE_FARGATE_PODS.to_owned(),
+        name: t.names.role(naming::ROLE_FARGATE_PODS),
+        description: format!("Tenantry {}: Fargate pod execution", t.names.stem()),
+        trust: policies::fargate_pods_trust(t),
+        managed: policies::fargate_pods_managed_policies(t)
+            .into_iter()
+            .collect(),
+        inline,
+        tags,
+    }
 }
 
 /// A controller's workload role.
@@ -162,6 +188,7 @@ async fn ensure(
         let output = match role.purpose.as_str() {
             naming::ROLE_CLUSTER => outputs::CLUSTER_ROLE_ARN,
             naming::ROLE_NODE => outputs::NODE_ROLE_ARN,
+            naming::ROLE_FARGATE_PODS => outputs::FARGATE_POD_ROLE_ARN,
             _ => outputs::FLOW_LOGS_ROLE_ARN,
         };
         match ensure_role(run, iam, &role).await? {
@@ -689,6 +716,7 @@ async fn delete(run: &mut Run<'_>, iam: &aws_sdk_iam::Client) -> Result<bool, Fu
         naming::ROLE_CLUSTER,
         naming::ROLE_NODE,
         naming::ROLE_FLOW_LOGS,
+        naming::ROLE_FARGATE_PODS,
     ] {
         let name = run.ctx.names.role(purpose);
         delete_role(run, iam, &name).await?;

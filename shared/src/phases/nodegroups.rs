@@ -21,6 +21,7 @@
 //! - `delete`: deletes every node group of the platform, waits until they are gone, then deletes
 //!   their launch templates. "Already gone" is success.
 
+pub mod fargate;
 mod max_pods;
 
 use super::common::{error_code, removal, tag_spec, Inventory};
@@ -81,6 +82,13 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let c = ctx.clients.clone();
     match ctx.input.action {
+        Action::Ensure | Action::Status
+            if ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM) =>
+        {
+            let mut inventory = Inventory::load(&ctx).await?;
+            let ready = fargate::converge(&mut ctx, &c, &mut inventory).await?;
+            ctx.finish(ready, BTreeMap::new()).await
+        }
         Action::Ensure => converge(&mut ctx, &c, true).await,
         Action::Status => converge(&mut ctx, &c, false).await,
         Action::Observe => observe(&ctx, &c).await,
@@ -93,6 +101,7 @@ fn targets(ctx: &PhaseContext<'_>) -> Result<Vec<NodeGroupSpec>, FunctionError> 
     let groups = ctx.spec.effective_node_groups();
     match &ctx.input.item {
         None => Ok(groups),
+        Some(item) if item == fargate::FARGATE_ITEM => Ok(Vec::new()),
         Some(item) => groups
             .into_iter()
             .find(|g| &g.name == item)
@@ -447,6 +456,7 @@ async fn converge(
         if !stale.is_empty() {
             ready &= remove(ctx, c, &mut inventory, &cluster, &stale).await?;
         }
+        ready &= fargate::converge(ctx, c, &mut inventory).await?;
     }
     ctx.finish(ready, out).await
 }
@@ -988,6 +998,10 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
             }
         }
     }
+    let fargate_item = ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM);
+    if ctx.input.item.is_none() || fargate_item {
+        drift.extend(fargate::observe(ctx, c).await?);
+    }
     Ok(PhaseOutput {
         phase: Phase::Nodegroups,
         action: Action::Observe,
@@ -1112,8 +1126,10 @@ async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, 
         .collect();
     names.extend(ours(ctx, c, &cluster).await?);
     let names: Vec<String> = names.into_iter().collect();
+    // Fargate profiles first: one at a time, beside the node groups' deletion.
+    let profiles_gone = fargate::delete(ctx, c, &mut inventory).await?;
     let gone = remove(ctx, c, &mut inventory, &cluster, &names).await?;
-    ctx.finish(gone, BTreeMap::new()).await
+    ctx.finish(gone && profiles_gone, BTreeMap::new()).await
 }
 
 #[cfg(test)]

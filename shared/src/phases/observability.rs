@@ -84,6 +84,8 @@ pub(crate) struct Desired {
     pub tags: BTreeMap<String, String>,
     /// Container Insights log groups to ensure (empty when Container Insights is off).
     pub log_groups: Vec<String>,
+    /// The Fargate pods' log group (`fargate.logging`), where Fluent Bit on Fargate writes.
+    pub fargate_log_group: Option<String>,
     pub retention_days: i32,
     /// `None` only in `observe`/`status`/`delete` of a platform whose encryption phase has not
     /// recorded its keys (`ensure` requires them).
@@ -138,8 +140,12 @@ impl Desired {
             } else {
                 Vec::new()
             },
+            fargate_log_group: spec.fargate.logging.then(|| names.fargate_log_group()),
             retention_days: i32::try_from(spec.logging.retention_days).unwrap_or(i32::MAX),
-            logs_key: key(outputs::LOGS_KEY_ARN, container_insights)?,
+            logs_key: key(
+                outputs::LOGS_KEY_ARN,
+                container_insights || spec.fargate.logging,
+            )?,
             data_key: key(outputs::DATA_KEY_ARN, true)?,
             alarm_topic,
             own_topic,

@@ -123,6 +123,8 @@ outputs! {
     NODE_ROLE_ARN: String = "nodeRoleArn";
     /// The role VPC flow logs deliver with (flow logs on only).
     FLOW_LOGS_ROLE_ARN: String = "flowLogsRoleArn";
+    /// ARN of the Fargate pod execution role (identity), when the platform uses Fargate.
+    FARGATE_POD_ROLE_ARN: String = "fargatePodRoleArn";
     /// The IAM OIDC provider (IRSA on, cluster created).
     OIDC_PROVIDER_ARN: String = "oidcProviderArn";
     /// Workload roles by purpose (`cluster-autoscaler` → ARN).

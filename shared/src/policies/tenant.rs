@@ -350,6 +350,7 @@ mod tests {
             allow_from: Vec::new(),
             aws_access: Default::default(),
             repositories: Vec::new(),
+            fargate: None,
         }
     }
 

@@ -13,6 +13,7 @@
 mod access;
 mod addons;
 pub mod aws_access;
+mod fargate;
 mod identity;
 mod network;
 mod nodegroups;
@@ -23,6 +24,11 @@ mod tenant;
 pub use access::{AccessSpec, GroupMapping, OidcIdentityProvider, BINDABLE_CLUSTER_ROLES};
 pub use addons::{default_addons, AddonSpec, ADDON_VERSION_LATEST, KNOWN_ADDONS};
 pub use aws_access::AwsService;
+pub use fargate::{
+    FargateProfileSpec, FargateSelector, FargateSpec, TenantFargateSelector, TenantFargateSpec,
+    MAX_FARGATE_LABELS, MAX_FARGATE_PROFILE_NAME_LEN, MAX_FARGATE_SELECTORS,
+    MAX_PLATFORM_FARGATE_PROFILES,
+};
 pub use identity::{
     ExternalDnsRole, ExternalSecretsRole, IdentitySpec, ServiceRole, ServiceRoles, TrustMechanism,
 };

@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    default_true, AccessSpec, AddonSpec, AwsService, IdentitySpec, NetworkSpec, NodeGroupSpec,
-    RepositorySpec, TenantSpec, DEFAULT_KUBERNETES_VERSION,
+    default_true, AccessSpec, AddonSpec, AwsService, FargateSpec, IdentitySpec, NetworkSpec,
+    NodeGroupSpec, RepositorySpec, TenantSpec, DEFAULT_KUBERNETES_VERSION,
 };
 
 /// A request for a multi-tenant Amazon EKS platform.
@@ -100,6 +100,11 @@ pub struct PlatformSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub repositories: Vec<RepositorySpec>,
+    /// AWS Fargate profiles of the platform, CoreDNS on Fargate, and Fargate logging (tenants
+    /// ask for their own profile in their `fargate`). Fargate pods are not reached by
+    /// NetworkPolicies: see the README. Default: nothing on Fargate.
+    #[serde(default, skip_serializing_if = "FargateSpec::is_default")]
+    pub fargate: FargateSpec,
 }
 
 pub(crate) fn default_kubernetes_version() -> String {
@@ -141,6 +146,12 @@ impl PlatformSpec {
                 ..self.network.clone()
             }),
         }
+    }
+
+    /// Whether anything of the platform runs on Fargate (a platform or tenant profile, or
+    /// CoreDNS): then the pod execution role exists.
+    pub fn uses_fargate(&self) -> bool {
+        !self.fargate.is_empty() || self.tenants.iter().any(|t| t.fargate.is_some())
     }
 
     /// AWS partition of the platform's region (`aws`, `aws-cn` or `aws-us-gov`).

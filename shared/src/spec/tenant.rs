@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::aws_access::AwsService;
 use super::default_true;
+use super::fargate::TenantFargateSpec;
 use super::registry::RepositorySpec;
 
 /// A tenant of a platform (onboarded with the platform or by a tenant request).
@@ -65,6 +66,12 @@ pub struct TenantSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub repositories: Vec<RepositorySpec>,
+    /// Run the tenant's pods (all, or those the selectors name) on AWS Fargate: a Fargate
+    /// profile of the tenant's own namespace, created at onboarding and deleted at offboarding.
+    /// NetworkPolicies do not reach Fargate pods (see the README); refused with `cni: calico`.
+    /// Default: none, the tenant's pods run on the node groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fargate: Option<TenantFargateSpec>,
 }
 
 /// Traffic another tenant may send to this one.

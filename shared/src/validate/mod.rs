@@ -12,6 +12,7 @@
 mod arn;
 mod aws_access;
 mod cidr;
+mod fargate;
 mod names;
 mod nodegroups;
 mod parse;
@@ -210,6 +211,18 @@ pub mod rules {
     /// or too many repositories.
     pub const REPOSITORY: &str = "repository";
 
+    /// A `fargate` profile: a name EKS refuses or named twice, or too many profiles.
+    pub const FARGATE_PROFILE: &str = "fargate-profile";
+    /// A Fargate profile with no selector or more than 5, or a selector with more than 5 labels.
+    pub const FARGATE_SELECTOR: &str = "fargate-selector";
+    /// A Fargate selector's namespace: malformed or a wildcard, the cluster's own
+    /// (`kube-system`...), a tenant's named by the platform, or, in a tenant's profile, any
+    /// namespace but the tenant's own.
+    pub const FARGATE_NAMESPACE: &str = "fargate-namespace";
+    /// A tenant on Fargate where the platform's network policy cannot reach Fargate pods
+    /// (`cni: calico`).
+    pub const FARGATE_NETWORK_POLICY: &str = "fargate-network-policy";
+
     /// A malformed Kubernetes quantity.
     pub const QUANTITY: &str = "quantity";
     /// A default request above its default limit, or a default limit above the quota.
@@ -297,6 +310,10 @@ pub mod rules {
         PORTS,
         AWS_ACCESS,
         REPOSITORY,
+        FARGATE_PROFILE,
+        FARGATE_SELECTOR,
+        FARGATE_NAMESPACE,
+        FARGATE_NETWORK_POLICY,
         QUANTITY,
         QUANTITY_ORDER,
     ];

@@ -133,6 +133,7 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
         |n| names.repository(n),
         issues,
     );
+    super::fargate::check_platform(spec, issues);
 }
 
 fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {

@@ -65,6 +65,7 @@ pub(crate) fn check_with_region(t: &TenantSpec, at: &str, region: &str, issues: 
     }
     check_tag_value(issues, &field(at, "costCentre"), &t.cost_centre, true);
     check_allow_from(t, at, issues);
+    super::fargate::check_tenant(t, at, issues);
 }
 
 /// Most ports one `allowFrom` rule may open, and most rules a tenant may have.
@@ -175,6 +176,7 @@ pub(crate) fn check_in_platform(
         |n| names.tenant_repository(&t.name, n),
         issues,
     );
+    super::fargate::check_tenant_in_platform(t, at, platform, issues);
     let Some(prefix) = &t.secrets_prefix else {
         return;
     };

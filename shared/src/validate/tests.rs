@@ -254,6 +254,51 @@ fn names_colliding_after_normalisation() {
 }
 
 #[test]
+fn payments_fargate_example_is_valid() {
+    let spec = parse_platform(include_str!("../../../examples/payments-fargate.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(spec.fargate.core_dns && spec.uses_fargate());
+    assert_eq!(
+        spec.tenants.iter().filter(|t| t.fargate.is_some()).count(),
+        3
+    );
+}
+
+/// A tenant onboarded later may not take a namespace a platform profile selects, nor select
+/// another namespace than its own; on a Calico platform it may not ask for Fargate at all.
+#[test]
+fn new_fargate_tenant_against_platform() {
+    let mut platform = parse_platform(PLATFORM).unwrap_or_else(|e| panic!("{e}"));
+    platform.fargate.profiles = vec![crate::spec::FargateProfileSpec {
+        name: "jobs".into(),
+        selectors: vec![crate::spec::FargateSelector {
+            namespace: "etl".into(),
+            labels: Default::default(),
+        }],
+    }];
+    let t: TenantSpec = serde_json::from_value(json!({"name": "etl", "costCentre": "x"})).unwrap();
+    let errors = validate_new_tenant(&platform, &t).expect_err("namespace taken");
+    assert!(errors.has("$.name", rules::FARGATE_NAMESPACE), "{errors}");
+    let t: TenantSpec = serde_json::from_value(json!({"name": "fx", "costCentre": "x",
+        "fargate": {"selectors": [{"namespace": "checkout"}]}}))
+    .unwrap();
+    let errors = validate_new_tenant(&platform, &t).expect_err("another namespace");
+    assert!(
+        errors.has("$.fargate.selectors[0].namespace", rules::FARGATE_NAMESPACE),
+        "{errors}"
+    );
+    let t: TenantSpec =
+        serde_json::from_value(json!({"name": "fx", "costCentre": "x", "fargate": {}})).unwrap();
+    validate_new_tenant(&platform, &t).unwrap_or_else(|e| panic!("{e}"));
+    platform.cni = crate::spec::Cni::Calico;
+    let errors = validate_new_tenant(&platform, &t).expect_err("calico");
+    assert!(
+        errors.has("$.fargate", rules::FARGATE_NETWORK_POLICY),
+        "{errors}"
+    );
+}
+
+#[test]
 fn new_tenant_against_platform() {
     let platform = parse_platform(PLATFORM).unwrap_or_else(|e| panic!("{e}"));
     let t: TenantSpec =
@@ -481,6 +526,22 @@ rule_tests! {
     }
     quantity: rules::QUANTITY, "$.tenants[1].quotas.requestsMemory", v => { v["tenants"][1]["quotas"]["requestsMemory"] = json!("8 GB"); }
     quantity_order: rules::QUANTITY_ORDER, "$.tenants[0].limits.defaultRequestCpu", v => { v["tenants"][0]["limits"]["defaultRequestCpu"] = json!("2"); }
+    fargate_profile_name: rules::FARGATE_PROFILE, "$.fargate.profiles[0].name", v => { v["fargate"] = json!({ "profiles": [{ "name": "-jobs", "selectors": [{ "namespace": "jobs" }] }] }); }
+    fargate_profile_twice: rules::FARGATE_PROFILE, "$.fargate.profiles[1].name", v => { v["fargate"] = json!({ "profiles": [{ "name": "jobs", "selectors": [{ "namespace": "jobs" }] }, { "name": "jobs", "selectors": [{ "namespace": "etl" }] }] }); }
+    fargate_selectors_too_many: rules::FARGATE_SELECTOR, "$.fargate.profiles[0].selectors", v => { v["fargate"] = json!({ "profiles": [{ "name": "jobs", "selectors": [{ "namespace": "a" }, { "namespace": "b" }, { "namespace": "c" }, { "namespace": "d" }, { "namespace": "e" }, { "namespace": "f" }] }] }); }
+    fargate_labels_too_many: rules::FARGATE_SELECTOR, "$.tenants[0].fargate.selectors[0].labels", v => { v["tenants"][0]["fargate"] = json!({ "selectors": [{ "labels": { "a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6" } }] }); }
+    fargate_platform_kube_system: rules::FARGATE_NAMESPACE, "$.fargate.profiles[0].selectors[0].namespace", v => { v["fargate"] = json!({ "profiles": [{ "name": "dns", "selectors": [{ "namespace": "kube-system" }] }] }); }
+    fargate_platform_takes_a_tenant: rules::FARGATE_NAMESPACE, "$.fargate.profiles[0].selectors[0].namespace", v => { v["fargate"] = json!({ "profiles": [{ "name": "x", "selectors": [{ "namespace": "ledger" }] }] }); }
+    fargate_tenant_selects_a_peer: rules::FARGATE_NAMESPACE, "$.tenants[0].fargate.selectors[0].namespace", v => { v["tenants"][0]["fargate"] = json!({ "selectors": [{ "namespace": "ledger" }] }); }
+    fargate_tenant_wildcard: rules::FARGATE_NAMESPACE, "$.tenants[0].fargate.selectors[0].namespace", v => { v["tenants"][0]["fargate"] = json!({ "selectors": [{ "namespace": "*" }] }); }
+    fargate_profiles_over_the_cluster_quota: rules::FARGATE_PROFILE, "$.fargate", v => {
+        v["fargate"] = json!({ "coreDns": true, "profiles": (0..5).map(|i| json!({ "name": format!("p{i}"), "selectors": [{ "namespace": format!("ns{i}") }] })).collect::<Vec<_>>() });
+        for i in 0..3 { v["tenants"][i]["fargate"] = json!({}); }
+        for name in ["extra", "extra-two"] {
+            v["tenants"].as_array_mut().unwrap().push(json!({ "name": name, "costCentre": "cc-9", "fargate": {} }));
+        }
+    }
+    fargate_tenant_with_calico: rules::FARGATE_NETWORK_POLICY, "$.tenants[0].fargate", v => { v["cni"] = json!("calico"); v["addons"] = json!([{ "name": "coredns" }]); v["tenants"][0]["fargate"] = json!({}); }
 }
 
 /// A tenant's secrets prefix stays in its own space, or under a prefix the platform approves;

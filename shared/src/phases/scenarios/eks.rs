@@ -10,8 +10,9 @@ use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupError;
 use aws_sdk_eks::types::error::ResourceNotFoundException;
 use aws_sdk_eks::types::{
     AccessConfigResponse, Addon, AddonInfo, AddonStatus, AddonVersionInfo, Certificate, Cluster,
-    ClusterStatus, Compatibility, Identity, Nodegroup, NodegroupStatus, Oidc,
-    PodIdentityAssociation, PodIdentityAssociationSummary, VpcConfigResponse,
+    ClusterStatus, Compatibility, FargateProfile, FargateProfileStatus, Identity, Nodegroup,
+    NodegroupStatus, Oidc, PodIdentityAssociation, PodIdentityAssociationSummary,
+    VpcConfigResponse,
 };
 use aws_sdk_eks::Client;
 use aws_smithy_mocks::{MockResponse as R, Rule};
@@ -28,6 +29,7 @@ pub struct EksDouble {
     clusters: Arc<Mutex<BTreeMap<String, Cluster>>>,
     addons: Arc<Mutex<BTreeMap<String, Addon>>>,
     nodegroups: Arc<Mutex<BTreeMap<String, Nodegroup>>>,
+    fargate_profiles: Arc<Mutex<BTreeMap<String, FargateProfile>>>,
     associations: Arc<Mutex<BTreeMap<String, PodIdentityAssociation>>>,
     calls: Calls,
 }
@@ -94,11 +96,43 @@ impl EksDouble {
         for group in groups.values_mut() {
             group.status = Some(NodegroupStatus::Active);
         }
+        let mut profiles = self.fargate_profiles.lock().expect("eks");
+        profiles.retain(|_, p| p.status() != Some(&FargateProfileStatus::Deleting));
+        for profile in profiles.values_mut() {
+            profile.status = Some(FargateProfileStatus::Active);
+        }
         // An add-on's own associations go with it.
         self.associations.lock().expect("eks").retain(|_, p| {
             p.owner_arn()
                 .is_none_or(|o| !deleted.iter().any(|d| d == o))
         });
+    }
+
+    pub fn fargate_profiles(&self) -> BTreeMap<String, FargateProfile> {
+        self.fargate_profiles.lock().expect("eks").clone()
+    }
+
+    /// Puts a Fargate profile in place (another phase's, say, still CREATING).
+    pub fn add_fargate_profile(&self, profile: FargateProfile) {
+        let name = profile
+            .fargate_profile_name()
+            .unwrap_or_default()
+            .to_owned();
+        self.fargate_profiles
+            .lock()
+            .expect("eks")
+            .insert(name, profile);
+    }
+
+    /// Changes a Fargate profile out of band.
+    pub fn edit_fargate_profile(&self, name: &str, change: impl FnOnce(&mut FargateProfile)) {
+        change(
+            self.fargate_profiles
+                .lock()
+                .expect("eks")
+                .get_mut(name)
+                .expect("profile"),
+        );
     }
 
     pub fn nodegroups(&self) -> BTreeMap<String, Nodegroup> {
@@ -190,7 +224,130 @@ impl EksDouble {
         rules.extend(self.addon_rules());
         rules.extend(self.association_rules());
         rules.extend(self.nodegroup_rules());
+        rules.extend(self.fargate_rules());
         rules
+    }
+
+    /// Fargate profiles as EKS keeps them: CREATING or DELETING until [`EksDouble::settle`],
+    /// and, as EKS does, at most one of them in flight per cluster (another create or delete is
+    /// refused with `ResourceInUseException`).
+    fn fargate_rules(&self) -> Vec<Rule> {
+        use aws_sdk_eks::operation::*;
+        use aws_smithy_types::error::ErrorMetadata;
+        let busy = |me: &EksDouble| {
+            me.fargate_profiles().values().any(|p| {
+                matches!(
+                    p.status(),
+                    Some(FargateProfileStatus::Creating) | Some(FargateProfileStatus::Deleting)
+                )
+            })
+        };
+        let in_use = || {
+            ErrorMetadata::builder()
+                .code("ResourceInUseException")
+                .message("another Fargate profile is being created or deleted")
+                .build()
+        };
+        vec![
+            answer!(
+                self,
+                Client::describe_fargate_profile,
+                "eks:DescribeFargateProfile",
+                |me, req| {
+                    match me
+                        .fargate_profiles()
+                        .get(req.fargate_profile_name().unwrap_or_default())
+                    {
+                        Some(p) => R::Output(
+                            describe_fargate_profile::DescribeFargateProfileOutput::builder()
+                                .fargate_profile(p.clone())
+                                .build(),
+                        ),
+                        None => R::Error(
+                            describe_fargate_profile::DescribeFargateProfileError::ResourceNotFoundException(
+                                ResourceNotFoundException::builder()
+                                    .message("no Fargate profile")
+                                    .build(),
+                            ),
+                        ),
+                    }
+                }
+            ),
+            answer!(
+                self,
+                Client::list_fargate_profiles,
+                "eks:ListFargateProfiles",
+                |me, _req| {
+                    R::Output(
+                        list_fargate_profiles::ListFargateProfilesOutput::builder()
+                            .set_fargate_profile_names(Some(
+                                me.fargate_profiles().into_keys().collect(),
+                            ))
+                            .build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::create_fargate_profile,
+                "eks:CreateFargateProfile",
+                |me, req| {
+                    let name = req.fargate_profile_name().unwrap_or_default().to_owned();
+                    if busy(&me) || me.fargate_profiles().contains_key(&name) {
+                        return R::Error(
+                            create_fargate_profile::CreateFargateProfileError::generic(in_use()),
+                        );
+                    }
+                    let profile = FargateProfile::builder()
+                        .fargate_profile_name(&name)
+                        .fargate_profile_arn(format!(
+                            "arn:aws:eks:us-east-1:{ACCOUNT}:fargateprofile/c/{name}/1"
+                        ))
+                        .set_cluster_name(req.cluster_name().map(str::to_owned))
+                        .set_pod_execution_role_arn(req.pod_execution_role_arn().map(str::to_owned))
+                        .set_subnets(Some(req.subnets().to_vec()))
+                        .set_selectors(Some(req.selectors().to_vec()))
+                        .set_tags(req.tags().cloned())
+                        .status(FargateProfileStatus::Creating)
+                        .build();
+                    me.fargate_profiles
+                        .lock()
+                        .expect("eks")
+                        .insert(name, profile.clone());
+                    R::Output(
+                        create_fargate_profile::CreateFargateProfileOutput::builder()
+                            .fargate_profile(profile)
+                            .build(),
+                    )
+                }
+            ),
+            answer!(
+                self,
+                Client::delete_fargate_profile,
+                "eks:DeleteFargateProfile",
+                |me, req| {
+                    let name = req.fargate_profile_name().unwrap_or_default();
+                    if !me.fargate_profiles().contains_key(name) {
+                        return R::Error(
+                            delete_fargate_profile::DeleteFargateProfileError::ResourceNotFoundException(
+                                ResourceNotFoundException::builder()
+                                    .message("no Fargate profile")
+                                    .build(),
+                            ),
+                        );
+                    }
+                    if busy(&me) {
+                        return R::Error(
+                            delete_fargate_profile::DeleteFargateProfileError::generic(in_use()),
+                        );
+                    }
+                    me.edit_fargate_profile(name, |p| {
+                        p.status = Some(FargateProfileStatus::Deleting)
+                    });
+                    R::Output(delete_fargate_profile::DeleteFargateProfileOutput::builder().build())
+                }
+            ),
+        ]
     }
 
     fn cluster_rules(&self) -> Vec<Rule> {

@@ -255,6 +255,11 @@ impl Stage {
         }
     }
 
+    /// Records one more output of an earlier phase.
+    pub fn outputs_push(&mut self, key: &str, value: Value) {
+        self.outputs.push((key.to_owned(), value));
+    }
+
     /// Runs one action with the earlier phases' outputs recorded; the call log is cleared first.
     pub async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
         use crate::phases::{

@@ -379,3 +379,152 @@ async fn calico_nodes_get_110_max_pods_without_asking_ec2() {
         );
     }
 }
+
+// ----- Fargate profiles (the `_fargate` item) -----
+
+const POD_ROLE: &str =
+    "arn:aws:iam::123456789012:role/tenantry/tenantry-payments-prod-fargate-pods";
+
+/// The nodegroups phase on its `_fargate` item, for a platform with two profiles and CoreDNS.
+fn fargate_world() -> World {
+    let mut w = World::new();
+    w.s.outputs_push(outputs::FARGATE_POD_ROLE_ARN.key, json!(POD_ROLE));
+    w.s.item = Some(crate::plan::FARGATE_ITEM.to_owned());
+    w.s.spec.fargate = serde_json::from_value(json!({
+        "coreDns": true,
+        "profiles": [
+            { "name": "jobs", "selectors": [{ "namespace": "jobs" }] },
+            { "name": "etl", "selectors": [{ "namespace": "etl", "labels": { "compute": "fargate" } }] }
+        ]
+    }))
+    .expect("fargate spec");
+    w
+}
+
+#[tokio::test]
+async fn fargate_profiles_are_created_one_at_a_time_in_the_private_subnets() {
+    let w = fargate_world();
+    let rounds = w.converge().await;
+    // One create per round (EKS allows one profile CREATING per cluster), then nothing.
+    assert_eq!(
+        rounds,
+        [
+            vec!["eks:CreateFargateProfile".to_owned()],
+            vec!["eks:CreateFargateProfile".to_owned()],
+            vec!["eks:CreateFargateProfile".to_owned()],
+            vec![],
+        ]
+    );
+    let profiles = w.eks.fargate_profiles();
+    let names: Vec<&String> = profiles.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "payments-prod-coredns",
+            "payments-prod-p-etl",
+            "payments-prod-p-jobs"
+        ]
+    );
+    for p in profiles.values() {
+        assert_eq!(p.subnets(), ["subnet-a", "subnet-b", "subnet-c"]);
+        assert_eq!(p.pod_execution_role_arn(), Some(POD_ROLE));
+        assert_eq!(
+            p.tags().and_then(|t| t.get(TAG_PLATFORM)),
+            Some(&w.s.spec.id)
+        );
+    }
+    let dns = &profiles["payments-prod-coredns"].selectors()[0];
+    assert_eq!(dns.namespace(), Some("kube-system"));
+    assert_eq!(
+        dns.labels()
+            .and_then(|l| l.get("k8s-app"))
+            .map(String::as_str),
+        Some("kube-dns")
+    );
+    assert!(w.s.recorded(
+        crate::resources::Kind::FargateProfile,
+        "payments-prod-p-jobs"
+    ));
+    // Converged: observe is silent, another ensure writes nothing.
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+    w.s.run(Action::Ensure).await;
+    assert!(w.s.calls.mutating_aws().is_empty());
+}
+
+#[tokio::test]
+async fn a_changed_selector_is_named_then_the_profile_is_made_again_and_a_dropped_one_goes() {
+    let mut w = fargate_world();
+    w.converge().await;
+    // Out of band: etl's selector loses its label (EKS cannot change a profile in place).
+    w.eks.edit_fargate_profile("payments-prod-p-etl", |p| {
+        p.selectors = Some(vec![aws_sdk_eks::types::FargateProfileSelector::builder()
+            .namespace("etl")
+            .build()]);
+    });
+    let out = w.s.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&out),
+        [(
+            "eks:fargate-profile/payments-prod-p-etl".to_owned(),
+            "selectors".to_owned()
+        )]
+    );
+    assert!(
+        w.s.calls.mutating_aws().is_empty(),
+        "observe writes nothing"
+    );
+    // The request drops `jobs`: ensure deletes etl (to make it again), then jobs, one per round.
+    w.s.spec.fargate.profiles.retain(|p| p.name != "jobs");
+    let rounds = w.converge().await;
+    assert_eq!(
+        rounds,
+        [
+            vec!["eks:DeleteFargateProfile".to_owned()],
+            vec!["eks:CreateFargateProfile".to_owned()],
+            vec!["eks:DeleteFargateProfile".to_owned()],
+            vec![],
+        ]
+    );
+    let profiles = w.eks.fargate_profiles();
+    assert!(!profiles.contains_key("payments-prod-p-jobs"));
+    let etl = &profiles["payments-prod-p-etl"].selectors()[0];
+    assert_eq!(
+        etl.labels()
+            .and_then(|l| l.get("compute"))
+            .map(String::as_str),
+        Some("fargate")
+    );
+    assert!(!w.s.recorded(
+        crate::resources::Kind::FargateProfile,
+        "payments-prod-p-jobs"
+    ));
+    // Decommission: the remaining profiles go one at a time too.
+    let mut deleted = 0;
+    for _ in 0..6 {
+        let out = w.s.run(Action::Delete).await;
+        deleted +=
+            w.s.calls
+                .mutating_aws()
+                .iter()
+                .filter(|c| *c == "eks:DeleteFargateProfile")
+                .count();
+        if out.ready {
+            break;
+        }
+        w.eks.settle();
+    }
+    assert_eq!(deleted, 2);
+    assert!(w.eks.fargate_profiles().is_empty());
+}
+
+#[tokio::test]
+async fn a_profile_of_our_name_without_our_tag_is_refused_untouched() {
+    let w = fargate_world();
+    w.converge().await;
+    w.eks.edit_fargate_profile("payments-prod-p-jobs", |p| {
+        p.tags = Some([(TAG_PLATFORM.to_owned(), "someone-else".to_owned())].into());
+    });
+    let err = w.s.try_run(Action::Ensure).await.expect_err("refused");
+    assert_eq!(err.error_type, ErrorType::Terminal, "{err}");
+    assert!(w.s.calls.mutating_aws().is_empty());
+}

@@ -95,6 +95,10 @@ impl World {
         status
             .outputs
             .insert(outputs::DATA_KEY_ARN.key.into(), json!(DATA_KEY));
+        status.outputs.insert(
+            outputs::PRIVATE_SUBNET_IDS.key.into(),
+            json!(["subnet-a", "subnet-b"]),
+        );
         store
             .update_status(&w.spec.id, &status, None)
             .await
@@ -629,4 +633,89 @@ async fn gone_tenant_loses_its_repository_unless_its_data_is_retained() {
             "retainData {retain}: a kept repository is handed over, out of the inventory"
         );
     }
+}
+
+/// A tenant asking for Fargate on a platform that made no pod execution role: onboarding makes
+/// the role, waits while another profile of the cluster is in flight (EKS allows one), then
+/// creates the tenant's profile on its own namespace only; offboarding deletes it first.
+#[tokio::test]
+async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_first() {
+    use aws_sdk_eks::types::{FargateProfile, FargateProfileStatus};
+    let w = World::with_spec(|s| {
+        let t = s.tenants.iter_mut().find(|t| t.name == TENANT).unwrap();
+        t.fargate = Some(
+            serde_json::from_value(json!({"selectors": [{"labels": {"compute": "fargate"}}]}))
+                .unwrap(),
+        );
+    })
+    .await;
+    let platform_profile = w.names().fargate_profile("jobs");
+    w.eks.add_fargate_profile(
+        FargateProfile::builder()
+            .fargate_profile_name(&platform_profile)
+            .tags(crate::naming::TAG_PLATFORM, &w.spec.id)
+            .status(FargateProfileStatus::Creating)
+            .build(),
+    );
+    let out = w.onboard().await;
+    assert!(!out.ready, "waits for the profile in flight");
+    assert!(
+        !w.calls
+            .mutating_aws()
+            .iter()
+            .any(|c| c == "eks:CreateFargateProfile"),
+        "{:?}",
+        w.calls.mutating_aws()
+    );
+    let role = w.names().role(crate::naming::ROLE_FARGATE_PODS);
+    assert!(
+        w.iam.roles().contains_key(&role),
+        "the pod execution role is made"
+    );
+    w.eks.settle();
+    // The onboarding poll goes on with the creation once the cluster is free.
+    let out = w.run(Action::Status, ONBOARD).await;
+    assert!(!out.ready);
+    assert_eq!(
+        w.calls
+            .mutating_aws()
+            .iter()
+            .filter(|c| *c == "eks:CreateFargateProfile")
+            .count(),
+        1
+    );
+    w.eks.settle();
+    assert!(w.run(Action::Status, ONBOARD).await.ready);
+    let name = w.names().tenant_fargate_profile(TENANT);
+    let profile = w.eks.fargate_profiles()[&name].clone();
+    assert_eq!(profile.selectors().len(), 1);
+    assert_eq!(profile.selectors()[0].namespace(), Some(TENANT));
+    assert_eq!(profile.subnets(), ["subnet-a", "subnet-b"]);
+    assert!(profile
+        .pod_execution_role_arn()
+        .is_some_and(|r| r.ends_with(&format!("{ROLE_PATH}{role}"))));
+    assert_eq!(
+        profile
+            .tags()
+            .and_then(|t| t.get(TAG_TENANT))
+            .map(String::as_str),
+        Some(TENANT)
+    );
+    // Offboarding: the profile goes first, one poll at a time, and nothing of it is left.
+    w.record_offboarding(false).await;
+    let mut deleted = false;
+    for _ in 0..6 {
+        let out = w.run(Action::Delete, OFFBOARD).await;
+        deleted |= w
+            .calls
+            .mutating_aws()
+            .iter()
+            .any(|c| c == "eks:DeleteFargateProfile");
+        if out.ready {
+            break;
+        }
+        w.eks.settle();
+    }
+    assert!(deleted);
+    assert!(!w.eks.fargate_profiles().contains_key(&name));
 }

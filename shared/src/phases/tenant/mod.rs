@@ -30,6 +30,7 @@
 
 pub mod access_logs;
 pub mod bucket;
+mod fargate;
 pub mod owners;
 mod peers;
 mod registry;
@@ -257,6 +258,7 @@ async fn ensure(
         return Ok((false, Outputs::new()));
     };
     let repositories = registry::ensure_tenant(run, &c.ecr, tenant, &role_arn, &key_arn).await?;
+    let on_fargate = fargate::ensure(run, c, tenant).await?;
     let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
     let rendered =
         kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
@@ -283,7 +285,7 @@ async fn ensure(
     };
     let mut out = Outputs::new();
     outputs::TENANT.insert(&mut out, &tenant.name, Some(given));
-    Ok((in_cluster, out))
+    Ok((in_cluster && on_fargate, out))
 }
 
 /// The tenant's namespace as it is in the cluster, if it exists.
@@ -654,6 +656,11 @@ pub(crate) async fn offboard(
 ) -> Result<bool, FunctionError> {
     let cluster = run.ctx.names.cluster();
     if cluster_there {
+        // The profile first: its pods would otherwise keep running on Fargate while the
+        // namespace goes.
+        if !fargate::remove(run, c, tenant).await? {
+            return Ok(false);
+        }
         let scopes = owners::scopes(run, None, Some(&tenant.name)).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
         owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
@@ -671,6 +678,9 @@ pub(crate) async fn offboard(
         run.forget(kind, &super::bootstrap::object_id(&manifest))
             .await?;
     }
+    // Gone with the cluster, if it is.
+    let profile = run.ctx.names.tenant_fargate_profile(&tenant.name);
+    run.forget(Kind::FargateProfile, &profile).await?;
     // Before the role: their policies name it.
     registry::remove_tenant(run, &c.ecr, tenant, options.retain_data).await?;
     let role = run.ctx.names.tenant_role(&tenant.name);
@@ -815,6 +825,7 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
         }
     }
     registry::remove_platform(run, &c.ecr).await?;
+    fargate::remove_pod_role(run, c).await?;
     let bucket = run.ctx.names.bucket();
     let mut retained = Vec::new();
     for r in records

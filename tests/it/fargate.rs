@@ -1,0 +1,372 @@
+//! `examples/payments-fargate.json` on the local stack: seed 004's payment platform with Fargate
+//! profiles (a platform profile, CoreDNS's, and one per tenant: payment, fraud-detection,
+//! reporting), ECR repositories per service and Fargate logging. It provisions as planned
+//! (plan == inventory == census, observe silent), its profiles are in the private subnets with
+//! the pod execution role and select what the request says, CoreDNS is configured for Fargate;
+//! offboarding a tenant leaves nothing of it; decommissioning leaves nothing at all. A hostile
+//! request is refused naming the field and the rule, and creates nothing.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use serde_json::{json, Value};
+use tenantry::events::RequestKind;
+use tenantry::resources::Kind;
+use tenantry::spec::DriftRemediation;
+use tenantry_gateway::inspect::tagged_resources;
+
+use crate::catalogue::{
+    assert_observe_is_silent, assert_plan_matches_inventory, assert_roles_are_bounded,
+    decommission_leaves_nothing,
+};
+use crate::platform::{env, Env};
+
+fn example() -> Value {
+    serde_json::from_str(include_str!("../../examples/payments-fargate.json")).unwrap()
+}
+
+async fn fargate_env() -> Env {
+    let mut env = env().await;
+    env.spec = example();
+    env
+}
+
+/// Puts a tenant request (`TenantOffboardingRequested`...) on the bus.
+async fn put_tenant_request(env: &Env, kind: RequestKind, detail: Value) {
+    let out = aws_sdk_eventbridge::Client::new(&env.aws)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(tenantry::events::event_bus())
+                .source("tests")
+                .detail_type(kind.detail_type())
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put events");
+    assert_eq!(out.failed_entry_count(), 0);
+}
+
+async fn profiles(eks: &aws_sdk_eks::Client, cluster: &str) -> BTreeSet<String> {
+    eks.list_fargate_profiles()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .expect("list profiles")
+        .fargate_profile_names()
+        .iter()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_nothing() {
+    let env = fargate_env().await;
+    let run = env.run(RequestKind::PlatformProvision, "fargate-1").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        run.cause,
+        run.failures()
+    );
+    assert_plan_matches_inventory(&env).await;
+    assert_roles_are_bounded(&env).await;
+    assert_observe_is_silent(&env).await;
+
+    let eks = aws_sdk_eks::Client::new(&env.aws);
+    let cluster = "paycore-prod";
+    let expected: BTreeSet<String> = [
+        "paycore-prod-p-batch-jobs",
+        "paycore-prod-coredns",
+        "paycore-prod-t-payment",
+        "paycore-prod-t-fraud-detection",
+        "paycore-prod-t-reporting",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(profiles(&eks, cluster).await, expected);
+
+    // Every profile: the private subnets, the pod execution role, the platform's tags, and the
+    // selectors the request asked for (a tenant's: its own namespace only).
+    let status = env
+        .store
+        .get_status("paycore")
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let private: BTreeSet<String> =
+        serde_json::from_value(status.outputs["privateSubnetIds"].clone()).expect("subnets");
+    let role = status.outputs["fargatePodRoleArn"]
+        .as_str()
+        .expect("pod role output")
+        .to_owned();
+    assert!(
+        role.ends_with(":role/tenantry/tenantry-paycore-prod-fargate-pods"),
+        "{role}"
+    );
+    for name in &expected {
+        let p = eks
+            .describe_fargate_profile()
+            .cluster_name(cluster)
+            .fargate_profile_name(name)
+            .send()
+            .await
+            .expect("describe profile");
+        let p = p.fargate_profile().expect("profile");
+        let subnets: BTreeSet<String> = p.subnets().iter().cloned().collect();
+        assert_eq!(subnets, private, "{name}: private subnets only");
+        assert_eq!(p.pod_execution_role_arn(), Some(role.as_str()), "{name}");
+        assert_eq!(
+            p.tags()
+                .and_then(|t| t.get("tenantry:platform"))
+                .map(String::as_str),
+            Some("paycore"),
+            "{name}"
+        );
+        let selectors: Vec<(String, Value)> = p
+            .selectors()
+            .iter()
+            .map(|s| {
+                (
+                    s.namespace().unwrap_or_default().to_owned(),
+                    json!(s.labels().cloned().unwrap_or_default()),
+                )
+            })
+            .collect();
+        let want = match name.as_str() {
+            "paycore-prod-p-batch-jobs" => {
+                vec![("settlement-jobs".into(), json!({"compute": "fargate"}))]
+            }
+            "paycore-prod-coredns" => vec![("kube-system".into(), json!({"k8s-app": "kube-dns"}))],
+            "paycore-prod-t-reporting" => vec![("reporting".into(), json!({"compute": "fargate"}))],
+            other => vec![(
+                other.trim_start_matches("paycore-prod-t-").to_owned(),
+                json!({}),
+            )],
+        };
+        assert_eq!(selectors, want, "{name}");
+    }
+    // CoreDNS runs on Fargate: its add-on is configured for it.
+    let coredns = eks
+        .describe_addon()
+        .cluster_name(cluster)
+        .addon_name("coredns")
+        .send()
+        .await
+        .expect("coredns");
+    let config: Value = serde_json::from_str(
+        coredns
+            .addon()
+            .and_then(|a| a.configuration_values())
+            .expect("coredns configuration"),
+    )
+    .expect("JSON");
+    assert_eq!(config["computeType"], json!("Fargate"));
+
+    // Drift: CoreDNS's profile and payment's deleted out of band are named, then made again.
+    for name in ["paycore-prod-coredns", "paycore-prod-t-payment"] {
+        eks.delete_fargate_profile()
+            .cluster_name(cluster)
+            .fargate_profile_name(name)
+            .send()
+            .await
+            .expect("delete out of band");
+    }
+    let report = crate::drift::check(&env, "fargate-drift-1", DriftRemediation::Auto).await;
+    for name in ["paycore-prod-coredns", "paycore-prod-t-payment"] {
+        let resource = format!("eks:fargate-profile/{name}");
+        assert!(
+            report
+                .differences
+                .iter()
+                .any(|d| d.resource == resource && d.field == "exists"),
+            "{resource} not named: {:#?}",
+            report.differences
+        );
+    }
+    assert_eq!(profiles(&eks, cluster).await, expected, "repaired");
+
+    // Offboarding reporting: its profile and its repository go, and nothing of it is recorded.
+    put_tenant_request(
+        &env,
+        RequestKind::TenantOffboarding,
+        json!({"schemaVersion": "1", "requestId": "fargate-offboard-reporting",
+               "platformId": "paycore", "tenantName": "reporting"}),
+    )
+    .await;
+    let gone = env.finish("fargate-offboard-reporting").await;
+    assert_eq!(gone.status, ExecutionStatus::Succeeded, "{:?}", gone.cause);
+    let mut left = expected.clone();
+    left.remove("paycore-prod-t-reporting");
+    assert_eq!(profiles(&eks, cluster).await, left);
+    let ecr = aws_sdk_ecr::Client::new(&env.aws);
+    let repos: Vec<String> = ecr
+        .describe_repositories()
+        .send()
+        .await
+        .expect("repositories")
+        .repositories()
+        .iter()
+        .filter_map(|r| r.repository_name().map(str::to_owned))
+        .collect();
+    assert!(
+        !repos.iter().any(|r| r.contains("/reporting/")),
+        "reporting's repository is left: {repos:?}"
+    );
+    assert!(repos.contains(&"tenantry/paycore-prod/payment/payment-service".to_owned()));
+    let records = env
+        .store
+        .list_resources("paycore")
+        .await
+        .expect("inventory");
+    let of_reporting: Vec<_> = records
+        .iter()
+        .filter(|r| r.tenant.as_deref() == Some("reporting"))
+        .map(|r| format!("{} {}", r.resource_type, r.id))
+        .collect();
+    assert!(of_reporting.is_empty(), "left recorded: {of_reporting:?}");
+    assert!(records
+        .iter()
+        .any(|r| r.resource_type == Kind::FargateProfile.as_str()
+            && r.id == "paycore-prod-t-payment"));
+
+    decommission_leaves_nothing(&env, "fargate").await;
+}
+
+#[tokio::test]
+async fn a_hostile_fargate_request_is_refused_naming_field_and_rule_and_creates_nothing() {
+    let env = fargate_env().await;
+    let mut spec = example();
+    // A tenant reaching into kube-system, and a platform profile over EKS's selector limit.
+    spec["tenants"][0]["fargate"] =
+        json!({"selectors": [{"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}}]});
+    spec["fargate"]["profiles"][0]["selectors"] = json!((0..6)
+        .map(|i| json!({"namespace": format!("jobs-{i}")}))
+        .collect::<Vec<_>>());
+    // Tenantry's result events, read from a queue a rule fills (intake records no request it
+    // refuses at validation).
+    let sqs = aws_sdk_sqs::Client::new(&env.aws);
+    let queue = tenantry_integration::results_queue(&env.aws, &sqs, "fargate-results").await;
+    env.put_detail(
+        RequestKind::PlatformProvision,
+        "fargate-hostile",
+        Some(spec),
+        None,
+    )
+    .await;
+    let detail = rejected(&sqs, &queue, "fargate-hostile").await;
+    assert_eq!(detail["error"]["code"], "Tenantry.InvalidRequest");
+    let issues: Vec<tenantry::validate::Issue> =
+        serde_json::from_value(detail["issues"].clone()).expect("issues");
+    for (path, rule) in [
+        (
+            "$.tenants[0].fargate.selectors[0].namespace",
+            "fargate-namespace",
+        ),
+        ("$.fargate.profiles[0].selectors", "fargate-selector"),
+    ] {
+        assert!(
+            issues.iter().any(|i| i.path == path && i.rule == rule),
+            "{path} [{rule}] not named: {issues:?}"
+        );
+    }
+    assert!(env
+        .store
+        .get_request("fargate-hostile")
+        .await
+        .unwrap()
+        .is_none_or(|r| r.execution_arn.is_none()));
+    let live = tagged_resources(&env.aws, "paycore").await.expect("census");
+    assert!(live.values().all(|n| *n == 0), "created: {live:?}");
+}
+
+/// The `PlatformProvisionRejected` event of `request_id` (waiting up to a minute).
+async fn rejected(sqs: &aws_sdk_sqs::Client, queue: &str, request_id: &str) -> Value {
+    for _ in 0..30 {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .expect("receive results");
+        for m in out.messages() {
+            let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).expect("envelope");
+            if envelope["detail-type"] == "PlatformProvisionRejected"
+                && envelope["detail"]["requestId"] == request_id
+            {
+                return envelope["detail"].clone();
+            }
+        }
+    }
+    panic!("no PlatformProvisionRejected for {request_id}");
+}
+
+/// A tenant asking for Fargate on a platform whose request did not (the example): onboarding
+/// makes the pod execution role and the tenant's profile, and decommissioning removes both.
+#[tokio::test]
+async fn a_fargate_tenant_onboarded_later_brings_the_pod_role_and_decommission_removes_both() {
+    let env = env().await;
+    let run = env
+        .run(RequestKind::PlatformProvision, "fargate-late-1")
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    put_tenant_request(
+        &env,
+        RequestKind::TenantOnboarding,
+        json!({"schemaVersion": "1", "requestId": "fargate-late-onboard", "platformId": "payments",
+               "tenant": {"name": "settlement", "costCentre": "cc-9",
+                          "fargate": {"selectors": [{"labels": {"compute": "fargate"}}]}}}),
+    )
+    .await;
+    let onboarded = env.finish("fargate-late-onboard").await;
+    assert_eq!(
+        onboarded.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        onboarded.cause,
+        onboarded.failures()
+    );
+    let eks = aws_sdk_eks::Client::new(&env.aws);
+    let cluster = "payments-prod";
+    assert_eq!(
+        profiles(&eks, cluster).await,
+        BTreeSet::from(["payments-prod-t-settlement".to_owned()])
+    );
+    let p = eks
+        .describe_fargate_profile()
+        .cluster_name(cluster)
+        .fargate_profile_name("payments-prod-t-settlement")
+        .send()
+        .await
+        .expect("profile");
+    let p = p.fargate_profile().expect("profile");
+    assert_eq!(p.selectors()[0].namespace(), Some("settlement"));
+    let role = p.pod_execution_role_arn().expect("role").to_owned();
+    assert!(
+        role.ends_with(":role/tenantry/tenantry-payments-prod-fargate-pods"),
+        "{role}"
+    );
+    let iam = aws_sdk_iam::Client::new(&env.aws);
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("tenantry-payments-prod-fargate-pods")
+        .send()
+        .await
+        .expect("attached policies");
+    let arns: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(
+        arns,
+        ["arn:aws:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy"]
+    );
+    decommission_leaves_nothing(&env, "fargate-late").await;
+}
