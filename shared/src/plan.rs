@@ -1110,15 +1110,22 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n:
     .iter()
     .map(crate::kubernetes::webhook_tls::redact)
     .collect();
-    let alb_role = roles
-        .service
-        .iter()
-        .find(|(p, _)| *p == naming::ROLE_ALB_CONTROLLER)
-        .map(|(_, id)| id.clone());
+    let role_of = |purpose: &str| {
+        roles
+            .service
+            .iter()
+            .find(|(p, _)| *p == purpose)
+            .map(|(_, id)| id.clone())
+    };
+    let (alb_role, dns_role) = (
+        role_of(naming::ROLE_ALB_CONTROLLER),
+        role_of(naming::ROLE_EXTERNAL_DNS),
+    );
     add_manifests(b, None, "bootstrap", &controllers, |m| {
         let mut deps = vec![c.cluster.clone()];
         if m["kind"] == "Deployment" {
-            deps.extend(alb_role.iter().cloned());
+            let dns = m["metadata"]["namespace"] == crate::kubernetes::EXTERNAL_DNS_NAMESPACE;
+            deps.extend(if dns { &dns_role } else { &alb_role }.iter().cloned());
         }
         deps
     });
@@ -1401,14 +1408,14 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                // 20, and the ALB controller's 15.
-                (Phase::Bootstrap, 35),
+                // 20, the ALB controller's 15 and external-dns's 5.
+                (Phase::Bootstrap, 40),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
                 (Phase::Tenants, 54),
             ]
         );
-        assert_eq!(plan.total(), 169);
+        assert_eq!(plan.total(), 174);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1425,7 +1432,7 @@ mod tests {
             // The tenants' three, the autoscaler's and the ALB controller's leader election.
             ("k8s:role", 5),
             ("k8s:role-binding", 5),
-            ("k8s:deployment", 2),
+            ("k8s:deployment", 3),
             ("k8s:custom-resource-definition", 4),
             ("k8s:service", 1),
             ("k8s:secret", 1),
@@ -1454,8 +1461,9 @@ mod tests {
             ("sns:topic", 1),
             ("secretsmanager:secret", 1),
             ("s3:bucket", 2),
-            // The tenants' three, and the Pod Security labels on four system namespaces.
-            ("k8s:namespace", 7),
+            // The tenants' three, the Pod Security labels on four system namespaces, and
+            // external-dns's.
+            ("k8s:namespace", 8),
             // Four per tenant, and two for ledger's `allowFrom` checkout.
             ("k8s:network-policy", 14),
             ("k8s:resource-quota", 3),

@@ -363,8 +363,10 @@ fn an_invalid_manifest_fails_the_check() {
 
 const ALB_ROLE: &str =
     "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-alb-controller";
+const DNS_ROLE: &str =
+    "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-external-dns";
 
-/// The controllers' objects (the AWS Load Balancer Controller: vendored CRDs, RBAC, webhook
+/// The controllers' objects (external-dns, and the AWS Load Balancer Controller: vendored CRDs, RBAC, webhook
 /// Service, TLS Secret with a real generated pair, Deployment, IngressClass, webhook
 /// configurations) pass kubernetes-validate --strict at every supported version, under IRSA
 /// (annotated ServiceAccount) and Pod Identity; the vendored `objects.json` is what its YAML
@@ -391,12 +393,15 @@ fn controller_manifests_pass_at_every_supported_version() {
             (
                 "irsa",
                 irsa_only(version),
-                BTreeMap::from([("alb-controller".to_owned(), ALB_ROLE.to_owned())]),
+                BTreeMap::from([
+                    ("alb-controller".to_owned(), ALB_ROLE.to_owned()),
+                    ("external-dns".to_owned(), DNS_ROLE.to_owned()),
+                ]),
             ),
             ("pod-identity", pod_identity_only(version), BTreeMap::new()),
         ] {
             let all = tenantry::kubernetes::controller_manifests(&spec, &roles, "vpc-0123", &certs);
-            assert_eq!(all.len(), 15, "{label} {version}");
+            assert_eq!(all.len(), 20, "{label} {version}");
             let sa = all
                 .iter()
                 .find(|m| m["kind"] == "ServiceAccount")

@@ -345,6 +345,31 @@ async fn assert_alb_controller_installed(
         "targetgroupbindings.elbv2.k8s.aws",
     ))
     .await;
+    // external-dns (the example enables it): its namespace, its annotated account, its pod.
+    let dns_role = status.outputs["serviceRoleArns"]["external-dns"].clone();
+    assert!(dns_role.is_string());
+    let dns_sa = live(object(
+        "v1",
+        "ServiceAccount",
+        Some("external-dns"),
+        "external-dns",
+    ))
+    .await;
+    assert_eq!(
+        dns_sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        dns_role
+    );
+    let dns = live(object(
+        "apps/v1",
+        "Deployment",
+        Some("external-dns"),
+        "external-dns",
+    ))
+    .await;
+    assert_eq!(
+        dns["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.k8s.io/external-dns/external-dns:v0.22.0"
+    );
     tls
 }
 

@@ -18,7 +18,8 @@ use crate::spec::PlatformSpec;
 
 /// Whether any controller of this module is enabled.
 pub fn has_controllers(spec: &PlatformSpec) -> bool {
-    spec.identity.service_roles.alb_controller.enabled
+    let roles = &spec.identity.service_roles;
+    roles.alb_controller.enabled || roles.external_dns.enabled
 }
 
 /// The webhooks of the enabled controllers, whose certificates bootstrap makes or reuses.
@@ -45,6 +46,12 @@ pub fn controller_versions(spec: &PlatformSpec) -> Vec<(&'static str, String)> {
         out.push((
             naming::ROLE_ALB_CONTROLLER,
             alb_controller::ALB_CONTROLLER_VERSION.to_owned(),
+        ));
+    }
+    if roles.external_dns.enabled {
+        out.push((
+            naming::ROLE_EXTERNAL_DNS,
+            super::external_dns::EXTERNAL_DNS_VERSION.to_owned(),
         ));
     }
     out
@@ -77,6 +84,14 @@ pub fn controller_manifests(
                 .map(String::as_str),
             vpc_id,
             &tls(&ALB_WEBHOOK),
+        ));
+    }
+    if roles.external_dns.enabled {
+        out.extend(super::external_dns::external_dns_manifests(
+            spec,
+            irsa_roles
+                .get(naming::ROLE_EXTERNAL_DNS)
+                .map(String::as_str),
         ));
     }
     out

@@ -14,7 +14,7 @@
 //!   Every rendered manifest is checked against the Kubernetes OpenAPI schemas of the spec's
 //!   version by `kubernetes-validate --strict` (`shared/tests/manifests.rs`).
 //! - [`controller_manifests`] renders the platform's controllers beside the autoscaler (the AWS
-//!   Load Balancer Controller), whose webhooks get serving certificates from [`webhook_tls`].
+//!   Load Balancer Controller, external-dns), whose webhooks get serving certificates from [`webhook_tls`].
 //! - [`apply`] server-side applies a manifest (field manager `tenantry`, forced) and reports
 //!   whether it wrote anything (an unchanged object costs a read, no write); [`get`] and
 //!   [`delete`] read and remove the object a manifest names. Kubernetes API errors map to the
@@ -28,6 +28,7 @@ mod calico;
 mod client;
 mod controllers;
 mod eni_config;
+mod external_dns;
 mod manifests;
 pub mod reach;
 mod tenant;
@@ -59,6 +60,10 @@ pub use controllers::{
 pub use eni_config::{
     custom_networking_env, eni_config_manifests, EniConfig, EniConfigSpec, PodSubnet,
     CUSTOM_NETWORK_ENV, ENI_CONFIG_LABEL, LABEL_DEF_ENV,
+};
+pub use external_dns::{
+    external_dns_args, external_dns_image, external_dns_manifests, EXTERNAL_DNS_NAMESPACE,
+    EXTERNAL_DNS_VERSION,
 };
 /// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
 pub use kube::Client;
