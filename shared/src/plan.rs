@@ -1153,6 +1153,36 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n:
         }
         deps
     });
+    // The controllers (ALB controller...): their webhook certificates are made at run time
+    // (the plan shows no key material), their ServiceAccounts' roles by the identity phase.
+    let controllers: Vec<Value> = crate::kubernetes::controller_manifests(
+        b.spec,
+        &BTreeMap::new(),
+        "(the platform VPC)",
+        &BTreeMap::new(),
+    )
+    .iter()
+    .map(crate::kubernetes::webhook_tls::redact)
+    .collect();
+    let role_of = |purpose: &str| {
+        roles
+            .service
+            .iter()
+            .find(|(p, _)| *p == purpose)
+            .map(|(_, id)| id.clone())
+    };
+    let (alb_role, dns_role) = (
+        role_of(naming::ROLE_ALB_CONTROLLER),
+        role_of(naming::ROLE_EXTERNAL_DNS),
+    );
+    add_manifests(b, None, "bootstrap", &controllers, |m| {
+        let mut deps = vec![c.cluster.clone()];
+        if m["kind"] == "Deployment" {
+            let dns = m["metadata"]["namespace"] == crate::kubernetes::EXTERNAL_DNS_NAMESPACE;
+            deps.extend(if dns { &dns_role } else { &alb_role }.iter().cloned());
+        }
+        deps
+    });
     if b.spec.custom_networking() {
         // Named for its zone, which the network phase picks at run time.
         for (i, subnet) in n.pod_subnets.iter().enumerate() {
@@ -1455,13 +1485,14 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                (Phase::Bootstrap, 20),
+                // 20, the ALB controller's 15 and external-dns's 5.
+                (Phase::Bootstrap, 40),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
                 (Phase::Tenants, 54),
             ]
         );
-        assert_eq!(plan.total(), 154);
+        assert_eq!(plan.total(), 174);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1475,9 +1506,16 @@ mod tests {
             ("eks:pod-identity-association", 7),
             ("eks:access-entry", 1),
             ("eks:tenant-owner-entry", 3),
-            ("k8s:role", 4),
-            ("k8s:role-binding", 4),
-            ("k8s:deployment", 1),
+            // The tenants' three, the autoscaler's and the ALB controller's leader election.
+            ("k8s:role", 5),
+            ("k8s:role-binding", 5),
+            ("k8s:deployment", 3),
+            ("k8s:custom-resource-definition", 4),
+            ("k8s:service", 1),
+            ("k8s:secret", 1),
+            ("k8s:mutating-webhook-configuration", 1),
+            ("k8s:validating-webhook-configuration", 1),
+            ("k8s:ingress-class", 1),
             ("k8s:priority-class", 4),
             ("ec2:vpc-cidr-block-association", 1),
             ("ec2:subnet", 9),
@@ -1500,8 +1538,9 @@ mod tests {
             ("sns:topic", 1),
             ("secretsmanager:secret", 1),
             ("s3:bucket", 2),
-            // The tenants' three, and the Pod Security labels on four system namespaces.
-            ("k8s:namespace", 7),
+            // The tenants' three, the Pod Security labels on four system namespaces, and
+            // external-dns's.
+            ("k8s:namespace", 8),
             // Four per tenant, and two for ledger's `allowFrom` checkout.
             ("k8s:network-policy", 14),
             ("k8s:resource-quota", 3),
@@ -1633,7 +1672,8 @@ mod tests {
         let plan = plan(&spec);
         plan.check_graph().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.count_kind(Kind::Installation), 1);
-        assert_eq!(plan.count_kind(Kind::CustomResourceDefinition), 32);
+        // Calico's 32 and the ALB controller's 4.
+        assert_eq!(plan.count_kind(Kind::CustomResourceDefinition), 36);
         assert_eq!(plan.count_kind(Kind::EniConfig), 0);
         // The pod CIDR is Calico's pool, not the VPC's.
         assert_eq!(plan.count_kind(Kind::VpcCidrBlock), 0);

@@ -387,3 +387,58 @@ fn an_invalid_manifest_fails_the_check() {
     assert!(!out.status.success(), "labelz must be refused");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const ALB_ROLE: &str =
+    "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-alb-controller";
+const DNS_ROLE: &str =
+    "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-external-dns";
+
+/// The controllers' objects (external-dns, and the AWS Load Balancer Controller: vendored CRDs, RBAC, webhook
+/// Service, TLS Secret with a real generated pair, Deployment, IngressClass, webhook
+/// configurations) pass kubernetes-validate --strict at every supported version, under IRSA
+/// (annotated ServiceAccount) and Pod Identity; the vendored `objects.json` is what its YAML
+/// derives.
+#[test]
+fn controller_manifests_pass_at_every_supported_version() {
+    use std::collections::BTreeMap;
+    use tenantry::kubernetes::webhook_tls::WebhookTls;
+    let (ok, out) = python_script(
+        "vendor_crds.py",
+        &[
+            "--check".as_ref(),
+            "shared/manifests/alb-controller/v3.5.0".as_ref(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let alb = tenantry::kubernetes::ALB_WEBHOOK;
+    let certs = BTreeMap::from([(
+        alb.secret.to_owned(),
+        WebhookTls::generate(&alb).expect("a webhook certificate"),
+    )]);
+    for version in SUPPORTED_KUBERNETES_VERSIONS {
+        for (label, spec, roles) in [
+            (
+                "irsa",
+                irsa_only(version),
+                BTreeMap::from([
+                    ("alb-controller".to_owned(), ALB_ROLE.to_owned()),
+                    ("external-dns".to_owned(), DNS_ROLE.to_owned()),
+                ]),
+            ),
+            ("pod-identity", pod_identity_only(version), BTreeMap::new()),
+        ] {
+            let all = tenantry::kubernetes::controller_manifests(&spec, &roles, "vpc-0123", &certs);
+            assert_eq!(all.len(), 20, "{label} {version}");
+            let sa = all
+                .iter()
+                .find(|m| m["kind"] == "ServiceAccount")
+                .expect("sa");
+            assert_eq!(
+                sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].as_str(),
+                (label == "irsa").then_some(ALB_ROLE),
+                "{label}"
+            );
+            validate(&format!("controllers-{label}-{version}"), &spec, &all);
+        }
+    }
+}

@@ -226,13 +226,151 @@ async fn plan_matches_inventory_with_other_node_groups_and_no_tenants() {
     .await;
 }
 
+/// With IRSA: beyond the catalogue's promises, the AWS Load Balancer Controller is in the cluster,
+/// its ServiceAccount annotated with its role, its webhook configurations trusting the CA of the
+/// serving certificate in its Secret; a re-run of bootstrap writes nothing and keeps the pair.
 #[tokio::test]
 async fn plan_matches_inventory_with_irsa_instead_of_pod_identity() {
-    provision_variant("irsa", |spec| {
+    let (env, _) = provision_checked("irsa", |spec| {
         spec["identity"]["podIdentity"] = json!(false);
         spec["identity"]["irsa"] = json!(true);
     })
     .await;
+    let first = assert_alb_controller_installed(&env).await;
+    let payload = json!({ "platformId": env.platform_id(), "requestId": "irsa-bootstrap-again",
+                          "action": "ensure" });
+    let out = tenantry_integration::invoke(&env.stack, "bootstrap", &payload)
+        .await
+        .unwrap_or_else(|e| panic!("bootstrap ensure: {e:?}"));
+    assert_eq!(out["changes"], json!(0), "a re-run writes nothing: {out}");
+    assert_eq!(
+        assert_alb_controller_installed(&env).await,
+        first,
+        "the webhook certificate is kept"
+    );
+    decommission_leaves_nothing(&env, "irsa").await;
+}
+
+/// The ALB controller's objects as a provisioned platform has them; returns the webhook pair.
+async fn assert_alb_controller_installed(
+    env: &Env,
+) -> tenantry::kubernetes::webhook_tls::WebhookTls {
+    use tenantry::kubernetes::{get, webhook_tls::WebhookTls, ALB_WEBHOOK};
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let cluster = tenantry::naming::Names::new(&spec).cluster();
+    let kube = env.stack.kube_client_for(&cluster).expect("kube client");
+    let object = |api: &str, kind: &str, ns: Option<&str>, name: &str| {
+        let mut m = json!({ "apiVersion": api, "kind": kind, "metadata": { "name": name } });
+        if let Some(ns) = ns {
+            m["metadata"]["namespace"] = json!(ns);
+        }
+        m
+    };
+    let live = |m: Value| {
+        let kube = kube.clone();
+        async move {
+            get(&kube, &m)
+                .await
+                .expect("get")
+                .unwrap_or_else(|| panic!("{m} is missing"))
+        }
+    };
+    let status = env
+        .store
+        .get_status(&spec.id)
+        .await
+        .expect("status")
+        .expect("recorded")
+        .value;
+    let role = status.outputs["serviceRoleArns"]["alb-controller"].clone();
+    assert!(role.is_string(), "{:?}", status.outputs);
+    let sa = live(object(
+        "v1",
+        "ServiceAccount",
+        Some("kube-system"),
+        "aws-load-balancer-controller",
+    ))
+    .await;
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        role
+    );
+    let deployment = live(object(
+        "apps/v1",
+        "Deployment",
+        Some("kube-system"),
+        "aws-load-balancer-controller",
+    ))
+    .await;
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        "public.ecr.aws/eks/aws-load-balancer-controller:v3.5.0"
+    );
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    let vpc = status.outputs["vpcId"].as_str().expect("vpc id");
+    assert!(container["args"]
+        .as_array()
+        .expect("args")
+        .contains(&json!(format!("--aws-vpc-id={vpc}"))));
+    let secret = live(object(
+        "v1",
+        "Secret",
+        Some("kube-system"),
+        ALB_WEBHOOK.secret,
+    ))
+    .await;
+    let tls = WebhookTls::from_secret(&secret).expect("a complete TLS Secret");
+    assert!(tls.is_valid_for(&ALB_WEBHOOK, std::time::SystemTime::now()));
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let config = live(object(
+            "admissionregistration.k8s.io/v1",
+            kind,
+            None,
+            "aws-load-balancer-webhook",
+        ))
+        .await;
+        for hook in config["webhooks"].as_array().expect("webhooks") {
+            // The caBundle is the CA the serving certificate chains to (checked above).
+            assert_eq!(hook["clientConfig"]["caBundle"], tls.ca_bundle(), "{kind}");
+        }
+    }
+    live(object(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        "targetgroupbindings.elbv2.k8s.aws",
+    ))
+    .await;
+    // external-dns (the example enables it): its namespace, its annotated account, its pod.
+    let dns_role = status.outputs["serviceRoleArns"]["external-dns"].clone();
+    assert!(dns_role.is_string());
+    let dns_sa = live(object(
+        "v1",
+        "ServiceAccount",
+        Some("external-dns"),
+        "external-dns",
+    ))
+    .await;
+    assert_eq!(
+        dns_sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        dns_role
+    );
+    let dns = live(object(
+        "apps/v1",
+        "Deployment",
+        Some("external-dns"),
+        "external-dns",
+    ))
+    .await;
+    assert_eq!(
+        dns["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.k8s.io/external-dns/external-dns:v0.22.0"
+    );
+    tls
 }
 
 /// The example with Calico in place of the VPC CNI (`cni: calico`, no `vpc-cni` add-on; the pod

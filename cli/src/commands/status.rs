@@ -133,6 +133,13 @@ pub async fn run(
     if let Some(command) = kubeconfig_command(&s.outputs) {
         println!("kubectl access: {command}");
     }
+    let spec = store
+        .get_spec(platform_id)
+        .await?
+        .and_then(|v| tenantry::validate::parse_platform(&v.value.to_string()).ok());
+    if let Some(line) = spec.as_ref().and_then(controllers_line) {
+        println!("controllers: {line}");
+    }
     let mut phases = table(vec!["phase", "state", "finished", "message"]);
     for (name, p) in &s.phases {
         phases.add_row(vec![
@@ -182,6 +189,19 @@ fn kubeconfig_command(recorded: &tenantry::phases::outputs::OutputMap) -> Option
     ))
 }
 
+/// The controllers bootstrap installs for `spec` and their pinned versions, e.g.
+/// `cluster-autoscaler v1.35.0, alb-controller v3.5.0`.
+fn controllers_line(spec: &tenantry::spec::PlatformSpec) -> Option<String> {
+    let versions = tenantry::kubernetes::controller_versions(spec);
+    (!versions.is_empty()).then(|| {
+        versions
+            .iter()
+            .map(|(name, version)| format!("{name} {version}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 #[cfg(test)]
 mod kubeconfig_tests {
     use super::*;
@@ -197,5 +217,15 @@ mod kubeconfig_tests {
             Some("aws eks update-kubeconfig --region eu-west-1 --name payments-prod")
         );
         assert_eq!(kubeconfig_command(&Default::default()), None);
+    }
+
+    #[test]
+    fn the_controllers_line_names_each_installed_controller_and_its_version() {
+        let text = include_str!("../../../examples/platform.json");
+        let spec = tenantry::validate::parse_platform(text).expect("example");
+        assert_eq!(
+            controllers_line(&spec).as_deref(),
+            Some("cluster-autoscaler v1.35.0, alb-controller v3.5.0, external-dns v0.22.0")
+        );
     }
 }

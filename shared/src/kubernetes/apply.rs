@@ -86,6 +86,13 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<KindInfo> {
             info::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>()
         }
         ("operator.tigera.io/v1", "Installation") => info::<super::Installation>(),
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
+            info::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>()
+        }
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
+            info::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>()
+        }
+        ("networking.k8s.io/v1", "IngressClass") => info::<networking::v1::IngressClass>(),
         _ => return None,
     };
     Some(info)

@@ -58,10 +58,15 @@ const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// The autoscaler's image for the spec's Kubernetes minor (`v<major.minor>.0`: releases of
 /// cluster-autoscaler follow Kubernetes minors).
 pub fn autoscaler_image(spec: &PlatformSpec) -> String {
-    format!(
+    let image = format!(
         "registry.k8s.io/autoscaling/cluster-autoscaler:v{}.0",
         spec.kubernetes_version
-    )
+    );
+    // Pinned by digest too when the request names one (`imageDigest`).
+    match &spec.identity.service_roles.cluster_autoscaler.image_digest {
+        Some(digest) => format!("{image}@{digest}"),
+        None => image,
+    }
 }
 
 /// The autoscaler's command-line arguments.

@@ -13,24 +13,34 @@
 //!   [`calico_manifests`] Calico's operator (vendored upstream manifests) and `Installation`.
 //!   Every rendered manifest is checked against the Kubernetes OpenAPI schemas of the spec's
 //!   version by `kubernetes-validate --strict` (`shared/tests/manifests.rs`).
+//! - [`controller_manifests`] renders the platform's controllers beside the autoscaler (the AWS
+//!   Load Balancer Controller, external-dns), whose webhooks get serving certificates from [`webhook_tls`].
 //! - [`apply`] server-side applies a manifest (field manager `tenantry`, forced) and reports
 //!   whether it wrote anything (an unchanged object costs a read, no write); [`get`] and
 //!   [`delete`] read and remove the object a manifest names. Kubernetes API errors map to the
 //!   error contract: 409 Conflict, 429/5xx/connection Retryable, other 4xx Terminal.
 
 mod access;
+mod alb_controller;
 mod apply;
 mod autoscaler;
 mod calico;
 mod client;
+mod controllers;
 mod eni_config;
+mod external_dns;
 mod fargate_logging;
 mod manifests;
 pub mod reach;
 mod tenant;
 mod token;
+pub mod webhook_tls;
 
 pub use access::{access_manifests, group_binding_name, oidc_group, GROUP_BINDING_PREFIX};
+pub use alb_controller::{
+    alb_controller_args, alb_controller_image, alb_controller_manifests, alb_vendored_objects,
+    ALB_CONTROLLER_VERSION, ALB_NAME, ALB_NAMESPACE, ALB_WEBHOOK, ALB_WEBHOOK_CONFIGURATION,
+};
 pub use apply::{
     apply, apply_all, contains, deletable, delete, delete_all, digest, get, resource_of, KindInfo,
     DIGEST_ANNOTATION, FIELD_MANAGER,
@@ -45,14 +55,21 @@ pub use calico::{
     OPERATOR_VERSION,
 };
 pub use client::{ca_certificates, connect, connect_read_only, WriteRefused};
+pub use controllers::{
+    controller_manifests, controller_versions, controller_webhooks, has_controllers,
+};
 pub use eni_config::{
     custom_networking_env, eni_config_manifests, EniConfig, EniConfigSpec, PodSubnet,
     CUSTOM_NETWORK_ENV, ENI_CONFIG_LABEL, LABEL_DEF_ENV,
 };
-/// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
+pub use external_dns::{
+    external_dns_args, external_dns_image, external_dns_manifests, EXTERNAL_DNS_NAMESPACE,
+    EXTERNAL_DNS_VERSION,
+};
 pub use fargate_logging::{
     fargate_logging_manifests, FARGATE_LOGGING_CONFIG_MAP, FARGATE_LOGGING_NAMESPACE,
 };
+/// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
 pub use kube::Client;
 pub use manifests::{
     bootstrap_manifests, common_labels, has_ebs_csi, namespace_manifests, pod_security_labels,

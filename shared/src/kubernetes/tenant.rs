@@ -79,7 +79,7 @@ fn tenant_meta(
 /// Pod Security Admission labels of a tenant namespace: `restricted` for enforce, audit and
 /// warn, each pinned to the cluster's version (`v<major.minor>`) so that a control-plane upgrade
 /// does not silently change what is enforced; the pin moves with `spec.kubernetesVersion`.
-fn restricted_pod_security_labels(spec: &PlatformSpec) -> BTreeMap<String, String> {
+pub(crate) fn restricted_pod_security_labels(spec: &PlatformSpec) -> BTreeMap<String, String> {
     let version = pod_security_version(spec);
     let mut labels = BTreeMap::new();
     for mode in ["enforce", "audit", "warn"] {

@@ -10,7 +10,11 @@
 //!   become Ready; the full run later finds them applied. Then it server-side applies (field
 //!   manager `tenantry`) Pod Security labels on the system namespaces, the default PriorityClasses and the cluster-autoscaler (IRSA-annotated service
 //!   account, RBAC, priority expander preferring spot groups, hardened Deployment), the default
-//!   StorageClass and, with custom networking, one `ENIConfig` per AZ. Objects are
+//!   StorageClass, the enabled controllers (external-dns; the AWS Load Balancer Controller: CRDs, RBAC, its
+//!   webhook's Service, TLS Secret and configurations, Deployment; see
+//!   [`kubernetes::controller_manifests`]) and, with custom networking, one `ENIConfig` per AZ.
+//!   A webhook's certificate is read back from its Secret and kept while valid, so a re-run
+//!   writes nothing. Objects are
 //!   compared first, so an unchanged cluster costs no write. Objects recorded earlier that the
 //!   spec no longer asks for (the autoscaler switched off) are deleted.
 //! - `status`: the same (nothing here is long-running).
@@ -23,6 +27,7 @@ use super::{Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::FunctionError;
 use crate::kubernetes;
+use crate::kubernetes::webhook_tls::{self, WebhookTls};
 use crate::naming;
 use crate::phases::outputs::{self, OutputMap};
 use crate::plan::Phase;
@@ -30,6 +35,7 @@ use crate::resources::Kind;
 use crate::spec::TrustMechanism;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
 
 /// The catalogue kind of a manifest (every object Tenantry applies has one: a unit test checks
 /// the bootstrap manifests, so a missing one is a bug, reported as terminal).
@@ -94,16 +100,32 @@ pub(crate) fn stub(id: &str) -> Option<Value> {
 /// the default StorageClass encrypted with the platform data key (an output of the encryption
 /// phase); with custom networking, the `ENIConfig` of each AZ (from the network and cluster
 /// phases' outputs). A delete needs only the names.
-fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
-    let role = match ctx.spec.identity.trust() {
+fn manifests(ctx: &PhaseContext<'_>, certs: &Certs) -> Result<Vec<Value>, FunctionError> {
+    let irsa_roles = match ctx.spec.identity.trust() {
         TrustMechanism::Irsa => ctx
             .optional(outputs::SERVICE_ROLE_ARNS)?
-            .and_then(|mut roles| roles.remove(naming::ROLE_CLUSTER_AUTOSCALER)),
-        TrustMechanism::PodIdentity => None,
+            .unwrap_or_default(),
+        TrustMechanism::PodIdentity => BTreeMap::new(),
     };
+    let role = irsa_roles.get(naming::ROLE_CLUSTER_AUTOSCALER);
     // Calico first: nothing else needs it, but nodes do (see the module docs).
     let mut out = kubernetes::calico_manifests(&ctx.spec);
-    out.extend(kubernetes::bootstrap_manifests(&ctx.spec, role.as_deref()));
+    out.extend(kubernetes::bootstrap_manifests(
+        &ctx.spec,
+        role.map(String::as_str),
+    ));
+    if kubernetes::has_controllers(&ctx.spec) {
+        let vpc_id = match ctx.input.action {
+            Action::Delete => String::new(),
+            _ => ctx.output(outputs::VPC_ID)?,
+        };
+        out.extend(kubernetes::controller_manifests(
+            &ctx.spec,
+            &irsa_roles,
+            &vpc_id,
+            certs,
+        ));
+    }
     if kubernetes::has_ebs_csi(&ctx.spec) {
         let data_key = match ctx.input.action {
             Action::Delete => String::new(),
@@ -115,6 +137,35 @@ fn manifests(ctx: &PhaseContext<'_>) -> Result<Vec<Value>, FunctionError> {
         out.extend(eni_configs(ctx)?);
     }
     Ok(out)
+}
+
+/// The controllers' webhook certificate pairs, by Secret name.
+type Certs = BTreeMap<String, WebhookTls>;
+
+/// The webhook certificates of the enabled controllers: what their Secrets hold while valid
+/// ([`webhook_tls::reuse_or_generate`]); with `generate` off (observe) a missing or invalid
+/// one is left out, so the placeholder is rendered and reported as drift, and nothing is made.
+async fn webhook_certs(
+    ctx: &PhaseContext<'_>,
+    client: &kubernetes::Client,
+    generate: bool,
+) -> Result<Certs, FunctionError> {
+    let mut certs = Certs::new();
+    for service in kubernetes::controller_webhooks(&ctx.spec) {
+        let stub = json!({ "apiVersion": "v1", "kind": "Secret",
+                           "metadata": { "name": service.secret, "namespace": service.namespace } });
+        let live = kubernetes::get(client, &stub).await?;
+        if generate {
+            let (tls, _fresh) =
+                webhook_tls::reuse_or_generate(&service, live.as_ref(), SystemTime::now())?;
+            certs.insert(service.secret.to_owned(), tls);
+        } else if let Some(tls) = live.as_ref().and_then(WebhookTls::from_secret) {
+            if tls.is_valid_for(&service, SystemTime::now()) {
+                certs.insert(service.secret.to_owned(), tls);
+            }
+        }
+    }
+    Ok(certs)
 }
 
 /// One `ENIConfig` per AZ: the AZ's pod subnet and the cluster security group.
@@ -199,7 +250,8 @@ async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionE
         .filter(|r| r.phase == Phase::Bootstrap.as_str())
         .filter_map(|r| Some((Kind::parse(&r.resource_type)?, r.id)))
         .collect();
-    let desired = manifests(ctx)?;
+    let certs = webhook_certs(ctx, &client, true).await?;
+    let desired = manifests(ctx, &certs)?;
     let mut wanted = BTreeSet::new();
     for manifest in &desired {
         if kubernetes::apply(&client, manifest).await? {
@@ -234,7 +286,8 @@ async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionE
 async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
     let mut drift = Vec::new();
-    for manifest in manifests(ctx)? {
+    let certs = webhook_certs(ctx, &client, false).await?;
+    for manifest in manifests(ctx, &certs)? {
         let live = kubernetes::get(&client, &manifest).await?;
         if !live
             .as_ref()
@@ -244,8 +297,9 @@ async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
                 item: None,
                 resource: format!("k8s:{}", object_id(&manifest)),
                 field: if live.is_some() { "spec" } else { "exists" }.to_owned(),
-                desired: manifest.clone(),
-                actual: live.unwrap_or(Value::Null),
+                // Never a private key in a drift report.
+                desired: webhook_tls::redact(&manifest),
+                actual: live.as_ref().map_or(Value::Null, webhook_tls::redact),
             });
         }
     }
@@ -269,7 +323,7 @@ async fn delete(
     let exists = super::common::cluster_reachable(eks, &cluster).await?;
     if exists && ctx.optional(outputs::CLUSTER_ENDPOINT)?.is_some() {
         let client = ctx.kube_client().await?;
-        let deleted = kubernetes::delete_all(&client, &manifests(ctx)?).await?;
+        let deleted = kubernetes::delete_all(&client, &manifests(ctx, &Certs::new())?).await?;
         ctx.cluster_writes(deleted);
     }
     inventory.forget_all(ctx).await?;

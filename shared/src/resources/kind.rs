@@ -97,9 +97,16 @@ catalogue! {
     ClusterRole => "k8s:cluster-role", Some("ClusterRole"), "a ClusterRole";
     ClusterRoleBinding => "k8s:cluster-role-binding", Some("ClusterRoleBinding"), "a ClusterRoleBinding";
     /// A CustomResourceDefinition Tenantry installs (Calico's, from its vendored manifests).
-    CustomResourceDefinition => "k8s:custom-resource-definition", Some("CustomResourceDefinition"), "a CustomResourceDefinition (Calico's operator and Calico's own)";
+    CustomResourceDefinition => "k8s:custom-resource-definition", Some("CustomResourceDefinition"), "a CustomResourceDefinition (Calico's, the controllers')";
     /// The Tigera operator's `Installation` (`operator.tigera.io/v1`), with `cni: calico`.
     Installation => "k8s:installation", Some("Installation"), "the Tigera operator's Installation: Calico CNI and IPAM, its IP pool on the pod CIDR (cni calico)";
+    /// A controller's Service (its admission webhook's, its metrics').
+    Service => "k8s:service", Some("Service"), "a Service (a controller's webhook)";
+    /// A Kubernetes Secret: a controller webhook's serving certificate, made by Tenantry.
+    KubernetesSecret => "k8s:secret", Some("Secret"), "a Kubernetes Secret (a controller webhook's serving certificate and CA)";
+    MutatingWebhookConfiguration => "k8s:mutating-webhook-configuration", Some("MutatingWebhookConfiguration"), "a controller's mutating admission webhooks";
+    ValidatingWebhookConfiguration => "k8s:validating-webhook-configuration", Some("ValidatingWebhookConfiguration"), "a controller's validating admission webhooks";
+    IngressClass => "k8s:ingress-class", Some("IngressClass"), "an IngressClass (the AWS Load Balancer Controller's alb)";
 }
 
 impl Kind {

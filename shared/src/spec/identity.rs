@@ -79,11 +79,19 @@ pub struct ServiceRole {
     /// Create the role (and install the controller). Default: `true`.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Pin the controller's image by digest as well as by tag: `sha256:` and 64 lowercase hex
+    /// digits, the digest of the pinned release's image (Tenantry installs
+    /// `<image>:<pinned tag>@<digest>`). Default: by tag only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
 }
 
 impl Default for ServiceRole {
     fn default() -> Self {
-        ServiceRole { enabled: true }
+        ServiceRole {
+            enabled: true,
+            image_digest: None,
+        }
     }
 }
 
@@ -98,6 +106,11 @@ pub struct ExternalDnsRole {
     /// Required (non-empty) when enabled. Default: none.
     #[serde(default)]
     pub hosted_zones: Vec<String>,
+    /// Pin the controller's image by digest as well as by tag: `sha256:` and 64 lowercase hex
+    /// digits, the digest of the pinned release's image (Tenantry installs
+    /// `<image>:<pinned tag>@<digest>`). Default: by tag only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
 }
 
 /// The external-secrets role.
@@ -111,4 +124,9 @@ pub struct ExternalSecretsRole {
     /// `A-Za-z0-9/_+=.@-`, no wildcards). Required (non-empty) when enabled. Default: none.
     #[serde(default)]
     pub secret_prefixes: Vec<String>,
+    /// Pin the controller's image by digest as well as by tag: `sha256:` and 64 lowercase hex
+    /// digits, the digest of the pinned release's image (Tenantry installs
+    /// `<image>:<pinned tag>@<digest>`). Default: by tag only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
 }

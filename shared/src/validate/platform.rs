@@ -412,6 +412,33 @@ fn check_identity(spec: &PlatformSpec, issues: &mut Issues) {
     for (i, prefix) in secrets.secret_prefixes.iter().enumerate() {
         tenant::check_secret_prefix(issues, &index(&prefixes_path, i), prefix);
     }
+    let r = &id.service_roles;
+    for (field, digest) in [
+        ("clusterAutoscaler", &r.cluster_autoscaler.image_digest),
+        ("albController", &r.alb_controller.image_digest),
+        ("externalDns", &dns.image_digest),
+        ("externalSecrets", &secrets.image_digest),
+    ] {
+        if let Some(d) = digest {
+            if !is_image_digest(d) {
+                issues.push(
+                    format!("{roles}.{field}.imageDigest").as_str(),
+                    rules::SERVICE_ROLE_CONFIG,
+                    "an image digest is sha256: and 64 lowercase hexadecimal digits",
+                );
+            }
+        }
+    }
+}
+
+/// `sha256:` and 64 lowercase hex digits (an OCI image digest).
+fn is_image_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 fn check_access(spec: &PlatformSpec, issues: &mut Issues) {

@@ -496,6 +496,9 @@ rule_tests! {
     service_role_config: rules::SERVICE_ROLE_CONFIG, "$.identity.serviceRoles.externalDns.hostedZones", v => {
         v["identity"]["serviceRoles"]["externalDns"]["hostedZones"] = json!([]);
     }
+    image_digest: rules::SERVICE_ROLE_CONFIG, "$.identity.serviceRoles.albController.imageDigest", v => {
+        v["identity"]["serviceRoles"]["albController"]["imageDigest"] = json!("sha256:ABC");
+    }
     hosted_zone: rules::HOSTED_ZONE, "$.identity.serviceRoles.externalDns.hostedZones[0]", v => {
         v["identity"]["serviceRoles"]["externalDns"]["hostedZones"][0] = json!("example.com");
     }

@@ -11,6 +11,7 @@ use tenantry_kube_double::KubeDoubles;
 use super::eks::EksDouble;
 use super::{drift_fields, Calls, Rules, Stage};
 use crate::kubernetes;
+use crate::kubernetes::webhook_tls::WebhookTls;
 use crate::naming::Names;
 use crate::phases::bootstrap::{object_id, object_kind};
 use crate::phases::outputs;
@@ -22,6 +23,8 @@ const POD_SUBNETS: [&str; 3] = ["subnet-pods-a", "subnet-pods-b", "subnet-pods-c
 const CLUSTER_GROUP: &str = "sg-cluster";
 const DATA_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/data";
 const AUTOSCALER_ROLE: &str = "arn:aws:iam::123456789012:role/autoscaler";
+const ALB_ROLE: &str = "arn:aws:iam::123456789012:role/alb";
+const VPC: &str = "vpc-0123";
 
 struct World {
     s: Stage,
@@ -43,8 +46,9 @@ impl World {
             (outputs::DATA_KEY_ARN.key, json!(DATA_KEY)),
             (
                 outputs::SERVICE_ROLE_ARNS.key,
-                json!({ "cluster-autoscaler": AUTOSCALER_ROLE }),
+                json!({ "cluster-autoscaler": AUTOSCALER_ROLE, "alb-controller": ALB_ROLE }),
             ),
+            (outputs::VPC_ID.key, json!(VPC)),
             (outputs::AVAILABILITY_ZONES.key, json!(ZONES)),
             (outputs::POD_SUBNET_IDS.key, json!(POD_SUBNETS)),
             (outputs::CLUSTER_SECURITY_GROUP_ID.key, json!(CLUSTER_GROUP)),
@@ -87,6 +91,18 @@ impl World {
             (spec.identity.trust() == crate::spec::TrustMechanism::Irsa).then_some(AUTOSCALER_ROLE);
         let mut all = kubernetes::bootstrap_manifests(spec, role);
         all.extend(kubernetes::storage_manifests(spec, DATA_KEY));
+        // The controllers (certificates are placeholders here: names and counts only).
+        let irsa = spec.identity.trust() == crate::spec::TrustMechanism::Irsa;
+        let roles = std::collections::BTreeMap::from([(
+            crate::naming::ROLE_ALB_CONTROLLER.to_owned(),
+            ALB_ROLE.to_owned(),
+        )]);
+        all.extend(kubernetes::controller_manifests(
+            spec,
+            &if irsa { roles } else { Default::default() },
+            VPC,
+            &Default::default(),
+        ));
         let subnets: Vec<kubernetes::PodSubnet> = ZONES
             .iter()
             .zip(POD_SUBNETS)
@@ -363,4 +379,112 @@ async fn gone_cluster_deletes_without_a_kubernetes_call() {
     assert!(w.s.store.inventory().is_empty());
     // Deleting again converges.
     assert!(w.run(Action::Delete).await.ready);
+}
+
+/// The ALB controller's webhook Secret, named.
+fn alb_secret() -> Value {
+    let w = kubernetes::ALB_WEBHOOK;
+    json!({ "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": w.secret, "namespace": w.namespace } })
+}
+
+fn webhook_configuration(kind: &str) -> Value {
+    json!({ "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+            "metadata": { "name": kubernetes::ALB_WEBHOOK_CONFIGURATION } })
+}
+
+/// The live webhook pair, checked: valid for the service, and every webhook of both
+/// configurations trusts its CA.
+async fn live_webhook_tls(w: &World) -> WebhookTls {
+    let secret = w.live(&alb_secret()).await.expect("the webhook Secret");
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let tls = WebhookTls::from_secret(&secret).expect("ca.crt, tls.crt, tls.key");
+    assert!(tls.is_valid_for(&kubernetes::ALB_WEBHOOK, std::time::SystemTime::now()));
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let live = w.live(&webhook_configuration(kind)).await.expect(kind);
+        let hooks = live["webhooks"].as_array().expect("webhooks");
+        assert!(!hooks.is_empty());
+        for hook in hooks {
+            assert_eq!(hook["clientConfig"]["caBundle"], tls.ca_bundle(), "{kind}");
+        }
+    }
+    tls
+}
+
+#[tokio::test]
+async fn the_alb_controller_gets_a_webhook_certificate_once_and_keeps_it() {
+    let w = World::new().await;
+    w.run(Action::Ensure).await;
+    let first = live_webhook_tls(&w).await;
+    let account = w
+        .live(&json!({ "apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": { "name": "aws-load-balancer-controller",
+                                     "namespace": "kube-system" } }))
+        .await
+        .expect("service account");
+    // The example trusts Pod Identity: no IRSA annotation (the addons phase associates it).
+    assert!(account["metadata"]["annotations"]
+        .get(kubernetes::IRSA_ANNOTATION)
+        .is_none());
+    let again = w.run(Action::Ensure).await;
+    assert_eq!(again.changes, 0);
+    assert_eq!(w.kube.writes(), Vec::<String>::new());
+    assert_eq!(live_webhook_tls(&w).await, first, "not rotated by a re-run");
+}
+
+#[tokio::test]
+async fn a_lost_webhook_secret_is_named_without_its_key_then_remade_with_a_matching_ca_bundle() {
+    let w = World::new().await;
+    w.run(Action::Ensure).await;
+    let first = live_webhook_tls(&w).await;
+    assert!(kubernetes::delete(&w.client, &alb_secret())
+        .await
+        .expect("delete"));
+    let observed = w.run(Action::Observe).await;
+    assert_eq!(
+        w.kube.writes(),
+        Vec::<String>::new(),
+        "observe writes nothing"
+    );
+    let fields = drift_fields(&observed);
+    assert!(
+        fields
+            .iter()
+            .any(|(r, _)| r.contains("Secret/kube-system/aws-load-balancer-tls")),
+        "{fields:?}"
+    );
+    let report = serde_json::to_string(&observed.drift).expect("json");
+    assert!(!report.contains("PRIVATE KEY") && !report.contains("LS0tLS1CRUdJTiBQUklWQVRF"));
+    let out = w.run(Action::Ensure).await;
+    assert!(
+        out.changes >= 3,
+        "the Secret and both webhook configurations"
+    );
+    let second = live_webhook_tls(&w).await;
+    assert_ne!(second.ca_pem, first.ca_pem, "a new pair");
+}
+
+#[tokio::test]
+async fn a_disabled_controller_is_removed_and_forgotten() {
+    let mut w = World::new().await;
+    w.run(Action::Ensure).await;
+    let alb: Vec<Value> = w
+        .desired()
+        .into_iter()
+        .filter(|m| {
+            m["metadata"]["labels"]["app.kubernetes.io/name"] == "aws-load-balancer-controller"
+                || m["kind"] == "CustomResourceDefinition"
+        })
+        .collect();
+    assert_eq!(alb.len(), 15);
+    w.s.spec.identity.service_roles.alb_controller.enabled = false;
+    let out = w.run(Action::Ensure).await;
+    assert_eq!(out.changes as usize, alb.len());
+    for m in &alb {
+        assert!(w.live(m).await.is_none(), "{} removed", object_id(m));
+        assert!(!w.s.recorded(object_kind(m).unwrap(), &object_id(m)));
+    }
 }
