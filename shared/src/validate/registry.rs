@@ -58,10 +58,11 @@ pub(crate) fn check(list: &[RepositorySpec], at: &str, max: usize, issues: &mut 
     }
 }
 
-/// The full names the repositories at `at` get (`names` maps a repository's own name to it):
-/// each path component must be one ECR accepts. A platform id, environment or tenant name may hold
-/// `--`, which Tenantry's other names allow and ECR's do not; the rule names the field whose
-/// value does. Nothing to check without repositories.
+/// The full names the repositories at `at` get (`full_name` maps a repository's own name to
+/// it): each path component must be one ECR accepts, and the whole name at most 256 characters.
+/// A platform id, environment or tenant name may hold `--`, which Tenantry's other names allow
+/// and ECR's do not; the issue is reported at `at` and its message names the component. Nothing
+/// to check without repositories.
 pub(crate) fn check_paths(
     list: &[RepositorySpec],
     at: &str,
