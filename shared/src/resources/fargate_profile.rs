@@ -10,7 +10,7 @@
 //!   the pod execution role, Tenantry's tags.
 //! - **Owned fields** ([`Desired::differences`]): selectors, subnets, pod execution role, tags.
 //!   EKS cannot change the first three: a profile that differs in them is deleted and created
-//!   again ([`Difference::immutable`]); missing tags are put back in place. Foreign tags are
+//!   again ([`immutable`]); missing tags are put back in place. Foreign tags are
 //!   left alone.
 //! - **One at a time**: EKS allows one profile CREATING or DELETING per cluster, so the callers
 //!   make at most one such call per invocation and poll ([`Step`]); a `ResourceInUseException`
@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_eks::types::{FargateProfile, FargateProfileSelector, FargateProfileStatus};
 use serde_json::{json, Value};
 
+use super::{Difference, Differences};
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::{Names, TAG_PLATFORM};
 use crate::phases::aws_error;
@@ -94,19 +95,9 @@ pub struct Live {
     pub tags: BTreeMap<String, String>,
 }
 
-/// One owned field that differs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Difference {
-    pub field: &'static str,
-    pub desired: Value,
-    pub actual: Value,
-}
-
-impl Difference {
-    /// Whether EKS cannot change the field in place (the profile is then created again).
-    pub fn immutable(&self) -> bool {
-        self.field != "tags"
-    }
+/// Whether EKS cannot change the differing field in place (the profile is then created again).
+pub fn immutable(d: &Difference) -> bool {
+    d.field != "tags"
 }
 
 impl Desired {
@@ -131,43 +122,27 @@ impl Desired {
 
     /// The owned fields of `live` that differ from this.
     pub fn differences(&self, live: &Live) -> Vec<Difference> {
-        let mut out = Vec::new();
-        let mut check = |field, desired: Value, actual: Value, same: bool| {
-            if !same {
-                out.push(Difference {
-                    field,
-                    desired,
-                    actual,
-                });
-            }
-        };
-        check(
+        let mut out = Differences::default();
+        out.check(
             "selectors",
             selectors_json(&self.selectors),
             selectors_json(&live.selectors),
             self.selectors == live.selectors,
         );
-        check(
+        out.check(
             "subnets",
             json!(self.subnets),
             json!(live.subnets),
             self.subnets == live.subnets,
         );
-        check(
+        out.check(
             "podExecutionRoleArn",
             json!(self.pod_execution_role_arn),
             json!(live.pod_execution_role_arn),
             self.pod_execution_role_arn == live.pod_execution_role_arn,
         );
-        let missing: BTreeMap<&String, &String> = self
-            .tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .collect();
-        let actual: BTreeMap<&String, Option<&String>> =
-            missing.keys().map(|k| (*k, live.tags.get(*k))).collect();
-        check("tags", json!(missing), json!(actual), missing.is_empty());
-        out
+        out.tags(&self.tags, &live.tags);
+        out.0
     }
 }
 
@@ -475,7 +450,7 @@ mod tests {
             fields,
             ["selectors", "subnets", "podExecutionRoleArn", "tags"]
         );
-        let immutable: Vec<bool> = diffs.iter().map(Difference::immutable).collect();
+        let immutable: Vec<bool> = diffs.iter().map(immutable).collect();
         assert_eq!(immutable, [true, true, true, false]);
     }
 

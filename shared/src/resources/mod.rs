@@ -10,7 +10,9 @@ pub mod repository;
 
 pub use kind::{Kind, KindInfo, KINDS};
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
 
 /// One owned field of a live resource that differs from what is desired.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +29,31 @@ pub fn same_key(desired: &str, actual: &str) -> bool {
         || desired
             .rsplit_once(":key/")
             .is_some_and(|(_, id)| id == actual || actual.ends_with(&format!(":key/{id}")))
+}
+
+/// The differences of one resource, collected field by field.
+#[derive(Debug, Default)]
+pub struct Differences(pub Vec<Difference>);
+
+impl Differences {
+    /// Notes `field` unless it is the same.
+    pub fn check(&mut self, field: &'static str, desired: Value, actual: Value, same: bool) {
+        if !same {
+            self.0.push(Difference::new(field, desired, actual));
+        }
+    }
+
+    /// Notes `tags` when a tag Tenantry sets is missing or changed: desired the tags that differ,
+    /// actual their live values. Tags others added are not a difference.
+    pub fn tags(&mut self, desired: &BTreeMap<String, String>, actual: &BTreeMap<String, String>) {
+        let missing: BTreeMap<&String, &String> = desired
+            .iter()
+            .filter(|(k, v)| actual.get(*k) != Some(*v))
+            .collect();
+        let live: BTreeMap<&String, Option<&String>> =
+            missing.keys().map(|k| (*k, actual.get(*k))).collect();
+        self.check("tags", json!(missing), json!(live), missing.is_empty());
+    }
 }
 
 impl Difference {

@@ -21,7 +21,7 @@ use aws_sdk_ecr::types::{
 };
 use serde_json::{json, Value};
 
-use super::{Difference, Kind};
+use super::{Difference, Differences, Kind};
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
 use crate::phases::{aws_error, Run};
@@ -90,29 +90,20 @@ impl Desired {
 
     /// The owned fields of `live` that differ from this.
     pub fn differences(&self, live: &Live) -> Vec<Difference> {
-        let mut out = Vec::new();
-        let mut check = |field, desired: Value, actual: Value, same: bool| {
-            if !same {
-                out.push(Difference {
-                    field,
-                    desired,
-                    actual,
-                });
-            }
-        };
-        check(
+        let mut out = Differences::default();
+        out.check(
             "imageTagMutability",
             json!(mutability(self.mutable_tags).as_str()),
             json!(live.tag_mutability.as_str()),
             live.tag_mutability == mutability(self.mutable_tags),
         );
-        check(
+        out.check(
             "scanOnPush",
             json!(true),
             json!(live.scan_on_push),
             live.scan_on_push,
         );
-        check(
+        out.check(
             "kmsKey",
             json!(self.kms_key_arn),
             json!(live.kms_key),
@@ -121,22 +112,15 @@ impl Desired {
         let lifecycle = self.lifecycle();
         let same = live.lifecycle.as_ref() == Some(&lifecycle);
         let actual = live.lifecycle.clone().unwrap_or(Value::Null);
-        check("lifecyclePolicy", lifecycle, actual, same);
+        out.check("lifecyclePolicy", lifecycle, actual, same);
         let same = live
             .policy
             .as_ref()
             .is_some_and(|p| same_policy(p, &self.policy));
         let actual = live.policy.clone().unwrap_or(Value::Null);
-        check("repositoryPolicy", self.policy.clone(), actual, same);
-        let missing: BTreeMap<&String, &String> = self
-            .tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .collect();
-        let actual: BTreeMap<&String, Option<&String>> =
-            missing.keys().map(|k| (*k, live.tags.get(*k))).collect();
-        check("tags", json!(missing), json!(actual), missing.is_empty());
-        out
+        out.check("repositoryPolicy", self.policy.clone(), actual, same);
+        out.tags(&self.tags, &live.tags);
+        out.0
     }
 }
 

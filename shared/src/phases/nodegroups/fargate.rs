@@ -105,7 +105,7 @@ pub async fn converge(
                     )
                     .await?;
                 let diffs = d.differences(l);
-                if diffs.iter().any(|x| x.immutable()) {
+                if diffs.iter().any(fargate_profile::immutable) {
                     for x in &diffs {
                         tracing::info!(profile = %d.name, field = x.field, "Fargate profile differs; EKS cannot change it in place: re-creating");
                     }

@@ -80,7 +80,7 @@ pub(super) async fn ensure(
             ready = false;
             continue;
         }
-        if d.immutable() {
+        if fargate_profile::immutable(&d) {
             // EKS cannot change it: deleted now, created again on a later call.
             fargate_profile::delete(&c.eks, &cluster, &name).await?;
             return Ok(false);
