@@ -1380,8 +1380,23 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
                 repository_attributes(r, "the nodes pull; the tenant's role pushes and pulls"),
             );
         }
+        let mut pod_group = None;
+        if t.fargate.is_some() {
+            // Its pods' only security group (resources::pod_security_group), with rules in
+            // the cluster security group too.
+            let purpose = crate::resources::pod_security_group::purpose(&t.name);
+            pod_group = Some(b.add_for(
+                Some(t),
+                format!("{base}/security-group/pods"),
+                Kind::SecurityGroup,
+                b.names.security_group(&purpose),
+                vec![c.cluster.clone()],
+                json!({ "policy": "same namespace, kubelet, DNS, HTTPS out, allowFrom peers" }),
+            ));
+        }
         if let Some(f) = &t.fargate {
             let mut deps = vec![c.cluster.clone()];
+            deps.extend(pod_group.iter().cloned());
             if spec.uses_fargate() {
                 deps.push("identity/role/fargate-pods".to_owned());
             }
@@ -1406,10 +1421,18 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
                 Value::Null,
             ));
         }
-        let manifests = crate::kubernetes::tenant_manifests(spec, t, None);
+        let mut manifests = crate::kubernetes::tenant_manifests(spec, t, None);
+        if pod_group.is_some() {
+            let group = "<pod security group>";
+            manifests.insert(1, crate::kubernetes::security_group_policy(spec, t, group));
+        }
         add_manifests(b, Some(t), &base, &manifests, |m| {
             match m["kind"].as_str() {
                 Some("Namespace") => vec![c.cluster.clone()],
+                Some("SecurityGroupPolicy") => vec![namespace.clone()]
+                    .into_iter()
+                    .chain(pod_group.clone())
+                    .collect(),
                 Some("ServiceAccount") => {
                     let mut deps = vec![namespace.clone(), role.clone()];
                     deps.extend(pod_identity.iter().cloned());

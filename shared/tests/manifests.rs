@@ -367,6 +367,33 @@ fn fargate_example_manifests_pass_at_every_supported_version() {
     }
 }
 
+/// A Fargate tenant's `SecurityGroupPolicy` passes the VPC resource controller's vendored CRD
+/// schema strictly, and a misspelt field fails it.
+#[test]
+fn security_group_policies_pass_the_vpc_resource_controllers_crd_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments-fargate.json");
+    let text = std::fs::read_to_string(&path).expect("examples/payments-fargate.json is readable");
+    let spec = parse(&serde_json::from_str(&text).expect("JSON"));
+    let tenant = spec.tenants.iter().find(|t| t.fargate.is_some()).expect("a Fargate tenant");
+    let policy = tenantry::kubernetes::security_group_policy(&spec, tenant, "sg-0123");
+    let dir = std::env::temp_dir().join(format!("tenantry-sgp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/vpc-resource-controller/securitygrouppolicy-crd.yaml");
+    let good = dir.join("policy.json");
+    std::fs::write(&good, policy.to_string()).expect("policy");
+    let mut wrong = policy.clone();
+    wrong["spec"]["securityGroups"]["groupId"] = json!(["sg-0123"]);
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, wrong.to_string()).expect("bad");
+    let (ok, out) = python_script("validate_crd.py", &[crd.as_ref(), good.as_ref()]);
+    assert!(ok && out.contains(": valid"), "{out}");
+    let (ok, out) = python_script("validate_crd.py", &[crd.as_ref(), bad.as_ref()]);
+    assert!(!ok && out.contains("groupId"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn an_invalid_manifest_fails_the_check() {
     // The check itself can fail: a field the schema does not know is refused under --strict.

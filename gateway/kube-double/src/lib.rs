@@ -176,6 +176,40 @@ impl kube::Resource for EniConfigCrd {
     }
 }
 
+/// Registers the VPC resource controller's `SecurityGroupPolicy` (`vpcresources.k8s.aws/v1beta1`,
+/// plural `securitygrouppolicies`, namespaced), which every EKS cluster serves (the controller
+/// runs in the control plane).
+struct SecurityGroupPolicyCrd {
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+}
+
+impl kube::Resource for SecurityGroupPolicyCrd {
+    type DynamicType = ();
+    type Scope = kube::core::NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "SecurityGroupPolicy".into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        "vpcresources.k8s.aws".into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1beta1".into()
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        "vpcresources.k8s.aws/v1beta1".into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        "securitygrouppolicies".into()
+    }
+    fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// Registers the Tigera operator's `Installation` (`operator.tigera.io/v1`, plural
 /// `installations`), served cluster-scoped by the front once its CRD exists (see the module
 /// docs).
@@ -233,6 +267,8 @@ pub async fn fake_cluster() -> anyhow::Result<kube::Client> {
         .with_resource::<NamespaceAlias>()
         // The VPC CNI's CRD, which it installs in every EKS cluster.
         .with_resource::<EniConfigCrd>()
+        // The VPC resource controller's, in every EKS cluster.
+        .with_resource::<SecurityGroupPolicyCrd>()
         // Calico's, served once the operator's CRDs are applied.
         .with_resource::<InstallationCrd>()
         .build()

@@ -93,6 +93,17 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<KindInfo> {
             info::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>()
         }
         ("networking.k8s.io/v1", "IngressClass") => info::<networking::v1::IngressClass>(),
+        // The VPC resource controller's CRD, in every EKS cluster; no k8s-openapi type.
+        ("vpcresources.k8s.aws/v1beta1", "SecurityGroupPolicy") => KindInfo {
+            resource: ApiResource {
+                group: "vpcresources.k8s.aws".to_owned(),
+                version: "v1beta1".to_owned(),
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+                plural: "securitygrouppolicies".to_owned(),
+            },
+            namespaced: true,
+        },
         _ => return None,
     };
     Some(info)

@@ -78,7 +78,7 @@ pub use manifests::{
     PRIORITY_TENANT_DEFAULT, PRIORITY_TENANT_HIGH, SYSTEM_NAMESPACES,
 };
 pub use tenant::{
-    foreign_namespace, owner_group, peer_of, tenant_manifests, OWNER_ROLE, PEER_LABEL,
-    TENANT_LABEL, TENANT_NETWORK_POLICIES,
+    foreign_namespace, owner_group, peer_of, security_group_policy, tenant_manifests, OWNER_ROLE,
+    PEER_LABEL, TENANT_LABEL, TENANT_NETWORK_POLICIES,
 };
 pub use token::{eks_token, sts_endpoint, TOKEN_PREFIX};

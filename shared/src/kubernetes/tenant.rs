@@ -572,6 +572,29 @@ pub fn tenant_manifests(
     out
 }
 
+/// The `SecurityGroupPolicy` (`vpcresources.k8s.aws/v1beta1`, a CRD of every EKS cluster: the
+/// VPC resource controller runs in the control plane) of a tenant on Fargate: every pod of its
+/// namespace gets the tenant's pod security group, `group_id`, and no other
+/// (`resources::pod_security_group`). Owners may not touch it (no rule of [`OWNER_RULES`] names
+/// the group `vpcresources.k8s.aws`).
+pub fn security_group_policy(spec: &PlatformSpec, tenant: &TenantSpec, group_id: &str) -> Value {
+    let metadata = tenant_meta(
+        spec,
+        tenant,
+        crate::resources::pod_security_group::POLICY_NAME,
+        Some(&tenant.name),
+    );
+    serde_json::json!({
+        "apiVersion": "vpcresources.k8s.aws/v1beta1",
+        "kind": "SecurityGroupPolicy",
+        "metadata": serde_json::to_value(metadata).unwrap_or_default(),
+        "spec": {
+            "podSelector": {},
+            "securityGroups": { "groupIds": [group_id] },
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,6 +91,7 @@ catalogue! {
     Deployment => "k8s:deployment", Some("Deployment"), "a Deployment";
     PriorityClass => "k8s:priority-class", Some("PriorityClass"), "a PriorityClass";
     StorageClass => "k8s:storage-class", Some("StorageClass"), "a StorageClass";
+    SecurityGroupPolicy => "k8s:security-group-policy", Some("SecurityGroupPolicy"), "a SecurityGroupPolicy: the pod security group of a Fargate tenant's pods";
     EniConfig => "k8s:eni-config", Some("ENIConfig"), "a VPC CNI ENIConfig: one AZ's pod subnet and security group (custom networking)";
     Role => "k8s:role", Some("Role"), "a namespaced RBAC Role";
     RoleBinding => "k8s:role-binding", Some("RoleBinding"), "a RoleBinding";

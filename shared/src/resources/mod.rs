@@ -6,6 +6,7 @@
 pub mod fargate_profile;
 mod kind;
 pub mod log_group;
+pub mod pod_security_group;
 pub mod repository;
 
 pub use kind::{Kind, KindInfo, KINDS};

@@ -11,8 +11,8 @@ use regex::Regex;
 use super::nodegroups::{is_label_value, is_qualified_name};
 use super::{field, index, key, rules, Issues};
 use crate::spec::{
-    Cni, FargateSpec, PlatformSpec, TenantSpec, MAX_FARGATE_LABELS, MAX_FARGATE_PROFILE_NAME_LEN,
-    MAX_FARGATE_SELECTORS, MAX_PLATFORM_FARGATE_PROFILES,
+    Cni, FargateSpec, PlatformSpec, TenantSpec, TrustMechanism, MAX_FARGATE_LABELS,
+    MAX_FARGATE_PROFILE_NAME_LEN, MAX_FARGATE_SELECTORS, MAX_PLATFORM_FARGATE_PROFILES,
 };
 
 /// Fargate profiles per cluster (EKS's default quota).
@@ -135,6 +135,17 @@ pub(crate) fn check_tenant(t: &TenantSpec, at: &str, issues: &mut Issues) {
         }
         check_labels(&s.labels, &field(&sel, "labels"), issues);
     }
+    if !f.selectors.is_empty() && f.selectors.iter().all(|s| !s.labels.is_empty()) {
+        issues.push(
+            selectors,
+            rules::FARGATE_WHOLE_NAMESPACE,
+            "every selector has labels, so some of the tenant's pods would run on nodes: a \
+             tenant is on Fargate whole or not at all, since its Fargate pods are isolated by \
+             its pod security group and its node pods by NetworkPolicies, and the two could only \
+             reach each other through the cluster security group, which every node pod carries. \
+             Use `fargate: {}` (see the README: Fargate and NetworkPolicy)",
+        );
+    }
 }
 
 /// A tenant on Fargate in `platform`: refused where the CNI's network policy cannot reach
@@ -154,6 +165,16 @@ pub(crate) fn check_tenant_in_platform(
              NetworkPolicies (default deny, allowFrom) would not reach its Fargate pods. Leave \
              fargate out, or use a platform with the VPC CNI (see the README: Fargate and \
              NetworkPolicy)",
+        );
+    }
+    if t.fargate.is_some() && platform.identity.trust() == TrustMechanism::PodIdentity {
+        issues.push(
+            field(at, "fargate"),
+            rules::FARGATE_POD_IDENTITY,
+            "the platform's tenant roles trust EKS Pod Identity only, and Fargate pods have no \
+             Pod Identity agent (it runs as a DaemonSet on nodes): the tenant's pods could not \
+             get its role's credentials. Leave fargate out, or use a platform whose tenant roles \
+             trust IRSA (identity.irsa true, identity.podIdentity false)",
         );
     }
     let taken = platform

@@ -223,6 +223,14 @@ pub mod rules {
     /// (`cni: calico`).
     pub const FARGATE_NETWORK_POLICY: &str = "fargate-network-policy";
 
+    /// A tenant's Fargate profile that leaves some of its pods on nodes (every selector has
+    /// labels): its pod security group and its NetworkPolicies could not isolate it together.
+    pub const FARGATE_WHOLE_NAMESPACE: &str = "fargate-whole-namespace";
+
+    /// A tenant on Fargate whose role trusts EKS Pod Identity only: Fargate pods have no Pod
+    /// Identity agent (a DaemonSet), so they could not get the role's credentials.
+    pub const FARGATE_POD_IDENTITY: &str = "fargate-pod-identity";
+
     /// A malformed Kubernetes quantity.
     pub const QUANTITY: &str = "quantity";
     /// A default request above its default limit, or a default limit above the quota.
@@ -314,6 +322,8 @@ pub mod rules {
         FARGATE_SELECTOR,
         FARGATE_NAMESPACE,
         FARGATE_NETWORK_POLICY,
+        FARGATE_WHOLE_NAMESPACE,
+        FARGATE_POD_IDENTITY,
         QUANTITY,
         QUANTITY_ORDER,
     ];

@@ -289,7 +289,32 @@ fn new_fargate_tenant_against_platform() {
     );
     let t: TenantSpec =
         serde_json::from_value(json!({"name": "fx", "costCentre": "x", "fargate": {}})).unwrap();
+    let pod_identity = platform.clone();
+    assert!(
+        pod_identity.identity.pod_identity,
+        "the example trusts Pod Identity"
+    );
+    platform.identity.pod_identity = false;
+    platform.identity.irsa = true;
     validate_new_tenant(&platform, &t).unwrap_or_else(|e| panic!("{e}"));
+    let errors = validate_new_tenant(&pod_identity, &t).expect_err("pod identity");
+    assert!(
+        errors.has("$.fargate", rules::FARGATE_POD_IDENTITY),
+        "{errors}"
+    );
+    let part: TenantSpec = serde_json::from_value(json!({"name": "fx", "costCentre": "x",
+        "fargate": {"selectors": [{"labels": {"compute": "fargate"}}]}}))
+    .unwrap();
+    let errors = validate_new_tenant(&platform, &part).expect_err("some pods on nodes");
+    assert!(
+        errors.has("$.fargate.selectors", rules::FARGATE_WHOLE_NAMESPACE),
+        "{errors}"
+    );
+    let mixed: TenantSpec = serde_json::from_value(json!({"name": "fx", "costCentre": "x",
+        "fargate": {"selectors": [{"labels": {"compute": "fargate"}}, {}]}}))
+    .unwrap();
+    validate_new_tenant(&platform, &mixed)
+        .unwrap_or_else(|e| panic!("one selector takes all: {e}"));
     platform.cni = crate::spec::Cni::Calico;
     let errors = validate_new_tenant(&platform, &t).expect_err("calico");
     assert!(
@@ -544,6 +569,8 @@ rule_tests! {
             v["tenants"].as_array_mut().unwrap().push(json!({ "name": name, "costCentre": "cc-9", "fargate": {} }));
         }
     }
+    fargate_tenant_with_pod_identity: rules::FARGATE_POD_IDENTITY, "$.tenants[0].fargate", v => { v["tenants"][0]["fargate"] = json!({}); }
+    fargate_tenant_partly_on_nodes: rules::FARGATE_WHOLE_NAMESPACE, "$.tenants[0].fargate.selectors", v => { v["tenants"][0]["fargate"] = json!({"selectors": [{"labels": {"compute": "fargate"}}]}); }
     fargate_tenant_with_calico: rules::FARGATE_NETWORK_POLICY, "$.tenants[0].fargate", v => { v["cni"] = json!("calico"); v["addons"] = json!([{ "name": "coredns" }]); v["tenants"][0]["fargate"] = json!({}); }
 }
 

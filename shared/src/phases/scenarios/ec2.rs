@@ -364,6 +364,16 @@ impl Ec2Double {
                 revoke_security_group_ingress,
                 "ec2:RevokeSecurityGroupIngress"
             ),
+            net!(
+                self,
+                authorize_security_group_egress,
+                "ec2:AuthorizeSecurityGroupEgress"
+            ),
+            net!(
+                self,
+                revoke_security_group_egress,
+                "ec2:RevokeSecurityGroupEgress"
+            ),
             net!(self, delete_security_group, "ec2:DeleteSecurityGroup"),
             net!(self, create_vpc_endpoint, "ec2:CreateVpcEndpoint"),
             net!(self, describe_vpc_endpoints, "ec2:DescribeVpcEndpoints"),
@@ -1698,9 +1708,34 @@ pub mod network {
     }
 
     /// Whether `have` holds the rule of `p`'s protocol and ports from `cidr`.
-    fn holds(have: &[IpPermission], p: &IpPermission, cidr: Option<&str>) -> bool {
-        have.iter()
-            .any(|h| same_ports(h, p) && h.ip_ranges().iter().any(|r| r.cidr_ip() == cidr))
+    /// One source or destination of a rule: an IPv4 range or a security group.
+    #[derive(Clone)]
+    enum Peer {
+        Range(IpRange),
+        Group(UserIdGroupPair),
+    }
+
+    impl Peer {
+        fn same(&self, other: &Peer) -> bool {
+            match (self, other) {
+                (Peer::Range(a), Peer::Range(b)) => a.cidr_ip() == b.cidr_ip(),
+                (Peer::Group(a), Peer::Group(b)) => a.group_id() == b.group_id(),
+                _ => false,
+            }
+        }
+    }
+
+    fn holds(have: &[IpPermission], p: &IpPermission, peer: &Peer) -> bool {
+        have.iter().any(|h| {
+            same_ports(h, p)
+                && (h
+                    .ip_ranges()
+                    .iter()
+                    .any(|r| peer.same(&Peer::Range(r.clone())))
+                    || h.user_id_group_pairs()
+                        .iter()
+                        .any(|g| peer.same(&Peer::Group(g.clone()))))
+        })
     }
 
     fn same_ports(a: &IpPermission, b: &IpPermission) -> bool {
@@ -1708,21 +1743,79 @@ pub mod network {
             == (b.ip_protocol(), b.from_port(), b.to_port())
     }
 
-    /// The (permission, IPv4 range) pairs of a request; only IPv4 sources are modeled.
-    fn requested(permissions: &[IpPermission]) -> Vec<(&IpPermission, &IpRange)> {
+    /// The (permission, peer) pairs of a request: IPv4 ranges and security groups.
+    fn requested(permissions: &[IpPermission]) -> Vec<(&IpPermission, Peer)> {
         permissions
             .iter()
             .inspect(|p| {
                 assert!(
-                    p.user_id_group_pairs().is_empty() && p.prefix_list_ids().is_empty(),
-                    "only IPv4 sources are modeled"
+                    p.prefix_list_ids().is_empty() && p.ipv6_ranges().is_empty(),
+                    "only IPv4 ranges and security groups are modeled"
                 )
             })
-            .flat_map(|p| p.ip_ranges().iter().map(move |r| (p, r)))
+            .flat_map(|p| {
+                let ranges = p
+                    .ip_ranges()
+                    .iter()
+                    .map(move |r| (p, Peer::Range(r.clone())));
+                let groups = p
+                    .user_id_group_pairs()
+                    .iter()
+                    .map(move |g| (p, Peer::Group(g.clone())));
+                ranges.chain(groups)
+            })
             .collect()
     }
 
-    /// Security groups and their ingress rules.
+    /// All or nothing: one rule already there fails (`InvalidPermission.Duplicate`).
+    fn authorize(have: &mut Vec<IpPermission>, permissions: &[IpPermission]) -> Answer<()> {
+        let rules = requested(permissions);
+        if rules.iter().any(|(p, r)| holds(have, p, r)) {
+            return Err("InvalidPermission.Duplicate");
+        }
+        for (p, r) in rules {
+            let entry = match have.iter_mut().position(|h| same_ports(h, p)) {
+                Some(i) => &mut have[i],
+                None => {
+                    let mut new = p.clone();
+                    new.ip_ranges = Some(Vec::new());
+                    new.user_id_group_pairs = Some(Vec::new());
+                    have.push(new);
+                    have.last_mut().expect("pushed")
+                }
+            };
+            match r {
+                Peer::Range(r) => entry.ip_ranges.get_or_insert_with(Vec::new).push(r),
+                Peer::Group(g) => entry
+                    .user_id_group_pairs
+                    .get_or_insert_with(Vec::new)
+                    .push(g),
+            }
+        }
+        Ok(())
+    }
+
+    /// All or nothing: one rule not there fails (`InvalidPermission.NotFound`).
+    fn revoke(have: &mut Vec<IpPermission>, permissions: &[IpPermission]) -> Answer<()> {
+        let rules = requested(permissions);
+        if !rules.iter().all(|(p, r)| holds(have, p, r)) {
+            return Err("InvalidPermission.NotFound");
+        }
+        for (p, r) in rules {
+            for h in have.iter_mut().filter(|h| same_ports(h, p)) {
+                h.ip_ranges
+                    .get_or_insert_with(Vec::new)
+                    .retain(|x| !r.same(&Peer::Range(x.clone())));
+                h.user_id_group_pairs
+                    .get_or_insert_with(Vec::new)
+                    .retain(|x| !r.same(&Peer::Group(x.clone())));
+            }
+        }
+        have.retain(|h| !h.ip_ranges().is_empty() || !h.user_id_group_pairs().is_empty());
+        Ok(())
+    }
+
+    /// Security groups and their rules.
     impl Network {
         fn group_mut(&mut self, id: Option<&str>) -> Answer<&mut SecurityGroup> {
             self.groups
@@ -1761,11 +1854,22 @@ pub mod network {
                 .build())
         }
 
+        /// By filters (`tag:`, `vpc-id`...) and by ids (unknown id: `InvalidGroup.NotFound`).
         pub fn describe_security_groups(
             &mut self,
             req: &describe_security_groups::DescribeSecurityGroupsInput,
         ) -> Answer<describe_security_groups::DescribeSecurityGroupsOutput> {
-            let groups = select(&self.groups, req.filters());
+            let mut groups = select(&self.groups, req.filters());
+            if !req.group_ids().is_empty() {
+                if req
+                    .group_ids()
+                    .iter()
+                    .any(|id| !self.groups.contains_key(id))
+                {
+                    return Err("InvalidGroup.NotFound");
+                }
+                groups.retain(|g| req.group_ids().iter().any(|id| g.group_id() == Some(id)));
+            }
             Ok(
                 describe_security_groups::DescribeSecurityGroupsOutput::builder()
                     .set_security_groups(Some(groups))
@@ -1773,27 +1877,15 @@ pub mod network {
             )
         }
 
-        /// All or nothing: one rule already there fails the call.
         pub fn authorize_security_group_ingress(
             &mut self,
             req: &authorize_security_group_ingress::AuthorizeSecurityGroupIngressInput,
         ) -> Answer<authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput> {
             let group = self.group_mut(req.group_id())?;
-            let have = group.ip_permissions.get_or_insert_with(Vec::new);
-            let rules = requested(req.ip_permissions());
-            if rules.iter().any(|(p, r)| holds(have, p, r.cidr_ip())) {
-                return Err("InvalidPermission.Duplicate");
-            }
-            for (p, r) in rules {
-                match have.iter_mut().find(|h| same_ports(h, p)) {
-                    Some(h) => h.ip_ranges.get_or_insert_with(Vec::new).push(r.clone()),
-                    None => {
-                        let mut new = p.clone();
-                        new.ip_ranges = Some(vec![r.clone()]);
-                        have.push(new);
-                    }
-                }
-            }
+            authorize(
+                group.ip_permissions.get_or_insert_with(Vec::new),
+                req.ip_permissions(),
+            )?;
             Ok(
                 authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput::builder()
                     .r#return(true)
@@ -1801,27 +1893,45 @@ pub mod network {
             )
         }
 
-        /// All or nothing: one rule not there fails the call.
+        pub fn authorize_security_group_egress(
+            &mut self,
+            req: &authorize_security_group_egress::AuthorizeSecurityGroupEgressInput,
+        ) -> Answer<authorize_security_group_egress::AuthorizeSecurityGroupEgressOutput> {
+            let group = self.group_mut(req.group_id())?;
+            let have = group.ip_permissions_egress.get_or_insert_with(Vec::new);
+            authorize(have, req.ip_permissions())?;
+            Ok(
+                authorize_security_group_egress::AuthorizeSecurityGroupEgressOutput::builder()
+                    .r#return(true)
+                    .build(),
+            )
+        }
+
         pub fn revoke_security_group_ingress(
             &mut self,
             req: &revoke_security_group_ingress::RevokeSecurityGroupIngressInput,
         ) -> Answer<revoke_security_group_ingress::RevokeSecurityGroupIngressOutput> {
             let group = self.group_mut(req.group_id())?;
-            let have = group.ip_permissions.get_or_insert_with(Vec::new);
-            let rules = requested(req.ip_permissions());
-            if !rules.iter().all(|(p, r)| holds(have, p, r.cidr_ip())) {
-                return Err("InvalidPermission.NotFound");
-            }
-            for (p, r) in rules {
-                for h in have.iter_mut().filter(|h| same_ports(h, p)) {
-                    h.ip_ranges
-                        .get_or_insert_with(Vec::new)
-                        .retain(|x| x.cidr_ip() != r.cidr_ip());
-                }
-            }
-            have.retain(|h| !h.ip_ranges().is_empty() || !h.user_id_group_pairs().is_empty());
+            revoke(
+                group.ip_permissions.get_or_insert_with(Vec::new),
+                req.ip_permissions(),
+            )?;
             Ok(
                 revoke_security_group_ingress::RevokeSecurityGroupIngressOutput::builder()
+                    .r#return(true)
+                    .build(),
+            )
+        }
+
+        pub fn revoke_security_group_egress(
+            &mut self,
+            req: &revoke_security_group_egress::RevokeSecurityGroupEgressInput,
+        ) -> Answer<revoke_security_group_egress::RevokeSecurityGroupEgressOutput> {
+            let group = self.group_mut(req.group_id())?;
+            let have = group.ip_permissions_egress.get_or_insert_with(Vec::new);
+            revoke(have, req.ip_permissions())?;
+            Ok(
+                revoke_security_group_egress::RevokeSecurityGroupEgressOutput::builder()
                     .r#return(true)
                     .build(),
             )

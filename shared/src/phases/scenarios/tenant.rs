@@ -48,6 +48,8 @@ struct World {
     access: AccessDouble,
     s3: S3Double,
     ecr: EcrDouble,
+    /// The platform's VPC and its cluster security group (Fargate tenants' pod groups).
+    ec2: super::ec2::Ec2Double,
     kube: Arc<KubeDoubles>,
     /// A client of the cluster's double, through the same HTTP front the phase uses.
     client: kube::Client,
@@ -76,6 +78,7 @@ impl World {
             access: AccessDouble::new(&calls),
             s3: S3Double::new(&calls),
             ecr: EcrDouble::new(&calls),
+            ec2: super::ec2::Ec2Double::new(&calls),
             deps: Rules::default().deps(),
             calls,
             spec,
@@ -98,6 +101,25 @@ impl World {
         status.outputs.insert(
             outputs::PRIVATE_SUBNET_IDS.key.into(),
             json!(["subnet-a", "subnet-b"]),
+        );
+        let (vpc, cluster_group) = w.ec2.with_network(|n| {
+            let vpc = n.add_vpc("10.0.0.0/16", Vec::new());
+            let req =
+                aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupInput::builder()
+                    .group_name("eks-cluster-sg")
+                    .description("EKS's cluster security group")
+                    .vpc_id(&vpc)
+                    .build()
+                    .expect("input");
+            let group = n.create_security_group(&req).expect("cluster group");
+            (vpc, group.group_id().unwrap_or_default().to_owned())
+        });
+        status
+            .outputs
+            .insert(outputs::VPC_ID.key.into(), json!(vpc));
+        status.outputs.insert(
+            outputs::CLUSTER_SECURITY_GROUP_ID.key.into(),
+            json!(cluster_group),
         );
         store
             .update_status(&w.spec.id, &status, None)
@@ -135,6 +157,7 @@ impl World {
             kms: kms_rules,
             s3: self.s3.rules(),
             ecr: self.ecr.rules(),
+            ec2: self.ec2.rules(),
             ..Rules::default()
         };
         rules.deps().with_role_boundary(BOUNDARY)
@@ -635,18 +658,31 @@ async fn gone_tenant_loses_its_repository_unless_its_data_is_retained() {
     }
 }
 
+/// The ingress rules of the cluster security group, one per peer.
+fn cluster_ingress(w: &World) -> usize {
+    let net = w.ec2.network();
+    let cluster = net
+        .groups
+        .values()
+        .find(|g| g.group_name() == Some("eks-cluster-sg"));
+    cluster.map_or(0, |g| {
+        g.ip_permissions()
+            .iter()
+            .map(|p| p.user_id_group_pairs().len() + p.ip_ranges().len())
+            .sum()
+    })
+}
+
 /// A tenant asking for Fargate on a platform that made no pod execution role: onboarding makes
 /// the role, waits while another profile of the cluster is in flight (EKS allows one), then
-/// creates the tenant's profile on its own namespace only; offboarding deletes it first.
+/// creates the tenant's profile on its own namespace only; its pods get their own security
+/// group through a SecurityGroupPolicy; offboarding deletes the profile first, then the group.
 #[tokio::test]
 async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_first() {
     use aws_sdk_eks::types::{FargateProfile, FargateProfileStatus};
     let w = World::with_spec(|s| {
         let t = s.tenants.iter_mut().find(|t| t.name == TENANT).unwrap();
-        t.fargate = Some(
-            serde_json::from_value(json!({"selectors": [{"labels": {"compute": "fargate"}}]}))
-                .unwrap(),
-        );
+        t.fargate = Some(serde_json::from_value(json!({})).unwrap());
     })
     .await;
     let platform_profile = w.names().fargate_profile("jobs");
@@ -701,6 +737,41 @@ async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_fi
             .map(String::as_str),
         Some(TENANT)
     );
+    // Its pods' only security group, given to every pod of the namespace by its policy.
+    let group_name = w
+        .names()
+        .security_group(&crate::resources::pod_security_group::purpose(TENANT));
+    let group = w
+        .ec2
+        .network()
+        .groups
+        .values()
+        .find(|g| g.group_name() == Some(group_name.as_str()))
+        .cloned()
+        .expect("the tenant's pod security group");
+    let group_id = group.group_id().unwrap_or_default().to_owned();
+    let egress: Vec<_> = group
+        .ip_permissions_egress()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .map(move |r| (p.ip_protocol(), p.to_port(), r.cidr_ip()))
+        })
+        .collect();
+    assert_eq!(
+        egress,
+        [(Some("tcp"), Some(443), Some("0.0.0.0/0"))],
+        "no allow-all egress left"
+    );
+    let policy = kubernetes::security_group_policy(&w.spec, &w.tenant(), "");
+    let live = kubernetes::get(&w.client, &policy).await.unwrap();
+    assert_eq!(
+        live.expect("SecurityGroupPolicy")["spec"]["securityGroups"]["groupIds"],
+        json!([group_id])
+    );
+    // The cluster group lets it reach the endpoint and CoreDNS (TCP 443, UDP and TCP 53).
+    assert_eq!(cluster_ingress(&w), 3);
     // Offboarding: the profile goes first, one poll at a time, and nothing of it is left.
     w.record_offboarding(false).await;
     let mut deleted = false;
@@ -718,4 +789,11 @@ async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_fi
     }
     assert!(deleted);
     assert!(!w.eks.fargate_profiles().contains_key(&name));
+    let net = w.ec2.network();
+    assert!(!net.groups.contains_key(&group_id), "the pod group is gone");
+    assert_eq!(
+        cluster_ingress(&w),
+        0,
+        "its rules in the cluster group are gone"
+    );
 }

@@ -33,6 +33,7 @@ pub mod bucket;
 mod fargate;
 pub mod owners;
 mod peers;
+mod pod_group;
 mod registry;
 mod stale;
 
@@ -258,10 +259,21 @@ async fn ensure(
         return Ok((false, Outputs::new()));
     };
     let repositories = registry::ensure_tenant(run, &c.ecr, tenant, &role_arn, &key_arn).await?;
-    let on_fargate = fargate::ensure(run, c, tenant).await?;
+    // The pod security group before the profile: a pod started on Fargate without its
+    // SecurityGroupPolicy would get the cluster security group, open to every node pod.
+    let (pod_group, groups_ready) = pod_group::ensure(run, c, tenant, present).await?;
+    let on_fargate = match (&tenant.fargate, &pod_group) {
+        (Some(_), None) if run.writes() => false,
+        _ => fargate::ensure(run, c, tenant).await?,
+    };
     let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
-    let rendered =
+    let mut rendered =
         kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
+    if let Some(group) = &pod_group {
+        // Right after the namespace: applied before the owners can start a pod.
+        let policy = kubernetes::security_group_policy(&run.ctx.spec, tenant, group);
+        rendered.insert(1, policy);
+    }
     stale::prune(run, tenant, &rendered).await?;
     let (manifests, waiting) = peers::applicable(run, rendered, present).await?;
     let in_cluster = converge_manifests(run, tenant, &manifests).await? && !waiting;
@@ -285,7 +297,7 @@ async fn ensure(
     };
     let mut out = Outputs::new();
     outputs::TENANT.insert(&mut out, &tenant.name, Some(given));
-    Ok((in_cluster && on_fargate, out))
+    Ok((in_cluster && on_fargate && groups_ready, out))
 }
 
 /// The tenant's namespace as it is in the cluster, if it exists.
@@ -672,6 +684,17 @@ pub(crate) async fn offboard(
             return Ok(false);
         }
     }
+    // After the namespace, whose pods held the group (with the cluster or without it).
+    let present = peers::present(run).await?;
+    if !pod_group::remove(run, c, tenant, &present).await? {
+        return Ok(false);
+    }
+    let policy = kubernetes::security_group_policy(&run.ctx.spec, tenant, "");
+    run.forget(
+        Kind::SecurityGroupPolicy,
+        &super::bootstrap::object_id(&policy),
+    )
+    .await?;
     // The objects' ids do not depend on the role (only the IRSA annotation does).
     for manifest in kubernetes::tenant_manifests(&run.ctx.spec, tenant, None) {
         let kind = super::bootstrap::object_kind(&manifest)?;
