@@ -374,7 +374,11 @@ fn security_group_policies_pass_the_vpc_resource_controllers_crd_schema() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payments-fargate.json");
     let text = std::fs::read_to_string(&path).expect("examples/payments-fargate.json is readable");
     let spec = parse(&serde_json::from_str(&text).expect("JSON"));
-    let tenant = spec.tenants.iter().find(|t| t.fargate.is_some()).expect("a Fargate tenant");
+    let tenant = spec
+        .tenants
+        .iter()
+        .find(|t| t.fargate.is_some())
+        .expect("a Fargate tenant");
     let policy = tenantry::kubernetes::security_group_policy(&spec, tenant, "sg-0123");
     let dir = std::env::temp_dir().join(format!("tenantry-sgp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -31,6 +31,139 @@ async fn fargate_env() -> Env {
     env
 }
 
+/// The platform's pod security groups by tenant (`tenantry-paycore-prod-t-<tenant>-pods`).
+async fn pod_groups(
+    env: &Env,
+) -> std::collections::BTreeMap<String, aws_sdk_ec2::types::SecurityGroup> {
+    let ec2 = aws_sdk_ec2::Client::new(&env.aws);
+    let out = ec2.describe_security_groups().send().await.expect("groups");
+    out.security_groups()
+        .iter()
+        .filter_map(|g| {
+            let name = g.group_name()?;
+            let tenant = name
+                .strip_prefix("tenantry-paycore-prod-t-")?
+                .strip_suffix("-pods")?;
+            Some((tenant.to_owned(), g.clone()))
+        })
+        .collect()
+}
+
+/// `(protocol, port, peer group)` of a group's rules in one direction.
+fn group_rules(perms: &[aws_sdk_ec2::types::IpPermission]) -> BTreeSet<(String, i32, String)> {
+    perms
+        .iter()
+        .flat_map(|p| {
+            let proto = p.ip_protocol().unwrap_or_default().to_owned();
+            let port = p.from_port().unwrap_or(-1);
+            let groups = p
+                .user_id_group_pairs()
+                .iter()
+                .map(|g| g.group_id().unwrap_or_default().to_owned());
+            let ranges = p
+                .ip_ranges()
+                .iter()
+                .map(|r| r.cidr_ip().unwrap_or_default().to_owned());
+            groups
+                .chain(ranges)
+                .map(move |peer| (proto.clone(), port, peer))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Each Fargate tenant has its own pod security group, which every pod of its namespace gets
+/// (its SecurityGroupPolicy, read from the cluster) and which lets in only the tenant itself,
+/// the control plane's kubelet calls and its `allowFrom` peers: fraud-detection reaches payment
+/// on TCP 8080, reporting reaches neither, and no group keeps the allow-all egress EC2 gives a
+/// new group. The cluster security group lets each tenant reach the endpoint and CoreDNS.
+async fn assert_pod_groups_isolate_the_tenants(env: &Env) {
+    let groups = pod_groups(env).await;
+    let names: BTreeSet<&str> = groups.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["fraud-detection", "payment", "reporting"])
+    );
+    let id = |t: &str| groups[t].group_id().unwrap_or_default().to_owned();
+    let status = env
+        .store
+        .get_status("paycore")
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let cluster_group = status.outputs["clusterSecurityGroupId"]
+        .as_str()
+        .expect("cluster group")
+        .to_owned();
+    let all = "-1".to_owned();
+    let tcp = |port: i32, peer: String| ("tcp".to_owned(), port, peer);
+    let payment_in = group_rules(groups["payment"].ip_permissions());
+    assert_eq!(
+        payment_in,
+        BTreeSet::from([
+            (all.clone(), -1, id("payment")),
+            tcp(10250, cluster_group.clone()),
+            tcp(8080, id("fraud-detection")),
+        ]),
+    );
+    let fraud_out = group_rules(groups["fraud-detection"].ip_permissions_egress());
+    assert_eq!(
+        fraud_out,
+        BTreeSet::from([
+            (all.clone(), -1, id("fraud-detection")),
+            tcp(443, "0.0.0.0/0".to_owned()),
+            tcp(53, cluster_group.clone()),
+            ("udp".to_owned(), 53, cluster_group.clone()),
+            tcp(8080, id("payment")),
+        ]),
+    );
+    let reporting: Vec<String> = group_rules(groups["reporting"].ip_permissions())
+        .into_iter()
+        .chain(group_rules(groups["reporting"].ip_permissions_egress()))
+        .map(|r| r.2)
+        .filter(|peer| *peer == id("payment") || *peer == id("fraud-detection"))
+        .collect();
+    assert!(
+        reporting.is_empty(),
+        "reporting reaches another tenant: {reporting:?}"
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&env.aws);
+    let cluster = ec2
+        .describe_security_groups()
+        .group_ids(&cluster_group)
+        .send()
+        .await
+        .expect("cluster group");
+    let cluster_in = group_rules(cluster.security_groups()[0].ip_permissions());
+    for t in ["payment", "fraud-detection", "reporting"] {
+        assert!(cluster_in.contains(&tcp(443, id(t))), "{t}: endpoint");
+        assert!(
+            cluster_in.contains(&("udp".to_owned(), 53, id(t))),
+            "{t}: DNS"
+        );
+    }
+    let spec: tenantry::spec::PlatformSpec = serde_json::from_value(example()).expect("spec");
+    let kube = env
+        .stack
+        .kube_client_for("paycore-prod")
+        .expect("kube client");
+    for tenant in &spec.tenants {
+        let policy = tenantry::kubernetes::security_group_policy(&spec, tenant, "");
+        let live = tenantry::kubernetes::get(&kube, &policy)
+            .await
+            .expect("get")
+            .unwrap_or_else(|| panic!("{}: no SecurityGroupPolicy", tenant.name));
+        assert_eq!(live["spec"]["podSelector"], json!({}), "{}", tenant.name);
+        assert_eq!(
+            live["spec"]["securityGroups"]["groupIds"],
+            json!([id(&tenant.name)]),
+            "{}",
+            tenant.name
+        );
+    }
+}
+
 /// Puts a tenant request (`TenantOffboardingRequested`...) on the bus.
 async fn put_tenant_request(env: &Env, kind: RequestKind, detail: Value) {
     let out = aws_sdk_eventbridge::Client::new(&env.aws)
@@ -142,7 +275,6 @@ async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_no
                 vec![("settlement-jobs".into(), json!({"compute": "fargate"}))]
             }
             "paycore-prod-coredns" => vec![("kube-system".into(), json!({"k8s-app": "kube-dns"}))],
-            "paycore-prod-t-reporting" => vec![("reporting".into(), json!({"compute": "fargate"}))],
             other => vec![(
                 other.trim_start_matches("paycore-prod-t-").to_owned(),
                 json!({}),
@@ -166,6 +298,7 @@ async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_no
     )
     .expect("JSON");
     assert_eq!(config["computeType"], json!("Fargate"));
+    assert_pod_groups_isolate_the_tenants(&env).await;
 
     // Drift: CoreDNS's profile and payment's deleted out of band are named, then made again.
     for name in ["paycore-prod-coredns", "paycore-prod-t-payment"] {
@@ -229,6 +362,12 @@ async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_no
         .map(|r| format!("{} {}", r.resource_type, r.id))
         .collect();
     assert!(of_reporting.is_empty(), "left recorded: {of_reporting:?}");
+    let groups = pod_groups(&env).await;
+    assert!(
+        !groups.contains_key("reporting") && groups.contains_key("payment"),
+        "reporting's pod group is left: {:?}",
+        groups.keys()
+    );
     assert!(records
         .iter()
         .any(|r| r.resource_type == Kind::FargateProfile.as_str()
@@ -311,7 +450,10 @@ async fn rejected(sqs: &aws_sdk_sqs::Client, queue: &str, request_id: &str) -> V
 /// makes the pod execution role and the tenant's profile, and decommissioning removes both.
 #[tokio::test]
 async fn a_fargate_tenant_onboarded_later_brings_the_pod_role_and_decommission_removes_both() {
-    let env = env().await;
+    let mut env = env().await;
+    // Fargate pods have no Pod Identity agent: the tenant roles trust IRSA.
+    env.spec["identity"]["podIdentity"] = json!(false);
+    env.spec["identity"]["irsa"] = json!(true);
     let run = env
         .run(RequestKind::PlatformProvision, "fargate-late-1")
         .await;
@@ -321,7 +463,7 @@ async fn a_fargate_tenant_onboarded_later_brings_the_pod_role_and_decommission_r
         RequestKind::TenantOnboarding,
         json!({"schemaVersion": "1", "requestId": "fargate-late-onboard", "platformId": "payments",
                "tenant": {"name": "settlement", "costCentre": "cc-9",
-                          "fargate": {"selectors": [{"labels": {"compute": "fargate"}}]}}}),
+                          "fargate": {}}}),
     )
     .await;
     let onboarded = env.finish("fargate-late-onboard").await;

@@ -459,11 +459,12 @@ pub async fn revoke(
     Ok(())
 }
 
-/// The platform's security groups with a `tenantry:tenant` tag and a pod group's name, by
-/// tenant (one call).
+/// The platform's security groups in its VPC with a `tenantry:tenant` tag and a pod group's
+/// name, by tenant (one call).
 pub async fn find_tenant_groups(
     ec2: &aws_sdk_ec2::Client,
     platform: &str,
+    vpc: &str,
     name_of: impl Fn(&str) -> String,
 ) -> Result<BTreeMap<String, SecurityGroup>, FunctionError> {
     let out = ec2
@@ -474,6 +475,7 @@ pub async fn find_tenant_groups(
                 .values(platform)
                 .build(),
         )
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
         .send()
         .await
         .map_err(|e| aws_error("DescribeSecurityGroups", e))?;

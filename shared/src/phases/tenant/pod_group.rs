@@ -31,7 +31,8 @@ struct View {
 
 async fn view(run: &Run<'_>, c: &Clients) -> Result<View, FunctionError> {
     let names = run.ctx.names.clone();
-    let live = psg::find_tenant_groups(&c.ec2, run.ctx.platform_id(), |t| {
+    let vpc: String = run.ctx.output(outputs::VPC_ID)?;
+    let live = psg::find_tenant_groups(&c.ec2, run.ctx.platform_id(), &vpc, |t| {
         names.security_group(&psg::purpose(t))
     })
     .await?;
