@@ -1320,7 +1320,7 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     );
     for r in &spec.repositories {
         b.add(
-            format!("tenants/repository/{}", r.name),
+            format!("tenants/_repository/{}", r.name),
             Kind::Repository,
             b.names.repository(&r.name),
             vec![keys.data.clone(), "identity/role/node".to_owned()],
@@ -1468,7 +1468,7 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
                 .map(|ns| format!("tenants/{ns}/namespace/{ns}")),
         );
         b.add(
-            format!("tenants/owner/{owner}"),
+            format!("tenants/_owner/{owner}"),
             Kind::TenantOwnerEntry,
             owner,
             deps,
@@ -1591,7 +1591,7 @@ mod tests {
             "tenants/ledger/namespace/ledger",
             "tenants/ledger/network-policy/default-deny",
             "tenants/ledger/service-account/workload",
-            "tenants/owner/arn:aws:iam::111122223333:role/team-ledger",
+            "tenants/_owner/arn:aws:iam::111122223333:role/team-ledger",
             "network/flow-logs/log-group",
             "network/route-table/private/0",
             "bootstrap/deployment/kube-system/cluster-autoscaler",
@@ -1620,6 +1620,30 @@ mod tests {
             .resource("tenants/checkout/resource-quota/quota")
             .expect("quota");
         assert_eq!(quota.properties["spec"]["hard"]["pods"], "100");
+    }
+
+    /// Platform-level items under `tenants/` start with `_`, which no tenant name can: a tenant
+    /// named `repository` or `owner` never shares an id with the platform's repositories or
+    /// the owners' entries.
+    #[test]
+    fn ids_are_unique_whatever_the_tenants_are_called() {
+        let spec = variant(|v| {
+            v["repositories"] = serde_json::json!([{ "name": "role" }]);
+            let mut t = v["tenants"][0].clone();
+            t["name"] = serde_json::json!("repository");
+            let mut o = v["tenants"][0].clone();
+            o["name"] = serde_json::json!("owner");
+            v["tenants"].as_array_mut().unwrap().extend([t, o]);
+        });
+        let plan = plan(&spec);
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &plan.phases {
+            for r in &p.resources {
+                assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+            }
+        }
+        assert!(plan.resource("tenants/_repository/role").is_some());
+        assert!(plan.resource("tenants/repository/role").is_some());
     }
 
     #[test]
@@ -1790,8 +1814,8 @@ mod tests {
                 let tenant_resource = r.id.starts_with("tenants/")
                     && r.id != "tenants/bucket"
                     && r.id != "tenants/access-log-bucket"
-                    && !r.id.starts_with("tenants/repository/")
-                    && !r.id.starts_with("tenants/owner/");
+                    && !r.id.starts_with("tenants/_repository/")
+                    && !r.id.starts_with("tenants/_owner/");
                 assert_eq!(
                     r.tags.contains_key(naming::TAG_TENANT),
                     tenant_resource,
