@@ -54,6 +54,7 @@ pub(crate) fn check_platform(spec: &PlatformSpec, issues: &mut Issues) {
             ),
         );
     }
+    check_coredns_placement(spec, issues);
     let tenants: BTreeSet<&str> = spec.tenants.iter().map(|t| t.name.as_str()).collect();
     let mut seen = BTreeSet::new();
     for (i, p) in f.profiles.iter().enumerate() {
@@ -106,6 +107,36 @@ pub(crate) fn check_platform(spec: &PlatformSpec, issues: &mut Issues) {
                 }
             }
             check_labels(&s.labels, &field(&sel, "labels"), issues);
+        }
+    }
+}
+
+/// CoreDNS on Fargate with configuration that pins it to nodes (`nodeSelector`, `affinity`):
+/// Fargate schedules a pod only if nothing in it asks for an EC2 node, so CoreDNS would stay
+/// Pending and the cluster would have no DNS.
+fn check_coredns_placement(spec: &PlatformSpec, issues: &mut Issues) {
+    if !spec.fargate.core_dns {
+        return;
+    }
+    for (i, addon) in spec.addons.iter().flatten().enumerate() {
+        let Some(config) = addon.configuration_values.as_ref() else {
+            continue;
+        };
+        if addon.name != "coredns" {
+            continue;
+        }
+        for pin in ["nodeSelector", "affinity"] {
+            if config.contains_key(pin) {
+                issues.push(
+                    format!("$.addons[{i}].configurationValues.{pin}"),
+                    rules::FARGATE_PROFILE,
+                    format!(
+                        "fargate.coreDns runs CoreDNS on Fargate, and {pin} would keep its pods \
+                         off Fargate (Pending: no DNS in the cluster). Remove {pin}, or leave \
+                         fargate.coreDns out"
+                    ),
+                );
+            }
         }
     }
 }

@@ -569,6 +569,7 @@ rule_tests! {
             v["tenants"].as_array_mut().unwrap().push(json!({ "name": name, "costCentre": "cc-9", "fargate": {} }));
         }
     }
+    coredns_on_fargate_pinned_to_nodes: rules::FARGATE_PROFILE, "$.addons[0].configurationValues.nodeSelector", v => { v["fargate"] = json!({"coreDns": true}); }
     fargate_tenant_with_pod_identity: rules::FARGATE_POD_IDENTITY, "$.tenants[0].fargate", v => { v["tenants"][0]["fargate"] = json!({}); }
     fargate_tenant_partly_on_nodes: rules::FARGATE_WHOLE_NAMESPACE, "$.tenants[0].fargate.selectors", v => { v["tenants"][0]["fargate"] = json!({"selectors": [{"labels": {"compute": "fargate"}}]}); }
     fargate_tenant_with_calico: rules::FARGATE_NETWORK_POLICY, "$.tenants[0].fargate", v => { v["cni"] = json!("calico"); v["addons"] = json!([{ "name": "coredns" }]); v["tenants"][0]["fargate"] = json!({}); }
