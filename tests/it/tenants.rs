@@ -2315,8 +2315,44 @@ async fn offboarding_keeps_exactly_what_the_request_says() {
     let left: BTreeMap<&str, usize> = left.into_iter().filter(|(_, n)| *n > 0).collect();
     assert_eq!(
         left,
-        BTreeMap::from([("kms:key", 1)]),
-        "only alpha-two's retained key"
+        BTreeMap::from([("kms:key", 2)]),
+        "only alpha-two's retained key, and the data key the kept bucket is encrypted with"
+    );
+    // The kept bucket's data stays readable: its default key is not scheduled for deletion.
+    let data_key = status.outputs["retainedDataKey"]
+        .as_str()
+        .expect("retainedDataKey output")
+        .to_owned();
+    let kms = aws_sdk_kms::Client::new(&env.aws);
+    let key = kms
+        .describe_key()
+        .key_id(&data_key)
+        .send()
+        .await
+        .expect("the data key");
+    let key = key.key_metadata().expect("metadata");
+    assert_eq!(
+        key.key_state(),
+        Some(&aws_sdk_kms::types::KeyState::Enabled)
+    );
+    let bucket_key = aws_sdk_s3::Client::new(&env.aws)
+        .get_bucket_encryption()
+        .bucket(&p.bucket)
+        .send()
+        .await
+        .expect("bucket encryption");
+    let bucket_key = bucket_key
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .and_then(|d| d.kms_master_key_id())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        bucket_key == data_key
+            || data_key.ends_with(&bucket_key)
+            || bucket_key.ends_with(key.key_id()),
+        "the kept bucket is encrypted with {bucket_key}, kept {data_key}"
     );
     assert!(
         env.store.list_resources(PLATFORM).await.unwrap().is_empty(),

@@ -412,10 +412,12 @@ fn apply_outcome(
         None if operation == Operation::Decommission => {
             status.state = LifecycleState::Decommissioned;
             // What a decommission kept on purpose (the tenant-data bucket holding retained tenant
-            // data) is the one output that outlives the platform.
-            status
-                .outputs
-                .retain(|key, _| key == crate::phases::outputs::RETAINED_BUCKET.key);
+            // data, and the data key it is encrypted with) outlives the platform.
+            let kept = [
+                crate::phases::outputs::RETAINED_BUCKET.key,
+                crate::phases::outputs::RETAINED_DATA_KEY.key,
+            ];
+            status.outputs.retain(|key, _| kept.contains(&key.as_str()));
             status.last_error = None;
         }
         None => {

@@ -90,7 +90,7 @@ pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let kms = ctx.clients.kms.clone();
     let mut run = Run::new(ctx).await?;
     let (ready, outputs) = match run.ctx.input.action {
-        Action::Delete => (delete(&mut run, &kms).await?, BTreeMap::new()),
+        Action::Delete => delete(&mut run, &kms).await?,
         _ => ensure(&mut run, &kms).await?,
     };
     run.finish(ready, outputs).await
@@ -447,8 +447,29 @@ async fn converge_tags(
 
 // --- delete -------------------------------------------------------------------------------------
 
-/// Deletes the aliases, then schedules every key tagged with the platform for deletion.
-async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, FunctionError> {
+/// Whether a tenant was offboarded with `retainData`: its S3 objects (the tenant-data bucket's
+/// default key) and its repositories (when it had no key of its own) are encrypted with the
+/// platform data key, which must then outlive the platform.
+async fn retained_data(run: &Run<'_>) -> Result<bool, FunctionError> {
+    let records = run
+        .ctx
+        .store
+        .list_tenant_records(run.ctx.platform_id())
+        .await?;
+    Ok(records
+        .iter()
+        .any(|r| r.value.state == crate::store::TenantState::Offboarded && r.value.retain_data))
+}
+
+/// Deletes the aliases, then schedules every key tagged with the platform for deletion, except
+/// the data key while retained tenant data needs it: that one is kept and handed over (out of
+/// the inventory, named by the `retainedDataKey` output), like the bucket holding the data.
+async fn delete(
+    run: &mut Run<'_>,
+    kms: &aws_sdk_kms::Client,
+) -> Result<(bool, OutputMap), FunctionError> {
+    let keep_data_key = retained_data(run).await?;
+    let mut out = OutputMap::new();
     for purpose in KEY_PURPOSES {
         let alias = run.ctx.names.kms_alias(purpose);
         if describe_key(kms, &alias).await?.is_some() {
@@ -463,18 +484,22 @@ async fn delete(run: &mut Run<'_>, kms: &aws_sdk_kms::Client) -> Result<bool, Fu
         run.forget(Kind::KmsAlias, &alias).await?;
         run.forget(Kind::KmsKeyPending, &alias).await?;
     }
-    for (meta, _) in tagged_keys(run, kms, COMPONENT).await? {
+    for (meta, purpose) in tagged_keys(run, kms, COMPONENT).await? {
         let key_id = meta.key_id().to_owned();
         let pending = matches!(
             meta.key_state(),
             Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
         );
-        if !pending {
+        if keep_data_key && purpose == KEY_DATA && !pending {
+            tracing::warn!(%key_id, "keeping the platform data key: retained tenant data is encrypted with it");
+            let arn = meta.arn().unwrap_or_default().to_owned();
+            outputs::RETAINED_DATA_KEY.insert(&mut out, arn);
+        } else if !pending {
             schedule_deletion(kms, &key_id, DELETION_WINDOW_DAYS).await?;
         }
         run.forget(Kind::KmsKey, &key_id).await?;
     }
-    Ok(true)
+    Ok((true, out))
 }
 
 /// Schedules a key for deletion in `days` (7-30); already pending or gone is success.

@@ -163,6 +163,9 @@ outputs! {
     TENANT_BUCKET: String = "tenantBucket";
     /// The tenant bucket kept at decommission (tenants with `retainData`).
     RETAINED_BUCKET: RetainedBucket = "retainedBucket";
+    /// The platform data key kept at decommission: the retained tenant data (bucket objects,
+    /// repositories of tenants without their own key) is encrypted with it.
+    RETAINED_DATA_KEY: String = "retainedDataKey";
     /// The platform's container image repositories: request name → repository URI.
     REPOSITORY_URIS: BTreeMap<String, String> = "repositoryUris";
 }
