@@ -368,6 +368,50 @@ async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_no
         "reporting's pod group is left: {:?}",
         groups.keys()
     );
+
+    // Offboarding fraud-detection, which payment's allowFrom names: its group goes, and so do
+    // payment's rule naming it and payment's NetworkPolicy letting it in.
+    let fraud_group = groups["fraud-detection"]
+        .group_id()
+        .unwrap_or_default()
+        .to_owned();
+    put_tenant_request(
+        &env,
+        RequestKind::TenantOffboarding,
+        json!({"schemaVersion": "1", "requestId": "fargate-offboard-fraud",
+               "platformId": "paycore", "tenantName": "fraud-detection"}),
+    )
+    .await;
+    let gone = env.finish("fargate-offboard-fraud").await;
+    assert_eq!(gone.status, ExecutionStatus::Succeeded, "{:?}", gone.cause);
+    let groups = pod_groups(&env).await;
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["payment"]);
+    let payment = &groups["payment"];
+    let peers: Vec<String> = group_rules(payment.ip_permissions())
+        .into_iter()
+        .chain(group_rules(payment.ip_permissions_egress()))
+        .map(|r| r.2)
+        .collect();
+    assert!(
+        !peers.contains(&fraud_group),
+        "payment still names fraud-detection: {peers:?}"
+    );
+    let spec: tenantry::spec::PlatformSpec = serde_json::from_value(example()).expect("spec");
+    let payment_spec = spec
+        .tenants
+        .iter()
+        .find(|t| t.name == "payment")
+        .expect("payment");
+    let kube = env
+        .stack
+        .kube_client_for("paycore-prod")
+        .expect("kube client");
+    for m in tenantry::kubernetes::tenant_manifests(&spec, payment_spec, None) {
+        if tenantry::kubernetes::peer_of(&m) == Some("fraud-detection") {
+            let live = tenantry::kubernetes::get(&kube, &m).await.expect("get");
+            assert!(live.is_none(), "{} is left", m["metadata"]["name"]);
+        }
+    }
     assert!(records
         .iter()
         .any(|r| r.resource_type == Kind::FargateProfile.as_str()
