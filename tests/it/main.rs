@@ -14,6 +14,7 @@ mod platform;
 mod report_html;
 mod security;
 mod store;
+mod tenant_crash;
 mod tenant_intake;
 mod tenant_lease;
 mod tenants;
