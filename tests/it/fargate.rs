@@ -164,6 +164,171 @@ async fn assert_pod_groups_isolate_the_tenants(env: &Env) {
     }
 }
 
+/// Every resource of the platform carries its environment: the EC2 resources, the cluster, its
+/// node groups, add-ons and Fargate profiles, and the roles tagged with the platform (as
+/// `tenantry:environment`), and the Kubernetes objects Tenantry applied (as the label
+/// `tenantry.io/environment`: the tenants' namespaces and their SecurityGroupPolicies).
+async fn assert_environment_everywhere(env: &Env, cluster: &str) {
+    let want = Some("prod");
+    let ec2 = aws_sdk_ec2::Client::new(&env.aws);
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("tag:tenantry:platform")
+        .values("paycore")
+        .build();
+    let env_of = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .find(|t| t.key() == Some("tenantry:environment"))
+            .and_then(|t| t.value().map(str::to_owned))
+    };
+    let mut seen = 0;
+    let groups = ec2
+        .describe_security_groups()
+        .filters(filter.clone())
+        .send()
+        .await
+        .unwrap();
+    for g in groups.security_groups() {
+        assert_eq!(env_of(g.tags()).as_deref(), want, "{:?}", g.group_name());
+        seen += 1;
+    }
+    let subnets = ec2
+        .describe_subnets()
+        .filters(filter.clone())
+        .send()
+        .await
+        .unwrap();
+    for n in subnets.subnets() {
+        assert_eq!(env_of(n.tags()).as_deref(), want, "{:?}", n.subnet_id());
+        seen += 1;
+    }
+    let vpcs = ec2.describe_vpcs().filters(filter).send().await.unwrap();
+    for v in vpcs.vpcs() {
+        assert_eq!(env_of(v.tags()).as_deref(), want, "{:?}", v.vpc_id());
+        seen += 1;
+    }
+    let eks = aws_sdk_eks::Client::new(&env.aws);
+    let c = eks.describe_cluster().name(cluster).send().await.unwrap();
+    let tag = |tags: Option<&std::collections::HashMap<String, String>>| {
+        tags.and_then(|t| t.get("tenantry:environment")).cloned()
+    };
+    assert_eq!(
+        tag(c.cluster().and_then(|c| c.tags())).as_deref(),
+        want,
+        "cluster"
+    );
+    for ng in eks
+        .list_nodegroups()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap()
+        .nodegroups()
+    {
+        let d = eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(ng)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            tag(d.nodegroup().and_then(|n| n.tags())).as_deref(),
+            want,
+            "{ng}"
+        );
+        seen += 1;
+    }
+    for a in eks
+        .list_addons()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap()
+        .addons()
+    {
+        let d = eks
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            tag(d.addon().and_then(|x| x.tags())).as_deref(),
+            want,
+            "{a}"
+        );
+        seen += 1;
+    }
+    for name in profiles(&eks, cluster).await {
+        let d = eks
+            .describe_fargate_profile()
+            .cluster_name(cluster)
+            .fargate_profile_name(&name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            tag(d.fargate_profile().and_then(|p| p.tags())).as_deref(),
+            want,
+            "{name}"
+        );
+        seen += 1;
+    }
+    let iam = aws_sdk_iam::Client::new(&env.aws);
+    let roles = iam
+        .list_roles()
+        .path_prefix("/tenantry/")
+        .send()
+        .await
+        .unwrap();
+    for r in roles.roles() {
+        let tags = iam
+            .list_role_tags()
+            .role_name(r.role_name())
+            .send()
+            .await
+            .unwrap();
+        let of = |k: &str| {
+            tags.tags()
+                .iter()
+                .find(|t| t.key() == k)
+                .map(|t| t.value().to_owned())
+        };
+        if of("tenantry:platform").as_deref() == Some("paycore") {
+            assert_eq!(
+                of("tenantry:environment").as_deref(),
+                want,
+                "{}",
+                r.role_name()
+            );
+            seen += 1;
+        }
+    }
+    let spec: tenantry::spec::PlatformSpec = serde_json::from_value(example()).expect("spec");
+    let kube = env.stack.kube_client_for(cluster).expect("kube client");
+    for tenant in &spec.tenants {
+        for m in [
+            tenantry::kubernetes::tenant_manifests(&spec, tenant, None).remove(0),
+            tenantry::kubernetes::security_group_policy(&spec, tenant, ""),
+        ] {
+            let live = tenantry::kubernetes::get(&kube, &m)
+                .await
+                .unwrap()
+                .expect("applied");
+            assert_eq!(
+                live["metadata"]["labels"]["tenantry.io/environment"],
+                json!("prod"),
+                "{} {}",
+                m["kind"],
+                tenant.name
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 30, "only {seen} resources looked at");
+}
+
 /// Puts a tenant request (`TenantOffboardingRequested`...) on the bus.
 async fn put_tenant_request(env: &Env, kind: RequestKind, detail: Value) {
     let out = aws_sdk_eventbridge::Client::new(&env.aws)
@@ -299,6 +464,7 @@ async fn payments_fargate_provisions_as_planned_offboards_a_tenant_and_leaves_no
     .expect("JSON");
     assert_eq!(config["computeType"], json!("Fargate"));
     assert_pod_groups_isolate_the_tenants(&env).await;
+    assert_environment_everywhere(&env, cluster).await;
 
     // Drift: CoreDNS's profile and payment's deleted out of band are named, then made again.
     for name in ["paycore-prod-coredns", "paycore-prod-t-payment"] {

@@ -31,6 +31,9 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "tenantry";
 /// Label holding the platform id.
 pub const LABEL_PLATFORM: &str = "tenantry.io/platform";
+/// The platform's environment (`spec.environment`), on every object as on every AWS resource
+/// (`tenantry:environment`).
+pub const LABEL_ENVIRONMENT: &str = "tenantry.io/environment";
 
 /// The cluster's own namespaces, which get Pod Security labels.
 pub const SYSTEM_NAMESPACES: &[&str] = super::apply::SYSTEM_NAMESPACES;
@@ -54,6 +57,7 @@ pub fn common_labels(spec: &PlatformSpec) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
         (LABEL_PLATFORM.to_owned(), spec.id.clone()),
+        (LABEL_ENVIRONMENT.to_owned(), spec.environment.clone()),
     ])
 }
 
@@ -332,6 +336,7 @@ pub(crate) mod tests {
         let labels = &manifest["metadata"]["labels"];
         assert_eq!(labels[LABEL_MANAGED_BY], "tenantry", "{manifest}");
         assert_eq!(labels[LABEL_PLATFORM], platform, "{manifest}");
+        assert!(labels[LABEL_ENVIRONMENT].is_string(), "{manifest}");
         assert!(manifest["apiVersion"].is_string(), "{manifest}");
         assert!(manifest["kind"].is_string(), "{manifest}");
     }

@@ -784,8 +784,9 @@ mod tests {
                 "v1.35"
             );
         }
-        // Two common labels, the tenant label and six Pod Security labels: nothing else.
-        assert_eq!(labels.len(), 9, "{ns}");
+        // Three common labels (manager, platform, environment), the tenant label and six Pod
+        // Security labels: nothing else.
+        assert_eq!(labels.len(), 10, "{ns}");
         assert!(ns.get("spec").is_none(), "{ns}");
 
         let mut old = spec.clone();
