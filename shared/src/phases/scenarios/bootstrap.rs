@@ -481,7 +481,9 @@ async fn a_disabled_controller_is_removed_and_forgotten() {
         .filter(|m| {
             m["metadata"]["labels"]["app.kubernetes.io/name"] == "aws-load-balancer-controller"
                 || (m["kind"] == "CustomResourceDefinition"
-                    && m["spec"]["group"].as_str().is_some_and(|g| g.ends_with(".k8s.aws")))
+                    && m["spec"]["group"]
+                        .as_str()
+                        .is_some_and(|g| g.ends_with(".k8s.aws")))
         })
         .collect();
     assert_eq!(alb.len(), 15);
@@ -520,7 +522,11 @@ async fn external_secrets_gets_its_webhook_certificate_and_is_removed_when_disab
     }
     assert_eq!(w.run(Action::Ensure).await.changes, 0);
     let again = w.live(&secret).await.expect("the webhook Secret");
-    assert_eq!(WebhookTls::from_secret(&again), Some(tls), "not rotated by a re-run");
+    assert_eq!(
+        WebhookTls::from_secret(&again),
+        Some(tls),
+        "not rotated by a re-run"
+    );
     let eso: Vec<Value> = w
         .desired()
         .into_iter()
