@@ -21,7 +21,14 @@ import yaml
 # The upstream files of each controller, in apply order.
 UPSTREAM = {
     "alb-controller": ["crds.yaml", "role.yaml"],
-    "external-secrets": ["crds.yaml"],
+    # The CRDs the controller watches with Tenantry's arguments (see its SOURCE.md).
+    "external-secrets": [
+        "external-secrets.io_secretstores.yaml",
+        "external-secrets.io_clustersecretstores.yaml",
+        "external-secrets.io_externalsecrets.yaml",
+        "external-secrets.io_clusterexternalsecrets.yaml",
+        "generators.external-secrets.io_generatorstates.yaml",
+    ],
 }
 
 

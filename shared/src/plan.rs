@@ -1171,15 +1171,28 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n:
             .find(|(p, _)| *p == purpose)
             .map(|(_, id)| id.clone())
     };
-    let (alb_role, dns_role) = (
+    let (alb_role, dns_role, secrets_role) = (
         role_of(naming::ROLE_ALB_CONTROLLER),
         role_of(naming::ROLE_EXTERNAL_DNS),
+        role_of(naming::ROLE_EXTERNAL_SECRETS),
     );
     add_manifests(b, None, "bootstrap", &controllers, |m| {
         let mut deps = vec![c.cluster.clone()];
         if m["kind"] == "Deployment" {
-            let dns = m["metadata"]["namespace"] == crate::kubernetes::EXTERNAL_DNS_NAMESPACE;
-            deps.extend(if dns { &dns_role } else { &alb_role }.iter().cloned());
+            let namespace = &m["metadata"]["namespace"];
+            // The role of the pod's service account (external-secrets' webhook has none).
+            let role = if namespace == crate::kubernetes::EXTERNAL_DNS_NAMESPACE {
+                &dns_role
+            } else if namespace == crate::kubernetes::EXTERNAL_SECRETS_NAMESPACE {
+                if m["metadata"]["name"] == crate::kubernetes::EXTERNAL_SECRETS_NAME {
+                    &secrets_role
+                } else {
+                    &None
+                }
+            } else {
+                &alb_role
+            };
+            deps.extend(role.iter().cloned());
         }
         deps
     });
@@ -1508,14 +1521,14 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                // 20, the ALB controller's 15 and external-dns's 5.
-                (Phase::Bootstrap, 40),
+                // 20, the ALB controller's 15, external-dns's 5 and external-secrets' 18.
+                (Phase::Bootstrap, 58),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
                 (Phase::Tenants, 54),
             ]
         );
-        assert_eq!(plan.total(), 174);
+        assert_eq!(plan.total(), 192);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1529,15 +1542,20 @@ mod tests {
             ("eks:pod-identity-association", 7),
             ("eks:access-entry", 1),
             ("eks:tenant-owner-entry", 3),
-            // The tenants' three, the autoscaler's and the ALB controller's leader election.
-            ("k8s:role", 5),
-            ("k8s:role-binding", 5),
-            ("k8s:deployment", 3),
-            ("k8s:custom-resource-definition", 4),
-            ("k8s:service", 1),
-            ("k8s:secret", 1),
+            // The tenants' three, the autoscaler's, the ALB controller's and external-secrets'
+            // leader election.
+            ("k8s:role", 6),
+            ("k8s:role-binding", 6),
+            // The autoscaler, the ALB controller, external-dns, external-secrets and its webhook.
+            ("k8s:deployment", 5),
+            // The ALB controller's 4 and external-secrets' 5.
+            ("k8s:custom-resource-definition", 9),
+            // The ALB controller's and external-secrets' webhooks: Service, TLS Secret.
+            ("k8s:service", 2),
+            ("k8s:secret", 2),
             ("k8s:mutating-webhook-configuration", 1),
-            ("k8s:validating-webhook-configuration", 1),
+            // The ALB controller's one, external-secrets' two.
+            ("k8s:validating-webhook-configuration", 3),
             ("k8s:ingress-class", 1),
             ("k8s:priority-class", 4),
             ("ec2:vpc-cidr-block-association", 1),
@@ -1561,9 +1579,9 @@ mod tests {
             ("sns:topic", 1),
             ("secretsmanager:secret", 1),
             ("s3:bucket", 2),
-            // The tenants' three, the Pod Security labels on four system namespaces, and
-            // external-dns's.
-            ("k8s:namespace", 8),
+            // The tenants' three, the Pod Security labels on four system namespaces,
+            // external-dns's and external-secrets'.
+            ("k8s:namespace", 9),
             // Four per tenant, and two for ledger's `allowFrom` checkout.
             ("k8s:network-policy", 14),
             ("k8s:resource-quota", 3),
@@ -1719,8 +1737,8 @@ mod tests {
         let plan = plan(&spec);
         plan.check_graph().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.count_kind(Kind::Installation), 1);
-        // Calico's 32 and the ALB controller's 4.
-        assert_eq!(plan.count_kind(Kind::CustomResourceDefinition), 36);
+        // Calico's 32, the ALB controller's 4 and external-secrets' 5.
+        assert_eq!(plan.count_kind(Kind::CustomResourceDefinition), 41);
         assert_eq!(plan.count_kind(Kind::EniConfig), 0);
         // The pod CIDR is Calico's pool, not the VPC's.
         assert_eq!(plan.count_kind(Kind::VpcCidrBlock), 0);

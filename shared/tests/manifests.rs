@@ -423,29 +423,35 @@ const ALB_ROLE: &str =
     "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-alb-controller";
 const DNS_ROLE: &str =
     "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-external-dns";
+const ESO_ROLE: &str =
+    "arn:aws:iam::111122223333:role/tenantry/tenantry-payments-prod-external-secrets";
 
-/// The controllers' objects (external-dns, and the AWS Load Balancer Controller: vendored CRDs, RBAC, webhook
-/// Service, TLS Secret with a real generated pair, Deployment, IngressClass, webhook
-/// configurations) pass kubernetes-validate --strict at every supported version, under IRSA
-/// (annotated ServiceAccount) and Pod Identity; the vendored `objects.json` is what its YAML
-/// derives.
+/// The controllers' objects (external-dns; the AWS Load Balancer Controller and the External
+/// Secrets Operator: vendored CRDs, RBAC, webhook Service, TLS Secret with a real generated
+/// pair, Deployments, IngressClass, webhook configurations) pass kubernetes-validate --strict at
+/// every supported version, under IRSA (annotated ServiceAccounts) and Pod Identity; each
+/// vendored `objects.json` is what its YAML derives.
 #[test]
 fn controller_manifests_pass_at_every_supported_version() {
     use std::collections::BTreeMap;
     use tenantry::kubernetes::webhook_tls::WebhookTls;
-    let (ok, out) = python_script(
-        "vendor_crds.py",
-        &[
-            "--check".as_ref(),
-            "shared/manifests/alb-controller/v3.5.0".as_ref(),
-        ],
-    );
-    assert!(ok, "{out}");
-    let alb = tenantry::kubernetes::ALB_WEBHOOK;
-    let certs = BTreeMap::from([(
-        alb.secret.to_owned(),
-        WebhookTls::generate(&alb).expect("a webhook certificate"),
-    )]);
+    for vendored in [
+        "shared/manifests/alb-controller/v3.5.0",
+        "shared/manifests/external-secrets/v2.9.0",
+    ] {
+        let (ok, out) = python_script("vendor_crds.py", &["--check".as_ref(), vendored.as_ref()]);
+        assert!(ok, "{out}");
+    }
+    let certs: BTreeMap<String, WebhookTls> = [
+        tenantry::kubernetes::ALB_WEBHOOK,
+        tenantry::kubernetes::EXTERNAL_SECRETS_WEBHOOK,
+    ]
+    .iter()
+    .map(|w| {
+        let tls = WebhookTls::generate(w).expect("a webhook certificate");
+        (w.secret.to_owned(), tls)
+    })
+    .collect();
     for version in SUPPORTED_KUBERNETES_VERSIONS {
         for (label, spec, roles) in [
             (
@@ -454,21 +460,32 @@ fn controller_manifests_pass_at_every_supported_version() {
                 BTreeMap::from([
                     ("alb-controller".to_owned(), ALB_ROLE.to_owned()),
                     ("external-dns".to_owned(), DNS_ROLE.to_owned()),
+                    ("external-secrets".to_owned(), ESO_ROLE.to_owned()),
                 ]),
             ),
             ("pod-identity", pod_identity_only(version), BTreeMap::new()),
         ] {
             let all = tenantry::kubernetes::controller_manifests(&spec, &roles, "vpc-0123", &certs);
-            assert_eq!(all.len(), 20, "{label} {version}");
-            let sa = all
-                .iter()
-                .find(|m| m["kind"] == "ServiceAccount")
-                .expect("sa");
-            assert_eq!(
-                sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].as_str(),
-                (label == "irsa").then_some(ALB_ROLE),
-                "{label}"
-            );
+            assert_eq!(all.len(), 38, "{label} {version}");
+            for (namespace, name, role) in [
+                ("kube-system", "aws-load-balancer-controller", ALB_ROLE),
+                ("external-dns", "external-dns", DNS_ROLE),
+                ("external-secrets", "external-secrets", ESO_ROLE),
+            ] {
+                let sa = all
+                    .iter()
+                    .find(|m| {
+                        m["kind"] == "ServiceAccount"
+                            && m["metadata"]["namespace"] == namespace
+                            && m["metadata"]["name"] == name
+                    })
+                    .expect("sa");
+                assert_eq!(
+                    sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].as_str(),
+                    (label == "irsa").then_some(role),
+                    "{label} {name}"
+                );
+            }
             validate(&format!("controllers-{label}-{version}"), &spec, &all);
         }
     }

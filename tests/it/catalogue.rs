@@ -226,9 +226,11 @@ async fn plan_matches_inventory_with_other_node_groups_and_no_tenants() {
     .await;
 }
 
-/// With IRSA: beyond the catalogue's promises, the AWS Load Balancer Controller is in the cluster,
-/// its ServiceAccount annotated with its role, its webhook configurations trusting the CA of the
-/// serving certificate in its Secret; a re-run of bootstrap writes nothing and keeps the pair.
+/// With IRSA: beyond the catalogue's promises, the AWS Load Balancer Controller and the External
+/// Secrets Operator are in the cluster, their ServiceAccounts annotated with their roles, their
+/// webhook configurations trusting the CA of the serving certificate in their Secrets; a re-run
+/// of bootstrap writes nothing and keeps the pairs; bootstrap's delete removes the operator's
+/// objects, and decommission leaves nothing.
 #[tokio::test]
 async fn plan_matches_inventory_with_irsa_instead_of_pod_identity() {
     let (env, _) = provision_checked("irsa", |spec| {
@@ -248,7 +250,120 @@ async fn plan_matches_inventory_with_irsa_instead_of_pod_identity() {
         first,
         "the webhook certificate is kept"
     );
+    // The re-run above wrote nothing: external-secrets' webhook pair is kept too.
+    assert_external_secrets_installed(&env).await;
+    // Bootstrap's delete (decommission's first Kubernetes step, before the cluster and its
+    // objects go) removes every object of the operator, CRDs and webhooks included.
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let cluster = tenantry::naming::Names::new(&spec).cluster();
+    let kube = env.stack.kube_client_for(&cluster).expect("kube client");
+    let objects = external_secrets_objects(&spec);
+    let payload = json!({ "platformId": env.platform_id(), "requestId": "irsa-bootstrap-delete",
+                          "action": "delete" });
+    tenantry_integration::invoke(&env.stack, "bootstrap", &payload)
+        .await
+        .unwrap_or_else(|e| panic!("bootstrap delete: {e:?}"));
+    for m in &objects {
+        let live = tenantry::kubernetes::get(&kube, m).await.expect("get");
+        assert!(
+            live.is_none(),
+            "{} {} left",
+            m["kind"],
+            m["metadata"]["name"]
+        );
+    }
     decommission_leaves_nothing(&env, "irsa").await;
+}
+
+/// The External Secrets Operator's objects as bootstrap renders them for `spec` (names only).
+fn external_secrets_objects(spec: &tenantry::spec::PlatformSpec) -> Vec<Value> {
+    tenantry::kubernetes::external_secrets_manifests(
+        spec,
+        None,
+        &tenantry::kubernetes::webhook_tls::WebhookTls::placeholder(),
+    )
+}
+
+/// The External Secrets Operator (the example enables it) as a provisioned IRSA platform has
+/// it: its five CRDs, its namespace (Pod Security restricted), its ServiceAccount annotated with
+/// its role, both Deployments hardened, the webhook's Secret holding a pair valid for its
+/// Service, and both webhook configurations trusting that pair's CA; returns the pair.
+async fn assert_external_secrets_installed(
+    env: &Env,
+) -> tenantry::kubernetes::webhook_tls::WebhookTls {
+    use tenantry::kubernetes::{get, webhook_tls::WebhookTls, EXTERNAL_SECRETS_WEBHOOK};
+    let spec = tenantry::validate::parse_platform(&env.spec.to_string()).expect("valid spec");
+    let cluster = tenantry::naming::Names::new(&spec).cluster();
+    let kube = env.stack.kube_client_for(&cluster).expect("kube client");
+    let mut live = BTreeMap::new();
+    for m in external_secrets_objects(&spec) {
+        let got = get(&kube, &m)
+            .await
+            .expect("get")
+            .unwrap_or_else(|| panic!("{} {} is missing", m["kind"], m["metadata"]["name"]));
+        let key = format!(
+            "{}/{}",
+            m["kind"].as_str().unwrap(),
+            m["metadata"]["name"].as_str().unwrap()
+        );
+        live.insert(key, got);
+    }
+    assert_eq!(live.len(), 18);
+    let crds = live
+        .keys()
+        .filter(|k| k.starts_with("CustomResourceDefinition/"))
+        .count();
+    assert_eq!(crds, 5);
+    assert_eq!(
+        live["Namespace/external-secrets"]["metadata"]["labels"]
+            ["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    let status = env
+        .store
+        .get_status(&spec.id)
+        .await
+        .expect("status")
+        .expect("recorded")
+        .value;
+    let role = status.outputs["serviceRoleArns"]["external-secrets"].clone();
+    assert!(role.is_string(), "{:?}", status.outputs);
+    assert_eq!(
+        live["ServiceAccount/external-secrets"]["metadata"]["annotations"]
+            ["eks.amazonaws.com/role-arn"],
+        role
+    );
+    for name in ["external-secrets", "external-secrets-webhook"] {
+        let pod = &live[&format!("Deployment/{name}")]["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        assert_eq!(
+            c["image"],
+            "ghcr.io/external-secrets/external-secrets:v2.9.0"
+        );
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+    }
+    let tls = WebhookTls::from_secret(&live["Secret/external-secrets-webhook"])
+        .expect("a complete TLS Secret");
+    assert!(tls.is_valid_for(&EXTERNAL_SECRETS_WEBHOOK, std::time::SystemTime::now()));
+    for name in ["secretstore-validate", "externalsecret-validate"] {
+        let config = &live[&format!("ValidatingWebhookConfiguration/{name}")];
+        let hooks = config["webhooks"].as_array().expect("webhooks");
+        assert!(!hooks.is_empty());
+        for hook in hooks {
+            assert_eq!(hook["clientConfig"]["caBundle"], tls.ca_bundle(), "{name}");
+        }
+    }
+    // No cert-controller: Tenantry makes the certificate.
+    let cert_controller = json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "external-secrets-cert-controller",
+                      "namespace": "external-secrets" } });
+    assert!(get(&kube, &cert_controller).await.expect("get").is_none());
+    tls
 }
 
 /// The ALB controller's objects as a provisioned platform has them; returns the webhook pair.

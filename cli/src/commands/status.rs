@@ -225,7 +225,10 @@ mod kubeconfig_tests {
         let spec = tenantry::validate::parse_platform(text).expect("example");
         assert_eq!(
             controllers_line(&spec).as_deref(),
-            Some("cluster-autoscaler v1.35.0, alb-controller v3.5.0, external-dns v0.22.0")
+            Some(
+                "cluster-autoscaler v1.35.0, alb-controller v3.5.0, external-dns v0.22.0, \
+                 external-secrets v2.9.0"
+            )
         );
     }
 }

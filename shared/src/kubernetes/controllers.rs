@@ -1,5 +1,7 @@
 //! The platform's controllers that bootstrap installs beside cluster-autoscaler, each when its
-//! service role is enabled: the AWS Load Balancer Controller ([`super::alb_controller`]).
+//! service role is enabled: the AWS Load Balancer Controller ([`super::alb_controller`]),
+//! external-dns ([`super::external_dns`]) and the External Secrets Operator
+//! ([`super::external_secrets`]).
 //!
 //! Each runs under the IAM role the identity phase made for its service account: under IRSA
 //! the ServiceAccount carries the role's ARN; under Pod Identity the addons phase associates
@@ -12,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::alb_controller::{self, ALB_WEBHOOK};
+use super::external_secrets::{self, EXTERNAL_SECRETS_WEBHOOK};
 use super::webhook_tls::{WebhookService, WebhookTls};
 use crate::naming;
 use crate::spec::PlatformSpec;
@@ -19,7 +22,7 @@ use crate::spec::PlatformSpec;
 /// Whether any controller of this module is enabled.
 pub fn has_controllers(spec: &PlatformSpec) -> bool {
     let roles = &spec.identity.service_roles;
-    roles.alb_controller.enabled || roles.external_dns.enabled
+    roles.alb_controller.enabled || roles.external_dns.enabled || roles.external_secrets.enabled
 }
 
 /// The webhooks of the enabled controllers, whose certificates bootstrap makes or reuses.
@@ -28,6 +31,9 @@ pub fn controller_webhooks(spec: &PlatformSpec) -> Vec<WebhookService> {
     let mut out = Vec::new();
     if roles.alb_controller.enabled {
         out.push(ALB_WEBHOOK);
+    }
+    if roles.external_secrets.enabled {
+        out.push(EXTERNAL_SECRETS_WEBHOOK);
     }
     out
 }
@@ -52,6 +58,12 @@ pub fn controller_versions(spec: &PlatformSpec) -> Vec<(&'static str, String)> {
         out.push((
             naming::ROLE_EXTERNAL_DNS,
             super::external_dns::EXTERNAL_DNS_VERSION.to_owned(),
+        ));
+    }
+    if roles.external_secrets.enabled {
+        out.push((
+            naming::ROLE_EXTERNAL_SECRETS,
+            external_secrets::EXTERNAL_SECRETS_VERSION.to_owned(),
         ));
     }
     out
@@ -92,6 +104,15 @@ pub fn controller_manifests(
             irsa_roles
                 .get(naming::ROLE_EXTERNAL_DNS)
                 .map(String::as_str),
+        ));
+    }
+    if roles.external_secrets.enabled {
+        out.extend(external_secrets::external_secrets_manifests(
+            spec,
+            irsa_roles
+                .get(naming::ROLE_EXTERNAL_SECRETS)
+                .map(String::as_str),
+            &tls(&EXTERNAL_SECRETS_WEBHOOK),
         ));
     }
     out

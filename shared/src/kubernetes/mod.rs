@@ -14,7 +14,8 @@
 //!   Every rendered manifest is checked against the Kubernetes OpenAPI schemas of the spec's
 //!   version by `kubernetes-validate --strict` (`shared/tests/manifests.rs`).
 //! - [`controller_manifests`] renders the platform's controllers beside the autoscaler (the AWS
-//!   Load Balancer Controller, external-dns), whose webhooks get serving certificates from [`webhook_tls`].
+//!   Load Balancer Controller, external-dns, the External Secrets Operator), whose webhooks get
+//!   serving certificates from [`webhook_tls`].
 //! - [`apply`] server-side applies a manifest (field manager `tenantry`, forced) and reports
 //!   whether it wrote anything (an unchanged object costs a read, no write); [`get`] and
 //!   [`delete`] read and remove the object a manifest names. Kubernetes API errors map to the
@@ -29,6 +30,7 @@ mod client;
 mod controllers;
 mod eni_config;
 mod external_dns;
+mod external_secrets;
 mod fargate_logging;
 mod manifests;
 pub mod reach;
@@ -65,6 +67,13 @@ pub use eni_config::{
 pub use external_dns::{
     external_dns_args, external_dns_image, external_dns_manifests, EXTERNAL_DNS_NAMESPACE,
     EXTERNAL_DNS_VERSION,
+};
+pub use external_secrets::{
+    external_secrets_args, external_secrets_cluster_role_rules, external_secrets_image,
+    external_secrets_manifests, external_secrets_vendored_objects, external_secrets_webhook_args,
+    EXTERNAL_SECRETS_NAME, EXTERNAL_SECRETS_NAMESPACE, EXTERNAL_SECRETS_VERSION,
+    EXTERNAL_SECRETS_WEBHOOK, EXTERNAL_SECRETS_WEBHOOK_CONFIGURATIONS,
+    EXTERNAL_SECRETS_WEBHOOK_NAME,
 };
 pub use fargate_logging::{
     fargate_logging_manifests, FARGATE_LOGGING_CONFIG_MAP, FARGATE_LOGGING_NAMESPACE,

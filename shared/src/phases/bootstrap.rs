@@ -10,8 +10,9 @@
 //!   become Ready; the full run later finds them applied. Then it server-side applies (field
 //!   manager `tenantry`) Pod Security labels on the system namespaces, the default PriorityClasses and the cluster-autoscaler (IRSA-annotated service
 //!   account, RBAC, priority expander preferring spot groups, hardened Deployment), the default
-//!   StorageClass, the enabled controllers (external-dns; the AWS Load Balancer Controller: CRDs, RBAC, its
-//!   webhook's Service, TLS Secret and configurations, Deployment; see
+//!   StorageClass, the enabled controllers (external-dns; the AWS Load Balancer Controller and the
+//!   External Secrets Operator: CRDs, RBAC, their webhooks' Services, TLS Secrets and
+//!   configurations, Deployments; see
 //!   [`kubernetes::controller_manifests`]) and, with custom networking, one `ENIConfig` per AZ.
 //!   A webhook's certificate is read back from its Secret and kept while valid, so a re-run
 //!   writes nothing. Objects are
