@@ -797,3 +797,77 @@ async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_fi
         "its rules in the cluster group are gone"
     );
 }
+
+/// The tenant's pod security group, if it exists.
+fn pod_group(w: &World) -> Option<aws_sdk_ec2::types::SecurityGroup> {
+    let name = w
+        .names()
+        .security_group(&crate::resources::pod_security_group::purpose(TENANT));
+    let net = w.ec2.network();
+    let found = net
+        .groups
+        .values()
+        .find(|g| g.group_name() == Some(name.as_str()));
+    found.cloned()
+}
+
+/// A tenant that leaves Fargate (its request no longer asks for it), the platform's only one:
+/// its profile goes, then its pod security group, and the cluster group keeps none of its rules.
+#[tokio::test]
+async fn a_tenant_leaving_fargate_loses_its_profile_and_its_pod_group() {
+    let w = World::with_spec(|s| {
+        let t = s.tenants.iter_mut().find(|t| t.name == TENANT).unwrap();
+        t.fargate = Some(serde_json::from_value(json!({})).unwrap());
+    })
+    .await;
+    let mut ready = false;
+    for _ in 0..4 {
+        ready = w.onboard().await.ready;
+        if ready {
+            break;
+        }
+        w.eks.settle();
+    }
+    assert!(ready, "onboarded on Fargate");
+    assert!(pod_group(&w).is_some());
+    assert_eq!(cluster_ingress(&w), 3);
+
+    let mut leaving = w.tenant();
+    leaving.fargate = None;
+    let store = Store::from_deps(&w.deps);
+    let current = store
+        .get_tenant_record(&w.spec.id, TENANT)
+        .await
+        .expect("read")
+        .expect("record");
+    let record = TenantRecord::new(leaving, TenantState::Onboarding, "req-update");
+    store
+        .put_tenant_record(&w.spec.id, &record, Some(current.version))
+        .await
+        .expect("record");
+    let mut ready = false;
+    for _ in 0..6 {
+        ready = w.run(Action::Ensure, "req-update").await.ready;
+        if ready {
+            break;
+        }
+        w.eks.settle();
+    }
+    assert!(ready, "converged off Fargate");
+    let profile = w.names().tenant_fargate_profile(TENANT);
+    assert!(!w.eks.fargate_profiles().contains_key(&profile));
+    assert!(pod_group(&w).is_none(), "the pod group is gone");
+    assert_eq!(
+        cluster_ingress(&w),
+        0,
+        "its rules in the cluster group are gone"
+    );
+    let recorded = store.list_resources(&w.spec.id).await.expect("list");
+    assert!(
+        recorded
+            .iter()
+            .all(|r| r.resource_type != "ec2:security-group"
+                && r.resource_type != "k8s:security-group-policy"),
+        "still recorded"
+    );
+}

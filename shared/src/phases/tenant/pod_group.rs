@@ -64,7 +64,12 @@ pub(super) async fn ensure(
 ) -> Result<(Option<String>, bool), FunctionError> {
     let mut tenants = present.clone();
     tenants.insert(tenant.name.clone(), tenant.clone());
-    if !tenants.values().any(|t| t.fargate.is_some()) {
+    // A tenant that left Fargate still has its recorded group to remove.
+    let had_group = run
+        .recorded_for(&tenant.name)
+        .iter()
+        .any(|(kind, _)| *kind == Kind::SecurityGroup);
+    if !had_group && !tenants.values().any(|t| t.fargate.is_some()) {
         return Ok((None, true));
     }
     let mut v = view(run, c).await?;
