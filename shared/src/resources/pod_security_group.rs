@@ -28,6 +28,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, ResourceType, SecurityGroup, UserIdGroupPair,
 };
@@ -371,92 +372,98 @@ fn permission(rule: &Rule) -> IpPermission {
     .build()
 }
 
-/// Adds `rules` to group `id` (one call per direction); a rule already there is fine.
-pub async fn authorize(
+/// Adding rules to a group, or taking them away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Authorize,
+    Revoke,
+}
+
+/// A failed rule call: its service error code, and the error to return.
+type RuleError = (Option<String>, FunctionError);
+
+fn rule_error<E, R>(operation: &str, e: SdkError<E, R>) -> RuleError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    (error_code(&e).map(str::to_owned), aws_error(operation, e))
+}
+
+/// One rule added to or taken from group `id` (the EC2 call of its change and direction).
+async fn send(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    r: &Rule,
+    change: Change,
+) -> Result<(), RuleError> {
+    let p = permission(r);
+    match (change, r.direction) {
+        (Change::Authorize, Direction::Ingress) => {
+            let call = ec2.authorize_security_group_ingress().group_id(id);
+            let sent = call.ip_permissions(p).send().await;
+            sent.map(|_| ())
+                .map_err(|e| rule_error("AuthorizeSecurityGroupIngress", e))
+        }
+        (Change::Authorize, Direction::Egress) => {
+            let call = ec2.authorize_security_group_egress().group_id(id);
+            let sent = call.ip_permissions(p).send().await;
+            sent.map(|_| ())
+                .map_err(|e| rule_error("AuthorizeSecurityGroupEgress", e))
+        }
+        (Change::Revoke, Direction::Ingress) => {
+            let call = ec2.revoke_security_group_ingress().group_id(id);
+            let sent = call.ip_permissions(p).send().await;
+            sent.map(|_| ())
+                .map_err(|e| rule_error("RevokeSecurityGroupIngress", e))
+        }
+        (Change::Revoke, Direction::Egress) => {
+            let call = ec2.revoke_security_group_egress().group_id(id);
+            let sent = call.ip_permissions(p).send().await;
+            sent.map(|_| ())
+                .map_err(|e| rule_error("RevokeSecurityGroupEgress", e))
+        }
+    }
+}
+
+/// Applies `change` to each of `rules` in group `id`, one call per rule; a rule already there
+/// (authorize) or already gone (revoke) is fine, so a retry after a crash goes through.
+async fn apply(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     rules: &[&Rule],
+    change: Change,
 ) -> Result<(), FunctionError> {
+    let settled = match change {
+        Change::Authorize => "InvalidPermission.Duplicate",
+        Change::Revoke => "InvalidPermission.NotFound",
+    };
     for r in rules {
-        let result = match r.direction {
-            Direction::Ingress => ec2
-                .authorize_security_group_ingress()
-                .group_id(id)
-                .ip_permissions(permission(r))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).map(str::to_owned),
-                        aws_error("AuthorizeSecurityGroupIngress", e),
-                    )
-                }),
-            Direction::Egress => ec2
-                .authorize_security_group_egress()
-                .group_id(id)
-                .ip_permissions(permission(r))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).map(str::to_owned),
-                        aws_error("AuthorizeSecurityGroupEgress", e),
-                    )
-                }),
-        };
-        match result {
+        match send(ec2, id, r, change).await {
             Ok(()) => {}
-            Err((Some(code), _)) if code == "InvalidPermission.Duplicate" => {}
+            Err((Some(code), _)) if code == settled => {}
             Err((_, e)) => return Err(e),
         }
     }
     Ok(())
 }
 
-/// Takes `rules` away from group `id`; a rule already gone is fine.
+/// Adds `rules` to group `id`.
+pub async fn authorize(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    rules: &[&Rule],
+) -> Result<(), FunctionError> {
+    apply(ec2, id, rules, Change::Authorize).await
+}
+
+/// Takes `rules` away from group `id`.
 pub async fn revoke(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     rules: &[&Rule],
 ) -> Result<(), FunctionError> {
-    for r in rules {
-        let result = match r.direction {
-            Direction::Ingress => ec2
-                .revoke_security_group_ingress()
-                .group_id(id)
-                .ip_permissions(permission(r))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).map(str::to_owned),
-                        aws_error("RevokeSecurityGroupIngress", e),
-                    )
-                }),
-            Direction::Egress => ec2
-                .revoke_security_group_egress()
-                .group_id(id)
-                .ip_permissions(permission(r))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).map(str::to_owned),
-                        aws_error("RevokeSecurityGroupEgress", e),
-                    )
-                }),
-        };
-        match result {
-            Ok(()) => {}
-            Err((Some(code), _)) if code == "InvalidPermission.NotFound" => {}
-            Err((_, e)) => return Err(e),
-        }
-    }
-    Ok(())
+    apply(ec2, id, rules, Change::Revoke).await
 }
 
 /// The platform's security groups in its VPC with a `tenantry:tenant` tag and a pod group's

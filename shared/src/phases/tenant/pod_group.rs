@@ -107,14 +107,7 @@ pub(super) async fn ensure(
         _ => None,
     };
     let mut ready = true;
-    let linked: Vec<TenantSpec> = {
-        let links = links(&tenants, &v);
-        tenants
-            .values()
-            .filter(|x| x.fargate.is_some() && links.linked(tenant, &x.name))
-            .cloned()
-            .collect()
-    };
+    let linked = linked_on_fargate(tenant, &tenants, &v);
     for x in &linked {
         // Observe looks at the tenant's own group only (the others are observed as theirs).
         if !run.writes() && x.name != tenant.name {
@@ -126,6 +119,21 @@ pub(super) async fn ensure(
         ready &= delete_own(run, c, tenant, &v, &id).await?;
     }
     Ok((own, ready))
+}
+
+/// The Fargate tenants whose groups name `tenant`'s pods or are named by its rules (itself
+/// among them when it is on Fargate).
+fn linked_on_fargate(
+    tenant: &TenantSpec,
+    tenants: &BTreeMap<String, TenantSpec>,
+    v: &View,
+) -> Vec<TenantSpec> {
+    let links = links(tenants, v);
+    tenants
+        .values()
+        .filter(|x| x.fargate.is_some() && links.linked(tenant, &x.name))
+        .cloned()
+        .collect()
 }
 
 fn links<'a>(tenants: &'a BTreeMap<String, TenantSpec>, v: &'a View) -> Links<'a> {
@@ -204,14 +212,7 @@ pub(super) async fn remove(
         return Ok(true);
     }
     let v = view(run, c).await?;
-    let linked: Vec<TenantSpec> = {
-        let links = links(&tenants, &v);
-        tenants
-            .values()
-            .filter(|x| x.fargate.is_some() && links.linked(tenant, &x.name))
-            .cloned()
-            .collect()
-    };
+    let linked = linked_on_fargate(tenant, &tenants, &v);
     for x in &linked {
         converge(run, c, x, &tenants, &v).await?;
     }
