@@ -334,28 +334,36 @@ async fn crash_point(
         ));
     }
     let found = census(stack, target, p).await;
-    if &found != expected {
-        let diff: Vec<String> = expected
-            .keys()
-            .chain(found.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .filter(|k| expected.get(*k) != found.get(*k))
-            .map(|k| {
-                format!(
-                    "{k}: expected {:?}, found {:?}",
-                    expected.get(k),
-                    found.get(k)
-                )
-            })
-            .collect();
-        problems.push(format!("census differs: {}", diff.join("; ")));
+    if let Some(diff) = census_diff(expected, &found) {
+        problems.push(diff);
     }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems.join(" / "))
     }
+}
+
+/// What differs between two censuses, kind by kind (`None` when they are equal).
+pub(crate) fn census_diff(
+    expected: &BTreeMap<String, usize>,
+    found: &BTreeMap<String, usize>,
+) -> Option<String> {
+    let diff: Vec<String> = expected
+        .keys()
+        .chain(found.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| expected.get(*k) != found.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: expected {:?}, found {:?}",
+                expected.get(k),
+                found.get(k)
+            )
+        })
+        .collect();
+    (!diff.is_empty()).then(|| format!("census differs: {}", diff.join("; ")))
 }
 
 async fn census(stack: &LocalStack, target: Target, p: &Platform) -> Census {

@@ -285,22 +285,8 @@ async fn crash_point(
         ));
     }
     let found = census(env, name).await;
-    if &found != expected {
-        let diff: Vec<String> = expected
-            .keys()
-            .chain(found.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .filter(|k| expected.get(*k) != found.get(*k))
-            .map(|k| {
-                format!(
-                    "{k}: expected {:?}, found {:?}",
-                    expected.get(k),
-                    found.get(k)
-                )
-            })
-            .collect();
-        problems.push(format!("census differs: {}", diff.join("; ")));
+    if let Some(diff) = crate::crash::census_diff(expected, &found) {
+        problems.push(diff);
     }
     if let Err(e) = offboard(env, name).await {
         problems.push(e);

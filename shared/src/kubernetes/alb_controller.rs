@@ -71,10 +71,14 @@ pub fn alb_vendored_objects() -> &'static [Value] {
 /// The controller's image, by tag, or by digest too when the spec pins one.
 pub fn alb_controller_image(spec: &PlatformSpec) -> String {
     let image = format!("{ALB_IMAGE}:{ALB_CONTROLLER_VERSION}");
-    match &spec.identity.service_roles.alb_controller.image_digest {
-        Some(digest) => format!("{image}@{digest}"),
-        None => image,
-    }
+    super::manifests::pinned_image(
+        &image,
+        spec.identity
+            .service_roles
+            .alb_controller
+            .image_digest
+            .as_ref(),
+    )
 }
 
 fn labels(spec: &PlatformSpec) -> Value {

@@ -62,11 +62,14 @@ pub fn autoscaler_image(spec: &PlatformSpec) -> String {
         "registry.k8s.io/autoscaling/cluster-autoscaler:v{}.0",
         spec.kubernetes_version
     );
-    // Pinned by digest too when the request names one (`imageDigest`).
-    match &spec.identity.service_roles.cluster_autoscaler.image_digest {
-        Some(digest) => format!("{image}@{digest}"),
-        None => image,
-    }
+    super::manifests::pinned_image(
+        &image,
+        spec.identity
+            .service_roles
+            .cluster_autoscaler
+            .image_digest
+            .as_ref(),
+    )
 }
 
 /// The autoscaler's command-line arguments.

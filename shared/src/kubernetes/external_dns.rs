@@ -28,10 +28,14 @@ const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// The image, by tag, and by digest too when the request names one.
 pub fn external_dns_image(spec: &PlatformSpec) -> String {
     let image = format!("{IMAGE}:{EXTERNAL_DNS_VERSION}");
-    match &spec.identity.service_roles.external_dns.image_digest {
-        Some(digest) => format!("{image}@{digest}"),
-        None => image,
-    }
+    super::manifests::pinned_image(
+        &image,
+        spec.identity
+            .service_roles
+            .external_dns
+            .image_digest
+            .as_ref(),
+    )
 }
 
 /// A hosted zone's id, from an id or a hosted zone ARN.

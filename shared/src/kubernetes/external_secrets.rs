@@ -94,10 +94,14 @@ pub fn external_secrets_vendored_objects() -> &'static [Value] {
 /// The image (controller and webhook), by tag, and by digest too when the request names one.
 pub fn external_secrets_image(spec: &PlatformSpec) -> String {
     let image = format!("{IMAGE}:{EXTERNAL_SECRETS_VERSION}");
-    match &spec.identity.service_roles.external_secrets.image_digest {
-        Some(digest) => format!("{image}@{digest}"),
-        None => image,
-    }
+    super::manifests::pinned_image(
+        &image,
+        spec.identity
+            .service_roles
+            .external_secrets
+            .image_digest
+            .as_ref(),
+    )
 }
 
 /// The controller's arguments: the chart's with the values of the module docs.

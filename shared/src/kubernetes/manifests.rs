@@ -61,6 +61,14 @@ pub fn common_labels(spec: &PlatformSpec) -> BTreeMap<String, String> {
     ])
 }
 
+/// A controller's image: by tag, and by digest too when the request pins one (`imageDigest`).
+pub(crate) fn pinned_image(image: &str, digest: Option<&String>) -> String {
+    match digest {
+        Some(digest) => format!("{image}@{digest}"),
+        None => image.to_owned(),
+    }
+}
+
 /// Metadata with `name`, optional `namespace` and the common labels plus `extra_labels`.
 pub(crate) fn meta(
     spec: &PlatformSpec,

@@ -175,6 +175,24 @@ fn protocol(p: crate::spec::Protocol) -> &'static str {
     }
 }
 
+/// One rule per port of an `allowFrom` rule, in `direction`, with `peer`.
+fn allowed<'a>(
+    direction: Direction,
+    rule: &'a crate::spec::AllowFrom,
+    peer: &'a Peer,
+    why: &'a str,
+) -> impl Iterator<Item = Rule> + 'a {
+    rule.ports.iter().map(move |port| {
+        Rule::port(
+            direction,
+            protocol(rule.protocol),
+            i32::from(*port),
+            peer,
+            why.to_owned(),
+        )
+    })
+}
+
 /// The rules of `tenant`'s own pod group (`own`: its id).
 pub fn pod_rules(tenant: &TenantSpec, own: &str, links: &Links<'_>) -> Vec<Rule> {
     let me = Peer::Group(own.to_owned());
@@ -218,29 +236,15 @@ pub fn pod_rules(tenant: &TenantSpec, own: &str, links: &Links<'_>) -> Vec<Rule>
         let Some(peer) = links.pods_of(&rule.tenant) else {
             continue;
         };
-        for port in &rule.ports {
-            out.push(Rule::port(
-                Direction::Ingress,
-                protocol(rule.protocol),
-                i32::from(*port),
-                &peer,
-                format!("tenantry:{name}:from-{}", rule.tenant),
-            ));
-        }
+        let why = format!("tenantry:{name}:from-{}", rule.tenant);
+        out.extend(allowed(Direction::Ingress, rule, &peer, &why));
     }
     for (owner, rule) in links.naming(name) {
         let Some(peer) = links.pods_of(&owner.name) else {
             continue;
         };
-        for port in &rule.ports {
-            out.push(Rule::port(
-                Direction::Egress,
-                protocol(rule.protocol),
-                i32::from(*port),
-                &peer,
-                format!("tenantry:{name}:to-{}", owner.name),
-            ));
-        }
+        let why = format!("tenantry:{name}:to-{}", owner.name);
+        out.extend(allowed(Direction::Egress, rule, &peer, &why));
     }
     out
 }
@@ -270,15 +274,8 @@ pub fn cluster_rules(tenant: &TenantSpec, own: &str, links: &Links<'_>) -> Vec<R
         if owner.fargate.is_some() {
             continue;
         }
-        for port in &rule.ports {
-            out.push(Rule::port(
-                Direction::Ingress,
-                protocol(rule.protocol),
-                i32::from(*port),
-                &me,
-                format!("tenantry:{name}:to-{}", owner.name),
-            ));
-        }
+        let why = format!("tenantry:{name}:to-{}", owner.name);
+        out.extend(allowed(Direction::Ingress, rule, &me, &why));
     }
     out
 }
