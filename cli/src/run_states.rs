@@ -134,7 +134,7 @@ pub const PROVISION: &[Row] = table![
         phase("Network", "network"),
         phase("Cluster", "cluster"),
         phase("WaitForCluster", "cluster"),
-        phase("ClusterStatus", "cluster"),
+        phase("ClusterPoll", "cluster"),
         phase("ClusterReady", "cluster"),
         // Identity's second run (OIDC provider, IRSA roles) needs the cluster.
         phase("ClusterIdentity", "identity (cluster)"),
@@ -397,7 +397,7 @@ mod tests {
             assert_eq!((r.phase, r.item, r.end), (Some("nodegroups"), true, false));
         }
         assert!(row(PROVISION, "NodeGroupDone").unwrap().end);
-        for state in ["Cluster", "WaitForCluster", "ClusterStatus", "ClusterReady"] {
+        for state in ["Cluster", "WaitForCluster", "ClusterPoll", "ClusterReady"] {
             assert_eq!(row(PROVISION, state).unwrap().phase, Some("cluster"));
         }
         assert_eq!(

@@ -568,7 +568,7 @@ pub(crate) mod tests {
         for (k, poll) in [(0, 1200), (1, 2200)] {
             let c = h.pass(poll, poll, prev, "ClusterReady", None);
             let w = h.pass(poll, poll + 1000, c, "WaitForCluster", None);
-            prev = h.task(poll + 1000, poll + 1000 + k, w, "ClusterStatus", None, 0);
+            prev = h.task(poll + 1000, poll + 1000 + k, w, "ClusterPoll", None, 0);
         }
         let c = h.pass(3201, 3201, prev, "ClusterReady", None);
         let i = h.task(3201, 3500, c, "ClusterIdentity", None, 13);

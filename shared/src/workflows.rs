@@ -266,6 +266,52 @@ mod tests {
         }
     }
 
+    /// Every `action` a state sends to a phase: a literal, or (`action.$`) a path, noted as
+    /// such. Walks nested objects so that the payloads of Map and Parallel states are found.
+    fn actions(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v.as_str()) {
+                        ("action", Some(action)) => out.push(action.to_owned()),
+                        ("action.$", Some(path)) => out.push(format!("path {path}")),
+                        _ => actions(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| actions(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Phases take `ensure`, `observe` or `delete`; a workflow polls a long operation with
+    /// `ensure` again, so a payload naming anything else (the old `status`) would fail at run
+    /// time with a deserialization error. An action taken from a path could be anything at run
+    /// time, so none is.
+    #[test]
+    fn every_phase_payload_names_an_action_the_phases_take() {
+        let mut seen = std::collections::BTreeSet::new();
+        for workflow in ALL {
+            let definition: serde_json::Value =
+                serde_json::from_str(workflow.definition).expect("ASL is JSON");
+            let mut found = Vec::new();
+            actions(&definition["States"], &mut found);
+            for action in found {
+                if let Some(path) = action.strip_prefix("path ") {
+                    panic!("{}: an action taken from {path}", workflow.name);
+                }
+                let parsed: Result<crate::phases::Action, _> =
+                    serde_json::from_value(serde_json::Value::String(action.clone()));
+                assert!(parsed.is_ok(), "{}: action {action:?}", workflow.name);
+                seen.insert(action);
+            }
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            ["delete", "ensure", "observe"]
+        );
+    }
+
     /// A task result written over an input field (`$.tenant`, `$.item`...) would hand the next
     /// poll the result instead of the field: no state may do that.
     #[test]

@@ -645,11 +645,11 @@ async fn calico_variant_provisions_and_plan_matches_inventory() {
             .map(|s| s.as_str()),
         Some("DEGRADED")
     );
-    let out = poll("status", "coredns", "addons").await;
+    let out = poll("ensure", "coredns", "addons").await;
     assert_eq!(out["ready"], json!(false), "DEGRADED is not ready: {out}");
     let out = poll("ensure", "calico", "bootstrap").await;
     assert_eq!(out["changes"], json!(1), "the Installation again: {out}");
-    let out = poll("status", "coredns", "addons").await;
+    let out = poll("ensure", "coredns", "addons").await;
     assert_eq!(out["ready"], json!(true), "ready with Calico: {out}");
 
     decommission_leaves_nothing(&env, "calico").await;

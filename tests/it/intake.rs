@@ -771,9 +771,9 @@ async fn the_cluster_phase_creates_polls_updates_and_deletes() {
         ]
     );
     assert_eq!(created.changes, 3);
-    assert!(!run_phase(&deps, Action::Status).await.ready);
+    assert!(!run_phase(&deps, Action::Ensure).await.ready);
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    let polled = run_phase(&deps, Action::Status).await;
+    let polled = run_phase(&deps, Action::Ensure).await;
     assert!(polled.ready);
     for key in [
         "clusterName",
@@ -864,7 +864,7 @@ async fn the_cluster_phase_creates_polls_updates_and_deletes() {
     let updated = run_phase(&deps, Action::Ensure).await;
     assert_eq!(mutating_aws(&stack), ["eks:UpdateClusterConfig"]);
     assert!(!updated.ready);
-    assert!(run_phase(&deps, Action::Status).await.ready);
+    assert!(run_phase(&deps, Action::Ensure).await.ready);
     let logging = eks
         .describe_cluster()
         .name(name)

@@ -2,7 +2,7 @@
 //! check did about it. Pure: built from the observations, recorded by the `drift` function.
 
 use super::policy::Policy;
-use crate::phases::{Action, Drift, PhaseOutput};
+use crate::phases::{Drift, PhaseOutput};
 use crate::plan::Phase;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -81,9 +81,6 @@ pub struct Remediation {
     pub function: String,
     /// The item (tenant) to repair, or `null` for the whole phase.
     pub item: Option<String>,
-    /// The action that polls the repair until it is ready: `status`, except for a tenant
-    /// (whose `ensure` is its poll, as in the onboarding workflow).
-    pub poll: Action,
 }
 
 /// A drift check's report, as recorded in the state store.
@@ -184,10 +181,6 @@ pub fn remediations(differences: &[Difference]) -> Vec<Remediation> {
             phase: d.phase,
             function: function_of(d.phase),
             item: d.item.clone(),
-            poll: match d.phase {
-                Phase::Tenants => Action::Ensure,
-                _ => Action::Status,
-            },
         })
         .collect();
     set.into_iter().collect()
@@ -291,6 +284,7 @@ impl DriftReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phases::Action;
     use crate::spec::DriftRemediation;
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -370,7 +364,6 @@ mod tests {
                 phase: Phase::Tenants,
                 function: "tenantry-tenant".into(),
                 item: Some("checkout".into()),
-                poll: Action::Ensure,
             }],
             "one invocation per phase and item, none for a report-only component"
         );

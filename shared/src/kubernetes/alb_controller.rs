@@ -258,6 +258,16 @@ fn webhook_configurations(spec: &PlatformSpec, ca_bundle: &str) -> [Value; 2] {
                  "resources": ["services"] }]),
     );
     service["objectSelector"] = json!({ "matchExpressions": [not_the_controller()] });
+    // Only `type: LoadBalancer` reaches the controller (the only Services it mutates): with the
+    // chart's rule alone every Service create goes to it, so while the controller is down no
+    // Service of any type, in any namespace, could be made. Those that do reach it still fail
+    // closed: one made without the controller would go to the legacy cloud provider (a Classic
+    // Load Balancer) instead. The condition is upstream's proposal (kubernetes-sigs/
+    // aws-load-balancer-controller issue 4811, PR 4828); matchConditions are GA since 1.28.
+    service["matchConditions"] = json!([{
+        "name": "load-balancer-services-only",
+        "expression": "object.spec.type == 'LoadBalancer'",
+    }]);
     let agent = "elbv2.k8s.aws/alb-target-control-agent-inject";
     let mut control_ns = webhook(
         "alb-target-control.namespace.elbv2.k8s.aws",
@@ -547,6 +557,55 @@ mod tests {
         let position = |kind: &str| all.iter().position(|m| m["kind"] == kind).unwrap();
         assert!(position("Deployment") < position("MutatingWebhookConfiguration"));
         assert!(position("Secret") < position("Deployment"));
+    }
+
+    /// Whether the API server would call `webhook` for `object` on CREATE: every match
+    /// condition, evaluated by a CEL interpreter as the API server does, is true.
+    fn called_for(webhook: &Value, object: Value) -> bool {
+        let mut context = cel_interpreter::Context::default();
+        context.add_variable("object", object).expect("object");
+        webhook["matchConditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|condition| {
+                let expression = condition["expression"].as_str().expect("expression");
+                let program = cel_interpreter::Program::compile(expression).expect("valid CEL");
+                program.execute(&context).expect("evaluates") == true.into()
+            })
+    }
+
+    /// The Service mutator cannot block Services that are not load balancers: a controller
+    /// outage leaves ClusterIP, NodePort and ExternalName Services free to be made, and a
+    /// LoadBalancer Service still waits for the controller (fail closed).
+    #[test]
+    fn only_load_balancer_services_reach_the_service_mutator() {
+        let all = alb_controller_manifests(&example(), None, "vpc-1", &WebhookTls::placeholder());
+        let mutating = find(&all, "MutatingWebhookConfiguration");
+        let service = mutating["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .find(|w| w["name"] == "mservice.elbv2.k8s.aws")
+            .expect("the service mutator");
+        assert_eq!(service["failurePolicy"], "Fail");
+        let of_type = |kind: &str| json!({ "kind": "Service", "spec": { "type": kind } });
+        assert!(called_for(service, of_type("LoadBalancer")));
+        for kind in ["ClusterIP", "NodePort", "ExternalName"] {
+            assert!(!called_for(service, of_type(kind)), "{kind}");
+        }
+        // Every other webhook of the controller that fails closed is scoped to its own kinds or
+        // opted into by a label, so no other one stands in front of every pod or Service.
+        for w in mutating["webhooks"].as_array().expect("webhooks") {
+            let resources = &w["rules"][0]["resources"][0];
+            if w["failurePolicy"] == "Fail" && (resources == "pods" || resources == "services") {
+                let opted_in = w["namespaceSelector"].is_object()
+                    || w["objectSelector"]["matchExpressions"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|e| e["operator"] == "In"));
+                assert!(opted_in || w["matchConditions"].is_array(), "{}", w["name"]);
+            }
+        }
     }
 
     #[test]

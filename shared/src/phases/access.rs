@@ -17,7 +17,7 @@
 //!   - one ClusterRoleBinding per group mapping (`tenantry:<kubernetesGroup>` binding
 //!     `<groupsPrefix><idpGroup>` to its cluster role), applied server-side with field manager
 //!     `tenantry`; bindings the spec no longer names are deleted.
-//! - `status`: the same as `ensure` (the poll loop while the identity provider associates).
+//!   The workflow calls it again while the identity provider associates (`ready: false`).
 //! - `observe`: missing or extra entries, an admin entry without its cluster-scoped policy, an
 //!   access policy on a stranger's entry (unexpected), a differing provider config, missing
 //!   bindings.
@@ -56,7 +56,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
-        Action::Ensure | Action::Status => ensure(&mut ctx, &eks).await,
+        Action::Ensure => ensure(&mut ctx, &eks).await,
         Action::Observe => observe(&ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }

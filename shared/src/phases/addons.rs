@@ -10,10 +10,10 @@
 //!   cluster turns ACTIVE: that is `Tenantry.Retryable`.
 //!   Without an item it also creates the pod identity associations of the other workload roles
 //!   (Pod Identity platforms) and deletes add-ons of the platform the spec no longer names.
-//! - `status`: ready once every targeted add-on is ACTIVE. DEGRADED is not ready: CoreDNS reports
-//!   it until its pods run (nodes, and with Calico a pod network), so it is polled again, and one
-//!   DEGRADED longer than [`DEGRADED_GRACE_SECS`] after its last change fails with its health
-//!   issues.
+//!   Ready once every targeted add-on is ACTIVE; the workflow polls by calling `ensure` again.
+//!   DEGRADED is not ready: CoreDNS reports it until its pods run (nodes, and with Calico a pod
+//!   network), so it is polled again, and one DEGRADED longer than [`DEGRADED_GRACE_SECS`] after
+//!   its last change fails with its health issues.
 //! - `observe`: version, configuration and role differences as drift; without an item, also the
 //!   controllers' pod identity associations (missing, another role, or no longer wanted).
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
@@ -45,8 +45,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
-        Action::Ensure => converge(&mut ctx, &eks, true).await,
-        Action::Status => converge(&mut ctx, &eks, false).await,
+        Action::Ensure => converge(&mut ctx, &eks).await,
         Action::Observe => observe(&ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }
@@ -254,12 +253,11 @@ async fn compatible_versions(
         .collect())
 }
 
-// ----- ensure / status -----
+// ----- ensure -----
 
 async fn converge(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    create: bool,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
     let mut inventory = Inventory::load(ctx).await?;
@@ -274,13 +272,7 @@ async fn converge(
                 check_owner(ctx, &a)?;
                 a
             }
-            None if create => create_addon(ctx, eks, &cluster, &want).await?,
-            None => {
-                return Err(FunctionError::new(
-                    ErrorType::Terminal,
-                    format!("add-on {:?} does not exist (ensure creates it)", addon.name),
-                ))
-            }
+            None => create_addon(ctx, eks, &cluster, &want).await?,
         };
         inventory
             .record(

@@ -18,7 +18,6 @@
 //!   writes nothing. Objects are
 //!   compared first, so an unchanged cluster costs no write. Objects recorded earlier that the
 //!   spec no longer asks for (the autoscaler switched off) are deleted.
-//! - `status`: the same (nothing here is long-running).
 //! - `observe`: every object whose live state lacks a desired field, as drift.
 //! - `delete`: deletes the objects while the cluster exists (deleting the cluster removes them
 //!   anyway); the system namespaces are only ever labelled, never deleted.
@@ -60,7 +59,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 /// One action on a loaded context (the scenario tests build the context themselves).
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     match ctx.input.action {
-        Action::Ensure | Action::Status => ensure(&mut ctx).await,
+        Action::Ensure => ensure(&mut ctx).await,
         Action::Observe => observe(&ctx).await,
         Action::Delete => {
             let eks = ctx.clients.eks.clone();

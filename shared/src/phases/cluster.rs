@@ -9,8 +9,8 @@
 //!   field and *one* update is applied per call (EKS runs one cluster update at a time); `ready`
 //!   is true once the cluster is ACTIVE and as specified. The output `clusterCreator` names this
 //!   function's role, to which EKS gives the creator's cluster-admin access entry.
-//! - `status`: the poll loop. Like `ensure` without creating: while the cluster is CREATING or
-//!   UPDATING it is not ready; once ACTIVE, remaining differences are applied one per poll.
+//!   The workflow's poll loop calls `ensure` again: while the cluster is CREATING or UPDATING it
+//!   is not ready; once ACTIVE, remaining differences are applied one per call.
 //! - `observe`: the differences (version, endpoint access, log types, encryption key,
 //!   authentication mode, log retention) as drift, no writes.
 //! - `delete`: turns deletion protection off, deletes the cluster, waits until it is gone, then
@@ -48,7 +48,6 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let aws = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx, &aws).await,
-        Action::Status => status(&mut ctx, &aws).await,
         Action::Observe => observe(&ctx, &aws).await,
         Action::Delete => delete(&mut ctx, &aws).await,
     }
@@ -417,22 +416,6 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         outputs::CLUSTER_CREATOR.insert(&mut out, ctx.deps.principal_arn().await?);
     }
     ctx.finish(ready, out).await
-}
-
-async fn status(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let desired = Desired::of(ctx)?;
-    let Some(cluster) = describe(&aws.eks, &desired.name).await? else {
-        return Err(FunctionError::new(
-            ErrorType::Terminal,
-            format!(
-                "EKS cluster {:?} does not exist (ensure creates it)",
-                desired.name
-            ),
-        ));
-    };
-    check_owner(ctx, &cluster)?;
-    let ready = converge(aws, &desired, &cluster).await?;
-    ctx.finish(ready, produced(&cluster, &desired)).await
 }
 
 /// Ready when ACTIVE with nothing left to change; otherwise applies the next update, if any.

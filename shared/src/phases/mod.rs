@@ -55,10 +55,11 @@ use std::collections::BTreeMap;
 )]
 #[serde(rename_all = "camelCase")]
 pub enum Action {
-    /// Create what is missing, update what differs, never duplicate.
+    /// Create what is missing, update what differs, never duplicate; `ready` tells whether
+    /// everything has settled. A workflow polls a long operation (cluster creation, a node
+    /// group's rolling update) by calling `ensure` again: each call takes the next step, and a
+    /// call with nothing left to do changes nothing.
     Ensure,
-    /// Poll a long operation: `ready` tells whether it finished.
-    Status,
     /// Read actual state and report differences from the desired state; no writes.
     Observe,
     /// Remove what the phase created, in reverse dependency order; "already gone" is success.

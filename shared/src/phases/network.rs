@@ -33,8 +33,8 @@
 //! read.
 //!
 //! # Readiness
-//! NAT gateways take a minute or two to become `available`: `ensure` and `status` report
-//! `ready: false` while any is `pending`. `delete` reports `ready: false` while NAT gateways or
+//! NAT gateways take a minute or two to become `available`: `ensure` reports
+//! `ready: false` while any is `pending`, and a later `ensure` (no writes) says when they are. `delete` reports `ready: false` while NAT gateways or
 //! endpoints are still being deleted, or while EC2 refuses a deletion with `DependencyViolation`
 //! (network interfaces of deleted endpoints linger for a while).
 
@@ -75,7 +75,6 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let desired = Desired::new(&ctx.spec)?.with_account(ctx.deps.account_id().await?);
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
-        Action::Status => observe::status(&mut ctx, &clients).await,
         Action::Observe => observe::observe(&ctx, &clients, &desired).await,
         Action::Delete => delete::delete(&mut ctx, &clients).await,
     }

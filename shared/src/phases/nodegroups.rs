@@ -14,8 +14,8 @@
 //!   is never reset; it is only clamped into new bounds because EKS requires
 //!   `min <= desired <= max`.
 //!   Without an item, groups of the platform that the spec no longer names are deleted too.
-//! - `status`: the poll loop: ready once every targeted group is ACTIVE and as specified (and,
-//!   without an item, every removed group is gone).
+//!   Ready once every targeted group is ACTIVE and as specified (and, without an item, every
+//!   removed group is gone); the workflow polls by calling `ensure` again.
 //! - `observe`: differences as drift, including the ones EKS cannot change in place (instance
 //!   types, capacity type, AMI type, launch template settings), no writes.
 //! - `delete`: deletes every node group of the platform, waits until they are gone, then deletes
@@ -82,15 +82,12 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let c = ctx.clients.clone();
     match ctx.input.action {
-        Action::Ensure | Action::Status
-            if ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM) =>
-        {
+        Action::Ensure if ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM) => {
             let mut inventory = Inventory::load(&ctx).await?;
             let ready = fargate::converge(&mut ctx, &c, &mut inventory).await?;
             ctx.finish(ready, BTreeMap::new()).await
         }
-        Action::Ensure => converge(&mut ctx, &c, true).await,
-        Action::Status => converge(&mut ctx, &c, false).await,
+        Action::Ensure => converge(&mut ctx, &c).await,
         Action::Observe => observe(&ctx, &c).await,
         Action::Delete => delete(&mut ctx, &c).await,
     }
@@ -424,20 +421,16 @@ fn capacity_type(c: CapacityType) -> CapacityTypes {
     }
 }
 
-// ----- ensure / status -----
+// ----- ensure -----
 
-async fn converge(
-    ctx: &mut PhaseContext<'_>,
-    c: &Clients,
-    create: bool,
-) -> Result<PhaseOutput, FunctionError> {
+async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
     let groups = targets(ctx)?;
     let cluster = ctx.names.cluster();
     let mut inventory = Inventory::load(ctx).await?;
     let mut ready = true;
     let mut out = OutputMap::new();
     for group in &groups {
-        let (group_ready, arn) = converge_group(ctx, c, &mut inventory, group, create).await?;
+        let (group_ready, arn) = converge_group(ctx, c, &mut inventory, group).await?;
         ready &= group_ready;
         if let Some(arn) = arn {
             outputs::NODE_GROUP.insert(&mut out, &group.name, arn);
@@ -466,7 +459,6 @@ async fn converge_group(
     c: &Clients,
     inventory: &mut Inventory,
     group: &NodeGroupSpec,
-    create: bool,
 ) -> Result<(bool, Option<String>), FunctionError> {
     let cluster = ctx.names.cluster();
     let name = ctx.names.nodegroup(&group.name);
@@ -476,15 +468,9 @@ async fn converge_group(
     }
     let ng = match existing {
         Some(ng) => ng,
-        None if create => {
+        None => {
             let template = ensure_template(ctx, c, inventory, group).await?;
             create_group(ctx, c, group, &template).await?
-        }
-        None => {
-            return Err(FunctionError::new(
-                ErrorType::Terminal,
-                format!("node group {name:?} does not exist (ensure creates it)"),
-            ))
         }
     };
     if let Some(t) = ng.launch_template().and_then(|t| t.id()) {

@@ -23,8 +23,7 @@
 //!   JSON ([`secret::document`]); its value is written only when it differs.
 //!
 //! `ensure` creates in the order secret, log groups, topic, alarms; `delete` removes in the
-//! reverse order. `status` and `observe` run `ensure` without writing: `observe` reports every
-//! difference as drift, `status` is ready when there is none (nothing here is long-running).
+//! reverse order. `observe` runs `ensure` without writing and reports every difference as drift.
 //! Every resource is created with its tags in the creating call and found again by its
 //! deterministic name, so a crash between any two calls converges on the next run.
 
@@ -87,7 +86,7 @@ pub(crate) struct Desired {
     /// The Fargate pods' log group (`fargate.logging`), where Fluent Bit on Fargate writes.
     pub fargate_log_group: Option<String>,
     pub retention_days: i32,
-    /// `None` only in `observe`/`status`/`delete` of a platform whose encryption phase has not
+    /// `None` only in `observe`/`delete` of a platform whose encryption phase has not
     /// recorded its keys (`ensure` requires them).
     pub logs_key: Option<String>,
     pub data_key: Option<String>,

@@ -2,7 +2,7 @@
 //! [`PhaseContext`] (clients that count their own changes, the store, the spec and status, the
 //! action) with the account, the phase's slice of the inventory read once, and the differences
 //! found. [`Run::differs`] is where the action's meaning lives: under `ensure` and `delete` a
-//! difference is repaired, under `observe` and `status` it is reported and nothing is written
+//! difference is repaired, under `observe` it is reported and nothing is written
 //! ([`Run::record`] and [`Run::finish`] write nothing either).
 //!
 //! Encryption, identity, observability and tenants run on it; network, cluster, nodegroups,
@@ -20,7 +20,7 @@ use crate::resources::Kind;
 use crate::store::ResourceRecord;
 
 /// One invocation: the context, the account, what the inventory already lists, and (for
-/// `observe`/`status`) the differences found instead of written.
+/// `observe`) the differences found instead of written.
 pub(crate) struct Run<'a> {
     pub ctx: PhaseContext<'a>,
     pub account: String,
@@ -58,7 +58,7 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Whether this run writes (`ensure`, `delete`) or only reports (`observe`, `status`).
+    /// Whether this run writes (`ensure`, `delete`) or only reports (`observe`).
     pub fn writes(&self) -> bool {
         matches!(self.ctx.input.action, Action::Ensure | Action::Delete)
     }
@@ -115,7 +115,7 @@ impl<'a> Run<'a> {
         self.inventory.forget(&self.ctx, kind, id).await
     }
 
-    /// Ends the invocation: `ensure`/`delete` record the phase; `observe`/`status` only report
+    /// Ends the invocation: `ensure`/`delete` record the phase; `observe` only reports
     /// (ready when nothing differs).
     pub async fn finish(
         self,

@@ -1,9 +1,8 @@
-//! `status` (are the NAT gateways and endpoints available?) and `observe` (drift), both
-//! read-only towards AWS.
+//! `observe`: the network in AWS compared with the spec, field by field, read-only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{NatGatewayState, VpcAttributeName};
+use aws_sdk_ec2::types::VpcAttributeName;
 use serde_json::{json, Value};
 
 use super::ensure::{
@@ -15,21 +14,6 @@ use crate::error::FunctionError;
 use crate::phases::{Action, Drift, PhaseContext, PhaseOutput};
 use crate::plan::Phase;
 use crate::resources::{log_group, Kind};
-
-/// Ready once every NAT gateway and endpoint of the platform is available.
-pub async fn status(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let platform_id = ctx.platform_id().to_owned();
-    let nats = lookup::live_nat_gateways(c, &platform_id).await?;
-    let endpoints = lookup::endpoints(c, &platform_id).await?;
-    let ready = nats
-        .iter()
-        .all(|n| n.state() == Some(&NatGatewayState::Available))
-        && endpoints
-            .iter()
-            .filter(|e| !lookup::endpoint_gone(e))
-            .all(lookup::endpoint_available);
-    ctx.finish(ready, BTreeMap::new()).await
-}
 
 /// Compares the network in AWS with the spec, field by field; no writes anywhere.
 pub async fn observe(

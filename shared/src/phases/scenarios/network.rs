@@ -258,11 +258,11 @@ async fn fresh_platform_gets_its_vpc_subnets_gateways_routes_endpoints_and_flow_
     );
     assert_eq!(counts(&w.s.calls.mutating_aws()), fresh_calls());
     assert_eq!(first.changes as usize, w.s.calls.mutating_aws().len());
-    assert!(!w.run(Action::Status).await.ready, "still pending");
+    assert!(!w.run(Action::Ensure).await.ready, "still pending");
     assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
 
     w.ec2.settle();
-    assert!(w.run(Action::Status).await.ready);
+    assert!(w.run(Action::Ensure).await.ready);
     let out = w.run(Action::Ensure).await;
     assert!(out.ready);
     assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());

@@ -710,7 +710,7 @@ async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_fi
     );
     w.eks.settle();
     // The onboarding poll goes on with the creation once the cluster is free.
-    let out = w.run(Action::Status, ONBOARD).await;
+    let out = w.run(Action::Ensure, ONBOARD).await;
     assert!(!out.ready);
     assert_eq!(
         w.calls
@@ -721,7 +721,7 @@ async fn a_fargate_tenant_waits_its_turn_gets_its_own_namespace_only_and_goes_fi
         1
     );
     w.eks.settle();
-    assert!(w.run(Action::Status, ONBOARD).await.ready);
+    assert!(w.run(Action::Ensure, ONBOARD).await.ready);
     let name = w.names().tenant_fargate_profile(TENANT);
     let profile = w.eks.fargate_profiles()[&name].clone();
     assert_eq!(profile.selectors().len(), 1);

@@ -4,7 +4,7 @@
 //! onboarding, deleted at offboarding (and before the cluster at decommission).
 //!
 //! EKS allows one profile CREATING or DELETING per cluster, and the platform's profiles and other
-//! tenants' may be in flight: the onboarding poll (`status`) goes on with the creation once the
+//! tenants' may be in flight: the onboarding poll (`ensure` again) goes on with the creation once the
 //! cluster is free, so that a tenant onboarded beside others is not refused for waiting its turn.
 
 use serde_json::json;
@@ -130,7 +130,7 @@ pub(super) async fn remove(
         Some(l) if l.in_flight() => Ok(false),
         Some(_) => {
             let resource = format!("{}/{name}", Kind::FargateProfile);
-            // As for creation, the poll (`status`) goes on with the deletion too.
+            // As for creation, the poll (`delete` again) goes on with the deletion too.
             if run.ctx.input.action == Action::Observe {
                 run.differs(&resource, "exists", json!(false), json!(true));
             } else if !cluster_busy(c, &cluster, &platform).await? {
