@@ -17,6 +17,7 @@
 //!   - one ClusterRoleBinding per group mapping (`tenantry:<kubernetesGroup>` binding
 //!     `<groupsPrefix><idpGroup>` to its cluster role), applied server-side with field manager
 //!     `tenantry`; bindings the spec no longer names are deleted.
+//!
 //!   The workflow calls it again while the identity provider associates (`ready: false`).
 //! - `observe`: missing or extra entries, an admin entry without its cluster-scoped policy, an
 //!   access policy on a stranger's entry (unexpected), a differing provider config, missing
