@@ -18,7 +18,7 @@
 //!   controllers' pod identity associations (missing, another role, or no longer wanted).
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
 
-use super::common::Inventory;
+use super::common::{health_issues, Inventory};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -322,67 +322,8 @@ async fn addon_ready(
     want: &Desired,
     current: &Addon,
 ) -> Result<bool, FunctionError> {
-    let issues = || -> String {
-        current
-            .health()
-            .map(|h| {
-                h.issues()
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{}: {}",
-                            i.code().map(|c| c.as_str()).unwrap_or("?"),
-                            i.message().unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default()
-    };
-    match current.status() {
-        Some(AddonStatus::Active) => {}
-        // DEGRADED is not installed: CoreDNS reports it while its pods cannot run (no nodes,
-        // or no pod network yet: with Calico, until the operator has brought calico-node up).
-        // Poll again; one that stays DEGRADED past the grace period fails with its issues.
-        Some(AddonStatus::Degraded) => {
-            let since = current.modified_at().or(current.created_at());
-            if degraded_too_long(since.map(|t| t.secs()), now_secs()) {
-                return Err(FunctionError::new(
-                    ErrorType::Terminal,
-                    format!(
-                        "add-on {:?} is still DEGRADED {} minutes after its last change: {}",
-                        want.name,
-                        DEGRADED_GRACE_SECS / 60,
-                        issues()
-                    ),
-                ));
-            }
-            tracing::warn!(addon = %want.name, issues = %issues(), "add-on is DEGRADED, polling");
-            return Ok(false);
-        }
-        Some(AddonStatus::CreateFailed) | Some(AddonStatus::UpdateFailed) => {
-            return Err(FunctionError::new(
-                ErrorType::Terminal,
-                format!(
-                    "add-on {:?} is {}: {}",
-                    want.name,
-                    current.status().map(|s| s.as_str()).unwrap_or("?"),
-                    issues()
-                ),
-            ))
-        }
-        Some(AddonStatus::Deleting) => {
-            return Err(FunctionError::new(
-                ErrorType::Retryable,
-                format!(
-                    "add-on {:?} is being deleted; it is created again once gone",
-                    want.name
-                ),
-            ))
-        }
-        // CREATING, UPDATING: poll again.
-        _ => return Ok(false),
+    if !active(want, current)? {
+        return Ok(false);
     }
     let version_differs = current.addon_version() != Some(want.version.as_str());
     let config_differs =
@@ -404,13 +345,72 @@ async fn addon_ready(
         .send()
         .await;
     match result {
-        Ok(_) => {}
+        Ok(_) => Ok(false),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(aws_error("UpdateAddon", e)),
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws_error("UpdateAddon", e)),
     }
-    Ok(false)
+}
+
+/// Whether the add-on is ACTIVE (false while CREATING, UPDATING or, within the grace period,
+/// DEGRADED: poll again). A failed one, or one DEGRADED for too long, is a terminal error naming
+/// its health issues; one being deleted is retried, to be created again once gone.
+fn active(want: &Desired, current: &Addon) -> Result<bool, FunctionError> {
+    let issues = || {
+        health_issues(
+            current
+                .health()
+                .map(|h| h.issues())
+                .unwrap_or_default()
+                .iter()
+                .map(|i| (i.code().map(|c| c.as_str()), i.message())),
+        )
+    };
+    match current.status() {
+        Some(AddonStatus::Active) => Ok(true),
+        // DEGRADED is not installed: CoreDNS reports it while its pods cannot run (no nodes,
+        // or no pod network yet: with Calico, until the operator has brought calico-node up).
+        // Poll again; one that stays DEGRADED past the grace period fails with its issues.
+        Some(AddonStatus::Degraded) => {
+            let since = current.modified_at().or(current.created_at());
+            if degraded_too_long(since.map(|t| t.secs()), now_secs()) {
+                return Err(FunctionError::new(
+                    ErrorType::Terminal,
+                    format!(
+                        "add-on {:?} is still DEGRADED {} minutes after its last change: {}",
+                        want.name,
+                        DEGRADED_GRACE_SECS / 60,
+                        issues()
+                    ),
+                ));
+            }
+            tracing::warn!(addon = %want.name, issues = %issues(), "add-on is DEGRADED, polling");
+            Ok(false)
+        }
+        Some(status @ (AddonStatus::CreateFailed | AddonStatus::UpdateFailed)) => {
+            Err(FunctionError::new(
+                ErrorType::Terminal,
+                format!(
+                    "add-on {:?} is {}: {}",
+                    want.name,
+                    status.as_str(),
+                    issues()
+                ),
+            ))
+        }
+        Some(AddonStatus::Deleting) => Err(FunctionError::new(
+            ErrorType::Retryable,
+            format!(
+                "add-on {:?} is being deleted; it is created again once gone",
+                want.name
+            ),
+        )),
+        _ => Ok(false),
+    }
 }
 
 fn config_text(want: &Desired) -> String {

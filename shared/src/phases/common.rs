@@ -211,3 +211,17 @@ pub async fn cluster_reachable(
         Err(e) => Err(aws_error("DescribeCluster", e)),
     }
 }
+
+/// EKS health issues (of a node group or an add-on) as one line: `code: message; ...`.
+pub(crate) fn health_issues<'a>(
+    issues: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> String {
+    let issues: Vec<String> = issues
+        .map(|(code, message)| format!("{}: {}", code.unwrap_or("?"), message.unwrap_or_default()))
+        .collect();
+    if issues.is_empty() {
+        "no health issue reported".to_owned()
+    } else {
+        issues.join("; ")
+    }
+}

@@ -24,7 +24,7 @@
 pub mod fargate;
 mod max_pods;
 
-use super::common::{error_code, removal, tag_spec, Inventory};
+use super::common::{error_code, health_issues, removal, tag_spec, Inventory};
 use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
@@ -454,6 +454,8 @@ async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput
     ctx.finish(ready, out).await
 }
 
+/// One group: found or created, recorded, then (once ACTIVE) its launch template and its
+/// scaling, labels and taints brought to the spec, one update per call. `(ready, arn)`.
 async fn converge_group(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
@@ -462,17 +464,43 @@ async fn converge_group(
 ) -> Result<(bool, Option<String>), FunctionError> {
     let cluster = ctx.names.cluster();
     let name = ctx.names.nodegroup(&group.name);
-    let existing = describe(&c.eks, &cluster, &name).await?;
-    if let Some(ng) = &existing {
-        check_owner(ctx, ng)?;
-    }
-    let ng = match existing {
-        Some(ng) => ng,
+    let ng = match describe(&c.eks, &cluster, &name).await? {
+        Some(ng) => {
+            check_owner(ctx, &ng)?;
+            ng
+        }
         None => {
             let template = ensure_template(ctx, c, inventory, group).await?;
             create_group(ctx, c, group, &template).await?
         }
     };
+    record_group(ctx, inventory, group, &ng).await?;
+    let arn = ng.nodegroup_arn().map(str::to_owned);
+    if !active(&name, &ng)? {
+        return Ok((false, arn));
+    }
+    for (field, want, have) in immutable_differences(group, &ng) {
+        tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
+    }
+    if converge_template(ctx, c, group, &ng).await? {
+        return Ok((false, arn));
+    }
+    let change = config_change(group, &ng);
+    if change.is_empty() {
+        return Ok((true, arn));
+    }
+    update_config(c, &cluster, &name, &change).await?;
+    Ok((false, arn))
+}
+
+/// Records the group and its launch template in the inventory (once: `Inventory::record` skips
+/// what it already lists).
+async fn record_group(
+    ctx: &PhaseContext<'_>,
+    inventory: &mut Inventory,
+    group: &NodeGroupSpec,
+    ng: &Nodegroup,
+) -> Result<(), FunctionError> {
     if let Some(t) = ng.launch_template().and_then(|t| t.id()) {
         inventory
             .record(
@@ -488,64 +516,38 @@ async fn converge_group(
         .record(
             ctx,
             Kind::Nodegroup,
-            &name,
+            &ctx.names.nodegroup(&group.name),
             nodegroup_tags(ctx),
             json!({ "arn": ng.nodegroup_arn(), "group": group.name }),
         )
-        .await?;
-    let arn = ng.nodegroup_arn().map(str::to_owned);
+        .await
+}
+
+/// Whether the group is ACTIVE (false while CREATING, UPDATING or DEGRADED: poll again). A
+/// failed group is a terminal error naming its health issues; one being deleted is retried,
+/// to be created again once gone.
+fn active(name: &str, ng: &Nodegroup) -> Result<bool, FunctionError> {
     match ng.status() {
-        Some(NodegroupStatus::Active) => {}
-        Some(NodegroupStatus::CreateFailed) | Some(NodegroupStatus::DeleteFailed) => {
-            let issues: Vec<String> = ng
-                .health()
-                .map(|h| {
-                    h.issues()
-                        .iter()
-                        .map(|i| {
-                            format!(
-                                "{}: {}",
-                                i.code().map(|c| c.as_str()).unwrap_or("?"),
-                                i.message().unwrap_or_default()
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            return Err(FunctionError::new(
+        Some(NodegroupStatus::Active) => Ok(true),
+        Some(status @ (NodegroupStatus::CreateFailed | NodegroupStatus::DeleteFailed)) => {
+            let issues = health_issues(
+                ng.health()
+                    .map(|h| h.issues())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|i| (i.code().map(|c| c.as_str()), i.message())),
+            );
+            Err(FunctionError::new(
                 ErrorType::Terminal,
-                format!(
-                    "node group {name:?} is {}: {}",
-                    ng.status().map(|s| s.as_str()).unwrap_or("?"),
-                    if issues.is_empty() {
-                        "no health issue reported".to_owned()
-                    } else {
-                        issues.join("; ")
-                    }
-                ),
-            ));
-        }
-        Some(NodegroupStatus::Deleting) => {
-            return Err(FunctionError::new(
-                ErrorType::Retryable,
-                format!("node group {name:?} is being deleted; it is created again once gone"),
+                format!("node group {name:?} is {}: {issues}", status.as_str()),
             ))
         }
-        // CREATING, UPDATING, DEGRADED: poll again.
-        _ => return Ok((false, arn)),
+        Some(NodegroupStatus::Deleting) => Err(FunctionError::new(
+            ErrorType::Retryable,
+            format!("node group {name:?} is being deleted; it is created again once gone"),
+        )),
+        _ => Ok(false),
     }
-    for (field, want, have) in immutable_differences(group, &ng) {
-        tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
-    }
-    if converge_template(ctx, c, group, &ng).await? {
-        return Ok((false, arn));
-    }
-    let change = config_change(group, &ng);
-    if change.is_empty() {
-        return Ok((true, arn));
-    }
-    update_config(c, &cluster, &name, &change).await?;
-    Ok((false, arn))
 }
 
 /// Brings the group's nodes to the desired launch template: a latest version that differs (IMDS,

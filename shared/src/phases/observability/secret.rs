@@ -165,22 +165,9 @@ pub(super) async fn ensure(
     }
     let arn = found.arn().unwrap_or_default().to_owned();
     record(run, d, &name, &arn).await?;
-    if let Some(deleted) = found.deleted_date() {
-        if !run.differs(
-            &resource,
-            "deletedDate",
-            Value::Null,
-            json!(deleted.to_string()),
-        ) {
-            // Pending deletion: its value cannot be read; restoring it is `ensure`'s job.
-            return Ok(Some(arn));
-        }
-        c.secrets
-            .restore_secret()
-            .secret_id(&arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("secretsmanager:RestoreSecret", e))?;
+    if !restore_if_deleted(run, c, &resource, &found).await? {
+        // Pending deletion: its value cannot be read; restoring it is `ensure`'s job.
+        return Ok(Some(arn));
     }
     let missing = missing_tags(&d.tags, &tags);
     if !missing.is_empty() && run.differs(&resource, "tags", json!(missing), json!(tags)) {
@@ -192,6 +179,48 @@ pub(super) async fn ensure(
             .await
             .map_err(|e| aws_error("secretsmanager:TagResource", e))?;
     }
+    converge_value(run, c, d, &resource, &found).await?;
+    Ok(Some(arn))
+}
+
+/// A secret pending deletion is restored (`ensure`) or reported (`observe`: then false, as its
+/// value cannot be read).
+async fn restore_if_deleted(
+    run: &mut Run<'_>,
+    c: &Clients,
+    resource: &str,
+    found: &DescribeSecretOutput,
+) -> Result<bool, FunctionError> {
+    let Some(deleted) = found.deleted_date() else {
+        return Ok(true);
+    };
+    if !run.differs(
+        resource,
+        "deletedDate",
+        Value::Null,
+        json!(deleted.to_string()),
+    ) {
+        return Ok(false);
+    }
+    c.secrets
+        .restore_secret()
+        .secret_id(found.arn().unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| aws_error("secretsmanager:RestoreSecret", e))?;
+    Ok(true)
+}
+
+/// Brings the key and the value to the desired ones: a differing key takes a new version under
+/// the new key (with the desired value), else a differing value a new version.
+async fn converge_value(
+    run: &mut Run<'_>,
+    c: &Clients,
+    d: &Desired,
+    resource: &str,
+    found: &DescribeSecretOutput,
+) -> Result<(), FunctionError> {
+    let arn = found.arn().unwrap_or_default();
     let key_differs = d.data_key.as_deref().is_some_and(|want| {
         !found
             .kms_key_id()
@@ -200,42 +229,41 @@ pub(super) async fn ensure(
     let value = match &d.secret {
         Ok(doc) => Some(doc),
         Err(_) if run.writes() => Some(wanted(d)?),
-        // observe/status before the cluster exists: the value is not compared.
+        // observe before the cluster exists: the value is not compared.
         Err(_) => None,
     };
     let keys = match value {
-        Some(doc) => differing_keys(doc, &current_value(c, &arn).await?),
+        Some(doc) => differing_keys(doc, &current_value(c, arn).await?),
         None => Vec::new(),
     };
     if key_differs
         && run.differs(
-            &resource,
+            resource,
             "kmsKeyId",
             json!(d.data_key),
             json!(found.kms_key_id()),
         )
     {
-        // A new version under the new key, with the current value.
         c.secrets
             .update_secret()
-            .secret_id(&arn)
+            .secret_id(arn)
             .set_kms_key_id(d.data_key.clone())
             .secret_string(wanted(d)?.to_string())
             .send()
             .await
             .map_err(|e| aws_error("secretsmanager:UpdateSecret", e))?;
     } else if !keys.is_empty()
-        && run.differs(&resource, "value", json!({ "keys": keys }), Value::Null)
+        && run.differs(resource, "value", json!({ "keys": keys }), Value::Null)
     {
         c.secrets
             .put_secret_value()
-            .secret_id(&arn)
+            .secret_id(arn)
             .secret_string(wanted(d)?.to_string())
             .send()
             .await
             .map_err(|e| aws_error("secretsmanager:PutSecretValue", e))?;
     }
-    Ok(Some(arn))
+    Ok(())
 }
 
 async fn record(

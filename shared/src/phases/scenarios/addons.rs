@@ -236,6 +236,41 @@ async fn an_addon_someone_else_installed_is_refused_untouched() {
     );
 }
 
+/// An add-on EKS could not install fails the run for good, naming its health issues; the
+/// poll does not wait on it.
+#[tokio::test]
+async fn a_failed_addon_is_a_terminal_error_naming_its_health_issues() {
+    use aws_sdk_eks::types::{AddonHealth, AddonIssue, AddonIssueCode, AddonStatus};
+    let w = World::new();
+    w.converge().await;
+    w.eks.edit_addon("coredns", |a| {
+        a.status = Some(AddonStatus::CreateFailed);
+        a.health = Some(
+            AddonHealth::builder()
+                .issues(
+                    AddonIssue::builder()
+                        .code(AddonIssueCode::InsufficientNumberOfReplicas)
+                        .message("no node to run on")
+                        .build(),
+                )
+                .build(),
+        );
+    });
+    let err =
+        w.s.try_run(Action::Ensure)
+            .await
+            .expect_err("failed add-on");
+    assert_eq!(err.error_type, ErrorType::Terminal);
+    assert!(
+        err.error_message.contains("\"coredns\" is CREATE_FAILED")
+            && err
+                .error_message
+                .contains("InsufficientNumberOfReplicas: no node to run on"),
+        "{}",
+        err.error_message
+    );
+}
+
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();

@@ -295,6 +295,39 @@ async fn half_created_group_reuses_its_template() {
     );
 }
 
+/// A node group EKS could not create fails the run for good, naming its health issues.
+#[tokio::test]
+async fn a_failed_node_group_is_a_terminal_error_naming_its_health_issues() {
+    use aws_sdk_eks::types::{Issue, NodegroupHealth, NodegroupIssueCode, NodegroupStatus};
+    let w = World::new();
+    w.converge().await;
+    let critical = w.group("critical");
+    w.eks.edit_nodegroup(&critical, |g| {
+        g.status = Some(NodegroupStatus::CreateFailed);
+        g.health = Some(
+            NodegroupHealth::builder()
+                .issues(
+                    Issue::builder()
+                        .code(NodegroupIssueCode::AsgInstanceLaunchFailures)
+                        .message("InsufficientInstanceCapacity")
+                        .build(),
+                )
+                .build(),
+        );
+    });
+    let err = w.s.try_run(Action::Ensure).await.expect_err("failed group");
+    assert_eq!(err.error_type, ErrorType::Terminal);
+    assert!(
+        err.error_message
+            .contains(&format!("{critical:?} is CREATE_FAILED"))
+            && err
+                .error_message
+                .contains("AsgInstanceLaunchFailures: InsufficientInstanceCapacity"),
+        "{}",
+        err.error_message
+    );
+}
+
 #[tokio::test]
 async fn a_node_group_of_our_name_without_our_tag_is_refused_untouched() {
     let w = World::new();
