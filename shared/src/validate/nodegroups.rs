@@ -92,6 +92,14 @@ pub(crate) fn check(issues: &mut Issues, base: &str, groups: &[NodeGroupSpec]) {
 }
 
 fn check_one(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
+    check_instance_types(issues, at, g);
+    check_sizes(issues, at, g);
+    check_labels(issues, at, g);
+    check_taints(issues, at, g);
+}
+
+/// At least one type, each an EC2 instance type of the AMI's architecture.
+fn check_instance_types(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
     let types_path = field(at, "instanceTypes");
     if g.instance_types.is_empty() {
         issues.push(
@@ -131,6 +139,10 @@ fn check_one(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
             );
         }
     }
+}
+
+/// The scaling bounds (`minSize <= desiredSize <= maxSize <= MAX_NODES`) and the disk size.
+fn check_sizes(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
     if g.max_size == 0 || g.max_size > MAX_NODES {
         issues.push(
             field(at, "maxSize"),
@@ -171,6 +183,10 @@ fn check_one(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
             ),
         );
     }
+}
+
+/// Label keys are qualified names outside the reserved prefixes; values are label values.
+fn check_labels(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
     let labels_path = field(at, "labels");
     for (k, v) in &g.labels {
         let path = key(&labels_path, k);
@@ -198,6 +214,10 @@ fn check_one(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
             );
         }
     }
+}
+
+/// Taint keys and values are label syntax, each (key, effect) once.
+fn check_taints(issues: &mut Issues, at: &str, g: &NodeGroupSpec) {
     let taints_path = field(at, "taints");
     for (j, t) in g.taints.iter().enumerate() {
         let taint_path = index(&taints_path, j);

@@ -32,13 +32,56 @@ static ISSUER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("regex")
 });
 
+/// Every rule of a platform request, field by field in the order of the spec.
 pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
+    check_where(spec, issues);
+    check_tags(spec, issues);
+    check_kubernetes_version(issues, &spec.kubernetes_version);
+    check_network(issues, "$.network", &spec.network);
+    check_endpoint_access(
+        issues,
+        "$.endpointAccess",
+        &spec.endpoint_access,
+        spec.compliance_profile,
+    );
+    if let Some(arn) = &spec.encryption.kms_key_arn {
+        let region = spec.region.as_str();
+        check_arn(
+            issues,
+            "$.encryption.kmsKeyArn",
+            arn,
+            ArnKind::KmsKey,
+            region,
+        );
+    }
+    check_logging(spec, issues);
+    if let Some(groups) = &spec.node_groups {
+        nodegroups::check(issues, "$.nodeGroups", groups);
+    }
+    check_addons(spec, issues);
+    check_custom_networking_nodes(spec, issues);
+    check_identity(spec, issues);
+    check_access(spec, issues);
+    if let Some(arn) = &spec.observability.alarms.sns_topic_arn {
+        let (at, region) = ("$.observability.alarms.snsTopicArn", spec.region.as_str());
+        check_arn(issues, at, arn, ArnKind::SnsTopic, region);
+    }
+    check_compliance(spec, issues);
+    check_tenants(spec, issues);
+    check_repositories(spec, issues);
+    super::fargate::check_platform(spec, issues);
+}
+
+/// Which platform, where: id, environment, region, and the target account's role (refused
+/// until cross-account provisioning is built).
+fn check_where(spec: &PlatformSpec, issues: &mut Issues) {
+    let (id_len, env_len) = (MAX_PLATFORM_ID_LEN, MAX_ENVIRONMENT_LEN);
     check_label(
         issues,
         "$.id",
         "platform id",
         &spec.id,
-        MAX_PLATFORM_ID_LEN,
+        id_len,
         Reserved::None,
     );
     check_label(
@@ -46,7 +89,7 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
         "$.environment",
         "environment",
         &spec.environment,
-        MAX_ENVIRONMENT_LEN,
+        env_len,
         Reserved::None,
     );
     let region = spec.region.as_str();
@@ -72,43 +115,12 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
             );
         }
     }
-    check_tags(spec, issues);
-    check_kubernetes_version(issues, &spec.kubernetes_version);
-    check_network(issues, "$.network", &spec.network);
-    check_endpoint_access(
-        issues,
-        "$.endpointAccess",
-        &spec.endpoint_access,
-        spec.compliance_profile,
-    );
-    if let Some(arn) = &spec.encryption.kms_key_arn {
-        check_arn(
-            issues,
-            "$.encryption.kmsKeyArn",
-            arn,
-            ArnKind::KmsKey,
-            region,
-        );
-    }
-    check_logging(spec, issues);
-    if let Some(groups) = &spec.node_groups {
-        nodegroups::check(issues, "$.nodeGroups", groups);
-    }
-    check_addons(spec, issues);
-    check_custom_networking_nodes(spec, issues);
-    check_identity(spec, issues);
-    check_access(spec, issues);
-    if let Some(arn) = &spec.observability.alarms.sns_topic_arn {
-        check_arn(
-            issues,
-            "$.observability.alarms.snsTopicArn",
-            arn,
-            ArnKind::SnsTopic,
-            region,
-        );
-    }
-    check_compliance(spec, issues);
+}
 
+/// Each tenant on its own and in the platform, then the tenants together (names, namespaces,
+/// prefixes, approved secret prefixes and AWS access).
+fn check_tenants(spec: &PlatformSpec, issues: &mut Issues) {
+    let region = spec.region.as_str();
     let mut tenants = Vec::new();
     for (i, t) in spec.tenants.iter().enumerate() {
         let at = index("$.tenants", i);
@@ -120,20 +132,15 @@ pub(crate) fn check(spec: &PlatformSpec, issues: &mut Issues) {
     tenant::check_all(issues, &tenants, &stem);
     tenant::check_approved_secret_prefixes(spec, issues);
     super::aws_access::check_approved(spec, issues);
-    super::registry::check(
-        &spec.repositories,
-        "$.repositories",
-        crate::spec::MAX_PLATFORM_REPOSITORIES,
-        issues,
-    );
+}
+
+/// The platform's own ECR repositories: names, then their full paths.
+fn check_repositories(spec: &PlatformSpec, issues: &mut Issues) {
+    let (repositories, at) = (&spec.repositories, "$.repositories");
+    let limit = crate::spec::MAX_PLATFORM_REPOSITORIES;
+    super::registry::check(repositories, at, limit, issues);
     let names = crate::naming::Names::new(spec);
-    super::registry::check_paths(
-        &spec.repositories,
-        "$.repositories",
-        |n| names.repository(n),
-        issues,
-    );
-    super::fargate::check_platform(spec, issues);
+    super::registry::check_paths(repositories, at, |n| names.repository(n), issues);
 }
 
 fn check_tags(spec: &PlatformSpec, issues: &mut Issues) {
