@@ -5,6 +5,11 @@
 //! Which resources are the platform's comes from its inventory (kind and id, as the phases
 //! recorded them) and its deterministic names; what they are like comes from the services.
 
+mod kubernetes;
+mod network;
+
+use self::kubernetes::{calico_cni, kubernetes};
+use self::network::network;
 use super::live::*;
 use crate::aws::Clients;
 use crate::deps::Deps;
@@ -16,7 +21,6 @@ use crate::policies::parse_returned;
 use crate::resources::Kind;
 use crate::spec::PlatformSpec;
 use crate::store::{ResourceRecord, Store, TenantState};
-use aws_sdk_ec2::types::Filter;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
@@ -99,7 +103,6 @@ where
 pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError> {
     let spec = &stored.spec;
     let clients = deps.clients.scoped(&spec.region, true);
-    let names = Names::new(spec);
     let mut live = Live {
         platform_id: spec.id.clone(),
         account: deps.account_id().await?,
@@ -108,52 +111,70 @@ pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError>
         vpc_id: stored.ids(Kind::Vpc).next().map(|r| r.id.clone()),
         ..Live::default()
     };
-    let cluster_name = names.cluster();
+    let cluster = eks(&clients, &Names::new(spec).cluster(), &mut live).await?;
+    if let Some(vpc) = live.vpc_id.clone() {
+        network(&clients, &vpc, &mut live).await?;
+    }
+    recorded(&clients, stored, &mut live).await?;
+    if let Some(cluster) = &cluster {
+        live.kubernetes = cluster_side(deps, spec, cluster).await?;
+    }
+    Ok(live)
+}
+
+/// The cluster and, when it exists, its versions, access entries, add-ons and node groups.
+async fn eks(
+    clients: &Clients,
+    cluster_name: &str,
+    live: &mut Live,
+) -> Result<Option<aws_sdk_eks::types::Cluster>, FunctionError> {
     let described = optional(
         "DescribeCluster",
         clients
             .eks
             .describe_cluster()
-            .name(&cluster_name)
+            .name(cluster_name)
             .send()
             .await,
     )?
     .and_then(|out| out.cluster);
-    if let Some(c) = &described {
-        live.cluster = Some(cluster(c));
-        live.oidc_issuer = c
-            .identity()
-            .and_then(|i| i.oidc())
-            .and_then(|o| o.issuer())
-            .map(|i| i.trim_start_matches("https://").to_owned());
-        live.versions = versions(&clients).await?;
-        live.access_entries = access_entries(&clients, &cluster_name).await?;
-        live.addons = addons(&clients, &cluster_name).await?;
-        live.nodegroups = nodegroups(&clients, &cluster_name).await?;
-    }
-    if let Some(vpc) = live.vpc_id.clone() {
-        network(&clients, &vpc, &mut live).await?;
-    }
+    let Some(c) = &described else {
+        return Ok(None);
+    };
+    live.cluster = Some(cluster(c));
+    live.oidc_issuer = c
+        .identity()
+        .and_then(|i| i.oidc())
+        .and_then(|o| o.issuer())
+        .map(|i| i.trim_start_matches("https://").to_owned());
+    live.versions = versions(clients).await?;
+    live.access_entries = access_entries(clients, cluster_name).await?;
+    live.addons = addons(clients, cluster_name).await?;
+    live.nodegroups = nodegroups(clients, cluster_name).await?;
+    Ok(described)
+}
+
+/// The resources the inventory lists: keys, log groups, roles, the bucket, repositories.
+async fn recorded(
+    clients: &Clients,
+    stored: &Stored,
+    live: &mut Live,
+) -> Result<(), FunctionError> {
     for record in stored.ids(Kind::KmsKey) {
-        if let Some(key) = key(&clients, &record.id).await? {
-            live.keys.push(key);
-        }
+        live.keys.extend(key(clients, &record.id).await?);
     }
     for record in stored.ids(Kind::LogGroup) {
-        if let Some(group) = log_group(&clients, &record.id).await? {
-            live.log_groups.push(group);
-        }
+        live.log_groups
+            .extend(log_group(clients, &record.id).await?);
     }
     for record in stored.ids(Kind::IamRole) {
         // The tenants phase tags its roles with their tenant.
         let tenant =
             (record.tenant.clone()).or_else(|| record.tags.get(crate::naming::TAG_TENANT).cloned());
-        if let Some(role) = role(&clients, &record.id, tenant).await? {
-            live.roles.push(role);
-        }
+        live.roles.extend(role(clients, &record.id, tenant).await?);
     }
     if let Some(record) = stored.ids(Kind::Bucket).next() {
-        live.bucket = bucket(&clients, &record.id).await?;
+        live.bucket = bucket(clients, &record.id).await?;
     }
     for record in stored.ids(Kind::Repository) {
         if let Some(repo) = crate::resources::repository::find(&clients.ecr, &record.id).await? {
@@ -167,24 +188,28 @@ pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError>
             });
         }
     }
-    if let (Some(c), Some(endpoint)) = (&described, described.as_ref().and_then(|c| c.endpoint())) {
-        let aws = crate::aws::read_only::read_only(
-            &deps
-                .aws
-                .to_builder()
-                .region(aws_config::Region::new(spec.region.clone()))
-                .build(),
-        );
-        let ca = c.certificate_authority().and_then(|ca| ca.data());
-        let client =
-            crate::kubernetes::connect_read_only(&aws, &cluster_name, endpoint, ca).await?;
-        let mut k = kubernetes(&client).await?;
-        if spec.cni == crate::spec::Cni::Calico {
-            k.calico_cni = calico_cni(&client, spec).await?;
-        }
-        live.kubernetes = Some(k);
+    Ok(())
+}
+
+/// The cluster's side, through a read-only client (`None` while the cluster has no endpoint).
+async fn cluster_side(
+    deps: &Deps,
+    spec: &PlatformSpec,
+    cluster: &aws_sdk_eks::types::Cluster,
+) -> Result<Option<Kubernetes>, FunctionError> {
+    let Some(endpoint) = cluster.endpoint() else {
+        return Ok(None);
+    };
+    let region = aws_config::Region::new(spec.region.clone());
+    let aws = crate::aws::read_only::read_only(&deps.aws.to_builder().region(region).build());
+    let ca = cluster.certificate_authority().and_then(|ca| ca.data());
+    let name = cluster.name().unwrap_or_default();
+    let client = crate::kubernetes::connect_read_only(&aws, name, endpoint, ca).await?;
+    let mut k = kubernetes(&client).await?;
+    if spec.cni == crate::spec::Cni::Calico {
+        k.calico_cni = calico_cni(&client, spec).await?;
     }
-    Ok(live)
+    Ok(Some(k))
 }
 
 fn asked(deps: &Deps, stored: &Stored) -> Asked {
@@ -513,131 +538,6 @@ async fn launch_template(
     }))
 }
 
-fn vpc_filter(vpc: &str) -> Filter {
-    Filter::builder().name("vpc-id").values(vpc).build()
-}
-
-/// Subnets (with whether their route table reaches an internet gateway), flow logs, endpoints
-/// and security groups of the VPC.
-async fn network(clients: &Clients, vpc: &str, live: &mut Live) -> Result<(), FunctionError> {
-    let subnets = clients
-        .ec2
-        .describe_subnets()
-        .filters(vpc_filter(vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSubnets", e))?;
-    let tables = clients
-        .ec2
-        .describe_route_tables()
-        .filters(vpc_filter(vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeRouteTables", e))?;
-    let to_igw = |t: &aws_sdk_ec2::types::RouteTable| {
-        t.routes()
-            .iter()
-            .any(|r| r.gateway_id().is_some_and(|g| g.starts_with("igw-")))
-    };
-    let main_to_igw = tables
-        .route_tables()
-        .iter()
-        .find(|t| t.associations().iter().any(|a| a.main() == Some(true)))
-        .is_some_and(to_igw);
-    for s in subnets.subnets() {
-        let id = s.subnet_id().unwrap_or_default();
-        let table = tables
-            .route_tables()
-            .iter()
-            .find(|t| t.associations().iter().any(|a| a.subnet_id() == Some(id)));
-        live.subnets.insert(
-            id.to_owned(),
-            Subnet {
-                id: id.to_owned(),
-                map_public_ip: s.map_public_ip_on_launch() == Some(true),
-                routes_to_internet_gateway: table.map_or(main_to_igw, to_igw),
-            },
-        );
-    }
-    let flow_logs = clients
-        .ec2
-        .describe_flow_logs()
-        .filter(Filter::builder().name("resource-id").values(vpc).build())
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeFlowLogs", e))?;
-    live.flow_logs = flow_logs
-        .flow_logs()
-        .iter()
-        .map(|f| FlowLog {
-            id: f.flow_log_id().unwrap_or_default().to_owned(),
-            resource: f.resource_id().unwrap_or_default().to_owned(),
-            status: f.flow_log_status().unwrap_or_default().to_owned(),
-            traffic_type: f
-                .traffic_type()
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
-        })
-        .collect();
-    let endpoints = clients
-        .ec2
-        .describe_vpc_endpoints()
-        .filters(vpc_filter(vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeVpcEndpoints", e))?;
-    live.vpc_endpoints = endpoints
-        .vpc_endpoints()
-        .iter()
-        .map(|e| VpcEndpoint {
-            id: e.vpc_endpoint_id().unwrap_or_default().to_owned(),
-            service: e.service_name().unwrap_or_default().to_owned(),
-            policy: e
-                .policy_document()
-                .and_then(parse_returned)
-                .unwrap_or(Value::Null),
-        })
-        .collect();
-    let groups = clients
-        .ec2
-        .describe_security_groups()
-        .filters(vpc_filter(vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-    live.security_groups = groups
-        .security_groups()
-        .iter()
-        .map(|g| SecurityGroup {
-            id: g.group_id().unwrap_or_default().to_owned(),
-            name: g.group_name().unwrap_or_default().to_owned(),
-            open_ingress: g
-                .ip_permissions()
-                .iter()
-                .flat_map(|p| {
-                    let cidrs = p
-                        .ip_ranges()
-                        .iter()
-                        .filter_map(|r| r.cidr_ip())
-                        .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()))
-                        .filter(|c| *c == "0.0.0.0/0" || *c == "::/0")
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>();
-                    cidrs.into_iter().map(move |c| {
-                        format!(
-                            "{} {}-{} {c}",
-                            p.ip_protocol().unwrap_or("-1"),
-                            p.from_port().unwrap_or(0),
-                            p.to_port().unwrap_or(65535)
-                        )
-                    })
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(())
-}
-
 async fn key(clients: &Clients, id: &str) -> Result<Option<Key>, FunctionError> {
     let Some(described) = optional(
         "DescribeKey",
@@ -797,142 +697,4 @@ async fn bucket(clients: &Clients, name: &str) -> Result<Option<Bucket>, Functio
             .and_then(parse_returned)
             .unwrap_or(Value::Null),
     }))
-}
-
-/// The cluster-side state the CIS section 4 controls judge.
-/// The `spec.cni` of Calico's `Installation` (`None` when there is none).
-async fn calico_cni(
-    client: &kube::Client,
-    spec: &crate::spec::PlatformSpec,
-) -> Result<Option<Value>, FunctionError> {
-    let wanted = crate::kubernetes::installation(spec, "");
-    Ok(crate::kubernetes::get(client, &wanted)
-        .await?
-        .map(|live| live["spec"]["cni"].clone()))
-}
-
-async fn kubernetes(client: &kube::Client) -> Result<Kubernetes, FunctionError> {
-    use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, ServiceAccount};
-    use k8s_openapi::api::networking::v1::NetworkPolicy as K8sNetworkPolicy;
-    use k8s_openapi::api::rbac::v1::{
-        ClusterRole, ClusterRoleBinding, PolicyRule, Role as K8sRole, RoleBinding, RoleRef, Subject,
-    };
-    use kube::api::{Api, ListParams};
-    use kube::ResourceExt;
-
-    async fn list<K>(api: Api<K>, what: &str) -> Result<Vec<K>, FunctionError>
-    where
-        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    {
-        api.list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .map_err(|e| FunctionError::new(ErrorType::Retryable, format!("listing {what}: {e}")))
-    }
-    fn rules(rules: Option<&Vec<PolicyRule>>) -> Vec<RbacRule> {
-        rules
-            .into_iter()
-            .flatten()
-            .map(|r| RbacRule {
-                api_groups: r.api_groups.clone().unwrap_or_default(),
-                resources: r.resources.clone().unwrap_or_default(),
-                verbs: r.verbs.clone(),
-            })
-            .collect()
-    }
-    fn binding(name: String, role: &RoleRef, subjects: Option<&Vec<Subject>>) -> Binding {
-        Binding {
-            name,
-            role: format!("{}/{}", role.kind, role.name),
-            subjects: subjects
-                .into_iter()
-                .flatten()
-                .map(|s| match &s.namespace {
-                    Some(ns) if s.kind == "ServiceAccount" => {
-                        format!("ServiceAccount/{ns}/{}", s.name)
-                    }
-                    _ => format!("{}/{}", s.kind, s.name),
-                })
-                .collect(),
-        }
-    }
-    let c = client.clone();
-    let namespaces = list(Api::<Namespace>::all(c.clone()), "namespaces").await?;
-    let cluster_role_bindings = list(
-        Api::<ClusterRoleBinding>::all(c.clone()),
-        "clusterrolebindings",
-    )
-    .await?;
-    let role_bindings = list(Api::<RoleBinding>::all(c.clone()), "rolebindings").await?;
-    let cluster_roles = list(Api::<ClusterRole>::all(c.clone()), "clusterroles").await?;
-    let roles = list(Api::<K8sRole>::all(c.clone()), "roles").await?;
-    let service_accounts = list(Api::<ServiceAccount>::all(c.clone()), "serviceaccounts").await?;
-    let pods = list(
-        Api::<Pod>::namespaced(c.clone(), "default"),
-        "pods in default",
-    )
-    .await?;
-    let policies = list(Api::<K8sNetworkPolicy>::all(c.clone()), "networkpolicies").await?;
-    let quotas = list(Api::<ResourceQuota>::all(c), "resourcequotas").await?;
-    Ok(Kubernetes {
-        namespaces: namespaces
-            .iter()
-            .map(|n| (n.name_any(), n.labels().clone()))
-            .collect(),
-        cluster_role_bindings: cluster_role_bindings
-            .iter()
-            .map(|b| binding(b.name_any(), &b.role_ref, b.subjects.as_ref()))
-            .collect(),
-        role_bindings: role_bindings
-            .iter()
-            .map(|b| {
-                let name = format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any());
-                binding(name, &b.role_ref, b.subjects.as_ref())
-            })
-            .collect(),
-        cluster_roles: cluster_roles
-            .iter()
-            .map(|r| RbacRole {
-                name: r.name_any(),
-                rules: rules(r.rules.as_ref()),
-            })
-            .collect(),
-        roles: roles
-            .iter()
-            .map(|r| RbacRole {
-                name: format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()),
-                rules: rules(r.rules.as_ref()),
-            })
-            .collect(),
-        default_service_accounts: service_accounts
-            .iter()
-            .filter(|sa| sa.name_any() == "default")
-            .map(|sa| {
-                (
-                    sa.namespace().unwrap_or_default(),
-                    sa.automount_service_account_token,
-                )
-            })
-            .collect(),
-        default_namespace_pods: pods.iter().map(|p| p.name_any()).collect(),
-        network_policies: policies
-            .iter()
-            .map(|p| {
-                let spec = p.spec.clone().unwrap_or_default();
-                NetworkPolicy {
-                    namespace: p.namespace().unwrap_or_default(),
-                    name: p.name_any(),
-                    selects_all: spec.pod_selector.as_ref().is_none_or(|s| {
-                        s.match_labels.as_ref().is_none_or(|m| m.is_empty())
-                            && s.match_expressions.as_ref().is_none_or(|m| m.is_empty())
-                    }),
-                    policy_types: spec.policy_types.clone().unwrap_or_default(),
-                    has_ingress_rules: spec.ingress.as_ref().is_some_and(|r| !r.is_empty()),
-                    has_egress_rules: spec.egress.as_ref().is_some_and(|r| !r.is_empty()),
-                }
-            })
-            .collect(),
-        quota_namespaces: quotas.iter().filter_map(|q| q.namespace()).collect(),
-        calico_cni: None,
-    })
 }
