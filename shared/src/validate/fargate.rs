@@ -30,30 +30,7 @@ static NAMESPACE: LazyLock<Regex> =
 pub(crate) fn check_platform(spec: &PlatformSpec, issues: &mut Issues) {
     let f: &FargateSpec = &spec.fargate;
     let at = "$.fargate.profiles";
-    if f.profiles.len() > MAX_PLATFORM_FARGATE_PROFILES {
-        issues.push(
-            at,
-            rules::FARGATE_PROFILE,
-            format!(
-                "{} Fargate profiles; at most {MAX_PLATFORM_FARGATE_PROFILES}",
-                f.profiles.len()
-            ),
-        );
-    }
-    // EKS's default quota: 10 profiles per cluster (CoreDNS's and the tenants' included).
-    let total = f.profiles.len()
-        + usize::from(f.core_dns)
-        + spec.tenants.iter().filter(|t| t.fargate.is_some()).count();
-    if total > MAX_CLUSTER_FARGATE_PROFILES {
-        issues.push(
-            "$.fargate",
-            rules::FARGATE_PROFILE,
-            format!(
-                "{total} Fargate profiles (platform, CoreDNS and tenants); EKS allows \
-                 {MAX_CLUSTER_FARGATE_PROFILES} per cluster"
-            ),
-        );
-    }
+    check_profile_counts(spec, issues);
     check_coredns_placement(spec, issues);
     let tenants: BTreeSet<&str> = spec.tenants.iter().map(|t| t.name.as_str()).collect();
     let mut seen = BTreeSet::new();
@@ -83,31 +60,69 @@ pub(crate) fn check_platform(spec: &PlatformSpec, issues: &mut Issues) {
         check_selector_count(p.selectors.len(), &selectors, issues);
         for (j, s) in p.selectors.iter().enumerate() {
             let sel = index(&selectors, j);
-            let ns_path = field(&sel, "namespace");
-            let ns = s.namespace.as_str();
-            if check_namespace(ns, &ns_path, issues) {
-                if ns == "kube-system" || ns.starts_with("kube-") || ns.starts_with("tenantry") {
-                    issues.push(
-                        ns_path,
-                        rules::FARGATE_NAMESPACE,
-                        format!(
-                            "namespace {ns:?} is the cluster's own: a profile may not move its \
-                             pods to Fargate (for CoreDNS, set fargate.coreDns)"
-                        ),
-                    );
-                } else if tenants.contains(ns) {
-                    issues.push(
-                        ns_path,
-                        rules::FARGATE_NAMESPACE,
-                        format!(
-                            "namespace {ns:?} is a tenant's: the tenant asks for Fargate in its \
-                             own `fargate` (so that offboarding removes the profile)"
-                        ),
-                    );
-                }
-            }
+            check_platform_namespace(&s.namespace, &field(&sel, "namespace"), &tenants, issues);
             check_labels(&s.labels, &field(&sel, "labels"), issues);
         }
+    }
+}
+
+/// The platform's own profiles, and all the cluster's together (EKS's default quota: 10 per
+/// cluster, CoreDNS's and the tenants' included).
+fn check_profile_counts(spec: &PlatformSpec, issues: &mut Issues) {
+    let f = &spec.fargate;
+    if f.profiles.len() > MAX_PLATFORM_FARGATE_PROFILES {
+        issues.push(
+            "$.fargate.profiles",
+            rules::FARGATE_PROFILE,
+            format!(
+                "{} Fargate profiles; at most {MAX_PLATFORM_FARGATE_PROFILES}",
+                f.profiles.len()
+            ),
+        );
+    }
+    let total = f.profiles.len()
+        + usize::from(f.core_dns)
+        + spec.tenants.iter().filter(|t| t.fargate.is_some()).count();
+    if total > MAX_CLUSTER_FARGATE_PROFILES {
+        issues.push(
+            "$.fargate",
+            rules::FARGATE_PROFILE,
+            format!(
+                "{total} Fargate profiles (platform, CoreDNS and tenants); EKS allows \
+                 {MAX_CLUSTER_FARGATE_PROFILES} per cluster"
+            ),
+        );
+    }
+}
+
+/// A platform profile's namespace: a valid name, neither the cluster's own nor a tenant's.
+fn check_platform_namespace(
+    ns: &str,
+    ns_path: &str,
+    tenants: &BTreeSet<&str>,
+    issues: &mut Issues,
+) {
+    if !check_namespace(ns, ns_path, issues) {
+        return;
+    }
+    if ns == "kube-system" || ns.starts_with("kube-") || ns.starts_with("tenantry") {
+        issues.push(
+            ns_path,
+            rules::FARGATE_NAMESPACE,
+            format!(
+                "namespace {ns:?} is the cluster's own: a profile may not move its \
+                 pods to Fargate (for CoreDNS, set fargate.coreDns)"
+            ),
+        );
+    } else if tenants.contains(ns) {
+        issues.push(
+            ns_path,
+            rules::FARGATE_NAMESPACE,
+            format!(
+                "namespace {ns:?} is a tenant's: the tenant asks for Fargate in its \
+                 own `fargate` (so that offboarding removes the profile)"
+            ),
+        );
     }
 }
 

@@ -298,65 +298,73 @@ fn check_addons(spec: &PlatformSpec, issues: &mut Issues) {
              100.64.0.0/16); with Calico it is not added to the VPC",
         );
     }
-    let addons = spec.effective_addons();
     if let Some(list) = &spec.addons {
         let mut names = Vec::new();
         for (i, a) in list.iter().enumerate() {
             let at = index("$.addons", i);
-            let name_path = field(&at, "name");
-            if !check_unsafe(issues, &name_path, "add-on name", &a.name, false)
-                && !KNOWN_ADDONS.contains(&a.name.as_str())
-            {
-                issues.push(
-                    name_path.as_str(),
-                    rules::ADDON_UNKNOWN,
-                    format!(
-                        "{:?} is not an add-on Tenantry knows; known: {}",
-                        a.name,
-                        KNOWN_ADDONS.join(", ")
-                    ),
-                );
-            }
-            names.push((name_path, a.name.as_str()));
-            if a.version != ADDON_VERSION_LATEST && !ADDON_VERSION.is_match(&a.version) {
-                issues.push(
-                    field(&at, "version"),
-                    rules::ADDON_VERSION,
-                    format!(
-                        "add-on version {:?} must be `latest` or like v1.19.0-eksbuild.1",
-                        a.version
-                    ),
-                );
-            }
-            if a.name == "vpc-cni" && spec.cni == Cni::Calico {
-                issues.push(
-                    at.as_str(),
-                    rules::CNI_CONFLICT,
-                    "cni is `calico`, so the `vpc-cni` add-on must be absent",
-                );
-            }
-            if a.name == "vpc-cni" {
-                check_custom_networking(spec, &at, a, issues);
-            }
-            if a.name == "vpc-cni" {
-                let disabled = a
-                    .configuration_values
-                    .as_ref()
-                    .and_then(|c| c.get("enableNetworkPolicy"))
-                    .is_some_and(|v| {
-                        v != &serde_json::json!("true") && v != &serde_json::json!(true)
-                    });
-                if disabled {
-                    issues.push(
-                        field(&field(&at, "configurationValues"), "enableNetworkPolicy"),
-                        rules::NETWORK_POLICY_DISABLED,
-                        "network policy enforcement must stay on: tenant isolation depends on it",
-                    );
-                }
-            }
+            check_addon(spec, issues, &at, a);
+            names.push((field(&at, "name"), a.name.as_str()));
         }
         check_unique(issues, "add-on", &names);
     }
+    check_required_addons(spec, issues);
+}
+
+/// One add-on: a known name, `latest` or an eksbuild version, and for `vpc-cni` the CNI choice,
+/// custom networking and network policy enforcement.
+fn check_addon(spec: &PlatformSpec, issues: &mut Issues, at: &str, a: &crate::spec::AddonSpec) {
+    let name_path = field(at, "name");
+    if !check_unsafe(issues, &name_path, "add-on name", &a.name, false)
+        && !KNOWN_ADDONS.contains(&a.name.as_str())
+    {
+        issues.push(
+            name_path.as_str(),
+            rules::ADDON_UNKNOWN,
+            format!(
+                "{:?} is not an add-on Tenantry knows; known: {}",
+                a.name,
+                KNOWN_ADDONS.join(", ")
+            ),
+        );
+    }
+    if a.version != ADDON_VERSION_LATEST && !ADDON_VERSION.is_match(&a.version) {
+        issues.push(
+            field(at, "version"),
+            rules::ADDON_VERSION,
+            format!(
+                "add-on version {:?} must be `latest` or like v1.19.0-eksbuild.1",
+                a.version
+            ),
+        );
+    }
+    if a.name != "vpc-cni" {
+        return;
+    }
+    if spec.cni == Cni::Calico {
+        issues.push(
+            at,
+            rules::CNI_CONFLICT,
+            "cni is `calico`, so the `vpc-cni` add-on must be absent",
+        );
+    }
+    check_custom_networking(spec, at, a, issues);
+    let disabled = a
+        .configuration_values
+        .as_ref()
+        .and_then(|c| c.get("enableNetworkPolicy"))
+        .is_some_and(|v| v != &serde_json::json!("true") && v != &serde_json::json!(true));
+    if disabled {
+        issues.push(
+            field(&field(at, "configurationValues"), "enableNetworkPolicy"),
+            rules::NETWORK_POLICY_DISABLED,
+            "network policy enforcement must stay on: tenant isolation depends on it",
+        );
+    }
+}
+
+/// The add-ons the rest of the spec depends on (after defaults: `effective_addons`).
+fn check_required_addons(spec: &PlatformSpec, issues: &mut Issues) {
+    let addons = spec.effective_addons();
     let has = |name: &str| addons.iter().any(|a| a.name == name);
     let mut required: Vec<(&str, &str)> = vec![
         ("coredns", "cluster DNS"),
