@@ -100,6 +100,24 @@ pub struct Drift {
     pub item: Option<String>,
 }
 
+impl Drift {
+    /// A difference of `field` on `resource`, not tied to an item.
+    pub fn new(
+        resource: impl Into<String>,
+        field: impl Into<String>,
+        desired: Value,
+        actual: Value,
+    ) -> Drift {
+        Drift {
+            resource: resource.into(),
+            field: field.into(),
+            desired,
+            actual,
+            item: None,
+        }
+    }
+}
+
 /// Output of every phase function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -918,72 +918,12 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         let name = ctx.names.nodegroup(&group.name);
         let resource = format!("eks:nodegroup/{name}");
         let Some(ng) = describe(&c.eks, &cluster, &name).await? else {
-            drift.push(Drift {
-                item: None,
-                resource,
-                field: "exists".to_owned(),
-                desired: json!(true),
-                actual: json!(false),
-            });
+            drift.push(Drift::new(resource, "exists", json!(true), json!(false)));
             continue;
         };
-        let change = config_change(&group, &ng);
-        if let Some((min, _, max)) = change.scaling {
-            let s = ng.scaling_config();
-            drift.push(Drift {
-                item: None,
-                resource: resource.clone(),
-                field: "scalingConfig".to_owned(),
-                desired: json!({ "minSize": min, "maxSize": max }),
-                actual: json!({
-                    "minSize": s.and_then(|s| s.min_size()),
-                    "maxSize": s.and_then(|s| s.max_size()),
-                }),
-            });
-        }
-        if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
-            drift.push(Drift {
-                item: None,
-                resource: resource.clone(),
-                field: "labels".to_owned(),
-                desired: json!(group.labels),
-                actual: json!(ng.labels()),
-            });
-        }
-        if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
-            drift.push(Drift {
-                item: None,
-                resource: resource.clone(),
-                field: "taints".to_owned(),
-                desired: json!(desired_taints(&group)),
-                actual: json!(actual_taints(&ng)),
-            });
-        }
-        for (field, desired, actual) in immutable_differences(&group, &ng) {
-            drift.push(Drift {
-                item: None,
-                resource: resource.clone(),
-                field,
-                desired,
-                actual,
-            });
-        }
-        let template = ctx.names.launch_template(&group.name);
-        if let (Some(key), Some(Some(data))) = (
-            &data_key,
-            find_template(&c.ec2, &template).await?.map(|t| t.data),
-        ) {
-            let want = wanted_template(ctx, c, &group, key).await?;
-            let have = actual_template(&data);
-            if want != have {
-                drift.push(Drift {
-                    item: None,
-                    resource: format!("ec2:launch-template/{template}"),
-                    field: "launchTemplateData".to_owned(),
-                    desired: json!(format!("{want:?}")),
-                    actual: json!(format!("{have:?}")),
-                });
-            }
+        drift.extend(group_drift(&group, &ng, &resource));
+        if let Some(key) = &data_key {
+            drift.extend(template_drift(ctx, c, &group, key).await?);
         }
     }
     let fargate_item = ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM);
@@ -999,6 +939,58 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
         outputs: BTreeMap::new(),
         drift,
     })
+}
+
+/// How a live group differs from its spec: scaling bounds (not `desiredSize`, the
+/// autoscaler's), labels, taints, and what EKS cannot change in place.
+fn group_drift(group: &NodeGroupSpec, ng: &Nodegroup, resource: &str) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    let change = config_change(group, ng);
+    if let Some((min, _, max)) = change.scaling {
+        let s = ng.scaling_config();
+        let actual = json!({
+            "minSize": s.and_then(|s| s.min_size()),
+            "maxSize": s.and_then(|s| s.max_size()),
+        });
+        let desired = json!({ "minSize": min, "maxSize": max });
+        drift.push(Drift::new(resource, "scalingConfig", desired, actual));
+    }
+    if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
+        let (desired, actual) = (json!(group.labels), json!(ng.labels()));
+        drift.push(Drift::new(resource, "labels", desired, actual));
+    }
+    if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
+        let (desired, actual) = (json!(desired_taints(group)), json!(actual_taints(ng)));
+        drift.push(Drift::new(resource, "taints", desired, actual));
+    }
+    for (field, desired, actual) in immutable_differences(group, ng) {
+        drift.push(Drift::new(resource, field, desired, actual));
+    }
+    drift
+}
+
+/// The group's launch template's latest data against the desired (IMDS, volumes, encryption,
+/// user data); nothing when the template does not exist (the group's own drift says so).
+async fn template_drift(
+    ctx: &PhaseContext<'_>,
+    c: &Clients,
+    group: &NodeGroupSpec,
+    key: &str,
+) -> Result<Option<Drift>, FunctionError> {
+    let template = ctx.names.launch_template(&group.name);
+    let Some(Some(data)) = find_template(&c.ec2, &template).await?.map(|t| t.data) else {
+        return Ok(None);
+    };
+    let want = wanted_template(ctx, c, group, key).await?;
+    let have = actual_template(&data);
+    Ok((want != have).then(|| {
+        Drift::new(
+            format!("ec2:launch-template/{template}"),
+            "launchTemplateData",
+            json!(format!("{want:?}")),
+            json!(format!("{have:?}")),
+        )
+    }))
 }
 
 // ----- delete -----
