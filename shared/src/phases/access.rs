@@ -589,77 +589,19 @@ async fn observe(
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
-    let mut drift = Vec::new();
-    let found = entries(ctx, eks, &cluster).await?;
-    for principal in &found.strangers {
-        let policies = associated_policies(eks, &cluster, principal).await?;
-        if !policies.is_empty() {
-            // Desired null: a grant nothing desires is classified as unexpected.
-            drift.push(Drift {
-                item: None,
-                resource: format!("eks:access-entry/{principal}"),
-                field: "accessPolicies".into(),
-                desired: Value::Null,
-                actual: json!(policies),
-            });
-        }
-    }
-    let entries: BTreeSet<String> = found.ours.into_iter().collect();
-    let wanted: BTreeSet<String> = ctx.spec.access.admin_principals.iter().cloned().collect();
-    if entries != wanted {
-        drift.push(Drift {
-            item: None,
-            resource: format!("eks:cluster/{cluster}"),
-            field: "accessEntries".into(),
-            desired: json!(wanted),
-            actual: json!(entries),
-        });
-    }
-    let policy = admin_policy_arn(ctx.spec.partition());
-    for principal in entries.intersection(&wanted) {
-        if !has_admin_policy(eks, &cluster, principal, &policy).await? {
-            drift.push(Drift {
-                item: None,
-                resource: format!("eks:access-entry/{principal}"),
-                field: "accessPolicies".into(),
-                desired: json!([{ "policyArn": policy, "accessScope": "cluster" }]),
-                actual: json!("no cluster-scoped admin policy"),
-            });
-        }
-    }
+    let mut drift = entries_drift(ctx, eks, &cluster).await?;
     if let Some(w) = &ctx.spec.access.oidc_identity_provider {
         let have = describe_provider(eks, &cluster, &w.name).await?;
         if !have.as_ref().is_some_and(|h| same_provider(w, h)) {
-            drift.push(Drift {
-item: None,
-                resource: format!("eks:identity-provider-config/{}", w.name),
-                field: "oidc".into(),
-                desired: json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim, "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix }),
-                actual: json!(have.map(|h| json!({ "issuerUrl": h.issuer_url(), "clientId": h.client_id(), "usernameClaim": h.username_claim(), "groupsClaim": h.groups_claim(), "groupsPrefix": h.groups_prefix() }))),
-            });
+            drift.push(Drift::new(
+                format!("eks:identity-provider-config/{}", w.name),
+                "oidc",
+                json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim, "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix }),
+                json!(have.map(|h| json!({ "issuerUrl": h.issuer_url(), "clientId": h.client_id(), "usernameClaim": h.username_claim(), "groupsClaim": h.groups_claim(), "groupsPrefix": h.groups_prefix() }))),
+            ));
         }
     }
-    let manifests = kubernetes::access_manifests(&ctx.spec);
-    if !manifests.is_empty() {
-        let client = ctx.kube_client().await?;
-        for m in &manifests {
-            let live = kubernetes::get(&client, m).await?;
-            if !live.as_ref().is_some_and(|l| kubernetes::contains(l, m)) {
-                drift.push(Drift {
-                    item: None,
-                    resource: format!(
-                        "k8s:clusterrolebinding/{}",
-                        m["metadata"]["name"].as_str().unwrap_or_default()
-                    ),
-                    field: "spec".into(),
-                    desired: json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
-                    actual: json!(
-                        live.map(|l| json!({ "subjects": l["subjects"], "roleRef": l["roleRef"] }))
-                    ),
-                });
-            }
-        }
-    }
+    drift.extend(bindings_drift(ctx).await?);
     Ok(PhaseOutput {
         phase: Phase::Access,
         action: Action::Observe,
@@ -669,6 +611,76 @@ item: None,
         outputs: BTreeMap::new(),
         drift,
     })
+}
+
+/// Access policies on entries Tenantry does not own (unexpected), the admin entries that are
+/// missing or extra, and an admin entry without its cluster-scoped policy.
+async fn entries_drift(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<Drift>, FunctionError> {
+    let mut drift = Vec::new();
+    let found = entries(ctx, eks, cluster).await?;
+    for principal in &found.strangers {
+        let policies = associated_policies(eks, cluster, principal).await?;
+        if !policies.is_empty() {
+            // Desired null: a grant nothing desires is classified as unexpected.
+            let resource = format!("eks:access-entry/{principal}");
+            drift.push(Drift::new(
+                resource,
+                "accessPolicies",
+                Value::Null,
+                json!(policies),
+            ));
+        }
+    }
+    let entries: BTreeSet<String> = found.ours.into_iter().collect();
+    let wanted: BTreeSet<String> = ctx.spec.access.admin_principals.iter().cloned().collect();
+    if entries != wanted {
+        let resource = format!("eks:cluster/{cluster}");
+        drift.push(Drift::new(
+            resource,
+            "accessEntries",
+            json!(wanted),
+            json!(entries),
+        ));
+    }
+    let policy = admin_policy_arn(ctx.spec.partition());
+    for principal in entries.intersection(&wanted) {
+        if !has_admin_policy(eks, cluster, principal, &policy).await? {
+            drift.push(Drift::new(
+                format!("eks:access-entry/{principal}"),
+                "accessPolicies",
+                json!([{ "policyArn": policy, "accessScope": "cluster" }]),
+                json!("no cluster-scoped admin policy"),
+            ));
+        }
+    }
+    Ok(drift)
+}
+
+/// The group mappings' ClusterRoleBindings that are missing or differ.
+async fn bindings_drift(ctx: &PhaseContext<'_>) -> Result<Vec<Drift>, FunctionError> {
+    let manifests = kubernetes::access_manifests(&ctx.spec);
+    if manifests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = ctx.kube_client().await?;
+    let mut drift = Vec::new();
+    for m in &manifests {
+        let live = kubernetes::get(&client, m).await?;
+        if !live.as_ref().is_some_and(|l| kubernetes::contains(l, m)) {
+            let name = m["metadata"]["name"].as_str().unwrap_or_default();
+            drift.push(Drift::new(
+                format!("k8s:clusterrolebinding/{name}"),
+                "spec",
+                json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
+                json!(live.map(|l| json!({ "subjects": l["subjects"], "roleRef": l["roleRef"] }))),
+            ));
+        }
+    }
+    Ok(drift)
 }
 
 async fn delete(
