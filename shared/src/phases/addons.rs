@@ -530,21 +530,12 @@ async fn ensure_pod_identities(
     let wanted = wanted_pod_identities(ctx)?;
     let existing = our_pod_identities(ctx, eks, cluster).await?;
     for (namespace, account, role) in &wanted {
-        let id = format!("{namespace}/{account}");
         let found = existing
             .iter()
             .find(|(ns, sa, _, _)| ns == namespace && sa == account);
-        match found {
+        let association = match found {
             Some((_, _, current_role, association)) if current_role == role => {
-                inventory
-                    .record(
-                        ctx,
-                        Kind::PodIdentityAssociation,
-                        &id,
-                        ctx.tags(COMPONENT),
-                        json!({ "associationId": association }),
-                    )
-                    .await?;
+                Some(association.clone())
             }
             Some((_, _, _, association)) => {
                 eks.update_pod_identity_association()
@@ -554,41 +545,15 @@ async fn ensure_pod_identities(
                     .send()
                     .await
                     .map_err(|e| aws_error("UpdatePodIdentityAssociation", e))?;
+                None
             }
-            None => {
-                let out = eks
-                    .create_pod_identity_association()
-                    .cluster_name(cluster)
-                    .namespace(namespace)
-                    .service_account(account)
-                    .role_arn(role)
-                    .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-                    .client_request_token(format!("tenantry-{cluster}-{namespace}-{account}"))
-                    .send()
-                    .await;
-                match out {
-                    Ok(out) => {
-                        let association = out
-                            .association()
-                            .and_then(|a| a.association_id())
-                            .unwrap_or_default()
-                            .to_owned();
-                        inventory
-                            .record(
-                                ctx,
-                                Kind::PodIdentityAssociation,
-                                &id,
-                                ctx.tags(COMPONENT),
-                                json!({ "associationId": association }),
-                            )
-                            .await?;
-                    }
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-                    Err(e) => return Err(aws_error("CreatePodIdentityAssociation", e)),
-                }
-            }
+            None => create_pod_identity(ctx, eks, cluster, namespace, account, role).await?,
+        };
+        if let Some(association) = association {
+            let id = format!("{namespace}/{account}");
+            let attributes = json!({ "associationId": association });
+            let (kind, tags) = (Kind::PodIdentityAssociation, ctx.tags(COMPONENT));
+            inventory.record(ctx, kind, &id, tags, attributes).await?;
         }
     }
     for (namespace, account, _, association) in existing {
@@ -596,19 +561,48 @@ async fn ensure_pod_identities(
             .iter()
             .any(|(ns, sa, _)| *ns == namespace && *sa == account)
         {
-            remove_pod_identity(
-                ctx,
-                eks,
-                inventory,
-                cluster,
-                &namespace,
-                &account,
-                &association,
-            )
-            .await?;
+            let (ns, sa) = (namespace.as_str(), account.as_str());
+            remove_pod_identity(ctx, eks, inventory, cluster, ns, sa, &association).await?;
         }
     }
     Ok(true)
+}
+
+/// Creates an association (idempotent through its client token); its id, or `None` when EKS
+/// says one for that service account is already being made (found on the next call).
+async fn create_pod_identity(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    namespace: &str,
+    account: &str,
+    role: &str,
+) -> Result<Option<String>, FunctionError> {
+    let out = eks
+        .create_pod_identity_association()
+        .cluster_name(cluster)
+        .namespace(namespace)
+        .service_account(account)
+        .role_arn(role)
+        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+        .client_request_token(format!("tenantry-{cluster}-{namespace}-{account}"))
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(Some(
+            out.association()
+                .and_then(|a| a.association_id())
+                .unwrap_or_default()
+                .to_owned(),
+        )),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("CreatePodIdentityAssociation", e)),
+    }
 }
 
 /// `(namespace, service account, role)` of the associations Tenantry makes: one per enabled
