@@ -12,13 +12,15 @@
 //!   (Pod Identity platforms) and deletes add-ons of the platform the spec no longer names.
 //!   Ready once every targeted add-on is ACTIVE; the workflow polls by calling `ensure` again.
 //!   DEGRADED is not ready: CoreDNS reports it until its pods run (nodes, and with Calico a pod
-//!   network), so it is polled again, and one DEGRADED longer than [`DEGRADED_GRACE_SECS`] after
-//!   its last change fails with its health issues.
+//!   network), so it is polled again, and one DEGRADED longer than
+//!   [`addon::DEGRADED_GRACE_SECS`] after its last change fails with its health issues. What
+//!   is compared, and how an add-on is made, updated and judged ready, is the catalogue's
+//!   [`crate::resources::addon`].
 //! - `observe`: version, configuration and role differences as drift; without an item, also the
 //!   controllers' pod identity associations (missing, another role, or no longer wanted).
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
 
-use super::common::{health_issues, Inventory};
+use super::common::Inventory;
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -26,9 +28,10 @@ use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::outputs::{self, OutputMap};
 use crate::plan::Phase;
 use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
+use crate::resources::addon::{self, Desired};
 use crate::resources::Kind;
 use crate::spec::{AddonSpec, Cni, PlatformSpec, TrustMechanism, ADDON_VERSION_LATEST};
-use aws_sdk_eks::types::{Addon, AddonStatus, ResolveConflicts};
+use aws_sdk_eks::types::{Addon, AddonStatus};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,32 +157,6 @@ pub fn configuration(addon: &AddonSpec, spec: &PlatformSpec) -> Option<Map<Strin
     (!config.is_empty()).then_some(config)
 }
 
-/// Whether the configuration EKS reports equals the desired one (compared as JSON, so key order
-/// and whitespace do not count).
-fn same_configuration(desired: Option<&Map<String, Value>>, actual: Option<&str>) -> bool {
-    let actual: Option<Value> = actual
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned())));
-    match (desired, actual) {
-        (None, None) => true,
-        (Some(d), Some(a)) => Value::Object(d.clone()) == a,
-        (Some(d), None) => d.is_empty(),
-        (None, Some(a)) => a.as_object().is_some_and(Map::is_empty),
-    }
-}
-
-/// What an add-on should be.
-#[derive(Debug, Clone, PartialEq)]
-struct Desired {
-    name: String,
-    version: String,
-    configuration: Option<Map<String, Value>>,
-    /// IRSA role of the add-on's service account.
-    role: Option<String>,
-    /// Pod Identity: `(service account, role)`, set at creation.
-    pod_identity: Option<(String, String)>,
-}
-
 /// The workload role of `purpose` that the identity phase recorded.
 fn service_role(ctx: &PhaseContext<'_>, purpose: &str) -> Result<Option<String>, FunctionError> {
     let roles = ctx.optional(outputs::SERVICE_ROLE_ARNS)?;
@@ -266,13 +243,13 @@ async fn converge(
     let addons = targets(ctx)?;
     for addon in &addons {
         let want = desired(ctx, eks, addon).await?;
-        let existing = describe(eks, &cluster, &addon.name).await?;
+        let existing = addon::find(eks, &cluster, &addon.name).await?;
         let current = match existing {
             Some(a) => {
                 check_owner(ctx, &a)?;
                 a
             }
-            None => create_addon(ctx, eks, &cluster, &want).await?,
+            None => addon::create(eks, &cluster, &want, ctx.tags(COMPONENT)).await?,
         };
         inventory
             .record(
@@ -299,22 +276,6 @@ async fn converge(
     ctx.finish(ready, out).await
 }
 
-/// How long an add-on may stay DEGRADED after its last change before the run fails: nodes join
-/// and Calico comes up in minutes; longer means something is broken.
-pub const DEGRADED_GRACE_SECS: i64 = 30 * 60;
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Whether an add-on DEGRADED since `since` (epoch seconds; unknown: not too long) has been so
-/// past the grace period at `now`.
-fn degraded_too_long(since: Option<i64>, now: i64) -> bool {
-    since.is_some_and(|t| now.saturating_sub(t) > DEGRADED_GRACE_SECS)
-}
-
 /// Ready, or applies the one update the add-on needs (EKS runs one update per add-on at a time).
 async fn addon_ready(
     eks: &aws_sdk_eks::Client,
@@ -322,102 +283,23 @@ async fn addon_ready(
     want: &Desired,
     current: &Addon,
 ) -> Result<bool, FunctionError> {
-    if !active(want, current)? {
+    if !addon::ready(current, now_secs())? {
         return Ok(false);
     }
-    let version_differs = current.addon_version() != Some(want.version.as_str());
-    let config_differs =
-        !same_configuration(want.configuration.as_ref(), current.configuration_values());
-    let role_differs =
-        want.role.is_some() && current.service_account_role_arn() != want.role.as_deref();
-    if !(version_differs || config_differs || role_differs) {
+    let differences = want.differences(current);
+    if differences.is_empty() {
         return Ok(true);
     }
-    tracing::info!(addon = %want.name, version_differs, config_differs, role_differs, "updating add-on");
-    let result = eks
-        .update_addon()
-        .cluster_name(cluster)
-        .addon_name(&want.name)
-        .addon_version(&want.version)
-        .configuration_values(config_text(want))
-        .set_service_account_role_arn(want.role.clone())
-        .resolve_conflicts(ResolveConflicts::Overwrite)
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(false),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(aws_error("UpdateAddon", e)),
-    }
+    let fields: Vec<&str> = differences.iter().map(|d| d.field).collect();
+    tracing::info!(addon = %want.name, ?fields, "updating add-on");
+    addon::update(eks, cluster, want).await?;
+    Ok(false)
 }
 
-/// Whether the add-on is ACTIVE (false while CREATING, UPDATING or, within the grace period,
-/// DEGRADED: poll again). A failed one, or one DEGRADED for too long, is a terminal error naming
-/// its health issues; one being deleted is retried, to be created again once gone.
-fn active(want: &Desired, current: &Addon) -> Result<bool, FunctionError> {
-    let issues = || {
-        health_issues(
-            current
-                .health()
-                .map(|h| h.issues())
-                .unwrap_or_default()
-                .iter()
-                .map(|i| (i.code().map(|c| c.as_str()), i.message())),
-        )
-    };
-    match current.status() {
-        Some(AddonStatus::Active) => Ok(true),
-        // DEGRADED is not installed: CoreDNS reports it while its pods cannot run (no nodes,
-        // or no pod network yet: with Calico, until the operator has brought calico-node up).
-        // Poll again; one that stays DEGRADED past the grace period fails with its issues.
-        Some(AddonStatus::Degraded) => {
-            let since = current.modified_at().or(current.created_at());
-            if degraded_too_long(since.map(|t| t.secs()), now_secs()) {
-                return Err(FunctionError::new(
-                    ErrorType::Terminal,
-                    format!(
-                        "add-on {:?} is still DEGRADED {} minutes after its last change: {}",
-                        want.name,
-                        DEGRADED_GRACE_SECS / 60,
-                        issues()
-                    ),
-                ));
-            }
-            tracing::warn!(addon = %want.name, issues = %issues(), "add-on is DEGRADED, polling");
-            Ok(false)
-        }
-        Some(status @ (AddonStatus::CreateFailed | AddonStatus::UpdateFailed)) => {
-            Err(FunctionError::new(
-                ErrorType::Terminal,
-                format!(
-                    "add-on {:?} is {}: {}",
-                    want.name,
-                    status.as_str(),
-                    issues()
-                ),
-            ))
-        }
-        Some(AddonStatus::Deleting) => Err(FunctionError::new(
-            ErrorType::Retryable,
-            format!(
-                "add-on {:?} is being deleted; it is created again once gone",
-                want.name
-            ),
-        )),
-        _ => Ok(false),
-    }
-}
-
-fn config_text(want: &Desired) -> String {
-    want.configuration
-        .as_ref()
-        .map(|c| Value::Object(c.clone()).to_string())
-        .unwrap_or_default()
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Refuses an add-on not tagged with the platform (installed by someone else).
@@ -436,87 +318,6 @@ fn check_owner(ctx: &PhaseContext<'_>, addon: &Addon) -> Result<(), FunctionErro
             ctx.platform_id()
         ),
     ))
-}
-
-async fn describe(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-) -> Result<Option<Addon>, FunctionError> {
-    match eks
-        .describe_addon()
-        .cluster_name(cluster)
-        .addon_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.addon),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("DescribeAddon", e)),
-    }
-}
-
-async fn create_addon(
-    ctx: &mut PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    want: &Desired,
-) -> Result<Addon, FunctionError> {
-    let pod_identity = want.pod_identity.as_ref().map(|(sa, role)| {
-        vec![aws_sdk_eks::types::AddonPodIdentityAssociations::builder()
-            .service_account(sa)
-            .role_arn(role)
-            .build()
-            .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))]
-    });
-    let pod_identity = match pod_identity {
-        Some(list) => Some(list.into_iter().collect::<Result<Vec<_>, _>>()?),
-        None => None,
-    };
-    let created = eks
-        .create_addon()
-        .cluster_name(cluster)
-        .addon_name(&want.name)
-        .addon_version(&want.version)
-        .set_configuration_values(want.configuration.as_ref().map(|_| config_text(want)))
-        .set_service_account_role_arn(want.role.clone())
-        .set_pod_identity_associations(pod_identity)
-        .resolve_conflicts(ResolveConflicts::Overwrite)
-        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-        .client_request_token(format!("tenantry-{}-{}", cluster, want.name))
-        .send()
-        .await;
-    match created {
-        Ok(out) => out.addon.ok_or_else(|| {
-            FunctionError::new(ErrorType::Retryable, "CreateAddon returned no add-on")
-        }),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            describe(eks, cluster, &want.name).await?.ok_or_else(|| {
-                FunctionError::new(
-                    ErrorType::Retryable,
-                    format!("add-on {:?} exists but cannot be described yet", want.name),
-                )
-            })
-        }
-        // The add-on API is not ready yet after the cluster turned ACTIVE: retry.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_invalid_request_exception()) =>
-        {
-            let mut err = aws_error("CreateAddon", e);
-            err.error_type = ErrorType::Retryable;
-            Err(err)
-        }
-        Err(e) => Err(aws_error("CreateAddon", e)),
-    }
 }
 
 /// Pod Identity platforms: an association per enabled workload role (EBS CSI's comes with its
@@ -801,7 +602,7 @@ async fn our_addons(
     }
     let mut out = Vec::new();
     for name in names {
-        if let Some(a) = describe(eks, cluster, &name).await? {
+        if let Some(a) = addon::find(eks, cluster, &name).await? {
             if a.tags()
                 .and_then(|t| t.get(TAG_PLATFORM))
                 .map(String::as_str)
@@ -822,7 +623,7 @@ async fn remove_addon(
     cluster: &str,
     name: &str,
 ) -> Result<bool, FunctionError> {
-    match describe(eks, cluster, name).await? {
+    match addon::find(eks, cluster, name).await? {
         None => {
             inventory.forget(ctx, Kind::Addon, name).await?;
             Ok(true)
@@ -843,7 +644,7 @@ async fn remove_addon(
                 Err(e) => return Err(aws_error("DeleteAddon", e)),
             }
             // Gone at once (the local stack) or DELETING: the next poll tells.
-            if describe(eks, cluster, name).await?.is_some() {
+            if addon::find(eks, cluster, name).await?.is_some() {
                 return Ok(false);
             }
             inventory.forget(ctx, Kind::Addon, name).await?;
@@ -863,42 +664,12 @@ async fn observe(
     for addon in targets(ctx)? {
         let resource = format!("eks:addon/{}", addon.name);
         let want = desired(ctx, eks, &addon).await?;
-        let Some(current) = describe(eks, &cluster, &addon.name).await? else {
-            drift.push(Drift {
-                item: None,
-                resource,
-                field: "exists".into(),
-                desired: json!(true),
-                actual: json!(false),
-            });
+        let Some(current) = addon::find(eks, &cluster, &addon.name).await? else {
+            drift.push(Drift::new(resource, "exists", json!(true), json!(false)));
             continue;
         };
-        if current.addon_version() != Some(want.version.as_str()) {
-            drift.push(Drift {
-                item: None,
-                resource: resource.clone(),
-                field: "addonVersion".into(),
-                desired: json!(want.version),
-                actual: json!(current.addon_version()),
-            });
-        }
-        if !same_configuration(want.configuration.as_ref(), current.configuration_values()) {
-            drift.push(Drift {
-                item: None,
-                resource: resource.clone(),
-                field: "configurationValues".into(),
-                desired: json!(want.configuration),
-                actual: json!(current.configuration_values()),
-            });
-        }
-        if want.role.is_some() && current.service_account_role_arn() != want.role.as_deref() {
-            drift.push(Drift {
-                item: None,
-                resource,
-                field: "serviceAccountRoleArn".into(),
-                desired: json!(want.role),
-                actual: json!(current.service_account_role_arn()),
-            });
+        for d in want.differences(&current) {
+            drift.push(Drift::new(resource.clone(), d.field, d.desired, d.actual));
         }
     }
     if ctx.input.item.is_none() {
@@ -989,19 +760,6 @@ mod tests {
     }
 
     #[test]
-    fn degraded_is_polled_within_the_grace_period_then_fails() {
-        assert!(!degraded_too_long(None, 10_000));
-        assert!(!degraded_too_long(
-            Some(10_000),
-            10_000 + DEGRADED_GRACE_SECS
-        ));
-        assert!(degraded_too_long(
-            Some(10_000),
-            10_001 + DEGRADED_GRACE_SECS
-        ));
-    }
-
-    #[test]
     fn vpc_cni_always_gets_network_policy_unless_calico() {
         let mut a = AddonSpec::latest("vpc-cni");
         let mut user = Map::new();
@@ -1045,20 +803,5 @@ mod tests {
                 "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
             })
         );
-    }
-
-    #[test]
-    fn configuration_compares_as_json() {
-        let mut d = Map::new();
-        d.insert("a".into(), json!(1));
-        d.insert("b".into(), json!("x"));
-        assert!(same_configuration(
-            Some(&d),
-            Some(r#"{ "b": "x", "a": 1 }"#)
-        ));
-        assert!(!same_configuration(Some(&d), Some(r#"{"a": 2, "b": "x"}"#)));
-        assert!(!same_configuration(Some(&d), None));
-        assert!(same_configuration(None, Some("")));
-        assert!(same_configuration(None, None));
     }
 }
