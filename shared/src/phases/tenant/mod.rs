@@ -228,34 +228,7 @@ async fn ensure(
     // Before anything is created: a namespace of this name that Tenantry did not make for this
     // tenant is someone else's, and is never adopted.
     refuse_foreign_namespace(run, tenant).await?;
-    let role = desired_role(run, tenant, None)?;
-    // The key policy names the role, and the role's policy names the key: the role is created
-    // first with its trust alone, then the key, then the role's permissions.
-    if !identity::role_exists(run, &c.iam, &role.name).await? {
-        let bare = DesiredRole {
-            inline: BTreeMap::new(),
-            ..role.clone()
-        };
-        if identity::ensure_role(run, &c.iam, &bare).await?.is_none() {
-            return Ok((false, Outputs::new()));
-        }
-    }
-    let role_arn = run.target().role_arn(&role.name);
-    let key_arn = match tenant.own_kms_key {
-        true => {
-            let key = desired_key(run, tenant, &role_arn);
-            match encryption::ensure_key(run, &c.kms, &key).await? {
-                Some(meta) => meta.arn.unwrap_or_default(),
-                None => return Ok((false, Outputs::new())),
-            }
-        }
-        // Without its own key the tenant uses the platform data key, through S3 and Secrets
-        // Manager only: what it can decrypt is still bounded by the objects and secrets its
-        // role may read.
-        false => run.ctx.output(outputs::DATA_KEY_ARN)?,
-    };
-    let role = desired_role(run, tenant, Some(&key_arn))?;
-    let Some(role_arn) = identity::ensure_role(run, &c.iam, &role).await? else {
+    let Some((role_arn, key_arn)) = ensure_role_and_key(run, c, tenant).await? else {
         return Ok((false, Outputs::new()));
     };
     let repositories = registry::ensure_tenant(run, &c.ecr, tenant, &role_arn, &key_arn).await?;
@@ -266,23 +239,10 @@ async fn ensure(
         (Some(_), None) if run.writes() => false,
         _ => fargate::ensure(run, c, tenant).await?,
     };
-    let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
-    let mut rendered =
-        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn.as_str()));
-    if let Some(group) = &pod_group {
-        // Right after the namespace: applied before the owners can start a pod.
-        let policy = kubernetes::security_group_policy(&run.ctx.spec, tenant, group);
-        rendered.insert(1, policy);
-    }
-    stale::prune(run, tenant, &rendered).await?;
-    let (manifests, waiting) = peers::applicable(run, rendered, present).await?;
-    let in_cluster = converge_manifests(run, tenant, &manifests).await? && !waiting;
-    let cluster = run.ctx.names.cluster();
-    match irsa {
-        false => ensure_pod_identity(run, c, &cluster, tenant, &role_arn).await?,
-        true => remove_pod_identity(run, c, &cluster, tenant).await?,
-    }
+    let group = pod_group.as_deref();
+    let in_cluster = ensure_in_cluster(run, c, tenant, &role_arn, group, present).await?;
     if owner_entries == Owners::Converge {
+        let cluster = run.ctx.names.cluster();
         let scopes = owners::scopes(run, Some(tenant), None).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
         owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
@@ -298,6 +258,72 @@ async fn ensure(
     let mut out = Outputs::new();
     outputs::TENANT.insert(&mut out, &tenant.name, Some(given));
     Ok((in_cluster && on_fargate && groups_ready, out))
+}
+
+/// The tenant's role and key, `(role ARN, key ARN)`; `None` while one is not there yet. The key
+/// policy names the role, and the role's policy names the key: the role is created first with
+/// its trust alone, then the key, then the role's permissions.
+async fn ensure_role_and_key(
+    run: &mut Run<'_>,
+    c: &Clients,
+    tenant: &TenantSpec,
+) -> Result<Option<(String, String)>, FunctionError> {
+    let role = desired_role(run, tenant, None)?;
+    if !identity::role_exists(run, &c.iam, &role.name).await? {
+        let bare = DesiredRole {
+            inline: BTreeMap::new(),
+            ..role.clone()
+        };
+        if identity::ensure_role(run, &c.iam, &bare).await?.is_none() {
+            return Ok(None);
+        }
+    }
+    let role_arn = run.target().role_arn(&role.name);
+    let key_arn = match tenant.own_kms_key {
+        true => {
+            let key = desired_key(run, tenant, &role_arn);
+            match encryption::ensure_key(run, &c.kms, &key).await? {
+                Some(meta) => meta.arn.unwrap_or_default(),
+                None => return Ok(None),
+            }
+        }
+        // Without its own key the tenant uses the platform data key, through S3 and Secrets
+        // Manager only: what it can decrypt is still bounded by the objects and secrets its
+        // role may read.
+        false => run.ctx.output(outputs::DATA_KEY_ARN)?,
+    };
+    let role = desired_role(run, tenant, Some(&key_arn))?;
+    let role_arn = identity::ensure_role(run, &c.iam, &role).await?;
+    Ok(role_arn.map(|role_arn| (role_arn, key_arn)))
+}
+
+/// The tenant's objects in the cluster (namespace, SecurityGroupPolicy, RBAC, policies, quotas,
+/// service account) and its pod identity; true when all are in place.
+async fn ensure_in_cluster(
+    run: &mut Run<'_>,
+    c: &Clients,
+    tenant: &TenantSpec,
+    role_arn: &str,
+    pod_group: Option<&str>,
+    present: &BTreeMap<String, TenantSpec>,
+) -> Result<bool, FunctionError> {
+    let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
+    let mut rendered =
+        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn));
+    if let Some(group) = pod_group {
+        // Right after the namespace: applied before the owners can start a pod.
+        let policy = kubernetes::security_group_policy(&run.ctx.spec, tenant, group);
+        rendered.insert(1, policy);
+    }
+    stale::prune(run, tenant, &rendered).await?;
+    let (manifests, waiting) = peers::applicable(run, rendered, present).await?;
+    let in_cluster = converge_manifests(run, tenant, &manifests).await? && !waiting;
+    let cluster = run.ctx.names.cluster();
+    match irsa {
+        false => ensure_pod_identity(run, c, &cluster, tenant, role_arn).await?,
+        true => remove_pod_identity(run, c, &cluster, tenant).await?,
+    }
+    Ok(in_cluster)
 }
 
 /// The tenant's namespace as it is in the cluster, if it exists.
