@@ -466,6 +466,18 @@ async fn ensure_identity_provider(
     if want_present || !ready {
         return Ok(ready);
     }
+    associate(ctx, eks, cluster, &w).await?;
+    // Association is a cluster update: the next poll sees it ACTIVE.
+    Ok(false)
+}
+
+/// Starts associating the wanted provider config (idempotent through its client token).
+async fn associate(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    w: &OidcIdentityProvider,
+) -> Result<(), FunctionError> {
     let oidc = OidcIdentityProviderConfigRequest::builder()
         .identity_provider_config_name(&w.name)
         .issuer_url(&w.issuer_url)
@@ -475,25 +487,26 @@ async fn ensure_identity_provider(
         .groups_prefix(&w.groups_prefix)
         .build()
         .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
-    match eks
+    let result = eks
         .associate_identity_provider_config()
         .cluster_name(cluster)
         .oidc(oidc)
         .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
         .client_request_token(format!("tenantry-{cluster}-{}", w.name))
         .send()
-        .await
-    {
-        Ok(_) => {}
+        .await;
+    match result {
+        Ok(_) => Ok(()),
         // Already associated (a retried call), or the cluster is busy with another update.
         Err(e)
             if e.as_service_error().is_some_and(|e| {
                 e.is_resource_in_use_exception() || e.is_invalid_request_exception()
-            }) => {}
-        Err(e) => return Err(aws_error("AssociateIdentityProviderConfig", e)),
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error("AssociateIdentityProviderConfig", e)),
     }
-    // Association is a cluster update: the next poll sees it ACTIVE.
-    Ok(false)
 }
 
 // ----- group bindings (Kubernetes) -----
