@@ -615,15 +615,7 @@ async fn observe(
         }
     }
     drift.extend(bindings_drift(ctx).await?);
-    Ok(PhaseOutput {
-        phase: Phase::Access,
-        action: Action::Observe,
-        ready: drift.is_empty(),
-        changes: 0,
-        item: ctx.input.item.clone(),
-        outputs: BTreeMap::new(),
-        drift,
-    })
+    Ok(ctx.observed(BTreeMap::new(), drift))
 }
 
 /// Access policies on entries Tenantry does not own (unexpected), the admin entries that are

@@ -675,15 +675,7 @@ async fn observe(
     if ctx.input.item.is_none() {
         drift.extend(pod_identity_drift(ctx, eks, &cluster).await?);
     }
-    Ok(PhaseOutput {
-        phase: Phase::Addons,
-        action: Action::Observe,
-        ready: drift.is_empty(),
-        changes: 0,
-        item: ctx.input.item.clone(),
-        outputs: BTreeMap::new(),
-        drift,
-    })
+    Ok(ctx.observed(BTreeMap::new(), drift))
 }
 
 async fn delete(

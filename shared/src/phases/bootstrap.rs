@@ -303,15 +303,7 @@ async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
             });
         }
     }
-    Ok(PhaseOutput {
-        phase: Phase::Bootstrap,
-        action: Action::Observe,
-        ready: drift.is_empty(),
-        changes: 0,
-        item: ctx.input.item.clone(),
-        outputs: BTreeMap::new(),
-        drift,
-    })
+    Ok(ctx.observed(BTreeMap::new(), drift))
 }
 
 async fn delete(

@@ -671,25 +671,15 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
             )
         }
         None => {
-            drift.push(Drift {
-                item: None,
-                resource: format!("eks:cluster/{}", desired.name),
-                field: "exists".to_owned(),
-                desired: json!(true),
-                actual: json!(false),
-            });
+            let resource = format!("eks:cluster/{}", desired.name);
+            drift.push(Drift::new(resource, "exists", json!(true), json!(false)));
             (false, BTreeMap::new())
         }
     };
-    Ok(PhaseOutput {
-        phase: Phase::Cluster,
-        action: Action::Observe,
-        ready,
-        changes: 0,
-        item: ctx.input.item.clone(),
-        outputs,
-        drift,
-    })
+    let mut out = ctx.observed(outputs, drift);
+    // Not ready either while the cluster is not ACTIVE, even with nothing differing.
+    out.ready &= ready;
+    Ok(out)
 }
 
 async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {

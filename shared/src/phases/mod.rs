@@ -318,6 +318,20 @@ impl<'a> PhaseContext<'a> {
         Ok(())
     }
 
+    /// The output of an `observe`: what it found and the differences, ready when there are
+    /// none, no change (it cannot write).
+    pub fn observed(&self, outputs: BTreeMap<String, Value>, drift: Vec<Drift>) -> PhaseOutput {
+        PhaseOutput {
+            phase: self.phase,
+            action: Action::Observe,
+            ready: drift.is_empty(),
+            changes: 0,
+            item: self.input.item.clone(),
+            outputs,
+            drift,
+        }
+    }
+
     /// Records the phase's state and outputs in the store and builds the output.
     pub async fn finish(
         &self,

@@ -930,15 +930,7 @@ async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, Fun
     if ctx.input.item.is_none() || fargate_item {
         drift.extend(fargate::observe(ctx, c).await?);
     }
-    Ok(PhaseOutput {
-        phase: Phase::Nodegroups,
-        action: Action::Observe,
-        ready: drift.is_empty(),
-        changes: 0,
-        item: ctx.input.item.clone(),
-        outputs: BTreeMap::new(),
-        drift,
-    })
+    Ok(ctx.observed(BTreeMap::new(), drift))
 }
 
 /// How a live group differs from its spec: scaling bounds (not `desiredSize`, the

@@ -11,8 +11,7 @@ use super::ensure::{
 use super::lookup::{self, named};
 use super::{outputs, Clients, Desired, Produced, Tier};
 use crate::error::FunctionError;
-use crate::phases::{Action, Drift, PhaseContext, PhaseOutput};
-use crate::plan::Phase;
+use crate::phases::{Drift, PhaseContext, PhaseOutput};
 use crate::resources::{log_group, Kind};
 
 /// Compares the network in AWS with the spec, field by field; no writes anywhere.
@@ -31,16 +30,7 @@ pub async fn observe(
         igw_id: None,
     };
     o.run().await?;
-    Ok(PhaseOutput {
-        phase: Phase::Network,
-        action: Action::Observe,
-        // As every phase's observe: ready when nothing differs.
-        ready: o.drift.is_empty(),
-        changes: 0,
-        item: ctx.input.item.clone(),
-        outputs: o.found.to_outputs(),
-        drift: o.drift,
-    })
+    Ok(ctx.observed(o.found.to_outputs(), o.drift))
 }
 
 struct Observer<'r, 'a> {
