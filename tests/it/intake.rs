@@ -771,7 +771,20 @@ async fn the_cluster_phase_creates_polls_updates_and_deletes() {
         ]
     );
     assert_eq!(created.changes, 3);
-    assert!(!run_phase(&deps, Action::Ensure).await.ready);
+    // The poll is `ensure` again: while CREATING it only reads (printed: the calls a poll costs).
+    stack.reset_calls();
+    let poll = run_phase(&deps, Action::Ensure).await;
+    let reads: Vec<String> = stack
+        .calls()
+        .calls
+        .iter()
+        .filter(|c| c.service != "dynamodb")
+        .map(|c| format!("{}:{}", c.service, c.operation))
+        .collect();
+    println!("a poll while CREATING: {reads:?}");
+    assert!(!poll.ready);
+    assert_eq!(poll.changes, 0);
+    assert_eq!(mutating_aws(&stack), Vec::<String>::new());
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let polled = run_phase(&deps, Action::Ensure).await;
     assert!(polled.ready);
