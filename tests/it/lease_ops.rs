@@ -141,7 +141,10 @@ async fn a_lease_left_by_a_stopped_execution_is_shown_released_once_and_freed() 
     assert_eq!(result.status, ResultStatus::Failed);
     let holders = store.get_lease_holders(platform).await.unwrap();
     assert!(holders.exclusive.is_none(), "{holders:?}");
-    assert_eq!(holders.fence, before.fence, "the item stays, its fence with it");
+    assert_eq!(
+        holders.fence, before.fence,
+        "the item stays, its fence with it"
+    );
     let request = store.get_request("req-stuck").await.unwrap().unwrap();
     assert_eq!(request.state, RequestState::Failed);
     let status = store.get_status(platform).await.unwrap().unwrap().value;
@@ -234,7 +237,7 @@ async fn an_execution_whose_finalize_fails_ends_finalize_failed_and_its_lease_is
         "{:?}",
         run.failures()
     );
-    let cause = run.cause.unwrap_or_default();
+    let cause = run.cause.clone().unwrap_or_default();
     assert!(
         cause.contains("docs/runbooks/stuck-lease.md") && cause.contains("tenantry lease release"),
         "{cause}"
@@ -255,7 +258,10 @@ async fn an_execution_whose_finalize_fails_ends_finalize_failed_and_its_lease_is
     let released = lease::release(&deps, platform, "req-fin", "INC-2 finalize crashed")
         .await
         .expect("release");
-    assert!(matches!(released, Released::Finalized { .. }), "{released:?}");
+    assert!(
+        matches!(released, Released::Finalized { .. }),
+        "{released:?}"
+    );
     assert!(store.get_lease(platform).await.unwrap().is_none());
     stack.shutdown().await;
 }
