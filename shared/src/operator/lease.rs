@@ -158,7 +158,10 @@ fn names(holders: &[String]) -> String {
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Released {
     /// `finalize` ran for the holder: the result it published.
-    Finalized { holder: Holder, result: ResultEvent },
+    Finalized {
+        holder: Box<Holder>,
+        result: Box<ResultEvent>,
+    },
     /// The lease no longer names the holder and its request is finished: nothing to do.
     AlreadyFree {
         holder: String,
@@ -345,8 +348,8 @@ pub async fn release(
             source,
         })?;
     Ok(Released::Finalized {
-        holder: found,
-        result,
+        holder: Box::new(found),
+        result: Box::new(result),
     })
 }
 
