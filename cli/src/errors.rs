@@ -69,7 +69,8 @@ macro_rules! exit_codes_help {
   5  not found (platform, table, execution)
   6  throttled by AWS after the SDK's retries
   7  conflict: another operation holds the platform; send the request again (new request id)
-     once it has finished
+     once it has finished. `tenantry lease release` refused: the lease does not name the
+     holder, or its execution is running
   8  the run failed (the message names the phase, the error code and the `tenantry runs`
      command that shows the run)
   9  compliance: the report has at least one failed control"

@@ -249,6 +249,13 @@ enum Command {
         after_help = "Examples:\n  tenantry tenant validate examples/tenant.json\n  tenantry tenant add payments examples/tenant.json --wait\n  tenantry tenant list payments\n  tenantry tenant remove payments fraud-scoring --retain-data --wait"
     )]
     Tenant(commands::tenant::TenantCommand),
+    /// Show a platform's lease, or release a holder whose execution ended without finalize.
+    #[command(
+        subcommand,
+        long_about = commands::lease::LONG_ABOUT,
+        after_help = "Examples:\n  tenantry lease show payments\n  tenantry lease release payments --holder provision-5451decdd34f --reason 'INC-1234: aborted by hand'"
+    )]
+    Lease(commands::lease::LeaseCommand),
     /// Run the local stack: moto (the AWS emulator) behind Tenantry's gateway.
     #[command(
         subcommand,
@@ -358,6 +365,7 @@ async fn main() -> ExitCode {
         } => commands::status::run(&conn, platform.as_deref(), json).await,
         Command::Submit { file, conn } => commands::requests::submit(&conn, &file).await,
         Command::Tenant(cmd) => commands::tenant::run(cmd).await,
+        Command::Lease(cmd) => commands::lease::run(cmd).await,
         Command::Dev(cmd) => commands::dev::run(cmd).await,
         Command::Completions { shell } => {
             clap_complete::generate(

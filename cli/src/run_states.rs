@@ -9,8 +9,8 @@
 //! - `end`: the state ends a branch (`"End": true`, or a `Succeed` state): when every phase-level
 //!   end row of a phase has been left, the phase is over; an item is over when its end row is.
 //!
-//! Parallel groupings (`Foundations`, `Platform`) and the terminal `Done`/`Failed` belong to no
-//! phase.
+//! Parallel groupings (`Foundations`, `Platform`) and the terminal `Done`/`Failed` (and
+//! `FinalizeFailed`/`AnswerFailed`, when the last state itself failed) belong to no phase.
 
 /// Where one state belongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,11 +119,13 @@ macro_rules! table {
     }};
 }
 
-const FINALIZE: [Row; 4] = [
+const FINALIZE: [Row; 5] = [
     phase("Finalize", "finalize"),
     phase("RecordFailure", "finalize"),
     none("Done"),
     none("Failed"),
+    // Finalize itself failed after its retries (docs/runbooks/stuck-lease.md).
+    none("FinalizeFailed"),
 ];
 
 pub const PROVISION: &[Row] = table![
@@ -263,6 +265,7 @@ pub const CATALOG_REQUEST: &[Row] = &[
     phase("AnswerFailure", "answer"),
     none("Done"),
     none("Failed"),
+    none("AnswerFailed"),
 ];
 
 pub const SELFTEST: &[Row] = &[
@@ -370,7 +373,10 @@ mod tests {
             );
             for (name, (kind, end, in_map)) in &defined {
                 let r = listed[name.as_str()];
-                let terminal = matches!(name.as_str(), "Done" | "Failed");
+                let terminal = matches!(
+                    name.as_str(),
+                    "Done" | "Failed" | "FinalizeFailed" | "AnswerFailed"
+                );
                 if r.phase.is_none() {
                     assert!(
                         kind == "Parallel" || terminal,

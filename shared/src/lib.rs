@@ -11,6 +11,7 @@ pub mod events;
 pub mod functions;
 pub mod kubernetes;
 pub mod naming;
+pub mod operator;
 pub mod phases;
 pub mod plan;
 pub mod policies;

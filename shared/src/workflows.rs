@@ -253,6 +253,85 @@ mod tests {
         }
     }
 
+    /// Every Task state of `states` (Map and Parallel states included) whose payload names
+    /// `function` (`${FinalizeFunctionArn}`), with its name.
+    fn tasks_invoking<'a>(
+        states: &'a serde_json::Value,
+        function: &str,
+        out: &mut Vec<(&'a str, &'a serde_json::Value)>,
+    ) {
+        for (name, state) in states.as_object().into_iter().flatten() {
+            let invokes = state["Parameters"]["FunctionName"].as_str() == Some(function)
+                || state["Arguments"]["FunctionName"].as_str() == Some(function);
+            if state["Type"] == "Task" && invokes {
+                out.push((name, state));
+            }
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                tasks_invoking(&branch["States"], function, out);
+            }
+            tasks_invoking(&state["ItemProcessor"]["States"], function, out);
+        }
+    }
+
+    /// When `finalize` (or the catalog's answer) fails after its retries, the execution ends in
+    /// a `Fail` state with a stable error that names the stuck-lease runbook and the `tenantry
+    /// lease` command, not with a raw Lambda error: every state invoking them catches
+    /// `States.ALL` into such a state, keeping the input (the request id the runbook needs).
+    #[test]
+    fn every_finalize_task_catches_into_a_fail_state_naming_the_runbook() {
+        let mut checked = 0;
+        for workflow in ALL {
+            let definition: serde_json::Value =
+                serde_json::from_str(workflow.definition).expect("ASL is JSON");
+            let mut found = Vec::new();
+            tasks_invoking(&definition["States"], "${FinalizeFunctionArn}", &mut found);
+            let mut answers = Vec::new();
+            tasks_invoking(&definition["States"], "${CatalogFunctionArn}", &mut answers);
+            found.extend(
+                answers
+                    .into_iter()
+                    // The failure answer (`Answer` itself catches into it).
+                    .filter(|(_, s)| {
+                        let payload = &s["Parameters"]["Payload"];
+                        payload["stage"] == "answer" && payload.get("error.$").is_some()
+                    }),
+            );
+            for (name, state) in found {
+                let w = workflow.name;
+                let catches = state["Catch"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{w}: {name} has no Catch"));
+                let all = catches
+                    .iter()
+                    .find(|c| c["ErrorEquals"] == serde_json::json!(["States.ALL"]))
+                    .unwrap_or_else(|| panic!("{w}: {name} does not catch States.ALL"));
+                let path = all["ResultPath"].as_str().unwrap_or("$");
+                assert!(
+                    path.starts_with("$.") && path.len() > 2,
+                    "{w}: {name} catches into {path}, replacing its input"
+                );
+                let next = all["Next"].as_str().expect("Catch has Next");
+                let fail = &definition["States"][next];
+                assert_eq!(fail["Type"], "Fail", "{w}: {name} catches into {next}");
+                let error = fail["Error"].as_str().unwrap_or_default();
+                assert!(
+                    error.starts_with("Tenantry.") && error.ends_with("Failed"),
+                    "{w}: {next} has Error {error:?}"
+                );
+                let cause = fail["Cause"].as_str().unwrap_or_default();
+                assert!(
+                    cause.contains("docs/runbooks/stuck-lease.md")
+                        && cause.contains("tenantry lease show")
+                        && cause.contains("tenantry lease release"),
+                    "{w}: {next}'s Cause names neither the runbook nor the command: {cause}"
+                );
+                checked += 1;
+            }
+        }
+        // Finalize and RecordFailure of six workflows, and the catalog's AnswerFailure.
+        assert_eq!(checked, 13);
+    }
+
     /// Every `ResultPath` of a state (Map iterations included).
     fn result_paths(states: &serde_json::Value, out: &mut Vec<String>) {
         for state in states.as_object().into_iter().flat_map(|m| m.values()) {

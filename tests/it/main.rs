@@ -7,6 +7,7 @@ mod drift;
 mod fargate;
 mod intake;
 mod kubernetes;
+mod lease_ops;
 mod network;
 mod observability;
 mod observe;

@@ -1,6 +1,7 @@
 pub mod compliance;
 pub mod dev;
 pub mod drift;
+pub mod lease;
 pub mod plan;
 pub mod requests;
 pub mod runs;

@@ -19,7 +19,7 @@
 use super::error::{Result, StoreError};
 use super::item::{n, s, Item, Reader};
 use super::keys;
-use super::types::Lease;
+use super::types::{Lease, LeaseHolders};
 use super::{condition_failed, Store};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
@@ -341,6 +341,25 @@ impl Store {
             Some(item) => Ok(LeaseView::read(platform_id, &item)?.exclusive),
             None => Ok(None),
         }
+    }
+
+    /// The whole lease as stored, read strongly consistently in one read: exclusive holder,
+    /// shares (possibly expired) and fence. Empty when the platform never had a lease.
+    pub async fn get_lease_holders(&self, platform_id: &str) -> Result<LeaseHolders> {
+        let pk = keys::platform_pk(platform_id)?;
+        let Some(item) = self.get_item(&pk, keys::LEASE).await? else {
+            return Ok(LeaseHolders::default());
+        };
+        let fence = Reader::new(&item)
+            .opt_i64(FENCE)?
+            .and_then(|f| u64::try_from(f).ok())
+            .unwrap_or(0);
+        let view = LeaseView::read(platform_id, &item)?;
+        Ok(LeaseHolders {
+            exclusive: view.exclusive,
+            shares: view.readers,
+            fence,
+        })
     }
 
     /// The platform's shared holders as stored (possibly expired), by holder.

@@ -147,6 +147,31 @@ pub struct Lease {
     pub fence: u64,
 }
 
+/// Everything the platform's `LEASE` item says: the exclusive holder, the shared holders, and
+/// the fencing token (as stored, expired holders included).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseHolders {
+    pub exclusive: Option<Lease>,
+    pub shares: Vec<Lease>,
+    pub fence: u64,
+}
+
+impl LeaseHolders {
+    /// The exclusive holder or share held by `holder`, if the item names it.
+    pub fn find(&self, holder: &str) -> Option<&Lease> {
+        self.exclusive
+            .iter()
+            .chain(&self.shares)
+            .find(|l| l.holder == holder)
+    }
+
+    /// Every holder the item names: the exclusive one first, then the shares.
+    pub fn all(&self) -> impl Iterator<Item = &Lease> {
+        self.exclusive.iter().chain(&self.shares)
+    }
+}
+
 impl Lease {
     /// Whether the lease still excludes other holders at `now`.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
