@@ -125,14 +125,8 @@ impl<'a> Run<'a> {
         if self.writes() {
             return self.ctx.finish(ready, outputs).await;
         }
-        Ok(PhaseOutput {
-            phase: self.ctx.phase,
-            action: self.ctx.input.action,
-            ready: ready && self.drift.is_empty(),
-            changes: 0,
-            item: self.ctx.input.item.clone(),
-            outputs,
-            drift: self.drift,
-        })
+        let mut out = self.ctx.observed(outputs, self.drift);
+        out.ready &= ready;
+        Ok(out)
     }
 }
