@@ -92,9 +92,15 @@ soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drif
 schemas: ## regenerate the committed JSON Schemas from the Rust types
 	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas --test event_schemas
 
-package: ## release zips of every function (cargo-lambda; slow: ~15 min per cold build)
-	$(VENV)/bin/pip install --quiet cargo-lambda
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+# The zips go to target/lambda/<function>/bootstrap.zip, where infra/template.yaml's CodeUri
+# looks, whatever CARGO_TARGET_DIR is; only the function packages are built (not the CLI).
+package: venv ## release zips of every function with cargo-lambda (from PyPI), then each zip's size (slow from clean: see the README)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
+	  --lambda-dir target/lambda $(addprefix -p tenantry-fn-,$(FUNCTIONS))
+	$(PY) scripts/package_sizes.py target/lambda
 
 clean-stack: ## stop a local stack left running by `tenantry dev up`
 	-$(TENANTRY) dev down

@@ -256,6 +256,13 @@ enum Command {
         after_help = "Examples:\n  tenantry lease show payments\n  tenantry lease release payments --holder provision-5451decdd34f --reason 'INC-1234: aborted by hand'"
     )]
     Lease(commands::lease::LeaseCommand),
+    /// Pause or resume drift remediation for the whole fleet (checks then only report).
+    #[command(
+        subcommand,
+        long_about = commands::remediation::LONG_ABOUT,
+        after_help = "Examples:\n  tenantry remediation show\n  tenantry remediation pause --reason 'INC-1234: SCP rollout rewrites key policies'\n  tenantry remediation resume"
+    )]
+    Remediation(commands::remediation::RemediationCommand),
     /// Run the local stack: moto (the AWS emulator) behind Tenantry's gateway.
     #[command(
         subcommand,
@@ -366,6 +373,7 @@ async fn main() -> ExitCode {
         Command::Submit { file, conn } => commands::requests::submit(&conn, &file).await,
         Command::Tenant(cmd) => commands::tenant::run(cmd).await,
         Command::Lease(cmd) => commands::lease::run(cmd).await,
+        Command::Remediation(cmd) => commands::remediation::run(cmd).await,
         Command::Dev(cmd) => commands::dev::run(cmd).await,
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -1521,14 +1521,14 @@ mod tests {
                 (Phase::Cluster, 2),
                 (Phase::Nodegroups, 8),
                 (Phase::Addons, 10),
-                // 20, the ALB controller's 15, external-dns's 5 and external-secrets' 18.
-                (Phase::Bootstrap, 58),
+                // 20, the ALB controller's 17, external-dns's 5 and external-secrets' 18.
+                (Phase::Bootstrap, 60),
                 (Phase::Access, 4),
                 (Phase::Observability, 10),
                 (Phase::Tenants, 54),
             ]
         );
-        assert_eq!(plan.total(), 192);
+        assert_eq!(plan.total(), 194);
         assert_eq!(plan.cluster_name, "payments-prod");
     }
 
@@ -1557,6 +1557,9 @@ mod tests {
             // The ALB controller's one, external-secrets' two.
             ("k8s:validating-webhook-configuration", 3),
             ("k8s:ingress-class", 1),
+            // With the ALB controller: a LoadBalancer Service must carry its class.
+            ("k8s:validating-admission-policy", 1),
+            ("k8s:validating-admission-policy-binding", 1),
             ("k8s:priority-class", 4),
             ("ec2:vpc-cidr-block-association", 1),
             ("ec2:subnet", 9),

@@ -428,9 +428,10 @@ const ESO_ROLE: &str =
 
 /// The controllers' objects (external-dns; the AWS Load Balancer Controller and the External
 /// Secrets Operator: vendored CRDs, RBAC, webhook Service, TLS Secret with a real generated
-/// pair, Deployments, IngressClass, webhook configurations) pass kubernetes-validate --strict at
-/// every supported version, under IRSA (annotated ServiceAccounts) and Pod Identity; each
-/// vendored `objects.json` is what its YAML derives.
+/// pair, Deployments, IngressClass, webhook configurations, the load-balancer-class admission
+/// policy and its binding) pass kubernetes-validate --strict at every supported version, under
+/// IRSA (annotated ServiceAccounts) and Pod Identity; each vendored `objects.json` is what its
+/// YAML derives.
 #[test]
 fn controller_manifests_pass_at_every_supported_version() {
     use std::collections::BTreeMap;
@@ -466,7 +467,7 @@ fn controller_manifests_pass_at_every_supported_version() {
             ("pod-identity", pod_identity_only(version), BTreeMap::new()),
         ] {
             let all = tenantry::kubernetes::controller_manifests(&spec, &roles, "vpc-0123", &certs);
-            assert_eq!(all.len(), 38, "{label} {version}");
+            assert_eq!(all.len(), 40, "{label} {version}");
             for (namespace, name, role) in [
                 ("kube-system", "aws-load-balancer-controller", ALB_ROLE),
                 ("external-dns", "external-dns", DNS_ROLE),

@@ -460,6 +460,26 @@ async fn assert_alb_controller_installed(
         "targetgroupbindings.elbv2.k8s.aws",
     ))
     .await;
+    // The admission policy that keeps LoadBalancer Services with the controller, in force.
+    let policy = live(object(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        None,
+        "tenantry-load-balancer-class",
+    ))
+    .await;
+    assert_eq!(
+        policy["spec"]["matchConditions"][0]["expression"],
+        "object.spec.type == 'LoadBalancer'"
+    );
+    let binding = live(object(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        None,
+        "tenantry-load-balancer-class",
+    ))
+    .await;
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
     // external-dns (the example enables it): its namespace, its annotated account, its pod.
     let dns_role = status.outputs["serviceRoleArns"]["external-dns"].clone();
     assert!(dns_role.is_string());

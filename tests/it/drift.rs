@@ -1195,6 +1195,84 @@ async fn a_change_recorded_by_cloudtrail_starts_a_check_that_repairs_it() {
     );
 }
 
+/// The drift-storm runbook's first step: with remediation paused fleet-wide, a check that asks
+/// to repair only reports (no write, its report names the pause); resumed, the next one repairs.
+#[tokio::test]
+async fn a_remediation_pause_makes_every_check_report_only_until_resumed() {
+    use tenantry::operator::remediation;
+    use tenantry::store::Paused;
+    let env = env().await;
+    let run = env.run(RequestKind::PlatformProvision, "pause-p-1").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.failures()
+    );
+    let deps = tenantry::deps::Deps::new(env.aws.clone(), env.stack.table_name());
+    // An empty reason is refused, and pauses nothing.
+    assert!(matches!(
+        remediation::pause(&deps, "  ").await,
+        Err(remediation::PauseError::NoReason)
+    ));
+    assert_eq!(remediation::show(&deps).await.unwrap(), None);
+    let Paused::Now(pause) = remediation::pause(&deps, "INC-1: storm").await.unwrap() else {
+        panic!("was not paused before");
+    };
+    assert!(pause.paused_by.starts_with("arn:aws:"), "{pause:?}");
+    // A second pause keeps the first one's reason.
+    assert_eq!(
+        remediation::pause(&deps, "INC-2").await.unwrap(),
+        Paused::Already(pause.clone())
+    );
+
+    let group_id = open_ssh_on_the_endpoint_group(&env).await;
+    let resource = format!("ec2:security-group/{group_id}");
+    let fence = |env: &Env| {
+        let platform = env.platform_id();
+        let store = env.store.clone();
+        async move { store.get_lease_holders(&platform).await.unwrap().fence }
+    };
+    let fence_before = fence(&env).await;
+    env.stack.reset_calls();
+    let paused = check(&env, "pause-check", DriftRemediation::Auto).await;
+    let calls = platform_calls(&env.stack.calls());
+    assert_eq!(mutating(&calls), 0, "a paused check wrote: {calls:?}");
+    assert_eq!(paused.remediation_paused.as_ref(), Some(&pause));
+    assert!(!paused.policy.repairs_anything());
+    let d = paused
+        .differences
+        .iter()
+        .find(|d| d.resource == resource && d.field == "ingress")
+        .unwrap_or_else(|| panic!("{:#?}", paused.differences));
+    assert_eq!(
+        (d.action, d.result),
+        (DriftAction::Reported, DriftResult::Open)
+    );
+    // It took no lease (each acquisition raises the fence).
+    assert_eq!(fence(&env).await, fence_before);
+    assert_eq!(state(&env).await.0, LifecycleState::Drifted);
+
+    assert_eq!(remediation::resume(&deps).await.unwrap(), Some(pause));
+    assert_eq!(remediation::resume(&deps).await.unwrap(), None);
+    let repaired = check(&env, "pause-resumed", DriftRemediation::Auto).await;
+    assert_eq!(repaired.remediation_paused, None);
+    assert!(
+        fence(&env).await > fence_before,
+        "a repairing check takes the lease"
+    );
+    let d = repaired
+        .differences
+        .iter()
+        .find(|d| d.resource == resource && d.field == "ingress")
+        .unwrap_or_else(|| panic!("{:#?}", repaired.differences));
+    assert_eq!(
+        (d.action, d.result),
+        (DriftAction::Remediate, DriftResult::Repaired)
+    );
+    assert_eq!(state(&env).await.0, LifecycleState::Active);
+}
+
 /// Soak (`make soak`): the nightly sweep over a fleet of 20 platforms, 19 provisioned on the local
 /// stack (at once, one tenant each) and one whose check is refused, completes and reports each.
 #[tokio::test]

@@ -107,7 +107,7 @@ pub fn render(report: &DriftReport, format: Format) -> anyhow::Result<String> {
         return Ok(serde_json::to_string_pretty(report)? + "\n");
     }
     let s = report.summary();
-    let headline = format!(
+    let mut headline = format!(
         "drift check {} of {}: {} difference{}, {} repaired, {} open",
         s.request_id,
         report.platform_id,
@@ -116,6 +116,12 @@ pub fn render(report: &DriftReport, format: Format) -> anyhow::Result<String> {
         s.repaired,
         s.open
     );
+    if let Some(pause) = &report.remediation_paused {
+        headline.push_str(&format!(
+            " (report-only: remediation {})",
+            super::remediation::describe(pause)
+        ));
+    }
     let rows: Vec<[String; 6]> = report
         .differences
         .iter()
@@ -191,6 +197,7 @@ mod tests {
             }],
             new_differences: Vec::new(),
             scope: None,
+            remediation_paused: None,
         }
     }
 
@@ -211,5 +218,23 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&render(&r, Format::Json).unwrap()).unwrap();
         assert_eq!(json["differences"][0]["class"], "changed");
+    }
+
+    #[test]
+    fn a_check_run_while_paused_says_so_in_its_headline() {
+        let mut r = report();
+        r.remediation_paused = Some(tenantry::store::RemediationPause {
+            reason: "INC-1234".into(),
+            paused_by: "arn:aws:iam::123456789012:role/ops".into(),
+            paused_at: chrono::Utc::now(),
+        });
+        let table = render(&r, Format::Table).unwrap();
+        let headline = table.lines().next().unwrap();
+        assert!(
+            headline
+                .contains("report-only: remediation paused by arn:aws:iam::123456789012:role/ops")
+                && headline.ends_with(": INC-1234)"),
+            "{headline}"
+        );
     }
 }

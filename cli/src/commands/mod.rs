@@ -3,6 +3,7 @@ pub mod dev;
 pub mod drift;
 pub mod lease;
 pub mod plan;
+pub mod remediation;
 pub mod requests;
 pub mod runs;
 pub mod status;

@@ -35,6 +35,17 @@ impl Policy {
         Policy(Phase::ALL.iter().map(|p| (*p, mode(p))).collect())
     }
 
+    /// Every component report-only: what a check runs as while remediation is paused
+    /// ([`crate::store::RemediationPause`]).
+    pub fn report_only() -> Self {
+        Policy(
+            Phase::ALL
+                .iter()
+                .map(|p| (*p, DriftRemediation::ReportOnly))
+                .collect(),
+        )
+    }
+
     /// Whether differences of `phase` are repaired.
     pub fn repairs(&self, phase: Phase) -> bool {
         self.0.get(&phase) == Some(&DriftRemediation::Auto)
@@ -68,6 +79,9 @@ mod tests {
 
         let policy = Policy::resolve(None, DriftRemediation::Auto);
         assert!(Phase::ALL.iter().all(|p| policy.repairs(*p)));
+        // What a paused fleet runs: the same components, none repaired.
+        assert_eq!(Policy::report_only().0.len(), Phase::ALL.len());
+        assert!(!Policy::report_only().repairs_anything());
     }
 
     #[test]

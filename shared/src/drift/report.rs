@@ -104,6 +104,10 @@ pub struct DriftReport {
     /// The components checked, when not all of them were (a check started by a change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<Phase>>,
+    /// Set when remediation was paused fleet-wide as the check assessed: it repaired nothing,
+    /// whatever it asked for (`tenantry remediation resume` lifts the pause).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation_paused: Option<crate::store::RemediationPause>,
 }
 
 /// Counts of a report, kept on the platform's status for `tenantry status`.
@@ -415,6 +419,7 @@ mod tests {
                 &policy(DriftRemediation::Auto),
             ),
             new_differences: Vec::new(),
+            remediation_paused: None,
             scope: Some(vec![Phase::Network]),
         };
         let before = BTreeSet::from([Phase::Tenants, Phase::Network]);
@@ -453,6 +458,7 @@ mod tests {
                 &policy(DriftRemediation::ReportOnly),
             ),
             new_differences: Vec::new(),
+            remediation_paused: None,
             scope: None,
         };
         let small = report.compacted(100_000);
@@ -493,6 +499,7 @@ mod tests {
             differences: differences(&first, &p),
             policy: p,
             new_differences: Vec::new(),
+            remediation_paused: None,
             scope: None,
         };
         let second = [observed(

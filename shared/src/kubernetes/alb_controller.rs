@@ -14,9 +14,12 @@
 //!    the Deployment (two replicas with leader election, hardened, on the critical node group;
 //!    `--aws-region` and `--aws-vpc-id` are passed since nodes let pods no IMDS hop), the
 //!    IngressClass `alb`;
-//! 5. last, the mutating and validating webhook configurations, with the CA as `caBundle`.
+//! 5. the mutating and validating webhook configurations, with the CA as `caBundle`.
 //!    The service mutator fails closed (upstream's default): Services of type LoadBalancer are
-//!    created only while the controller answers, so it goes after the Deployment.
+//!    created only while the controller answers, so it goes after the Deployment;
+//! 6. last, not from the chart: the admission policy that refuses a LoadBalancer Service without
+//!    the controller's class ([`super::load_balancer_class`]), which the mutator, acting on
+//!    creates only, cannot ensure.
 //!
 //! Not installed: the chart's `IngressClassParams` `alb` (optional upstream; the IngressClass
 //! works without parameters), the Gateway API CRDs (feature-gated off), cert-manager objects.
@@ -410,6 +413,9 @@ pub fn alb_controller_manifests(
                 "spec": { "controller": "ingress.k8s.aws/alb" } }),
     ]);
     out.extend(webhook_configurations(spec, &tls.ca_bundle()));
+    out.extend(super::load_balancer_class::load_balancer_class_manifests(
+        spec,
+    ));
     out
 }
 

@@ -92,6 +92,12 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<KindInfo> {
         ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
             info::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>()
         }
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => {
+            info::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>()
+        }
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => {
+            info::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>()
+        }
         ("networking.k8s.io/v1", "IngressClass") => info::<networking::v1::IngressClass>(),
         // The VPC resource controller's CRD, in every EKS cluster; no k8s-openapi type.
         ("vpcresources.k8s.aws/v1beta1", "SecurityGroupPolicy") => KindInfo {

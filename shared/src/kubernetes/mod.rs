@@ -32,6 +32,7 @@ mod eni_config;
 mod external_dns;
 mod external_secrets;
 mod fargate_logging;
+mod load_balancer_class;
 mod manifests;
 pub mod reach;
 mod tenant;
@@ -80,6 +81,9 @@ pub use fargate_logging::{
 };
 /// The client type [`connect`] returns (re-exported so callers need no `kube` dependency).
 pub use kube::Client;
+pub use load_balancer_class::{
+    load_balancer_class_manifests, LOAD_BALANCER_CLASS, LOAD_BALANCER_CLASS_POLICY,
+};
 pub use manifests::{
     bootstrap_manifests, common_labels, has_ebs_csi, namespace_manifests, pod_security_labels,
     priority_class_manifests, storage_manifests, DEFAULT_STORAGE_CLASS, LABEL_MANAGED_BY,

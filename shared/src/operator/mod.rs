@@ -3,3 +3,4 @@
 //! one fails.
 
 pub mod lease;
+pub mod remediation;

@@ -29,6 +29,7 @@ use crate::phases::outputs::{self, OutputMap};
 use crate::plan::Phase;
 use crate::policies::{enabled_service_accounts, SERVICE_ACCOUNTS};
 use crate::resources::addon::{self, Desired};
+use crate::resources::pod_identity_association::{self as pod_identity, Created};
 use crate::resources::Kind;
 use crate::spec::{AddonSpec, Cni, PlatformSpec, TrustMechanism, ADDON_VERSION_LATEST};
 use aws_sdk_eks::types::{Addon, AddonStatus};
@@ -339,16 +340,24 @@ async fn ensure_pod_identities(
                 Some(association.clone())
             }
             Some((_, _, _, association)) => {
-                eks.update_pod_identity_association()
-                    .cluster_name(cluster)
-                    .association_id(association)
-                    .role_arn(role)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("UpdatePodIdentityAssociation", e))?;
+                pod_identity::set_role(eks, cluster, association, role).await?;
                 None
             }
-            None => create_pod_identity(ctx, eks, cluster, namespace, account, role).await?,
+            None => match pod_identity::create(
+                eks,
+                cluster,
+                namespace,
+                account,
+                role,
+                ctx.tags(COMPONENT).into_iter().collect(),
+            )
+            .await?
+            {
+                Created::Id(association) => Some(association),
+                // EKS has it already (a retried or concurrent create): the next ensure lists
+                // and records it.
+                Created::InUse => None,
+            },
         };
         if let Some(association) = association {
             let id = format!("{namespace}/{account}");
@@ -367,43 +376,6 @@ async fn ensure_pod_identities(
         }
     }
     Ok(true)
-}
-
-/// Creates an association (idempotent through its client token); its id, or `None` when EKS
-/// says one for that service account is already being made (found on the next call).
-async fn create_pod_identity(
-    ctx: &PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    namespace: &str,
-    account: &str,
-    role: &str,
-) -> Result<Option<String>, FunctionError> {
-    let out = eks
-        .create_pod_identity_association()
-        .cluster_name(cluster)
-        .namespace(namespace)
-        .service_account(account)
-        .role_arn(role)
-        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-        .client_request_token(format!("tenantry-{cluster}-{namespace}-{account}"))
-        .send()
-        .await;
-    match out {
-        Ok(out) => Ok(Some(
-            out.association()
-                .and_then(|a| a.association_id())
-                .unwrap_or_default()
-                .to_owned(),
-        )),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("CreatePodIdentityAssociation", e)),
-    }
 }
 
 /// `(namespace, service account, role)` of the associations Tenantry makes: one per enabled
@@ -481,54 +453,21 @@ async fn our_pod_identities(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
 ) -> Result<Vec<(String, String, String, String)>, FunctionError> {
-    let mut pages = eks
-        .list_pod_identity_associations()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send();
     // Only the controllers' namespaces can hold this phase's associations (tenants may not use
     // them): tenants' associations are not described here, so a check's cost does not grow
     // with them.
-    let controller = |ns: Option<&str>| SERVICE_ACCOUNTS.iter().any(|s| Some(s.namespace) == ns);
-    let mut ids = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(a) => {
-                if a.owner_arn().is_none() && controller(a.namespace()) {
-                    if let Some(id) = a.association_id() {
-                        ids.push(id.to_owned());
-                    }
-                }
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("ListPodIdentityAssociations", e)),
-        }
-    }
+    let controller = |ns: &str| SERVICE_ACCOUNTS.iter().any(|s| s.namespace == ns);
+    let ids: Vec<String> = pod_identity::list(eks, cluster, None)
+        .await?
+        .into_iter()
+        .filter(|a| a.owner_arn.is_none() && controller(&a.namespace))
+        .map(|a| a.association_id)
+        .collect();
     let mut out = Vec::new();
     for id in ids {
-        let described = eks
-            .describe_pod_identity_association()
-            .cluster_name(cluster)
-            .association_id(&id)
-            .send()
-            .await;
-        let a = match described {
-            Ok(d) => d.association,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(aws_error("DescribePodIdentityAssociation", e)),
+        let Some(a) = pod_identity::describe(eks, cluster, &id).await? else {
+            continue;
         };
-        let Some(a) = a else { continue };
         // Only this phase's: tenant associations carry the platform tag too.
         let tag = |k: &str| a.tags().and_then(|t| t.get(k)).map(String::as_str);
         if tag(TAG_PLATFORM) == Some(ctx.platform_id()) && tag(TAG_COMPONENT) == Some(COMPONENT) {
@@ -553,19 +492,7 @@ async fn remove_pod_identity(
     account: &str,
     association: &str,
 ) -> Result<(), FunctionError> {
-    match eks
-        .delete_pod_identity_association()
-        .cluster_name(cluster)
-        .association_id(association)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(aws_error("DeletePodIdentityAssociation", e)),
-    }
+    pod_identity::delete(eks, cluster, association).await?;
     inventory
         .forget(
             ctx,

@@ -107,6 +107,8 @@ catalogue! {
     KubernetesSecret => "k8s:secret", Some("Secret"), "a Kubernetes Secret (a controller webhook's serving certificate and CA)";
     MutatingWebhookConfiguration => "k8s:mutating-webhook-configuration", Some("MutatingWebhookConfiguration"), "a controller's mutating admission webhooks";
     ValidatingWebhookConfiguration => "k8s:validating-webhook-configuration", Some("ValidatingWebhookConfiguration"), "a controller's validating admission webhooks";
+    ValidatingAdmissionPolicy => "k8s:validating-admission-policy", Some("ValidatingAdmissionPolicy"), "an admission policy the API server evaluates (CEL): a LoadBalancer Service must carry the AWS Load Balancer Controller's class";
+    ValidatingAdmissionPolicyBinding => "k8s:validating-admission-policy-binding", Some("ValidatingAdmissionPolicyBinding"), "the binding that puts an admission policy in force (deny, every namespace)";
     IngressClass => "k8s:ingress-class", Some("IngressClass"), "an IngressClass (the AWS Load Balancer Controller's alb)";
 }
 

@@ -25,6 +25,10 @@ pub const SWEEP: &str = "SWEEP";
 /// The latest compliance report of a platform (each sweep's own is `COMPLIANCE#<requestId>`).
 pub const COMPLIANCE: &str = "COMPLIANCE";
 pub const COMPLIANCE_PREFIX: &str = "COMPLIANCE#";
+/// The partition of fleet-wide switches an operator sets.
+pub const CONTROL_PARTITION: &str = "CONTROL";
+/// The remediation pause (in [`CONTROL_PARTITION`]).
+pub const REMEDIATION_PAUSE: &str = "REMEDIATION_PAUSE";
 
 fn component<'a>(what: &str, value: &'a str, allow_hash: bool) -> Result<&'a str> {
     if value.is_empty() {

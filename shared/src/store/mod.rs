@@ -14,6 +14,7 @@
 //! | `PLATFORM#<id>`       | `LEASE`                     | [`Lease`]: holder, operation, `leaseExpiresAtMs`, `fence`; shared holders `readers` + `reader:<holder>` |
 //! | `SWEEP#<sweepId>`     | `SWEEP`                     | a fleet drift sweep's report (`report`, map), TTL `expiresAt` |
 //! | `REQUEST#<requestId>` | `REQUEST`                   | [`RequestInfo`] (idempotency), TTL `expiresAt`|
+//! | `CONTROL`             | `REMEDIATION_PAUSE`         | [`RemediationPause`] (`pause`, map): every drift check runs report-only while it exists |
 //!
 //! * Keys are strings named `PK` and `SK`; billing is on demand.
 //! * `GSI1` (`GSI1PK` hash, `GSI1SK` range, projecting `platformId`, `version`, `updatedAt`) is a
@@ -54,6 +55,7 @@
 
 mod clock;
 mod compliance;
+mod control;
 mod drift;
 mod error;
 mod inventory;
@@ -68,6 +70,7 @@ mod types;
 mod versioned;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use control::{Paused, RemediationPause};
 pub use error::{Result, StoreError};
 pub use item::{from_attr, to_attr};
 pub use types::*;

@@ -2,7 +2,8 @@
 //!
 //! * `assess`: classifies the observations of every phase ([`drift::differences`]), records the
 //!   report, marks the platform `Drifted` when anything differs, publishes `DriftDetected`, and
-//!   returns the phase invocations that repair what the policy allows (`auto`).
+//!   returns the phase invocations that repair what the policy allows (`auto`), none while
+//!   remediation is paused fleet-wide ([`crate::store::RemediationPause`]).
 //! * `confirm`: after those repairs, the phases observed again: marks each repair as done or not,
 //!   records the report and the platform's state, publishes `DriftRemediated`.
 //!
@@ -149,17 +150,28 @@ pub async fn check(input: DriftInput, deps: &Deps) -> Result<DriftOutput, Functi
     let observations = flatten(&input.observations)?;
     let (report, remediations) = match input.stage {
         Stage::Assess => {
-            let differences = drift::differences(&observations, &input.policy);
+            // Paused since intake admitted the check (or admitted before the pause): repair
+            // nothing. Only a check that may repair reads the switch.
+            let paused = match input.policy.repairs_anything() {
+                true => store.get_remediation_pause().await?,
+                false => None,
+            };
+            let policy = match paused {
+                Some(_) => Policy::report_only(),
+                None => input.policy.clone(),
+            };
+            let differences = drift::differences(&observations, &policy);
             let remediations = drift::remediations(&differences);
             let report = DriftReport {
                 platform_id: input.platform_id.clone(),
                 request_id: input.request_id.clone(),
                 checked_at: store.now(),
                 confirmed_at: None,
-                policy: input.policy.clone(),
+                policy,
                 differences,
                 new_differences: Vec::new(),
                 scope: input.scope.clone(),
+                remediation_paused: paused,
             };
             (report, remediations)
         }

@@ -486,7 +486,8 @@ async fn a_disabled_controller_is_removed_and_forgotten() {
                         .is_some_and(|g| g.ends_with(".k8s.aws")))
         })
         .collect();
-    assert_eq!(alb.len(), 15);
+    // 13 objects and 4 CRDs, the load-balancer-class admission policy and binding among them.
+    assert_eq!(alb.len(), 17);
     w.s.spec.identity.service_roles.alb_controller.enabled = false;
     let out = w.run(Action::Ensure).await;
     assert_eq!(out.changes as usize, alb.len());

@@ -37,17 +37,17 @@ mod pod_group;
 mod registry;
 mod stale;
 
+use crate::resources::pod_identity_association::{self as pod_identity, Created};
 use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::common::removal;
 use super::encryption::{self, DesiredKey, TAG_PURPOSE};
 use super::identity::{self, DesiredRole};
 use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
 use super::Run;
-use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes;
@@ -451,66 +451,21 @@ async fn find_pod_identity(
     tenant: &TenantSpec,
 ) -> Result<Option<(String, String)>, FunctionError> {
     let (namespace, account) = policies::tenant_service_account(tenant);
-    if let Some(all) = &run.prefetched.pod_identities {
-        return match all.get(&(namespace.to_owned(), account.to_owned())) {
-            Some(id) => Ok(Some((
-                id.clone(),
-                describe_pod_identity(c, cluster, id).await?,
-            ))),
-            None => Ok(None),
-        };
-    }
-    let listed = c
-        .eks
-        .list_pod_identity_associations()
-        .cluster_name(cluster)
-        .namespace(&namespace)
-        .service_account(&account)
-        .send()
-        .await;
-    let listed = match listed {
-        Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(aws_error("eks:ListPodIdentityAssociations", e)),
+    let id = match &run.prefetched.pod_identities {
+        Some(all) => all
+            .get(&(namespace.to_owned(), account.to_owned()))
+            .cloned(),
+        None => pod_identity::list(&c.eks, cluster, Some((&namespace, &account)))
+            .await?
+            .into_iter()
+            .next()
+            .map(|a| a.association_id),
     };
-    let Some(id) = listed
-        .associations()
-        .iter()
-        .filter(|a| a.namespace() == Some(namespace.as_str()))
-        .find_map(|a| a.association_id())
-    else {
-        return Ok(None);
-    };
-    Ok(Some((
-        id.to_owned(),
-        describe_pod_identity(c, cluster, id).await?,
-    )))
-}
-
-/// The role of the association `id`.
-async fn describe_pod_identity(
-    c: &Clients,
-    cluster: &str,
-    id: &str,
-) -> Result<String, FunctionError> {
-    let described = c
-        .eks
-        .describe_pod_identity_association()
-        .cluster_name(cluster)
-        .association_id(id)
-        .send()
-        .await
-        .map_err(|e| aws_error("eks:DescribePodIdentityAssociation", e))?;
-    Ok(described
-        .association()
-        .and_then(|a| a.role_arn())
-        .unwrap_or_default()
-        .to_owned())
+    let Some(id) = id else { return Ok(None) };
+    // Gone between the list and the describe: as good as never found.
+    Ok(pod_identity::describe(&c.eks, cluster, &id)
+        .await?
+        .map(|a| (id, a.role_arn().unwrap_or_default().to_owned())))
 }
 
 /// Every pod identity association of the cluster, `(namespace, service account)` → id: one
@@ -519,33 +474,11 @@ async fn all_pod_identities(
     c: &Clients,
     cluster: &str,
 ) -> Result<BTreeMap<(String, String), String>, FunctionError> {
-    let mut pages = c
-        .eks
-        .list_pod_identity_associations()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send();
-    let mut out = BTreeMap::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(a) => {
-                if let (Some(ns), Some(sa), Some(id)) =
-                    (a.namespace(), a.service_account(), a.association_id())
-                {
-                    out.insert((ns.to_owned(), sa.to_owned()), id.to_owned());
-                }
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(BTreeMap::new())
-            }
-            Err(e) => return Err(aws_error("eks:ListPodIdentityAssociations", e)),
-        }
-    }
-    Ok(out)
+    Ok(pod_identity::list(&c.eks, cluster, None)
+        .await?
+        .into_iter()
+        .map(|a| ((a.namespace, a.service_account), a.association_id))
+        .collect())
 }
 
 async fn ensure_pod_identity(
@@ -562,14 +495,7 @@ async fn ensure_pod_identity(
         Some((association, role)) if role == role_arn => association,
         Some((association, role)) => {
             if run.differs(&resource, "roleArn", json!(role_arn), json!(role)) {
-                c.eks
-                    .update_pod_identity_association()
-                    .cluster_name(cluster)
-                    .association_id(&association)
-                    .role_arn(role_arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("eks:UpdatePodIdentityAssociation", e))?;
+                pod_identity::set_role(&c.eks, cluster, &association, role_arn).await?;
             }
             association
         }
@@ -577,35 +503,18 @@ async fn ensure_pod_identity(
             if !run.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(());
             }
-            // Session tags stay on (no `disableSessionTags`): the role's trust requires them.
-            let created = c
-                .eks
-                .create_pod_identity_association()
-                .cluster_name(cluster)
-                .namespace(&namespace)
-                .service_account(&account)
-                .role_arn(role_arn)
-                .set_tags(Some(tenant_tags(run, tenant).into_iter().collect()))
-                .client_request_token(format!("tenantry-{cluster}-{namespace}-{account}"))
-                .send()
-                .await;
-            match created {
-                Ok(out) => out
-                    .association()
-                    .and_then(|a| a.association_id())
-                    .unwrap_or_default()
-                    .to_owned(),
+            let tags = tenant_tags(run, tenant).into_iter().collect();
+            match pod_identity::create(&c.eks, cluster, &namespace, &account, role_arn, tags)
+                .await?
+            {
+                Created::Id(association) => association,
                 // Created meanwhile by a retry of this invocation.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_in_use_exception()) =>
-                {
+                Created::InUse => {
                     return Err(FunctionError::new(
                         ErrorType::Retryable,
                         format!("pod identity association {id} is being created"),
                     ))
                 }
-                Err(e) => return Err(aws_error("eks:CreatePodIdentityAssociation", e)),
             }
         }
     };
@@ -630,14 +539,7 @@ async fn remove_pod_identity(
             json!(false),
             json!(true),
         ) {
-            let deleted = c
-                .eks
-                .delete_pod_identity_association()
-                .cluster_name(cluster)
-                .association_id(&association)
-                .send()
-                .await;
-            removal("eks:DeletePodIdentityAssociation", deleted)?;
+            pod_identity::delete(&c.eks, cluster, &association).await?;
         }
     }
     run.forget(Kind::PodIdentityAssociation, &id).await

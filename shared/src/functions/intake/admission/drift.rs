@@ -1,6 +1,7 @@
 //! Admission of drift checks: the platform must exist and be active (`Active` or `Drifted`); the
 //! check's policy is resolved here (the request's modes over the platform's
-//! `driftRemediation`) and travels in the execution's input with the tenants to observe.
+//! `driftRemediation`; every component report-only while remediation is paused fleet-wide) and
+//! travels in the execution's input with the tenants to observe.
 
 use super::{invalid, Refusal};
 use crate::drift::{Policy, RemediateRequest};
@@ -38,7 +39,24 @@ impl Intake<'_> {
             );
             Refusal::Rejected(EventError::new(ErrorType::Terminal, message), Vec::new())
         })?;
-        Ok(Policy::resolve(remediate, spec.drift_remediation))
+        let policy = Policy::resolve(remediate, spec.drift_remediation);
+        if !policy.repairs_anything() {
+            return Ok(policy);
+        }
+        // Paused fleet-wide: the check runs report-only, so it takes no lease either.
+        match self
+            .store
+            .get_remediation_pause()
+            .await
+            .map_err(FunctionError::from)?
+        {
+            Some(pause) => {
+                tracing::warn!(platform = %platform, reason = %pause.reason, paused_by = %pause.paused_by,
+                    "remediation is paused: the check runs report-only");
+                Ok(Policy::report_only())
+            }
+            None => Ok(policy),
+        }
     }
 
     /// Checks the platform; returns the execution input's `policy` and `scope` (the components to
