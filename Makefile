@@ -81,10 +81,15 @@ check-iam: venv ## parliament, privilege rules and bus-policy cases on the templ
 	$(PY) scripts/check_template_iam.py infra/template.yaml
 	$(PY) scripts/check_template_iam.py --must-reject infra/tests/*.yaml
 
-bench: venv ## benchmarks on the local stack (provision: wall time vs critical path; tenants: onboarding latency, calls; drift: a check's calls at 1/10/100 tenants, fleet projection); JSON in target/tenantry-bench/
-	cargo bench -p tenantry-integration --bench provision --profile dev
-	cargo bench -p tenantry-integration --bench tenants --profile dev
-	cargo bench -p tenantry-integration --bench drift --profile dev
+BENCH_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))/tenantry-bench
+BENCH_TENANTS ?= 50
+
+bench: venv ## benchmarks on the local stack (provision: wall time vs critical path; 50 concurrent onboardings; drift at 1/10/100 tenants, fleet projection), recorded in tests/bench/latest.json and .md (with the zip sizes of the last `make package`)
+	mkdir -p $(BENCH_DIR)
+	BENCH_OUT=$(BENCH_DIR)/provision.json $(CARGO) bench -p tenantry-integration --bench provision --profile dev
+	BENCH_OUT=$(BENCH_DIR)/tenants.json TENANTRY_BENCH_TENANTS=$(BENCH_TENANTS) $(CARGO) bench -p tenantry-integration --bench tenants --profile dev
+	BENCH_OUT=$(BENCH_DIR)/drift.json $(CARGO) bench -p tenantry-integration --bench drift --profile dev
+	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --command "make bench"
 
 soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, and the network crash sweep over all 48 crash points
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture

@@ -150,12 +150,10 @@ pub async fn check(input: DriftInput, deps: &Deps) -> Result<DriftOutput, Functi
     let observations = flatten(&input.observations)?;
     let (report, remediations) = match input.stage {
         Stage::Assess => {
-            // Paused since intake admitted the check (or admitted before the pause): repair
-            // nothing. Only a check that may repair reads the switch.
-            let paused = match input.policy.repairs_anything() {
-                true => store.get_remediation_pause().await?,
-                false => None,
-            };
+            // Paused: repair nothing, even when intake admitted the check before the pause. Read
+            // for every check (intake may have made this one report-only already), so that its
+            // report says why it repaired nothing.
+            let paused = store.get_remediation_pause().await?;
             let policy = match paused {
                 Some(_) => Policy::report_only(),
                 None => input.policy.clone(),
