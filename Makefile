@@ -89,7 +89,7 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 	BENCH_OUT=$(BENCH_DIR)/provision.json $(CARGO) bench -p tenantry-integration --bench provision --profile dev
 	BENCH_OUT=$(BENCH_DIR)/tenants.json TENANTRY_BENCH_TENANTS=$(BENCH_TENANTS) $(CARGO) bench -p tenantry-integration --bench tenants --profile dev
 	BENCH_OUT=$(BENCH_DIR)/drift.json $(CARGO) bench -p tenantry-integration --bench drift --profile dev
-	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --command "make bench"
+	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --command "make bench" --readme README.md
 
 soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, and the network crash sweep over all 48 crash points
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture

@@ -3,7 +3,7 @@
 figure, with the machine, the commit and the command) and `tests/bench/latest.md` (the headline
 figures, for the README).
 
-Usage: bench_record.py BENCH_DIR OUT_DIR [--packages SIZES_JSON] [--command TEXT]
+Usage: bench_record.py BENCH_DIR OUT_DIR [--packages SIZES_JSON] [--command TEXT] [--readme README.md]
 
 BENCH_DIR holds what `make bench` wrote: provision.json, tenants.json, drift.json. SIZES_JSON is
 `make package`'s `target/lambda/sizes.json`; without it the record says the zips were not built.
@@ -87,7 +87,7 @@ def markdown(record: dict) -> str:
         "",
         f"Recorded {record['recordedAt']} at commit `{record['commit']}` by `{record['command']}` on "
         f"{m['cpu']}, {m['cores']} cores, {m['memoryGiB']} GiB ({m['note']}).",
-        "Every figure is in `latest.json`.",
+        "Every figure is in `tests/bench/latest.json`.",
         "",
         "| figure | value |",
         "|---|---|",
@@ -106,17 +106,20 @@ def markdown(record: dict) -> str:
         f"| concurrent onboardings: throughput, succeeded | "
         f"{fmt(get(t, 'concurrent', 'throughputPerMinute'))} per minute, "
         f"{fmt(get(t, 'concurrent', 'succeeded'))} of {fmt(get(t, 'concurrent', 'requests'))} |",
+        f"| concurrent onboardings: p50 / p95 waiting for intake (local queue stand-in) / execution alone | "
+        f"{fmt(get(t, 'concurrent', 'eventToStartMs', 'p50'), 0)} / {fmt(get(t, 'concurrent', 'eventToStartMs', 'p95'), 0)} ms, "
+        f"{fmt(get(t, 'concurrent', 'executionMs', 'p50'), 0)} / {fmt(get(t, 'concurrent', 'executionMs', 'p95'), 0)} ms |",
         f"| one onboarding alone: p50 event to done | {fmt(get(t, 'sequential', 'eventToDoneMs', 'p50'), 0)} ms |",
         f"| re-ensure of an onboarded tenant: mutating calls | {fmt(get(t, 'reensure', 'mutatingPlatformCalls'))} |",
     ]
     for check in get(d, "checks") or []:
         lines.append(
-            f"| drift check, {check.get('tenants')} tenants: platform calls, transitions | "
+            f"| drift check, {check.get('tenants')} tenant(s): platform calls, transitions | "
             f"{fmt(check.get('platformCalls'))}, {fmt(check.get('transitions'))} |"
         )
     for size in get(d, "fleetProjection", "bySize") or []:
         lines.append(
-            f"| fleet sweep of {get(d, 'fleetProjection', 'platforms')} platforms, "
+            f"| fleet sweep of {fmt(get(d, 'fleetProjection', 'platforms'), 0)} platforms, "
             f"{size.get('tenantsPerPlatform')} tenants each: hours | {fmt(size.get('sweepHours'), 2)} |"
         )
     packages = r.get("packages")
@@ -131,12 +134,27 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- bench:start (scripts/bench_record.py) -->", "<!-- bench:end -->"
+
+
+def update_readme(readme: pathlib.Path, md: str) -> None:
+    """Puts the record's table (and its provenance line) between the README's markers."""
+    text = readme.read_text()
+    head, sep, rest = text.partition(START)
+    _, sep2, tail = rest.partition(END)
+    if not (sep and sep2):
+        raise SystemExit(f"{readme}: no {START} ... {END} block to update")
+    body = "\n".join(md.splitlines()[2:])  # without the title
+    readme.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+
+
 def main() -> int:
     args = argparse.ArgumentParser()
     args.add_argument("bench_dir", type=pathlib.Path)
     args.add_argument("out_dir", type=pathlib.Path)
     args.add_argument("--packages", type=pathlib.Path)
     args.add_argument("--command", default="make bench")
+    args.add_argument("--readme", type=pathlib.Path, help="rewrite the table between the bench markers")
     a = args.parse_args()
     results = {}
     for name in BENCHES:
@@ -161,6 +179,9 @@ def main() -> int:
     (a.out_dir / "latest.json").write_text(json.dumps(record, indent=2) + "\n")
     (a.out_dir / "latest.md").write_text(markdown(record))
     print(f"written {a.out_dir / 'latest.json'} and {a.out_dir / 'latest.md'}")
+    if a.readme:
+        update_readme(a.readme, markdown(record))
+        print(f"updated the figures in {a.readme}")
     return 0
 
 

@@ -307,12 +307,8 @@ mod tests {
             outputs: BTreeMap::new(),
             drift: drift
                 .iter()
-                .map(|(resource, field, desired, actual)| Drift {
-                    resource: (*resource).to_owned(),
-                    field: (*field).to_owned(),
-                    desired: desired.clone(),
-                    actual: actual.clone(),
-                    item: None,
+                .map(|(resource, field, desired, actual)| {
+                    Drift::new(*resource, *field, desired.clone(), actual.clone())
                 })
                 .collect(),
         }

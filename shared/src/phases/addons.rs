@@ -416,31 +416,28 @@ async fn pod_identity_drift(
             .map(|(_, _, r, _)| r);
         match actual {
             Some(r) if r == role => {}
-            Some(r) => drift.push(Drift {
-                item: None,
-                resource: resource(ns, sa),
-                field: "roleArn".into(),
-                desired: json!(role),
-                actual: json!(r),
-            }),
-            None => drift.push(Drift {
-                item: None,
-                resource: resource(ns, sa),
-                field: "exists".into(),
-                desired: json!(true),
-                actual: json!(false),
-            }),
+            Some(r) => drift.push(Drift::new(
+                resource(ns, sa),
+                "roleArn",
+                json!(role),
+                json!(r),
+            )),
+            None => drift.push(Drift::new(
+                resource(ns, sa),
+                "exists",
+                json!(true),
+                json!(false),
+            )),
         }
     }
     for (ns, sa, _, _) in &existing {
         if !wanted.iter().any(|(n, s, _)| n == ns && s == sa) {
-            drift.push(Drift {
-                item: None,
-                resource: resource(ns, sa),
-                field: "exists".into(),
-                desired: json!(false),
-                actual: json!(true),
-            });
+            drift.push(Drift::new(
+                resource(ns, sa),
+                "exists",
+                json!(false),
+                json!(true),
+            ));
         }
     }
     Ok(drift)

@@ -293,14 +293,13 @@ async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
             .as_ref()
             .is_some_and(|l| kubernetes::contains(l, &manifest))
         {
-            drift.push(Drift {
-                item: None,
-                resource: format!("k8s:{}", object_id(&manifest)),
-                field: if live.is_some() { "spec" } else { "exists" }.to_owned(),
+            drift.push(Drift::new(
+                format!("k8s:{}", object_id(&manifest)),
+                if live.is_some() { "spec" } else { "exists" },
                 // Never a private key in a drift report.
-                desired: webhook_tls::redact(&manifest),
-                actual: live.as_ref().map_or(Value::Null, webhook_tls::redact),
-            });
+                webhook_tls::redact(&manifest),
+                live.as_ref().map_or(Value::Null, webhook_tls::redact),
+            ));
         }
     }
     Ok(ctx.observed(BTreeMap::new(), drift))

@@ -159,13 +159,7 @@ impl Difference {
             }
             Difference::DeletionProtection => ("deletionProtection", json!(true), json!(false)),
         };
-        Drift {
-            resource,
-            field: field.to_owned(),
-            desired: want,
-            actual,
-            item: None,
-        }
+        Drift::new(resource, field, want, actual)
     }
 
     fn fixable(&self) -> bool {
@@ -640,20 +634,12 @@ async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, F
     let live = log_group::find(&aws.logs, &want.name).await?;
     let resource = format!("{}/{}", Kind::LogGroup, want.name);
     match &live {
-        Some(live) => drift.extend(want.differences(live).into_iter().map(|d| Drift {
-            item: None,
-            resource: resource.clone(),
-            field: d.field.to_owned(),
-            desired: d.desired,
-            actual: d.actual,
-        })),
-        None => drift.push(Drift {
-            item: None,
-            resource,
-            field: "exists".to_owned(),
-            desired: json!(true),
-            actual: json!(false),
-        }),
+        Some(live) => drift.extend(
+            want.differences(live)
+                .into_iter()
+                .map(|d| Drift::new(resource.clone(), d.field, d.desired, d.actual)),
+        ),
+        None => drift.push(Drift::new(resource, "exists", json!(true), json!(false))),
     }
     let cluster = describe(&aws.eks, &desired.name).await?;
     let (ready, outputs) = match &cluster {

@@ -48,13 +48,8 @@ struct Observer<'r, 'a> {
 impl Observer<'_, '_> {
     fn differ(&mut self, resource: impl Into<String>, field: &str, desired: Value, actual: Value) {
         if desired != actual {
-            self.drift.push(Drift {
-                item: None,
-                resource: resource.into(),
-                field: field.to_owned(),
-                desired,
-                actual,
-            });
+            self.drift
+                .push(Drift::new(resource, field, desired, actual));
         }
     }
 

@@ -142,13 +142,7 @@ pub async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<Vec<Drift>, 
         fargate_profile::list_ours(&c.eks, &cluster, ctx.platform_id()).await?,
     );
     let mut note = |resource: String, field: &str, desired, actual| {
-        drift.push(Drift {
-            item: None,
-            resource,
-            field: field.to_owned(),
-            desired,
-            actual,
-        })
+        drift.push(Drift::new(resource, field, desired, actual))
     };
     for d in &desired {
         let resource = format!("{}/{}", Kind::FargateProfile, d.name);
