@@ -89,6 +89,12 @@ impl Connected {
     pub fn store(&self) -> tenantry::store::Store {
         tenantry::store::Store::from_config(&self.aws, &self.table)
     }
+
+    /// What the operator commands (`lease`, `remediation`) hand the library: the CLI's AWS
+    /// configuration and table, as a handler's would be.
+    pub fn deps(self) -> tenantry::deps::Deps {
+        tenantry::deps::Deps::new(self.aws, self.table)
+    }
 }
 
 /// `aws` with its HTTP client wrapped so that a throttled answer the SDK will retry is reported

@@ -7,7 +7,6 @@ use crate::connect::Connection;
 use crate::errors::{conflict, invalid_input, Marked};
 use clap::Subcommand;
 use std::process::ExitCode;
-use tenantry::deps::Deps;
 use tenantry::operator::lease::{self, Execution, LeaseError, LeaseReport, Released};
 
 /// Shown by `tenantry lease --help`.
@@ -76,7 +75,7 @@ pub async fn run(cmd: LeaseCommand) -> anyhow::Result<ExitCode> {
             json,
             conn,
         } => {
-            let deps = deps(&conn).await?;
+            let deps = conn.connect().await?.deps();
             let report = lease::show(&deps, &platform).await.map_err(classify)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -92,7 +91,7 @@ pub async fn run(cmd: LeaseCommand) -> anyhow::Result<ExitCode> {
             json,
             conn,
         } => {
-            let deps = deps(&conn).await?;
+            let deps = conn.connect().await?.deps();
             let released = lease::release(&deps, &platform, &holder, &reason)
                 .await
                 .map_err(classify)?;
@@ -104,11 +103,6 @@ pub async fn run(cmd: LeaseCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-async fn deps(conn: &Connection) -> anyhow::Result<Deps> {
-    let connected = conn.connect().await?;
-    Ok(Deps::new(connected.aws, connected.table))
 }
 
 /// Refusals exit 7 (conflict) or 2 (no reason); store and AWS errors are classed as elsewhere.

@@ -6,7 +6,6 @@ use crate::connect::Connection;
 use crate::errors::{invalid_input, Marked};
 use clap::Subcommand;
 use std::process::ExitCode;
-use tenantry::deps::Deps;
 use tenantry::operator::remediation::{self, PauseError};
 use tenantry::store::{Paused, RemediationPause};
 
@@ -68,7 +67,7 @@ pub enum RemediationCommand {
 pub async fn run(cmd: RemediationCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RemediationCommand::Pause { reason, json, conn } => {
-            let paused = remediation::pause(&deps(&conn).await?, &reason)
+            let paused = remediation::pause(&conn.connect().await?.deps(), &reason)
                 .await
                 .map_err(classify)?;
             let (already, pause) = match &paused {
@@ -93,7 +92,7 @@ pub async fn run(cmd: RemediationCommand) -> anyhow::Result<ExitCode> {
             }
         }
         RemediationCommand::Resume { json, conn } => {
-            let lifted = remediation::resume(&deps(&conn).await?).await?;
+            let lifted = remediation::resume(&conn.connect().await?.deps()).await?;
             if json {
                 let out = serde_json::json!({ "paused": false, "lifted": lifted });
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -108,7 +107,7 @@ pub async fn run(cmd: RemediationCommand) -> anyhow::Result<ExitCode> {
             }
         }
         RemediationCommand::Show { json, conn } => {
-            let pause = remediation::show(&deps(&conn).await?).await?;
+            let pause = remediation::show(&conn.connect().await?.deps()).await?;
             if json {
                 let out = serde_json::json!({ "paused": pause.is_some(), "pause": pause });
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -121,11 +120,6 @@ pub async fn run(cmd: RemediationCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn deps(conn: &Connection) -> anyhow::Result<Deps> {
-    let connected = conn.connect().await?;
-    Ok(Deps::new(connected.aws, connected.table))
 }
 
 /// An empty reason exits 2; store and AWS errors are classed as elsewhere.
