@@ -12,6 +12,7 @@ use aws_sdk_eks::types::PodIdentityAssociation;
 
 use crate::error::FunctionError;
 use crate::phases::aws_error;
+use crate::phases::common::{removal, Removal};
 
 /// The inventory id of the association of `service_account` in `namespace`.
 pub fn id(namespace: &str, service_account: &str) -> String {
@@ -164,20 +165,11 @@ pub async fn delete(
     cluster: &str,
     association_id: &str,
 ) -> Result<bool, FunctionError> {
-    match eks
+    let deleted = eks
         .delete_pod_identity_association()
         .cluster_name(cluster)
         .association_id(association_id)
         .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(aws_error("eks:DeletePodIdentityAssociation", e)),
-    }
+        .await;
+    Ok(removal("eks:DeletePodIdentityAssociation", deleted)? != Removal::Gone)
 }
