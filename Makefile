@@ -57,7 +57,10 @@ clippy:
 # and then checked against that function's role in the template (scripts/check_calls.py).
 CALL_LOG_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))/tenantry-calls
 
+# The function binaries first: the workflow tests on the real binaries (tests/it/binaries.rs) run
+# them behind the local Lambda Runtime API, and `cargo test` alone builds no binary.
 cargo-test: venv
+	$(CARGO) build --workspace --bins
 	rm -rf $(CALL_LOG_DIR) && mkdir -p $(CALL_LOG_DIR)
 	TENANTRY_CALL_LOG_DIR=$(CALL_LOG_DIR) $(CARGO) test --workspace
 	$(PY) scripts/check_calls.py $(CALL_LOG_DIR)

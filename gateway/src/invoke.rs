@@ -147,16 +147,15 @@ pub async fn handle(
     resp
 }
 
-/// Runs one invocation of `function` with its own access key; records it.
+/// Runs one invocation of `function` (in process, or on its binary when the stack runs the
+/// real binaries) with its own access key; records it.
 pub async fn run(
     gw: &Arc<Gateway>,
     function: &'static str,
     payload: Value,
 ) -> Result<Value, (String, String)> {
     let started = Instant::now();
-    let n = gw.next_invocation.fetch_add(1, Ordering::SeqCst);
-    let access_key = format!("TINV{n:08}");
-    let (crash_tx, mut crash_rx) = oneshot::channel();
+    let (crash_tx, crash_rx) = oneshot::channel();
     let crash_after = lock(&gw.faults).crash_armed(function);
     let active = Arc::new(Active {
         function: function.to_owned(),
@@ -164,26 +163,18 @@ pub async fn run(
         crash_after,
         crash_tx: Mutex::new(Some(crash_tx)),
     });
-    lock(&gw.invocations).insert(access_key.clone(), active.clone());
-
-    let aws = tenantry::aws::local(&gw.endpoint, &gw.region, &access_key).await;
-    let deps = tenantry::deps::Deps::new(aws, gw.table_name.clone())
-        .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN);
-    let mut task =
-        tokio::spawn(async move { tenantry::functions::invoke(function, payload, &deps).await });
-
-    let (outcome, result) = tokio::select! {
-        joined = &mut task => match joined {
-            Ok(Ok(output)) => ("succeeded", Ok(output)),
-            Ok(Err(e)) => ("failed", Err((e.error_type.as_str().to_owned(), e.error_message))),
-            Err(e) => ("failed", Err((CRASH_ERROR_TYPE.to_owned(), format!("tenantry gateway: handler panicked: {e}")))),
-        },
-        Ok((n, ack)) = &mut crash_rx => {
-            task.abort();
-            let _ = (&mut task).await;
-            let _ = ack.send(());
-            ("crashed", Err((CRASH_ERROR_TYPE.to_owned(), format!("tenantry gateway: crashed after AWS call {n}"))))
+    let mut access_key = String::new();
+    let attribute = |key: &str| {
+        access_key = key.to_owned();
+        lock(&gw.invocations).insert(key.to_owned(), active.clone());
+    };
+    let (outcome, result) = match &gw.binaries {
+        Some(binaries) => {
+            binaries
+                .invoke(gw, function, payload, attribute, crash_rx)
+                .await
         }
+        None => in_process(gw, function, payload, attribute, crash_rx).await,
     };
     // No crash after the handler returned.
     lock(&active.crash_tx).take();
@@ -196,6 +187,37 @@ pub async fn run(
         duration_ms: started.elapsed().as_millis() as u64,
     });
     result
+}
+
+/// Runs the handler inside the gateway's process, on a fresh access key.
+async fn in_process(
+    gw: &Arc<Gateway>,
+    function: &'static str,
+    payload: Value,
+    attribute: impl FnOnce(&str),
+    mut crash_rx: oneshot::Receiver<CrashOrder>,
+) -> (&'static str, Result<Value, (String, String)>) {
+    let n = gw.next_invocation.fetch_add(1, Ordering::SeqCst);
+    let access_key = format!("TINV{n:08}");
+    attribute(&access_key);
+    let aws = tenantry::aws::local(&gw.endpoint, &gw.region, &access_key).await;
+    let deps = tenantry::deps::Deps::new(aws, gw.table_name.clone())
+        .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN);
+    let mut task =
+        tokio::spawn(async move { tenantry::functions::invoke(function, payload, &deps).await });
+    tokio::select! {
+        joined = &mut task => match joined {
+            Ok(Ok(output)) => ("succeeded", Ok(output)),
+            Ok(Err(e)) => ("failed", Err((e.error_type.as_str().to_owned(), e.error_message))),
+            Err(e) => ("failed", Err((CRASH_ERROR_TYPE.to_owned(), format!("tenantry gateway: handler panicked: {e}")))),
+        },
+        Ok((n, ack)) = &mut crash_rx => {
+            task.abort();
+            let _ = (&mut task).await;
+            let _ = ack.send(());
+            ("crashed", Err((CRASH_ERROR_TYPE.to_owned(), format!("tenantry gateway: crashed after AWS call {n}"))))
+        }
+    }
 }
 
 /// A Lambda service error (restJson1).

@@ -2,7 +2,8 @@
 //!
 //! The gateway listens on moto's `MOTO_PORT`, so everything moto's Step Functions interpreter calls
 //! (Lambda Invoke, service integrations) comes back through it. It
-//! - answers the Lambda Invoke API with Tenantry's own handlers ([`invoke`]),
+//! - answers the Lambda Invoke API with Tenantry's own handlers ([`invoke`]), in process or on
+//!   the real function binaries behind a local Lambda Runtime API ([`runtime_api`]),
 //! - serves the EKS APIs moto lacks ([`eks`]) and simulates long operations ([`durations`]),
 //! - serves CloudWatch alarms in Smithy RPC v2 CBOR, which moto does not speak ([`cloudwatch`]),
 //! - injects faults ([`faults`]) and counts every AWS call ([`calls`]),
@@ -24,6 +25,7 @@ pub mod invoke;
 pub use tenantry_kube_double as kube;
 pub mod moto;
 pub mod proxy;
+pub mod runtime_api;
 pub mod s3;
 pub mod securityhub;
 pub mod stack;
@@ -32,4 +34,5 @@ pub use calls::{CallLog, CallRecord, InvocationRecord};
 pub use durations::Durations;
 pub use faults::{CrashRule, Faults};
 pub use proxy::install_crypto_provider;
+pub use runtime_api::ColdStart;
 pub use stack::{run_until_signal, LocalStack, StackOptions};

@@ -45,6 +45,8 @@ pub struct Gateway {
     pub(crate) dynamodb_serial: tokio::sync::Mutex<()>,
     /// `$TENANTRY_CALL_LOG_DIR/calls-<pid>-<n>.jsonl`: every AWS call as a [`CallLine`].
     pub(crate) call_file: Option<Mutex<std::fs::File>>,
+    /// The real function binaries behind a local Runtime API; None = handlers in process.
+    pub(crate) binaries: Option<crate::runtime_api::Binaries>,
 }
 
 /// Environment variable: a directory where each gateway appends its calls as JSON lines.
@@ -120,7 +122,13 @@ impl Gateway {
             dynamodb_serial: tokio::sync::Mutex::new(()),
             kube,
             call_file: open_call_file()?,
+            binaries: None,
         })
+    }
+
+    /// Runs the functions on their real binaries behind a local Runtime API (None: in process).
+    pub fn with_binaries(self, binaries: Option<crate::runtime_api::Binaries>) -> Gateway {
+        Gateway { binaries, ..self }
     }
 
     pub fn calls(&self) -> CallLog {

@@ -34,6 +34,10 @@ pub struct StackOptions {
     pub moto_port: Option<u16>,
     /// Kubernetes double port. None = a free port.
     pub kube_port: Option<u16>,
+    /// Run the real function binaries in this directory (`network`, `intake`, ...: what
+    /// `cargo build --workspace --bins` leaves in the target dir) behind a local Lambda Runtime
+    /// API, instead of the handlers in the gateway's process. See [`crate::runtime_api`].
+    pub function_binaries: Option<PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -47,7 +51,31 @@ impl Default for StackOptions {
             gateway_port: None,
             moto_port: None,
             kube_port: None,
+            function_binaries: None,
         }
+    }
+}
+
+impl StackOptions {
+    /// The options of a stack that runs the real function binaries found beside the running
+    /// executable's target directory (`target/debug` for a test in `target/debug/deps`).
+    pub fn with_function_binaries_beside_exe(self) -> anyhow::Result<StackOptions> {
+        let exe = std::env::current_exe().context("locating the running executable")?;
+        let dir = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join(tenantry::functions::INTAKE).is_file())
+            .with_context(|| {
+                format!(
+                    "no function binaries beside {}: build them with `cargo build --workspace --bins`",
+                    exe.display()
+                )
+            })?
+            .to_path_buf();
+        Ok(StackOptions {
+            function_binaries: Some(dir),
+            ..self
+        })
     }
 }
 
@@ -128,15 +156,25 @@ impl LocalStack {
                 Some(p) => p,
                 None => free_port()?,
             };
-            let gw = Arc::new(Gateway::new(
-                format!("http://127.0.0.1:{moto_port}"),
-                format!("http://127.0.0.1:{gw_port}"),
-                format!("http://127.0.0.1:{kube_port}"),
-                opts.region.clone(),
-                opts.table_name.clone(),
-                opts.function_prefix.clone(),
-                kube.clone(),
-            )?);
+            let binaries = match &opts.function_binaries {
+                Some(dir) => Some(crate::runtime_api::Binaries::new(
+                    dir.clone(),
+                    log_dir.clone(),
+                )?),
+                None => None,
+            };
+            let gw = Arc::new(
+                Gateway::new(
+                    format!("http://127.0.0.1:{moto_port}"),
+                    format!("http://127.0.0.1:{gw_port}"),
+                    format!("http://127.0.0.1:{kube_port}"),
+                    opts.region.clone(),
+                    opts.table_name.clone(),
+                    opts.function_prefix.clone(),
+                    kube.clone(),
+                )?
+                .with_binaries(binaries),
+            );
             let log_path = log_dir.join(format!(
                 "tenantry-moto-{moto_port}-{}.log",
                 std::process::id()
@@ -274,8 +312,28 @@ impl LocalStack {
         self.gw.set_durations(d)
     }
 
-    /// Stops the servers and moto, waiting for moto to exit.
+    /// Cold starts of the function processes so far (empty when handlers run in process).
+    pub fn cold_starts(&self) -> Vec<crate::ColdStart> {
+        self.gw
+            .binaries
+            .as_ref()
+            .map(|b| b.cold_starts())
+            .unwrap_or_default()
+    }
+
+    /// Running processes of one function (0 when handlers run in process).
+    pub fn function_processes(&self, function: &str) -> usize {
+        self.gw
+            .binaries
+            .as_ref()
+            .map_or(0, |b| b.processes(function))
+    }
+
+    /// Stops the servers, the function processes and moto, waiting for moto to exit.
     pub async fn shutdown(mut self) {
+        if let Some(b) = &self.gw.binaries {
+            b.shutdown().await;
+        }
         let _ = self.stop.send(true);
         for s in self.servers.drain(..) {
             let abort = s.abort_handle();

@@ -8,7 +8,22 @@ pub use tenantry_gateway::{LocalStack, StackOptions};
 /// Starts a local stack (moto + gateway) with default options. Panics with the reason when it
 /// cannot start, which fails the calling test.
 pub async fn stack() -> LocalStack {
-    match LocalStack::start(StackOptions::default()).await {
+    stack_with(StackOptions::default()).await
+}
+
+/// Starts a local stack that runs the real function binaries (`cargo build --workspace --bins`
+/// builds them beside the test executable) behind its local Lambda Runtime API. Panics with the
+/// reason when they are missing, which fails the calling test.
+pub async fn stack_on_binaries() -> LocalStack {
+    match StackOptions::default().with_function_binaries_beside_exe() {
+        Ok(opts) => stack_with(opts).await,
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
+/// Starts a local stack with `opts`; panics with the reason when it cannot start.
+pub async fn stack_with(opts: StackOptions) -> LocalStack {
+    match LocalStack::start(opts).await {
         Ok(stack) => stack,
         Err(e) => panic!("local stack did not start: {e:#}"),
     }

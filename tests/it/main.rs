@@ -1,3 +1,4 @@
+mod binaries;
 mod catalog;
 mod catalogue;
 mod complete;

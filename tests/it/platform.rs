@@ -26,8 +26,12 @@ pub(crate) struct Env {
 }
 
 pub(crate) async fn env() -> Env {
+    env_on(tenantry_integration::stack().await).await
+}
+
+/// The control plane deployed on `stack` (e.g. one running the real function binaries).
+pub(crate) async fn env_on(stack: LocalStack) -> Env {
     std::env::set_var("TENANTRY_POLL_SECONDS", "1");
-    let stack = tenantry_integration::stack().await;
     let control_plane = tenantry_gateway::control_plane::deploy(&stack)
         .await
         .expect("control plane");

@@ -10,7 +10,11 @@ use tenantry_integration::Execution;
 
 /// A stack with the state table and the selftest state machine deployed.
 async fn deployed() -> (LocalStack, aws_sdk_sfn::Client, String) {
-    let stack = tenantry_integration::stack().await;
+    deployed_on(tenantry_integration::stack().await).await
+}
+
+/// `stack` with the state table and the selftest state machine deployed.
+async fn deployed_on(stack: LocalStack) -> (LocalStack, aws_sdk_sfn::Client, String) {
     let aws = stack.sdk_config().await;
     tenantry::store::Store::from_config(&aws, tenantry::deps::DEFAULT_TABLE)
         .create_table_if_missing()
@@ -92,11 +96,32 @@ async fn poll_loop_runs_to_completion_through_the_gateway() {
 #[tokio::test]
 async fn handler_errors_reach_the_state_machine_as_stable_error_types() {
     let (_stack, sfn, arn) = deployed().await;
+    assert_stable_error_types(&sfn, &arn).await;
+}
 
+/// The same contract when the selftest function is its real binary behind the local Runtime
+/// API: lambda_runtime's error mapping gives Step Functions the same `errorType`s.
+#[tokio::test]
+async fn the_real_binaries_give_step_functions_the_same_error_types() {
+    let (stack, sfn, arn) = deployed_on(tenantry_integration::stack_on_binaries().await).await;
+    assert_stable_error_types(&sfn, &arn).await;
+    let invocations = stack.calls().invocations;
+    assert!(
+        invocations.iter().all(|i| i.access_key.starts_with("TPRC")),
+        "every invocation ran on a function process: {invocations:?}"
+    );
+    // One warm process served the executions one after another.
+    assert!(invocations.len() >= 6, "{invocations:?}");
+    assert_eq!(stack.function_processes("selftest"), 1);
+    assert_eq!(stack.cold_starts().len(), 1, "{:?}", stack.cold_starts());
+    stack.shutdown().await;
+}
+
+async fn assert_stable_error_types(sfn: &aws_sdk_sfn::Client, arn: &str) {
     // Caught: Conflict goes to the failure path, which records the error and fails the execution.
     let run = execute(
-        &sfn,
-        &arn,
+        sfn,
+        arn,
         "conflict",
         json!({"failWith": "Tenantry.Conflict"}),
     )
@@ -111,7 +136,7 @@ async fn handler_errors_reach_the_state_machine_as_stable_error_types() {
     assert_eq!(run.error.as_deref(), Some("Tenantry.SelftestFailed"));
 
     // Invalid input: the handler names the field; the state machine catches InvalidRequest.
-    let run = execute(&sfn, &arn, "invalid", json!({"readyAfter": "soon"})).await;
+    let run = execute(sfn, arn, "invalid", json!({"readyAfter": "soon"})).await;
     assert_eq!(
         run.task_errors(),
         vec!["Tenantry.InvalidRequest".to_owned()]
@@ -120,8 +145,8 @@ async fn handler_errors_reach_the_state_machine_as_stable_error_types() {
 
     // Retried: Retryable is retried 3 times (4 attempts), then fails the execution uncaught.
     let run = execute(
-        &sfn,
-        &arn,
+        sfn,
+        arn,
         "retryable",
         json!({"failWith": "Tenantry.Retryable"}),
     )

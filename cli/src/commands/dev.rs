@@ -22,8 +22,12 @@ pub enum DevCommand {
     /// enabled, the gateway in front of it, and Tenantry's control plane: the state table, every
     /// state machine, the event bus whose request rule feeds an SQS queue that `intake` consumes.
     /// Running it again while a stack is up does nothing.
+    ///
+    /// Each Lambda task runs on the function's real binary (what `cargo lambda` packages: its
+    /// lambda_runtime loop, its error mapping, its cold start) behind a local Lambda Runtime
+    /// API; `--functions in-process` runs the same handlers inside the stack's own process.
     #[command(
-        after_help = "Examples:\n  tenantry dev up\n  tenantry dev up --state-dir /tmp/tenantry-stack --timeout 180"
+        after_help = "Examples:\n  tenantry dev up\n  tenantry dev up --state-dir /tmp/tenantry-stack --timeout 180\n  tenantry dev up --functions in-process\n  tenantry dev up --function-binaries target/release"
     )]
     Up {
         #[arg(long, env = "TENANTRY_STATE_DIR", help = STATE_DIR_HELP)]
@@ -31,6 +35,8 @@ pub enum DevCommand {
         /// Seconds to wait for the stack to answer.
         #[arg(long, default_value_t = 90)]
         timeout: u64,
+        #[command(flatten)]
+        functions: FunctionsArgs,
     },
     /// Stop the local stack started by `dev up` (moto included).
     #[command(
@@ -98,15 +104,78 @@ pub enum DevCommand {
     Serve {
         #[arg(long, env = "TENANTRY_STATE_DIR")]
         state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        functions: FunctionsArgs,
     },
+}
+
+/// How the local stack runs Tenantry's functions.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FunctionsArgs {
+    /// `binaries`: each function's real binary behind a local Lambda Runtime API;
+    /// `in-process`: the same handlers inside the stack's process (faster to start).
+    #[arg(long, value_enum, default_value_t = FunctionsMode::Binaries)]
+    functions: FunctionsMode,
+    /// Where the function binaries are (`network`, `intake`, ...; `cargo build --workspace
+    /// --bins` puts them beside `tenantry`). Default: the directory of this `tenantry`.
+    #[arg(long, value_name = "DIR")]
+    function_binaries: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FunctionsMode {
+    Binaries,
+    InProcess,
+}
+
+impl FunctionsArgs {
+    /// The binaries' directory, checked; None for in-process handlers.
+    fn binaries_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        if self.functions == FunctionsMode::InProcess {
+            if self.function_binaries.is_some() {
+                bail!("--function-binaries: only with `--functions binaries` (the default)");
+            }
+            return Ok(None);
+        }
+        let dir = match &self.function_binaries {
+            Some(d) => d.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("the tenantry executable has no directory")?
+                .to_path_buf(),
+        };
+        let missing: Vec<_> = tenantry::functions::FUNCTION_NAMES
+            .iter()
+            .filter(|f| !dir.join(f).is_file())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "--function-binaries: {} lacks the function binaries {missing:?}; build them with \
+                 `cargo build --workspace --bins`, or run the handlers in process with \
+                 `--functions in-process`",
+                dir.display()
+            );
+        }
+        Ok(Some(std::path::absolute(dir)?))
+    }
+
+    /// The arguments that hand the same choice to `dev serve`.
+    fn to_args(&self, dir: Option<&Path>) -> Vec<std::ffi::OsString> {
+        match dir {
+            Some(d) => vec!["--function-binaries".into(), d.as_os_str().to_owned()],
+            None => vec!["--functions".into(), "in-process".into()],
+        }
+    }
 }
 
 pub async fn run(cmd: DevCommand) -> anyhow::Result<ExitCode> {
     let dir = |named: Option<PathBuf>| stackfile::locate(named.as_deref());
     match cmd {
-        DevCommand::Up { state_dir, timeout } => {
-            up(&dir(state_dir), Duration::from_secs(timeout)).await
-        }
+        DevCommand::Up {
+            state_dir,
+            timeout,
+            functions,
+        } => up(&dir(state_dir), Duration::from_secs(timeout), &functions).await,
         DevCommand::Down { state_dir } => down(&dir(state_dir)).await,
         DevCommand::Status { state_dir, json } => status(&dir(state_dir), json).await,
         DevCommand::Selftest { state_dir, polls } => selftest(&dir(state_dir), polls).await,
@@ -119,7 +188,10 @@ pub async fn run(cmd: DevCommand) -> anyhow::Result<ExitCode> {
             state_dir,
             json,
         } => resources(&dir(state_dir), &platform, json).await,
-        DevCommand::Serve { state_dir } => serve(&dir(state_dir)).await,
+        DevCommand::Serve {
+            state_dir,
+            functions,
+        } => serve(&dir(state_dir), &functions).await,
     }
 }
 
@@ -132,7 +204,11 @@ async fn healthy(endpoint: &str) -> bool {
     matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
 }
 
-async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn up(
+    state_dir: &Path,
+    timeout: Duration,
+    functions: &FunctionsArgs,
+) -> anyhow::Result<ExitCode> {
     if let Some(existing) = stackfile::read(state_dir)? {
         if healthy(&existing.aws_endpoint).await {
             println!(
@@ -143,6 +219,7 @@ async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
         }
         stackfile::remove(state_dir); // left behind by a stack that died
     }
+    let binaries = functions.binaries_dir()?;
     std::fs::create_dir_all(state_dir)?;
     let log_path = state_dir.join(stackfile::LOG_NAME);
     let log = std::fs::File::create(&log_path)?;
@@ -152,6 +229,7 @@ async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
         std::process::Command::new(std::env::current_exe()?)
             .args(["dev", "serve", "--state-dir"])
             .arg(state_dir)
+            .args(functions.to_args(binaries.as_deref()))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -177,6 +255,13 @@ async fn up(state_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
                     file.table_name,
                     log_path.display()
                 );
+                match &binaries {
+                    Some(dir) => println!(
+                        "  functions:      the real binaries in {} (local Lambda Runtime API; their logs: lambda-<function>.log beside the stack's)",
+                        dir.display()
+                    ),
+                    None => println!("  functions:      handlers in the stack's process"),
+                }
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -362,9 +447,10 @@ async fn resources(state_dir: &Path, platform: &str, json: bool) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(state_dir: &Path) -> anyhow::Result<ExitCode> {
+async fn serve(state_dir: &Path, functions: &FunctionsArgs) -> anyhow::Result<ExitCode> {
     let opts = StackOptions {
         log_dir: Some(state_dir.to_path_buf()),
+        function_binaries: functions.binaries_dir()?,
         ..StackOptions::default()
     };
     let stack = LocalStack::start(opts).await?;
