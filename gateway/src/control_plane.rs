@@ -20,17 +20,22 @@ pub const DEAD_LETTER_QUEUE: &str = "tenantry-intake-dlq";
 pub const REQUEST_RULE: &str = "tenantry-requests";
 /// The rule routing CloudTrail-shaped changes to intake.
 pub const CHANGE_RULE: &str = "tenantry-changes";
-/// Seconds a received message stays invisible: short locally so redelivery after a crash is quick
-/// (in AWS: six times the function timeout).
+/// Seconds a message stays invisible after a failed or crashed intake call (the queue's
+/// visibility timeout): short locally so redelivery after a crash is quick (in AWS: six times the
+/// function timeout).
 pub const VISIBILITY_TIMEOUT_SECS: i32 = 3;
+/// Seconds a received message stays invisible while its batch is in flight: longer than any
+/// intake call, so that another poller does not receive it meanwhile (in AWS the queue's visibility
+/// timeout, six times the function timeout, covers this). A batch that fails is made visible again
+/// after [`VISIBILITY_TIMEOUT_SECS`].
+pub const IN_FLIGHT_VISIBILITY_SECS: i32 = 300;
 /// Deliveries before a message goes to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
-/// Batches the event source mapping works on at once. Lambda's SQS mapping starts with five
-/// concurrent pollers; the local stand-in runs one by default because its visibility timeout
-/// ([`VISIBILITY_TIMEOUT_SECS`], short so that redelivery after a crash is quick) is shorter than
-/// an intake call: a second poller would receive a message still in flight. More (up to
-/// Lambda's five) with `TENANTRY_LOCAL_ESM_CONCURRENCY` or [`deploy_with`].
-pub const ESM_CONCURRENCY: usize = 1;
+/// Batches the event source mapping works on at once: Lambda's SQS mapping starts with five
+/// concurrent pollers, each invoking the function with its own batch. Another number with
+/// `TENANTRY_LOCAL_ESM_CONCURRENCY` or [`deploy_with`] (1: one batch after another, in the
+/// queue's order).
+pub const ESM_CONCURRENCY: usize = 5;
 /// Environment variable overriding [`ESM_CONCURRENCY`].
 pub const ESM_CONCURRENCY_ENV: &str = "TENANTRY_LOCAL_ESM_CONCURRENCY";
 
@@ -222,6 +227,7 @@ async fn poll(
             .receive_message()
             .queue_url(&queue_url)
             .max_number_of_messages(10)
+            .visibility_timeout(IN_FLIGHT_VISIBILITY_SECS)
             .wait_time_seconds(1)
             .send()
             .await;
@@ -271,10 +277,25 @@ async fn poll(
                     .unwrap_or_default()
             }
             // A failed or crashed invocation: every message comes back after the timeout.
-            _ => continue,
+            _ => messages
+                .iter()
+                .filter_map(|m| m.message_id().map(str::to_owned))
+                .collect(),
         };
         for m in &messages {
             if failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+                if let Some(handle) = m.receipt_handle() {
+                    let retry = sqs
+                        .change_message_visibility()
+                        .queue_url(&queue_url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(VISIBILITY_TIMEOUT_SECS)
+                        .send()
+                        .await;
+                    if let Err(e) = retry {
+                        tracing::warn!("returning an intake message to the queue failed: {e}");
+                    }
+                }
                 continue;
             }
             if let Some(handle) = m.receipt_handle() {
