@@ -94,7 +94,7 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 	BENCH_OUT=$(BENCH_DIR)/drift.json $(CARGO) bench -p tenantry-integration --bench drift --profile dev
 	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --command "make bench" --readme README.md
 
-soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, and the network crash sweep over all 48 crash points
+soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, the network crash sweep over all 48 crash points, every workflow under three more fault storms on the real binaries
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types

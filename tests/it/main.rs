@@ -16,6 +16,7 @@ mod platform;
 mod report_html;
 mod security;
 mod store;
+mod storm;
 mod tenant_crash;
 mod tenant_intake;
 mod tenant_lease;
