@@ -92,7 +92,7 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 	BENCH_OUT=$(BENCH_DIR)/provision.json $(CARGO) bench -p tenantry-integration --bench provision --profile dev
 	BENCH_OUT=$(BENCH_DIR)/tenants.json TENANTRY_BENCH_TENANTS=$(BENCH_TENANTS) $(CARGO) bench -p tenantry-integration --bench tenants --profile dev
 	BENCH_OUT=$(BENCH_DIR)/drift.json $(CARGO) bench -p tenantry-integration --bench drift --profile dev
-	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --command "make bench" --readme README.md
+	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --cold-starts target/lambda/cold_starts.json --command "make bench" --readme README.md
 
 soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, the network crash sweep over all 48 crash points, every workflow under three more fault storms on the real binaries
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
@@ -104,11 +104,12 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 
 # The zips go to target/lambda/<function>/bootstrap.zip, where infra/template.yaml's CodeUri
 # looks, whatever CARGO_TARGET_DIR is; only the function packages are built (not the CLI).
-package: venv ## release zips of every function with cargo-lambda (from PyPI), then each zip's size (slow from clean: see the README)
+package: venv ## release zips of every function with cargo-lambda (from PyPI), then each zip's size and each binary's cold start (slow from clean: see the README)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
 	  --lambda-dir target/lambda $(addprefix -p tenantry-fn-,$(FUNCTIONS))
 	$(PY) scripts/package_sizes.py target/lambda
+	$(PY) scripts/cold_starts.py target/lambda
 
 clean-stack: ## stop a local stack left running by `tenantry dev up`
 	-$(TENANTRY) dev down

@@ -3,10 +3,13 @@
 figure, with the machine, the commit and the command) and `tests/bench/latest.md` (the headline
 figures, for the README).
 
-Usage: bench_record.py BENCH_DIR OUT_DIR [--packages SIZES_JSON] [--command TEXT] [--readme README.md]
+Usage: bench_record.py BENCH_DIR OUT_DIR [--packages SIZES_JSON] [--cold-starts COLD_JSON]
+                       [--command TEXT] [--readme README.md]
 
 BENCH_DIR holds what `make bench` wrote: provision.json, tenants.json, drift.json. SIZES_JSON is
 `make package`'s `target/lambda/sizes.json`; without it the record says the zips were not built.
+COLD_JSON is `scripts/cold_starts.py`'s `target/lambda/cold_starts.json` (each release binary's
+exec to first `next`), joined to the sizes by function.
 Exits 1 when a benchmark's file is missing: a record must hold every figure.
 """
 
@@ -125,9 +128,11 @@ def markdown(record: dict) -> str:
     packages = r.get("packages")
     if packages:
         for row in packages:
+            cold = row.get("coldStart")
+            init = f" / {cold['medianMs']:.1f} ms" if cold else " / not measured"
             lines.append(
-                f"| `{row['function']}` zip / binary | {row['zipBytes'] / 2**20:.1f} MiB / "
-                f"{row['binaryBytes'] / 2**20:.1f} MiB |"
+                f"| `{row['function']}` zip / binary / cold start (median of {cold['runs'] if cold else 0}) | "
+                f"{row['zipBytes'] / 2**20:.1f} MiB / {row['binaryBytes'] / 2**20:.1f} MiB{init} |"
             )
     else:
         lines.append("| function zips | not built in this record (`make package`) |")
@@ -153,6 +158,7 @@ def main() -> int:
     args.add_argument("bench_dir", type=pathlib.Path)
     args.add_argument("out_dir", type=pathlib.Path)
     args.add_argument("--packages", type=pathlib.Path)
+    args.add_argument("--cold-starts", type=pathlib.Path)
     args.add_argument("--command", default="make bench")
     args.add_argument("--readme", type=pathlib.Path, help="rewrite the table between the bench markers")
     a = args.parse_args()
@@ -168,6 +174,10 @@ def main() -> int:
         section["stateTransitionCostUsd"] = cost(section.get("stateTransitions"))
     if a.packages and a.packages.is_file():
         results["packages"] = json.loads(a.packages.read_text())
+        if a.cold_starts and a.cold_starts.is_file():
+            cold = {c["function"]: c for c in json.loads(a.cold_starts.read_text())}
+            for row in results["packages"]:
+                row["coldStart"] = cold.get(row["function"])
     record = {
         "recordedAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": sh("git", "rev-parse", "--short", "HEAD"),

@@ -18,6 +18,10 @@ pub struct CallRecord {
     /// The Tenantry function whose invocation made the call (None for tests, the CLI, or moto's
     /// own Step Functions service integrations).
     pub invocation: Option<String>,
+    /// The access key of that invocation (in process: one per invocation; on the real binaries:
+    /// one per function process), to tell concurrent invocations' calls apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
     /// HTTP status the caller received.
     pub status: u16,
     /// `throttle` or `server-error` when the gateway answered with an injected fault.
@@ -42,6 +46,19 @@ pub struct InvocationRecord {
     pub duration_ms: u64,
 }
 
+/// One Kubernetes API call a handler invocation made to a cluster double.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeCallRecord {
+    pub function: String,
+    pub access_key: String,
+    pub method: String,
+    pub path: String,
+    /// Anything but GET and HEAD (lists and watches are GETs).
+    pub mutating: bool,
+    pub status: u16,
+}
+
 /// Snapshot of counted calls and invocations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,6 +66,9 @@ pub struct CallLog {
     pub calls: Vec<CallRecord>,
     #[serde(default)]
     pub invocations: Vec<InvocationRecord>,
+    /// Kubernetes API calls of handler invocations (not counted in `calls`).
+    #[serde(default)]
+    pub kube_calls: Vec<KubeCallRecord>,
 }
 
 impl CallLog {

@@ -23,6 +23,8 @@ pub struct Durations {
     pub nodegroup_deleting_secs: u64,
     /// UpdateClusterVersion (and other cluster updates) stay InProgress / UPDATING this long.
     pub cluster_updating_secs: u64,
+    /// A NAT gateway stays `pending` this long after CreateNatGateway (`nat.rs`).
+    pub nat_pending_secs: u64,
 }
 
 /// When things were created or deleted, keyed by (region, cluster[, node group]).

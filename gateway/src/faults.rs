@@ -20,6 +20,13 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Crash a handler invocation after its N-th AWS call.
     pub crash_after_calls: Option<CrashRule>,
+    /// Crash a handler invocation after its N-th Kubernetes API call (to a cluster double).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_after_kube_calls: Option<CrashRule>,
+    /// More crash rules, each on the calls of one API, for a workflow crashed in several
+    /// functions in one run (the first rule that matches an invocation applies).
+    #[serde(skip)]
+    pub more_crashes: Vec<(Api, CrashRule)>,
     /// Seed for the dice, so a test sees the same faults every run.
     pub seed: Option<u64>,
 }
@@ -53,6 +60,22 @@ impl CrashRule {
 
     pub fn matches(&self, function: &str) -> bool {
         self.times > 0 && self.function.as_deref().is_none_or(|f| f == function)
+    }
+}
+
+/// The API whose calls a crash rule counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Aws,
+    Kubernetes,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Aws => "AWS",
+            Api::Kubernetes => "Kubernetes",
+        }
     }
 }
 
@@ -106,23 +129,41 @@ impl FaultState {
         None
     }
 
-    /// Whether a crash rule applies to a new invocation of `function` (checked at its start).
-    pub fn crash_armed(&self, function: &str) -> Option<u32> {
-        self.faults
-            .crash_after_calls
-            .as_ref()
-            .filter(|r| r.matches(function))
+    /// The crash rules on `api` calls, in the order they apply.
+    fn rules(&mut self, api: Api) -> impl Iterator<Item = &mut CrashRule> {
+        let Faults {
+            crash_after_calls,
+            crash_after_kube_calls,
+            more_crashes,
+            ..
+        } = &mut self.faults;
+        let first = match api {
+            Api::Aws => crash_after_calls,
+            Api::Kubernetes => crash_after_kube_calls,
+        };
+        first.as_mut().into_iter().chain(
+            more_crashes
+                .iter_mut()
+                .filter_map(move |(a, rule)| (*a == api).then_some(rule)),
+        )
+    }
+
+    /// Whether a crash rule on `api` calls applies to a new invocation of `function` (checked
+    /// at its start): the call number to crash after.
+    pub fn crash_armed(&mut self, function: &str, api: Api) -> Option<u32> {
+        self.rules(api)
+            .find(|r| r.matches(function))
             .map(|r| r.after_calls)
     }
 
-    /// Consumes one crash of `function` if any is left.
-    pub fn take_crash(&mut self, function: &str) -> bool {
-        match self.faults.crash_after_calls.as_mut() {
-            Some(rule) if rule.matches(function) => {
+    /// Consumes one crash of `function` on `api` calls if any is left.
+    pub fn take_crash(&mut self, function: &str, api: Api) -> bool {
+        match self.rules(api).find(|r| r.matches(function)) {
+            Some(rule) => {
                 rule.times -= 1;
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 }
@@ -250,11 +291,36 @@ mod tests {
             }),
             ..Faults::default()
         });
-        assert_eq!(s.crash_armed("g"), None);
-        assert_eq!(s.crash_armed("f"), Some(2));
-        assert!(s.take_crash("f"));
-        assert!(!s.take_crash("f"));
-        assert_eq!(s.crash_armed("f"), None);
+        assert_eq!(s.crash_armed("g", Api::Aws), None);
+        assert_eq!(s.crash_armed("f", Api::Aws), Some(2));
+        assert_eq!(s.crash_armed("f", Api::Kubernetes), None);
+        assert!(!s.take_crash("f", Api::Kubernetes));
+        assert!(s.take_crash("f", Api::Aws));
+        assert!(!s.take_crash("f", Api::Aws));
+        assert_eq!(s.crash_armed("f", Api::Aws), None);
+    }
+
+    #[test]
+    fn more_crashes_arm_each_function_on_its_own_api() {
+        let mut s = FaultState::new(Faults {
+            more_crashes: vec![
+                (Api::Aws, CrashRule::new("f", 3)),
+                (Api::Kubernetes, CrashRule::new("g", 5)),
+                (Api::Aws, CrashRule::new("g", 7)),
+            ],
+            ..Faults::default()
+        });
+        assert_eq!(s.crash_armed("f", Api::Aws), Some(3));
+        assert_eq!(s.crash_armed("f", Api::Kubernetes), None);
+        assert_eq!(s.crash_armed("g", Api::Kubernetes), Some(5));
+        assert_eq!(s.crash_armed("g", Api::Aws), Some(7));
+        assert!(s.take_crash("g", Api::Kubernetes));
+        assert_eq!(s.crash_armed("g", Api::Kubernetes), None);
+        assert_eq!(
+            s.crash_armed("g", Api::Aws),
+            Some(7),
+            "the other API's rule stays"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! `Retry`/`Catch` on `Tenantry.Conflict` works; the whole body becomes the `Cause`.
 
 use crate::calls::InvocationRecord;
+use crate::faults::Api;
 use crate::proxy::{json, lock, Gateway};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -20,35 +21,45 @@ use tokio::sync::oneshot;
 /// errorType reported for an injected crash (what Lambda reports when a runtime exits).
 pub const CRASH_ERROR_TYPE: &str = "Runtime.ExitError";
 
-/// Crash order for an invocation: the AWS call number, and an ack to send once aborted.
-type CrashOrder = (u32, oneshot::Sender<()>);
+/// Crash order for an invocation: the call it follows (`AWS call 6`), and an ack to send once
+/// aborted.
+pub(crate) type CrashOrder = (String, oneshot::Sender<()>);
 
 /// A handler invocation in flight (kept afterwards to attribute its calls).
 pub struct Active {
     pub function: String,
     calls: AtomicU32,
     crash_after: Option<u32>,
+    kube_calls: AtomicU32,
+    kube_crash_after: Option<u32>,
     /// Tells the invocation to abort its handler; carries an ack sent once it is aborted.
     crash_tx: Mutex<Option<oneshot::Sender<CrashOrder>>>,
 }
 
 impl Active {
-    /// Counts one AWS call; returns its number if the invocation must crash after it.
-    pub(crate) fn count_call(&self, gw: &Gateway) -> Option<u32> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.crash_after == Some(n) && lock(&gw.faults).take_crash(&self.function) {
+    /// Counts one call to `api`; returns its number if the invocation must crash after it.
+    pub(crate) fn count_call(&self, gw: &Gateway, api: Api) -> Option<u32> {
+        let (counter, crash_after) = match api {
+            Api::Aws => (&self.calls, self.crash_after),
+            Api::Kubernetes => (&self.kube_calls, self.kube_crash_after),
+        };
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        if crash_after == Some(n) && lock(&gw.faults).take_crash(&self.function, api) {
             Some(n)
         } else {
             None
         }
     }
 
-    /// Aborts the handler and waits until it is gone.
-    pub(crate) async fn crash(&self, n: u32) {
+    /// Aborts the handler after call `n` to `api` and waits until it is gone.
+    pub(crate) async fn crash(&self, n: u32, api: Api) {
         let tx = lock(&self.crash_tx).take();
         if let Some(tx) = tx {
             let (ack_tx, ack_rx) = oneshot::channel();
-            if tx.send((n, ack_tx)).is_ok() {
+            if tx
+                .send((format!("{} call {n}", api.name()), ack_tx))
+                .is_ok()
+            {
                 let _ = tokio::time::timeout(Duration::from_secs(10), ack_rx).await;
             }
         }
@@ -156,11 +167,19 @@ pub async fn run(
 ) -> Result<Value, (String, String)> {
     let started = Instant::now();
     let (crash_tx, crash_rx) = oneshot::channel();
-    let crash_after = lock(&gw.faults).crash_armed(function);
+    let (crash_after, kube_crash_after) = {
+        let mut faults = lock(&gw.faults);
+        (
+            faults.crash_armed(function, Api::Aws),
+            faults.crash_armed(function, Api::Kubernetes),
+        )
+    };
     let active = Arc::new(Active {
         function: function.to_owned(),
         calls: AtomicU32::new(0),
         crash_after,
+        kube_calls: AtomicU32::new(0),
+        kube_crash_after,
         crash_tx: Mutex::new(Some(crash_tx)),
     });
     let mut access_key = String::new();
@@ -215,7 +234,7 @@ async fn in_process(
             task.abort();
             let _ = (&mut task).await;
             let _ = ack.send(());
-            ("crashed", Err((CRASH_ERROR_TYPE.to_owned(), format!("tenantry gateway: crashed after AWS call {n}"))))
+            ("crashed", Err((CRASH_ERROR_TYPE.to_owned(), format!("tenantry gateway: crashed after {n}"))))
         }
     }
 }

@@ -21,16 +21,18 @@ pub mod eks;
 pub mod faults;
 pub mod inspect;
 pub mod invoke;
+mod kube_front;
 /// The Kubernetes API double (its own crate, so the phase scenario tests can use it in process).
 pub use tenantry_kube_double as kube;
 pub mod moto;
+mod nat;
 pub mod proxy;
 pub mod runtime_api;
 pub mod s3;
 pub mod securityhub;
 pub mod stack;
 
-pub use calls::{CallLog, CallRecord, InvocationRecord};
+pub use calls::{CallLog, CallRecord, InvocationRecord, KubeCallRecord};
 pub use durations::Durations;
 pub use faults::{CrashRule, Faults};
 pub use proxy::install_crypto_provider;

@@ -32,6 +32,8 @@ pub struct Gateway {
     pub(crate) faults: Mutex<FaultState>,
     pub(crate) durations: Mutex<Durations>,
     pub(crate) timeline: Mutex<Timeline>,
+    /// When each NAT gateway was created (`nat.rs`).
+    pub(crate) nat_created: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     pub(crate) eks: Mutex<crate::eks::EksState>,
     pub(crate) cloudwatch: Mutex<crate::cloudwatch::CloudWatchState>,
     pub(crate) securityhub: Mutex<crate::securityhub::SecurityHubState>,
@@ -114,6 +116,7 @@ impl Gateway {
             faults: Mutex::default(),
             durations: Mutex::default(),
             timeline: Mutex::default(),
+            nat_created: Mutex::default(),
             eks: Mutex::default(),
             cloudwatch: Mutex::default(),
             securityhub: Mutex::default(),
@@ -270,6 +273,7 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         .as_ref()
         .and_then(|k| lock(&gw.invocations).get(k).cloned());
     let function = active.as_ref().map(|a| a.function.clone());
+    let access_key = active.as_ref().and(req.class.access_key.clone());
     let (latency, injected) = {
         let mut f = lock(&gw.faults);
         (f.faults.latency_ms, f.roll())
@@ -291,6 +295,7 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
                 operation: req.class.operation.clone(),
                 mutating: req.class.mutating,
                 invocation: function,
+                access_key,
                 status: resp.status().as_u16(),
                 fault: Some(injected.name().to_owned()),
             },
@@ -298,7 +303,9 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         );
         return resp;
     }
-    let crash_at = active.as_ref().and_then(|a| a.count_call(gw));
+    let crash_at = active
+        .as_ref()
+        .and_then(|a| a.count_call(gw, crate::faults::Api::Aws));
 
     let resp = if req.class.service == "eks" {
         crate::eks::serve(gw, &req).await
@@ -328,6 +335,16 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         )
         .await;
         crate::s3::fix(&req.class.operation, resp)
+    } else if req.class.service == "ec2" {
+        let resp = forward(
+            gw,
+            &req.method,
+            &req.path_and_query(),
+            &req.headers,
+            req.body.clone(),
+        )
+        .await;
+        crate::nat::fix(gw, &req.class.operation, resp)
     } else {
         forward(
             gw,
@@ -344,6 +361,7 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
             operation: req.class.operation.clone(),
             mutating: req.class.mutating,
             invocation: function,
+            access_key,
             status: resp.status().as_u16(),
             fault: None,
         },
@@ -351,7 +369,7 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
     );
     if let (Some(n), Some(active)) = (crash_at, active) {
         // The call's side effect happened; the handler must never see the answer.
-        active.crash(n).await;
+        active.crash(n, crate::faults::Api::Aws).await;
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "tenantry gateway: the calling handler was crashed",

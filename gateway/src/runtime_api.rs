@@ -134,7 +134,7 @@ impl Binaries {
         function: &'static str,
         payload: Value,
         on_start: impl FnOnce(&str),
-        crash: oneshot::Receiver<(u32, oneshot::Sender<()>)>,
+        crash: oneshot::Receiver<crate::invoke::CrashOrder>,
     ) -> (&'static str, Reply) {
         let worker = match self.checkout(gw, function).await {
             Ok(w) => w,
@@ -175,7 +175,7 @@ impl Binaries {
             Ok((n, ack)) = crash => {
                 worker.kill().await;
                 let _ = ack.send(());
-                let message = format!("tenantry gateway: crashed after AWS call {n} (process killed)");
+                let message = format!("tenantry gateway: crashed after {n} (process killed)");
                 ("crashed", Err((EXIT_ERROR_TYPE.to_owned(), message)))
             }
             _ = tokio::time::sleep(FUNCTION_TIMEOUT) => {

@@ -142,10 +142,7 @@ impl LocalStack {
 
         let (stop, stop_rx) = watch::channel(false);
         let kube = Arc::new(crate::kube::KubeDoubles::new().await?);
-        let kube_router = axum::Router::new()
-            .fallback(crate::kube::handle)
-            .with_state(kube.clone());
-        let mut servers = vec![serve(kube_listener, kube_router, stop_rx.clone())];
+        let mut servers = Vec::new();
 
         let mut attempt = 0;
         let log_dir = opts.log_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -188,6 +185,11 @@ impl LocalStack {
                 Err(e) => return Err(e),
             }
         };
+        // The doubles behind a front that attributes each request to its invocation.
+        let kube_router = axum::Router::new()
+            .fallback(crate::kube_front::handle)
+            .with_state(gw.clone());
+        servers.push(serve(kube_listener, kube_router, stop_rx.clone()));
         let router = axum::Router::new()
             .fallback(crate::proxy::handle)
             .with_state(gw.clone());

@@ -1,8 +1,8 @@
 //! Benchmark: how close a provision's wall time comes to its critical path.
 //!
 //! Runs `examples/platform.json` through intake and the real provision state machine on the
-//! local stack with simulated durations (cluster 10 s, node group 3 s, add-on 1 s; polls every
-//! second), then a decommission, and writes JSON (stdout and `$BENCH_OUT`, default
+//! local stack with simulated durations (cluster 10 s, node group 3 s, add-on 1 s, NAT gateways
+//! pending for a minute as AWS's are; polls every second), then a decommission, and writes JSON (stdout and `$BENCH_OUT`, default
 //! `target/tenantry-bench/provision.json`).
 //!
 //! The critical path is measured from the execution's own history, along the dependency chain
@@ -23,6 +23,9 @@ use tenantry::events::RequestKind;
 use tenantry::store::{RequestState, Store};
 use tenantry_gateway::Durations;
 
+/// How long a new NAT gateway stays `pending` (about a minute in AWS).
+const NAT_PENDING_SECS: u64 = 60;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     std::env::set_var("TENANTRY_POLL_SECONDS", "1");
@@ -35,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         cluster_deleting_secs: 3,
         nodegroup_deleting_secs: 2,
         cluster_updating_secs: 2,
+        nat_pending_secs: NAT_PENDING_SECS,
     };
     stack.set_durations(durations.clone());
     let aws = stack.sdk_config().await;

@@ -21,4 +21,5 @@ mod tenant_crash;
 mod tenant_intake;
 mod tenant_lease;
 mod tenants;
+mod workflow_crash;
 mod workflows;

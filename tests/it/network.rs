@@ -307,6 +307,39 @@ async fn network_records(stack: &LocalStack, platform_id: &str) -> usize {
         .count()
 }
 
+/// NAT gateways are `pending` for a while in AWS (the local stack holds them so with
+/// `Durations::nat_pending_secs`): `ensure` reports `ready: false` and the state machine polls;
+/// the polls write nothing, and the first one after the wait reports ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ensure_is_not_ready_while_the_nat_gateways_are_pending_and_polls_write_nothing() {
+    let stack = stack().await;
+    stack.set_durations(tenantry_gateway::Durations {
+        nat_pending_secs: 4,
+        ..Default::default()
+    });
+    let deps = stack.deps().await;
+    let id = platform(&stack, true).await;
+    let first = run(&deps, &id, Action::Ensure).await.expect("ensure");
+    let created = Instant::now();
+    assert!(!first.ready, "three new NAT gateways are pending");
+    stack.reset_calls();
+    let poll = run(&deps, &id, Action::Ensure).await.expect("poll");
+    assert!(
+        !poll.ready || created.elapsed().as_secs() >= 4,
+        "still pending"
+    );
+    assert_eq!(poll.changes, 0);
+    assert_eq!(mutating_network_calls(&stack.calls()), 0);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    stack.reset_calls();
+    let ready = run(&deps, &id, Action::Ensure).await.expect("ready");
+    assert!(ready.ready, "available after the wait");
+    assert_eq!(mutating_network_calls(&stack.calls()), 0);
+    let c = Clients::new(&deps.aws);
+    assert_eq!(census(&c, &id).await, Census::example());
+    stack.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ensure_builds_the_network_a_second_ensure_changes_nothing_and_delete_leaves_nothing() {
     let stack = stack().await;

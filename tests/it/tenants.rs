@@ -2876,3 +2876,179 @@ async fn aws_access_grants_approved_actions_on_the_tenants_own_resources_only() 
     assert!(!reaches(&table(&format!("{}_alpha-two_orders", p.stem))));
     assert!(!reaches(&table("orders")));
 }
+
+/// What a request of a conflicting burst came to: its verdict, and its execution's span.
+struct Outcome {
+    request_id: String,
+    started: bool,
+    error: Option<String>,
+    /// Seconds (epoch) from the execution's first history event to its last.
+    span: Option<(f64, f64)>,
+}
+
+/// Provision, update, decommission, onboarding and offboarding requests for one platform, sent
+/// at once (the event source mapping's concurrent batches take them in any order): each gets an
+/// answer, Started or Rejected as `Tenantry.Conflict` naming the request that holds the platform;
+/// no platform execution overlaps another execution of that platform (tenant executions may
+/// overlap each other); each rejected request, sent again once the platform is free, succeeds;
+/// and the state is then exactly what the requests ask for, down to a decommission with nothing
+/// left.
+#[tokio::test]
+async fn conflicting_requests_on_one_platform_are_serialized_and_none_is_lost() {
+    let env = env().await;
+    let p = env.provision().await;
+    env.put(&[onboarding(
+        "onboard-old",
+        &tenant_json("old-team", "cc-00", &["ops"]),
+    )])
+    .await;
+    env.succeeded("onboard-old").await;
+    let mut updated = env.spec_json.clone();
+    updated["nodeGroups"][0]["maxSize"] = json!(7);
+    let tenants = [
+        tenant_json("team-a", "cc-01", &["ops"]),
+        tenant_json("team-b", "cc-02", &["ops"]),
+    ];
+    // Decommission aside: it goes last, once the others have their answers.
+    let burst = vec![
+        platform_request(
+            RequestKind::PlatformProvision,
+            "burst-provision",
+            Some(&env.spec_json),
+        ),
+        platform_request(RequestKind::PlatformUpdate, "burst-update", Some(&updated)),
+        onboarding("burst-onboard-a", &tenants[0]),
+        onboarding("burst-onboard-b", &tenants[1]),
+        offboarding("burst-offboard-old", "old-team", None, None),
+        platform_request(
+            RequestKind::PlatformDecommission,
+            "burst-decommission",
+            None,
+        ),
+    ];
+    env.put(&burst).await;
+    let mut outcomes = Vec::new();
+    for (_, detail) in &burst {
+        let id = detail["requestId"].as_str().unwrap().to_owned();
+        let info = env.verdict(&id).await;
+        let span = match &info.execution_arn {
+            Some(arn) => {
+                let run =
+                    tenantry_integration::wait_execution(&env.sfn, arn, Duration::from_secs(180))
+                        .await;
+                assert_eq!(
+                    run.status,
+                    ExecutionStatus::Succeeded,
+                    "{id}: {:?}",
+                    run.cause
+                );
+                let t: Vec<f64> = run
+                    .history
+                    .iter()
+                    .map(|e| e.timestamp().as_secs_f64())
+                    .collect();
+                Some((
+                    t.iter().cloned().fold(f64::MAX, f64::min),
+                    t.iter().cloned().fold(f64::MIN, f64::max),
+                ))
+            }
+            None => None,
+        };
+        outcomes.push(Outcome {
+            request_id: id,
+            started: info.state != RequestState::Rejected,
+            error: info.error.map(|e| format!("{}: {}", e.code, e.message)),
+            span,
+        });
+    }
+    for o in &outcomes {
+        eprintln!(
+            "{}: {} {:?}",
+            o.request_id,
+            if o.started { "started" } else { "rejected" },
+            o.error
+        );
+    }
+    let decommissioned = outcomes
+        .iter()
+        .any(|o| o.request_id == "burst-decommission" && o.started);
+    for o in outcomes.iter().filter(|o| !o.started) {
+        let error = o.error.as_deref().unwrap_or_default();
+        // A conflict names the holder; after a decommission won, the platform is gone.
+        let holder = outcomes
+            .iter()
+            .any(|h| h.started && error.contains(&format!("{:?}", h.request_id)));
+        assert!(
+            error.starts_with("Tenantry.Conflict") && holder
+                || decommissioned && error.to_lowercase().contains("decommission"),
+            "{}: rejected for another reason than a conflict with a request of the burst: {error}",
+            o.request_id
+        );
+    }
+    assert!(
+        outcomes.iter().any(|o| o.started),
+        "one of the burst holds the platform"
+    );
+    let is_platform = |id: &str| !id.contains("board");
+    for a in outcomes.iter().filter(|o| is_platform(&o.request_id)) {
+        let Some((a0, a1)) = a.span else { continue };
+        for b in outcomes.iter().filter(|b| b.request_id != a.request_id) {
+            let Some((b0, b1)) = b.span else { continue };
+            assert!(
+                a1 <= b0 || b1 <= a0,
+                "{} ({a0:.1}..{a1:.1}) overlaps {} ({b0:.1}..{b1:.1})",
+                a.request_id,
+                b.request_id
+            );
+        }
+    }
+
+    // Nothing is lost: each rejected request, sent again with a new request id once the platform
+    // is free, succeeds (the decommission last).
+    if !decommissioned {
+        for (o, (detail_type, detail)) in outcomes.iter().zip(&burst) {
+            if o.started || o.request_id == "burst-decommission" {
+                continue;
+            }
+            let again = format!("{}-again", o.request_id);
+            let mut detail = detail.clone();
+            detail["requestId"] = json!(again);
+            env.put(&[(detail_type.clone(), detail)]).await;
+            env.succeeded(&again).await;
+        }
+        let spec = env.store.get_spec(PLATFORM).await.unwrap().expect("spec");
+        assert_eq!(
+            spec.value["nodeGroups"][0]["maxSize"],
+            json!(7),
+            "the update"
+        );
+        for t in &tenants {
+            let name = t["name"].as_str().unwrap();
+            let record = env
+                .store
+                .get_tenant_record(PLATFORM, name)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name}: no record"))
+                .value;
+            assert_eq!(record.state, TenantState::Active, "{name}");
+            assert!(
+                env.role_exists(&p.target().names.tenant_role(name)).await,
+                "{name}: role"
+            );
+        }
+        env.check_gone(&p, "old-team").await;
+        env.put(&[platform_request(
+            RequestKind::PlatformDecommission,
+            "decommission-last",
+            None,
+        )])
+        .await;
+        env.succeeded("decommission-last").await;
+    }
+    let left = tenantry_gateway::inspect::tagged_resources(&env.aws, PLATFORM)
+        .await
+        .unwrap();
+    let left: BTreeMap<&str, usize> = left.into_iter().filter(|(_, n)| *n > 0).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

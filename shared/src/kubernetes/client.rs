@@ -103,6 +103,15 @@ async fn config(
             let token = super::eks_token(aws, cluster_name).await?;
             config.auth_info.token = Some(token.into());
         }
+        // Plain HTTP only reaches the local stack's cluster doubles on loopback. The token goes
+        // there too when there are credentials to sign it (as EKS receives it), so that the local
+        // stack attributes each call to the invocation that made it; a non-loopback http
+        // endpoint never gets a token.
+        Some("http") if is_loopback(&config.cluster_url) => {
+            if let Ok(token) = super::eks_token(aws, cluster_name).await {
+                config.auth_info.token = Some(token.into());
+            }
+        }
         Some("http") => {}
         other => {
             return Err(terminal(
@@ -112,6 +121,18 @@ async fn config(
         }
     }
     Ok(config)
+}
+
+fn is_loopback(url: &http::Uri) -> bool {
+    match url.host() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
 }
 
 /// The DER certificates in `certificateAuthority.data` (base64 of one or more PEM certificates).
@@ -157,6 +178,24 @@ mod tests {
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn only_loopback_http_endpoints_are_the_local_stack() {
+        for url in [
+            "http://127.0.0.1:8080/clusters/x",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(is_loopback(&url.parse().unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1:80",
+            "http://example.com",
+            "http://127.example.com",
+        ] {
+            assert!(!is_loopback(&url.parse().unwrap()), "{url}");
+        }
     }
 
     #[test]
@@ -332,8 +371,10 @@ mod tests {
         (url, task)
     }
 
+    /// The local stack's doubles attribute calls by the token: loopback endpoints get it
+    /// (other http endpoints never do: `only_loopback_http_endpoints_are_the_local_stack`).
     #[tokio::test]
-    async fn http_endpoints_get_no_token() {
+    async fn loopback_http_endpoints_get_the_eks_token() {
         let (url, server) = api_server(false).await;
         let client = connect(&static_aws(), "demo", &url, None)
             .await
@@ -344,7 +385,8 @@ mod tests {
             .expect("version over HTTP");
         assert_eq!(version.minor, "35");
         let head = server.await.expect("server task").expect("request");
-        assert_eq!(header(&head, "authorization"), None, "{head}");
+        let auth = header(&head, "authorization").unwrap_or_default();
+        assert!(auth.starts_with("Bearer k8s-aws-v1."), "{head}");
     }
 
     #[tokio::test]
