@@ -3,6 +3,10 @@
 //! CreateNatGateway response and in DescribeNatGateways) that long after it was created, so the
 //! network phase's `ready: false` and the state machine's poll loop run as they would in AWS.
 //!
+//! A route to a NAT gateway that is not available yet is refused with
+//! `InvalidNatGatewayID.NotFound`, as AWS has answered right after CreateNatGateway (so the
+//! network phase must not route to one before it is available).
+//!
 //! EC2 answers in XML; each NAT gateway's `<natGatewayId>` comes before its `<state>` (the
 //! members' order in the API model, which moto's serializer follows).
 
@@ -40,6 +44,30 @@ pub fn fix(gw: &Gateway, operation: &str, resp: Response<Bytes>) -> Response<Byt
         .iter()
         .fold(xml.to_owned(), |x, id| as_pending(&x, id));
     Response::from_parts(parts, Bytes::from(xml))
+}
+
+/// The refusal of a CreateRoute or ReplaceRoute (form-encoded) to a pending NAT gateway.
+pub fn refuse(gw: &Gateway, operation: &str, body: &[u8]) -> Option<Response<Bytes>> {
+    let secs = lock(&gw.durations).nat_pending_secs;
+    if secs == 0 || !matches!(operation, "CreateRoute" | "ReplaceRoute") {
+        return None;
+    }
+    let (_, id) = form_urlencoded::parse(body).find(|(k, _)| k == "NatGatewayId")?;
+    let pending = lock(&gw.nat_created)
+        .get(id.as_ref())
+        .is_some_and(|t| within(*t, secs));
+    pending.then(|| {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>InvalidNatGatewayID.NotFound</Code><Message>The natGateway ID '{id}' does not exist</Message></Error></Errors><RequestID>tenantry-gateway</RequestID></Response>"
+        );
+        let mut r = Response::new(Bytes::from(xml));
+        *r.status_mut() = http::StatusCode::BAD_REQUEST;
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/xml"),
+        );
+        r
+    })
 }
 
 /// The NAT gateway ids in a response, in order.

@@ -336,15 +336,20 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         .await;
         crate::s3::fix(&req.class.operation, resp)
     } else if req.class.service == "ec2" {
-        let resp = forward(
-            gw,
-            &req.method,
-            &req.path_and_query(),
-            &req.headers,
-            req.body.clone(),
-        )
-        .await;
-        crate::nat::fix(gw, &req.class.operation, resp)
+        match crate::nat::refuse(gw, &req.class.operation, &req.body) {
+            Some(refused) => refused,
+            None => {
+                let resp = forward(
+                    gw,
+                    &req.method,
+                    &req.path_and_query(),
+                    &req.headers,
+                    req.body.clone(),
+                )
+                .await;
+                crate::nat::fix(gw, &req.class.operation, resp)
+            }
+        }
     } else {
         forward(
             gw,

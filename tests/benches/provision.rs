@@ -7,7 +7,9 @@
 //!
 //! The critical path is measured from the execution's own history, along the dependency chain
 //! the platform cannot shorten:
-//!   start → (foundations, network, cluster, IRSA) → slowest node group iteration → slowest
+//!   start → (foundations, network, cluster, IRSA) → the network ready (its NAT gateways
+//!   available and routed; with a 10 s cluster the minute of NAT dominates, where in AWS the
+//!   cluster's ten minutes hide it) → slowest node group iteration → slowest
 //!   add-on-that-needs-nodes iteration → reconcile → finalize.
 //! Everything else (DaemonSet add-ons, access, observability, bootstrap) runs beside it, so
 //! `wall / critical` shows what the parallel branches and the fan-out cost on top (target:
@@ -264,6 +266,13 @@ fn critical_path(history: &[HistoryEvent]) -> Critical {
         (
             "foundationsNetworkClusterIdentity".to_owned(),
             secs(Some(start), state_time(history, "ClusterIdentity", true)),
+        ),
+        (
+            "networkReady".to_owned(),
+            secs(
+                state_time(history, "NetworkRoutes", false),
+                state_time(history, "NetworkReady", true),
+            ),
         ),
         (
             "slowestNodeGroup".to_owned(),

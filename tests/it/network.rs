@@ -308,35 +308,48 @@ async fn network_records(stack: &LocalStack, platform_id: &str) -> usize {
 }
 
 /// NAT gateways are `pending` for a while in AWS (the local stack holds them so with
-/// `Durations::nat_pending_secs`): `ensure` reports `ready: false` and the state machine polls;
-/// the polls write nothing, and the first one after the wait reports ready.
+/// `Durations::nat_pending_secs`, and refuses a route to one meanwhile, as AWS has): `ensure`
+/// reports `ready: false` and routes nothing to them; the polls write nothing; the first one
+/// after the wait adds the private tables' default routes and reports ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ensure_is_not_ready_while_the_nat_gateways_are_pending_and_polls_write_nothing() {
+async fn no_route_points_at_a_nat_gateway_before_it_is_available() {
     let stack = stack().await;
     stack.set_durations(tenantry_gateway::Durations {
         nat_pending_secs: 4,
         ..Default::default()
     });
     let deps = stack.deps().await;
+    let c = Clients::new(&deps.aws);
     let id = platform(&stack, true).await;
     let first = run(&deps, &id, Action::Ensure).await.expect("ensure");
-    let created = Instant::now();
     assert!(!first.ready, "three new NAT gateways are pending");
+    let routed = |log: &CallLog| {
+        log.calls
+            .iter()
+            .filter(|c| c.operation == "CreateRoute" || c.operation == "ReplaceRoute")
+            .count()
+    };
     stack.reset_calls();
     let poll = run(&deps, &id, Action::Ensure).await.expect("poll");
-    assert!(
-        !poll.ready || created.elapsed().as_secs() >= 4,
-        "still pending"
+    assert!(!poll.ready, "still pending");
+    assert_eq!(
+        mutating_network_calls(&stack.calls()),
+        0,
+        "a poll writes nothing"
     );
-    assert_eq!(poll.changes, 0);
-    assert_eq!(mutating_network_calls(&stack.calls()), 0);
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     stack.reset_calls();
     let ready = run(&deps, &id, Action::Ensure).await.expect("ready");
+    let log = stack.calls();
     assert!(ready.ready, "available after the wait");
-    assert_eq!(mutating_network_calls(&stack.calls()), 0);
-    let c = Clients::new(&deps.aws);
+    assert_eq!(routed(&log), 3, "one default route per private table, now");
+    assert_eq!(mutating_network_calls(&log), 3, "{:?}", log.by_operation());
+    assert!(
+        log.calls.iter().all(|c| c.status < 400),
+        "no route was refused"
+    );
     assert_eq!(census(&c, &id).await, Census::example());
+    check_network(&c, &id, &ready.outputs).await;
     stack.shutdown().await;
 }
 

@@ -613,3 +613,65 @@ async fn an_invalid_request_is_rejected_with_every_issue_and_changes_nothing() {
         .unwrap();
     assert!(executions.executions().is_empty(), "no execution started");
 }
+
+/// NAT gateways `pending` for a while, as AWS's are: the provision polls the network
+/// (`NetworkRoutes`) until they are available and routed before any node group starts, and the
+/// network phase ends `Succeeded` (not left `Running` behind an `Active` platform).
+#[tokio::test]
+async fn a_provision_routes_the_nat_gateways_once_available_before_the_node_groups() {
+    let env = env().await;
+    env.stack.set_durations(Durations {
+        nat_pending_secs: 5,
+        ..Durations::default()
+    });
+    let run = env.run(RequestKind::PlatformProvision, "nat-pending").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.failures()
+    );
+    assert!(
+        run.entered("NetworkRoutes") >= 2,
+        "polled while pending: {}",
+        run.entered("NetworkRoutes")
+    );
+    let entered = |name: &str| {
+        run.history
+            .iter()
+            .filter(|e| {
+                e.state_entered_event_details()
+                    .is_some_and(|d| d.name() == name)
+            })
+            .map(|e| e.timestamp().as_secs_f64())
+            .collect::<Vec<_>>()
+    };
+    let last_poll = entered("NetworkRoutes")
+        .into_iter()
+        .fold(f64::MIN, f64::max);
+    let first_node_group = entered("NodeGroup").into_iter().fold(f64::MAX, f64::min);
+    assert!(
+        last_poll < first_node_group,
+        "node groups start after the network is ready"
+    );
+    let status = env
+        .store
+        .get_status(&env.platform_id())
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(status.state, LifecycleState::Active);
+    assert_eq!(
+        status.phases["network"].state,
+        tenantry::store::PhaseState::Succeeded
+    );
+    let refused: Vec<_> = env
+        .stack
+        .calls()
+        .calls
+        .into_iter()
+        .filter(|c| c.operation.ends_with("Route") && c.status >= 400)
+        .collect();
+    assert!(refused.is_empty(), "routes to pending NATs: {refused:?}");
+}

@@ -32,6 +32,7 @@ pub async fn ensure(
         d,
         inv,
         out: Produced::default(),
+        pending_nats: BTreeSet::new(),
     }
     .run()
     .await
@@ -43,6 +44,9 @@ struct Ensure<'r, 'a> {
     d: &'r Desired,
     inv: Inventory,
     out: Produced,
+    /// NAT gateways not `available` yet: no route points at one until it is (a route to a
+    /// NAT gateway created a moment ago can fail with `InvalidNatGatewayID.NotFound`).
+    pending_nats: BTreeSet<String>,
 }
 
 /// Subnet ids by tier and AZ index.
@@ -471,7 +475,10 @@ impl Ensure<'_, '_> {
             }
             self.record(Kind::NatGateway, &id, &name, json!({ "subnetId": subnet }))
                 .await?;
-            ready &= state == Some(NatGatewayState::Available);
+            if state != Some(NatGatewayState::Available) {
+                ready = false;
+                self.pending_nats.insert(id.clone());
+            }
             self.out.nat_gateway_ids.push(id);
         }
         Ok(ready)
@@ -568,8 +575,12 @@ impl Ensure<'_, '_> {
                 .route_table(&all, vpc_id, &format!("private-{i}"))
                 .await?;
             let nat = self.d.nat_for_az(i).and_then(|n| nats.get(n));
-            self.default_route(&table, nat.map(|n| Target::Nat(n)))
-                .await?;
+            // A pending NAT gateway gets its routes from the `ensure` that finds it available
+            // (the provision polls the network until it is ready, before any node starts).
+            if !nat.is_some_and(|n| self.pending_nats.contains(n)) {
+                self.default_route(&table, nat.map(|n| Target::Nat(n)))
+                    .await?;
+            }
             for tier in [Tier::Private, Tier::Pods] {
                 if let Some(subnet) = subnets.get(&(tier, i)) {
                     self.association(&all, &table, subnet).await?;
