@@ -94,7 +94,7 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 	BENCH_OUT=$(BENCH_DIR)/drift.json $(CARGO) bench -p tenantry-integration --bench drift --profile dev
 	$(PY) scripts/bench_record.py $(BENCH_DIR) tests/bench --packages target/lambda/sizes.json --cold-starts target/lambda/cold_starts.json --command "make bench" --readme README.md
 
-soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, the network crash sweep over all 48 crash points, every workflow under three more fault storms on the real binaries
+soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, the network crash sweep over all 48 crash points, the workflow crash sweep over every crash point of node groups, add-ons, access, bootstrap, tenant and decommission, every workflow under three more fault storms on the real binaries
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
