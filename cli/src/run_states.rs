@@ -145,6 +145,10 @@ pub const PROVISION: &[Row] = table![
         phase("CniFirst", "identity (cluster)"),
         phase("Calico", "bootstrap (calico)"),
         none("Platform"),
+        // The node groups' branch first waits for the network: NAT gateways available, routed.
+        phase("NetworkRoutes", "network (routes)"),
+        phase("NetworkReady", "network (routes)"),
+        phase("WaitForNetwork", "network (routes)"),
         phase("NodeGroups", "nodegroups"),
         phase_end("AddonsWithNodes", "addons"),
         phase_end("AddonsWithoutNodes", "addons"),

@@ -114,6 +114,7 @@ const PHASES: &[&str] = &[
     "network",
     "cluster",
     "identity (cluster)",
+    "network (routes)",
     "nodegroups",
     "addons",
     "access",

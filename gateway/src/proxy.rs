@@ -307,6 +307,16 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         .as_ref()
         .and_then(|a| a.count_call(gw, crate::faults::Api::Aws));
 
+    let forwarded = || async {
+        forward(
+            gw,
+            &req.method,
+            &req.path_and_query(),
+            &req.headers,
+            req.body.clone(),
+        )
+        .await
+    };
     let resp = if req.class.service == "eks" {
         crate::eks::serve(gw, &req).await
     } else if req.class.protocol == Protocol::Cbor
@@ -317,48 +327,16 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         crate::securityhub::serve(gw, &req).await
     } else if req.class.service == "dynamodb" {
         let _serial = gw.dynamodb_serial.lock().await;
-        forward(
-            gw,
-            &req.method,
-            &req.path_and_query(),
-            &req.headers,
-            req.body.clone(),
-        )
-        .await
+        forwarded().await
     } else if req.class.service == "s3" {
-        let resp = forward(
-            gw,
-            &req.method,
-            &req.path_and_query(),
-            &req.headers,
-            req.body.clone(),
-        )
-        .await;
-        crate::s3::fix(&req.class.operation, resp)
+        crate::s3::fix(&req.class.operation, forwarded().await)
     } else if req.class.service == "ec2" {
         match crate::nat::refuse(gw, &req.class.operation, &req.body) {
             Some(refused) => refused,
-            None => {
-                let resp = forward(
-                    gw,
-                    &req.method,
-                    &req.path_and_query(),
-                    &req.headers,
-                    req.body.clone(),
-                )
-                .await;
-                crate::nat::fix(gw, &req.class.operation, resp)
-            }
+            None => crate::nat::fix(gw, &req.class.operation, forwarded().await),
         }
     } else {
-        forward(
-            gw,
-            &req.method,
-            &req.path_and_query(),
-            &req.headers,
-            req.body.clone(),
-        )
-        .await
+        forwarded().await
     };
     gw.record_call(
         CallRecord {

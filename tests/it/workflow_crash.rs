@@ -214,11 +214,11 @@ fn assert_crashed(points: &[Point], run: &tenantry_integration::Execution, log: 
     }
 }
 
-async fn provision_crashed_at(p: &[Point], clean: &Census) {
-    let env = env().await;
+/// Runs `kind` on `env` with each point's crash armed: it must succeed, through every crash.
+async fn run_crashed(env: &Env, p: &[Point], kind: RequestKind) {
     env.stack.reset_calls();
     env.stack.set_faults(crash(p));
-    let run = env.run(RequestKind::PlatformProvision, "crashed").await;
+    let run = env.run(kind, "crashed").await;
     env.stack.set_faults(Faults::default());
     assert_eq!(
         run.status,
@@ -228,6 +228,11 @@ async fn provision_crashed_at(p: &[Point], clean: &Census) {
         run.failures()
     );
     assert_crashed(p, &run, &env.stack.calls());
+}
+
+async fn provision_crashed_at(p: &[Point], clean: &Census) {
+    let env = env().await;
+    run_crashed(&env, p, RequestKind::PlatformProvision).await;
     assert_eq!(
         &census(&env).await,
         clean,
@@ -238,18 +243,7 @@ async fn provision_crashed_at(p: &[Point], clean: &Census) {
 async fn decommission_crashed_at(p: &[Point]) {
     let env = env().await;
     provision(&env, "provision").await;
-    env.stack.reset_calls();
-    env.stack.set_faults(crash(p));
-    let run = env.run(RequestKind::PlatformDecommission, "crashed").await;
-    env.stack.set_faults(Faults::default());
-    assert_eq!(
-        run.status,
-        ExecutionStatus::Succeeded,
-        "{p:?}: {:?} {:?}",
-        run.cause,
-        run.failures()
-    );
-    assert_crashed(p, &run, &env.stack.calls());
+    run_crashed(&env, p, RequestKind::PlatformDecommission).await;
     let left = census(&env).await;
     assert!(left.is_empty(), "{p:?}: left behind: {left:?}");
 }
