@@ -11,7 +11,7 @@
 
 use crate::calls::{eks_route, query_param};
 use crate::durations::{within, Durations};
-use crate::proxy::{forward, json, lock, AwsRequest, Gateway};
+use crate::proxy::{forward, forward_request, json, lock, AwsRequest, Gateway};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -279,7 +279,7 @@ pub fn kube_endpoint_for(gw: &Gateway, cluster: &str) -> String {
 pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
     let region = req.region(gw).to_owned();
     let Some((op, caps)) = eks_route(&req.method, &req.path) else {
-        return forward_req(gw, req).await;
+        return forward_request(gw, req).await;
     };
     let body: Value = if req.body.is_empty() {
         json!({})
@@ -300,7 +300,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
             if EXTRA_ARN_KINDS.iter().any(|k| caps[0].contains(k)) {
                 tags(gw, op, &caps[0], &body, &query)
             } else {
-                forward_req(gw, req).await
+                forward_request(gw, req).await
             }
         }
         "DescribeAddonVersions" => describe_addon_versions(&query),
@@ -374,19 +374,8 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
             };
             per_cluster(extras, &ctx, op, &caps, &body)
         }
-        _ => forward_req(gw, req).await,
+        _ => forward_request(gw, req).await,
     }
-}
-
-async fn forward_req(gw: &Gateway, req: &AwsRequest) -> Resp {
-    forward(
-        gw,
-        &req.method,
-        &req.path_and_query(),
-        &req.headers,
-        req.body.clone(),
-    )
-    .await
 }
 
 /// moto's cluster and node group calls, with simulated durations and cluster updates.
@@ -425,7 +414,7 @@ async fn moto_with_durations(
             let headers = internal_headers(region);
             forward(gw, &req.method, &req.path_and_query(), &headers, body).await
         }
-        None => forward_req(gw, req).await,
+        None => forward_request(gw, req).await,
     };
     let status = resp.status();
     let Some(mut v) = body_json(&resp) else {

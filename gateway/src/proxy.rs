@@ -307,16 +307,6 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         .as_ref()
         .and_then(|a| a.count_call(gw, crate::faults::Api::Aws));
 
-    let forwarded = || async {
-        forward(
-            gw,
-            &req.method,
-            &req.path_and_query(),
-            &req.headers,
-            req.body.clone(),
-        )
-        .await
-    };
     let resp = if req.class.service == "eks" {
         crate::eks::serve(gw, &req).await
     } else if req.class.protocol == Protocol::Cbor
@@ -327,16 +317,16 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         crate::securityhub::serve(gw, &req).await
     } else if req.class.service == "dynamodb" {
         let _serial = gw.dynamodb_serial.lock().await;
-        forwarded().await
+        forward_request(gw, &req).await
     } else if req.class.service == "s3" {
-        crate::s3::fix(&req.class.operation, forwarded().await)
+        crate::s3::fix(&req.class.operation, forward_request(gw, &req).await)
     } else if req.class.service == "ec2" {
         match crate::nat::refuse(gw, &req.class.operation, &req.body) {
             Some(refused) => refused,
-            None => crate::nat::fix(gw, &req.class.operation, forwarded().await),
+            None => crate::nat::fix(gw, &req.class.operation, forward_request(gw, &req).await),
         }
     } else {
-        forwarded().await
+        forward_request(gw, &req).await
     };
     gw.record_call(
         CallRecord {
@@ -359,6 +349,18 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
         );
     }
     resp
+}
+
+/// Forwards `req` to moto as it came.
+pub(crate) async fn forward_request(gw: &Gateway, req: &AwsRequest) -> Response<Bytes> {
+    forward(
+        gw,
+        &req.method,
+        &req.path_and_query(),
+        &req.headers,
+        req.body.clone(),
+    )
+    .await
 }
 
 /// Forwards a request to moto as is and returns its answer.

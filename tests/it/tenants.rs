@@ -812,14 +812,16 @@ impl Env {
 
 /// Seconds from an execution's first history event to its last.
 fn duration(run: &Execution) -> f64 {
-    let times: Vec<f64> = run
-        .history
-        .iter()
-        .map(|e| e.timestamp().as_secs_f64())
-        .collect();
-    let first = times.iter().cloned().fold(f64::MAX, f64::min);
-    let last = times.iter().cloned().fold(f64::MIN, f64::max);
+    let (first, last) = span(run);
     last - first
+}
+
+/// When (epoch seconds) an execution's first and last history events happened.
+fn span(run: &Execution) -> (f64, f64) {
+    let times = run.history.iter().map(|e| e.timestamp().as_secs_f64());
+    times.fold((f64::MAX, f64::MIN), |(first, last), t| {
+        (first.min(t), last.max(t))
+    })
 }
 
 /// AWS calls of the `tenant` function's invocations per service: (mutating, read).
@@ -2942,15 +2944,7 @@ async fn conflicting_requests_on_one_platform_are_serialized_and_none_is_lost() 
                     "{id}: {:?}",
                     run.cause
                 );
-                let t: Vec<f64> = run
-                    .history
-                    .iter()
-                    .map(|e| e.timestamp().as_secs_f64())
-                    .collect();
-                Some((
-                    t.iter().cloned().fold(f64::MAX, f64::min),
-                    t.iter().cloned().fold(f64::MIN, f64::max),
-                ))
+                Some(span(&run))
             }
             None => None,
         };
