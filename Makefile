@@ -11,7 +11,7 @@ ifdef CARGO_TARGET_DIR
 TENANTRY := $(CARGO_TARGET_DIR)/debug/tenantry
 endif
 
-.PHONY: all setup venv npm browser build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls schemas package bench soak clean-stack help
+.PHONY: all setup venv npm browser build demo test lint fmt-check clippy cargo-test check-asl check-infra check-iam check-calls target-role schemas package bench soak clean-stack help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -80,8 +80,9 @@ check-infra: venv ## cfn-lint on the deployment template and the Service Catalog
 	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template infra/template.yaml
 	$(PY) scripts/check_template_ops.py infra/template.yaml
 
-check-iam: venv ## parliament, privilege rules and bus-policy cases on the template; the exploit fixtures must be rejected
-	$(PY) scripts/check_template_iam.py infra/template.yaml
+check-iam: venv ## parliament, privilege rules and bus-policy cases on the template and the target-account role; the exploit fixtures must be rejected
+	$(PY) scripts/check_template_iam.py infra/template.yaml infra/target-account-role.yaml
+	$(PY) scripts/target_role.py --check
 	$(PY) scripts/check_template_iam.py --must-reject infra/tests/*.yaml
 
 BENCH_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))/tenantry-bench
@@ -96,6 +97,9 @@ bench: venv ## benchmarks on the local stack (provision: wall time vs critical p
 
 soak: venv ## long local-stack suites (the `#[ignore]`d tests): the nightly drift sweep over a fleet of 20 platforms, the network crash sweep over all 48 crash points, the workflow crash sweep over every crash point of node groups, add-ons, access, bootstrap, tenant and decommission, every workflow under three more fault storms on the real binaries
 	$(CARGO) test -p tenantry-integration --test integration -- --ignored --nocapture
+
+target-role: venv ## regenerate infra/target-account-role.yaml (the role target accounts deploy) from the template's phase function policies
+	$(PY) scripts/target_role.py
 
 schemas: ## regenerate the committed JSON Schemas from the Rust types
 	UPDATE_SCHEMAS=1 $(CARGO) test -p tenantry --test schemas --test event_schemas

@@ -206,6 +206,29 @@ def _parliament(doc: dict) -> list:
     return [f for f in found if not is_finding_filtered(f, "LOW")]
 
 
+def target_statement_of(accepted: str) -> str | None:
+    """Where an accepted finding of a function's statement shows again in the target account's
+    policies (scripts/target_role.py names each statement `<Function><Sid>`):
+    `tenantry-tenant/TenantFunction.Policies[2]/TenantAliases` → `TenantryTargetPolicy*/TenantTenantAliases`,
+    matched on its Sid alone; a whole-document entry matches any target policy."""
+    parts = accepted.split("/")
+    if len(parts) < 2 or not parts[0].startswith("tenantry-") or "Function.Policies[" not in parts[1]:
+        return None
+    function = parts[1].split("Function.Policies[")[0]
+    sid = parts[2] if len(parts) > 2 else ""
+    return TARGET_LABEL + (f"/{function}{sid}" if sid else "")
+
+
+TARGET_LABEL = "TenantryTargetPolicy"
+
+
+def _matches_target(where: str, accepted: str) -> bool:
+    """`TenantryTargetPolicy5/TenantAliases...` against `TenantryTargetPolicy/TenantAliases`."""
+    if "/" not in accepted:
+        return True
+    return "/" in where and where.split("/", 1)[1].startswith(accepted.split("/", 1)[1])
+
+
 def parliament_findings(label: str, doc: dict) -> list[str]:
     """parliament on each statement alone (so that a finding names its statement), and on the
     whole document for what only shows across statements (resource policy escalation)."""
@@ -213,6 +236,10 @@ def parliament_findings(label: str, doc: dict) -> list[str]:
 
     def report(where: str, f) -> None:
         if any(issue == f.issue and where.startswith(w) for (issue, w) in ACCEPTED):
+            return
+        if where.startswith(TARGET_LABEL) and any(
+                issue == f.issue and target_statement_of(w) is not None
+                and _matches_target(where, target_statement_of(w)) for (issue, w) in ACCEPTED):
             return
         detail = str(f.detail)
         detail = detail if len(detail) < 400 else detail[:400] + "..."
@@ -238,7 +265,11 @@ def documents(template: dict):
     for logical, res in template.get("Resources", {}).items():
         t, props = res.get("Type"), res.get("Properties", {}) or {}
         if t == "AWS::IAM::ManagedPolicy":
-            yield logical, it.resolve(template, props["PolicyDocument"]), "boundary"
+            # A target account's role policies (infra/target-account-role.yaml) are what the
+            # functions do there: the same rules as the functions' own.
+            target = str(props.get("ManagedPolicyName", "")).startswith("tenantry-target-")
+            kind = "identity" if target else "boundary"
+            yield logical, it.resolve(template, props["PolicyDocument"]), kind
         elif t == "AWS::Serverless::StateMachine":
             # The state machines' roles: what their workflows may invoke and start.
             for label, doc, own in it.sam_policies(template, logical, props.get("Policies", [])):

@@ -34,6 +34,8 @@ PARAMETERS = {
     "TenantRequesterArns": [f"arn:aws:iam::{ACCOUNT}:role/tenant-requests"],
     "BootstrapSubnetIds": ["subnet-0123456789abcdef0"],
     "BootstrapSecurityGroupIds": ["sg-0123456789abcdef0"],
+    "TenantryAccountId": "111111111111",
+    "ExternalIds": ["0f8fad5b-d9cb-469f-a165-70867728950e"],
 }
 
 PSEUDO = {

@@ -207,15 +207,6 @@ fn cbor_response(status: StatusCode, body: Option<&Value>, request_id: &str) -> 
     r
 }
 
-/// The account alarms belong to: moto's (`MOTO_ACCOUNT_ID` if the stack sets it, else its
-/// default account), as the gateway does not tell accounts apart otherwise.
-fn account() -> String {
-    std::env::var("MOTO_ACCOUNT_ID")
-        .ok()
-        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_else(|| tenantry::aws::LOCAL_ACCOUNT_ID.to_owned())
-}
-
 fn now() -> f64 {
     chrono::Utc::now().timestamp_millis() as f64 / 1000.0
 }
@@ -224,7 +215,7 @@ fn now() -> f64 {
 pub fn serve(gw: &Gateway, req: &AwsRequest) -> Response<Bytes> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = lock(&gw.cloudwatch).handle(
-        &account(),
+        &req.account(gw),
         req.region(gw),
         &req.class.operation,
         &req.body,

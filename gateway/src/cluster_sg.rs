@@ -10,10 +10,11 @@
 use axum::body::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use crate::proxy::{forward, Gateway};
+use crate::proxy::{forward, AwsRequest, Gateway};
 
-/// Headers for the gateway's own EC2 query calls to moto.
-fn ec2_headers(region: &str) -> HeaderMap {
+/// Headers for the gateway's own EC2 query calls to moto, in `req`'s region and account.
+fn ec2_headers(gw: &Gateway, req: &AwsRequest) -> HeaderMap {
+    let region = req.region(gw);
     let mut h = HeaderMap::new();
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential=tenantrygateway/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"
@@ -25,11 +26,12 @@ fn ec2_headers(region: &str) -> HeaderMap {
         "content-type",
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    h
+    crate::accounts::in_account(h, &req.account(gw))
 }
 
-/// One EC2 query call; the answer's XML on success.
-async fn ec2(gw: &Gateway, region: &str, params: &[(&str, &str)]) -> Option<String> {
+/// One EC2 query call in the account and region of `req` (the EKS call that causes it); the
+/// answer's XML on success.
+async fn ec2(gw: &Gateway, req: &AwsRequest, params: &[(&str, &str)]) -> Option<String> {
     let body: String = params
         .iter()
         .chain([("Version", "2016-11-15")].iter())
@@ -45,7 +47,7 @@ async fn ec2(gw: &Gateway, region: &str, params: &[(&str, &str)]) -> Option<Stri
         gw,
         &Method::POST,
         "/",
-        &ec2_headers(region),
+        &ec2_headers(gw, req),
         Bytes::from(body),
     )
     .await;
@@ -61,10 +63,15 @@ fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 }
 
 /// Creates the cluster security group in the VPC of `subnet_id`; its id.
-pub async fn create(gw: &Gateway, region: &str, cluster: &str, subnet_id: &str) -> Option<String> {
+pub async fn create(
+    gw: &Gateway,
+    req: &AwsRequest,
+    cluster: &str,
+    subnet_id: &str,
+) -> Option<String> {
     let subnets = ec2(
         gw,
-        region,
+        req,
         &[("Action", "DescribeSubnets"), ("SubnetId.1", subnet_id)],
     )
     .await?;
@@ -73,7 +80,7 @@ pub async fn create(gw: &Gateway, region: &str, cluster: &str, subnet_id: &str) 
     let tag = format!("kubernetes.io/cluster/{cluster}");
     let created = ec2(
         gw,
-        region,
+        req,
         &[
             ("Action", "CreateSecurityGroup"),
             ("GroupName", &name),
@@ -92,10 +99,10 @@ pub async fn create(gw: &Gateway, region: &str, cluster: &str, subnet_id: &str) 
 }
 
 /// Deletes the cluster security group (with its cluster).
-pub async fn delete(gw: &Gateway, region: &str, group_id: &str) {
+pub async fn delete(gw: &Gateway, req: &AwsRequest, group_id: &str) {
     let _ = ec2(
         gw,
-        region,
+        req,
         &[("Action", "DeleteSecurityGroup"), ("GroupId", group_id)],
     )
     .await;

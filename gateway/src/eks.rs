@@ -172,8 +172,9 @@ fn with_json(resp: Resp, v: &Value) -> Resp {
     Response::from_parts(parts, Bytes::from(v.to_string()))
 }
 
-/// Headers for the gateway's own (uncounted) calls to moto's EKS.
-fn internal_headers(region: &str) -> HeaderMap {
+/// Headers for the gateway's own (uncounted) calls to moto's EKS, in `req`'s region and account.
+fn internal_headers(gw: &Gateway, req: &AwsRequest) -> HeaderMap {
+    let region = req.region(gw);
     let mut h = HeaderMap::new();
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential=tenantrygateway/20260101/{region}/eks/aws4_request, SignedHeaders=host, Signature=0"
@@ -181,11 +182,15 @@ fn internal_headers(region: &str) -> HeaderMap {
     if let Ok(v) = HeaderValue::from_str(&auth) {
         h.insert("authorization", v);
     }
-    h
+    crate::accounts::in_account(h, &req.account(gw))
 }
 
 /// moto's description of a cluster, or None when it does not exist.
-async fn moto_cluster(gw: &Gateway, region: &str, cluster: &str) -> Result<Option<Value>, Resp> {
+async fn moto_cluster(
+    gw: &Gateway,
+    req: &AwsRequest,
+    cluster: &str,
+) -> Result<Option<Value>, Resp> {
     let path = format!(
         "/clusters/{}",
         percent_encoding::utf8_percent_encode(cluster, percent_encoding::NON_ALPHANUMERIC)
@@ -194,7 +199,7 @@ async fn moto_cluster(gw: &Gateway, region: &str, cluster: &str) -> Result<Optio
         gw,
         &Method::GET,
         &path,
-        &internal_headers(region),
+        &internal_headers(gw, req),
         Bytes::new(),
     )
     .await;
@@ -207,7 +212,7 @@ async fn moto_cluster(gw: &Gateway, region: &str, cluster: &str) -> Result<Optio
 
 async fn moto_nodegroup(
     gw: &Gateway,
-    region: &str,
+    req: &AwsRequest,
     cluster: &str,
     ng: &str,
 ) -> Result<Option<Value>, Resp> {
@@ -219,7 +224,7 @@ async fn moto_nodegroup(
         gw,
         &Method::GET,
         &path,
-        &internal_headers(region),
+        &internal_headers(gw, req),
         Bytes::new(),
     )
     .await;
@@ -333,7 +338,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
         | "ListUpdates"
         | "UpdateNodegroupVersion" => {
             let cluster = caps[0].clone();
-            let desc = match moto_cluster(gw, &region, &cluster).await {
+            let desc = match moto_cluster(gw, req, &cluster).await {
                 Ok(Some(d)) => d,
                 Ok(None) => {
                     return not_found(&format!("No cluster found for name: {cluster}."), &cluster)
@@ -341,7 +346,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Resp {
                 Err(r) => return r,
             };
             if op == "UpdateNodegroupVersion" {
-                match moto_nodegroup(gw, &region, &cluster, &caps[1]).await {
+                match moto_nodegroup(gw, req, &cluster, &caps[1]).await {
                     Ok(Some(_)) => {}
                     Ok(None) => {
                         return not_found(
@@ -409,9 +414,9 @@ async fn moto_with_durations(
             );
         }
     }
-    let resp = match vpc_update_merged(gw, req, op, caps, region).await {
+    let resp = match vpc_update_merged(gw, req, op, caps).await {
         Some(body) => {
-            let headers = internal_headers(region);
+            let headers = internal_headers(gw, req);
             forward(gw, &req.method, &req.path_and_query(), &headers, body).await
         }
         None => forward_request(gw, req).await,
@@ -427,7 +432,7 @@ async fn moto_with_durations(
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                if let Some(group) = crate::cluster_sg::create(gw, region, &name, &subnet).await {
+                if let Some(group) = crate::cluster_sg::create(gw, req, &name, &subnet).await {
                     v["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"] = json!(group);
                     lock(&gw.eks)
                         .security_groups
@@ -506,7 +511,7 @@ async fn moto_with_durations(
                 .security_groups
                 .remove(&(region.to_owned(), cluster.clone()));
             if let Some(group) = group {
-                crate::cluster_sg::delete(gw, region, &group).await;
+                crate::cluster_sg::delete(gw, req, &group).await;
             }
             gw.kube.drop_cluster(cluster);
             let mut desc = v["cluster"].clone();
@@ -597,14 +602,13 @@ async fn vpc_update_merged(
     req: &AwsRequest,
     op: &str,
     caps: &[String],
-    region: &str,
 ) -> Option<Bytes> {
     if op != "UpdateClusterConfig" {
         return None;
     }
     let mut body: Value = serde_json::from_slice(&req.body).ok()?;
     let asked = body.get("resourcesVpcConfig")?.as_object()?.clone();
-    let current = moto_cluster(gw, region, &caps[0]).await.ok()??;
+    let current = moto_cluster(gw, req, &caps[0]).await.ok()??;
     let mut merged = current["resourcesVpcConfig"].as_object()?.clone();
     // Only the fields UpdateClusterConfig takes.
     merged.retain(|k, _| {

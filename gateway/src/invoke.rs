@@ -221,7 +221,8 @@ async fn in_process(
     attribute(&access_key);
     let aws = tenantry::aws::local(&gw.endpoint, &gw.region, &access_key).await;
     let deps = tenantry::deps::Deps::new(aws, gw.table_name.clone())
-        .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN);
+        .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN)
+        .with_external_id(tenantry::aws::LOCAL_EXTERNAL_ID);
     let mut task =
         tokio::spawn(async move { tenantry::functions::invoke(function, payload, &deps).await });
     tokio::select! {

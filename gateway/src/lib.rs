@@ -12,6 +12,7 @@
 //!
 //! [`stack::LocalStack`] starts and stops all of it.
 
+mod accounts;
 pub mod calls;
 pub mod cloudwatch;
 mod cluster_sg;

@@ -35,6 +35,8 @@ pub struct Gateway {
     /// When each NAT gateway was created (`nat.rs`).
     pub(crate) nat_created: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     pub(crate) eks: Mutex<crate::eks::EksState>,
+    /// Sessions `AssumeRole` handed out, with their accounts (`accounts.rs`).
+    pub(crate) sessions: Mutex<crate::accounts::Sessions>,
     pub(crate) cloudwatch: Mutex<crate::cloudwatch::CloudWatchState>,
     pub(crate) securityhub: Mutex<crate::securityhub::SecurityHubState>,
     /// Invocation access key → its invocation (kept after it ends, to attribute late calls).
@@ -117,6 +119,7 @@ impl Gateway {
             durations: Mutex::default(),
             timeline: Mutex::default(),
             nat_created: Mutex::default(),
+            sessions: Mutex::default(),
             eks: Mutex::default(),
             cloudwatch: Mutex::default(),
             securityhub: Mutex::default(),
@@ -209,6 +212,11 @@ impl AwsRequest {
             Some(q) => format!("{}?{}", self.path, q),
             None => self.path.clone(),
         }
+    }
+
+    /// The account of the call's credentials (`accounts.rs`).
+    pub fn account(&self, gw: &Gateway) -> String {
+        gw.account_of(self.class.access_key.as_deref())
     }
 
     /// Region of the call (credential scope), else the stack's.
@@ -309,6 +317,8 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
 
     let resp = if req.class.service == "eks" {
         crate::eks::serve(gw, &req).await
+    } else if req.class.service == "sts" && req.class.operation == "AssumeRole" {
+        crate::accounts::assume_role(gw, &req).await
     } else if req.class.protocol == Protocol::Cbor
         && req.class.service == crate::cloudwatch::SERVICE
     {
@@ -351,13 +361,14 @@ async fn aws_call(gw: &Arc<Gateway>, req: AwsRequest) -> Response<Bytes> {
     resp
 }
 
-/// Forwards `req` to moto as it came.
+/// Forwards `req` to moto as it came, in the account of its credentials.
 pub(crate) async fn forward_request(gw: &Gateway, req: &AwsRequest) -> Response<Bytes> {
+    let headers = crate::accounts::in_account(req.headers.clone(), &req.account(gw));
     forward(
         gw,
         &req.method,
         &req.path_and_query(),
-        &req.headers,
+        &headers,
         req.body.clone(),
     )
     .await

@@ -291,6 +291,10 @@ impl Binaries {
                 tenantry::deps::ROLE_BOUNDARY_ENV,
                 tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN,
             )
+            .env(
+                tenantry::deps::EXTERNAL_ID_ENV,
+                tenantry::aws::LOCAL_EXTERNAL_ID,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

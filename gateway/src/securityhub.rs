@@ -1,7 +1,8 @@
 //! Security Hub's `BatchImportFindings` as AWS judges it, in front of moto (which stores any
 //! finding and updates it whatever its `UpdatedAt`):
 //! - at most 100 findings a call;
-//! - a finding without one of ASFF's required fields is refused (in `FailedFindings`);
+//! - a finding without one of ASFF's required fields, or of another account than the caller's
+//!   (`AwsAccountId`), is refused (in `FailedFindings`);
 //! - an update whose `UpdatedAt` is not later than the stored finding's is accepted and ignored,
 //!   as Security Hub does, so a provider that does not move `UpdatedAt` on sees nothing change.
 //!
@@ -68,7 +69,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Response<Bytes> {
             gw,
             &req.method,
             &req.path_and_query(),
-            &req.headers,
+            &crate::accounts::in_account(req.headers.clone(), &req.account(gw)),
             req.body.clone(),
         )
         .await;
@@ -91,7 +92,14 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Response<Bytes> {
         let mut state = lock(&gw.securityhub);
         for finding in findings {
             let id = finding["Id"].as_str().unwrap_or_default().to_owned();
-            if let Some(reason) = refusal(&finding) {
+            let account = req.account(gw);
+            let foreign = (finding["AwsAccountId"] != account.as_str()).then(|| {
+                format!(
+                    "AwsAccountId {} is not the caller's account {account}",
+                    finding["AwsAccountId"]
+                )
+            });
+            if let Some(reason) = foreign.or_else(|| refusal(&finding)) {
                 failed.push(json!({"Id": id, "ErrorCode": "InvalidInput", "ErrorMessage": reason}));
                 continue;
             }
@@ -118,7 +126,7 @@ pub async fn serve(gw: &Gateway, req: &AwsRequest) -> Response<Bytes> {
             gw,
             &req.method,
             &req.path_and_query(),
-            &req.headers,
+            &crate::accounts::in_account(req.headers.clone(), &req.account(gw)),
             forwarded,
         )
         .await;

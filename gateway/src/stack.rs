@@ -288,6 +288,40 @@ impl LocalStack {
     pub async fn deps(&self) -> tenantry::deps::Deps {
         tenantry::deps::Deps::new(self.sdk_config().await, self.gw.table_name.clone())
             .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN)
+            .with_external_id(tenantry::aws::LOCAL_EXTERNAL_ID)
+    }
+
+    /// SDK configuration acting in `account` (e.g. [`tenantry::aws::LOCAL_TARGET_ACCOUNT_ID`]),
+    /// as its administrator: a session of the account's `OrganizationAccountAccessRole`,
+    /// assumed from moto's default account (the organization's management account).
+    pub async fn account_sdk_config(&self, account: &str) -> anyhow::Result<aws_config::SdkConfig> {
+        let home = self.sdk_config().await;
+        let role = format!(
+            "arn:aws:iam::{account}:role/{}",
+            crate::accounts::ORGANIZATION_ROLE
+        );
+        let out = aws_sdk_sts::Client::new(&home)
+            .assume_role()
+            .role_arn(&role)
+            .role_session_name("tenantry-dev")
+            .send()
+            .await?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| anyhow::anyhow!("AssumeRole of {role} returned no credentials"))?;
+        let credentials = aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "tenantry-dev",
+        );
+        Ok(home
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .build())
     }
 
     /// An SDK configuration pointing at moto directly: bypasses the gateway, so its calls are

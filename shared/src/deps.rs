@@ -19,6 +19,9 @@ pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
 /// carries (the template's `TenantryRoleBoundary`; its function roles may create no role
 /// without it).
 pub const ROLE_BOUNDARY_ENV: &str = "TENANTRY_ROLE_BOUNDARY_ARN";
+/// Environment variable with the external id Tenantry presents when it assumes a platform's
+/// `targetRoleArn` (the template's `TargetExternalId`; see [`crate::aws::target`]).
+pub const EXTERNAL_ID_ENV: &str = "TENANTRY_EXTERNAL_ID";
 
 #[derive(Clone, Debug)]
 pub struct Deps {
@@ -29,6 +32,8 @@ pub struct Deps {
     /// The permissions boundary of the roles Tenantry creates (None: roles get none, which the
     /// template's function roles refuse).
     pub role_boundary_arn: Option<String>,
+    /// The external id presented to a platform's `targetRoleArn` (None: no platform may name one).
+    pub external_id: Option<String>,
     /// The account of the handler's credentials, once known (shared by clones).
     account: Arc<tokio::sync::OnceCell<String>>,
     /// The IAM principal of the handler's credentials, once known (shared by clones).
@@ -42,6 +47,7 @@ impl Deps {
             aws,
             table_name: table_name.into(),
             role_boundary_arn: None,
+            external_id: None,
             account: Arc::default(),
             principal: Arc::default(),
         }
@@ -50,6 +56,12 @@ impl Deps {
     /// With `arn` as the boundary of the roles Tenantry creates.
     pub fn with_role_boundary(mut self, arn: impl Into<String>) -> Self {
         self.role_boundary_arn = Some(arn.into());
+        self
+    }
+
+    /// With `id` as the external id presented to target-account roles.
+    pub fn with_external_id(mut self, id: impl Into<String>) -> Self {
+        self.external_id = Some(id.into());
         self
     }
 
@@ -80,12 +92,54 @@ impl Deps {
         deps.role_boundary_arn = std::env::var(ROLE_BOUNDARY_ENV)
             .ok()
             .filter(|a| !a.is_empty());
+        deps.external_id = std::env::var(EXTERNAL_ID_ENV)
+            .ok()
+            .filter(|a| !a.is_empty());
         deps
     }
 
-    /// The account the handler's credentials belong to (ARNs in policies need it):
-    /// `$TENANTRY_ACCOUNT_ID`, else STS `GetCallerIdentity`, once per `Deps` (per cold start).
+    /// What work on `spec`'s platform runs with: these dependencies or, when the platform names
+    /// a `targetRoleArn`, a session of that role ([`crate::aws::target::assume`]), whose clients
+    /// act in the target account while the state store stays in Tenantry's. `purpose` (the
+    /// phase) goes into the session name, which the target account's CloudTrail shows.
+    pub async fn for_platform(
+        &self,
+        spec: &crate::spec::PlatformSpec,
+        purpose: &str,
+    ) -> Result<Deps, FunctionError> {
+        let Some(role) = &spec.target_role_arn else {
+            return Ok(self.clone());
+        };
+        let target = crate::aws::target::assume(self, role, &spec.id, purpose).await?;
+        let mut clients = self.clients.with_credentials(target.credentials.clone());
+        clients.dynamodb = self.clients.dynamodb.clone();
+        let aws = self
+            .aws
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(target.credentials),
+            )
+            .build();
+        Ok(Deps {
+            aws,
+            clients,
+            table_name: self.table_name.clone(),
+            role_boundary_arn: self
+                .role_boundary_arn
+                .as_deref()
+                .map(|arn| crate::aws::target::in_account(arn, &target.account)),
+            external_id: None,
+            account: Arc::new(tokio::sync::OnceCell::new_with(Some(target.account))),
+            principal: Arc::default(),
+        })
+    }
+
+    /// The account the handler's credentials belong to (ARNs in policies need it): the one
+    /// known already (a target account's), else `$TENANTRY_ACCOUNT_ID`, else STS `GetCallerIdentity`, once per `Deps` (per cold start).
     pub async fn account_id(&self) -> Result<String, FunctionError> {
+        if let Some(id) = self.account.get() {
+            return Ok(id.clone());
+        }
         if let Some(id) = std::env::var(ACCOUNT_ID_ENV).ok().filter(|a| !a.is_empty()) {
             return Ok(id);
         }

@@ -4,6 +4,7 @@ mod catalogue;
 mod complete;
 mod compliance;
 mod crash;
+mod cross_account;
 mod drift;
 mod fargate;
 mod intake;

@@ -29,6 +29,22 @@ macro_rules! clients {
                 }
             }
 
+            /// The same clients acting with `credentials` (a session in a platform's target
+            /// account, [`super::target`]); interceptors and mocks are kept.
+            pub fn with_credentials(
+                &self,
+                credentials: aws_credential_types::Credentials,
+            ) -> Clients {
+                Clients {
+                    $($field: {
+                        let config = self.$field.config().to_builder();
+                        $krate::Client::from_conf(
+                            config.credentials_provider(credentials.clone()).build(),
+                        )
+                    },)*
+                }
+            }
+
             /// The same clients in `region` (a function may provision a platform in another
             /// region than its own) and, with `read_only`, refusing any call that could change
             /// something before it is sent ([`read_only::guard`]). Interceptors (the mocks of

@@ -60,6 +60,12 @@ fn test_credentials(access_key_id: &str) -> aws_credential_types::Credentials {
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
 /// The role Step Functions runs as on the local stack (moto does not check it).
 pub const LOCAL_STATES_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/tenantry-states";
+/// The external id the local stack's functions present to target-account roles (the template's
+/// `TargetExternalId`).
+pub const LOCAL_EXTERNAL_ID: &str = "tenantry-local";
+/// A second account of the local stack, for platforms built in a target account (moto keeps
+/// state per account; the gateway routes a target role's sessions to it).
+pub const LOCAL_TARGET_ACCOUNT_ID: &str = "210987654321";
 /// The local stack's stand-in for the template's `TenantryRoleBoundary` (moto records a role's
 /// boundary but does not evaluate it).
 pub const LOCAL_ROLE_BOUNDARY_ARN: &str =
@@ -68,5 +74,6 @@ pub const LOCAL_ROLE_BOUNDARY_ARN: &str =
 pub mod changes;
 pub mod clients;
 pub mod read_only;
+pub mod target;
 
 pub use clients::Clients;

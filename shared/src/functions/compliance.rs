@@ -74,7 +74,10 @@ pub async fn handle(
         .get_compliance_report(&input.platform_id, None)
         .await?
         .filter(|p| p.request_id != input.request_id);
-    let live = gather(deps, &stored).await?;
+    // The platform's own account (a target account's session) reads its resources and
+    // receives its findings.
+    let platform_account = deps.for_platform(&stored.spec, "compliance").await?;
+    let live = gather(&platform_account, &stored).await?;
     let now = store.now();
     let mut report = ComplianceReport::evaluate(&live, &input.request_id, &now.to_rfc3339());
     if let Some(previous) = &previous {
@@ -82,7 +85,10 @@ pub async fn handle(
     }
     if security_hub_enabled() {
         let target = Target::dated(&live.account, &live.region, now, previous.as_ref());
-        let client = deps.clients.scoped(&live.region, false).securityhub;
+        let client = platform_account
+            .clients
+            .scoped(&live.region, false)
+            .securityhub;
         let all = findings::findings(&target, &report, previous.as_ref());
         findings::import(&client, all).await?;
     }

@@ -407,7 +407,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
     // Only this function creates clusters, so its own principal is the creator (recorded on the
     // first ensure after the create, also when a crash came between the two).
     if ctx.optional(outputs::CLUSTER_CREATOR)?.is_none() {
-        outputs::CLUSTER_CREATOR.insert(&mut out, ctx.deps.principal_arn().await?);
+        outputs::CLUSTER_CREATOR.insert(&mut out, ctx.target.principal_arn().await?);
     }
     ctx.finish(ready, out).await
 }

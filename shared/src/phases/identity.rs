@@ -424,7 +424,7 @@ pub(crate) async fn ensure_role(
                 .create_role()
                 .role_name(&role.name)
                 .path(policies::ROLE_PATH)
-                .set_permissions_boundary(run.ctx.deps.role_boundary_arn.clone())
+                .set_permissions_boundary(run.ctx.target.role_boundary_arn.clone())
                 .description(&role.description)
                 .assume_role_policy_document(role.trust.to_string())
                 .set_tags(Some(iam_tags(&tags)?))
@@ -458,7 +458,7 @@ async fn converge_boundary(
     resource: &str,
     actual: &RoleView,
 ) -> Result<(), FunctionError> {
-    let Some(wanted) = run.ctx.deps.role_boundary_arn.clone() else {
+    let Some(wanted) = run.ctx.target.role_boundary_arn.clone() else {
         return Ok(());
     };
     let current = actual.boundary.as_deref();

@@ -142,7 +142,11 @@ pub struct PhaseOutput {
 
 /// Everything a phase works from, loaded once per invocation.
 pub struct PhaseContext<'a> {
+    /// Tenantry's own dependencies (the state store's table).
     pub deps: &'a Deps,
+    /// The platform's account: the same as [`Self::deps`], or a session of its
+    /// `targetRoleArn` ([`Deps::for_platform`]). Clients, identity and role boundary come from it.
+    pub target: Deps,
     /// The AWS clients in the platform's region; read-only for `observe` (a call that could
     /// change something fails before it is sent). They count their own changes.
     pub clients: Clients,
@@ -187,14 +191,17 @@ impl<'a> PhaseContext<'a> {
             .await?
             .map(|v| v.value)
             .unwrap_or_else(|| PlatformStatus::new(crate::store::LifecycleState::Requested));
-        Ok(PhaseContext::new(phase, input, deps, spec, status))
+        let target = deps.for_platform(&spec, phase.as_str()).await?;
+        Ok(PhaseContext::new(phase, input, deps, target, spec, status))
     }
 
-    /// A context from a spec and status already at hand (what [`PhaseContext::load`] reads).
+    /// A context from a spec and status already at hand (what [`PhaseContext::load`] reads),
+    /// working in `target`'s account.
     pub fn new(
         phase: Phase,
         input: PhaseInput,
         deps: &'a Deps,
+        target: Deps,
         spec: PlatformSpec,
         status: PlatformStatus,
     ) -> Self {
@@ -202,10 +209,11 @@ impl<'a> PhaseContext<'a> {
         let aws_changes = ChangeCounter::default();
         PhaseContext {
             deps,
-            clients: deps
+            clients: target
                 .clients
                 .scoped(&spec.region, read_only)
                 .counting(&aws_changes),
+            target,
             aws_changes,
             cluster_writes: 0,
             store: Store::from_deps(deps),
@@ -226,7 +234,7 @@ impl<'a> PhaseContext<'a> {
     /// clients.
     pub fn aws(&self) -> aws_config::SdkConfig {
         let aws = self
-            .deps
+            .target
             .aws
             .to_builder()
             .region(aws_config::Region::new(self.spec.region.clone()))

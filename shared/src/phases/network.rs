@@ -72,7 +72,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 /// Runs the phase's action in a loaded context.
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let clients = ctx.clients.clone();
-    let desired = Desired::new(&ctx.spec)?.with_account(ctx.deps.account_id().await?);
+    let desired = Desired::new(&ctx.spec)?.with_account(ctx.target.account_id().await?);
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
         Action::Observe => observe::observe(&ctx, &clients, &desired).await,

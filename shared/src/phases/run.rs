@@ -46,7 +46,7 @@ pub(crate) struct Prefetched {
 
 impl<'a> Run<'a> {
     pub async fn new(ctx: PhaseContext<'a>) -> Result<Run<'a>, FunctionError> {
-        let account = ctx.deps.account_id().await?;
+        let account = ctx.target.account_id().await?;
         let inventory = Inventory::load(&ctx).await?;
         Ok(Run {
             ctx,

@@ -25,9 +25,10 @@ pub struct PlatformSpec {
     pub environment: String,
     /// AWS region, e.g. `us-east-1`. Required.
     pub region: String,
-    /// IAM role Tenantry would assume to provision in another account (cross-account). Not
-    /// built yet: a request that sets it is refused (`not-buildable`). Default: none, provision
-    /// in Tenantry's own account.
+    /// IAM role in another account that every phase assumes (with Tenantry's external id) to
+    /// build, observe and delete the platform there; the account deploys it from
+    /// `infra/target-account-role.yaml`. Fixed once provisioned. Default: none, the platform is
+    /// built in Tenantry's own account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_role_arn: Option<String>,
     /// Cost-allocation tags put on every resource, besides Tenantry's own `tenantry:*` tags

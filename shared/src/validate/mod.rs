@@ -431,11 +431,6 @@ impl Issues {
         self.0.push(Issue::new(path, rule, message));
     }
 
-    /// How many problems were found so far.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub(crate) fn finish(self) -> ValidationErrors {
         ValidationErrors(self.0)
     }

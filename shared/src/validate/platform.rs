@@ -101,19 +101,7 @@ fn check_where(spec: &PlatformSpec, issues: &mut Issues) {
         );
     }
     if let Some(arn) = &spec.target_role_arn {
-        let before = issues.len();
         check_arn(issues, "$.targetRoleArn", arn, ArnKind::IamRole, region);
-        // Refused rather than ignored: the phases would build the platform in Tenantry's own
-        // account, not in the one the request names.
-        if issues.len() == before {
-            issues.push(
-                "$.targetRoleArn",
-                rules::NOT_BUILDABLE,
-                "provisioning into another account is not built yet: Tenantry would not assume \
-                 this role, and would build the platform in its own account. Deploy Tenantry in \
-                 the target account, or leave targetRoleArn out",
-            );
-        }
     }
 }
 

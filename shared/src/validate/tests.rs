@@ -474,8 +474,8 @@ rule_tests! {
         v["tenants"][0]["name"] = json!("team--a");
         v["tenants"][0]["repositories"] = json!([{ "name": "api" }]);
     }
-    target_role_not_buildable: rules::NOT_BUILDABLE, "$.targetRoleArn", v => {
-        v["targetRoleArn"] = json!("arn:aws:iam::111122223333:role/tenantry");
+    target_role_not_a_role: rules::ARN, "$.targetRoleArn", v => {
+        v["targetRoleArn"] = json!("arn:aws:iam::111122223333:user/tenantry");
     }
     cni_conflict: rules::CNI_CONFLICT, "$.addons[2]", v => { v["cni"] = json!("calico"); }
     calico_without_pod_cidr: rules::CALICO_POD_CIDR, "$.network.podCidr", v => {

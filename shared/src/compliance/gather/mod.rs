@@ -99,7 +99,8 @@ where
     }
 }
 
-/// Reads the live state of `stored`'s platform.
+/// Reads the live state of `stored`'s platform, with `deps` in the platform's account
+/// ([`Deps::for_platform`]).
 pub async fn gather(deps: &Deps, stored: &Stored) -> Result<Live, FunctionError> {
     let spec = &stored.spec;
     let clients = deps.clients.scoped(&spec.region, true);

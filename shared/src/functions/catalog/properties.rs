@@ -67,6 +67,7 @@ const PROPERTIES: &[Property] = &[
     property("ComplianceProfile", "complianceProfile", Shape::Text),
     property("DriftRemediation", "driftRemediation", Shape::Text),
     property("CostCenter", "tags/cost-center", Shape::Text),
+    property("TargetRoleArn", "targetRoleArn", Shape::Text),
 ];
 
 /// Properties CloudFormation itself reads, not the platform.

@@ -219,7 +219,7 @@ pub fn context<'a>(
         scope: None,
     };
     let status = PlatformStatus::new(LifecycleState::Provisioning);
-    PhaseContext::new(phase, input, deps, spec.clone(), status)
+    PhaseContext::new(phase, input, deps, deps.clone(), spec.clone(), status)
 }
 
 /// One phase of the example platform among doubles: runs its actions and keeps the call log.

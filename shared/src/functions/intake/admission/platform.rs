@@ -10,22 +10,54 @@ use crate::functions::intake::Intake;
 use crate::spec::PlatformSpec;
 use crate::store::{LastError, LifecycleState, PlatformStatus, StoreError};
 
-/// Why a request cannot move a platform whose recorded spec is `stored` to another CNI, if it
-/// asks to: the cluster is created with or without EKS's own VPC CNI
-/// (`bootstrapSelfManagedAddons`, fixed at creation), pods hold addresses of the old network,
-/// and with the VPC CNI the pod CIDR is the VPC's, with Calico it is not.
-fn cni_change(stored: &serde_json::Value, spec: &PlatformSpec) -> Option<String> {
+/// Why a request cannot change a field a platform keeps for life, if it asks to (`stored`: the
+/// recorded spec):
+/// - the CNI: the cluster is created with or without EKS's own VPC CNI
+///   (`bootstrapSelfManagedAddons`, fixed at creation), pods hold addresses of the old network,
+///   and with the VPC CNI the pod CIDR is the VPC's, with Calico it is not;
+/// - the region and the target account (`targetRoleArn`): every resource lives there, and a
+///   change would build a second platform beside the first and leave the first unmanaged.
+fn fixed_field_change(stored: &serde_json::Value, spec: &PlatformSpec) -> Option<String> {
     let before: PlatformSpec = serde_json::from_value(stored.clone()).ok()?;
-    (before.cni != spec.cni).then(|| {
-        let name = |c| serde_json::to_value(c).unwrap_or_default();
-        format!(
-            "$.cni: the platform runs {} and a platform's CNI cannot change (the cluster and its \
-             pods' network are built for it): keep {}, or decommission the platform and provision \
-             it again",
-            name(before.cni),
-            name(before.cni)
+    let show = |v: serde_json::Value| match v {
+        serde_json::Value::Null => "none".to_owned(),
+        v => v.to_string(),
+    };
+    let fields: [(&str, serde_json::Value, serde_json::Value, &str); 3] = [
+        (
+            "$.cni",
+            json(&before.cni),
+            json(&spec.cni),
+            "the cluster and its pods' network are built for it",
+        ),
+        (
+            "$.region",
+            json(&before.region),
+            json(&spec.region),
+            "every resource of the platform lives there",
+        ),
+        (
+            "$.targetRoleArn",
+            json(&before.target_role_arn),
+            json(&spec.target_role_arn),
+            "every resource of the platform lives in that role's account",
+        ),
+    ];
+    fields
+        .into_iter()
+        .find(|(_, b, a, _)| b != a)
+        .map(|(path, b, _, why)| {
+            format!(
+            "{path}: the platform has {} and it cannot change ({why}): keep {}, or decommission \
+             the platform and provision it again",
+            show(b.clone()),
+            show(b)
         )
-    })
+        })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
 }
 
 impl Intake<'_> {
@@ -63,7 +95,10 @@ impl Intake<'_> {
             if request.kind == RequestKind::PlatformUpdate {
                 self.check_updatable(platform, current.is_some()).await?;
             }
-            if let Some(message) = current.as_ref().and_then(|c| cni_change(&c.value, spec)) {
+            if let Some(message) = current
+                .as_ref()
+                .and_then(|c| fixed_field_change(&c.value, spec))
+            {
                 if self.lifecycle(platform).await? != Some(LifecycleState::Decommissioned) {
                     return Err(invalid(message));
                 }
@@ -145,19 +180,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_platform_keeps_its_cni() {
+    fn a_platform_keeps_its_cni_region_and_account() {
         let text = include_str!("../../../../../examples/platform.json");
         let vpc_cni = crate::validate::parse_platform(text).expect("example");
         let stored = serde_json::to_value(&vpc_cni).expect("json");
-        assert_eq!(cni_change(&stored, &vpc_cni), None);
+        assert_eq!(fixed_field_change(&stored, &vpc_cni), None);
         let mut calico = vpc_cni.clone();
         calico.cni = crate::spec::Cni::Calico;
-        let message = cni_change(&stored, &calico).expect("refused");
+        let message = fixed_field_change(&stored, &calico).expect("refused");
         assert!(
-            message.starts_with("$.cni: the platform runs \"vpc-cni\""),
+            message.starts_with("$.cni: the platform has \"vpc-cni\" and it cannot change"),
             "{message}"
         );
         let stored_calico = serde_json::to_value(&calico).expect("json");
-        assert!(cni_change(&stored_calico, &vpc_cni).is_some());
+        assert!(fixed_field_change(&stored_calico, &vpc_cni).is_some());
+
+        let mut moved = vpc_cni.clone();
+        moved.region = "eu-west-1".to_owned();
+        let message = fixed_field_change(&stored, &moved).expect("refused");
+        assert!(message.starts_with("$.region: "), "{message}");
+        let mut elsewhere = vpc_cni.clone();
+        elsewhere.target_role_arn = Some("arn:aws:iam::210987654321:role/tenantry".to_owned());
+        let message = fixed_field_change(&stored, &elsewhere).expect("refused");
+        assert!(
+            message.starts_with("$.targetRoleArn: the platform has none and it cannot change"),
+            "{message}"
+        );
     }
 }
