@@ -14,6 +14,10 @@ the action, and the resource when the call named one:
   name only: a role is placed under `/tenantry/` (where Tenantry creates its roles) unless the
   call gave a Path. A call that named no resource is checked on its action alone;
 - Condition blocks are ignored (the local stack cannot tell tags or request context);
+- a call made in a target account (the line's `account`: a session of a platform's
+  `targetRoleArn`) is authorized by the target role, not the function's: it is checked against
+  the policies of infra/target-account-role.yaml, with that account's ARNs read as the
+  template's own account;
 - calls with no invocation (tests, the CLI, moto's own Step Functions integrations) are skipped;
   so are calls that AWS would not authorize against the caller's identity policy: STS
   GetCallerIdentity (needs no permission).
@@ -22,6 +26,7 @@ The API operation is the IAM action except for the few in ACTION_OF.
 Prints a table of denials and exits 1 if any (or if no call was recorded at all).
 
 Usage: check_calls.py CALL_LOG_DIR [--template infra/template.yaml]
+                     [--target-template infra/target-account-role.yaml]
 """
 
 from __future__ import annotations
@@ -133,6 +138,23 @@ def decide(docs: list, action: str, arn: str | None) -> tuple[str, str]:
     return ("allow", allowed_by) if allowed_by else ("implicit", "")
 
 
+def target_role_policies(path: str) -> list:
+    """The target role's documents, as `decide` takes them."""
+    template = it.load(path)
+    resources = template["Resources"]
+    names = [r["Ref"] for r in resources["TenantryTargetRole"]["Properties"]["ManagedPolicyArns"]]
+    return [(n, it.resolve(template, resources[n]["Properties"]["PolicyDocument"]), True)
+            for n in names]
+
+
+def in_home_account(arn: str | None, account: str) -> str | None:
+    """A target account's ARN as the template's account would have it."""
+    return arn.replace(f":{account}:", f":{it.ACCOUNT}:", 1) if arn else arn
+
+
+TARGET = " (as tenantry-target)"
+
+
 def load_calls(directory: str) -> list[dict]:
     calls = []
     for path in sorted(glob.glob(os.path.join(directory, "*.jsonl"))):
@@ -148,10 +170,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("directory")
     ap.add_argument("--template", default="infra/template.yaml")
+    ap.add_argument("--target-template", default="infra/target-account-role.yaml")
     args = ap.parse_args()
 
     template = it.load(args.template)
     roles = it.function_policies(template)
+    target_role = target_role_policies(args.target_template)
     calls = load_calls(args.directory)
     if not calls:
         print(f"check_calls: no call recorded in {args.directory} (is TENANTRY_CALL_LOG_DIR "
@@ -177,6 +201,9 @@ def main() -> int:
             if resource and (c["service"], c["operation"]) in RESOURCE_SUFFIX:
                 resource += RESOURCE_SUFFIX[(c["service"], c["operation"])]
             arn = to_arn(c["service"], resource, c.get("region"))
+            if c.get("account"):
+                name = (name or f"?{fn}") + TARGET
+                arn = in_home_account(arn, c["account"])
             checked[(name or f"?{fn}", action, arn)] += 1
 
     denials = []
@@ -186,7 +213,8 @@ def main() -> int:
         if fn.startswith("?"):
             denials.append((fn[1:], action, arn or "-", n, "no such function in the template"))
             continue
-        verdict, where = decide(roles[fn], action, arn)
+        docs = target_role if fn.endswith(TARGET) else roles[fn]
+        verdict, where = decide(docs, action, arn)
         if verdict != "allow":
             why = f"explicitly denied by {where}" if verdict == "deny" else "no statement allows it"
             denials.append((fn, action, arn or "-", n, why))
@@ -203,7 +231,8 @@ def main() -> int:
         for fn, action, arn, n, why in denials:
             print(f"  {fn:<{w[0]}}  {action:<{w[1]}}  {arn:<{w[2]}}  {n:>5}  {why}")
         return 1
-    print("  every call is allowed by its function's role")
+    print("  every call is allowed by its function's role (or, in a target account, by the "
+          "target role)")
     return 0
 
 

@@ -149,6 +149,10 @@ pub struct CallLine {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// The account the call acted in when it is not Tenantry's own: a session of a platform's
+    /// target role (`accounts.rs`), authorized by that role rather than the function's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// The resource a request names, where that is cheap to tell from the request alone: IAM role

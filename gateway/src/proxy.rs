@@ -183,6 +183,7 @@ impl Gateway {
                 ),
                 status: call.status,
                 fault: call.fault.clone(),
+                account: Some(req.account(self)).filter(|a| a != tenantry::aws::LOCAL_ACCOUNT_ID),
             };
             if let Ok(mut text) = serde_json::to_string(&line) {
                 text.push('\n');

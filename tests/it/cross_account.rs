@@ -3,7 +3,7 @@
 //! policy, read from the file, is what the gateway judges every `AssumeRole` against). Every
 //! phase works there through the role; the state store stays in Tenantry's own account.
 
-use crate::platform::{env, Env};
+use crate::platform::{env, env_on, Env};
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::{json, Value};
 use tenantry::aws::{LOCAL_ACCOUNT_ID, LOCAL_EXTERNAL_ID, LOCAL_TARGET_ACCOUNT_ID};
@@ -65,7 +65,10 @@ async fn deploy_target_role(target: &aws_config::SdkConfig, external_id: &str) {
 }
 
 async fn target_env(external_id: &str) -> (Env, aws_config::SdkConfig) {
-    let mut env = env().await;
+    target_env_on(env().await, external_id).await
+}
+
+async fn target_env_on(mut env: Env, external_id: &str) -> (Env, aws_config::SdkConfig) {
     let target = env
         .stack
         .account_sdk_config(LOCAL_TARGET_ACCOUNT_ID)
@@ -95,6 +98,26 @@ fn all_zero(census: &std::collections::BTreeMap<&'static str, usize>) -> bool {
 #[tokio::test]
 async fn a_platform_with_a_target_role_is_built_and_removed_entirely_in_the_target_account() {
     let (env, target) = target_env(LOCAL_EXTERNAL_ID).await;
+    Box::pin(built_and_removed_in_target(&env, &target)).await;
+}
+
+/// The same on the real function binaries: each reads the external id from its environment
+/// (`TENANTRY_EXTERNAL_ID`, as the template sets it) and assumes the role itself.
+#[tokio::test]
+async fn the_real_binaries_build_and_remove_a_platform_in_the_target_account() {
+    let stack = tenantry_integration::stack_on_binaries().await;
+    let (env, target) = target_env_on(env_on(stack).await, LOCAL_EXTERNAL_ID).await;
+    Box::pin(built_and_removed_in_target(&env, &target)).await;
+    let log = env.stack.calls();
+    assert!(
+        log.invocations
+            .iter()
+            .all(|i| i.access_key.starts_with("TPRC")),
+        "every invocation ran on a function process"
+    );
+}
+
+async fn built_and_removed_in_target(env: &Env, target: &aws_config::SdkConfig) {
     let platform = env.platform_id();
 
     let run = env
@@ -112,7 +135,7 @@ async fn a_platform_with_a_target_role_is_built_and_removed_entirely_in_the_targ
         all_zero(&home),
         "nothing of the platform is in Tenantry's own account: {home:?}"
     );
-    let there = tagged_resources(&target, &platform).await.unwrap();
+    let there = tagged_resources(target, &platform).await.unwrap();
     assert_eq!(
         (
             there["ec2:vpc"],
@@ -126,9 +149,9 @@ async fn a_platform_with_a_target_role_is_built_and_removed_entirely_in_the_targ
     assert!(there["iam:role"] > 0 && there["kms:key"] > 0, "{there:?}");
 
     // Each step on its own future: together they overflow a debug build's test thread stack.
-    Box::pin(recorded_in_target(&env, &target, &platform)).await;
-    Box::pin(drift_in_target(&env, &platform)).await;
-    Box::pin(compliance_in_target(&env, &target, &platform)).await;
+    Box::pin(recorded_in_target(env, target, &platform)).await;
+    Box::pin(drift_in_target(env, &platform)).await;
+    Box::pin(compliance_in_target(env, target, &platform)).await;
 
     let gone = env
         .run(RequestKind::PlatformDecommission, "decommission-in-target")
@@ -141,7 +164,7 @@ async fn a_platform_with_a_target_role_is_built_and_removed_entirely_in_the_targ
         gone.failures()
     );
     let home = tagged_resources(&env.aws, &platform).await.unwrap();
-    let there = tagged_resources(&target, &platform).await.unwrap();
+    let there = tagged_resources(target, &platform).await.unwrap();
     assert!(all_zero(&home), "left in Tenantry's account: {home:?}");
     assert!(all_zero(&there), "left in the target account: {there:?}");
 }

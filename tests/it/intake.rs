@@ -1058,10 +1058,11 @@ async fn a_crash_of_intake_after_any_aws_call_converges_on_redelivery() {
     }
 }
 
-/// A platform keeps the CNI it was built with: an update to Calico is refused at admission,
-/// naming `$.cni`, and changes nothing (the stored spec and the platform's state stay).
+/// A platform keeps the CNI, region and account it was built with: an update to Calico, to
+/// another region or to a target account is refused at admission, naming the field, and
+/// changes nothing (the stored spec and the platform's state stay).
 #[tokio::test]
-async fn an_update_that_changes_the_cni_is_refused() {
+async fn an_update_that_changes_the_cni_region_or_account_is_refused() {
     let w = World::new().await;
     assert_eq!(
         w.deliver(&provision("req-cni-1")).await.disposition,
@@ -1106,4 +1107,36 @@ async fn an_update_that_changes_the_cni_is_refused() {
     assert_eq!(w.status(PLATFORM).await.state, LifecycleState::Active);
     let after = w.store.get_spec(PLATFORM).await.unwrap().expect("spec");
     assert_eq!(after.value, stored.value, "the stored spec is unchanged");
+
+    // So do its region and its account: every resource lives there.
+    for (n, (field, path, value)) in [
+        ("region", "$.region", json!("eu-west-1")),
+        (
+            "targetRoleArn",
+            "$.targetRoleArn",
+            json!("arn:aws:iam::210987654321:role/tenantry/tenantry-target"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut moved = example_spec();
+        moved[field] = value;
+        let request_id = format!("req-fixed-{n}");
+        let update = envelope(
+            RequestKind::PlatformUpdate,
+            &request_id,
+            PLATFORM,
+            Some(moved),
+        );
+        assert_eq!(w.deliver(&update).await.disposition, Disposition::Rejected);
+        let (_, detail) = &w.results(1).await[0];
+        let message = detail["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("{path}: ")) && message.contains("cannot change"),
+            "{detail}"
+        );
+        let after = w.store.get_spec(PLATFORM).await.unwrap().expect("spec");
+        assert_eq!(after.value, stored.value, "the stored spec is unchanged");
+    }
 }
