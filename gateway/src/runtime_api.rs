@@ -295,6 +295,10 @@ impl Binaries {
                 tenantry::deps::EXTERNAL_ID_ENV,
                 tenantry::aws::LOCAL_EXTERNAL_ID,
             )
+            .env(
+                tenantry::deps::TARGET_ACCOUNTS_ENV,
+                tenantry::aws::LOCAL_TARGET_ACCOUNT_ID,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

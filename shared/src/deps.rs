@@ -19,6 +19,10 @@ pub const ACCOUNT_ID_ENV: &str = "TENANTRY_ACCOUNT_ID";
 /// carries (the template's `TenantryRoleBoundary`; its function roles may create no role
 /// without it).
 pub const ROLE_BOUNDARY_ENV: &str = "TENANTRY_ROLE_BOUNDARY_ARN";
+/// Environment variable listing the accounts a platform's `targetRoleArn` may name
+/// (comma-separated; the template's `TargetAccountIds`). Empty: none, every platform is built in
+/// Tenantry's own account.
+pub const TARGET_ACCOUNTS_ENV: &str = "TENANTRY_TARGET_ACCOUNTS";
 /// Environment variable with the external id Tenantry presents when it assumes a platform's
 /// `targetRoleArn` (the template's `TargetExternalId`; see [`crate::aws::target`]).
 pub const EXTERNAL_ID_ENV: &str = "TENANTRY_EXTERNAL_ID";
@@ -34,6 +38,9 @@ pub struct Deps {
     pub role_boundary_arn: Option<String>,
     /// The external id presented to a platform's `targetRoleArn` (None: no platform may name one).
     pub external_id: Option<String>,
+    /// The accounts a platform's `targetRoleArn` may name ([`TARGET_ACCOUNTS_ENV`]); intake
+    /// refuses any other.
+    pub target_accounts: Vec<String>,
     /// The account of the handler's credentials, once known (shared by clones).
     account: Arc<tokio::sync::OnceCell<String>>,
     /// The IAM principal of the handler's credentials, once known (shared by clones).
@@ -48,6 +55,7 @@ impl Deps {
             table_name: table_name.into(),
             role_boundary_arn: None,
             external_id: None,
+            target_accounts: Vec::new(),
             account: Arc::default(),
             principal: Arc::default(),
         }
@@ -62,6 +70,12 @@ impl Deps {
     /// With `id` as the external id presented to target-account roles.
     pub fn with_external_id(mut self, id: impl Into<String>) -> Self {
         self.external_id = Some(id.into());
+        self
+    }
+
+    /// With `accounts` as the accounts platforms may be built in besides Tenantry's own.
+    pub fn with_target_accounts(mut self, accounts: &[&str]) -> Self {
+        self.target_accounts = accounts.iter().map(|a| (*a).to_owned()).collect();
         self
     }
 
@@ -95,6 +109,13 @@ impl Deps {
         deps.external_id = std::env::var(EXTERNAL_ID_ENV)
             .ok()
             .filter(|a| !a.is_empty());
+        deps.target_accounts = std::env::var(TARGET_ACCOUNTS_ENV)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
         deps
     }
 
@@ -129,6 +150,7 @@ impl Deps {
                 .as_deref()
                 .map(|arn| crate::aws::target::in_account(arn, &target.account)),
             external_id: None,
+            target_accounts: Vec::new(),
             account: Arc::new(tokio::sync::OnceCell::new_with(Some(target.account))),
             principal: Arc::default(),
         })

@@ -1058,6 +1058,39 @@ async fn a_crash_of_intake_after_any_aws_call_converges_on_redelivery() {
     }
 }
 
+/// A `targetRoleArn` must name an account of the deployment's `TargetAccountIds` (on the local
+/// stack, its second account): any other is refused at admission, naming the field and the
+/// rule, and nothing is recorded or started.
+#[tokio::test]
+async fn a_target_account_this_tenantry_may_not_build_in_is_refused() {
+    let w = World::new().await;
+    let mut spec = example_spec();
+    spec["targetRoleArn"] = json!("arn:aws:iam::333333333333:role/tenantry/tenantry-target");
+    let request = envelope(
+        RequestKind::PlatformProvision,
+        "req-foreign-account",
+        PLATFORM,
+        Some(spec),
+    );
+    assert_eq!(w.deliver(&request).await.disposition, Disposition::Rejected);
+    let (detail_type, detail) = &w.results(1).await[0];
+    assert_eq!(detail_type, "PlatformProvisionRejected");
+    assert_eq!(detail["error"]["code"], "Tenantry.InvalidRequest");
+    let issue = &detail["issues"][0];
+    assert_eq!(issue["path"], "$.targetRoleArn", "{detail}");
+    assert_eq!(issue["rule"], "target-account", "{detail}");
+    let message = issue["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("333333333333")
+            && message.contains(tenantry::aws::LOCAL_TARGET_ACCOUNT_ID),
+        "names the account and the allowed ones: {message}"
+    );
+    assert!(
+        w.store.get_spec(PLATFORM).await.unwrap().is_none(),
+        "no spec recorded"
+    );
+}
+
 /// A platform keeps the CNI, region and account it was built with: an update to Calico, to
 /// another region or to a target account is refused at admission, naming the field, and
 /// changes nothing (the stored spec and the platform's state stay).

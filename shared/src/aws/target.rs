@@ -102,6 +102,7 @@ fn session_name(platform: &str, purpose: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_credential_types::Credentials;
 
     #[test]
     fn the_boundary_moves_to_the_target_account() {
@@ -136,6 +137,104 @@ mod tests {
             "{}",
             e.error_message
         );
+    }
+
+    /// Deps whose STS answers AssumeRole with a session of `role` (and records what was asked),
+    /// presenting external id `tenantry-local`.
+    fn deps_assuming(asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Deps {
+        use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor};
+        let rule = mock!(aws_sdk_sts::Client::assume_role).then_output(move || {
+            aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+                .credentials(
+                    aws_sdk_sts::types::Credentials::builder()
+                        .access_key_id("ASIATARGET")
+                        .secret_access_key("secret")
+                        .session_token("token")
+                        .expiration(aws_smithy_types::DateTime::from_secs(4_000_000_000))
+                        .build()
+                        .expect("credentials"),
+                )
+                .build()
+        });
+        let recorded = asked.clone();
+        let record = mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| {
+                recorded.lock().unwrap().push(format!(
+                    "{} {} {} {:?}",
+                    r.role_arn().unwrap_or_default(),
+                    r.role_session_name().unwrap_or_default(),
+                    r.external_id().unwrap_or_default(),
+                    r.duration_seconds()
+                ));
+                false
+            })
+            .then_output(|| unreachable!());
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("home", "home", None, None, "test"))
+                .http_client(create_mock_http_client())
+                .interceptor(
+                    MockResponseInterceptor::new()
+                        .rule_mode(aws_smithy_mocks::RuleMode::MatchAny)
+                        .with_rule(&record)
+                        .with_rule(&rule),
+                )
+                .build(),
+        );
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let home = Deps::new(aws, "tenantry");
+        let mut clients = home.clients.clone();
+        clients.sts = sts;
+        home.with_clients(clients)
+            .with_account_id("123456789012")
+            .with_role_boundary(crate::aws::LOCAL_ROLE_BOUNDARY_ARN)
+            .with_external_id("tenantry-local")
+    }
+
+    #[tokio::test]
+    async fn a_platform_with_a_target_role_gets_a_session_in_its_account() {
+        let asked = std::sync::Arc::default();
+        let home = deps_assuming(std::sync::Arc::clone(&asked));
+        let mut spec: crate::spec::PlatformSpec =
+            serde_json::from_str(include_str!("../../../examples/platform.json")).expect("example");
+        let role = "arn:aws:iam::210987654321:role/tenantry/tenantry-target";
+        spec.target_role_arn = Some(role.to_owned());
+
+        let target = home.for_platform(&spec, "network").await.expect("assumed");
+        assert_eq!(
+            *asked.lock().unwrap(),
+            vec![format!(
+                "{role} tenantry-network-{} tenantry-local Some(3600)",
+                spec.id
+            )]
+        );
+        assert_eq!(target.account_id().await.unwrap(), "210987654321");
+        assert_eq!(
+            target.role_boundary_arn.as_deref(),
+            Some("arn:aws:iam::210987654321:policy/tenantry/tenantry-role-boundary")
+        );
+        assert_eq!(target.table_name, "tenantry");
+        let creds = target
+            .aws
+            .credentials_provider()
+            .expect("the session's credentials");
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = creds.provide_credentials().await.unwrap();
+        assert_eq!(creds.access_key_id(), "ASIATARGET");
+        // That the store's client keeps Tenantry's own credentials shows on the local stack
+        // (tests/it/cross_account.rs): the platform is found in the target account, its records
+        // in Tenantry's table.
+
+        // Without a target role, the same dependencies and no call.
+        spec.target_role_arn = None;
+        let same = home.for_platform(&spec, "network").await.unwrap();
+        assert_eq!(same.account_id().await.unwrap(), "123456789012");
+        assert_eq!(asked.lock().unwrap().len(), 1);
     }
 
     #[test]

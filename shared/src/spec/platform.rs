@@ -27,8 +27,8 @@ pub struct PlatformSpec {
     pub region: String,
     /// IAM role in another account that every phase assumes (with Tenantry's external id) to
     /// build, observe and delete the platform there; the account deploys it from
-    /// `infra/target-account-role.yaml`. Fixed once provisioned. Default: none, the platform is
-    /// built in Tenantry's own account.
+    /// `infra/target-account-role.yaml` and must be one of the deployment's `TargetAccountIds`.
+    /// Fixed once provisioned. Default: none, the platform is built in Tenantry's own account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_role_arn: Option<String>,
     /// Cost-allocation tags put on every resource, besides Tenantry's own `tenantry:*` tags

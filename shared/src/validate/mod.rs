@@ -151,6 +151,9 @@ pub mod rules {
     /// on Amazon Linux nodes, whose max pods Tenantry does not set): refused rather than built
     /// half-way.
     pub const NOT_BUILDABLE: &str = "not-buildable";
+    /// `targetRoleArn` names an account this Tenantry may not build in (intake, from its
+    /// deployment's `TargetAccountIds`).
+    pub const TARGET_ACCOUNT: &str = "target-account";
     /// `cni: calico` without `network.podCidr`: Calico's IP pool needs one.
     pub const CALICO_POD_CIDR: &str = "calico-pod-cidr";
     /// VPC CNI custom networking asked for in the add-on's settings, with no `network.podCidr`
@@ -293,6 +296,7 @@ pub mod rules {
         ADDON_REQUIRED,
         CNI_CONFLICT,
         NOT_BUILDABLE,
+        TARGET_ACCOUNT,
         CALICO_POD_CIDR,
         POD_SUBNETS_MISSING,
         POD_SUBNETS_UNUSED,

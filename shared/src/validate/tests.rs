@@ -109,9 +109,9 @@ fn rule_table_covers_every_rule() {
     assert!(missing.is_empty(), "rules without a test: {missing:?}");
 }
 
-/// Rules only admission applies, against the platform's tenant records (tested in
-/// `functions::intake`).
-const ADMISSION_RULES: &[&str] = &[rules::RETAINED_DATA];
+/// Rules only admission applies, against the platform's tenant records or the deployment's
+/// settings (tested in `functions::intake` and `tests/it/cross_account.rs`).
+const ADMISSION_RULES: &[&str] = &[rules::RETAINED_DATA, rules::TARGET_ACCOUNT];
 
 // ---- parse-level rules ----
 

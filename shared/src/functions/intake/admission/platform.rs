@@ -2,13 +2,14 @@
 //! platform that exists and was not decommissioned), a decommission needs a platform to remove;
 //! then the platform's lifecycle state becomes `Provisioning`, `Updating` or `Decommissioning`.
 
-use super::{invalid, Refusal};
+use super::{invalid, refused, Refusal};
 use crate::error::{ErrorType, FunctionError};
 use crate::events::RequestKind;
 use crate::functions::intake::envelope::Request;
 use crate::functions::intake::Intake;
 use crate::spec::PlatformSpec;
 use crate::store::{LastError, LifecycleState, PlatformStatus, StoreError};
+use crate::validate::Issue;
 
 /// Why a request cannot change a field a platform keeps for life, if it asks to (`stored`: the
 /// recorded spec):
@@ -67,7 +68,10 @@ impl Intake<'_> {
         spec: Option<&PlatformSpec>,
     ) -> Result<(), Refusal> {
         match spec {
-            Some(spec) => self.record_spec(request, spec).await?,
+            Some(spec) => {
+                self.check_target_account(spec)?;
+                self.record_spec(request, spec).await?
+            }
             None => self.check_decommissionable(request).await?,
         }
         let target = match request.kind {
@@ -117,6 +121,34 @@ impl Intake<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A `targetRoleArn` must name an account this Tenantry may build in: any account whose role
+    /// trusts Tenantry would otherwise be open to every platform requester.
+    fn check_target_account(&self, spec: &PlatformSpec) -> Result<(), Refusal> {
+        let Some(role) = &spec.target_role_arn else {
+            return Ok(());
+        };
+        let account = crate::aws::target::account_of(role).unwrap_or_default();
+        if self.deps.target_accounts.iter().any(|a| a == account) {
+            return Ok(());
+        }
+        let allowed = match self.deps.target_accounts.as_slice() {
+            [] => "none (only Tenantry's own account)".to_owned(),
+            some => some.join(", "),
+        };
+        Err(refused(
+            ErrorType::InvalidRequest,
+            vec![Issue::new(
+                "$.targetRoleArn",
+                crate::validate::rules::TARGET_ACCOUNT,
+                format!(
+                    "account {account} is not one this Tenantry may build platforms in (its \
+                     TargetAccountIds: {allowed}): ask its operators to add it, or leave \
+                     targetRoleArn out"
+                ),
+            )],
+        ))
     }
 
     async fn check_updatable(&self, platform: &str, has_spec: bool) -> Result<(), Refusal> {
