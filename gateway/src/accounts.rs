@@ -24,6 +24,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::Value;
 
+use crate::cluster_sg::element;
 use crate::proxy::{forward, forward_request, lock, AwsRequest, Gateway};
 
 /// moto's header naming the account a request is answered in.
@@ -190,14 +191,6 @@ fn xml_unescape(s: &str) -> String {
         .replace("&gt;", ">")
         .replace("&apos;", "'")
         .replace("&amp;", "&")
-}
-
-/// The text of the first `<tag>` element.
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&format!("</{tag}>"))?;
-    Some(&xml[start..start + len])
 }
 
 /// STS's answer to a caller the trust policy does not allow.

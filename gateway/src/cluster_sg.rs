@@ -54,8 +54,8 @@ async fn ec2(gw: &Gateway, req: &AwsRequest, params: &[(&str, &str)]) -> Option<
     (resp.status() == StatusCode::OK).then(|| String::from_utf8_lossy(resp.body()).into_owned())
 }
 
-/// The text of the first `<tag>` element.
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+/// The text of the first `<tag>` element (of moto's query answers).
+pub(crate) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let start = xml.find(&open)? + open.len();
     let len = xml[start..].find(&format!("</{tag}>"))?;

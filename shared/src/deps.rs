@@ -157,7 +157,8 @@ impl Deps {
     }
 
     /// The account the handler's credentials belong to (ARNs in policies need it): the one
-    /// known already (a target account's), else `$TENANTRY_ACCOUNT_ID`, else STS `GetCallerIdentity`, once per `Deps` (per cold start).
+    /// known already (a target account's), else `$TENANTRY_ACCOUNT_ID`, else STS
+    /// `GetCallerIdentity`, once per `Deps` (per cold start).
     pub async fn account_id(&self) -> Result<String, FunctionError> {
         if let Some(id) = self.account.get() {
             return Ok(id.clone());
