@@ -241,9 +241,8 @@ fn account_of(cluster: &Value) -> String {
     cluster
         .get("arn")
         .and_then(Value::as_str)
-        .and_then(|arn| arn.split(':').nth(4))
-        .filter(|a| !a.is_empty())
-        .unwrap_or("123456789012")
+        .and_then(tenantry::aws::target::account_of)
+        .unwrap_or(tenantry::aws::LOCAL_ACCOUNT_ID)
         .to_owned()
 }
 
