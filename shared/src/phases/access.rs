@@ -24,7 +24,7 @@
 //!   bindings.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
-use super::common::{disassociate_access_policy, Inventory};
+use super::common::disassociate_access_policy;
 use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
@@ -58,7 +58,7 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx, &eks).await,
-        Action::Observe => observe(&ctx, &eks).await,
+        Action::Observe => observe(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }
 }
@@ -79,10 +79,9 @@ async fn ensure(
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
-    let mut inventory = Inventory::load(ctx).await?;
-    ensure_entries(ctx, eks, &mut inventory, &cluster).await?;
-    let idp_ready = ensure_identity_provider(ctx, eks, &mut inventory, &cluster).await?;
-    ensure_bindings(ctx, &mut inventory).await?;
+    ensure_entries(ctx, eks, &cluster).await?;
+    let idp_ready = ensure_identity_provider(ctx, eks, &cluster).await?;
+    ensure_bindings(ctx).await?;
     let mut out = OutputMap::new();
     outputs::ADMIN_ACCESS_ENTRIES.insert(&mut out, ctx.spec.access.admin_principals.clone());
     ctx.finish(idp_ready, out).await
@@ -214,7 +213,6 @@ async fn disarm_strangers(
 async fn ensure_entries(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    inventory: &mut Inventory,
     cluster: &str,
 ) -> Result<(), FunctionError> {
     let Entries {
@@ -261,18 +259,16 @@ async fn ensure_entries(
                 .await
                 .map_err(|e| aws_error("AssociateAccessPolicy", e))?;
         }
-        inventory
-            .record(
-                ctx,
-                Kind::AccessEntry,
-                principal,
-                ctx.tags(COMPONENT),
-                json!({ "policy": ADMIN_POLICY, "scope": "cluster" }),
-            )
-            .await?;
+        ctx.record_new(
+            Kind::AccessEntry,
+            principal,
+            ctx.tags(COMPONENT),
+            json!({ "policy": ADMIN_POLICY, "scope": "cluster" }),
+        )
+        .await?;
     }
     for principal in existing.iter().filter(|p| !wanted.contains(p)) {
-        delete_entry(ctx, eks, inventory, cluster, principal).await?;
+        delete_entry(ctx, eks, cluster, principal).await?;
     }
     Ok(())
 }
@@ -294,7 +290,6 @@ async fn has_admin_policy(
 async fn delete_entry(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    inventory: &mut Inventory,
     cluster: &str,
     principal: &str,
 ) -> Result<(), FunctionError> {
@@ -311,7 +306,7 @@ async fn delete_entry(
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(e) => return Err(aws_error("DeleteAccessEntry", e)),
     }
-    inventory.forget(ctx, Kind::AccessEntry, principal).await
+    ctx.forget(Kind::AccessEntry, principal).await
 }
 
 // ----- identity provider -----
@@ -416,7 +411,6 @@ async fn disassociate(
 async fn ensure_identity_provider(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    inventory: &mut Inventory,
     cluster: &str,
 ) -> Result<bool, FunctionError> {
     let want = ctx.spec.access.oidc_identity_provider.clone();
@@ -440,23 +434,19 @@ async fn ensure_identity_provider(
         match &want {
             Some(w) if w.name == name && same_provider(w, &have) => {
                 want_present = true;
-                inventory
-                    .record(
-                        ctx,
-                        Kind::IdentityProviderConfig,
-                        &name,
-                        ctx.tags(COMPONENT),
-                        json!({ "issuerUrl": w.issuer_url }),
-                    )
-                    .await?;
+                ctx.record_new(
+                    Kind::IdentityProviderConfig,
+                    &name,
+                    ctx.tags(COMPONENT),
+                    json!({ "issuerUrl": w.issuer_url }),
+                )
+                .await?;
             }
             _ => {
                 if have.status() != Some(&ConfigStatus::Creating) {
                     tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
                     disassociate(eks, cluster, &name).await?;
-                    inventory
-                        .forget(ctx, Kind::IdentityProviderConfig, &name)
-                        .await?;
+                    ctx.forget(Kind::IdentityProviderConfig, &name).await?;
                 }
                 ready = false;
             }
@@ -544,12 +534,9 @@ fn binding_stub(name: &str) -> Value {
     })
 }
 
-async fn ensure_bindings(
-    ctx: &mut PhaseContext<'_>,
-    inventory: &mut Inventory,
-) -> Result<(), FunctionError> {
+async fn ensure_bindings(ctx: &mut PhaseContext<'_>) -> Result<(), FunctionError> {
     let manifests = kubernetes::access_manifests(&ctx.spec);
-    if manifests.is_empty() && !inventory_has_bindings(ctx).await? {
+    if manifests.is_empty() && ctx.recorded(Kind::ClusterRoleBinding, None).is_empty() {
         // Nothing wanted and nothing recorded: no need to reach the cluster.
         return Ok(());
     }
@@ -564,41 +551,28 @@ async fn ensure_bindings(
         if kubernetes::apply(&client, m).await? {
             ctx.cluster_writes(1);
         }
-        inventory
-            .record(
-                ctx,
-                Kind::ClusterRoleBinding,
-                &name,
-                BTreeMap::new(),
-                json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
-            )
-            .await?;
+        ctx.record_new(
+            Kind::ClusterRoleBinding,
+            &name,
+            BTreeMap::new(),
+            json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
+        )
+        .await?;
         wanted.insert(name);
     }
     for name in existing.iter().filter(|n| !wanted.contains(*n)) {
         if kubernetes::delete(&client, &binding_stub(name)).await? {
             ctx.cluster_writes(1);
         }
-        inventory
-            .forget(ctx, Kind::ClusterRoleBinding, name)
-            .await?;
+        ctx.forget(Kind::ClusterRoleBinding, name).await?;
     }
     Ok(())
-}
-
-async fn inventory_has_bindings(ctx: &PhaseContext<'_>) -> Result<bool, FunctionError> {
-    Ok(ctx
-        .store
-        .list_resources(ctx.platform_id())
-        .await?
-        .iter()
-        .any(|r| r.resource_type == Kind::ClusterRoleBinding.as_str()))
 }
 
 // ----- observe / delete -----
 
 async fn observe(
-    ctx: &PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
@@ -693,10 +667,9 @@ async fn delete(
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
-    let mut inventory = Inventory::load(ctx).await?;
     if !super::common::cluster_reachable(eks, &cluster).await? {
         // Entries, provider configs and bindings live inside the cluster: gone with it.
-        inventory.forget_all(ctx).await?;
+        ctx.forget_all().await?;
         return ctx.finish(true, BTreeMap::new()).await;
     }
     if ctx.optional(outputs::CLUSTER_ENDPOINT)?.is_some() {
@@ -705,9 +678,7 @@ async fn delete(
             if kubernetes::delete(&client, &binding_stub(&name)).await? {
                 ctx.cluster_writes(1);
             }
-            inventory
-                .forget(ctx, Kind::ClusterRoleBinding, &name)
-                .await?;
+            ctx.forget(Kind::ClusterRoleBinding, &name).await?;
         }
     }
     let mut gone = true;
@@ -722,10 +693,10 @@ async fn delete(
         }
     }
     for principal in entries(ctx, eks, &cluster).await?.ours {
-        delete_entry(ctx, eks, &mut inventory, &cluster, &principal).await?;
+        delete_entry(ctx, eks, &cluster, &principal).await?;
     }
     if gone {
-        inventory.forget_all(ctx).await?;
+        ctx.forget_all().await?;
     }
     ctx.finish(gone, BTreeMap::new()).await
 }

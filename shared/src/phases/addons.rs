@@ -20,7 +20,6 @@
 //!   controllers' pod identity associations (missing, another role, or no longer wanted).
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
 
-use super::common::Inventory;
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -50,7 +49,7 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
         Action::Ensure => converge(&mut ctx, &eks).await,
-        Action::Observe => observe(&ctx, &eks).await,
+        Action::Observe => observe(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }
 }
@@ -238,7 +237,6 @@ async fn converge(
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
-    let mut inventory = Inventory::load(ctx).await?;
     let mut ready = true;
     let mut out = OutputMap::new();
     let addons = targets(ctx)?;
@@ -252,25 +250,23 @@ async fn converge(
             }
             None => addon::create(eks, &cluster, &want, ctx.tags(COMPONENT)).await?,
         };
-        inventory
-            .record(
-                ctx,
-                Kind::Addon,
-                &addon.name,
-                ctx.tags(COMPONENT),
-                json!({ "arn": current.addon_arn(), "version": current.addon_version() }),
-            )
-            .await?;
+        ctx.record_new(
+            Kind::Addon,
+            &addon.name,
+            ctx.tags(COMPONENT),
+            json!({ "arn": current.addon_arn(), "version": current.addon_version() }),
+        )
+        .await?;
         ready &= addon_ready(eks, &cluster, &want, &current).await?;
         let version = current.addon_version().map(str::to_owned);
         outputs::ADDON.insert(&mut out, &addon.name, version);
     }
     if ctx.input.item.is_none() {
-        ready &= ensure_pod_identities(ctx, eks, &mut inventory, &cluster).await?;
+        ready &= ensure_pod_identities(ctx, eks, &cluster).await?;
         let wanted: BTreeSet<&str> = addons.iter().map(|a| a.name.as_str()).collect();
         for name in our_addons(ctx, eks, &cluster).await? {
             if !wanted.contains(name.as_str()) {
-                ready &= remove_addon(ctx, eks, &mut inventory, &cluster, &name).await?;
+                ready &= remove_addon(ctx, eks, &cluster, &name).await?;
             }
         }
     }
@@ -326,7 +322,6 @@ fn check_owner(ctx: &PhaseContext<'_>, addon: &Addon) -> Result<(), FunctionErro
 async fn ensure_pod_identities(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    inventory: &mut Inventory,
     cluster: &str,
 ) -> Result<bool, FunctionError> {
     let wanted = wanted_pod_identities(ctx)?;
@@ -363,7 +358,7 @@ async fn ensure_pod_identities(
             let id = format!("{namespace}/{account}");
             let attributes = json!({ "associationId": association });
             let (kind, tags) = (Kind::PodIdentityAssociation, ctx.tags(COMPONENT));
-            inventory.record(ctx, kind, &id, tags, attributes).await?;
+            ctx.record_new(kind, &id, tags, attributes).await?;
         }
     }
     for (namespace, account, _, association) in existing {
@@ -372,7 +367,7 @@ async fn ensure_pod_identities(
             .any(|(ns, sa, _)| *ns == namespace && *sa == account)
         {
             let (ns, sa) = (namespace.as_str(), account.as_str());
-            remove_pod_identity(ctx, eks, inventory, cluster, ns, sa, &association).await?;
+            remove_pod_identity(ctx, eks, cluster, ns, sa, &association).await?;
         }
     }
     Ok(true)
@@ -483,20 +478,17 @@ async fn our_pod_identities(
 async fn remove_pod_identity(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    inventory: &mut Inventory,
     cluster: &str,
     namespace: &str,
     account: &str,
     association: &str,
 ) -> Result<(), FunctionError> {
     pod_identity::delete(eks, cluster, association).await?;
-    inventory
-        .forget(
-            ctx,
-            Kind::PodIdentityAssociation,
-            &format!("{namespace}/{account}"),
-        )
-        .await
+    ctx.forget(
+        Kind::PodIdentityAssociation,
+        &format!("{namespace}/{account}"),
+    )
+    .await
 }
 
 /// Add-ons on the cluster tagged with this platform.
@@ -543,13 +535,12 @@ async fn our_addons(
 async fn remove_addon(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
-    inventory: &mut Inventory,
     cluster: &str,
     name: &str,
 ) -> Result<bool, FunctionError> {
     match addon::find(eks, cluster, name).await? {
         None => {
-            inventory.forget(ctx, Kind::Addon, name).await?;
+            ctx.forget(Kind::Addon, name).await?;
             Ok(true)
         }
         Some(a) if a.status() == Some(&AddonStatus::Deleting) => Ok(false),
@@ -571,7 +562,7 @@ async fn remove_addon(
             if addon::find(eks, cluster, name).await?.is_some() {
                 return Ok(false);
             }
-            inventory.forget(ctx, Kind::Addon, name).await?;
+            ctx.forget(Kind::Addon, name).await?;
             Ok(true)
         }
     }
@@ -580,7 +571,7 @@ async fn remove_addon(
 // ----- observe / delete -----
 
 async fn observe(
-    ctx: &PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
@@ -607,25 +598,15 @@ async fn delete(
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
-    let mut inventory = Inventory::load(ctx).await?;
     for (namespace, account, _, association) in our_pod_identities(ctx, eks, &cluster).await? {
-        remove_pod_identity(
-            ctx,
-            eks,
-            &mut inventory,
-            &cluster,
-            &namespace,
-            &account,
-            &association,
-        )
-        .await?;
+        remove_pod_identity(ctx, eks, &cluster, &namespace, &account, &association).await?;
     }
     let mut gone = true;
     for name in our_addons(ctx, eks, &cluster).await? {
-        gone &= remove_addon(ctx, eks, &mut inventory, &cluster, &name).await?;
+        gone &= remove_addon(ctx, eks, &cluster, &name).await?;
     }
     if gone {
-        inventory.forget_all(ctx).await?;
+        ctx.forget_all().await?;
     }
     ctx.finish(gone, BTreeMap::new()).await
 }

@@ -22,7 +22,6 @@
 //! - `delete`: deletes the objects while the cluster exists (deleting the cluster removes them
 //!   anyway); the system namespaces are only ever labelled, never deleted.
 
-use super::common::Inventory;
 use super::{Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::FunctionError;
@@ -60,7 +59,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx).await,
-        Action::Observe => observe(&ctx).await,
+        Action::Observe => observe(&mut ctx).await,
         Action::Delete => {
             let eks = ctx.clients.eks.clone();
             delete(&mut ctx, &eks).await
@@ -215,7 +214,6 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
 /// here: the full run decides what the spec no longer asks for.
 async fn ensure_calico(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let desired = kubernetes::calico_manifests(&ctx.spec);
-    let mut inventory = Inventory::load(ctx).await?;
     if !desired.is_empty() {
         let client = ctx.kube_client().await?;
         for manifest in &desired {
@@ -223,14 +221,7 @@ async fn ensure_calico(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, Functi
                 ctx.cluster_writes(1);
             }
             let kind = object_kind(manifest)?;
-            inventory
-                .record(
-                    ctx,
-                    kind,
-                    &object_id(manifest),
-                    BTreeMap::new(),
-                    Value::Null,
-                )
+            ctx.record_new(kind, &object_id(manifest), BTreeMap::new(), Value::Null)
                 .await?;
         }
     }
@@ -241,15 +232,7 @@ async fn ensure_calico(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, Functi
 
 async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
-    let mut inventory = Inventory::load(ctx).await?;
-    let recorded: Vec<(Kind, String)> = ctx
-        .store
-        .list_resources(ctx.platform_id())
-        .await?
-        .into_iter()
-        .filter(|r| r.phase == Phase::Bootstrap.as_str())
-        .filter_map(|r| Some((Kind::parse(&r.resource_type)?, r.id)))
-        .collect();
+    let recorded = ctx.recorded_for(None);
     let certs = webhook_certs(ctx, &client, true).await?;
     let desired = manifests(ctx, &certs)?;
     let mut wanted = BTreeSet::new();
@@ -258,14 +241,7 @@ async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionE
             ctx.cluster_writes(1);
         }
         let id = object_id(manifest);
-        inventory
-            .record(
-                ctx,
-                object_kind(manifest)?,
-                &id,
-                BTreeMap::new(),
-                Value::Null,
-            )
+        ctx.record_new(object_kind(manifest)?, &id, BTreeMap::new(), Value::Null)
             .await?;
         wanted.insert(id);
     }
@@ -276,14 +252,14 @@ async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionE
                 ctx.cluster_writes(1);
             }
         }
-        inventory.forget(ctx, *kind, id).await?;
+        ctx.forget(*kind, id).await?;
     }
     let mut out = OutputMap::new();
     outputs::BOOTSTRAP_OBJECTS.insert(&mut out, desired.len());
     ctx.finish(true, out).await
 }
 
-async fn observe(ctx: &PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+async fn observe(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
     let mut drift = Vec::new();
     let certs = webhook_certs(ctx, &client, false).await?;
@@ -309,7 +285,6 @@ async fn delete(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
 ) -> Result<PhaseOutput, FunctionError> {
-    let mut inventory = Inventory::load(ctx).await?;
     let cluster = ctx.names.cluster();
     let exists = super::common::cluster_reachable(eks, &cluster).await?;
     if exists && ctx.optional(outputs::CLUSTER_ENDPOINT)?.is_some() {
@@ -317,7 +292,7 @@ async fn delete(
         let deleted = kubernetes::delete_all(&client, &manifests(ctx, &Certs::new())?).await?;
         ctx.cluster_writes(deleted);
     }
-    inventory.forget_all(ctx).await?;
+    ctx.forget_all().await?;
     ctx.finish(true, BTreeMap::new()).await
 }
 

@@ -48,7 +48,7 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let aws = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure => ensure(&mut ctx, &aws).await,
-        Action::Observe => observe(&ctx, &aws).await,
+        Action::Observe => observe(&mut ctx, &aws).await,
         Action::Delete => delete(&mut ctx, &aws).await,
     }
 }
@@ -379,29 +379,18 @@ fn check_owner(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), Function
 
 async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = Desired::of(ctx)?;
-    // One read of the inventory: records are only written for resources not yet in it.
-    let inventory = ctx.store.list_resources(ctx.platform_id()).await?;
-    let recorded = |kind: Kind, id: &str| {
-        inventory
-            .iter()
-            .any(|r| r.resource_type == kind.as_str() && r.id == id)
-    };
-    let log_group_recorded = recorded(Kind::LogGroup, &desired.log_group);
-    let cluster_recorded = recorded(Kind::Cluster, &desired.name);
     let existing = describe(&aws.eks, &desired.name).await?;
     if let Some(cluster) = &existing {
         check_owner(ctx, cluster)?;
     }
     // Before the cluster: EKS would otherwise create the group itself, unencrypted, kept forever.
-    ensure_log_group(ctx, aws, &desired, !log_group_recorded).await?;
+    log_group(ctx, aws, &desired).await?;
     let cluster = match existing {
         Some(cluster) => cluster,
         None => create(ctx, aws, &desired).await?,
     };
     check_owner(ctx, &cluster)?;
-    if !cluster_recorded {
-        record_cluster(ctx, &cluster).await?;
-    }
+    record_cluster(ctx, &cluster).await?;
     let ready = converge(aws, &desired, &cluster).await?;
     let mut out = produced(&cluster, &desired);
     // Only this function creates clusters, so its own principal is the creator (recorded on the
@@ -598,49 +587,42 @@ async fn create(
     }
 }
 
-async fn record_cluster(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), FunctionError> {
+async fn record_cluster(
+    ctx: &mut PhaseContext<'_>,
+    cluster: &Cluster,
+) -> Result<(), FunctionError> {
     let name = cluster.name().unwrap_or_default();
     let mut record = ResourceRecord::new(Kind::Cluster, name, Phase::Cluster.as_str());
     record.arn = cluster.arn().map(str::to_owned);
     record.tags = ctx.tags(COMPONENT);
-    ctx.record_resource(record).await
+    ctx.record(record).await
 }
 
-/// Creates the cluster's log group (with retention and the logs key) or corrects them.
-async fn ensure_log_group(
+/// The cluster's log group, with retention, the logs key and tags: converged under `ensure`,
+/// its differences noted under `observe` (the same walk, [`log_group::converge`]).
+async fn log_group(
     ctx: &mut PhaseContext<'_>,
     aws: &Clients,
     desired: &Desired,
-    unrecorded: bool,
 ) -> Result<(), FunctionError> {
     let want = desired.log_group(ctx);
-    let existing = log_group::find(&aws.logs, &want.name).await?;
-    let live = match &existing {
-        Some(live) => live.clone(),
-        None => log_group::create(&aws.logs, &want).await?,
-    };
-    if unrecorded || existing.is_none() {
-        let mut record = ResourceRecord::new(Kind::LogGroup, &want.name, Phase::Cluster.as_str());
-        record.tags = want.tags.clone();
-        ctx.record_resource(record).await?;
-    }
-    log_group::repair_all(&aws.logs, &want, &live).await
+    let found = log_group::find(&aws.logs, &want.name).await?;
+    let mut record = ResourceRecord::new(Kind::LogGroup, &want.name, Phase::Cluster.as_str());
+    record.tags = want.tags.clone();
+    let arn = format!(
+        "arn:{}:logs:{}:{}:log-group:{}",
+        ctx.spec.partition(),
+        ctx.spec.region,
+        ctx.account,
+        want.name
+    );
+    log_group::converge(ctx, &aws.logs, &want, found, record, &arn).await
 }
 
-async fn observe(ctx: &PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
+async fn observe(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = Desired::of(ctx)?;
     let mut drift = Vec::new();
-    let want = desired.log_group(ctx);
-    let live = log_group::find(&aws.logs, &want.name).await?;
-    let resource = format!("{}/{}", Kind::LogGroup, want.name);
-    match &live {
-        Some(live) => drift.extend(
-            want.differences(live)
-                .into_iter()
-                .map(|d| Drift::new(resource.clone(), d.field, d.desired, d.actual)),
-        ),
-        None => drift.push(Drift::new(resource, "exists", json!(true), json!(false))),
-    }
+    log_group(ctx, aws, &desired).await?;
     let cluster = describe(&aws.eks, &desired.name).await?;
     let (ready, outputs) = match &cluster {
         Some(c) => {
@@ -679,7 +661,7 @@ async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         }
     };
     if gone {
-        ctx.forget_resource(Kind::Cluster, &name).await?;
+        ctx.forget(Kind::Cluster, &name).await?;
         delete_log_group(ctx, aws).await?;
     }
     ctx.finish(gone, BTreeMap::new()).await
@@ -737,7 +719,7 @@ async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(
     if log_group::find(&aws.logs, &name).await?.is_some() {
         log_group::remove(&aws.logs, &name).await?;
     }
-    ctx.forget_resource(Kind::LogGroup, &name).await
+    ctx.forget(Kind::LogGroup, &name).await
 }
 
 #[cfg(test)]

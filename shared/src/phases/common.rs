@@ -1,17 +1,13 @@
-//! Helpers every phase shares: EC2 tagging, "already gone is success" deletes, and the
-//! phase's slice of the platform's inventory.
+//! Helpers every phase shares: EC2 tagging, "already gone is success" deletes, EKS health.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use serde_json::Value;
 
 use crate::error::FunctionError;
-use crate::phases::{aws_error, PhaseContext};
-use crate::resources::Kind;
-use crate::store::ResourceRecord;
+use crate::phases::aws_error;
 
 /// EC2 tags from a map.
 pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -89,105 +85,6 @@ pub async fn disassociate_access_policy(
         .send()
         .await;
     removal("eks:DisassociateAccessPolicy", removed)
-}
-
-/// The platform's inventory records of this phase, read once, so that a resource found (say,
-/// after a crash between its creation and its recording) is recorded without writing the
-/// records that are already there.
-pub struct Inventory {
-    /// `(kind, id)` → the tenant the record belongs to, if any.
-    known: BTreeMap<(String, String), Option<String>>,
-}
-
-impl Inventory {
-    pub async fn load(ctx: &PhaseContext<'_>) -> Result<Inventory, FunctionError> {
-        let known = ctx
-            .store
-            .list_resources(ctx.platform_id())
-            .await?
-            .into_iter()
-            .filter(|r| r.phase == ctx.phase.as_str())
-            .map(|r| ((r.resource_type, r.id), r.tenant))
-            .collect();
-        Ok(Inventory { known })
-    }
-
-    /// Whether the inventory (as read, plus this invocation's records) lists it.
-    pub fn contains(&self, kind: Kind, id: &str) -> bool {
-        self.known.contains_key(&(kind.into(), id.to_owned()))
-    }
-
-    /// The ids of the records of `kind` belonging to `tenant` (None: to the platform itself).
-    pub fn ids_of(&self, kind: Kind, tenant: Option<&str>) -> Vec<String> {
-        self.known
-            .iter()
-            .filter(|((k, _), t)| k == kind.as_str() && t.as_deref() == tenant)
-            .map(|((_, id), _)| id.clone())
-            .collect()
-    }
-
-    /// The `(kind, id)` of every record belonging to `tenant`.
-    pub fn of_tenant(&self, tenant: &str) -> Vec<(String, String)> {
-        self.known
-            .iter()
-            .filter(|(_, t)| t.as_deref() == Some(tenant))
-            .map(|(key, _)| key.clone())
-            .collect()
-    }
-
-    /// Records a resource unless it is recorded already.
-    pub async fn record(
-        &mut self,
-        ctx: &PhaseContext<'_>,
-        kind: Kind,
-        id: &str,
-        tags: BTreeMap<String, String>,
-        attributes: Value,
-    ) -> Result<(), FunctionError> {
-        let mut record = ResourceRecord::new(kind, id, ctx.phase.as_str());
-        record.tags = tags;
-        record.attributes = (!attributes.is_null()).then_some(attributes);
-        self.put(ctx, record).await
-    }
-
-    /// Records a resource given whole (its ARN, tenant...) unless it is recorded already.
-    pub async fn put(
-        &mut self,
-        ctx: &PhaseContext<'_>,
-        record: ResourceRecord,
-    ) -> Result<(), FunctionError> {
-        let key = (record.resource_type.clone(), record.id.clone());
-        if self.known.contains_key(&key) {
-            return Ok(());
-        }
-        let tenant = record.tenant.clone();
-        ctx.record_resource(record).await?;
-        self.known.insert(key, tenant);
-        Ok(())
-    }
-
-    /// Removes a resource from the inventory (no call when it is not recorded).
-    pub async fn forget(
-        &mut self,
-        ctx: &PhaseContext<'_>,
-        kind: Kind,
-        id: &str,
-    ) -> Result<(), FunctionError> {
-        if self.known.remove(&(kind.into(), id.to_owned())).is_some() {
-            ctx.forget_resource(kind, id).await?;
-        }
-        Ok(())
-    }
-
-    /// Forgets every remaining record of the phase (after a complete delete).
-    pub async fn forget_all(&mut self, ctx: &PhaseContext<'_>) -> Result<(), FunctionError> {
-        for (kind, id) in std::mem::take(&mut self.known).into_keys() {
-            ctx.store
-                .delete_resource(ctx.platform_id(), &kind, &id)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 /// Whether the EKS cluster exists and its API can be reached (ACTIVE or UPDATING): deleting what

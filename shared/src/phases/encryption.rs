@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value};
 
-use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput, Run};
+use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
@@ -59,13 +59,13 @@ impl DesiredKey {
 }
 
 /// The platform key of `purpose`.
-fn platform_key(run: &Run, purpose: &str) -> DesiredKey {
-    let mut tags = run.ctx.tags(COMPONENT);
+fn platform_key(ctx: &PhaseContext, purpose: &str) -> DesiredKey {
+    let mut tags = ctx.tags(COMPONENT);
     tags.insert(TAG_PURPOSE.to_owned(), purpose.to_owned());
     DesiredKey {
-        alias: run.ctx.names.kms_alias(purpose),
-        description: description(run.ctx.names.stem(), purpose),
-        policy: policies::key_policy(&run.target(), purpose),
+        alias: ctx.names.kms_alias(purpose),
+        description: description(ctx.names.stem(), purpose),
+        policy: policies::key_policy(&ctx.target(), purpose),
         tags,
     }
 }
@@ -86,34 +86,33 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 }
 
 /// Runs the phase's action in a loaded context.
-pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let kms = ctx.clients.kms.clone();
-    let mut run = Run::new(ctx).await?;
-    let (ready, outputs) = match run.ctx.input.action {
-        Action::Delete => delete(&mut run, &kms).await?,
-        _ => ensure(&mut run, &kms).await?,
+    let (ready, outputs) = match ctx.input.action {
+        Action::Delete => delete(&mut ctx, &kms).await?,
+        _ => ensure(&mut ctx, &kms).await?,
     };
-    run.finish(ready, outputs).await
+    ctx.finish(ready, outputs).await
 }
 
 // --- ensure -------------------------------------------------------------------------------------
 
 async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
 ) -> Result<(bool, OutputMap), FunctionError> {
     let mut out = OutputMap::new();
     let mut complete = true;
     for purpose in KEY_PURPOSES {
         let own = match *purpose {
-            KEY_SECRETS => run.ctx.spec.encryption.kms_key_arn.clone(),
+            KEY_SECRETS => ctx.spec.encryption.kms_key_arn.clone(),
             _ => None,
         };
         let arn = match own {
             Some(arn) => Some(arn),
             None => {
-                let key = platform_key(run, purpose);
-                ensure_key(run, kms, &key)
+                let key = platform_key(ctx, purpose);
+                ensure_key(ctx, kms, &key)
                     .await?
                     .map(|m| m.arn.unwrap_or_default())
             }
@@ -140,7 +139,7 @@ fn kms_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> 
 /// rotation and tags. Returns its metadata (None in `observe` when it does not exist); recorded
 /// in the inventory under the run's phase.
 pub(crate) async fn ensure_key(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     key: &DesiredKey,
 ) -> Result<Option<KeyMetadata>, FunctionError> {
@@ -151,17 +150,17 @@ pub(crate) async fn ensure_key(
         Some(meta) => Some(meta),
         // A key may exist without its alias: an earlier attempt crashed between creating and
         // aliasing it, or the alias was deleted behind Tenantry's back.
-        None if run.is_known(Kind::KmsKeyPending, &alias)
-            || run.is_known(Kind::KmsAlias, &alias) =>
+        None if ctx.is_known(Kind::KmsKeyPending, &alias)
+            || ctx.is_known(Kind::KmsAlias, &alias) =>
         {
-            find_tagged_key(run, kms, key).await?
+            find_tagged_key(ctx, kms, key).await?
         }
         None => None,
     };
     let meta = match found {
         Some(meta) => meta,
         None => {
-            if !run.differs(
+            if !ctx.differs(
                 &format!("kms:alias/{alias}"),
                 "exists",
                 json!(true),
@@ -169,24 +168,23 @@ pub(crate) async fn ensure_key(
             ) {
                 return Ok(None);
             }
-            let mut pending =
-                ResourceRecord::new(Kind::KmsKeyPending, &alias, run.ctx.phase.as_str());
+            let mut pending = ResourceRecord::new(Kind::KmsKeyPending, &alias, ctx.phase.as_str());
             pending.tags = key.tags.clone();
-            run.record(pending).await?;
+            ctx.record(pending).await?;
             create_key(kms, key).await?
         }
     };
     let key_id = meta.key_id().to_owned();
     let arn = meta.arn().unwrap_or_default().to_owned();
     let resource = format!("kms:key/{key_id}");
-    let phase = run.ctx.phase.as_str();
+    let phase = ctx.phase.as_str();
     let mut record = ResourceRecord::new(Kind::KmsKey, &key_id, phase);
     record.arn = Some(arn.clone());
     record.tags = key.tags.clone();
     record.attributes = Some(json!({ "alias": alias, "purpose": key.tag(TAG_PURPOSE) }));
-    run.record(record).await?;
-    converge_state(run, kms, &resource, &meta).await?;
-    if !has_alias && run.differs(&resource, "alias", json!(alias), Value::Null) {
+    ctx.record(record).await?;
+    converge_state(ctx, kms, &resource, &meta).await?;
+    if !has_alias && ctx.differs(&resource, "alias", json!(alias), Value::Null) {
         kms.create_alias()
             .alias_name(&alias)
             .target_key_id(&key_id)
@@ -196,11 +194,11 @@ pub(crate) async fn ensure_key(
     }
     let mut alias_record = ResourceRecord::new(Kind::KmsAlias, &alias, phase);
     alias_record.attributes = Some(json!({ "keyId": key_id }));
-    run.record(alias_record).await?;
-    run.forget(Kind::KmsKeyPending, &alias).await?;
-    converge_policy(run, kms, &resource, &key_id, &key.policy).await?;
-    converge_rotation(run, kms, &resource, &key_id).await?;
-    converge_tags(run, kms, &resource, &key_id, &key.tags).await?;
+    ctx.record(alias_record).await?;
+    ctx.forget(Kind::KmsKeyPending, &alias).await?;
+    converge_policy(ctx, kms, &resource, &key_id, &key.policy).await?;
+    converge_rotation(ctx, kms, &resource, &key_id).await?;
+    converge_tags(ctx, kms, &resource, &key_id, &key.tags).await?;
     Ok(Some(meta))
 }
 
@@ -246,7 +244,7 @@ async fn create_key(
 /// The platform's keys by tag: (metadata, purpose) of every customer-managed key tagged with
 /// this platform and `component`, whatever its state.
 pub(crate) async fn tagged_keys(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     component: &str,
 ) -> Result<Vec<(KeyMetadata, String)>, FunctionError> {
@@ -279,8 +277,7 @@ pub(crate) async fn tagged_keys(
                 .find(|t| t.tag_key() == k)
                 .map(|t| t.tag_value())
         };
-        if tag(TAG_PLATFORM) != Some(run.ctx.platform_id()) || tag(TAG_COMPONENT) != Some(component)
-        {
+        if tag(TAG_PLATFORM) != Some(ctx.platform_id()) || tag(TAG_COMPONENT) != Some(component) {
             continue;
         }
         let purpose = tag(TAG_PURPOSE).unwrap_or_default().to_owned();
@@ -296,12 +293,12 @@ pub(crate) async fn tagged_keys(
 /// A key a crashed run created and did not alias yet: the oldest Enabled one with the key's
 /// component and purpose tags.
 async fn find_tagged_key(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     key: &DesiredKey,
 ) -> Result<Option<KeyMetadata>, FunctionError> {
     let purpose = key.tag(TAG_PURPOSE);
-    let mut candidates: Vec<KeyMetadata> = tagged_keys(run, kms, key.tag(TAG_COMPONENT))
+    let mut candidates: Vec<KeyMetadata> = tagged_keys(ctx, kms, key.tag(TAG_COMPONENT))
         .await?
         .into_iter()
         .filter(|(meta, p)| p == purpose && meta.key_state() == Some(&KeyState::Enabled))
@@ -319,7 +316,7 @@ async fn find_tagged_key(
 /// A key that is aliased but pending deletion or disabled is brought back (the alias says the
 /// platform still wants it).
 async fn converge_state(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     resource: &str,
     meta: &KeyMetadata,
@@ -330,7 +327,7 @@ async fn converge_state(
         return Ok(());
     }
     let actual = json!(state.as_ref().map(|s| s.as_str()));
-    if !run.differs(resource, "keyState", json!("Enabled"), actual) {
+    if !ctx.differs(resource, "keyState", json!("Enabled"), actual) {
         return Ok(());
     }
     if pending {
@@ -354,7 +351,7 @@ async fn enable_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<(), Funct
 }
 
 async fn converge_policy(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     resource: &str,
     key_id: &str,
@@ -371,7 +368,7 @@ async fn converge_policy(
         .and_then(|p| policies::parse_returned(&p))
         .unwrap_or(Value::Null);
     if policies::same_policy(desired, &actual)
-        || !run.differs(resource, "policy", desired.clone(), actual)
+        || !ctx.differs(resource, "policy", desired.clone(), actual)
     {
         return Ok(());
     }
@@ -386,7 +383,7 @@ async fn converge_policy(
 }
 
 async fn converge_rotation(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     resource: &str,
     key_id: &str,
@@ -398,7 +395,7 @@ async fn converge_rotation(
         .await
         .map_err(|e| aws_error("kms:GetKeyRotationStatus", e))?
         .key_rotation_enabled;
-    if enabled || !run.differs(resource, "keyRotationEnabled", json!(true), json!(false)) {
+    if enabled || !ctx.differs(resource, "keyRotationEnabled", json!(true), json!(false)) {
         return Ok(());
     }
     kms.enable_key_rotation()
@@ -411,7 +408,7 @@ async fn converge_rotation(
 
 /// Adds tags that are missing or differ (cost tags may change); never removes foreign tags.
 async fn converge_tags(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
     resource: &str,
     key_id: &str,
@@ -433,7 +430,7 @@ async fn converge_tags(
         .filter(|(k, v)| actual.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if missing.is_empty() || !run.differs(resource, "tags", json!(missing), json!(actual)) {
+    if missing.is_empty() || !ctx.differs(resource, "tags", json!(missing), json!(actual)) {
         return Ok(());
     }
     kms.tag_resource()
@@ -450,12 +447,8 @@ async fn converge_tags(
 /// Whether a tenant was offboarded with `retainData`: its S3 objects (the tenant-data bucket's
 /// default key) and its repositories (when it had no key of its own) are encrypted with the
 /// platform data key, which must then outlive the platform.
-async fn retained_data(run: &Run<'_>) -> Result<bool, FunctionError> {
-    let records = run
-        .ctx
-        .store
-        .list_tenant_records(run.ctx.platform_id())
-        .await?;
+async fn retained_data(ctx: &PhaseContext<'_>) -> Result<bool, FunctionError> {
+    let records = ctx.store.list_tenant_records(ctx.platform_id()).await?;
     Ok(records
         .iter()
         .any(|r| r.value.state == crate::store::TenantState::Offboarded && r.value.retain_data))
@@ -465,13 +458,13 @@ async fn retained_data(run: &Run<'_>) -> Result<bool, FunctionError> {
 /// the data key while retained tenant data needs it: that one is kept and handed over (out of
 /// the inventory, named by the `retainedDataKey` output), like the bucket holding the data.
 async fn delete(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     kms: &aws_sdk_kms::Client,
 ) -> Result<(bool, OutputMap), FunctionError> {
-    let keep_data_key = retained_data(run).await?;
+    let keep_data_key = retained_data(ctx).await?;
     let mut out = OutputMap::new();
     for purpose in KEY_PURPOSES {
-        let alias = run.ctx.names.kms_alias(purpose);
+        let alias = ctx.names.kms_alias(purpose);
         if describe_key(kms, &alias).await?.is_some() {
             match kms.delete_alias().alias_name(&alias).send().await {
                 Ok(_) => {}
@@ -481,10 +474,10 @@ async fn delete(
                 Err(e) => return Err(aws_error("kms:DeleteAlias", e)),
             }
         }
-        run.forget(Kind::KmsAlias, &alias).await?;
-        run.forget(Kind::KmsKeyPending, &alias).await?;
+        ctx.forget(Kind::KmsAlias, &alias).await?;
+        ctx.forget(Kind::KmsKeyPending, &alias).await?;
     }
-    for (meta, purpose) in tagged_keys(run, kms, COMPONENT).await? {
+    for (meta, purpose) in tagged_keys(ctx, kms, COMPONENT).await? {
         let key_id = meta.key_id().to_owned();
         let pending = matches!(
             meta.key_state(),
@@ -497,7 +490,7 @@ async fn delete(
         } else if !pending {
             schedule_deletion(kms, &key_id, DELETION_WINDOW_DAYS).await?;
         }
-        run.forget(Kind::KmsKey, &key_id).await?;
+        ctx.forget(Kind::KmsKey, &key_id).await?;
     }
     Ok((true, out))
 }

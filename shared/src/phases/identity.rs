@@ -24,7 +24,6 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::outputs::{self, OutputMap};
-use super::Run;
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -158,14 +157,13 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 }
 
 /// Runs the phase's action in a loaded context.
-pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let iam = ctx.clients.iam.clone();
-    let mut run = Run::new(ctx).await?;
-    let (ready, outputs) = match run.ctx.input.action {
-        Action::Delete => (delete(&mut run, &iam).await?, BTreeMap::new()),
-        _ => ensure(&mut run, &iam).await?,
+    let (ready, outputs) = match ctx.input.action {
+        Action::Delete => (delete(&mut ctx, &iam).await?, BTreeMap::new()),
+        _ => ensure(&mut ctx, &iam).await?,
     };
-    run.finish(ready, outputs).await
+    ctx.finish(ready, outputs).await
 }
 
 /// The cluster's issuer when the cluster phase has recorded it (and the cluster's name).
@@ -178,40 +176,40 @@ fn cluster_issuer(ctx: &PhaseContext) -> Result<Option<String>, FunctionError> {
 // --- ensure -------------------------------------------------------------------------------------
 
 async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
 ) -> Result<(bool, OutputMap), FunctionError> {
     let mut out = OutputMap::new();
     let mut complete = true;
-    let secrets_key = run.ctx.optional(outputs::SECRETS_KEY_ARN)?;
-    for role in base_roles(&run.target(), secrets_key.as_deref()) {
+    let secrets_key = ctx.optional(outputs::SECRETS_KEY_ARN)?;
+    for role in base_roles(&ctx.target(), secrets_key.as_deref()) {
         let output = match role.purpose.as_str() {
             naming::ROLE_CLUSTER => outputs::CLUSTER_ROLE_ARN,
             naming::ROLE_NODE => outputs::NODE_ROLE_ARN,
             naming::ROLE_FARGATE_PODS => outputs::FARGATE_POD_ROLE_ARN,
             _ => outputs::FLOW_LOGS_ROLE_ARN,
         };
-        match ensure_role(run, iam, &role).await? {
+        match ensure_role(ctx, iam, &role).await? {
             Some(arn) => output.insert(&mut out, arn),
             None => complete = false,
         }
     }
-    let Some(issuer) = cluster_issuer(&run.ctx)? else {
+    let Some(issuer) = cluster_issuer(ctx)? else {
         return Ok((complete, out));
     };
-    if run.ctx.spec.identity.irsa {
-        match ensure_oidc_provider(run, iam, &issuer).await? {
+    if ctx.spec.identity.irsa {
+        match ensure_oidc_provider(ctx, iam, &issuer).await? {
             Some(arn) => outputs::OIDC_PROVIDER_ARN.insert(&mut out, arn),
             None => complete = false,
         }
     } else {
-        delete_oidc_providers(run, iam).await?;
+        delete_oidc_providers(ctx, iam).await?;
     }
-    let enabled = policies::enabled_service_accounts(&run.ctx.spec);
+    let enabled = policies::enabled_service_accounts(&ctx.spec);
     let mut service = BTreeMap::new();
     for sa in &enabled {
-        let role = service_role(&run.target(), Some(&issuer), sa);
-        match ensure_role(run, iam, &role).await? {
+        let role = service_role(&ctx.target(), Some(&issuer), sa);
+        match ensure_role(ctx, iam, &role).await? {
             Some(arn) => {
                 service.insert(sa.purpose.to_owned(), arn);
             }
@@ -219,8 +217,8 @@ async fn ensure(
         }
     }
     for sa in SERVICE_ACCOUNTS.iter().filter(|sa| !enabled.contains(sa)) {
-        let name = run.ctx.names.role(sa.purpose);
-        delete_role(run, iam, &name).await?;
+        let name = ctx.names.role(sa.purpose);
+        delete_role(ctx, iam, &name).await?;
     }
     outputs::SERVICE_ROLE_ARNS.insert(&mut out, service);
     Ok((complete, out))
@@ -329,11 +327,11 @@ pub(crate) async fn all_roles(
 
 /// The role `name` as it is: from the run's prefetched roles when it has them, else read.
 async fn read_role(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<Option<RoleView>, FunctionError> {
-    if let Some(roles) = &run.prefetched.roles {
+    if let Some(roles) = &ctx.prefetched.roles {
         return Ok(roles.get(name).cloned());
     }
     let Some(role) = get_role(iam, name).await? else {
@@ -368,23 +366,23 @@ async fn read_role(
 
 /// Whether the role `name` exists (the prefetched roles when the run has them).
 pub(crate) async fn role_exists(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<bool, FunctionError> {
-    match &run.prefetched.roles {
+    match &ctx.prefetched.roles {
         Some(roles) => Ok(roles.contains_key(name)),
         None => Ok(get_role(iam, name).await?.is_some()),
     }
 }
 
 /// Refuses a role of one of our names that this platform did not create.
-fn check_owner(run: &Run, name: &str, tags: &[Tag]) -> Result<(), FunctionError> {
+fn check_owner(ctx: &PhaseContext, name: &str, tags: &[Tag]) -> Result<(), FunctionError> {
     let owner = tags
         .iter()
         .find(|t| t.key() == TAG_PLATFORM)
         .map(|t| t.value());
-    if owner == Some(run.ctx.platform_id()) {
+    if owner == Some(ctx.platform_id()) {
         return Ok(());
     }
     Err(FunctionError::new(
@@ -393,7 +391,7 @@ fn check_owner(run: &Run, name: &str, tags: &[Tag]) -> Result<(), FunctionError>
             "IAM role {} exists but is not tagged {TAG_PLATFORM}={} (owner: {owner:?}); \
              refusing to adopt or delete it",
             name,
-            run.ctx.platform_id()
+            ctx.platform_id()
         ),
     ))
 }
@@ -401,30 +399,30 @@ fn check_owner(run: &Run, name: &str, tags: &[Tag]) -> Result<(), FunctionError>
 /// Ensures one role; returns its ARN (None in `observe` when it does not exist). Recorded in
 /// the inventory under the run's phase.
 pub(crate) async fn ensure_role(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
 ) -> Result<Option<String>, FunctionError> {
     let resource = format!("iam:role/{}", role.name);
     let tags = role.tags.clone();
-    let found = read_role(run, iam, &role.name).await?;
+    let found = read_role(ctx, iam, &role.name).await?;
     let (arn, created) = match &found {
         Some(actual) => {
-            check_owner(run, &actual.name, &actual.tags)?;
-            converge_boundary(run, iam, role, &resource, actual).await?;
-            converge_trust(run, iam, role, &resource, actual).await?;
-            converge_role_tags(run, iam, &role.name, &resource, &tags, &actual.tags).await?;
+            check_owner(ctx, &actual.name, &actual.tags)?;
+            converge_boundary(ctx, iam, role, &resource, actual).await?;
+            converge_trust(ctx, iam, role, &resource, actual).await?;
+            converge_role_tags(ctx, iam, &role.name, &resource, &tags, &actual.tags).await?;
             (actual.arn.clone(), false)
         }
         None => {
-            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(None);
             }
             let out = iam
                 .create_role()
                 .role_name(&role.name)
                 .path(policies::ROLE_PATH)
-                .set_permissions_boundary(run.ctx.target.role_boundary_arn.clone())
+                .set_permissions_boundary(ctx.target.role_boundary_arn.clone())
                 .description(&role.description)
                 .assume_role_policy_document(role.trust.to_string())
                 .set_tags(Some(iam_tags(&tags)?))
@@ -435,35 +433,35 @@ pub(crate) async fn ensure_role(
             (arn, true)
         }
     };
-    let mut record = ResourceRecord::new(Kind::IamRole, &role.name, run.ctx.phase.as_str());
+    let mut record = ResourceRecord::new(Kind::IamRole, &role.name, ctx.phase.as_str());
     record.arn = Some(arn.clone());
     record.tags = tags;
     record.attributes = Some(json!({ "purpose": role.purpose }));
-    run.record(record).await?;
+    ctx.record(record).await?;
     let (attached, inline) = match found {
         Some(actual) if !created => (actual.attached, actual.inline),
         _ => Default::default(),
     };
-    converge_managed(run, iam, role, &resource, &attached).await?;
-    converge_inline(run, iam, role, &resource, &inline).await?;
+    converge_managed(ctx, iam, role, &resource, &attached).await?;
+    converge_inline(ctx, iam, role, &resource, &inline).await?;
     Ok(Some(arn))
 }
 
 /// Puts the configured permissions boundary on a role that lacks it or carries another one
 /// (a role is never left with a boundary removed: without one configured, nothing changes).
 async fn converge_boundary(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
     actual: &RoleView,
 ) -> Result<(), FunctionError> {
-    let Some(wanted) = run.ctx.target.role_boundary_arn.clone() else {
+    let Some(wanted) = ctx.target.role_boundary_arn.clone() else {
         return Ok(());
     };
     let current = actual.boundary.as_deref();
     if current == Some(wanted.as_str())
-        || !run.differs(
+        || !ctx.differs(
             resource,
             "permissionsBoundary",
             json!(wanted),
@@ -482,7 +480,7 @@ async fn converge_boundary(
 }
 
 async fn converge_trust(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
@@ -494,7 +492,7 @@ async fn converge_trust(
         .and_then(policies::parse_returned)
         .unwrap_or(Value::Null);
     if policies::same_policy(&role.trust, &current)
-        || !run.differs(resource, "assumeRolePolicy", role.trust.clone(), current)
+        || !ctx.differs(resource, "assumeRolePolicy", role.trust.clone(), current)
     {
         return Ok(());
     }
@@ -508,7 +506,7 @@ async fn converge_trust(
 }
 
 async fn converge_role_tags(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,
     resource: &str,
@@ -521,7 +519,7 @@ async fn converge_role_tags(
         .filter(|(k, v)| actual.get(k.as_str()) != Some(&v.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if missing.is_empty() || !run.differs(resource, "tags", json!(missing), json!(actual)) {
+    if missing.is_empty() || !ctx.differs(resource, "tags", json!(missing), json!(actual)) {
         return Ok(());
     }
     iam.tag_role()
@@ -579,14 +577,14 @@ async fn inline_policy_names(
 
 /// Attaches missing managed policies and detaches the ones the role should not have.
 async fn converge_managed(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
     actual: &BTreeSet<String>,
 ) -> Result<(), FunctionError> {
     for arn in role.managed.difference(actual) {
-        if run.differs(resource, "managedPolicies", json!(arn), Value::Null) {
+        if ctx.differs(resource, "managedPolicies", json!(arn), Value::Null) {
             iam.attach_role_policy()
                 .role_name(&role.name)
                 .policy_arn(arn)
@@ -596,7 +594,7 @@ async fn converge_managed(
         }
     }
     for arn in actual.difference(&role.managed) {
-        if run.differs(resource, "managedPolicies", Value::Null, json!(arn)) {
+        if ctx.differs(resource, "managedPolicies", Value::Null, json!(arn)) {
             detach(iam, &role.name, arn).await?;
         }
     }
@@ -605,7 +603,7 @@ async fn converge_managed(
 
 /// Puts inline policies that are missing or differ and deletes the ones not desired.
 async fn converge_inline(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     role: &DesiredRole,
     resource: &str,
@@ -615,7 +613,7 @@ async fn converge_inline(
         let actual = actual.get(policy_name).cloned().unwrap_or(Value::Null);
         let field = format!("inlinePolicy/{policy_name}");
         if policies::same_policy(desired, &actual)
-            || !run.differs(resource, &field, desired.clone(), actual)
+            || !ctx.differs(resource, &field, desired.clone(), actual)
         {
             continue;
         }
@@ -629,7 +627,7 @@ async fn converge_inline(
     }
     for extra in actual.keys().filter(|n| !role.inline.contains_key(*n)) {
         let field = format!("inlinePolicy/{extra}");
-        if run.differs(resource, &field, Value::Null, json!("present")) {
+        if ctx.differs(resource, &field, Value::Null, json!("present")) {
             delete_inline(iam, &role.name, extra).await?;
         }
     }
@@ -638,14 +636,14 @@ async fn converge_inline(
 
 /// Ensures the IAM OIDC provider of the issuer (audience `sts.amazonaws.com`); returns its ARN.
 async fn ensure_oidc_provider(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     issuer: &str,
 ) -> Result<Option<String>, FunctionError> {
-    let arn = run.target().oidc_provider_arn(issuer);
+    let arn = ctx.target().oidc_provider_arn(issuer);
     let resource = format!("iam:oidc-provider/{}", policies::issuer_host(issuer));
     let existing = list_oidc_providers(iam).await?;
-    let tags = run.ctx.tags(COMPONENT);
+    let tags = ctx.tags(COMPONENT);
     if existing.contains(&arn) {
         let out = iam
             .get_open_id_connect_provider()
@@ -655,7 +653,7 @@ async fn ensure_oidc_provider(
             .map_err(|e| aws_error("iam:GetOpenIDConnectProvider", e))?;
         let audience = policies::IRSA_AUDIENCE.to_owned();
         if !out.client_id_list().contains(&audience)
-            && run.differs(
+            && ctx.differs(
                 &resource,
                 "clientIdList",
                 json!([audience]),
@@ -670,7 +668,7 @@ async fn ensure_oidc_provider(
                 .map_err(|e| aws_error("iam:AddClientIDToOpenIDConnectProvider", e))?;
         }
     } else {
-        if !run.differs(&resource, "exists", json!(true), json!(false)) {
+        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(None);
         }
         iam.create_open_id_connect_provider()
@@ -686,7 +684,7 @@ async fn ensure_oidc_provider(
     record.arn = Some(arn.clone());
     record.tags = tags;
     record.attributes = Some(json!({ "url": issuer }));
-    run.record(record).await?;
+    ctx.record(record).await?;
     Ok(Some(arn))
 }
 
@@ -706,27 +704,30 @@ async fn list_oidc_providers(iam: &aws_sdk_iam::Client) -> Result<BTreeSet<Strin
 
 // --- delete -------------------------------------------------------------------------------------
 
-async fn delete(run: &mut Run<'_>, iam: &aws_sdk_iam::Client) -> Result<bool, FunctionError> {
+async fn delete(
+    ctx: &mut PhaseContext<'_>,
+    iam: &aws_sdk_iam::Client,
+) -> Result<bool, FunctionError> {
     for sa in SERVICE_ACCOUNTS {
-        let name = run.ctx.names.role(sa.purpose);
-        delete_role(run, iam, &name).await?;
+        let name = ctx.names.role(sa.purpose);
+        delete_role(ctx, iam, &name).await?;
     }
-    delete_oidc_providers(run, iam).await?;
+    delete_oidc_providers(ctx, iam).await?;
     for purpose in [
         naming::ROLE_CLUSTER,
         naming::ROLE_NODE,
         naming::ROLE_FLOW_LOGS,
         naming::ROLE_FARGATE_PODS,
     ] {
-        let name = run.ctx.names.role(purpose);
-        delete_role(run, iam, &name).await?;
+        let name = ctx.names.role(purpose);
+        delete_role(ctx, iam, &name).await?;
     }
     Ok(true)
 }
 
 /// Deletes the OIDC providers tagged with this platform's identity component.
 async fn delete_oidc_providers(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
 ) -> Result<(), FunctionError> {
     for arn in list_oidc_providers(iam).await? {
@@ -741,11 +742,10 @@ async fn delete_oidc_providers(
             Err(e) => return Err(aws_error("iam:GetOpenIDConnectProvider", e)),
         };
         let tag = |k: &str| out.tags().iter().find(|t| t.key() == k).map(|t| t.value());
-        if tag(TAG_PLATFORM) != Some(run.ctx.platform_id()) || tag(TAG_COMPONENT) != Some(COMPONENT)
-        {
+        if tag(TAG_PLATFORM) != Some(ctx.platform_id()) || tag(TAG_COMPONENT) != Some(COMPONENT) {
             continue;
         }
-        if run.differs(&format!("iam:{arn}"), "exists", json!(false), json!(true)) {
+        if ctx.differs(&format!("iam:{arn}"), "exists", json!(false), json!(true)) {
             match iam
                 .delete_open_id_connect_provider()
                 .open_id_connect_provider_arn(&arn)
@@ -756,7 +756,7 @@ async fn delete_oidc_providers(
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(aws_error("iam:DeleteOpenIDConnectProvider", e)),
             }
-            run.forget(Kind::OidcProvider, &arn).await?;
+            ctx.forget(Kind::OidcProvider, &arn).await?;
         }
     }
     Ok(())
@@ -764,15 +764,15 @@ async fn delete_oidc_providers(
 
 /// Deletes a role of this platform with everything attached to it; a missing role is success.
 pub(crate) async fn delete_role(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<(), FunctionError> {
     let Some(role) = get_role(iam, name).await? else {
-        return run.forget(Kind::IamRole, name).await;
+        return ctx.forget(Kind::IamRole, name).await;
     };
-    check_owner(run, role.role_name(), role.tags())?;
-    if !run.differs(
+    check_owner(ctx, role.role_name(), role.tags())?;
+    if !ctx.differs(
         &format!("iam:role/{name}"),
         "exists",
         json!(false),
@@ -792,7 +792,7 @@ pub(crate) async fn delete_role(
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(aws_error("iam:DeleteRole", e)),
     }
-    run.forget(Kind::IamRole, name).await
+    ctx.forget(Kind::IamRole, name).await
 }
 
 async fn detach(iam: &aws_sdk_iam::Client, name: &str, arn: &str) -> Result<(), FunctionError> {

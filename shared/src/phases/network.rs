@@ -40,7 +40,7 @@
 
 #[cfg(test)]
 use super::common::is_gone_code;
-pub use super::common::{ec2_tags, error_code, removal, tag_spec, Inventory, Removal};
+pub use super::common::{ec2_tags, error_code, removal, tag_spec, Removal};
 
 mod delete;
 mod ensure;
@@ -75,7 +75,7 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let desired = Desired::new(&ctx.spec)?.with_account(ctx.target.account_id().await?);
     match ctx.input.action {
         Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
-        Action::Observe => observe::observe(&ctx, &clients, &desired).await,
+        Action::Observe => observe::observe(&mut ctx, &clients, &desired).await,
         Action::Delete => delete::delete(&mut ctx, &clients).await,
     }
 }

@@ -24,7 +24,7 @@
 pub mod fargate;
 mod max_pods;
 
-use super::common::{error_code, health_issues, removal, tag_spec, Inventory};
+use super::common::{error_code, health_issues, removal, tag_spec};
 use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
@@ -83,12 +83,11 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let c = ctx.clients.clone();
     match ctx.input.action {
         Action::Ensure if ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM) => {
-            let mut inventory = Inventory::load(&ctx).await?;
-            let ready = fargate::converge(&mut ctx, &c, &mut inventory).await?;
+            let ready = fargate::converge(&mut ctx, &c).await?;
             ctx.finish(ready, BTreeMap::new()).await
         }
         Action::Ensure => converge(&mut ctx, &c).await,
-        Action::Observe => observe(&ctx, &c).await,
+        Action::Observe => observe(&mut ctx, &c).await,
         Action::Delete => delete(&mut ctx, &c).await,
     }
 }
@@ -426,11 +425,10 @@ fn capacity_type(c: CapacityType) -> CapacityTypes {
 async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
     let groups = targets(ctx)?;
     let cluster = ctx.names.cluster();
-    let mut inventory = Inventory::load(ctx).await?;
     let mut ready = true;
     let mut out = OutputMap::new();
     for group in &groups {
-        let (group_ready, arn) = converge_group(ctx, c, &mut inventory, group).await?;
+        let (group_ready, arn) = converge_group(ctx, c, group).await?;
         ready &= group_ready;
         if let Some(arn) = arn {
             outputs::NODE_GROUP.insert(&mut out, &group.name, arn);
@@ -447,9 +445,9 @@ async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput
             .filter(|name| !wanted.contains(name))
             .collect();
         if !stale.is_empty() {
-            ready &= remove(ctx, c, &mut inventory, &cluster, &stale).await?;
+            ready &= remove(ctx, c, &cluster, &stale).await?;
         }
-        ready &= fargate::converge(ctx, c, &mut inventory).await?;
+        ready &= fargate::converge(ctx, c).await?;
     }
     ctx.finish(ready, out).await
 }
@@ -459,7 +457,6 @@ async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput
 async fn converge_group(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
-    inventory: &mut Inventory,
     group: &NodeGroupSpec,
 ) -> Result<(bool, Option<String>), FunctionError> {
     let cluster = ctx.names.cluster();
@@ -470,11 +467,11 @@ async fn converge_group(
             ng
         }
         None => {
-            let template = ensure_template(ctx, c, inventory, group).await?;
+            let template = ensure_template(ctx, c, group).await?;
             create_group(ctx, c, group, &template).await?
         }
     };
-    record_group(ctx, inventory, group, &ng).await?;
+    record_group(ctx, group, &ng).await?;
     let arn = ng.nodegroup_arn().map(str::to_owned);
     if !active(&name, &ng)? {
         return Ok((false, arn));
@@ -493,34 +490,29 @@ async fn converge_group(
     Ok((false, arn))
 }
 
-/// Records the group and its launch template in the inventory (once: `Inventory::record` skips
+/// Records the group and its launch template in the inventory (once: `PhaseContext::record` skips
 /// what it already lists).
 async fn record_group(
-    ctx: &PhaseContext<'_>,
-    inventory: &mut Inventory,
+    ctx: &mut PhaseContext<'_>,
     group: &NodeGroupSpec,
     ng: &Nodegroup,
 ) -> Result<(), FunctionError> {
     if let Some(t) = ng.launch_template().and_then(|t| t.id()) {
-        inventory
-            .record(
-                ctx,
-                Kind::LaunchTemplate,
-                &ctx.names.launch_template(&group.name),
-                ctx.tags(COMPONENT),
-                json!({ "launchTemplateId": t }),
-            )
-            .await?;
-    }
-    inventory
-        .record(
-            ctx,
-            Kind::Nodegroup,
-            &ctx.names.nodegroup(&group.name),
-            nodegroup_tags(ctx),
-            json!({ "arn": ng.nodegroup_arn(), "group": group.name }),
+        ctx.record_new(
+            Kind::LaunchTemplate,
+            &ctx.names.launch_template(&group.name),
+            ctx.tags(COMPONENT),
+            json!({ "launchTemplateId": t }),
         )
-        .await
+        .await?;
+    }
+    ctx.record_new(
+        Kind::Nodegroup,
+        &ctx.names.nodegroup(&group.name),
+        nodegroup_tags(ctx),
+        json!({ "arn": ng.nodegroup_arn(), "group": group.name }),
+    )
+    .await
 }
 
 /// Whether the group is ACTIVE (false while CREATING, UPDATING or DEGRADED: poll again). A
@@ -667,7 +659,6 @@ async fn describe(
 async fn ensure_template(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
-    inventory: &mut Inventory,
     group: &NodeGroupSpec,
 ) -> Result<(String, String), FunctionError> {
     let name = ctx.names.launch_template(&group.name);
@@ -705,15 +696,13 @@ async fn ensure_template(
             format!("launch template {name:?} has no id yet"),
         )
     })?;
-    inventory
-        .record(
-            ctx,
-            Kind::LaunchTemplate,
-            &name,
-            tags,
-            json!({ "launchTemplateId": id }),
-        )
-        .await?;
+    ctx.record_new(
+        Kind::LaunchTemplate,
+        &name,
+        tags,
+        json!({ "launchTemplateId": id }),
+    )
+    .await?;
     Ok((id, version))
 }
 
@@ -910,7 +899,7 @@ async fn update_config(
 
 // ----- observe -----
 
-async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
+async fn observe(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
     let mut drift = Vec::new();
     let data_key = ctx.optional(outputs::DATA_KEY_ARN)?;
@@ -1033,7 +1022,6 @@ async fn ours(
 async fn remove(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
-    inventory: &mut Inventory,
     cluster: &str,
     names: &[String],
 ) -> Result<bool, FunctionError> {
@@ -1062,7 +1050,7 @@ async fn remove(
                 gone = false;
             }
             None => {
-                inventory.forget(ctx, Kind::Nodegroup, name).await?;
+                ctx.forget(Kind::Nodegroup, name).await?;
                 let group = name
                     .strip_prefix(&format!("{}-", ctx.names.stem()))
                     .unwrap_or(name);
@@ -1077,9 +1065,7 @@ async fn remove(
                         .await;
                     removal("DeleteLaunchTemplate", result)?;
                 }
-                inventory
-                    .forget(ctx, Kind::LaunchTemplate, &template)
-                    .await?;
+                ctx.forget(Kind::LaunchTemplate, &template).await?;
             }
         }
     }
@@ -1088,7 +1074,6 @@ async fn remove(
 
 async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
     let cluster = ctx.names.cluster();
-    let mut inventory = Inventory::load(ctx).await?;
     // Groups of the spec plus any other group tagged with the platform (a removed one).
     let mut names: BTreeSet<String> = ctx
         .spec
@@ -1099,8 +1084,8 @@ async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, 
     names.extend(ours(ctx, c, &cluster).await?);
     let names: Vec<String> = names.into_iter().collect();
     // Fargate profiles first: one at a time, beside the node groups' deletion.
-    let profiles_gone = fargate::delete(ctx, c, &mut inventory).await?;
-    let gone = remove(ctx, c, &mut inventory, &cluster, &names).await?;
+    let profiles_gone = fargate::delete(ctx, c).await?;
+    let gone = remove(ctx, c, &cluster, &names).await?;
     ctx.finish(gone && profiles_gone, BTreeMap::new()).await
 }
 

@@ -37,7 +37,6 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::outputs::{self, Output, OutputMap};
-use super::Run;
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -60,15 +59,14 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 }
 
 /// Runs the phase's action in a loaded context.
-pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let clients = ctx.clients.clone();
-    let mut run = Run::new(ctx).await?;
-    let desired = Desired::of(&run)?;
-    let (ready, outputs) = match run.ctx.input.action {
-        Action::Delete => (delete(&mut run, &clients, &desired).await?, Outputs::new()),
-        _ => ensure(&mut run, &clients, &desired).await?,
+    let desired = Desired::of(&ctx)?;
+    let (ready, outputs) = match ctx.input.action {
+        Action::Delete => (delete(&mut ctx, &clients, &desired).await?, Outputs::new()),
+        _ => ensure(&mut ctx, &clients, &desired).await?,
     };
-    run.finish(ready, outputs).await
+    ctx.finish(ready, outputs).await
 }
 
 type Outputs = BTreeMap<String, Value>;
@@ -99,8 +97,7 @@ pub(crate) struct Desired {
 }
 
 impl Desired {
-    fn of(run: &Run<'_>) -> Result<Desired, FunctionError> {
-        let ctx = &run.ctx;
+    fn of(ctx: &PhaseContext<'_>) -> Result<Desired, FunctionError> {
         let spec = &ctx.spec;
         let ensure = ctx.input.action == Action::Ensure;
         let container_insights = spec.observability.container_insights;
@@ -120,7 +117,7 @@ impl Desired {
                 None => Some(topic::topic_arn(
                     partition,
                     &spec.region,
-                    &run.account,
+                    &ctx.account,
                     &names.sns_topic(),
                 )),
             }
@@ -128,7 +125,7 @@ impl Desired {
         Ok(Desired {
             platform_id: spec.id.clone(),
             region: spec.region.clone(),
-            account: run.account.clone(),
+            account: ctx.account.clone(),
             partition,
             tags: ctx.tags(COMPONENT),
             log_groups: if container_insights {
@@ -163,34 +160,38 @@ impl Desired {
 }
 
 async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<(bool, Outputs), FunctionError> {
     let mut out = OutputMap::new();
-    if let Some(arn) = secret::ensure(run, c, d).await? {
+    if let Some(arn) = secret::ensure(ctx, c, d).await? {
         outputs::PLATFORM_SECRET_ARN.insert(&mut out, arn);
     }
-    let groups = logs::ensure(run, c, d).await?;
+    let groups = logs::ensure(ctx, c, d).await?;
     outputs::CONTAINER_INSIGHTS_LOG_GROUPS.insert(&mut out, groups);
     let topic = match &d.alarm_topic {
-        Some(_) if d.own_topic => topic::ensure(run, c, d).await?,
+        Some(_) if d.own_topic => topic::ensure(ctx, c, d).await?,
         other => other.clone(),
     };
     if let Some(arn) = topic {
         outputs::ALARM_TOPIC_ARN.insert(&mut out, arn);
     }
-    let alarm_names = alarms::ensure(run, c, d).await?;
+    let alarm_names = alarms::ensure(ctx, c, d).await?;
     outputs::ALARM_NAMES.insert(&mut out, alarm_names);
     Ok((true, out))
 }
 
 /// Alarms, the platform's own topic, the log groups, the secret; "already gone" is success.
-async fn delete(run: &mut Run<'_>, c: &Clients, d: &Desired) -> Result<bool, FunctionError> {
-    alarms::delete(run, c, d).await?;
-    topic::delete(run, c, d).await?;
-    logs::delete(run, c, d).await?;
-    secret::delete(run, c, d).await?;
+async fn delete(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    d: &Desired,
+) -> Result<bool, FunctionError> {
+    alarms::delete(ctx, c, d).await?;
+    topic::delete(ctx, c, d).await?;
+    logs::delete(ctx, c, d).await?;
+    secret::delete(ctx, c, d).await?;
     Ok(true)
 }
 

@@ -74,7 +74,7 @@ catalogue! {
     Cluster => "eks:cluster", None, "the EKS cluster";
     Nodegroup => "eks:nodegroup", None, "a managed node group";
     Addon => "eks:addon", None, "an EKS managed add-on";
-    FargateProfile => "eks:fargate-profile", None, "a Fargate profile: pods it selects run on Fargate, in the private subnets";
+    FargateProfile => "eks:fargate-profile", None, "a Fargate profile: pods it selects ctx on Fargate, in the private subnets";
     PodIdentityAssociation => "eks:pod-identity-association", None, "an EKS Pod Identity association";
     /// An administrator's entry: the entry and its cluster-wide admin policy association.
     AccessEntry => "eks:access-entry", None, "an EKS access entry, with its cluster-wide access policy";

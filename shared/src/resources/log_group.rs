@@ -14,9 +14,9 @@
 //!   whose retention the next run sets (it is a difference like any other). A group created by
 //!   someone else since the read ("already exists") is compared on the next run.
 //!
-//! The phases on [`crate::phases::Run`] go through [`converge`]; network and cluster, which
-//! still carry their own runtimes, call [`find`], [`Desired::differences`] and [`repair`]
-//! themselves.
+//! Observability's Container Insights groups and the cluster's control-plane group go through
+//! [`converge`], one walk for `ensure` and `observe`; the network phase, whose `observe` is a
+//! walk of its own, calls [`find`], [`Desired::differences`] and [`repair_all`] itself.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::{same_key, Difference, Kind};
 use crate::error::FunctionError;
-use crate::phases::{aws_error, Run};
+use crate::phases::{aws_error, PhaseContext};
 use crate::store::ResourceRecord;
 
 /// What a log group should be.
@@ -232,7 +232,7 @@ pub async fn repair(
 /// its ARN (`arn`: the one to use when AWS reported none). Under `observe` a missing group or a
 /// differing field is only noted.
 pub(crate) async fn converge(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     logs: &aws_sdk_cloudwatchlogs::Client,
     desired: &Desired,
     found: Option<Live>,
@@ -246,23 +246,23 @@ pub(crate) async fn converge(
             live
         }
         None => {
-            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(());
             }
             create(logs, desired).await?
         }
     };
     record.arn = Some(live.arn.clone().unwrap_or_else(|| arn.to_owned()));
-    run.record(record).await?;
+    ctx.record(record).await?;
     for d in desired.differences(&live) {
-        if run.differs(&resource, d.field, d.desired, d.actual) {
+        if ctx.differs(&resource, d.field, d.desired, d.actual) {
             repair(logs, desired, &live, d.field).await?;
         }
     }
     Ok(())
 }
 
-/// Repairs every difference (under `ensure`, for the phases without a [`crate::phases::Run`]).
+/// Repairs every difference (under `ensure`, for a phase that does not go through [`converge`]).
 pub async fn repair_all(
     logs: &aws_sdk_cloudwatchlogs::Client,
     desired: &Desired,

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use super::{Difference, Differences, Kind};
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::TAG_PLATFORM;
-use crate::phases::{aws_error, Run};
+use crate::phases::{aws_error, PhaseContext};
 use crate::policies::{parse_returned, same_policy};
 use crate::spec::RepositorySpec;
 use crate::store::ResourceRecord;
@@ -226,7 +226,7 @@ fn from_repository(repo: &Repository) -> Live {
 /// None in `observe` when it does not exist. A repository of the name that another platform or
 /// nobody owns is refused.
 pub(crate) async fn converge(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
     desired: &Desired,
     tenant: Option<&str>,
@@ -234,35 +234,35 @@ pub(crate) async fn converge(
     let resource = format!("{}/{}", Kind::Repository, desired.name);
     let live = match find(ecr, &desired.name).await? {
         Some(live) => {
-            refuse_foreign(run, &desired.name, &live)?;
+            refuse_foreign(ctx, &desired.name, &live)?;
             live
         }
         None => {
-            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(None);
             }
             // `create` may find the name taken by a concurrent creator: that one's owner counts.
             let live = create(ecr, desired).await?;
-            refuse_foreign(run, &desired.name, &live)?;
+            refuse_foreign(ctx, &desired.name, &live)?;
             live
         }
     };
-    let mut record = ResourceRecord::new(Kind::Repository, &desired.name, run.ctx.phase.as_str());
+    let mut record = ResourceRecord::new(Kind::Repository, &desired.name, ctx.phase.as_str());
     record.arn = Some(live.arn.clone());
     record.tenant = tenant.map(str::to_owned);
     record.tags = desired.tags.clone();
-    run.record(record).await?;
+    ctx.record(record).await?;
     for d in desired.differences(&live) {
-        if run.differs(&resource, d.field, d.desired, d.actual) {
+        if ctx.differs(&resource, d.field, d.desired, d.actual) {
             repair(ecr, desired, &live, d.field).await?;
         }
     }
     Ok(Some(live.uri))
 }
 
-fn refuse_foreign(run: &Run<'_>, name: &str, live: &Live) -> Result<(), FunctionError> {
+fn refuse_foreign(ctx: &PhaseContext<'_>, name: &str, live: &Live) -> Result<(), FunctionError> {
     let owner = live.tags.get(TAG_PLATFORM).map(String::as_str);
-    if owner == Some(run.ctx.platform_id()) {
+    if owner == Some(ctx.platform_id()) {
         return Ok(());
     }
     Err(FunctionError::new(
@@ -270,7 +270,7 @@ fn refuse_foreign(run: &Run<'_>, name: &str, live: &Live) -> Result<(), Function
         format!(
             "ECR repository {name} exists but is not tagged {TAG_PLATFORM}={} (owner: {owner:?}); \
              refusing to adopt it",
-            run.ctx.platform_id()
+            ctx.platform_id()
         ),
     ))
 }
@@ -386,12 +386,12 @@ async fn repair(
 /// Deletes the repository with its images and forgets it. Already gone is success; a
 /// repository of the name that is not this platform's is left alone (and forgotten).
 pub(crate) async fn remove(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
     name: &str,
 ) -> Result<(), FunctionError> {
     if let Some(live) = find(ecr, name).await? {
-        match refuse_foreign(run, name, &live) {
+        match refuse_foreign(ctx, name, &live) {
             Err(e) => tracing::warn!(repository = %name, "not deleted: {e}"),
             Ok(()) => {
                 let deleted = ecr
@@ -410,7 +410,7 @@ pub(crate) async fn remove(
             }
         }
     }
-    run.forget(Kind::Repository, name).await
+    ctx.forget(Kind::Repository, name).await
 }
 
 fn ecr_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {

@@ -11,24 +11,22 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
 
 use super::lookup;
-use super::{error_code, removal, Clients, Inventory, Produced, Removal};
+use super::{error_code, removal, Clients, Produced, Removal};
 use crate::error::FunctionError;
 use crate::phases::{PhaseContext, PhaseOutput};
 
 pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let inv = Inventory::load(ctx).await?;
     let platform_id = ctx.platform_id().to_owned();
-    let mut run = Delete {
+    let ready = Delete {
         ctx,
         c,
-        inv,
         platform_id,
-    };
-    let ready = run.run().await?;
-    let Delete { ctx, mut inv, .. } = run;
+    }
+    .run()
+    .await?;
     let mut cleared = BTreeMap::new();
     if ready {
-        inv.forget_all(ctx).await?;
+        ctx.forget_all().await?;
         cleared = Produced::cleared();
     }
     ctx.finish(ready, cleared).await
@@ -37,7 +35,6 @@ pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutp
 struct Delete<'r, 'a> {
     ctx: &'r mut PhaseContext<'a>,
     c: &'r Clients,
-    inv: Inventory,
     platform_id: String,
 }
 
@@ -66,7 +63,7 @@ impl Delete<'_, '_> {
         match outcome {
             Removal::Blocked => Ok(false),
             Removal::Done | Removal::Gone => {
-                self.inv.forget(self.ctx, kind, id).await?;
+                self.ctx.forget(kind, id).await?;
                 Ok(true)
             }
         }
@@ -90,7 +87,7 @@ impl Delete<'_, '_> {
             .await;
         removal("DeleteFlowLogs", result)?;
         for id in ids {
-            self.inv.forget(self.ctx, Kind::FlowLog, &id).await?;
+            self.ctx.forget(Kind::FlowLog, &id).await?;
         }
         Ok(())
     }
@@ -98,7 +95,7 @@ impl Delete<'_, '_> {
     async fn log_group(&mut self) -> Result<(), FunctionError> {
         let name = self.ctx.names.flow_log_group();
         if log_group::find(&self.c.logs, &name).await?.is_none() {
-            return self.inv.forget(self.ctx, Kind::LogGroup, &name).await;
+            return self.ctx.forget(Kind::LogGroup, &name).await;
         }
         let result = self
             .c
@@ -138,7 +135,7 @@ impl Delete<'_, '_> {
         for e in &before {
             let id = e.vpc_endpoint_id().unwrap_or_default();
             if !after.iter().any(|a| a.vpc_endpoint_id() == Some(id)) {
-                self.inv.forget(self.ctx, Kind::VpcEndpoint, id).await?;
+                self.ctx.forget(Kind::VpcEndpoint, id).await?;
             }
         }
         Ok(after.is_empty())
@@ -184,7 +181,7 @@ impl Delete<'_, '_> {
         for n in &live {
             let id = n.nat_gateway_id().unwrap_or_default();
             if !remaining.iter().any(|r| r.nat_gateway_id() == Some(id)) {
-                self.inv.forget(self.ctx, Kind::NatGateway, id).await?;
+                self.ctx.forget(Kind::NatGateway, id).await?;
             }
         }
         Ok(remaining.is_empty())

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::lookup::{self, named};
 use super::{
-    ec2_tags, error_code, outputs, removal, resource_tags, tag_spec, Clients, Desired, Inventory,
-    Produced, Removal, Tier,
+    ec2_tags, error_code, outputs, removal, resource_tags, tag_spec, Clients, Desired, Produced,
+    Removal, Tier,
 };
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::{aws_error, PhaseContext, PhaseOutput};
@@ -25,12 +25,10 @@ pub async fn ensure(
     c: &Clients,
     d: &Desired,
 ) -> Result<PhaseOutput, FunctionError> {
-    let inv = Inventory::load(ctx).await?;
     Ensure {
         ctx,
         c,
         d,
-        inv,
         out: Produced::default(),
         pending_nats: BTreeSet::new(),
     }
@@ -42,7 +40,6 @@ struct Ensure<'r, 'a> {
     ctx: &'r mut PhaseContext<'a>,
     c: &'r Clients,
     d: &'r Desired,
-    inv: Inventory,
     out: Produced,
     /// NAT gateways not `available` yet: no route points at one until it is (a route to a
     /// NAT gateway created a moment ago can fail with `InvalidNatGatewayID.NotFound`).
@@ -140,7 +137,7 @@ impl Ensure<'_, '_> {
         if let Value::Object(map) = &mut attributes {
             map.insert("name".to_owned(), json!(name));
         }
-        self.inv.record(self.ctx, kind, id, tags, attributes).await
+        self.ctx.record_new(kind, id, tags, attributes).await
     }
 
     /// The first `azCount` available zones of the region, sorted by name.
@@ -359,9 +356,8 @@ impl Ensure<'_, '_> {
                         .await?
                 }
             };
-            self.inv
-                .record(
-                    self.ctx,
+            self.ctx
+                .record_new(
                     Kind::Subnet,
                     &id,
                     tags,
@@ -769,7 +765,7 @@ impl Ensure<'_, '_> {
                 .send()
                 .await;
             removal("DeleteNatGateway", result)?;
-            self.inv.forget(self.ctx, Kind::NatGateway, id).await?;
+            self.ctx.forget(Kind::NatGateway, id).await?;
         }
         let mut gone = doomed.is_empty();
         let addresses = lookup::addresses(self.c, &platform).await?;
@@ -781,7 +777,7 @@ impl Ensure<'_, '_> {
                 Err(e) if error_code(&e) == Some("InvalidIPAddress.InUse") => gone = false,
                 other => {
                     removal("ReleaseAddress", other)?;
-                    self.inv.forget(self.ctx, Kind::ElasticIp, id).await?;
+                    self.ctx.forget(Kind::ElasticIp, id).await?;
                 }
             }
         }
@@ -990,7 +986,7 @@ impl Ensure<'_, '_> {
                 .await;
             removal("DeleteVpcEndpoints", result)?;
             for id in surplus {
-                self.inv.forget(self.ctx, Kind::VpcEndpoint, &id).await?;
+                self.ctx.forget(Kind::VpcEndpoint, &id).await?;
             }
         }
         Ok(ready)
@@ -1171,7 +1167,7 @@ impl Ensure<'_, '_> {
                 .await;
             removal("DeleteFlowLogs", result)?;
             for id in remove {
-                self.inv.forget(self.ctx, Kind::FlowLog, &id).await?;
+                self.ctx.forget(Kind::FlowLog, &id).await?;
             }
         }
         Ok(kept)

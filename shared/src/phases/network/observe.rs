@@ -16,7 +16,7 @@ use crate::resources::{log_group, Kind};
 
 /// Compares the network in AWS with the spec, field by field; no writes anywhere.
 pub async fn observe(
-    ctx: &PhaseContext<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<PhaseOutput, FunctionError> {

@@ -18,7 +18,6 @@ use super::COMPONENT;
 use crate::aws::Clients;
 use crate::error::FunctionError;
 use crate::naming::TAG_COMPONENT;
-use crate::phases::common::Inventory;
 use crate::phases::{outputs, Drift, PhaseContext};
 use crate::resources::fargate_profile::{self, Desired, Live, Step};
 use crate::resources::Kind;
@@ -58,11 +57,7 @@ fn ours(_ctx: &PhaseContext<'_>, all: Vec<Live>) -> Vec<Live> {
 }
 
 /// One step towards the desired profiles (see the module docs); true when converged.
-pub async fn converge(
-    ctx: &mut PhaseContext<'_>,
-    c: &Clients,
-    inventory: &mut Inventory,
-) -> Result<bool, FunctionError> {
+pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, FunctionError> {
     let Some(desired) = desired(ctx)? else {
         return Err(crate::error::FunctionError::new(
             crate::error::ErrorType::Terminal,
@@ -95,15 +90,13 @@ pub async fn converge(
                 return Ok(false);
             }
             Some(l) => {
-                inventory
-                    .record(
-                        ctx,
-                        Kind::FargateProfile,
-                        &d.name,
-                        d.tags.clone(),
-                        json!({ "arn": l.arn }),
-                    )
-                    .await?;
+                ctx.record_new(
+                    Kind::FargateProfile,
+                    &d.name,
+                    d.tags.clone(),
+                    json!({ "arn": l.arn }),
+                )
+                .await?;
                 let diffs = d.differences(l);
                 if diffs.iter().any(fargate_profile::immutable) {
                     for x in &diffs {
@@ -121,9 +114,7 @@ pub async fn converge(
     let wanted: BTreeSet<&str> = desired.iter().map(|d| d.name.as_str()).collect();
     if let Some(stale) = live.iter().find(|l| !wanted.contains(l.name.as_str())) {
         if fargate_profile::delete(&c.eks, &cluster, &stale.name).await? == Step::Started {
-            inventory
-                .forget(ctx, Kind::FargateProfile, &stale.name)
-                .await?;
+            ctx.forget(Kind::FargateProfile, &stale.name).await?;
         }
         return Ok(false);
     }
@@ -166,21 +157,15 @@ pub async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<Vec<Drift>, 
 
 /// Deletes the platform-level profiles one at a time; true once none is left. Runs before the
 /// node groups go (and so before the cluster).
-pub async fn delete(
-    ctx: &mut PhaseContext<'_>,
-    c: &Clients,
-    inventory: &mut Inventory,
-) -> Result<bool, FunctionError> {
+pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, FunctionError> {
     let cluster = ctx.names.cluster();
     let all = fargate_profile::list_ours(&c.eks, &cluster, ctx.platform_id()).await?;
     let busy = all.iter().any(Live::in_flight);
     let live = ours(ctx, all);
     let names: BTreeSet<String> = live.iter().map(|l| l.name.clone()).collect();
-    for recorded in inventory.ids_of(Kind::FargateProfile, None) {
+    for recorded in ctx.recorded(Kind::FargateProfile, None) {
         if !names.contains(&recorded) {
-            inventory
-                .forget(ctx, Kind::FargateProfile, &recorded)
-                .await?;
+            ctx.forget(Kind::FargateProfile, &recorded).await?;
         }
     }
     let Some(first) = live.first() else {

@@ -16,7 +16,7 @@ use super::{missing_tags, owned, Clients, Desired};
 use crate::error::FunctionError;
 use crate::naming::Names;
 use crate::phases::aws_error;
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::plan::{AlarmDefinition, Phase, ALARMS, ALARM_NAMESPACE};
 use crate::store::ResourceRecord;
 
@@ -143,7 +143,7 @@ fn alarm_arn(d: &Desired, alarm: Option<&MetricAlarm>, name: &str) -> String {
 
 /// Creates or corrects the platform's alarms and removes stale ones; returns the alarm names.
 pub(super) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<Vec<String>, FunctionError> {
@@ -156,7 +156,7 @@ pub(super) async fn ensure(
         let arn = alarm_arn(d, found.as_ref(), &view.name);
         match &found {
             None => {
-                if !run.differs(&resource, "exists", json!(true), json!(false)) {
+                if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                     continue;
                 }
                 put(c, view, Some(&d.tags)).await?;
@@ -164,14 +164,14 @@ pub(super) async fn ensure(
             Some(alarm) => {
                 let actual = AlarmView::of(alarm);
                 if actual != *view
-                    && run.differs(&resource, "definition", view.to_json(), actual.to_json())
+                    && ctx.differs(&resource, "definition", view.to_json(), actual.to_json())
                 {
                     put(c, view, None).await?;
                 }
                 let tags = list_tags(c, &arn).await?;
                 let missing = missing_tags(&d.tags, &tags);
                 if !missing.is_empty()
-                    && run.differs(&resource, "tags", json!(missing), json!(tags))
+                    && ctx.differs(&resource, "tags", json!(missing), json!(tags))
                 {
                     c.cloudwatch
                         .tag_resource()
@@ -188,7 +188,7 @@ pub(super) async fn ensure(
         record.arn = Some(arn);
         record.tags = d.tags.clone();
         record.attributes = Some(json!({ "metric": view.metric }));
-        run.record(record).await?;
+        ctx.record(record).await?;
         names.push(view.name.clone());
     }
     // Left over under the platform's prefix: alarms no longer defined (or alarms turned off).
@@ -199,11 +199,11 @@ pub(super) async fn ensure(
             continue;
         }
         let resource = format!("cloudwatch:alarm/{name}");
-        if run.differs(&resource, "exists", json!(false), json!(true)) {
+        if ctx.differs(&resource, "exists", json!(false), json!(true)) {
             stale.push(name.clone());
         }
     }
-    delete_names(run, c, &stale).await?;
+    delete_names(ctx, c, &stale).await?;
     Ok(names)
 }
 
@@ -224,7 +224,7 @@ async fn ours(
 
 /// Deletes every alarm of the platform (defined names, and stale ones tagged with it).
 pub(super) async fn delete(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<(), FunctionError> {
@@ -235,15 +235,15 @@ pub(super) async fn delete(
             doomed.push(name.clone());
         }
     }
-    delete_names(run, c, &doomed).await?;
+    delete_names(ctx, c, &doomed).await?;
     for def in ALARMS {
-        run.forget(Kind::Alarm, &d.names.alarm(def.name)).await?;
+        ctx.forget(Kind::Alarm, &d.names.alarm(def.name)).await?;
     }
     Ok(())
 }
 
 async fn delete_names(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     names: &[String],
 ) -> Result<(), FunctionError> {
@@ -262,7 +262,7 @@ async fn delete_names(
             Err(e) => return Err(aws_error("cloudwatch:DeleteAlarms", e)),
         }
         for name in batch {
-            run.forget(Kind::Alarm, name).await?;
+            ctx.forget(Kind::Alarm, name).await?;
         }
     }
     Ok(())

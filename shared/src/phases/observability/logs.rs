@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{Clients, Desired};
 use crate::error::FunctionError;
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::plan::{Phase, CONTAINER_INSIGHTS_LOG_GROUPS};
 use crate::resources::{log_group, Kind};
 use crate::store::ResourceRecord;
@@ -22,7 +22,7 @@ use crate::store::ResourceRecord;
 /// Ensures the log groups; returns the Container Insights groups' names (empty when Container
 /// Insights is off).
 pub(super) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<Vec<String>, FunctionError> {
@@ -34,13 +34,13 @@ pub(super) async fn ensure(
         existing.extend(log_group::find_all(&c.logs, fargate).await?);
     }
     for name in d.log_groups.iter().chain(&d.fargate_log_group) {
-        ensure_group(run, c, d, name, existing.remove(name)).await?;
+        ensure_group(ctx, c, d, name, existing.remove(name)).await?;
     }
     Ok(d.log_groups.clone())
 }
 
 async fn ensure_group(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
     name: &str,
@@ -56,13 +56,13 @@ async fn ensure_group(
     record.tags = d.tags.clone();
     record.attributes = Some(json!({ "retentionDays": d.retention_days }));
     let arn = d.arn("logs", &format!("log-group:{name}"));
-    log_group::converge(run, &c.logs, &desired, found, record, &arn).await
+    log_group::converge(ctx, &c.logs, &desired, found, record, &arn).await
 }
 
 /// Deletes every Container Insights group of the cluster and the Fargate pods' group (whatever
 /// the spec says now).
 pub(super) async fn delete(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<(), FunctionError> {
@@ -78,7 +78,7 @@ pub(super) async fn delete(
         if existing.contains_key(&name) {
             log_group::remove(&c.logs, &name).await?;
         }
-        run.forget(Kind::LogGroup, &name).await?;
+        ctx.forget(Kind::LogGroup, &name).await?;
     }
     Ok(())
 }

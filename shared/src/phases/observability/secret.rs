@@ -27,7 +27,7 @@ use crate::error::{ErrorType, FunctionError};
 use crate::naming::Names;
 use crate::phases::aws_error;
 use crate::phases::outputs::{self, Output, OutputMap};
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::plan::Phase;
 use crate::spec::PlatformSpec;
 use crate::store::ResourceRecord;
@@ -145,18 +145,18 @@ fn wanted(d: &Desired) -> Result<&Value, FunctionError> {
 
 /// Ensures the secret; returns its ARN (`None` in `observe` when it does not exist).
 pub(super) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<Option<String>, FunctionError> {
     let name = d.names.platform_secret();
     let resource = format!("secretsmanager:secret/{name}");
     let Some(found) = describe(c, &name).await? else {
-        if !run.differs(&resource, "exists", json!(true), json!(false)) {
+        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(None);
         }
         let arn = create(c, d, &name).await?;
-        record(run, d, &name, &arn).await?;
+        record(ctx, d, &name, &arn).await?;
         return Ok(Some(arn));
     };
     let tags = tags_of(&found);
@@ -164,13 +164,13 @@ pub(super) async fn ensure(
         return Err(foreign("secret", &name, &d.platform_id));
     }
     let arn = found.arn().unwrap_or_default().to_owned();
-    record(run, d, &name, &arn).await?;
-    if !restore_if_deleted(run, c, &resource, &found).await? {
+    record(ctx, d, &name, &arn).await?;
+    if !restore_if_deleted(ctx, c, &resource, &found).await? {
         // Pending deletion: its value cannot be read; restoring it is `ensure`'s job.
         return Ok(Some(arn));
     }
     let missing = missing_tags(&d.tags, &tags);
-    if !missing.is_empty() && run.differs(&resource, "tags", json!(missing), json!(tags)) {
+    if !missing.is_empty() && ctx.differs(&resource, "tags", json!(missing), json!(tags)) {
         c.secrets
             .tag_resource()
             .secret_id(&arn)
@@ -179,14 +179,14 @@ pub(super) async fn ensure(
             .await
             .map_err(|e| aws_error("secretsmanager:TagResource", e))?;
     }
-    converge_value(run, c, d, &resource, &found).await?;
+    converge_value(ctx, c, d, &resource, &found).await?;
     Ok(Some(arn))
 }
 
 /// A secret pending deletion is restored (`ensure`) or reported (`observe`: then false, as its
 /// value cannot be read).
 async fn restore_if_deleted(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     resource: &str,
     found: &DescribeSecretOutput,
@@ -194,7 +194,7 @@ async fn restore_if_deleted(
     let Some(deleted) = found.deleted_date() else {
         return Ok(true);
     };
-    if !run.differs(
+    if !ctx.differs(
         resource,
         "deletedDate",
         Value::Null,
@@ -214,7 +214,7 @@ async fn restore_if_deleted(
 /// Brings the key and the value to the desired ones: a differing key takes a new version under
 /// the new key (with the desired value), else a differing value a new version.
 async fn converge_value(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
     resource: &str,
@@ -228,7 +228,7 @@ async fn converge_value(
     });
     let value = match &d.secret {
         Ok(doc) => Some(doc),
-        Err(_) if run.writes() => Some(wanted(d)?),
+        Err(_) if ctx.writes() => Some(wanted(d)?),
         // observe before the cluster exists: the value is not compared.
         Err(_) => None,
     };
@@ -237,7 +237,7 @@ async fn converge_value(
         None => Vec::new(),
     };
     if key_differs
-        && run.differs(
+        && ctx.differs(
             resource,
             "kmsKeyId",
             json!(d.data_key),
@@ -253,7 +253,7 @@ async fn converge_value(
             .await
             .map_err(|e| aws_error("secretsmanager:UpdateSecret", e))?;
     } else if !keys.is_empty()
-        && run.differs(resource, "value", json!({ "keys": keys }), Value::Null)
+        && ctx.differs(resource, "value", json!({ "keys": keys }), Value::Null)
     {
         c.secrets
             .put_secret_value()
@@ -267,7 +267,7 @@ async fn converge_value(
 }
 
 async fn record(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     d: &Desired,
     name: &str,
     arn: &str,
@@ -275,7 +275,7 @@ async fn record(
     let mut record = ResourceRecord::new(Kind::Secret, name, Phase::Observability.as_str());
     record.arn = Some(arn.to_owned()).filter(|a| !a.is_empty());
     record.tags = d.tags.clone();
-    run.record(record).await
+    ctx.record(record).await
 }
 
 /// Creates the secret with its key, value and tags in one call.
@@ -314,7 +314,7 @@ async fn current_value(c: &Clients, arn: &str) -> Result<Value, FunctionError> {
 /// Schedules the secret's deletion ([`RECOVERY_WINDOW_DAYS`]); one already pending counts as
 /// gone.
 pub(super) async fn delete(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<(), FunctionError> {
@@ -342,7 +342,7 @@ pub(super) async fn delete(
             }
         }
     }
-    run.forget(Kind::Secret, &name).await
+    ctx.forget(Kind::Secret, &name).await
 }
 
 /// The secret (pending deletion or not); `None` when it does not exist.

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{foreign, missing_tags, owned, same_key, Clients, Desired};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::plan::Phase;
 use crate::policies;
 use crate::store::ResourceRecord;
@@ -53,7 +53,7 @@ fn desired_policy(d: &Desired, arn: &str) -> Value {
 
 /// Ensures the platform's topic; returns its ARN (the derived one in `observe` when missing).
 pub(super) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<Option<String>, FunctionError> {
@@ -62,22 +62,22 @@ pub(super) async fn ensure(
     let resource = format!("sns:topic/{name}");
     let policy = desired_policy(d, &derived);
     let Some(attributes) = attributes(c, &derived).await? else {
-        if !run.differs(&resource, "exists", json!(true), json!(false)) {
+        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(Some(derived));
         }
         let arn = create(c, d, &name, &policy).await?;
-        record(run, d, &name, &arn).await?;
+        record(ctx, d, &name, &arn).await?;
         return Ok(Some(arn));
     };
     let tags = list_tags(c, &derived).await?;
     if !owned(&tags, &d.platform_id) {
         return Err(foreign("SNS topic", &derived, &d.platform_id));
     }
-    record(run, d, &name, &derived).await?;
+    record(ctx, d, &name, &derived).await?;
     if let Some(key) = &d.data_key {
         let actual = attributes.get(ATTR_KMS).filter(|k| !k.is_empty());
         let same = actual.is_some_and(|k| same_key(key, k));
-        if !same && run.differs(&resource, "kmsMasterKeyId", json!(key), json!(actual)) {
+        if !same && ctx.differs(&resource, "kmsMasterKeyId", json!(key), json!(actual)) {
             set_attribute(c, &derived, ATTR_KMS, key).await?;
         }
     }
@@ -86,12 +86,12 @@ pub(super) async fn ensure(
         .and_then(|p| policies::parse_returned(p))
         .unwrap_or(Value::Null);
     if !policies::same_policy(&policy, &actual)
-        && run.differs(&resource, "policy", policy.clone(), actual)
+        && ctx.differs(&resource, "policy", policy.clone(), actual)
     {
         set_attribute(c, &derived, ATTR_POLICY, &policy.to_string()).await?;
     }
     let missing = missing_tags(&d.tags, &tags);
-    if !missing.is_empty() && run.differs(&resource, "tags", json!(missing), json!(tags)) {
+    if !missing.is_empty() && ctx.differs(&resource, "tags", json!(missing), json!(tags)) {
         c.sns
             .tag_resource()
             .resource_arn(&derived)
@@ -104,7 +104,7 @@ pub(super) async fn ensure(
 }
 
 async fn record(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     d: &Desired,
     name: &str,
     arn: &str,
@@ -112,7 +112,7 @@ async fn record(
     let mut record = ResourceRecord::new(Kind::Topic, name, Phase::Observability.as_str());
     record.arn = Some(arn.to_owned());
     record.tags = d.tags.clone();
-    run.record(record).await
+    ctx.record(record).await
 }
 
 async fn create(
@@ -159,7 +159,7 @@ async fn set_attribute(
 /// Deletes the platform's own topic if it exists and is tagged as the platform's (whatever the
 /// spec says now: a request that switched to its own topic leaves ours behind until then).
 pub(super) async fn delete(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<(), FunctionError> {
@@ -178,7 +178,7 @@ pub(super) async fn delete(
             Err(e) => return Err(aws_error("sns:DeleteTopic", e)),
         }
     }
-    run.forget(Kind::Topic, &name).await
+    ctx.forget(Kind::Topic, &name).await
 }
 
 /// The topic's attributes; `None` when it does not exist.

@@ -205,12 +205,12 @@ pub async fn active_cluster(
 }
 
 /// A context for one action of `phase` on `spec`, with an empty status record.
-pub fn context<'a>(
+pub async fn context<'a>(
     deps: &'a Deps,
     phase: Phase,
     action: Action,
     spec: &PlatformSpec,
-) -> PhaseContext<'a> {
+) -> Result<PhaseContext<'a>, FunctionError> {
     let input = PhaseInput {
         platform_id: spec.id.clone(),
         request_id: "req-scenario".to_owned(),
@@ -219,7 +219,7 @@ pub fn context<'a>(
         scope: None,
     };
     let status = PlatformStatus::new(LifecycleState::Provisioning);
-    PhaseContext::new(phase, input, deps, deps.clone(), spec.clone(), status)
+    PhaseContext::new(phase, input, deps, deps.clone(), spec.clone(), status).await
 }
 
 /// One phase of the example platform among doubles: runs its actions and keeps the call log.
@@ -266,7 +266,7 @@ impl Stage {
             access, addons, bootstrap, cluster, encryption, identity, nodegroups, observability,
         };
         self.calls.clear();
-        let mut ctx = context(&self.deps, self.phase, action, &self.spec);
+        let mut ctx = context(&self.deps, self.phase, action, &self.spec).await?;
         ctx.input.item = self.item.clone();
         ctx.status.outputs.extend(self.outputs.iter().cloned());
         match self.phase {

@@ -101,7 +101,7 @@ impl World {
     /// `inputs` says so; the call log is cleared first.
     async fn try_run_on(&self, deps: &Deps, action: Action) -> Result<PhaseOutput, FunctionError> {
         self.s.calls.clear();
-        let mut ctx = context(deps, Phase::Network, action, &self.s.spec);
+        let mut ctx = context(deps, Phase::Network, action, &self.s.spec).await?;
         if self.inputs.get() {
             let inputs = [
                 ("logsKeyArn", LOGS_KEY),

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::bucket;
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::policies;
 use crate::resources::Kind;
 use crate::store::ResourceRecord;
@@ -25,36 +25,36 @@ pub const COMPONENT: &str = "tenant-data-access-logs";
 
 /// Ensures the log bucket and the data bucket's logging into it.
 pub(crate) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     data_bucket: &str,
 ) -> Result<(), FunctionError> {
-    let logs = run.ctx.names.access_log_bucket();
+    let logs = ctx.names.access_log_bucket();
     let resource = format!("s3:bucket/{logs}");
-    let tags = run.ctx.tags(COMPONENT);
-    if !bucket::exists(run, s3, &logs).await? {
-        if !run.differs(&resource, "exists", json!(true), json!(false)) {
+    let tags = ctx.tags(COMPONENT);
+    if !bucket::exists(ctx, s3, &logs).await? {
+        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(());
         }
-        bucket::create(run, s3, &logs, &tags).await?;
+        bucket::create(ctx, s3, &logs, &tags).await?;
     }
-    let mut record = ResourceRecord::new(Kind::Bucket, &logs, run.ctx.phase.as_str());
-    record.arn = Some(format!("arn:{}:s3:::{logs}", run.ctx.spec.partition()));
+    let mut record = ResourceRecord::new(Kind::Bucket, &logs, ctx.phase.as_str());
+    record.arn = Some(format!("arn:{}:s3:::{logs}", ctx.spec.partition()));
     record.tags = tags.clone();
     record.attributes = Some(json!({ "accessLogsOf": data_bucket }));
-    run.record(record).await?;
-    bucket::converge_tags(run, s3, &logs, &resource, &tags).await?;
-    bucket::converge_ownership(run, s3, &logs, &resource).await?;
-    bucket::converge_public_access(run, s3, &logs, &resource).await?;
-    bucket::converge_encryption(run, s3, &logs, &resource, None).await?;
-    let policy = policies::access_log_bucket_policy(&run.target(), &logs, data_bucket);
-    bucket::converge_policy(run, s3, &logs, &resource, policy).await?;
-    converge_logging(run, s3, data_bucket, &logs).await
+    ctx.record(record).await?;
+    bucket::converge_tags(ctx, s3, &logs, &resource, &tags).await?;
+    bucket::converge_ownership(ctx, s3, &logs, &resource).await?;
+    bucket::converge_public_access(ctx, s3, &logs, &resource).await?;
+    bucket::converge_encryption(ctx, s3, &logs, &resource, None).await?;
+    let policy = policies::access_log_bucket_policy(&ctx.target(), &logs, data_bucket);
+    bucket::converge_policy(ctx, s3, &logs, &resource, policy).await?;
+    converge_logging(ctx, s3, data_bucket, &logs).await
 }
 
 /// The data bucket logs into `logs` under the prefix.
 async fn converge_logging(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     data_bucket: &str,
     logs: &str,
@@ -70,7 +70,7 @@ async fn converge_logging(
     let desired = json!({ "targetBucket": logs, "targetPrefix": policies::ACCESS_LOG_PREFIX });
     let resource = format!("s3:bucket/{data_bucket}");
     if actual.as_ref() == Some(&desired)
-        || !run.differs(&resource, "accessLogging", desired, json!(actual))
+        || !ctx.differs(&resource, "accessLogging", desired, json!(actual))
     {
         return Ok(());
     }
@@ -95,11 +95,11 @@ async fn converge_logging(
 /// Empties and deletes the log bucket (after the data bucket, so no log arrives for it later);
 /// true once it is gone.
 pub(crate) async fn remove(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
 ) -> Result<bool, FunctionError> {
-    let logs = run.ctx.names.access_log_bucket();
-    if bucket::exists(run, s3, &logs).await? {
+    let logs = ctx.names.access_log_bucket();
+    if bucket::exists(ctx, s3, &logs).await? {
         // The bucket is going: its policy first, which also lifts the policy's TLS-only Deny
         // for the deletes below (moto reads that Deny as applying to every request).
         match s3.delete_bucket_policy().bucket(&logs).send().await {
@@ -111,6 +111,6 @@ pub(crate) async fn remove(
     if !bucket::empty_prefix(s3, &logs, "").await? {
         return Ok(false);
     }
-    bucket::delete(run, s3, &logs).await?;
+    bucket::delete(ctx, s3, &logs).await?;
     Ok(true)
 }

@@ -25,7 +25,7 @@ use crate::naming::TAG_PLATFORM;
 use crate::phases::aws_error;
 use crate::phases::common::error_code;
 use crate::phases::outputs;
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::policies;
 use crate::store::ResourceRecord;
 
@@ -56,7 +56,7 @@ fn not_found(code: Option<&str>) -> bool {
 /// Whether the bucket exists (and is this platform's); an error when it exists but another
 /// account or platform owns it.
 pub(super) async fn exists(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
 ) -> Result<bool, FunctionError> {
@@ -79,13 +79,13 @@ pub(super) async fn exists(
     if owner.is_none() && tags.is_empty() {
         return Ok(true);
     }
-    if owner != Some(run.ctx.platform_id()) {
+    if owner != Some(ctx.platform_id()) {
         return Err(FunctionError::new(
             ErrorType::Terminal,
             format!(
                 "S3 bucket {bucket} exists but is not tagged {TAG_PLATFORM}={} (owner: {owner:?}); \
                  refusing to adopt or empty it",
-                run.ctx.platform_id()
+                ctx.platform_id()
             ),
         ));
     }
@@ -105,41 +105,41 @@ async fn tags_of(
 
 /// Ensures the bucket and every setting; returns its name (None in `observe` when missing).
 pub(crate) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
 ) -> Result<Option<String>, FunctionError> {
-    let bucket = run.ctx.names.bucket();
+    let bucket = ctx.names.bucket();
     let resource = format!("s3:bucket/{bucket}");
-    let data_key = run.ctx.output(outputs::DATA_KEY_ARN)?;
-    let tags = run.ctx.tags(COMPONENT);
-    if !exists(run, s3, &bucket).await? {
-        if !run.differs(&resource, "exists", json!(true), json!(false)) {
+    let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
+    let tags = ctx.tags(COMPONENT);
+    if !exists(ctx, s3, &bucket).await? {
+        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(None);
         }
-        create(run, s3, &bucket, &tags).await?;
+        create(ctx, s3, &bucket, &tags).await?;
     }
-    let mut record = ResourceRecord::new(Kind::Bucket, &bucket, run.ctx.phase.as_str());
-    record.arn = Some(format!("arn:{}:s3:::{bucket}", run.ctx.spec.partition()));
+    let mut record = ResourceRecord::new(Kind::Bucket, &bucket, ctx.phase.as_str());
+    record.arn = Some(format!("arn:{}:s3:::{bucket}", ctx.spec.partition()));
     record.tags = tags.clone();
-    run.record(record).await?;
-    converge_tags(run, s3, &bucket, &resource, &tags).await?;
-    converge_ownership(run, s3, &bucket, &resource).await?;
-    converge_public_access(run, s3, &bucket, &resource).await?;
-    converge_encryption(run, s3, &bucket, &resource, Some(&data_key)).await?;
-    converge_versioning(run, s3, &bucket, &resource).await?;
-    let policy = policies::tenant_bucket_policy(&run.target(), &bucket);
-    converge_policy(run, s3, &bucket, &resource, policy).await?;
-    super::access_logs::ensure(run, s3, &bucket).await?;
+    ctx.record(record).await?;
+    converge_tags(ctx, s3, &bucket, &resource, &tags).await?;
+    converge_ownership(ctx, s3, &bucket, &resource).await?;
+    converge_public_access(ctx, s3, &bucket, &resource).await?;
+    converge_encryption(ctx, s3, &bucket, &resource, Some(&data_key)).await?;
+    converge_versioning(ctx, s3, &bucket, &resource).await?;
+    let policy = policies::tenant_bucket_policy(&ctx.target(), &bucket);
+    converge_policy(ctx, s3, &bucket, &resource, policy).await?;
+    super::access_logs::ensure(ctx, s3, &bucket).await?;
     Ok(Some(bucket))
 }
 
 pub(super) async fn create(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), FunctionError> {
-    let region = run.ctx.spec.region.clone();
+    let region = ctx.spec.region.clone();
     let mut request = s3
         .create_bucket()
         .bucket(bucket)
@@ -188,7 +188,7 @@ async fn put_tags(
 
 /// Adds missing or changed tags, keeping foreign ones (`PutBucketTagging` replaces the set).
 pub(super) async fn converge_tags(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
@@ -196,7 +196,7 @@ pub(super) async fn converge_tags(
 ) -> Result<(), FunctionError> {
     let actual = tags_of(s3, bucket).await?;
     if desired.iter().all(|(k, v)| actual.get(k) == Some(v))
-        || !run.differs(resource, "tags", json!(desired), json!(actual))
+        || !ctx.differs(resource, "tags", json!(desired), json!(actual))
     {
         return Ok(());
     }
@@ -206,7 +206,7 @@ pub(super) async fn converge_tags(
 }
 
 pub(super) async fn converge_ownership(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
@@ -226,7 +226,7 @@ pub(super) async fn converge_ownership(
     };
     let desired = ObjectOwnership::BucketOwnerEnforced;
     if actual.as_deref() == Some(desired.as_str())
-        || !run.differs(
+        || !ctx.differs(
             resource,
             "objectOwnership",
             json!(desired.as_str()),
@@ -253,7 +253,7 @@ pub(super) async fn converge_ownership(
 }
 
 pub(super) async fn converge_public_access(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
@@ -271,7 +271,7 @@ pub(super) async fn converge_public_access(
         Err(e) => return Err(aws_error("s3:GetPublicAccessBlock", e)),
     };
     let all = [Some(true); 4];
-    if actual == Some(all) || !run.differs(resource, "publicAccessBlock", json!(all), json!(actual))
+    if actual == Some(all) || !ctx.differs(resource, "publicAccessBlock", json!(all), json!(actual))
     {
         return Ok(());
     }
@@ -294,7 +294,7 @@ pub(super) async fn converge_public_access(
 /// Default encryption: SSE-KMS with `key_arn` and S3 Bucket Keys, or SSE-S3 without a key (the
 /// only default encryption S3 server access log delivery accepts on its target bucket).
 pub(super) async fn converge_encryption(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
@@ -324,7 +324,7 @@ pub(super) async fn converge_encryption(
         }
     };
     if actual.as_ref() == Some(&desired)
-        || !run.differs(resource, "encryption", desired, json!(actual))
+        || !ctx.differs(resource, "encryption", desired, json!(actual))
     {
         return Ok(());
     }
@@ -357,7 +357,7 @@ pub(super) async fn converge_encryption(
 }
 
 async fn converge_versioning(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
@@ -370,7 +370,7 @@ async fn converge_versioning(
         .map_err(|e| aws_error("s3:GetBucketVersioning", e))?
         .status;
     if actual == Some(BucketVersioningStatus::Enabled)
-        || !run.differs(
+        || !ctx.differs(
             resource,
             "versioning",
             json!("Enabled"),
@@ -393,7 +393,7 @@ async fn converge_versioning(
 }
 
 pub(super) async fn converge_policy(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     resource: &str,
@@ -408,7 +408,7 @@ pub(super) async fn converge_policy(
         Err(e) => return Err(aws_error("s3:GetBucketPolicy", e)),
     };
     if policies::same_policy(&desired, &actual)
-        || !run.differs(resource, "policy", desired.clone(), actual)
+        || !ctx.differs(resource, "policy", desired.clone(), actual)
     {
         return Ok(());
     }
@@ -511,16 +511,16 @@ pub async fn holds_data(
 
 /// Deletes the (empty) bucket; a missing bucket is success.
 pub(crate) async fn delete(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
 ) -> Result<(), FunctionError> {
-    if exists(run, s3, bucket).await? {
+    if exists(ctx, s3, bucket).await? {
         match s3.delete_bucket().bucket(bucket).send().await {
             Ok(_) => {}
             Err(e) if not_found(error_code(&e)) => {}
             Err(e) => return Err(aws_error("s3:DeleteBucket", e)),
         }
     }
-    run.forget(Kind::Bucket, bucket).await
+    ctx.forget(Kind::Bucket, bucket).await
 }

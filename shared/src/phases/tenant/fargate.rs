@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{tenant_tags, Clients};
 use crate::error::FunctionError;
 use crate::phases::identity;
-use crate::phases::{outputs, Action, Run};
+use crate::phases::{outputs, Action, PhaseContext};
 use crate::resources::fargate_profile::{self, tenant_selectors, Desired, Live};
 use crate::resources::Kind;
 use crate::spec::TenantSpec;
@@ -21,32 +21,32 @@ use crate::store::ResourceRecord;
 /// Converges the tenant's profile (or removes one it no longer asks for); true once it is
 /// ACTIVE as desired (or gone).
 pub(super) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
 ) -> Result<bool, FunctionError> {
-    let name = run.ctx.names.tenant_fargate_profile(&tenant.name);
+    let name = ctx.names.tenant_fargate_profile(&tenant.name);
     let Some(f) = &tenant.fargate else {
         // A tenant that never asked costs no call; one that asked and no longer does loses it.
-        if !run.is_known(Kind::FargateProfile, &name) {
+        if !ctx.is_known(Kind::FargateProfile, &name) {
             return Ok(true);
         }
-        return remove(run, c, tenant).await;
+        return remove(ctx, c, tenant).await;
     };
-    let cluster = run.ctx.names.cluster();
+    let cluster = ctx.names.cluster();
     let resource = format!("{}/{name}", Kind::FargateProfile);
-    let Some(role_arn) = pod_role(run, c).await? else {
+    let Some(role_arn) = pod_role(ctx, c).await? else {
         return Ok(false);
     };
-    let subnets = run.ctx.output(outputs::PRIVATE_SUBNET_IDS)?;
+    let subnets = ctx.output(outputs::PRIVATE_SUBNET_IDS)?;
     let desired = Desired::new(
         name.clone(),
         tenant_selectors(tenant, f),
         subnets,
         role_arn,
-        tenant_tags(run, tenant),
+        tenant_tags(ctx, tenant),
     );
-    let platform = run.ctx.platform_id().to_owned();
+    let platform = ctx.platform_id().to_owned();
     let live = fargate_profile::find(&c.eks, &cluster, &name).await?;
     if let Some(l) = &live {
         fargate_profile::refuse_foreign(l, &platform)?;
@@ -57,8 +57,8 @@ pub(super) async fn ensure(
     let Some(live) = live else {
         // Noted (observe); created under ensure and under the onboarding poll, when no other
         // profile of the cluster is in flight.
-        if run.ctx.input.action == Action::Observe {
-            run.differs(&resource, "exists", json!(true), json!(false));
+        if ctx.input.action == Action::Observe {
+            ctx.differs(&resource, "exists", json!(true), json!(false));
             return Ok(false);
         }
         if !cluster_busy(c, &cluster, &platform).await? {
@@ -69,14 +69,14 @@ pub(super) async fn ensure(
     if live.in_flight() {
         return Ok(false);
     }
-    let mut record = ResourceRecord::new(Kind::FargateProfile, &name, run.ctx.phase.as_str());
+    let mut record = ResourceRecord::new(Kind::FargateProfile, &name, ctx.phase.as_str());
     record.arn = Some(live.arn.clone());
     record.tenant = Some(tenant.name.clone());
     record.tags = desired.tags.clone();
-    run.record(record).await?;
+    ctx.record(record).await?;
     let mut ready = true;
     for d in desired.differences(&live) {
-        if !run.differs(&resource, d.field, d.desired.clone(), d.actual.clone()) {
+        if !ctx.differs(&resource, d.field, d.desired.clone(), d.actual.clone()) {
             ready = false;
             continue;
         }
@@ -93,13 +93,16 @@ pub(super) async fn ensure(
 /// The pod execution role's ARN. The identity phase makes it when the platform request uses
 /// Fargate; a tenant asking for Fargate on a platform that did not gets it made here (and the
 /// tenant phase's decommission deletes it).
-async fn pod_role(run: &mut Run<'_>, c: &Clients) -> Result<Option<String>, FunctionError> {
-    if let Some(arn) = run.ctx.optional(outputs::FARGATE_POD_ROLE_ARN)? {
+async fn pod_role(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+) -> Result<Option<String>, FunctionError> {
+    if let Some(arn) = ctx.optional(outputs::FARGATE_POD_ROLE_ARN)? {
         return Ok(Some(arn));
     }
-    let tags = crate::naming::tags(&run.ctx.spec, None, "identity");
-    let role = identity::fargate_pods_role(&run.target(), tags);
-    identity::ensure_role(run, &c.iam, &role).await
+    let tags = crate::naming::tags(&ctx.spec, None, "identity");
+    let role = identity::fargate_pods_role(&ctx.target(), tags);
+    identity::ensure_role(ctx, &c.iam, &role).await
 }
 
 /// Whether a profile of the platform is being created or deleted (EKS would refuse another).
@@ -110,29 +113,29 @@ async fn cluster_busy(c: &Clients, cluster: &str, platform: &str) -> Result<bool
 
 /// Deletes the tenant's profile; true once it is gone (and forgotten).
 pub(super) async fn remove(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
 ) -> Result<bool, FunctionError> {
-    let cluster = run.ctx.names.cluster();
-    let name = run.ctx.names.tenant_fargate_profile(&tenant.name);
-    let platform = run.ctx.platform_id().to_owned();
+    let cluster = ctx.names.cluster();
+    let name = ctx.names.tenant_fargate_profile(&tenant.name);
+    let platform = ctx.platform_id().to_owned();
     match fargate_profile::find(&c.eks, &cluster, &name).await? {
         None => {
-            run.forget(Kind::FargateProfile, &name).await?;
+            ctx.forget(Kind::FargateProfile, &name).await?;
             Ok(true)
         }
         Some(l) if !l.is_of(&platform) => {
             tracing::warn!(profile = %name, "not deleted: not this platform's");
-            run.forget(Kind::FargateProfile, &name).await?;
+            ctx.forget(Kind::FargateProfile, &name).await?;
             Ok(true)
         }
         Some(l) if l.in_flight() => Ok(false),
         Some(_) => {
             let resource = format!("{}/{name}", Kind::FargateProfile);
             // As for creation, the poll (`delete` again) goes on with the deletion too.
-            if run.ctx.input.action == Action::Observe {
-                run.differs(&resource, "exists", json!(false), json!(true));
+            if ctx.input.action == Action::Observe {
+                ctx.differs(&resource, "exists", json!(false), json!(true));
             } else if !cluster_busy(c, &cluster, &platform).await? {
                 fargate_profile::delete(&c.eks, &cluster, &name).await?;
             }
@@ -143,10 +146,13 @@ pub(super) async fn remove(
 
 /// Decommission, once every tenant is gone: the pod execution role, if a tenant's onboarding
 /// made it (the identity phase deletes the one it made).
-pub(super) async fn remove_pod_role(run: &mut Run<'_>, c: &Clients) -> Result<(), FunctionError> {
-    let name = run.ctx.names.role(crate::naming::ROLE_FARGATE_PODS);
-    if run.is_known(Kind::IamRole, &name) {
-        identity::delete_role(run, &c.iam, &name).await?;
+pub(super) async fn remove_pod_role(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+) -> Result<(), FunctionError> {
+    let name = ctx.names.role(crate::naming::ROLE_FARGATE_PODS);
+    if ctx.is_known(Kind::IamRole, &name) {
+        identity::delete_role(ctx, &c.iam, &name).await?;
     }
     Ok(())
 }

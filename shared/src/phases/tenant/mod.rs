@@ -46,7 +46,6 @@ use serde_json::{json, Value};
 use super::encryption::{self, DesiredKey, TAG_PURPOSE};
 use super::identity::{self, DesiredRole};
 use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
-use super::Run;
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -65,13 +64,12 @@ pub const KEY_DELETION_MIN_DAYS: i32 = 7;
 pub const KEY_DELETION_MAX_DAYS: i32 = 30;
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
-    let mut run = Run::new(ctx).await?;
-    let clients = run.ctx.clients.clone();
-    let item = run.ctx.input.item.clone();
-    let (ready, outputs) = match (run.ctx.input.action, item) {
+    let mut ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
+    let clients = ctx.clients.clone();
+    let item = ctx.input.item.clone();
+    let (ready, outputs) = match (ctx.input.action, item) {
         (Action::Delete, Some(name)) => {
-            let done = offboard_one(&mut run, &clients, &name).await?;
+            let done = offboard_one(&mut ctx, &clients, &name).await?;
             // The tenant's output is cleared once it is gone.
             let mut cleared = Outputs::new();
             if done {
@@ -79,11 +77,11 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
             }
             (done, cleared)
         }
-        (Action::Delete, None) => decommission(&mut run, &clients).await?,
-        (Action::Observe, None) => observe_all(&mut run, &clients).await?,
+        (Action::Delete, None) => decommission(&mut ctx, &clients).await?,
+        (Action::Observe, None) => observe_all(&mut ctx, &clients).await?,
         (_, None) => {
-            let bucket = bucket::ensure(&mut run, &clients.s3).await?;
-            let repositories = registry::ensure_platform(&mut run, &clients.ecr).await?;
+            let bucket = bucket::ensure(&mut ctx, &clients.s3).await?;
+            let repositories = registry::ensure_platform(&mut ctx, &clients.ecr).await?;
             let mut out = Outputs::new();
             // Written even when empty, so a dropped last repository does not linger here.
             outputs::REPOSITORY_URIS.insert(&mut out, repositories);
@@ -94,19 +92,19 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
             (ready, out)
         }
         (_, Some(name)) => {
-            let tenant = desired_tenant(&mut run, &name).await?;
-            let present = peers::present(&run).await?;
-            ensure(&mut run, &clients, &tenant, Owners::Converge, &present).await?
+            let tenant = desired_tenant(&mut ctx, &name).await?;
+            let present = peers::present(&ctx).await?;
+            ensure(&mut ctx, &clients, &tenant, Owners::Converge, &present).await?
         }
     };
-    run.finish(ready, outputs).await
+    ctx.finish(ready, outputs).await
 }
 
 pub use crate::aws::Clients;
 
 /// The tags of a tenant's resources.
-pub(crate) fn tenant_tags(run: &Run<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {
-    naming::tags(&run.ctx.spec, Some(tenant), COMPONENT)
+pub(crate) fn tenant_tags(ctx: &PhaseContext<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {
+    naming::tags(&ctx.spec, Some(tenant), COMPONENT)
 }
 
 fn not_found(name: &str, platform: &str) -> FunctionError {
@@ -118,21 +116,17 @@ fn not_found(name: &str, platform: &str) -> FunctionError {
 
 /// The spec of the tenant to ensure (see the module docs). For a platform spec tenant, records
 /// it as `Onboarding` for this request unless it is already `Active` as specified.
-async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, FunctionError> {
-    let platform = run.ctx.platform_id().to_owned();
-    let request = run.ctx.input.request_id.clone();
-    let record = run.ctx.store.get_tenant_record(&platform, name).await?;
+async fn desired_tenant(
+    ctx: &mut PhaseContext<'_>,
+    name: &str,
+) -> Result<TenantSpec, FunctionError> {
+    let platform = ctx.platform_id().to_owned();
+    let request = ctx.input.request_id.clone();
+    let record = ctx.store.get_tenant_record(&platform, name).await?;
     if let Some(r) = record.as_ref().filter(|r| r.value.request_id == request) {
         return Ok(r.value.spec.clone());
     }
-    let Some(spec) = run
-        .ctx
-        .spec
-        .tenants
-        .iter()
-        .find(|t| t.name == name)
-        .cloned()
-    else {
+    let Some(spec) = ctx.spec.tenants.iter().find(|t| t.name == name).cloned() else {
         return match record {
             Some(r) if r.value.state == TenantState::Active => Ok(r.value.spec),
             _ => Err(not_found(name, &platform)),
@@ -141,9 +135,8 @@ async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, Fun
     let settled = record
         .as_ref()
         .is_some_and(|r| r.value.state == TenantState::Active && r.value.spec == spec);
-    if run.writes() && !settled {
-        match run
-            .ctx
+    if ctx.writes() && !settled {
+        match ctx
             .store
             .onboard_with_platform(&platform, &spec, &request, record.as_ref())
             .await
@@ -167,32 +160,34 @@ async fn desired_tenant(run: &mut Run<'_>, name: &str) -> Result<TenantSpec, Fun
 /// platform, each difference noted under its tenant's name (`Drift::item`, so a repair runs
 /// per tenant). The account's roles and the cluster's pod identity associations are read once
 /// for all tenants instead of once per tenant.
-async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), FunctionError> {
-    bucket::ensure(run, &c.s3).await?;
-    registry::ensure_platform(run, &c.ecr).await?;
-    let tenants: Vec<TenantSpec> = run
-        .ctx
+async fn observe_all(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+) -> Result<(bool, Outputs), FunctionError> {
+    bucket::ensure(ctx, &c.s3).await?;
+    registry::ensure_platform(ctx, &c.ecr).await?;
+    let tenants: Vec<TenantSpec> = ctx
         .store
-        .list_tenant_records(run.ctx.platform_id())
+        .list_tenant_records(ctx.platform_id())
         .await?
         .into_iter()
         .filter(|r| r.value.state == TenantState::Active)
         .map(|r| r.value.spec)
         .collect();
     if !tenants.is_empty() {
-        run.prefetched.roles = Some(identity::all_roles(&c.iam).await?);
-        let cluster = run.ctx.names.cluster();
-        run.prefetched.pod_identities = Some(all_pod_identities(c, &cluster).await?);
+        ctx.prefetched.roles = Some(identity::all_roles(&c.iam).await?);
+        let cluster = ctx.names.cluster();
+        ctx.prefetched.pod_identities = Some(all_pod_identities(c, &cluster).await?);
     }
-    let present = peers::present(run).await?;
+    let present = peers::present(ctx).await?;
     for tenant in &tenants {
-        run.observing = Some(tenant.name.clone());
-        ensure(run, c, tenant, Owners::Later, &present).await?;
+        ctx.observing = Some(tenant.name.clone());
+        ensure(ctx, c, tenant, Owners::Later, &present).await?;
     }
     // Each owner's entry once, however many tenants it owns; a difference is noted under the
     // first of them (repairing that tenant converges the entry on every tenant it owns).
-    let scopes = owners::scopes(run, None, None).await?;
-    let cluster = run.ctx.names.cluster();
+    let scopes = owners::scopes(ctx, None, None).await?;
+    let cluster = ctx.names.cluster();
     let mut seen = BTreeSet::new();
     for tenant in &tenants {
         let principals: BTreeSet<String> = tenant
@@ -201,11 +196,11 @@ async fn observe_all(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), 
             .filter(|p| seen.insert((*p).clone()))
             .cloned()
             .collect();
-        run.observing = Some(tenant.name.clone());
-        owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
+        ctx.observing = Some(tenant.name.clone());
+        owners::converge(ctx, &c.eks, &cluster, &principals, &scopes).await?;
     }
-    run.observing = None;
-    Ok((run.drift.is_empty(), Outputs::new()))
+    ctx.observing = None;
+    Ok((ctx.drift.is_empty(), Outputs::new()))
 }
 
 type Outputs = OutputMap;
@@ -219,7 +214,7 @@ enum Owners {
 }
 
 async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     owner_entries: Owners,
@@ -227,31 +222,31 @@ async fn ensure(
 ) -> Result<(bool, Outputs), FunctionError> {
     // Before anything is created: a namespace of this name that Tenantry did not make for this
     // tenant is someone else's, and is never adopted.
-    refuse_foreign_namespace(run, tenant).await?;
-    let Some((role_arn, key_arn)) = ensure_role_and_key(run, c, tenant).await? else {
+    refuse_foreign_namespace(ctx, tenant).await?;
+    let Some((role_arn, key_arn)) = ensure_role_and_key(ctx, c, tenant).await? else {
         return Ok((false, Outputs::new()));
     };
-    let repositories = registry::ensure_tenant(run, &c.ecr, tenant, &role_arn, &key_arn).await?;
+    let repositories = registry::ensure_tenant(ctx, &c.ecr, tenant, &role_arn, &key_arn).await?;
     // The pod security group before the profile: a pod started on Fargate without its
     // SecurityGroupPolicy would get the cluster security group, open to every node pod.
-    let (pod_group, groups_ready) = pod_group::ensure(run, c, tenant, present).await?;
+    let (pod_group, groups_ready) = pod_group::ensure(ctx, c, tenant, present).await?;
     let on_fargate = match (&tenant.fargate, &pod_group) {
-        (Some(_), None) if run.writes() => false,
-        _ => fargate::ensure(run, c, tenant).await?,
+        (Some(_), None) if ctx.writes() => false,
+        _ => fargate::ensure(ctx, c, tenant).await?,
     };
     let group = pod_group.as_deref();
-    let in_cluster = ensure_in_cluster(run, c, tenant, &role_arn, group, present).await?;
+    let in_cluster = ensure_in_cluster(ctx, c, tenant, &role_arn, group, present).await?;
     if owner_entries == Owners::Converge {
-        let cluster = run.ctx.names.cluster();
-        let scopes = owners::scopes(run, Some(tenant), None).await?;
+        let cluster = ctx.names.cluster();
+        let scopes = owners::scopes(ctx, Some(tenant), None).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
-        owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
+        owners::converge(ctx, &c.eks, &cluster, &principals, &scopes).await?;
     }
     let given = TenantOutput {
         role_arn,
         key_arn,
         namespace: tenant.name.clone(),
-        bucket: run.ctx.names.bucket(),
+        bucket: ctx.names.bucket(),
         s3_prefix: tenant.effective_s3_prefix(),
         repositories,
     };
@@ -264,25 +259,25 @@ async fn ensure(
 /// policy names the role, and the role's policy names the key: the role is created first with
 /// its trust alone, then the key, then the role's permissions.
 async fn ensure_role_and_key(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
 ) -> Result<Option<(String, String)>, FunctionError> {
-    let role = desired_role(run, tenant, None)?;
-    if !identity::role_exists(run, &c.iam, &role.name).await? {
+    let role = desired_role(ctx, tenant, None)?;
+    if !identity::role_exists(ctx, &c.iam, &role.name).await? {
         let bare = DesiredRole {
             inline: BTreeMap::new(),
             ..role.clone()
         };
-        if identity::ensure_role(run, &c.iam, &bare).await?.is_none() {
+        if identity::ensure_role(ctx, &c.iam, &bare).await?.is_none() {
             return Ok(None);
         }
     }
-    let role_arn = run.target().role_arn(&role.name);
+    let role_arn = ctx.target().role_arn(&role.name);
     let key_arn = match tenant.own_kms_key {
         true => {
-            let key = desired_key(run, tenant, &role_arn);
-            match encryption::ensure_key(run, &c.kms, &key).await? {
+            let key = desired_key(ctx, tenant, &role_arn);
+            match encryption::ensure_key(ctx, &c.kms, &key).await? {
                 Some(meta) => meta.arn.unwrap_or_default(),
                 None => return Ok(None),
             }
@@ -290,38 +285,37 @@ async fn ensure_role_and_key(
         // Without its own key the tenant uses the platform data key, through S3 and Secrets
         // Manager only: what it can decrypt is still bounded by the objects and secrets its
         // role may read.
-        false => run.ctx.output(outputs::DATA_KEY_ARN)?,
+        false => ctx.output(outputs::DATA_KEY_ARN)?,
     };
-    let role = desired_role(run, tenant, Some(&key_arn))?;
-    let role_arn = identity::ensure_role(run, &c.iam, &role).await?;
+    let role = desired_role(ctx, tenant, Some(&key_arn))?;
+    let role_arn = identity::ensure_role(ctx, &c.iam, &role).await?;
     Ok(role_arn.map(|role_arn| (role_arn, key_arn)))
 }
 
 /// The tenant's objects in the cluster (namespace, SecurityGroupPolicy, RBAC, policies, quotas,
 /// service account) and its pod identity; true when all are in place.
 async fn ensure_in_cluster(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     role_arn: &str,
     pod_group: Option<&str>,
     present: &BTreeMap<String, TenantSpec>,
 ) -> Result<bool, FunctionError> {
-    let irsa = run.ctx.spec.identity.trust() == TrustMechanism::Irsa;
-    let mut rendered =
-        kubernetes::tenant_manifests(&run.ctx.spec, tenant, irsa.then_some(role_arn));
+    let irsa = ctx.spec.identity.trust() == TrustMechanism::Irsa;
+    let mut rendered = kubernetes::tenant_manifests(&ctx.spec, tenant, irsa.then_some(role_arn));
     if let Some(group) = pod_group {
         // Right after the namespace: applied before the owners can start a pod.
-        let policy = kubernetes::security_group_policy(&run.ctx.spec, tenant, group);
+        let policy = kubernetes::security_group_policy(&ctx.spec, tenant, group);
         rendered.insert(1, policy);
     }
-    stale::prune(run, tenant, &rendered).await?;
-    let (manifests, waiting) = peers::applicable(run, rendered, present).await?;
-    let in_cluster = converge_manifests(run, tenant, &manifests).await? && !waiting;
-    let cluster = run.ctx.names.cluster();
+    stale::prune(ctx, tenant, &rendered).await?;
+    let (manifests, waiting) = peers::applicable(ctx, rendered, present).await?;
+    let in_cluster = converge_manifests(ctx, tenant, &manifests).await? && !waiting;
+    let cluster = ctx.names.cluster();
     match irsa {
-        false => ensure_pod_identity(run, c, &cluster, tenant, role_arn).await?,
-        true => remove_pod_identity(run, c, &cluster, tenant).await?,
+        false => ensure_pod_identity(ctx, c, &cluster, tenant, role_arn).await?,
+        true => remove_pod_identity(ctx, c, &cluster, tenant).await?,
     }
     Ok(in_cluster)
 }
@@ -339,10 +333,13 @@ async fn live_namespace(
 
 /// Fails (as an invalid request, so the state machine does not retry) when the tenant's
 /// namespace exists without the labels Tenantry gives its own.
-async fn refuse_foreign_namespace(run: &Run<'_>, tenant: &TenantSpec) -> Result<(), FunctionError> {
-    let client = run.ctx.kube_client().await?;
+async fn refuse_foreign_namespace(
+    ctx: &PhaseContext<'_>,
+    tenant: &TenantSpec,
+) -> Result<(), FunctionError> {
+    let client = ctx.kube_client().await?;
     match live_namespace(&client, tenant).await? {
-        Some(live) => match kubernetes::foreign_namespace(&run.ctx.spec, tenant, &live) {
+        Some(live) => match kubernetes::foreign_namespace(&ctx.spec, tenant, &live) {
             Some(why) => Err(FunctionError::new(ErrorType::InvalidRequest, why)),
             None => Ok(()),
         },
@@ -352,13 +349,13 @@ async fn refuse_foreign_namespace(run: &Run<'_>, tenant: &TenantSpec) -> Result<
 
 /// The tenant's role; without `key_arn`, its trust alone.
 fn desired_role(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     tenant: &TenantSpec,
     key_arn: Option<&str>,
 ) -> Result<DesiredRole, FunctionError> {
-    let t = run.target();
-    let issuer = run.ctx.optional(outputs::OIDC_ISSUER)?;
-    if run.ctx.spec.identity.trust() == TrustMechanism::Irsa && issuer.is_none() {
+    let t = ctx.target();
+    let issuer = ctx.optional(outputs::OIDC_ISSUER)?;
+    if ctx.spec.identity.trust() == TrustMechanism::Irsa && issuer.is_none() {
         return Err(FunctionError::new(
             ErrorType::Terminal,
             format!(
@@ -383,21 +380,21 @@ fn desired_role(
         trust: policies::tenant_trust(&t, issuer.as_deref(), tenant),
         managed: BTreeSet::new(),
         inline,
-        tags: tenant_tags(run, tenant),
+        tags: tenant_tags(ctx, tenant),
     })
 }
 
-fn desired_key(run: &Run<'_>, tenant: &TenantSpec, role_arn: &str) -> DesiredKey {
-    let mut tags = tenant_tags(run, tenant);
+fn desired_key(ctx: &PhaseContext<'_>, tenant: &TenantSpec, role_arn: &str) -> DesiredKey {
+    let mut tags = tenant_tags(ctx, tenant);
     tags.insert(TAG_PURPOSE.to_owned(), format!("tenant/{}", tenant.name));
     DesiredKey {
-        alias: run.ctx.names.tenant_kms_alias(&tenant.name),
+        alias: ctx.names.tenant_kms_alias(&tenant.name),
         description: format!(
             "Tenantry {}: tenant {} data and secrets",
-            run.ctx.names.stem(),
+            ctx.names.stem(),
             tenant.name
         ),
-        policy: policies::tenant_key_policy(&run.target(), role_arn),
+        policy: policies::tenant_key_policy(&ctx.target(), role_arn),
         tags,
     }
 }
@@ -405,16 +402,16 @@ fn desired_key(run: &Run<'_>, tenant: &TenantSpec, role_arn: &str) -> DesiredKey
 /// Applies the tenant's objects (or, in `observe`, reports the ones that differ). Returns
 /// whether the cluster holds them all.
 async fn converge_manifests(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     tenant: &TenantSpec,
     manifests: &[Value],
 ) -> Result<bool, FunctionError> {
-    let client = run.ctx.kube_client().await?;
+    let client = ctx.kube_client().await?;
     let mut complete = true;
     for manifest in manifests {
-        if run.writes() {
+        if ctx.writes() {
             if kubernetes::apply(&client, manifest).await? {
-                run.ctx.cluster_writes(1);
+                ctx.cluster_writes(1);
             }
             continue;
         }
@@ -425,7 +422,7 @@ async fn converge_manifests(
         {
             complete = false;
             let id = super::bootstrap::object_id(manifest);
-            run.differs(
+            ctx.differs(
                 &format!("k8s:{id}"),
                 if live.is_some() { "spec" } else { "exists" },
                 manifest.clone(),
@@ -436,22 +433,22 @@ async fn converge_manifests(
     for manifest in manifests {
         let kind = super::bootstrap::object_kind(manifest)?;
         let id = super::bootstrap::object_id(manifest);
-        let mut record = ResourceRecord::new(kind, id, run.ctx.phase.as_str());
+        let mut record = ResourceRecord::new(kind, id, ctx.phase.as_str());
         record.tenant = Some(tenant.name.clone());
-        run.record(record).await?;
+        ctx.record(record).await?;
     }
     Ok(complete)
 }
 
 /// The tenant's association (`<namespace>/workload`): `(association id, role ARN)`.
 async fn find_pod_identity(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     c: &Clients,
     cluster: &str,
     tenant: &TenantSpec,
 ) -> Result<Option<(String, String)>, FunctionError> {
     let (namespace, account) = policies::tenant_service_account(tenant);
-    let id = match &run.prefetched.pod_identities {
+    let id = match &ctx.prefetched.pod_identities {
         Some(all) => all
             .get(&(namespace.to_owned(), account.to_owned()))
             .cloned(),
@@ -482,7 +479,7 @@ async fn all_pod_identities(
 }
 
 async fn ensure_pod_identity(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     cluster: &str,
     tenant: &TenantSpec,
@@ -491,19 +488,19 @@ async fn ensure_pod_identity(
     let (namespace, account) = policies::tenant_service_account(tenant);
     let id = format!("{namespace}/{account}");
     let resource = format!("eks:pod-identity-association/{id}");
-    let association = match find_pod_identity(run, c, cluster, tenant).await? {
+    let association = match find_pod_identity(ctx, c, cluster, tenant).await? {
         Some((association, role)) if role == role_arn => association,
         Some((association, role)) => {
-            if run.differs(&resource, "roleArn", json!(role_arn), json!(role)) {
+            if ctx.differs(&resource, "roleArn", json!(role_arn), json!(role)) {
                 pod_identity::set_role(&c.eks, cluster, &association, role_arn).await?;
             }
             association
         }
         None => {
-            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(());
             }
-            let tags = tenant_tags(run, tenant).into_iter().collect();
+            let tags = tenant_tags(ctx, tenant).into_iter().collect();
             match pod_identity::create(&c.eks, cluster, &namespace, &account, role_arn, tags)
                 .await?
             {
@@ -518,22 +515,22 @@ async fn ensure_pod_identity(
             }
         }
     };
-    let mut record = ResourceRecord::new(Kind::PodIdentityAssociation, &id, run.ctx.phase.as_str());
-    record.tags = tenant_tags(run, tenant);
+    let mut record = ResourceRecord::new(Kind::PodIdentityAssociation, &id, ctx.phase.as_str());
+    record.tags = tenant_tags(ctx, tenant);
     record.attributes = Some(json!({ "associationId": association }));
-    run.record(record).await
+    ctx.record(record).await
 }
 
 async fn remove_pod_identity(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     cluster: &str,
     tenant: &TenantSpec,
 ) -> Result<(), FunctionError> {
     let (namespace, account) = policies::tenant_service_account(tenant);
     let id = format!("{namespace}/{account}");
-    if let Some((association, _)) = find_pod_identity(run, c, cluster, tenant).await? {
-        if run.differs(
+    if let Some((association, _)) = find_pod_identity(ctx, c, cluster, tenant).await? {
+        if ctx.differs(
             &format!("eks:pod-identity-association/{id}"),
             "exists",
             json!(false),
@@ -542,7 +539,7 @@ async fn remove_pod_identity(
             pod_identity::delete(&c.eks, cluster, &association).await?;
         }
     }
-    run.forget(Kind::PodIdentityAssociation, &id).await
+    ctx.forget(Kind::PodIdentityAssociation, &id).await
 }
 
 // --- delete -------------------------------------------------------------------------------------
@@ -567,9 +564,13 @@ impl DataOptions {
 }
 
 /// Offboards the tenant the request names, with the options its record holds.
-async fn offboard_one(run: &mut Run<'_>, c: &Clients, name: &str) -> Result<bool, FunctionError> {
-    let platform = run.ctx.platform_id().to_owned();
-    let record = run.ctx.store.get_tenant_record(&platform, name).await?;
+async fn offboard_one(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    name: &str,
+) -> Result<bool, FunctionError> {
+    let platform = ctx.platform_id().to_owned();
+    let record = ctx.store.get_tenant_record(&platform, name).await?;
     let (spec, options) = match record {
         Some(r) => {
             let options = DataOptions {
@@ -580,89 +581,92 @@ async fn offboard_one(run: &mut Run<'_>, c: &Clients, name: &str) -> Result<bool
         }
         None => return Err(not_found(name, &platform)),
     };
-    let cluster = run.ctx.names.cluster();
+    let cluster = ctx.names.cluster();
     let cluster_there = super::common::cluster_reachable(&c.eks, &cluster).await?;
-    offboard(run, c, &spec, options, cluster_there).await
+    offboard(ctx, c, &spec, options, cluster_there).await
 }
 
 /// Removes a tenant in reverse order; returns whether it is done (false: call again). Without
 /// the cluster (`cluster_there` false) its in-cluster side and access are gone with it.
 pub(crate) async fn offboard(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     options: DataOptions,
     cluster_there: bool,
 ) -> Result<bool, FunctionError> {
-    let cluster = run.ctx.names.cluster();
+    let cluster = ctx.names.cluster();
     if cluster_there {
         // The profile first: its pods would otherwise keep running on Fargate while the
         // namespace goes.
-        if !fargate::remove(run, c, tenant).await? {
+        if !fargate::remove(ctx, c, tenant).await? {
             return Ok(false);
         }
-        let scopes = owners::scopes(run, None, Some(&tenant.name)).await?;
+        let scopes = owners::scopes(ctx, None, Some(&tenant.name)).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
-        owners::converge(run, &c.eks, &cluster, &principals, &scopes).await?;
-        remove_pod_identity(run, c, &cluster, tenant).await?;
-        let rendered = kubernetes::tenant_manifests(&run.ctx.spec, tenant, None);
-        stale::prune(run, tenant, &rendered).await?;
-        peers::remove(run, tenant).await?;
-        if !delete_namespace(run, tenant).await? {
+        owners::converge(ctx, &c.eks, &cluster, &principals, &scopes).await?;
+        remove_pod_identity(ctx, c, &cluster, tenant).await?;
+        let rendered = kubernetes::tenant_manifests(&ctx.spec, tenant, None);
+        stale::prune(ctx, tenant, &rendered).await?;
+        peers::remove(ctx, tenant).await?;
+        if !delete_namespace(ctx, tenant).await? {
             return Ok(false);
         }
     }
     // After the namespace, whose pods held the group (with the cluster or without it).
-    let present = peers::present(run).await?;
-    if !pod_group::remove(run, c, tenant, &present).await? {
+    let present = peers::present(ctx).await?;
+    if !pod_group::remove(ctx, c, tenant, &present).await? {
         return Ok(false);
     }
-    let policy = kubernetes::security_group_policy(&run.ctx.spec, tenant, "");
-    run.forget(
+    let policy = kubernetes::security_group_policy(&ctx.spec, tenant, "");
+    ctx.forget(
         Kind::SecurityGroupPolicy,
         &super::bootstrap::object_id(&policy),
     )
     .await?;
     // The objects' ids do not depend on the role (only the IRSA annotation does).
-    for manifest in kubernetes::tenant_manifests(&run.ctx.spec, tenant, None) {
+    for manifest in kubernetes::tenant_manifests(&ctx.spec, tenant, None) {
         let kind = super::bootstrap::object_kind(&manifest)?;
-        run.forget(kind, &super::bootstrap::object_id(&manifest))
+        ctx.forget(kind, &super::bootstrap::object_id(&manifest))
             .await?;
     }
     // Gone with the cluster, if it is.
-    let profile = run.ctx.names.tenant_fargate_profile(&tenant.name);
-    run.forget(Kind::FargateProfile, &profile).await?;
+    let profile = ctx.names.tenant_fargate_profile(&tenant.name);
+    ctx.forget(Kind::FargateProfile, &profile).await?;
     // Before the role: their policies name it.
-    registry::remove_tenant(run, &c.ecr, tenant, options.retain_data).await?;
-    let role = run.ctx.names.tenant_role(&tenant.name);
-    identity::delete_role(run, &c.iam, &role).await?;
+    registry::remove_tenant(ctx, &c.ecr, tenant, options.retain_data).await?;
+    let role = ctx.names.tenant_role(&tenant.name);
+    identity::delete_role(ctx, &c.iam, &role).await?;
     if !options.retain_data {
-        let bucket = run.ctx.names.bucket();
+        let bucket = ctx.names.bucket();
         if !bucket::empty_prefix(&c.s3, &bucket, &tenant.effective_s3_prefix()).await? {
             return Ok(false);
         }
     }
     if tenant.own_kms_key {
-        release_key(run, c, tenant, options.key_deletion_days()).await?;
+        release_key(ctx, c, tenant, options.key_deletion_days()).await?;
     }
     Ok(true)
 }
 
 /// Deletes the namespace (and with it everything in it); true once it is gone.
-async fn delete_namespace(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<bool, FunctionError> {
-    let client = run.ctx.kube_client().await?;
+async fn delete_namespace(
+    ctx: &mut PhaseContext<'_>,
+    tenant: &TenantSpec,
+) -> Result<bool, FunctionError> {
+    let client = ctx.kube_client().await?;
     let namespace = json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": tenant.name },
     });
     let Some(live) = live_namespace(&client, tenant).await? else {
         return Ok(true);
     };
-    if let Some(why) = kubernetes::foreign_namespace(&run.ctx.spec, tenant, &live) {
+    if let Some(why) = kubernetes::foreign_namespace(&ctx.spec, tenant, &live) {
         // Never Tenantry's to delete: the tenant is gone as far as Tenantry is concerned.
         tracing::warn!(tenant = %tenant.name, "namespace left in place: {why}");
         return Ok(true);
     }
-    if !run.differs(
+    if !ctx.differs(
         &format!("k8s:namespace/{}", tenant.name),
         "exists",
         json!(false),
@@ -671,7 +675,7 @@ async fn delete_namespace(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<bool
         return Ok(true);
     }
     if kubernetes::delete(&client, &namespace).await? {
-        run.ctx.cluster_writes(1);
+        ctx.cluster_writes(1);
     }
     // Namespace deletion finalizes asynchronously (pods terminate first).
     Ok(kubernetes::get(&client, &namespace).await?.is_none())
@@ -682,18 +686,18 @@ async fn delete_namespace(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<bool
 /// (a kept key is the tenant's retained data, which the tenant record accounts for). The alias
 /// stays, so that onboarding the tenant again within the window restores the key.
 async fn release_key(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     days: Option<i32>,
 ) -> Result<(), FunctionError> {
-    let alias = run.ctx.names.tenant_kms_alias(&tenant.name);
+    let alias = ctx.names.tenant_kms_alias(&tenant.name);
     let purpose = format!("tenant/{}", tenant.name);
     // The aliased key; and only when an onboarding may have crashed between creating a key and
     // aliasing it (its marker is in the inventory), the keys tagged for this tenant.
     let mut keys = Vec::new();
-    if run.is_known(Kind::KmsKeyPending, &alias) {
-        keys = encryption::tagged_keys(run, &c.kms, COMPONENT)
+    if ctx.is_known(Kind::KmsKeyPending, &alias) {
+        keys = encryption::tagged_keys(ctx, &c.kms, COMPONENT)
             .await?
             .into_iter()
             .filter(|(_, p)| *p == purpose)
@@ -708,7 +712,7 @@ async fn release_key(
     for meta in keys {
         let pending = meta.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion);
         if let Some(days) = days.filter(|_| !pending) {
-            if run.differs(
+            if ctx.differs(
                 &format!("kms:key/{}", meta.key_id()),
                 "keyState",
                 json!("PendingDeletion"),
@@ -717,34 +721,29 @@ async fn release_key(
                 encryption::schedule_deletion(&c.kms, meta.key_id(), days).await?;
             }
         }
-        run.forget(Kind::KmsKey, meta.key_id()).await?;
+        ctx.forget(Kind::KmsKey, meta.key_id()).await?;
     }
-    run.forget(Kind::KmsKeyPending, &alias).await?;
-    run.forget(Kind::KmsAlias, &alias).await
+    ctx.forget(Kind::KmsKeyPending, &alias).await?;
+    ctx.forget(Kind::KmsAlias, &alias).await
 }
 
 /// Every tenant still on the platform: the records not yet offboarded and the spec's tenants
 /// without a record.
 async fn remaining_tenants(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
 ) -> Result<(Vec<TenantSpec>, Vec<Versioned<TenantRecord>>), FunctionError> {
-    let (tenants, records) = tenants_in(run, |s| s != TenantState::Offboarded).await?;
+    let (tenants, records) = tenants_in(ctx, |s| s != TenantState::Offboarded).await?;
     Ok((tenants.into_values().collect(), records))
 }
 
 /// The spec's tenants overlaid by the recorded ones: a record whose state `keep` accepts
 /// replaces the spec's tenant of its name, any other removes it. Also the records.
 async fn tenants_in(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     keep: impl Fn(TenantState) -> bool,
 ) -> Result<(BTreeMap<String, TenantSpec>, Vec<Versioned<TenantRecord>>), FunctionError> {
-    let records = run
-        .ctx
-        .store
-        .list_tenant_records(run.ctx.platform_id())
-        .await?;
-    let mut out: BTreeMap<String, TenantSpec> = run
-        .ctx
+    let records = ctx.store.list_tenant_records(ctx.platform_id()).await?;
+    let mut out: BTreeMap<String, TenantSpec> = ctx
         .spec
         .tenants
         .iter()
@@ -762,22 +761,25 @@ async fn tenants_in(
 
 /// Decommission: offboards every remaining tenant (data not retained), then removes the bucket
 /// unless a tenant offboarded earlier with `retainData` still has data in it.
-async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs), FunctionError> {
-    let (tenants, records) = remaining_tenants(run).await?;
+async fn decommission(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+) -> Result<(bool, Outputs), FunctionError> {
+    let (tenants, records) = remaining_tenants(ctx).await?;
     let options = DataOptions {
         retain_data: false,
         schedule_key_deletion: false,
     };
-    let cluster_there = super::common::cluster_reachable(&c.eks, &run.ctx.names.cluster()).await?;
+    let cluster_there = super::common::cluster_reachable(&c.eks, &ctx.names.cluster()).await?;
     for tenant in &tenants {
-        mark_offboarding(run, tenant, &records).await?;
-        if !offboard(run, c, tenant, options, cluster_there).await? {
+        mark_offboarding(ctx, tenant, &records).await?;
+        if !offboard(ctx, c, tenant, options, cluster_there).await? {
             return Ok((false, Outputs::new()));
         }
     }
-    registry::remove_platform(run, &c.ecr).await?;
-    fargate::remove_pod_role(run, c).await?;
-    let bucket = run.ctx.names.bucket();
+    registry::remove_platform(ctx, &c.ecr).await?;
+    fargate::remove_pod_role(ctx, c).await?;
+    let bucket = ctx.names.bucket();
     let mut retained = Vec::new();
     for r in records
         .iter()
@@ -791,10 +793,10 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
     if !retained.is_empty() {
         // Handed over like the retained keys: kept, and out of the platform's inventory.
         tracing::warn!(%bucket, ?retained, "keeping the tenant-data bucket: it holds retained tenant data");
-        run.forget(Kind::Bucket, &bucket).await?;
+        ctx.forget(Kind::Bucket, &bucket).await?;
         // Its access logs stay with it: the record of who read the retained data.
-        let logs = run.ctx.names.access_log_bucket();
-        run.forget(Kind::Bucket, &logs).await?;
+        let logs = ctx.names.access_log_bucket();
+        ctx.forget(Kind::Bucket, &logs).await?;
         let kept = RetainedBucket {
             bucket,
             prefixes: retained,
@@ -807,8 +809,8 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
     if !bucket::empty_prefix(&c.s3, &bucket, "").await? {
         return Ok((false, Outputs::new()));
     }
-    bucket::delete(run, &c.s3, &bucket).await?;
-    if !access_logs::remove(run, &c.s3).await? {
+    bucket::delete(ctx, &c.s3, &bucket).await?;
+    if !access_logs::remove(ctx, &c.s3).await? {
         return Ok((false, Outputs::new()));
     }
     Ok((true, Outputs::new()))
@@ -817,19 +819,18 @@ async fn decommission(run: &mut Run<'_>, c: &Clients) -> Result<(bool, Outputs),
 /// Records a tenant the decommission removes as `Offboarding` for this request (finalize makes
 /// it `Offboarded`), unless it already is.
 async fn mark_offboarding(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     tenant: &TenantSpec,
     records: &[Versioned<TenantRecord>],
 ) -> Result<(), FunctionError> {
-    let request = &run.ctx.input.request_id;
+    let request = &ctx.input.request_id;
     let current = records.iter().find(|r| r.value.name == tenant.name);
-    if current.is_some_and(|r| &r.value.request_id == request) || !run.writes() {
+    if current.is_some_and(|r| &r.value.request_id == request) || !ctx.writes() {
         return Ok(());
     }
-    match run
-        .ctx
+    match ctx
         .store
-        .offboard_with_platform(run.ctx.platform_id(), tenant, request, current)
+        .offboard_with_platform(ctx.platform_id(), tenant, request, current)
         .await
     {
         Ok(_) => Ok(()),

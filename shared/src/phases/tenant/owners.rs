@@ -23,7 +23,7 @@ use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::phases::aws_error;
 use crate::phases::common::{disassociate_access_policy, removal};
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::spec::TenantSpec;
 use crate::store::{TenantRecord, TenantState};
 
@@ -39,19 +39,18 @@ fn edit_policy_arn(partition: &str) -> String {
 /// Namespaces each owner principal should reach, from the records and the spec, leaving out
 /// `leaving` (the tenant being offboarded).
 pub(crate) async fn scopes(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     also: Option<&TenantSpec>,
     leaving: Option<&str>,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, FunctionError> {
-    let records: Vec<TenantRecord> = run
-        .ctx
+    let records: Vec<TenantRecord> = ctx
         .store
-        .list_tenant_records(run.ctx.platform_id())
+        .list_tenant_records(ctx.platform_id())
         .await?
         .into_iter()
         .map(|r| r.value)
         .collect();
-    Ok(owner_scopes(&run.ctx.spec.tenants, &records, also, leaving))
+    Ok(owner_scopes(&ctx.spec.tenants, &records, also, leaving))
 }
 
 /// Owner principal → the names of the tenants it owns: the spec's tenants, overridden by their
@@ -98,7 +97,7 @@ pub fn owner_scopes(
 /// policy on an owner's entry Tenantry made (the Edit association of earlier versions, or one
 /// added out of band) is removed; an owner who is also an admin principal keeps the admin one.
 pub(crate) async fn converge(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principals: &BTreeSet<String>,
@@ -106,14 +105,14 @@ pub(crate) async fn converge(
 ) -> Result<(), FunctionError> {
     for principal in principals {
         let wanted = scopes.get(principal).cloned().unwrap_or_default();
-        converge_one(run, eks, cluster, principal, &wanted).await?;
+        converge_one(ctx, eks, cluster, principal, &wanted).await?;
     }
     Ok(())
 }
 
 /// Converges one principal's entry on the tenants it owns (`wanted`; none: see [`converge`]).
 async fn converge_one(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
@@ -122,52 +121,49 @@ async fn converge_one(
     let entry = describe(eks, cluster, principal).await?;
     // Created now, or carrying the platform's tag: Tenantry's to keep clean. An entry the
     // owner had before is not (the access phase takes policies off strangers' entries).
-    let ours = entry.as_ref().is_none_or(|e| {
-        e.tags.get(TAG_PLATFORM).map(String::as_str) == Some(run.ctx.platform_id())
-    });
+    let ours = entry
+        .as_ref()
+        .is_none_or(|e| e.tags.get(TAG_PLATFORM).map(String::as_str) == Some(ctx.platform_id()));
     if wanted.is_empty() {
         if let Some(entry) = &entry {
-            remove(run, eks, cluster, principal, entry).await?;
+            remove(ctx, eks, cluster, principal, entry).await?;
         }
-        return run.forget(Kind::TenantOwnerEntry, principal).await;
+        return ctx.forget(Kind::TenantOwnerEntry, principal).await;
     }
     let groups = owner_groups(wanted);
     let entry = match entry {
         Some(entry) => Some(entry),
         None => {
             let resource = format!("eks:access-entry/{principal}");
-            if !run.differs(&resource, "exists", json!(true), json!(false)) {
+            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(());
             }
-            create(run, eks, cluster, principal, &groups).await?
+            create(ctx, eks, cluster, principal, &groups).await?
         }
     };
     if let Some(entry) = entry {
-        converge_groups(run, eks, cluster, principal, &entry, &groups).await?;
+        converge_groups(ctx, eks, cluster, principal, &entry, &groups).await?;
     }
     if ours {
-        strip_policies(run, eks, cluster, principal).await?;
+        strip_policies(ctx, eks, cluster, principal).await?;
     }
-    let mut record = crate::store::ResourceRecord::new(
-        Kind::TenantOwnerEntry,
-        principal,
-        run.ctx.phase.as_str(),
-    );
+    let mut record =
+        crate::store::ResourceRecord::new(Kind::TenantOwnerEntry, principal, ctx.phase.as_str());
     record.attributes = Some(json!({ "kubernetesGroups": groups, "namespaces": wanted }));
-    run.record(record).await
+    ctx.record(record).await
 }
 
 /// Creates the owner's entry with its groups. `None`: created now, with exactly them; the entry
 /// as it is when it was created meanwhile (a concurrent onboarding, or an admin entry), whose
 /// groups the caller converges.
 async fn create(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
     groups: &BTreeSet<String>,
 ) -> Result<Option<Entry>, FunctionError> {
-    let mut tags = run.ctx.tags(COMPONENT);
+    let mut tags = ctx.tags(COMPONENT);
     tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
     let created = eks
         .create_access_entry()
@@ -194,7 +190,7 @@ async fn create(
 /// Owner groups stay only if wanted; groups that are not the owners' (an administrator's own)
 /// are kept as they are.
 async fn converge_groups(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
@@ -205,7 +201,7 @@ async fn converge_groups(
     let desired: BTreeSet<String> = keep.chain(groups.iter().cloned()).collect();
     let resource = format!("eks:access-entry/{principal}");
     if entry.groups != desired
-        && run.differs(
+        && ctx.differs(
             &resource,
             "kubernetesGroups",
             json!(desired),
@@ -221,19 +217,19 @@ async fn converge_groups(
 /// reach beyond the owner's namespaces. An owner who is also an admin principal keeps the
 /// admin policy the access phase gives it.
 async fn strip_policies(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
 ) -> Result<(), FunctionError> {
     let associated = associations(eks, cluster, principal).await?;
-    let allowed = allowed_policies(run, principal);
+    let allowed = allowed_policies(ctx, principal);
     let extra: Vec<&String> = associated
         .keys()
         .filter(|arn| !allowed.contains(*arn))
         .collect();
     let resource = format!("eks:access-entry/{principal}");
-    if !extra.is_empty() && run.differs(&resource, "accessPolicies", json!(allowed), json!(extra)) {
+    if !extra.is_empty() && ctx.differs(&resource, "accessPolicies", json!(allowed), json!(extra)) {
         for arn in extra {
             disassociate_access_policy(eks, cluster, principal, arn).await?;
         }
@@ -243,8 +239,8 @@ async fn strip_policies(
 
 /// The access policies an owner's entry may carry: the cluster admin policy when the owner is
 /// also one of the platform's admin principals, nothing otherwise.
-fn allowed_policies(run: &Run<'_>, principal: &str) -> Vec<String> {
-    let spec = &run.ctx.spec;
+fn allowed_policies(ctx: &PhaseContext<'_>, principal: &str) -> Vec<String> {
+    let spec = &ctx.spec;
     match spec.access.admin_principals.iter().any(|a| a == principal) {
         true => vec![format!(
             "arn:{}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
@@ -361,22 +357,22 @@ async fn associations(
 /// owners and nothing else (no access policy but the legacy Edit one) is on it; otherwise removes
 /// only the owner groups and the legacy Edit association.
 async fn remove(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     principal: &str,
     entry: &Entry,
 ) -> Result<(), FunctionError> {
     let resource = format!("eks:access-entry/{principal}");
-    let legacy = edit_policy_arn(run.ctx.spec.partition());
+    let legacy = edit_policy_arn(ctx.spec.partition());
     let associated = associations(eks, cluster, principal).await?;
     let tag = |k: &str| entry.tags.get(k).map(String::as_str);
     let ours =
-        tag(TAG_PLATFORM) == Some(run.ctx.platform_id()) && tag(TAG_COMPONENT) == Some(COMPONENT);
+        tag(TAG_PLATFORM) == Some(ctx.platform_id()) && tag(TAG_COMPONENT) == Some(COMPONENT);
     let only_owners = associated.keys().all(|arn| arn == &legacy)
         && entry.groups.iter().all(|g| is_owner_group(g));
     if ours && only_owners {
-        if !run.differs(&resource, "exists", json!(false), json!(true)) {
+        if !ctx.differs(&resource, "exists", json!(false), json!(true)) {
             return Ok(());
         }
         let deleted = eks
@@ -395,7 +391,7 @@ async fn remove(
         .cloned()
         .collect();
     if others != entry.groups
-        && run.differs(
+        && ctx.differs(
             &resource,
             "kubernetesGroups",
             json!(others),
@@ -405,7 +401,7 @@ async fn remove(
         set_groups(eks, cluster, principal, &others).await?;
     }
     if associated.contains_key(&legacy)
-        && run.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
+        && ctx.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
     {
         disassociate_access_policy(eks, cluster, principal, &legacy).await?;
     }

@@ -14,16 +14,18 @@ use super::{remaining_tenants, tenants_in};
 use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::phases::bootstrap::{object_id, object_kind};
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::spec::TenantSpec;
 use crate::store::TenantState;
 
 /// The tenants whose `allowFrom` rules are in force, by name: `Active` or `Onboarding` (being
 /// built), and the spec's tenants with no record yet. A rule naming a tenant that is requested,
 /// failed, leaving or gone waits: its policies are not applied.
-pub(super) async fn present(run: &Run<'_>) -> Result<BTreeMap<String, TenantSpec>, FunctionError> {
+pub(super) async fn present(
+    ctx: &PhaseContext<'_>,
+) -> Result<BTreeMap<String, TenantSpec>, FunctionError> {
     let in_force = |s| matches!(s, TenantState::Active | TenantState::Onboarding);
-    Ok(tenants_in(run, in_force).await?.0)
+    Ok(tenants_in(ctx, in_force).await?.0)
 }
 
 /// What of `manifests` (one tenant's) to converge now, and whether some wait: a policy of a rule
@@ -32,7 +34,7 @@ pub(super) async fn present(run: &Run<'_>) -> Result<BTreeMap<String, TenantSpec
 /// written), and waits while that namespace does not exist yet (the caller reports not ready,
 /// so the workflow polls).
 pub(super) async fn applicable(
-    run: &Run<'_>,
+    ctx: &PhaseContext<'_>,
     manifests: Vec<Value>,
     present: &BTreeMap<String, TenantSpec>,
 ) -> Result<(Vec<Value>, bool), FunctionError> {
@@ -50,10 +52,10 @@ pub(super) async fn applicable(
             out.push(m);
             continue;
         }
-        let client = run.ctx.kube_client().await?;
+        let client = ctx.kube_client().await?;
         match super::live_namespace(&client, peer_spec).await? {
             None => waiting = true,
-            Some(live) => match kubernetes::foreign_namespace(&run.ctx.spec, peer_spec, &live) {
+            Some(live) => match kubernetes::foreign_namespace(&ctx.spec, peer_spec, &live) {
                 None => out.push(m),
                 Some(why) => tracing::warn!(%peer, "allowFrom policy not applied: {why}"),
             },
@@ -64,9 +66,12 @@ pub(super) async fn applicable(
 
 /// Offboarding `tenant`: deletes its own policies in other tenants' namespaces and every other
 /// tenant's policies naming it, and forgets them.
-pub(super) async fn remove(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<(), FunctionError> {
-    let (others, _) = remaining_tenants(run).await?;
-    let spec = run.ctx.spec.clone();
+pub(super) async fn remove(
+    ctx: &mut PhaseContext<'_>,
+    tenant: &TenantSpec,
+) -> Result<(), FunctionError> {
+    let (others, _) = remaining_tenants(ctx).await?;
+    let spec = ctx.spec.clone();
     let own = kubernetes::tenant_manifests(&spec, tenant, None)
         .into_iter()
         .filter(|m| {
@@ -81,12 +86,12 @@ pub(super) async fn remove(run: &mut Run<'_>, tenant: &TenantSpec) -> Result<(),
     if doomed.is_empty() {
         return Ok(());
     }
-    let client = run.ctx.kube_client().await?;
+    let client = ctx.kube_client().await?;
     for manifest in &doomed {
         if kubernetes::delete(&client, manifest).await? {
-            run.ctx.cluster_writes(1);
+            ctx.cluster_writes(1);
         }
-        run.forget(object_kind(manifest)?, &object_id(manifest))
+        ctx.forget(object_kind(manifest)?, &object_id(manifest))
             .await?;
     }
     Ok(())

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{tenant_tags, Clients};
 use crate::error::FunctionError;
-use crate::phases::{outputs, Run};
+use crate::phases::{outputs, PhaseContext};
 use crate::resources::pod_security_group::{self as psg, Links, Rule};
 use crate::resources::Kind;
 use crate::spec::TenantSpec;
@@ -29,10 +29,10 @@ struct View {
     cluster_rules: Vec<Rule>,
 }
 
-async fn view(run: &Run<'_>, c: &Clients) -> Result<View, FunctionError> {
-    let names = run.ctx.names.clone();
-    let vpc: String = run.ctx.output(outputs::VPC_ID)?;
-    let live = psg::find_tenant_groups(&c.ec2, run.ctx.platform_id(), &vpc, |t| {
+async fn view(ctx: &PhaseContext<'_>, c: &Clients) -> Result<View, FunctionError> {
+    let names = ctx.names.clone();
+    let vpc: String = ctx.output(outputs::VPC_ID)?;
+    let live = psg::find_tenant_groups(&c.ec2, ctx.platform_id(), &vpc, |t| {
         names.security_group(&psg::purpose(t))
     })
     .await?;
@@ -40,7 +40,7 @@ async fn view(run: &Run<'_>, c: &Clients) -> Result<View, FunctionError> {
         .iter()
         .map(|(t, g)| (t.clone(), g.group_id().unwrap_or_default().to_owned()))
         .collect();
-    let cluster_group: String = run.ctx.output(outputs::CLUSTER_SECURITY_GROUP_ID)?;
+    let cluster_group: String = ctx.output(outputs::CLUSTER_SECURITY_GROUP_ID)?;
     let cluster_rules = psg::describe(&c.ec2, &cluster_group)
         .await?
         .map(|g| psg::live_rules(&g))
@@ -57,7 +57,7 @@ async fn view(run: &Run<'_>, c: &Clients) -> Result<View, FunctionError> {
 /// returns its group's id when it is on Fargate, and whether all is as desired (`observe`
 /// reports the differences of its own group and its rules in the cluster group).
 pub(super) async fn ensure(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     present: &BTreeMap<String, TenantSpec>,
@@ -65,27 +65,27 @@ pub(super) async fn ensure(
     let mut tenants = present.clone();
     tenants.insert(tenant.name.clone(), tenant.clone());
     // A tenant that left Fargate still has its recorded group to remove.
-    let had_group = run
-        .recorded_for(&tenant.name)
+    let had_group = ctx
+        .recorded_for(Some(&tenant.name))
         .iter()
         .any(|(kind, _)| *kind == Kind::SecurityGroup);
     if !had_group && !tenants.values().any(|t| t.fargate.is_some()) {
         return Ok((None, true));
     }
-    let mut v = view(run, c).await?;
-    let name = run.ctx.names.security_group(&psg::purpose(&tenant.name));
+    let mut v = view(ctx, c).await?;
+    let name = ctx.names.security_group(&psg::purpose(&tenant.name));
     let resource = format!("{}/{name}", Kind::SecurityGroup);
     let mut own = None;
     if tenant.fargate.is_some() {
         let id = match v.ids.get(&tenant.name) {
             Some(id) => id.clone(),
-            None if !run.writes() => {
-                run.differs(&resource, "exists", json!(true), json!(false));
+            None if !ctx.writes() => {
+                ctx.differs(&resource, "exists", json!(true), json!(false));
                 return Ok((None, false));
             }
             None => {
-                let vpc: String = run.ctx.output(outputs::VPC_ID)?;
-                let tags = group_tags(run, tenant);
+                let vpc: String = ctx.output(outputs::VPC_ID)?;
+                let tags = group_tags(ctx, tenant);
                 let id = psg::create(&c.ec2, &name, &tenant.name, &vpc, &tags).await?;
                 if let Some(g) = psg::describe(&c.ec2, &id).await? {
                     v.live.insert(tenant.name.clone(), g);
@@ -94,29 +94,29 @@ pub(super) async fn ensure(
                 id
             }
         };
-        let mut record = ResourceRecord::new(Kind::SecurityGroup, &id, run.ctx.phase.as_str());
+        let mut record = ResourceRecord::new(Kind::SecurityGroup, &id, ctx.phase.as_str());
         record.tenant = Some(tenant.name.clone());
-        record.tags = group_tags(run, tenant);
+        record.tags = group_tags(ctx, tenant);
         record.attributes = Some(json!({ "name": name }));
-        run.record(record).await?;
+        ctx.record(record).await?;
         own = Some(id);
     }
     // No longer on Fargate: its group goes, once the rules naming it have left the others.
     let stale = match tenant.fargate {
-        None if run.writes() => v.ids.remove(&tenant.name),
+        None if ctx.writes() => v.ids.remove(&tenant.name),
         _ => None,
     };
     let mut ready = true;
     let linked = linked_on_fargate(tenant, &tenants, &v);
     for x in &linked {
         // Observe looks at the tenant's own group only (the others are observed as theirs).
-        if !run.writes() && x.name != tenant.name {
+        if !ctx.writes() && x.name != tenant.name {
             continue;
         }
-        ready &= converge(run, c, x, &tenants, &v).await?;
+        ready &= converge(ctx, c, x, &tenants, &v).await?;
     }
     if let Some(id) = stale {
-        ready &= delete_own(run, c, tenant, &v, &id).await?;
+        ready &= delete_own(ctx, c, tenant, &v, &id).await?;
     }
     Ok((own, ready))
 }
@@ -146,9 +146,9 @@ fn links<'a>(tenants: &'a BTreeMap<String, TenantSpec>, v: &'a View) -> Links<'a
 
 /// The group's tags: the tenant's, and the cluster's, by which the AWS Load Balancer Controller
 /// finds the group to open to its load balancers (and the network phase leaves it alone).
-fn group_tags(run: &Run<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {
-    let mut tags = tenant_tags(run, tenant);
-    let cluster = run.ctx.names.cluster();
+fn group_tags(ctx: &PhaseContext<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {
+    let mut tags = tenant_tags(ctx, tenant);
+    let cluster = ctx.names.cluster();
     tags.insert(
         format!("kubernetes.io/cluster/{cluster}"),
         "owned".to_owned(),
@@ -158,7 +158,7 @@ fn group_tags(run: &Run<'_>, tenant: &TenantSpec) -> BTreeMap<String, String> {
 
 /// Converges `x`'s group and its rules in the cluster group; true when they were as desired.
 async fn converge(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     x: &TenantSpec,
     tenants: &BTreeMap<String, TenantSpec>,
@@ -183,7 +183,7 @@ async fn converge(
     let name = group.group_name().unwrap_or_default();
     let shown = |rules: &[&Rule]| rules.iter().map(|r| r.show()).collect::<Vec<_>>();
     let resource = format!("{}/{name}", Kind::SecurityGroup);
-    if !run.differs(
+    if !ctx.differs(
         &resource,
         "rules",
         json!({ "missing": shown(&add), "clusterMissing": shown(&cluster_add) }),
@@ -201,7 +201,7 @@ async fn converge(
 /// Offboarding `tenant` (its pods gone): the rules naming it leave its peers' groups and the
 /// cluster group, then its group goes. True once it is gone (false: still in use).
 pub(super) async fn remove(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     present: &BTreeMap<String, TenantSpec>,
@@ -211,13 +211,13 @@ pub(super) async fn remove(
     if tenant.fargate.is_none() && !tenants.values().any(|t| t.fargate.is_some()) {
         return Ok(true);
     }
-    let v = view(run, c).await?;
+    let v = view(ctx, c).await?;
     let linked = linked_on_fargate(tenant, &tenants, &v);
     for x in &linked {
-        converge(run, c, x, &tenants, &v).await?;
+        converge(ctx, c, x, &tenants, &v).await?;
     }
     match v.ids.get(&tenant.name) {
-        Some(id) => delete_own(run, c, tenant, &v, id).await,
+        Some(id) => delete_own(ctx, c, tenant, &v, id).await,
         None => {
             let mine = psg::owned_by(&v.cluster_rules, &tenant.name);
             psg::revoke(&c.ec2, &v.cluster_group, &mine).await?;
@@ -229,7 +229,7 @@ pub(super) async fn remove(
 /// Takes `tenant`'s rules out of the cluster group and deletes its group `id`; true once it is
 /// gone (false while its pods' network interfaces still hold it).
 async fn delete_own(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     c: &Clients,
     tenant: &TenantSpec,
     v: &View,
@@ -241,6 +241,6 @@ async fn delete_own(
         tracing::info!(tenant = %tenant.name, group = %id, "pod security group still in use; later");
         return Ok(false);
     }
-    run.forget(Kind::SecurityGroup, id).await?;
+    ctx.forget(Kind::SecurityGroup, id).await?;
     Ok(true)
 }

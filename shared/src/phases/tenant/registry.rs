@@ -10,7 +10,7 @@ use serde_json::json;
 use super::tenant_tags;
 use crate::error::FunctionError;
 use crate::naming::ROLE_NODE;
-use crate::phases::{outputs, Run};
+use crate::phases::{outputs, PhaseContext};
 use crate::policies::registry::repository_policy;
 use crate::resources::repository::{self, Desired};
 use crate::resources::Kind;
@@ -21,71 +21,70 @@ const COMPONENT: &str = "registry";
 
 /// Converges the platform's repositories; their URIs by request name.
 pub(super) async fn ensure_platform(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
 ) -> Result<BTreeMap<String, String>, FunctionError> {
-    let key = run.ctx.output(outputs::DATA_KEY_ARN)?;
-    let policy = repository_policy(&node_role_arn(run), None);
-    let tags = run.ctx.tags(COMPONENT);
-    let desired = run
-        .ctx
+    let key = ctx.output(outputs::DATA_KEY_ARN)?;
+    let policy = repository_policy(&node_role_arn(ctx), None);
+    let tags = ctx.tags(COMPONENT);
+    let desired = ctx
         .spec
         .repositories
         .iter()
         .map(|r| {
-            let name = run.ctx.names.repository(&r.name);
+            let name = ctx.names.repository(&r.name);
             let d = Desired::new(name, r, key.clone(), policy.clone(), tags.clone());
             (r.name.clone(), d)
         })
         .collect();
-    converge_all(run, ecr, desired, None).await
+    converge_all(ctx, ecr, desired, None).await
 }
 
 /// Converges `tenant`'s repositories, encrypted with `key_arn` (its own key or the data key);
 /// their URIs by request name.
 pub(super) async fn ensure_tenant(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
     tenant: &TenantSpec,
     role_arn: &str,
     key_arn: &str,
 ) -> Result<BTreeMap<String, String>, FunctionError> {
-    let policy = repository_policy(&node_role_arn(run), Some(role_arn));
-    let tags = tenant_tags(run, tenant);
+    let policy = repository_policy(&node_role_arn(ctx), Some(role_arn));
+    let tags = tenant_tags(ctx, tenant);
     let desired = tenant
         .repositories
         .iter()
         .map(|r| {
-            let name = run.ctx.names.tenant_repository(&tenant.name, &r.name);
+            let name = ctx.names.tenant_repository(&tenant.name, &r.name);
             let d = Desired::new(name, r, key_arn.to_owned(), policy.clone(), tags.clone());
             (r.name.clone(), d)
         })
         .collect();
-    converge_all(run, ecr, desired, Some(&tenant.name)).await
+    converge_all(ctx, ecr, desired, Some(&tenant.name)).await
 }
 
 /// Converges each of `desired` (request name, repository), then deletes the repositories
 /// recorded for the same owner that it does not name.
 async fn converge_all(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
     desired: Vec<(String, Desired)>,
     tenant: Option<&str>,
 ) -> Result<BTreeMap<String, String>, FunctionError> {
     let mut uris = BTreeMap::new();
     for (name, d) in &desired {
-        if let Some(uri) = repository::converge(run, ecr, d, tenant).await? {
+        if let Some(uri) = repository::converge(ctx, ecr, d, tenant).await? {
             uris.insert(name.clone(), uri);
         }
     }
     let wanted: BTreeSet<&str> = desired.iter().map(|(_, d)| d.name.as_str()).collect();
-    for stale in run.recorded(Kind::Repository, tenant) {
+    for stale in ctx.recorded(Kind::Repository, tenant) {
         if wanted.contains(stale.as_str()) {
             continue;
         }
         let resource = format!("{}/{stale}", Kind::Repository);
-        if run.differs(&resource, "exists", json!(false), json!(true)) {
-            repository::remove(run, ecr, &stale).await?;
+        if ctx.differs(&resource, "exists", json!(false), json!(true)) {
+            repository::remove(ctx, ecr, &stale).await?;
         }
     }
     Ok(uris)
@@ -94,12 +93,12 @@ async fn converge_all(
 /// Offboarding `tenant`: its repositories are deleted with their images, or, when its data is
 /// retained, kept and handed over (out of the platform's inventory, like a retained key).
 pub(super) async fn remove_tenant(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
     tenant: &TenantSpec,
     retain_data: bool,
 ) -> Result<(), FunctionError> {
-    let mut names: BTreeSet<String> = run
+    let mut names: BTreeSet<String> = ctx
         .recorded(Kind::Repository, Some(&tenant.name))
         .into_iter()
         .collect();
@@ -107,12 +106,12 @@ pub(super) async fn remove_tenant(
         tenant
             .repositories
             .iter()
-            .map(|r| run.ctx.names.tenant_repository(&tenant.name, &r.name)),
+            .map(|r| ctx.names.tenant_repository(&tenant.name, &r.name)),
     );
     for name in names {
         match retain_data {
-            true => run.forget(Kind::Repository, &name).await?,
-            false => repository::remove(run, ecr, &name).await?,
+            true => ctx.forget(Kind::Repository, &name).await?,
+            false => repository::remove(ctx, ecr, &name).await?,
         }
     }
     Ok(())
@@ -120,24 +119,23 @@ pub(super) async fn remove_tenant(
 
 /// Decommission: deletes the platform's repositories with their images.
 pub(super) async fn remove_platform(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     ecr: &aws_sdk_ecr::Client,
 ) -> Result<(), FunctionError> {
-    let mut names: BTreeSet<String> = run.recorded(Kind::Repository, None).into_iter().collect();
+    let mut names: BTreeSet<String> = ctx.recorded(Kind::Repository, None).into_iter().collect();
     names.extend(
-        run.ctx
-            .spec
+        ctx.spec
             .repositories
             .iter()
-            .map(|r| run.ctx.names.repository(&r.name)),
+            .map(|r| ctx.names.repository(&r.name)),
     );
     for name in names {
-        repository::remove(run, ecr, &name).await?;
+        repository::remove(ctx, ecr, &name).await?;
     }
     Ok(())
 }
 
-fn node_role_arn(run: &Run<'_>) -> String {
-    let t = run.target();
+fn node_role_arn(ctx: &PhaseContext<'_>) -> String {
+    let t = ctx.target();
     t.role_arn(&t.names.role(ROLE_NODE))
 }

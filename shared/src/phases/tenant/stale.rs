@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::phases::bootstrap::{object_id, stub};
-use crate::phases::Run;
+use crate::phases::PhaseContext;
 use crate::resources::Kind;
 use crate::spec::TenantSpec;
 
@@ -21,13 +21,13 @@ use crate::spec::TenantSpec;
 /// `rendered`, the objects its request asks for. The namespace itself is never pruned here:
 /// offboarding removes it, on its own path.
 pub(super) async fn prune(
-    run: &mut Run<'_>,
+    ctx: &mut PhaseContext<'_>,
     tenant: &TenantSpec,
     rendered: &[Value],
 ) -> Result<(), FunctionError> {
     let wanted: BTreeSet<String> = rendered.iter().map(object_id).collect();
-    let stale: Vec<(Kind, String)> = run
-        .recorded_for(&tenant.name)
+    let stale: Vec<(Kind, String)> = ctx
+        .recorded_for(Some(&tenant.name))
         .into_iter()
         .filter(|(kind, id)| {
             kind.info().k8s_kind.is_some() && *kind != Kind::Namespace && !wanted.contains(id)
@@ -36,21 +36,21 @@ pub(super) async fn prune(
     if stale.is_empty() {
         return Ok(());
     }
-    let client = run.ctx.kube_client().await?;
+    let client = ctx.kube_client().await?;
     for (kind, id) in stale {
         let Some(object) = stub(&id) else {
             continue;
         };
-        if !run.writes() {
+        if !ctx.writes() {
             if let Some(live) = kubernetes::get(&client, &object).await? {
-                run.differs(&format!("k8s:{id}"), "exists", Value::Null, live);
+                ctx.differs(&format!("k8s:{id}"), "exists", Value::Null, live);
             }
             continue;
         }
         if kubernetes::delete(&client, &object).await? {
-            run.ctx.cluster_writes(1);
+            ctx.cluster_writes(1);
         }
-        run.forget(kind, &id).await?;
+        ctx.forget(kind, &id).await?;
     }
     Ok(())
 }
