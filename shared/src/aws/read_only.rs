@@ -3,7 +3,8 @@
 //! writes nothing" is enforced by the runtime rather than left to each phase.
 //!
 //! Reads are told apart by the wire protocol, as AWS names them: an operation named like a read
-//! (`Describe*`, `Get*`, `List*`, `Head*`, `Lookup*`, `Search*`) in the `X-Amz-Target` header
+//! (`Describe*`, `Get*`, `List*`, `Head*`, `Lookup*`, `Search*`, and DynamoDB's `Query`, `Scan`
+//! and `BatchGetItem`) in the `X-Amz-Target` header
 //! (JSON protocols), the `Action` parameter (query protocols: EC2, IAM, SNS, STS) or the last
 //! path segment (Smithy RPC v2 CBOR: CloudWatch); for REST protocols (EKS, S3) the method, since
 //! their reads are GET and HEAD, with one exception: EKS's `DescribeIdentityProviderConfig` is a
@@ -19,7 +20,9 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// Operation names that read.
-const READ_PREFIXES: &[&str] = &["Describe", "Get", "List", "Head", "Lookup", "Search"];
+const READ_PREFIXES: &[&str] = &[
+    "Describe", "Get", "List", "Head", "Lookup", "Search", "Query", "Scan", "BatchGet",
+];
 
 /// Whether an operation, named as AWS names it (`DescribeVpcs`), only reads.
 pub fn is_read_operation(name: &str) -> bool {
@@ -152,6 +155,11 @@ mod tests {
         assert!(is_read(&json("Logs_20140328.DescribeLogGroups")));
         assert!(!is_read(&json("TrentService.DisableKeyRotation")));
         assert!(!is_read(&json("TrentService.ScheduleKeyDeletion")));
+        assert!(is_read(&json("DynamoDB_20120810.Query")));
+        assert!(is_read(&json("DynamoDB_20120810.GetItem")));
+        assert!(is_read(&json("DynamoDB_20120810.BatchGetItem")));
+        assert!(!is_read(&json("DynamoDB_20120810.PutItem")));
+        assert!(!is_read(&json("DynamoDB_20120810.TransactWriteItems")));
         let query = |body: &str| request("POST", "https://ec2/", &[], body);
         assert!(is_read(&query("Action=DescribeVpcs&Version=2016-11-15")));
         assert!(is_read(&query("Action=GetRole&Version=2010-05-08")));

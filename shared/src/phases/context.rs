@@ -7,8 +7,8 @@
 //! - `ensure` converges: [`PhaseContext::differs`] says "repair it now";
 //! - `observe` walks the same resources and reports: [`PhaseContext::differs`] notes a
 //!   difference instead, [`PhaseContext::record`] and [`PhaseContext::forget`] write nothing,
-//!   and the AWS and Kubernetes clients refuse every write before it is sent, so a phase cannot
-//!   write by mistake;
+//!   and the AWS clients, the store and the Kubernetes client refuse every write before it is
+//!   sent, so a phase cannot write by mistake;
 //! - `delete` removes, with "already gone" counting as success;
 //! - [`PhaseContext::finish`] records the phase (`ensure`, `delete`) or returns the differences
 //!   (`observe`); changes are counted by the clients, never by hand.
@@ -120,7 +120,10 @@ impl<'a> PhaseContext<'a> {
     ) -> Result<Self, FunctionError> {
         let read_only = input.action == Action::Observe;
         let aws_changes = ChangeCounter::default();
-        let store = Store::from_deps(deps);
+        let store = match read_only {
+            true => Store::from_deps(deps).read_only(),
+            false => Store::from_deps(deps),
+        };
         let inventory = Inventory::load(&store, &input.platform_id, phase).await?;
         let account = target.account_id().await?;
         Ok(PhaseContext {

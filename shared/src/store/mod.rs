@@ -132,6 +132,16 @@ impl Store {
         }
     }
 
+    /// The same store on a client that refuses every write before it is sent, as an `observe`
+    /// uses it (see [`crate::aws::read_only`]).
+    pub fn read_only(mut self) -> Self {
+        let config = self.client.config();
+        let guarded = crate::aws::read_only::guard(config.http_client());
+        let config = config.to_builder().http_client(guarded).build();
+        self.client = aws_sdk_dynamodb::Client::from_conf(config);
+        self
+    }
+
     /// Uses `clock` for every time the store writes or compares (lease expiry, timestamps, TTLs).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -299,5 +309,46 @@ pub(crate) mod test_support {
 
     pub fn store(rules: &[&Rule]) -> super::Store {
         super::Store::new(client(rules), "tenantry-test")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::Credentials;
+    use aws_smithy_http_client::test_util::capture_request;
+
+    use super::{ResourceRecord, Store};
+    use crate::aws::read_only::REFUSED;
+    use crate::resources::Kind;
+
+    fn store_on(http: aws_smithy_http_client::test_util::CaptureRequestHandler) -> Store {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http)
+            .build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(config), "tenantry")
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_refuses_a_write_before_it_is_sent_and_lets_reads_through() {
+        let record = ResourceRecord::new(Kind::KmsKey, "alias/k", "encryption");
+        let (http, sent) = capture_request(None);
+        let err = store_on(http)
+            .read_only()
+            .put_resource("payments", &record)
+            .await
+            .expect_err("refused");
+        assert!(format!("{err:?}").contains(REFUSED), "{err:?}");
+        sent.expect_no_request();
+
+        let (http, sent) = capture_request(None);
+        // The empty answer does not parse; what matters is that the query was sent.
+        let _ = store_on(http).read_only().list_resources("payments").await;
+        let query = sent.expect_request();
+        let target = query.headers().get("x-amz-target").unwrap_or_default();
+        assert_eq!(target, "DynamoDB_20120810.Query");
     }
 }

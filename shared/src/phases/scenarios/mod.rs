@@ -24,6 +24,7 @@ pub mod logs;
 mod network;
 mod nodegroups;
 mod observability;
+mod runtime;
 pub mod s3;
 pub mod secrets;
 pub mod sns;
