@@ -765,13 +765,7 @@ async fn create_group(
     let taints = group
         .taints
         .iter()
-        .map(|t| {
-            Taint::builder()
-                .key(&t.key)
-                .value(&t.value)
-                .effect(TaintEffect::from(t.effect.eks_name()))
-                .build()
-        })
+        .map(|t| eks_taint(&t.key, &t.value, t.effect.eks_name()))
         .collect();
     let created = c
         .eks
@@ -780,13 +774,11 @@ async fn create_group(
         .nodegroup_name(&name)
         .node_role(role)
         .set_subnets(Some(subnets))
-        .scaling_config(
-            NodegroupScalingConfig::builder()
-                .min_size(as_i32(group.min_size))
-                .desired_size(as_i32(group.desired_size))
-                .max_size(as_i32(group.max_size))
-                .build(),
-        )
+        .scaling_config(scaling(
+            as_i32(group.min_size),
+            as_i32(group.desired_size),
+            as_i32(group.max_size),
+        ))
         .set_instance_types(Some(group.instance_types.clone()))
         .capacity_type(capacity_type(group.capacity_type))
         .ami_type(aws_sdk_eks::types::AmiTypes::from(group.ami_type.as_str()))
@@ -827,6 +819,23 @@ async fn create_group(
     }
 }
 
+/// An EKS taint; `effect` as EKS names it (`NO_SCHEDULE`...).
+fn eks_taint(key: &str, value: &str, effect: &str) -> Taint {
+    Taint::builder()
+        .key(key)
+        .value(value)
+        .effect(TaintEffect::from(effect))
+        .build()
+}
+
+fn scaling(min: i32, desired: i32, max: i32) -> NodegroupScalingConfig {
+    NodegroupScalingConfig::builder()
+        .min_size(min)
+        .desired_size(desired)
+        .max_size(max)
+        .build()
+}
+
 async fn update_config(
     c: &Clients,
     cluster: &str,
@@ -834,54 +843,18 @@ async fn update_config(
     change: &ConfigChange,
 ) -> Result<(), FunctionError> {
     tracing::info!(nodegroup = %name, ?change, "updating node group");
-    let taint = |(k, v, e): &(String, String, String)| {
-        Taint::builder()
-            .key(k)
-            .value(v)
-            .effect(TaintEffect::from(e.as_str()))
-            .build()
-    };
-    let mut update = c
+    let update = c
         .eks
         .update_nodegroup_config()
         .cluster_name(cluster)
-        .nodegroup_name(name);
-    if let Some((min, desired, max)) = change.scaling {
-        update = update.scaling_config(
-            NodegroupScalingConfig::builder()
-                .min_size(min)
-                .desired_size(desired)
-                .max_size(max)
-                .build(),
-        );
-    }
-    if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
-        update = update.labels(
-            UpdateLabelsPayload::builder()
-                .set_add_or_update_labels(
-                    (!change.add_labels.is_empty())
-                        .then(|| change.add_labels.clone().into_iter().collect()),
-                )
-                .set_remove_labels(
-                    (!change.remove_labels.is_empty()).then(|| change.remove_labels.clone()),
-                )
-                .build(),
-        );
-    }
-    if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
-        update = update.taints(
-            UpdateTaintsPayload::builder()
-                .set_add_or_update_taints(
-                    (!change.add_taints.is_empty())
-                        .then(|| change.add_taints.iter().map(taint).collect()),
-                )
-                .set_remove_taints(
-                    (!change.remove_taints.is_empty())
-                        .then(|| change.remove_taints.iter().map(taint).collect()),
-                )
-                .build(),
-        );
-    }
+        .nodegroup_name(name)
+        .set_scaling_config(
+            change
+                .scaling
+                .map(|(min, desired, max)| scaling(min, desired, max)),
+        )
+        .set_labels(labels_payload(change))
+        .set_taints(taints_payload(change));
     match update.send().await {
         Ok(_) => Ok(()),
         // Another update is running: the next poll applies this one.
@@ -895,6 +868,31 @@ async fn update_config(
         }
         Err(e) => Err(aws_error("UpdateNodegroupConfig", e)),
     }
+}
+
+/// The labels part of an update (None: the labels stay as they are).
+fn labels_payload(change: &ConfigChange) -> Option<UpdateLabelsPayload> {
+    let (add, remove) = (&change.add_labels, &change.remove_labels);
+    (!add.is_empty() || !remove.is_empty()).then(|| {
+        UpdateLabelsPayload::builder()
+            .set_add_or_update_labels((!add.is_empty()).then(|| add.clone().into_iter().collect()))
+            .set_remove_labels((!remove.is_empty()).then(|| remove.clone()))
+            .build()
+    })
+}
+
+/// The taints part of an update (None: the taints stay as they are).
+fn taints_payload(change: &ConfigChange) -> Option<UpdateTaintsPayload> {
+    let taints = |list: &[(String, String, String)]| {
+        (!list.is_empty()).then(|| list.iter().map(|(k, v, e)| eks_taint(k, v, e)).collect())
+    };
+    let (add, remove) = (&change.add_taints, &change.remove_taints);
+    (!add.is_empty() || !remove.is_empty()).then(|| {
+        UpdateTaintsPayload::builder()
+            .set_add_or_update_taints(taints(add))
+            .set_remove_taints(taints(remove))
+            .build()
+    })
 }
 
 // ----- observe -----

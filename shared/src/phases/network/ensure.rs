@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{
     Address, AttachmentStatus, AvailabilityZoneState, DomainType, FlowLogsResourceType,
     IpPermission, IpRange, LogDestinationType, NatGatewayState, ResourceType, Route, RouteTable,
-    SecurityGroup, TrafficType, Vpc, VpcAttributeName, VpcCidrBlockStateCode, VpcEndpointType,
+    SecurityGroup, TrafficType, Vpc, VpcAttributeName, VpcCidrBlockStateCode, VpcEndpoint,
+    VpcEndpointType,
 };
 use serde_json::{json, Value};
 
@@ -930,24 +931,13 @@ impl Ensure<'_, '_> {
         for service in self.d.endpoints.clone() {
             let name = self.d.name(service.as_str());
             wanted.insert(name.clone());
-            let want = EndpointWant {
-                gateway: service.is_gateway(),
-                subnets: if service.is_gateway() {
-                    vec![]
-                } else {
-                    private_subnets.clone()
-                },
-                tables: if service.is_gateway() {
-                    private_tables.to_vec()
-                } else {
-                    vec![]
-                },
-                group: if service.is_gateway() {
-                    None
-                } else {
-                    group.map(str::to_owned)
-                },
-                policy: self.d.endpoint_policy(service),
+            let want = match service.is_gateway() {
+                true => EndpointWant::gateway(private_tables, self.d.endpoint_policy(service)),
+                false => EndpointWant::interface(
+                    &private_subnets,
+                    group,
+                    self.d.endpoint_policy(service),
+                ),
             };
             let found = named(&existing, &name, |e| e.tags(), |e| e.vpc_endpoint_id());
             let (id, available) = match found {
@@ -971,6 +961,16 @@ impl Ensure<'_, '_> {
             )
             .await?;
         }
+        self.remove_surplus_endpoints(&existing, &wanted).await?;
+        Ok(ready)
+    }
+
+    /// Deletes the platform's endpoints whose names the spec no longer lists.
+    async fn remove_surplus_endpoints(
+        &mut self,
+        existing: &[VpcEndpoint],
+        wanted: &BTreeSet<String>,
+    ) -> Result<(), FunctionError> {
         let surplus: Vec<String> = existing
             .iter()
             .filter(|e| lookup::name(e.tags()).is_none_or(|n| !wanted.contains(n)))
@@ -989,7 +989,7 @@ impl Ensure<'_, '_> {
                 self.ctx.forget(Kind::VpcEndpoint, &id).await?;
             }
         }
-        Ok(ready)
+        Ok(())
     }
 
     async fn create_endpoint(
@@ -1242,6 +1242,30 @@ struct EndpointWant {
     tables: Vec<String>,
     group: Option<String>,
     policy: Value,
+}
+
+impl EndpointWant {
+    /// A gateway endpoint (S3): routes in the private route tables, no subnet, no group.
+    fn gateway(tables: &[String], policy: Value) -> Self {
+        EndpointWant {
+            gateway: true,
+            subnets: vec![],
+            tables: tables.to_vec(),
+            group: None,
+            policy,
+        }
+    }
+
+    /// An interface endpoint: a network interface in each private subnet, behind `group`.
+    fn interface(subnets: &[String], group: Option<&str>, policy: Value) -> Self {
+        EndpointWant {
+            gateway: false,
+            subnets: subnets.to_vec(),
+            tables: vec![],
+            group: group.map(str::to_owned),
+            policy,
+        }
+    }
 }
 
 /// (to add, to remove) to turn `have` into `want`.

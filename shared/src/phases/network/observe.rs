@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::VpcAttributeName;
+use aws_sdk_ec2::types::{RouteTable, VpcAttributeName};
 use serde_json::{json, Value};
 
 use super::ensure::{
@@ -199,43 +199,15 @@ impl Observer<'_, '_> {
                 "ec2:route-table/{}",
                 table.route_table_id().unwrap_or_default()
             );
-            let route = table
-                .routes()
-                .iter()
-                .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
-            let (desired, actual) = match az {
-                None => (
-                    json!(self.igw_id),
-                    json!(route.and_then(|r| r.gateway_id())),
-                ),
-                Some(i) => {
-                    let actual = route.and_then(|r| r.nat_gateway_id());
-                    // NAT ids are matched as a set: which NAT serves which AZ is ensure's.
-                    let wanted = self.d.nat_for_az(i).map(|_| match actual {
-                        Some(id) if nats.iter().any(|n| n == id) => id.to_owned(),
-                        _ => "a NAT gateway of the platform".to_owned(),
-                    });
-                    (json!(wanted), json!(actual))
-                }
-            };
+            let (desired, actual) = self.default_route(table, az, &nats);
             self.differ(&resource, "routes.0.0.0.0/0", desired, actual);
-            let associated: std::collections::BTreeSet<&str> = table
+            let associated: BTreeSet<&str> = table
                 .associations()
                 .iter()
                 .filter(|a| association_live(a))
                 .filter_map(|a| a.subnet_id())
                 .collect();
-            let mut wanted = std::collections::BTreeSet::new();
-            for tier in tiers {
-                for i in 0..self.d.az_count {
-                    if az.is_some_and(|a| a != i) {
-                        continue;
-                    }
-                    if let Some(id) = self.subnet_ids.get(&(tier, i)) {
-                        wanted.insert(id.as_str());
-                    }
-                }
-            }
+            let wanted = self.associations_wanted(&tiers, az);
             self.differ(
                 resource,
                 "associations",
@@ -244,6 +216,42 @@ impl Observer<'_, '_> {
             );
         }
         Ok(())
+    }
+
+    /// (desired, actual) of a table's default route: the internet gateway for the public table,
+    /// a NAT gateway of the platform for AZ `az`'s private one (when the NAT mode gives it one).
+    fn default_route(
+        &self,
+        table: &RouteTable,
+        az: Option<usize>,
+        nats: &[String],
+    ) -> (Value, Value) {
+        let route = table
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+        let Some(i) = az else {
+            return (
+                json!(self.igw_id),
+                json!(route.and_then(|r| r.gateway_id())),
+            );
+        };
+        let actual = route.and_then(|r| r.nat_gateway_id());
+        // NAT ids are matched as a set: which NAT serves which AZ is ensure's.
+        let wanted = self.d.nat_for_az(i).map(|_| match actual {
+            Some(id) if nats.iter().any(|n| n == id) => id.to_owned(),
+            _ => "a NAT gateway of the platform".to_owned(),
+        });
+        (json!(wanted), json!(actual))
+    }
+
+    /// The subnets a table should be associated with: those of `tiers`, in AZ `az` only when
+    /// given.
+    fn associations_wanted(&self, tiers: &[Tier], az: Option<usize>) -> BTreeSet<&str> {
+        let azs = (0..self.d.az_count).filter(|i| az.is_none_or(|a| a == *i));
+        azs.flat_map(|i| tiers.iter().map(move |tier| (*tier, i)))
+            .filter_map(|key| self.subnet_ids.get(&key).map(String::as_str))
+            .collect()
     }
 
     /// Endpoints by name, private DNS, and the security group's HTTPS sources.
@@ -279,6 +287,11 @@ impl Observer<'_, '_> {
                 );
             }
         }
+        self.endpoint_group(platform_id).await
+    }
+
+    /// The endpoints' security group, its HTTPS sources, and no other group of the platform.
+    async fn endpoint_group(&mut self, platform_id: &str) -> Result<(), FunctionError> {
         let group_name = self.d.names.security_group("endpoints");
         let groups = lookup::security_groups(self.c, platform_id).await?;
         let wanted: Vec<String> = self
