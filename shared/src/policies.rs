@@ -772,7 +772,7 @@ pub fn ebs_csi_key_policy(t: &Target) -> Value {
     let keys = t.arn("kms", "key/*");
     let data_key = json!({
         format!("aws:ResourceTag/{}", naming::TAG_PLATFORM): t.spec.id,
-        format!("aws:ResourceTag/{}", crate::phases::encryption::TAG_PURPOSE): KEY_DATA,
+        format!("aws:ResourceTag/{}", crate::resources::kms_key::TAG_PURPOSE): KEY_DATA,
     });
     document(vec![
         json!({

@@ -19,7 +19,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tenantry::aws::Clients;
 use tenantry::naming::{Names, MAX_PLATFORM_ID_LEN, TAG_PLATFORM};
-use tenantry::phases::{encryption, identity, Action, PhaseInput};
+use tenantry::phases::{identity, Action, PhaseInput};
 use tenantry::spec::PlatformSpec;
 use tenantry::store::{PhaseState, PhaseStatus, Store};
 use tenantry_gateway::{CallRecord, CrashRule, Faults, LocalStack};
@@ -425,7 +425,7 @@ async fn kms_census(stack: &LocalStack, p: &Platform) -> Census {
         if state == Some("PendingDeletion") {
             continue;
         }
-        let purpose = tag(encryption::TAG_PURPOSE).unwrap_or_default();
+        let purpose = tag(tenantry::resources::kms_key::TAG_PURPOSE).unwrap_or_default();
         *out.entry(format!("kms-key/{purpose}")).or_default() += 1;
         live.push(key_id.to_owned());
     }

@@ -46,6 +46,7 @@ pub struct PhaseContext<'a> {
     aws_changes: ChangeCounter,
     /// Writes to the cluster (objects applied or deleted), counted by the phase.
     cluster_writes: u32,
+    /// The state store; for `observe`, on a client that refuses every write before it is sent.
     pub store: Store,
     pub phase: Phase,
     pub input: PhaseInput,

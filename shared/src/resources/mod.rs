@@ -6,6 +6,7 @@
 pub mod addon;
 pub mod fargate_profile;
 mod kind;
+pub mod kms_key;
 pub mod log_group;
 pub mod pod_identity_association;
 pub mod pod_security_group;

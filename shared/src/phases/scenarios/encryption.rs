@@ -50,7 +50,9 @@ async fn fresh_platform_gets_one_rotated_tagged_key_per_purpose() {
         assert!(key.rotation, "{alias}: rotation");
         assert_eq!(key.tags.get(TAG_PLATFORM), Some(&w.s.spec.id), "{alias}");
         assert_eq!(
-            key.tags.get(encryption::TAG_PURPOSE).map(String::as_str),
+            key.tags
+                .get(crate::resources::kms_key::TAG_PURPOSE)
+                .map(String::as_str),
             Some(*purpose)
         );
         let policy: serde_json::Value = serde_json::from_str(&key.policy).expect("policy");

@@ -43,7 +43,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::encryption::{self, DesiredKey, TAG_PURPOSE};
 use super::identity::{self, DesiredRole};
 use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
@@ -53,6 +52,7 @@ use crate::kubernetes;
 use crate::naming;
 use crate::plan::Phase;
 use crate::policies::{self, TENANT_POLICY_NAME};
+use crate::resources::kms_key::{self, TAG_PURPOSE};
 use crate::spec::{TenantSpec, TrustMechanism};
 use crate::store::{ResourceRecord, StoreError, TenantRecord, TenantState, Versioned};
 
@@ -277,7 +277,7 @@ async fn ensure_role_and_key(
     let key_arn = match tenant.own_kms_key {
         true => {
             let key = desired_key(ctx, tenant, &role_arn);
-            match encryption::ensure_key(ctx, &c.kms, &key).await? {
+            match kms_key::converge(ctx, &c.kms, &key).await? {
                 Some(meta) => meta.arn.unwrap_or_default(),
                 None => return Ok(None),
             }
@@ -384,10 +384,10 @@ fn desired_role(
     })
 }
 
-fn desired_key(ctx: &PhaseContext<'_>, tenant: &TenantSpec, role_arn: &str) -> DesiredKey {
+fn desired_key(ctx: &PhaseContext<'_>, tenant: &TenantSpec, role_arn: &str) -> kms_key::Desired {
     let mut tags = tenant_tags(ctx, tenant);
     tags.insert(TAG_PURPOSE.to_owned(), format!("tenant/{}", tenant.name));
-    DesiredKey {
+    kms_key::Desired {
         alias: ctx.names.tenant_kms_alias(&tenant.name),
         description: format!(
             "Tenantry {}: tenant {} data and secrets",
@@ -697,14 +697,14 @@ async fn release_key(
     // aliasing it (its marker is in the inventory), the keys tagged for this tenant.
     let mut keys = Vec::new();
     if ctx.is_known(Kind::KmsKeyPending, &alias) {
-        keys = encryption::tagged_keys(ctx, &c.kms, COMPONENT)
+        keys = kms_key::tagged(ctx, &c.kms, COMPONENT)
             .await?
             .into_iter()
             .filter(|(_, p)| *p == purpose)
             .map(|(meta, _)| meta)
             .collect();
     }
-    if let Some(meta) = encryption::describe_key(&c.kms, &alias).await? {
+    if let Some(meta) = kms_key::describe(&c.kms, &alias).await? {
         if !keys.iter().any(|k| k.key_id() == meta.key_id()) {
             keys.push(meta);
         }
@@ -718,7 +718,7 @@ async fn release_key(
                 json!("PendingDeletion"),
                 json!(meta.key_state().map(|s| s.as_str())),
             ) {
-                encryption::schedule_deletion(&c.kms, meta.key_id(), days).await?;
+                kms_key::schedule_deletion(&c.kms, meta.key_id(), days).await?;
             }
         }
         ctx.forget(Kind::KmsKey, meta.key_id()).await?;
