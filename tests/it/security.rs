@@ -101,7 +101,10 @@ async fn platform_keys(deps: &Deps, id: &str) -> BTreeMap<String, (String, Strin
             .unwrap_or_default();
         out.insert(
             key_id.to_owned(),
-            (state, tag(tenantry::resources::kms_key::TAG_PURPOSE).unwrap_or_default()),
+            (
+                state,
+                tag(tenantry::resources::kms_key::TAG_PURPOSE).unwrap_or_default(),
+            ),
         );
     }
     out
