@@ -609,13 +609,7 @@ async fn log_group(
     let found = log_group::find(&aws.logs, &want.name).await?;
     let mut record = ResourceRecord::new(Kind::LogGroup, &want.name, Phase::Cluster.as_str());
     record.tags = want.tags.clone();
-    let arn = format!(
-        "arn:{}:logs:{}:{}:log-group:{}",
-        ctx.spec.partition(),
-        ctx.spec.region,
-        ctx.account,
-        want.name
-    );
+    let arn = ctx.target().log_group_arn(&want.name);
     log_group::converge(ctx, &aws.logs, &want, found, record, &arn).await
 }
 
