@@ -16,11 +16,13 @@
 //!   [`addon::DEGRADED_GRACE_SECS`] after its last change fails with its health issues. What
 //!   is compared, and how an add-on is made, updated and judged ready, is the catalogue's
 //!   [`crate::resources::addon`].
-//! - `observe`: version, configuration and role differences as drift; without an item, also the
-//!   controllers' pod identity associations (missing, another role, or no longer wanted).
+//! - `observe`: the same walk as `ensure`, in report mode: a missing add-on, one installed by
+//!   someone else, a version, configuration or role that differs; without an item, also the
+//!   controllers' pod identity associations (missing, another role, or no longer wanted) and
+//!   add-ons of the platform the spec no longer names.
 //! - `delete`: deletes the platform's add-ons and associations, ready once they are gone.
 
-use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
@@ -48,8 +50,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
-        Action::Ensure => converge(&mut ctx, &eks).await,
-        Action::Observe => observe(&mut ctx, &eks).await,
+        Action::Ensure | Action::Observe => converge(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }
 }
@@ -230,8 +231,11 @@ async fn compatible_versions(
         .collect())
 }
 
-// ----- ensure -----
+// ----- one walk: ensure and observe -----
 
+/// Converges the targeted add-ons (and, without an item, the controllers' associations and the
+/// add-ons the spec no longer names). Under `observe` the same walk reports each difference
+/// through [`PhaseContext::differs`] and repairs nothing.
 async fn converge(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
@@ -242,13 +246,8 @@ async fn converge(
     let addons = targets(ctx)?;
     for addon in &addons {
         let want = desired(ctx, eks, addon).await?;
-        let existing = addon::find(eks, &cluster, &addon.name).await?;
-        let current = match existing {
-            Some(a) => {
-                check_owner(ctx, &a)?;
-                a
-            }
-            None => addon::create(eks, &cluster, &want, ctx.tags(COMPONENT)).await?,
+        let Some(current) = live_addon(ctx, eks, &cluster, &want).await? else {
+            continue;
         };
         ctx.record_new(
             Kind::Addon,
@@ -257,15 +256,16 @@ async fn converge(
             json!({ "arn": current.addon_arn(), "version": current.addon_version() }),
         )
         .await?;
-        ready &= addon_ready(eks, &cluster, &want, &current).await?;
+        ready &= addon_ready(ctx, eks, &cluster, &want, &current).await?;
         let version = current.addon_version().map(str::to_owned);
         outputs::ADDON.insert(&mut out, &addon.name, version);
     }
     if ctx.input.item.is_none() {
-        ready &= ensure_pod_identities(ctx, eks, &cluster).await?;
+        ensure_pod_identities(ctx, eks, &cluster).await?;
         let wanted: BTreeSet<&str> = addons.iter().map(|a| a.name.as_str()).collect();
-        for name in our_addons(ctx, eks, &cluster).await? {
-            if !wanted.contains(name.as_str()) {
+        for name in our_addons(ctx, eks, &cluster, &wanted).await? {
+            let resource = format!("{}/{name}", Kind::Addon);
+            if ctx.differs(&resource, "exists", json!(false), json!(true)) {
                 ready &= remove_addon(ctx, eks, &cluster, &name).await?;
             }
         }
@@ -273,22 +273,46 @@ async fn converge(
     ctx.finish(ready, out).await
 }
 
+/// The platform's add-on `want`, created when missing (`observe`: noted as missing, None). One
+/// installed by someone else is refused (`observe`: noted as another owner's, None).
+async fn live_addon(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    want: &Desired,
+) -> Result<Option<Addon>, FunctionError> {
+    let resource = format!("{}/{}", Kind::Addon, want.name);
+    match addon::find(eks, cluster, &want.name).await? {
+        Some(live) => Ok(owned(ctx, &resource, &live)?.then_some(live)),
+        None if ctx.differs(&resource, "exists", json!(true), json!(false)) => Ok(Some(
+            addon::create(eks, cluster, want, ctx.tags(COMPONENT)).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Ready, or applies the one update the add-on needs (EKS runs one update per add-on at a time).
+/// `observe` notes the differences and does not judge readiness.
 async fn addon_ready(
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     want: &Desired,
     current: &Addon,
 ) -> Result<bool, FunctionError> {
-    if !addon::ready(current, now_secs())? {
+    if ctx.writes() && !addon::ready(current, now_secs())? {
         return Ok(false);
     }
-    let differences = want.differences(current);
-    if differences.is_empty() {
+    let resource = format!("{}/{}", Kind::Addon, want.name);
+    let mut update = false;
+    for d in want.differences(current) {
+        // Every difference is noted under `observe`: no short circuit.
+        update |= ctx.differs(&resource, d.field, d.desired, d.actual);
+    }
+    if !update {
         return Ok(true);
     }
-    let fields: Vec<&str> = differences.iter().map(|d| d.field).collect();
-    tracing::info!(addon = %want.name, ?fields, "updating add-on");
+    tracing::info!(addon = %want.name, "updating add-on");
     addon::update(eks, cluster, want).await?;
     Ok(false)
 }
@@ -299,11 +323,16 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Refuses an add-on not tagged with the platform (installed by someone else).
-fn check_owner(ctx: &PhaseContext<'_>, addon: &Addon) -> Result<(), FunctionError> {
-    let owner = addon.tags().and_then(|t| t.get(TAG_PLATFORM));
-    if owner.map(String::as_str) == Some(ctx.platform_id()) {
-        return Ok(());
+/// Whether the add-on is tagged with the platform. One installed by someone else is refused
+/// (`ensure`: a conflict) or noted (`observe`); Tenantry neither adopts nor removes it.
+fn owned(ctx: &mut PhaseContext<'_>, resource: &str, addon: &Addon) -> Result<bool, FunctionError> {
+    let owner = addon.tags().and_then(|t| t.get(TAG_PLATFORM)).cloned();
+    if owner.as_deref() == Some(ctx.platform_id()) {
+        return Ok(true);
+    }
+    let (field, desired) = (format!("tags.{TAG_PLATFORM}"), json!(ctx.platform_id()));
+    if !ctx.differs(resource, &field, desired, json!(owner)) {
+        return Ok(false);
     }
     Err(FunctionError::new(
         ErrorType::Conflict,
@@ -318,41 +347,41 @@ fn check_owner(ctx: &PhaseContext<'_>, addon: &Addon) -> Result<(), FunctionErro
 }
 
 /// Pod Identity platforms: an association per enabled workload role (EBS CSI's comes with its
-/// add-on). IRSA platforms: none (stale ones are deleted). Ready when nothing is pending.
+/// add-on). IRSA platforms: none (stale ones are deleted). `observe`: the associations that are
+/// missing, point at another role, or are no longer wanted.
 async fn ensure_pod_identities(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
-) -> Result<bool, FunctionError> {
+) -> Result<(), FunctionError> {
     let wanted = wanted_pod_identities(ctx)?;
     let existing = our_pod_identities(ctx, eks, cluster).await?;
+    let resource = |ns: &str, sa: &str| format!("{}/{ns}/{sa}", Kind::PodIdentityAssociation);
     for (namespace, account, role) in &wanted {
         let found = existing
             .iter()
             .find(|(ns, sa, _, _)| ns == namespace && sa == account);
+        let resource = resource(namespace, account);
         let association = match found {
             Some((_, _, current_role, association)) if current_role == role => {
                 Some(association.clone())
             }
-            Some((_, _, _, association)) => {
-                pod_identity::set_role(eks, cluster, association, role).await?;
+            Some((_, _, current_role, association)) => {
+                if ctx.differs(&resource, "roleArn", json!(role), json!(current_role)) {
+                    pod_identity::set_role(eks, cluster, association, role).await?;
+                }
                 None
             }
-            None => match pod_identity::create(
-                eks,
-                cluster,
-                namespace,
-                account,
-                role,
-                ctx.tags(COMPONENT).into_iter().collect(),
-            )
-            .await?
-            {
-                Created::Id(association) => Some(association),
-                // EKS has it already (a retried or concurrent create): the next ensure lists
-                // and records it.
-                Created::InUse => None,
-            },
+            None if ctx.differs(&resource, "exists", json!(true), json!(false)) => {
+                let tags = ctx.tags(COMPONENT).into_iter().collect();
+                match pod_identity::create(eks, cluster, namespace, account, role, tags).await? {
+                    Created::Id(association) => Some(association),
+                    // EKS has it already (a retried or concurrent create): the next ensure
+                    // lists and records it.
+                    Created::InUse => None,
+                }
+            }
+            None => None,
         };
         if let Some(association) = association {
             let id = format!("{namespace}/{account}");
@@ -362,15 +391,16 @@ async fn ensure_pod_identities(
         }
     }
     for (namespace, account, _, association) in existing {
-        if !wanted
+        let unwanted = !wanted
             .iter()
-            .any(|(ns, sa, _)| *ns == namespace && *sa == account)
-        {
+            .any(|(ns, sa, _)| *ns == namespace && *sa == account);
+        let resource = resource(&namespace, &account);
+        if unwanted && ctx.differs(&resource, "exists", json!(false), json!(true)) {
             let (ns, sa) = (namespace.as_str(), account.as_str());
             remove_pod_identity(ctx, eks, cluster, ns, sa, &association).await?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// `(namespace, service account, role)` of the associations Tenantry makes: one per enabled
@@ -392,50 +422,6 @@ fn wanted_pod_identities(
             Some((sa.namespace.to_owned(), sa.name.to_owned(), role))
         })
         .collect())
-}
-
-/// The associations that are missing, point at another role, or are no longer wanted.
-async fn pod_identity_drift(
-    ctx: &PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-) -> Result<Vec<Drift>, FunctionError> {
-    let existing = our_pod_identities(ctx, eks, cluster).await?;
-    let wanted = wanted_pod_identities(ctx)?;
-    let resource = |ns: &str, sa: &str| format!("eks:pod-identity-association/{ns}/{sa}");
-    let mut drift = Vec::new();
-    for (ns, sa, role) in &wanted {
-        let actual = existing
-            .iter()
-            .find(|(n, s, _, _)| n == ns && s == sa)
-            .map(|(_, _, r, _)| r);
-        match actual {
-            Some(r) if r == role => {}
-            Some(r) => drift.push(Drift::new(
-                resource(ns, sa),
-                "roleArn",
-                json!(role),
-                json!(r),
-            )),
-            None => drift.push(Drift::new(
-                resource(ns, sa),
-                "exists",
-                json!(true),
-                json!(false),
-            )),
-        }
-    }
-    for (ns, sa, _, _) in &existing {
-        if !wanted.iter().any(|(n, s, _)| n == ns && s == sa) {
-            drift.push(Drift::new(
-                resource(ns, sa),
-                "exists",
-                json!(false),
-                json!(true),
-            ));
-        }
-    }
-    Ok(drift)
 }
 
 /// `(namespace, service account, role, association id)` of the platform's associations (the
@@ -491,11 +477,13 @@ async fn remove_pod_identity(
     .await
 }
 
-/// Add-ons on the cluster tagged with this platform.
+/// Add-ons on the cluster tagged with this platform, other than those in `skip` (described
+/// already by the caller).
 async fn our_addons(
     ctx: &PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
+    skip: &BTreeSet<&str>,
 ) -> Result<Vec<String>, FunctionError> {
     let mut pages = eks
         .list_addons()
@@ -517,7 +505,7 @@ async fn our_addons(
         }
     }
     let mut out = Vec::new();
-    for name in names {
+    for name in names.into_iter().filter(|n| !skip.contains(n.as_str())) {
         if let Some(a) = addon::find(eks, cluster, &name).await? {
             if a.tags()
                 .and_then(|t| t.get(TAG_PLATFORM))
@@ -568,30 +556,7 @@ async fn remove_addon(
     }
 }
 
-// ----- observe / delete -----
-
-async fn observe(
-    ctx: &mut PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-) -> Result<PhaseOutput, FunctionError> {
-    let cluster = ctx.names.cluster();
-    let mut drift = Vec::new();
-    for addon in targets(ctx)? {
-        let resource = format!("eks:addon/{}", addon.name);
-        let want = desired(ctx, eks, &addon).await?;
-        let Some(current) = addon::find(eks, &cluster, &addon.name).await? else {
-            drift.push(Drift::new(resource, "exists", json!(true), json!(false)));
-            continue;
-        };
-        for d in want.differences(&current) {
-            drift.push(Drift::new(resource.clone(), d.field, d.desired, d.actual));
-        }
-    }
-    if ctx.input.item.is_none() {
-        drift.extend(pod_identity_drift(ctx, eks, &cluster).await?);
-    }
-    Ok(ctx.observed(BTreeMap::new(), drift))
-}
+// ----- delete -----
 
 async fn delete(
     ctx: &mut PhaseContext<'_>,
@@ -602,7 +567,7 @@ async fn delete(
         remove_pod_identity(ctx, eks, &cluster, &namespace, &account, &association).await?;
     }
     let mut gone = true;
-    for name in our_addons(ctx, eks, &cluster).await? {
+    for name in our_addons(ctx, eks, &cluster, &BTreeSet::new()).await? {
         gone &= remove_addon(ctx, eks, &cluster, &name).await?;
     }
     if gone {

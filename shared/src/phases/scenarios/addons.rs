@@ -236,6 +236,49 @@ async fn an_addon_someone_else_installed_is_refused_untouched() {
     );
 }
 
+/// `observe` walks what `ensure` walks: another owner's add-on is named, not an error, and an
+/// add-on of the platform the spec no longer names is named, then removed by `ensure`.
+#[tokio::test]
+async fn observe_names_another_owners_addon_and_one_the_spec_dropped() {
+    let mut w = World::new();
+    w.converge().await;
+    w.eks.edit_addon("coredns", |a| {
+        a.tags
+            .get_or_insert_with(Default::default)
+            .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
+    });
+    let addons = w.s.spec.addons.as_mut().expect("example add-ons");
+    addons.retain(|a| a.name != "kube-proxy");
+
+    let observed = w.s.run(Action::Observe).await;
+    assert!(!observed.ready);
+    let fields: Vec<_> = observed
+        .drift
+        .iter()
+        .map(|d| (d.resource.as_str(), d.field.as_str(), d.desired.clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                "eks:addon/coredns",
+                "tags.tenantry:platform",
+                json!("payments")
+            ),
+            ("eks:addon/kube-proxy", "exists", json!(false)),
+        ]
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.eks.edit_addon("coredns", |a| {
+        let tags = a.tags.as_mut().expect("tags");
+        tags.insert(TAG_PLATFORM.to_owned(), "payments".to_owned());
+    });
+    w.converge().await;
+    assert!(!w.eks.addons().contains_key("kube-proxy"));
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
 /// An add-on EKS could not install fails the run for good, naming its health issues; the
 /// poll does not wait on it.
 #[tokio::test]
