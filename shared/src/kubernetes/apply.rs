@@ -245,26 +245,31 @@ fn with_digest(manifest: &Value) -> Value {
 /// Server-side applies `manifest` (field manager `tenantry`, forced). Returns whether anything
 /// was written: `false` when the live object already matches (see the module docs).
 pub async fn apply(client: &kube::Client, manifest: &Value) -> Result<bool, FunctionError> {
-    let t = target(manifest)?;
-    let api = api(client, &t);
-    let desired = with_digest(manifest);
-    let live = api
-        .get_opt(&t.name)
-        .await
-        .map_err(|e| kube_error("reading", &t, e))?;
-    if let Some(live) = live {
-        let live = serde_json::to_value(&live)
-            .map_err(|e| FunctionError::new(ErrorType::Terminal, format!("reading {t}: {e}")))?;
-        if contains(&live, &desired) {
-            return Ok(false);
-        }
+    let live = get(client, manifest).await?;
+    if live.is_some_and(|live| is_applied(&live, manifest)) {
+        return Ok(false);
     }
+    apply_unread(client, manifest).await?;
+    Ok(true)
+}
+
+/// Whether the live object is `manifest` as [`apply`] leaves it: every field it renders, and
+/// its digest (see the module docs).
+pub fn is_applied(live: &Value, manifest: &Value) -> bool {
+    contains(live, &with_digest(manifest))
+}
+
+/// Server-side applies `manifest` without reading the live object first: for a caller that has
+/// compared it already ([`is_applied`]).
+pub async fn apply_unread(client: &kube::Client, manifest: &Value) -> Result<(), FunctionError> {
+    let t = target(manifest)?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&t.name, &params, &Patch::Apply(&desired))
+    api(client, &t)
+        .patch(&t.name, &params, &Patch::Apply(&with_digest(manifest)))
         .await
         .map_err(|e| kube_error("applying", &t, e))?;
     tracing::info!(object = %t, "applied");
-    Ok(true)
+    Ok(())
 }
 
 /// Applies `manifests` in order. Returns how many were written.

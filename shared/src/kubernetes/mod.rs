@@ -45,8 +45,8 @@ pub use alb_controller::{
     ALB_CONTROLLER_VERSION, ALB_NAME, ALB_NAMESPACE, ALB_WEBHOOK, ALB_WEBHOOK_CONFIGURATION,
 };
 pub use apply::{
-    apply, apply_all, contains, deletable, delete, delete_all, digest, get, resource_of, KindInfo,
-    DIGEST_ANNOTATION, FIELD_MANAGER,
+    apply, apply_all, apply_unread, contains, deletable, delete, delete_all, digest, get,
+    is_applied, resource_of, KindInfo, DIGEST_ANNOTATION, FIELD_MANAGER,
 };
 pub use autoscaler::{
     asg_regex, autoscaler_args, autoscaler_image, autoscaler_manifests, priorities_yaml,

@@ -19,14 +19,16 @@
 //!     `tenantry`; bindings the spec no longer names are deleted.
 //!
 //!   The workflow calls it again while the identity provider associates (`ready: false`).
-//! - `observe`: missing or extra entries, an admin entry without its cluster-scoped policy, an
-//!   access policy on a stranger's entry (unexpected), a differing provider config, missing
-//!   bindings.
+//! - `observe`: the same walk in report mode: missing or extra entries, an admin entry without
+//!   its cluster-scoped policy, an access policy on a stranger's entry (unexpected), a provider
+//!   config that differs, is missing or is no longer wanted, bindings missing, changed or no
+//!   longer wanted.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
 use super::common::disassociate_access_policy;
+use super::objects;
 use super::outputs::{self, OutputMap};
-use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes;
@@ -57,8 +59,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let eks = ctx.clients.eks.clone();
     match ctx.input.action {
-        Action::Ensure => ensure(&mut ctx, &eks).await,
-        Action::Observe => observe(&mut ctx, &eks).await,
+        Action::Ensure | Action::Observe => ensure(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }
 }
@@ -195,13 +196,23 @@ async fn associated_policies(
 /// Takes every access policy from the entries of principals the spec does not name: the spec
 /// says who administers the cluster, and an entry's policies are how EKS grants it. The entries
 /// themselves stay (a node role's, or another tool's with Kubernetes groups, are legitimate).
+/// `observe` names each such grant.
 async fn disarm_strangers(
+    ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     strangers: &[String],
 ) -> Result<(), FunctionError> {
     for principal in strangers {
-        for policy in associated_policies(eks, cluster, principal).await? {
+        let policies = associated_policies(eks, cluster, principal).await?;
+        let resource = format!("{}/{principal}", Kind::AccessEntry);
+        // Desired null: a grant nothing desires is classified as unexpected.
+        if policies.is_empty()
+            || !ctx.differs(&resource, "accessPolicies", Value::Null, json!(policies))
+        {
+            continue;
+        }
+        for policy in policies {
             let arn = policy["policyArn"].as_str().unwrap_or_default();
             tracing::warn!(%principal, policy = arn, "removing an access policy from a principal the platform spec does not name");
             disassociate_access_policy(eks, cluster, principal, arn).await?;
@@ -210,6 +221,9 @@ async fn disarm_strangers(
     Ok(())
 }
 
+/// The admin principals' entries, each with the cluster-scoped admin policy; entries of this
+/// phase the spec no longer names are deleted. `observe` names a set of entries that differs
+/// (on the cluster) and an admin entry without its policy.
 async fn ensure_entries(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
@@ -219,46 +233,20 @@ async fn ensure_entries(
         ours: existing,
         strangers,
     } = entries(ctx, eks, cluster).await?;
-    disarm_strangers(eks, cluster, &strangers).await?;
+    disarm_strangers(ctx, eks, cluster, &strangers).await?;
     let wanted = ctx.spec.access.admin_principals.clone();
-    let policy = admin_policy_arn(ctx.spec.partition());
+    let (have, want): (BTreeSet<&String>, BTreeSet<&String>) =
+        (existing.iter().collect(), wanted.iter().collect());
+    let resource = format!("{}/{cluster}", Kind::Cluster);
+    let repair = have != want && ctx.differs(&resource, "accessEntries", json!(want), json!(have));
     for principal in &wanted {
         if !existing.contains(principal) {
-            let created = eks
-                .create_access_entry()
-                .cluster_name(cluster)
-                .principal_arn(principal)
-                .r#type("STANDARD")
-                .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-                .client_request_token(format!("tenantry-{cluster}-{principal}"))
-                .send()
-                .await;
-            match created {
-                Ok(_) => {}
-                // Exists but is not ours (e.g. made by hand): keep it, make sure of the policy.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_in_use_exception()) =>
-                {
-                    tracing::warn!(%principal, "an access entry exists that Tenantry did not tag; associating the admin policy only");
-                }
-                Err(e) => return Err(aws_error("CreateAccessEntry", e)),
+            if !repair {
+                continue;
             }
+            create_entry(ctx, eks, cluster, principal).await?;
         }
-        if !has_admin_policy(eks, cluster, principal, &policy).await? {
-            eks.associate_access_policy()
-                .cluster_name(cluster)
-                .principal_arn(principal)
-                .policy_arn(&policy)
-                .access_scope(
-                    AccessScope::builder()
-                        .r#type(AccessScopeType::Cluster)
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| aws_error("AssociateAccessPolicy", e))?;
-        }
+        ensure_admin_policy(ctx, eks, cluster, principal).await?;
         ctx.record_new(
             Kind::AccessEntry,
             principal,
@@ -268,8 +256,76 @@ async fn ensure_entries(
         .await?;
     }
     for principal in existing.iter().filter(|p| !wanted.contains(p)) {
-        delete_entry(ctx, eks, cluster, principal).await?;
+        if repair {
+            delete_entry(ctx, eks, cluster, principal).await?;
+        }
     }
+    Ok(())
+}
+
+/// Creates `principal`'s entry, tagged as this phase's. One that exists untagged (made by hand)
+/// is kept: only its policy is made sure of.
+async fn create_entry(
+    ctx: &PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+) -> Result<(), FunctionError> {
+    let created = eks
+        .create_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .r#type("STANDARD")
+        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
+        .client_request_token(format!("tenantry-{cluster}-{principal}"))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            tracing::warn!(%principal, "an access entry exists that Tenantry did not tag; associating the admin policy only");
+            Ok(())
+        }
+        Err(e) => Err(aws_error("CreateAccessEntry", e)),
+    }
+}
+
+/// The cluster-scoped admin policy on `principal`'s entry (`observe`: named when missing).
+async fn ensure_admin_policy(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+) -> Result<(), FunctionError> {
+    let policy = admin_policy_arn(ctx.spec.partition());
+    if has_admin_policy(eks, cluster, principal, &policy).await? {
+        return Ok(());
+    }
+    let resource = format!("{}/{principal}", Kind::AccessEntry);
+    let desired = json!([{ "policyArn": policy, "accessScope": "cluster" }]);
+    if !ctx.differs(
+        &resource,
+        "accessPolicies",
+        desired,
+        json!("no cluster-scoped admin policy"),
+    ) {
+        return Ok(());
+    }
+    eks.associate_access_policy()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .policy_arn(&policy)
+        .access_scope(
+            AccessScope::builder()
+                .r#type(AccessScopeType::Cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("AssociateAccessPolicy", e))?;
     Ok(())
 }
 
@@ -407,7 +463,8 @@ async fn disassociate(
     Ok(())
 }
 
-/// Ready when the wanted provider (if any) is ACTIVE and no other of ours remains.
+/// Ready when the wanted provider (if any) is ACTIVE and no other of ours remains. `observe`
+/// names a config that differs, one no longer wanted, and a missing one.
 async fn ensure_identity_provider(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
@@ -443,7 +500,15 @@ async fn ensure_identity_provider(
                 .await?;
             }
             _ => {
-                if have.status() != Some(&ConfigStatus::Creating) {
+                // EKS cannot change a config in place: it is disassociated first.
+                let resource = format!("{}/{name}", Kind::IdentityProviderConfig);
+                let (field, desired, actual) = match &want {
+                    Some(w) if w.name == name => ("oidc", wanted_fields(w), live_fields(&have)),
+                    _ => ("exists", json!(false), json!(true)),
+                };
+                if ctx.differs(&resource, field, desired, actual)
+                    && have.status() != Some(&ConfigStatus::Creating)
+                {
                     tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
                     disassociate(eks, cluster, &name).await?;
                     ctx.forget(Kind::IdentityProviderConfig, &name).await?;
@@ -456,9 +521,24 @@ async fn ensure_identity_provider(
     if want_present || !ready {
         return Ok(ready);
     }
-    associate(ctx, eks, cluster, &w).await?;
+    let resource = format!("{}/{}", Kind::IdentityProviderConfig, w.name);
+    if ctx.differs(&resource, "oidc", wanted_fields(&w), Value::Null) {
+        associate(ctx, eks, cluster, &w).await?;
+    }
     // Association is a cluster update: the next poll sees it ACTIVE.
     Ok(false)
+}
+
+/// The fields of the config Tenantry sets, as the spec asks for them.
+fn wanted_fields(w: &OidcIdentityProvider) -> Value {
+    json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim,
+            "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix })
+}
+
+/// The same fields, as EKS reports them.
+fn live_fields(h: &OidcIdentityProviderConfig) -> Value {
+    json!({ "issuerUrl": h.issuer_url(), "clientId": h.client_id(), "usernameClaim": h.username_claim(),
+            "groupsClaim": h.groups_claim(), "groupsPrefix": h.groups_prefix() })
 }
 
 /// Starts associating the wanted provider config (idempotent through its client token).
@@ -534,6 +614,8 @@ fn binding_stub(name: &str) -> Value {
     })
 }
 
+/// One ClusterRoleBinding per group mapping; bindings the spec no longer names are deleted
+/// (`observe`: named, see [`objects::converge`] and [`objects::remove`]).
 async fn ensure_bindings(ctx: &mut PhaseContext<'_>) -> Result<(), FunctionError> {
     let manifests = kubernetes::access_manifests(&ctx.spec);
     if manifests.is_empty() && ctx.recorded(Kind::ClusterRoleBinding, None).is_empty() {
@@ -548,9 +630,7 @@ async fn ensure_bindings(ctx: &mut PhaseContext<'_>) -> Result<(), FunctionError
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        if kubernetes::apply(&client, m).await? {
-            ctx.cluster_writes(1);
-        }
+        objects::converge(ctx, &client, m).await?;
         ctx.record_new(
             Kind::ClusterRoleBinding,
             &name,
@@ -561,106 +641,13 @@ async fn ensure_bindings(ctx: &mut PhaseContext<'_>) -> Result<(), FunctionError
         wanted.insert(name);
     }
     for name in existing.iter().filter(|n| !wanted.contains(*n)) {
-        if kubernetes::delete(&client, &binding_stub(name)).await? {
-            ctx.cluster_writes(1);
-        }
+        objects::remove(ctx, &client, &binding_stub(name)).await?;
         ctx.forget(Kind::ClusterRoleBinding, name).await?;
     }
     Ok(())
 }
 
-// ----- observe / delete -----
-
-async fn observe(
-    ctx: &mut PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-) -> Result<PhaseOutput, FunctionError> {
-    let cluster = ctx.names.cluster();
-    let mut drift = entries_drift(ctx, eks, &cluster).await?;
-    if let Some(w) = &ctx.spec.access.oidc_identity_provider {
-        let have = describe_provider(eks, &cluster, &w.name).await?;
-        if !have.as_ref().is_some_and(|h| same_provider(w, h)) {
-            drift.push(Drift::new(
-                format!("eks:identity-provider-config/{}", w.name),
-                "oidc",
-                json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim, "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix }),
-                json!(have.map(|h| json!({ "issuerUrl": h.issuer_url(), "clientId": h.client_id(), "usernameClaim": h.username_claim(), "groupsClaim": h.groups_claim(), "groupsPrefix": h.groups_prefix() }))),
-            ));
-        }
-    }
-    drift.extend(bindings_drift(ctx).await?);
-    Ok(ctx.observed(BTreeMap::new(), drift))
-}
-
-/// Access policies on entries Tenantry does not own (unexpected), the admin entries that are
-/// missing or extra, and an admin entry without its cluster-scoped policy.
-async fn entries_drift(
-    ctx: &PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-) -> Result<Vec<Drift>, FunctionError> {
-    let mut drift = Vec::new();
-    let found = entries(ctx, eks, cluster).await?;
-    for principal in &found.strangers {
-        let policies = associated_policies(eks, cluster, principal).await?;
-        if !policies.is_empty() {
-            // Desired null: a grant nothing desires is classified as unexpected.
-            let resource = format!("eks:access-entry/{principal}");
-            drift.push(Drift::new(
-                resource,
-                "accessPolicies",
-                Value::Null,
-                json!(policies),
-            ));
-        }
-    }
-    let entries: BTreeSet<String> = found.ours.into_iter().collect();
-    let wanted: BTreeSet<String> = ctx.spec.access.admin_principals.iter().cloned().collect();
-    if entries != wanted {
-        let resource = format!("eks:cluster/{cluster}");
-        drift.push(Drift::new(
-            resource,
-            "accessEntries",
-            json!(wanted),
-            json!(entries),
-        ));
-    }
-    let policy = admin_policy_arn(ctx.spec.partition());
-    for principal in entries.intersection(&wanted) {
-        if !has_admin_policy(eks, cluster, principal, &policy).await? {
-            drift.push(Drift::new(
-                format!("eks:access-entry/{principal}"),
-                "accessPolicies",
-                json!([{ "policyArn": policy, "accessScope": "cluster" }]),
-                json!("no cluster-scoped admin policy"),
-            ));
-        }
-    }
-    Ok(drift)
-}
-
-/// The group mappings' ClusterRoleBindings that are missing or differ.
-async fn bindings_drift(ctx: &PhaseContext<'_>) -> Result<Vec<Drift>, FunctionError> {
-    let manifests = kubernetes::access_manifests(&ctx.spec);
-    if manifests.is_empty() {
-        return Ok(Vec::new());
-    }
-    let client = ctx.kube_client().await?;
-    let mut drift = Vec::new();
-    for m in &manifests {
-        let live = kubernetes::get(&client, m).await?;
-        if !live.as_ref().is_some_and(|l| kubernetes::contains(l, m)) {
-            let name = m["metadata"]["name"].as_str().unwrap_or_default();
-            drift.push(Drift::new(
-                format!("k8s:clusterrolebinding/{name}"),
-                "spec",
-                json!({ "subjects": m["subjects"], "roleRef": m["roleRef"] }),
-                json!(live.map(|l| json!({ "subjects": l["subjects"], "roleRef": l["roleRef"] }))),
-            ));
-        }
-    }
-    Ok(drift)
-}
+// ----- delete -----
 
 async fn delete(
     ctx: &mut PhaseContext<'_>,

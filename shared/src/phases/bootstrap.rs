@@ -18,11 +18,13 @@
 //!   writes nothing. Objects are
 //!   compared first, so an unchanged cluster costs no write. Objects recorded earlier that the
 //!   spec no longer asks for (the autoscaler switched off) are deleted.
-//! - `observe`: every object whose live state lacks a desired field, as drift.
+//! - `observe`: the same walk in report mode ([`objects::converge`]): every object that is
+//!   missing or not as applied, and every recorded object the spec no longer asks for, as drift.
 //! - `delete`: deletes the objects while the cluster exists (deleting the cluster removes them
 //!   anyway); the system namespaces are only ever labelled, never deleted.
 
-use super::{Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use super::objects::{self, object_id, object_kind, stub};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::FunctionError;
 use crate::kubernetes;
@@ -30,23 +32,10 @@ use crate::kubernetes::webhook_tls::{self, WebhookTls};
 use crate::naming;
 use crate::phases::outputs::{self, OutputMap};
 use crate::plan::Phase;
-use crate::resources::Kind;
 use crate::spec::TrustMechanism;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
-
-/// The catalogue kind of a manifest (every object Tenantry applies has one: a unit test checks
-/// the bootstrap manifests, so a missing one is a bug, reported as terminal).
-pub fn object_kind(manifest: &Value) -> Result<Kind, FunctionError> {
-    let k8s_kind = manifest["kind"].as_str().unwrap_or_default();
-    Kind::of_k8s(k8s_kind).ok_or_else(|| {
-        FunctionError::new(
-            crate::error::ErrorType::Terminal,
-            format!("Kubernetes kind {k8s_kind:?} is not in the resource catalogue"),
-        )
-    })
-}
 
 /// The item of the workflow's step that applies Calico alone, before the node groups.
 pub const CALICO_ITEM: &str = "calico";
@@ -58,41 +47,12 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 /// One action on a loaded context (the scenario tests build the context themselves).
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     match ctx.input.action {
-        Action::Ensure => ensure(&mut ctx).await,
-        Action::Observe => observe(&mut ctx).await,
+        Action::Ensure | Action::Observe => ensure(&mut ctx).await,
         Action::Delete => {
             let eks = ctx.clients.eks.clone();
             delete(&mut ctx, &eks).await
         }
     }
-}
-
-/// Inventory id of a manifest (its type is [`object_kind`]): `apiVersion/kind/namespace/name` (namespace empty when
-/// cluster-scoped).
-pub fn object_id(manifest: &Value) -> String {
-    format!(
-        "{}/{}/{}/{}",
-        manifest["apiVersion"].as_str().unwrap_or_default(),
-        manifest["kind"].as_str().unwrap_or_default(),
-        manifest["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default(),
-        manifest["metadata"]["name"].as_str().unwrap_or_default()
-    )
-}
-
-/// The manifest naming the object of an inventory id (enough to get or delete it).
-pub(crate) fn stub(id: &str) -> Option<Value> {
-    let parts: Vec<&str> = id.rsplitn(3, '/').collect();
-    let [name, namespace, rest] = parts.as_slice() else {
-        return None;
-    };
-    let (api_version, kind) = rest.rsplit_once('/')?;
-    let mut metadata = json!({ "name": name });
-    if !namespace.is_empty() {
-        metadata["namespace"] = json!(namespace);
-    }
-    Some(json!({ "apiVersion": api_version, "kind": kind, "metadata": metadata }))
 }
 
 /// The objects bootstrap applies: [`kubernetes::bootstrap_manifests`]; with the EBS CSI add-on,
@@ -214,71 +174,52 @@ async fn ensure(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
 /// here: the full run decides what the spec no longer asks for.
 async fn ensure_calico(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let desired = kubernetes::calico_manifests(&ctx.spec);
+    let mut ready = true;
     if !desired.is_empty() {
         let client = ctx.kube_client().await?;
-        for manifest in &desired {
-            if kubernetes::apply(&client, manifest).await? {
-                ctx.cluster_writes(1);
-            }
-            let kind = object_kind(manifest)?;
-            ctx.record_new(kind, &object_id(manifest), BTreeMap::new(), Value::Null)
-                .await?;
-        }
+        ready = converge_all(ctx, &client, &desired).await?;
     }
     let mut out = OutputMap::new();
     outputs::BOOTSTRAP_OBJECTS.insert(&mut out, desired.len());
-    ctx.finish(true, out).await
+    ctx.finish(ready, out).await
 }
 
+/// Every object, one walk for `ensure` and `observe` (see [`objects::converge`]); objects
+/// recorded earlier that the spec no longer asks for are removed, dependents first.
 async fn ensure_all(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let client = ctx.kube_client().await?;
     let recorded = ctx.recorded_for(None);
-    let certs = webhook_certs(ctx, &client, true).await?;
+    // A certificate is made only when the walk may write it.
+    let certs = webhook_certs(ctx, &client, ctx.writes()).await?;
     let desired = manifests(ctx, &certs)?;
-    let mut wanted = BTreeSet::new();
-    for manifest in &desired {
-        if kubernetes::apply(&client, manifest).await? {
-            ctx.cluster_writes(1);
-        }
-        let id = object_id(manifest);
-        ctx.record_new(object_kind(manifest)?, &id, BTreeMap::new(), Value::Null)
-            .await?;
-        wanted.insert(id);
-    }
-    // Objects of an earlier spec that this one no longer asks for, dependents first.
+    let ready = converge_all(ctx, &client, &desired).await?;
+    let wanted: BTreeSet<String> = desired.iter().map(object_id).collect();
     for (kind, id) in recorded.iter().rev().filter(|(_, id)| !wanted.contains(id)) {
         if let Some(stub) = stub(id) {
-            if kubernetes::deletable(&stub) && kubernetes::delete(&client, &stub).await? {
-                ctx.cluster_writes(1);
-            }
+            objects::remove(ctx, &client, &stub).await?;
         }
         ctx.forget(*kind, id).await?;
     }
     let mut out = OutputMap::new();
     outputs::BOOTSTRAP_OBJECTS.insert(&mut out, desired.len());
-    ctx.finish(true, out).await
+    ctx.finish(ready, out).await
 }
 
-async fn observe(ctx: &mut PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let client = ctx.kube_client().await?;
-    let mut drift = Vec::new();
-    let certs = webhook_certs(ctx, &client, false).await?;
-    for manifest in manifests(ctx, &certs)? {
-        let live = kubernetes::get(&client, &manifest).await?;
-        if !live
-            .as_ref()
-            .is_some_and(|l| kubernetes::contains(l, &manifest))
-        {
-            drift.push(Drift::new(
-                format!("k8s:{}", object_id(&manifest)),
-                if live.is_some() { "spec" } else { "exists" },
-                // Never a private key in a drift report.
-                webhook_tls::redact(&manifest),
-                live.as_ref().map_or(Value::Null, webhook_tls::redact),
-            ));
-        }
+/// Converges and records each object; whether they all are as desired (see
+/// [`objects::converge`]).
+async fn converge_all(
+    ctx: &mut PhaseContext<'_>,
+    client: &kube::Client,
+    desired: &[Value],
+) -> Result<bool, FunctionError> {
+    let mut ready = true;
+    for manifest in desired {
+        ready &= objects::converge(ctx, client, manifest).await?;
+        let (kind, id) = (object_kind(manifest)?, object_id(manifest));
+        ctx.record_new(kind, &id, BTreeMap::new(), Value::Null)
+            .await?;
     }
-    Ok(ctx.observed(BTreeMap::new(), drift))
+    Ok(ready)
 }
 
 async fn delete(
@@ -294,26 +235,4 @@ async fn delete(
     }
     ctx.forget_all().await?;
     ctx.finish(true, BTreeMap::new()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inventory_ids_round_trip_to_stubs() {
-        let m = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                       "metadata": {"name": "cluster-autoscaler", "namespace": "kube-system"}});
-        let id = object_id(&m);
-        assert_eq!(
-            id,
-            "rbac.authorization.k8s.io/v1/RoleBinding/kube-system/cluster-autoscaler"
-        );
-        assert_eq!(stub(&id).unwrap(), m);
-        let pc = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-                        "metadata": {"name": "tenantry-batch"}});
-        assert_eq!(stub(&object_id(&pc)).unwrap(), pc);
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
-        assert_eq!(stub(&object_id(&ns)).unwrap(), ns);
-    }
 }

@@ -26,6 +26,7 @@ pub mod identity;
 mod inventory;
 pub mod network;
 pub mod nodegroups;
+pub mod objects;
 pub mod observability;
 pub mod outputs;
 pub mod tenant;

@@ -13,7 +13,7 @@ use super::{drift_fields, Calls, Rules, Stage};
 use crate::kubernetes;
 use crate::kubernetes::webhook_tls::WebhookTls;
 use crate::naming::Names;
-use crate::phases::bootstrap::{object_id, object_kind};
+use crate::phases::objects::{object_id, object_kind};
 use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::Phase;

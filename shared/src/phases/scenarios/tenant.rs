@@ -23,7 +23,7 @@ use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes::{self, owner_group, OWNER_ROLE, TENANT_LABEL};
 use crate::naming::{Names, TAG_TENANT};
-use crate::phases::bootstrap::object_id;
+use crate::phases::objects::object_id;
 use crate::phases::outputs;
 use crate::phases::tenant;
 use crate::phases::{Action, PhaseInput, PhaseOutput};

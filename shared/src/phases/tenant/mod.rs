@@ -399,8 +399,8 @@ fn desired_key(ctx: &PhaseContext<'_>, tenant: &TenantSpec, role_arn: &str) -> k
     }
 }
 
-/// Applies the tenant's objects (or, in `observe`, reports the ones that differ). Returns
-/// whether the cluster holds them all.
+/// Converges the tenant's objects, one walk for `ensure` and `observe` (see
+/// [`super::objects::converge`]), and records them. Returns whether the cluster holds them all.
 async fn converge_manifests(
     ctx: &mut PhaseContext<'_>,
     tenant: &TenantSpec,
@@ -409,30 +409,11 @@ async fn converge_manifests(
     let client = ctx.kube_client().await?;
     let mut complete = true;
     for manifest in manifests {
-        if ctx.writes() {
-            if kubernetes::apply(&client, manifest).await? {
-                ctx.cluster_writes(1);
-            }
-            continue;
-        }
-        let live = kubernetes::get(&client, manifest).await?;
-        if !live
-            .as_ref()
-            .is_some_and(|l| kubernetes::contains(l, manifest))
-        {
-            complete = false;
-            let id = super::bootstrap::object_id(manifest);
-            ctx.differs(
-                &format!("k8s:{id}"),
-                if live.is_some() { "spec" } else { "exists" },
-                manifest.clone(),
-                live.unwrap_or(Value::Null),
-            );
-        }
+        complete &= super::objects::converge(ctx, &client, manifest).await?;
     }
     for manifest in manifests {
-        let kind = super::bootstrap::object_kind(manifest)?;
-        let id = super::bootstrap::object_id(manifest);
+        let kind = super::objects::object_kind(manifest)?;
+        let id = super::objects::object_id(manifest);
         let mut record = ResourceRecord::new(kind, id, ctx.phase.as_str());
         record.tenant = Some(tenant.name.clone());
         ctx.record(record).await?;
@@ -621,13 +602,13 @@ pub(crate) async fn offboard(
     let policy = kubernetes::security_group_policy(&ctx.spec, tenant, "");
     ctx.forget(
         Kind::SecurityGroupPolicy,
-        &super::bootstrap::object_id(&policy),
+        &super::objects::object_id(&policy),
     )
     .await?;
     // The objects' ids do not depend on the role (only the IRSA annotation does).
     for manifest in kubernetes::tenant_manifests(&ctx.spec, tenant, None) {
-        let kind = super::bootstrap::object_kind(&manifest)?;
-        ctx.forget(kind, &super::bootstrap::object_id(&manifest))
+        let kind = super::objects::object_kind(&manifest)?;
+        ctx.forget(kind, &super::objects::object_id(&manifest))
             .await?;
     }
     // Gone with the cluster, if it is.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{remaining_tenants, tenants_in};
 use crate::error::FunctionError;
 use crate::kubernetes;
-use crate::phases::bootstrap::{object_id, object_kind};
+use crate::phases::objects::{object_id, object_kind};
 use crate::phases::PhaseContext;
 use crate::spec::TenantSpec;
 use crate::store::TenantState;

@@ -11,8 +11,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::error::FunctionError;
-use crate::kubernetes;
-use crate::phases::bootstrap::{object_id, stub};
+use crate::phases::objects::{self, object_id, stub};
 use crate::phases::PhaseContext;
 use crate::resources::Kind;
 use crate::spec::TenantSpec;
@@ -41,15 +40,7 @@ pub(super) async fn prune(
         let Some(object) = stub(&id) else {
             continue;
         };
-        if !ctx.writes() {
-            if let Some(live) = kubernetes::get(&client, &object).await? {
-                ctx.differs(&format!("k8s:{id}"), "exists", Value::Null, live);
-            }
-            continue;
-        }
-        if kubernetes::delete(&client, &object).await? {
-            ctx.cluster_writes(1);
-        }
+        objects::remove(ctx, &client, &object).await?;
         ctx.forget(kind, &id).await?;
     }
     Ok(())
