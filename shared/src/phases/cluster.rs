@@ -11,8 +11,10 @@
 //!   function's role, to which EKS gives the creator's cluster-admin access entry.
 //!   The workflow's poll loop calls `ensure` again: while the cluster is CREATING or UPDATING it
 //!   is not ready; once ACTIVE, remaining differences are applied one per call.
-//! - `observe`: the differences (version, endpoint access, log types, encryption key,
-//!   authentication mode, log retention) as drift, no writes.
+//! - `observe`: the same walk in report mode: the differences (a missing or foreign cluster,
+//!   version, endpoint access, log types, encryption key, authentication mode, deletion
+//!   protection, the log group's retention, key and tags) as drift; not ready while the cluster
+//!   is not ACTIVE.
 //! - `delete`: turns deletion protection off, deletes the cluster, waits until it is gone, then
 //!   deletes the log group. "Already gone" is success.
 //!
@@ -47,8 +49,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let aws = ctx.clients.clone();
     match ctx.input.action {
-        Action::Ensure => ensure(&mut ctx, &aws).await,
-        Action::Observe => observe(&mut ctx, &aws).await,
+        Action::Ensure | Action::Observe => ensure(&mut ctx, &aws).await,
         Action::Delete => delete(&mut ctx, &aws).await,
     }
 }
@@ -131,6 +132,10 @@ enum Difference {
         actual: String,
         next: AuthenticationMode,
     },
+    /// Newer than the desired version: EKS cannot downgrade; `ensure` refuses (a terminal error).
+    Newer {
+        actual: String,
+    },
     /// Secrets encrypted with another key (or not at all): EKS cannot change it; reported only.
     Encryption {
         actual: Option<String>,
@@ -144,7 +149,7 @@ impl Difference {
     fn drift(&self, desired: &Desired) -> Drift {
         let resource = format!("eks:cluster/{}", desired.name);
         let (field, want, actual) = match self {
-            Difference::Version { actual, .. } => {
+            Difference::Version { actual, .. } | Difference::Newer { actual } => {
                 ("version", json!(desired.version), json!(actual))
             }
             Difference::Endpoint { actual } => {
@@ -163,7 +168,10 @@ impl Difference {
     }
 
     fn fixable(&self) -> bool {
-        !matches!(self, Difference::Encryption { .. })
+        !matches!(
+            self,
+            Difference::Encryption { .. } | Difference::Newer { .. }
+        )
     }
 }
 
@@ -185,7 +193,7 @@ fn minor_version(v: &str) -> Option<(u32, u32)> {
 
 /// Every difference between `desired` and `cluster`, fixable ones in the order they are applied.
 /// Fields the API does not report (older emulators omit the access config) are not compared.
-fn differences(desired: &Desired, cluster: &Cluster) -> Result<Vec<Difference>, FunctionError> {
+fn differences(desired: &Desired, cluster: &Cluster) -> Vec<Difference> {
     let mut out = Vec::new();
     if let Some(vpc) = cluster.resources_vpc_config() {
         // With the public endpoint off, EKS still reports its default allow-list: ignore it then.
@@ -223,7 +231,7 @@ fn differences(desired: &Desired, cluster: &Cluster) -> Result<Vec<Difference>, 
             });
         }
     }
-    if let Some(diff) = version_difference(desired, cluster.version().unwrap_or_default())? {
+    if let Some(diff) = version_difference(desired, cluster.version().unwrap_or_default()) {
         out.push(diff);
     }
     let key = cluster
@@ -239,29 +247,22 @@ fn differences(desired: &Desired, cluster: &Cluster) -> Result<Vec<Difference>, 
     if cluster.deletion_protection() == Some(false) {
         out.push(Difference::DeletionProtection);
     }
-    Ok(out)
+    out
 }
 
-fn version_difference(
-    desired: &Desired,
-    actual: &str,
-) -> Result<Option<Difference>, FunctionError> {
+fn version_difference(desired: &Desired, actual: &str) -> Option<Difference> {
     let (Some(want), Some(have)) = (minor_version(&desired.version), minor_version(actual)) else {
-        return Ok(None);
+        return None;
     };
-    if have > want {
-        return Err(FunctionError::new(
-            ErrorType::Terminal,
-            format!(
-                "cluster {} runs Kubernetes {actual}, newer than the requested {}: EKS cannot downgrade",
-                desired.name, desired.version
-            ),
-        ));
+    let actual = actual.to_owned();
+    match have.cmp(&want) {
+        std::cmp::Ordering::Greater => Some(Difference::Newer { actual }),
+        std::cmp::Ordering::Less => Some(Difference::Version {
+            actual,
+            next: format!("{}.{}", have.0, have.1 + 1),
+        }),
+        std::cmp::Ordering::Equal => None,
     }
-    Ok((have < want).then(|| Difference::Version {
-        actual: actual.to_owned(),
-        next: format!("{}.{}", have.0, have.1 + 1),
-    }))
 }
 
 fn enabled_log_types(cluster: &Cluster) -> BTreeSet<String> {
@@ -360,11 +361,21 @@ async fn describe(eks: &aws_sdk_eks::Client, name: &str) -> Result<Option<Cluste
     }
 }
 
-/// Refuses a cluster of the platform's name that Tenantry did not create for this platform.
-fn check_owner(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), FunctionError> {
-    let owner = cluster.tags().and_then(|t| t.get(TAG_PLATFORM));
-    if owner.map(String::as_str) == Some(ctx.platform_id()) {
-        return Ok(());
+/// Whether the cluster of the platform's name is tagged with the platform. One that is not is
+/// refused (`ensure`: a terminal error) or noted (`observe`); Tenantry neither adopts nor
+/// deletes it.
+fn owned(
+    ctx: &mut PhaseContext<'_>,
+    resource: &str,
+    cluster: &Cluster,
+) -> Result<bool, FunctionError> {
+    let owner = cluster.tags().and_then(|t| t.get(TAG_PLATFORM)).cloned();
+    if owner.as_deref() == Some(ctx.platform_id()) {
+        return Ok(true);
+    }
+    let (field, desired) = (format!("tags.{TAG_PLATFORM}"), json!(ctx.platform_id()));
+    if !ctx.differs(resource, &field, desired, json!(owner)) {
+        return Ok(false);
     }
     Err(FunctionError::new(
         ErrorType::Terminal,
@@ -377,45 +388,57 @@ fn check_owner(ctx: &PhaseContext<'_>, cluster: &Cluster) -> Result<(), Function
     ))
 }
 
+/// One walk for `ensure` and `observe`: the log group, the cluster (created when missing), then
+/// one update towards the spec per call. Under `observe` every difference is noted through
+/// [`PhaseContext::differs`] and nothing is changed.
 async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = Desired::of(ctx)?;
+    let resource = format!("{}/{}", Kind::Cluster, desired.name);
     let existing = describe(&aws.eks, &desired.name).await?;
     if let Some(cluster) = &existing {
-        check_owner(ctx, cluster)?;
+        if !owned(ctx, &resource, cluster)? {
+            return ctx.finish(false, OutputMap::new()).await;
+        }
     }
     // Before the cluster: EKS would otherwise create the group itself, unencrypted, kept forever.
     log_group(ctx, aws, &desired).await?;
     let cluster = match existing {
         Some(cluster) => cluster,
-        None => create(ctx, aws, &desired).await?,
+        None if ctx.differs(&resource, "exists", json!(true), json!(false)) => {
+            let cluster = create(ctx, aws, &desired).await?;
+            owned(ctx, &resource, &cluster)?;
+            cluster
+        }
+        None => return ctx.finish(false, OutputMap::new()).await,
     };
-    check_owner(ctx, &cluster)?;
     record_cluster(ctx, &cluster).await?;
-    let ready = converge(aws, &desired, &cluster).await?;
+    let ready = converge(ctx, aws, &desired, &cluster).await?;
     let mut out = produced(&cluster, &desired);
     // Only this function creates clusters, so its own principal is the creator (recorded on the
     // first ensure after the create, also when a crash came between the two).
-    if ctx.optional(outputs::CLUSTER_CREATOR)?.is_none() {
+    if ctx.writes() && ctx.optional(outputs::CLUSTER_CREATOR)?.is_none() {
         outputs::CLUSTER_CREATOR.insert(&mut out, ctx.target.principal_arn().await?);
     }
     ctx.finish(ready, out).await
 }
 
 /// Ready when ACTIVE with nothing left to change; otherwise applies the next update, if any.
+/// `observe` notes every difference, also while the cluster is not ACTIVE (then not ready).
 async fn converge(
+    ctx: &mut PhaseContext<'_>,
     aws: &Clients,
     desired: &Desired,
     cluster: &Cluster,
 ) -> Result<bool, FunctionError> {
-    match cluster.status() {
-        Some(ClusterStatus::Active) => {}
-        Some(ClusterStatus::Failed) => {
+    let active = match cluster.status() {
+        Some(ClusterStatus::Active) => true,
+        Some(ClusterStatus::Failed) if ctx.writes() => {
             return Err(FunctionError::new(
                 ErrorType::Terminal,
                 format!("EKS cluster {:?} is FAILED", desired.name),
             ))
         }
-        Some(ClusterStatus::Deleting) => {
+        Some(ClusterStatus::Deleting) if ctx.writes() => {
             return Err(FunctionError::new(
                 ErrorType::Retryable,
                 format!(
@@ -425,15 +448,37 @@ async fn converge(
             ))
         }
         // CREATING, UPDATING, PENDING: poll again.
-        _ => return Ok(false),
+        _ => false,
+    };
+    if !active && ctx.writes() {
+        return Ok(false);
     }
-    let diffs = differences(desired, cluster)?;
-    for diff in diffs.iter().filter(|d| !d.fixable()) {
-        tracing::warn!(?diff, "cluster differs in a way EKS cannot change in place");
+    let mut next = None;
+    for diff in differences(desired, cluster) {
+        let d = diff.drift(desired);
+        if !ctx.differs(&d.resource, &d.field, d.desired, d.actual) {
+            continue;
+        }
+        match diff {
+            Difference::Newer { actual } => {
+                return Err(FunctionError::new(
+                    ErrorType::Terminal,
+                    format!(
+                        "cluster {} runs Kubernetes {actual}, newer than the requested {}: EKS cannot downgrade",
+                        desired.name, desired.version
+                    ),
+                ))
+            }
+            _ if !diff.fixable() => {
+                tracing::warn!(?diff, "cluster differs in a way EKS cannot change in place")
+            }
+            _ if next.is_none() => next = Some(diff),
+            _ => {}
+        }
     }
-    match diffs.iter().find(|d| d.fixable()) {
-        Some(diff) => apply(aws, desired, diff).await.map(|()| false),
-        None => Ok(true),
+    match next {
+        Some(diff) => apply(aws, desired, &diff).await.map(|()| false),
+        None => Ok(active),
     }
 }
 
@@ -472,7 +517,7 @@ async fn apply(aws: &Clients, desired: &Desired, diff: &Difference) -> Result<()
         Difference::DeletionProtection => {
             update_config(aws, desired, |u| u.deletion_protection(true)).await
         }
-        Difference::Encryption { .. } => Ok(()),
+        Difference::Encryption { .. } | Difference::Newer { .. } => Ok(()),
     };
     match result {
         Ok(()) => Ok(()),
@@ -613,43 +658,13 @@ async fn log_group(
     log_group::converge(ctx, &aws.logs, &want, found, record, &arn).await
 }
 
-async fn observe(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let desired = Desired::of(ctx)?;
-    let mut drift = Vec::new();
-    log_group(ctx, aws, &desired).await?;
-    let cluster = describe(&aws.eks, &desired.name).await?;
-    let (ready, outputs) = match &cluster {
-        Some(c) => {
-            let diffs = differences(&desired, c).unwrap_or_else(|_| {
-                vec![Difference::Version {
-                    actual: c.version().unwrap_or_default().to_owned(),
-                    next: desired.version.clone(),
-                }]
-            });
-            drift.extend(diffs.iter().map(|d| d.drift(&desired)));
-            (
-                c.status() == Some(&ClusterStatus::Active),
-                produced(c, &desired),
-            )
-        }
-        None => {
-            let resource = format!("eks:cluster/{}", desired.name);
-            drift.push(Drift::new(resource, "exists", json!(true), json!(false)));
-            (false, BTreeMap::new())
-        }
-    };
-    let mut out = ctx.observed(outputs, drift);
-    // Not ready either while the cluster is not ACTIVE, even with nothing differing.
-    out.ready &= ready;
-    Ok(out)
-}
-
 async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let name = ctx.names.cluster();
     let gone = match describe(&aws.eks, &name).await? {
         None => true,
         Some(cluster) => {
-            check_owner(ctx, &cluster)?;
+            // Under `delete` a foreign cluster is refused, never deleted.
+            owned(ctx, &format!("{}/{name}", Kind::Cluster), &cluster)?;
             start_deletion(aws, &cluster).await?;
             false
         }
@@ -770,16 +785,16 @@ mod tests {
     #[test]
     fn a_cluster_as_specified_has_no_difference() {
         let d = desired();
-        assert_eq!(differences(&d, &cluster(&d).build()).unwrap(), vec![]);
+        assert_eq!(differences(&d, &cluster(&d).build()), vec![]);
         let protected = cluster(&d).deletion_protection(true).build();
-        assert_eq!(differences(&d, &protected).unwrap(), vec![]);
+        assert_eq!(differences(&d, &protected), vec![]);
     }
 
     #[test]
     fn deletion_protection_turned_off_is_a_difference_to_repair() {
         let d = desired();
         let off = cluster(&d).deletion_protection(false).build();
-        let diffs = differences(&d, &off).unwrap();
+        let diffs = differences(&d, &off);
         assert_eq!(diffs, vec![Difference::DeletionProtection]);
         assert!(diffs[0].fixable());
         let drift = diffs[0].drift(&d);
@@ -807,7 +822,7 @@ mod tests {
                     .build(),
             )
             .build();
-        let diffs = differences(&d, &c).unwrap();
+        let diffs = differences(&d, &c);
         assert!(matches!(diffs[0], Difference::Endpoint { .. }), "{diffs:?}");
         assert!(matches!(diffs[1], Difference::Logging { .. }));
         assert_eq!(
@@ -829,10 +844,13 @@ mod tests {
     #[test]
     fn downgrades_and_foreign_keys_are_not_applied() {
         let d = desired();
-        let err = differences(&d, &cluster(&d).version("1.36").build()).unwrap_err();
-        assert_eq!(err.error_type, ErrorType::Terminal);
+        let newer = differences(&d, &cluster(&d).version("1.36").build());
+        let actual = "1.36".to_owned();
+        assert_eq!(newer, vec![Difference::Newer { actual }]);
+        assert!(!newer[0].fixable());
+        assert_eq!(newer[0].drift(&d).field, "version");
         let c = cluster(&d).set_encryption_config(Some(vec![])).build();
-        let diffs = differences(&d, &c).unwrap();
+        let diffs = differences(&d, &c);
         assert_eq!(diffs, vec![Difference::Encryption { actual: None }]);
         assert!(!diffs[0].fixable());
         assert_eq!(diffs[0].drift(&d).field, "secretsKeyArn");
@@ -852,7 +870,7 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(differences(&d, &c).unwrap(), vec![]);
+        assert_eq!(differences(&d, &c), vec![]);
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //!   Without an item, groups of the platform that the spec no longer names are deleted too.
 //!   Ready once every targeted group is ACTIVE and as specified (and, without an item, every
 //!   removed group is gone); the workflow polls by calling `ensure` again.
-//! - `observe`: differences as drift, including the ones EKS cannot change in place (instance
-//!   types, capacity type, AMI type, launch template settings), no writes.
+//! - `observe`: the same walk in report mode: every difference as drift, including the ones EKS
+//!   cannot change in place (instance types, capacity type, AMI type), launch template settings
+//!   and version, another owner's group, groups and Fargate profiles the spec no longer names.
 //! - `delete`: deletes every node group of the platform, waits until they are gone, then deletes
 //!   their launch templates. "Already gone" is success.
 
@@ -26,7 +27,7 @@ mod max_pods;
 
 use super::common::{error_code, health_issues, removal, tag_spec};
 use super::outputs::{self, OutputMap};
-use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
+use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -82,12 +83,13 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let c = ctx.clients.clone();
     match ctx.input.action {
-        Action::Ensure if ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM) => {
+        Action::Ensure | Action::Observe
+            if ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM) =>
+        {
             let ready = fargate::converge(&mut ctx, &c).await?;
             ctx.finish(ready, BTreeMap::new()).await
         }
-        Action::Ensure => converge(&mut ctx, &c).await,
-        Action::Observe => observe(&mut ctx, &c).await,
+        Action::Ensure | Action::Observe => converge(&mut ctx, &c).await,
         Action::Delete => delete(&mut ctx, &c).await,
     }
 }
@@ -420,8 +422,11 @@ fn capacity_type(c: CapacityType) -> CapacityTypes {
     }
 }
 
-// ----- ensure -----
+// ----- one walk: ensure and observe -----
 
+/// Converges the targeted groups (and, without an item, removes the platform's groups the spec
+/// no longer names and converges the Fargate profiles). Under `observe` the same walk reports
+/// each difference through [`PhaseContext::differs`] and repairs nothing.
 async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
     let groups = targets(ctx)?;
     let cluster = ctx.names.cluster();
@@ -439,11 +444,13 @@ async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput
             .iter()
             .map(|g| ctx.names.nodegroup(&g.name))
             .collect();
-        let stale: Vec<String> = ours(ctx, c, &cluster)
-            .await?
-            .into_iter()
-            .filter(|name| !wanted.contains(name))
-            .collect();
+        let mut stale = Vec::new();
+        for name in ours(ctx, c, &cluster, &wanted).await? {
+            let resource = format!("{}/{name}", Kind::Nodegroup);
+            if ctx.differs(&resource, "exists", json!(false), json!(true)) {
+                stale.push(name);
+            }
+        }
         if !stale.is_empty() {
             ready &= remove(ctx, c, &cluster, &stale).await?;
         }
@@ -454,6 +461,8 @@ async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput
 
 /// One group: found or created, recorded, then (once ACTIVE) its launch template and its
 /// scaling, labels and taints brought to the spec, one update per call. `(ready, arn)`.
+/// `observe` notes every difference, including those EKS cannot change in place, and does not
+/// judge the group's status.
 async fn converge_group(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
@@ -461,33 +470,65 @@ async fn converge_group(
 ) -> Result<(bool, Option<String>), FunctionError> {
     let cluster = ctx.names.cluster();
     let name = ctx.names.nodegroup(&group.name);
+    let resource = format!("{}/{name}", Kind::Nodegroup);
     let ng = match describe(&c.eks, &cluster, &name).await? {
-        Some(ng) => {
-            check_owner(ctx, &ng)?;
-            ng
-        }
-        None => {
+        Some(ng) if owned(ctx, &resource, &ng)? => ng,
+        Some(_) => return Ok((false, None)),
+        None if ctx.differs(&resource, "exists", json!(true), json!(false)) => {
             let template = ensure_template(ctx, c, group).await?;
             create_group(ctx, c, group, &template).await?
         }
+        None => return Ok((false, None)),
     };
     record_group(ctx, group, &ng).await?;
     let arn = ng.nodegroup_arn().map(str::to_owned);
-    if !active(&name, &ng)? {
+    if ctx.writes() && !active(&name, &ng)? {
         return Ok((false, arn));
     }
     for (field, want, have) in immutable_differences(group, &ng) {
-        tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
+        if ctx.differs(&resource, &field, want.clone(), have.clone()) {
+            tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
+        }
     }
     if converge_template(ctx, c, group, &ng).await? {
         return Ok((false, arn));
     }
     let change = config_change(group, &ng);
-    if change.is_empty() {
+    if change.is_empty() || !config_differs(ctx, &resource, group, &ng, &change) {
         return Ok((true, arn));
     }
     update_config(c, &cluster, &name, &change).await?;
     Ok((false, arn))
+}
+
+/// Notes each in-place change of `change` (scaling bounds, not `desiredSize`, which is the
+/// autoscaler's; labels; taints); whether to apply it now.
+fn config_differs(
+    ctx: &mut PhaseContext<'_>,
+    resource: &str,
+    group: &NodeGroupSpec,
+    ng: &Nodegroup,
+    change: &ConfigChange,
+) -> bool {
+    let mut repair = false;
+    if let Some((min, _, max)) = change.scaling {
+        let s = ng.scaling_config();
+        let actual = json!({
+            "minSize": s.and_then(|s| s.min_size()),
+            "maxSize": s.and_then(|s| s.max_size()),
+        });
+        let desired = json!({ "minSize": min, "maxSize": max });
+        repair |= ctx.differs(resource, "scalingConfig", desired, actual);
+    }
+    if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
+        let (desired, actual) = (json!(group.labels), json!(ng.labels()));
+        repair |= ctx.differs(resource, "labels", desired, actual);
+    }
+    if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
+        let (desired, actual) = (json!(desired_taints(group)), json!(actual_taints(ng)));
+        repair |= ctx.differs(resource, "taints", desired, actual);
+    }
+    repair
 }
 
 /// Records the group and its launch template in the inventory (once: `PhaseContext::record` skips
@@ -546,7 +587,7 @@ fn active(name: &str, ng: &Nodegroup) -> Result<bool, FunctionError> {
 /// volumes, encryption, user data) gets a new version with the desired data, and a group not on
 /// the latest version is moved to it (EKS replaces the nodes, honouring PodDisruptionBudgets).
 /// Checked in that order so that a crash between the two calls converges. True when an update
-/// started.
+/// started. `observe` notes either difference.
 async fn converge_template(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
@@ -565,7 +606,14 @@ async fn converge_template(
     let mut latest = latest_before;
     let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let want = wanted_template(ctx, c, group, &data_key).await?;
-    if actual_template(&data) != want {
+    let have = actual_template(&data);
+    let resource = format!("{}/{template}", Kind::LaunchTemplate);
+    let (desired, actual) = (json!(format!("{want:?}")), json!(format!("{have:?}")));
+    if have != want {
+        if !ctx.differs(&resource, "launchTemplateData", desired, actual) {
+            // `observe`: the repair is a new version, which the group then follows.
+            return Ok(false);
+        }
         let created = c
             .ec2
             .create_launch_template_version()
@@ -586,6 +634,11 @@ async fn converge_template(
     // Groups made by earlier releases follow `$Latest`: moved only when a version was just made.
     let created_now = latest != version_of(latest_before);
     if current == Some(latest.as_str()) || (current == Some("$Latest") && !created_now) {
+        return Ok(false);
+    }
+    let resource = format!("{}/{}", Kind::Nodegroup, ctx.names.nodegroup(&group.name));
+    let (desired, actual) = (json!(latest), json!(current));
+    if !ctx.differs(&resource, "launchTemplateVersion", desired, actual) {
         return Ok(false);
     }
     let result = c
@@ -614,11 +667,21 @@ async fn converge_template(
     Ok(true)
 }
 
-/// Refuses a node group of the platform's name that is not tagged with the platform.
-fn check_owner(ctx: &PhaseContext<'_>, ng: &Nodegroup) -> Result<(), FunctionError> {
-    let owner = ng.tags().and_then(|t| t.get(TAG_PLATFORM));
-    if owner.map(String::as_str) == Some(ctx.platform_id()) {
-        return Ok(());
+/// Whether the group of the platform's name is tagged with the platform. One that is not is
+/// refused (`ensure`: a terminal error) or noted (`observe`); Tenantry neither adopts nor
+/// deletes it.
+fn owned(
+    ctx: &mut PhaseContext<'_>,
+    resource: &str,
+    ng: &Nodegroup,
+) -> Result<bool, FunctionError> {
+    let owner = ng.tags().and_then(|t| t.get(TAG_PLATFORM)).cloned();
+    if owner.as_deref() == Some(ctx.platform_id()) {
+        return Ok(true);
+    }
+    let (field, desired) = (format!("tags.{TAG_PLATFORM}"), json!(ctx.platform_id()));
+    if !ctx.differs(resource, &field, desired, json!(owner)) {
+        return Ok(false);
     }
     Err(FunctionError::new(
         ErrorType::Terminal,
@@ -895,90 +958,15 @@ fn taints_payload(change: &ConfigChange) -> Option<UpdateTaintsPayload> {
     })
 }
 
-// ----- observe -----
-
-async fn observe(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, FunctionError> {
-    let cluster = ctx.names.cluster();
-    let mut drift = Vec::new();
-    let data_key = ctx.optional(outputs::DATA_KEY_ARN)?;
-    for group in targets(ctx)? {
-        let name = ctx.names.nodegroup(&group.name);
-        let resource = format!("eks:nodegroup/{name}");
-        let Some(ng) = describe(&c.eks, &cluster, &name).await? else {
-            drift.push(Drift::new(resource, "exists", json!(true), json!(false)));
-            continue;
-        };
-        drift.extend(group_drift(&group, &ng, &resource));
-        if let Some(key) = &data_key {
-            drift.extend(template_drift(ctx, c, &group, key).await?);
-        }
-    }
-    let fargate_item = ctx.input.item.as_deref() == Some(fargate::FARGATE_ITEM);
-    if ctx.input.item.is_none() || fargate_item {
-        drift.extend(fargate::observe(ctx, c).await?);
-    }
-    Ok(ctx.observed(BTreeMap::new(), drift))
-}
-
-/// How a live group differs from its spec: scaling bounds (not `desiredSize`, the
-/// autoscaler's), labels, taints, and what EKS cannot change in place.
-fn group_drift(group: &NodeGroupSpec, ng: &Nodegroup, resource: &str) -> Vec<Drift> {
-    let mut drift = Vec::new();
-    let change = config_change(group, ng);
-    if let Some((min, _, max)) = change.scaling {
-        let s = ng.scaling_config();
-        let actual = json!({
-            "minSize": s.and_then(|s| s.min_size()),
-            "maxSize": s.and_then(|s| s.max_size()),
-        });
-        let desired = json!({ "minSize": min, "maxSize": max });
-        drift.push(Drift::new(resource, "scalingConfig", desired, actual));
-    }
-    if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
-        let (desired, actual) = (json!(group.labels), json!(ng.labels()));
-        drift.push(Drift::new(resource, "labels", desired, actual));
-    }
-    if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
-        let (desired, actual) = (json!(desired_taints(group)), json!(actual_taints(ng)));
-        drift.push(Drift::new(resource, "taints", desired, actual));
-    }
-    for (field, desired, actual) in immutable_differences(group, ng) {
-        drift.push(Drift::new(resource, field, desired, actual));
-    }
-    drift
-}
-
-/// The group's launch template's latest data against the desired (IMDS, volumes, encryption,
-/// user data); nothing when the template does not exist (the group's own drift says so).
-async fn template_drift(
-    ctx: &PhaseContext<'_>,
-    c: &Clients,
-    group: &NodeGroupSpec,
-    key: &str,
-) -> Result<Option<Drift>, FunctionError> {
-    let template = ctx.names.launch_template(&group.name);
-    let Some(Some(data)) = find_template(&c.ec2, &template).await?.map(|t| t.data) else {
-        return Ok(None);
-    };
-    let want = wanted_template(ctx, c, group, key).await?;
-    let have = actual_template(&data);
-    Ok((want != have).then(|| {
-        Drift::new(
-            format!("ec2:launch-template/{template}"),
-            "launchTemplateData",
-            json!(format!("{want:?}")),
-            json!(format!("{have:?}")),
-        )
-    }))
-}
-
 // ----- delete -----
 
-/// EKS names of the cluster's node groups tagged with this platform.
+/// EKS names of the cluster's node groups tagged with this platform, other than those in
+/// `skip` (described already by the caller).
 async fn ours(
     ctx: &PhaseContext<'_>,
     c: &Clients,
     cluster: &str,
+    skip: &BTreeSet<String>,
 ) -> Result<Vec<String>, FunctionError> {
     let mut names = Vec::new();
     let mut pages = c
@@ -1001,7 +989,7 @@ async fn ours(
         }
     }
     let mut out = Vec::new();
-    for name in names {
+    for name in names.into_iter().filter(|n| !skip.contains(n)) {
         if let Some(ng) = describe(&c.eks, cluster, &name).await? {
             if ng
                 .tags()
@@ -1079,7 +1067,8 @@ async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<PhaseOutput, 
         .iter()
         .map(|g| ctx.names.nodegroup(&g.name))
         .collect();
-    names.extend(ours(ctx, c, &cluster).await?);
+    let others = ours(ctx, c, &cluster, &names).await?;
+    names.extend(others);
     let names: Vec<String> = names.into_iter().collect();
     // Fargate profiles first: one at a time, beside the node groups' deletion.
     let profiles_gone = fargate::delete(ctx, c).await?;

@@ -3,8 +3,8 @@
 //! `kube-system` pods labelled `k8s-app: kube-dns`). Tenants' profiles belong to the tenant phase
 //! (see `phases::tenant::fargate`); this module never touches them.
 //!
-//! One step per invocation (EKS allows one profile CREATING or DELETING per cluster): ensure and
-//! status both call [`converge`], which waits while a profile of the platform is in flight,
+//! One step per invocation (EKS allows one profile CREATING or DELETING per cluster): ensure
+//! and observe both call [`converge`] (observe only reports), which waits while a profile of the platform is in flight,
 //! otherwise creates the first missing profile, re-creates (deletes) the first one whose
 //! immutable fields differ, or deletes the first one the request dropped; ready once none of
 //! those is left. The provision workflow runs it as the node groups Map's [`FARGATE_ITEM`],
@@ -18,7 +18,7 @@ use super::COMPONENT;
 use crate::aws::Clients;
 use crate::error::FunctionError;
 use crate::naming::TAG_COMPONENT;
-use crate::phases::{outputs, Drift, PhaseContext};
+use crate::phases::{outputs, PhaseContext};
 use crate::resources::fargate_profile::{self, Desired, Live, Step};
 use crate::resources::Kind;
 
@@ -56,7 +56,9 @@ fn ours(_ctx: &PhaseContext<'_>, all: Vec<Live>) -> Vec<Live> {
         .collect()
 }
 
-/// One step towards the desired profiles (see the module docs); true when converged.
+/// One step towards the desired profiles (see the module docs); true when converged. Under
+/// `observe` the same walk names every difference (a missing profile, a field that differs, one
+/// the request dropped) and takes no step; it does not judge profiles in flight or failed.
 pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, FunctionError> {
     let Some(desired) = desired(ctx)? else {
         return Err(crate::error::FunctionError::new(
@@ -68,91 +70,62 @@ pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, F
     let cluster = ctx.names.cluster();
     let platform = ctx.platform_id().to_owned();
     let live = fargate_profile::list_ours(&c.eks, &cluster, &platform).await?;
-    // A profile of the name that another owner holds is refused before anything is written.
-    for d in &desired {
-        if !live.iter().any(|l| l.name == d.name) {
-            if let Some(other) = fargate_profile::find(&c.eks, &cluster, &d.name).await? {
-                fargate_profile::refuse_foreign(&other, &platform)?;
+    if ctx.writes() {
+        // A profile of the name that another owner holds is refused before anything is written.
+        for d in &desired {
+            if !live.iter().any(|l| l.name == d.name) {
+                if let Some(other) = fargate_profile::find(&c.eks, &cluster, &d.name).await? {
+                    fargate_profile::refuse_foreign(&other, &platform)?;
+                }
             }
         }
-    }
-    if let Some(e) = live.iter().find_map(fargate_profile::failed) {
-        return Err(e);
-    }
-    if live.iter().any(Live::in_flight) {
-        return Ok(false);
+        if let Some(e) = live.iter().find_map(fargate_profile::failed) {
+            return Err(e);
+        }
+        if live.iter().any(Live::in_flight) {
+            return Ok(false);
+        }
     }
     let live = ours(ctx, live);
     for d in &desired {
-        match live.iter().find(|l| l.name == d.name) {
-            None => {
+        let resource = format!("{}/{}", Kind::FargateProfile, d.name);
+        let Some(l) = live.iter().find(|l| l.name == d.name) else {
+            if ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 fargate_profile::create(&c.eks, &cluster, d).await?;
                 return Ok(false);
             }
-            Some(l) => {
-                ctx.record_new(
-                    Kind::FargateProfile,
-                    &d.name,
-                    d.tags.clone(),
-                    json!({ "arn": l.arn }),
-                )
-                .await?;
-                let diffs = d.differences(l);
-                if diffs.iter().any(fargate_profile::immutable) {
-                    for x in &diffs {
-                        tracing::info!(profile = %d.name, field = x.field, "Fargate profile differs; EKS cannot change it in place: re-creating");
-                    }
-                    fargate_profile::delete(&c.eks, &cluster, &d.name).await?;
-                    return Ok(false);
-                }
-                if !diffs.is_empty() {
-                    fargate_profile::retag(&c.eks, l, d).await?;
-                }
-            }
+            continue;
+        };
+        let attributes = json!({ "arn": l.arn });
+        ctx.record_new(Kind::FargateProfile, &d.name, d.tags.clone(), attributes)
+            .await?;
+        let diffs = d.differences(l);
+        let mut repair = false;
+        for x in &diffs {
+            // Every difference is noted under `observe`: no short circuit.
+            repair |= ctx.differs(&resource, x.field, x.desired.clone(), x.actual.clone());
         }
+        if !repair {
+            continue;
+        }
+        if diffs.iter().any(fargate_profile::immutable) {
+            tracing::info!(profile = %d.name, "Fargate profile differs; EKS cannot change it in place: re-creating");
+            fargate_profile::delete(&c.eks, &cluster, &d.name).await?;
+            return Ok(false);
+        }
+        fargate_profile::retag(&c.eks, l, d).await?;
     }
     let wanted: BTreeSet<&str> = desired.iter().map(|d| d.name.as_str()).collect();
-    if let Some(stale) = live.iter().find(|l| !wanted.contains(l.name.as_str())) {
-        if fargate_profile::delete(&c.eks, &cluster, &stale.name).await? == Step::Started {
-            ctx.forget(Kind::FargateProfile, &stale.name).await?;
+    for stale in live.iter().filter(|l| !wanted.contains(l.name.as_str())) {
+        let resource = format!("{}/{}", Kind::FargateProfile, stale.name);
+        if ctx.differs(&resource, "exists", json!(false), json!(true)) {
+            if fargate_profile::delete(&c.eks, &cluster, &stale.name).await? == Step::Started {
+                ctx.forget(Kind::FargateProfile, &stale.name).await?;
+            }
+            return Ok(false);
         }
-        return Ok(false);
     }
     Ok(true)
-}
-
-/// The differences of the platform's profiles from the request, no writes.
-pub async fn observe(ctx: &PhaseContext<'_>, c: &Clients) -> Result<Vec<Drift>, FunctionError> {
-    let mut drift = Vec::new();
-    let Some(desired) = desired(ctx)? else {
-        return Ok(drift);
-    };
-    let cluster = ctx.names.cluster();
-    let live = ours(
-        ctx,
-        fargate_profile::list_ours(&c.eks, &cluster, ctx.platform_id()).await?,
-    );
-    let mut note = |resource: String, field: &str, desired, actual| {
-        drift.push(Drift::new(resource, field, desired, actual))
-    };
-    for d in &desired {
-        let resource = format!("{}/{}", Kind::FargateProfile, d.name);
-        match live.iter().find(|l| l.name == d.name) {
-            None => note(resource, "exists", json!(true), json!(false)),
-            Some(l) => {
-                for x in d.differences(l) {
-                    note(resource.clone(), x.field, x.desired, x.actual);
-                }
-            }
-        }
-    }
-    for l in &live {
-        if !desired.iter().any(|d| d.name == l.name) {
-            let resource = format!("{}/{}", Kind::FargateProfile, l.name);
-            note(resource, "exists", json!(false), json!(true));
-        }
-    }
-    Ok(drift)
 }
 
 /// Deletes the platform-level profiles one at a time; true once none is left. Runs before the

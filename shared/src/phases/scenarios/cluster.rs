@@ -202,6 +202,10 @@ async fn an_older_cluster_is_upgraded_one_minor_version_at_a_time_and_never_down
         err.error_message
     );
     assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new());
+    // `observe` walks the same code: the newer version is named, not an error.
+    let observed = w.s.run(Action::Observe).await;
+    let resource = format!("eks:cluster/{}", w.name());
+    assert_eq!(drift_fields(&observed), [(resource, "version".to_owned())]);
 }
 
 /// A crash after `CreateCluster`, before the cluster was recorded: the re-run records the
@@ -237,6 +241,10 @@ async fn a_cluster_of_our_name_without_our_tag_is_refused_untouched() {
         );
         assert_eq!(w.s.calls.mutating_aws(), Vec::<String>::new(), "{action:?}");
     }
+    let observed = w.s.run(Action::Observe).await;
+    let resource = format!("eks:cluster/{}", w.name());
+    let field = format!("tags.{TAG_PLATFORM}");
+    assert_eq!(drift_fields(&observed), [(resource, field)]);
 }
 
 #[tokio::test]

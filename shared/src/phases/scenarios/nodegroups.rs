@@ -354,6 +354,73 @@ async fn a_node_group_of_our_name_without_our_tag_is_refused_untouched() {
         .any(|c| c.starts_with("eks:Update")));
 }
 
+/// `observe` walks what `ensure` walks: a group not on its template's latest version, a
+/// group of another owner (named, not an error) and a group the spec dropped are each named;
+/// `ensure` then moves the group forward and deletes the dropped one.
+#[tokio::test]
+async fn observe_names_an_old_template_version_another_owner_and_a_dropped_group() {
+    let mut w = World::new();
+    w.converge().await;
+    let (critical, general) = (w.group("critical"), w.group("general"));
+    // A second version with the desired data, which the group does not run.
+    w.ec2.add_version(&w.template("critical"), |_| {});
+    w.eks.edit_nodegroup(&critical, |g| {
+        g.launch_template.as_mut().unwrap().version = Some("1".to_owned());
+    });
+    w.eks.edit_nodegroup(&general, |g| {
+        g.tags
+            .get_or_insert_with(Default::default)
+            .insert(TAG_PLATFORM.to_owned(), "someone-else".to_owned());
+    });
+    let observed = w.s.run(Action::Observe).await;
+    assert!(!observed.ready);
+    let by_field: Vec<_> = observed
+        .drift
+        .iter()
+        .map(|d| (d.resource.clone(), d.field.clone(), d.actual.clone()))
+        .collect();
+    assert!(
+        by_field.contains(&(
+            format!("eks:nodegroup/{critical}"),
+            "launchTemplateVersion".to_owned(),
+            json!("1")
+        )),
+        "{by_field:?}"
+    );
+    assert!(
+        by_field.contains(&(
+            format!("eks:nodegroup/{general}"),
+            "tags.tenantry:platform".to_owned(),
+            json!("someone-else")
+        )),
+        "{by_field:?}"
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.eks.edit_nodegroup(&general, |g| {
+        let tags = g.tags.as_mut().unwrap();
+        tags.insert(TAG_PLATFORM.to_owned(), w.s.spec.id.clone());
+    });
+    let groups = w.s.spec.node_groups.as_mut().expect("example groups");
+    groups.retain(|g| g.name != "general");
+    let observed = w.s.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [
+            (
+                format!("eks:nodegroup/{critical}"),
+                "launchTemplateVersion".to_owned()
+            ),
+            (format!("eks:nodegroup/{general}"), "exists".to_owned()),
+        ]
+    );
+    w.converge().await;
+    let ng = &w.eks.nodegroups()[&critical];
+    assert_ne!(ng.launch_template().and_then(|t| t.version()), Some("1"));
+    assert!(!w.eks.nodegroups().contains_key(&general));
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
