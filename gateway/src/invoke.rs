@@ -223,7 +223,9 @@ async fn in_process(
     let deps = tenantry::deps::Deps::new(aws, gw.table_name.clone())
         .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN)
         .with_external_id(tenantry::aws::LOCAL_EXTERNAL_ID)
-        .with_target_accounts(&[tenantry::aws::LOCAL_TARGET_ACCOUNT_ID]);
+        .with_target_accounts(&[tenantry::aws::LOCAL_TARGET_ACCOUNT_ID])
+        // The account the template's Globals give every function (TENANTRY_ACCOUNT_ID).
+        .with_account_id(tenantry::aws::LOCAL_ACCOUNT_ID);
     let mut task =
         tokio::spawn(async move { tenantry::functions::invoke(function, payload, &deps).await });
     tokio::select! {

@@ -299,6 +299,11 @@ impl Binaries {
                 tenantry::deps::TARGET_ACCOUNTS_ENV,
                 tenantry::aws::LOCAL_TARGET_ACCOUNT_ID,
             )
+            // As the template's Globals set it: no STS call per cold start for the account.
+            .env(
+                tenantry::deps::ACCOUNT_ID_ENV,
+                tenantry::aws::LOCAL_ACCOUNT_ID,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

@@ -290,6 +290,7 @@ impl LocalStack {
             .with_role_boundary(tenantry::aws::LOCAL_ROLE_BOUNDARY_ARN)
             .with_external_id(tenantry::aws::LOCAL_EXTERNAL_ID)
             .with_target_accounts(&[tenantry::aws::LOCAL_TARGET_ACCOUNT_ID])
+            .with_account_id(tenantry::aws::LOCAL_ACCOUNT_ID)
     }
 
     /// SDK configuration acting in `account` (e.g. [`tenantry::aws::LOCAL_TARGET_ACCOUNT_ID`]),
