@@ -326,24 +326,23 @@ fn now_secs() -> i64 {
 /// Whether the add-on is tagged with the platform. One installed by someone else is refused
 /// (`ensure`: a conflict) or noted (`observe`); Tenantry neither adopts nor removes it.
 fn owned(ctx: &mut PhaseContext<'_>, resource: &str, addon: &Addon) -> Result<bool, FunctionError> {
-    let owner = addon.tags().and_then(|t| t.get(TAG_PLATFORM)).cloned();
-    if owner.as_deref() == Some(ctx.platform_id()) {
-        return Ok(true);
-    }
-    let (field, desired) = (format!("tags.{TAG_PLATFORM}"), json!(ctx.platform_id()));
-    if !ctx.differs(resource, &field, desired, json!(owner)) {
-        return Ok(false);
-    }
-    Err(FunctionError::new(
-        ErrorType::Conflict,
-        format!(
-            "add-on {:?} is installed on cluster {:?} but not tagged {TAG_PLATFORM}={} (found \
-             {owner:?}); Tenantry neither adopts nor removes it",
-            addon.addon_name().unwrap_or_default(),
-            ctx.names.cluster(),
-            ctx.platform_id()
-        ),
-    ))
+    let owner = addon
+        .tags()
+        .and_then(|t| t.get(TAG_PLATFORM))
+        .map(String::as_str);
+    let (cluster, platform) = (ctx.names.cluster(), ctx.platform_id().to_owned());
+    let refusal = || {
+        FunctionError::new(
+            ErrorType::Conflict,
+            format!(
+                "add-on {:?} is installed on cluster {cluster:?} but not tagged \
+                 {TAG_PLATFORM}={platform} (found {owner:?}); Tenantry neither adopts nor \
+                 removes it",
+                addon.addon_name().unwrap_or_default(),
+            ),
+        )
+    };
+    ctx.owned(resource, owner, refusal)
 }
 
 /// Pod Identity platforms: an association per enabled workload role (EBS CSI's comes with its

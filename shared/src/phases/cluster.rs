@@ -369,23 +369,22 @@ fn owned(
     resource: &str,
     cluster: &Cluster,
 ) -> Result<bool, FunctionError> {
-    let owner = cluster.tags().and_then(|t| t.get(TAG_PLATFORM)).cloned();
-    if owner.as_deref() == Some(ctx.platform_id()) {
-        return Ok(true);
-    }
-    let (field, desired) = (format!("tags.{TAG_PLATFORM}"), json!(ctx.platform_id()));
-    if !ctx.differs(resource, &field, desired, json!(owner)) {
-        return Ok(false);
-    }
-    Err(FunctionError::new(
-        ErrorType::Terminal,
-        format!(
-            "an EKS cluster named {:?} exists but is not tagged {TAG_PLATFORM}={} (found {owner:?}); \
-             Tenantry neither adopts nor deletes it",
-            cluster.name().unwrap_or_default(),
-            ctx.platform_id()
-        ),
-    ))
+    let owner = cluster
+        .tags()
+        .and_then(|t| t.get(TAG_PLATFORM))
+        .map(String::as_str);
+    let platform = ctx.platform_id().to_owned();
+    let refusal = || {
+        FunctionError::new(
+            ErrorType::Terminal,
+            format!(
+                "an EKS cluster named {:?} exists but is not tagged {TAG_PLATFORM}={platform} \
+                 (found {owner:?}); Tenantry neither adopts nor deletes it",
+                cluster.name().unwrap_or_default(),
+            ),
+        )
+    };
+    ctx.owned(resource, owner, refusal)
 }
 
 /// One walk for `ensure` and `observe`: the log group, the cluster (created when missing), then

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::inventory::Inventory;
 use super::outputs::{self, Output};
@@ -174,6 +174,26 @@ impl<'a> PhaseContext<'a> {
             actual,
         });
         false
+    }
+
+    /// Whether a live resource found under the platform's name is the platform's: `owner` is
+    /// the `tenantry:platform` tag it carries. Another owner's is a difference of that tag:
+    /// `observe` notes it (false: walk on, leave it alone), `ensure` and `delete` fail with
+    /// `refusal`, since Tenantry neither adopts nor deletes what it did not make.
+    pub fn owned(
+        &mut self,
+        resource: &str,
+        owner: Option<&str>,
+        refusal: impl FnOnce() -> FunctionError,
+    ) -> Result<bool, FunctionError> {
+        if owner == Some(self.platform_id()) {
+            return Ok(true);
+        }
+        let field = format!("tags.{}", naming::TAG_PLATFORM);
+        match self.differs(resource, &field, json!(self.platform_id()), json!(owner)) {
+            true => Err(refusal()),
+            false => Ok(false),
+        }
     }
 
     pub fn platform_id(&self) -> &str {

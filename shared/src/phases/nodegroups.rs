@@ -675,23 +675,22 @@ fn owned(
     resource: &str,
     ng: &Nodegroup,
 ) -> Result<bool, FunctionError> {
-    let owner = ng.tags().and_then(|t| t.get(TAG_PLATFORM)).cloned();
-    if owner.as_deref() == Some(ctx.platform_id()) {
-        return Ok(true);
-    }
-    let (field, desired) = (format!("tags.{TAG_PLATFORM}"), json!(ctx.platform_id()));
-    if !ctx.differs(resource, &field, desired, json!(owner)) {
-        return Ok(false);
-    }
-    Err(FunctionError::new(
-        ErrorType::Terminal,
-        format!(
-            "a node group named {:?} exists but is not tagged {TAG_PLATFORM}={} (found {owner:?}); \
-             Tenantry neither adopts nor deletes it",
-            ng.nodegroup_name().unwrap_or_default(),
-            ctx.platform_id()
-        ),
-    ))
+    let owner = ng
+        .tags()
+        .and_then(|t| t.get(TAG_PLATFORM))
+        .map(String::as_str);
+    let platform = ctx.platform_id().to_owned();
+    let refusal = || {
+        FunctionError::new(
+            ErrorType::Terminal,
+            format!(
+                "a node group named {:?} exists but is not tagged {TAG_PLATFORM}={platform} \
+                 (found {owner:?}); Tenantry neither adopts nor deletes it",
+                ng.nodegroup_name().unwrap_or_default(),
+            ),
+        )
+    };
+    ctx.owned(resource, owner, refusal)
 }
 
 async fn describe(
