@@ -500,19 +500,7 @@ async fn ensure_identity_provider(
                 .await?;
             }
             _ => {
-                // EKS cannot change a config in place: it is disassociated first.
-                let resource = format!("{}/{name}", Kind::IdentityProviderConfig);
-                let (field, desired, actual) = match &want {
-                    Some(w) if w.name == name => ("oidc", wanted_fields(w), live_fields(&have)),
-                    _ => ("exists", json!(false), json!(true)),
-                };
-                if ctx.differs(&resource, field, desired, actual)
-                    && have.status() != Some(&ConfigStatus::Creating)
-                {
-                    tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
-                    disassociate(eks, cluster, &name).await?;
-                    ctx.forget(Kind::IdentityProviderConfig, &name).await?;
-                }
+                retire_provider(ctx, eks, cluster, want.as_ref(), &name, &have).await?;
                 ready = false;
             }
         }
@@ -527,6 +515,32 @@ async fn ensure_identity_provider(
     }
     // Association is a cluster update: the next poll sees it ACTIVE.
     Ok(false)
+}
+
+/// A config of ours other than the wanted one: its fields differ (EKS cannot change a config in
+/// place, so it is disassociated first and associated again later) or it is no longer wanted.
+/// `observe` names it; one still CREATING is left to finish first.
+async fn retire_provider(
+    ctx: &mut PhaseContext<'_>,
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    want: Option<&OidcIdentityProvider>,
+    name: &str,
+    have: &OidcIdentityProviderConfig,
+) -> Result<(), FunctionError> {
+    let resource = format!("{}/{name}", Kind::IdentityProviderConfig);
+    let (field, desired, actual) = match want {
+        Some(w) if w.name == name => ("oidc", wanted_fields(w), live_fields(have)),
+        _ => ("exists", json!(false), json!(true)),
+    };
+    if ctx.differs(&resource, field, desired, actual)
+        && have.status() != Some(&ConfigStatus::Creating)
+    {
+        tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
+        disassociate(eks, cluster, name).await?;
+        ctx.forget(Kind::IdentityProviderConfig, name).await?;
+    }
+    Ok(())
 }
 
 /// The fields of the config Tenantry sets, as the spec asks for them.

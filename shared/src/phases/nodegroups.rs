@@ -595,76 +595,102 @@ async fn converge_template(
     ng: &Nodegroup,
 ) -> Result<bool, FunctionError> {
     let template = ctx.names.launch_template(&group.name);
-    let Some(Latest {
-        id,
-        number: latest_before,
-        data: Some(data),
-    }) = find_template(&c.ec2, &template).await?
-    else {
+    let Some(found) = find_template(&c.ec2, &template).await? else {
         return Ok(false);
     };
-    let mut latest = latest_before;
+    let Some(latest) = latest_version(ctx, c, group, &found).await? else {
+        return Ok(false);
+    };
+    let created_now = latest != version_of(found.number);
+    follow_version(ctx, c, group, ng, &found.id, &latest, created_now).await
+}
+
+/// The template's latest version number, after adding a version with the desired data when the
+/// latest one differs. None: `observe` noted the difference (the repair is a new version, which
+/// the group then follows), or EC2 reported no version or no number.
+async fn latest_version(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    group: &NodeGroupSpec,
+    found: &Latest,
+) -> Result<Option<String>, FunctionError> {
+    let Some(data) = &found.data else {
+        return Ok(None);
+    };
     let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let want = wanted_template(ctx, c, group, &data_key).await?;
-    let have = actual_template(&data);
+    let have = actual_template(data);
+    if have == want {
+        return Ok(found.number.map(|v| v.to_string()));
+    }
+    let template = ctx.names.launch_template(&group.name);
     let resource = format!("{}/{template}", Kind::LaunchTemplate);
     let (desired, actual) = (json!(format!("{want:?}")), json!(format!("{have:?}")));
-    if have != want {
-        if !ctx.differs(&resource, "launchTemplateData", desired, actual) {
-            // `observe`: the repair is a new version, which the group then follows.
-            return Ok(false);
-        }
-        let created = c
-            .ec2
-            .create_launch_template_version()
-            .launch_template_id(&id)
-            .version_description("tenantry")
-            .launch_template_data(request_data(&want, &ctx.tags(COMPONENT)))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateLaunchTemplateVersion", e))?;
-        latest = created
-            .launch_template_version()
-            .and_then(|v| v.version_number());
+    if !ctx.differs(&resource, "launchTemplateData", desired, actual) {
+        return Ok(None);
     }
-    let Some(latest) = latest.map(|v| v.to_string()) else {
-        return Ok(false);
-    };
+    let created = c
+        .ec2
+        .create_launch_template_version()
+        .launch_template_id(&found.id)
+        .version_description("tenantry")
+        .launch_template_data(request_data(&want, &ctx.tags(COMPONENT)))
+        .send()
+        .await
+        .map_err(|e| aws_error("CreateLaunchTemplateVersion", e))?;
+    let number = created
+        .launch_template_version()
+        .and_then(|v| v.version_number());
+    Ok(number.map(|v| v.to_string()))
+}
+
+/// Moves the group to version `latest` of its template `id` (`observe`: notes that it is on
+/// another). Groups made by earlier releases follow `$Latest`: moved only when a version was
+/// just made (`created_now`). True when an update started.
+async fn follow_version(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    group: &NodeGroupSpec,
+    ng: &Nodegroup,
+    id: &str,
+    latest: &str,
+    created_now: bool,
+) -> Result<bool, FunctionError> {
     let current = ng.launch_template().and_then(|t| t.version());
-    // Groups made by earlier releases follow `$Latest`: moved only when a version was just made.
-    let created_now = latest != version_of(latest_before);
-    if current == Some(latest.as_str()) || (current == Some("$Latest") && !created_now) {
+    if current == Some(latest) || (current == Some("$Latest") && !created_now) {
         return Ok(false);
     }
-    let resource = format!("{}/{}", Kind::Nodegroup, ctx.names.nodegroup(&group.name));
+    let name = ctx.names.nodegroup(&group.name);
+    let resource = format!("{}/{name}", Kind::Nodegroup);
     let (desired, actual) = (json!(latest), json!(current));
     if !ctx.differs(&resource, "launchTemplateVersion", desired, actual) {
         return Ok(false);
     }
+    let version = LaunchTemplateSpecification::builder()
+        .id(id)
+        .version(latest)
+        .build();
     let result = c
         .eks
         .update_nodegroup_version()
         .cluster_name(ctx.names.cluster())
-        .nodegroup_name(ctx.names.nodegroup(&group.name))
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .id(&id)
-                .version(&latest)
-                .build(),
-        )
+        .nodegroup_name(&name)
+        .launch_template(version)
         .send()
         .await;
     match result {
-        Ok(_) => {}
+        Ok(_) => Ok(true),
         // Another update is running: the next poll moves the group.
         Err(e)
             if matches!(
                 error_code(&e),
                 Some("ResourceInUseException") | Some("InvalidRequestException")
-            ) => {}
-        Err(e) => return Err(aws_error("UpdateNodegroupVersion", e)),
+            ) =>
+        {
+            Ok(true)
+        }
+        Err(e) => Err(aws_error("UpdateNodegroupVersion", e)),
     }
-    Ok(true)
 }
 
 /// Whether the group of the platform's name is tagged with the platform. One that is not is

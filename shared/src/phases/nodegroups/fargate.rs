@@ -70,21 +70,8 @@ pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, F
     let cluster = ctx.names.cluster();
     let platform = ctx.platform_id().to_owned();
     let live = fargate_profile::list_ours(&c.eks, &cluster, &platform).await?;
-    if ctx.writes() {
-        // A profile of the name that another owner holds is refused before anything is written.
-        for d in &desired {
-            if !live.iter().any(|l| l.name == d.name) {
-                if let Some(other) = fargate_profile::find(&c.eks, &cluster, &d.name).await? {
-                    fargate_profile::refuse_foreign(&other, &platform)?;
-                }
-            }
-        }
-        if let Some(e) = live.iter().find_map(fargate_profile::failed) {
-            return Err(e);
-        }
-        if live.iter().any(Live::in_flight) {
-            return Ok(false);
-        }
+    if ctx.writes() && !may_step(c, &cluster, &platform, &desired, &live).await? {
+        return Ok(false);
     }
     let live = ours(ctx, live);
     for d in &desired {
@@ -126,6 +113,29 @@ pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, F
         }
     }
     Ok(true)
+}
+
+/// Whether `ensure` may take a step now. A profile of a wanted name that another owner holds is
+/// refused before anything is written, and a failed profile fails the run; while a profile of
+/// the platform is in flight, the step waits (EKS allows one per cluster).
+async fn may_step(
+    c: &Clients,
+    cluster: &str,
+    platform: &str,
+    desired: &[Desired],
+    live: &[Live],
+) -> Result<bool, FunctionError> {
+    for d in desired {
+        if !live.iter().any(|l| l.name == d.name) {
+            if let Some(other) = fargate_profile::find(&c.eks, cluster, &d.name).await? {
+                fargate_profile::refuse_foreign(&other, platform)?;
+            }
+        }
+    }
+    if let Some(e) = live.iter().find_map(fargate_profile::failed) {
+        return Err(e);
+    }
+    Ok(!live.iter().any(Live::in_flight))
 }
 
 /// Deletes the platform-level profiles one at a time; true once none is left. Runs before the
