@@ -283,7 +283,11 @@ async fn live_addon(
 ) -> Result<Option<Addon>, FunctionError> {
     let resource = format!("{}/{}", Kind::Addon, want.name);
     match addon::find(eks, cluster, &want.name).await? {
-        Some(live) => Ok(owned(ctx, &resource, &live)?.then_some(live)),
+        Some(live) => {
+            let what = format!("add-on {:?} on cluster {cluster:?}", want.name);
+            let owned = ctx.owned(&resource, live.tags(), ErrorType::Conflict, &what)?;
+            Ok(owned.then_some(live))
+        }
         None if ctx.differs(&resource, "exists", json!(true), json!(false)) => Ok(Some(
             addon::create(eks, cluster, want, ctx.tags(COMPONENT)).await?,
         )),
@@ -321,28 +325,6 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Whether the add-on is tagged with the platform. One installed by someone else is refused
-/// (`ensure`: a conflict) or noted (`observe`); Tenantry neither adopts nor removes it.
-fn owned(ctx: &mut PhaseContext<'_>, resource: &str, addon: &Addon) -> Result<bool, FunctionError> {
-    let owner = addon
-        .tags()
-        .and_then(|t| t.get(TAG_PLATFORM))
-        .map(String::as_str);
-    let (cluster, platform) = (ctx.names.cluster(), ctx.platform_id().to_owned());
-    let refusal = || {
-        FunctionError::new(
-            ErrorType::Conflict,
-            format!(
-                "add-on {:?} is installed on cluster {cluster:?} but not tagged \
-                 {TAG_PLATFORM}={platform} (found {owner:?}); Tenantry neither adopts nor \
-                 removes it",
-                addon.addon_name().unwrap_or_default(),
-            ),
-        )
-    };
-    ctx.owned(resource, owner, refusal)
 }
 
 /// Pod Identity platforms: an association per enabled workload role (EBS CSI's comes with its

@@ -26,7 +26,6 @@ use super::{aws_error, Action, Drift, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
-use crate::naming::TAG_PLATFORM;
 use crate::plan::Phase;
 use crate::resources::{log_group, Kind};
 use crate::spec::Cni;
@@ -369,22 +368,11 @@ fn owned(
     resource: &str,
     cluster: &Cluster,
 ) -> Result<bool, FunctionError> {
-    let owner = cluster
-        .tags()
-        .and_then(|t| t.get(TAG_PLATFORM))
-        .map(String::as_str);
-    let platform = ctx.platform_id().to_owned();
-    let refusal = || {
-        FunctionError::new(
-            ErrorType::Terminal,
-            format!(
-                "an EKS cluster named {:?} exists but is not tagged {TAG_PLATFORM}={platform} \
-                 (found {owner:?}); Tenantry neither adopts nor deletes it",
-                cluster.name().unwrap_or_default(),
-            ),
-        )
-    };
-    ctx.owned(resource, owner, refusal)
+    let what = format!(
+        "an EKS cluster named {:?}",
+        cluster.name().unwrap_or_default()
+    );
+    ctx.owned(resource, cluster.tags(), ErrorType::Terminal, &what)
 }
 
 /// One walk for `ensure` and `observe`: the log group, the cluster (created when missing), then

@@ -176,24 +176,39 @@ impl<'a> PhaseContext<'a> {
         false
     }
 
-    /// Whether a live resource found under the platform's name is the platform's: `owner` is
-    /// the `tenantry:platform` tag it carries. Another owner's is a difference of that tag:
-    /// `observe` notes it (false: walk on, leave it alone), `ensure` and `delete` fail with
-    /// `refusal`, since Tenantry neither adopts nor deletes what it did not make.
+    /// Whether a live resource found under the platform's name is the platform's (`tags`: its
+    /// tags, `what`: how an error names it). Another owner's is a difference of the
+    /// `tenantry:platform` tag: `observe` notes it (false: walk on, leave it alone), `ensure`
+    /// and `delete` fail with `error_type`, since Tenantry neither adopts nor deletes what it
+    /// did not make.
     pub fn owned(
         &mut self,
         resource: &str,
-        owner: Option<&str>,
-        refusal: impl FnOnce() -> FunctionError,
+        tags: Option<&std::collections::HashMap<String, String>>,
+        error_type: ErrorType,
+        what: &str,
     ) -> Result<bool, FunctionError> {
-        if owner == Some(self.platform_id()) {
+        let tag = naming::TAG_PLATFORM;
+        let owner = tags.and_then(|t| t.get(tag)).map(String::as_str);
+        let platform = self.platform_id().to_owned();
+        if owner == Some(platform.as_str()) {
             return Ok(true);
         }
-        let field = format!("tags.{}", naming::TAG_PLATFORM);
-        match self.differs(resource, &field, json!(self.platform_id()), json!(owner)) {
-            true => Err(refusal()),
-            false => Ok(false),
+        if !self.differs(
+            resource,
+            &format!("tags.{tag}"),
+            json!(platform),
+            json!(owner),
+        ) {
+            return Ok(false);
         }
+        Err(FunctionError::new(
+            error_type,
+            format!(
+                "{what} exists but is not tagged {tag}={platform} (found {owner:?}); Tenantry \
+                 neither adopts nor deletes it"
+            ),
+        ))
     }
 
     pub fn platform_id(&self) -> &str {

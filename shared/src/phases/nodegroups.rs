@@ -470,9 +470,12 @@ async fn converge_group(
 ) -> Result<(bool, Option<String>), FunctionError> {
     let cluster = ctx.names.cluster();
     let name = ctx.names.nodegroup(&group.name);
-    let resource = format!("{}/{name}", Kind::Nodegroup);
+    let (resource, what) = (
+        format!("{}/{name}", Kind::Nodegroup),
+        format!("a node group named {name:?}"),
+    );
     let ng = match describe(&c.eks, &cluster, &name).await? {
-        Some(ng) if owned(ctx, &resource, &ng)? => ng,
+        Some(ng) if ctx.owned(&resource, ng.tags(), ErrorType::Terminal, &what)? => ng,
         Some(_) => return Ok((false, None)),
         None if ctx.differs(&resource, "exists", json!(true), json!(false)) => {
             let template = ensure_template(ctx, c, group).await?;
@@ -691,32 +694,6 @@ async fn follow_version(
         }
         Err(e) => Err(aws_error("UpdateNodegroupVersion", e)),
     }
-}
-
-/// Whether the group of the platform's name is tagged with the platform. One that is not is
-/// refused (`ensure`: a terminal error) or noted (`observe`); Tenantry neither adopts nor
-/// deletes it.
-fn owned(
-    ctx: &mut PhaseContext<'_>,
-    resource: &str,
-    ng: &Nodegroup,
-) -> Result<bool, FunctionError> {
-    let owner = ng
-        .tags()
-        .and_then(|t| t.get(TAG_PLATFORM))
-        .map(String::as_str);
-    let platform = ctx.platform_id().to_owned();
-    let refusal = || {
-        FunctionError::new(
-            ErrorType::Terminal,
-            format!(
-                "a node group named {:?} exists but is not tagged {TAG_PLATFORM}={platform} \
-                 (found {owner:?}); Tenantry neither adopts nor deletes it",
-                ng.nodegroup_name().unwrap_or_default(),
-            ),
-        )
-    };
-    ctx.owned(resource, owner, refusal)
 }
 
 async fn describe(
