@@ -354,22 +354,6 @@ impl<'a> PhaseContext<'a> {
         self.inventory.forget_all(&self.store, platform).await
     }
 
-    /// The output of an `observe`: what it found and the differences (those passed and those
-    /// noted by [`Self::differs`]), ready when there are none, no change (it cannot write).
-    pub fn observed(&mut self, outputs: BTreeMap<String, Value>, found: Vec<Drift>) -> PhaseOutput {
-        let mut drift = std::mem::take(&mut self.drift);
-        drift.extend(found);
-        PhaseOutput {
-            phase: self.phase,
-            action: Action::Observe,
-            ready: drift.is_empty(),
-            changes: 0,
-            item: self.input.item.clone(),
-            outputs,
-            drift,
-        }
-    }
-
     /// Ends the invocation. `ensure` and `delete` record the phase's state and outputs in the
     /// store; `observe` only reports what it found (ready when nothing differs and `ready`).
     pub async fn finish(
@@ -378,9 +362,17 @@ impl<'a> PhaseContext<'a> {
         outputs: BTreeMap<String, Value>,
     ) -> Result<PhaseOutput, FunctionError> {
         if !self.writes() {
-            let mut out = self.observed(outputs, Vec::new());
-            out.ready &= ready;
-            return Ok(out);
+            // `observe`: the differences `differs` noted; ready when there are none.
+            let drift = std::mem::take(&mut self.drift);
+            return Ok(PhaseOutput {
+                phase: self.phase,
+                action: Action::Observe,
+                ready: ready && drift.is_empty(),
+                changes: 0,
+                item: self.input.item.clone(),
+                outputs,
+                drift,
+            });
         }
         let mut status = PhaseStatus::new(if ready {
             PhaseState::Succeeded

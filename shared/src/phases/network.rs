@@ -42,10 +42,9 @@
 use super::common::is_gone_code;
 pub use super::common::{ec2_tags, error_code, removal, tag_spec, Removal};
 
+mod converge;
 mod delete;
-mod ensure;
 pub mod lookup;
-mod observe;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,8 +73,7 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     let clients = ctx.clients.clone();
     let desired = Desired::new(&ctx.spec)?.with_account(ctx.target.account_id().await?);
     match ctx.input.action {
-        Action::Ensure => ensure::ensure(&mut ctx, &clients, &desired).await,
-        Action::Observe => observe::observe(&mut ctx, &clients, &desired).await,
+        Action::Ensure | Action::Observe => converge::converge(&mut ctx, &clients, &desired).await,
         Action::Delete => delete::delete(&mut ctx, &clients).await,
     }
 }

@@ -14,9 +14,10 @@
 //!   whose retention the next run sets (it is a difference like any other). A group created by
 //!   someone else since the read ("already exists") is compared on the next run.
 //!
-//! Observability's Container Insights groups and the cluster's control-plane group go through
-//! [`converge`], one walk for `ensure` and `observe`; the network phase, whose `observe` is a
-//! walk of its own, calls [`find`], [`Desired::differences`] and [`repair_all`] itself.
+//! Every group goes through one walk for `ensure` and `observe`: [`converge`] (observability's
+//! Container Insights groups, the cluster's control-plane group), or its two halves
+//! [`found_or_created`] and [`repair_differences`] for the VPC flow log group, whose tags the
+//! network phase does not read.
 
 use std::collections::BTreeMap;
 
@@ -239,37 +240,52 @@ pub(crate) async fn converge(
     mut record: ResourceRecord,
     arn: &str,
 ) -> Result<(), FunctionError> {
-    let resource = format!("{}/{}", Kind::LogGroup, desired.name);
-    let live = match found {
+    let found = match found {
         Some(mut live) => {
             read_tags(logs, &mut live, arn).await?;
-            live
+            Some(live)
         }
-        None => {
-            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
-                return Ok(());
-            }
-            create(logs, desired).await?
-        }
+        None => None,
+    };
+    let Some(live) = found_or_created(ctx, logs, desired, found).await? else {
+        return Ok(());
     };
     record.arn = Some(live.arn.clone().unwrap_or_else(|| arn.to_owned()));
     ctx.record(record).await?;
-    for d in desired.differences(&live) {
-        if ctx.differs(&resource, d.field, d.desired, d.actual) {
-            repair(logs, desired, &live, d.field).await?;
-        }
-    }
-    Ok(())
+    repair_differences(ctx, logs, desired, &live).await
 }
 
-/// Repairs every difference (under `ensure`, for a phase that does not go through [`converge`]).
-pub async fn repair_all(
+/// The group as found, or created under `ensure`; under `observe` a missing group is noted
+/// (`exists`) and there is nothing to compare (None).
+pub(crate) async fn found_or_created(
+    ctx: &mut PhaseContext<'_>,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    desired: &Desired,
+    found: Option<Live>,
+) -> Result<Option<Live>, FunctionError> {
+    if found.is_some() {
+        return Ok(found);
+    }
+    let resource = format!("{}/{}", Kind::LogGroup, desired.name);
+    if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
+        return Ok(None);
+    }
+    create(logs, desired).await.map(Some)
+}
+
+/// Each owned field of `live` that differs from `desired`: repaired under `ensure`, noted under
+/// `observe` (tags only when `live` holds them).
+pub(crate) async fn repair_differences(
+    ctx: &mut PhaseContext<'_>,
     logs: &aws_sdk_cloudwatchlogs::Client,
     desired: &Desired,
     live: &Live,
 ) -> Result<(), FunctionError> {
+    let resource = format!("{}/{}", Kind::LogGroup, desired.name);
     for d in desired.differences(live) {
-        repair(logs, desired, live, d.field).await?;
+        if ctx.differs(&resource, d.field, d.desired, d.actual) {
+            repair(logs, desired, live, d.field).await?;
+        }
     }
     Ok(())
 }

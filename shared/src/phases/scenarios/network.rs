@@ -827,8 +827,9 @@ async fn flow_log_waits_for_the_encryption_and_identity_outputs() {
 
 /// Someone drops a public subnet's load-balancer discovery tag, resets the S3 endpoint's policy
 /// to full access, moves AZ 2's private subnet to the public route table and keeps the flow
-/// logs for 30 days only.
-fn drift_more(w: &World) -> (String, String, String) {
+/// logs for 30 days only. Returns the public subnet, the S3 endpoint, AZ 2's private table, the
+/// moved subnet and the public table.
+fn drift_more(w: &World) -> (String, String, String, String, String) {
     let n = w.net();
     let subnet = named_id(&n.subnets, &w.name("public-0"), |s| s.tags());
     let s3 = named_id(&n.endpoints, &w.name("s3"), |e| e.tags());
@@ -857,19 +858,19 @@ fn drift_more(w: &World) -> (String, String, String) {
         n.replace_route_table_association(&moved.build().expect("input"))
             .expect("moved");
     });
-    (subnet, s3, table)
+    (subnet, s3, table, private, public)
 }
 
 #[tokio::test]
 async fn drifted_tag_policy_association_and_retention_are_named_and_repaired() {
     let w = World::converged().await;
-    let (subnet, s3, table) = drift_more(&w);
+    let (subnet, s3, table, moved, public) = drift_more(&w);
 
     let observed = w.run(Action::Observe).await;
     let expected = [
         (
             format!("ec2:route-table/{table}"),
-            "associations".to_owned(),
+            format!("associations[{moved}]"),
         ),
         (
             format!("ec2:subnet/{subnet}"),
@@ -885,6 +886,16 @@ async fn drifted_tag_policy_association_and_retention_are_named_and_repaired() {
         ),
     ];
     assert_eq!(drift_fields(&observed), expected);
+    let association = observed
+        .drift
+        .iter()
+        .find(|d| d.field.starts_with("associations"));
+    let values = association.map(|d| (d.desired.clone(), d.actual.clone()));
+    assert_eq!(
+        values,
+        Some((json!(table), json!(public))),
+        "which table, and where it is"
+    );
     assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
     w.run(Action::Ensure).await;
@@ -915,10 +926,7 @@ async fn drifted_tag_policy_association_and_retention_are_named_and_repaired() {
 async fn nat_gateway_deleted_by_hand_is_replaced_with_its_elastic_ip() {
     let w = World::converged().await;
     let n = w.net();
-    let (vpc, nat) = (
-        our_ids(&n.vpcs, |v| v.tags())[0].clone(),
-        named_id(&n.nats, &w.name("nat-1"), |g| g.tags()),
-    );
+    let nat = named_id(&n.nats, &w.name("nat-1"), |g| g.tags());
     let table = named_id(&n.tables, &w.name("private-1"), |t| t.tags());
     w.ec2.with_network(|n| {
         let delete = DeleteNatGatewayInput::builder().nat_gateway_id(&nat);
@@ -929,12 +937,24 @@ async fn nat_gateway_deleted_by_hand_is_replaced_with_its_elastic_ip() {
     let observed = w.run(Action::Observe).await;
     let expected = [
         (
+            format!("ec2:nat-gateway/{}", w.name("nat-1")),
+            "exists".to_owned(),
+        ),
+        (
             format!("ec2:route-table/{table}"),
             "routes.0.0.0.0/0".to_owned(),
         ),
-        (format!("ec2:vpc/{vpc}"), "natGatewayCount".to_owned()),
     ];
     assert_eq!(drift_fields(&observed), expected);
+    // The route still points at the deleted gateway; the one it should point at does not exist
+    // yet, so it is named.
+    let route = observed
+        .drift
+        .iter()
+        .find(|d| d.field.starts_with("routes"));
+    let values = route.map(|d| (d.desired.clone(), d.actual.clone()));
+    assert_eq!(values, Some((json!(w.name("nat-1")), json!(nat))));
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
 
     // The route moves only once a replacement is available: the first fails, the second
     // comes up.
@@ -965,6 +985,33 @@ async fn nat_gateway_deleted_by_hand_is_replaced_with_its_elastic_ip() {
 async fn fewer_nat_gateways_in_the_spec_removes_the_surplus() {
     let mut w = World::converged().await;
     w.s.spec.network.nat_mode = NatMode::Single;
+    let n = w.net();
+    let observed = w.run(Action::Observe).await;
+    let mut expected = Vec::new();
+    for i in [1, 2] {
+        let nat = named_id(&n.nats, &w.name(&format!("nat-{i}")), |g| g.tags());
+        let eip = named_id(&n.addresses, &w.name(&format!("nat-{i}")), |a| a.tags());
+        let table = named_id(&n.tables, &w.name(&format!("private-{i}")), |t| t.tags());
+        expected.push((format!("ec2:eip/{eip}"), "exists".to_owned()));
+        expected.push((format!("ec2:nat-gateway/{nat}"), "exists".to_owned()));
+        expected.push((
+            format!("ec2:route-table/{table}"),
+            "routes.0.0.0.0/0".to_owned(),
+        ));
+    }
+    expected.sort();
+    assert_eq!(drift_fields(&observed), expected);
+    let surplus = observed.drift.iter().filter(|d| d.field == "exists");
+    assert!(surplus
+        .clone()
+        .all(|d| d.desired == json!(false) && d.actual == json!(true)));
+    assert_eq!(
+        surplus.count(),
+        4,
+        "two NAT gateways and their Elastic IPs should not exist"
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
     let rounds = w.converge().await;
     assert!(
         rounds[0].contains(&"ec2:DeleteNatGateway".to_owned()),
@@ -985,6 +1032,52 @@ async fn fewer_nat_gateways_in_the_spec_removes_the_surplus() {
     assert_eq!(n.addresses.len(), 1, "the surplus Elastic IPs are released");
     let observed = w.run(Action::Observe).await;
     assert!(observed.drift.is_empty(), "{:?}", drift_fields(&observed));
+}
+
+/// Nothing built yet: `observe` names the VPC, looks no further and writes nothing.
+#[tokio::test]
+async fn observe_without_a_vpc_names_it_and_writes_nothing() {
+    let w = World::new();
+    let observed = w.run(Action::Observe).await;
+    let vpc = format!("ec2:vpc/{}", w.name("vpc"));
+    assert_eq!(drift_fields(&observed), [(vpc, "exists".to_owned())]);
+    assert!(!observed.ready);
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+    assert!(w.net().vpcs.is_empty());
+}
+
+/// The spec now records rejected traffic only: `observe` names the flow log's traffic type (and
+/// not a missing flow log besides); `ensure` replaces the log, which cannot be modified.
+#[tokio::test]
+async fn a_new_traffic_type_replaces_the_flow_log() {
+    let mut w = World::converged().await;
+    w.s.spec.network.flow_logs.traffic_type = crate::spec::FlowLogTraffic::Reject;
+    let old = w
+        .net()
+        .flow_logs
+        .keys()
+        .next()
+        .cloned()
+        .expect("a flow log");
+    let observed = w.run(Action::Observe).await;
+    let field = (format!("ec2:flow-log/{old}"), "trafficType".to_owned());
+    assert_eq!(drift_fields(&observed), [field]);
+    assert_eq!(
+        (&observed.drift[0].desired, &observed.drift[0].actual),
+        (&json!("REJECT"), &json!("ALL"))
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.run(Action::Ensure).await;
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        ["ec2:DeleteFlowLogs", "ec2:CreateFlowLogs"]
+    );
+    let n = w.net();
+    let live: Vec<_> = n.flow_logs.values().collect();
+    assert_eq!(live.len(), 1, "the old log is gone");
+    assert_eq!(live[0].traffic_type().map(|t| t.as_str()), Some("REJECT"));
+    assert!(w.run(Action::Observe).await.drift.is_empty());
 }
 
 /// The spec drops every interface endpoint (S3 stays): their endpoints go, and with them the

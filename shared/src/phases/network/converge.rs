@@ -1,10 +1,14 @@
-//! `ensure`: create what is missing, repair what differs, in dependency order.
+//! One walk for `ensure` and `observe`: find each resource, in dependency order, and compare it
+//! with the spec. Every difference goes through [`PhaseContext::differs`]: under `ensure` it is
+//! repaired (created, corrected or deleted) on the spot; under `observe` it is noted, nothing is
+//! written, and a resource that does not exist leaves out what depends on it (a route to a NAT
+//! gateway that is not there is compared with the gateway's name, which no route can match).
 
 use crate::resources::{log_group, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    Address, AttachmentStatus, AvailabilityZoneState, DomainType, FlowLogsResourceType,
+    Address, AttachmentStatus, AvailabilityZoneState, DomainType, FlowLog, FlowLogsResourceType,
     IpPermission, IpRange, LogDestinationType, NatGatewayState, ResourceType, Route, RouteTable,
     SecurityGroup, TrafficType, Vpc, VpcAttributeName, VpcCidrBlockStateCode, VpcEndpoint,
     VpcEndpointType,
@@ -21,27 +25,31 @@ use crate::phases::{aws_error, PhaseContext, PhaseOutput};
 
 pub(super) const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
-pub async fn ensure(
+/// Converges the network (`ensure`) or reports how it differs (`observe`).
+pub async fn converge(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
     d: &Desired,
 ) -> Result<PhaseOutput, FunctionError> {
-    Ensure {
+    Walk {
         ctx,
         c,
         d,
         out: Produced::default(),
+        nats: Vec::new(),
         pending_nats: BTreeSet::new(),
     }
     .run()
     .await
 }
 
-struct Ensure<'r, 'a> {
+struct Walk<'r, 'a> {
     ctx: &'r mut PhaseContext<'a>,
     c: &'r Clients,
     d: &'r Desired,
     out: Produced,
+    /// The NAT gateways' ids by number (`nat-<i>`); None for one `observe` did not find.
+    nats: Vec<Option<String>>,
     /// NAT gateways not `available` yet: no route points at one until it is (a route to a
     /// NAT gateway created a moment ago can fail with `InvalidNatGatewayID.NotFound`).
     pending_nats: BTreeSet<String>,
@@ -64,6 +72,22 @@ impl Target<'_> {
             Target::Nat(id) => route.nat_gateway_id() == Some(id),
         }
     }
+
+    fn id(self) -> String {
+        match self {
+            Target::Gateway(id) | Target::Nat(id) => id.to_owned(),
+        }
+    }
+}
+
+/// Where a route points, as drift reports it.
+fn route_target(route: &Route) -> Option<&str> {
+    route.nat_gateway_id().or(route.gateway_id())
+}
+
+/// A resource as drift names it: `ec2:vpc/vpc-0abc`, or by its `Name` when it does not exist.
+fn resource(kind: Kind, id: &str) -> String {
+    format!("{kind}/{id}")
 }
 
 fn terminal(message: impl Into<String>) -> FunctionError {
@@ -74,17 +98,21 @@ fn conflict(message: impl Into<String>) -> FunctionError {
     FunctionError::new(ErrorType::Conflict, message)
 }
 
-impl Ensure<'_, '_> {
+impl Walk<'_, '_> {
     async fn run(mut self) -> Result<PhaseOutput, FunctionError> {
         let azs = self.availability_zones().await?;
-        let vpc = self.vpc().await?;
+        let Some(vpc) = self.vpc().await? else {
+            // `observe` only: without the VPC there is nothing else to find.
+            return self.ctx.finish(false, self.out.to_outputs()).await;
+        };
         let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
         self.dns(&vpc_id).await?;
         self.pod_cidr(&vpc).await?;
         let igw = self.internet_gateway(&vpc_id).await?;
         let subnets = self.subnets(&vpc_id, &azs).await?;
         let nats_ready = self.nat_gateways(&subnets).await?;
-        let private_tables = self.route_tables(&vpc_id, &igw, &subnets).await?;
+        self.out.nat_gateway_ids = self.nats.iter().flatten().cloned().collect();
+        let private_tables = self.route_tables(&vpc_id, igw.as_deref(), &subnets).await?;
         // Only once no route points at them.
         let surplus_gone = self.surplus_nat_gateways().await?;
         let group = self.endpoint_group(&vpc_id).await?;
@@ -116,6 +144,18 @@ impl Ensure<'_, '_> {
             ));
         }
         Ok(output)
+    }
+
+    /// Notes that the resource named `name` does not exist; true when it is to be created now.
+    fn missing(&mut self, kind: Kind, name: &str) -> bool {
+        self.ctx
+            .differs(&resource(kind, name), "exists", json!(true), json!(false))
+    }
+
+    /// Notes that `id` should not exist; true when it is to be deleted now.
+    fn surplus(&mut self, kind: Kind, id: &str) -> bool {
+        self.ctx
+            .differs(&resource(kind, id), "exists", json!(false), json!(true))
     }
 
     fn platform_id(&self) -> String {
@@ -173,12 +213,14 @@ impl Ensure<'_, '_> {
         Ok(zones)
     }
 
-    async fn vpc(&mut self) -> Result<Vpc, FunctionError> {
+    /// The VPC; None when `observe` finds none.
+    async fn vpc(&mut self) -> Result<Option<Vpc>, FunctionError> {
         let name = self.d.name("vpc");
         let cidr = self.d.layout.vpc.to_string();
         let vpcs = lookup::vpcs(self.c, &self.platform_id()).await?;
         let vpc = match named(&vpcs, &name, |v| v.tags(), |v| v.vpc_id()) {
             Some(v) => v.clone(),
+            None if !self.missing(Kind::Vpc, &name) => return Ok(None),
             None => {
                 let out = self
                     .c
@@ -198,7 +240,14 @@ impl Ensure<'_, '_> {
             }
         };
         let id = vpc.vpc_id().unwrap_or_default().to_owned();
-        if vpc.cidr_block() != Some(cidr.as_str()) {
+        if vpc.cidr_block() != Some(cidr.as_str())
+            && self.ctx.differs(
+                &resource(Kind::Vpc, &id),
+                "cidr",
+                json!(cidr),
+                json!(vpc.cidr_block()),
+            )
+        {
             return Err(conflict(format!(
                 "VPC {id} has CIDR {:?}, the spec asks for {cidr}: a VPC's primary CIDR cannot change",
                 vpc.cidr_block()
@@ -206,16 +255,18 @@ impl Ensure<'_, '_> {
         }
         self.record(Kind::Vpc, &id, &name, json!({ "cidr": cidr }))
             .await?;
-        Ok(vpc)
+        Ok(Some(vpc))
     }
 
     /// DNS support, then DNS hostnames (which needs support).
     async fn dns(&mut self, vpc_id: &str) -> Result<(), FunctionError> {
-        for attribute in [
-            VpcAttributeName::EnableDnsSupport,
-            VpcAttributeName::EnableDnsHostnames,
+        for (field, attribute) in [
+            ("enableDnsSupport", VpcAttributeName::EnableDnsSupport),
+            ("enableDnsHostnames", VpcAttributeName::EnableDnsHostnames),
         ] {
-            if vpc_attribute(self.c, vpc_id, attribute.clone()).await? {
+            let on = vpc_attribute(self.c, vpc_id, attribute.clone()).await?;
+            let vpc = resource(Kind::Vpc, vpc_id);
+            if on || !self.ctx.differs(&vpc, field, json!(true), json!(false)) {
                 continue;
             }
             let on = aws_sdk_ec2::types::AttributeBooleanValue::builder()
@@ -246,8 +297,18 @@ impl Ensure<'_, '_> {
                     Some(VpcCidrBlockStateCode::Associated | VpcCidrBlockStateCode::Associating)
                 )
         });
+        let field = format!("secondaryCidr[{pod}]");
         let id = match existing {
             Some(a) => a.association_id().unwrap_or_default().to_owned(),
+            None if !self.ctx.differs(
+                &resource(Kind::Vpc, vpc_id),
+                &field,
+                json!(true),
+                json!(false),
+            ) =>
+            {
+                return Ok(())
+            }
             None => {
                 let out = self
                     .c
@@ -274,7 +335,8 @@ impl Ensure<'_, '_> {
         .await
     }
 
-    async fn internet_gateway(&mut self, vpc_id: &str) -> Result<String, FunctionError> {
+    /// The internet gateway, attached to the VPC; None when `observe` finds none.
+    async fn internet_gateway(&mut self, vpc_id: &str) -> Result<Option<String>, FunctionError> {
         let name = self.d.name("igw");
         let igws = lookup::internet_gateways(self.c, &self.platform_id()).await?;
         let (id, attached) = match named(&igws, &name, |g| g.tags(), |g| g.internet_gateway_id()) {
@@ -288,6 +350,7 @@ impl Ensure<'_, '_> {
                         )
                 }),
             ),
+            None if !self.missing(Kind::InternetGateway, &name) => return Ok(None),
             None => {
                 let out = self
                     .c
@@ -314,7 +377,13 @@ impl Ensure<'_, '_> {
             json!({ "vpcId": vpc_id }),
         )
         .await?;
-        if !attached {
+        let field = "attachedTo";
+        let gateway = resource(Kind::InternetGateway, &id);
+        if !attached
+            && self
+                .ctx
+                .differs(&gateway, field, json!(vpc_id), Value::Null)
+        {
             self.c
                 .ec2
                 .attach_internet_gateway()
@@ -324,7 +393,7 @@ impl Ensure<'_, '_> {
                 .await
                 .map_err(|e| aws_error("AttachInternetGateway", e))?;
         }
-        Ok(id)
+        Ok(Some(id))
     }
 
     async fn subnets(&mut self, vpc_id: &str, azs: &[String]) -> Result<SubnetIds, FunctionError> {
@@ -337,21 +406,11 @@ impl Ensure<'_, '_> {
             let id = match named(&existing, &want.name, |s| s.tags(), |s| s.subnet_id()) {
                 Some(s) => {
                     let id = s.subnet_id().unwrap_or_default().to_owned();
-                    if s.vpc_id() != Some(vpc_id)
-                        || s.cidr_block() != Some(cidr.as_str())
-                        || s.availability_zone() != Some(az.as_str())
-                    {
-                        return Err(conflict(format!(
-                            "subnet {id} ({}) is {:?} in {:?} of {:?}; the spec asks for {cidr} in {az} of {vpc_id}",
-                            want.name,
-                            s.cidr_block(),
-                            s.availability_zone(),
-                            s.vpc_id()
-                        )));
-                    }
+                    self.placement(s, &want.name, vpc_id, &cidr, &az)?;
                     self.repair_tags(&id, s.tags(), &tags).await?;
                     id
                 }
+                None if !self.missing(Kind::Subnet, &want.name) => continue,
                 None => {
                     self.create_subnet(vpc_id, &cidr, &az, &tags, want.tier)
                         .await?
@@ -368,6 +427,39 @@ impl Ensure<'_, '_> {
             ids.insert((want.tier, want.index), id);
         }
         Ok(ids)
+    }
+
+    /// A subnet's VPC, CIDR and zone cannot change: one that differs is a conflict under
+    /// `ensure`, and noted field by field under `observe`.
+    fn placement(
+        &mut self,
+        s: &aws_sdk_ec2::types::Subnet,
+        name: &str,
+        vpc_id: &str,
+        cidr: &str,
+        az: &str,
+    ) -> Result<(), FunctionError> {
+        let id = s.subnet_id().unwrap_or_default();
+        let fields = [
+            ("vpcId", vpc_id, s.vpc_id()),
+            ("cidr", cidr, s.cidr_block()),
+            ("availabilityZone", az, s.availability_zone()),
+        ];
+        for (field, want, have) in fields {
+            if have != Some(want)
+                && self
+                    .ctx
+                    .differs(&resource(Kind::Subnet, id), field, json!(want), json!(have))
+            {
+                return Err(conflict(format!(
+                    "subnet {id} ({name}) is {:?} in {:?} of {:?}; the spec asks for {cidr} in {az} of {vpc_id}",
+                    s.cidr_block(),
+                    s.availability_zone(),
+                    s.vpc_id()
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn create_subnet(
@@ -413,11 +505,19 @@ impl Ensure<'_, '_> {
         have: &[aws_sdk_ec2::types::Tag],
         want: &BTreeMap<String, String>,
     ) -> Result<(), FunctionError> {
-        let wrong: BTreeMap<String, String> = want
-            .iter()
-            .filter(|(k, v)| lookup::tag(have, k) != Some(v.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let subnet = resource(Kind::Subnet, id);
+        let mut wrong = BTreeMap::new();
+        for (key, value) in want {
+            let actual = lookup::tag(have, key);
+            let field = format!("tags.{key}");
+            if actual != Some(value.as_str())
+                && self
+                    .ctx
+                    .differs(&subnet, &field, json!(value), json!(actual))
+            {
+                wrong.insert(key.clone(), value.clone());
+            }
+        }
         if wrong.is_empty() {
             return Ok(());
         }
@@ -432,8 +532,8 @@ impl Ensure<'_, '_> {
         Ok(())
     }
 
-    /// NAT gateways (with their Elastic IPs) in the first public subnets. Returns whether all
-    /// are available.
+    /// NAT gateways (with their Elastic IPs) in the first public subnets, into `self.nats`.
+    /// Returns whether all are available.
     async fn nat_gateways(&mut self, subnets: &SubnetIds) -> Result<bool, FunctionError> {
         let count = self.d.nat_count();
         if count == 0 {
@@ -455,6 +555,10 @@ impl Ensure<'_, '_> {
                             .map(str::to_owned),
                         n.state().cloned(),
                     ),
+                    None if !self.missing(Kind::NatGateway, &name) => {
+                        self.nats.push(None);
+                        continue;
+                    }
                     None => {
                         let allocation = self.elastic_ip(&name, &mut addresses).await?;
                         let (id, state) = self.create_nat(&name, &subnet, &allocation).await?;
@@ -476,7 +580,7 @@ impl Ensure<'_, '_> {
                 ready = false;
                 self.pending_nats.insert(id.clone());
             }
-            self.out.nat_gateway_ids.push(id);
+            self.nats.push(Some(id));
         }
         Ok(ready)
     }
@@ -550,32 +654,39 @@ impl Ensure<'_, '_> {
 
     /// The public route table and one private route table per AZ, their default routes and
     /// subnet associations. Returns the private route table ids by AZ.
+    /// (`igw`: None when `observe` found no internet gateway.)
     async fn route_tables(
         &mut self,
         vpc_id: &str,
-        igw: &str,
+        igw: Option<&str>,
         subnets: &SubnetIds,
     ) -> Result<Vec<String>, FunctionError> {
         let all = lookup::route_tables(self.c, vpc_id).await?;
-        let public = self.route_table(&all, vpc_id, "public").await?;
-        self.default_route(&public, Some(Target::Gateway(igw)))
-            .await?;
-        for i in 0..self.d.az_count {
-            if let Some(subnet) = subnets.get(&(Tier::Public, i)) {
-                self.association(&all, &public, subnet).await?;
+        // A gateway `observe` did not find is named by its `Name`, which no route can match.
+        let igw_name = self.d.name("igw");
+        if let Some(public) = self.route_table(&all, vpc_id, "public").await? {
+            let igw = Target::Gateway(igw.unwrap_or(&igw_name));
+            self.default_route(&public, Some(igw)).await?;
+            for i in 0..self.d.az_count {
+                if let Some(subnet) = subnets.get(&(Tier::Public, i)) {
+                    self.association(&all, &public, subnet).await?;
+                }
             }
         }
         let mut private = Vec::new();
-        let nats = self.out.nat_gateway_ids.clone();
         for i in 0..self.d.az_count {
-            let table = self
-                .route_table(&all, vpc_id, &format!("private-{i}"))
-                .await?;
-            let nat = self.d.nat_for_az(i).and_then(|n| nats.get(n));
+            let suffix = format!("private-{i}");
+            let Some(table) = self.route_table(&all, vpc_id, &suffix).await? else {
+                continue;
+            };
+            let nat = self.d.nat_for_az(i).map(|n| {
+                let id = self.nats.get(n).cloned().flatten();
+                id.unwrap_or_else(|| self.d.name(&format!("nat-{n}")))
+            });
             // A pending NAT gateway gets its routes from the `ensure` that finds it available
             // (the provision polls the network until it is ready, before any node starts).
-            if !nat.is_some_and(|n| self.pending_nats.contains(n)) {
-                self.default_route(&table, nat.map(|n| Target::Nat(n)))
+            if !nat.as_ref().is_some_and(|n| self.pending_nats.contains(n)) {
+                self.default_route(&table, nat.as_deref().map(Target::Nat))
                     .await?;
             }
             for tier in [Tier::Private, Tier::Pods] {
@@ -588,12 +699,13 @@ impl Ensure<'_, '_> {
         Ok(private)
     }
 
+    /// The route table named `suffix`; None when `observe` finds none.
     async fn route_table(
         &mut self,
         all: &[RouteTable],
         vpc_id: &str,
         suffix: &str,
-    ) -> Result<RouteTable, FunctionError> {
+    ) -> Result<Option<RouteTable>, FunctionError> {
         let name = self.d.name(suffix);
         let platform_id = self.platform_id();
         let ours: Vec<RouteTable> = all
@@ -603,6 +715,7 @@ impl Ensure<'_, '_> {
             .collect();
         let table = match named(&ours, &name, |t| t.tags(), |t| t.route_table_id()) {
             Some(t) => t.clone(),
+            None if !self.missing(Kind::RouteTable, &name) => return Ok(None),
             None => {
                 let out = self
                     .c
@@ -624,7 +737,7 @@ impl Ensure<'_, '_> {
         let id = table.route_table_id().unwrap_or_default().to_owned();
         self.record(Kind::RouteTable, &id, &name, json!({ "vpcId": vpc_id }))
             .await?;
-        Ok(table)
+        Ok(Some(table))
     }
 
     /// Makes the table's `0.0.0.0/0` route point at `target` (or removes it for `None`).
@@ -638,10 +751,24 @@ impl Ensure<'_, '_> {
             .routes()
             .iter()
             .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+        let as_wanted = match (current, target) {
+            (None, None) => true,
+            (Some(r), Some(t)) => t.matches(r),
+            _ => false,
+        };
+        let (desired, actual) = (target.map(Target::id), current.and_then(route_target));
+        let field = format!("routes.{DEFAULT_ROUTE}");
+        let table = resource(Kind::RouteTable, table_id);
+        if as_wanted
+            || !self
+                .ctx
+                .differs(&table, &field, json!(desired), json!(actual))
+        {
+            return Ok(());
+        }
         let ec2 = &self.c.ec2;
         match (current, target) {
-            (None, None) => return Ok(()),
-            (Some(r), Some(t)) if t.matches(r) => return Ok(()),
+            (None, None) => {}
             (Some(_), None) => {
                 ec2.delete_route()
                     .route_table_id(table_id)
@@ -692,8 +819,21 @@ impl Ensure<'_, '_> {
                 .find(|a| a.subnet_id() == Some(subnet) && association_live(a))
                 .map(|a| (t.route_table_id(), a.route_table_association_id()))
         });
+        if let Some((Some(t), _)) = current {
+            if t == table_id {
+                return Ok(());
+            }
+        }
+        let field = format!("associations[{subnet}]");
+        let actual = current.and_then(|(t, _)| t);
+        let table = resource(Kind::RouteTable, table_id);
+        if !self
+            .ctx
+            .differs(&table, &field, json!(table_id), json!(actual))
+        {
+            return Ok(());
+        }
         match current {
-            Some((Some(t), _)) if t == table_id => return Ok(()),
             Some((_, Some(association))) => {
                 self.c
                     .ec2
@@ -732,6 +872,9 @@ impl Ensure<'_, '_> {
         let mut gone = true;
         for g in lookup::stray_groups(&groups, &wanted) {
             let id = g.group_id().unwrap_or_default();
+            if !self.surplus(Kind::SecurityGroup, id) {
+                continue;
+            }
             let result = self.c.ec2.delete_security_group().group_id(id).send().await;
             if removal("DeleteSecurityGroup", result)? == Removal::Blocked {
                 tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is still in use; not ready until it goes");
@@ -752,11 +895,13 @@ impl Ensure<'_, '_> {
         };
         let platform = self.platform_id();
         let nats = lookup::live_nat_gateways(self.c, &platform).await?;
-        let doomed: Vec<String> = nats
-            .iter()
-            .filter(|n| surplus(n.tags()))
-            .filter_map(|n| n.nat_gateway_id().map(str::to_owned))
-            .collect();
+        let mut doomed = Vec::new();
+        for n in nats.iter().filter(|n| surplus(n.tags())) {
+            let id = n.nat_gateway_id().unwrap_or_default();
+            if self.surplus(Kind::NatGateway, id) {
+                doomed.push(id.to_owned());
+            }
+        }
         for id in &doomed {
             let result = self
                 .c
@@ -772,6 +917,9 @@ impl Ensure<'_, '_> {
         let addresses = lookup::addresses(self.c, &platform).await?;
         for a in addresses.iter().filter(|a| surplus(a.tags())) {
             let id = a.allocation_id().unwrap_or_default();
+            if !self.surplus(Kind::ElasticIp, id) {
+                continue;
+            }
             let result = self.c.ec2.release_address().allocation_id(id).send().await;
             match result {
                 // Its NAT gateway is still being deleted: released by a later ensure.
@@ -785,7 +933,8 @@ impl Ensure<'_, '_> {
         Ok(gone)
     }
 
-    /// The interface endpoints' security group: HTTPS from the VPC and pod CIDRs.
+    /// The interface endpoints' security group: HTTPS from the VPC and pod CIDRs, and no other
+    /// rule. None when it is not wanted, or when `observe` finds none.
     async fn endpoint_group(&mut self, vpc_id: &str) -> Result<Option<String>, FunctionError> {
         if !self.d.wants_endpoint_group() {
             return Ok(None);
@@ -795,15 +944,10 @@ impl Ensure<'_, '_> {
         let found = groups
             .iter()
             .find(|g| g.group_name() == Some(group_name.as_str()) && g.vpc_id() == Some(vpc_id));
-        let (id, have) = match found {
-            Some(g) => (
-                g.group_id().unwrap_or_default().to_owned(),
-                https_sources(g),
-            ),
-            None => (
-                self.create_group(vpc_id, &group_name).await?,
-                BTreeSet::new(),
-            ),
+        let id = match found {
+            Some(g) => g.group_id().unwrap_or_default().to_owned(),
+            None if !self.missing(Kind::SecurityGroup, &group_name) => return Ok(None),
+            None => self.create_group(vpc_id, &group_name).await?,
         };
         self.record(
             Kind::SecurityGroup,
@@ -812,57 +956,76 @@ impl Ensure<'_, '_> {
             json!({ "vpcId": vpc_id }),
         )
         .await?;
+        let have = found.map(ingress_rules).unwrap_or_default();
+        let want = wanted_ingress(&self.d.endpoint_ingress());
+        let rules: BTreeSet<&String> = have.keys().collect();
+        let group = resource(Kind::SecurityGroup, &id);
+        if rules == want.iter().collect()
+            || !self
+                .ctx
+                .differs(&group, "ingress", json!(want), json!(rules))
+        {
+            return Ok(Some(id));
+        }
+        self.authorize_missing_ingress(&id, &have).await?;
+        // The group is Tenantry's alone: any other rule (someone opening it to 0.0.0.0/0) goes.
+        self.revoke_extra_ingress(&id, &have, &want).await?;
+        Ok(Some(id))
+    }
+
+    /// HTTPS from each endpoint ingress CIDR that `have` does not admit yet, in one call.
+    async fn authorize_missing_ingress(
+        &mut self,
+        id: &str,
+        have: &BTreeMap<String, IpPermission>,
+    ) -> Result<(), FunctionError> {
         let missing: Vec<String> = self
             .d
             .endpoint_ingress()
             .into_iter()
-            .filter(|c| !have.contains(c))
+            .filter(|c| !have.contains_key(&format!("tcp/443-443 from {c}")))
             .collect();
-        if !missing.is_empty() {
-            let ranges = missing
-                .iter()
-                .map(|c| {
-                    IpRange::builder()
-                        .cidr_ip(c)
-                        .description("HTTPS to VPC endpoints")
-                        .build()
-                })
-                .collect();
-            let permission = IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(443)
-                .to_port(443)
-                .set_ip_ranges(Some(ranges))
-                .build();
-            let result = self
-                .c
-                .ec2
-                .authorize_security_group_ingress()
-                .group_id(&id)
-                .ip_permissions(permission)
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => {}
-                Err(e) => return Err(aws_error("AuthorizeSecurityGroupIngress", e)),
-            }
+        if missing.is_empty() {
+            return Ok(());
         }
-        // The group is Tenantry's alone: any other rule (someone opening it to 0.0.0.0/0) goes.
-        if let Some(g) = found {
-            self.revoke_extra_ingress(&id, g).await?;
+        let ranges = missing
+            .iter()
+            .map(|c| {
+                IpRange::builder()
+                    .cidr_ip(c)
+                    .description("HTTPS to VPC endpoints")
+                    .build()
+            })
+            .collect();
+        let permission = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .set_ip_ranges(Some(ranges))
+            .build();
+        let result = self
+            .c
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(id)
+            .ip_permissions(permission)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => Ok(()),
+            Err(e) => Err(aws_error("AuthorizeSecurityGroupIngress", e)),
         }
-        Ok(Some(id))
     }
 
     async fn revoke_extra_ingress(
         &mut self,
         id: &str,
-        group: &SecurityGroup,
+        have: &BTreeMap<String, IpPermission>,
+        want: &BTreeSet<String>,
     ) -> Result<(), FunctionError> {
-        let wanted = wanted_ingress(&self.d.endpoint_ingress());
-        for (rule, permission) in ingress_rules(group) {
-            if wanted.contains(&rule) {
+        for (rule, permission) in have {
+            if want.contains(rule) {
                 continue;
             }
             let result = self
@@ -870,7 +1033,7 @@ impl Ensure<'_, '_> {
                 .ec2
                 .revoke_security_group_ingress()
                 .group_id(id)
-                .ip_permissions(permission)
+                .ip_permissions(permission.clone())
                 .send()
                 .await;
             match result {
@@ -946,6 +1109,7 @@ impl Ensure<'_, '_> {
                     self.modify_endpoint(&id, e, &want).await?;
                     (id, lookup::endpoint_available(e))
                 }
+                None if !self.missing(Kind::VpcEndpoint, &name) => continue,
                 None => {
                     let service_name = self.d.service_name(service);
                     self.create_endpoint(vpc_id, &service_name, &name, &want)
@@ -971,11 +1135,15 @@ impl Ensure<'_, '_> {
         existing: &[VpcEndpoint],
         wanted: &BTreeSet<String>,
     ) -> Result<(), FunctionError> {
-        let surplus: Vec<String> = existing
-            .iter()
-            .filter(|e| lookup::name(e.tags()).is_none_or(|n| !wanted.contains(n)))
-            .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
-            .collect();
+        let mut surplus = Vec::new();
+        for e in existing {
+            let id = e.vpc_endpoint_id().unwrap_or_default();
+            if lookup::name(e.tags()).is_none_or(|n| !wanted.contains(n))
+                && self.surplus(Kind::VpcEndpoint, id)
+            {
+                surplus.push(id.to_owned());
+            }
+        }
         if !surplus.is_empty() {
             let result = self
                 .c
@@ -1033,57 +1201,85 @@ impl Ensure<'_, '_> {
     }
 
     /// One ModifyVpcEndpoint call when subnets, route tables, security groups, private DNS or the
-    /// policy differ; none otherwise.
+    /// policy differ (under `observe`, each is noted); none otherwise.
     async fn modify_endpoint(
         &mut self,
         id: &str,
-        have: &aws_sdk_ec2::types::VpcEndpoint,
+        have: &VpcEndpoint,
         want: &EndpointWant,
     ) -> Result<(), FunctionError> {
-        let have_groups: Vec<String> = have
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
-            .collect();
-        let want_groups: Vec<String> = want.group.iter().cloned().collect();
-        let (add_subnets, remove_subnets) = diff(have.subnet_ids(), &want.subnets);
-        let (add_tables, remove_tables) = diff(have.route_table_ids(), &want.tables);
-        let (add_groups, remove_groups) = diff(&have_groups, &want_groups);
-        let fix_dns = !want.gateway && have.private_dns_enabled() != Some(true);
-        let fix_policy = !lookup::endpoint_policy_is(have, &want.policy);
-        let changes = [
-            &add_subnets,
-            &remove_subnets,
-            &add_tables,
-            &remove_tables,
-            &add_groups,
-            &remove_groups,
-        ];
-        if !fix_dns && !fix_policy && changes.iter().all(|c| c.is_empty()) {
+        let fix = self.endpoint_differences(id, have, want);
+        if fix.is_empty() {
             return Ok(());
         }
-        let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        let some = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+        let [subnets, tables, groups] = &fix.lists;
         let mut call = self
             .c
             .ec2
             .modify_vpc_endpoint()
             .vpc_endpoint_id(id)
-            .set_add_subnet_ids(some(add_subnets))
-            .set_remove_subnet_ids(some(remove_subnets))
-            .set_add_route_table_ids(some(add_tables))
-            .set_remove_route_table_ids(some(remove_tables))
-            .set_add_security_group_ids(some(add_groups))
-            .set_remove_security_group_ids(some(remove_groups));
-        if fix_dns {
+            .set_add_subnet_ids(some(&subnets.0))
+            .set_remove_subnet_ids(some(&subnets.1))
+            .set_add_route_table_ids(some(&tables.0))
+            .set_remove_route_table_ids(some(&tables.1))
+            .set_add_security_group_ids(some(&groups.0))
+            .set_remove_security_group_ids(some(&groups.1));
+        if fix.dns {
             call = call.private_dns_enabled(true);
         }
-        if fix_policy {
+        if fix.policy {
             call = call.policy_document(want.policy.to_string());
         }
         call.send()
             .await
             .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
         Ok(())
+    }
+
+    /// What of the endpoint differs from `want` and is to be repaired now.
+    fn endpoint_differences(
+        &mut self,
+        id: &str,
+        have: &VpcEndpoint,
+        want: &EndpointWant,
+    ) -> EndpointFix {
+        let endpoint = resource(Kind::VpcEndpoint, id);
+        let have_groups: Vec<String> = have
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect();
+        let want_groups: Vec<String> = want.group.iter().cloned().collect();
+        let lists = [
+            ("subnetIds", have.subnet_ids(), want.subnets.as_slice()),
+            ("routeTableIds", have.route_table_ids(), &want.tables),
+            ("securityGroupIds", &have_groups, &want_groups),
+        ];
+        let mut fix = EndpointFix::default();
+        for (i, (field, have, want)) in lists.into_iter().enumerate() {
+            let (add, remove) = diff(have, want);
+            if (!add.is_empty() || !remove.is_empty())
+                && self.ctx.differs(&endpoint, field, json!(want), json!(have))
+            {
+                fix.lists[i] = (add, remove);
+            }
+        }
+        let dns = have.private_dns_enabled();
+        fix.dns = !want.gateway
+            && dns != Some(true)
+            && self
+                .ctx
+                .differs(&endpoint, "privateDnsEnabled", json!(true), json!(dns));
+        fix.policy = !lookup::endpoint_policy_is(have, &want.policy) && {
+            let actual = have
+                .policy_document()
+                .and_then(crate::policies::parse_returned);
+            let desired = want.policy.clone();
+            self.ctx
+                .differs(&endpoint, "policyDocument", desired, json!(actual))
+        };
+        fix
     }
 
     /// The encrypted log group and the VPC's flow log. Returns the names of the outputs of other
@@ -1109,18 +1305,19 @@ impl Ensure<'_, '_> {
         self.log_group(&want.log_group, want.retention_days, &key)
             .await?;
         let name = self.d.name("flow-logs");
-        let current = self
-            .remove_flow_logs(
-                vpc_id,
-                Some((&name, &want.log_group, &want.traffic_type, &role)),
-            )
-            .await?;
+        let keep = FlowLogKeep {
+            name: &name,
+            group: &want.log_group,
+            traffic: &want.traffic_type,
+            role: &role,
+        };
+        let (current, replaced) = self.remove_flow_logs(vpc_id, Some(keep)).await?;
         let id = match current {
             Some(id) => id,
-            None => {
-                self.create_flow_log(vpc_id, &name, &want.log_group, &want.traffic_type, &role)
-                    .await?
-            }
+            // `observe` noted how the log it found differs: its replacement goes without saying.
+            None if replaced && !self.ctx.writes() => return Ok(Vec::new()),
+            None if !self.missing(Kind::FlowLog, &name) => return Ok(Vec::new()),
+            None => self.create_flow_log(vpc_id, keep).await?,
         };
         self.record(
             Kind::FlowLog,
@@ -1133,27 +1330,26 @@ impl Ensure<'_, '_> {
         Ok(Vec::new())
     }
 
-    /// Deletes the platform's flow logs of the VPC except the one that is exactly as wanted
-    /// (`keep`: name, log group, traffic type, role), whose id it returns.
+    /// Deletes the platform's flow logs of the VPC except the first one that is exactly as
+    /// `keep` says (none with flow logs off). Returns the id of the one kept, and whether any
+    /// other was found (deleted under `ensure`, its differences noted under `observe`).
     async fn remove_flow_logs(
         &mut self,
         vpc_id: &str,
-        keep: Option<(&str, &str, &str, &str)>,
-    ) -> Result<Option<String>, FunctionError> {
+        keep: Option<FlowLogKeep<'_>>,
+    ) -> Result<(Option<String>, bool), FunctionError> {
         let logs = lookup::flow_logs(self.c, &self.platform_id()).await?;
         let mut kept = None;
+        let mut found_other = false;
         let mut remove = Vec::new();
         for log in logs.iter().filter(|l| l.resource_id() == Some(vpc_id)) {
             let id = log.flow_log_id().unwrap_or_default().to_owned();
-            let good = keep.is_some_and(|(name, group, traffic, role)| {
-                lookup::name(log.tags()) == Some(name)
-                    && log.log_group_name() == Some(group)
-                    && log.traffic_type().map(|t| t.as_str()) == Some(traffic)
-                    && log.deliver_logs_permission_arn() == Some(role)
-            });
-            if good && kept.is_none() {
+            if kept.is_none() && keep.is_some_and(|k| k.is(log)) {
                 kept = Some(id);
-            } else {
+                continue;
+            }
+            found_other = true;
+            if self.flow_log_differs(log, keep) {
                 remove.push(id);
             }
         }
@@ -1170,16 +1366,50 @@ impl Ensure<'_, '_> {
                 self.ctx.forget(Kind::FlowLog, &id).await?;
             }
         }
-        Ok(kept)
+        Ok((kept, found_other))
+    }
+
+    /// Notes how a flow log that is not kept differs: field by field from `keep`, or as one that
+    /// should not exist (flow logs off, or a second one as wanted). True: delete it now.
+    fn flow_log_differs(&mut self, log: &FlowLog, keep: Option<FlowLogKeep<'_>>) -> bool {
+        let id = log.flow_log_id().unwrap_or_default();
+        let Some(k) = keep else {
+            return self.surplus(Kind::FlowLog, id);
+        };
+        let fields = [
+            ("tags.Name", k.name, lookup::name(log.tags())),
+            ("logGroupName", k.group, log.log_group_name()),
+            (
+                "trafficType",
+                k.traffic,
+                log.traffic_type().map(|t| t.as_str()),
+            ),
+            (
+                "deliverLogsPermissionArn",
+                k.role,
+                log.deliver_logs_permission_arn(),
+            ),
+        ];
+        let flow_log = resource(Kind::FlowLog, id);
+        let mut repair = false;
+        let mut any = false;
+        for (field, want, have) in fields {
+            if have != Some(want) {
+                any = true;
+                repair |= self.ctx.differs(&flow_log, field, json!(want), json!(have));
+            }
+        }
+        if any {
+            repair
+        } else {
+            self.surplus(Kind::FlowLog, id)
+        }
     }
 
     async fn create_flow_log(
         &mut self,
         vpc_id: &str,
-        name: &str,
-        group: &str,
-        traffic: &str,
-        role: &str,
+        want: FlowLogKeep<'_>,
     ) -> Result<String, FunctionError> {
         let out = self
             .c
@@ -1187,13 +1417,13 @@ impl Ensure<'_, '_> {
             .create_flow_logs()
             .resource_type(FlowLogsResourceType::Vpc)
             .resource_ids(vpc_id)
-            .traffic_type(TrafficType::from(traffic))
+            .traffic_type(TrafficType::from(want.traffic))
             .log_destination_type(LogDestinationType::CloudWatchLogs)
-            .log_group_name(group)
-            .deliver_logs_permission_arn(role)
+            .log_group_name(want.group)
+            .deliver_logs_permission_arn(want.role)
             .tag_specifications(tag_spec(
                 ResourceType::VpcFlowLog,
-                &self.tags(name, &BTreeMap::new()),
+                &self.tags(want.name, &BTreeMap::new()),
             ))
             .send()
             .await
@@ -1225,13 +1455,52 @@ impl Ensure<'_, '_> {
             kms_key: Some(key.to_owned()),
             tags: self.tags(name, &BTreeMap::new()),
         };
-        let live = match log_group::find(&self.c.logs, name).await? {
-            Some(live) => live,
-            None => log_group::create(&self.c.logs, &want).await?,
+        let found = log_group::find(&self.c.logs, name).await?;
+        let logs = &self.c.logs;
+        let Some(live) = log_group::found_or_created(self.ctx, logs, &want, found).await? else {
+            return Ok(());
         };
         self.record(Kind::LogGroup, name, name, json!({ "kmsKeyId": key }))
             .await?;
-        log_group::repair_all(&self.c.logs, &want, &live).await
+        log_group::repair_differences(self.ctx, logs, &want, &live).await
+    }
+}
+
+/// The one flow log to keep: its `Name`, log group, traffic type and delivery role.
+#[derive(Clone, Copy)]
+struct FlowLogKeep<'k> {
+    name: &'k str,
+    group: &'k str,
+    traffic: &'k str,
+    role: &'k str,
+}
+
+impl FlowLogKeep<'_> {
+    fn is(self, log: &FlowLog) -> bool {
+        lookup::name(log.tags()) == Some(self.name)
+            && log.log_group_name() == Some(self.group)
+            && log.traffic_type().map(|t| t.as_str()) == Some(self.traffic)
+            && log.deliver_logs_permission_arn() == Some(self.role)
+    }
+}
+
+/// What to change of one endpoint: (to add, to remove) of its subnets, route tables and
+/// security groups, and whether to turn private DNS on and to put the policy back.
+#[derive(Default)]
+struct EndpointFix {
+    lists: [(Vec<String>, Vec<String>); 3],
+    dns: bool,
+    policy: bool,
+}
+
+impl EndpointFix {
+    fn is_empty(&self) -> bool {
+        !self.dns
+            && !self.policy
+            && self
+                .lists
+                .iter()
+                .all(|(add, remove)| add.is_empty() && remove.is_empty())
     }
 }
 
@@ -1273,14 +1542,6 @@ fn diff(have: &[String], want: &[String]) -> (Vec<String>, Vec<String>) {
     let add = want.iter().filter(|w| !have.contains(w)).cloned().collect();
     let remove = have.iter().filter(|h| !want.contains(h)).cloned().collect();
     (add, remove)
-}
-
-/// CIDRs admitted on TCP 443 by a security group.
-pub(super) fn https_sources(group: &SecurityGroup) -> BTreeSet<String> {
-    ingress_rules(group)
-        .into_keys()
-        .filter_map(|rule| rule.strip_prefix("tcp/443-443 from ").map(str::to_owned))
-        .collect()
 }
 
 /// Every ingress rule of `group`, one per source, as `proto/from-to from SOURCE` (the key drift
