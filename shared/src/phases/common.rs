@@ -17,6 +17,21 @@ pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 /// `TagSpecifications` entry tagging a resource of `kind` at creation.
+/// The EC2 filter on the `tenantry:platform` tag of `platform_id`.
+pub fn platform_filter(platform_id: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{}", crate::naming::TAG_PLATFORM))
+        .values(platform_id)
+        .build()
+}
+
+/// Whether EC2 `tags` carry the `tenantry:platform` tag of `platform_id`: describe calls filter
+/// on it, and their results are checked again with this (not every emulator filters by tag).
+pub fn is_platforms(tags: &[Tag], platform_id: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(crate::naming::TAG_PLATFORM) && t.value() == Some(platform_id))
+}
+
 pub fn tag_spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)

@@ -176,6 +176,20 @@ impl<'a> PhaseContext<'a> {
         false
     }
 
+    /// The fields of `resource` to repair now: every difference under `ensure`, none under
+    /// `observe` (each is noted, as [`Self::differs`] does).
+    pub fn repairs(
+        &mut self,
+        resource: &str,
+        differences: Vec<crate::resources::Difference>,
+    ) -> Vec<&'static str> {
+        differences
+            .into_iter()
+            .filter(|d| self.differs(resource, d.field, d.desired.clone(), d.actual.clone()))
+            .map(|d| d.field)
+            .collect()
+    }
+
     /// Whether a live resource found under the platform's name is the platform's (`tags`: its
     /// tags, `what`: how an error names it). Another owner's is a difference of the
     /// `tenantry:platform` tag: `observe` notes it (false: walk on, leave it alone), `ensure`

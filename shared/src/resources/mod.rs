@@ -5,12 +5,14 @@
 
 pub mod addon;
 pub mod fargate_profile;
+pub mod flow_log;
 mod kind;
 pub mod kms_key;
 pub mod log_group;
 pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;
+pub mod vpc_endpoint;
 
 pub use kind::{Kind, KindInfo, KINDS};
 

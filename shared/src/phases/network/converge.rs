@@ -4,14 +4,13 @@
 //! written, and a resource that does not exist leaves out what depends on it (a route to a NAT
 //! gateway that is not there is compared with the gateway's name, which no route can match).
 
-use crate::resources::{log_group, Kind};
+use crate::resources::{flow_log, log_group, vpc_endpoint, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    Address, AttachmentStatus, AvailabilityZoneState, DomainType, FlowLog, FlowLogsResourceType,
-    IpPermission, IpRange, LogDestinationType, NatGatewayState, ResourceType, Route, RouteTable,
-    SecurityGroup, TrafficType, Vpc, VpcAttributeName, VpcCidrBlockStateCode, VpcEndpoint,
-    VpcEndpointType,
+    Address, AttachmentStatus, AvailabilityZoneState, DomainType, IpPermission, IpRange,
+    NatGateway, NatGatewayState, ResourceType, Route, RouteTable, SecurityGroup, Vpc,
+    VpcAttributeName, VpcCidrBlockStateCode, VpcEndpoint,
 };
 use serde_json::{json, Value};
 
@@ -110,17 +109,20 @@ impl Walk<'_, '_> {
         self.pod_cidr(&vpc).await?;
         let igw = self.internet_gateway(&vpc_id).await?;
         let subnets = self.subnets(&vpc_id, &azs).await?;
-        let nats_ready = self.nat_gateways(&subnets).await?;
+        // Read once: what a step creates is wanted, never surplus.
+        let nats = lookup::live_nat_gateways(self.c, &self.platform_id()).await?;
+        let nats_ready = self.nat_gateways(&nats, &subnets).await?;
         self.out.nat_gateway_ids = self.nats.iter().flatten().cloned().collect();
         let private_tables = self.route_tables(&vpc_id, igw.as_deref(), &subnets).await?;
         // Only once no route points at them.
-        let surplus_gone = self.surplus_nat_gateways().await?;
-        let group = self.endpoint_group(&vpc_id).await?;
+        let surplus_gone = self.surplus_nat_gateways(&nats).await?;
+        let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
+        let group = self.endpoint_group(&groups, &vpc_id).await?;
         let endpoints_ready = self
             .endpoints(&vpc_id, &subnets, &private_tables, group.as_deref())
             .await?;
         // Only once the endpoints that used them are deleted.
-        let strays_gone = self.stray_groups().await?;
+        let strays_gone = self.stray_groups(&groups).await?;
         self.out.vpc_id = Some(vpc_id.clone());
         self.out.availability_zones = azs;
         self.out.endpoint_security_group_id = group;
@@ -534,19 +536,22 @@ impl Walk<'_, '_> {
 
     /// NAT gateways (with their Elastic IPs) in the first public subnets, into `self.nats`.
     /// Returns whether all are available.
-    async fn nat_gateways(&mut self, subnets: &SubnetIds) -> Result<bool, FunctionError> {
+    async fn nat_gateways(
+        &mut self,
+        nats: &[NatGateway],
+        subnets: &SubnetIds,
+    ) -> Result<bool, FunctionError> {
         let count = self.d.nat_count();
         if count == 0 {
             return Ok(true);
         }
-        let nats = lookup::live_nat_gateways(self.c, &self.platform_id()).await?;
         let mut addresses: Option<Vec<Address>> = None;
         let mut ready = true;
         for i in 0..count {
             let name = self.d.name(&format!("nat-{i}"));
             let subnet = subnets.get(&(Tier::Public, i)).cloned().unwrap_or_default();
             let (id, allocation, state) =
-                match named(&nats, &name, |n| n.tags(), |n| n.nat_gateway_id()) {
+                match named(nats, &name, |n| n.tags(), |n| n.nat_gateway_id()) {
                     Some(n) => (
                         n.nat_gateway_id().unwrap_or_default().to_owned(),
                         n.nat_gateway_addresses()
@@ -861,8 +866,7 @@ impl Walk<'_, '_> {
     /// Deletes the security groups tagged as the platform's that it does not want
     /// ([`lookup::stray_groups`]), after the endpoints that used them. One still in use
     /// (`DependencyViolation`) stays and holds readiness; a drift check reports it until it goes.
-    async fn stray_groups(&mut self) -> Result<bool, FunctionError> {
-        let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
+    async fn stray_groups(&mut self, groups: &[SecurityGroup]) -> Result<bool, FunctionError> {
         let wanted: Vec<String> = self
             .d
             .wants_endpoint_group()
@@ -870,7 +874,7 @@ impl Walk<'_, '_> {
             .into_iter()
             .collect();
         let mut gone = true;
-        for g in lookup::stray_groups(&groups, &wanted) {
+        for g in lookup::stray_groups(groups, &wanted) {
             let id = g.group_id().unwrap_or_default();
             if !self.surplus(Kind::SecurityGroup, id) {
                 continue;
@@ -886,7 +890,7 @@ impl Walk<'_, '_> {
 
     /// NAT gateways beyond the spec's count (the NAT mode or the zones changed), then their
     /// Elastic IPs once the gateways no longer hold them. True when none is left.
-    async fn surplus_nat_gateways(&mut self) -> Result<bool, FunctionError> {
+    async fn surplus_nat_gateways(&mut self, nats: &[NatGateway]) -> Result<bool, FunctionError> {
         let wanted: BTreeSet<String> = (0..self.d.nat_count())
             .map(|i| self.d.name(&format!("nat-{i}")))
             .collect();
@@ -894,7 +898,6 @@ impl Walk<'_, '_> {
             lookup::name(tags).is_none_or(|name| !wanted.contains(name))
         };
         let platform = self.platform_id();
-        let nats = lookup::live_nat_gateways(self.c, &platform).await?;
         let mut doomed = Vec::new();
         for n in nats.iter().filter(|n| surplus(n.tags())) {
             let id = n.nat_gateway_id().unwrap_or_default();
@@ -935,12 +938,15 @@ impl Walk<'_, '_> {
 
     /// The interface endpoints' security group: HTTPS from the VPC and pod CIDRs, and no other
     /// rule. None when it is not wanted, or when `observe` finds none.
-    async fn endpoint_group(&mut self, vpc_id: &str) -> Result<Option<String>, FunctionError> {
+    async fn endpoint_group(
+        &mut self,
+        groups: &[SecurityGroup],
+        vpc_id: &str,
+    ) -> Result<Option<String>, FunctionError> {
         if !self.d.wants_endpoint_group() {
             return Ok(None);
         }
         let group_name = self.d.names.security_group("endpoints");
-        let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
         let found = groups
             .iter()
             .find(|g| g.group_name() == Some(group_name.as_str()) && g.vpc_id() == Some(vpc_id));
@@ -1081,10 +1087,10 @@ impl Walk<'_, '_> {
         private_tables: &[String],
         group: Option<&str>,
     ) -> Result<bool, FunctionError> {
-        let existing: Vec<_> = lookup::endpoints(self.c, &self.platform_id())
+        let existing: Vec<_> = vpc_endpoint::find_all(&self.c.ec2, &self.platform_id())
             .await?
             .into_iter()
-            .filter(|e| e.vpc_id() == Some(vpc_id) && !lookup::endpoint_gone(e))
+            .filter(|e| e.vpc_id() == Some(vpc_id) && !vpc_endpoint::gone(e))
             .collect();
         let private_subnets: Vec<String> = (0..self.d.az_count)
             .filter_map(|i| subnets.get(&(Tier::Private, i)).cloned())
@@ -1094,27 +1100,35 @@ impl Walk<'_, '_> {
         for service in self.d.endpoints.clone() {
             let name = self.d.name(service.as_str());
             wanted.insert(name.clone());
-            let want = match service.is_gateway() {
-                true => EndpointWant::gateway(private_tables, self.d.endpoint_policy(service)),
-                false => EndpointWant::interface(
-                    &private_subnets,
-                    group,
-                    self.d.endpoint_policy(service),
-                ),
+            let gateway = service.is_gateway();
+            let want = vpc_endpoint::Desired {
+                service_name: self.d.service_name(service),
+                gateway,
+                subnets: if gateway {
+                    vec![]
+                } else {
+                    private_subnets.clone()
+                },
+                tables: if gateway {
+                    private_tables.to_vec()
+                } else {
+                    vec![]
+                },
+                group: group.filter(|_| !gateway).map(str::to_owned),
+                policy: self.d.endpoint_policy(service),
+                tags: self.tags(&name, &BTreeMap::new()),
             };
             let found = named(&existing, &name, |e| e.tags(), |e| e.vpc_endpoint_id());
             let (id, available) = match found {
                 Some(e) => {
                     let id = e.vpc_endpoint_id().unwrap_or_default().to_owned();
-                    self.modify_endpoint(&id, e, &want).await?;
-                    (id, lookup::endpoint_available(e))
+                    let endpoint = resource(Kind::VpcEndpoint, &id);
+                    let fields = self.ctx.repairs(&endpoint, want.differences(e));
+                    vpc_endpoint::update(&self.c.ec2, e, &want, &fields).await?;
+                    (id, vpc_endpoint::available(e))
                 }
                 None if !self.missing(Kind::VpcEndpoint, &name) => continue,
-                None => {
-                    let service_name = self.d.service_name(service);
-                    self.create_endpoint(vpc_id, &service_name, &name, &want)
-                        .await?
-                }
+                None => vpc_endpoint::create(&self.c.ec2, vpc_id, &want).await?,
             };
             ready &= available;
             self.record(
@@ -1144,142 +1158,11 @@ impl Walk<'_, '_> {
                 surplus.push(id.to_owned());
             }
         }
-        if !surplus.is_empty() {
-            let result = self
-                .c
-                .ec2
-                .delete_vpc_endpoints()
-                .set_vpc_endpoint_ids(Some(surplus.clone()))
-                .send()
-                .await;
-            removal("DeleteVpcEndpoints", result)?;
-            for id in surplus {
-                self.ctx.forget(Kind::VpcEndpoint, &id).await?;
-            }
+        vpc_endpoint::remove(&self.c.ec2, &surplus).await?;
+        for id in surplus {
+            self.ctx.forget(Kind::VpcEndpoint, &id).await?;
         }
         Ok(())
-    }
-
-    async fn create_endpoint(
-        &mut self,
-        vpc_id: &str,
-        service_name: &str,
-        name: &str,
-        want: &EndpointWant,
-    ) -> Result<(String, bool), FunctionError> {
-        let call = self
-            .c
-            .ec2
-            .create_vpc_endpoint()
-            .vpc_id(vpc_id)
-            .service_name(service_name)
-            .policy_document(want.policy.to_string())
-            .tag_specifications(tag_spec(
-                ResourceType::VpcEndpoint,
-                &self.tags(name, &BTreeMap::new()),
-            ));
-        let call = if want.gateway {
-            call.vpc_endpoint_type(VpcEndpointType::Gateway)
-                .set_route_table_ids(Some(want.tables.clone()))
-        } else {
-            call.vpc_endpoint_type(VpcEndpointType::Interface)
-                .set_subnet_ids(Some(want.subnets.clone()))
-                .set_security_group_ids(want.group.clone().map(|g| vec![g]))
-                .private_dns_enabled(true)
-        };
-        let out = call
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
-        let endpoint = out
-            .vpc_endpoint()
-            .ok_or_else(|| terminal("CreateVpcEndpoint returned no endpoint"))?;
-        Ok((
-            endpoint.vpc_endpoint_id().unwrap_or_default().to_owned(),
-            lookup::endpoint_available(endpoint),
-        ))
-    }
-
-    /// One ModifyVpcEndpoint call when subnets, route tables, security groups, private DNS or the
-    /// policy differ (under `observe`, each is noted); none otherwise.
-    async fn modify_endpoint(
-        &mut self,
-        id: &str,
-        have: &VpcEndpoint,
-        want: &EndpointWant,
-    ) -> Result<(), FunctionError> {
-        let fix = self.endpoint_differences(id, have, want);
-        if fix.is_empty() {
-            return Ok(());
-        }
-        let some = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
-        let [subnets, tables, groups] = &fix.lists;
-        let mut call = self
-            .c
-            .ec2
-            .modify_vpc_endpoint()
-            .vpc_endpoint_id(id)
-            .set_add_subnet_ids(some(&subnets.0))
-            .set_remove_subnet_ids(some(&subnets.1))
-            .set_add_route_table_ids(some(&tables.0))
-            .set_remove_route_table_ids(some(&tables.1))
-            .set_add_security_group_ids(some(&groups.0))
-            .set_remove_security_group_ids(some(&groups.1));
-        if fix.dns {
-            call = call.private_dns_enabled(true);
-        }
-        if fix.policy {
-            call = call.policy_document(want.policy.to_string());
-        }
-        call.send()
-            .await
-            .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
-        Ok(())
-    }
-
-    /// What of the endpoint differs from `want` and is to be repaired now.
-    fn endpoint_differences(
-        &mut self,
-        id: &str,
-        have: &VpcEndpoint,
-        want: &EndpointWant,
-    ) -> EndpointFix {
-        let endpoint = resource(Kind::VpcEndpoint, id);
-        let have_groups: Vec<String> = have
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
-            .collect();
-        let want_groups: Vec<String> = want.group.iter().cloned().collect();
-        let lists = [
-            ("subnetIds", have.subnet_ids(), want.subnets.as_slice()),
-            ("routeTableIds", have.route_table_ids(), &want.tables),
-            ("securityGroupIds", &have_groups, &want_groups),
-        ];
-        let mut fix = EndpointFix::default();
-        for (i, (field, have, want)) in lists.into_iter().enumerate() {
-            let (add, remove) = diff(have, want);
-            if (!add.is_empty() || !remove.is_empty())
-                && self.ctx.differs(&endpoint, field, json!(want), json!(have))
-            {
-                fix.lists[i] = (add, remove);
-            }
-        }
-        let dns = have.private_dns_enabled();
-        fix.dns = !want.gateway
-            && dns != Some(true)
-            && self
-                .ctx
-                .differs(&endpoint, "privateDnsEnabled", json!(true), json!(dns));
-        fix.policy = !lookup::endpoint_policy_is(have, &want.policy) && {
-            let actual = have
-                .policy_document()
-                .and_then(crate::policies::parse_returned);
-            let desired = want.policy.clone();
-            self.ctx
-                .differs(&endpoint, "policyDocument", desired, json!(actual))
-        };
-        fix
     }
 
     /// The encrypted log group and the VPC's flow log. Returns the names of the outputs of other
@@ -1305,19 +1188,20 @@ impl Walk<'_, '_> {
         self.log_group(&want.log_group, want.retention_days, &key)
             .await?;
         let name = self.d.name("flow-logs");
-        let keep = FlowLogKeep {
-            name: &name,
-            group: &want.log_group,
-            traffic: &want.traffic_type,
-            role: &role,
+        let desired = flow_log::Desired {
+            tags: self.tags(&name, &BTreeMap::new()),
+            name: name.clone(),
+            log_group: want.log_group.clone(),
+            traffic_type: want.traffic_type.clone(),
+            role,
         };
-        let (current, replaced) = self.remove_flow_logs(vpc_id, Some(keep)).await?;
+        let (current, replaced) = self.remove_flow_logs(vpc_id, Some(&desired)).await?;
         let id = match current {
             Some(id) => id,
             // `observe` noted how the log it found differs: its replacement goes without saying.
             None if replaced && !self.ctx.writes() => return Ok(Vec::new()),
             None if !self.missing(Kind::FlowLog, &name) => return Ok(Vec::new()),
-            None => self.create_flow_log(vpc_id, keep).await?,
+            None => flow_log::create(&self.c.ec2, vpc_id, &desired).await?,
         };
         self.record(
             Kind::FlowLog,
@@ -1330,116 +1214,44 @@ impl Walk<'_, '_> {
         Ok(Vec::new())
     }
 
-    /// Deletes the platform's flow logs of the VPC except the first one that is exactly as
-    /// `keep` says (none with flow logs off). Returns the id of the one kept, and whether any
-    /// other was found (deleted under `ensure`, its differences noted under `observe`).
+    /// Deletes the platform's flow logs of the VPC but the first one that is as `desired` (none
+    /// with flow logs off). Returns the id of the one kept, and whether any other was found
+    /// (deleted under `ensure`; under `observe` how it differs is noted: field by field, or as
+    /// one that should not exist).
     async fn remove_flow_logs(
         &mut self,
         vpc_id: &str,
-        keep: Option<FlowLogKeep<'_>>,
+        desired: Option<&flow_log::Desired>,
     ) -> Result<(Option<String>, bool), FunctionError> {
-        let logs = lookup::flow_logs(self.c, &self.platform_id()).await?;
+        let logs = flow_log::find_all(&self.c.ec2, &self.platform_id(), vpc_id).await?;
         let mut kept = None;
         let mut found_other = false;
         let mut remove = Vec::new();
-        for log in logs.iter().filter(|l| l.resource_id() == Some(vpc_id)) {
+        for log in &logs {
             let id = log.flow_log_id().unwrap_or_default().to_owned();
-            if kept.is_none() && keep.is_some_and(|k| k.is(log)) {
+            let differences = desired.map(|d| d.differences(log)).unwrap_or_default();
+            if kept.is_none() && desired.is_some() && differences.is_empty() {
                 kept = Some(id);
                 continue;
             }
             found_other = true;
-            if self.flow_log_differs(log, keep) {
+            let repair = match differences.is_empty() {
+                // Flow logs off, or a second one as desired.
+                true => self.surplus(Kind::FlowLog, &id),
+                false => {
+                    let fields = self.ctx.repairs(&resource(Kind::FlowLog, &id), differences);
+                    !fields.is_empty()
+                }
+            };
+            if repair {
                 remove.push(id);
             }
         }
-        if !remove.is_empty() {
-            let result = self
-                .c
-                .ec2
-                .delete_flow_logs()
-                .set_flow_log_ids(Some(remove.clone()))
-                .send()
-                .await;
-            removal("DeleteFlowLogs", result)?;
-            for id in remove {
-                self.ctx.forget(Kind::FlowLog, &id).await?;
-            }
+        flow_log::remove(&self.c.ec2, &remove).await?;
+        for id in remove {
+            self.ctx.forget(Kind::FlowLog, &id).await?;
         }
         Ok((kept, found_other))
-    }
-
-    /// Notes how a flow log that is not kept differs: field by field from `keep`, or as one that
-    /// should not exist (flow logs off, or a second one as wanted). True: delete it now.
-    fn flow_log_differs(&mut self, log: &FlowLog, keep: Option<FlowLogKeep<'_>>) -> bool {
-        let id = log.flow_log_id().unwrap_or_default();
-        let Some(k) = keep else {
-            return self.surplus(Kind::FlowLog, id);
-        };
-        let fields = [
-            ("tags.Name", k.name, lookup::name(log.tags())),
-            ("logGroupName", k.group, log.log_group_name()),
-            (
-                "trafficType",
-                k.traffic,
-                log.traffic_type().map(|t| t.as_str()),
-            ),
-            (
-                "deliverLogsPermissionArn",
-                k.role,
-                log.deliver_logs_permission_arn(),
-            ),
-        ];
-        let flow_log = resource(Kind::FlowLog, id);
-        let mut repair = false;
-        let mut any = false;
-        for (field, want, have) in fields {
-            if have != Some(want) {
-                any = true;
-                repair |= self.ctx.differs(&flow_log, field, json!(want), json!(have));
-            }
-        }
-        if any {
-            repair
-        } else {
-            self.surplus(Kind::FlowLog, id)
-        }
-    }
-
-    async fn create_flow_log(
-        &mut self,
-        vpc_id: &str,
-        want: FlowLogKeep<'_>,
-    ) -> Result<String, FunctionError> {
-        let out = self
-            .c
-            .ec2
-            .create_flow_logs()
-            .resource_type(FlowLogsResourceType::Vpc)
-            .resource_ids(vpc_id)
-            .traffic_type(TrafficType::from(want.traffic))
-            .log_destination_type(LogDestinationType::CloudWatchLogs)
-            .log_group_name(want.group)
-            .deliver_logs_permission_arn(want.role)
-            .tag_specifications(tag_spec(
-                ResourceType::VpcFlowLog,
-                &self.tags(want.name, &BTreeMap::new()),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateFlowLogs", e))?;
-        if let Some(failed) = out.unsuccessful().first() {
-            let error = failed.error();
-            return Err(terminal(format!(
-                "CreateFlowLogs failed for {vpc_id}: {}: {}",
-                error.and_then(|e| e.code()).unwrap_or("Unknown"),
-                error.and_then(|e| e.message()).unwrap_or_default()
-            )));
-        }
-        out.flow_log_ids()
-            .first()
-            .cloned()
-            .ok_or_else(|| terminal("CreateFlowLogs returned no id"))
     }
 
     /// The flow log group: KMS key and retention as specified.
@@ -1464,84 +1276,6 @@ impl Walk<'_, '_> {
             .await?;
         log_group::repair_differences(self.ctx, logs, &want, &live).await
     }
-}
-
-/// The one flow log to keep: its `Name`, log group, traffic type and delivery role.
-#[derive(Clone, Copy)]
-struct FlowLogKeep<'k> {
-    name: &'k str,
-    group: &'k str,
-    traffic: &'k str,
-    role: &'k str,
-}
-
-impl FlowLogKeep<'_> {
-    fn is(self, log: &FlowLog) -> bool {
-        lookup::name(log.tags()) == Some(self.name)
-            && log.log_group_name() == Some(self.group)
-            && log.traffic_type().map(|t| t.as_str()) == Some(self.traffic)
-            && log.deliver_logs_permission_arn() == Some(self.role)
-    }
-}
-
-/// What to change of one endpoint: (to add, to remove) of its subnets, route tables and
-/// security groups, and whether to turn private DNS on and to put the policy back.
-#[derive(Default)]
-struct EndpointFix {
-    lists: [(Vec<String>, Vec<String>); 3],
-    dns: bool,
-    policy: bool,
-}
-
-impl EndpointFix {
-    fn is_empty(&self) -> bool {
-        !self.dns
-            && !self.policy
-            && self
-                .lists
-                .iter()
-                .all(|(add, remove)| add.is_empty() && remove.is_empty())
-    }
-}
-
-/// What one endpoint should look like.
-struct EndpointWant {
-    gateway: bool,
-    subnets: Vec<String>,
-    tables: Vec<String>,
-    group: Option<String>,
-    policy: Value,
-}
-
-impl EndpointWant {
-    /// A gateway endpoint (S3): routes in the private route tables, no subnet, no group.
-    fn gateway(tables: &[String], policy: Value) -> Self {
-        EndpointWant {
-            gateway: true,
-            subnets: vec![],
-            tables: tables.to_vec(),
-            group: None,
-            policy,
-        }
-    }
-
-    /// An interface endpoint: a network interface in each private subnet, behind `group`.
-    fn interface(subnets: &[String], group: Option<&str>, policy: Value) -> Self {
-        EndpointWant {
-            gateway: false,
-            subnets: subnets.to_vec(),
-            tables: vec![],
-            group: group.map(str::to_owned),
-            policy,
-        }
-    }
-}
-
-/// (to add, to remove) to turn `have` into `want`.
-fn diff(have: &[String], want: &[String]) -> (Vec<String>, Vec<String>) {
-    let add = want.iter().filter(|w| !have.contains(w)).cloned().collect();
-    let remove = have.iter().filter(|h| !want.contains(h)).cloned().collect();
-    (add, remove)
 }
 
 /// Every ingress rule of `group`, one per source, as `proto/from-to from SOURCE` (the key drift
@@ -1633,16 +1367,6 @@ pub(super) async fn vpc_attribute(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn diff_adds_and_removes() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let (add, remove) = diff(&s(&["a", "b"]), &s(&["b", "c"]));
-        assert_eq!(add, s(&["c"]));
-        assert_eq!(remove, s(&["a"]));
-        let (add, remove) = diff(&s(&["a"]), &s(&["a"]));
-        assert!(add.is_empty() && remove.is_empty());
-    }
 
     #[test]
     fn default_route_targets() {

@@ -5,7 +5,7 @@
 //! group and subnets); independent steps proceed in the same invocation. `ready` is false until
 //! every step is done; each call makes progress and never sleeps.
 
-use crate::resources::{log_group, Kind};
+use crate::resources::{flow_log, log_group, vpc_endpoint, Kind};
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
@@ -70,22 +70,12 @@ impl Delete<'_, '_> {
     }
 
     async fn flow_logs(&mut self) -> Result<(), FunctionError> {
-        let ids: Vec<String> = lookup::flow_logs(self.c, &self.platform_id)
+        let ids: Vec<String> = flow_log::find_platforms(&self.c.ec2, &self.platform_id)
             .await?
             .iter()
             .filter_map(|f| f.flow_log_id().map(str::to_owned))
             .collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let result = self
-            .c
-            .ec2
-            .delete_flow_logs()
-            .set_flow_log_ids(Some(ids.clone()))
-            .send()
-            .await;
-        removal("DeleteFlowLogs", result)?;
+        flow_log::remove(&self.c.ec2, &ids).await?;
         for id in ids {
             self.ctx.forget(Kind::FlowLog, &id).await?;
         }
@@ -111,27 +101,18 @@ impl Delete<'_, '_> {
 
     /// Deletes live endpoints; true once none is left (deleting ones included).
     async fn endpoints(&mut self) -> Result<bool, FunctionError> {
-        let before = lookup::endpoints(self.c, &self.platform_id).await?;
+        let before = vpc_endpoint::find_all(&self.c.ec2, &self.platform_id).await?;
         let live: Vec<String> = before
             .iter()
-            .filter(|e| !lookup::endpoint_gone(e))
+            .filter(|e| !vpc_endpoint::gone(e))
             .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
             .collect();
         if before.is_empty() {
             return Ok(true);
         }
-        if !live.is_empty() {
-            let result = self
-                .c
-                .ec2
-                .delete_vpc_endpoints()
-                .set_vpc_endpoint_ids(Some(live))
-                .send()
-                .await;
-            removal("DeleteVpcEndpoints", result)?;
-        }
+        vpc_endpoint::remove(&self.c.ec2, &live).await?;
         // Interface endpoints stay `deleting` while their network interfaces go away.
-        let after = lookup::endpoints(self.c, &self.platform_id).await?;
+        let after = vpc_endpoint::find_all(&self.c.ec2, &self.platform_id).await?;
         for e in &before {
             let id = e.vpc_endpoint_id().unwrap_or_default();
             if !after.iter().any(|a| a.vpc_endpoint_id() == Some(id)) {

@@ -5,14 +5,14 @@
 //! (DescribeNatGateways), and a second check costs nothing.
 
 use aws_sdk_ec2::types::{
-    Address, Filter, FlowLog, InternetGateway, NatGateway, NatGatewayState, RouteTable,
-    SecurityGroup, State, Subnet, Tag, Vpc, VpcEndpoint,
+    Address, Filter, InternetGateway, NatGateway, NatGatewayState, RouteTable, SecurityGroup,
+    Subnet, Tag, Vpc,
 };
 
 use super::Clients;
 use crate::error::FunctionError;
-use crate::naming::TAG_PLATFORM;
 use crate::phases::aws_error;
+use crate::phases::common::platform_filter;
 
 /// The value of tag `key`, if present.
 pub fn tag<'t>(tags: &'t [Tag], key: &str) -> Option<&'t str> {
@@ -23,7 +23,7 @@ pub fn tag<'t>(tags: &'t [Tag], key: &str) -> Option<&'t str> {
 
 /// Whether `tags` carry the platform tag of `platform_id`.
 pub fn ours(tags: &[Tag], platform_id: &str) -> bool {
-    tag(tags, TAG_PLATFORM) == Some(platform_id)
+    crate::phases::common::is_platforms(tags, platform_id)
 }
 
 /// The `Name` tag.
@@ -33,10 +33,6 @@ pub fn name(tags: &[Tag]) -> Option<&str> {
 
 pub fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
-}
-
-fn platform_filter(platform_id: &str) -> Filter {
-    filter(&format!("tag:{TAG_PLATFORM}"), platform_id)
 }
 
 /// The first item (by id, so the choice is stable) whose `Name` tag is `wanted`.
@@ -231,68 +227,6 @@ pub fn stray_groups<'g>(groups: &'g [SecurityGroup], wanted: &[String]) -> Vec<&
             name != "default" && !wanted.iter().any(|w| w == name) && !managed(g)
         })
         .collect()
-}
-
-/// An endpoint's state, lower case: AWS documents `Available`, moto answers `available`.
-pub fn endpoint_state(e: &VpcEndpoint) -> Option<String> {
-    e.state().map(|s: &State| s.as_str().to_ascii_lowercase())
-}
-
-/// Whether an endpoint is available (or reports no state).
-pub fn endpoint_available(e: &VpcEndpoint) -> bool {
-    endpoint_state(e).is_none_or(|s| s == "available")
-}
-
-/// Whether an endpoint is gone or going (it no longer counts as existing).
-pub fn endpoint_gone(e: &VpcEndpoint) -> bool {
-    matches!(
-        endpoint_state(e).as_deref(),
-        Some("deleted" | "deleting" | "failed" | "rejected" | "expired")
-    )
-}
-
-/// The platform's VPC endpoints in any state (callers filter with [`endpoint_gone`]).
-pub async fn endpoints(c: &Clients, platform_id: &str) -> Result<Vec<VpcEndpoint>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_vpc_endpoints()
-        .filters(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeVpcEndpoints", e))?;
-    Ok(out
-        .vpc_endpoints()
-        .iter()
-        .filter(|e| ours(e.tags(), platform_id))
-        .filter(|e| endpoint_state(e).as_deref() != Some("deleted"))
-        .cloned()
-        .collect())
-}
-
-pub async fn flow_logs(c: &Clients, platform_id: &str) -> Result<Vec<FlowLog>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_flow_logs()
-        .filter(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeFlowLogs", e))?;
-    Ok(out
-        .flow_logs()
-        .iter()
-        .filter(|f| ours(f.tags(), platform_id))
-        .cloned()
-        .collect())
-}
-
-/// Whether the endpoint's policy is `want` (EC2 returns the document as JSON text).
-pub fn endpoint_policy_is(
-    have: &aws_sdk_ec2::types::VpcEndpoint,
-    want: &serde_json::Value,
-) -> bool {
-    have.policy_document()
-        .and_then(crate::policies::parse_returned)
-        .is_some_and(|p| crate::policies::same_policy(&p, want))
 }
 
 #[cfg(test)]
