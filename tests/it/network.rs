@@ -564,7 +564,7 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
     assert_eq!(allocations.len(), 3);
 
     // Route tables: public → IGW; private i → NAT i, serving private i and pods i.
-    let tables = lookup::route_tables(c, &vpc_id)
+    let tables = tenantry::resources::route_table::find_in_vpc(&c.ec2, &vpc_id)
         .await
         .expect("route tables");
     let table_of = |subnet: &str| {

@@ -12,6 +12,7 @@ pub mod log_group;
 pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;
+pub mod route_table;
 pub mod vpc_endpoint;
 
 pub use kind::{Kind, KindInfo, KINDS};

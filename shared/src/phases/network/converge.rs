@@ -4,13 +4,14 @@
 //! written, and a resource that does not exist leaves out what depends on it (a route to a NAT
 //! gateway that is not there is compared with the gateway's name, which no route can match).
 
+use crate::resources::route_table::{self, Target};
 use crate::resources::{flow_log, log_group, vpc_endpoint, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
     Address, AttachmentStatus, AvailabilityZoneState, DomainType, IpPermission, IpRange,
-    NatGateway, NatGatewayState, ResourceType, Route, RouteTable, SecurityGroup, Vpc,
-    VpcAttributeName, VpcCidrBlockStateCode, VpcEndpoint,
+    NatGateway, NatGatewayState, ResourceType, RouteTable, SecurityGroup, Vpc, VpcAttributeName,
+    VpcCidrBlockStateCode, VpcEndpoint,
 };
 use serde_json::{json, Value};
 
@@ -21,8 +22,6 @@ use super::{
 };
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::{aws_error, PhaseContext, PhaseOutput};
-
-pub(super) const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
 /// Converges the network (`ensure`) or reports how it differs (`observe`).
 pub async fn converge(
@@ -56,33 +55,6 @@ struct Walk<'r, 'a> {
 
 /// Subnet ids by tier and AZ index.
 type SubnetIds = BTreeMap<(Tier, usize), String>;
-
-/// Where a default route points.
-#[derive(Debug, Clone, Copy)]
-enum Target<'t> {
-    Gateway(&'t str),
-    Nat(&'t str),
-}
-
-impl Target<'_> {
-    fn matches(self, route: &Route) -> bool {
-        match self {
-            Target::Gateway(id) => route.gateway_id() == Some(id),
-            Target::Nat(id) => route.nat_gateway_id() == Some(id),
-        }
-    }
-
-    fn id(self) -> String {
-        match self {
-            Target::Gateway(id) | Target::Nat(id) => id.to_owned(),
-        }
-    }
-}
-
-/// Where a route points, as drift reports it.
-fn route_target(route: &Route) -> Option<&str> {
-    route.nat_gateway_id().or(route.gateway_id())
-}
 
 /// A resource as drift names it: `ec2:vpc/vpc-0abc`, or by its `Name` when it does not exist.
 fn resource(kind: Kind, id: &str) -> String {
@@ -666,7 +638,7 @@ impl Walk<'_, '_> {
         igw: Option<&str>,
         subnets: &SubnetIds,
     ) -> Result<Vec<String>, FunctionError> {
-        let all = lookup::route_tables(self.c, vpc_id).await?;
+        let all = route_table::find_in_vpc(&self.c.ec2, vpc_id).await?;
         // A gateway `observe` did not find is named by its `Name`, which no route can match.
         let igw_name = self.d.name("igw");
         if let Some(public) = self.route_table(&all, vpc_id, "public").await? {
@@ -722,21 +694,8 @@ impl Walk<'_, '_> {
             Some(t) => t.clone(),
             None if !self.missing(Kind::RouteTable, &name) => return Ok(None),
             None => {
-                let out = self
-                    .c
-                    .ec2
-                    .create_route_table()
-                    .vpc_id(vpc_id)
-                    .tag_specifications(tag_spec(
-                        ResourceType::RouteTable,
-                        &self.tags(&name, &BTreeMap::new()),
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateRouteTable", e))?;
-                out.route_table()
-                    .cloned()
-                    .ok_or_else(|| terminal("CreateRouteTable returned no route table"))?
+                let tags = self.tags(&name, &BTreeMap::new());
+                route_table::create(&self.c.ec2, vpc_id, &tags).await?
             }
         };
         let id = table.route_table_id().unwrap_or_default().to_owned();
@@ -752,62 +711,24 @@ impl Walk<'_, '_> {
         target: Option<Target<'_>>,
     ) -> Result<(), FunctionError> {
         let table_id = table.route_table_id().unwrap_or_default();
-        let current = table
-            .routes()
-            .iter()
-            .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+        let current = route_table::default_route(table);
         let as_wanted = match (current, target) {
             (None, None) => true,
             (Some(r), Some(t)) => t.matches(r),
             _ => false,
         };
-        let (desired, actual) = (target.map(Target::id), current.and_then(route_target));
-        let field = format!("routes.{DEFAULT_ROUTE}");
-        let table = resource(Kind::RouteTable, table_id);
+        let desired = target.map(Target::id);
+        let actual = current.and_then(route_table::route_target);
+        let field = format!("routes.{}", route_table::DEFAULT_ROUTE);
+        let resource = resource(Kind::RouteTable, table_id);
         if as_wanted
             || !self
                 .ctx
-                .differs(&table, &field, json!(desired), json!(actual))
+                .differs(&resource, &field, json!(desired), json!(actual))
         {
             return Ok(());
         }
-        let ec2 = &self.c.ec2;
-        match (current, target) {
-            (None, None) => {}
-            (Some(_), None) => {
-                ec2.delete_route()
-                    .route_table_id(table_id)
-                    .destination_cidr_block(DEFAULT_ROUTE)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteRoute", e))?;
-            }
-            (None, Some(t)) => {
-                let call = ec2
-                    .create_route()
-                    .route_table_id(table_id)
-                    .destination_cidr_block(DEFAULT_ROUTE);
-                let call = match t {
-                    Target::Gateway(id) => call.gateway_id(id),
-                    Target::Nat(id) => call.nat_gateway_id(id),
-                };
-                call.send().await.map_err(|e| aws_error("CreateRoute", e))?;
-            }
-            (Some(_), Some(t)) => {
-                let call = ec2
-                    .replace_route()
-                    .route_table_id(table_id)
-                    .destination_cidr_block(DEFAULT_ROUTE);
-                let call = match t {
-                    Target::Gateway(id) => call.gateway_id(id),
-                    Target::Nat(id) => call.nat_gateway_id(id),
-                };
-                call.send()
-                    .await
-                    .map_err(|e| aws_error("ReplaceRoute", e))?;
-            }
-        }
-        Ok(())
+        route_table::set_default_route(&self.c.ec2, table_id, current.is_some(), target).await
     }
 
     /// Associates `subnet` with `table`, moving it from another table if needed.
@@ -818,49 +739,21 @@ impl Walk<'_, '_> {
         subnet: &str,
     ) -> Result<(), FunctionError> {
         let table_id = table.route_table_id().unwrap_or_default();
-        let current = all.iter().find_map(|t| {
-            t.associations()
-                .iter()
-                .find(|a| a.subnet_id() == Some(subnet) && association_live(a))
-                .map(|a| (t.route_table_id(), a.route_table_association_id()))
-        });
-        if let Some((Some(t), _)) = current {
-            if t == table_id {
-                return Ok(());
-            }
+        let current = route_table::association_of(all, subnet);
+        let actual = current.and_then(|(t, _)| t);
+        if actual == Some(table_id) {
+            return Ok(());
         }
         let field = format!("associations[{subnet}]");
-        let actual = current.and_then(|(t, _)| t);
-        let table = resource(Kind::RouteTable, table_id);
+        let resource = resource(Kind::RouteTable, table_id);
         if !self
             .ctx
-            .differs(&table, &field, json!(table_id), json!(actual))
+            .differs(&resource, &field, json!(table_id), json!(actual))
         {
             return Ok(());
         }
-        match current {
-            Some((_, Some(association))) => {
-                self.c
-                    .ec2
-                    .replace_route_table_association()
-                    .association_id(association)
-                    .route_table_id(table_id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ReplaceRouteTableAssociation", e))?;
-            }
-            _ => {
-                self.c
-                    .ec2
-                    .associate_route_table()
-                    .route_table_id(table_id)
-                    .subnet_id(subnet)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AssociateRouteTable", e))?;
-            }
-        }
-        Ok(())
+        let association = current.and_then(|(_, a)| a);
+        route_table::associate(&self.c.ec2, table_id, subnet, association).await
     }
 
     /// Deletes the security groups tagged as the platform's that it does not want
@@ -1335,14 +1228,6 @@ pub(super) fn wanted_ingress(cidrs: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
-pub(super) fn association_live(a: &aws_sdk_ec2::types::RouteTableAssociation) -> bool {
-    use aws_sdk_ec2::types::RouteTableAssociationStateCode as S;
-    !matches!(
-        a.association_state().and_then(|s| s.state()),
-        Some(S::Disassociated | S::Disassociating | S::Failed)
-    )
-}
-
 /// One boolean VPC attribute.
 pub(super) async fn vpc_attribute(
     c: &Clients,
@@ -1362,20 +1247,4 @@ pub(super) async fn vpc_attribute(
         _ => out.enable_dns_hostnames(),
     };
     Ok(value.and_then(|v| v.value()).unwrap_or(false))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_route_targets() {
-        let route = Route::builder()
-            .destination_cidr_block(DEFAULT_ROUTE)
-            .nat_gateway_id("nat-1")
-            .build();
-        assert!(Target::Nat("nat-1").matches(&route));
-        assert!(!Target::Nat("nat-2").matches(&route));
-        assert!(!Target::Gateway("igw-1").matches(&route));
-    }
 }

@@ -5,7 +5,7 @@
 //! group and subnets); independent steps proceed in the same invocation. `ready` is false until
 //! every step is done; each call makes progress and never sleeps.
 
-use crate::resources::{flow_log, log_group, vpc_endpoint, Kind};
+use crate::resources::{flow_log, log_group, route_table, vpc_endpoint, Kind};
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
@@ -193,29 +193,11 @@ impl Delete<'_, '_> {
 
     /// Disassociates subnets from the platform's route tables, then deletes the tables.
     async fn route_tables(&mut self) -> Result<bool, FunctionError> {
-        let tables = lookup::our_route_tables(self.c, &self.platform_id).await?;
+        let tables = route_table::find_platforms(&self.c.ec2, &self.platform_id).await?;
         let mut gone = true;
         for t in &tables {
+            let outcome = route_table::remove(&self.c.ec2, t).await?;
             let id = t.route_table_id().unwrap_or_default();
-            for a in t.associations().iter().filter(|a| a.main() != Some(true)) {
-                let association = a.route_table_association_id().unwrap_or_default();
-                let result = self
-                    .c
-                    .ec2
-                    .disassociate_route_table()
-                    .association_id(association)
-                    .send()
-                    .await;
-                removal("DisassociateRouteTable", result)?;
-            }
-            let result = self
-                .c
-                .ec2
-                .delete_route_table()
-                .route_table_id(id)
-                .send()
-                .await;
-            let outcome = removal("DeleteRouteTable", result)?;
             gone &= self.settle(outcome, Kind::RouteTable, id).await?;
         }
         Ok(gone)

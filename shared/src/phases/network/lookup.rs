@@ -5,8 +5,7 @@
 //! (DescribeNatGateways), and a second check costs nothing.
 
 use aws_sdk_ec2::types::{
-    Address, Filter, InternetGateway, NatGateway, NatGatewayState, RouteTable, SecurityGroup,
-    Subnet, Tag, Vpc,
+    Address, Filter, InternetGateway, NatGateway, NatGatewayState, SecurityGroup, Subnet, Tag, Vpc,
 };
 
 use super::Clients;
@@ -152,38 +151,6 @@ pub async fn nat_gateways_in(
         .iter()
         .filter(|n| ours(n.tags(), platform_id))
         .filter(|n| n.state().is_some_and(|s| states.contains(s)))
-        .cloned()
-        .collect())
-}
-
-/// Every route table of the VPC (not only ours: a subnet may be associated with another one).
-pub async fn route_tables(c: &Clients, vpc_id: &str) -> Result<Vec<RouteTable>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_route_tables()
-        .filters(filter("vpc-id", vpc_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeRouteTables", e))?;
-    Ok(out.route_tables().to_vec())
-}
-
-/// The platform's route tables in any VPC.
-pub async fn our_route_tables(
-    c: &Clients,
-    platform_id: &str,
-) -> Result<Vec<RouteTable>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_route_tables()
-        .filters(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeRouteTables", e))?;
-    Ok(out
-        .route_tables()
-        .iter()
-        .filter(|r| ours(r.tags(), platform_id))
         .cloned()
         .collect())
 }
