@@ -9,6 +9,7 @@ pub mod flow_log;
 mod kind;
 pub mod kms_key;
 pub mod log_group;
+pub mod nat_gateway;
 pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;

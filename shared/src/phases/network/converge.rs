@@ -5,12 +5,12 @@
 //! gateway that is not there is compared with the gateway's name, which no route can match).
 
 use crate::resources::route_table::{self, Target};
-use crate::resources::{flow_log, log_group, vpc_endpoint, Kind};
+use crate::resources::{flow_log, log_group, nat_gateway, vpc_endpoint, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    Address, AttachmentStatus, AvailabilityZoneState, DomainType, IpPermission, IpRange,
-    NatGateway, NatGatewayState, ResourceType, RouteTable, SecurityGroup, Vpc, VpcAttributeName,
+    Address, AttachmentStatus, AvailabilityZoneState, IpPermission, IpRange, NatGateway,
+    NatGatewayState, ResourceType, RouteTable, SecurityGroup, Vpc, VpcAttributeName,
     VpcCidrBlockStateCode, VpcEndpoint,
 };
 use serde_json::{json, Value};
@@ -82,7 +82,7 @@ impl Walk<'_, '_> {
         let igw = self.internet_gateway(&vpc_id).await?;
         let subnets = self.subnets(&vpc_id, &azs).await?;
         // Read once: what a step creates is wanted, never surplus.
-        let nats = lookup::live_nat_gateways(self.c, &self.platform_id()).await?;
+        let nats = nat_gateway::find_live(&self.c.ec2, &self.platform_id()).await?;
         let nats_ready = self.nat_gateways(&nats, &subnets).await?;
         self.out.nat_gateway_ids = self.nats.iter().flatten().cloned().collect();
         let private_tables = self.route_tables(&vpc_id, igw.as_deref(), &subnets).await?;
@@ -526,10 +526,7 @@ impl Walk<'_, '_> {
                 match named(nats, &name, |n| n.tags(), |n| n.nat_gateway_id()) {
                     Some(n) => (
                         n.nat_gateway_id().unwrap_or_default().to_owned(),
-                        n.nat_gateway_addresses()
-                            .first()
-                            .and_then(|a| a.allocation_id())
-                            .map(str::to_owned),
+                        nat_gateway::allocation_of(n).map(str::to_owned),
                         n.state().cloned(),
                     ),
                     None if !self.missing(Kind::NatGateway, &name) => {
@@ -538,7 +535,10 @@ impl Walk<'_, '_> {
                     }
                     None => {
                         let allocation = self.elastic_ip(&name, &mut addresses).await?;
-                        let (id, state) = self.create_nat(&name, &subnet, &allocation).await?;
+                        let tags = self.tags(&name, &BTreeMap::new());
+                        let ec2 = &self.c.ec2;
+                        let (id, state) =
+                            nat_gateway::create(ec2, &subnet, &allocation, &tags).await?;
                         (id, Some(allocation), state)
                     }
                 };
@@ -570,7 +570,7 @@ impl Walk<'_, '_> {
         cache: &mut Option<Vec<Address>>,
     ) -> Result<String, FunctionError> {
         if cache.is_none() {
-            *cache = Some(lookup::addresses(self.c, &self.platform_id()).await?);
+            *cache = Some(nat_gateway::find_addresses(&self.c.ec2, &self.platform_id()).await?);
         }
         let found = cache.as_deref().and_then(|list| {
             named(list, name, |a| a.tags(), |a| a.allocation_id())
@@ -580,53 +580,11 @@ impl Walk<'_, '_> {
         if let Some(id) = found {
             return Ok(id);
         }
-        let out = self
-            .c
-            .ec2
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .tag_specifications(tag_spec(
-                ResourceType::ElasticIp,
-                &self.tags(name, &BTreeMap::new()),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws_error("AllocateAddress", e))?;
-        let id = out
-            .allocation_id()
-            .ok_or_else(|| terminal("AllocateAddress returned no allocation id"))?
-            .to_owned();
+        let tags = self.tags(name, &BTreeMap::new());
+        let id = nat_gateway::allocate(&self.c.ec2, &tags).await?;
         // Record before the NAT gateway exists, so a crash in between leaves it inventoried.
         self.record(Kind::ElasticIp, &id, name, json!({})).await?;
         Ok(id)
-    }
-
-    async fn create_nat(
-        &mut self,
-        name: &str,
-        subnet: &str,
-        allocation: &str,
-    ) -> Result<(String, Option<NatGatewayState>), FunctionError> {
-        let out = self
-            .c
-            .ec2
-            .create_nat_gateway()
-            .subnet_id(subnet)
-            .allocation_id(allocation)
-            .tag_specifications(tag_spec(
-                ResourceType::Natgateway,
-                &self.tags(name, &BTreeMap::new()),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateNatGateway", e))?;
-        let nat = out
-            .nat_gateway()
-            .ok_or_else(|| terminal("CreateNatGateway returned no NAT gateway"))?;
-        Ok((
-            nat.nat_gateway_id().unwrap_or_default().to_owned(),
-            nat.state().cloned(),
-        ))
     }
 
     /// The public route table and one private route table per AZ, their default routes and
@@ -799,31 +757,20 @@ impl Walk<'_, '_> {
             }
         }
         for id in &doomed {
-            let result = self
-                .c
-                .ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(id)
-                .send()
-                .await;
-            removal("DeleteNatGateway", result)?;
+            nat_gateway::remove(&self.c.ec2, id).await?;
             self.ctx.forget(Kind::NatGateway, id).await?;
         }
         let mut gone = doomed.is_empty();
-        let addresses = lookup::addresses(self.c, &platform).await?;
+        let addresses = nat_gateway::find_addresses(&self.c.ec2, &platform).await?;
         for a in addresses.iter().filter(|a| surplus(a.tags())) {
             let id = a.allocation_id().unwrap_or_default();
             if !self.surplus(Kind::ElasticIp, id) {
                 continue;
             }
-            let result = self.c.ec2.release_address().allocation_id(id).send().await;
-            match result {
+            match nat_gateway::release(&self.c.ec2, id).await? {
                 // Its NAT gateway is still being deleted: released by a later ensure.
-                Err(e) if error_code(&e) == Some("InvalidIPAddress.InUse") => gone = false,
-                other => {
-                    removal("ReleaseAddress", other)?;
-                    self.ctx.forget(Kind::ElasticIp, id).await?;
-                }
+                Removal::Blocked => gone = false,
+                Removal::Done | Removal::Gone => self.ctx.forget(Kind::ElasticIp, id).await?,
             }
         }
         Ok(gone)

@@ -5,13 +5,13 @@
 //! group and subnets); independent steps proceed in the same invocation. `ready` is false until
 //! every step is done; each call makes progress and never sleeps.
 
-use crate::resources::{flow_log, log_group, route_table, vpc_endpoint, Kind};
+use crate::resources::{flow_log, log_group, nat_gateway, route_table, vpc_endpoint, Kind};
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
 
 use super::lookup;
-use super::{error_code, removal, Clients, Produced, Removal};
+use super::{removal, Clients, Produced, Removal};
 use crate::error::FunctionError;
 use crate::phases::{PhaseContext, PhaseOutput};
 
@@ -136,29 +136,23 @@ impl Delete<'_, '_> {
 
     /// Deletes live NAT gateways; true once none is pending, available or deleting.
     async fn nat_gateways(&mut self) -> Result<bool, FunctionError> {
-        let live = lookup::live_nat_gateways(self.c, &self.platform_id).await?;
+        let ec2 = &self.c.ec2;
+        let live = nat_gateway::find_live(ec2, &self.platform_id).await?;
         for n in &live {
-            let id = n.nat_gateway_id().unwrap_or_default();
-            let result = self
-                .c
-                .ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(id)
-                .send()
-                .await;
-            removal("DeleteNatGateway", result)?;
+            nat_gateway::remove(ec2, n.nat_gateway_id().unwrap_or_default()).await?;
         }
         let states = [
             NatGatewayState::Pending,
             NatGatewayState::Available,
             NatGatewayState::Deleting,
         ];
-        let remaining = if live.is_empty() {
-            // Nothing was live: only `deleting` ones can remain.
-            lookup::nat_gateways_in(self.c, &self.platform_id, &states[2..]).await?
+        // Nothing was live: only `deleting` ones can remain.
+        let states = if live.is_empty() {
+            &states[2..]
         } else {
-            lookup::nat_gateways_in(self.c, &self.platform_id, &states).await?
+            &states[..]
         };
+        let remaining = nat_gateway::find_in(ec2, &self.platform_id, states).await?;
         for n in &live {
             let id = n.nat_gateway_id().unwrap_or_default();
             if !remaining.iter().any(|r| r.nat_gateway_id() == Some(id)) {
@@ -170,22 +164,11 @@ impl Delete<'_, '_> {
 
     /// Releases the Elastic IPs; one still in use (its NAT gateway not quite gone) waits.
     async fn addresses(&mut self) -> Result<bool, FunctionError> {
-        let addresses = lookup::addresses(self.c, &self.platform_id).await?;
+        let addresses = nat_gateway::find_addresses(&self.c.ec2, &self.platform_id).await?;
         let mut gone = true;
         for a in &addresses {
             let id = a.allocation_id().unwrap_or_default();
-            let result = self.c.ec2.release_address().allocation_id(id).send().await;
-            let outcome = match result {
-                Err(e)
-                    if matches!(
-                        error_code(&e),
-                        Some("InvalidIPAddress.InUse" | "AuthFailure")
-                    ) =>
-                {
-                    Removal::Blocked
-                }
-                other => removal("ReleaseAddress", other)?,
-            };
+            let outcome = nat_gateway::release(&self.c.ec2, id).await?;
             gone &= self.settle(outcome, Kind::ElasticIp, id).await?;
         }
         Ok(gone)

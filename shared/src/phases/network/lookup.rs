@@ -4,9 +4,7 @@
 //! and the result is checked again client-side: moto ignores tag filters on some operations
 //! (DescribeNatGateways), and a second check costs nothing.
 
-use aws_sdk_ec2::types::{
-    Address, Filter, InternetGateway, NatGateway, NatGatewayState, SecurityGroup, Subnet, Tag, Vpc,
-};
+use aws_sdk_ec2::types::{Filter, InternetGateway, SecurityGroup, Subnet, Tag, Vpc};
 
 use super::Clients;
 use crate::error::FunctionError;
@@ -94,63 +92,6 @@ pub async fn internet_gateways(
         .internet_gateways()
         .iter()
         .filter(|g| ours(g.tags(), platform_id))
-        .cloned()
-        .collect())
-}
-
-pub async fn addresses(c: &Clients, platform_id: &str) -> Result<Vec<Address>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_addresses()
-        .filters(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeAddresses", e))?;
-    Ok(out
-        .addresses()
-        .iter()
-        .filter(|a| ours(a.tags(), platform_id))
-        .cloned()
-        .collect())
-}
-
-/// NAT gateways that exist or are coming (`pending`, `available`); deleted and failed ones are
-/// history, and `deleting` ones are reported by [`nat_gateways_in`].
-pub async fn live_nat_gateways(
-    c: &Clients,
-    platform_id: &str,
-) -> Result<Vec<NatGateway>, FunctionError> {
-    nat_gateways_in(
-        c,
-        platform_id,
-        &[NatGatewayState::Pending, NatGatewayState::Available],
-    )
-    .await
-}
-
-/// The platform's NAT gateways in one of `states`.
-pub async fn nat_gateways_in(
-    c: &Clients,
-    platform_id: &str,
-    states: &[NatGatewayState],
-) -> Result<Vec<NatGateway>, FunctionError> {
-    let mut state_filter = Filter::builder().name("state");
-    for s in states {
-        state_filter = state_filter.values(s.as_str());
-    }
-    let out = c
-        .ec2
-        .describe_nat_gateways()
-        .filter(platform_filter(platform_id))
-        .filter(state_filter.build())
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeNatGateways", e))?;
-    Ok(out
-        .nat_gateways()
-        .iter()
-        .filter(|n| ours(n.tags(), platform_id))
-        .filter(|n| n.state().is_some_and(|s| states.contains(s)))
         .cloned()
         .collect())
 }
