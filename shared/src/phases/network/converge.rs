@@ -6,6 +6,7 @@
 
 use crate::resources::route_table::{self, Target};
 use crate::resources::{flow_log, log_group, nat_gateway, vpc_endpoint, Kind};
+use crate::spec::VpcEndpointService;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
@@ -940,24 +941,7 @@ impl Walk<'_, '_> {
         for service in self.d.endpoints.clone() {
             let name = self.d.name(service.as_str());
             wanted.insert(name.clone());
-            let gateway = service.is_gateway();
-            let want = vpc_endpoint::Desired {
-                service_name: self.d.service_name(service),
-                gateway,
-                subnets: if gateway {
-                    vec![]
-                } else {
-                    private_subnets.clone()
-                },
-                tables: if gateway {
-                    private_tables.to_vec()
-                } else {
-                    vec![]
-                },
-                group: group.filter(|_| !gateway).map(str::to_owned),
-                policy: self.d.endpoint_policy(service),
-                tags: self.tags(&name, &BTreeMap::new()),
-            };
+            let want = self.endpoint(service, &private_subnets, private_tables, group);
             let found = named(&existing, &name, |e| e.tags(), |e| e.vpc_endpoint_id());
             let (id, available) = match found {
                 Some(e) => {
@@ -981,6 +965,28 @@ impl Walk<'_, '_> {
         }
         self.remove_surplus_endpoints(&existing, &wanted).await?;
         Ok(ready)
+    }
+
+    /// What the endpoint of `service` should be: a gateway endpoint in the private route tables
+    /// (S3), or an interface endpoint in the private subnets behind the endpoints' group.
+    fn endpoint(
+        &self,
+        service: VpcEndpointService,
+        private_subnets: &[String],
+        private_tables: &[String],
+        group: Option<&str>,
+    ) -> vpc_endpoint::Desired {
+        let gateway = service.is_gateway();
+        let pick = |list: &[String], wanted: bool| if wanted { list.to_vec() } else { vec![] };
+        vpc_endpoint::Desired {
+            service_name: self.d.service_name(service),
+            gateway,
+            subnets: pick(private_subnets, !gateway),
+            tables: pick(private_tables, gateway),
+            group: group.filter(|_| !gateway).map(str::to_owned),
+            policy: self.d.endpoint_policy(service),
+            tags: self.tags(&self.d.name(service.as_str()), &BTreeMap::new()),
+        }
     }
 
     /// Deletes the platform's endpoints whose names the spec no longer lists.
