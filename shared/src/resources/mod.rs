@@ -6,6 +6,7 @@
 pub mod addon;
 pub mod fargate_profile;
 pub mod flow_log;
+pub mod internet_gateway;
 mod kind;
 pub mod kms_key;
 pub mod log_group;
@@ -14,6 +15,8 @@ pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;
 pub mod route_table;
+pub mod subnet;
+pub mod vpc;
 pub mod vpc_endpoint;
 
 pub use kind::{Kind, KindInfo, KINDS};

@@ -5,21 +5,22 @@
 //! gateway that is not there is compared with the gateway's name, which no route can match).
 
 use crate::resources::route_table::{self, Target};
-use crate::resources::{flow_log, log_group, nat_gateway, vpc_endpoint, Kind};
+use crate::resources::{
+    flow_log, internet_gateway, log_group, nat_gateway, subnet, vpc, vpc_endpoint, Kind,
+};
 use crate::spec::VpcEndpointService;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    Address, AttachmentStatus, AvailabilityZoneState, IpPermission, IpRange, NatGateway,
-    NatGatewayState, ResourceType, RouteTable, SecurityGroup, Vpc, VpcAttributeName,
-    VpcCidrBlockStateCode, VpcEndpoint,
+    Address, AvailabilityZoneState, IpPermission, IpRange, NatGateway, NatGatewayState,
+    ResourceType, RouteTable, SecurityGroup, Vpc, VpcEndpoint,
 };
 use serde_json::{json, Value};
 
 use super::lookup::{self, named};
 use super::{
-    ec2_tags, error_code, outputs, removal, resource_tags, tag_spec, Clients, Desired, Produced,
-    Removal, Tier,
+    error_code, outputs, removal, resource_tags, tag_spec, Clients, Desired, Produced, Removal,
+    Tier,
 };
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::{aws_error, PhaseContext, PhaseOutput};
@@ -192,88 +193,55 @@ impl Walk<'_, '_> {
     async fn vpc(&mut self) -> Result<Option<Vpc>, FunctionError> {
         let name = self.d.name("vpc");
         let cidr = self.d.layout.vpc.to_string();
-        let vpcs = lookup::vpcs(self.c, &self.platform_id()).await?;
-        let vpc = match named(&vpcs, &name, |v| v.tags(), |v| v.vpc_id()) {
+        let vpcs = vpc::find_all(&self.c.ec2, &self.platform_id()).await?;
+        let live = match named(&vpcs, &name, |v| v.tags(), |v| v.vpc_id()) {
             Some(v) => v.clone(),
             None if !self.missing(Kind::Vpc, &name) => return Ok(None),
             None => {
-                let out = self
-                    .c
-                    .ec2
-                    .create_vpc()
-                    .cidr_block(&cidr)
-                    .tag_specifications(tag_spec(
-                        ResourceType::Vpc,
-                        &self.tags(&name, &BTreeMap::new()),
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateVpc", e))?;
-                out.vpc()
-                    .cloned()
-                    .ok_or_else(|| terminal("CreateVpc returned no VPC"))?
+                let tags = self.tags(&name, &BTreeMap::new());
+                vpc::create(&self.c.ec2, &cidr, &tags).await?
             }
         };
-        let id = vpc.vpc_id().unwrap_or_default().to_owned();
-        if vpc.cidr_block() != Some(cidr.as_str())
+        let id = live.vpc_id().unwrap_or_default().to_owned();
+        if live.cidr_block() != Some(cidr.as_str())
             && self.ctx.differs(
                 &resource(Kind::Vpc, &id),
                 "cidr",
                 json!(cidr),
-                json!(vpc.cidr_block()),
+                json!(live.cidr_block()),
             )
         {
             return Err(conflict(format!(
                 "VPC {id} has CIDR {:?}, the spec asks for {cidr}: a VPC's primary CIDR cannot change",
-                vpc.cidr_block()
+                live.cidr_block()
             )));
         }
         self.record(Kind::Vpc, &id, &name, json!({ "cidr": cidr }))
             .await?;
-        Ok(Some(vpc))
+        Ok(Some(live))
     }
 
     /// DNS support, then DNS hostnames (which needs support).
     async fn dns(&mut self, vpc_id: &str) -> Result<(), FunctionError> {
-        for (field, attribute) in [
-            ("enableDnsSupport", VpcAttributeName::EnableDnsSupport),
-            ("enableDnsHostnames", VpcAttributeName::EnableDnsHostnames),
-        ] {
-            let on = vpc_attribute(self.c, vpc_id, attribute.clone()).await?;
-            let vpc = resource(Kind::Vpc, vpc_id);
-            if on || !self.ctx.differs(&vpc, field, json!(true), json!(false)) {
-                continue;
+        for (field, attribute) in &vpc::DNS_ATTRIBUTES {
+            let on = vpc::dns(&self.c.ec2, vpc_id, attribute).await?;
+            let live = resource(Kind::Vpc, vpc_id);
+            if !on && self.ctx.differs(&live, field, json!(true), json!(false)) {
+                vpc::enable_dns(&self.c.ec2, vpc_id, attribute).await?;
             }
-            let on = aws_sdk_ec2::types::AttributeBooleanValue::builder()
-                .value(true)
-                .build();
-            let call = self.c.ec2.modify_vpc_attribute().vpc_id(vpc_id);
-            let call = match attribute {
-                VpcAttributeName::EnableDnsSupport => call.enable_dns_support(on),
-                _ => call.enable_dns_hostnames(on),
-            };
-            call.send()
-                .await
-                .map_err(|e| aws_error("ModifyVpcAttribute", e))?;
         }
         Ok(())
     }
 
-    async fn pod_cidr(&mut self, vpc: &Vpc) -> Result<(), FunctionError> {
+    /// The pod CIDR, associated with the VPC as a secondary block.
+    async fn pod_cidr(&mut self, live: &Vpc) -> Result<(), FunctionError> {
         let Some(pod) = self.d.layout.pod_cidr else {
             return Ok(());
         };
         let pod = pod.to_string();
-        let vpc_id = vpc.vpc_id().unwrap_or_default();
-        let existing = vpc.cidr_block_association_set().iter().find(|a| {
-            a.cidr_block() == Some(pod.as_str())
-                && matches!(
-                    a.cidr_block_state().and_then(|s| s.state()),
-                    Some(VpcCidrBlockStateCode::Associated | VpcCidrBlockStateCode::Associating)
-                )
-        });
+        let vpc_id = live.vpc_id().unwrap_or_default();
         let field = format!("secondaryCidr[{pod}]");
-        let id = match existing {
+        let id = match vpc::cidr_association(live, &pod) {
             Some(a) => a.association_id().unwrap_or_default().to_owned(),
             None if !self.ctx.differs(
                 &resource(Kind::Vpc, vpc_id),
@@ -284,120 +252,72 @@ impl Walk<'_, '_> {
             {
                 return Ok(())
             }
-            None => {
-                let out = self
-                    .c
-                    .ec2
-                    .associate_vpc_cidr_block()
-                    .vpc_id(vpc_id)
-                    .cidr_block(&pod)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AssociateVpcCidrBlock", e))?;
-                out.cidr_block_association()
-                    .and_then(|a| a.association_id())
-                    .unwrap_or_default()
-                    .to_owned()
-            }
+            None => vpc::associate_cidr(&self.c.ec2, vpc_id, &pod).await?,
         };
         let name = self.d.name("pods");
-        self.record(
-            Kind::VpcCidrBlock,
-            &id,
-            &name,
-            json!({ "cidr": pod, "vpcId": vpc_id }),
-        )
-        .await
+        let attributes = json!({ "cidr": pod, "vpcId": vpc_id });
+        self.record(Kind::VpcCidrBlock, &id, &name, attributes)
+            .await
     }
 
     /// The internet gateway, attached to the VPC; None when `observe` finds none.
     async fn internet_gateway(&mut self, vpc_id: &str) -> Result<Option<String>, FunctionError> {
         let name = self.d.name("igw");
-        let igws = lookup::internet_gateways(self.c, &self.platform_id()).await?;
+        let igws = internet_gateway::find_all(&self.c.ec2, &self.platform_id()).await?;
         let (id, attached) = match named(&igws, &name, |g| g.tags(), |g| g.internet_gateway_id()) {
             Some(g) => (
                 g.internet_gateway_id().unwrap_or_default().to_owned(),
-                g.attachments().iter().any(|a| {
-                    a.vpc_id() == Some(vpc_id)
-                        && !matches!(
-                            a.state(),
-                            Some(AttachmentStatus::Detaching | AttachmentStatus::Detached)
-                        )
-                }),
+                internet_gateway::attached_to(g, vpc_id),
             ),
             None if !self.missing(Kind::InternetGateway, &name) => return Ok(None),
             None => {
-                let out = self
-                    .c
-                    .ec2
-                    .create_internet_gateway()
-                    .tag_specifications(tag_spec(
-                        ResourceType::InternetGateway,
-                        &self.tags(&name, &BTreeMap::new()),
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateInternetGateway", e))?;
-                let id = out
-                    .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
-                    .ok_or_else(|| terminal("CreateInternetGateway returned no id"))?;
-                (id.to_owned(), false)
+                let tags = self.tags(&name, &BTreeMap::new());
+                (internet_gateway::create(&self.c.ec2, &tags).await?, false)
             }
         };
-        self.record(
-            Kind::InternetGateway,
-            &id,
-            &name,
-            json!({ "vpcId": vpc_id }),
-        )
-        .await?;
-        let field = "attachedTo";
+        let attributes = json!({ "vpcId": vpc_id });
+        self.record(Kind::InternetGateway, &id, &name, attributes)
+            .await?;
         let gateway = resource(Kind::InternetGateway, &id);
         if !attached
             && self
                 .ctx
-                .differs(&gateway, field, json!(vpc_id), Value::Null)
+                .differs(&gateway, "attachedTo", json!(vpc_id), Value::Null)
         {
-            self.c
-                .ec2
-                .attach_internet_gateway()
-                .internet_gateway_id(&id)
-                .vpc_id(vpc_id)
-                .send()
-                .await
-                .map_err(|e| aws_error("AttachInternetGateway", e))?;
+            internet_gateway::attach(&self.c.ec2, &id, vpc_id).await?;
         }
         Ok(Some(id))
     }
 
     async fn subnets(&mut self, vpc_id: &str, azs: &[String]) -> Result<SubnetIds, FunctionError> {
-        let existing = lookup::subnets(self.c, &self.platform_id()).await?;
+        let existing = subnet::find_all(&self.c.ec2, &self.platform_id()).await?;
         let mut ids = SubnetIds::new();
         for want in self.d.subnets() {
             let az = azs.get(want.index).cloned().unwrap_or_default();
             let cidr = want.cidr.to_string();
+            let at = subnet::Placement {
+                vpc_id,
+                cidr: &cidr,
+                az: &az,
+            };
             let tags = self.tags(&want.name, &want.extra_tags);
             let id = match named(&existing, &want.name, |s| s.tags(), |s| s.subnet_id()) {
                 Some(s) => {
                     let id = s.subnet_id().unwrap_or_default().to_owned();
-                    self.placement(s, &want.name, vpc_id, &cidr, &az)?;
+                    self.placement(s, &want.name, at)?;
                     self.repair_tags(&id, s.tags(), &tags).await?;
                     id
                 }
                 None if !self.missing(Kind::Subnet, &want.name) => continue,
                 None => {
-                    self.create_subnet(vpc_id, &cidr, &az, &tags, want.tier)
-                        .await?
+                    let pods = want.tier == Tier::Pods;
+                    subnet::create(&self.c.ec2, at, &tags, pods).await?
                 }
             };
+            let attributes =
+                json!({ "name": want.name, "tier": want.tier.as_str(), "az": az, "cidr": cidr });
             self.ctx
-                .record_new(
-                    Kind::Subnet,
-                    &id,
-                    tags,
-                    json!({ "name": want.name, "tier": want.tier.as_str(), "az": az, "cidr": cidr }),
-                )
+                .record_new(Kind::Subnet, &id, tags, attributes)
                 .await?;
             ids.insert((want.tier, want.index), id);
         }
@@ -410,66 +330,24 @@ impl Walk<'_, '_> {
         &mut self,
         s: &aws_sdk_ec2::types::Subnet,
         name: &str,
-        vpc_id: &str,
-        cidr: &str,
-        az: &str,
+        at: subnet::Placement<'_>,
     ) -> Result<(), FunctionError> {
         let id = s.subnet_id().unwrap_or_default();
-        let fields = [
-            ("vpcId", vpc_id, s.vpc_id()),
-            ("cidr", cidr, s.cidr_block()),
-            ("availabilityZone", az, s.availability_zone()),
-        ];
-        for (field, want, have) in fields {
-            if have != Some(want)
-                && self
-                    .ctx
-                    .differs(&resource(Kind::Subnet, id), field, json!(want), json!(have))
-            {
-                return Err(conflict(format!(
-                    "subnet {id} ({name}) is {:?} in {:?} of {:?}; the spec asks for {cidr} in {az} of {vpc_id}",
-                    s.cidr_block(),
-                    s.availability_zone(),
-                    s.vpc_id()
-                )));
-            }
+        let differences = subnet::placement(at, s);
+        if self
+            .ctx
+            .repairs(&resource(Kind::Subnet, id), differences)
+            .is_empty()
+        {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    async fn create_subnet(
-        &mut self,
-        vpc_id: &str,
-        cidr: &str,
-        az: &str,
-        tags: &BTreeMap<String, String>,
-        tier: Tier,
-    ) -> Result<String, FunctionError> {
-        let out = self
-            .c
-            .ec2
-            .create_subnet()
-            .vpc_id(vpc_id)
-            .cidr_block(cidr)
-            .availability_zone(az)
-            .tag_specifications(tag_spec(ResourceType::Subnet, tags))
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            // A secondary CIDR associated a moment ago may still be `associating`.
-            Err(e) if tier == Tier::Pods && error_code(&e) == Some("InvalidSubnet.Range") => {
-                return Err(FunctionError::new(
-                    ErrorType::Retryable,
-                    format!("CreateSubnet {cidr}: the pod CIDR is not associated yet"),
-                ))
-            }
-            Err(e) => return Err(aws_error("CreateSubnet", e)),
-        };
-        out.subnet()
-            .and_then(|s| s.subnet_id())
-            .map(str::to_owned)
-            .ok_or_else(|| terminal("CreateSubnet returned no id"))
+        let subnet::Placement { vpc_id, cidr, az } = at;
+        Err(conflict(format!(
+            "subnet {id} ({name}) is {:?} in {:?} of {:?}; the spec asks for {cidr} in {az} of {vpc_id}",
+            s.cidr_block(),
+            s.availability_zone(),
+            s.vpc_id()
+        )))
     }
 
     /// Adds or corrects tags that are missing or differ (e.g. EKS discovery tags removed by
@@ -480,31 +358,18 @@ impl Walk<'_, '_> {
         have: &[aws_sdk_ec2::types::Tag],
         want: &BTreeMap<String, String>,
     ) -> Result<(), FunctionError> {
-        let subnet = resource(Kind::Subnet, id);
+        let live = resource(Kind::Subnet, id);
         let mut wrong = BTreeMap::new();
         for (key, value) in want {
             let actual = lookup::tag(have, key);
             let field = format!("tags.{key}");
             if actual != Some(value.as_str())
-                && self
-                    .ctx
-                    .differs(&subnet, &field, json!(value), json!(actual))
+                && self.ctx.differs(&live, &field, json!(value), json!(actual))
             {
                 wrong.insert(key.clone(), value.clone());
             }
         }
-        if wrong.is_empty() {
-            return Ok(());
-        }
-        self.c
-            .ec2
-            .create_tags()
-            .resources(id)
-            .set_tags(Some(ec2_tags(&wrong)))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateTags", e))?;
-        Ok(())
+        subnet::tag(&self.c.ec2, id, &wrong).await
     }
 
     /// NAT gateways (with their Elastic IPs) in the first public subnets, into `self.nats`.
@@ -1179,25 +1044,4 @@ pub(super) fn wanted_ingress(cidrs: &[String]) -> BTreeSet<String> {
         .iter()
         .map(|c| format!("tcp/443-443 from {c}"))
         .collect()
-}
-
-/// One boolean VPC attribute.
-pub(super) async fn vpc_attribute(
-    c: &Clients,
-    vpc_id: &str,
-    attribute: VpcAttributeName,
-) -> Result<bool, FunctionError> {
-    let out = c
-        .ec2
-        .describe_vpc_attribute()
-        .vpc_id(vpc_id)
-        .attribute(attribute.clone())
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
-    let value = match attribute {
-        VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
-        _ => out.enable_dns_hostnames(),
-    };
-    Ok(value.and_then(|v| v.value()).unwrap_or(false))
 }

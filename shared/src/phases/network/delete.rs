@@ -5,10 +5,13 @@
 //! group and subnets); independent steps proceed in the same invocation. `ready` is false until
 //! every step is done; each call makes progress and never sleeps.
 
-use crate::resources::{flow_log, log_group, nat_gateway, route_table, vpc_endpoint, Kind};
+use crate::resources::{
+    flow_log, internet_gateway, log_group, nat_gateway, route_table, subnet, vpc, vpc_endpoint,
+    Kind,
+};
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{NatGatewayState, VpcCidrBlockStateCode};
+use aws_sdk_ec2::types::NatGatewayState;
 
 use super::lookup;
 use super::{removal, Clients, Produced, Removal};
@@ -188,50 +191,22 @@ impl Delete<'_, '_> {
 
     /// Detaches the internet gateways, then deletes them.
     async fn internet_gateways(&mut self) -> Result<bool, FunctionError> {
-        let igws = lookup::internet_gateways(self.c, &self.platform_id).await?;
+        let igws = internet_gateway::find_all(&self.c.ec2, &self.platform_id).await?;
         let mut gone = true;
         for g in &igws {
+            let outcome = internet_gateway::remove(&self.c.ec2, g).await?;
             let id = g.internet_gateway_id().unwrap_or_default();
-            let mut detached = true;
-            for vpc in g.attachments().iter().filter_map(|a| a.vpc_id()) {
-                let result = self
-                    .c
-                    .ec2
-                    .detach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(vpc)
-                    .send()
-                    .await;
-                match removal("DetachInternetGateway", result)? {
-                    Removal::Done => {}
-                    Removal::Gone => {}
-                    Removal::Blocked => detached = false,
-                }
-            }
-            if !detached {
-                gone = false;
-                continue;
-            }
-            let result = self
-                .c
-                .ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(id)
-                .send()
-                .await;
-            let outcome = removal("DeleteInternetGateway", result)?;
             gone &= self.settle(outcome, Kind::InternetGateway, id).await?;
         }
         Ok(gone)
     }
 
     async fn subnets(&mut self) -> Result<bool, FunctionError> {
-        let subnets = lookup::subnets(self.c, &self.platform_id).await?;
+        let subnets = subnet::find_all(&self.c.ec2, &self.platform_id).await?;
         let mut gone = true;
         for s in &subnets {
             let id = s.subnet_id().unwrap_or_default();
-            let result = self.c.ec2.delete_subnet().subnet_id(id).send().await;
-            let outcome = removal("DeleteSubnet", result)?;
+            let outcome = subnet::remove(&self.c.ec2, id).await?;
             gone &= self.settle(outcome, Kind::Subnet, id).await?;
         }
         Ok(gone)
@@ -239,30 +214,14 @@ impl Delete<'_, '_> {
 
     /// Disassociates secondary CIDRs, then deletes the VPCs.
     async fn vpcs(&mut self) -> Result<bool, FunctionError> {
-        let vpcs = lookup::vpcs(self.c, &self.platform_id).await?;
+        let vpcs = vpc::find_all(&self.c.ec2, &self.platform_id).await?;
         let mut gone = true;
         for v in &vpcs {
-            let id = v.vpc_id().unwrap_or_default();
-            let secondary = v.cidr_block_association_set().iter().filter(|a| {
-                a.cidr_block() != v.cidr_block()
-                    && a.cidr_block_state().and_then(|s| s.state())
-                        == Some(&VpcCidrBlockStateCode::Associated)
-            });
-            for a in secondary {
-                let association = a.association_id().unwrap_or_default();
-                let result = self
-                    .c
-                    .ec2
-                    .disassociate_vpc_cidr_block()
-                    .association_id(association)
-                    .send()
-                    .await;
-                let outcome = removal("DisassociateVpcCidrBlock", result)?;
-                self.settle(outcome, Kind::VpcCidrBlock, association)
-                    .await?;
+            let (blocks, outcome) = vpc::remove(&self.c.ec2, v).await?;
+            for (association, block) in blocks {
+                self.settle(block, Kind::VpcCidrBlock, &association).await?;
             }
-            let result = self.c.ec2.delete_vpc().vpc_id(id).send().await;
-            let outcome = removal("DeleteVpc", result)?;
+            let id = v.vpc_id().unwrap_or_default();
             gone &= self.settle(outcome, Kind::Vpc, id).await?;
         }
         Ok(gone)

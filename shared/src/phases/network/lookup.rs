@@ -4,7 +4,7 @@
 //! and the result is checked again client-side: moto ignores tag filters on some operations
 //! (DescribeNatGateways), and a second check costs nothing.
 
-use aws_sdk_ec2::types::{Filter, InternetGateway, SecurityGroup, Subnet, Tag, Vpc};
+use aws_sdk_ec2::types::{Filter, SecurityGroup, Tag};
 
 use super::Clients;
 use crate::error::FunctionError;
@@ -43,57 +43,6 @@ pub fn named<'i, T>(
         .iter()
         .filter(|i| name(tags(i)) == Some(wanted))
         .min_by(|a, b| id(a).cmp(&id(b)))
-}
-
-pub async fn vpcs(c: &Clients, platform_id: &str) -> Result<Vec<Vpc>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_vpcs()
-        .filters(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeVpcs", e))?;
-    Ok(out
-        .vpcs()
-        .iter()
-        .filter(|v| ours(v.tags(), platform_id))
-        .cloned()
-        .collect())
-}
-
-pub async fn subnets(c: &Clients, platform_id: &str) -> Result<Vec<Subnet>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_subnets()
-        .filters(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSubnets", e))?;
-    Ok(out
-        .subnets()
-        .iter()
-        .filter(|s| ours(s.tags(), platform_id))
-        .cloned()
-        .collect())
-}
-
-pub async fn internet_gateways(
-    c: &Clients,
-    platform_id: &str,
-) -> Result<Vec<InternetGateway>, FunctionError> {
-    let out = c
-        .ec2
-        .describe_internet_gateways()
-        .filters(platform_filter(platform_id))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeInternetGateways", e))?;
-    Ok(out
-        .internet_gateways()
-        .iter()
-        .filter(|g| ours(g.tags(), platform_id))
-        .cloned()
-        .collect())
 }
 
 pub async fn security_groups(
