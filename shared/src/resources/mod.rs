@@ -15,6 +15,7 @@ pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;
 pub mod route_table;
+pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 pub mod vpc_endpoint;

@@ -6,22 +6,20 @@
 
 use crate::resources::route_table::{self, Target};
 use crate::resources::{
-    flow_log, internet_gateway, log_group, nat_gateway, subnet, vpc, vpc_endpoint, Kind,
+    flow_log, internet_gateway, log_group, nat_gateway, security_group, subnet, vpc, vpc_endpoint,
+    Kind,
 };
 use crate::spec::VpcEndpointService;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    Address, AvailabilityZoneState, IpPermission, IpRange, NatGateway, NatGatewayState,
-    ResourceType, RouteTable, SecurityGroup, Vpc, VpcEndpoint,
+    Address, AvailabilityZoneState, NatGateway, NatGatewayState, RouteTable, SecurityGroup, Vpc,
+    VpcEndpoint,
 };
 use serde_json::{json, Value};
 
 use super::lookup::{self, named};
-use super::{
-    error_code, outputs, removal, resource_tags, tag_spec, Clients, Desired, Produced, Removal,
-    Tier,
-};
+use super::{outputs, resource_tags, Clients, Desired, Produced, Removal, Tier};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::{aws_error, PhaseContext, PhaseOutput};
 
@@ -63,10 +61,6 @@ fn resource(kind: Kind, id: &str) -> String {
     format!("{kind}/{id}")
 }
 
-fn terminal(message: impl Into<String>) -> FunctionError {
-    FunctionError::new(ErrorType::Terminal, message)
-}
-
 fn conflict(message: impl Into<String>) -> FunctionError {
     FunctionError::new(ErrorType::Conflict, message)
 }
@@ -90,7 +84,7 @@ impl Walk<'_, '_> {
         let private_tables = self.route_tables(&vpc_id, igw.as_deref(), &subnets).await?;
         // Only once no route points at them.
         let surplus_gone = self.surplus_nat_gateways(&nats).await?;
-        let groups = lookup::security_groups(self.c, &self.platform_id()).await?;
+        let groups = security_group::find_all(&self.c.ec2, &self.platform_id()).await?;
         let group = self.endpoint_group(&groups, &vpc_id).await?;
         let endpoints_ready = self
             .endpoints(&vpc_id, &subnets, &private_tables, group.as_deref())
@@ -581,7 +575,7 @@ impl Walk<'_, '_> {
     }
 
     /// Deletes the security groups tagged as the platform's that it does not want
-    /// ([`lookup::stray_groups`]), after the endpoints that used them. One still in use
+    /// ([`security_group::strays`]), after the endpoints that used them. One still in use
     /// (`DependencyViolation`) stays and holds readiness; a drift check reports it until it goes.
     async fn stray_groups(&mut self, groups: &[SecurityGroup]) -> Result<bool, FunctionError> {
         let wanted: Vec<String> = self
@@ -591,13 +585,12 @@ impl Walk<'_, '_> {
             .into_iter()
             .collect();
         let mut gone = true;
-        for g in lookup::stray_groups(groups, &wanted) {
+        for g in security_group::strays(groups, &wanted) {
             let id = g.group_id().unwrap_or_default();
             if !self.surplus(Kind::SecurityGroup, id) {
                 continue;
             }
-            let result = self.c.ec2.delete_security_group().group_id(id).send().await;
-            if removal("DeleteSecurityGroup", result)? == Removal::Blocked {
+            if security_group::remove(&self.c.ec2, id).await? == Removal::Blocked {
                 tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is still in use; not ready until it goes");
                 gone = false;
             }
@@ -652,24 +645,26 @@ impl Walk<'_, '_> {
         if !self.d.wants_endpoint_group() {
             return Ok(None);
         }
-        let group_name = self.d.names.security_group("endpoints");
+        let name = self.d.names.security_group("endpoints");
         let found = groups
             .iter()
-            .find(|g| g.group_name() == Some(group_name.as_str()) && g.vpc_id() == Some(vpc_id));
+            .find(|g| g.group_name() == Some(name.as_str()) && g.vpc_id() == Some(vpc_id));
         let id = match found {
             Some(g) => g.group_id().unwrap_or_default().to_owned(),
-            None if !self.missing(Kind::SecurityGroup, &group_name) => return Ok(None),
-            None => self.create_group(vpc_id, &group_name).await?,
+            None if !self.missing(Kind::SecurityGroup, &name) => return Ok(None),
+            None => {
+                let stem = self.d.names.stem();
+                let description = format!("Tenantry {stem}: HTTPS to the VPC interface endpoints");
+                let tags = self.tags(&name, &BTreeMap::new());
+                security_group::create(&self.c.ec2, vpc_id, &name, &description, &tags).await?
+            }
         };
-        self.record(
-            Kind::SecurityGroup,
-            &id,
-            &group_name,
-            json!({ "vpcId": vpc_id }),
-        )
-        .await?;
-        let have = found.map(ingress_rules).unwrap_or_default();
-        let want = wanted_ingress(&self.d.endpoint_ingress());
+        let attributes = json!({ "vpcId": vpc_id });
+        self.record(Kind::SecurityGroup, &id, &name, attributes)
+            .await?;
+        let have = found.map(security_group::ingress_rules).unwrap_or_default();
+        let cidrs = self.d.endpoint_ingress();
+        let want = security_group::https_from(&cidrs);
         let rules: BTreeSet<&String> = have.keys().collect();
         let group = resource(Kind::SecurityGroup, &id);
         if rules == want.iter().collect()
@@ -679,109 +674,17 @@ impl Walk<'_, '_> {
         {
             return Ok(Some(id));
         }
-        self.authorize_missing_ingress(&id, &have).await?;
-        // The group is Tenantry's alone: any other rule (someone opening it to 0.0.0.0/0) goes.
-        self.revoke_extra_ingress(&id, &have, &want).await?;
-        Ok(Some(id))
-    }
-
-    /// HTTPS from each endpoint ingress CIDR that `have` does not admit yet, in one call.
-    async fn authorize_missing_ingress(
-        &mut self,
-        id: &str,
-        have: &BTreeMap<String, IpPermission>,
-    ) -> Result<(), FunctionError> {
-        let missing: Vec<String> = self
-            .d
-            .endpoint_ingress()
+        let missing: Vec<String> = cidrs
             .into_iter()
             .filter(|c| !have.contains_key(&format!("tcp/443-443 from {c}")))
             .collect();
-        if missing.is_empty() {
-            return Ok(());
+        let ec2 = &self.c.ec2;
+        security_group::authorize_https(ec2, &id, &missing, "HTTPS to VPC endpoints").await?;
+        // The group is Tenantry's alone: any other rule (someone opening it to 0.0.0.0/0) goes.
+        for (_, permission) in have.iter().filter(|(rule, _)| !want.contains(*rule)) {
+            security_group::revoke(ec2, &id, permission).await?;
         }
-        let ranges = missing
-            .iter()
-            .map(|c| {
-                IpRange::builder()
-                    .cidr_ip(c)
-                    .description("HTTPS to VPC endpoints")
-                    .build()
-            })
-            .collect();
-        let permission = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(443)
-            .to_port(443)
-            .set_ip_ranges(Some(ranges))
-            .build();
-        let result = self
-            .c
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(id)
-            .ip_permissions(permission)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => Ok(()),
-            Err(e) => Err(aws_error("AuthorizeSecurityGroupIngress", e)),
-        }
-    }
-
-    async fn revoke_extra_ingress(
-        &mut self,
-        id: &str,
-        have: &BTreeMap<String, IpPermission>,
-        want: &BTreeSet<String>,
-    ) -> Result<(), FunctionError> {
-        for (rule, permission) in have {
-            if want.contains(rule) {
-                continue;
-            }
-            let result = self
-                .c
-                .ec2
-                .revoke_security_group_ingress()
-                .group_id(id)
-                .ip_permissions(permission.clone())
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => {}
-                Err(e) => return Err(aws_error("RevokeSecurityGroupIngress", e)),
-            }
-        }
-        Ok(())
-    }
-
-    async fn create_group(
-        &mut self,
-        vpc_id: &str,
-        group_name: &str,
-    ) -> Result<String, FunctionError> {
-        let out = self
-            .c
-            .ec2
-            .create_security_group()
-            .group_name(group_name)
-            .description(format!(
-                "Tenantry {}: HTTPS to the VPC interface endpoints",
-                self.d.names.stem()
-            ))
-            .vpc_id(vpc_id)
-            .tag_specifications(tag_spec(
-                ResourceType::SecurityGroup,
-                &self.tags(group_name, &BTreeMap::new()),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateSecurityGroup", e))?;
-        out.group_id()
-            .map(str::to_owned)
-            .ok_or_else(|| terminal("CreateSecurityGroup returned no id"))
+        Ok(Some(id))
     }
 
     /// VPC endpoints: created, corrected, or (when no longer asked for) deleted. Returns
@@ -987,61 +890,4 @@ impl Walk<'_, '_> {
             .await?;
         log_group::repair_differences(self.ctx, logs, &want, &live).await
     }
-}
-
-/// Every ingress rule of `group`, one per source, as `proto/from-to from SOURCE` (the key drift
-/// compares), with the single-source permission that revokes it.
-pub(super) fn ingress_rules(group: &SecurityGroup) -> BTreeMap<String, IpPermission> {
-    let mut out = BTreeMap::new();
-    for p in group.ip_permissions() {
-        let base = || {
-            IpPermission::builder()
-                .set_ip_protocol(p.ip_protocol().map(str::to_owned))
-                .set_from_port(p.from_port())
-                .set_to_port(p.to_port())
-        };
-        let key = |source: &str| {
-            format!(
-                "{}/{}-{} from {source}",
-                p.ip_protocol().unwrap_or("-1"),
-                p.from_port().unwrap_or(-1),
-                p.to_port().unwrap_or(-1)
-            )
-        };
-        for r in p.ip_ranges() {
-            let cidr = r.cidr_ip().unwrap_or_default();
-            let only = IpRange::builder().cidr_ip(cidr).build();
-            out.insert(key(cidr), base().ip_ranges(only).build());
-        }
-        for r in p.ipv6_ranges() {
-            let cidr = r.cidr_ipv6().unwrap_or_default();
-            let only = aws_sdk_ec2::types::Ipv6Range::builder()
-                .cidr_ipv6(cidr)
-                .build();
-            out.insert(key(cidr), base().ipv6_ranges(only).build());
-        }
-        for g in p.user_id_group_pairs() {
-            let id = g.group_id().unwrap_or_default();
-            let only = aws_sdk_ec2::types::UserIdGroupPair::builder()
-                .group_id(id)
-                .build();
-            out.insert(key(id), base().user_id_group_pairs(only).build());
-        }
-        for l in p.prefix_list_ids() {
-            let id = l.prefix_list_id().unwrap_or_default();
-            let only = aws_sdk_ec2::types::PrefixListId::builder()
-                .prefix_list_id(id)
-                .build();
-            out.insert(key(id), base().prefix_list_ids(only).build());
-        }
-    }
-    out
-}
-
-/// The ingress rules the endpoint group should have: HTTPS from each of `cidrs`.
-pub(super) fn wanted_ingress(cidrs: &[String]) -> BTreeSet<String> {
-    cidrs
-        .iter()
-        .map(|c| format!("tcp/443-443 from {c}"))
-        .collect()
 }

@@ -6,14 +6,13 @@
 //! every step is done; each call makes progress and never sleeps.
 
 use crate::resources::{
-    flow_log, internet_gateway, log_group, nat_gateway, route_table, subnet, vpc, vpc_endpoint,
-    Kind,
+    flow_log, internet_gateway, log_group, nat_gateway, route_table, security_group, subnet, vpc,
+    vpc_endpoint, Kind,
 };
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::NatGatewayState;
 
-use super::lookup;
 use super::{removal, Clients, Produced, Removal};
 use crate::error::FunctionError;
 use crate::phases::{PhaseContext, PhaseOutput};
@@ -126,12 +125,11 @@ impl Delete<'_, '_> {
     }
 
     async fn security_groups(&mut self) -> Result<bool, FunctionError> {
-        let groups = lookup::security_groups(self.c, &self.platform_id).await?;
+        let groups = security_group::find_all(&self.c.ec2, &self.platform_id).await?;
         let mut gone = true;
         for g in groups.iter().filter(|g| g.group_name() != Some("default")) {
             let id = g.group_id().unwrap_or_default();
-            let result = self.c.ec2.delete_security_group().group_id(id).send().await;
-            let outcome = removal("DeleteSecurityGroup", result)?;
+            let outcome = security_group::remove(&self.c.ec2, id).await?;
             gone &= self.settle(outcome, Kind::SecurityGroup, id).await?;
         }
         Ok(gone)
