@@ -107,25 +107,9 @@ async fn entries(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
 ) -> Result<Entries, FunctionError> {
-    let mut pages = eks
-        .list_access_entries()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send();
-    let mut principals = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(p) => principals.push(p),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Entries::default())
-            }
-            Err(e) => return Err(aws_error("ListAccessEntries", e)),
-        }
-    }
+    let Some(principals) = list_entries(eks, cluster).await? else {
+        return Ok(Entries::default());
+    };
     let creator = ctx.optional(outputs::CLUSTER_CREATOR)?;
     if creator.is_none() {
         tracing::warn!("the cluster creator is not recorded yet (the cluster phase's next ensure records it): strangers' entries are not checked");
@@ -162,6 +146,33 @@ async fn entries(
         }
     }
     Ok(out)
+}
+
+/// The principals of the cluster's access entries; None when the cluster does not exist.
+async fn list_entries(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Option<Vec<String>>, FunctionError> {
+    let mut pages = eks
+        .list_access_entries()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send();
+    let mut principals = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(p) => principals.push(p),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(aws_error("ListAccessEntries", e)),
+        }
+    }
+    Ok(Some(principals))
 }
 
 /// The access policies associated with `principal`'s entry, as `{policyArn, accessScope}`.

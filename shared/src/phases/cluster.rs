@@ -554,6 +554,26 @@ where
     }
 }
 
+/// Envelope encryption of the cluster's secrets with the platform's key.
+fn secrets_encryption(key: String) -> EncryptionConfig {
+    // `resources` is deprecated (EKS now encrypts all API data) but `secrets` is still the value
+    // the API documents and emulators expect.
+    #[allow(deprecated)]
+    EncryptionConfig::builder()
+        .resources("secrets")
+        .provider(Provider::builder().key_arn(key).build())
+        .build()
+}
+
+/// Access entries only (no aws-auth ConfigMap), the creator an admin.
+fn access_config() -> CreateAccessConfigRequest {
+    CreateAccessConfigRequest::builder()
+        .authentication_mode(AuthenticationMode::Api)
+        // Tenantry's own role administers the cluster (the bootstrap phase applies manifests).
+        .bootstrap_cluster_creator_admin_permissions(true)
+        .build()
+}
+
 async fn create(
     ctx: &mut PhaseContext<'_>,
     aws: &Clients,
@@ -570,18 +590,7 @@ async fn create(
             ),
         )
     })?;
-    // `resources` is deprecated (EKS now encrypts all API data) but `secrets` is still the value
-    // the API documents and emulators expect.
-    #[allow(deprecated)]
-    let encryption = EncryptionConfig::builder()
-        .resources("secrets")
-        .provider(Provider::builder().key_arn(key).build())
-        .build();
-    let access = CreateAccessConfigRequest::builder()
-        .authentication_mode(AuthenticationMode::Api)
-        // Tenantry's own role administers the cluster (the bootstrap phase applies manifests).
-        .bootstrap_cluster_creator_admin_permissions(true)
-        .build();
+    let (encryption, access) = (secrets_encryption(key), access_config());
     let tags = ctx.tags(COMPONENT).into_iter().collect();
     let created = aws
         .eks

@@ -375,35 +375,43 @@ async fn access_entries(
         let Some(entry) = described.and_then(|d| d.access_entry) else {
             continue;
         };
-        let policies = clients
-            .eks
-            .list_associated_access_policies()
-            .cluster_name(cluster)
-            .principal_arn(&principal)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
         out.push(AccessEntry {
+            cluster_policies: cluster_policies(clients, cluster, &principal).await?,
             principal,
             kind: entry.r#type().unwrap_or_default().to_owned(),
             groups: entry.kubernetes_groups().to_vec(),
-            cluster_policies: policies
-                .associated_access_policies()
-                .iter()
-                .filter(|p| {
-                    p.access_scope()
-                        .and_then(|s| s.r#type())
-                        .is_some_and(|t| t.as_str() == "cluster")
-                })
-                .filter_map(|p| p.policy_arn().map(str::to_owned))
-                .collect(),
         });
     }
-    // Keep the admin policies in a fixed order so evidence compares across sweeps.
-    for e in &mut out {
-        e.cluster_policies.sort();
-    }
     Ok(out)
+}
+
+/// The access policies associated with `principal`'s entry cluster-wide, sorted so that
+/// evidence compares across sweeps.
+async fn cluster_policies(
+    clients: &Clients,
+    cluster: &str,
+    principal: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let policies = clients
+        .eks
+        .list_associated_access_policies()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await
+        .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
+    let mut arns: Vec<String> = policies
+        .associated_access_policies()
+        .iter()
+        .filter(|p| {
+            p.access_scope()
+                .and_then(|s| s.r#type())
+                .is_some_and(|t| t.as_str() == "cluster")
+        })
+        .filter_map(|p| p.policy_arn().map(str::to_owned))
+        .collect();
+    arns.sort();
+    Ok(arns)
 }
 
 async fn addons(clients: &Clients, cluster: &str) -> Result<Vec<Addon>, FunctionError> {
@@ -612,28 +620,7 @@ async fn role(
         .send()
         .await
         .map_err(|e| aws_error("ListAttachedRolePolicies", e))?;
-    let inline_names = clients
-        .iam
-        .list_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("ListRolePolicies", e))?;
-    let mut inline_policies = BTreeMap::new();
-    for policy in inline_names.policy_names() {
-        let got = clients
-            .iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetRolePolicy", e))?;
-        inline_policies.insert(
-            policy.clone(),
-            parse_returned(got.policy_document()).unwrap_or(Value::Null),
-        );
-    }
+    let inline_policies = inline_policies(clients, name).await?;
     Ok(Some(Role {
         name: name.to_owned(),
         arn: r.arn().to_owned(),
@@ -653,6 +640,34 @@ async fn role(
             .and_then(|b| b.permissions_boundary_arn())
             .map(str::to_owned),
     }))
+}
+
+/// The role's inline policies, by name.
+async fn inline_policies(
+    clients: &Clients,
+    name: &str,
+) -> Result<BTreeMap<String, Value>, FunctionError> {
+    let names = clients
+        .iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("ListRolePolicies", e))?;
+    let mut out = BTreeMap::new();
+    for policy in names.policy_names() {
+        let got = clients
+            .iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetRolePolicy", e))?;
+        let document = parse_returned(got.policy_document()).unwrap_or(Value::Null);
+        out.insert(policy.clone(), document);
+    }
+    Ok(out)
 }
 
 async fn bucket(clients: &Clients, name: &str) -> Result<Option<Bucket>, FunctionError> {

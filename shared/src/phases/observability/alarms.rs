@@ -161,27 +161,7 @@ pub(super) async fn ensure(
                 }
                 put(c, view, Some(&d.tags)).await?;
             }
-            Some(alarm) => {
-                let actual = AlarmView::of(alarm);
-                if actual != *view
-                    && ctx.differs(&resource, "definition", view.to_json(), actual.to_json())
-                {
-                    put(c, view, None).await?;
-                }
-                let tags = list_tags(c, &arn).await?;
-                let missing = missing_tags(&d.tags, &tags);
-                if !missing.is_empty()
-                    && ctx.differs(&resource, "tags", json!(missing), json!(tags))
-                {
-                    c.cloudwatch
-                        .tag_resource()
-                        .resource_arn(&arn)
-                        .set_tags(Some(cloudwatch_tags(&missing)))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("cloudwatch:TagResource", e))?;
-                }
-            }
+            Some(alarm) => converge_one(ctx, c, d, view, alarm, &arn).await?,
         }
         let mut record =
             ResourceRecord::new(Kind::Alarm, &view.name, Phase::Observability.as_str());
@@ -205,6 +185,36 @@ pub(super) async fn ensure(
     }
     delete_names(ctx, c, &stale).await?;
     Ok(names)
+}
+
+/// Puts back an existing alarm's definition and Tenantry's tags where they differ (noted under
+/// `observe`).
+async fn converge_one(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    d: &Desired,
+    view: &AlarmView,
+    alarm: &MetricAlarm,
+    arn: &str,
+) -> Result<(), FunctionError> {
+    let resource = format!("cloudwatch:alarm/{}", view.name);
+    let actual = AlarmView::of(alarm);
+    if actual != *view && ctx.differs(&resource, "definition", view.to_json(), actual.to_json()) {
+        put(c, view, None).await?;
+    }
+    let tags = list_tags(c, arn).await?;
+    let missing = missing_tags(&d.tags, &tags);
+    if missing.is_empty() || !ctx.differs(&resource, "tags", json!(missing), json!(tags)) {
+        return Ok(());
+    }
+    c.cloudwatch
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(cloudwatch_tags(&missing)))
+        .send()
+        .await
+        .map_err(|e| aws_error("cloudwatch:TagResource", e))?;
+    Ok(())
 }
 
 /// Whether an alarm under the platform's prefix is the platform's: one of its defined names, or

@@ -328,6 +328,15 @@ pub(super) async fn converge_encryption(
     {
         return Ok(());
     }
+    put_encryption(s3, bucket, key_arn).await
+}
+
+/// Puts the bucket's default encryption: SSE-KMS with `key_arn` and a bucket key, or SSE-S3.
+async fn put_encryption(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key_arn: Option<&str>,
+) -> Result<(), FunctionError> {
     let default = match key_arn {
         Some(key_arn) => ServerSideEncryptionByDefault::builder()
             .sse_algorithm(ServerSideEncryption::AwsKms)
@@ -442,23 +451,7 @@ pub(crate) async fn empty_prefix(
             Err(e) if not_found(error_code(&e)) => return Ok(true),
             Err(e) => return Err(aws_error("s3:ListObjectVersions", e)),
         };
-        let mut objects = Vec::new();
-        for v in listed.versions() {
-            objects.push((v.key(), v.version_id()));
-        }
-        for m in listed.delete_markers() {
-            objects.push((m.key(), m.version_id()));
-        }
-        let objects: Vec<ObjectIdentifier> = objects
-            .into_iter()
-            .filter_map(|(key, version)| {
-                ObjectIdentifier::builder()
-                    .set_key(key.map(str::to_owned))
-                    .set_version_id(version.map(str::to_owned))
-                    .build()
-                    .ok()
-            })
-            .collect();
+        let objects = identifiers(&listed);
         if objects.is_empty() {
             return Ok(true);
         }
@@ -487,6 +480,27 @@ pub(crate) async fn empty_prefix(
         }
     }
     Ok(false)
+}
+
+/// Every version and delete marker of a listing, as DeleteObjects names them.
+fn identifiers(
+    listed: &aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput,
+) -> Vec<ObjectIdentifier> {
+    let versions = listed.versions().iter().map(|v| (v.key(), v.version_id()));
+    let markers = listed
+        .delete_markers()
+        .iter()
+        .map(|m| (m.key(), m.version_id()));
+    versions
+        .chain(markers)
+        .filter_map(|(key, version)| {
+            ObjectIdentifier::builder()
+                .set_key(key.map(str::to_owned))
+                .set_version_id(version.map(str::to_owned))
+                .build()
+                .ok()
+        })
+        .collect()
 }
 
 /// Whether anything (any version or delete marker) is stored under `prefix`.
