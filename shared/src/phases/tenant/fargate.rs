@@ -74,18 +74,31 @@ pub(super) async fn ensure(
     record.tenant = Some(tenant.name.clone());
     record.tags = desired.tags.clone();
     ctx.record(record).await?;
+    repair(ctx, c, &desired, &live).await
+}
+
+/// Each difference of a live profile: noted under `observe`; under `ensure` the tags put back,
+/// or, for a field EKS cannot change, the profile deleted (made again on a later call). True
+/// when there is none.
+async fn repair(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    desired: &Desired,
+    live: &Live,
+) -> Result<bool, FunctionError> {
+    let resource = format!("{}/{}", Kind::FargateProfile, desired.name);
     let mut ready = true;
-    for d in desired.differences(&live) {
+    for d in desired.differences(live) {
         if !ctx.differs(&resource, d.field, d.desired.clone(), d.actual.clone()) {
             ready = false;
             continue;
         }
         if fargate_profile::immutable(&d) {
-            // EKS cannot change it: deleted now, created again on a later call.
-            fargate_profile::delete(&c.eks, &cluster, &name).await?;
+            let cluster = ctx.names.cluster();
+            fargate_profile::delete(&c.eks, &cluster, &desired.name).await?;
             return Ok(false);
         }
-        fargate_profile::retag(&c.eks, &live, &desired).await?;
+        fargate_profile::retag(&c.eks, live, desired).await?;
     }
     Ok(ready)
 }

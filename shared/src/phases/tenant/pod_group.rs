@@ -73,32 +73,11 @@ pub(super) async fn ensure(
         return Ok((None, true));
     }
     let mut v = view(ctx, c).await?;
-    let name = ctx.names.security_group(&psg::purpose(&tenant.name));
-    let resource = format!("{}/{name}", Kind::SecurityGroup);
     let mut own = None;
     if tenant.fargate.is_some() {
-        let id = match v.ids.get(&tenant.name) {
-            Some(id) => id.clone(),
-            None if !ctx.writes() => {
-                ctx.differs(&resource, "exists", json!(true), json!(false));
-                return Ok((None, false));
-            }
-            None => {
-                let vpc: String = ctx.output(outputs::VPC_ID)?;
-                let tags = group_tags(ctx, tenant);
-                let id = psg::create(&c.ec2, &name, &tenant.name, &vpc, &tags).await?;
-                if let Some(g) = psg::describe(&c.ec2, &id).await? {
-                    v.live.insert(tenant.name.clone(), g);
-                }
-                v.ids.insert(tenant.name.clone(), id.clone());
-                id
-            }
+        let Some(id) = own_group(ctx, c, tenant, &mut v).await? else {
+            return Ok((None, false));
         };
-        let mut record = ResourceRecord::new(Kind::SecurityGroup, &id, ctx.phase.as_str());
-        record.tenant = Some(tenant.name.clone());
-        record.tags = group_tags(ctx, tenant);
-        record.attributes = Some(json!({ "name": name }));
-        ctx.record(record).await?;
         own = Some(id);
     }
     // No longer on Fargate: its group goes, once the rules naming it have left the others.
@@ -119,6 +98,38 @@ pub(super) async fn ensure(
         ready &= delete_own(ctx, c, tenant, &v, &id).await?;
     }
     Ok((own, ready))
+}
+
+/// A Fargate tenant's own group: found, or made under `ensure` (added to `v`), and recorded.
+/// None when `observe` finds none (noted).
+async fn own_group(
+    ctx: &mut PhaseContext<'_>,
+    c: &Clients,
+    tenant: &TenantSpec,
+    v: &mut View,
+) -> Result<Option<String>, FunctionError> {
+    let name = ctx.names.security_group(&psg::purpose(&tenant.name));
+    let resource = format!("{}/{name}", Kind::SecurityGroup);
+    let id = match v.ids.get(&tenant.name) {
+        Some(id) => id.clone(),
+        None if !ctx.differs(&resource, "exists", json!(true), json!(false)) => return Ok(None),
+        None => {
+            let vpc: String = ctx.output(outputs::VPC_ID)?;
+            let tags = group_tags(ctx, tenant);
+            let id = psg::create(&c.ec2, &name, &tenant.name, &vpc, &tags).await?;
+            if let Some(g) = psg::describe(&c.ec2, &id).await? {
+                v.live.insert(tenant.name.clone(), g);
+            }
+            v.ids.insert(tenant.name.clone(), id.clone());
+            id
+        }
+    };
+    let mut record = ResourceRecord::new(Kind::SecurityGroup, &id, ctx.phase.as_str());
+    record.tenant = Some(tenant.name.clone());
+    record.tags = group_tags(ctx, tenant);
+    record.attributes = Some(json!({ "name": name }));
+    ctx.record(record).await?;
+    Ok(Some(id))
 }
 
 /// The Fargate tenants whose groups name `tenant`'s pods or are named by its rules (itself
