@@ -862,6 +862,22 @@ async fn create_group(
         .client_request_token(format!("tenantry-{name}"))
         .send()
         .await;
+    created_or_existing(c, &cluster, &name, created).await
+}
+
+/// The group CreateNodegroup made, or, when one of the name exists already (a retried creation
+/// whose first attempt went through), the group as described.
+async fn created_or_existing(
+    c: &Clients,
+    cluster: &str,
+    name: &str,
+    created: Result<
+        aws_sdk_eks::operation::create_nodegroup::CreateNodegroupOutput,
+        aws_sdk_eks::error::SdkError<
+            aws_sdk_eks::operation::create_nodegroup::CreateNodegroupError,
+        >,
+    >,
+) -> Result<Nodegroup, FunctionError> {
     match created {
         Ok(out) => out.nodegroup.ok_or_else(|| {
             FunctionError::new(
@@ -873,7 +889,7 @@ async fn create_group(
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_in_use_exception()) =>
         {
-            describe(&c.eks, &cluster, &name).await?.ok_or_else(|| {
+            describe(&c.eks, cluster, name).await?.ok_or_else(|| {
                 FunctionError::new(
                     ErrorType::Retryable,
                     format!("node group {name:?} exists but cannot be described yet"),

@@ -68,19 +68,7 @@ pub async fn converge(
     key: &Desired,
 ) -> Result<Option<KeyMetadata>, FunctionError> {
     let alias = key.alias.clone();
-    let aliased = describe(kms, &alias).await?;
-    let has_alias = aliased.is_some();
-    let found = match aliased {
-        Some(meta) => Some(meta),
-        // A key may exist without its alias: an earlier attempt crashed between creating and
-        // aliasing it, or the alias was deleted behind Tenantry's back.
-        None if ctx.is_known(Kind::KmsKeyPending, &alias)
-            || ctx.is_known(Kind::KmsAlias, &alias) =>
-        {
-            find_tagged(ctx, kms, key).await?
-        }
-        None => None,
-    };
+    let (found, has_alias) = find_key(ctx, kms, key).await?;
     let meta = match found {
         Some(meta) => meta,
         None => {
@@ -124,6 +112,25 @@ pub async fn converge(
     converge_rotation(ctx, kms, &resource, &key_id).await?;
     converge_tags(ctx, kms, &resource, &key_id, &key.tags).await?;
     Ok(Some(meta))
+}
+
+/// The key: by its alias, or, when the alias is missing and the inventory says a key was made,
+/// by its tags. Also whether the alias exists.
+async fn find_key(
+    ctx: &PhaseContext<'_>,
+    kms: &aws_sdk_kms::Client,
+    key: &Desired,
+) -> Result<(Option<KeyMetadata>, bool), FunctionError> {
+    let alias = &key.alias;
+    if let Some(meta) = describe(kms, alias).await? {
+        return Ok((Some(meta), true));
+    }
+    // A key may exist without its alias: an earlier attempt crashed between creating and
+    // aliasing it, or the alias was deleted behind Tenantry's back.
+    if ctx.is_known(Kind::KmsKeyPending, alias) || ctx.is_known(Kind::KmsAlias, alias) {
+        return Ok((find_tagged(ctx, kms, key).await?, false));
+    }
+    Ok((None, false))
 }
 
 /// DescribeKey by id, ARN or alias; None when it does not exist.

@@ -152,6 +152,17 @@ pub async fn find(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<Option<Live>,
         Err(e) => return Err(aws_error("ecr:DescribeRepositories", e)),
     };
     let mut live = from_repository(&repo);
+    read_attached(ecr, name, &mut live).await?;
+    Ok(Some(live))
+}
+
+/// Reads what `DescribeRepositories` leaves out into `live`: its tags, lifecycle policy and
+/// repository policy (none when it has none).
+async fn read_attached(
+    ecr: &aws_sdk_ecr::Client,
+    name: &str,
+    live: &mut Live,
+) -> Result<(), FunctionError> {
     let tags = ecr
         .list_tags_for_resource()
         .resource_arn(&live.arn)
@@ -197,7 +208,7 @@ pub async fn find(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<Option<Live>,
         }
         Err(e) => return Err(aws_error("ecr:GetRepositoryPolicy", e)),
     };
-    Ok(Some(live))
+    Ok(())
 }
 
 /// The fields `DescribeRepositories` and `CreateRepository` return (no tags or policies).
