@@ -32,6 +32,13 @@ pub fn is_platforms(tags: &[Tag], platform_id: &str) -> bool {
         .any(|t| t.key() == Some(crate::naming::TAG_PLATFORM) && t.value() == Some(platform_id))
 }
 
+/// The items of a describe call that carry the platform's tag: the call filters on it
+/// ([`platform_filter`]), and this checks again, since not every emulator filters by tag.
+pub fn platforms<T: Clone>(items: &[T], tags: impl Fn(&T) -> &[Tag], platform_id: &str) -> Vec<T> {
+    let ours = |item: &&T| is_platforms(tags(item), platform_id);
+    items.iter().filter(ours).cloned().collect()
+}
+
 pub fn tag_spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)

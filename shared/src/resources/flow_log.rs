@@ -20,7 +20,7 @@ use serde_json::json;
 use super::{Difference, Differences};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::common::{is_platforms, platform_filter, removal, tag_spec};
+use crate::phases::common::{platform_filter, platforms, removal, tag_spec};
 
 /// The flow log to have.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,12 +83,7 @@ pub async fn find_platforms(
         .send()
         .await
         .map_err(|e| aws_error("DescribeFlowLogs", e))?;
-    Ok(out
-        .flow_logs()
-        .iter()
-        .filter(|f| is_platforms(f.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(out.flow_logs(), |f| f.tags(), platform_id))
 }
 
 /// Creates the flow log of `vpc_id`; its id.

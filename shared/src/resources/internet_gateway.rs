@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
 
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::common::{is_platforms, platform_filter, removal, tag_spec, Removal};
+use crate::phases::common::{platform_filter, platforms, removal, tag_spec, Removal};
 
 /// The platform's internet gateways.
 pub async fn find_all(
@@ -26,12 +26,11 @@ pub async fn find_all(
         .send()
         .await
         .map_err(|e| aws_error("DescribeInternetGateways", e))?;
-    Ok(out
-        .internet_gateways()
-        .iter()
-        .filter(|g| is_platforms(g.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(
+        out.internet_gateways(),
+        |g| g.tags(),
+        platform_id,
+    ))
 }
 
 /// Whether the gateway is attached to `vpc_id` (and not detaching).

@@ -20,7 +20,7 @@ use aws_sdk_ec2::types::{Address, DomainType, Filter, NatGateway, NatGatewayStat
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
 use crate::phases::common::{
-    error_code, is_platforms, platform_filter, removal, tag_spec, Removal,
+    error_code, is_platforms, platform_filter, platforms, removal, tag_spec, Removal,
 };
 
 /// The platform's NAT gateways that exist or are coming (`pending`, `available`).
@@ -70,12 +70,7 @@ pub async fn find_addresses(
         .send()
         .await
         .map_err(|e| aws_error("DescribeAddresses", e))?;
-    Ok(out
-        .addresses()
-        .iter()
-        .filter(|a| is_platforms(a.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(out.addresses(), |a| a.tags(), platform_id))
 }
 
 /// The allocation id of the gateway's Elastic IP.

@@ -21,7 +21,7 @@ use aws_sdk_ec2::types::{ResourceType, Route, RouteTable, RouteTableAssociation}
 
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::common::{is_platforms, platform_filter, removal, tag_spec, Removal};
+use crate::phases::common::{platform_filter, platforms, removal, tag_spec, Removal};
 
 /// The destination of the one route Tenantry owns in a table.
 pub const DEFAULT_ROUTE: &str = "0.0.0.0/0";
@@ -114,12 +114,7 @@ pub async fn find_platforms(
         .send()
         .await
         .map_err(|e| aws_error("DescribeRouteTables", e))?;
-    Ok(out
-        .route_tables()
-        .iter()
-        .filter(|r| is_platforms(r.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(out.route_tables(), |r| r.tags(), platform_id))
 }
 
 /// Creates a table in `vpc_id` with `tags` (`Name` included).

@@ -19,9 +19,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup};
 
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::common::{
-    error_code, is_platforms, platform_filter, removal, tag_spec, Removal,
-};
+use crate::phases::common::{error_code, platform_filter, platforms, removal, tag_spec, Removal};
 
 /// The platform's security groups.
 pub async fn find_all(
@@ -34,12 +32,7 @@ pub async fn find_all(
         .send()
         .await
         .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-    Ok(out
-        .security_groups()
-        .iter()
-        .filter(|g| is_platforms(g.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(out.security_groups(), |g| g.tags(), platform_id))
 }
 
 /// Security groups tagged as the platform's that it does not want (`wanted`: the names it

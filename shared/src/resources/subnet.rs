@@ -19,7 +19,7 @@ use super::{Difference, Differences};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
 use crate::phases::common::{
-    ec2_tags, error_code, is_platforms, platform_filter, removal, tag_spec, Removal,
+    ec2_tags, error_code, platform_filter, platforms, removal, tag_spec, Removal,
 };
 
 /// Where a subnet is: its VPC, CIDR and zone.
@@ -54,12 +54,7 @@ pub async fn find_all(
         .send()
         .await
         .map_err(|e| aws_error("DescribeSubnets", e))?;
-    Ok(out
-        .subnets()
-        .iter()
-        .filter(|s| is_platforms(s.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(out.subnets(), |s| s.tags(), platform_id))
 }
 
 /// Creates the subnet; its id. `pod_cidr`: the subnet is in the VPC's secondary block, which

@@ -22,7 +22,7 @@ use aws_sdk_ec2::types::{
 
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
-use crate::phases::common::{is_platforms, platform_filter, removal, tag_spec, Removal};
+use crate::phases::common::{platform_filter, platforms, removal, tag_spec, Removal};
 
 /// The two DNS attributes, by the field name drift gives them, in the order they are turned on
 /// (hostnames need support).
@@ -42,12 +42,7 @@ pub async fn find_all(
         .send()
         .await
         .map_err(|e| aws_error("DescribeVpcs", e))?;
-    Ok(out
-        .vpcs()
-        .iter()
-        .filter(|v| is_platforms(v.tags(), platform_id))
-        .cloned()
-        .collect())
+    Ok(platforms(out.vpcs(), |v| v.tags(), platform_id))
 }
 
 /// Creates the VPC with `cidr` and `tags` (`Name` included).
