@@ -25,7 +25,7 @@
 pub mod fargate;
 mod max_pods;
 
-use super::common::{error_code, health_issues, removal, tag_spec};
+use super::common::{error_code, health_issues};
 use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
@@ -34,14 +34,11 @@ use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes;
 use crate::naming::TAG_PLATFORM;
 use crate::plan::Phase;
+use crate::resources::launch_template::{
+    self, find_latest, version_of, Latest, TemplateShape, Volume,
+};
 use crate::resources::Kind;
 use crate::spec::{CapacityType, Cni, NodeGroupSpec};
-use aws_sdk_ec2::types::{
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest,
-    RequestLaunchTemplateData, ResourceType, ResponseLaunchTemplateData, VolumeType,
-};
 use aws_sdk_eks::types::{
     CapacityTypes, LaunchTemplateSpecification, Nodegroup, NodegroupScalingConfig, NodegroupStatus,
     Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
@@ -118,26 +115,6 @@ fn targets(ctx: &PhaseContext<'_>) -> Result<Vec<NodeGroupSpec>, FunctionError> 
 
 // ----- desired state (pure) -----
 
-/// The launch template settings Tenantry compares (what it sets, normalised).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateShape {
-    pub http_tokens: String,
-    pub hop_limit: i32,
-    pub volumes: Vec<Volume>,
-    pub user_data: Option<String>,
-    pub key_name: Option<String>,
-}
-
-/// One block device of a launch template.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Volume {
-    pub device: String,
-    pub size_gib: i32,
-    pub volume_type: String,
-    pub encrypted: bool,
-    pub kms_key: Option<String>,
-}
-
 /// Bottlerocket's `[settings.kubernetes]` with the max pods of custom networking (see
 /// [`max_pods`]) or of Calico; EKS merges its own bootstrap settings into the same table.
 fn max_pods_settings(max_pods: u32) -> String {
@@ -200,89 +177,6 @@ pub fn desired_template(
             base64::engine::general_purpose::STANDARD.encode(settings)
         }),
         key_name: None,
-    }
-}
-
-fn request_data(
-    shape: &TemplateShape,
-    tags: &BTreeMap<String, String>,
-) -> RequestLaunchTemplateData {
-    let devices = shape
-        .volumes
-        .iter()
-        .map(|v| {
-            LaunchTemplateBlockDeviceMappingRequest::builder()
-                .device_name(&v.device)
-                .ebs(
-                    LaunchTemplateEbsBlockDeviceRequest::builder()
-                        .volume_size(v.size_gib)
-                        .volume_type(VolumeType::from(v.volume_type.as_str()))
-                        .encrypted(v.encrypted)
-                        .set_kms_key_id(v.kms_key.clone())
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build()
-        })
-        .collect();
-    let tag_specs = [ResourceType::Instance, ResourceType::Volume]
-        .into_iter()
-        .map(|kind| {
-            let spec = tag_spec(kind, tags);
-            LaunchTemplateTagSpecificationRequest::builder()
-                .set_resource_type(spec.resource_type().cloned())
-                .set_tags(Some(spec.tags().to_vec()))
-                .build()
-        })
-        .collect();
-    RequestLaunchTemplateData::builder()
-        .metadata_options(
-            LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .http_tokens(LaunchTemplateHttpTokensState::from(
-                    shape.http_tokens.as_str(),
-                ))
-                .http_put_response_hop_limit(shape.hop_limit)
-                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .build(),
-        )
-        .set_block_device_mappings(Some(devices))
-        .set_user_data(shape.user_data.clone())
-        .set_tag_specifications(Some(tag_specs))
-        .build()
-}
-
-/// The comparable shape of a launch template version as EC2 describes it.
-fn actual_template(data: &ResponseLaunchTemplateData) -> TemplateShape {
-    let metadata = data.metadata_options();
-    let mut volumes: Vec<Volume> = data
-        .block_device_mappings()
-        .iter()
-        .map(|m| {
-            let ebs = m.ebs();
-            Volume {
-                device: m.device_name().unwrap_or_default().to_owned(),
-                size_gib: ebs.and_then(|e| e.volume_size()).unwrap_or_default(),
-                volume_type: ebs
-                    .and_then(|e| e.volume_type())
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
-                encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
-                kms_key: ebs.and_then(|e| e.kms_key_id()).map(str::to_owned),
-            }
-        })
-        .collect();
-    volumes.sort();
-    TemplateShape {
-        http_tokens: metadata
-            .and_then(|m| m.http_tokens())
-            .map(|t| t.as_str().to_owned())
-            .unwrap_or_else(|| "optional".to_owned()),
-        hop_limit: metadata
-            .and_then(|m| m.http_put_response_hop_limit())
-            .unwrap_or(1),
-        volumes,
-        user_data: data.user_data().map(str::to_owned),
-        key_name: data.key_name().map(str::to_owned),
     }
 }
 
@@ -598,7 +492,7 @@ async fn converge_template(
     ng: &Nodegroup,
 ) -> Result<bool, FunctionError> {
     let template = ctx.names.launch_template(&group.name);
-    let Some(found) = find_template(&c.ec2, &template).await? else {
+    let Some(found) = find_latest(&c.ec2, &template).await? else {
         return Ok(false);
     };
     let Some(latest) = latest_version(ctx, c, group, &found).await? else {
@@ -622,7 +516,7 @@ async fn latest_version(
     };
     let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let want = wanted_template(ctx, c, group, &data_key).await?;
-    let have = actual_template(data);
+    let have = TemplateShape::of(data);
     if have == want {
         return Ok(found.number.map(|v| v.to_string()));
     }
@@ -632,19 +526,8 @@ async fn latest_version(
     if !ctx.differs(&resource, "launchTemplateData", desired, actual) {
         return Ok(None);
     }
-    let created = c
-        .ec2
-        .create_launch_template_version()
-        .launch_template_id(&found.id)
-        .version_description("tenantry")
-        .launch_template_data(request_data(&want, &ctx.tags(COMPONENT)))
-        .send()
-        .await
-        .map_err(|e| aws_error("CreateLaunchTemplateVersion", e))?;
-    let number = created
-        .launch_template_version()
-        .and_then(|v| v.version_number());
-    Ok(number.map(|v| v.to_string()))
+    let tags = ctx.tags(COMPONENT);
+    launch_template::create_version(&c.ec2, &found.id, &want, &tags).await
 }
 
 /// Moves the group to version `latest` of its template `id` (`observe`: notes that it is on
@@ -727,40 +610,13 @@ async fn ensure_template(
     group: &NodeGroupSpec,
 ) -> Result<(String, String), FunctionError> {
     let name = ctx.names.launch_template(&group.name);
-    if let Some(Latest { id, number, .. }) = find_template(&c.ec2, &name).await? {
+    if let Some(Latest { id, number, .. }) = find_latest(&c.ec2, &name).await? {
         return Ok((id, version_of(number)));
     }
     let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let shape = wanted_template(ctx, c, group, &data_key).await?;
     let tags = ctx.tags(COMPONENT);
-    let created = c
-        .ec2
-        .create_launch_template()
-        .launch_template_name(&name)
-        .version_description("tenantry")
-        .launch_template_data(request_data(&shape, &tags))
-        .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
-        .send()
-        .await;
-    let found = match created {
-        Ok(out) => out.launch_template().and_then(|t| {
-            let id = t.launch_template_id()?.to_owned();
-            Some((id, version_of(t.latest_version_number())))
-        }),
-        // A retried create whose first attempt went through.
-        Err(e) if error_code(&e) == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
-            find_template(&c.ec2, &name)
-                .await?
-                .map(|t| (t.id, version_of(t.number)))
-        }
-        Err(e) => return Err(aws_error("CreateLaunchTemplate", e)),
-    };
-    let (id, version) = found.ok_or_else(|| {
-        FunctionError::new(
-            ErrorType::Retryable,
-            format!("launch template {name:?} has no id yet"),
-        )
-    })?;
+    let (id, version) = launch_template::create(&c.ec2, &name, &shape, &tags).await?;
     ctx.record_new(
         Kind::LaunchTemplate,
         &name,
@@ -769,52 +625,6 @@ async fn ensure_template(
     )
     .await?;
     Ok((id, version))
-}
-
-/// A launch template version number as node groups name it (`1` when EC2 reported none: a new
-/// template's first version).
-fn version_of(number: Option<i64>) -> String {
-    number.unwrap_or(1).to_string()
-}
-
-/// The latest version of a launch template.
-struct Latest {
-    id: String,
-    number: Option<i64>,
-    data: Option<ResponseLaunchTemplateData>,
-}
-
-/// The latest version of the launch template named `name`.
-async fn find_template(
-    ec2: &aws_sdk_ec2::Client,
-    name: &str,
-) -> Result<Option<Latest>, FunctionError> {
-    let found = ec2
-        .describe_launch_template_versions()
-        .launch_template_name(name)
-        .versions("$Latest")
-        .send()
-        .await;
-    match found {
-        Ok(out) => Ok(out.launch_template_versions().first().and_then(|v| {
-            Some(Latest {
-                id: v.launch_template_id()?.to_owned(),
-                number: v.version_number(),
-                data: v.launch_template_data().cloned(),
-            })
-        })),
-        Err(e)
-            if matches!(
-                error_code(&e),
-                Some("InvalidLaunchTemplateName.NotFoundException")
-                    | Some("InvalidLaunchTemplateId.NotFound")
-                    | Some("InvalidLaunchTemplateName.MalformedException")
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("DescribeLaunchTemplateVersions", e)),
-    }
 }
 
 async fn create_group(
@@ -1060,14 +870,8 @@ async fn remove(
                     .unwrap_or(name);
                 let template = ctx.names.launch_template(group);
                 // Looked up first so that deleting what is already gone makes no mutating call.
-                if find_template(&c.ec2, &template).await?.is_some() {
-                    let result = c
-                        .ec2
-                        .delete_launch_template()
-                        .launch_template_name(&template)
-                        .send()
-                        .await;
-                    removal("DeleteLaunchTemplate", result)?;
+                if find_latest(&c.ec2, &template).await?.is_some() {
+                    launch_template::remove(&c.ec2, &template).await?;
                 }
                 ctx.forget(Kind::LaunchTemplate, &template).await?;
             }

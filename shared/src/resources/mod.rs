@@ -9,6 +9,7 @@ pub mod flow_log;
 pub mod internet_gateway;
 mod kind;
 pub mod kms_key;
+pub mod launch_template;
 pub mod log_group;
 pub mod nat_gateway;
 pub mod pod_identity_association;
