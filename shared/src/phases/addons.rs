@@ -308,12 +308,8 @@ async fn addon_ready(
         return Ok(false);
     }
     let resource = format!("{}/{}", Kind::Addon, want.name);
-    let mut update = false;
-    for d in want.differences(current) {
-        // Every difference is noted under `observe`: no short circuit.
-        update |= ctx.differs(&resource, d.field, d.desired, d.actual);
-    }
-    if !update {
+    // Every difference is noted under `observe`; one update puts them all back.
+    if ctx.repairs(&resource, want.differences(current)).is_empty() {
         return Ok(true);
     }
     tracing::info!(addon = %want.name, "updating add-on");

@@ -183,11 +183,13 @@ impl<'a> PhaseContext<'a> {
         resource: &str,
         differences: Vec<crate::resources::Difference>,
     ) -> Vec<&'static str> {
-        differences
-            .into_iter()
-            .filter(|d| self.differs(resource, d.field, d.desired.clone(), d.actual.clone()))
-            .map(|d| d.field)
-            .collect()
+        let mut fields = Vec::new();
+        for d in differences {
+            if self.differs(resource, d.field, d.desired, d.actual) {
+                fields.push(d.field);
+            }
+        }
+        fields
     }
 
     /// Whether a live resource found under the platform's name is the platform's (`tags`: its

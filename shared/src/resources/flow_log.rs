@@ -39,11 +39,7 @@ pub struct Desired {
 impl Desired {
     /// The owned fields of `live` that differ from this (none: it is the one to keep).
     pub fn differences(&self, live: &FlowLog) -> Vec<Difference> {
-        let name = live
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("Name"))
-            .and_then(|t| t.value());
+        let name = crate::phases::network::lookup::name(live.tags());
         let traffic = live.traffic_type().map(|t| t.as_str());
         let role = live.deliver_logs_permission_arn();
         let mut d = Differences::default();

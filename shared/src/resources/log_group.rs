@@ -282,10 +282,8 @@ pub(crate) async fn repair_differences(
     live: &Live,
 ) -> Result<(), FunctionError> {
     let resource = format!("{}/{}", Kind::LogGroup, desired.name);
-    for d in desired.differences(live) {
-        if ctx.differs(&resource, d.field, d.desired, d.actual) {
-            repair(logs, desired, live, d.field).await?;
-        }
+    for field in ctx.repairs(&resource, desired.differences(live)) {
+        repair(logs, desired, live, field).await?;
     }
     Ok(())
 }

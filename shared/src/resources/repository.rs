@@ -263,10 +263,8 @@ pub(crate) async fn converge(
     record.tenant = tenant.map(str::to_owned);
     record.tags = desired.tags.clone();
     ctx.record(record).await?;
-    for d in desired.differences(&live) {
-        if ctx.differs(&resource, d.field, d.desired, d.actual) {
-            repair(ecr, desired, &live, d.field).await?;
-        }
+    for field in ctx.repairs(&resource, desired.differences(&live)) {
+        repair(ecr, desired, &live, field).await?;
     }
     Ok(Some(live.uri))
 }

@@ -106,12 +106,14 @@ pub fn ingress_rules(group: &SecurityGroup) -> BTreeMap<String, IpPermission> {
     out
 }
 
-/// The rules of HTTPS from each of `cidrs`, as [`ingress_rules`] names them.
+/// The rule of HTTPS from `cidr`, as [`ingress_rules`] names it.
+pub fn https_rule(cidr: &str) -> String {
+    format!("tcp/443-443 from {cidr}")
+}
+
+/// The rules of HTTPS from each of `cidrs`.
 pub fn https_from(cidrs: &[String]) -> BTreeSet<String> {
-    cidrs
-        .iter()
-        .map(|c| format!("tcp/443-443 from {c}"))
-        .collect()
+    cidrs.iter().map(|c| https_rule(c)).collect()
 }
 
 /// Creates a group named `name` in `vpc_id`; its id.

@@ -676,7 +676,7 @@ impl Walk<'_, '_> {
         }
         let missing: Vec<String> = cidrs
             .into_iter()
-            .filter(|c| !have.contains_key(&format!("tcp/443-443 from {c}")))
+            .filter(|c| !have.contains_key(&security_group::https_rule(c)))
             .collect();
         let ec2 = &self.c.ec2;
         security_group::authorize_https(ec2, &id, &missing, "HTTPS to VPC endpoints").await?;
