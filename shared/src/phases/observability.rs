@@ -9,7 +9,7 @@
 //! - **Alarm topic** `tenantry-<stem>-alarms` when alarms are on and the request names no topic:
 //!   encrypted with the platform's data key (whose key policy lets CloudWatch use it, see
 //!   [`crate::policies::key_policy`]), with a topic policy letting this account's alarms of this
-//!   platform publish ([`topic::topic_policy`]), tagged. It is found by its ARN (derived from the
+//!   platform publish ([`crate::resources::topic::policy`]), tagged. It is found by its ARN (derived from the
 //!   account, region and name), and a topic of that name not tagged with the platform is neither
 //!   adopted nor deleted.
 //! - **Alarms** ([`crate::plan::ALARMS`], one definition for the plan and the phase) on the
@@ -46,7 +46,6 @@ use crate::spec::partition_of;
 
 pub use alarms::AlarmView;
 pub use secret::{document as secret_document, SECRET_SCHEMA_VERSION};
-pub use topic::topic_policy;
 
 /// The `tenantry:component` tag of this phase's resources.
 pub const COMPONENT: &str = "observability";
@@ -114,7 +113,7 @@ impl Desired {
         } else {
             match &alarms.sns_topic_arn {
                 Some(arn) => Some(arn.clone()),
-                None => Some(topic::topic_arn(
+                None => Some(crate::resources::topic::arn(
                     partition,
                     &spec.region,
                     &ctx.account,

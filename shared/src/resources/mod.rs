@@ -18,6 +18,7 @@ pub mod repository;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
+pub mod topic;
 pub mod vpc;
 pub mod vpc_endpoint;
 

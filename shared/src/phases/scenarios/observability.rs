@@ -9,7 +9,7 @@ use super::secrets::SecretsDouble;
 use super::sns::SnsDouble;
 use super::{drift_fields, Calls, Rules, Stage};
 use crate::error::ErrorType;
-use crate::naming::{Names, TAG_PLATFORM};
+use crate::naming::{Names, TAG_ENVIRONMENT, TAG_PLATFORM};
 use crate::phases::outputs;
 use crate::phases::Action;
 use crate::plan::{Phase, ALARMS, CONTAINER_INSIGHTS_LOG_GROUPS};
@@ -169,6 +169,47 @@ async fn out_of_band_changes_are_named_then_repaired() {
         ]
     );
     assert_eq!(repaired.changes, 4);
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
+/// An opened topic policy and a lost environment tag: `observe` names both, `ensure` puts back the
+/// policy and adds the one tag (the topic's other tags stay).
+#[tokio::test]
+async fn drifted_topic_policy_and_tag_are_named_then_repaired() {
+    let w = World::new();
+    w.s.run(Action::Ensure).await;
+    w.sns.edit(&w.topic(), |t| {
+        t.attributes.insert("Policy".to_owned(), json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "*"}]}).to_string());
+        t.tags.remove(TAG_ENVIRONMENT);
+        t.tags.insert("team".to_owned(), "sre".to_owned());
+    });
+    let observed = w.s.run(Action::Observe).await;
+    let topic = format!("sns:topic/{}", w.names().sns_topic());
+    let mut fields = drift_fields(&observed);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            (topic.clone(), "policy".to_owned()),
+            (topic, "tags".to_owned())
+        ]
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    let repaired = w.s.run(Action::Ensure).await;
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        ["sns:SetTopicAttributes", "sns:TagResource"]
+    );
+    assert_eq!(repaired.changes, 2);
+    let topic = &w.sns.topics()[&w.topic()];
+    assert_eq!(topic.tags.get(TAG_ENVIRONMENT), Some(&w.s.spec.environment));
+    assert_eq!(topic.tags["team"], "sre");
+    let policy: serde_json::Value = serde_json::from_str(&topic.attributes["Policy"]).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Principal"]["Service"],
+        "cloudwatch.amazonaws.com"
+    );
     assert!(w.s.run(Action::Observe).await.drift.is_empty());
 }
 
