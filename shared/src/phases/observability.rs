@@ -20,7 +20,7 @@
 //!   longer defined (an older release's, or all of them once alarms are turned off) are deleted.
 //! - **Platform configuration secret** `tenantry/<stem>/platform-config` in Secrets Manager,
 //!   encrypted with the data key, tagged, holding the platform's non-secret connection facts as
-//!   JSON ([`secret::document`]); its value is written only when it differs.
+//!   JSON ([`crate::resources::secret::document`]); its value is written only when it differs.
 //!
 //! `ensure` creates in the order secret, log groups, topic, alarms; `delete` removes in the
 //! reverse order. `observe` runs `ensure` without writing and reports every difference as drift.
@@ -45,7 +45,6 @@ use crate::plan::{Phase, CONTAINER_INSIGHTS_LOG_GROUPS};
 use crate::spec::partition_of;
 
 pub use alarms::AlarmView;
-pub use secret::{document as secret_document, SECRET_SCHEMA_VERSION};
 
 /// The `tenantry:component` tag of this phase's resources.
 pub const COMPONENT: &str = "observability";
@@ -144,7 +143,7 @@ impl Desired {
             data_key: key(outputs::DATA_KEY_ARN, true)?,
             alarm_topic,
             own_topic,
-            secret: secret::document(spec, &names, &ctx.status.outputs),
+            secret: crate::resources::secret::document(spec, &names, &ctx.status.outputs),
             names,
         })
     }
@@ -215,8 +214,6 @@ pub(crate) fn owned(tags: &BTreeMap<String, String>, platform: &str) -> bool {
         && tags.get(TAG_COMPONENT).map(String::as_str) == Some(COMPONENT)
 }
 
-pub(crate) use crate::resources::same_key;
-
 /// The error of a resource found under the platform's name but not tagged as its own.
 pub(crate) fn foreign(what: &str, name: &str, platform: &str) -> FunctionError {
     FunctionError::new(
@@ -231,23 +228,6 @@ pub(crate) fn foreign(what: &str, name: &str, platform: &str) -> FunctionError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_compare_by_id_arn_or_both() {
-        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab";
-        assert!(same_key(arn, arn));
-        assert!(same_key(arn, "1234abcd-12ab"));
-        assert!(same_key(
-            arn,
-            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab"
-        ));
-        assert!(!same_key(arn, "ffff"));
-        assert!(!same_key(
-            arn,
-            "arn:aws:kms:us-east-1:111122223333:key/ffff"
-        ));
-        assert!(!same_key(arn, ""));
-    }
 
     #[test]
     fn only_missing_or_changed_tags_are_added() {

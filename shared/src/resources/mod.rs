@@ -16,6 +16,7 @@ pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;
 pub mod route_table;
+pub mod secret;
 pub mod security_group;
 pub mod subnet;
 pub mod topic;
@@ -77,5 +78,27 @@ impl Difference {
             desired,
             actual,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_by_id_arn_or_both() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab";
+        assert!(same_key(arn, arn));
+        assert!(same_key(arn, "1234abcd-12ab"));
+        assert!(same_key(
+            arn,
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab"
+        ));
+        assert!(!same_key(arn, "ffff"));
+        assert!(!same_key(
+            arn,
+            "arn:aws:kms:us-east-1:111122223333:key/ffff"
+        ));
+        assert!(!same_key(arn, ""));
     }
 }

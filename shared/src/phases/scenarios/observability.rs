@@ -260,6 +260,46 @@ async fn a_secret_of_our_name_without_our_tag_is_refused_untouched() {
     assert_eq!((kept.value.as_str(), kept.deleted), ("theirs", false));
 }
 
+/// A re-provision within the recovery window: the secret is pending deletion, and meanwhile its
+/// key and value changed. `observe` names the pending deletion only (a deleted secret's value
+/// cannot be read); `ensure` restores it and takes one new version under the data key, which
+/// carries the desired value too.
+#[tokio::test]
+async fn a_secret_pending_deletion_is_restored_then_rekeyed() {
+    let w = World::new();
+    w.s.run(Action::Ensure).await;
+    let secret = w.names().platform_secret();
+    w.secrets.edit(&secret, |s| {
+        s.deleted = true;
+        s.kms_key = Some("arn:aws:kms:us-east-1:123456789012:key/other".to_owned());
+        s.value = "{}".to_owned();
+    });
+    let observed = w.s.run(Action::Observe).await;
+    assert_eq!(
+        drift_fields(&observed),
+        [(
+            format!("secretsmanager:secret/{secret}"),
+            "deletedDate".to_owned()
+        )]
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.s.run(Action::Ensure).await;
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        [
+            "secretsmanager:RestoreSecret",
+            "secretsmanager:UpdateSecret"
+        ]
+    );
+    let restored = &w.secrets.secrets()[&secret];
+    assert!(!restored.deleted);
+    assert_eq!(restored.kms_key.as_deref(), Some(DATA_KEY));
+    let value: serde_json::Value = serde_json::from_str(&restored.value).unwrap();
+    assert_eq!(value["platformId"], json!(w.s.spec.id));
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
 #[tokio::test]
 async fn gone_platform_deletes_without_a_call_and_delete_converges() {
     let w = World::new();
