@@ -16,7 +16,7 @@
 //!   `ContainerInsights` namespace, dimension `ClusterName=<cluster>`, alarm and OK actions to the
 //!   topic, tagged at creation. The platform's alarms are read with one `DescribeAlarms` by the
 //!   prefix `tenantry-<stem>-`; an alarm is put again only when its definition differs
-//!   ([`alarms::AlarmView`]). Alarms under the prefix that are tagged with the platform but no
+//!   ([`crate::resources::alarm::AlarmView`]). Alarms under the prefix that are tagged with the platform but no
 //!   longer defined (an older release's, or all of them once alarms are turned off) are deleted.
 //! - **Platform configuration secret** `tenantry/<stem>/platform-config` in Secrets Manager,
 //!   encrypted with the data key, tagged, holding the platform's non-secret connection facts as
@@ -43,8 +43,6 @@ use crate::error::{ErrorType, FunctionError};
 use crate::naming::{Names, TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::{Phase, CONTAINER_INSIGHTS_LOG_GROUPS};
 use crate::spec::partition_of;
-
-pub use alarms::AlarmView;
 
 /// The `tenantry:component` tag of this phase's resources.
 pub const COMPONENT: &str = "observability";
@@ -195,19 +193,6 @@ async fn delete(
 
 // --- helpers shared by the submodules ------------------------------------------------------------
 
-/// The tags of `desired` that `actual` lacks or holds with another value (tags are only ever
-/// added: foreign tags are left alone).
-pub(crate) fn missing_tags(
-    desired: &BTreeMap<String, String>,
-    actual: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    desired
-        .iter()
-        .filter(|(k, v)| actual.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 /// Whether `tags` mark a resource of this phase of `platform`.
 pub(crate) fn owned(tags: &BTreeMap<String, String>, platform: &str) -> bool {
     tags.get(TAG_PLATFORM).map(String::as_str) == Some(platform)
@@ -228,22 +213,6 @@ pub(crate) fn foreign(what: &str, name: &str, platform: &str) -> FunctionError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_missing_or_changed_tags_are_added() {
-        let desired: BTreeMap<String, String> = [("a", "1"), ("b", "2")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let actual: BTreeMap<String, String> = [("a", "1"), ("b", "9"), ("foreign", "x")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let missing = missing_tags(&desired, &actual);
-        assert_eq!(missing.len(), 1);
-        assert_eq!(missing["b"], "2");
-        assert!(missing_tags(&desired, &desired).is_empty());
-    }
 
     #[test]
     fn ownership_needs_platform_and_component() {

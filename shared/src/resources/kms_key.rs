@@ -353,11 +353,7 @@ async fn converge_tags(
         .into_iter()
         .map(|t| (t.tag_key, t.tag_value))
         .collect();
-    let missing: BTreeMap<String, String> = desired
-        .iter()
-        .filter(|(k, v)| actual.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let missing = super::missing_tags(desired, &actual);
     if missing.is_empty() || !ctx.differs(resource, "tags", json!(missing), json!(actual)) {
         return Ok(());
     }

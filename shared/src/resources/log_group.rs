@@ -71,11 +71,7 @@ impl Desired {
             }
         }
         if let Some(actual) = &live.tags {
-            let missing: BTreeMap<&String, &String> = self
-                .tags
-                .iter()
-                .filter(|(k, v)| actual.get(*k) != Some(*v))
-                .collect();
+            let missing = super::missing_tags(&self.tags, actual);
             if !missing.is_empty() {
                 out.push(Difference::new("tags", json!(missing), json!(actual)));
             }

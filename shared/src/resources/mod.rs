@@ -4,6 +4,7 @@
 //! plan, the inventory, `tenantry status`, the result events and the decommission census share.
 
 pub mod addon;
+pub mod alarm;
 pub mod fargate_profile;
 pub mod flow_log;
 pub mod internet_gateway;
@@ -46,6 +47,19 @@ pub fn same_key(desired: &str, actual: &str) -> bool {
             .is_some_and(|(_, id)| id == actual || actual.ends_with(&format!(":key/{id}")))
 }
 
+/// The tags of `desired` that `actual` lacks or holds with another value (tags are only ever
+/// added: foreign tags are left alone).
+pub fn missing_tags(
+    desired: &BTreeMap<String, String>,
+    actual: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    desired
+        .iter()
+        .filter(|(k, v)| actual.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The differences of one resource, collected field by field.
 #[derive(Debug, Default)]
 pub struct Differences(pub Vec<Difference>);
@@ -61,12 +75,9 @@ impl Differences {
     /// Notes `tags` when a tag Tenantry sets is missing or changed: desired the tags that differ,
     /// actual their live values. Tags others added are not a difference.
     pub fn tags(&mut self, desired: &BTreeMap<String, String>, actual: &BTreeMap<String, String>) {
-        let missing: BTreeMap<&String, &String> = desired
-            .iter()
-            .filter(|(k, v)| actual.get(*k) != Some(*v))
-            .collect();
+        let missing = missing_tags(desired, actual);
         let live: BTreeMap<&String, Option<&String>> =
-            missing.keys().map(|k| (*k, actual.get(*k))).collect();
+            missing.keys().map(|k| (k, actual.get(k))).collect();
         self.check("tags", json!(missing), json!(live), missing.is_empty());
     }
 }
@@ -100,5 +111,21 @@ mod tests {
             "arn:aws:kms:us-east-1:111122223333:key/ffff"
         ));
         assert!(!same_key(arn, ""));
+    }
+
+    #[test]
+    fn only_missing_or_changed_tags_are_added() {
+        let desired: BTreeMap<String, String> = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let actual: BTreeMap<String, String> = [("a", "1"), ("b", "9"), ("foreign", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let missing = missing_tags(&desired, &actual);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing["b"], "2");
+        assert!(missing_tags(&desired, &desired).is_empty());
     }
 }

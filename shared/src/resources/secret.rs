@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{json, Map, Value};
 
-use super::{same_key, Difference, Differences};
+use super::{missing_tags, same_key, Difference, Differences};
 use crate::error::{ErrorType, FunctionError};
 use crate::naming::Names;
 use crate::phases::aws_error;
@@ -275,12 +275,7 @@ pub async fn repair(
     fields: &[&str],
 ) -> Result<(), FunctionError> {
     if fields.contains(&"tags") {
-        let missing: BTreeMap<String, String> = desired
-            .tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let missing = missing_tags(&desired.tags, &live.tags);
         sm.tag_resource()
             .secret_id(&live.arn)
             .set_tags(Some(secret_tags(&missing)))

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_sns::types::Tag;
 use serde_json::{json, Value};
 
-use super::{same_key, Difference, Differences};
+use super::{missing_tags, same_key, Difference, Differences};
 use crate::error::{ErrorType, FunctionError};
 use crate::phases::aws_error;
 use crate::policies;
@@ -157,12 +157,7 @@ pub async fn repair(
         },
         "policy" => set(ATTR_POLICY, desired.policy.to_string()).await.map(drop),
         _ => {
-            let missing: BTreeMap<String, String> = desired
-                .tags
-                .iter()
-                .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let missing = missing_tags(&desired.tags, &live.tags);
             return sns
                 .tag_resource()
                 .resource_arn(&desired.arn)

@@ -56,6 +56,29 @@ impl CloudWatchDouble {
         state.tags.remove(&arn(name));
     }
 
+    /// An alarm's tags.
+    pub fn tags(&self, name: &str) -> BTreeMap<String, String> {
+        let state = self.state.lock().expect("cloudwatch");
+        state.tags.get(&arn(name)).cloned().unwrap_or_default()
+    }
+
+    /// Changes an alarm's tags out of band.
+    pub fn edit_tags(&self, name: &str, change: impl FnOnce(&mut BTreeMap<String, String>)) {
+        let mut state = self.state.lock().expect("cloudwatch");
+        change(state.tags.entry(arn(name)).or_default());
+    }
+
+    /// Adds an alarm named `name` out of band, a copy of `like` with `tags`.
+    pub fn add(&self, name: &str, like: &str, tags: &[(&str, &str)]) {
+        let mut state = self.state.lock().expect("cloudwatch");
+        let mut alarm = state.alarms[like].clone();
+        alarm.alarm_name = Some(name.to_owned());
+        alarm.alarm_arn = Some(arn(name));
+        state.alarms.insert(name.to_owned(), alarm);
+        let tags = tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        state.tags.insert(arn(name), tags.collect());
+    }
+
     pub fn rules(&self) -> Vec<Rule> {
         use aws_sdk_cloudwatch::operation::*;
         vec![

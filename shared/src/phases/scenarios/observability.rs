@@ -260,6 +260,54 @@ async fn a_secret_of_our_name_without_our_tag_is_refused_untouched() {
     assert_eq!((kept.value.as_str(), kept.deleted), ("theirs", false));
 }
 
+/// Under the platform's alarm prefix: an alarm that lost Tenantry's environment tag, one tagged
+/// as the platform's that no release defines any more, and one of another owner. `observe` names
+/// the tag and the stale alarm; `ensure` adds the tag and deletes the stale alarm only.
+#[tokio::test]
+async fn stale_alarms_go_lost_tags_come_back_and_strangers_stay() {
+    let w = World::new();
+    w.s.run(Action::Ensure).await;
+    let names = w.names();
+    let kept = names.alarm(ALARMS[0].name);
+    let stale = names.alarm("pod-restarts");
+    let stranger = names.alarm("x-team-latency");
+    w.cloudwatch
+        .edit_tags(&kept, |t| drop(t.remove(TAG_ENVIRONMENT)));
+    let ours = w.cloudwatch.tags(&kept);
+    let ours: Vec<(&str, &str)> = ours.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    w.cloudwatch.add(&stale, &kept, &ours);
+    w.cloudwatch
+        .add(&stranger, &kept, &[(TAG_PLATFORM, "payments-x")]);
+
+    let observed = w.s.run(Action::Observe).await;
+    let mut fields = drift_fields(&observed);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            (format!("cloudwatch:alarm/{kept}"), "tags".to_owned()),
+            (format!("cloudwatch:alarm/{stale}"), "exists".to_owned()),
+        ]
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.s.run(Action::Ensure).await;
+    let mut writes = w.s.calls.mutating_aws();
+    writes.sort();
+    assert_eq!(
+        writes,
+        ["cloudwatch:DeleteAlarms", "cloudwatch:TagResource"]
+    );
+    let alarms = w.cloudwatch.alarms();
+    assert!(!alarms.contains_key(&stale));
+    assert!(alarms.contains_key(&stranger));
+    assert_eq!(
+        w.cloudwatch.tags(&kept).get(TAG_ENVIRONMENT),
+        Some(&w.s.spec.environment)
+    );
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
 /// A re-provision within the recovery window: the secret is pending deletion, and meanwhile its
 /// key and value changed. `observe` names the pending deletion only (a deleted secret's value
 /// cannot be read); `ensure` restores it and takes one new version under the data key, which
