@@ -5,6 +5,7 @@
 
 pub mod addon;
 pub mod alarm;
+pub mod bucket;
 pub mod fargate_profile;
 pub mod flow_log;
 pub mod internet_gateway;

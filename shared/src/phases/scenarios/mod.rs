@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod sns;
 pub mod store;
 mod tenant;
+mod tenant_buckets;
 
 use std::sync::{Arc, Mutex};
 
@@ -66,13 +67,13 @@ impl Calls {
         self.0.lock().expect("calls").clone()
     }
 
-    /// The calls that change something (not Describe/Get/List).
+    /// The calls that change something (not Describe/Get/Head/List/Query).
     pub fn mutating(&self) -> Vec<String> {
         self.all()
             .into_iter()
             .filter(|c| {
                 let op = c.split(':').nth(1).unwrap_or_default();
-                !["Describe", "Get", "List", "Query"]
+                !["Describe", "Get", "Head", "List", "Query"]
                     .iter()
                     .any(|p| op.starts_with(p))
             })
@@ -265,6 +266,7 @@ impl Stage {
     pub async fn try_run(&self, action: Action) -> Result<PhaseOutput, FunctionError> {
         use crate::phases::{
             access, addons, bootstrap, cluster, encryption, identity, nodegroups, observability,
+            tenant,
         };
         self.calls.clear();
         let mut ctx = context(&self.deps, self.phase, action, &self.spec).await?;
@@ -279,6 +281,7 @@ impl Stage {
             Phase::Observability => observability::run(ctx).await,
             Phase::Bootstrap => bootstrap::run(ctx).await,
             Phase::Access => access::run(ctx).await,
+            Phase::Tenants => tenant::run(ctx).await,
             other => panic!("no scenario runs the {other:?} phase yet"),
         }
     }

@@ -9,16 +9,13 @@
 //! does. Decommission empties and deletes it after the data bucket; when the data bucket is kept
 //! (retained tenant data), its logs are kept with it.
 
-use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
 use serde_json::json;
 
 use super::bucket;
-use crate::error::{ErrorType, FunctionError};
-use crate::phases::aws_error;
+use crate::error::FunctionError;
 use crate::phases::PhaseContext;
 use crate::policies;
-use crate::resources::Kind;
-use crate::store::ResourceRecord;
+use crate::resources::bucket as s3_bucket;
 
 /// Tag component of the access-log bucket.
 pub const COMPONENT: &str = "tenant-data-access-logs";
@@ -30,26 +27,19 @@ pub(crate) async fn ensure(
     data_bucket: &str,
 ) -> Result<(), FunctionError> {
     let logs = ctx.names.access_log_bucket();
-    let resource = format!("s3:bucket/{logs}");
-    let tags = ctx.tags(COMPONENT);
-    if !bucket::exists(ctx, s3, &logs).await? {
-        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
-            return Ok(());
-        }
-        bucket::create(ctx, s3, &logs, &tags).await?;
+    let want = s3_bucket::Desired {
+        region: ctx.spec.region.clone(),
+        kms_key: None,
+        versioned: false,
+        policy: policies::access_log_bucket_policy(&ctx.target(), &logs, data_bucket),
+        tags: ctx.tags(COMPONENT),
+        name: logs,
+    };
+    let attributes = json!({ "accessLogsOf": data_bucket });
+    if !bucket::converge(ctx, s3, &want, attributes).await? {
+        return Ok(());
     }
-    let mut record = ResourceRecord::new(Kind::Bucket, &logs, ctx.phase.as_str());
-    record.arn = Some(format!("arn:{}:s3:::{logs}", ctx.spec.partition()));
-    record.tags = tags.clone();
-    record.attributes = Some(json!({ "accessLogsOf": data_bucket }));
-    ctx.record(record).await?;
-    bucket::converge_tags(ctx, s3, &logs, &resource, &tags).await?;
-    bucket::converge_ownership(ctx, s3, &logs, &resource).await?;
-    bucket::converge_public_access(ctx, s3, &logs, &resource).await?;
-    bucket::converge_encryption(ctx, s3, &logs, &resource, None).await?;
-    let policy = policies::access_log_bucket_policy(&ctx.target(), &logs, data_bucket);
-    bucket::converge_policy(ctx, s3, &logs, &resource, policy).await?;
-    converge_logging(ctx, s3, data_bucket, &logs).await
+    converge_logging(ctx, s3, data_bucket, &want.name).await
 }
 
 /// The data bucket logs into `logs` under the prefix.
@@ -59,37 +49,15 @@ async fn converge_logging(
     data_bucket: &str,
     logs: &str,
 ) -> Result<(), FunctionError> {
-    let actual = s3
-        .get_bucket_logging()
-        .bucket(data_bucket)
-        .send()
-        .await
-        .map_err(|e| aws_error("s3:GetBucketLogging", e))?
-        .logging_enabled
-        .map(|l| json!({ "targetBucket": l.target_bucket, "targetPrefix": l.target_prefix }));
+    let actual = s3_bucket::access_logging(s3, data_bucket).await?;
     let desired = json!({ "targetBucket": logs, "targetPrefix": policies::ACCESS_LOG_PREFIX });
-    let resource = format!("s3:bucket/{data_bucket}");
+    let resource = format!("{}/{data_bucket}", crate::resources::Kind::Bucket);
     if actual.as_ref() == Some(&desired)
         || !ctx.differs(&resource, "accessLogging", desired, json!(actual))
     {
         return Ok(());
     }
-    let enabled = LoggingEnabled::builder()
-        .target_bucket(logs)
-        .target_prefix(policies::ACCESS_LOG_PREFIX)
-        .build()
-        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
-    s3.put_bucket_logging()
-        .bucket(data_bucket)
-        .bucket_logging_status(
-            BucketLoggingStatus::builder()
-                .logging_enabled(enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| aws_error("s3:PutBucketLogging", e))?;
-    Ok(())
+    s3_bucket::enable_access_logging(s3, data_bucket, logs, policies::ACCESS_LOG_PREFIX).await
 }
 
 /// Empties and deletes the log bucket (after the data bucket, so no log arrives for it later);
@@ -102,13 +70,9 @@ pub(crate) async fn remove(
     if bucket::exists(ctx, s3, &logs).await? {
         // The bucket is going: its policy first, which also lifts the policy's TLS-only Deny
         // for the deletes below (moto reads that Deny as applying to every request).
-        match s3.delete_bucket_policy().bucket(&logs).send().await {
-            Ok(_) => {}
-            Err(e) if crate::phases::common::error_code(&e) == Some("NoSuchBucket") => {}
-            Err(e) => return Err(aws_error("s3:DeleteBucketPolicy", e)),
-        }
+        s3_bucket::delete_policy(s3, &logs).await?;
     }
-    if !bucket::empty_prefix(s3, &logs, "").await? {
+    if !s3_bucket::empty_prefix(s3, &logs, "").await? {
         return Ok(false);
     }
     bucket::delete(ctx, s3, &logs).await?;

@@ -64,7 +64,12 @@ pub const KEY_DELETION_MIN_DAYS: i32 = 7;
 pub const KEY_DELETION_MAX_DAYS: i32 = 30;
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
-    let mut ctx = PhaseContext::load(Phase::Tenants, input, deps).await?;
+    run(PhaseContext::load(Phase::Tenants, input, deps).await?).await
+}
+
+/// Runs the phase's action in a loaded context: for one tenant (`item`), or for the platform
+/// (the buckets and repositories; `observe` walks every tenant too).
+pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
     let clients = ctx.clients.clone();
     let item = ctx.input.item.clone();
     let (ready, outputs) = match (ctx.input.action, item) {
