@@ -17,7 +17,7 @@
 //! `delete` removes the workload roles, the OIDC provider, then the base roles (managed policies
 //! detached, inline policies and instance profiles removed first); "no such entity" is success.
 
-use crate::resources::Kind;
+use crate::resources::{oidc_provider, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::Tag;
@@ -31,10 +31,6 @@ use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
 use crate::policies::{self, ServiceAccount, Target, SERVICE_ACCOUNTS};
 use crate::store::ResourceRecord;
-
-/// Thumbprint registered with the OIDC provider. IAM no longer uses it for EKS issuers (it
-/// trusts their certificate authority), but the API still requires one.
-pub const OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
 
 const COMPONENT: &str = "identity";
 
@@ -634,72 +630,37 @@ async fn converge_inline(
     Ok(())
 }
 
-/// Ensures the IAM OIDC provider of the issuer (audience `sts.amazonaws.com`); returns its ARN.
+/// Ensures the IAM OIDC provider of the issuer ([`oidc_provider`]); returns its ARN.
 async fn ensure_oidc_provider(
     ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
     issuer: &str,
 ) -> Result<Option<String>, FunctionError> {
-    let arn = ctx.target().oidc_provider_arn(issuer);
-    let resource = format!("iam:oidc-provider/{}", policies::issuer_host(issuer));
-    let existing = list_oidc_providers(iam).await?;
-    let tags = ctx.tags(COMPONENT);
-    if existing.contains(&arn) {
-        let out = iam
-            .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:GetOpenIDConnectProvider", e))?;
-        let audience = policies::IRSA_AUDIENCE.to_owned();
-        if !out.client_id_list().contains(&audience)
-            && ctx.differs(
-                &resource,
-                "clientIdList",
-                json!([audience]),
-                json!(out.client_id_list()),
-            )
-        {
-            iam.add_client_id_to_open_id_connect_provider()
-                .open_id_connect_provider_arn(&arn)
-                .client_id(audience)
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:AddClientIDToOpenIDConnectProvider", e))?;
+    let want = oidc_provider::Desired {
+        arn: ctx.target().oidc_provider_arn(issuer),
+        url: issuer.to_owned(),
+        tags: ctx.tags(COMPONENT),
+    };
+    let resource = format!("{}/{}", Kind::OidcProvider, policies::issuer_host(issuer));
+    match oidc_provider::find(iam, &want.arn).await? {
+        Some(live) => {
+            for field in ctx.repairs(&resource, want.differences(&live)) {
+                oidc_provider::repair(iam, &want, &live, field).await?;
+            }
         }
-    } else {
-        if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
-            return Ok(None);
+        None => {
+            if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
+                return Ok(None);
+            }
+            oidc_provider::create(iam, &want).await?;
         }
-        iam.create_open_id_connect_provider()
-            .url(issuer)
-            .client_id_list(policies::IRSA_AUDIENCE)
-            .thumbprint_list(OIDC_THUMBPRINT)
-            .set_tags(Some(iam_tags(&tags)?))
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:CreateOpenIDConnectProvider", e))?;
     }
-    let mut record = ResourceRecord::new(Kind::OidcProvider, &arn, Phase::Identity.as_str());
-    record.arn = Some(arn.clone());
-    record.tags = tags;
+    let mut record = ResourceRecord::new(Kind::OidcProvider, &want.arn, Phase::Identity.as_str());
+    record.arn = Some(want.arn.clone());
+    record.tags = want.tags;
     record.attributes = Some(json!({ "url": issuer }));
     ctx.record(record).await?;
-    Ok(Some(arn))
-}
-
-async fn list_oidc_providers(iam: &aws_sdk_iam::Client) -> Result<BTreeSet<String>, FunctionError> {
-    let out = iam
-        .list_open_id_connect_providers()
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:ListOpenIDConnectProviders", e))?;
-    Ok(out
-        .open_id_connect_provider_list
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| p.arn)
-        .collect())
+    Ok(Some(want.arn))
 }
 
 // --- delete -------------------------------------------------------------------------------------
@@ -730,32 +691,13 @@ async fn delete_oidc_providers(
     ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
 ) -> Result<(), FunctionError> {
-    for arn in list_oidc_providers(iam).await? {
-        let out = match iam
-            .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(aws_error("iam:GetOpenIDConnectProvider", e)),
-        };
-        let tag = |k: &str| out.tags().iter().find(|t| t.key() == k).map(|t| t.value());
+    for (arn, live) in oidc_provider::find_all(iam).await? {
+        let tag = |k: &str| live.tags.get(k).map(String::as_str);
         if tag(TAG_PLATFORM) != Some(ctx.platform_id()) || tag(TAG_COMPONENT) != Some(COMPONENT) {
             continue;
         }
         if ctx.differs(&format!("iam:{arn}"), "exists", json!(false), json!(true)) {
-            match iam
-                .delete_open_id_connect_provider()
-                .open_id_connect_provider_arn(&arn)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(aws_error("iam:DeleteOpenIDConnectProvider", e)),
-            }
+            oidc_provider::remove(iam, &arn).await?;
             ctx.forget(Kind::OidcProvider, &arn).await?;
         }
     }

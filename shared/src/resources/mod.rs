@@ -14,6 +14,7 @@ pub mod kms_key;
 pub mod launch_template;
 pub mod log_group;
 pub mod nat_gateway;
+pub mod oidc_provider;
 pub mod pod_identity_association;
 pub mod pod_security_group;
 pub mod repository;

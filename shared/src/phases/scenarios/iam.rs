@@ -92,6 +92,18 @@ impl IamDouble {
         self.state.lock().expect("iam").providers.clone()
     }
 
+    /// Changes an OIDC provider out of band.
+    pub fn edit_provider(&self, arn: &str, change: impl FnOnce(&mut Provider)) {
+        change(
+            self.state
+                .lock()
+                .expect("iam")
+                .providers
+                .get_mut(arn)
+                .expect("provider"),
+        );
+    }
+
     /// Changes a role out of band.
     pub fn edit(&self, name: &str, change: impl FnOnce(&mut Role)) {
         change(
@@ -403,6 +415,22 @@ impl IamDouble {
                         p.client_ids.push(id);
                     }
                     R::Output(add_client_id_to_open_id_connect_provider::AddClientIdToOpenIdConnectProviderOutput::builder().build())
+                }
+            ),
+            answer!(
+                self,
+                Client::tag_open_id_connect_provider,
+                "iam:TagOpenIDConnectProvider",
+                |me, req| {
+                    let arn = req.open_id_connect_provider_arn().unwrap_or_default();
+                    let new: Vec<_> = tags(req.tags()).collect();
+                    if let Some(p) = me.state.lock().expect("iam").providers.get_mut(arn) {
+                        p.tags.extend(new);
+                    }
+                    R::Output(
+                        tag_open_id_connect_provider::TagOpenIdConnectProviderOutput::builder()
+                            .build(),
+                    )
                 }
             ),
             answer!(

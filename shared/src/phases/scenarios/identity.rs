@@ -162,6 +162,53 @@ async fn widened_trust_and_policy_and_a_dropped_boundary_are_named_then_repaired
 }
 
 /// A crash after `CreateRole`, before its policies and before it was recorded.
+/// The OIDC provider lost the STS audience (IRSA tokens would be refused) and a tag Tenantry
+/// set; another audience and a team's tag were added. `observe` names the two fields; `ensure`
+/// adds the audience and the tag back and removes nothing.
+#[tokio::test]
+async fn a_provider_without_the_sts_audience_is_named_then_repaired() {
+    let w = World::new();
+    w.s.run(Action::Ensure).await;
+    let arn = w.iam.providers().into_keys().next().unwrap();
+    w.iam.edit_provider(&arn, |p| {
+        p.client_ids = vec!["vault".to_owned()];
+        p.tags.remove(naming::TAG_ENVIRONMENT);
+        p.tags.insert("team".to_owned(), "sre".to_owned());
+    });
+    let observed = w.s.run(Action::Observe).await;
+    let resource = format!(
+        "iam:oidc-provider/{}",
+        ISSUER.trim_start_matches("https://")
+    );
+    let mut fields = super::drift_fields(&observed);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            (resource.clone(), "clientIdList".to_owned()),
+            (resource, "tags".to_owned())
+        ]
+    );
+    assert_eq!(w.s.calls.mutating(), Vec::<String>::new(), "observe wrote");
+
+    w.s.run(Action::Ensure).await;
+    assert_eq!(
+        w.s.calls.mutating_aws(),
+        [
+            "iam:AddClientIDToOpenIDConnectProvider",
+            "iam:TagOpenIDConnectProvider"
+        ]
+    );
+    let p = &w.iam.providers()[&arn];
+    assert_eq!(p.client_ids, ["vault", "sts.amazonaws.com"]);
+    assert_eq!(p.tags["team"], "sre");
+    assert_eq!(
+        p.tags.get(naming::TAG_ENVIRONMENT),
+        Some(&w.s.spec.environment)
+    );
+    assert!(w.s.run(Action::Observe).await.drift.is_empty());
+}
+
 #[tokio::test]
 async fn half_created_role_gets_its_policies_without_being_created_again() {
     let w = World::new();
