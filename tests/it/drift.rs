@@ -709,7 +709,7 @@ pub(crate) async fn break_platform(env: &Env) -> Vec<Expected> {
         .await
         .unwrap();
     expected.push(expect(
-        format!("eks:access-entry/{OWNER}"),
+        format!("eks:tenant-owner-entry/{OWNER}"),
         "accessPolicies",
         DriftClass::Changed,
     ));

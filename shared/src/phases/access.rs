@@ -25,7 +25,6 @@
 //!   longer wanted.
 //! - `delete`: bindings (while the cluster is reachable), the provider config and the entries.
 
-use super::common::disassociate_access_policy;
 use super::objects;
 use super::outputs::{self, OutputMap};
 use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
@@ -34,10 +33,11 @@ use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
+use crate::resources::access_entry::{self, ADMIN_POLICY};
 use crate::resources::Kind;
 use crate::spec::OidcIdentityProvider;
 use aws_sdk_eks::types::{
-    AccessScope, AccessScopeType, ConfigStatus, IdentityProviderConfig, OidcIdentityProviderConfig,
+    ConfigStatus, IdentityProviderConfig, OidcIdentityProviderConfig,
     OidcIdentityProviderConfigRequest,
 };
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
@@ -46,8 +46,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "access";
-/// The access policy admin principals get.
-pub const ADMIN_POLICY: &str = "AmazonEKSClusterAdminPolicy";
 /// Identity provider type EKS supports.
 const OIDC: &str = "oidc";
 
@@ -62,10 +60,6 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
         Action::Ensure | Action::Observe => ensure(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,
     }
-}
-
-fn admin_policy_arn(partition: &str) -> String {
-    format!("arn:{partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}")
 }
 
 fn ours(ctx: &PhaseContext<'_>, tags: Option<&std::collections::HashMap<String, String>>) -> bool {
@@ -107,7 +101,7 @@ async fn entries(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
 ) -> Result<Entries, FunctionError> {
-    let Some(principals) = list_entries(eks, cluster).await? else {
+    let Some(principals) = access_entry::list(eks, cluster).await? else {
         return Ok(Entries::default());
     };
     let creator = ctx.optional(outputs::CLUSTER_CREATOR)?;
@@ -119,24 +113,11 @@ async fn entries(
     };
     let mut out = Entries::default();
     for principal in principals {
-        let entry = eks
-            .describe_access_entry()
-            .cluster_name(cluster)
-            .principal_arn(&principal)
-            .send()
-            .await;
-        let tags = match entry {
-            Ok(e) => e.access_entry().and_then(|e| e.tags()).cloned(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                continue
-            }
-            Err(e) => return Err(aws_error("DescribeAccessEntry", e)),
+        let Some(entry) = access_entry::describe(eks, cluster, &principal).await? else {
+            continue;
         };
-        let platform = tags.as_ref().and_then(|t| t.get(TAG_PLATFORM));
-        if ours(ctx, tags.as_ref()) {
+        let platform = entry.tags.get(TAG_PLATFORM);
+        if ours(ctx, Some(&entry.tags)) {
             out.ours.push(principal);
         } else if creator.is_some()
             && platform.map(String::as_str) != Some(ctx.platform_id())
@@ -146,62 +127,6 @@ async fn entries(
         }
     }
     Ok(out)
-}
-
-/// The principals of the cluster's access entries; None when the cluster does not exist.
-async fn list_entries(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-) -> Result<Option<Vec<String>>, FunctionError> {
-    let mut pages = eks
-        .list_access_entries()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send();
-    let mut principals = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(p) => principals.push(p),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(aws_error("ListAccessEntries", e)),
-        }
-    }
-    Ok(Some(principals))
-}
-
-/// The access policies associated with `principal`'s entry, as `{policyArn, accessScope}`.
-async fn associated_policies(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-) -> Result<Vec<Value>, FunctionError> {
-    let associated = eks
-        .list_associated_access_policies()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-        .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
-    Ok(associated
-        .associated_access_policies()
-        .iter()
-        .map(|p| {
-            let scope = p.access_scope();
-            json!({
-                "policyArn": p.policy_arn(),
-                "accessScope": {
-                    "type": scope.and_then(|s| s.r#type()).map(|t| t.as_str()),
-                    "namespaces": scope.map(|s| s.namespaces()),
-                },
-            })
-        })
-        .collect())
 }
 
 /// Takes every access policy from the entries of principals the spec does not name: the spec
@@ -215,7 +140,7 @@ async fn disarm_strangers(
     strangers: &[String],
 ) -> Result<(), FunctionError> {
     for principal in strangers {
-        let policies = associated_policies(eks, cluster, principal).await?;
+        let policies = access_entry::policies(eks, cluster, principal).await?;
         let resource = format!("{}/{principal}", Kind::AccessEntry);
         // Desired null: a grant nothing desires is classified as unexpected.
         if policies.is_empty()
@@ -224,9 +149,9 @@ async fn disarm_strangers(
             continue;
         }
         for policy in policies {
-            let arn = policy["policyArn"].as_str().unwrap_or_default();
-            tracing::warn!(%principal, policy = arn, "removing an access policy from a principal the platform spec does not name");
-            disassociate_access_policy(eks, cluster, principal, arn).await?;
+            let arn = &policy.policy_arn;
+            tracing::warn!(%principal, policy = %arn, "removing an access policy from a principal the platform spec does not name");
+            access_entry::disassociate_policy(eks, cluster, principal, arn).await?;
         }
     }
     Ok(())
@@ -282,26 +207,14 @@ async fn create_entry(
     cluster: &str,
     principal: &str,
 ) -> Result<(), FunctionError> {
-    let created = eks
-        .create_access_entry()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .r#type("STANDARD")
-        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-        .client_request_token(format!("tenantry-{cluster}-{principal}"))
-        .send()
-        .await;
-    match created {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            tracing::warn!(%principal, "an access entry exists that Tenantry did not tag; associating the admin policy only");
-            Ok(())
-        }
-        Err(e) => Err(aws_error("CreateAccessEntry", e)),
+    let tags = ctx.tags(COMPONENT).into_iter().collect();
+    let token = format!("tenantry-{cluster}-{principal}");
+    let created =
+        access_entry::create(eks, cluster, principal, &BTreeSet::new(), tags, &token).await?;
+    if created == access_entry::Created::Existed {
+        tracing::warn!(%principal, "an access entry exists that Tenantry did not tag; associating the admin policy only");
     }
+    Ok(())
 }
 
 /// The cluster-scoped admin policy on `principal`'s entry (`observe`: named when missing).
@@ -311,8 +224,12 @@ async fn ensure_admin_policy(
     cluster: &str,
     principal: &str,
 ) -> Result<(), FunctionError> {
-    let policy = admin_policy_arn(ctx.spec.partition());
-    if has_admin_policy(eks, cluster, principal, &policy).await? {
+    let policy = access_entry::policy_arn(ctx.spec.partition(), ADMIN_POLICY);
+    let associated = access_entry::policies(eks, cluster, principal).await?;
+    if associated
+        .iter()
+        .any(|a| a.policy_arn == policy && a.is_cluster_wide())
+    {
         return Ok(());
     }
     let resource = format!("{}/{principal}", Kind::AccessEntry);
@@ -325,33 +242,7 @@ async fn ensure_admin_policy(
     ) {
         return Ok(());
     }
-    eks.associate_access_policy()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .policy_arn(&policy)
-        .access_scope(
-            AccessScope::builder()
-                .r#type(AccessScopeType::Cluster)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| aws_error("AssociateAccessPolicy", e))?;
-    Ok(())
-}
-
-/// Whether `principal`'s entry has `policy` associated at cluster scope.
-async fn has_admin_policy(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-    policy: &str,
-) -> Result<bool, FunctionError> {
-    let cluster_scope = AccessScopeType::Cluster;
-    Ok(associated_policies(eks, cluster, principal)
-        .await?
-        .iter()
-        .any(|p| p["policyArn"] == policy && p["accessScope"]["type"] == cluster_scope.as_str()))
+    access_entry::associate_cluster_policy(eks, cluster, principal, &policy).await
 }
 
 async fn delete_entry(
@@ -360,19 +251,7 @@ async fn delete_entry(
     cluster: &str,
     principal: &str,
 ) -> Result<(), FunctionError> {
-    match eks
-        .delete_access_entry()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(aws_error("DeleteAccessEntry", e)),
-    }
+    access_entry::remove(eks, cluster, principal).await?;
     ctx.forget(Kind::AccessEntry, principal).await
 }
 
@@ -739,13 +618,5 @@ mod tests {
         };
         assert!(same_provider(&want, &have("oidc:")));
         assert!(!same_provider(&want, &have("aad:")));
-    }
-
-    #[test]
-    fn the_admin_policy_arn_follows_the_partition() {
-        assert_eq!(
-            admin_policy_arn("aws-us-gov"),
-            "arn:aws-us-gov:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-        );
     }
 }

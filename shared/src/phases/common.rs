@@ -91,24 +91,6 @@ where
     }
 }
 
-/// Removes access policy `policy` from `principal`'s entry (the access phase disarming a
-/// stranger, the tenants phase an owner); "not found" means it was already gone.
-pub async fn disassociate_access_policy(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-    policy: &str,
-) -> Result<Removal, FunctionError> {
-    let removed = eks
-        .disassociate_access_policy()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .policy_arn(policy)
-        .send()
-        .await;
-    removal("eks:DisassociateAccessPolicy", removed)
-}
-
 /// Whether the EKS cluster exists and its API can be reached (ACTIVE or UPDATING): deleting what
 /// lives inside a cluster is pointless once the cluster itself is going away.
 pub async fn cluster_reachable(

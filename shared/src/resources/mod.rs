@@ -3,6 +3,7 @@
 //! [`Kind`] is the one vocabulary (`ec2:vpc`, `eks:addon`, `k8s:network-policy`...) that the
 //! plan, the inventory, `tenantry status`, the result events and the decommission census share.
 
+pub mod access_entry;
 pub mod addon;
 pub mod alarm;
 pub mod bucket;

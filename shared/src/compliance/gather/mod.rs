@@ -18,7 +18,7 @@ use crate::naming::Names;
 use crate::phases::aws_error;
 use crate::phases::common::{error_code, is_gone_code};
 use crate::policies::parse_returned;
-use crate::resources::Kind;
+use crate::resources::{access_entry, Kind};
 use crate::spec::PlatformSpec;
 use crate::store::{ResourceRecord, Store, TenantState};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -346,72 +346,29 @@ async fn access_entries(
     clients: &Clients,
     cluster: &str,
 ) -> Result<Vec<AccessEntry>, FunctionError> {
-    let mut principals = Vec::new();
-    let mut pages = clients
-        .eks
-        .list_access_entries()
-        .cluster_name(cluster)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        principals.extend(
-            page.map_err(|e| aws_error("ListAccessEntries", e))?
-                .access_entries()
-                .to_vec(),
-        );
-    }
+    let eks = &clients.eks;
+    let principals = access_entry::list(eks, cluster).await?.unwrap_or_default();
     let mut out = Vec::new();
     for principal in principals {
-        let described = optional(
-            "DescribeAccessEntry",
-            clients
-                .eks
-                .describe_access_entry()
-                .cluster_name(cluster)
-                .principal_arn(&principal)
-                .send()
-                .await,
-        )?;
-        let Some(entry) = described.and_then(|d| d.access_entry) else {
+        let Some(entry) = access_entry::describe(eks, cluster, &principal).await? else {
             continue;
         };
+        // Cluster-wide ones only, sorted so that evidence compares across sweeps.
+        let mut cluster_policies: Vec<String> = access_entry::policies(eks, cluster, &principal)
+            .await?
+            .into_iter()
+            .filter(|a| a.is_cluster_wide())
+            .map(|a| a.policy_arn)
+            .collect();
+        cluster_policies.sort();
         out.push(AccessEntry {
-            cluster_policies: cluster_policies(clients, cluster, &principal).await?,
+            cluster_policies,
             principal,
-            kind: entry.r#type().unwrap_or_default().to_owned(),
-            groups: entry.kubernetes_groups().to_vec(),
+            kind: entry.kind,
+            groups: entry.groups.into_iter().collect(),
         });
     }
     Ok(out)
-}
-
-/// The access policies associated with `principal`'s entry cluster-wide, sorted so that
-/// evidence compares across sweeps.
-async fn cluster_policies(
-    clients: &Clients,
-    cluster: &str,
-    principal: &str,
-) -> Result<Vec<String>, FunctionError> {
-    let policies = clients
-        .eks
-        .list_associated_access_policies()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-        .map_err(|e| aws_error("ListAssociatedAccessPolicies", e))?;
-    let mut arns: Vec<String> = policies
-        .associated_access_policies()
-        .iter()
-        .filter(|p| {
-            p.access_scope()
-                .and_then(|s| s.r#type())
-                .is_some_and(|t| t.as_str() == "cluster")
-        })
-        .filter_map(|p| p.policy_arn().map(str::to_owned))
-        .collect();
-    arns.sort();
-    Ok(arns)
 }
 
 async fn addons(clients: &Clients, cluster: &str) -> Result<Vec<Addon>, FunctionError> {

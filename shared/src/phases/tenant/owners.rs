@@ -13,6 +13,7 @@
 //! carries the platform's tags and component [`COMPONENT`], not one tenant's; Tenantry deletes
 //! only entries with that component, and only once no tenant lists the principal.
 
+use crate::resources::access_entry::{self, Created, Entry, ADMIN_POLICY};
 use crate::resources::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,8 +22,6 @@ use serde_json::json;
 use crate::error::FunctionError;
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
-use crate::phases::aws_error;
-use crate::phases::common::{disassociate_access_policy, removal};
 use crate::phases::PhaseContext;
 use crate::spec::TenantSpec;
 use crate::store::{TenantRecord, TenantState};
@@ -31,10 +30,6 @@ use crate::store::{TenantRecord, TenantState};
 pub const COMPONENT: &str = "tenant-owners";
 /// The access policy owners got from earlier versions of Tenantry; converge removes it.
 pub const EDIT_POLICY: &str = "AmazonEKSEditPolicy";
-
-fn edit_policy_arn(partition: &str) -> String {
-    format!("arn:{partition}:eks::aws:cluster-access-policy/{EDIT_POLICY}")
-}
 
 /// Namespaces each owner principal should reach, from the records and the spec, leaving out
 /// `leaving` (the tenant being offboarded).
@@ -118,7 +113,7 @@ async fn converge_one(
     principal: &str,
     wanted: &BTreeSet<String>,
 ) -> Result<(), FunctionError> {
-    let entry = describe(eks, cluster, principal).await?;
+    let entry = access_entry::describe(eks, cluster, principal).await?;
     // Created now, or carrying the platform's tag: Tenantry's to keep clean. An entry the
     // owner had before is not (the access phase takes policies off strangers' entries).
     let ours = entry
@@ -134,7 +129,7 @@ async fn converge_one(
     let entry = match entry {
         Some(entry) => Some(entry),
         None => {
-            let resource = format!("eks:access-entry/{principal}");
+            let resource = format!("{}/{principal}", Kind::TenantOwnerEntry);
             if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(());
             }
@@ -165,25 +160,11 @@ async fn create(
 ) -> Result<Option<Entry>, FunctionError> {
     let mut tags = ctx.tags(COMPONENT);
     tags.insert(TAG_COMPONENT.to_owned(), COMPONENT.to_owned());
-    let created = eks
-        .create_access_entry()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .r#type("STANDARD")
-        .set_kubernetes_groups(Some(groups.iter().cloned().collect()))
-        .set_tags(Some(tags.into_iter().collect()))
-        .client_request_token(format!("tenantry-{cluster}-owner-{principal}"))
-        .send()
-        .await;
-    match created {
-        Ok(_) => Ok(None),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            describe(eks, cluster, principal).await
-        }
-        Err(e) => Err(aws_error("eks:CreateAccessEntry", e)),
+    let token = format!("tenantry-{cluster}-owner-{principal}");
+    let tags = tags.into_iter().collect();
+    match access_entry::create(eks, cluster, principal, groups, tags, &token).await? {
+        Created::New => Ok(None),
+        Created::Existed => access_entry::describe(eks, cluster, principal).await,
     }
 }
 
@@ -199,7 +180,7 @@ async fn converge_groups(
 ) -> Result<(), FunctionError> {
     let keep = entry.groups.iter().filter(|g| !is_owner_group(g)).cloned();
     let desired: BTreeSet<String> = keep.chain(groups.iter().cloned()).collect();
-    let resource = format!("eks:access-entry/{principal}");
+    let resource = format!("{}/{principal}", Kind::TenantOwnerEntry);
     if entry.groups != desired
         && ctx.differs(
             &resource,
@@ -208,7 +189,7 @@ async fn converge_groups(
             json!(entry.groups),
         )
     {
-        set_groups(eks, cluster, principal, &desired).await?;
+        access_entry::set_groups(eks, cluster, principal, &desired).await?;
     }
     Ok(())
 }
@@ -222,16 +203,17 @@ async fn strip_policies(
     cluster: &str,
     principal: &str,
 ) -> Result<(), FunctionError> {
-    let associated = associations(eks, cluster, principal).await?;
+    let associated = access_entry::policies(eks, cluster, principal).await?;
     let allowed = allowed_policies(ctx, principal);
     let extra: Vec<&String> = associated
-        .keys()
+        .iter()
+        .map(|a| &a.policy_arn)
         .filter(|arn| !allowed.contains(*arn))
         .collect();
-    let resource = format!("eks:access-entry/{principal}");
+    let resource = format!("{}/{principal}", Kind::TenantOwnerEntry);
     if !extra.is_empty() && ctx.differs(&resource, "accessPolicies", json!(allowed), json!(extra)) {
         for arn in extra {
-            disassociate_access_policy(eks, cluster, principal, arn).await?;
+            access_entry::disassociate_policy(eks, cluster, principal, arn).await?;
         }
     }
     Ok(())
@@ -242,10 +224,7 @@ async fn strip_policies(
 fn allowed_policies(ctx: &PhaseContext<'_>, principal: &str) -> Vec<String> {
     let spec = &ctx.spec;
     match spec.access.admin_principals.iter().any(|a| a == principal) {
-        true => vec![format!(
-            "arn:{}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-            spec.partition()
-        )],
+        true => vec![access_entry::policy_arn(spec.partition(), ADMIN_POLICY)],
         false => Vec::new(),
     }
 }
@@ -260,99 +239,6 @@ fn is_owner_group(group: &str) -> bool {
     group.starts_with(&kubernetes::owner_group(""))
 }
 
-async fn set_groups(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-    groups: &BTreeSet<String>,
-) -> Result<(), FunctionError> {
-    eks.update_access_entry()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .set_kubernetes_groups(Some(groups.iter().cloned().collect()))
-        .send()
-        .await
-        .map_err(|e| aws_error("eks:UpdateAccessEntry", e))?;
-    Ok(())
-}
-
-/// An access entry as owners' convergence needs it.
-struct Entry {
-    tags: Tags,
-    groups: BTreeSet<String>,
-}
-
-type Tags = std::collections::HashMap<String, String>;
-
-/// The principal's entry, or None when it has none.
-async fn describe(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-) -> Result<Option<Entry>, FunctionError> {
-    match eks
-        .describe_access_entry()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-    {
-        Ok(out) => {
-            let entry = out.access_entry;
-            Ok(Some(Entry {
-                groups: entry
-                    .as_ref()
-                    .map(|e| e.kubernetes_groups().iter().cloned().collect())
-                    .unwrap_or_default(),
-                tags: entry.and_then(|e| e.tags).unwrap_or_default(),
-            }))
-        }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("eks:DescribeAccessEntry", e)),
-    }
-}
-
-/// The access policies associated with `principal`: policy ARN → namespaces of its scope
-/// (empty for cluster scope).
-async fn associations(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    principal: &str,
-) -> Result<BTreeMap<String, BTreeSet<String>>, FunctionError> {
-    let out = match eks
-        .list_associated_access_policies()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(BTreeMap::new())
-        }
-        Err(e) => return Err(aws_error("eks:ListAssociatedAccessPolicies", e)),
-    };
-    Ok(out
-        .associated_access_policies()
-        .iter()
-        .filter_map(|p| {
-            let namespaces = p
-                .access_scope()
-                .map(|s| s.namespaces().iter().cloned().collect())
-                .unwrap_or_default();
-            p.policy_arn().map(|arn| (arn.to_owned(), namespaces))
-        })
-        .collect())
-}
-
 /// Takes the owners off `principal`'s entry: deletes the entry when Tenantry created it for
 /// owners and nothing else (no access policy but the legacy Edit one) is on it; otherwise removes
 /// only the owner groups and the legacy Edit association.
@@ -363,26 +249,19 @@ async fn remove(
     principal: &str,
     entry: &Entry,
 ) -> Result<(), FunctionError> {
-    let resource = format!("eks:access-entry/{principal}");
-    let legacy = edit_policy_arn(ctx.spec.partition());
-    let associated = associations(eks, cluster, principal).await?;
+    let resource = format!("{}/{principal}", Kind::TenantOwnerEntry);
+    let legacy = access_entry::policy_arn(ctx.spec.partition(), EDIT_POLICY);
+    let associated = access_entry::policies(eks, cluster, principal).await?;
     let tag = |k: &str| entry.tags.get(k).map(String::as_str);
     let ours =
         tag(TAG_PLATFORM) == Some(ctx.platform_id()) && tag(TAG_COMPONENT) == Some(COMPONENT);
-    let only_owners = associated.keys().all(|arn| arn == &legacy)
+    let only_owners = associated.iter().all(|a| a.policy_arn == legacy)
         && entry.groups.iter().all(|g| is_owner_group(g));
     if ours && only_owners {
         if !ctx.differs(&resource, "exists", json!(false), json!(true)) {
             return Ok(());
         }
-        let deleted = eks
-            .delete_access_entry()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .send()
-            .await;
-        removal("eks:DeleteAccessEntry", deleted)?;
-        return Ok(());
+        return access_entry::remove(eks, cluster, principal).await;
     }
     let others: BTreeSet<String> = entry
         .groups
@@ -398,12 +277,12 @@ async fn remove(
             json!(entry.groups),
         )
     {
-        set_groups(eks, cluster, principal, &others).await?;
+        access_entry::set_groups(eks, cluster, principal, &others).await?;
     }
-    if associated.contains_key(&legacy)
+    if associated.iter().any(|a| a.policy_arn == legacy)
         && ctx.differs(&resource, "accessPolicies", json!([]), json!([EDIT_POLICY]))
     {
-        disassociate_access_policy(eks, cluster, principal, &legacy).await?;
+        access_entry::disassociate_policy(eks, cluster, principal, &legacy).await?;
     }
     Ok(())
 }
