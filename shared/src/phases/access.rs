@@ -27,27 +27,22 @@
 
 use super::objects;
 use super::outputs::{self, OutputMap};
-use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
 use crate::kubernetes;
 use crate::naming::{TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
 use crate::resources::access_entry::{self, ADMIN_POLICY};
+use crate::resources::identity_provider_config as provider;
 use crate::resources::Kind;
-use crate::spec::OidcIdentityProvider;
-use aws_sdk_eks::types::{
-    ConfigStatus, IdentityProviderConfig, OidcIdentityProviderConfig,
-    OidcIdentityProviderConfigRequest,
-};
+use aws_sdk_eks::types::ConfigStatus;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
 pub const COMPONENT: &str = "access";
-/// Identity provider type EKS supports.
-const OIDC: &str = "oidc";
 
 pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, FunctionError> {
     run(PhaseContext::load(Phase::Access, input, deps).await?).await
@@ -257,100 +252,13 @@ async fn delete_entry(
 
 // ----- identity provider -----
 
-/// Whether the config EKS reports is the one the spec asks for.
-pub fn same_provider(want: &OidcIdentityProvider, have: &OidcIdentityProviderConfig) -> bool {
-    have.issuer_url() == Some(want.issuer_url.as_str())
-        && have.client_id() == Some(want.client_id.as_str())
-        && have.username_claim() == Some(want.username_claim.as_str())
-        && have.groups_claim() == Some(want.groups_claim.as_str())
-        && have.groups_prefix() == Some(want.groups_prefix.as_str())
-}
-
-async fn provider_names(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-) -> Result<Vec<String>, FunctionError> {
-    let mut pages = eks
-        .list_identity_provider_configs()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send();
-    let mut names = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(c) if c.r#type() == OIDC => names.push(c.name().to_owned()),
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("ListIdentityProviderConfigs", e)),
-        }
-    }
-    Ok(names)
-}
-
-async fn describe_provider(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-) -> Result<Option<OidcIdentityProviderConfig>, FunctionError> {
-    let config = IdentityProviderConfig::builder()
-        .r#type(OIDC)
-        .name(name)
-        .build()
-        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
-    match eks
-        .describe_identity_provider_config()
-        .cluster_name(cluster)
-        .identity_provider_config(config)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.identity_provider_config.and_then(|c| c.oidc)),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("DescribeIdentityProviderConfig", e)),
-    }
-}
-
-/// Starts disassociating a config; true when it was already gone.
-async fn disassociate(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-) -> Result<(), FunctionError> {
-    let config = IdentityProviderConfig::builder()
-        .r#type(OIDC)
-        .name(name)
-        .build()
-        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
-    match eks
-        .disassociate_identity_provider_config()
-        .cluster_name(cluster)
-        .identity_provider_config(config)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        // Another cluster update is running: the next poll tries again.
-        Err(e)
-            if e.as_service_error().is_some_and(|e| {
-                e.is_resource_in_use_exception() || e.is_invalid_request_exception()
-            }) => {}
-        Err(e) => return Err(aws_error("DisassociateIdentityProviderConfig", e)),
-    }
-    Ok(())
+/// The config the spec asks for, if any.
+fn wanted_provider(ctx: &PhaseContext<'_>) -> Option<provider::Desired> {
+    let provider = ctx.spec.access.oidc_identity_provider.clone()?;
+    Some(provider::Desired {
+        provider,
+        tags: ctx.tags(COMPONENT).into_iter().collect(),
+    })
 }
 
 /// Ready when the wanted provider (if any) is ACTIVE and no other of ours remains. `observe`
@@ -360,17 +268,17 @@ async fn ensure_identity_provider(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
 ) -> Result<bool, FunctionError> {
-    let want = ctx.spec.access.oidc_identity_provider.clone();
+    let want = wanted_provider(ctx);
     let mut ready = true;
     let mut want_present = false;
-    for name in provider_names(eks, cluster).await? {
-        let Some(have) = describe_provider(eks, cluster, &name).await? else {
+    for name in provider::names(eks, cluster).await? {
+        let Some(have) = provider::describe(eks, cluster, &name).await? else {
             continue;
         };
-        if !ours(ctx, have.tags()) {
+        if !ours(ctx, Some(&have.tags)) {
             continue;
         }
-        match have.status() {
+        match have.status {
             Some(ConfigStatus::Deleting) => {
                 ready = false;
                 continue;
@@ -379,13 +287,13 @@ async fn ensure_identity_provider(
             _ => {}
         }
         match &want {
-            Some(w) if w.name == name && same_provider(w, &have) => {
+            Some(w) if w.provider.name == name && w.differences(&have).is_empty() => {
                 want_present = true;
                 ctx.record_new(
                     Kind::IdentityProviderConfig,
                     &name,
                     ctx.tags(COMPONENT),
-                    json!({ "issuerUrl": w.issuer_url }),
+                    json!({ "issuerUrl": w.provider.issuer_url }),
                 )
                 .await?;
             }
@@ -399,9 +307,9 @@ async fn ensure_identity_provider(
     if want_present || !ready {
         return Ok(ready);
     }
-    let resource = format!("{}/{}", Kind::IdentityProviderConfig, w.name);
-    if ctx.differs(&resource, "oidc", wanted_fields(&w), Value::Null) {
-        associate(ctx, eks, cluster, &w).await?;
+    let resource = format!("{}/{}", Kind::IdentityProviderConfig, w.provider.name);
+    if ctx.differs(&resource, "oidc", w.oidc(), Value::Null) {
+        provider::associate(eks, cluster, &w).await?;
     }
     // Association is a cluster update: the next poll sees it ACTIVE.
     Ok(false)
@@ -414,73 +322,22 @@ async fn retire_provider(
     ctx: &mut PhaseContext<'_>,
     eks: &aws_sdk_eks::Client,
     cluster: &str,
-    want: Option<&OidcIdentityProvider>,
+    want: Option<&provider::Desired>,
     name: &str,
-    have: &OidcIdentityProviderConfig,
+    have: &provider::Live,
 ) -> Result<(), FunctionError> {
     let resource = format!("{}/{name}", Kind::IdentityProviderConfig);
     let (field, desired, actual) = match want {
-        Some(w) if w.name == name => ("oidc", wanted_fields(w), live_fields(have)),
+        Some(w) if w.provider.name == name => ("oidc", w.oidc(), have.oidc.clone()),
         _ => ("exists", json!(false), json!(true)),
     };
-    if ctx.differs(&resource, field, desired, actual)
-        && have.status() != Some(&ConfigStatus::Creating)
+    if ctx.differs(&resource, field, desired, actual) && have.status != Some(ConfigStatus::Creating)
     {
         tracing::info!(provider = %name, "identity provider config differs or is no longer wanted: disassociating");
-        disassociate(eks, cluster, name).await?;
+        provider::disassociate(eks, cluster, name).await?;
         ctx.forget(Kind::IdentityProviderConfig, name).await?;
     }
     Ok(())
-}
-
-/// The fields of the config Tenantry sets, as the spec asks for them.
-fn wanted_fields(w: &OidcIdentityProvider) -> Value {
-    json!({ "issuerUrl": w.issuer_url, "clientId": w.client_id, "usernameClaim": w.username_claim,
-            "groupsClaim": w.groups_claim, "groupsPrefix": w.groups_prefix })
-}
-
-/// The same fields, as EKS reports them.
-fn live_fields(h: &OidcIdentityProviderConfig) -> Value {
-    json!({ "issuerUrl": h.issuer_url(), "clientId": h.client_id(), "usernameClaim": h.username_claim(),
-            "groupsClaim": h.groups_claim(), "groupsPrefix": h.groups_prefix() })
-}
-
-/// Starts associating the wanted provider config (idempotent through its client token).
-async fn associate(
-    ctx: &PhaseContext<'_>,
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    w: &OidcIdentityProvider,
-) -> Result<(), FunctionError> {
-    let oidc = OidcIdentityProviderConfigRequest::builder()
-        .identity_provider_config_name(&w.name)
-        .issuer_url(&w.issuer_url)
-        .client_id(&w.client_id)
-        .username_claim(&w.username_claim)
-        .groups_claim(&w.groups_claim)
-        .groups_prefix(&w.groups_prefix)
-        .build()
-        .map_err(|e| FunctionError::new(ErrorType::Terminal, e.to_string()))?;
-    let result = eks
-        .associate_identity_provider_config()
-        .cluster_name(cluster)
-        .oidc(oidc)
-        .set_tags(Some(ctx.tags(COMPONENT).into_iter().collect()))
-        .client_request_token(format!("tenantry-{cluster}-{}", w.name))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        // Already associated (a retried call), or the cluster is busy with another update.
-        Err(e)
-            if e.as_service_error().is_some_and(|e| {
-                e.is_resource_in_use_exception() || e.is_invalid_request_exception()
-            }) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_error("AssociateIdentityProviderConfig", e)),
-    }
 }
 
 // ----- group bindings (Kubernetes) -----
@@ -573,11 +430,11 @@ async fn delete(
         }
     }
     let mut gone = true;
-    for name in provider_names(eks, &cluster).await? {
-        if let Some(have) = describe_provider(eks, &cluster, &name).await? {
-            if ours(ctx, have.tags()) {
-                if have.status() != Some(&ConfigStatus::Deleting) {
-                    disassociate(eks, &cluster, &name).await?;
+    for name in provider::names(eks, &cluster).await? {
+        if let Some(have) = provider::describe(eks, &cluster, &name).await? {
+            if ours(ctx, Some(&have.tags)) {
+                if have.status != Some(ConfigStatus::Deleting) {
+                    provider::disassociate(eks, &cluster, &name).await?;
                 }
                 gone = false;
             }
@@ -590,33 +447,4 @@ async fn delete(
         ctx.forget_all().await?;
     }
     ctx.finish(gone, BTreeMap::new()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provider_comparison_covers_every_field_tenantry_sets() {
-        let want = OidcIdentityProvider {
-            name: "azure".into(),
-            issuer_url: "https://login.microsoftonline.com/t/v2.0".into(),
-            client_id: "c".into(),
-            username_claim: "email".into(),
-            groups_claim: "groups".into(),
-            groups_prefix: "oidc:".into(),
-            group_mappings: vec![],
-        };
-        let have = |prefix: &str| {
-            OidcIdentityProviderConfig::builder()
-                .issuer_url(&want.issuer_url)
-                .client_id("c")
-                .username_claim("email")
-                .groups_claim("groups")
-                .groups_prefix(prefix)
-                .build()
-        };
-        assert!(same_provider(&want, &have("oidc:")));
-        assert!(!same_provider(&want, &have("aad:")));
-    }
 }

@@ -68,11 +68,11 @@ pub struct PhaseContext<'a> {
 
 /// Reads made once per invocation instead of once per item, when one `observe` covers many
 /// items (every tenant): the account's roles with their policies and tags
-/// ([`super::identity::all_roles`]), and the cluster's pod identity associations. `None`: each
+/// ([`crate::resources::role::find_all`]), and the cluster's pod identity associations. `None`: each
 /// read goes to AWS as it is needed.
 #[derive(Default)]
 pub(crate) struct Prefetched {
-    pub roles: Option<BTreeMap<String, super::identity::RoleView>>,
+    pub roles: Option<BTreeMap<String, crate::resources::role::Live>>,
     /// `(namespace, service account)` → association id.
     pub pod_identities: Option<BTreeMap<(String, String), String>>,
 }

@@ -17,16 +17,15 @@
 //! `delete` removes the workload roles, the OIDC provider, then the base roles (managed policies
 //! detached, inline policies and instance profiles removed first); "no such entity" is success.
 
-use crate::resources::{oidc_provider, Kind};
+use crate::resources::{oidc_provider, role, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::outputs::{self, OutputMap};
-use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
-use crate::error::{ErrorType, FunctionError};
+use crate::error::FunctionError;
 use crate::naming::{self, TAG_COMPONENT, TAG_PLATFORM};
 use crate::plan::Phase;
 use crate::policies::{self, ServiceAccount, Target, SERVICE_ACCOUNTS};
@@ -34,23 +33,8 @@ use crate::store::ResourceRecord;
 
 const COMPONENT: &str = "identity";
 
-/// A role as it should be.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredRole {
-    pub purpose: String,
-    pub name: String,
-    pub description: String,
-    pub trust: Value,
-    /// Managed policy ARNs.
-    pub managed: BTreeSet<String>,
-    /// Inline policies by name.
-    pub inline: BTreeMap<String, Value>,
-    /// Tags set at creation and kept (never removes foreign tags).
-    pub tags: BTreeMap<String, String>,
-}
-
 /// The roles that do not need the cluster: cluster, node, and flow logs (when on).
-pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole> {
+pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<role::Desired> {
     let names = &t.names;
     let tags = naming::tags(t.spec, None, COMPONENT);
     let stem = names.stem();
@@ -62,7 +46,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
         );
     }
     let mut roles = vec![
-        DesiredRole {
+        role::Desired {
             purpose: naming::ROLE_CLUSTER.to_owned(),
             name: names.role(naming::ROLE_CLUSTER),
             description: format!("Tenantry {stem}: EKS cluster role"),
@@ -71,7 +55,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
             inline: cluster_inline,
             tags: tags.clone(),
         },
-        DesiredRole {
+        role::Desired {
             purpose: naming::ROLE_NODE.to_owned(),
             name: names.role(naming::ROLE_NODE),
             description: format!("Tenantry {stem}: node role"),
@@ -82,7 +66,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
         },
     ];
     if t.spec.network.flow_logs.enabled {
-        roles.push(DesiredRole {
+        roles.push(role::Desired {
             purpose: naming::ROLE_FLOW_LOGS.to_owned(),
             name: names.role(naming::ROLE_FLOW_LOGS),
             description: format!("Tenantry {stem}: VPC flow logs delivery"),
@@ -103,7 +87,7 @@ pub fn base_roles(t: &Target, secrets_key_arn: Option<&str>) -> Vec<DesiredRole>
 
 /// The Fargate pod execution role: what Fargate's kubelet runs as to pull images and, with
 /// `fargate.logging`, to ship the pods' logs.
-pub fn fargate_pods_role(t: &Target, tags: BTreeMap<String, String>) -> DesiredRole {
+pub fn fargate_pods_role(t: &Target, tags: BTreeMap<String, String>) -> role::Desired {
     let mut inline = BTreeMap::new();
     if t.spec.fargate.logging {
         inline.insert(
@@ -111,7 +95,7 @@ pub fn fargate_pods_role(t: &Target, tags: BTreeMap<String, String>) -> DesiredR
             policies::fargate_logs_policy(t),
         );
     }
-    DesiredRole {
+    role::Desired {
         purpose: naming::ROLE_FARGATE_PODS.to_owned(),
         name: t.names.role(naming::ROLE_FARGATE_PODS),
         description: format!("Tenantry {}: Fargate pod execution", t.names.stem()),
@@ -125,8 +109,8 @@ pub fn fargate_pods_role(t: &Target, tags: BTreeMap<String, String>) -> DesiredR
 }
 
 /// A controller's workload role.
-pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> DesiredRole {
-    DesiredRole {
+pub fn service_role(t: &Target, issuer: Option<&str>, sa: &ServiceAccount) -> role::Desired {
+    role::Desired {
         purpose: sa.purpose.to_owned(),
         name: t.names.role(sa.purpose),
         description: format!(
@@ -220,146 +204,6 @@ async fn ensure(
     Ok((complete, out))
 }
 
-fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder().key(k).value(v).build().map_err(|e| {
-                FunctionError::new(ErrorType::Terminal, format!("building IAM tag {k}: {e}"))
-            })
-        })
-        .collect()
-}
-
-fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("NoSuchEntity")
-}
-
-fn is_not_found<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    e.as_service_error().is_some_and(not_found)
-}
-
-pub(crate) async fn get_role(
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-) -> Result<Option<aws_sdk_iam::types::Role>, FunctionError> {
-    match iam.get_role().role_name(name).send().await {
-        Ok(out) => Ok(out.role),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(aws_error("iam:GetRole", e)),
-    }
-}
-
-/// A role as Tenantry compares it: what `GetRole`, `ListAttachedRolePolicies`,
-/// `ListRolePolicies` and `GetRolePolicy` return, or one entry of
-/// `GetAccountAuthorizationDetails` (which returns all of it for every role at once).
-#[derive(Debug, Clone, Default)]
-pub struct RoleView {
-    pub name: String,
-    pub arn: String,
-    /// The trust policy as returned (URL-encoded JSON).
-    pub trust: Option<String>,
-    pub boundary: Option<String>,
-    pub tags: Vec<Tag>,
-    pub attached: BTreeSet<String>,
-    /// Inline policies by name, parsed.
-    pub inline: BTreeMap<String, Value>,
-}
-
-impl RoleView {
-    /// The view of one role of `GetAccountAuthorizationDetails`.
-    pub fn from_detail(d: &aws_sdk_iam::types::RoleDetail) -> RoleView {
-        RoleView {
-            name: d.role_name().unwrap_or_default().to_owned(),
-            arn: d.arn().unwrap_or_default().to_owned(),
-            trust: d.assume_role_policy_document().map(str::to_owned),
-            boundary: d
-                .permissions_boundary()
-                .and_then(|b| b.permissions_boundary_arn())
-                .map(str::to_owned),
-            tags: d.tags().to_vec(),
-            attached: d
-                .attached_managed_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn())
-                .map(str::to_owned)
-                .collect(),
-            inline: d
-                .role_policy_list()
-                .iter()
-                .filter_map(|p| {
-                    let doc = p.policy_document().and_then(policies::parse_returned)?;
-                    Some((p.policy_name()?.to_owned(), doc))
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Every role of the account, with its policies and tags: `GetAccountAuthorizationDetails`
-/// (filter `Role`), paged. One call per thousand roles instead of five per role, for observing
-/// many roles at once.
-pub(crate) async fn all_roles(
-    iam: &aws_sdk_iam::Client,
-) -> Result<BTreeMap<String, RoleView>, FunctionError> {
-    let mut pages = iam
-        .get_account_authorization_details()
-        .filter(aws_sdk_iam::types::EntityType::Role)
-        .max_items(1000)
-        .into_paginator()
-        .send();
-    let mut out = BTreeMap::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("iam:GetAccountAuthorizationDetails", e))?;
-        for d in page.role_detail_list() {
-            let view = RoleView::from_detail(d);
-            out.insert(view.name.clone(), view);
-        }
-    }
-    Ok(out)
-}
-
-/// The role `name` as it is: from the run's prefetched roles when it has them, else read.
-async fn read_role(
-    ctx: &PhaseContext<'_>,
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-) -> Result<Option<RoleView>, FunctionError> {
-    if let Some(roles) = &ctx.prefetched.roles {
-        return Ok(roles.get(name).cloned());
-    }
-    let Some(role) = get_role(iam, name).await? else {
-        return Ok(None);
-    };
-    let attached = attached_policies(iam, name).await?.unwrap_or_default();
-    let mut inline = BTreeMap::new();
-    for policy_name in inline_policy_names(iam, name).await?.unwrap_or_default() {
-        let out = iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(&policy_name)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:GetRolePolicy", e))?;
-        let doc = policies::parse_returned(&out.policy_document).unwrap_or(Value::Null);
-        inline.insert(policy_name, doc);
-    }
-    Ok(Some(RoleView {
-        name: role.role_name().to_owned(),
-        arn: role.arn().to_owned(),
-        trust: role.assume_role_policy_document().map(str::to_owned),
-        boundary: role
-            .permissions_boundary()
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_owned),
-        tags: role.tags().to_vec(),
-        attached,
-        inline,
-    }))
-}
-
 /// Whether the role `name` exists (the prefetched roles when the run has them).
 pub(crate) async fn role_exists(
     ctx: &PhaseContext<'_>,
@@ -368,230 +212,70 @@ pub(crate) async fn role_exists(
 ) -> Result<bool, FunctionError> {
     match &ctx.prefetched.roles {
         Some(roles) => Ok(roles.contains_key(name)),
-        None => Ok(get_role(iam, name).await?.is_some()),
+        None => Ok(role::get(iam, name).await?.is_some()),
     }
 }
 
-/// Refuses a role of one of our names that this platform did not create.
-fn check_owner(ctx: &PhaseContext, name: &str, tags: &[Tag]) -> Result<(), FunctionError> {
-    let owner = tags
-        .iter()
-        .find(|t| t.key() == TAG_PLATFORM)
-        .map(|t| t.value());
-    if owner == Some(ctx.platform_id()) {
-        return Ok(());
-    }
-    Err(FunctionError::new(
-        ErrorType::Terminal,
-        format!(
-            "IAM role {} exists but is not tagged {TAG_PLATFORM}={} (owner: {owner:?}); \
-             refusing to adopt or delete it",
-            name,
-            ctx.platform_id()
-        ),
-    ))
-}
-
-/// Ensures one role; returns its ARN (None in `observe` when it does not exist). Recorded in
-/// the inventory under the run's phase.
+/// Ensures one role ([`role`]); returns its ARN (None in `observe` when it does not exist).
+/// Recorded in the inventory under the run's phase. The run's prefetched roles are used when it
+/// has them.
 pub(crate) async fn ensure_role(
     ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
-    role: &DesiredRole,
+    want: &role::Desired,
 ) -> Result<Option<String>, FunctionError> {
-    let resource = format!("iam:role/{}", role.name);
-    let tags = role.tags.clone();
-    let found = read_role(ctx, iam, &role.name).await?;
-    let (arn, created) = match &found {
-        Some(actual) => {
-            check_owner(ctx, &actual.name, &actual.tags)?;
-            converge_boundary(ctx, iam, role, &resource, actual).await?;
-            converge_trust(ctx, iam, role, &resource, actual).await?;
-            converge_role_tags(ctx, iam, &role.name, &resource, &tags, &actual.tags).await?;
-            (actual.arn.clone(), false)
+    let resource = format!("{}/{}", Kind::IamRole, want.name);
+    let boundary = ctx.target.role_boundary_arn.clone();
+    let found = match &ctx.prefetched.roles {
+        Some(roles) => roles.get(&want.name).cloned(),
+        None => role::find(iam, &want.name).await?,
+    };
+    let live = match found {
+        Some(live) => {
+            role::check_owner(&live, ctx.platform_id())?;
+            let differences = want.differences(&live, boundary.as_deref());
+            for field in ctx.repairs(&resource, differences) {
+                role::repair(iam, want, &live, field, boundary.as_deref()).await?;
+            }
+            live
         }
         None => {
             if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(None);
             }
-            let out = iam
-                .create_role()
-                .role_name(&role.name)
-                .path(policies::ROLE_PATH)
-                .set_permissions_boundary(ctx.target.role_boundary_arn.clone())
-                .description(&role.description)
-                .assume_role_policy_document(role.trust.to_string())
-                .set_tags(Some(iam_tags(&tags)?))
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:CreateRole", e))?;
-            let arn = out.role.map(|r| r.arn).unwrap_or_default();
-            (arn, true)
-        }
-    };
-    let mut record = ResourceRecord::new(Kind::IamRole, &role.name, ctx.phase.as_str());
-    record.arn = Some(arn.clone());
-    record.tags = tags;
-    record.attributes = Some(json!({ "purpose": role.purpose }));
-    ctx.record(record).await?;
-    let (attached, inline) = match found {
-        Some(actual) if !created => (actual.attached, actual.inline),
-        _ => Default::default(),
-    };
-    converge_managed(ctx, iam, role, &resource, &attached).await?;
-    converge_inline(ctx, iam, role, &resource, &inline).await?;
-    Ok(Some(arn))
-}
-
-/// Puts the configured permissions boundary on a role that lacks it or carries another one
-/// (a role is never left with a boundary removed: without one configured, nothing changes).
-async fn converge_boundary(
-    ctx: &mut PhaseContext<'_>,
-    iam: &aws_sdk_iam::Client,
-    role: &DesiredRole,
-    resource: &str,
-    actual: &RoleView,
-) -> Result<(), FunctionError> {
-    let Some(wanted) = ctx.target.role_boundary_arn.clone() else {
-        return Ok(());
-    };
-    let current = actual.boundary.as_deref();
-    if current == Some(wanted.as_str())
-        || !ctx.differs(
-            resource,
-            "permissionsBoundary",
-            json!(wanted),
-            json!(current),
-        )
-    {
-        return Ok(());
-    }
-    iam.put_role_permissions_boundary()
-        .role_name(&role.name)
-        .permissions_boundary(&wanted)
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:PutRolePermissionsBoundary", e))?;
-    Ok(())
-}
-
-async fn converge_trust(
-    ctx: &mut PhaseContext<'_>,
-    iam: &aws_sdk_iam::Client,
-    role: &DesiredRole,
-    resource: &str,
-    actual: &RoleView,
-) -> Result<(), FunctionError> {
-    let current = actual
-        .trust
-        .as_deref()
-        .and_then(policies::parse_returned)
-        .unwrap_or(Value::Null);
-    if policies::same_policy(&role.trust, &current)
-        || !ctx.differs(resource, "assumeRolePolicy", role.trust.clone(), current)
-    {
-        return Ok(());
-    }
-    iam.update_assume_role_policy()
-        .role_name(&role.name)
-        .policy_document(role.trust.to_string())
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e))?;
-    Ok(())
-}
-
-async fn converge_role_tags(
-    ctx: &mut PhaseContext<'_>,
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-    resource: &str,
-    desired: &BTreeMap<String, String>,
-    actual: &[Tag],
-) -> Result<(), FunctionError> {
-    let actual: BTreeMap<&str, &str> = actual.iter().map(|t| (t.key(), t.value())).collect();
-    let missing: BTreeMap<String, String> = desired
-        .iter()
-        .filter(|(k, v)| actual.get(k.as_str()) != Some(&v.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if missing.is_empty() || !ctx.differs(resource, "tags", json!(missing), json!(actual)) {
-        return Ok(());
-    }
-    iam.tag_role()
-        .role_name(name)
-        .set_tags(Some(iam_tags(&missing)?))
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:TagRole", e))?;
-    Ok(())
-}
-
-async fn attached_policies(
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-) -> Result<Option<BTreeSet<String>>, FunctionError> {
-    let mut pages = iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send();
-    let mut out = BTreeSet::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(p) => out.extend(p.policy_arn),
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_error("iam:ListAttachedRolePolicies", e)),
-        }
-    }
-    Ok(Some(out))
-}
-
-async fn inline_policy_names(
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-) -> Result<Option<BTreeSet<String>>, FunctionError> {
-    let mut pages = iam
-        .list_role_policies()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send();
-    let mut out = BTreeSet::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(p) => {
-                out.insert(p);
+            let arn = role::create(iam, want, boundary.as_deref()).await?;
+            role::Live {
+                arn,
+                ..role::Live::default()
             }
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(aws_error("iam:ListRolePolicies", e)),
         }
-    }
-    Ok(Some(out))
+    };
+    let mut record = ResourceRecord::new(Kind::IamRole, &want.name, ctx.phase.as_str());
+    record.arn = Some(live.arn.clone());
+    record.tags = want.tags.clone();
+    record.attributes = Some(json!({ "purpose": want.purpose }));
+    ctx.record(record).await?;
+    converge_managed(ctx, iam, want, &resource, &live.attached).await?;
+    converge_inline(ctx, iam, want, &resource, &live.inline).await?;
+    Ok(Some(live.arn))
 }
 
 /// Attaches missing managed policies and detaches the ones the role should not have.
 async fn converge_managed(
     ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
-    role: &DesiredRole,
+    want: &role::Desired,
     resource: &str,
     actual: &BTreeSet<String>,
 ) -> Result<(), FunctionError> {
-    for arn in role.managed.difference(actual) {
+    for arn in want.managed.difference(actual) {
         if ctx.differs(resource, "managedPolicies", json!(arn), Value::Null) {
-            iam.attach_role_policy()
-                .role_name(&role.name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:AttachRolePolicy", e))?;
+            role::attach(iam, &want.name, arn).await?;
         }
     }
-    for arn in actual.difference(&role.managed) {
+    for arn in actual.difference(&want.managed) {
         if ctx.differs(resource, "managedPolicies", Value::Null, json!(arn)) {
-            detach(iam, &role.name, arn).await?;
+            role::detach(iam, &want.name, arn).await?;
         }
     }
     Ok(())
@@ -601,30 +285,23 @@ async fn converge_managed(
 async fn converge_inline(
     ctx: &mut PhaseContext<'_>,
     iam: &aws_sdk_iam::Client,
-    role: &DesiredRole,
+    want: &role::Desired,
     resource: &str,
     actual: &BTreeMap<String, Value>,
 ) -> Result<(), FunctionError> {
-    for (policy_name, desired) in &role.inline {
+    for (policy_name, desired) in &want.inline {
         let actual = actual.get(policy_name).cloned().unwrap_or(Value::Null);
         let field = format!("inlinePolicy/{policy_name}");
-        if policies::same_policy(desired, &actual)
-            || !ctx.differs(resource, &field, desired.clone(), actual)
+        if !policies::same_policy(desired, &actual)
+            && ctx.differs(resource, &field, desired.clone(), actual)
         {
-            continue;
+            role::put_inline(iam, &want.name, policy_name, desired).await?;
         }
-        iam.put_role_policy()
-            .role_name(&role.name)
-            .policy_name(policy_name)
-            .policy_document(desired.to_string())
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:PutRolePolicy", e))?;
     }
-    for extra in actual.keys().filter(|n| !role.inline.contains_key(*n)) {
+    for extra in actual.keys().filter(|n| !want.inline.contains_key(*n)) {
         let field = format!("inlinePolicy/{extra}");
         if ctx.differs(resource, &field, Value::Null, json!("present")) {
-            delete_inline(iam, &role.name, extra).await?;
+            role::delete_inline(iam, &want.name, extra).await?;
         }
     }
     Ok(())
@@ -710,112 +387,16 @@ pub(crate) async fn delete_role(
     iam: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<(), FunctionError> {
-    let Some(role) = get_role(iam, name).await? else {
+    let Some(live) = role::get(iam, name).await? else {
         return ctx.forget(Kind::IamRole, name).await;
     };
-    check_owner(ctx, role.role_name(), role.tags())?;
-    if !ctx.differs(
-        &format!("iam:role/{name}"),
-        "exists",
-        json!(false),
-        json!(true),
-    ) {
+    role::check_owner(&live, ctx.platform_id())?;
+    let resource = format!("{}/{name}", Kind::IamRole);
+    if !ctx.differs(&resource, "exists", json!(false), json!(true)) {
         return Ok(());
     }
-    for arn in attached_policies(iam, name).await?.unwrap_or_default() {
-        detach(iam, name, &arn).await?;
-    }
-    for policy in inline_policy_names(iam, name).await?.unwrap_or_default() {
-        delete_inline(iam, name, &policy).await?;
-    }
-    remove_instance_profiles(iam, name).await?;
-    match iam.delete_role().role_name(name).send().await {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(aws_error("iam:DeleteRole", e)),
-    }
+    role::remove(iam, name).await?;
     ctx.forget(Kind::IamRole, name).await
-}
-
-async fn detach(iam: &aws_sdk_iam::Client, name: &str, arn: &str) -> Result<(), FunctionError> {
-    match iam
-        .detach_role_policy()
-        .role_name(name)
-        .policy_arn(arn)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(aws_error("iam:DetachRolePolicy", e)),
-    }
-    Ok(())
-}
-
-async fn delete_inline(
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-    policy: &str,
-) -> Result<(), FunctionError> {
-    match iam
-        .delete_role_policy()
-        .role_name(name)
-        .policy_name(policy)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(aws_error("iam:DeleteRolePolicy", e)),
-    }
-    Ok(())
-}
-
-/// Takes the role out of any instance profile; a profile named like the role is deleted too.
-async fn remove_instance_profiles(
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-) -> Result<(), FunctionError> {
-    let mut pages = iam
-        .list_instance_profiles_for_role()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send();
-    let mut profiles = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(p) => profiles.push(p.instance_profile_name),
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", e)),
-        }
-    }
-    for profile in profiles {
-        match iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(&profile)
-            .role_name(name)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(aws_error("iam:RemoveRoleFromInstanceProfile", e)),
-        }
-        if profile == name {
-            match iam
-                .delete_instance_profile()
-                .instance_profile_name(&profile)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(aws_error("iam:DeleteInstanceProfile", e)),
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

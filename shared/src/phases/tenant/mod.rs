@@ -38,12 +38,12 @@ mod registry;
 mod stale;
 
 use crate::resources::pod_identity_association::{self as pod_identity, Created};
-use crate::resources::Kind;
+use crate::resources::{role, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::identity::{self, DesiredRole};
+use super::identity;
 use super::outputs::{self, OutputMap, RetainedBucket, TenantOutput};
 use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::deps::Deps;
@@ -180,7 +180,7 @@ async fn observe_all(
         .map(|r| r.value.spec)
         .collect();
     if !tenants.is_empty() {
-        ctx.prefetched.roles = Some(identity::all_roles(&c.iam).await?);
+        ctx.prefetched.roles = Some(role::find_all(&c.iam).await?);
         let cluster = ctx.names.cluster();
         ctx.prefetched.pod_identities = Some(all_pod_identities(c, &cluster).await?);
     }
@@ -270,7 +270,7 @@ async fn ensure_role_and_key(
 ) -> Result<Option<(String, String)>, FunctionError> {
     let role = desired_role(ctx, tenant, None)?;
     if !identity::role_exists(ctx, &c.iam, &role.name).await? {
-        let bare = DesiredRole {
+        let bare = role::Desired {
             inline: BTreeMap::new(),
             ..role.clone()
         };
@@ -357,7 +357,7 @@ fn desired_role(
     ctx: &PhaseContext<'_>,
     tenant: &TenantSpec,
     key_arn: Option<&str>,
-) -> Result<DesiredRole, FunctionError> {
+) -> Result<role::Desired, FunctionError> {
     let t = ctx.target();
     let issuer = ctx.optional(outputs::OIDC_ISSUER)?;
     if ctx.spec.identity.trust() == TrustMechanism::Irsa && issuer.is_none() {
@@ -378,7 +378,7 @@ fn desired_role(
             )])
         })
         .unwrap_or_default();
-    Ok(DesiredRole {
+    Ok(role::Desired {
         purpose: format!("tenant/{}", tenant.name),
         name: t.names.tenant_role(&tenant.name),
         description: format!("Tenantry {}: tenant {}", t.names.stem(), tenant.name),
