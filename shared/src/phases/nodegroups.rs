@@ -12,7 +12,9 @@
 //!   An ACTIVE group whose scaling bounds, labels or taints differ gets one
 //!   `UpdateNodegroupConfig`. `desiredSize` belongs to the cluster autoscaler after creation and
 //!   is never reset; it is only clamped into new bounds because EKS requires
-//!   `min <= desired <= max`.
+//!   `min <= desired <= max`. The calls and owned fields are
+//!   [`crate::resources::nodegroup`]'s and [`crate::resources::launch_template`]'s; this module
+//!   holds the walk and what each group's template must contain.
 //!   Without an item, groups of the platform that the spec no longer names are deleted too.
 //!   Ready once every targeted group is ACTIVE and as specified (and, without an item, every
 //!   removed group is gone); the workflow polls by calling `ensure` again.
@@ -25,9 +27,9 @@
 pub mod fargate;
 mod max_pods;
 
-use super::common::{error_code, health_issues};
+use super::common::health_issues;
 use super::outputs::{self, OutputMap};
-use super::{aws_error, Action, PhaseContext, PhaseInput, PhaseOutput};
+use super::{Action, PhaseContext, PhaseInput, PhaseOutput};
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::{ErrorType, FunctionError};
@@ -37,14 +39,11 @@ use crate::plan::Phase;
 use crate::resources::launch_template::{
     self, find_latest, version_of, Latest, TemplateShape, Volume,
 };
-use crate::resources::Kind;
-use crate::spec::{CapacityType, Cni, NodeGroupSpec};
-use aws_sdk_eks::types::{
-    CapacityTypes, LaunchTemplateSpecification, Nodegroup, NodegroupScalingConfig, NodegroupStatus,
-    Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
-};
+use crate::resources::{nodegroup, Kind};
+use crate::spec::{Cni, NodeGroupSpec};
+use aws_sdk_eks::types::{Nodegroup, NodegroupStatus};
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The `tenantry:component` tag value of this phase's resources.
@@ -191,131 +190,6 @@ pub fn nodegroup_tags(ctx: &PhaseContext<'_>) -> BTreeMap<String, String> {
     tags
 }
 
-/// What `UpdateNodegroupConfig` must change on a group, if anything.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ConfigChange {
-    /// `(min, desired, max)`; desired is the current one, clamped into the new bounds.
-    pub scaling: Option<(i32, i32, i32)>,
-    pub add_labels: BTreeMap<String, String>,
-    pub remove_labels: Vec<String>,
-    pub add_taints: Vec<(String, String, String)>,
-    pub remove_taints: Vec<(String, String, String)>,
-}
-
-impl ConfigChange {
-    pub fn is_empty(&self) -> bool {
-        *self == ConfigChange::default()
-    }
-}
-
-fn as_i32(v: u32) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
-}
-
-/// `(key, value, EKS effect)` of the spec's taints.
-fn desired_taints(group: &NodeGroupSpec) -> BTreeSet<(String, String, String)> {
-    group
-        .taints
-        .iter()
-        .map(|t| {
-            (
-                t.key.clone(),
-                t.value.clone(),
-                t.effect.eks_name().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn actual_taints(ng: &Nodegroup) -> BTreeSet<(String, String, String)> {
-    ng.taints()
-        .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-                t.effect()
-                    .map(|e| e.as_str().to_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-/// The in-place changes that bring `ng` to `group` (never touching desiredSize otherwise).
-pub fn config_change(group: &NodeGroupSpec, ng: &Nodegroup) -> ConfigChange {
-    let mut change = ConfigChange::default();
-    let scaling = ng.scaling_config();
-    let (min, max) = (as_i32(group.min_size), as_i32(group.max_size));
-    let current_min = scaling.and_then(|s| s.min_size()).unwrap_or_default();
-    let current_max = scaling.and_then(|s| s.max_size()).unwrap_or_default();
-    let current_desired = scaling.and_then(|s| s.desired_size()).unwrap_or(min);
-    if (current_min, current_max) != (min, max) {
-        change.scaling = Some((min, current_desired.clamp(min, max), max));
-    }
-    let actual_labels: BTreeMap<String, String> = ng
-        .labels()
-        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    for (k, v) in &group.labels {
-        if actual_labels.get(k) != Some(v) {
-            change.add_labels.insert(k.clone(), v.clone());
-        }
-    }
-    change.remove_labels = actual_labels
-        .keys()
-        .filter(|k| !group.labels.contains_key(*k))
-        .cloned()
-        .collect();
-    let (want, have) = (desired_taints(group), actual_taints(ng));
-    change.add_taints = want.difference(&have).cloned().collect();
-    change.remove_taints = have
-        .difference(&want)
-        // A taint whose key stays (with another value or effect) is replaced by the add.
-        .filter(|(k, _, _)| !want.iter().any(|(wk, _, _)| wk == k))
-        .cloned()
-        .collect();
-    change
-}
-
-/// Differences EKS cannot change in place (the group must be replaced): reported, not fixed.
-pub fn immutable_differences(group: &NodeGroupSpec, ng: &Nodegroup) -> Vec<(String, Value, Value)> {
-    let mut out = Vec::new();
-    let types: BTreeSet<&str> = ng.instance_types().iter().map(String::as_str).collect();
-    let want: BTreeSet<&str> = group.instance_types.iter().map(String::as_str).collect();
-    if types != want {
-        out.push(("instanceTypes".to_owned(), json!(want), json!(types)));
-    }
-    let capacity = ng
-        .capacity_type()
-        .map(|c| c.as_str())
-        .unwrap_or("ON_DEMAND");
-    let want_capacity = capacity_type(group.capacity_type);
-    if capacity != want_capacity.as_str() {
-        out.push((
-            "capacityType".to_owned(),
-            json!(want_capacity.as_str()),
-            json!(capacity),
-        ));
-    }
-    let ami = ng.ami_type().map(|a| a.as_str()).unwrap_or_default();
-    if !ami.is_empty() && ami != group.ami_type.as_str() {
-        out.push((
-            "amiType".to_owned(),
-            json!(group.ami_type.as_str()),
-            json!(ami),
-        ));
-    }
-    out
-}
-
-fn capacity_type(c: CapacityType) -> CapacityTypes {
-    match c {
-        CapacityType::OnDemand => CapacityTypes::OnDemand,
-        CapacityType::Spot => CapacityTypes::Spot,
-    }
-}
-
 // ----- one walk: ensure and observe -----
 
 /// Converges the targeted groups (and, without an item, removes the platform's groups the spec
@@ -368,7 +242,7 @@ async fn converge_group(
         format!("{}/{name}", Kind::Nodegroup),
         format!("a node group named {name:?}"),
     );
-    let ng = match describe(&c.eks, &cluster, &name).await? {
+    let ng = match nodegroup::describe(&c.eks, &cluster, &name).await? {
         Some(ng) if ctx.owned(&resource, ng.tags(), ErrorType::Terminal, &what)? => ng,
         Some(_) => return Ok((false, None)),
         None if ctx.differs(&resource, "exists", json!(true), json!(false)) => {
@@ -382,7 +256,7 @@ async fn converge_group(
     if ctx.writes() && !active(&name, &ng)? {
         return Ok((false, arn));
     }
-    for (field, want, have) in immutable_differences(group, &ng) {
+    for (field, want, have) in nodegroup::immutable_differences(group, &ng) {
         if ctx.differs(&resource, &field, want.clone(), have.clone()) {
             tracing::warn!(nodegroup = %name, field, %want, %have, "node group differs in a way EKS cannot change in place");
         }
@@ -390,11 +264,11 @@ async fn converge_group(
     if converge_template(ctx, c, group, &ng).await? {
         return Ok((false, arn));
     }
-    let change = config_change(group, &ng);
+    let change = nodegroup::config_change(group, &ng);
     if change.is_empty() || !config_differs(ctx, &resource, group, &ng, &change) {
         return Ok((true, arn));
     }
-    update_config(c, &cluster, &name, &change).await?;
+    nodegroup::update_config(&c.eks, &cluster, &name, &change).await?;
     Ok((false, arn))
 }
 
@@ -405,7 +279,7 @@ fn config_differs(
     resource: &str,
     group: &NodeGroupSpec,
     ng: &Nodegroup,
-    change: &ConfigChange,
+    change: &nodegroup::ConfigChange,
 ) -> bool {
     let mut repair = false;
     if let Some((min, _, max)) = change.scaling {
@@ -422,7 +296,10 @@ fn config_differs(
         repair |= ctx.differs(resource, "labels", desired, actual);
     }
     if !change.add_taints.is_empty() || !change.remove_taints.is_empty() {
-        let (desired, actual) = (json!(desired_taints(group)), json!(actual_taints(ng)));
+        let (desired, actual) = (
+            json!(nodegroup::desired_taints(group)),
+            json!(nodegroup::actual_taints(ng)),
+        );
         repair |= ctx.differs(resource, "taints", desired, actual);
     }
     repair
@@ -552,54 +429,7 @@ async fn follow_version(
     if !ctx.differs(&resource, "launchTemplateVersion", desired, actual) {
         return Ok(false);
     }
-    let version = LaunchTemplateSpecification::builder()
-        .id(id)
-        .version(latest)
-        .build();
-    let result = c
-        .eks
-        .update_nodegroup_version()
-        .cluster_name(ctx.names.cluster())
-        .nodegroup_name(&name)
-        .launch_template(version)
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(true),
-        // Another update is running: the next poll moves the group.
-        Err(e)
-            if matches!(
-                error_code(&e),
-                Some("ResourceInUseException") | Some("InvalidRequestException")
-            ) =>
-        {
-            Ok(true)
-        }
-        Err(e) => Err(aws_error("UpdateNodegroupVersion", e)),
-    }
-}
-
-async fn describe(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-) -> Result<Option<Nodegroup>, FunctionError> {
-    match eks
-        .describe_nodegroup()
-        .cluster_name(cluster)
-        .nodegroup_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.nodegroup),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("DescribeNodegroup", e)),
-    }
+    nodegroup::update_version(&c.eks, &ctx.names.cluster(), &name, id, latest).await
 }
 
 /// Finds or creates the group's launch template; returns its id. Settings that differ on an
@@ -631,159 +461,16 @@ async fn create_group(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
     group: &NodeGroupSpec,
-    (template_id, version): &(String, String),
+    template: &(String, String),
 ) -> Result<Nodegroup, FunctionError> {
-    let cluster = ctx.names.cluster();
-    let name = ctx.names.nodegroup(&group.name);
-    let role = ctx.output(outputs::NODE_ROLE_ARN)?;
-    let subnets = ctx.output(outputs::PRIVATE_SUBNET_IDS)?;
-    let taints = group
-        .taints
-        .iter()
-        .map(|t| eks_taint(&t.key, &t.value, t.effect.eks_name()))
-        .collect();
-    let created = c
-        .eks
-        .create_nodegroup()
-        .cluster_name(&cluster)
-        .nodegroup_name(&name)
-        .node_role(role)
-        .set_subnets(Some(subnets))
-        .scaling_config(scaling(
-            as_i32(group.min_size),
-            as_i32(group.desired_size),
-            as_i32(group.max_size),
-        ))
-        .set_instance_types(Some(group.instance_types.clone()))
-        .capacity_type(capacity_type(group.capacity_type))
-        .ami_type(aws_sdk_eks::types::AmiTypes::from(group.ami_type.as_str()))
-        .set_labels(Some(group.labels.clone().into_iter().collect()))
-        .set_taints(Some(taints))
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .id(template_id)
-                // A number, not `$Latest`: the group's version then tells whether its nodes
-                // run the template's latest data (see `converge_template`).
-                .version(version)
-                .build(),
-        )
-        .set_tags(Some(nodegroup_tags(ctx).into_iter().collect()))
-        // The same token for every retry of this creation: EKS answers a repeat with the group.
-        .client_request_token(format!("tenantry-{name}"))
-        .send()
-        .await;
-    created_or_existing(c, &cluster, &name, created).await
-}
-
-/// The group CreateNodegroup made, or, when one of the name exists already (a retried creation
-/// whose first attempt went through), the group as described.
-async fn created_or_existing(
-    c: &Clients,
-    cluster: &str,
-    name: &str,
-    created: Result<
-        aws_sdk_eks::operation::create_nodegroup::CreateNodegroupOutput,
-        aws_sdk_eks::error::SdkError<
-            aws_sdk_eks::operation::create_nodegroup::CreateNodegroupError,
-        >,
-    >,
-) -> Result<Nodegroup, FunctionError> {
-    match created {
-        Ok(out) => out.nodegroup.ok_or_else(|| {
-            FunctionError::new(
-                ErrorType::Retryable,
-                "CreateNodegroup returned no node group",
-            )
-        }),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            describe(&c.eks, cluster, name).await?.ok_or_else(|| {
-                FunctionError::new(
-                    ErrorType::Retryable,
-                    format!("node group {name:?} exists but cannot be described yet"),
-                )
-            })
-        }
-        Err(e) => Err(aws_error("CreateNodegroup", e)),
-    }
-}
-
-/// An EKS taint; `effect` as EKS names it (`NO_SCHEDULE`...).
-fn eks_taint(key: &str, value: &str, effect: &str) -> Taint {
-    Taint::builder()
-        .key(key)
-        .value(value)
-        .effect(TaintEffect::from(effect))
-        .build()
-}
-
-fn scaling(min: i32, desired: i32, max: i32) -> NodegroupScalingConfig {
-    NodegroupScalingConfig::builder()
-        .min_size(min)
-        .desired_size(desired)
-        .max_size(max)
-        .build()
-}
-
-async fn update_config(
-    c: &Clients,
-    cluster: &str,
-    name: &str,
-    change: &ConfigChange,
-) -> Result<(), FunctionError> {
-    tracing::info!(nodegroup = %name, ?change, "updating node group");
-    let update = c
-        .eks
-        .update_nodegroup_config()
-        .cluster_name(cluster)
-        .nodegroup_name(name)
-        .set_scaling_config(
-            change
-                .scaling
-                .map(|(min, desired, max)| scaling(min, desired, max)),
-        )
-        .set_labels(labels_payload(change))
-        .set_taints(taints_payload(change));
-    match update.send().await {
-        Ok(_) => Ok(()),
-        // Another update is running: the next poll applies this one.
-        Err(e)
-            if matches!(
-                error_code(&e),
-                Some("ResourceInUseException") | Some("InvalidRequestException")
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_error("UpdateNodegroupConfig", e)),
-    }
-}
-
-/// The labels part of an update (None: the labels stay as they are).
-fn labels_payload(change: &ConfigChange) -> Option<UpdateLabelsPayload> {
-    let (add, remove) = (&change.add_labels, &change.remove_labels);
-    (!add.is_empty() || !remove.is_empty()).then(|| {
-        UpdateLabelsPayload::builder()
-            .set_add_or_update_labels((!add.is_empty()).then(|| add.clone().into_iter().collect()))
-            .set_remove_labels((!remove.is_empty()).then(|| remove.clone()))
-            .build()
-    })
-}
-
-/// The taints part of an update (None: the taints stay as they are).
-fn taints_payload(change: &ConfigChange) -> Option<UpdateTaintsPayload> {
-    let taints = |list: &[(String, String, String)]| {
-        (!list.is_empty()).then(|| list.iter().map(|(k, v, e)| eks_taint(k, v, e)).collect())
+    let placement = nodegroup::Placement {
+        cluster: ctx.names.cluster(),
+        name: ctx.names.nodegroup(&group.name),
+        role: ctx.output(outputs::NODE_ROLE_ARN)?,
+        subnets: ctx.output(outputs::PRIVATE_SUBNET_IDS)?,
     };
-    let (add, remove) = (&change.add_taints, &change.remove_taints);
-    (!add.is_empty() || !remove.is_empty()).then(|| {
-        UpdateTaintsPayload::builder()
-            .set_add_or_update_taints(taints(add))
-            .set_remove_taints(taints(remove))
-            .build()
-    })
+    let tags = nodegroup_tags(ctx).into_iter().collect();
+    nodegroup::create(&c.eks, &placement, group, template, tags).await
 }
 
 // ----- delete -----
@@ -796,29 +483,10 @@ async fn ours(
     cluster: &str,
     skip: &BTreeSet<String>,
 ) -> Result<Vec<String>, FunctionError> {
-    let mut names = Vec::new();
-    let mut pages = c
-        .eks
-        .list_nodegroups()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(name) = pages.next().await {
-        match name {
-            Ok(name) => names.push(name),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("ListNodegroups", e)),
-        }
-    }
+    let names = nodegroup::list(&c.eks, cluster).await?;
     let mut out = Vec::new();
     for name in names.into_iter().filter(|n| !skip.contains(n)) {
-        if let Some(ng) = describe(&c.eks, cluster, &name).await? {
+        if let Some(ng) = nodegroup::describe(&c.eks, cluster, &name).await? {
             if ng
                 .tags()
                 .and_then(|t| t.get(TAG_PLATFORM))
@@ -841,26 +509,10 @@ async fn remove(
 ) -> Result<bool, FunctionError> {
     let mut gone = true;
     for name in names {
-        match describe(&c.eks, cluster, name).await? {
+        match nodegroup::describe(&c.eks, cluster, name).await? {
             Some(ng) if ng.status() == Some(&NodegroupStatus::Deleting) => gone = false,
             Some(_) => {
-                let result = c
-                    .eks
-                    .delete_nodegroup()
-                    .cluster_name(cluster)
-                    .nodegroup_name(name)
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-                    Err(e) => return Err(aws_error("DeleteNodegroup", e)),
-                }
+                nodegroup::remove(&c.eks, cluster, name).await?;
                 gone = false;
             }
             None => {
@@ -904,18 +556,6 @@ mod tests {
     use crate::spec::standard_node_groups;
     use crate::spec::AmiType;
 
-    fn nodegroup(min: i32, desired: i32, max: i32) -> Nodegroup {
-        Nodegroup::builder()
-            .scaling_config(
-                NodegroupScalingConfig::builder()
-                    .min_size(min)
-                    .desired_size(desired)
-                    .max_size(max)
-                    .build(),
-            )
-            .build()
-    }
-
     #[test]
     fn bottlerocket_template_requires_imdsv2_and_encrypts_both_volumes() {
         let g = &standard_node_groups()[0];
@@ -957,71 +597,5 @@ mod tests {
         assert_eq!(t.volumes.len(), 1);
         assert_eq!(t.volumes[0].device, "/dev/xvda");
         assert_eq!(t.user_data, None);
-    }
-
-    #[test]
-    fn desired_size_is_kept_and_only_clamped_into_new_bounds() {
-        let mut g = standard_node_groups()[1].clone(); // general 1/2/6
-                                                       // The autoscaler scaled to 5: the bounds are as specified, so nothing changes.
-        let mut ng = nodegroup(1, 5, 6);
-        ng.labels = Some(g.labels.clone().into_iter().collect());
-        assert!(config_change(&g, &ng).is_empty());
-        // New bounds 1..4: desired 5 must come down to 4, not back to the spec's 2.
-        g.max_size = 4;
-        assert_eq!(config_change(&g, &ng).scaling, Some((1, 4, 4)));
-        // New bounds 1..8: desired stays 5.
-        g.max_size = 8;
-        assert_eq!(config_change(&g, &ng).scaling, Some((1, 5, 8)));
-    }
-
-    #[test]
-    fn labels_and_taints_are_diffed_both_ways() {
-        let g = standard_node_groups()[0].clone(); // critical, tainted
-        let mut ng = nodegroup(2, 2, 4);
-        ng.labels = Some(
-            [
-                ("old".to_owned(), "x".to_owned()),
-                ("tenantry.io/role".to_owned(), "critical".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-        );
-        ng.taints = Some(vec![Taint::builder()
-            .key("workload")
-            .value("batch")
-            .effect(TaintEffect::NoSchedule)
-            .build()]);
-        let change = config_change(&g, &ng);
-        assert_eq!(change.scaling, None);
-        assert_eq!(change.remove_labels, vec!["old".to_owned()]);
-        assert_eq!(
-            change.add_labels.keys().collect::<Vec<_>>(),
-            vec!["tenantry.io/capacity"]
-        );
-        assert_eq!(
-            change.add_taints,
-            vec![(
-                "workload".to_owned(),
-                "critical".to_owned(),
-                "NO_SCHEDULE".to_owned()
-            )]
-        );
-        // Same key: replaced by the add, not removed.
-        assert!(change.remove_taints.is_empty());
-    }
-
-    #[test]
-    fn instance_and_capacity_changes_are_reported_as_immutable() {
-        let g = standard_node_groups()[2].clone(); // general-spot
-        let ng = Nodegroup::builder()
-            .instance_types("m5.large")
-            .capacity_type(CapacityTypes::OnDemand)
-            .ami_type(aws_sdk_eks::types::AmiTypes::BottlerocketX8664)
-            .build();
-        let fields: Vec<String> = immutable_differences(&g, &ng)
-            .into_iter()
-            .map(|d| d.0)
-            .collect();
-        assert_eq!(fields, vec!["instanceTypes", "capacityType"]);
     }
 }

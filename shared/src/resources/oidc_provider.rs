@@ -14,11 +14,11 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_iam::types::Tag;
 use serde_json::json;
 
+use super::role::{iam_tags, is_not_found};
 use super::{missing_tags, Difference, Differences};
-use crate::error::{ErrorType, FunctionError};
+use crate::error::FunctionError;
 use crate::phases::aws_error;
 use crate::policies::IRSA_AUDIENCE;
 
@@ -56,14 +56,6 @@ impl Desired {
         d.tags(&self.tags, &live.tags);
         d.0
     }
-}
-
-fn is_not_found<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .is_some_and(|s| s.code() == Some("NoSuchEntity"))
 }
 
 /// The provider at `arn`; `None` when it does not exist.
@@ -172,16 +164,6 @@ pub async fn remove(iam: &aws_sdk_iam::Client, arn: &str) -> Result<(), Function
         Err(e) if is_not_found(&e) => Ok(()),
         Err(e) => Err(aws_error("iam:DeleteOpenIDConnectProvider", e)),
     }
-}
-
-fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder().key(k).value(v).build().map_err(|e| {
-                FunctionError::new(ErrorType::Terminal, format!("building IAM tag {k}: {e}"))
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -128,7 +128,8 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn is_not_found<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+/// Whether IAM answered "no such entity".
+pub(super) fn is_not_found<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
@@ -448,7 +449,8 @@ async fn remove_instance_profiles(
     Ok(())
 }
 
-fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
+/// IAM tags from a map.
+pub(super) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, FunctionError> {
     tags.iter()
         .map(|(k, v)| {
             Tag::builder().key(k).value(v).build().map_err(|e| {
