@@ -57,11 +57,9 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     }
 }
 
-fn ours(ctx: &PhaseContext<'_>, tags: Option<&std::collections::HashMap<String, String>>) -> bool {
-    tags.is_some_and(|t| {
-        t.get(TAG_PLATFORM).map(String::as_str) == Some(ctx.platform_id())
-            && t.get(TAG_COMPONENT).map(String::as_str) == Some(COMPONENT)
-    })
+fn ours(ctx: &PhaseContext<'_>, tags: &std::collections::HashMap<String, String>) -> bool {
+    tags.get(TAG_PLATFORM).map(String::as_str) == Some(ctx.platform_id())
+        && tags.get(TAG_COMPONENT).map(String::as_str) == Some(COMPONENT)
 }
 
 async fn ensure(
@@ -112,7 +110,7 @@ async fn entries(
             continue;
         };
         let platform = entry.tags.get(TAG_PLATFORM);
-        if ours(ctx, Some(&entry.tags)) {
+        if ours(ctx, &entry.tags) {
             out.ours.push(principal);
         } else if creator.is_some()
             && platform.map(String::as_str) != Some(ctx.platform_id())
@@ -275,7 +273,7 @@ async fn ensure_identity_provider(
         let Some(have) = provider::describe(eks, cluster, &name).await? else {
             continue;
         };
-        if !ours(ctx, Some(&have.tags)) {
+        if !ours(ctx, &have.tags) {
             continue;
         }
         match have.status {
@@ -432,7 +430,7 @@ async fn delete(
     let mut gone = true;
     for name in provider::names(eks, &cluster).await? {
         if let Some(have) = provider::describe(eks, &cluster, &name).await? {
-            if ours(ctx, Some(&have.tags)) {
+            if ours(ctx, &have.tags) {
                 if have.status != Some(ConfigStatus::Deleting) {
                     provider::disassociate(eks, &cluster, &name).await?;
                 }

@@ -130,7 +130,7 @@ fn owned(
 /// [`PhaseContext::differs`] and nothing is changed.
 async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = desired(ctx)?;
-    let resource = format!("{}/{}", Kind::Cluster, desired.name);
+    let resource = resource(&desired.name);
     let existing = cluster::describe(&aws.eks, &desired.name).await?;
     if let Some(cluster) = &existing {
         if !owned(ctx, &resource, cluster)? {
@@ -196,7 +196,7 @@ async fn converge(
     let mut next = None;
     for change in cluster::changes(desired, cluster) {
         let d = change.difference(desired);
-        if !ctx.differs(&resource(desired), d.field, d.desired, d.actual) {
+        if !ctx.differs(&resource(&desired.name), d.field, d.desired, d.actual) {
             continue;
         }
         match change {
@@ -224,8 +224,9 @@ async fn converge(
     }
 }
 
-fn resource(desired: &cluster::Desired) -> String {
-    format!("{}/{}", Kind::Cluster, desired.name)
+/// How drift names the cluster `name`.
+fn resource(name: &str) -> String {
+    format!("{}/{name}", Kind::Cluster)
 }
 
 async fn record_cluster(
@@ -265,7 +266,7 @@ async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
         None => true,
         Some(cluster) => {
             // Under `delete` a foreign cluster is refused, never deleted.
-            owned(ctx, &format!("{}/{name}", Kind::Cluster), &cluster)?;
+            owned(ctx, &resource(&name), &cluster)?;
             cluster::delete_step(&aws.eks, &cluster).await?;
             false
         }

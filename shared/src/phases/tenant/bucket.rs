@@ -3,6 +3,8 @@
 //! [`super::access_logs`], the bucket its access logs go to. Each is found by its deterministic
 //! name, refused when another platform's, created and tagged, then corrected field by field.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use crate::error::FunctionError;
@@ -48,11 +50,8 @@ pub(super) async fn converge(
     attributes: Value,
 ) -> Result<bool, FunctionError> {
     let resource = format!("{}/{}", Kind::Bucket, want.name);
-    let tags = match bucket::find(s3, &want.name).await? {
-        Some(tags) => {
-            bucket::check_owner(&want.name, &tags, ctx.platform_id())?;
-            tags
-        }
+    let tags = match owned_tags(ctx, s3, &want.name).await? {
+        Some(tags) => tags,
         None => {
             if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                 return Ok(false);
@@ -91,9 +90,19 @@ pub(super) async fn exists(
     s3: &aws_sdk_s3::Client,
     name: &str,
 ) -> Result<bool, FunctionError> {
+    Ok(owned_tags(ctx, s3, name).await?.is_some())
+}
+
+/// The tags of the platform's bucket `name`; `None` when it does not exist, an error when
+/// another account or platform owns it.
+async fn owned_tags(
+    ctx: &PhaseContext<'_>,
+    s3: &aws_sdk_s3::Client,
+    name: &str,
+) -> Result<Option<BTreeMap<String, String>>, FunctionError> {
     let Some(tags) = bucket::find(s3, name).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     bucket::check_owner(name, &tags, ctx.platform_id())?;
-    Ok(true)
+    Ok(Some(tags))
 }
