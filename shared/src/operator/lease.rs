@@ -293,40 +293,9 @@ pub async fn release(
         .find(|h| h.lease.holder == holder)
         .cloned()
     else {
-        let store = Store::from_deps(deps);
-        let request = store.get_request(holder).await?;
-        if let Some(r) = request.filter(|r| r.platform_id == platform && is_finished(r.state)) {
-            return Ok(Released::AlreadyFree {
-                holder: holder.to_owned(),
-                request_state: r.state,
-            });
-        }
-        return Err(LeaseError::NotAHolder {
-            platform: platform.to_owned(),
-            holder: holder.to_owned(),
-            holders: report
-                .holders
-                .iter()
-                .map(|h| format!("{} ({})", h.lease.holder, h.role.as_str()))
-                .collect(),
-        });
+        return not_a_holder(deps, platform, holder, &report).await;
     };
-    match &found.execution {
-        Execution::Found { arn, .. } if found.execution.is_running() => {
-            return Err(LeaseError::Running {
-                platform: platform.to_owned(),
-                holder: holder.to_owned(),
-                arn: arn.clone(),
-            })
-        }
-        Execution::Unknown { reason } => {
-            return Err(LeaseError::StatusUnknown {
-                holder: holder.to_owned(),
-                reason: reason.clone(),
-            })
-        }
-        _ => {}
-    }
+    check_ended(&found, platform, holder)?;
     let operation: Operation = serde_json::from_value(serde_json::json!(found.lease.operation))
         .map_err(|_| LeaseError::UnknownOperation {
             holder: holder.to_owned(),
@@ -351,6 +320,48 @@ pub async fn release(
         holder: Box::new(found),
         result: Box::new(result),
     })
+}
+
+/// `holder` holds no part of the lease: already free when it is a request of `platform` that
+/// finished, otherwise an error naming the holders there are.
+async fn not_a_holder(
+    deps: &Deps,
+    platform: &str,
+    holder: &str,
+    report: &LeaseReport,
+) -> Result<Released, LeaseError> {
+    let request = Store::from_deps(deps).get_request(holder).await?;
+    if let Some(r) = request.filter(|r| r.platform_id == platform && is_finished(r.state)) {
+        return Ok(Released::AlreadyFree {
+            holder: holder.to_owned(),
+            request_state: r.state,
+        });
+    }
+    Err(LeaseError::NotAHolder {
+        platform: platform.to_owned(),
+        holder: holder.to_owned(),
+        holders: report
+            .holders
+            .iter()
+            .map(|h| format!("{} ({})", h.lease.holder, h.role.as_str()))
+            .collect(),
+    })
+}
+
+/// Refuses to release a lease whose execution still runs, or whose status is unknown.
+fn check_ended(found: &Holder, platform: &str, holder: &str) -> Result<(), LeaseError> {
+    match &found.execution {
+        Execution::Found { arn, .. } if found.execution.is_running() => Err(LeaseError::Running {
+            platform: platform.to_owned(),
+            holder: holder.to_owned(),
+            arn: arn.clone(),
+        }),
+        Execution::Unknown { reason } => Err(LeaseError::StatusUnknown {
+            holder: holder.to_owned(),
+            reason: reason.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn is_finished(state: RequestState) -> bool {

@@ -5,7 +5,7 @@ use super::item::{self, s, Item, Reader};
 use super::keys;
 use super::types::ResourceRecord;
 use super::Store;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 const RESOURCE_TYPE: &str = "resourceType";
 const RESOURCE_ID: &str = "resourceId";
@@ -28,20 +28,13 @@ impl Store {
         let pk = keys::platform_pk(platform_id)?;
         let sk = keys::resource_sk(&resource.resource_type, &resource.id)?;
         let now = s(keys::timestamp(self.now()));
-        let mut set = vec![
-            "#type = :type",
-            "#id = :id",
-            "#phase = :phase",
-            "#tags = :tags",
-            "#updatedAt = :now",
-            "#createdAt = if_not_exists(#createdAt, :now)",
-        ];
-        let mut remove = Vec::new();
+        let (expression, optional) = upsert_expression(resource);
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(&pk, &sk)))
+            .update_expression(expression)
             .expression_attribute_names("#type", RESOURCE_TYPE)
             .expression_attribute_names("#id", RESOURCE_ID)
             .expression_attribute_names("#phase", PHASE)
@@ -57,34 +50,10 @@ impl Store {
             .expression_attribute_values(":tags", item::encode("resource tags", &resource.tags)?)
             .expression_attribute_values(":now", now)
             .return_values(ReturnValue::AllNew);
-        match &resource.arn {
-            Some(arn) => {
-                set.push("#arn = :arn");
-                request = request.expression_attribute_values(":arn", s(arn));
-            }
-            None => remove.push("#arn"),
-        }
-        match &resource.tenant {
-            Some(tenant) => {
-                set.push("#tenant = :tenant");
-                request = request.expression_attribute_values(":tenant", s(tenant));
-            }
-            None => remove.push("#tenant"),
-        }
-        match &resource.attributes {
-            Some(attributes) => {
-                set.push("#attributes = :attributes");
-                request =
-                    request.expression_attribute_values(":attributes", item::to_attr(attributes));
-            }
-            None => remove.push("#attributes"),
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        for (key, value) in optional {
+            request = request.expression_attribute_values(key, value);
         }
         let out = request
-            .update_expression(expression)
             .send()
             .await
             .map_err(|e| StoreError::aws("UpdateItem", e))?;
@@ -137,6 +106,43 @@ impl Store {
             .map(read_resource)
             .collect()
     }
+}
+
+/// The update expression of an upsert of `resource`, and the values it names beyond the
+/// required ones: each optional attribute present is set, each absent one removed.
+fn upsert_expression(resource: &ResourceRecord) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let optional = [
+        ("#arn", ":arn", resource.arn.as_deref().map(s)),
+        ("#tenant", ":tenant", resource.tenant.as_deref().map(s)),
+        (
+            "#attributes",
+            ":attributes",
+            resource.attributes.as_ref().map(item::to_attr),
+        ),
+    ];
+    let mut set = vec![
+        "#type = :type".to_owned(),
+        "#id = :id".to_owned(),
+        "#phase = :phase".to_owned(),
+        "#tags = :tags".to_owned(),
+        "#updatedAt = :now".to_owned(),
+        "#createdAt = if_not_exists(#createdAt, :now)".to_owned(),
+    ];
+    let (mut remove, mut values) = (Vec::new(), Vec::new());
+    for (name, key, value) in optional {
+        match value {
+            Some(value) => {
+                set.push(format!("{name} = {key}"));
+                values.push((key, value));
+            }
+            None => remove.push(name),
+        }
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    (expression, values)
 }
 
 fn read_resource(item: &Item) -> Result<ResourceRecord> {

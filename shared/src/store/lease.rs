@@ -21,7 +21,10 @@ use super::item::{n, s, Item, Reader};
 use super::keys;
 use super::types::{Lease, LeaseHolders};
 use super::{condition_failed, Store};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -37,6 +40,14 @@ const READER_PREFIX: &str = "reader:";
 /// How often an acquisition re-tries when its condition failed but the lease it then read was
 /// free (released or expired in between, or only expired readers that it removed).
 const ACQUIRE_ATTEMPTS: usize = 4;
+
+/// What one conditional write to the lease item did.
+enum LeaseWrite {
+    /// The write happened: the item after it.
+    Written(Item),
+    /// Its condition failed: the item that failed it.
+    Refused(Item),
+}
 
 /// The attribute holding one shared holder's entry.
 fn reader_attr(holder: &str) -> String {
@@ -60,51 +71,12 @@ impl Store {
         let pk = keys::platform_pk(platform_id)?;
         for _ in 0..ACQUIRE_ATTEMPTS {
             let now = self.now();
-            let expires = super::after(now, ttl);
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(&pk, keys::LEASE)))
-                .update_expression(
-                    "SET #holder = :holder, #operation = :operation, #acquiredAt = :now, \
-                     #expires = :expires, #fence = if_not_exists(#fence, :zero) + :one \
-                     REMOVE #releasedAt",
-                )
-                .condition_expression(
-                    "(attribute_not_exists(#holder) OR #expires <= :nowMs OR #holder = :holder) \
-                     AND attribute_not_exists(#readers)",
-                )
-                .expression_attribute_names("#holder", HOLDER)
-                .expression_attribute_names("#operation", OPERATION)
-                .expression_attribute_names("#acquiredAt", ACQUIRED_AT)
-                .expression_attribute_names("#expires", EXPIRES_AT_MS)
-                .expression_attribute_names("#fence", FENCE)
-                .expression_attribute_names("#releasedAt", RELEASED_AT)
-                .expression_attribute_names("#readers", READERS)
-                .expression_attribute_values(":holder", s(holder))
-                .expression_attribute_values(":operation", s(operation))
-                .expression_attribute_values(":now", s(keys::timestamp(now)))
-                .expression_attribute_values(":nowMs", n(now.timestamp_millis()))
-                .expression_attribute_values(":expires", n(expires.timestamp_millis()))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            match result {
-                Ok(out) => return read_lease(platform_id, &out.attributes.unwrap_or_default()),
-                Err(err) => {
-                    let Some(old) = condition_failed(&err) else {
-                        return Err(StoreError::aws("UpdateItem", err));
-                    };
-                    let item = match old {
-                        Some(item) => item,
-                        None => self.get_item(&pk, keys::LEASE).await?.unwrap_or_default(),
-                    };
+            match self
+                .write_exclusive(&pk, holder, operation, now, ttl)
+                .await?
+            {
+                LeaseWrite::Written(item) => return read_lease(platform_id, &item),
+                LeaseWrite::Refused(item) => {
                     let view = LeaseView::read(platform_id, &item)?;
                     if let Some(blocker) = view.blocker(holder, now) {
                         return Err(held(blocker));
@@ -115,6 +87,52 @@ impl Store {
             }
         }
         Err(self.still_held(platform_id, &pk, holder).await?)
+    }
+
+    /// One conditional write taking the lease exclusively for `holder` at `now`: it is free,
+    /// expired or `holder`'s already, and no shared holder is listed.
+    async fn write_exclusive(
+        &self,
+        pk: &str,
+        holder: &str,
+        operation: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<LeaseWrite> {
+        let expires = super::after(now, ttl);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, keys::LEASE)))
+            .update_expression(
+                "SET #holder = :holder, #operation = :operation, #acquiredAt = :now, \
+                 #expires = :expires, #fence = if_not_exists(#fence, :zero) + :one \
+                 REMOVE #releasedAt",
+            )
+            .condition_expression(
+                "(attribute_not_exists(#holder) OR #expires <= :nowMs OR #holder = :holder) \
+                 AND attribute_not_exists(#readers)",
+            )
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_names("#operation", OPERATION)
+            .expression_attribute_names("#acquiredAt", ACQUIRED_AT)
+            .expression_attribute_names("#expires", EXPIRES_AT_MS)
+            .expression_attribute_names("#fence", FENCE)
+            .expression_attribute_names("#releasedAt", RELEASED_AT)
+            .expression_attribute_names("#readers", READERS)
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":operation", s(operation))
+            .expression_attribute_values(":now", s(keys::timestamp(now)))
+            .expression_attribute_values(":nowMs", n(now.timestamp_millis()))
+            .expression_attribute_values(":expires", n(expires.timestamp_millis()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        self.lease_write(pk, result).await
     }
 
     /// Takes a share of the platform's lease for `holder` (e.g. the request id of a tenant
@@ -132,44 +150,8 @@ impl Store {
         let pk = keys::platform_pk(platform_id)?;
         for _ in 0..ACQUIRE_ATTEMPTS {
             let now = self.now();
-            let expires = super::after(now, ttl);
-            let entry = AttributeValue::M(
-                [
-                    (OPERATION.to_owned(), s(operation)),
-                    (ACQUIRED_AT.to_owned(), s(keys::timestamp(now))),
-                    (EXPIRES_AT_MS.to_owned(), n(expires.timestamp_millis())),
-                ]
-                .into(),
-            );
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(&pk, keys::LEASE)))
-                .update_expression(
-                    "SET #reader = :entry ADD #readers :holderSet REMOVE #holder, #operation",
-                )
-                .condition_expression("attribute_not_exists(#holder) OR #expires <= :nowMs")
-                .expression_attribute_names("#reader", reader_attr(holder))
-                .expression_attribute_names("#readers", READERS)
-                .expression_attribute_names("#holder", HOLDER)
-                .expression_attribute_names("#operation", OPERATION)
-                .expression_attribute_names("#expires", EXPIRES_AT_MS)
-                .expression_attribute_values(":entry", entry)
-                .expression_attribute_values(
-                    ":holderSet",
-                    AttributeValue::Ss(vec![holder.to_owned()]),
-                )
-                .expression_attribute_values(":nowMs", n(now.timestamp_millis()))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            match result {
-                Ok(out) => {
-                    let item = out.attributes.unwrap_or_default();
+            match self.write_share(&pk, holder, operation, now, ttl).await? {
+                LeaseWrite::Written(item) => {
                     return LeaseView::read(platform_id, &item)?
                         .readers
                         .into_iter()
@@ -180,14 +162,7 @@ impl Store {
                             ))
                         });
                 }
-                Err(err) => {
-                    let Some(old) = condition_failed(&err) else {
-                        return Err(StoreError::aws("UpdateItem", err));
-                    };
-                    let item = match old {
-                        Some(item) => item,
-                        None => self.get_item(&pk, keys::LEASE).await?.unwrap_or_default(),
-                    };
+                LeaseWrite::Refused(item) => {
                     if let Some(exclusive) = LeaseView::read(platform_id, &item)?
                         .exclusive
                         .filter(|l| l.is_live(now))
@@ -199,6 +174,69 @@ impl Store {
             }
         }
         Err(self.still_held(platform_id, &pk, holder).await?)
+    }
+
+    /// One conditional write adding `holder` to the shared holders at `now` (its entry and its
+    /// id in the set), removing an expired exclusive holder: no live exclusive holder is listed.
+    async fn write_share(
+        &self,
+        pk: &str,
+        holder: &str,
+        operation: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<LeaseWrite> {
+        let expires = super::after(now, ttl);
+        let entry = AttributeValue::M(
+            [
+                (OPERATION.to_owned(), s(operation)),
+                (ACQUIRED_AT.to_owned(), s(keys::timestamp(now))),
+                (EXPIRES_AT_MS.to_owned(), n(expires.timestamp_millis())),
+            ]
+            .into(),
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, keys::LEASE)))
+            .update_expression(
+                "SET #reader = :entry ADD #readers :holderSet REMOVE #holder, #operation",
+            )
+            .condition_expression("attribute_not_exists(#holder) OR #expires <= :nowMs")
+            .expression_attribute_names("#reader", reader_attr(holder))
+            .expression_attribute_names("#readers", READERS)
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_names("#operation", OPERATION)
+            .expression_attribute_names("#expires", EXPIRES_AT_MS)
+            .expression_attribute_values(":entry", entry)
+            .expression_attribute_values(":holderSet", AttributeValue::Ss(vec![holder.to_owned()]))
+            .expression_attribute_values(":nowMs", n(now.timestamp_millis()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        self.lease_write(pk, result).await
+    }
+
+    /// What a conditional write to the lease item did: the item it wrote, or the item that
+    /// failed its condition (read again when DynamoDB did not return it).
+    async fn lease_write(
+        &self,
+        pk: &str,
+        result: std::result::Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
+    ) -> Result<LeaseWrite> {
+        match result {
+            Ok(out) => Ok(LeaseWrite::Written(out.attributes.unwrap_or_default())),
+            Err(err) => match condition_failed(&err) {
+                None => Err(StoreError::aws("UpdateItem", err)),
+                Some(Some(old)) => Ok(LeaseWrite::Refused(old)),
+                Some(None) => {
+                    let item = self.get_item(pk, keys::LEASE).await?.unwrap_or_default();
+                    Ok(LeaseWrite::Refused(item))
+                }
+            },
+        }
     }
 
     /// Extends the lease of `holder` to `ttl` from now. Fails with [`StoreError::LeaseNotHeld`]

@@ -58,27 +58,11 @@ impl Store {
             expires_at: expiry_epoch(now, self.request_ttl),
             origin: origin.cloned(),
         };
-        let mut record: Item = [
-            (keys::PK.to_owned(), s(&pk)),
-            (keys::SK.to_owned(), s(keys::REQUEST)),
-            (REQUEST_ID.to_owned(), s(request_id)),
-            (PLATFORM_ID.to_owned(), s(platform_id)),
-            (KIND.to_owned(), s(kind)),
-            (PAYLOAD_HASH.to_owned(), s(payload_hash)),
-            (STATE.to_owned(), s(info.state.as_str())),
-            (CREATED_AT.to_owned(), s(keys::timestamp(now))),
-            (UPDATED_AT.to_owned(), s(keys::timestamp(now))),
-            (keys::TTL_ATTRIBUTE.to_owned(), n(info.expires_at)),
-        ]
-        .into();
-        if let Some(origin) = origin {
-            record.insert(ORIGIN.to_owned(), item::encode("request origin", origin)?);
-        }
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(record))
+            .set_item(Some(request_item(&pk, &info)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -166,6 +150,27 @@ impl Store {
             .map(|item| read_request(&item))
             .transpose()
     }
+}
+
+/// The record of a newly accepted request `info` under `pk`.
+fn request_item(pk: &str, info: &RequestInfo) -> Result<Item> {
+    let mut record: Item = [
+        (keys::PK.to_owned(), s(pk)),
+        (keys::SK.to_owned(), s(keys::REQUEST)),
+        (REQUEST_ID.to_owned(), s(&info.request_id)),
+        (PLATFORM_ID.to_owned(), s(&info.platform_id)),
+        (KIND.to_owned(), s(&info.kind)),
+        (PAYLOAD_HASH.to_owned(), s(&info.payload_hash)),
+        (STATE.to_owned(), s(info.state.as_str())),
+        (CREATED_AT.to_owned(), s(keys::timestamp(info.created_at))),
+        (UPDATED_AT.to_owned(), s(keys::timestamp(info.updated_at))),
+        (keys::TTL_ATTRIBUTE.to_owned(), n(info.expires_at)),
+    ]
+    .into();
+    if let Some(origin) = &info.origin {
+        record.insert(ORIGIN.to_owned(), item::encode("request origin", origin)?);
+    }
+    Ok(record)
 }
 
 fn read_request(item: &Item) -> Result<RequestInfo> {

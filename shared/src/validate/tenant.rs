@@ -272,89 +272,97 @@ pub(crate) fn check_secret_prefix(issues: &mut Issues, path: &str, prefix: &str)
     }
 }
 
+/// Quotas and limit-range defaults: each a Kubernetes quantity, and none above the one it must
+/// fit under ([`QUANTITY_ORDER`]).
 fn check_quantities(t: &TenantSpec, at: &str, issues: &mut Issues) {
-    let q = &t.quotas;
-    let l = &t.limits;
-    let quotas = field(at, "quotas");
-    let limits = field(at, "limits");
-    let mut parsed = |path: String, value: &str| -> Option<f64> {
-        let v = quantity(value);
-        if v.is_none() {
-            issues.push(
-                path,
-                rules::QUANTITY,
-                format!("{value:?} is not a Kubernetes quantity like 4, 500m or 8Gi"),
-            );
-        }
-        v
-    };
-    let requests_cpu = parsed(field(&quotas, "requestsCpu"), &q.requests_cpu);
-    let requests_memory = parsed(field(&quotas, "requestsMemory"), &q.requests_memory);
-    let limits_cpu = parsed(field(&quotas, "limitsCpu"), &q.limits_cpu);
-    let limits_memory = parsed(field(&quotas, "limitsMemory"), &q.limits_memory);
-    parsed(field(&quotas, "requestsStorage"), &q.requests_storage);
-    let d_req_cpu = parsed(field(&limits, "defaultRequestCpu"), &l.default_request_cpu);
-    let d_req_mem = parsed(
-        field(&limits, "defaultRequestMemory"),
-        &l.default_request_memory,
-    );
-    let d_cpu = parsed(field(&limits, "defaultCpu"), &l.default_cpu);
-    let d_mem = parsed(field(&limits, "defaultMemory"), &l.default_memory);
-    let order = [
-        (
-            d_req_cpu,
-            d_cpu,
-            field(&limits, "defaultRequestCpu"),
-            "the default CPU request",
-            "the default CPU limit",
-        ),
-        (
-            d_req_mem,
-            d_mem,
-            field(&limits, "defaultRequestMemory"),
-            "the default memory request",
-            "the default memory limit",
-        ),
-        (
-            d_cpu,
-            limits_cpu,
-            field(&limits, "defaultCpu"),
-            "the default CPU limit",
-            "the limits.cpu quota",
-        ),
-        (
-            d_mem,
-            limits_memory,
-            field(&limits, "defaultMemory"),
-            "the default memory limit",
-            "the limits.memory quota",
-        ),
-        (
-            requests_cpu,
-            limits_cpu,
-            field(&quotas, "requestsCpu"),
-            "the requests.cpu quota",
-            "the limits.cpu quota",
-        ),
-        (
-            requests_memory,
-            limits_memory,
-            field(&quotas, "requestsMemory"),
-            "the requests.memory quota",
-            "the limits.memory quota",
-        ),
-    ];
-    for (small, big, path, small_name, big_name) in order {
-        if let (Some(small), Some(big)) = (small, big) {
-            if small > big {
+    let values = parse_quantities(t, at, issues);
+    for (small, big) in QUANTITY_ORDER {
+        if let (Some(s), Some(b)) = (values.get(small.field), values.get(big.field)) {
+            if s > b {
                 issues.push(
-                    path,
+                    field(&field(at, small.section), small.field),
                     rules::QUANTITY_ORDER,
-                    format!("{small_name} exceeds {big_name}"),
+                    format!("{} exceeds {}", small.name, big.name),
                 );
             }
         }
     }
+}
+
+/// One quantity of a tenant's spec: where it is (`section.field`) and what an error calls it.
+struct Quantity {
+    section: &'static str,
+    field: &'static str,
+    name: &'static str,
+}
+
+const fn quantity_at(section: &'static str, field: &'static str, name: &'static str) -> Quantity {
+    Quantity {
+        section,
+        field,
+        name,
+    }
+}
+
+/// Pairs (smaller, larger) where the first may not exceed the second: a default request is at
+/// most its default limit, a default limit at most the namespace's limit quota, and a request
+/// quota at most the matching limit quota.
+const QUANTITY_ORDER: [(Quantity, Quantity); 6] = {
+    const D_REQ_CPU: Quantity =
+        quantity_at("limits", "defaultRequestCpu", "the default CPU request");
+    const D_REQ_MEM: Quantity = quantity_at(
+        "limits",
+        "defaultRequestMemory",
+        "the default memory request",
+    );
+    const D_CPU: Quantity = quantity_at("limits", "defaultCpu", "the default CPU limit");
+    const D_MEM: Quantity = quantity_at("limits", "defaultMemory", "the default memory limit");
+    const REQ_CPU: Quantity = quantity_at("quotas", "requestsCpu", "the requests.cpu quota");
+    const REQ_MEM: Quantity = quantity_at("quotas", "requestsMemory", "the requests.memory quota");
+    const LIM_CPU: Quantity = quantity_at("quotas", "limitsCpu", "the limits.cpu quota");
+    const LIM_MEM: Quantity = quantity_at("quotas", "limitsMemory", "the limits.memory quota");
+    [
+        (D_REQ_CPU, D_CPU),
+        (D_REQ_MEM, D_MEM),
+        (D_CPU, LIM_CPU),
+        (D_MEM, LIM_MEM),
+        (REQ_CPU, LIM_CPU),
+        (REQ_MEM, LIM_MEM),
+    ]
+};
+
+/// The tenant's quantities that parse, by field name; each that does not is an issue.
+fn parse_quantities<'t>(
+    t: &'t TenantSpec,
+    at: &str,
+    issues: &mut Issues,
+) -> std::collections::BTreeMap<&'static str, f64> {
+    let (q, l) = (&t.quotas, &t.limits);
+    let all: [(&str, &str, &'t str); 9] = [
+        ("quotas", "requestsCpu", &q.requests_cpu),
+        ("quotas", "requestsMemory", &q.requests_memory),
+        ("quotas", "limitsCpu", &q.limits_cpu),
+        ("quotas", "limitsMemory", &q.limits_memory),
+        ("quotas", "requestsStorage", &q.requests_storage),
+        ("limits", "defaultRequestCpu", &l.default_request_cpu),
+        ("limits", "defaultRequestMemory", &l.default_request_memory),
+        ("limits", "defaultCpu", &l.default_cpu),
+        ("limits", "defaultMemory", &l.default_memory),
+    ];
+    let mut values = std::collections::BTreeMap::new();
+    for (section, name, value) in all {
+        match quantity(value) {
+            Some(v) => {
+                values.insert(name, v);
+            }
+            None => issues.push(
+                field(&field(at, section), name),
+                rules::QUANTITY,
+                format!("{value:?} is not a Kubernetes quantity like 4, 500m or 8Gi"),
+            ),
+        }
+    }
+    values
 }
 
 /// Rules across tenants: unique names (also after normalisation), S3 and secret prefixes that
