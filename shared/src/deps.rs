@@ -1,5 +1,6 @@
-//! What every handler gets, built once per cold start: the AWS configuration, the clients built
-//! from it, the state table's name, and the account id, looked up at most once.
+//! What every handler gets, once per cold start: the AWS configuration, the clients built from
+//! it as they are first needed, the state table's name, and the account id, looked up at most
+//! once.
 
 use std::sync::Arc;
 
@@ -30,7 +31,8 @@ pub const EXTERNAL_ID_ENV: &str = "TENANTRY_EXTERNAL_ID";
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub aws: SdkConfig,
-    /// Every AWS client, built from `aws` (or from mock rules in unit tests).
+    /// The AWS clients, each built from `aws` when first used (or from mock rules in unit
+    /// tests), then kept for the cold start.
     pub clients: Clients,
     pub table_name: String,
     /// The permissions boundary of the roles Tenantry creates (None: roles get none, which the
@@ -132,8 +134,7 @@ impl Deps {
             return Ok(self.clone());
         };
         let target = crate::aws::target::assume(self, role, &spec.id, purpose).await?;
-        let mut clients = self.clients.with_credentials(target.credentials.clone());
-        clients.dynamodb = self.clients.dynamodb.clone();
+        let clients = self.clients.in_target_account(target.credentials.clone());
         let aws = self
             .aws
             .to_builder()
@@ -198,7 +199,7 @@ impl Deps {
     ) -> Result<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput, FunctionError>
     {
         self.clients
-            .sts
+            .sts()
             .get_caller_identity()
             .send()
             .await

@@ -390,7 +390,10 @@ async fn census(stack: &LocalStack, target: Target, p: &Platform) -> Census {
 /// that do not point to one of its live keys.
 async fn kms_census(stack: &LocalStack, p: &Platform) -> Census {
     let aws = stack.sdk_config().await;
-    let kms = Clients::new(&aws).scoped(&p.spec.region, false).kms;
+    let kms = Clients::new(&aws)
+        .scoped(&p.spec.region, false)
+        .kms()
+        .clone();
     let mut out = Census::new();
     let mut live = Vec::new();
     let mut keys = kms.list_keys().into_paginator().items().send();
@@ -452,7 +455,7 @@ async fn kms_census(stack: &LocalStack, p: &Platform) -> Census {
 /// providers.
 async fn iam_census(stack: &LocalStack, p: &Platform) -> Census {
     let aws = stack.sdk_config().await;
-    let iam = Clients::new(&aws).iam;
+    let iam = Clients::new(&aws).iam().clone();
     let mut out = Census::new();
     let prefix = format!("tenantry-{}-", p.names.stem());
     let mut roles = iam.list_roles().into_paginator().items().send();

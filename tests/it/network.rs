@@ -145,7 +145,7 @@ fn note_names<'n>(names: impl Iterator<Item = Option<&'n str>>, dups: &mut Vec<S
 
 async fn census(c: &Clients, platform_id: &str) -> Census {
     let tag = lookup::filter(&format!("tag:{TAG_PLATFORM}"), platform_id);
-    let ec2 = &c.ec2;
+    let ec2 = &c.ec2();
     let mut d = Vec::new();
     let vpcs = ec2
         .describe_vpcs()
@@ -199,7 +199,7 @@ async fn census(c: &Clients, platform_id: &str) -> Census {
         .expect("flow logs");
     let group_name = format!("/tenantry/{platform_id}-prod/vpc-flow-logs");
     let log_groups = c
-        .logs
+        .logs()
         .describe_log_groups()
         .log_group_name_prefix(&group_name)
         .send()
@@ -427,7 +427,7 @@ async fn ensure_builds_the_network_a_second_ensure_changes_nothing_and_delete_le
 
 /// Every resource as the spec asks, read back from EC2 and Logs.
 async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
-    let ec2 = &c.ec2;
+    let ec2 = &c.ec2();
     let vpc_id = out[outputs::VPC_ID.key].as_str().expect("vpcId").to_owned();
     let azs = strings(&out[outputs::AVAILABILITY_ZONES.key]);
     assert_eq!(azs, ["us-east-1a", "us-east-1b", "us-east-1c"]);
@@ -564,7 +564,7 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
     assert_eq!(allocations.len(), 3);
 
     // Route tables: public → IGW; private i → NAT i, serving private i and pods i.
-    let tables = tenantry::resources::route_table::find_in_vpc(&c.ec2, &vpc_id)
+    let tables = tenantry::resources::route_table::find_in_vpc(c.ec2(), &vpc_id)
         .await
         .expect("route tables");
     let table_of = |subnet: &str| {
@@ -688,7 +688,7 @@ async fn check_network(c: &Clients, id: &str, out: &BTreeMap<String, Value>) {
         log.deliver_logs_permission_arn(),
         Some(flow_logs_role_arn(id).as_str())
     );
-    let group = tenantry::resources::log_group::find(&c.logs, &group_name)
+    let group = tenantry::resources::log_group::find(c.logs(), &group_name)
         .await
         .expect("describe")
         .expect("log group");
@@ -707,7 +707,7 @@ async fn drift_is_reported_and_repaired(
     assert!(clean.drift.is_empty(), "{:?}", clean.drift);
     let subnet = strings(&out[outputs::PUBLIC_SUBNET_IDS.key])[1].clone();
     let tag = BTreeMap::from([("kubernetes.io/role/elb".to_owned(), "1".to_owned())]);
-    c.ec2
+    c.ec2()
         .delete_tags()
         .resources(&subnet)
         .set_tags(Some(network::ec2_tags(&tag)))
@@ -727,7 +727,7 @@ async fn drift_is_reported_and_repaired(
     // A private route table loses its default route to the NAT gateway: observe names the table
     // and the route, ensure puts it back.
     let tables = c
-        .ec2
+        .ec2()
         .describe_route_tables()
         .filters(
             aws_sdk_ec2::types::Filter::builder()
@@ -745,7 +745,7 @@ async fn drift_is_reported_and_repaired(
         .find(|t| t.routes().iter().any(|r| r.nat_gateway_id().is_some()))
         .expect("a private table routed through a NAT gateway");
     let table_id = private.route_table_id().unwrap().to_owned();
-    c.ec2
+    c.ec2()
         .delete_route()
         .route_table_id(&table_id)
         .destination_cidr_block("0.0.0.0/0")
@@ -767,7 +767,7 @@ async fn drift_is_reported_and_repaired(
     // The S3 endpoint opened to every account (the default policy, what an endpoint without a
     // policy has): observe names it, ensure puts the platform's policy back.
     let endpoints = c
-        .ec2
+        .ec2()
         .describe_vpc_endpoints()
         .send()
         .await
@@ -789,7 +789,7 @@ async fn drift_is_reported_and_repaired(
         "{policy}"
     );
     let open = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]});
-    c.ec2
+    c.ec2()
         .modify_vpc_endpoint()
         .vpc_endpoint_id(s3.vpc_endpoint_id().unwrap())
         .policy_document(open.to_string())

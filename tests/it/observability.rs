@@ -127,7 +127,7 @@ fn tagged_with(tags: &BTreeMap<String, String>, platform: &str) -> bool {
 
 async fn log_group_tags(c: &Clients, arn: &str) -> BTreeMap<String, String> {
     let out = c
-        .logs
+        .logs()
         .list_tags_for_resource()
         .resource_arn(arn)
         .send()
@@ -140,7 +140,7 @@ async fn log_group_tags(c: &Clients, arn: &str) -> BTreeMap<String, String> {
 
 async fn topic_tags(c: &Clients, arn: &str) -> BTreeMap<String, String> {
     let out = c
-        .sns
+        .sns()
         .list_tags_for_resource()
         .resource_arn(arn)
         .send()
@@ -154,7 +154,7 @@ async fn topic_tags(c: &Clients, arn: &str) -> BTreeMap<String, String> {
 
 async fn alarm_tags(c: &Clients, arn: &str) -> BTreeMap<String, String> {
     let out = c
-        .cloudwatch
+        .cloudwatch()
         .list_tags_for_resource()
         .resource_arn(arn)
         .send()
@@ -176,7 +176,12 @@ async fn alarm_tags(c: &Clients, arn: &str) -> BTreeMap<String, String> {
 async fn census(stack: &LocalStack, p: &Platform) -> BTreeMap<String, usize> {
     let c = clients(stack).await;
     let mut out = BTreeMap::new();
-    let mut groups = c.logs.describe_log_groups().into_paginator().items().send();
+    let mut groups = c
+        .logs()
+        .describe_log_groups()
+        .into_paginator()
+        .items()
+        .send();
     while let Some(g) = groups.next().await {
         let g = g.expect("DescribeLogGroups");
         let arn = g.log_group_arn().unwrap_or_default().to_owned();
@@ -189,13 +194,13 @@ async fn census(stack: &LocalStack, p: &Platform) -> BTreeMap<String, usize> {
             *out.entry(key).or_default() += 1;
         }
     }
-    let mut topics = c.sns.list_topics().into_paginator().items().send();
+    let mut topics = c.sns().list_topics().into_paginator().items().send();
     while let Some(t) = topics.next().await {
         let t = t.expect("ListTopics");
         let arn = t.topic_arn().unwrap_or_default().to_owned();
         if tagged_with(&topic_tags(&c, &arn).await, p.id()) {
             let attrs = c
-                .sns
+                .sns()
                 .get_topic_attributes()
                 .topic_arn(&arn)
                 .send()
@@ -208,7 +213,7 @@ async fn census(stack: &LocalStack, p: &Platform) -> BTreeMap<String, usize> {
             *out.entry(format!("sns-topic/kms={kms}")).or_default() += 1;
         }
     }
-    let mut pages = c.cloudwatch.describe_alarms().into_paginator().send();
+    let mut pages = c.cloudwatch().describe_alarms().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.expect("DescribeAlarms");
         for a in page.metric_alarms() {
@@ -220,7 +225,7 @@ async fn census(stack: &LocalStack, p: &Platform) -> BTreeMap<String, usize> {
         }
     }
     let mut pages = c
-        .secrets
+        .secrets()
         .list_secrets()
         .include_planned_deletion(true)
         .into_paginator()
@@ -303,7 +308,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
     // Log groups: retention, logs key, tags.
     let prefix = p.names.container_insights_log_group("");
     let groups = c
-        .logs
+        .logs()
         .describe_log_groups()
         .log_group_name_prefix(&prefix)
         .send()
@@ -334,7 +339,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
         "{topic}"
     );
     let attrs = c
-        .sns
+        .sns()
         .get_topic_attributes()
         .topic_arn(&topic)
         .send()
@@ -354,7 +359,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
     );
     assert!(tagged_with(&topic_tags(&c, &topic).await, p.id()));
     // The data key lets CloudWatch use it for this platform's alarms.
-    let kms = Clients::new(&stack.sdk_config().await).kms;
+    let kms = Clients::new(&stack.sdk_config().await).kms().clone();
     let key_policy = kms
         .get_key_policy()
         .key_id(&data_key)
@@ -377,7 +382,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
 
     // Alarms: definitions as the gateway reports them, actions to the topic, tags.
     let described = c
-        .cloudwatch
+        .cloudwatch()
         .describe_alarms()
         .alarm_name_prefix(p.names.alarm(""))
         .send()
@@ -432,7 +437,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
     // Secret: data key, tags, value shape (connection facts only).
     let secret_name = p.names.platform_secret();
     let secret = c
-        .secrets
+        .secrets()
         .describe_secret()
         .secret_id(&secret_name)
         .send()
@@ -445,7 +450,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
         .iter()
         .any(|t| t.key() == Some(TAG_PLATFORM) && t.value() == Some(p.id())));
     let value = c
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(&secret_name)
         .send()
@@ -521,7 +526,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
 
     // Drift out of band: retention, alarm threshold, a deleted alarm, topic policy, secret value.
     let host = p.names.container_insights_log_group("host");
-    c.logs
+    c.logs()
         .put_retention_policy()
         .log_group_name(&host)
         .retention_in_days(1)
@@ -529,7 +534,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
         .await
         .expect("PutRetentionPolicy");
     let cpu = p.names.alarm("node-cpu-high");
-    c.cloudwatch
+    c.cloudwatch()
         .put_metric_alarm()
         .alarm_name(&cpu)
         .namespace("ContainerInsights")
@@ -542,13 +547,13 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
         .send()
         .await
         .expect("PutMetricAlarm");
-    c.cloudwatch
+    c.cloudwatch()
         .delete_alarms()
         .alarm_names(p.names.alarm("failed-nodes"))
         .send()
         .await
         .expect("DeleteAlarms");
-    c.sns
+    c.sns()
         .set_topic_attributes()
         .topic_arn(&topic)
         .attribute_name("Policy")
@@ -556,7 +561,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
         .send()
         .await
         .expect("SetTopicAttributes");
-    c.secrets
+    c.secrets()
         .put_secret_value()
         .secret_id(&secret_name)
         .secret_string(r#"{"clusterEndpoint":"https://elsewhere"}"#)
@@ -636,7 +641,12 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
             .collect(),
         "only the secret pending deletion remains"
     );
-    let live = c.secrets.list_secrets().send().await.expect("ListSecrets");
+    let live = c
+        .secrets()
+        .list_secrets()
+        .send()
+        .await
+        .expect("ListSecrets");
     assert!(
         live.secret_list()
             .iter()
@@ -644,7 +654,7 @@ async fn observability_builds_converges_repairs_drift_and_leaves_nothing_behind(
         "a secret pending deletion is not listed by default"
     );
     let secret = c
-        .secrets
+        .secrets()
         .describe_secret()
         .secret_id(&secret_name)
         .send()
@@ -681,7 +691,7 @@ async fn alarms_off_and_a_given_topic_create_no_topic_and_remove_stale_alarms() 
     // An alarm an older release defined, tagged with the platform (the tags of one of its
     // current alarms, copied: the test cannot name the CloudWatch SDK's `Tag`).
     let ours = c
-        .cloudwatch
+        .cloudwatch()
         .list_tags_for_resource()
         .resource_arn(format!(
             "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}",
@@ -691,7 +701,7 @@ async fn alarms_off_and_a_given_topic_create_no_topic_and_remove_stale_alarms() 
         .await
         .expect("ListTagsForResource");
     let stale = p.names.alarm("pod-restarts");
-    c.cloudwatch
+    c.cloudwatch()
         .put_metric_alarm()
         .alarm_name(&stale)
         .namespace("ContainerInsights")
@@ -708,7 +718,7 @@ async fn alarms_off_and_a_given_topic_create_no_topic_and_remove_stale_alarms() 
     // Another platform's alarm under the same prefix (`<id>-<env>` of `<id>-x`), untagged for
     // this platform: left alone.
     let neighbour = format!("{}x-failed-nodes", p.names.alarm(""));
-    c.cloudwatch
+    c.cloudwatch()
         .put_metric_alarm()
         .alarm_name(&neighbour)
         .namespace("ContainerInsights")
@@ -724,7 +734,7 @@ async fn alarms_off_and_a_given_topic_create_no_topic_and_remove_stale_alarms() 
     let cleaned = run_ok(&stack, p.id(), "ensure").await;
     assert_eq!(cleaned["changes"], json!(1), "{cleaned}");
     let names: Vec<String> = c
-        .cloudwatch
+        .cloudwatch()
         .describe_alarms()
         .alarm_name_prefix(p.names.alarm(""))
         .send()
@@ -750,7 +760,7 @@ async fn alarms_off_and_a_given_topic_create_no_topic_and_remove_stale_alarms() 
     assert_eq!(moved["changes"], json!(ALARMS.len()), "{moved}");
     assert_eq!(moved["outputs"]["alarmTopicArn"], ops);
     let described = c
-        .cloudwatch
+        .cloudwatch()
         .describe_alarms()
         .alarm_name_prefix(p.names.alarm(""))
         .send()

@@ -68,7 +68,7 @@ async fn run_identity(
 
 /// Every key tagged with the platform: key id → (state, purpose tag).
 async fn platform_keys(deps: &Deps, id: &str) -> BTreeMap<String, (String, String)> {
-    let kms = deps.clients.kms.clone();
+    let kms = deps.clients.kms().clone();
     let mut out = BTreeMap::new();
     let keys = kms.list_keys().send().await.expect("ListKeys");
     for key in keys.keys() {
@@ -112,7 +112,7 @@ async fn platform_keys(deps: &Deps, id: &str) -> BTreeMap<String, (String, Strin
 
 /// The key an alias points to, with its rotation status and policy as moto stores them.
 async fn aliased_key(deps: &Deps, alias: &str) -> Option<(String, bool, Value)> {
-    let kms = deps.clients.kms.clone();
+    let kms = deps.clients.kms().clone();
     let meta = kms.describe_key().key_id(alias).send().await.ok()?;
     let key_id = meta.key_metadata()?.key_id().to_owned();
     let rotation = kms
@@ -234,7 +234,7 @@ async fn encryption_creates_converges_and_deletes_keys() {
     assert_eq!(out.changes, 0);
 
     // observe reports a difference made behind Tenantry's back, without writing.
-    let kms = deps.clients.kms.clone();
+    let kms = deps.clients.kms().clone();
     kms.disable_key_rotation()
         .key_id(&key_ids["data"])
         .send()
@@ -305,7 +305,7 @@ async fn encryption_creates_converges_and_deletes_keys() {
 
 /// Roles named for the platform, with their tags.
 async fn platform_roles(deps: &Deps) -> BTreeMap<String, BTreeMap<String, String>> {
-    let iam = deps.clients.iam.clone();
+    let iam = deps.clients.iam().clone();
     let roles = iam.list_roles().send().await.expect("ListRoles");
     let mut out = BTreeMap::new();
     for role in roles.roles() {
@@ -330,7 +330,7 @@ async fn platform_roles(deps: &Deps) -> BTreeMap<String, BTreeMap<String, String
 }
 
 async fn oidc_providers(deps: &Deps) -> Vec<(String, String, Vec<String>)> {
-    let iam = deps.clients.iam.clone();
+    let iam = deps.clients.iam().clone();
     let list = iam
         .list_open_id_connect_providers()
         .send()
@@ -355,7 +355,7 @@ async fn oidc_providers(deps: &Deps) -> Vec<(String, String, Vec<String>)> {
 }
 
 async fn trust_of(deps: &Deps, role: &str) -> Value {
-    let iam = deps.clients.iam.clone();
+    let iam = deps.clients.iam().clone();
     let got = iam
         .get_role()
         .role_name(role)
@@ -422,7 +422,7 @@ async fn identity_creates_roles_then_irsa_and_deletes_everything() {
         assert!(out.outputs.contains_key(output), "{output}");
     }
     assert!(!out.outputs.contains_key("oidcProviderArn"));
-    let iam = deps.clients.iam.clone();
+    let iam = deps.clients.iam().clone();
     let attached = iam
         .list_attached_role_policies()
         .role_name("tenantry-payments-prod-node")

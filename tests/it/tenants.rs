@@ -375,7 +375,7 @@ impl Env {
     async fn tenant_roles(&self, p: &Platform) -> BTreeSet<String> {
         let prefix = format!("tenantry-{}-t-", p.stem);
         self.c
-            .iam
+            .iam()
             .list_roles()
             .into_paginator()
             .items()
@@ -391,7 +391,7 @@ impl Env {
 
     async fn role_tags(&self, role: &str) -> BTreeMap<String, String> {
         self.c
-            .iam
+            .iam()
             .list_role_tags()
             .role_name(role)
             .send()
@@ -407,7 +407,7 @@ impl Env {
     async fn roles_tagged_with_tenant(&self, name: &str) -> Vec<String> {
         let roles = self
             .c
-            .iam
+            .iam()
             .list_roles()
             .into_paginator()
             .items()
@@ -426,7 +426,7 @@ impl Env {
     }
 
     async fn role_exists(&self, role: &str) -> bool {
-        match self.c.iam.get_role().role_name(role).send().await {
+        match self.c.iam().get_role().role_name(role).send().await {
             Ok(_) => true,
             Err(e)
                 if e.as_service_error()
@@ -439,7 +439,7 @@ impl Env {
     }
 
     async fn key(&self, key: &str) -> Option<aws_sdk_kms::types::KeyMetadata> {
-        match self.c.kms.describe_key().key_id(key).send().await {
+        match self.c.kms().describe_key().key_id(key).send().await {
             Ok(out) => out.key_metadata().cloned(),
             Err(e)
                 if e.as_service_error()
@@ -453,7 +453,7 @@ impl Env {
 
     async fn key_tags(&self, key_id: &str) -> BTreeMap<String, String> {
         self.c
-            .kms
+            .kms()
             .list_resource_tags()
             .key_id(key_id)
             .send()
@@ -469,7 +469,7 @@ impl Env {
     async fn keys_tagged_with_tenant(&self, name: &str) -> Vec<(String, String)> {
         let keys = self
             .c
-            .kms
+            .kms()
             .list_keys()
             .into_paginator()
             .items()
@@ -502,7 +502,7 @@ impl Env {
     async fn tenant_aliases(&self, p: &Platform) -> BTreeMap<String, String> {
         let prefix = format!("alias/tenantry/{}/tenant/", p.stem);
         self.c
-            .kms
+            .kms()
             .list_aliases()
             .into_paginator()
             .items()
@@ -528,7 +528,7 @@ impl Env {
     async fn associations(&self, cluster: &str) -> BTreeMap<String, Association> {
         let listed = self
             .c
-            .eks
+            .eks()
             .list_pod_identity_associations()
             .cluster_name(cluster)
             .send()
@@ -539,7 +539,7 @@ impl Env {
             let id = a.association_id().unwrap_or_default().to_owned();
             let d = self
                 .c
-                .eks
+                .eks()
                 .describe_pod_identity_association()
                 .cluster_name(cluster)
                 .association_id(&id)
@@ -575,7 +575,7 @@ impl Env {
     async fn owner_scopes(&self, cluster: &str) -> BTreeMap<String, BTreeSet<String>> {
         let entries = self
             .c
-            .eks
+            .eks()
             .list_access_entries()
             .cluster_name(cluster)
             .send()
@@ -585,7 +585,7 @@ impl Env {
         for principal in entries.access_entries() {
             let entry = self
                 .c
-                .eks
+                .eks()
                 .describe_access_entry()
                 .cluster_name(cluster)
                 .principal_arn(principal)
@@ -608,7 +608,7 @@ impl Env {
             assert_eq!(entry.r#type(), Some("STANDARD"), "{principal}");
             let policies = self
                 .c
-                .eks
+                .eks()
                 .list_associated_access_policies()
                 .cluster_name(cluster)
                 .principal_arn(principal)
@@ -639,7 +639,7 @@ impl Env {
     async fn versions(&self, p: &Platform, prefix: &str) -> BTreeSet<(String, String, bool)> {
         let out = self
             .c
-            .s3
+            .s3()
             .list_object_versions()
             .bucket(&p.bucket)
             .prefix(prefix)
@@ -672,7 +672,7 @@ impl Env {
     async fn put_object(&self, p: &Platform, key: &str, body: &str, kms_key: &str) -> String {
         let out = self
             .c
-            .s3
+            .s3()
             .put_object()
             .bucket(&p.bucket)
             .key(key)
@@ -722,7 +722,7 @@ impl Env {
         );
         for principal in self
             .c
-            .eks
+            .eks()
             .list_access_entries()
             .cluster_name(&p.cluster)
             .send()
@@ -732,7 +732,7 @@ impl Env {
         {
             let entry = self
                 .c
-                .eks
+                .eks()
                 .describe_access_entry()
                 .cluster_name(&p.cluster)
                 .principal_arn(principal)
@@ -873,7 +873,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
     assert_eq!(tags["tenantry:cost-centre"], tenant.cost_centre);
 
     // The role: trusted by the tenant's service account only, one inline policy, its tags.
-    let got = env.c.iam.get_role().role_name(&role).send().await;
+    let got = env.c.iam().get_role().role_name(&role).send().await;
     let got = got.unwrap_or_else(|e| panic!("role {role}: {e:?}"));
     let got = got.role().expect("role");
     assert_eq!(got.arn(), role_arn);
@@ -904,7 +904,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
     assert_eq!(condition["aws:RequestTag/eks-cluster-arn"], t.cluster_arn());
     let inline = env
         .c
-        .iam
+        .iam()
         .list_role_policies()
         .role_name(&role)
         .send()
@@ -913,7 +913,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
     assert_eq!(inline.policy_names(), ["tenant-access"], "{name}");
     let attached = env
         .c
-        .iam
+        .iam()
         .list_attached_role_policies()
         .role_name(&role)
         .send()
@@ -940,7 +940,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
             let id = meta.key_id().to_owned();
             let policy = env
                 .c
-                .kms
+                .kms()
                 .get_key_policy()
                 .key_id(&id)
                 .policy_name("default")
@@ -959,7 +959,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
             );
             let rotation = env
                 .c
-                .kms
+                .kms()
                 .get_key_rotation_status()
                 .key_id(&id)
                 .send()
@@ -980,7 +980,7 @@ async fn check_onboarded(env: &Env, p: &Platform, tenant: &TenantSpec) -> Onboar
     // The role's permissions: exactly the rendered document, naming the key found above.
     let stored = env
         .c
-        .iam
+        .iam()
         .get_role_policy()
         .role_name(&role)
         .policy_name("tenant-access")
@@ -1279,7 +1279,7 @@ async fn check_namespace(env: &Env, p: &Platform, tenant: &TenantSpec) {
 /// The tenant-data bucket: settings as the bucket module documents them.
 async fn check_bucket(env: &Env, p: &Platform) {
     let t = p.target();
-    let s3 = &env.c.s3;
+    let s3 = &env.c.s3();
     let policy = s3
         .get_bucket_policy()
         .bucket(&p.bucket)
@@ -1999,7 +1999,7 @@ async fn offboarding_keeps_exactly_what_the_request_says() {
     // answers AccessDenied for every key. The policy is lifted while the test writes data and
     // the prefixes are emptied; the next onboarding's Bucket task puts it back (step 4).
     env.c
-        .s3
+        .s3()
         .delete_bucket_policy()
         .bucket(&p.bucket)
         .send()
@@ -2018,7 +2018,7 @@ async fn offboarding_keeps_exactly_what_the_request_says() {
         env.put_object(&p, &notes, "notes", key_arn).await;
         let deleted = env
             .c
-            .s3
+            .s3()
             .delete_object()
             .bucket(&p.bucket)
             .key(&notes)
@@ -2028,7 +2028,7 @@ async fn offboarding_keeps_exactly_what_the_request_says() {
         assert_eq!(deleted.delete_marker(), Some(true));
         let head = env
             .c
-            .s3
+            .s3()
             .head_object()
             .bucket(&p.bucket)
             .key(&report)
@@ -2847,7 +2847,7 @@ async fn aws_access_grants_approved_actions_on_the_tenants_own_resources_only() 
     let role = p.target().names.tenant_role("alpha");
     let stored = env
         .c
-        .iam
+        .iam()
         .get_role_policy()
         .role_name(&role)
         .policy_name("tenant-access")

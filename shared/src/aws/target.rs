@@ -41,7 +41,7 @@ pub async fn assume(
     })?;
     let out = deps
         .clients
-        .sts
+        .sts()
         .assume_role()
         .role_arn(role)
         .role_session_name(session_name(platform, purpose))
@@ -188,8 +188,7 @@ mod tests {
             .region(aws_config::Region::new("us-east-1"))
             .build();
         let home = Deps::new(aws, "tenantry");
-        let mut clients = home.clients.clone();
-        clients.sts = sts;
+        let clients = home.clients.clone().with_client(sts);
         home.with_clients(clients)
             .with_account_id("123456789012")
             .with_role_boundary(crate::aws::LOCAL_ROLE_BOUNDARY_ARN)

@@ -85,12 +85,9 @@ pub async fn handle(
     }
     if security_hub_enabled() {
         let target = Target::dated(&live.account, &live.region, now, previous.as_ref());
-        let client = platform_account
-            .clients
-            .scoped(&live.region, false)
-            .securityhub;
+        let clients = platform_account.clients.scoped(&live.region, false);
         let all = findings::findings(&target, &report, previous.as_ref());
-        findings::import(&client, all).await?;
+        findings::import(clients.securityhub(), all).await?;
     }
     store
         .put_compliance_report(&report.compacted(MAX_REPORT_BYTES), now)

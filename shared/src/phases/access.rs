@@ -50,7 +50,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 
 /// One action on a loaded context (the scenario tests build the context themselves).
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let eks = ctx.clients.eks.clone();
+    let eks = ctx.clients.eks().clone();
     match ctx.input.action {
         Action::Ensure | Action::Observe => ensure(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,

@@ -48,7 +48,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 
 /// Runs the phase's action in a loaded context.
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let eks = ctx.clients.eks.clone();
+    let eks = ctx.clients.eks().clone();
     match ctx.input.action {
         Action::Ensure | Action::Observe => converge(&mut ctx, &eks).await,
         Action::Delete => delete(&mut ctx, &eks).await,

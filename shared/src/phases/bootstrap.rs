@@ -49,7 +49,7 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
     match ctx.input.action {
         Action::Ensure | Action::Observe => ensure(&mut ctx).await,
         Action::Delete => {
-            let eks = ctx.clients.eks.clone();
+            let eks = ctx.clients.eks().clone();
             delete(&mut ctx, &eks).await
         }
     }

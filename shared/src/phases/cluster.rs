@@ -131,7 +131,7 @@ fn owned(
 async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let desired = desired(ctx)?;
     let resource = resource(&desired.name);
-    let existing = cluster::describe(&aws.eks, &desired.name).await?;
+    let existing = cluster::describe(aws.eks(), &desired.name).await?;
     if let Some(cluster) = &existing {
         if !owned(ctx, &resource, cluster)? {
             return ctx.finish(false, OutputMap::new()).await;
@@ -145,7 +145,7 @@ async fn ensure(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
             let role = ctx.output(outputs::CLUSTER_ROLE_ARN)?;
             let subnets = ctx.output(outputs::PRIVATE_SUBNET_IDS)?;
             let vpc_cni = ctx.spec.cni == Cni::VpcCni;
-            let cluster = cluster::create(&aws.eks, &desired, role, subnets, vpc_cni).await?;
+            let cluster = cluster::create(aws.eks(), &desired, role, subnets, vpc_cni).await?;
             owned(ctx, &resource, &cluster)?;
             cluster
         }
@@ -217,7 +217,7 @@ async fn converge(
         }
     }
     match next {
-        Some(change) => cluster::apply(&aws.eks, desired, &change)
+        Some(change) => cluster::apply(aws.eks(), desired, &change)
             .await
             .map(|()| false),
         None => Ok(active),
@@ -252,22 +252,22 @@ async fn log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<String, 
         kms_key: ctx.optional(outputs::LOGS_KEY_ARN)?,
         tags: ctx.tags(COMPONENT),
     };
-    let found = log_group::find(&aws.logs, &want.name).await?;
+    let found = log_group::find(aws.logs(), &want.name).await?;
     let mut record = ResourceRecord::new(Kind::LogGroup, &want.name, Phase::Cluster.as_str());
     record.tags = want.tags.clone();
     let arn = ctx.target().log_group_arn(&want.name);
-    log_group::converge(ctx, &aws.logs, &want, found, record, &arn).await?;
+    log_group::converge(ctx, aws.logs(), &want, found, record, &arn).await?;
     Ok(want.name)
 }
 
 async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput, FunctionError> {
     let name = ctx.names.cluster();
-    let gone = match cluster::describe(&aws.eks, &name).await? {
+    let gone = match cluster::describe(aws.eks(), &name).await? {
         None => true,
         Some(cluster) => {
             // Under `delete` a foreign cluster is refused, never deleted.
             owned(ctx, &resource(&name), &cluster)?;
-            cluster::delete_step(&aws.eks, &cluster).await?;
+            cluster::delete_step(aws.eks(), &cluster).await?;
             false
         }
     };
@@ -281,8 +281,8 @@ async fn delete(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<PhaseOutput
 async fn delete_log_group(ctx: &mut PhaseContext<'_>, aws: &Clients) -> Result<(), FunctionError> {
     let name = ctx.names.cluster_log_group();
     // Looked up first so that deleting what is already gone makes no mutating call.
-    if log_group::find(&aws.logs, &name).await?.is_some() {
-        log_group::remove(&aws.logs, &name).await?;
+    if log_group::find(aws.logs(), &name).await?.is_some() {
+        log_group::remove(aws.logs(), &name).await?;
     }
     ctx.forget(Kind::LogGroup, &name).await
 }

@@ -62,7 +62,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 
 /// Runs the phase's action in a loaded context.
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let kms = ctx.clients.kms.clone();
+    let kms = ctx.clients.kms().clone();
     let (ready, outputs) = match ctx.input.action {
         Action::Delete => delete(&mut ctx, &kms).await?,
         _ => ensure(&mut ctx, &kms).await?,

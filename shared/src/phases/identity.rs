@@ -138,7 +138,7 @@ pub async fn handle(input: PhaseInput, deps: &Deps) -> Result<PhaseOutput, Funct
 
 /// Runs the phase's action in a loaded context.
 pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError> {
-    let iam = ctx.clients.iam.clone();
+    let iam = ctx.clients.iam().clone();
     let (ready, outputs) = match ctx.input.action {
         Action::Delete => (delete(&mut ctx, &iam).await?, BTreeMap::new()),
         _ => ensure(&mut ctx, &iam).await?,

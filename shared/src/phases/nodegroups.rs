@@ -132,7 +132,7 @@ async fn wanted_template(
 ) -> Result<TemplateShape, FunctionError> {
     let bottlerocket = group.ami_type.is_bottlerocket();
     let max_pods = if ctx.spec.custom_networking() && bottlerocket {
-        Some(max_pods::for_instance_types(&c.ec2, &group.name, &group.instance_types).await?)
+        Some(max_pods::for_instance_types(c.ec2(), &group.name, &group.instance_types).await?)
     } else if ctx.spec.cni == Cni::Calico && bottlerocket {
         Some(kubernetes::CALICO_MAX_PODS)
     } else {
@@ -242,7 +242,7 @@ async fn converge_group(
         format!("{}/{name}", Kind::Nodegroup),
         format!("a node group named {name:?}"),
     );
-    let ng = match nodegroup::describe(&c.eks, &cluster, &name).await? {
+    let ng = match nodegroup::describe(c.eks(), &cluster, &name).await? {
         Some(ng) if ctx.owned(&resource, ng.tags(), ErrorType::Terminal, &what)? => ng,
         Some(_) => return Ok((false, None)),
         None if ctx.differs(&resource, "exists", json!(true), json!(false)) => {
@@ -268,7 +268,7 @@ async fn converge_group(
     if change.is_empty() || !config_differs(ctx, &resource, group, &ng, &change) {
         return Ok((true, arn));
     }
-    nodegroup::update_config(&c.eks, &cluster, &name, &change).await?;
+    nodegroup::update_config(c.eks(), &cluster, &name, &change).await?;
     Ok((false, arn))
 }
 
@@ -369,7 +369,7 @@ async fn converge_template(
     ng: &Nodegroup,
 ) -> Result<bool, FunctionError> {
     let template = ctx.names.launch_template(&group.name);
-    let Some(found) = find_latest(&c.ec2, &template).await? else {
+    let Some(found) = find_latest(c.ec2(), &template).await? else {
         return Ok(false);
     };
     let Some(latest) = latest_version(ctx, c, group, &found).await? else {
@@ -404,7 +404,7 @@ async fn latest_version(
         return Ok(None);
     }
     let tags = ctx.tags(COMPONENT);
-    launch_template::create_version(&c.ec2, &found.id, &want, &tags).await
+    launch_template::create_version(c.ec2(), &found.id, &want, &tags).await
 }
 
 /// Moves the group to version `latest` of its template `id` (`observe`: notes that it is on
@@ -429,7 +429,7 @@ async fn follow_version(
     if !ctx.differs(&resource, "launchTemplateVersion", desired, actual) {
         return Ok(false);
     }
-    nodegroup::update_version(&c.eks, &ctx.names.cluster(), &name, id, latest).await
+    nodegroup::update_version(c.eks(), &ctx.names.cluster(), &name, id, latest).await
 }
 
 /// Finds or creates the group's launch template; returns its id. Settings that differ on an
@@ -440,13 +440,13 @@ async fn ensure_template(
     group: &NodeGroupSpec,
 ) -> Result<(String, String), FunctionError> {
     let name = ctx.names.launch_template(&group.name);
-    if let Some(Latest { id, number, .. }) = find_latest(&c.ec2, &name).await? {
+    if let Some(Latest { id, number, .. }) = find_latest(c.ec2(), &name).await? {
         return Ok((id, version_of(number)));
     }
     let data_key = ctx.output(outputs::DATA_KEY_ARN)?;
     let shape = wanted_template(ctx, c, group, &data_key).await?;
     let tags = ctx.tags(COMPONENT);
-    let (id, version) = launch_template::create(&c.ec2, &name, &shape, &tags).await?;
+    let (id, version) = launch_template::create(c.ec2(), &name, &shape, &tags).await?;
     ctx.record_new(
         Kind::LaunchTemplate,
         &name,
@@ -470,7 +470,7 @@ async fn create_group(
         subnets: ctx.output(outputs::PRIVATE_SUBNET_IDS)?,
     };
     let tags = nodegroup_tags(ctx).into_iter().collect();
-    nodegroup::create(&c.eks, &placement, group, template, tags).await
+    nodegroup::create(c.eks(), &placement, group, template, tags).await
 }
 
 // ----- delete -----
@@ -483,10 +483,10 @@ async fn ours(
     cluster: &str,
     skip: &BTreeSet<String>,
 ) -> Result<Vec<String>, FunctionError> {
-    let names = nodegroup::list(&c.eks, cluster).await?;
+    let names = nodegroup::list(c.eks(), cluster).await?;
     let mut out = Vec::new();
     for name in names.into_iter().filter(|n| !skip.contains(n)) {
-        if let Some(ng) = nodegroup::describe(&c.eks, cluster, &name).await? {
+        if let Some(ng) = nodegroup::describe(c.eks(), cluster, &name).await? {
             if ng
                 .tags()
                 .and_then(|t| t.get(TAG_PLATFORM))
@@ -509,10 +509,10 @@ async fn remove(
 ) -> Result<bool, FunctionError> {
     let mut gone = true;
     for name in names {
-        match nodegroup::describe(&c.eks, cluster, name).await? {
+        match nodegroup::describe(c.eks(), cluster, name).await? {
             Some(ng) if ng.status() == Some(&NodegroupStatus::Deleting) => gone = false,
             Some(_) => {
-                nodegroup::remove(&c.eks, cluster, name).await?;
+                nodegroup::remove(c.eks(), cluster, name).await?;
                 gone = false;
             }
             None => {
@@ -522,8 +522,8 @@ async fn remove(
                     .unwrap_or(name);
                 let template = ctx.names.launch_template(group);
                 // Looked up first so that deleting what is already gone makes no mutating call.
-                if find_latest(&c.ec2, &template).await?.is_some() {
-                    launch_template::remove(&c.ec2, &template).await?;
+                if find_latest(c.ec2(), &template).await?.is_some() {
+                    launch_template::remove(c.ec2(), &template).await?;
                 }
                 ctx.forget(Kind::LaunchTemplate, &template).await?;
             }

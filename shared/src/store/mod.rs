@@ -122,7 +122,7 @@ impl Store {
 
     /// The store of a handler's [`Deps`](crate::deps::Deps).
     pub fn from_deps(deps: &crate::deps::Deps) -> Self {
-        let store = Store::new(deps.clients.dynamodb.clone(), deps.table_name.clone());
+        let store = Store::new(deps.clients.dynamodb().clone(), deps.table_name.clone());
         match std::env::var(RUN_RETENTION_ENV)
             .ok()
             .and_then(|d| d.parse::<u64>().ok())

@@ -132,7 +132,7 @@ async fn eks(
     let described = optional(
         "DescribeCluster",
         clients
-            .eks
+            .eks()
             .describe_cluster()
             .name(cluster_name)
             .send()
@@ -178,7 +178,7 @@ async fn recorded(
         live.bucket = bucket(clients, &record.id).await?;
     }
     for record in stored.ids(Kind::Repository) {
-        if let Some(repo) = crate::resources::repository::find(&clients.ecr, &record.id).await? {
+        if let Some(repo) = crate::resources::repository::find(clients.ecr(), &record.id).await? {
             live.repositories.push(Repository {
                 name: record.id.clone(),
                 arn: repo.arn,
@@ -323,7 +323,7 @@ fn cluster(c: &aws_sdk_eks::types::Cluster) -> Cluster {
 async fn versions(clients: &Clients) -> Result<Vec<ClusterVersion>, FunctionError> {
     let mut out = Vec::new();
     let mut pages = clients
-        .eks
+        .eks()
         .describe_cluster_versions()
         .into_paginator()
         .send();
@@ -346,7 +346,7 @@ async fn access_entries(
     clients: &Clients,
     cluster: &str,
 ) -> Result<Vec<AccessEntry>, FunctionError> {
-    let eks = &clients.eks;
+    let eks = &clients.eks();
     let principals = access_entry::list(eks, cluster).await?.unwrap_or_default();
     let mut out = Vec::new();
     for principal in principals {
@@ -373,7 +373,7 @@ async fn access_entries(
 
 async fn addons(clients: &Clients, cluster: &str) -> Result<Vec<Addon>, FunctionError> {
     let listed = clients
-        .eks
+        .eks()
         .list_addons()
         .cluster_name(cluster)
         .send()
@@ -384,7 +384,7 @@ async fn addons(clients: &Clients, cluster: &str) -> Result<Vec<Addon>, Function
         let described = optional(
             "DescribeAddon",
             clients
-                .eks
+                .eks()
                 .describe_addon()
                 .cluster_name(cluster)
                 .addon_name(name)
@@ -411,7 +411,7 @@ async fn addons(clients: &Clients, cluster: &str) -> Result<Vec<Addon>, Function
 
 async fn nodegroups(clients: &Clients, cluster: &str) -> Result<Vec<Nodegroup>, FunctionError> {
     let listed = clients
-        .eks
+        .eks()
         .list_nodegroups()
         .cluster_name(cluster)
         .send()
@@ -422,7 +422,7 @@ async fn nodegroups(clients: &Clients, cluster: &str) -> Result<Vec<Nodegroup>, 
         let described = optional(
             "DescribeNodegroup",
             clients
-                .eks
+                .eks()
                 .describe_nodegroup()
                 .cluster_name(cluster)
                 .nodegroup_name(name)
@@ -469,7 +469,7 @@ async fn launch_template(
     let described = optional(
         "DescribeLaunchTemplateVersions",
         clients
-            .ec2
+            .ec2()
             .describe_launch_template_versions()
             .launch_template_id(id)
             .versions(version)
@@ -507,7 +507,7 @@ async fn launch_template(
 async fn key(clients: &Clients, id: &str) -> Result<Option<Key>, FunctionError> {
     let Some(described) = optional(
         "DescribeKey",
-        clients.kms.describe_key().key_id(id).send().await,
+        clients.kms().describe_key().key_id(id).send().await,
     )?
     else {
         return Ok(None);
@@ -516,14 +516,14 @@ async fn key(clients: &Clients, id: &str) -> Result<Option<Key>, FunctionError> 
         return Ok(None);
     };
     let rotation = clients
-        .kms
+        .kms()
         .get_key_rotation_status()
         .key_id(id)
         .send()
         .await
         .map_err(|e| aws_error("GetKeyRotationStatus", e))?;
     let policy = clients
-        .kms
+        .kms()
         .get_key_policy()
         .key_id(id)
         .policy_name("default")
@@ -546,7 +546,7 @@ async fn key(clients: &Clients, id: &str) -> Result<Option<Key>, FunctionError> 
 }
 
 async fn log_group(clients: &Clients, name: &str) -> Result<Option<LogGroup>, FunctionError> {
-    let found = crate::resources::log_group::find(&clients.logs, name).await?;
+    let found = crate::resources::log_group::find(clients.logs(), name).await?;
     Ok(found.map(|g| LogGroup {
         name: name.to_owned(),
         arn: g.arn.unwrap_or_default(),
@@ -562,7 +562,7 @@ async fn role(
 ) -> Result<Option<Role>, FunctionError> {
     let Some(got) = optional(
         "GetRole",
-        clients.iam.get_role().role_name(name).send().await,
+        clients.iam().get_role().role_name(name).send().await,
     )?
     else {
         return Ok(None);
@@ -571,7 +571,7 @@ async fn role(
         return Ok(None);
     };
     let attached = clients
-        .iam
+        .iam()
         .list_attached_role_policies()
         .role_name(name)
         .send()
@@ -605,7 +605,7 @@ async fn inline_policies(
     name: &str,
 ) -> Result<BTreeMap<String, Value>, FunctionError> {
     let names = clients
-        .iam
+        .iam()
         .list_role_policies()
         .role_name(name)
         .send()
@@ -614,7 +614,7 @@ async fn inline_policies(
     let mut out = BTreeMap::new();
     for policy in names.policy_names() {
         let got = clients
-            .iam
+            .iam()
             .get_role_policy()
             .role_name(name)
             .policy_name(policy)
@@ -630,12 +630,17 @@ async fn inline_policies(
 async fn bucket(clients: &Clients, name: &str) -> Result<Option<Bucket>, FunctionError> {
     let encryption = optional(
         "GetBucketEncryption",
-        clients.s3.get_bucket_encryption().bucket(name).send().await,
+        clients
+            .s3()
+            .get_bucket_encryption()
+            .bucket(name)
+            .send()
+            .await,
     )?;
     let block = optional(
         "GetPublicAccessBlock",
         clients
-            .s3
+            .s3()
             .get_public_access_block()
             .bucket(name)
             .send()
@@ -643,7 +648,7 @@ async fn bucket(clients: &Clients, name: &str) -> Result<Option<Bucket>, Functio
     )?;
     let policy = optional(
         "GetBucketPolicy",
-        clients.s3.get_bucket_policy().bucket(name).send().await,
+        clients.s3().get_bucket_policy().bucket(name).send().await,
     )?;
     Ok(Some(Bucket {
         name: name.to_owned(),

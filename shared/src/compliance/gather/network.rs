@@ -31,14 +31,14 @@ pub(super) async fn network(
 /// Each subnet, with whether its route table (or the main one) routes to an internet gateway.
 async fn subnets(clients: &Clients, vpc: &str) -> Result<Vec<Subnet>, FunctionError> {
     let subnets = clients
-        .ec2
+        .ec2()
         .describe_subnets()
         .filters(vpc_filter(vpc))
         .send()
         .await
         .map_err(|e| aws_error("DescribeSubnets", e))?;
     let tables = clients
-        .ec2
+        .ec2()
         .describe_route_tables()
         .filters(vpc_filter(vpc))
         .send()
@@ -73,7 +73,7 @@ async fn subnets(clients: &Clients, vpc: &str) -> Result<Vec<Subnet>, FunctionEr
 
 async fn flow_logs(clients: &Clients, vpc: &str) -> Result<Vec<FlowLog>, FunctionError> {
     let flow_logs = clients
-        .ec2
+        .ec2()
         .describe_flow_logs()
         .filter(Filter::builder().name("resource-id").values(vpc).build())
         .send()
@@ -96,7 +96,7 @@ async fn flow_logs(clients: &Clients, vpc: &str) -> Result<Vec<FlowLog>, Functio
 
 async fn endpoints(clients: &Clients, vpc: &str) -> Result<Vec<VpcEndpoint>, FunctionError> {
     let endpoints = clients
-        .ec2
+        .ec2()
         .describe_vpc_endpoints()
         .filters(vpc_filter(vpc))
         .send()
@@ -123,7 +123,7 @@ async fn security_groups(
     vpc: &str,
 ) -> Result<Vec<SecurityGroup>, FunctionError> {
     let groups = clients
-        .ec2
+        .ec2()
         .describe_security_groups()
         .filters(vpc_filter(vpc))
         .send()

@@ -78,13 +78,13 @@ impl Walk<'_, '_> {
         let igw = self.internet_gateway(&vpc_id).await?;
         let subnets = self.subnets(&vpc_id, &azs).await?;
         // Read once: what a step creates is wanted, never surplus.
-        let nats = nat_gateway::find_live(&self.c.ec2, &self.platform_id()).await?;
+        let nats = nat_gateway::find_live(self.c.ec2(), &self.platform_id()).await?;
         let nats_ready = self.nat_gateways(&nats, &subnets).await?;
         self.out.nat_gateway_ids = self.nats.iter().flatten().cloned().collect();
         let private_tables = self.route_tables(&vpc_id, igw.as_deref(), &subnets).await?;
         // Only once no route points at them.
         let surplus_gone = self.surplus_nat_gateways(&nats).await?;
-        let groups = security_group::find_all(&self.c.ec2, &self.platform_id()).await?;
+        let groups = security_group::find_all(self.c.ec2(), &self.platform_id()).await?;
         let group = self.endpoint_group(&groups, &vpc_id).await?;
         let endpoints_ready = self
             .endpoints(&vpc_id, &subnets, &private_tables, group.as_deref())
@@ -155,7 +155,7 @@ impl Walk<'_, '_> {
     async fn availability_zones(&self) -> Result<Vec<String>, FunctionError> {
         let out = self
             .c
-            .ec2
+            .ec2()
             .describe_availability_zones()
             .send()
             .await
@@ -187,13 +187,13 @@ impl Walk<'_, '_> {
     async fn vpc(&mut self) -> Result<Option<Vpc>, FunctionError> {
         let name = self.d.name("vpc");
         let cidr = self.d.layout.vpc.to_string();
-        let vpcs = vpc::find_all(&self.c.ec2, &self.platform_id()).await?;
+        let vpcs = vpc::find_all(self.c.ec2(), &self.platform_id()).await?;
         let live = match named(&vpcs, &name, |v| v.tags(), |v| v.vpc_id()) {
             Some(v) => v.clone(),
             None if !self.missing(Kind::Vpc, &name) => return Ok(None),
             None => {
                 let tags = self.tags(&name, &BTreeMap::new());
-                vpc::create(&self.c.ec2, &cidr, &tags).await?
+                vpc::create(self.c.ec2(), &cidr, &tags).await?
             }
         };
         let id = live.vpc_id().unwrap_or_default().to_owned();
@@ -218,10 +218,10 @@ impl Walk<'_, '_> {
     /// DNS support, then DNS hostnames (which needs support).
     async fn dns(&mut self, vpc_id: &str) -> Result<(), FunctionError> {
         for (field, attribute) in &vpc::DNS_ATTRIBUTES {
-            let on = vpc::dns(&self.c.ec2, vpc_id, attribute).await?;
+            let on = vpc::dns(self.c.ec2(), vpc_id, attribute).await?;
             let live = resource(Kind::Vpc, vpc_id);
             if !on && self.ctx.differs(&live, field, json!(true), json!(false)) {
-                vpc::enable_dns(&self.c.ec2, vpc_id, attribute).await?;
+                vpc::enable_dns(self.c.ec2(), vpc_id, attribute).await?;
             }
         }
         Ok(())
@@ -246,7 +246,7 @@ impl Walk<'_, '_> {
             {
                 return Ok(())
             }
-            None => vpc::associate_cidr(&self.c.ec2, vpc_id, &pod).await?,
+            None => vpc::associate_cidr(self.c.ec2(), vpc_id, &pod).await?,
         };
         let name = self.d.name("pods");
         let attributes = json!({ "cidr": pod, "vpcId": vpc_id });
@@ -257,7 +257,7 @@ impl Walk<'_, '_> {
     /// The internet gateway, attached to the VPC; None when `observe` finds none.
     async fn internet_gateway(&mut self, vpc_id: &str) -> Result<Option<String>, FunctionError> {
         let name = self.d.name("igw");
-        let igws = internet_gateway::find_all(&self.c.ec2, &self.platform_id()).await?;
+        let igws = internet_gateway::find_all(self.c.ec2(), &self.platform_id()).await?;
         let (id, attached) = match named(&igws, &name, |g| g.tags(), |g| g.internet_gateway_id()) {
             Some(g) => (
                 g.internet_gateway_id().unwrap_or_default().to_owned(),
@@ -266,7 +266,7 @@ impl Walk<'_, '_> {
             None if !self.missing(Kind::InternetGateway, &name) => return Ok(None),
             None => {
                 let tags = self.tags(&name, &BTreeMap::new());
-                (internet_gateway::create(&self.c.ec2, &tags).await?, false)
+                (internet_gateway::create(self.c.ec2(), &tags).await?, false)
             }
         };
         let attributes = json!({ "vpcId": vpc_id });
@@ -278,13 +278,13 @@ impl Walk<'_, '_> {
                 .ctx
                 .differs(&gateway, "attachedTo", json!(vpc_id), Value::Null)
         {
-            internet_gateway::attach(&self.c.ec2, &id, vpc_id).await?;
+            internet_gateway::attach(self.c.ec2(), &id, vpc_id).await?;
         }
         Ok(Some(id))
     }
 
     async fn subnets(&mut self, vpc_id: &str, azs: &[String]) -> Result<SubnetIds, FunctionError> {
-        let existing = subnet::find_all(&self.c.ec2, &self.platform_id()).await?;
+        let existing = subnet::find_all(self.c.ec2(), &self.platform_id()).await?;
         let mut ids = SubnetIds::new();
         for want in self.d.subnets() {
             let az = azs.get(want.index).cloned().unwrap_or_default();
@@ -305,7 +305,7 @@ impl Walk<'_, '_> {
                 None if !self.missing(Kind::Subnet, &want.name) => continue,
                 None => {
                     let pods = want.tier == Tier::Pods;
-                    subnet::create(&self.c.ec2, at, &tags, pods).await?
+                    subnet::create(self.c.ec2(), at, &tags, pods).await?
                 }
             };
             let attributes =
@@ -363,7 +363,7 @@ impl Walk<'_, '_> {
                 wrong.insert(key.clone(), value.clone());
             }
         }
-        subnet::tag(&self.c.ec2, id, &wrong).await
+        subnet::tag(self.c.ec2(), id, &wrong).await
     }
 
     /// NAT gateways (with their Elastic IPs) in the first public subnets, into `self.nats`.
@@ -396,7 +396,7 @@ impl Walk<'_, '_> {
                     None => {
                         let allocation = self.elastic_ip(&name, &mut addresses).await?;
                         let tags = self.tags(&name, &BTreeMap::new());
-                        let ec2 = &self.c.ec2;
+                        let ec2 = &self.c.ec2();
                         let (id, state) =
                             nat_gateway::create(ec2, &subnet, &allocation, &tags).await?;
                         (id, Some(allocation), state)
@@ -430,7 +430,7 @@ impl Walk<'_, '_> {
         cache: &mut Option<Vec<Address>>,
     ) -> Result<String, FunctionError> {
         if cache.is_none() {
-            *cache = Some(nat_gateway::find_addresses(&self.c.ec2, &self.platform_id()).await?);
+            *cache = Some(nat_gateway::find_addresses(self.c.ec2(), &self.platform_id()).await?);
         }
         let found = cache.as_deref().and_then(|list| {
             named(list, name, |a| a.tags(), |a| a.allocation_id())
@@ -441,7 +441,7 @@ impl Walk<'_, '_> {
             return Ok(id);
         }
         let tags = self.tags(name, &BTreeMap::new());
-        let id = nat_gateway::allocate(&self.c.ec2, &tags).await?;
+        let id = nat_gateway::allocate(self.c.ec2(), &tags).await?;
         // Record before the NAT gateway exists, so a crash in between leaves it inventoried.
         self.record(Kind::ElasticIp, &id, name, json!({})).await?;
         Ok(id)
@@ -456,7 +456,7 @@ impl Walk<'_, '_> {
         igw: Option<&str>,
         subnets: &SubnetIds,
     ) -> Result<Vec<String>, FunctionError> {
-        let all = route_table::find_in_vpc(&self.c.ec2, vpc_id).await?;
+        let all = route_table::find_in_vpc(self.c.ec2(), vpc_id).await?;
         // A gateway `observe` did not find is named by its `Name`, which no route can match.
         let igw_name = self.d.name("igw");
         if let Some(public) = self.route_table(&all, vpc_id, "public").await? {
@@ -513,7 +513,7 @@ impl Walk<'_, '_> {
             None if !self.missing(Kind::RouteTable, &name) => return Ok(None),
             None => {
                 let tags = self.tags(&name, &BTreeMap::new());
-                route_table::create(&self.c.ec2, vpc_id, &tags).await?
+                route_table::create(self.c.ec2(), vpc_id, &tags).await?
             }
         };
         let id = table.route_table_id().unwrap_or_default().to_owned();
@@ -546,7 +546,7 @@ impl Walk<'_, '_> {
         {
             return Ok(());
         }
-        route_table::set_default_route(&self.c.ec2, table_id, current.is_some(), target).await
+        route_table::set_default_route(self.c.ec2(), table_id, current.is_some(), target).await
     }
 
     /// Associates `subnet` with `table`, moving it from another table if needed.
@@ -571,7 +571,7 @@ impl Walk<'_, '_> {
             return Ok(());
         }
         let association = current.and_then(|(_, a)| a);
-        route_table::associate(&self.c.ec2, table_id, subnet, association).await
+        route_table::associate(self.c.ec2(), table_id, subnet, association).await
     }
 
     /// Deletes the security groups tagged as the platform's that it does not want
@@ -590,7 +590,7 @@ impl Walk<'_, '_> {
             if !self.surplus(Kind::SecurityGroup, id) {
                 continue;
             }
-            if security_group::remove(&self.c.ec2, id).await? == Removal::Blocked {
+            if security_group::remove(self.c.ec2(), id).await? == Removal::Blocked {
                 tracing::warn!(group = id, "a security group tagged as the platform's but not wanted is still in use; not ready until it goes");
                 gone = false;
             }
@@ -616,17 +616,17 @@ impl Walk<'_, '_> {
             }
         }
         for id in &doomed {
-            nat_gateway::remove(&self.c.ec2, id).await?;
+            nat_gateway::remove(self.c.ec2(), id).await?;
             self.ctx.forget(Kind::NatGateway, id).await?;
         }
         let mut gone = doomed.is_empty();
-        let addresses = nat_gateway::find_addresses(&self.c.ec2, &platform).await?;
+        let addresses = nat_gateway::find_addresses(self.c.ec2(), &platform).await?;
         for a in addresses.iter().filter(|a| surplus(a.tags())) {
             let id = a.allocation_id().unwrap_or_default();
             if !self.surplus(Kind::ElasticIp, id) {
                 continue;
             }
-            match nat_gateway::release(&self.c.ec2, id).await? {
+            match nat_gateway::release(self.c.ec2(), id).await? {
                 // Its NAT gateway is still being deleted: released by a later ensure.
                 Removal::Blocked => gone = false,
                 Removal::Done | Removal::Gone => self.ctx.forget(Kind::ElasticIp, id).await?,
@@ -656,7 +656,7 @@ impl Walk<'_, '_> {
                 let stem = self.d.names.stem();
                 let description = format!("Tenantry {stem}: HTTPS to the VPC interface endpoints");
                 let tags = self.tags(&name, &BTreeMap::new());
-                security_group::create(&self.c.ec2, vpc_id, &name, &description, &tags).await?
+                security_group::create(self.c.ec2(), vpc_id, &name, &description, &tags).await?
             }
         };
         let attributes = json!({ "vpcId": vpc_id });
@@ -678,7 +678,7 @@ impl Walk<'_, '_> {
             .into_iter()
             .filter(|c| !have.contains_key(&security_group::https_rule(c)))
             .collect();
-        let ec2 = &self.c.ec2;
+        let ec2 = &self.c.ec2();
         security_group::authorize_https(ec2, &id, &missing, "HTTPS to VPC endpoints").await?;
         // The group is Tenantry's alone: any other rule (someone opening it to 0.0.0.0/0) goes.
         for (_, permission) in have.iter().filter(|(rule, _)| !want.contains(*rule)) {
@@ -696,7 +696,7 @@ impl Walk<'_, '_> {
         private_tables: &[String],
         group: Option<&str>,
     ) -> Result<bool, FunctionError> {
-        let existing: Vec<_> = vpc_endpoint::find_all(&self.c.ec2, &self.platform_id())
+        let existing: Vec<_> = vpc_endpoint::find_all(self.c.ec2(), &self.platform_id())
             .await?
             .into_iter()
             .filter(|e| e.vpc_id() == Some(vpc_id) && !vpc_endpoint::gone(e))
@@ -716,11 +716,11 @@ impl Walk<'_, '_> {
                     let id = e.vpc_endpoint_id().unwrap_or_default().to_owned();
                     let endpoint = resource(Kind::VpcEndpoint, &id);
                     let fields = self.ctx.repairs(&endpoint, want.differences(e));
-                    vpc_endpoint::update(&self.c.ec2, e, &want, &fields).await?;
+                    vpc_endpoint::update(self.c.ec2(), e, &want, &fields).await?;
                     (id, vpc_endpoint::available(e))
                 }
                 None if !self.missing(Kind::VpcEndpoint, &name) => continue,
-                None => vpc_endpoint::create(&self.c.ec2, vpc_id, &want).await?,
+                None => vpc_endpoint::create(self.c.ec2(), vpc_id, &want).await?,
             };
             ready &= available;
             self.record(
@@ -772,7 +772,7 @@ impl Walk<'_, '_> {
                 surplus.push(id.to_owned());
             }
         }
-        vpc_endpoint::remove(&self.c.ec2, &surplus).await?;
+        vpc_endpoint::remove(self.c.ec2(), &surplus).await?;
         for id in surplus {
             self.ctx.forget(Kind::VpcEndpoint, &id).await?;
         }
@@ -815,7 +815,7 @@ impl Walk<'_, '_> {
             // `observe` noted how the log it found differs: its replacement goes without saying.
             None if replaced && !self.ctx.writes() => return Ok(Vec::new()),
             None if !self.missing(Kind::FlowLog, &name) => return Ok(Vec::new()),
-            None => flow_log::create(&self.c.ec2, vpc_id, &desired).await?,
+            None => flow_log::create(self.c.ec2(), vpc_id, &desired).await?,
         };
         self.record(
             Kind::FlowLog,
@@ -837,7 +837,7 @@ impl Walk<'_, '_> {
         vpc_id: &str,
         desired: Option<&flow_log::Desired>,
     ) -> Result<(Option<String>, bool), FunctionError> {
-        let logs = flow_log::find_all(&self.c.ec2, &self.platform_id(), vpc_id).await?;
+        let logs = flow_log::find_all(self.c.ec2(), &self.platform_id(), vpc_id).await?;
         let mut kept = None;
         let mut found_other = false;
         let mut remove = Vec::new();
@@ -861,7 +861,7 @@ impl Walk<'_, '_> {
                 remove.push(id);
             }
         }
-        flow_log::remove(&self.c.ec2, &remove).await?;
+        flow_log::remove(self.c.ec2(), &remove).await?;
         for id in remove {
             self.ctx.forget(Kind::FlowLog, &id).await?;
         }
@@ -881,8 +881,8 @@ impl Walk<'_, '_> {
             kms_key: Some(key.to_owned()),
             tags: self.tags(name, &BTreeMap::new()),
         };
-        let found = log_group::find(&self.c.logs, name).await?;
-        let logs = &self.c.logs;
+        let found = log_group::find(self.c.logs(), name).await?;
+        let logs = &self.c.logs();
         let Some(live) = log_group::found_or_created(self.ctx, logs, &want, found).await? else {
             return Ok(());
         };

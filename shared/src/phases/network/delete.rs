@@ -72,12 +72,12 @@ impl Delete<'_, '_> {
     }
 
     async fn flow_logs(&mut self) -> Result<(), FunctionError> {
-        let ids: Vec<String> = flow_log::find_platforms(&self.c.ec2, &self.platform_id)
+        let ids: Vec<String> = flow_log::find_platforms(self.c.ec2(), &self.platform_id)
             .await?
             .iter()
             .filter_map(|f| f.flow_log_id().map(str::to_owned))
             .collect();
-        flow_log::remove(&self.c.ec2, &ids).await?;
+        flow_log::remove(self.c.ec2(), &ids).await?;
         for id in ids {
             self.ctx.forget(Kind::FlowLog, &id).await?;
         }
@@ -86,12 +86,12 @@ impl Delete<'_, '_> {
 
     async fn log_group(&mut self) -> Result<(), FunctionError> {
         let name = self.ctx.names.flow_log_group();
-        if log_group::find(&self.c.logs, &name).await?.is_none() {
+        if log_group::find(self.c.logs(), &name).await?.is_none() {
             return self.ctx.forget(Kind::LogGroup, &name).await;
         }
         let result = self
             .c
-            .logs
+            .logs()
             .delete_log_group()
             .log_group_name(&name)
             .send()
@@ -103,7 +103,7 @@ impl Delete<'_, '_> {
 
     /// Deletes live endpoints; true once none is left (deleting ones included).
     async fn endpoints(&mut self) -> Result<bool, FunctionError> {
-        let before = vpc_endpoint::find_all(&self.c.ec2, &self.platform_id).await?;
+        let before = vpc_endpoint::find_all(self.c.ec2(), &self.platform_id).await?;
         let live: Vec<String> = before
             .iter()
             .filter(|e| !vpc_endpoint::gone(e))
@@ -112,9 +112,9 @@ impl Delete<'_, '_> {
         if before.is_empty() {
             return Ok(true);
         }
-        vpc_endpoint::remove(&self.c.ec2, &live).await?;
+        vpc_endpoint::remove(self.c.ec2(), &live).await?;
         // Interface endpoints stay `deleting` while their network interfaces go away.
-        let after = vpc_endpoint::find_all(&self.c.ec2, &self.platform_id).await?;
+        let after = vpc_endpoint::find_all(self.c.ec2(), &self.platform_id).await?;
         for e in &before {
             let id = e.vpc_endpoint_id().unwrap_or_default();
             if !after.iter().any(|a| a.vpc_endpoint_id() == Some(id)) {
@@ -125,11 +125,11 @@ impl Delete<'_, '_> {
     }
 
     async fn security_groups(&mut self) -> Result<bool, FunctionError> {
-        let groups = security_group::find_all(&self.c.ec2, &self.platform_id).await?;
+        let groups = security_group::find_all(self.c.ec2(), &self.platform_id).await?;
         let mut gone = true;
         for g in groups.iter().filter(|g| g.group_name() != Some("default")) {
             let id = g.group_id().unwrap_or_default();
-            let outcome = security_group::remove(&self.c.ec2, id).await?;
+            let outcome = security_group::remove(self.c.ec2(), id).await?;
             gone &= self.settle(outcome, Kind::SecurityGroup, id).await?;
         }
         Ok(gone)
@@ -137,7 +137,7 @@ impl Delete<'_, '_> {
 
     /// Deletes live NAT gateways; true once none is pending, available or deleting.
     async fn nat_gateways(&mut self) -> Result<bool, FunctionError> {
-        let ec2 = &self.c.ec2;
+        let ec2 = &self.c.ec2();
         let live = nat_gateway::find_live(ec2, &self.platform_id).await?;
         for n in &live {
             nat_gateway::remove(ec2, n.nat_gateway_id().unwrap_or_default()).await?;
@@ -165,11 +165,11 @@ impl Delete<'_, '_> {
 
     /// Releases the Elastic IPs; one still in use (its NAT gateway not quite gone) waits.
     async fn addresses(&mut self) -> Result<bool, FunctionError> {
-        let addresses = nat_gateway::find_addresses(&self.c.ec2, &self.platform_id).await?;
+        let addresses = nat_gateway::find_addresses(self.c.ec2(), &self.platform_id).await?;
         let mut gone = true;
         for a in &addresses {
             let id = a.allocation_id().unwrap_or_default();
-            let outcome = nat_gateway::release(&self.c.ec2, id).await?;
+            let outcome = nat_gateway::release(self.c.ec2(), id).await?;
             gone &= self.settle(outcome, Kind::ElasticIp, id).await?;
         }
         Ok(gone)
@@ -177,10 +177,10 @@ impl Delete<'_, '_> {
 
     /// Disassociates subnets from the platform's route tables, then deletes the tables.
     async fn route_tables(&mut self) -> Result<bool, FunctionError> {
-        let tables = route_table::find_platforms(&self.c.ec2, &self.platform_id).await?;
+        let tables = route_table::find_platforms(self.c.ec2(), &self.platform_id).await?;
         let mut gone = true;
         for t in &tables {
-            let outcome = route_table::remove(&self.c.ec2, t).await?;
+            let outcome = route_table::remove(self.c.ec2(), t).await?;
             let id = t.route_table_id().unwrap_or_default();
             gone &= self.settle(outcome, Kind::RouteTable, id).await?;
         }
@@ -189,10 +189,10 @@ impl Delete<'_, '_> {
 
     /// Detaches the internet gateways, then deletes them.
     async fn internet_gateways(&mut self) -> Result<bool, FunctionError> {
-        let igws = internet_gateway::find_all(&self.c.ec2, &self.platform_id).await?;
+        let igws = internet_gateway::find_all(self.c.ec2(), &self.platform_id).await?;
         let mut gone = true;
         for g in &igws {
-            let outcome = internet_gateway::remove(&self.c.ec2, g).await?;
+            let outcome = internet_gateway::remove(self.c.ec2(), g).await?;
             let id = g.internet_gateway_id().unwrap_or_default();
             gone &= self.settle(outcome, Kind::InternetGateway, id).await?;
         }
@@ -200,11 +200,11 @@ impl Delete<'_, '_> {
     }
 
     async fn subnets(&mut self) -> Result<bool, FunctionError> {
-        let subnets = subnet::find_all(&self.c.ec2, &self.platform_id).await?;
+        let subnets = subnet::find_all(self.c.ec2(), &self.platform_id).await?;
         let mut gone = true;
         for s in &subnets {
             let id = s.subnet_id().unwrap_or_default();
-            let outcome = subnet::remove(&self.c.ec2, id).await?;
+            let outcome = subnet::remove(self.c.ec2(), id).await?;
             gone &= self.settle(outcome, Kind::Subnet, id).await?;
         }
         Ok(gone)
@@ -212,10 +212,10 @@ impl Delete<'_, '_> {
 
     /// Disassociates secondary CIDRs, then deletes the VPCs.
     async fn vpcs(&mut self) -> Result<bool, FunctionError> {
-        let vpcs = vpc::find_all(&self.c.ec2, &self.platform_id).await?;
+        let vpcs = vpc::find_all(self.c.ec2(), &self.platform_id).await?;
         let mut gone = true;
         for v in &vpcs {
-            let (blocks, outcome) = vpc::remove(&self.c.ec2, v).await?;
+            let (blocks, outcome) = vpc::remove(self.c.ec2(), v).await?;
             for (association, block) in blocks {
                 self.settle(block, Kind::VpcCidrBlock, &association).await?;
             }

@@ -69,7 +69,7 @@ pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, F
     };
     let cluster = ctx.names.cluster();
     let platform = ctx.platform_id().to_owned();
-    let live = fargate_profile::list_ours(&c.eks, &cluster, &platform).await?;
+    let live = fargate_profile::list_ours(c.eks(), &cluster, &platform).await?;
     if ctx.writes() && !may_step(c, &cluster, &platform, &desired, &live).await? {
         return Ok(false);
     }
@@ -78,7 +78,7 @@ pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, F
         let resource = format!("{}/{}", Kind::FargateProfile, d.name);
         let Some(l) = live.iter().find(|l| l.name == d.name) else {
             if ctx.differs(&resource, "exists", json!(true), json!(false)) {
-                fargate_profile::create(&c.eks, &cluster, d).await?;
+                fargate_profile::create(c.eks(), &cluster, d).await?;
                 return Ok(false);
             }
             continue;
@@ -97,16 +97,16 @@ pub async fn converge(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, F
         }
         if diffs.iter().any(fargate_profile::immutable) {
             tracing::info!(profile = %d.name, "Fargate profile differs; EKS cannot change it in place: re-creating");
-            fargate_profile::delete(&c.eks, &cluster, &d.name).await?;
+            fargate_profile::delete(c.eks(), &cluster, &d.name).await?;
             return Ok(false);
         }
-        fargate_profile::retag(&c.eks, l, d).await?;
+        fargate_profile::retag(c.eks(), l, d).await?;
     }
     let wanted: BTreeSet<&str> = desired.iter().map(|d| d.name.as_str()).collect();
     for stale in live.iter().filter(|l| !wanted.contains(l.name.as_str())) {
         let resource = format!("{}/{}", Kind::FargateProfile, stale.name);
         if ctx.differs(&resource, "exists", json!(false), json!(true)) {
-            if fargate_profile::delete(&c.eks, &cluster, &stale.name).await? == Step::Started {
+            if fargate_profile::delete(c.eks(), &cluster, &stale.name).await? == Step::Started {
                 ctx.forget(Kind::FargateProfile, &stale.name).await?;
             }
             return Ok(false);
@@ -127,7 +127,7 @@ async fn may_step(
 ) -> Result<bool, FunctionError> {
     for d in desired {
         if !live.iter().any(|l| l.name == d.name) {
-            if let Some(other) = fargate_profile::find(&c.eks, cluster, &d.name).await? {
+            if let Some(other) = fargate_profile::find(c.eks(), cluster, &d.name).await? {
                 fargate_profile::refuse_foreign(&other, platform)?;
             }
         }
@@ -142,7 +142,7 @@ async fn may_step(
 /// node groups go (and so before the cluster).
 pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, FunctionError> {
     let cluster = ctx.names.cluster();
-    let all = fargate_profile::list_ours(&c.eks, &cluster, ctx.platform_id()).await?;
+    let all = fargate_profile::list_ours(c.eks(), &cluster, ctx.platform_id()).await?;
     let busy = all.iter().any(Live::in_flight);
     let live = ours(ctx, all);
     let names: BTreeSet<String> = live.iter().map(|l| l.name.clone()).collect();
@@ -155,7 +155,7 @@ pub async fn delete(ctx: &mut PhaseContext<'_>, c: &Clients) -> Result<bool, Fun
         return Ok(true);
     };
     if !busy {
-        fargate_profile::delete(&c.eks, &cluster, &first.name).await?;
+        fargate_profile::delete(c.eks(), &cluster, &first.name).await?;
     }
     Ok(false)
 }

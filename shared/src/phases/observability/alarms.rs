@@ -43,7 +43,7 @@ pub(super) async fn ensure(
     d: &Desired,
 ) -> Result<Vec<String>, FunctionError> {
     let desired = desired_alarms(d);
-    let mut existing = alarm::find_all(&c.cloudwatch, &d.names.alarm("")).await?;
+    let mut existing = alarm::find_all(c.cloudwatch(), &d.names.alarm("")).await?;
     let mut names = Vec::new();
     for want in &desired {
         let name = &want.view.name;
@@ -54,12 +54,12 @@ pub(super) async fn ensure(
                 if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
                     continue;
                 }
-                alarm::create(&c.cloudwatch, want).await?;
+                alarm::create(c.cloudwatch(), want).await?;
             }
             Some(mut live) => {
-                alarm::read_tags(&c.cloudwatch, &mut live, &arn).await?;
+                alarm::read_tags(c.cloudwatch(), &mut live, &arn).await?;
                 for field in ctx.repairs(&resource, want.differences(&live)) {
-                    alarm::repair(&c.cloudwatch, want, &live, field).await?;
+                    alarm::repair(c.cloudwatch(), want, &live, field).await?;
                 }
                 arn = live.arn.unwrap_or(arn);
             }
@@ -97,7 +97,7 @@ async fn ours(
     if defined_name(&d.names, name) {
         return Ok(true);
     }
-    alarm::read_tags(&c.cloudwatch, &mut live, &derived_arn(d, name)).await?;
+    alarm::read_tags(c.cloudwatch(), &mut live, &derived_arn(d, name)).await?;
     Ok(live.tags.is_some_and(|tags| owned(&tags, &d.platform_id)))
 }
 
@@ -107,7 +107,7 @@ pub(super) async fn delete(
     c: &Clients,
     d: &Desired,
 ) -> Result<(), FunctionError> {
-    let existing = alarm::find_all(&c.cloudwatch, &d.names.alarm("")).await?;
+    let existing = alarm::find_all(c.cloudwatch(), &d.names.alarm("")).await?;
     let mut doomed = Vec::new();
     for (name, live) in existing {
         if ours(c, d, live, &name).await? {
@@ -126,7 +126,7 @@ async fn delete_names(
     c: &Clients,
     names: &[String],
 ) -> Result<(), FunctionError> {
-    alarm::remove(&c.cloudwatch, names).await?;
+    alarm::remove(c.cloudwatch(), names).await?;
     for name in names {
         ctx.forget(Kind::Alarm, name).await?;
     }

@@ -28,10 +28,10 @@ pub(super) async fn ensure(
 ) -> Result<Vec<String>, FunctionError> {
     let mut existing = BTreeMap::new();
     if !d.log_groups.is_empty() {
-        existing = log_group::find_all(&c.logs, &d.names.container_insights_log_group("")).await?;
+        existing = log_group::find_all(c.logs(), &d.names.container_insights_log_group("")).await?;
     }
     if let Some(fargate) = &d.fargate_log_group {
-        existing.extend(log_group::find_all(&c.logs, fargate).await?);
+        existing.extend(log_group::find_all(c.logs(), fargate).await?);
     }
     for name in d.log_groups.iter().chain(&d.fargate_log_group) {
         ensure_group(ctx, c, d, name, existing.remove(name)).await?;
@@ -56,7 +56,7 @@ async fn ensure_group(
     record.tags = d.tags.clone();
     record.attributes = Some(json!({ "retentionDays": d.retention_days }));
     let arn = d.arn("logs", &format!("log-group:{name}"));
-    log_group::converge(ctx, &c.logs, &desired, found, record, &arn).await
+    log_group::converge(ctx, c.logs(), &desired, found, record, &arn).await
 }
 
 /// Deletes every Container Insights group of the cluster and the Fargate pods' group (whatever
@@ -67,16 +67,16 @@ pub(super) async fn delete(
     d: &Desired,
 ) -> Result<(), FunctionError> {
     let mut existing =
-        log_group::find_all(&c.logs, &d.names.container_insights_log_group("")).await?;
+        log_group::find_all(c.logs(), &d.names.container_insights_log_group("")).await?;
     let fargate = d.names.fargate_log_group();
-    existing.extend(log_group::find_all(&c.logs, &fargate).await?);
+    existing.extend(log_group::find_all(c.logs(), &fargate).await?);
     let names = CONTAINER_INSIGHTS_LOG_GROUPS
         .iter()
         .map(|kind| d.names.container_insights_log_group(kind))
         .chain(std::iter::once(fargate));
     for name in names {
         if existing.contains_key(&name) {
-            log_group::remove(&c.logs, &name).await?;
+            log_group::remove(c.logs(), &name).await?;
         }
         ctx.forget(Kind::LogGroup, &name).await?;
     }

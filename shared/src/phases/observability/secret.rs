@@ -38,11 +38,11 @@ pub(super) async fn ensure(
 ) -> Result<Option<String>, FunctionError> {
     let want = wanted(ctx, d)?;
     let resource = format!("{}/{}", Kind::Secret, want.name);
-    let Some(mut live) = secret::find(&c.secrets, &want.name).await? else {
+    let Some(mut live) = secret::find(c.secrets(), &want.name).await? else {
         if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(None);
         }
-        let arn = secret::create(&c.secrets, &want).await?;
+        let arn = secret::create(c.secrets(), &want).await?;
         record(ctx, &want, &arn).await?;
         return Ok(Some(arn));
     };
@@ -55,13 +55,13 @@ pub(super) async fn ensure(
             // Pending deletion: its value cannot be read; restoring it is `ensure`'s job.
             return Ok(Some(live.arn));
         }
-        secret::restore(&c.secrets, &live).await?;
+        secret::restore(c.secrets(), &live).await?;
     }
     if want.value.is_some() {
-        secret::read_value(&c.secrets, &mut live).await?;
+        secret::read_value(c.secrets(), &mut live).await?;
     }
     let fields = ctx.repairs(&resource, want.differences(&live));
-    secret::repair(&c.secrets, &want, &live, &fields).await?;
+    secret::repair(c.secrets(), &want, &live, &fields).await?;
     Ok(Some(live.arn))
 }
 
@@ -83,11 +83,11 @@ pub(super) async fn delete(
     d: &Desired,
 ) -> Result<(), FunctionError> {
     let name = d.names.platform_secret();
-    if let Some(live) = secret::find(&c.secrets, &name).await? {
+    if let Some(live) = secret::find(c.secrets(), &name).await? {
         if !owned(&live.tags, &d.platform_id) {
             return Err(foreign("secret", &name, &d.platform_id));
         }
-        secret::remove(&c.secrets, &live).await?;
+        secret::remove(c.secrets(), &live).await?;
     }
     ctx.forget(Kind::Secret, &name).await
 }

@@ -32,11 +32,11 @@ pub(super) async fn ensure(
 ) -> Result<Option<String>, FunctionError> {
     let want = wanted(d);
     let resource = format!("{}/{}", Kind::Topic, want.name);
-    let Some(live) = topic::find(&c.sns, &want.arn).await? else {
+    let Some(live) = topic::find(c.sns(), &want.arn).await? else {
         if !ctx.differs(&resource, "exists", json!(true), json!(false)) {
             return Ok(Some(want.arn));
         }
-        let arn = topic::create(&c.sns, &want).await?;
+        let arn = topic::create(c.sns(), &want).await?;
         record(ctx, &want, &arn).await?;
         return Ok(Some(arn));
     };
@@ -45,7 +45,7 @@ pub(super) async fn ensure(
     }
     record(ctx, &want, &want.arn).await?;
     for field in ctx.repairs(&resource, want.differences(&live)) {
-        topic::repair(&c.sns, &want, &live, field).await?;
+        topic::repair(c.sns(), &want, &live, field).await?;
     }
     Ok(Some(want.arn))
 }
@@ -69,11 +69,11 @@ pub(super) async fn delete(
     d: &Desired,
 ) -> Result<(), FunctionError> {
     let want = wanted(d);
-    if let Some(live) = topic::find(&c.sns, &want.arn).await? {
+    if let Some(live) = topic::find(c.sns(), &want.arn).await? {
         if !owned(&live.tags, &d.platform_id) {
             return Err(foreign("SNS topic", &want.arn, &d.platform_id));
         }
-        topic::remove(&c.sns, &want.arn).await?;
+        topic::remove(c.sns(), &want.arn).await?;
     }
     ctx.forget(Kind::Topic, &want.name).await
 }

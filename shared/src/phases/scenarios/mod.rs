@@ -41,6 +41,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
 
+use crate::aws::clients::Each;
 use crate::aws::Clients;
 use crate::deps::Deps;
 use crate::error::FunctionError;
@@ -148,7 +149,7 @@ impl Rules {
     /// Every client, answering from these rules.
     pub fn clients(&self) -> Clients {
         let none: Vec<Rule> = Vec::new();
-        Clients {
+        Clients::from(Each {
             cloudwatch: mocked!(aws_sdk_cloudwatch, self.cloudwatch),
             dynamodb: mocked!(aws_sdk_dynamodb, self.dynamodb),
             ec2: mocked!(aws_sdk_ec2, self.ec2),
@@ -162,7 +163,7 @@ impl Rules {
             securityhub: mocked!(aws_sdk_securityhub, none),
             sns: mocked!(aws_sdk_sns, self.sns),
             sts: mocked!(aws_sdk_sts, none),
-        }
+        })
     }
 
     /// Handler dependencies on these clients, with the account and principal known (no STS call).

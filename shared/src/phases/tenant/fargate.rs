@@ -47,7 +47,7 @@ pub(super) async fn ensure(
         tenant_tags(ctx, tenant),
     );
     let platform = ctx.platform_id().to_owned();
-    let live = fargate_profile::find(&c.eks, &cluster, &name).await?;
+    let live = fargate_profile::find(c.eks(), &cluster, &name).await?;
     if let Some(l) = &live {
         fargate_profile::refuse_foreign(l, &platform)?;
         if let Some(e) = fargate_profile::failed(l) {
@@ -62,7 +62,7 @@ pub(super) async fn ensure(
             return Ok(false);
         }
         if !cluster_busy(c, &cluster, &platform).await? {
-            fargate_profile::create(&c.eks, &cluster, &desired).await?;
+            fargate_profile::create(c.eks(), &cluster, &desired).await?;
         }
         return Ok(false);
     };
@@ -95,10 +95,10 @@ async fn repair(
         }
         if fargate_profile::immutable(&d) {
             let cluster = ctx.names.cluster();
-            fargate_profile::delete(&c.eks, &cluster, &desired.name).await?;
+            fargate_profile::delete(c.eks(), &cluster, &desired.name).await?;
             return Ok(false);
         }
-        fargate_profile::retag(&c.eks, live, desired).await?;
+        fargate_profile::retag(c.eks(), live, desired).await?;
     }
     Ok(ready)
 }
@@ -115,12 +115,12 @@ async fn pod_role(
     }
     let tags = crate::naming::tags(&ctx.spec, None, "identity");
     let role = identity::fargate_pods_role(&ctx.target(), tags);
-    identity::ensure_role(ctx, &c.iam, &role).await
+    identity::ensure_role(ctx, c.iam(), &role).await
 }
 
 /// Whether a profile of the platform is being created or deleted (EKS would refuse another).
 async fn cluster_busy(c: &Clients, cluster: &str, platform: &str) -> Result<bool, FunctionError> {
-    let all = fargate_profile::list_ours(&c.eks, cluster, platform).await?;
+    let all = fargate_profile::list_ours(c.eks(), cluster, platform).await?;
     Ok(all.iter().any(Live::in_flight))
 }
 
@@ -133,7 +133,7 @@ pub(super) async fn remove(
     let cluster = ctx.names.cluster();
     let name = ctx.names.tenant_fargate_profile(&tenant.name);
     let platform = ctx.platform_id().to_owned();
-    match fargate_profile::find(&c.eks, &cluster, &name).await? {
+    match fargate_profile::find(c.eks(), &cluster, &name).await? {
         None => {
             ctx.forget(Kind::FargateProfile, &name).await?;
             Ok(true)
@@ -150,7 +150,7 @@ pub(super) async fn remove(
             if ctx.input.action == Action::Observe {
                 ctx.differs(&resource, "exists", json!(false), json!(true));
             } else if !cluster_busy(c, &cluster, &platform).await? {
-                fargate_profile::delete(&c.eks, &cluster, &name).await?;
+                fargate_profile::delete(c.eks(), &cluster, &name).await?;
             }
             Ok(false)
         }
@@ -165,7 +165,7 @@ pub(super) async fn remove_pod_role(
 ) -> Result<(), FunctionError> {
     let name = ctx.names.role(crate::naming::ROLE_FARGATE_PODS);
     if ctx.is_known(Kind::IamRole, &name) {
-        identity::delete_role(ctx, &c.iam, &name).await?;
+        identity::delete_role(ctx, c.iam(), &name).await?;
     }
     Ok(())
 }

@@ -85,8 +85,8 @@ pub async fn run(mut ctx: PhaseContext<'_>) -> Result<PhaseOutput, FunctionError
         (Action::Delete, None) => decommission(&mut ctx, &clients).await?,
         (Action::Observe, None) => observe_all(&mut ctx, &clients).await?,
         (_, None) => {
-            let bucket = bucket::ensure(&mut ctx, &clients.s3).await?;
-            let repositories = registry::ensure_platform(&mut ctx, &clients.ecr).await?;
+            let bucket = bucket::ensure(&mut ctx, clients.s3()).await?;
+            let repositories = registry::ensure_platform(&mut ctx, clients.ecr()).await?;
             let mut out = Outputs::new();
             // Written even when empty, so a dropped last repository does not linger here.
             outputs::REPOSITORY_URIS.insert(&mut out, repositories);
@@ -169,8 +169,8 @@ async fn observe_all(
     ctx: &mut PhaseContext<'_>,
     c: &Clients,
 ) -> Result<(bool, Outputs), FunctionError> {
-    bucket::ensure(ctx, &c.s3).await?;
-    registry::ensure_platform(ctx, &c.ecr).await?;
+    bucket::ensure(ctx, c.s3()).await?;
+    registry::ensure_platform(ctx, c.ecr()).await?;
     let tenants: Vec<TenantSpec> = ctx
         .store
         .list_tenant_records(ctx.platform_id())
@@ -180,7 +180,7 @@ async fn observe_all(
         .map(|r| r.value.spec)
         .collect();
     if !tenants.is_empty() {
-        ctx.prefetched.roles = Some(role::find_all(&c.iam).await?);
+        ctx.prefetched.roles = Some(role::find_all(c.iam()).await?);
         let cluster = ctx.names.cluster();
         ctx.prefetched.pod_identities = Some(all_pod_identities(c, &cluster).await?);
     }
@@ -202,7 +202,7 @@ async fn observe_all(
             .cloned()
             .collect();
         ctx.observing = Some(tenant.name.clone());
-        owners::converge(ctx, &c.eks, &cluster, &principals, &scopes).await?;
+        owners::converge(ctx, c.eks(), &cluster, &principals, &scopes).await?;
     }
     ctx.observing = None;
     Ok((ctx.drift.is_empty(), Outputs::new()))
@@ -231,7 +231,7 @@ async fn ensure(
     let Some((role_arn, key_arn)) = ensure_role_and_key(ctx, c, tenant).await? else {
         return Ok((false, Outputs::new()));
     };
-    let repositories = registry::ensure_tenant(ctx, &c.ecr, tenant, &role_arn, &key_arn).await?;
+    let repositories = registry::ensure_tenant(ctx, c.ecr(), tenant, &role_arn, &key_arn).await?;
     // The pod security group before the profile: a pod started on Fargate without its
     // SecurityGroupPolicy would get the cluster security group, open to every node pod.
     let (pod_group, groups_ready) = pod_group::ensure(ctx, c, tenant, present).await?;
@@ -245,7 +245,7 @@ async fn ensure(
         let cluster = ctx.names.cluster();
         let scopes = owners::scopes(ctx, Some(tenant), None).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
-        owners::converge(ctx, &c.eks, &cluster, &principals, &scopes).await?;
+        owners::converge(ctx, c.eks(), &cluster, &principals, &scopes).await?;
     }
     let given = TenantOutput {
         role_arn,
@@ -269,12 +269,12 @@ async fn ensure_role_and_key(
     tenant: &TenantSpec,
 ) -> Result<Option<(String, String)>, FunctionError> {
     let role = desired_role(ctx, tenant, None)?;
-    if !identity::role_exists(ctx, &c.iam, &role.name).await? {
+    if !identity::role_exists(ctx, c.iam(), &role.name).await? {
         let bare = role::Desired {
             inline: BTreeMap::new(),
             ..role.clone()
         };
-        if identity::ensure_role(ctx, &c.iam, &bare).await?.is_none() {
+        if identity::ensure_role(ctx, c.iam(), &bare).await?.is_none() {
             return Ok(None);
         }
     }
@@ -282,7 +282,7 @@ async fn ensure_role_and_key(
     let key_arn = match tenant.own_kms_key {
         true => {
             let key = desired_key(ctx, tenant, &role_arn);
-            match kms_key::converge(ctx, &c.kms, &key).await? {
+            match kms_key::converge(ctx, c.kms(), &key).await? {
                 Some(meta) => meta.arn.unwrap_or_default(),
                 None => return Ok(None),
             }
@@ -293,7 +293,7 @@ async fn ensure_role_and_key(
         false => ctx.output(outputs::DATA_KEY_ARN)?,
     };
     let role = desired_role(ctx, tenant, Some(&key_arn))?;
-    let role_arn = identity::ensure_role(ctx, &c.iam, &role).await?;
+    let role_arn = identity::ensure_role(ctx, c.iam(), &role).await?;
     Ok(role_arn.map(|role_arn| (role_arn, key_arn)))
 }
 
@@ -438,7 +438,7 @@ async fn find_pod_identity(
         Some(all) => all
             .get(&(namespace.to_owned(), account.to_owned()))
             .cloned(),
-        None => pod_identity::list(&c.eks, cluster, Some((&namespace, &account)))
+        None => pod_identity::list(c.eks(), cluster, Some((&namespace, &account)))
             .await?
             .into_iter()
             .next()
@@ -446,7 +446,7 @@ async fn find_pod_identity(
     };
     let Some(id) = id else { return Ok(None) };
     // Gone between the list and the describe: as good as never found.
-    Ok(pod_identity::describe(&c.eks, cluster, &id)
+    Ok(pod_identity::describe(c.eks(), cluster, &id)
         .await?
         .map(|a| (id, a.role_arn().unwrap_or_default().to_owned())))
 }
@@ -457,7 +457,7 @@ async fn all_pod_identities(
     c: &Clients,
     cluster: &str,
 ) -> Result<BTreeMap<(String, String), String>, FunctionError> {
-    Ok(pod_identity::list(&c.eks, cluster, None)
+    Ok(pod_identity::list(c.eks(), cluster, None)
         .await?
         .into_iter()
         .map(|a| ((a.namespace, a.service_account), a.association_id))
@@ -478,7 +478,7 @@ async fn ensure_pod_identity(
         Some((association, role)) if role == role_arn => association,
         Some((association, role)) => {
             if ctx.differs(&resource, "roleArn", json!(role_arn), json!(role)) {
-                pod_identity::set_role(&c.eks, cluster, &association, role_arn).await?;
+                pod_identity::set_role(c.eks(), cluster, &association, role_arn).await?;
             }
             association
         }
@@ -487,7 +487,7 @@ async fn ensure_pod_identity(
                 return Ok(());
             }
             let tags = tenant_tags(ctx, tenant).into_iter().collect();
-            match pod_identity::create(&c.eks, cluster, &namespace, &account, role_arn, tags)
+            match pod_identity::create(c.eks(), cluster, &namespace, &account, role_arn, tags)
                 .await?
             {
                 Created::Id(association) => association,
@@ -522,7 +522,7 @@ async fn remove_pod_identity(
             json!(false),
             json!(true),
         ) {
-            pod_identity::delete(&c.eks, cluster, &association).await?;
+            pod_identity::delete(c.eks(), cluster, &association).await?;
         }
     }
     ctx.forget(Kind::PodIdentityAssociation, &id).await
@@ -568,7 +568,7 @@ async fn offboard_one(
         None => return Err(not_found(name, &platform)),
     };
     let cluster = ctx.names.cluster();
-    let cluster_there = super::common::cluster_reachable(&c.eks, &cluster).await?;
+    let cluster_there = super::common::cluster_reachable(c.eks(), &cluster).await?;
     offboard(ctx, c, &spec, options, cluster_there).await
 }
 
@@ -590,7 +590,7 @@ pub(crate) async fn offboard(
         }
         let scopes = owners::scopes(ctx, None, Some(&tenant.name)).await?;
         let principals: BTreeSet<String> = tenant.owners.iter().cloned().collect();
-        owners::converge(ctx, &c.eks, &cluster, &principals, &scopes).await?;
+        owners::converge(ctx, c.eks(), &cluster, &principals, &scopes).await?;
         remove_pod_identity(ctx, c, &cluster, tenant).await?;
         let rendered = kubernetes::tenant_manifests(&ctx.spec, tenant, None);
         stale::prune(ctx, tenant, &rendered).await?;
@@ -620,12 +620,12 @@ pub(crate) async fn offboard(
     let profile = ctx.names.tenant_fargate_profile(&tenant.name);
     ctx.forget(Kind::FargateProfile, &profile).await?;
     // Before the role: their policies name it.
-    registry::remove_tenant(ctx, &c.ecr, tenant, options.retain_data).await?;
+    registry::remove_tenant(ctx, c.ecr(), tenant, options.retain_data).await?;
     let role = ctx.names.tenant_role(&tenant.name);
-    identity::delete_role(ctx, &c.iam, &role).await?;
+    identity::delete_role(ctx, c.iam(), &role).await?;
     if !options.retain_data {
         let bucket = ctx.names.bucket();
-        if !bucket::empty_prefix(&c.s3, &bucket, &tenant.effective_s3_prefix()).await? {
+        if !bucket::empty_prefix(c.s3(), &bucket, &tenant.effective_s3_prefix()).await? {
             return Ok(false);
         }
     }
@@ -683,14 +683,14 @@ async fn release_key(
     // aliasing it (its marker is in the inventory), the keys tagged for this tenant.
     let mut keys = Vec::new();
     if ctx.is_known(Kind::KmsKeyPending, &alias) {
-        keys = kms_key::tagged(ctx, &c.kms, COMPONENT)
+        keys = kms_key::tagged(ctx, c.kms(), COMPONENT)
             .await?
             .into_iter()
             .filter(|(_, p)| *p == purpose)
             .map(|(meta, _)| meta)
             .collect();
     }
-    if let Some(meta) = kms_key::describe(&c.kms, &alias).await? {
+    if let Some(meta) = kms_key::describe(c.kms(), &alias).await? {
         if !keys.iter().any(|k| k.key_id() == meta.key_id()) {
             keys.push(meta);
         }
@@ -704,7 +704,7 @@ async fn release_key(
                 json!("PendingDeletion"),
                 json!(meta.key_state().map(|s| s.as_str())),
             ) {
-                kms_key::schedule_deletion(&c.kms, meta.key_id(), days).await?;
+                kms_key::schedule_deletion(c.kms(), meta.key_id(), days).await?;
             }
         }
         ctx.forget(Kind::KmsKey, meta.key_id()).await?;
@@ -756,14 +756,14 @@ async fn decommission(
         retain_data: false,
         schedule_key_deletion: false,
     };
-    let cluster_there = super::common::cluster_reachable(&c.eks, &ctx.names.cluster()).await?;
+    let cluster_there = super::common::cluster_reachable(c.eks(), &ctx.names.cluster()).await?;
     for tenant in &tenants {
         mark_offboarding(ctx, tenant, &records).await?;
         if !offboard(ctx, c, tenant, options, cluster_there).await? {
             return Ok((false, Outputs::new()));
         }
     }
-    registry::remove_platform(ctx, &c.ecr).await?;
+    registry::remove_platform(ctx, c.ecr()).await?;
     fargate::remove_pod_role(ctx, c).await?;
     let bucket = ctx.names.bucket();
     let mut retained = Vec::new();
@@ -772,7 +772,7 @@ async fn decommission(
         .filter(|r| r.value.state == TenantState::Offboarded && r.value.retain_data)
     {
         let prefix = r.value.spec.effective_s3_prefix();
-        if bucket::holds_data(&c.s3, &bucket, &prefix).await? {
+        if bucket::holds_data(c.s3(), &bucket, &prefix).await? {
             retained.push(prefix);
         }
     }
@@ -792,11 +792,11 @@ async fn decommission(
         outputs::RETAINED_BUCKET.insert(&mut out, kept);
         return Ok((true, out));
     }
-    if !bucket::empty_prefix(&c.s3, &bucket, "").await? {
+    if !bucket::empty_prefix(c.s3(), &bucket, "").await? {
         return Ok((false, Outputs::new()));
     }
-    bucket::delete(ctx, &c.s3, &bucket).await?;
-    if !access_logs::remove(ctx, &c.s3).await? {
+    bucket::delete(ctx, c.s3(), &bucket).await?;
+    if !access_logs::remove(ctx, c.s3()).await? {
         return Ok((false, Outputs::new()));
     }
     Ok((true, Outputs::new()))

@@ -32,7 +32,7 @@ struct View {
 async fn view(ctx: &PhaseContext<'_>, c: &Clients) -> Result<View, FunctionError> {
     let names = ctx.names.clone();
     let vpc: String = ctx.output(outputs::VPC_ID)?;
-    let live = psg::find_tenant_groups(&c.ec2, ctx.platform_id(), &vpc, |t| {
+    let live = psg::find_tenant_groups(c.ec2(), ctx.platform_id(), &vpc, |t| {
         names.security_group(&psg::purpose(t))
     })
     .await?;
@@ -41,7 +41,7 @@ async fn view(ctx: &PhaseContext<'_>, c: &Clients) -> Result<View, FunctionError
         .map(|(t, g)| (t.clone(), g.group_id().unwrap_or_default().to_owned()))
         .collect();
     let cluster_group: String = ctx.output(outputs::CLUSTER_SECURITY_GROUP_ID)?;
-    let cluster_rules = psg::describe(&c.ec2, &cluster_group)
+    let cluster_rules = psg::describe(c.ec2(), &cluster_group)
         .await?
         .map(|g| psg::live_rules(&g))
         .unwrap_or_default();
@@ -116,8 +116,8 @@ async fn own_group(
         None => {
             let vpc: String = ctx.output(outputs::VPC_ID)?;
             let tags = group_tags(ctx, tenant);
-            let id = psg::create(&c.ec2, &name, &tenant.name, &vpc, &tags).await?;
-            if let Some(g) = psg::describe(&c.ec2, &id).await? {
+            let id = psg::create(c.ec2(), &name, &tenant.name, &vpc, &tags).await?;
+            if let Some(g) = psg::describe(c.ec2(), &id).await? {
                 v.live.insert(tenant.name.clone(), g);
             }
             v.ids.insert(tenant.name.clone(), id.clone());
@@ -202,10 +202,10 @@ async fn converge(
     ) {
         return Ok(false);
     }
-    psg::revoke(&c.ec2, id, &remove).await?;
-    psg::authorize(&c.ec2, id, &add).await?;
-    psg::revoke(&c.ec2, &v.cluster_group, &cluster_remove).await?;
-    psg::authorize(&c.ec2, &v.cluster_group, &cluster_add).await?;
+    psg::revoke(c.ec2(), id, &remove).await?;
+    psg::authorize(c.ec2(), id, &add).await?;
+    psg::revoke(c.ec2(), &v.cluster_group, &cluster_remove).await?;
+    psg::authorize(c.ec2(), &v.cluster_group, &cluster_add).await?;
     Ok(true)
 }
 
@@ -231,7 +231,7 @@ pub(super) async fn remove(
         Some(id) => delete_own(ctx, c, tenant, &v, id).await,
         None => {
             let mine = psg::owned_by(&v.cluster_rules, &tenant.name);
-            psg::revoke(&c.ec2, &v.cluster_group, &mine).await?;
+            psg::revoke(c.ec2(), &v.cluster_group, &mine).await?;
             Ok(true)
         }
     }
@@ -247,8 +247,8 @@ async fn delete_own(
     id: &str,
 ) -> Result<bool, FunctionError> {
     let mine = psg::owned_by(&v.cluster_rules, &tenant.name);
-    psg::revoke(&c.ec2, &v.cluster_group, &mine).await?;
-    if !psg::delete(&c.ec2, id).await? {
+    psg::revoke(c.ec2(), &v.cluster_group, &mine).await?;
+    if !psg::delete(c.ec2(), id).await? {
         tracing::info!(tenant = %tenant.name, group = %id, "pod security group still in use; later");
         return Ok(false);
     }
