@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::naming::{self, Names};
 use crate::resources::Kind;
-use crate::spec::{Cni, PlatformSpec, TenantSpec, TrustMechanism};
+use crate::spec::{Cni, NetworkSpec, PlatformSpec, TenantSpec, TrustMechanism};
 
 /// Provisioning phases, in order.
 #[derive(
@@ -515,13 +515,6 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
     b.phase(Phase::Network);
     let n = b.spec.vpc_network();
     let n = n.as_ref();
-    let layout = n.layout().ok();
-    let azs = n.az_count as usize;
-    let cidr = |list: Option<&Vec<ipnet::Ipv4Net>>, i: usize| -> Value {
-        list.and_then(|l| l.get(i))
-            .map(|c| Value::String(c.to_string()))
-            .unwrap_or(Value::Null)
-    };
     let vpc = b.add(
         "network/vpc",
         Kind::Vpc,
@@ -545,50 +538,95 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
         vec![vpc.clone()],
         Value::Null,
     );
+    let subnets = subnets(b, n, &vpc, pod_block.as_deref());
+    let nats = nat_gateways(b, n, &subnets.public, &igw);
+    let private_route_tables = route_tables(b, n, &vpc, &igw, &subnets, &nats);
+    let mut egress = nats;
+    egress.extend(endpoints(
+        b,
+        n,
+        &vpc,
+        &subnets.private,
+        &private_route_tables,
+    ));
+    if let Some(role) = &roles.flow_logs {
+        flow_logs(b, n, &vpc, &keys.logs, role);
+    }
+    NetworkIds {
+        private_subnets: subnets.private,
+        pod_subnets: subnets.pods,
+        egress,
+    }
+}
+
+/// The subnets of each AZ, by tier (`pods`: none without a pod CIDR block).
+struct SubnetIds {
+    public: Vec<String>,
+    private: Vec<String>,
+    pods: Vec<String>,
+}
+
+/// A public and a private subnet per AZ, tagged for the load balancers that use them, and a
+/// pod subnet per AZ in the pod CIDR block when there is one.
+fn subnets(b: &mut Builder, n: &NetworkSpec, vpc: &str, pod_block: Option<&str>) -> SubnetIds {
+    let layout = n.layout().ok();
+    let azs = n.az_count as usize;
+    let cidr = |list: Option<&Vec<ipnet::Ipv4Net>>, i: usize| -> Value {
+        list.and_then(|l| l.get(i))
+            .map(|c| Value::String(c.to_string()))
+            .unwrap_or(Value::Null)
+    };
     let cluster_tag = format!("kubernetes.io/cluster/{}", b.names.cluster());
-    let mut public = Vec::new();
-    let mut private = Vec::new();
-    let mut pods = Vec::new();
+    let mut ids = SubnetIds {
+        public: Vec::new(),
+        private: Vec::new(),
+        pods: Vec::new(),
+    };
     for i in 0..azs {
-        public.push(b.add(
+        ids.public.push(b.add(
             format!("network/subnet/public/{i}"),
             Kind::Subnet,
             b.names.name_tag(&format!("public-{i}")),
-            vec![vpc.clone()],
+            vec![vpc.to_owned()],
             json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.public), i),
                     "mapPublicIpOnLaunch": false,
                     "kubernetesTags": { "kubernetes.io/role/elb": "1", cluster_tag.as_str(): "shared" } }),
         ));
     }
     for i in 0..azs {
-        private.push(b.add(
+        ids.private.push(b.add(
             format!("network/subnet/private/{i}"),
             Kind::Subnet,
             b.names.name_tag(&format!("private-{i}")),
-            vec![vpc.clone()],
+            vec![vpc.to_owned()],
             json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.private), i),
                     "kubernetesTags": { "kubernetes.io/role/internal-elb": "1", cluster_tag.as_str(): "shared" } }),
         ));
     }
-    if let Some(block) = &pod_block {
+    if let Some(block) = pod_block {
         for i in 0..azs {
-            pods.push(b.add(
+            ids.pods.push(b.add(
                 format!("network/subnet/pods/{i}"),
                 Kind::Subnet,
                 b.names.name_tag(&format!("pods-{i}")),
-                vec![block.clone()],
+                vec![block.to_owned()],
                 json!({ "azIndex": i, "cidr": cidr(layout.as_ref().map(|l| &l.pods), i) }),
             ));
         }
     }
-    let nat_count = n.nat_mode.nat_count(azs);
+    ids
+}
+
+/// The NAT gateways the NAT mode asks for, each in a public subnet with its Elastic IP.
+fn nat_gateways(b: &mut Builder, n: &NetworkSpec, public: &[String], igw: &str) -> Vec<String> {
+    let nat_count = n.nat_mode.nat_count(n.az_count as usize);
     let mut nats = Vec::new();
     for (i, subnet) in public.iter().enumerate().take(nat_count) {
         let eip = b.add(
             format!("network/eip/nat/{i}"),
             Kind::ElasticIp,
             b.names.name_tag(&format!("nat-{i}")),
-            vec![igw.clone()],
+            vec![igw.to_owned()],
             json!({ "azIndex": i }),
         );
         nats.push(b.add(
@@ -599,39 +637,63 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
             json!({ "azIndex": i }),
         ));
     }
+    nats
+}
+
+/// The public route table (to the internet gateway) and one private route table per AZ (to
+/// that AZ's NAT gateway, if any); returns the private ones.
+fn route_tables(
+    b: &mut Builder,
+    n: &NetworkSpec,
+    vpc: &str,
+    igw: &str,
+    subnets: &SubnetIds,
+    nats: &[String],
+) -> Vec<String> {
     // Routes and subnet associations are part of their route table (created, compared and
     // deleted with it), so they are its properties rather than resources of their own.
-    let mut public_deps = vec![vpc.clone(), igw.clone()];
-    public_deps.extend(public.iter().cloned());
+    let mut public_deps = vec![vpc.to_owned(), igw.to_owned()];
+    public_deps.extend(subnets.public.iter().cloned());
     b.add(
         "network/route-table/public",
         Kind::RouteTable,
         b.names.name_tag("public"),
         public_deps,
         json!({ "routes": [{ "destination": "0.0.0.0/0", "target": igw }],
-                "subnets": public }),
+                "subnets": subnets.public }),
     );
     let mut private_rts = Vec::new();
-    for (i, subnet) in private.iter().enumerate() {
+    for (i, subnet) in subnets.private.iter().enumerate() {
         let nat = n.nat_mode.nat_for_az(i).and_then(|k| nats.get(k));
-        let mut deps = vec![vpc.clone(), subnet.clone()];
+        let mut deps = vec![vpc.to_owned(), subnet.clone()];
         deps.extend(nat.cloned());
-        deps.extend(pods.get(i).cloned());
+        deps.extend(subnets.pods.get(i).cloned());
         let routes: Vec<Value> = nat
             .map(|nat| json!({ "destination": "0.0.0.0/0", "target": nat }))
             .into_iter()
             .collect();
-        let mut subnets = vec![subnet.clone()];
-        subnets.extend(pods.get(i).cloned());
+        let mut associated = vec![subnet.clone()];
+        associated.extend(subnets.pods.get(i).cloned());
         private_rts.push(b.add(
             format!("network/route-table/private/{i}"),
             Kind::RouteTable,
             b.names.name_tag(&format!("private-{i}")),
             deps,
-            json!({ "azIndex": i, "routes": routes, "subnets": subnets }),
+            json!({ "azIndex": i, "routes": routes, "subnets": associated }),
         ));
     }
-    let mut egress = nats.clone();
+    private_rts
+}
+
+/// The VPC endpoints the spec lists, once each: gateway endpoints on the private route tables,
+/// interface endpoints in the private subnets behind one security group open to the VPC on 443.
+fn endpoints(
+    b: &mut Builder,
+    n: &NetworkSpec,
+    vpc: &str,
+    private: &[String],
+    private_rts: &[String],
+) -> Vec<String> {
     let interface: Vec<_> = n.endpoints.iter().filter(|e| !e.is_gateway()).collect();
     let endpoint_sg = if interface.is_empty() {
         None
@@ -640,11 +702,12 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
             "network/security-group/endpoints",
             Kind::SecurityGroup,
             b.names.security_group("endpoints"),
-            vec![vpc.clone()],
+            vec![vpc.to_owned()],
             json!({ "ingress": [{ "port": 443, "cidr": n.vpc_cidr }] }),
         ))
     };
     let mut done = BTreeSet::new();
+    let mut ids = Vec::new();
     for endpoint in &n.endpoints {
         if !done.insert(*endpoint) {
             continue;
@@ -655,7 +718,7 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
             endpoint.service_suffix()
         );
         let id = if endpoint.is_gateway() {
-            let mut deps = vec![vpc.clone()];
+            let mut deps = vec![vpc.to_owned()];
             deps.extend(private_rts.iter().cloned());
             b.add(
                 format!("network/endpoint/{}", endpoint.as_str()),
@@ -665,7 +728,7 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
                 json!({ "service": service, "type": "Gateway" }),
             )
         } else {
-            let mut deps = vec![vpc.clone()];
+            let mut deps = vec![vpc.to_owned()];
             deps.extend(private.iter().cloned());
             deps.extend(endpoint_sg.iter().cloned());
             b.add(
@@ -676,29 +739,27 @@ fn network(b: &mut Builder, keys: &KeyIds, roles: &RoleIds) -> NetworkIds {
                 json!({ "service": service, "type": "Interface", "privateDns": true }),
             )
         };
-        egress.push(id);
+        ids.push(id);
     }
-    if let Some(role) = &roles.flow_logs {
-        let group = b.add(
-            "network/flow-logs/log-group",
-            Kind::LogGroup,
-            b.names.flow_log_group(),
-            vec![keys.logs.clone()],
-            json!({ "retentionDays": n.flow_logs.retention_days }),
-        );
-        b.add(
-            "network/flow-logs",
-            Kind::FlowLog,
-            b.names.name_tag("flow-logs"),
-            vec![vpc.clone(), group, role.clone()],
-            json!({ "trafficType": n.flow_logs.traffic_type }),
-        );
-    }
-    NetworkIds {
-        private_subnets: private,
-        pod_subnets: pods,
-        egress,
-    }
+    ids
+}
+
+/// The VPC's flow logs and the log group they go to, encrypted with the logs key.
+fn flow_logs(b: &mut Builder, n: &NetworkSpec, vpc: &str, logs_key: &str, role: &str) {
+    let group = b.add(
+        "network/flow-logs/log-group",
+        Kind::LogGroup,
+        b.names.flow_log_group(),
+        vec![logs_key.to_owned()],
+        json!({ "retentionDays": n.flow_logs.retention_days }),
+    );
+    b.add(
+        "network/flow-logs",
+        Kind::FlowLog,
+        b.names.name_tag("flow-logs"),
+        vec![vpc.to_owned(), group, role.to_owned()],
+        json!({ "trafficType": n.flow_logs.traffic_type }),
+    );
 }
 
 struct KeyIds {
@@ -753,6 +814,16 @@ struct RoleIds {
     service: Vec<(&'static str, String)>,
     /// The Fargate pod execution role, when anything runs on Fargate.
     fargate: Option<String>,
+}
+
+impl RoleIds {
+    /// The plan id of the service role for `purpose`, when it is planned.
+    fn service_role(&self, purpose: &str) -> Option<String> {
+        self.service
+            .iter()
+            .find(|(p, _)| *p == purpose)
+            .map(|(_, id)| id.clone())
+    }
 }
 
 fn enabled_service_roles(spec: &PlatformSpec) -> Vec<&'static str> {
@@ -1003,13 +1074,7 @@ fn addons(b: &mut Builder, roles: &RoleIds, c: &ClusterIds, groups: &[String]) {
             deps.extend(groups.iter().cloned());
         }
         if a.name == "aws-ebs-csi-driver" {
-            if let Some((_, role)) = roles
-                .service
-                .iter()
-                .find(|(p, _)| *p == naming::ROLE_EBS_CSI)
-            {
-                deps.push(role.clone());
-            }
+            deps.extend(roles.service_role(naming::ROLE_EBS_CSI));
         }
         let mut config = a.configuration_values.clone().unwrap_or_default();
         if a.name == "vpc-cni" {
@@ -1117,25 +1182,8 @@ const CALICO_INSTALLATION_ID: &str = "bootstrap/installation/default";
 
 fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n: &NetworkIds) {
     b.phase(Phase::Bootstrap);
-    // Calico (cni calico): CRDs, the operator, then the Installation, which needs them all.
-    let calico = crate::kubernetes::calico_manifests(b.spec);
-    let operator: Vec<String> = calico
-        .iter()
-        .filter(|m| m["kind"] != "Installation")
-        .map(manifest_plan_id)
-        .collect();
-    add_manifests(b, None, "bootstrap", &calico, |m| {
-        let mut deps = vec![c.cluster.clone()];
-        if m["kind"] == "Installation" {
-            deps.extend(operator.iter().cloned());
-        }
-        deps
-    });
-    let autoscaler_role = roles
-        .service
-        .iter()
-        .find(|(p, _)| *p == naming::ROLE_CLUSTER_AUTOSCALER)
-        .map(|(_, id)| id.clone());
+    calico(b, c);
+    let autoscaler_role = roles.service_role(naming::ROLE_CLUSTER_AUTOSCALER);
     let mut manifests = crate::kubernetes::bootstrap_manifests(b.spec, None);
     // The data key's ARN is known once the encryption phase has run.
     manifests.extend(crate::kubernetes::storage_manifests(
@@ -1153,8 +1201,32 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n:
         }
         deps
     });
-    // The controllers (ALB controller...): their webhook certificates are made at run time
-    // (the plan shows no key material), their ServiceAccounts' roles by the identity phase.
+    controllers(b, roles, c);
+    if b.spec.custom_networking() {
+        eni_configs(b, c, n);
+    }
+}
+
+/// Calico (cni calico): CRDs, the operator, then the Installation, which needs them all.
+fn calico(b: &mut Builder, c: &ClusterIds) {
+    let calico = crate::kubernetes::calico_manifests(b.spec);
+    let operator: Vec<String> = calico
+        .iter()
+        .filter(|m| m["kind"] != "Installation")
+        .map(manifest_plan_id)
+        .collect();
+    add_manifests(b, None, "bootstrap", &calico, |m| {
+        let mut deps = vec![c.cluster.clone()];
+        if m["kind"] == "Installation" {
+            deps.extend(operator.iter().cloned());
+        }
+        deps
+    });
+}
+
+/// The controllers (ALB controller...): their webhook certificates are made at run time (the
+/// plan shows no key material), their ServiceAccounts' roles by the identity phase.
+fn controllers(b: &mut Builder, roles: &RoleIds, c: &ClusterIds) {
     let controllers: Vec<Value> = crate::kubernetes::controller_manifests(
         b.spec,
         &BTreeMap::new(),
@@ -1164,17 +1236,10 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n:
     .iter()
     .map(crate::kubernetes::webhook_tls::redact)
     .collect();
-    let role_of = |purpose: &str| {
-        roles
-            .service
-            .iter()
-            .find(|(p, _)| *p == purpose)
-            .map(|(_, id)| id.clone())
-    };
     let (alb_role, dns_role, secrets_role) = (
-        role_of(naming::ROLE_ALB_CONTROLLER),
-        role_of(naming::ROLE_EXTERNAL_DNS),
-        role_of(naming::ROLE_EXTERNAL_SECRETS),
+        roles.service_role(naming::ROLE_ALB_CONTROLLER),
+        roles.service_role(naming::ROLE_EXTERNAL_DNS),
+        roles.service_role(naming::ROLE_EXTERNAL_SECRETS),
     );
     add_manifests(b, None, "bootstrap", &controllers, |m| {
         let mut deps = vec![c.cluster.clone()];
@@ -1196,18 +1261,20 @@ fn bootstrap(b: &mut Builder, roles: &RoleIds, keys: &KeyIds, c: &ClusterIds, n:
         }
         deps
     });
-    if b.spec.custom_networking() {
-        // Named for its zone, which the network phase picks at run time.
-        for (i, subnet) in n.pod_subnets.iter().enumerate() {
-            b.add(
-                format!("bootstrap/eni-config/{i}"),
-                Kind::EniConfig,
-                format!("(availability zone {i})"),
-                vec![c.cluster.clone(), subnet.clone()],
-                json!({ "spec": { "subnet": format!("(pod subnet {i})"),
-                                  "securityGroups": ["(the cluster security group)"] } }),
-            );
-        }
+}
+
+/// Custom networking: one ENIConfig per pod subnet, named for its zone, which the network
+/// phase picks at run time.
+fn eni_configs(b: &mut Builder, c: &ClusterIds, n: &NetworkIds) {
+    for (i, subnet) in n.pod_subnets.iter().enumerate() {
+        b.add(
+            format!("bootstrap/eni-config/{i}"),
+            Kind::EniConfig,
+            format!("(availability zone {i})"),
+            vec![c.cluster.clone(), subnet.clone()],
+            json!({ "spec": { "subnet": format!("(pod subnet {i})"),
+                              "securityGroups": ["(the cluster security group)"] } }),
+        );
     }
 }
 
@@ -1314,7 +1381,16 @@ fn repository_attributes(r: &crate::spec::RepositorySpec, access: &str) -> Value
 fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     b.phase(Phase::Tenants);
     let spec = b.spec;
-    let stem = b.names.stem().to_string();
+    let bucket = platform_storage(b, keys);
+    for t in &spec.tenants {
+        tenant(b, keys, c, t, &bucket);
+    }
+    owner_entries(b, c);
+}
+
+/// What the tenants share: the data bucket (each tenant gets a prefix), its access-log bucket,
+/// and the platform's repositories; returns the data bucket.
+fn platform_storage(b: &mut Builder, keys: &KeyIds) -> String {
     let bucket = b.add(
         "tenants/bucket",
         Kind::Bucket,
@@ -1331,6 +1407,7 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
         json!({ "blockPublicAccess": true, "encryption": "AES256", "enforceTls": true,
                 "logDelivery": "logging.s3.amazonaws.com, for the tenant-data bucket only" }),
     );
+    let spec = b.spec;
     for r in &spec.repositories {
         b.add(
             format!("tenants/_repository/{}", r.name),
@@ -1340,133 +1417,183 @@ fn tenants(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
             repository_attributes(r, "the nodes pull"),
         );
     }
-    for t in &spec.tenants {
-        let base = format!("tenants/{}", t.name);
-        let ns = t.name.clone();
-        let key = if t.own_kms_key {
-            let key = b.add_for(
-                Some(t),
-                format!("{base}/kms-key"),
-                Kind::KmsKey,
-                b.names.tenant_kms_alias(&t.name),
-                vec![],
-                json!({ "enableKeyRotation": true }),
-            );
-            b.add_for(
-                Some(t),
-                format!("{base}/kms-alias"),
-                Kind::KmsAlias,
-                b.names.tenant_kms_alias(&t.name),
-                vec![key.clone()],
-                Value::Null,
-            );
-            Some(key)
-        } else {
-            None
-        };
-        let mut role_deps = vec![bucket.clone()];
-        role_deps.extend(key.iter().cloned());
-        if spec.identity.trust() == TrustMechanism::Irsa {
-            role_deps.extend(c.oidc.iter().cloned());
-        }
-        let role = b.add_for(
+    bucket
+}
+
+/// One tenant: its own key if it asks for one, its role, its repositories, its Fargate pods'
+/// security group and profile, its Pod Identity association and its Kubernetes objects.
+fn tenant(b: &mut Builder, keys: &KeyIds, c: &ClusterIds, t: &TenantSpec, bucket: &str) {
+    let base = format!("tenants/{}", t.name);
+    let key = t.own_kms_key.then(|| tenant_key(b, t, &base));
+    let role = tenant_role(b, c, t, &base, bucket, key.as_deref());
+    for r in &t.repositories {
+        b.add_for(
             Some(t),
-            format!("{base}/role"),
-            Kind::IamRole,
-            b.names.tenant_role(&t.name),
-            role_deps,
-            json!({ "trust": spec.identity.trust(), "s3Prefix": t.effective_s3_prefix(),
-                    "secretsPrefix": t.effective_secrets_prefix(&stem),
-                    "namespace": ns, "serviceAccount": "workload" }),
+            format!("{base}/repository/{}", r.name),
+            Kind::Repository,
+            b.names.tenant_repository(&t.name, &r.name),
+            vec![
+                role.clone(),
+                key.clone().unwrap_or_else(|| keys.data.clone()),
+                "identity/role/node".to_owned(),
+            ],
+            repository_attributes(r, "the nodes pull; the tenant's role pushes and pulls"),
         );
-        for r in &t.repositories {
-            b.add_for(
-                Some(t),
-                format!("{base}/repository/{}", r.name),
-                Kind::Repository,
-                b.names.tenant_repository(&t.name, &r.name),
-                vec![
-                    role.clone(),
-                    key.clone().unwrap_or_else(|| keys.data.clone()),
-                    "identity/role/node".to_owned(),
-                ],
-                repository_attributes(r, "the nodes pull; the tenant's role pushes and pulls"),
-            );
-        }
-        let mut pod_group = None;
-        if t.fargate.is_some() {
-            // Its pods' only security group (resources::pod_security_group), with rules in
-            // the cluster security group too.
-            let purpose = crate::resources::pod_security_group::purpose(&t.name);
-            pod_group = Some(b.add_for(
-                Some(t),
-                format!("{base}/security-group/pods"),
-                Kind::SecurityGroup,
-                b.names.security_group(&purpose),
-                vec![c.cluster.clone()],
-                json!({ "policy": "same namespace, kubelet, DNS, HTTPS out, allowFrom peers" }),
-            ));
-        }
-        if let Some(f) = &t.fargate {
-            let mut deps = vec![c.cluster.clone()];
-            deps.extend(pod_group.iter().cloned());
-            if spec.uses_fargate() {
-                deps.push("identity/role/fargate-pods".to_owned());
-            }
-            b.add_for(
-                Some(t),
-                format!("{base}/fargate-profile"),
-                Kind::FargateProfile,
-                b.names.tenant_fargate_profile(&t.name),
-                deps,
-                fargate_attributes(&crate::resources::fargate_profile::tenant_selectors(t, f)),
-            );
-        }
-        let namespace = format!("{base}/namespace/{ns}");
-        let mut pod_identity = None;
-        if spec.identity.trust() == TrustMechanism::PodIdentity {
-            pod_identity = Some(b.add_for(
-                Some(t),
-                format!("{base}/pod-identity"),
-                Kind::PodIdentityAssociation,
-                format!("{ns}/workload"),
-                vec![c.cluster.clone(), role.clone()],
-                Value::Null,
-            ));
-        }
-        let mut manifests = crate::kubernetes::tenant_manifests(spec, t, None);
-        if pod_group.is_some() {
-            let group = "<pod security group>";
-            manifests.insert(1, crate::kubernetes::security_group_policy(spec, t, group));
-        }
-        add_manifests(b, Some(t), &base, &manifests, |m| {
-            match m["kind"].as_str() {
-                Some("Namespace") => vec![c.cluster.clone()],
-                Some("SecurityGroupPolicy") => vec![namespace.clone()]
-                    .into_iter()
-                    .chain(pod_group.clone())
-                    .collect(),
-                Some("ServiceAccount") => {
-                    let mut deps = vec![namespace.clone(), role.clone()];
-                    deps.extend(pod_identity.iter().cloned());
-                    deps
-                }
-                // An `allowFrom` policy in the other tenant's namespace needs that one too.
-                _ => match m["metadata"]["namespace"]
-                    .as_str()
-                    .filter(|ns| *ns != t.name)
-                {
-                    Some(other) => vec![
-                        namespace.clone(),
-                        format!("tenants/{other}/namespace/{other}"),
-                    ],
-                    None => vec![namespace.clone()],
-                },
-            }
-        });
     }
-    // One access entry per owner principal, with the owner group of every tenant it owns (each
-    // namespace's RoleBinding, planned with the tenant's objects, binds it).
+    let pod_group = t
+        .fargate
+        .as_ref()
+        .map(|f| tenant_fargate(b, c, t, &base, f));
+    let pod_identity = (b.spec.identity.trust() == TrustMechanism::PodIdentity).then(|| {
+        b.add_for(
+            Some(t),
+            format!("{base}/pod-identity"),
+            Kind::PodIdentityAssociation,
+            format!("{}/workload", t.name),
+            vec![c.cluster.clone(), role.clone()],
+            Value::Null,
+        )
+    });
+    tenant_objects(b, c, t, &base, &role, pod_group, pod_identity);
+}
+
+/// The tenant's own KMS key and its alias; returns the key.
+fn tenant_key(b: &mut Builder, t: &TenantSpec, base: &str) -> String {
+    let key = b.add_for(
+        Some(t),
+        format!("{base}/kms-key"),
+        Kind::KmsKey,
+        b.names.tenant_kms_alias(&t.name),
+        vec![],
+        json!({ "enableKeyRotation": true }),
+    );
+    b.add_for(
+        Some(t),
+        format!("{base}/kms-alias"),
+        Kind::KmsAlias,
+        b.names.tenant_kms_alias(&t.name),
+        vec![key.clone()],
+        Value::Null,
+    );
+    key
+}
+
+/// The tenant's role, scoped to its prefix of the data bucket, its key and its secrets.
+fn tenant_role(
+    b: &mut Builder,
+    c: &ClusterIds,
+    t: &TenantSpec,
+    base: &str,
+    bucket: &str,
+    key: Option<&str>,
+) -> String {
+    let spec = b.spec;
+    let stem = b.names.stem().to_string();
+    let mut role_deps = vec![bucket.to_owned()];
+    role_deps.extend(key.map(str::to_owned));
+    if spec.identity.trust() == TrustMechanism::Irsa {
+        role_deps.extend(c.oidc.iter().cloned());
+    }
+    b.add_for(
+        Some(t),
+        format!("{base}/role"),
+        Kind::IamRole,
+        b.names.tenant_role(&t.name),
+        role_deps,
+        json!({ "trust": spec.identity.trust(), "s3Prefix": t.effective_s3_prefix(),
+                "secretsPrefix": t.effective_secrets_prefix(&stem),
+                "namespace": t.name, "serviceAccount": "workload" }),
+    )
+}
+
+/// A Fargate tenant's pods' security group and its Fargate profile; returns the group.
+fn tenant_fargate(
+    b: &mut Builder,
+    c: &ClusterIds,
+    t: &TenantSpec,
+    base: &str,
+    fargate: &crate::spec::TenantFargateSpec,
+) -> String {
+    // Its pods' only security group (resources::pod_security_group), with rules in the cluster
+    // security group too.
+    let purpose = crate::resources::pod_security_group::purpose(&t.name);
+    let pod_group = b.add_for(
+        Some(t),
+        format!("{base}/security-group/pods"),
+        Kind::SecurityGroup,
+        b.names.security_group(&purpose),
+        vec![c.cluster.clone()],
+        json!({ "policy": "same namespace, kubelet, DNS, HTTPS out, allowFrom peers" }),
+    );
+    let mut deps = vec![c.cluster.clone(), pod_group.clone()];
+    if b.spec.uses_fargate() {
+        deps.push("identity/role/fargate-pods".to_owned());
+    }
+    b.add_for(
+        Some(t),
+        format!("{base}/fargate-profile"),
+        Kind::FargateProfile,
+        b.names.tenant_fargate_profile(&t.name),
+        deps,
+        fargate_attributes(&crate::resources::fargate_profile::tenant_selectors(
+            t, fargate,
+        )),
+    );
+    pod_group
+}
+
+/// The tenant's Kubernetes objects, each after what it needs: the namespace after the
+/// cluster, the rest after the namespace (and the service account after the role).
+fn tenant_objects(
+    b: &mut Builder,
+    c: &ClusterIds,
+    t: &TenantSpec,
+    base: &str,
+    role: &str,
+    pod_group: Option<String>,
+    pod_identity: Option<String>,
+) {
+    let ns = &t.name;
+    let namespace = format!("{base}/namespace/{ns}");
+    let mut manifests = crate::kubernetes::tenant_manifests(b.spec, t, None);
+    if pod_group.is_some() {
+        let group = "<pod security group>";
+        manifests.insert(
+            1,
+            crate::kubernetes::security_group_policy(b.spec, t, group),
+        );
+    }
+    add_manifests(b, Some(t), base, &manifests, |m| {
+        match m["kind"].as_str() {
+            Some("Namespace") => vec![c.cluster.clone()],
+            Some("SecurityGroupPolicy") => vec![namespace.clone()]
+                .into_iter()
+                .chain(pod_group.clone())
+                .collect(),
+            Some("ServiceAccount") => {
+                let mut deps = vec![namespace.clone(), role.to_owned()];
+                deps.extend(pod_identity.iter().cloned());
+                deps
+            }
+            // An `allowFrom` policy in the other tenant's namespace needs that one too.
+            _ => match m["metadata"]["namespace"]
+                .as_str()
+                .filter(|other| *other != t.name)
+            {
+                Some(other) => vec![
+                    namespace.clone(),
+                    format!("tenants/{other}/namespace/{other}"),
+                ],
+                None => vec![namespace.clone()],
+            },
+        }
+    });
+}
+
+/// One access entry per owner principal, with the owner group of every tenant it owns (each
+/// namespace's RoleBinding, planned with the tenant's objects, binds it).
+fn owner_entries(b: &mut Builder, c: &ClusterIds) {
+    let spec = b.spec;
     let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for t in &spec.tenants {
         for owner in &t.owners {
