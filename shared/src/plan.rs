@@ -860,16 +860,9 @@ fn service_role(b: &mut Builder, purpose: &'static str, deps: Vec<String>) -> St
     )
 }
 
-fn identity(b: &mut Builder) -> RoleIds {
-    b.phase(Phase::Identity);
-    let cluster = b.add(
-        "identity/role/cluster",
-        Kind::IamRole,
-        b.names.role(naming::ROLE_CLUSTER),
-        vec![],
-        json!({ "trust": "eks.amazonaws.com",
-                "managedPolicies": ["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"] }),
-    );
+/// The nodes' role: the worker, registry and SSM policies, the CNI's when the VPC CNI runs and
+/// the CloudWatch agent's for Container Insights.
+fn node_role(b: &mut Builder) -> String {
     let mut node_policies = vec![
         "AmazonEKSWorkerNodePolicy",
         "AmazonEC2ContainerRegistryReadOnly",
@@ -881,13 +874,26 @@ fn identity(b: &mut Builder) -> RoleIds {
     if b.spec.observability.container_insights {
         node_policies.push("CloudWatchAgentServerPolicy");
     }
-    let node = b.add(
+    b.add(
         "identity/role/node",
         Kind::IamRole,
         b.names.role(naming::ROLE_NODE),
         vec![],
         json!({ "trust": "ec2.amazonaws.com", "managedPolicies": node_policies }),
+    )
+}
+
+fn identity(b: &mut Builder) -> RoleIds {
+    b.phase(Phase::Identity);
+    let cluster = b.add(
+        "identity/role/cluster",
+        Kind::IamRole,
+        b.names.role(naming::ROLE_CLUSTER),
+        vec![],
+        json!({ "trust": "eks.amazonaws.com",
+                "managedPolicies": ["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"] }),
     );
+    let node = node_role(b);
     let flow_logs = b.spec.network.flow_logs.enabled.then(|| {
         b.add(
             "identity/role/flow-logs",
@@ -1033,23 +1039,7 @@ fn nodegroups(b: &mut Builder, net: &NetworkIds, roles: &RoleIds, c: &ClusterIds
         ));
     }
     // Fargate profiles: the add-ons that need nodes (CoreDNS) come after them too.
-    for (name, selectors) in crate::resources::fargate_profile::platform_profiles(b.spec, &b.names)
-    {
-        let mut deps = vec![c.cluster.clone()];
-        deps.extend(roles.fargate.iter().cloned());
-        deps.extend(net.private_subnets.iter().cloned());
-        let short = name
-            .strip_prefix(&format!("{}-", b.names.stem()))
-            .unwrap_or(&name)
-            .to_owned();
-        out.push(b.add(
-            format!("nodegroups/fargate-profile/{short}"),
-            Kind::FargateProfile,
-            name,
-            deps,
-            fargate_attributes(&selectors),
-        ));
-    }
+    out.extend(fargate_profiles(b, net, roles, c));
     out
 }
 
@@ -1305,6 +1295,34 @@ fn access(b: &mut Builder, c: &ClusterIds) {
     }
 }
 
+/// The platform's Fargate profiles (`resources::fargate_profile::platform_profiles`).
+fn fargate_profiles(
+    b: &mut Builder,
+    net: &NetworkIds,
+    roles: &RoleIds,
+    c: &ClusterIds,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, selectors) in crate::resources::fargate_profile::platform_profiles(b.spec, &b.names)
+    {
+        let mut deps = vec![c.cluster.clone()];
+        deps.extend(roles.fargate.iter().cloned());
+        deps.extend(net.private_subnets.iter().cloned());
+        let short = name
+            .strip_prefix(&format!("{}-", b.names.stem()))
+            .unwrap_or(&name)
+            .to_owned();
+        out.push(b.add(
+            format!("nodegroups/fargate-profile/{short}"),
+            Kind::FargateProfile,
+            name,
+            deps,
+            fargate_attributes(&selectors),
+        ));
+    }
+    out
+}
+
 fn observability(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
     b.phase(Phase::Observability);
     let spec = b.spec;
@@ -1338,36 +1356,42 @@ fn observability(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
         );
     }
     if spec.observability.alarms.enabled {
-        let topic = match &spec.observability.alarms.sns_topic_arn {
-            Some(_) => None,
-            None => Some(b.add(
-                "observability/sns-topic",
-                Kind::Topic,
-                b.names.sns_topic(),
-                vec![keys.data.clone()],
-                Value::Null,
-            )),
-        };
-        for alarm in ALARMS {
-            let mut deps = vec![c.cluster.clone()];
-            deps.extend(topic.iter().cloned());
-            b.add(
-                format!("observability/alarm/{}", alarm.name),
-                Kind::Alarm,
-                b.names.alarm(alarm.name),
-                deps,
-                json!({
-                    "namespace": ALARM_NAMESPACE,
-                    "metric": alarm.metric,
-                    "statistic": alarm.statistic,
-                    "comparison": alarm.comparison,
-                    "threshold": alarm.threshold,
-                    "periodSeconds": alarm.period_seconds,
-                    "evaluationPeriods": alarm.evaluation_periods,
-                    "treatMissingData": alarm.treat_missing_data,
-                }),
-            );
-        }
+        alarms(b, keys, c);
+    }
+}
+
+/// The platform's alarms, notifying its own topic unless the spec names one.
+fn alarms(b: &mut Builder, keys: &KeyIds, c: &ClusterIds) {
+    let spec = b.spec;
+    let topic = match &spec.observability.alarms.sns_topic_arn {
+        Some(_) => None,
+        None => Some(b.add(
+            "observability/sns-topic",
+            Kind::Topic,
+            b.names.sns_topic(),
+            vec![keys.data.clone()],
+            Value::Null,
+        )),
+    };
+    for alarm in ALARMS {
+        let mut deps = vec![c.cluster.clone()];
+        deps.extend(topic.iter().cloned());
+        b.add(
+            format!("observability/alarm/{}", alarm.name),
+            Kind::Alarm,
+            b.names.alarm(alarm.name),
+            deps,
+            json!({
+                "namespace": ALARM_NAMESPACE,
+                "metric": alarm.metric,
+                "statistic": alarm.statistic,
+                "comparison": alarm.comparison,
+                "threshold": alarm.threshold,
+                "periodSeconds": alarm.period_seconds,
+                "evaluationPeriods": alarm.evaluation_periods,
+                "treatMissingData": alarm.treat_missing_data,
+            }),
+        );
     }
 }
 
