@@ -354,9 +354,27 @@ pub fn explain(err: &anyhow::Error) -> Explained {
         };
     }
     let answer = answer(err);
+    if let Some(explained) = connection_problem(err, &answer, &raw) {
+        return explained;
+    }
+    match answer {
+        Some(a) => explain_answer(&a, raw),
+        None => Explained {
+            exit: Exit::Failure,
+            message: raw,
+        },
+    }
+}
+
+/// No credentials, no region or no route to the endpoint: what to set or start.
+fn connection_problem(
+    err: &anyhow::Error,
+    answer: &Option<Answer>,
+    raw: &str,
+) -> Option<Explained> {
     let details = |a: &Option<Answer>| match a {
         Some(a) => format!("\n  details: {}: {}", a.action, first_line(&a.message)),
-        None => format!("\n  details: {}", first_line(&raw)),
+        None => format!("\n  details: {}", first_line(raw)),
     };
     let flattened = answer
         .as_ref()
@@ -367,41 +385,40 @@ pub fn explain(err: &anyhow::Error) -> Explained {
     let no_credentials = find::<CredentialsError>(err).is_some()
         || CREDENTIALS_TEXTS.iter().any(|t| flattened.contains(t));
     if no_credentials {
-        return Explained {
+        return Some(Explained {
             exit: Exit::CannotConnect,
-            message: format!("{NO_STACK_NO_CREDENTIALS}{}", details(&answer)),
-        };
+            message: format!("{NO_STACK_NO_CREDENTIALS}{}", details(answer)),
+        });
     }
     let no_region = missing_region(err)
         || flattened.contains(MISSING_REGION)
         || flattened.contains(MISSING_SIGNING_REGION);
     if no_region {
-        return Explained {
+        return Some(Explained {
             exit: Exit::CannotConnect,
-            message: format!("{NO_REGION}{}", details(&answer)),
-        };
+            message: format!("{NO_REGION}{}", details(answer)),
+        });
     }
     let unreachable = find::<ConnectorError>(err).is_some_and(|c| c.is_io() || c.is_timeout())
         || flattened.contains("dispatch failure: io error")
         || flattened.contains("dispatch failure: timeout");
     if unreachable {
-        return Explained {
+        return Some(Explained {
             exit: Exit::CannotConnect,
             message: format!(
                 "cannot reach the AWS endpoint.\n  For the local stack: `tenantry dev status` \
                  tells whether it runs (start it with `tenantry dev up`).\n  For AWS: check the \
                  network and the region (AWS_REGION or --region).{}",
-                details(&answer)
+                details(answer)
             ),
-        };
+        });
     }
+    None
+}
 
-    let Some(a) = answer else {
-        return Explained {
-            exit: Exit::Failure,
-            message: raw,
-        };
-    };
+/// An error AWS answered: refused credentials, denied access, throttling or nothing found,
+/// each with what to do; anything else as it was raised.
+fn explain_answer(a: &Answer, raw: String) -> Explained {
     let code = a.code.as_deref().unwrap_or_default();
     let said = format!("\n  AWS said ({code}): {}", first_line(&a.message));
     if CREDENTIALS_REFUSED.contains(&code) {
@@ -417,30 +434,7 @@ pub fn explain(err: &anyhow::Error) -> Explained {
         };
     }
     if ACCESS_DENIED.contains(&code) || a.message.contains("not authorized to perform") {
-        let action = word_after(&a.message, "to perform: ").unwrap_or(&a.action);
-        let who = principal(&a.message);
-        let resource = word_after(&a.message, "on resource: ")
-            .map(|r| format!(" on {r}"))
-            .unwrap_or_default();
-        let (to, fix) = match who {
-            Some(p) => (
-                format!(" to {p}"),
-                format!("Grant {action} to that role (or user)"),
-            ),
-            None => (
-                String::new(),
-                format!(
-                    "Grant {action} to the role you run as (`aws sts get-caller-identity` names it)"
-                ),
-            ),
-        };
-        return Explained {
-            exit: Exit::AccessDenied,
-            message: format!(
-                "AWS denied {action}{to}{resource}.\n  {fix}, checking its permissions boundary \
-                 and any SCP too, or run with credentials (AWS_PROFILE) that have it.{said}"
-            ),
-        };
+        return access_denied(a, &said);
     }
     if aws_runtime::retries::classifiers::THROTTLING_ERRORS.contains(&code) {
         return Explained {
@@ -469,6 +463,34 @@ pub fn explain(err: &anyhow::Error) -> Explained {
     Explained {
         exit: Exit::Failure,
         message: raw,
+    }
+}
+
+/// Access denied: the action, to whom and on what, and what to grant.
+fn access_denied(a: &Answer, said: &str) -> Explained {
+    let action = word_after(&a.message, "to perform: ").unwrap_or(&a.action);
+    let who = principal(&a.message);
+    let resource = word_after(&a.message, "on resource: ")
+        .map(|r| format!(" on {r}"))
+        .unwrap_or_default();
+    let (to, fix) = match who {
+        Some(p) => (
+            format!(" to {p}"),
+            format!("Grant {action} to that role (or user)"),
+        ),
+        None => (
+            String::new(),
+            format!(
+                "Grant {action} to the role you run as (`aws sts get-caller-identity` names it)"
+            ),
+        ),
+    };
+    Explained {
+        exit: Exit::AccessDenied,
+        message: format!(
+            "AWS denied {action}{to}{resource}.\n  {fix}, checking its permissions boundary \
+             and any SCP too, or run with credentials (AWS_PROFILE) that have it.{said}"
+        ),
     }
 }
 

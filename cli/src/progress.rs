@@ -99,6 +99,19 @@ impl Progress {
 
     fn live(&mut self, t: &Timeline, transitions: &[Transition]) {
         let now = Utc::now();
+        self.update_root(t, now);
+        for tr in transitions {
+            let key = (tr.phase.clone(), tr.item.clone());
+            match &tr.kind {
+                Change::Started => self.start_line(t, tr, key, now),
+                Change::Succeeded { .. } | Change::Failed { .. } => self.finish_line(t, tr, &key),
+            }
+        }
+        self.refresh_running(t);
+    }
+
+    /// The title line: how many phases are done and how many run.
+    fn update_root(&mut self, t: &Timeline, now: DateTime<Utc>) {
         let root = self.root.get_or_insert_with(|| {
             let bar = self.multi.add(
                 ProgressBar::new_spinner()
@@ -114,67 +127,69 @@ impl Progress {
             "{} phase(s) done, {running} running",
             t.phases.len() - running
         ));
-        for tr in transitions {
-            let key = (tr.phase.clone(), tr.item.clone());
-            match &tr.kind {
-                Change::Started => {
-                    let Some(entry) = find(t, &key) else { continue };
-                    let bar = ProgressBar::new_spinner()
-                        .with_prefix(entry.name.clone())
-                        .with_elapsed(elapsed_since(Some(entry.started), now));
-                    let bar = match &tr.item {
-                        None => {
-                            bar.set_style(style(
-                                "  {spinner:.cyan} {prefix:<20} {msg:<34} {elapsed:>4}",
-                            ));
-                            self.multi.add(bar)
-                        }
-                        Some(_) => {
-                            bar.set_style(style(
-                                "      {spinner:.cyan} {prefix:<20} {msg:<28} {elapsed:>4}",
-                            ));
-                            // Below its phase's last line.
-                            let after = self.last_line_of(t, &tr.phase);
-                            match after {
-                                Some(after) => self.multi.insert_after(&after, bar),
-                                None => self.multi.add(bar),
-                            }
-                        }
-                    };
-                    bar.enable_steady_tick(TICK);
-                    self.bars.insert(key, bar);
-                }
-                Change::Succeeded { .. } | Change::Failed { .. } => {
-                    let Some(bar) = self.bars.get(&key) else {
-                        continue;
-                    };
-                    let Some(entry) = find(t, &key) else { continue };
-                    let indent = if tr.item.is_some() { "      " } else { "  " };
-                    let sign = if entry.state == State::Failed {
-                        "✗"
-                    } else {
-                        "✓"
-                    };
-                    bar.set_style(style(&format!("{indent}{sign} {{prefix:<20}} {{msg}}")));
-                    bar.finish_with_message(done_text(entry));
-                    if tr.item.is_none() {
-                        // A finished phase folds its items into its line.
-                        let items: Vec<Key> = self
-                            .bars
-                            .keys()
-                            .filter(|(p, i)| p == &tr.phase && i.is_some())
-                            .cloned()
-                            .collect();
-                        for k in items {
-                            if let Some(b) = self.bars.remove(&k) {
-                                b.finish_and_clear();
-                                self.multi.remove(&b);
-                            }
-                        }
-                    }
+    }
+
+    /// A spinner for a phase that started, or for an item, below its phase's last line.
+    fn start_line(&mut self, t: &Timeline, tr: &Transition, key: Key, now: DateTime<Utc>) {
+        let Some(entry) = find(t, &key) else { return };
+        let bar = ProgressBar::new_spinner()
+            .with_prefix(entry.name.clone())
+            .with_elapsed(elapsed_since(Some(entry.started), now));
+        let bar = match &tr.item {
+            None => {
+                bar.set_style(style(
+                    "  {spinner:.cyan} {prefix:<20} {msg:<34} {elapsed:>4}",
+                ));
+                self.multi.add(bar)
+            }
+            Some(_) => {
+                bar.set_style(style(
+                    "      {spinner:.cyan} {prefix:<20} {msg:<28} {elapsed:>4}",
+                ));
+                match self.last_line_of(t, &tr.phase) {
+                    Some(after) => self.multi.insert_after(&after, bar),
+                    None => self.multi.add(bar),
                 }
             }
+        };
+        bar.enable_steady_tick(TICK);
+        self.bars.insert(key, bar);
+    }
+
+    /// A finished phase or item: its line turns into ✓ or ✗ with what it did; a finished phase
+    /// folds its items into its line.
+    fn finish_line(&mut self, t: &Timeline, tr: &Transition, key: &Key) {
+        let Some(bar) = self.bars.get(key) else {
+            return;
+        };
+        let Some(entry) = find(t, key) else { return };
+        let indent = if tr.item.is_some() { "      " } else { "  " };
+        let sign = if entry.state == State::Failed {
+            "✗"
+        } else {
+            "✓"
+        };
+        bar.set_style(style(&format!("{indent}{sign} {{prefix:<20}} {{msg}}")));
+        bar.finish_with_message(done_text(entry));
+        if tr.item.is_some() {
+            return;
         }
+        let items: Vec<Key> = self
+            .bars
+            .keys()
+            .filter(|(p, i)| p == &tr.phase && i.is_some())
+            .cloned()
+            .collect();
+        for k in items {
+            if let Some(b) = self.bars.remove(&k) {
+                b.finish_and_clear();
+                self.multi.remove(&b);
+            }
+        }
+    }
+
+    /// The messages of the phases and items still running.
+    fn refresh_running(&self, t: &Timeline) {
         for phase in &t.phases {
             if let Some(bar) = self.bars.get(&(phase.entry.name.clone(), None)) {
                 if !phase.entry.state.is_over() {

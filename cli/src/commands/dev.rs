@@ -224,44 +224,11 @@ async fn up(
     let log_path = state_dir.join(stackfile::LOG_NAME);
     let log = std::fs::File::create(&log_path)?;
     let started = Instant::now();
-    let mut child = {
-        use std::os::unix::process::CommandExt;
-        std::process::Command::new(std::env::current_exe()?)
-            .args(["dev", "serve", "--state-dir"])
-            .arg(state_dir)
-            .args(functions.to_args(binaries.as_deref()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0) // survives the terminal that ran `dev up`
-            // Poll long operations every second on the local stack (30 s in AWS).
-            .env(
-                "TENANTRY_POLL_SECONDS",
-                std::env::var("TENANTRY_POLL_SECONDS").unwrap_or_else(|_| "1".to_owned()),
-            )
-            .spawn()
-            .context("starting `tenantry dev serve`")?
-    };
+    let mut child = spawn_serve(state_dir, functions, binaries.as_deref(), log)?;
     loop {
         if let Some(file) = stackfile::read(state_dir)? {
             if healthy(&file.aws_endpoint).await {
-                println!(
-                    "local stack up in {:.1}s\n  AWS endpoint:   {}\n  moto:           {}\n  Kubernetes API: {}\n  region {}, table {}, log {}",
-                    started.elapsed().as_secs_f64(),
-                    file.aws_endpoint,
-                    file.moto_endpoint,
-                    file.kube_endpoint,
-                    file.region,
-                    file.table_name,
-                    log_path.display()
-                );
-                match &binaries {
-                    Some(dir) => println!(
-                        "  functions:      the real binaries in {} (local Lambda Runtime API; their logs: lambda-<function>.log beside the stack's)",
-                        dir.display()
-                    ),
-                    None => println!("  functions:      handlers in the stack's process"),
-                }
+                print_started(&file, started, &log_path, binaries.as_deref());
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -280,6 +247,59 @@ async fn up(
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts `tenantry dev serve` in its own process group (it survives the terminal that ran
+/// `dev up`), logging to `log`.
+fn spawn_serve(
+    state_dir: &Path,
+    functions: &FunctionsArgs,
+    binaries: Option<&Path>,
+    log: std::fs::File,
+) -> anyhow::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["dev", "serve", "--state-dir"])
+        .arg(state_dir)
+        .args(functions.to_args(binaries))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        // Poll long operations every second on the local stack (30 s in AWS).
+        .env(
+            "TENANTRY_POLL_SECONDS",
+            std::env::var("TENANTRY_POLL_SECONDS").unwrap_or_else(|_| "1".to_owned()),
+        )
+        .spawn()
+        .context("starting `tenantry dev serve`")?;
+    Ok(child)
+}
+
+/// Where the stack that just came up answers, and how its functions run.
+fn print_started(
+    file: &stackfile::StackFile,
+    started: Instant,
+    log_path: &Path,
+    binaries: Option<&Path>,
+) {
+    println!(
+        "local stack up in {:.1}s\n  AWS endpoint:   {}\n  moto:           {}\n  Kubernetes API: {}\n  region {}, table {}, log {}",
+        started.elapsed().as_secs_f64(),
+        file.aws_endpoint,
+        file.moto_endpoint,
+        file.kube_endpoint,
+        file.region,
+        file.table_name,
+        log_path.display()
+    );
+    match binaries {
+        Some(dir) => println!(
+            "  functions:      the real binaries in {} (local Lambda Runtime API; their logs: lambda-<function>.log beside the stack's)",
+            dir.display()
+        ),
+        None => println!("  functions:      handlers in the stack's process"),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tenantry::events::{PlatformRequest, RequestKind, TenantRequest, SCHEMA_VERSION};
-use tenantry::store::RequestState;
+use tenantry::store::{RequestState, Store};
 
 /// Source of the events the CLI puts on the bus.
 const CLI_SOURCE: &str = "tenantry.cli";
@@ -252,40 +252,7 @@ async fn follow_request(
 ) -> anyhow::Result<ExitCode> {
     let request_id = request.request_id.as_str();
     let store = connected.store();
-    let t0 = Instant::now();
-    let info = loop {
-        if let Some(info) = store.get_request(request_id).await? {
-            match info.state {
-                RequestState::Rejected => {
-                    let (code, message) = info
-                        .error
-                        .as_ref()
-                        .map(|e| (e.code.clone(), e.message.clone()))
-                        .unwrap_or_default();
-                    progress.note(
-                        &format!("request {request_id} rejected"),
-                        json!({"event": "rejected", "requestId": request_id, "code": code, "message": message}),
-                    );
-                    let text = format!("request {request_id} was refused ({code}): {message}");
-                    return Err(if code == tenantry::error::ErrorType::Conflict.as_str() {
-                        conflict(text)
-                    } else {
-                        Marked(Exit::Failure, text)
-                    }
-                    .into());
-                }
-                _ if info.execution_arn.is_some() => break info,
-                _ => {}
-            }
-        }
-        if t0.elapsed() > INTAKE_TIMEOUT {
-            bail!("intake did not answer request {request_id} within {INTAKE_TIMEOUT:?}: is the event bus wired to it?");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
-    let execution_arn = info
-        .execution_arn
-        .context("accepted request without an execution")?;
+    let execution_arn = await_verdict(&store, request_id, &mut progress).await?;
     progress.note(
         &format!("accepted: execution {execution_arn}"),
         json!({"event": "accepted", "requestId": request_id, "executionArn": execution_arn}),
@@ -294,33 +261,7 @@ async fn follow_request(
     let outcome = follow::follow(&sfn, &execution_arn, &mut progress).await?;
     let what = format!("{} of {}", request.kind.operation(), request.subject());
     let details = format!("tenantry runs {} {request_id}", request.platform_id);
-    // Where it failed, as finalize recorded it; else as the execution history shows it.
-    let (mut phase, mut code, mut message) = (None, None, None);
-    match &request.tenant {
-        // A tenant request's result is the tenant's record: say where the tenant is now.
-        Some(tenant) => {
-            if let Some(record) = store
-                .get_tenant_record(&request.platform_id, tenant)
-                .await?
-            {
-                let r = record.value;
-                if progress.mode() != Mode::Json {
-                    println!("tenant {tenant}: {}", r.state.as_str());
-                }
-                if let Some(f) = r.failure.filter(|_| !outcome.succeeded()) {
-                    (phase, code, message) = (Some(f.phase), f.code, Some(f.reason));
-                }
-            }
-        }
-        None if !outcome.succeeded() => {
-            if let Some(status) = store.get_status(&request.platform_id).await? {
-                if let Some(e) = status.value.last_error {
-                    (phase, code, message) = (e.phase, Some(e.code), Some(e.message));
-                }
-            }
-        }
-        None => {}
-    }
+    let (phase, code, message) = recorded_failure(&store, request, &outcome, &progress).await?;
     if outcome.succeeded() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -334,4 +275,84 @@ async fn follow_request(
         .or(outcome.cause.clone())
         .unwrap_or_else(|| "no reason recorded".to_owned());
     Err(failed_run(&what, phase.as_deref(), &code, &message, &details).into())
+}
+
+/// Intake's verdict on the request: the ARN of the execution it started, or the refusal as an
+/// error (a conflict when the platform was busy).
+async fn await_verdict(
+    store: &Store,
+    request_id: &str,
+    progress: &mut Progress,
+) -> anyhow::Result<String> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(info) = store.get_request(request_id).await? {
+            if info.state == RequestState::Rejected {
+                let (code, message) = info
+                    .error
+                    .as_ref()
+                    .map(|e| (e.code.clone(), e.message.clone()))
+                    .unwrap_or_default();
+                progress.note(
+                    &format!("request {request_id} rejected"),
+                    json!({"event": "rejected", "requestId": request_id, "code": code, "message": message}),
+                );
+                let text = format!("request {request_id} was refused ({code}): {message}");
+                return Err(if code == tenantry::error::ErrorType::Conflict.as_str() {
+                    conflict(text)
+                } else {
+                    Marked(Exit::Failure, text)
+                }
+                .into());
+            }
+            if let Some(arn) = info.execution_arn {
+                return Ok(arn);
+            }
+        }
+        if t0.elapsed() > INTAKE_TIMEOUT {
+            bail!("intake did not answer request {request_id} within {INTAKE_TIMEOUT:?}: is the event bus wired to it?");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Where the run failed (phase, code, message), as finalize recorded it: on the tenant's record
+/// for a tenant request (whose state is printed, failed or not), else on the platform's status.
+async fn recorded_failure(
+    store: &Store,
+    request: &Outgoing,
+    outcome: &follow::Outcome,
+    progress: &Progress,
+) -> anyhow::Result<(Option<String>, Option<String>, Option<String>)> {
+    let none = (None, None, None);
+    match &request.tenant {
+        // A tenant request's result is the tenant's record: say where the tenant is now.
+        Some(tenant) => {
+            let Some(record) = store
+                .get_tenant_record(&request.platform_id, tenant)
+                .await?
+            else {
+                return Ok(none);
+            };
+            let r = record.value;
+            if progress.mode() != Mode::Json {
+                println!("tenant {tenant}: {}", r.state.as_str());
+            }
+            Ok(match r.failure.filter(|_| !outcome.succeeded()) {
+                Some(f) => (Some(f.phase), f.code, Some(f.reason)),
+                None => none,
+            })
+        }
+        None if !outcome.succeeded() => {
+            let error = store
+                .get_status(&request.platform_id)
+                .await?
+                .and_then(|status| status.value.last_error);
+            Ok(match error {
+                Some(e) => (e.phase, Some(e.code), Some(e.message)),
+                None => none,
+            })
+        }
+        None => Ok(none),
+    }
 }

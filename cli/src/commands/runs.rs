@@ -2,7 +2,7 @@
 //! writes), and one run's phases with their durations (its Step Functions execution history).
 
 use super::status::table;
-use crate::connect::Connection;
+use crate::connect::{Connected, Connection};
 use crate::errors::not_found;
 use crate::follow;
 use crate::progress;
@@ -23,79 +23,118 @@ pub async fn run(
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let connected = conn.connect().await?;
-    let store = connected.store();
-    let Some(request_id) = request_id else {
-        let runs = store.list_runs(platform, limit).await?;
-        if runs.is_empty() && store.get_status(platform).await?.is_none() {
-            return Err(not_found(format!(
-                "platform {platform:?} is not recorded in table {} ({}); `tenantry status` \
-                 lists the platforms",
-                connected.table, connected.target
-            ))
-            .into());
-        }
-        // Each run's changes and failing phase are in its execution history (kept 90 days by
-        // Step Functions: an older run shows none).
-        let sfn = aws_sdk_sfn::Client::new(&connected.aws);
-        let mut failed_phases = Vec::new();
-        let mut changes = Vec::new();
-        for r in &runs {
-            let t = match &r.execution_arn {
-                Some(arn) => follow::timeline(&sfn, arn).await.ok(),
-                None => None,
-            };
-            changes.push(t.as_ref().map(|t| t.changes()));
-            failed_phases.push(failed_phase(&sfn, r, t.as_ref()).await.ok().flatten());
-        }
-        if json_out {
-            let out: Vec<_> = runs
-                .iter()
-                .zip(&failed_phases)
-                .zip(&changes)
-                .map(|((r, phase), changes)| {
-                    let mut o = serde_json::to_value(r).unwrap_or_default();
-                    o["failedPhase"] = json!(phase);
-                    o["changes"] = json!(changes);
-                    o["seconds"] = json!(r
-                        .finished_at
-                        .map(|end| timeline::seconds(r.started_at, end)));
-                    o
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            return Ok(ExitCode::SUCCESS);
-        }
-        let mut t = table(vec![
-            "kind",
-            "request",
-            "started",
-            "duration",
-            "result",
-            "failed phase",
-            "changes",
-        ]);
-        for ((r, phase), changes) in runs.iter().zip(failed_phases).zip(changes) {
-            t.add_row(vec![
-                r.kind.clone(),
-                r.request_id.clone().unwrap_or_default(),
-                r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                duration(r),
-                result(r),
-                phase.unwrap_or_default(),
-                changes.map(|n| n.to_string()).unwrap_or_default(),
-            ]);
-        }
-        println!("runs of platform {platform} (newest first)\n{t}");
-        if let Some(r) = runs.iter().find(|r| r.request_id.is_some()) {
-            println!(
-                "a run's phases: tenantry runs {platform} {}",
-                r.request_id.as_deref().unwrap_or_default()
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
-    };
+    match request_id {
+        None => list(&connected, platform, limit, json_out).await?,
+        Some(request_id) => show(&connected, platform, request_id, json_out).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
-    let runs = store.list_runs(platform, SEARCH_LIMIT).await?;
+/// One line of the run list: the run, the phase it failed in and its changes (from its
+/// execution history, when Step Functions still has it).
+struct Listed {
+    run: RunRecord,
+    failed_phase: Option<String>,
+    changes: Option<u64>,
+}
+
+/// `tenantry runs PLATFORM`: the platform's last `limit` runs, newest first.
+async fn list(
+    connected: &Connected,
+    platform: &str,
+    limit: usize,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let store = connected.store();
+    let runs = store.list_runs(platform, limit).await?;
+    if runs.is_empty() && store.get_status(platform).await?.is_none() {
+        return Err(not_found(format!(
+            "platform {platform:?} is not recorded in table {} ({}); `tenantry status` \
+             lists the platforms",
+            connected.table, connected.target
+        ))
+        .into());
+    }
+    // Each run's changes and failing phase are in its execution history (kept 90 days by
+    // Step Functions: an older run shows none).
+    let sfn = aws_sdk_sfn::Client::new(&connected.aws);
+    let mut listed = Vec::new();
+    for run in runs {
+        let t = match &run.execution_arn {
+            Some(arn) => follow::timeline(&sfn, arn).await.ok(),
+            None => None,
+        };
+        let failed_phase = failed_phase(&sfn, &run, t.as_ref()).await.ok().flatten();
+        let changes = t.as_ref().map(|t| t.changes());
+        listed.push(Listed {
+            run,
+            failed_phase,
+            changes,
+        });
+    }
+    match json_out {
+        true => println!("{}", serde_json::to_string_pretty(&list_json(&listed))?),
+        false => print_list(platform, &listed),
+    }
+    Ok(())
+}
+
+fn list_json(listed: &[Listed]) -> Vec<serde_json::Value> {
+    listed
+        .iter()
+        .map(|l| {
+            let r = &l.run;
+            let mut o = serde_json::to_value(r).unwrap_or_default();
+            o["failedPhase"] = json!(l.failed_phase);
+            o["changes"] = json!(l.changes);
+            o["seconds"] = json!(r
+                .finished_at
+                .map(|end| timeline::seconds(r.started_at, end)));
+            o
+        })
+        .collect()
+}
+
+fn print_list(platform: &str, listed: &[Listed]) {
+    let mut t = table(vec![
+        "kind",
+        "request",
+        "started",
+        "duration",
+        "result",
+        "failed phase",
+        "changes",
+    ]);
+    for Listed {
+        run: r,
+        failed_phase,
+        changes,
+    } in listed
+    {
+        t.add_row(vec![
+            r.kind.clone(),
+            r.request_id.clone().unwrap_or_default(),
+            r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            duration(r),
+            result(r),
+            failed_phase.clone().unwrap_or_default(),
+            changes.map(|n| n.to_string()).unwrap_or_default(),
+        ]);
+    }
+    println!("runs of platform {platform} (newest first)\n{t}");
+    if let Some(r) = listed.iter().find_map(|l| l.run.request_id.as_deref()) {
+        println!("a run's phases: tenantry runs {platform} {r}");
+    }
+}
+
+/// `tenantry runs PLATFORM REQUEST_ID`: one run, and its phases from its execution history.
+async fn show(
+    connected: &Connected,
+    platform: &str,
+    request_id: &str,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let runs = connected.store().list_runs(platform, SEARCH_LIMIT).await?;
     let Some(run) = runs
         .into_iter()
         .find(|r| r.request_id.as_deref() == Some(request_id))
@@ -120,7 +159,7 @@ pub async fn run(
             "changes": timeline.as_ref().map(|t| t.changes()),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     println!(
         "{} {request_id} of platform {platform}: {}, started {}, took {}",
@@ -138,10 +177,15 @@ pub async fn run(
             e.message
         );
     }
-    let Some(t) = timeline else {
-        println!("no execution is recorded for this run");
-        return Ok(ExitCode::SUCCESS);
-    };
+    match timeline {
+        Some(t) => print_phases(&t),
+        None => println!("no execution is recorded for this run"),
+    }
+    Ok(())
+}
+
+/// The run's phases: result, start, duration, changes, polls and items of each.
+fn print_phases(t: &timeline::Timeline) {
     let now = t.ended.map_or_else(Utc::now, |(at, _)| at);
     let mut phases = table(vec![
         "phase", "result", "start", "duration", "changes", "polls", "items",
@@ -173,7 +217,6 @@ pub async fn run(
         t.states_entered,
         t.changes()
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The phase a failed run failed in: as finalize recorded it, else as its execution history

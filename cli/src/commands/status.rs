@@ -1,11 +1,12 @@
 //! `tenantry status [PLATFORM]`: what exists, what is running and why something failed, as
 //! recorded in the state table.
 
-use crate::connect::Connection;
+use crate::connect::{Connected, Connection};
 use crate::errors::not_found;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::json;
 use std::process::ExitCode;
+use tenantry::store::{PlatformStatus, ResourceRecord, RunRecord, Store, Versioned};
 
 /// A table in the style of every `tenantry` listing.
 pub fn table(header: Vec<&str>) -> Table {
@@ -38,49 +39,60 @@ pub async fn run(
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let connected = conn.connect().await?;
-    let store = connected.store();
-    let Some(platform_id) = platform else {
-        let platforms = store.list_platforms().await?;
-        let mut rows = Vec::new();
-        for p in &platforms {
-            let status = store.get_status(&p.platform_id).await?.map(|s| s.value);
-            rows.push((p, status));
-        }
-        if json_out {
-            let out: Vec<_> = rows
-                .iter()
-                .map(|(p, s)| json!({ "platformId": p.platform_id, "specVersion": p.spec_version, "updatedAt": p.updated_at, "status": s }))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            return Ok(ExitCode::SUCCESS);
-        }
-        if rows.is_empty() {
-            println!("no platforms recorded ({})", connected.target);
-            return Ok(ExitCode::SUCCESS);
-        }
-        let mut t = table(vec![
-            "platform",
-            "state",
-            "spec version",
-            "updated",
-            "last error",
-        ]);
-        for (p, s) in &rows {
-            t.add_row(vec![
-                p.platform_id.clone(),
-                s.as_ref().map(|s| state_name(&s.state)).unwrap_or_default(),
-                p.spec_version.to_string(),
-                p.updated_at.to_rfc3339(),
-                s.as_ref()
-                    .and_then(|s| s.last_error.as_ref())
-                    .map(|e| format!("{}: {}", e.code, e.message))
-                    .unwrap_or_default(),
-            ]);
-        }
-        println!("{t}");
-        return Ok(ExitCode::SUCCESS);
-    };
+    match platform {
+        None => list(&connected, json_out).await?,
+        Some(platform_id) => show(&connected, platform_id, json_out).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
+/// `tenantry status`: every recorded platform, its state and last error.
+async fn list(connected: &Connected, json_out: bool) -> anyhow::Result<()> {
+    let store = connected.store();
+    let platforms = store.list_platforms().await?;
+    let mut rows = Vec::new();
+    for p in &platforms {
+        let status = store.get_status(&p.platform_id).await?.map(|s| s.value);
+        rows.push((p, status));
+    }
+    if json_out {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|(p, s)| json!({ "platformId": p.platform_id, "specVersion": p.spec_version, "updatedAt": p.updated_at, "status": s }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no platforms recorded ({})", connected.target);
+        return Ok(());
+    }
+    let mut t = table(vec![
+        "platform",
+        "state",
+        "spec version",
+        "updated",
+        "last error",
+    ]);
+    for (p, s) in &rows {
+        t.add_row(vec![
+            p.platform_id.clone(),
+            s.as_ref().map(|s| state_name(&s.state)).unwrap_or_default(),
+            p.spec_version.to_string(),
+            p.updated_at.to_rfc3339(),
+            s.as_ref()
+                .and_then(|s| s.last_error.as_ref())
+                .map(|e| format!("{}: {}", e.code, e.message))
+                .unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// `tenantry status PLATFORM`: the platform's state, phases, outputs, inventory and last runs.
+async fn show(connected: &Connected, platform_id: &str, json_out: bool) -> anyhow::Result<()> {
+    let store = connected.store();
     let Some(status) = store.get_status(platform_id).await? else {
         return Err(not_found(format!(
             "platform {platform_id:?} is not recorded in table {} ({}); `tenantry status` lists \
@@ -101,8 +113,19 @@ pub async fn run(
             "runs": runs,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
+    print_summary(&store, platform_id, &status).await?;
+    print_tables(&status.value, &inventory, &runs);
+    Ok(())
+}
+
+/// The platform's state, last error, last drift check, kubectl access and controllers.
+async fn print_summary(
+    store: &Store,
+    platform_id: &str,
+    status: &Versioned<PlatformStatus>,
+) -> anyhow::Result<()> {
     let s = &status.value;
     println!(
         "platform {platform_id}: {} (status version {}, updated {})",
@@ -140,6 +163,11 @@ pub async fn run(
     if let Some(line) = spec.as_ref().and_then(controllers_line) {
         println!("controllers: {line}");
     }
+    Ok(())
+}
+
+/// The phases, outputs, inventory and recent runs, as tables.
+fn print_tables(s: &PlatformStatus, inventory: &[ResourceRecord], runs: &[RunRecord]) {
     let mut phases = table(vec!["phase", "state", "finished", "message"]);
     for (name, p) in &s.phases {
         phases.add_row(vec![
@@ -156,12 +184,12 @@ pub async fn run(
     }
     println!("\noutputs\n{outputs}");
     let mut inv = table(vec!["type", "id", "phase"]);
-    for r in &inventory {
+    for r in inventory {
         inv.add_row(vec![r.resource_type.clone(), r.id.clone(), r.phase.clone()]);
     }
     println!("\ninventory ({} resources)\n{inv}", inventory.len());
     let mut rt = table(vec!["run", "status", "started", "finished", "request"]);
-    for r in &runs {
+    for r in runs {
         rt.add_row(vec![
             r.kind.clone(),
             state_name(&r.status),
@@ -171,7 +199,6 @@ pub async fn run(
         ]);
     }
     println!("\nrecent runs\n{rt}");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The `aws eks update-kubeconfig` command for the platform's cluster, from the cluster phase's
