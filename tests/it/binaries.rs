@@ -113,3 +113,75 @@ async fn a_platform_is_provisioned_and_decommissioned_on_the_real_function_binar
         "idle processes are reused, not multiplied"
     );
 }
+
+/// Each function binary links the construction of only the AWS clients its handler builds
+/// (`aws::Clients` builds each client on first use): a service the handler never calls leaves
+/// only the drop glue of its empty slot (a handful of symbols), where building its client takes
+/// about 180 (client, configuration, endpoint resolver) and calling it thousands.
+#[test]
+fn a_function_binary_links_only_the_clients_its_handler_builds() {
+    let dir = tenantry_gateway::StackOptions::default()
+        .with_function_binaries_beside_exe()
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .function_binaries
+        .expect("the binaries' directory");
+    // (binary, services its handler calls, services it never calls)
+    let cases = [
+        (
+            "selftest",
+            &["dynamodb"][..],
+            &["eks", "ec2", "s3", "kms", "iam"][..],
+        ),
+        (
+            "encryption",
+            &["kms", "dynamodb"][..],
+            &["eks", "ec2", "s3", "iam"][..],
+        ),
+        (
+            "network",
+            &["ec2", "dynamodb"][..],
+            &["eks", "s3", "kms", "iam"][..],
+        ),
+    ];
+    for (binary, calls, never) in cases {
+        let counts = sdk_symbols(&dir.join(binary));
+        for service in calls {
+            let n = counts.get(*service).copied().unwrap_or(0);
+            assert!(
+                n > 500,
+                "{binary} calls {service}: {n} symbols of it, {counts:?}"
+            );
+        }
+        for service in never {
+            let n = counts.get(*service).copied().unwrap_or(0);
+            assert!(
+                n <= 20,
+                "{binary} never calls {service} but links {n} symbols of it"
+            );
+        }
+    }
+}
+
+/// The defined symbols of `binary` per `aws_sdk_<service>` crate they name (`nm`, demangled).
+fn sdk_symbols(binary: &std::path::Path) -> BTreeMap<String, usize> {
+    let out = std::process::Command::new("nm")
+        .args(["--defined-only", "-C"])
+        .arg(binary)
+        .output()
+        .expect("nm (binutils) runs");
+    assert!(out.status.success(), "nm {}: {out:?}", binary.display());
+    let mut counts = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut crates: Vec<&str> = line
+            .split("aws_sdk_")
+            .skip(1)
+            .filter_map(|rest| rest.split("::").next())
+            .collect();
+        crates.sort_unstable();
+        crates.dedup();
+        for service in crates {
+            *counts.entry(service.to_owned()).or_default() += 1;
+        }
+    }
+    counts
+}
