@@ -50,6 +50,6 @@ step "Decommission"
 step "Run history: each run with its duration, result and changes"
 "$tenantry" runs "$platform"
 
-step "Nothing remains but the kept tenant's KMS key (handed over with --retain-data)"
+step "Nothing remains but what the kept tenant's data needs: its KMS key and the platform data key (kept while retained data may need it; the run's outputs name it)"
 "$tenantry" status "$platform"
 "$tenantry" dev resources "$platform"
