@@ -462,25 +462,16 @@ async fn our_addons(
     cluster: &str,
     skip: &BTreeSet<&str>,
 ) -> Result<Vec<String>, FunctionError> {
-    let mut pages = eks
+    let pages = eks
         .list_addons()
         .cluster_name(cluster)
         .into_paginator()
         .items()
         .send();
-    let mut names = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(name) => names.push(name),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("ListAddons", e)),
-        }
-    }
+    let names = crate::resources::cluster_listing(pages, "ListAddons", |e| {
+        e.is_resource_not_found_exception()
+    })
+    .await?;
     let mut out = Vec::new();
     for name in names.into_iter().filter(|n| !skip.contains(n.as_str())) {
         if let Some(a) = addon::find(eks, cluster, &name).await? {

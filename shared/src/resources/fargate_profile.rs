@@ -230,25 +230,16 @@ pub async fn list_ours(
     cluster: &str,
     platform: &str,
 ) -> Result<Vec<Live>, FunctionError> {
-    let mut names = Vec::new();
-    let mut pages = eks
+    let pages = eks
         .list_fargate_profiles()
         .cluster_name(cluster)
         .into_paginator()
         .items()
         .send();
-    while let Some(name) = pages.next().await {
-        match name {
-            Ok(name) => names.push(name),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("eks:ListFargateProfiles", e)),
-        }
-    }
+    let names = super::cluster_listing(pages, "eks:ListFargateProfiles", |e| {
+        e.is_resource_not_found_exception()
+    })
+    .await?;
     let mut out = Vec::new();
     for name in names {
         if let Some(live) = find(eks, cluster, &name).await? {

@@ -104,27 +104,21 @@ fn reference(name: &str) -> Result<IdentityProviderConfig, FunctionError> {
 
 /// The names of the cluster's OIDC configs (none when the cluster does not exist).
 pub async fn names(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Vec<String>, FunctionError> {
-    let mut pages = eks
+    let pages = eks
         .list_identity_provider_configs()
         .cluster_name(cluster)
         .into_paginator()
         .items()
         .send();
-    let mut names = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(c) if c.r#type() == OIDC => names.push(c.name().to_owned()),
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("eks:ListIdentityProviderConfigs", e)),
-        }
-    }
-    Ok(names)
+    let configs = super::cluster_listing(pages, "eks:ListIdentityProviderConfigs", |e| {
+        e.is_resource_not_found_exception()
+    })
+    .await?;
+    Ok(configs
+        .iter()
+        .filter(|c| c.r#type() == OIDC)
+        .map(|c| c.name().to_owned())
+        .collect())
 }
 
 /// The config named `name`; `None` when it does not exist.

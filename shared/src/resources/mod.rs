@@ -35,7 +35,34 @@ pub use kind::{Kind, KindInfo, KINDS};
 
 use std::collections::BTreeMap;
 
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{json, Value};
+
+use crate::error::FunctionError;
+
+/// Every item of a listing of one EKS cluster's resources (`pages`: a paginator's items), or none
+/// when the cluster does not exist (`cluster_gone`: the operation's "resource not found").
+pub async fn cluster_listing<T, E, R>(
+    mut pages: PaginationStream<Result<T, SdkError<E, R>>>,
+    operation: &str,
+    cluster_gone: impl Fn(&E) -> bool,
+) -> Result<Vec<T>, FunctionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let mut items = Vec::new();
+    while let Some(item) = pages.next().await {
+        match item {
+            Ok(item) => items.push(item),
+            Err(e) if e.as_service_error().is_some_and(&cluster_gone) => return Ok(Vec::new()),
+            Err(e) => return Err(crate::phases::aws_error(operation, e)),
+        }
+    }
+    Ok(items)
+}
 
 /// One owned field of a live resource that differs from what is desired.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +129,60 @@ impl Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_eks::operation::list_nodegroups::{ListNodegroupsError, ListNodegroupsOutput};
+    use aws_sdk_eks::types::error::{InvalidParameterException, ResourceNotFoundException};
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
+
+    /// An EKS client whose `ListNodegroups` answers from `rule`, without retries.
+    fn eks_answering(rule: aws_smithy_mocks::Rule) -> aws_sdk_eks::Client {
+        let config = aws_sdk_eks::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::for_tests())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(
+                MockResponseInterceptor::new()
+                    .rule_mode(RuleMode::MatchAny)
+                    .with_rule(&rule),
+            )
+            .build();
+        aws_sdk_eks::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_cluster_listing_reads_every_page_and_a_missing_cluster_lists_nothing() {
+        let pages = mock!(aws_sdk_eks::Client::list_nodegroups)
+            .sequence()
+            .output(|| {
+                ListNodegroupsOutput::builder()
+                    .nodegroups("general")
+                    .next_token("t")
+                    .build()
+            })
+            .output(|| ListNodegroupsOutput::builder().nodegroups("spot").build())
+            .build();
+        let names = nodegroup::list(&eks_answering(pages), "c").await;
+        assert_eq!(names.expect("listed"), ["general", "spot"]);
+
+        let gone = mock!(aws_sdk_eks::Client::list_nodegroups).then_error(|| {
+            ListNodegroupsError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+        let names = nodegroup::list(&eks_answering(gone), "c").await;
+        assert_eq!(names.expect("none"), Vec::<String>::new());
+
+        let refused = mock!(aws_sdk_eks::Client::list_nodegroups).then_error(|| {
+            ListNodegroupsError::InvalidParameterException(
+                InvalidParameterException::builder().message("bad").build(),
+            )
+        });
+        let err = nodegroup::list(&eks_answering(refused), "c")
+            .await
+            .expect_err("any other error fails");
+        assert!(err.to_string().contains("eks:ListNodegroups"), "{err}");
+    }
 
     #[test]
     fn keys_compare_by_id_arn_or_both() {

@@ -189,26 +189,16 @@ pub async fn describe(
 
 /// The names of the cluster's node groups (none when the cluster does not exist).
 pub async fn list(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Vec<String>, FunctionError> {
-    let mut names = Vec::new();
-    let mut pages = eks
+    let pages = eks
         .list_nodegroups()
         .cluster_name(cluster)
         .into_paginator()
         .items()
         .send();
-    while let Some(name) = pages.next().await {
-        match name {
-            Ok(name) => names.push(name),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("eks:ListNodegroups", e)),
-        }
-    }
-    Ok(names)
+    super::cluster_listing(pages, "eks:ListNodegroups", |e| {
+        e.is_resource_not_found_exception()
+    })
+    .await
 }
 
 /// Creates the group as `group` describes it, from version `version` of the launch template

@@ -36,7 +36,7 @@ pub async fn list(
     cluster: &str,
     of: Option<(&str, &str)>,
 ) -> Result<Vec<Listed>, FunctionError> {
-    let mut pages = eks
+    let pages = eks
         .list_pod_identity_associations()
         .cluster_name(cluster)
         .set_namespace(of.map(|(ns, _)| ns.to_owned()))
@@ -44,31 +44,22 @@ pub async fn list(
         .into_paginator()
         .items()
         .send();
-    let mut out = Vec::new();
-    while let Some(item) = pages.next().await {
-        match item {
-            Ok(a) => {
-                if let (Some(ns), Some(sa), Some(id)) =
-                    (a.namespace(), a.service_account(), a.association_id())
-                {
-                    out.push(Listed {
-                        association_id: id.to_owned(),
-                        namespace: ns.to_owned(),
-                        service_account: sa.to_owned(),
-                        owner_arn: a.owner_arn().map(str::to_owned),
-                    });
-                }
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(aws_error("eks:ListPodIdentityAssociations", e)),
-        }
-    }
-    Ok(out)
+    let listed = super::cluster_listing(pages, "eks:ListPodIdentityAssociations", |e| {
+        e.is_resource_not_found_exception()
+    })
+    .await?;
+    Ok(listed
+        .iter()
+        .filter_map(|a| {
+            let (ns, sa, id) = (a.namespace()?, a.service_account()?, a.association_id()?);
+            Some(Listed {
+                association_id: id.to_owned(),
+                namespace: ns.to_owned(),
+                service_account: sa.to_owned(),
+                owner_arn: a.owner_arn().map(str::to_owned),
+            })
+        })
+        .collect())
 }
 
 /// The association `association_id`, or `None` once it is gone.
